@@ -1,0 +1,72 @@
+"""IC reject codes (the protocol's five classes) and error codes (``IC0xxx``)."""
+
+from enum import IntEnum
+
+
+class RejectCode(IntEnum):
+    """Reject codes, identical on the HTTP interface and in ``ic0.msg_reject_code``."""
+
+    SYS_FATAL = 1
+    SYS_TRANSIENT = 2
+    DESTINATION_INVALID = 3
+    CANISTER_REJECT = 4
+    CANISTER_ERROR = 5
+    SYS_UNKNOWN = 6
+
+
+class ErrorCode(IntEnum):
+    """Fine-grained IC error codes; ``str(code)`` gives the ``IC0xxx`` text form.
+
+    The thousands digit of ``value // 100`` is the reject code it belongs to.
+    """
+
+    SUBNET_OVERSUBSCRIBED = 101
+    MAX_NUMBER_OF_CANISTERS_REACHED = 102
+    CANISTER_QUEUE_FULL = 201
+    INGRESS_MESSAGE_TIMEOUT = 202
+    CANISTER_QUEUE_NOT_EMPTY = 203
+    INGRESS_HISTORY_FULL = 204
+    CANISTER_ID_ALREADY_EXISTS = 205
+    STOP_CANISTER_REQUEST_TIMEOUT = 206
+    CANISTER_OUT_OF_CYCLES = 207
+    CERTIFIED_STATE_UNAVAILABLE = 208
+    CANISTER_NOT_FOUND = 301
+    INSUFFICIENT_MEMORY_ALLOCATION = 402
+    INSUFFICIENT_CYCLES_FOR_CREATE_CANISTER = 403
+    SUBNET_NOT_FOUND = 404
+    CANISTER_NOT_HOSTED_BY_SUBNET = 405
+    CANISTER_REJECTED_MESSAGE = 406
+    UNKNOWN_MANAGEMENT_MESSAGE = 407
+    INVALID_MANAGEMENT_PAYLOAD = 408
+    CANISTER_TRAPPED = 502
+    CANISTER_CALLED_TRAP = 503
+    CANISTER_CONTRACT_VIOLATION = 504
+    CANISTER_INVALID_WASM = 505
+    CANISTER_DID_NOT_REPLY = 506
+    CANISTER_OUT_OF_MEMORY = 507
+    CANISTER_STOPPED = 508
+    CANISTER_STOPPING = 509
+    CANISTER_NOT_STOPPED = 510
+    CANISTER_STOPPING_CANCELLED = 511
+    CANISTER_INVALID_CONTROLLER = 512
+    CANISTER_FUNCTION_NOT_FOUND = 513
+    CANISTER_NON_EMPTY = 514
+    QUERY_CALL_GRAPH_LOOP_DETECTED = 517
+    INSUFFICIENT_CYCLES_IN_CALL = 520
+    CANISTER_WASM_ENGINE_ERROR = 521
+    CANISTER_INSTRUCTION_LIMIT_EXCEEDED = 522
+    CANISTER_MEMORY_ACCESS_LIMIT_EXCEEDED = 524
+    CANISTER_METHOD_NOT_FOUND = 536
+    CANISTER_WASM_MODULE_NOT_FOUND = 537
+    CANISTER_ALREADY_INSTALLED = 538
+    CANISTER_WASM_MEMORY_LIMIT_EXCEEDED = 539
+    DEADLINE_EXPIRED = 601
+    RESPONSE_DROPPED = 602
+
+    @property
+    def reject_code(self) -> RejectCode:
+        """The reject code class this error code belongs to."""
+        return RejectCode(self.value // 100)
+
+    def __str__(self) -> str:
+        return f"IC{self.value:04d}"
