@@ -1,0 +1,1 @@
+"""The dashboard: pages a person would rather look at than read logs."""

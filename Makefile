@@ -1,0 +1,47 @@
+# icframework: the README's commands. Each target creates or reuses .venv and installs
+# what it needs, so a fresh clone needs only `make demo` or `make test`.
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+NODE_STAMP := node_modules/.installed
+HOST ?= 127.0.0.1
+PORT ?= 4943
+
+.PHONY: demo test lint typecheck pytest bench frontend clean help
+
+help:
+	@echo "make demo   - install into .venv and start the replica with the reference apps"
+	@echo "make test   - lint, type-check and run the whole test suite"
+	@echo "make bench  - run the benchmarks and print their tables"
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-fund --no-audit --loglevel=error
+	touch $(NODE_STAMP)
+
+demo: $(STAMP)
+	$(PY) manage.py runreplica --host $(HOST) --port $(PORT)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy icframework config
+
+pytest: $(STAMP) $(NODE_STAMP)
+	$(VENV)/bin/pytest -q
+
+test: lint typecheck pytest
+
+bench: $(STAMP) $(NODE_STAMP)
+	$(PY) bench/run.py
+
+clean:
+	rm -rf $(VENV) node_modules .replica .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Django project wiring for icframework (settings, URLs, ASGI, Celery); no logic here."""

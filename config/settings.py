@@ -1,0 +1,61 @@
+"""Django settings: the embedded default (SQLite, in-memory channel layer, no services).
+
+Scale-out deployments override these through environment variables (documented in
+docs/configuration.md); framework options live in the single ``ICFRAMEWORK`` dict and
+are read lazily through `icframework.conf`.
+"""
+
+import os
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+SECRET_KEY = os.environ.get("ICFRAMEWORK_SECRET_KEY", "dev-only-insecure-key-change-me")
+DEBUG = os.environ.get("ICFRAMEWORK_DEBUG", "1") == "1"
+ALLOWED_HOSTS = ["127.0.0.1", "localhost", ".localhost", "[::1]"]
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.contenttypes",
+    "django.contrib.staticfiles",
+    "channels",
+    "icframework",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.middleware.common.CommonMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+ASGI_APPLICATION = "config.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {"context_processors": ["django.template.context_processors.request"]},
+    }
+]
+
+DATABASES = {
+    "default": {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": BASE_DIR / ".replica" / "django.sqlite3",
+    }
+}
+
+CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+CELERY_BROKER_URL = os.environ.get("ICFRAMEWORK_BROKER_URL", "memory://")
+CELERY_TASK_ALWAYS_EAGER = CELERY_BROKER_URL == "memory://"
+
+STATIC_URL = "static/"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+USE_TZ = True
+TIME_ZONE = "UTC"
+
+ICFRAMEWORK: dict[str, object] = {
+    "STATE_DIR": os.environ.get("ICFRAMEWORK_STATE_DIR", str(BASE_DIR / ".replica")),
+}

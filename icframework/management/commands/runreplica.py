@@ -1,0 +1,41 @@
+"""``manage.py runreplica``: serve the replica and dashboard over HTTP (daphne, ASGI)."""
+
+from __future__ import annotations
+
+from argparse import ArgumentParser
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+
+class Command(BaseCommand):
+    help = (
+        "Start the bundled replica with its HTTP interface and dashboard on HOST:PORT "
+        "(default 127.0.0.1:4943, the IC tools' local port)."
+    )
+
+    def add_arguments(self, parser: ArgumentParser) -> None:
+        parser.add_argument("--host", default="127.0.0.1", help="interface to bind")
+        parser.add_argument("--port", type=int, default=4943, help="TCP port to bind")
+        parser.add_argument(
+            "--state-dir",
+            type=Path,
+            default=None,
+            help="directory for the replica's state (default: ICFRAMEWORK['STATE_DIR'])",
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        from daphne.cli import CommandLineInterface
+
+        if options["state_dir"] is not None:
+            settings.ICFRAMEWORK["STATE_DIR"] = str(options["state_dir"].resolve())
+        host, port = options["host"], options["port"]
+        if not 0 < port < 65536:
+            raise CommandError(f"--port {port} is not a TCP port (1-65535)")
+        base = f"http://{host}:{port}"
+        self.stdout.write(self.style.SUCCESS("icframework replica starting"))
+        self.stdout.write(f"  dashboard:       {base}/")
+        self.stdout.write("  stop with Ctrl-C")
+        CommandLineInterface().run(["--bind", host, "--port", str(port), "config.asgi:application"])
