@@ -1,0 +1,400 @@
+"""Hash trees: the certified, prunable labeled trees of the IC state.
+
+How it works: a tree is made of `Empty`, `Fork`, `Labeled`, `Leaf` and `Pruned`
+nodes; `reconstruct` hashes it with the ``ic-hashtree-*`` domain separators, so a
+tree with some subtrees replaced by their hashes (`Pruned`) keeps its root hash.
+`build_tree` turns nested mappings into a well-formed tree (labels sorted bytewise,
+forks balanced), `prune` cuts a tree down to a witness for a set of paths (including
+the neighbour labels that prove a path absent), and `lookup_path` reads a path with the
+spec's Found / Absent / Unknown / Error outcomes.
+"""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from enum import Enum
+from typing import Union
+
+from icframework.core import encode_uleb128
+from icframework.protocol._cbor import dumps_tagged, loads_strict
+from icframework.protocol.errors import HashTreeError
+from icframework.protocol.request_id import domain_separator
+
+HASH_BYTES = 32
+_EMPTY_DOMAIN = domain_separator("ic-hashtree-empty")
+_FORK_DOMAIN = domain_separator("ic-hashtree-fork")
+_LABELED_DOMAIN = domain_separator("ic-hashtree-labeled")
+_LEAF_DOMAIN = domain_separator("ic-hashtree-leaf")
+_EMPTY_HASH = hashlib.sha256(_EMPTY_DOMAIN).digest()
+
+
+@dataclass(frozen=True, slots=True)
+class Empty:
+    """The empty tree (CBOR ``[0]``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Fork:
+    """Two subtrees side by side (CBOR ``[1, left, right]``)."""
+
+    left: HashTree
+    right: HashTree
+
+
+@dataclass(frozen=True, slots=True)
+class Labeled:
+    """A subtree under a byte label (CBOR ``[2, label, subtree]``)."""
+
+    label: bytes
+    subtree: HashTree
+
+
+@dataclass(frozen=True, slots=True)
+class Leaf:
+    """A value (CBOR ``[3, value]``)."""
+
+    value: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Pruned:
+    """A subtree replaced by its 32-byte root hash (CBOR ``[4, hash]``)."""
+
+    digest: bytes
+
+    def __post_init__(self) -> None:
+        if len(self.digest) != HASH_BYTES:
+            raise HashTreeError(
+                f"a pruned node holds a {HASH_BYTES}-byte hash, got {len(self.digest)} bytes"
+            )
+
+
+HashTree = Union[Empty, Fork, Labeled, Leaf, Pruned]  # noqa: UP007 (recursive alias at runtime)
+Label = bytes | str
+Path = Sequence[Label]
+
+
+def _label_bytes(label: Label) -> bytes:
+    return label.encode("utf-8") if isinstance(label, str) else label
+
+
+# -- hashing ------------------------------------------------------------------------
+
+
+def reconstruct(tree: HashTree) -> bytes:
+    """The 32-byte root hash of ``tree`` (SHA-256 with the ``ic-hashtree-*`` separators)."""
+    if isinstance(tree, Fork):
+        return hashlib.sha256(
+            _FORK_DOMAIN + reconstruct(tree.left) + reconstruct(tree.right)
+        ).digest()
+    if isinstance(tree, Labeled):
+        return hashlib.sha256(_LABELED_DOMAIN + tree.label + reconstruct(tree.subtree)).digest()
+    if isinstance(tree, Leaf):
+        return hashlib.sha256(_LEAF_DOMAIN + tree.value).digest()
+    if isinstance(tree, Pruned):
+        return tree.digest
+    return _EMPTY_HASH
+
+
+# -- CBOR -----------------------------------------------------------------------------
+
+
+def tree_to_cbor_value(tree: HashTree) -> list[object]:
+    """The tree as nested lists, ready to embed in a larger CBOR value."""
+    if isinstance(tree, Fork):
+        return [1, tree_to_cbor_value(tree.left), tree_to_cbor_value(tree.right)]
+    if isinstance(tree, Labeled):
+        return [2, tree.label, tree_to_cbor_value(tree.subtree)]
+    if isinstance(tree, Leaf):
+        return [3, tree.value]
+    if isinstance(tree, Pruned):
+        return [4, tree.digest]
+    return [0]
+
+
+def tree_from_cbor_value(value: object) -> HashTree:
+    """Parse a decoded CBOR value (lists or tuples) into a tree; raise `HashTreeError`."""
+    return _decode_node(value, "tree")
+
+
+def _decode_node(value: object, where: str) -> HashTree:
+    if not isinstance(value, list | tuple) or not value:
+        raise HashTreeError(f"{where}: a hash tree node is a non-empty array, got {value!r:.60}")
+    tag = value[0]
+    arity = {0: 1, 1: 3, 2: 3, 3: 2, 4: 2}.get(tag) if isinstance(tag, int) else None
+    if arity is None or isinstance(tag, bool):
+        raise HashTreeError(f"{where}: unknown hash tree node tag {tag!r}; expected 0 to 4")
+    if len(value) != arity:
+        raise HashTreeError(
+            f"{where}: node with tag {tag} has {len(value)} elements; expected {arity}"
+        )
+    if tag == 0:
+        return Empty()
+    if tag == 1:
+        return Fork(_decode_node(value[1], where + ".0"), _decode_node(value[2], where + ".1"))
+    payload = value[1]
+    if not isinstance(payload, bytes):
+        raise HashTreeError(
+            f"{where}: node with tag {tag} needs bytes, got {type(payload).__name__}"
+        )
+    if tag == 2:
+        return Labeled(payload, _decode_node(value[2], f"{where}/{payload!r}"))
+    if tag == 3:
+        return Leaf(payload)
+    if len(payload) != HASH_BYTES:
+        raise HashTreeError(f"{where}: pruned hash is {len(payload)} bytes; expected {HASH_BYTES}")
+    return Pruned(payload)
+
+
+def encode_tree(tree: HashTree) -> bytes:
+    """Self-describe-tagged CBOR of a tree."""
+    return dumps_tagged(tree_to_cbor_value(tree))
+
+
+def decode_tree(data: bytes) -> HashTree:
+    """Parse CBOR bytes (tagged or not) into a tree; raise `HashTreeError`."""
+    return tree_from_cbor_value(loads_strict(data, "hash tree", HashTreeError))
+
+
+# -- structure ----------------------------------------------------------------------
+
+
+def flatten_forks(tree: HashTree) -> list[HashTree]:
+    """The non-fork, non-empty nodes of ``tree``'s top level, left to right."""
+    out: list[HashTree] = []
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, Fork):
+            stack.append(node.right)
+            stack.append(node.left)
+        elif not isinstance(node, Empty):
+            out.append(node)
+    return out
+
+
+def check_well_formed(tree: HashTree) -> None:
+    """Raise `HashTreeError` unless every level is a single leaf or strictly sorted labels."""
+    _check_level(tree, "/")
+
+
+def _check_level(tree: HashTree, where: str) -> None:
+    if isinstance(tree, Leaf):
+        return
+    previous: bytes | None = None
+    for node in flatten_forks(tree):
+        if isinstance(node, Leaf):
+            raise HashTreeError(f"hash tree at {where} mixes a leaf with other nodes")
+        if isinstance(node, Labeled):
+            if previous is not None and node.label <= previous:
+                raise HashTreeError(
+                    f"hash tree at {where}: label {node.label!r} does not come after "
+                    f"{previous!r}; labels must be strictly increasing"
+                )
+            previous = node.label
+            _check_level(node.subtree, f"{where}{node.label!r}/")
+
+
+def build_tree(entries: Mapping[Label, object]) -> HashTree:
+    """A well-formed tree from nested mappings: labels sorted, forks balanced.
+
+    Keys are labels (bytes, or str as UTF-8). Values are a nested mapping, bytes (a
+    leaf), str (a UTF-8 leaf), a non-negative int (a LEB128 leaf, the IC's nat
+    encoding) or a ready-made `HashTree`. Raises `HashTreeError` on duplicate labels or
+    unsupported values.
+    """
+    nodes: dict[bytes, HashTree] = {}
+    for key, value in entries.items():
+        label = _label_bytes(key)
+        if label in nodes:
+            raise HashTreeError(f"label {label!r} appears twice (as str and as bytes?)")
+        nodes[label] = _build_value(value, label)
+    ordered: list[HashTree] = [Labeled(label, nodes[label]) for label in sorted(nodes)]
+    return _balanced(ordered)
+
+
+def _build_value(value: object, label: bytes) -> HashTree:
+    if isinstance(value, Empty | Fork | Labeled | Leaf | Pruned):
+        return value
+    if isinstance(value, Mapping):
+        return build_tree(value)
+    if isinstance(value, bytes):
+        return Leaf(value)
+    if isinstance(value, str):
+        return Leaf(value.encode("utf-8"))
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return Leaf(encode_uleb128(value))
+    raise HashTreeError(
+        f"value under label {label!r} has type {type(value).__name__}; expected a mapping, "
+        "bytes, str, a nat or a HashTree"
+    )
+
+
+def _balanced(nodes: Sequence[HashTree]) -> HashTree:
+    if not nodes:
+        return Empty()
+    if len(nodes) == 1:
+        return nodes[0]
+    middle = (len(nodes) + 1) // 2
+    return Fork(_balanced(nodes[:middle]), _balanced(nodes[middle:]))
+
+
+# -- lookup --------------------------------------------------------------------------
+
+
+class LookupStatus(Enum):
+    """The four outcomes of looking up a path in a (possibly pruned) tree."""
+
+    FOUND = "found"
+    ABSENT = "absent"
+    UNKNOWN = "unknown"
+    ERROR = "error"
+
+
+@dataclass(frozen=True, slots=True)
+class LookupResult:
+    """``status``, and the leaf ``value`` when the status is `LookupStatus.FOUND`."""
+
+    status: LookupStatus
+    value: bytes | None = None
+
+
+_ABSENT = LookupResult(LookupStatus.ABSENT)
+_UNKNOWN = LookupResult(LookupStatus.UNKNOWN)
+_ERROR = LookupResult(LookupStatus.ERROR)
+
+
+def lookup_path(path: Path, tree: HashTree) -> LookupResult:
+    """Look ``path`` up as the interface spec's ``lookup_path`` does.
+
+    FOUND with the value at a leaf; ABSENT when the tree proves there is no such path;
+    UNKNOWN when pruning hides the answer; ERROR when the path ends at an inner node.
+    """
+    node = tree
+    for label in path:
+        found = find_label(_label_bytes(label), flatten_forks(node))
+        if isinstance(found, LookupResult):
+            return found
+        node = found
+    if isinstance(node, Leaf):
+        return LookupResult(LookupStatus.FOUND, node.value)
+    if isinstance(node, Empty):
+        return _ABSENT
+    if isinstance(node, Pruned):
+        return _UNKNOWN
+    return _ERROR
+
+
+def lookup_value(path: Path, tree: HashTree) -> bytes | None:
+    """The leaf value at ``path``, or None for any outcome but FOUND."""
+    return lookup_path(path, tree).value
+
+
+def lookup_subtree(path: Path, tree: HashTree) -> HashTree | None:
+    """The subtree at ``path`` (any node kind), or None if it is absent or unknown."""
+    node = tree
+    for label in path:
+        found = find_label(_label_bytes(label), flatten_forks(node))
+        if isinstance(found, LookupResult):
+            return None
+        node = found
+    return node
+
+
+def find_label(label: bytes, forest: Sequence[HashTree]) -> HashTree | LookupResult:
+    """The subtree under ``label`` in a flattened level, or an ABSENT/UNKNOWN result."""
+    if not forest or (len(forest) == 1 and isinstance(forest[0], Leaf)):
+        return _ABSENT
+    for index, node in enumerate(forest):
+        if not isinstance(node, Labeled) or node.label < label:
+            continue
+        if node.label == label:
+            return node.subtree
+        if index == 0:
+            return _ABSENT
+        before = forest[index - 1]
+        return _ABSENT if isinstance(before, Labeled) and before.label < label else _UNKNOWN
+    last = forest[-1]
+    return _ABSENT if isinstance(last, Labeled) and last.label < label else _UNKNOWN
+
+
+# -- pruning -------------------------------------------------------------------------
+
+_Trie = dict[bytes, "_Trie | None"]
+_LABEL_ONLY = "label-only"
+
+
+def prune(tree: HashTree, paths: Iterable[Path]) -> HashTree:
+    """A witness for ``paths``: the same root hash, revealing exactly what they need.
+
+    For each path, everything at and below it is kept. A path that does not exist keeps
+    the neighbouring labels (with pruned subtrees) that prove its absence. Everything
+    else is replaced by `Pruned` hashes, merging sibling prunes into one.
+    """
+    trie: _Trie = {}
+    for path in paths:
+        labels = [_label_bytes(label) for label in path]
+        if not labels:
+            return tree
+        node = trie
+        for depth, label in enumerate(labels):
+            last = depth == len(labels) - 1
+            if label in node and node[label] is None:
+                break
+            if last:
+                node[label] = None
+                break
+            child = node.setdefault(label, {})
+            assert child is not None
+            node = child
+    return _prune_level(tree, trie)
+
+
+def _prune_level(tree: HashTree, trie: _Trie) -> HashTree:
+    forest = flatten_forks(tree)
+    if len(forest) == 1 and isinstance(forest[0], Leaf):
+        return tree
+    labels = [node.label for node in forest if isinstance(node, Labeled)]
+    present = set(labels)
+    reveal: dict[bytes, _Trie | str | None] = {}
+    for label, sub in trie.items():
+        if label in present:
+            reveal[label] = sub
+            continue
+        position = bisect.bisect_left(labels, label)
+        for neighbour in labels[max(position - 1, 0) : position + 1]:
+            reveal.setdefault(neighbour, _LABEL_ONLY)
+    return _rebuild(tree, reveal)
+
+
+def _rebuild(tree: HashTree, reveal: Mapping[bytes, _Trie | str | None]) -> HashTree:
+    if isinstance(tree, Fork):
+        left = _rebuild(tree.left, reveal)
+        right = _rebuild(tree.right, reveal)
+        if _hidden(left) and _hidden(right):
+            return Pruned(reconstruct(tree))
+        return Fork(left, right)
+    if isinstance(tree, Labeled):
+        if tree.label not in reveal:
+            return Pruned(reconstruct(tree))
+        action = reveal[tree.label]
+        if action is None:
+            return tree
+        if isinstance(action, str):
+            subtree = tree.subtree
+            return (
+                tree
+                if isinstance(subtree, Pruned)
+                else Labeled(tree.label, Pruned(reconstruct(subtree)))
+            )
+        return Labeled(tree.label, _prune_level(tree.subtree, action))
+    if isinstance(tree, Leaf):
+        return Pruned(reconstruct(tree))
+    return tree
+
+
+def _hidden(tree: HashTree) -> bool:
+    return isinstance(tree, Pruned | Empty)

@@ -1,0 +1,700 @@
+"""The management canister ``aaaaa-aa``: canister lifecycle, settings, cycles, randomness.
+
+Requests arrive as Candid, exactly as on the IC (the types below follow the IC's
+``ic.did``), from ingress or from canisters. Each method checks its caller (only
+controllers manage a canister; ``provisional_*`` are open, as on a local replica),
+performs the change on the `Subnet`, and answers through ``subnet.respond``;
+``stop_canister`` answers later, once the canister has no open call contexts.
+Installing code is atomic: if ``canister_init``, ``canister_pre_upgrade`` or
+``canister_post_upgrade`` trap, the canister is left exactly as it was.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from icframework.candid import (
+    BLOB,
+    BOOL,
+    NAT,
+    NAT64,
+    NULL,
+    PRINCIPAL,
+    TEXT,
+    CandidError,
+    CandidType,
+    Field,
+    Opt,
+    Record,
+    Variant,
+    Vec,
+)
+from icframework.candid.binary import decode, encode
+from icframework.core import ErrorCode, Principal, RejectCode
+from icframework.core.ic0 import Context
+from icframework.replica.errors import CanisterError
+from icframework.replica.messages import CallOrigin, OriginKind, RejectInfo, Request
+from icframework.replica.pages import PageMap
+from icframework.replica.sandbox import Sandbox
+from icframework.replica.state import (
+    MAX_CONTROLLERS,
+    CanisterChange,
+    CanisterSettings,
+    CanisterState,
+    CanisterStatus,
+)
+from icframework.replica.subnet import MANAGEMENT, QueryResult, Subnet, canister_text
+
+CANISTER_ID = Record([Field("canister_id", PRINCIPAL)])
+LOG_VISIBILITY = Variant(
+    [Field("controllers", NULL), Field("public", NULL), Field("allowed_viewers", Vec(PRINCIPAL))]
+)
+CANISTER_SETTINGS = Record(
+    [
+        Field("controllers", Opt(Vec(PRINCIPAL))),
+        Field("compute_allocation", Opt(NAT)),
+        Field("memory_allocation", Opt(NAT)),
+        Field("freezing_threshold", Opt(NAT)),
+        Field("reserved_cycles_limit", Opt(NAT)),
+        Field("log_visibility", Opt(LOG_VISIBILITY)),
+        Field("wasm_memory_limit", Opt(NAT)),
+        Field("wasm_memory_threshold", Opt(NAT)),
+    ]
+)
+DEFINITE_SETTINGS = Record(
+    [
+        Field("controllers", Vec(PRINCIPAL)),
+        Field("compute_allocation", NAT),
+        Field("memory_allocation", NAT),
+        Field("freezing_threshold", NAT),
+        Field("reserved_cycles_limit", NAT),
+        Field("log_visibility", LOG_VISIBILITY),
+        Field("wasm_memory_limit", NAT),
+        Field("wasm_memory_threshold", NAT),
+    ]
+)
+CREATE_CANISTER_ARGS = Record(
+    [Field("settings", Opt(CANISTER_SETTINGS)), Field("sender_canister_version", Opt(NAT64))]
+)
+PROVISIONAL_CREATE_ARGS = Record(
+    [
+        Field("amount", Opt(NAT)),
+        Field("settings", Opt(CANISTER_SETTINGS)),
+        Field("specified_id", Opt(PRINCIPAL)),
+        Field("sender_canister_version", Opt(NAT64)),
+    ]
+)
+CREATE_RESULT = Record([Field("canister_id", PRINCIPAL)])
+INSTALL_MODE = Variant(
+    [
+        Field("install", NULL),
+        Field("reinstall", NULL),
+        Field(
+            "upgrade",
+            Opt(
+                Record(
+                    [
+                        Field("skip_pre_upgrade", Opt(BOOL)),
+                        Field(
+                            "wasm_memory_persistence",
+                            Opt(Variant([Field("keep", NULL), Field("replace", NULL)])),
+                        ),
+                    ]
+                )
+            ),
+        ),
+    ]
+)
+INSTALL_CODE_ARGS = Record(
+    [
+        Field("mode", INSTALL_MODE),
+        Field("canister_id", PRINCIPAL),
+        Field("wasm_module", BLOB),
+        Field("arg", BLOB),
+        Field("sender_canister_version", Opt(NAT64)),
+    ]
+)
+UPDATE_SETTINGS_ARGS = Record(
+    [
+        Field("canister_id", PRINCIPAL),
+        Field("settings", CANISTER_SETTINGS),
+        Field("sender_canister_version", Opt(NAT64)),
+    ]
+)
+TOP_UP_ARGS = Record([Field("canister_id", PRINCIPAL), Field("amount", NAT)])
+CANISTER_INFO_ARGS = Record(
+    [Field("canister_id", PRINCIPAL), Field("num_requested_changes", Opt(NAT64))]
+)
+STATUS = Variant([Field("running", NULL), Field("stopping", NULL), Field("stopped", NULL)])
+MEMORY_METRICS = Record(
+    [
+        Field(name, NAT)
+        for name in (
+            "wasm_memory_size", "stable_memory_size", "global_memory_size", "wasm_binary_size",
+            "custom_sections_size", "canister_history_size", "wasm_chunk_store_size",
+            "snapshots_size",
+        )
+    ]
+)
+QUERY_STATS = Record(
+    [
+        Field(name, NAT)
+        for name in (
+            "num_calls_total", "num_instructions_total", "request_payload_bytes_total",
+            "response_payload_bytes_total",
+        )
+    ]
+)
+CANISTER_STATUS_RESULT = Record(
+    [
+        Field("status", STATUS),
+        Field("ready_for_migration", BOOL),
+        Field("version", NAT64),
+        Field("settings", DEFINITE_SETTINGS),
+        Field("module_hash", Opt(BLOB)),
+        Field("memory_size", NAT),
+        Field("memory_metrics", MEMORY_METRICS),
+        Field("cycles", NAT),
+        Field("reserved_cycles", NAT),
+        Field("idle_cycles_burned_per_day", NAT),
+        Field("query_stats", QUERY_STATS),
+    ]
+)
+CHANGE_ORIGIN = Variant(
+    [
+        Field("from_user", Record([Field("user_id", PRINCIPAL)])),
+        Field(
+            "from_canister",
+            Record([Field("canister_id", PRINCIPAL), Field("canister_version", Opt(NAT64))]),
+        ),
+    ]
+)
+CHANGE_DETAILS = Variant(
+    [
+        Field("creation", Record([Field("controllers", Vec(PRINCIPAL))])),
+        Field("code_uninstall", NULL),
+        Field(
+            "code_deployment",
+            Record(
+                [
+                    Field("mode", Variant([Field("install", NULL), Field("reinstall", NULL),
+                                           Field("upgrade", NULL)])),
+                    Field("module_hash", BLOB),
+                ]
+            ),
+        ),
+        Field("controllers_change", Record([Field("controllers", Vec(PRINCIPAL))])),
+    ]
+)
+CHANGE = Record(
+    [
+        Field("timestamp_nanos", NAT64),
+        Field("canister_version", NAT64),
+        Field("origin", CHANGE_ORIGIN),
+        Field("details", CHANGE_DETAILS),
+    ]
+)
+CANISTER_INFO_RESULT = Record(
+    [
+        Field("total_num_changes", NAT64),
+        Field("recent_changes", Vec(CHANGE)),
+        Field("module_hash", Opt(BLOB)),
+        Field("controllers", Vec(PRINCIPAL)),
+    ]
+)
+SUBNET_INFO_RESULT = Record([Field("replica_version", TEXT), Field("registry_version", NAT64)])
+
+EMPTY_REPLY = encode([], [])
+
+# Methods a user may call by ingress (the rest are for canisters only).
+INGRESS_METHODS = frozenset(
+    {
+        "install_code", "uninstall_code", "update_settings", "canister_status", "start_canister",
+        "stop_canister", "delete_canister", "provisional_create_canister_with_cycles",
+        "provisional_top_up_canister",
+    }
+)
+_OPEN_METHODS = frozenset({"provisional_create_canister_with_cycles", "provisional_top_up_canister",
+                           "deposit_cycles", "raw_rand", "create_canister", "canister_info",
+                           "subnet_info"})
+
+
+class ManagementCanister:
+    """Handles requests to ``aaaaa-aa`` against a `Subnet`."""
+
+    def __init__(self, subnet: Subnet) -> None:
+        self.subnet = subnet
+
+    # -- dispatch ------------------------------------------------------------------------------
+
+    def check_ingress(self, sender: bytes, method: str, arg: bytes) -> None:
+        """Refuse, before execution, ingress that the IC would not accept."""
+        if method not in INGRESS_METHODS:
+            if hasattr(self, f"_m_{method}"):
+                raise CanisterError(
+                    ErrorCode.CANISTER_REJECTED_MESSAGE,
+                    f"Only canisters can call ic00 method {method}",
+                )
+            raise CanisterError(
+                ErrorCode.UNKNOWN_MANAGEMENT_MESSAGE, f"Management canister has no method '{method}'"
+            )
+
+    def handle(self, request: Request) -> None:
+        """Execute one request and respond (now, or later for ``stop_canister``)."""
+        handler = getattr(self, f"_m_{request.method}", None)
+        try:
+            if handler is None:
+                raise CanisterError(
+                    ErrorCode.UNKNOWN_MANAGEMENT_MESSAGE,
+                    f"Management canister has no method '{request.method}'",
+                )
+            if request.origin.kind is OriginKind.INGRESS and request.method not in INGRESS_METHODS:
+                raise CanisterError(
+                    ErrorCode.CANISTER_REJECTED_MESSAGE,
+                    f"Only canisters can call ic00 method {request.method}",
+                )
+            reply = handler(request)
+        except CanisterError as exc:
+            refund = request.cycles
+            self.subnet.respond(request.origin, reject=RejectInfo(
+                exc.reject_code, exc.message, exc.error_code), refund=refund)
+            return
+        if reply is not None:
+            data, refund = reply
+            self.subnet.respond(request.origin, reply=data, refund=refund)
+
+    def query(self, sender: bytes, method: str, arg: bytes) -> QueryResult:
+        """Non-replicated calls to ``aaaaa-aa`` (none are supported as queries yet)."""
+        code = ErrorCode.UNKNOWN_MANAGEMENT_MESSAGE
+        return QueryResult(reject=RejectInfo(
+            code.reject_code, f"Management canister has no query method '{method}'", code))
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    @staticmethod
+    def _decode(request: Request, arg_type: CandidType) -> Any:
+        try:
+            (value,) = decode(request.arg, [arg_type])
+        except CandidError as exc:
+            raise CanisterError(
+                ErrorCode.INVALID_MANAGEMENT_PAYLOAD,
+                f"Error decoding candid for ic00 method {request.method}: {exc}",
+            ) from None
+        return value
+
+    def _controlled(self, request: Request, canister: Principal) -> CanisterState:
+        state = self.subnet.canister(canister.raw)
+        if request.sender not in state.settings.controllers:
+            controllers = " ".join(Principal(c).to_text() for c in state.settings.controllers)
+            raise CanisterError(
+                ErrorCode.CANISTER_INVALID_CONTROLLER,
+                f"Only controllers of canister {canister.to_text()} can call ic00 method "
+                f"{request.method}. Controllers: {controllers}; sender: "
+                f"{Principal(request.sender).to_text()}",
+            )
+        return state
+
+    @staticmethod
+    def _origin_of(request: Request) -> dict[str, Any]:
+        if request.origin.kind is OriginKind.CANISTER:
+            return {"from_canister": {"canister_id": Principal(request.sender),
+                                      "canister_version": None}}
+        return {"from_user": {"user_id": Principal(request.sender)}}
+
+    def _record(self, state: CanisterState, request: Request, kind: str,
+                details: dict[str, Any]) -> None:
+        state.record_change(CanisterChange(
+            self.subnet.time_ns, state.version, request.sender,
+            "canister" if request.origin.kind is OriginKind.CANISTER else "user",
+            {kind: details},
+        ))
+
+    def _apply_settings(self, state: CanisterState, settings: dict[str, Any] | None) -> None:
+        if not settings:
+            return
+        controllers = settings.get("controllers")
+        if controllers is not None:
+            if len(controllers) > MAX_CONTROLLERS:
+                raise CanisterError(
+                    ErrorCode.INVALID_MANAGEMENT_PAYLOAD,
+                    f"Invalid settings: {len(controllers)} controllers given; at most "
+                    f"{MAX_CONTROLLERS} are allowed",
+                )
+            state.settings.controllers = [p.raw for p in controllers]
+        compute = settings.get("compute_allocation")
+        if compute is not None:
+            if compute > 100:
+                raise CanisterError(
+                    ErrorCode.INVALID_MANAGEMENT_PAYLOAD,
+                    f"Invalid settings: compute_allocation {compute} must be 0..100",
+                )
+            state.settings.compute_allocation = compute
+        for name in ("memory_allocation", "freezing_threshold", "reserved_cycles_limit",
+                     "wasm_memory_limit", "wasm_memory_threshold"):
+            value = settings.get(name)
+            if value is not None:
+                setattr(state.settings, name, value)
+        visibility = settings.get("log_visibility")
+        if visibility is not None:
+            state.settings.log_visibility = next(iter(visibility))
+
+    # -- creation and cycles ------------------------------------------------------------------
+
+    def _new_canister(self, request: Request, settings: dict[str, Any] | None, cycles: int,
+                      specified: bytes | None = None) -> bytes:
+        canister_id = self.subnet.allocate_canister_id(specified)
+        state = CanisterState(canister_id, CanisterSettings(controllers=[request.sender]),
+                              cycles=cycles)
+        self._apply_settings(state, settings)
+        self.subnet.add_canister(state)
+        self._record(state, request, "creation",
+                     {"controllers": [Principal(c) for c in state.settings.controllers]})
+        return canister_id
+
+    def _m_create_canister(self, request: Request) -> tuple[bytes, int]:
+        args = self._decode(request, CREATE_CANISTER_ARGS)
+        fee = self.subnet.config.fees.create_canister()
+        if request.cycles < fee:
+            raise CanisterError(
+                ErrorCode.INSUFFICIENT_CYCLES_FOR_CREATE_CANISTER,
+                f"Insufficient cycles attached to create_canister: {request.cycles} given, the "
+                f"creation fee is {fee}",
+            )
+        canister_id = self._new_canister(request, args["settings"], request.cycles - fee)
+        return encode([CREATE_RESULT], [{"canister_id": Principal(canister_id)}]), 0
+
+    def _m_provisional_create_canister_with_cycles(self, request: Request) -> tuple[bytes, int]:
+        args = self._decode(request, PROVISIONAL_CREATE_ARGS)
+        amount = args["amount"]
+        if amount is None:
+            amount = self.subnet.config.default_provisional_cycles
+        specified = args["specified_id"]
+        canister_id = self._new_canister(
+            request, args["settings"], amount, specified.raw if specified else None
+        )
+        return encode([CREATE_RESULT], [{"canister_id": Principal(canister_id)}]), request.cycles
+
+    def _m_provisional_top_up_canister(self, request: Request) -> tuple[bytes, int]:
+        args = self._decode(request, TOP_UP_ARGS)
+        state = self.subnet.canister(args["canister_id"].raw)
+        state.cycles += args["amount"]
+        self.subnet.mark_dirty(state.canister_id)
+        return EMPTY_REPLY, request.cycles
+
+    def _m_deposit_cycles(self, request: Request) -> tuple[bytes, int]:
+        args = self._decode(request, CANISTER_ID)
+        state = self.subnet.canister(args["canister_id"].raw)
+        state.cycles += request.cycles
+        self.subnet.mark_dirty(state.canister_id)
+        return EMPTY_REPLY, 0
+
+    def _m_raw_rand(self, request: Request) -> tuple[bytes, int]:
+        self._decode_empty(request)
+        return encode([BLOB], [self.subnet.raw_rand()]), request.cycles
+
+    def _m_subnet_info(self, request: Request) -> tuple[bytes, int]:
+        import icframework
+
+        return encode([SUBNET_INFO_RESULT], [{
+            "replica_version": f"icframework-{icframework.__version__}",
+            "registry_version": 1}]), request.cycles
+
+    def _decode_empty(self, request: Request) -> None:
+        try:
+            decode(request.arg, [])
+        except CandidError as exc:
+            raise CanisterError(
+                ErrorCode.INVALID_MANAGEMENT_PAYLOAD,
+                f"Error decoding candid for ic00 method {request.method}: {exc}",
+            ) from None
+
+    # -- settings and status ------------------------------------------------------------------
+
+    def _m_update_settings(self, request: Request) -> tuple[bytes, int]:
+        args = self._decode(request, UPDATE_SETTINGS_ARGS)
+        state = self._controlled(request, args["canister_id"])
+        before = list(state.settings.controllers)
+        self._apply_settings(state, args["settings"])
+        state.version += 1
+        if state.settings.controllers != before:
+            self._record(state, request, "controllers_change",
+                         {"controllers": [Principal(c) for c in state.settings.controllers]})
+        self.subnet.mark_dirty(state.canister_id)
+        return EMPTY_REPLY, request.cycles
+
+    def _m_canister_status(self, request: Request) -> tuple[bytes, int]:
+        args = self._decode(request, CANISTER_ID)
+        canister_id = args["canister_id"].raw
+        state = self.subnet.canister(canister_id)
+        if request.sender != canister_id:
+            self._controlled(request, args["canister_id"])
+        subnet = self.subnet
+        fees = subnet.config.fees
+        module = subnet.modules.get(state.module_hash) if state.module_hash else None
+        binary = module.installed_size if module else 0
+        custom = sum(len(m.content) for m in module.metadata.values()) if module else 0
+        memory = subnet.memory_usage(canister_id)
+        settings = state.settings
+        result = {
+            "status": {state.status.value: None},
+            "ready_for_migration": False,
+            "version": state.version,
+            "settings": {
+                "controllers": [Principal(c) for c in settings.controllers],
+                "compute_allocation": settings.compute_allocation,
+                "memory_allocation": settings.memory_allocation,
+                "freezing_threshold": settings.freezing_threshold,
+                "reserved_cycles_limit": settings.reserved_cycles_limit,
+                "log_visibility": {settings.log_visibility: None}
+                if settings.log_visibility != "allowed_viewers" else {"allowed_viewers": []},
+                "wasm_memory_limit": settings.wasm_memory_limit,
+                "wasm_memory_threshold": settings.wasm_memory_threshold,
+            },
+            "module_hash": state.module_hash,
+            "memory_size": memory,
+            "memory_metrics": {
+                "wasm_memory_size": state.heap_size,
+                "stable_memory_size": state.stable_size,
+                "global_memory_size": 8 * len(state.globals),
+                "wasm_binary_size": binary,
+                "custom_sections_size": custom,
+                "canister_history_size": 0,
+                "wasm_chunk_store_size": 0,
+                "snapshots_size": 0,
+            },
+            "cycles": state.cycles,
+            "reserved_cycles": 0,
+            "idle_cycles_burned_per_day": fees.idle_cycles_burned_per_day(
+                max(memory, settings.memory_allocation), settings.compute_allocation
+            ),
+            "query_stats": {
+                "num_calls_total": 0, "num_instructions_total": 0,
+                "request_payload_bytes_total": 0, "response_payload_bytes_total": 0,
+            },
+        }
+        return encode([CANISTER_STATUS_RESULT], [result]), request.cycles
+
+    def _m_canister_info(self, request: Request) -> tuple[bytes, int]:
+        args = self._decode(request, CANISTER_INFO_ARGS)
+        state = self.subnet.canister(args["canister_id"].raw)
+        wanted = args["num_requested_changes"] or 0
+        changes = state.history[-wanted:] if wanted else []
+        recent = []
+        for change in changes:
+            origin = (
+                {"from_canister": {"canister_id": Principal(change.origin),
+                                   "canister_version": None}}
+                if change.kind == "canister" else {"from_user": {"user_id": Principal(change.origin)}}
+            )
+            recent.append({"timestamp_nanos": change.timestamp_ns,
+                           "canister_version": change.canister_version,
+                           "origin": origin, "details": change.details})
+        result = {
+            "total_num_changes": state.total_changes,
+            "recent_changes": recent,
+            "module_hash": state.module_hash,
+            "controllers": [Principal(c) for c in state.settings.controllers],
+        }
+        return encode([CANISTER_INFO_RESULT], [result]), request.cycles
+
+    # -- start, stop, delete -------------------------------------------------------------------
+
+    def _m_start_canister(self, request: Request) -> tuple[bytes, int]:
+        args = self._decode(request, CANISTER_ID)
+        state = self._controlled(request, args["canister_id"])
+        if state.status is not CanisterStatus.RUNNING:
+            for origin in state.stop_requests:
+                self.subnet.respond(CallOrigin.from_data(origin), reject=RejectInfo(
+                    RejectCode.CANISTER_ERROR,
+                    f"Canister {canister_text(state.canister_id)} has been restarted while "
+                    "stopping", ErrorCode.CANISTER_STOPPING_CANCELLED))
+            state.stop_requests = []
+            state.status = CanisterStatus.RUNNING
+            state.version += 1
+            self.subnet.mark_dirty(state.canister_id)
+        return EMPTY_REPLY, request.cycles
+
+    def _m_stop_canister(self, request: Request) -> tuple[bytes, int] | None:
+        args = self._decode(request, CANISTER_ID)
+        state = self._controlled(request, args["canister_id"])
+        if state.status is CanisterStatus.STOPPED:
+            return EMPTY_REPLY, request.cycles
+        state.status = CanisterStatus.STOPPING
+        state.stop_requests.append(request.origin.to_data())
+        self.subnet.mark_dirty(state.canister_id)
+        return None
+
+    def _m_delete_canister(self, request: Request) -> tuple[bytes, int]:
+        args = self._decode(request, CANISTER_ID)
+        state = self._controlled(request, args["canister_id"])
+        if state.status is not CanisterStatus.STOPPED:
+            raise CanisterError(
+                ErrorCode.CANISTER_NOT_STOPPED,
+                f"Canister {canister_text(state.canister_id)} must be stopped before it is "
+                "deleted.",
+            )
+        self.subnet.delete_canister(state.canister_id)
+        return EMPTY_REPLY, request.cycles
+
+    # -- code ------------------------------------------------------------------------------------
+
+    def _m_uninstall_code(self, request: Request) -> tuple[bytes, int]:
+        args = self._decode(request, CANISTER_ID)
+        state = self._controlled(request, args["canister_id"])
+        self._reject_open_contexts(state)
+        self.subnet.set_sandbox(state.canister_id, None)
+        self.subnet.clear_memories(state.canister_id, stable=True)
+        state.module_hash = None
+        state.heap_size = state.stable_size = 0
+        state.globals = {}
+        state.certified_data = b""
+        state.global_timer_ns = 0
+        state.version += 1
+        self._record(state, request, "code_uninstall", {})
+        return EMPTY_REPLY, request.cycles
+
+    def _reject_open_contexts(self, state: CanisterState) -> None:
+        for context in list(state.call_contexts.values()):
+            if not context.responded:
+                self.subnet.respond(context.origin, reject=RejectInfo(
+                    RejectCode.CANISTER_REJECT, "Canister has been uninstalled.",
+                    ErrorCode.CANISTER_REJECTED_MESSAGE), refund=context.cycles_available)
+        state.call_contexts.clear()
+        state.callbacks.clear()
+
+    def _m_install_code(self, request: Request) -> tuple[bytes, int]:
+        args = self._decode(request, INSTALL_CODE_ARGS)
+        state = self._controlled(request, args["canister_id"])
+        ((mode, options),) = args["mode"].items()
+        name = canister_text(state.canister_id)
+        subnet = self.subnet
+        if mode == "install" and state.module_hash is not None:
+            raise CanisterError(
+                ErrorCode.CANISTER_ALREADY_INSTALLED,
+                f"Canister {name} cannot be installed because the canister is not empty. Try "
+                "installing with mode='reinstall' instead.",
+            )
+        if mode == "upgrade" and state.module_hash is None:
+            raise CanisterError(
+                ErrorCode.CANISTER_WASM_MODULE_NOT_FOUND,
+                f"Error from Canister {name}: Attempted to execute a message, but the canister "
+                "contains no Wasm module.",
+            )
+        limit = subnet.config.install_instruction_limit
+        fees = subnet.config.fees
+        cost = fees.execution_prepayment(limit)
+        if state.cycles < cost + subnet.freezing_threshold(state.canister_id):
+            raise CanisterError(
+                ErrorCode.CANISTER_OUT_OF_CYCLES,
+                f"Canister {name} is out of cycles: installing code needs at least {cost} cycles "
+                f"plus the freezing threshold; the balance is {state.cycles}",
+            )
+        wasm = args["wasm_module"]
+        arg = args["arg"]
+        if mode == "upgrade":
+            used = self._upgrade(request, state, wasm, arg, options or {})
+        else:
+            used = self._install(request, state, wasm, arg, reinstall=mode == "reinstall")
+        charged = fees.execution(used)
+        state.cycles -= charged
+        state.cycles_consumed += charged
+        state.version += 1
+        state.last_install_ns = subnet.time_ns
+        state.global_timer_ns = 0
+        self._record(state, request, "code_deployment",
+                     {"mode": {mode: None}, "module_hash": state.module_hash})
+        subnet.mark_dirty(state.canister_id)
+        return EMPTY_REPLY, request.cycles
+
+    def _run_entry(self, sandbox: Sandbox, state: CanisterState, request: Request,
+                   export: str, context: Context, arg: bytes, limit: int) -> int:
+        """Run an install-time entry point; raise `CanisterError` if it traps."""
+        if export not in sandbox.module.system_methods:
+            return 0
+        inp = self.subnet.execution_input(state, context, request.sender, arg=arg)
+        result = sandbox.execute(export, inp, limit, persist=True)
+        if result.trap is not None:
+            raise CanisterError(
+                result.trap.error_code,
+                f"Error from Canister {canister_text(state.canister_id)}: {result.trap.message}",
+            )
+        assert result.output is not None
+        if result.output.certified_data is not None:
+            state.certified_data = result.output.certified_data
+        if result.output.global_timer_ns is not None:
+            state.global_timer_ns = result.output.global_timer_ns
+        state.cycles -= result.output.cycles_burned
+        return result.instructions
+
+    def _install(self, request: Request, state: CanisterState, wasm: bytes, arg: bytes,
+                 *, reinstall: bool) -> int:
+        subnet = self.subnet
+        stable = PageMap()
+        saved = (state.certified_data, state.global_timer_ns, state.cycles)
+        module, sandbox = subnet.install_module(state.canister_id, wasm, stable)
+        state.certified_data = b""
+        try:
+            used = self._run_entry(sandbox, state, request, "canister_init", Context.INIT, arg,
+                                   subnet.config.install_instruction_limit)
+        except CanisterError:
+            state.certified_data, state.global_timer_ns, state.cycles = saved
+            raise
+        if reinstall:
+            self._reject_open_contexts(state)
+        subnet.clear_memories(state.canister_id, stable=True)
+        subnet.stables[state.canister_id] = stable
+        subnet.set_sandbox(state.canister_id, sandbox)
+        self._commit_module(state, module.module_hash, sandbox)
+        return used
+
+    def _upgrade(self, request: Request, state: CanisterState, wasm: bytes, arg: bytes,
+                 options: dict[str, Any]) -> int:
+        subnet = self.subnet
+        canister_id = state.canister_id
+        old_sandbox = subnet.sandboxes[canister_id]
+        stable = subnet.stables[canister_id]
+        persistence = options.get("wasm_memory_persistence")
+        keep = (persistence is None and old_sandbox.module.enhanced_orthogonal_persistence) or (
+            persistence is not None and "keep" in persistence)
+        if (old_sandbox.module.enhanced_orthogonal_persistence and persistence is not None
+                and "replace" in persistence):
+            raise CanisterError(
+                ErrorCode.CANISTER_CONTRACT_VIOLATION,
+                f"Canister {canister_text(canister_id)} uses enhanced orthogonal persistence: "
+                "upgrade with wasm_memory_persistence = opt variant { keep }",
+            )
+        saved_stable = stable.read(0, stable.size_bytes)
+        saved_image = bytes(old_sandbox.image)
+        saved_globals = dict(old_sandbox.committed_globals)
+        saved = (state.certified_data, state.global_timer_ns, state.cycles)
+        limit = subnet.config.install_instruction_limit
+        used = 0
+        try:
+            if not options.get("skip_pre_upgrade"):
+                used += self._run_entry(old_sandbox, state, request, "canister_pre_upgrade",
+                                        Context.PRE_UPGRADE, b"", limit)
+            module, sandbox = subnet.install_module(canister_id, wasm, stable)
+            if keep:
+                sandbox.replace_heap(bytes(old_sandbox.image))
+            used += self._run_entry(sandbox, state, request, "canister_post_upgrade",
+                                    Context.INIT, arg, limit - used)
+        except CanisterError:
+            stable.resize(len(saved_stable))
+            stable.write(0, saved_stable)
+            old_sandbox.restore_image(
+                saved_image, saved_globals,
+                subnet.execution_input(state, Context.START, MANAGEMENT))
+            state.certified_data, state.global_timer_ns, state.cycles = saved
+            raise
+        subnet.orphan_callbacks(canister_id)
+        subnet.clear_memories(canister_id, stable=False)
+        subnet.set_sandbox(canister_id, sandbox)
+        self._commit_module(state, module.module_hash, sandbox)
+        return used
+
+    def _commit_module(self, state: CanisterState, module_hash: bytes, sandbox: Sandbox) -> None:
+        state.module_hash = module_hash
+        state.heap_size = sandbox.heap_size
+        state.globals = dict(sandbox.committed_globals)
+        state.stable_size = self.subnet.stables[state.canister_id].size_bytes
+        sandbox.dirty_pages.update(range(sandbox.heap_size // 4096))

@@ -1,0 +1,422 @@
+"""A canister's live wasm instance: run entry points atomically, checkpoint by dirty page.
+
+How it works: a `Sandbox` keeps one wasmtime instance per canister alive between
+messages, plus the *committed image* of its linear memory (a bytearray) and of its
+mutable globals. After an execution that must persist (an update that did not trap),
+`execute` finds the 4 KiB pages that differ from the image with ``memcmp`` (first per
+1 MiB chunk, then per page), copies only those into the image and remembers them as
+dirty for the next checkpoint. After a trap, or after any query, it copies the changed
+pages back from the image instead (or, if the memory grew, re-instantiates and restores
+the image), so a failed message leaves no trace. Stable memory is a `PageMap` with its
+own undo log. Fuel counts instructions; running out is IC0522.
+
+Limits: table mutations at run time (``table.set``/``grow``) are not checkpointed; no
+toolchain we know emits them for canisters.
+"""
+
+from __future__ import annotations
+
+import ctypes
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import wasmtime
+
+from icframework.core import ErrorCode
+from icframework.core.ic0 import IC0_FUNCTIONS
+from icframework.replica.engine import ExecutionEngine
+from icframework.replica.pages import PageMap
+from icframework.replica.system_api import (
+    CanisterTrap,
+    ExecutionInput,
+    ExecutionOutput,
+    SystemApi,
+)
+from icframework.replica.wasm_module import MEMORY_EXPORT, TABLE_EXPORT, CanisterModule
+
+CHECKPOINT_PAGE = 4096
+_CHUNK = 1024 * 1024
+_PAGES_PER_CHUNK = _CHUNK // CHECKPOINT_PAGE
+
+_libc = ctypes.CDLL(None)
+_memcmp = _libc.memcmp
+_memcmp.restype = ctypes.c_int
+_memcmp.argtypes = (ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t)
+
+_VALTYPES = {"i32": wasmtime.ValType.i32, "i64": wasmtime.ValType.i64}
+
+_TRAP_MESSAGES = {
+    wasmtime.TrapCode.UNREACHABLE: "unreachable",
+    wasmtime.TrapCode.MEMORY_OUT_OF_BOUNDS: "heap out of bounds",
+    wasmtime.TrapCode.HEAP_MISALIGNED: "heap misaligned",
+    wasmtime.TrapCode.TABLE_OUT_OF_BOUNDS: "table out of bounds",
+    wasmtime.TrapCode.INDIRECT_CALL_TO_NULL: "indirect call to null",
+    wasmtime.TrapCode.BAD_SIGNATURE: "function invocation does not match its signature",
+    wasmtime.TrapCode.INTEGER_OVERFLOW: "integer overflow",
+    wasmtime.TrapCode.INTEGER_DIVISION_BY_ZERO: "integer division by 0",
+    wasmtime.TrapCode.BAD_CONVERSION_TO_INTEGER: "invalid conversion to integer",
+    wasmtime.TrapCode.STACK_OVERFLOW: "stack overflow",
+}
+
+
+@dataclass(slots=True)
+class ExecutionResult:
+    """What one execution produced: effects (None if it trapped), trap, instructions."""
+
+    output: ExecutionOutput | None
+    trap: CanisterTrap | None
+    instructions: int
+
+
+class _Heap:
+    """`HeapAccess` over the current instance's memory (bounds-checked, no copies kept)."""
+
+    def __init__(self, sandbox: Sandbox) -> None:
+        self._sandbox = sandbox
+
+    def _base(self, address: int, size: int) -> int:
+        sandbox = self._sandbox
+        memory = sandbox.memory
+        if memory is None:
+            raise CanisterTrap(ErrorCode.CANISTER_TRAPPED, "Canister trapped: the module has no memory")
+        length = memory.data_len(sandbox.store)
+        if address + size > length:
+            raise CanisterTrap(
+                ErrorCode.CANISTER_TRAPPED,
+                f"Canister trapped: heap out of bounds: address {address} + size {size} "
+                f"exceeds the memory size {length}",
+            )
+        return ctypes.addressof(memory.data_ptr(sandbox.store).contents)
+
+    def read(self, address: int, size: int) -> bytes:
+        base = self._base(address, size)
+        return ctypes.string_at(base + address, size) if size else b""
+
+    def write(self, address: int, data: bytes) -> None:
+        base = self._base(address, len(data))
+        if data:
+            ctypes.memmove(base + address, data, len(data))
+
+
+class Sandbox:
+    """One canister's instance and committed image; not thread-safe (one message at a time)."""
+
+    def __init__(
+        self,
+        engine: ExecutionEngine,
+        module: CanisterModule,
+        stable: PageMap,
+        start_input: ExecutionInput,
+        instruction_limit: int,
+        *,
+        image: bytes | None = None,
+        global_values: dict[int, Any] | None = None,
+    ) -> None:
+        """Instantiate ``module`` (running its ``(start)`` function) over ``stable``.
+
+        Given a committed ``image`` and ``global_values`` (a restart), load them instead
+        of keeping the fresh instance's state; the start function's effects on stable
+        memory are then rolled back. Raises `CanisterTrap` if the start function traps.
+        """
+        self.engine = engine
+        self.module = module
+        self.stable = stable
+        self.compiled = engine.compile(module)
+        self._api: SystemApi | None = None
+        self._heap = _Heap(self)
+        self._fuel_limit = 0
+        self.store: wasmtime.Store
+        self.memory: wasmtime.Memory | None = None
+        self.table: wasmtime.Table | None = None
+        self.exports: dict[str, Any] = {}
+        self.image = bytearray()
+        self.committed_globals: dict[int, Any] = {}
+        self.dirty_pages: set[int] = set()
+        if image is None:
+            self._instantiate(start_input, instruction_limit)
+            self.image = bytearray(self._memory_bytes())
+            self.committed_globals = self._read_globals()
+            self.dirty_pages = set(range(len(self.image) // CHECKPOINT_PAGE))
+        else:
+            self.restore_image(image, global_values or {}, start_input)
+
+    # -- instantiation ------------------------------------------------------------------------
+
+    def _linker(self) -> wasmtime.Linker:
+        linker = wasmtime.Linker(self.engine.engine)
+        memory64 = self.module.memory64
+        for spec in IC0_FUNCTIONS.values():
+            if spec.wasm32_only and memory64:
+                continue
+            params, results = spec.signature(memory64)
+            func_type = wasmtime.FuncType(
+                [_VALTYPES[p]() for p in params], [_VALTYPES[r]() for r in results]
+            )
+            linker.define_func("ic0", spec.name, func_type, self._host(spec.name))
+        return linker
+
+    def _host(self, name: str) -> Callable[..., Any]:
+        contexts = IC0_FUNCTIONS[name].contexts
+        method_name = name
+
+        def host(*args: int) -> Any:
+            api = self._api
+            if api is None:
+                raise CanisterTrap(
+                    ErrorCode.CANISTER_CONTRACT_VIOLATION,
+                    f"Canister violated contract: ic0.{name} called outside an execution",
+                )
+            if api.inp.context not in contexts:
+                api.check_context(method_name)
+            return getattr(api, method_name)(*args)
+
+        return host
+
+    def _instantiate(self, start_input: ExecutionInput, instruction_limit: int) -> None:
+        self.store = wasmtime.Store(self.engine.engine)
+        self._begin(start_input, instruction_limit)
+        try:
+            instance = self._linker().instantiate(self.store, self.compiled)
+        except CanisterTrap:
+            self._api = None
+            raise
+        except wasmtime.Trap as exc:
+            self._api = None
+            raise self._translate_trap(exc, instruction_limit) from None
+        except wasmtime.WasmtimeError as exc:
+            self._api = None
+            raise CanisterTrap(
+                ErrorCode.CANISTER_INVALID_WASM, f"Canister's module cannot be instantiated: {exc}"
+            ) from None
+        self._api = None
+        self.exports = dict(instance.exports(self.store).items())
+        memory = self.exports.get(MEMORY_EXPORT)
+        self.memory = memory if isinstance(memory, wasmtime.Memory) else None
+        table = self.exports.get(TABLE_EXPORT)
+        self.table = table if isinstance(table, wasmtime.Table) else None
+
+    def _begin(self, inp: ExecutionInput, instruction_limit: int) -> SystemApi:
+        self.store.set_fuel(instruction_limit)
+        self._fuel_limit = instruction_limit
+        api = SystemApi(inp, self._heap, self.stable, self._instructions_used)
+        self._api = api
+        return api
+
+    def _instructions_used(self) -> int:
+        return self._fuel_limit - self.store.get_fuel()
+
+    # -- image handling ----------------------------------------------------------------------
+
+    def _memory_bytes(self) -> bytes:
+        if self.memory is None:
+            return b""
+        length = self.memory.data_len(self.store)
+        return ctypes.string_at(ctypes.addressof(self.memory.data_ptr(self.store).contents), length)
+
+    def _read_globals(self) -> dict[int, Any]:
+        return {
+            index: self.exports[self.module.global_export(index)].value(self.store)
+            for index in self.module.mutable_globals
+        }
+
+    def _write_globals(self, values: dict[int, Any]) -> None:
+        for index, value in values.items():
+            self.exports[self.module.global_export(index)].set_value(self.store, value)
+
+    def _changed_pages(self) -> list[int]:
+        """Indexes of 4 KiB pages whose content differs from the image (same sizes)."""
+        assert self.memory is not None
+        length = len(self.image)
+        live = ctypes.addressof(self.memory.data_ptr(self.store).contents)
+        image_buffer = (ctypes.c_char * length).from_buffer(self.image)
+        try:
+            shadow = ctypes.addressof(image_buffer)
+            changed: list[int] = []
+            for chunk_start in range(0, length, _CHUNK):
+                chunk_size = min(_CHUNK, length - chunk_start)
+                if not _memcmp(live + chunk_start, shadow + chunk_start, chunk_size):
+                    continue
+                for offset in range(chunk_start, chunk_start + chunk_size, CHECKPOINT_PAGE):
+                    if _memcmp(live + offset, shadow + offset, CHECKPOINT_PAGE):
+                        changed.append(offset // CHECKPOINT_PAGE)
+            return changed
+        finally:
+            del image_buffer
+
+    def _commit_heap(self) -> None:
+        if self.memory is not None:
+            length = self.memory.data_len(self.store)
+            old = len(self.image)
+            if length > old:
+                base = ctypes.addressof(self.memory.data_ptr(self.store).contents)
+                self.image.extend(ctypes.string_at(base + old, length - old))
+                self.dirty_pages.update(range(old // CHECKPOINT_PAGE, length // CHECKPOINT_PAGE))
+            changed = self._changed_pages()
+            if changed:
+                base = ctypes.addressof(self.memory.data_ptr(self.store).contents)
+                for page in changed:
+                    offset = page * CHECKPOINT_PAGE
+                    self.image[offset : offset + CHECKPOINT_PAGE] = ctypes.string_at(
+                        base + offset, CHECKPOINT_PAGE
+                    )
+                self.dirty_pages.update(changed)
+        self.committed_globals = self._read_globals()
+
+    def _rollback_heap(self, start_input: ExecutionInput) -> None:
+        if self.memory is not None and self.memory.data_len(self.store) != len(self.image):
+            self.restore_image(self.image, self.committed_globals, start_input)
+            return
+        if self.memory is not None:
+            changed = self._changed_pages()
+            if changed:
+                base = ctypes.addressof(self.memory.data_ptr(self.store).contents)
+                for page in changed:
+                    offset = page * CHECKPOINT_PAGE
+                    ctypes.memmove(
+                        base + offset, bytes(self.image[offset : offset + CHECKPOINT_PAGE]),
+                        CHECKPOINT_PAGE,
+                    )
+        self._write_globals(self.committed_globals)
+
+    def restore_image(
+        self, image: bytes | bytearray, global_values: dict[int, Any], start_input: ExecutionInput
+    ) -> None:
+        """Re-instantiate and load a committed heap image and globals (restart, trap after grow).
+
+        The module's ``(start)`` function runs again during instantiation; its stable
+        memory effects are rolled back.
+        """
+        self.stable.begin()
+        try:
+            self._instantiate(start_input, 10**12)
+        finally:
+            self.stable.rollback()
+        if self.memory is not None:
+            current = self.memory.data_len(self.store)
+            if len(image) > current:
+                self.memory.grow(self.store, (len(image) - current) // 65536)
+            base = ctypes.addressof(self.memory.data_ptr(self.store).contents)
+            ctypes.memmove(base, bytes(image), len(image))
+        if image is not self.image:
+            self.image = bytearray(image)
+        self._write_globals(global_values)
+        self.committed_globals = self._read_globals()
+
+    def replace_heap(self, image: bytes) -> None:
+        """Install ``image`` as the current and committed heap (upgrade keeping memory)."""
+        if self.memory is None:
+            return
+        current = self.memory.data_len(self.store)
+        if len(image) > current:
+            self.memory.grow(self.store, (len(image) - current) // 65536)
+        base = ctypes.addressof(self.memory.data_ptr(self.store).contents)
+        ctypes.memmove(base, image, len(image))
+        self.image = bytearray(self._memory_bytes())
+        self.dirty_pages.update(range(len(self.image) // CHECKPOINT_PAGE))
+
+    def take_dirty_pages(self) -> dict[int, bytes]:
+        """The heap pages changed since the last call (index -> 4 KiB), for the checkpoint."""
+        pages = {
+            index: bytes(self.image[index * CHECKPOINT_PAGE : (index + 1) * CHECKPOINT_PAGE])
+            for index in sorted(self.dirty_pages)
+        }
+        self.dirty_pages.clear()
+        return pages
+
+    @property
+    def heap_size(self) -> int:
+        """Committed linear memory size in bytes."""
+        return len(self.image)
+
+    # -- execution ------------------------------------------------------------------------------
+
+    def has_export(self, name: str) -> bool:
+        return name in self.exports
+
+    def execute(
+        self,
+        target: str | tuple[int, int],
+        inp: ExecutionInput,
+        instruction_limit: int,
+        *,
+        persist: bool,
+    ) -> ExecutionResult:
+        """Run an export (by name) or a table callback ``(index, env)`` atomically.
+
+        With ``persist`` and no trap, heap, globals and stable memory changes are
+        committed; otherwise they are all rolled back. Effects for the subnet are in the
+        result's ``output``.
+        """
+        api = self._begin(inp, instruction_limit)
+        self.stable.begin()
+        trap: CanisterTrap | None = None
+        try:
+            self._invoke(target)
+        except CanisterTrap as exc:
+            trap = exc
+        except wasmtime.Trap as exc:
+            trap = self._translate_trap(exc, instruction_limit)
+        except wasmtime.WasmtimeError as exc:
+            trap = CanisterTrap(ErrorCode.CANISTER_TRAPPED, f"Canister trapped: {exc}")
+        instructions = min(self._instructions_used(), instruction_limit)
+        self._api = None
+        if trap is None and persist:
+            self._commit_heap()
+            self.stable.commit()
+            output = api.finish()
+            output.instructions = instructions
+            return ExecutionResult(output, None, instructions)
+        self.stable.rollback()
+        self._rollback_heap(inp)
+        if trap is not None:
+            return ExecutionResult(None, trap, instructions)
+        output = api.finish()
+        output.instructions = instructions
+        return ExecutionResult(output, None, instructions)
+
+    def _invoke(self, target: str | tuple[int, int]) -> None:
+        if isinstance(target, str):
+            func = self.exports.get(target)
+            if not isinstance(func, wasmtime.Func):
+                raise CanisterTrap(
+                    ErrorCode.CANISTER_METHOD_NOT_FOUND, f"Canister has no export {target!r}"
+                )
+            func(self.store)
+            return
+        index, env = target
+        if self.table is None:
+            raise CanisterTrap(
+                ErrorCode.CANISTER_FUNCTION_NOT_FOUND,
+                "Canister trapped: callback requested but the module has no table",
+            )
+        if index >= self.table.size(self.store):
+            raise CanisterTrap(
+                ErrorCode.CANISTER_FUNCTION_NOT_FOUND,
+                f"Canister trapped: callback function {index} is outside the table",
+            )
+        func = self.table.get(self.store, index)
+        if not isinstance(func, wasmtime.Func):
+            raise CanisterTrap(
+                ErrorCode.CANISTER_FUNCTION_NOT_FOUND,
+                f"Canister trapped: table entry {index} is not a function",
+            )
+        if self.module.memory64:
+            func(self.store, env - (1 << 64) if env >= 1 << 63 else env)
+        else:
+            func(self.store, env - (1 << 32) if env >= 1 << 31 else env)
+
+    @staticmethod
+    def _translate_trap(exc: wasmtime.Trap, instruction_limit: int) -> CanisterTrap:
+        code = exc.trap_code
+        if code == wasmtime.TrapCode.OUT_OF_FUEL:
+            return CanisterTrap(
+                ErrorCode.CANISTER_INSTRUCTION_LIMIT_EXCEEDED,
+                f"Canister exceeded the limit of {instruction_limit} instructions for single "
+                "message execution.",
+            )
+        reason = _TRAP_MESSAGES.get(code) if code is not None else None
+        if reason is None:
+            reason = str(exc).strip().splitlines()[0]
+        return CanisterTrap(ErrorCode.CANISTER_TRAPPED, f"Canister trapped: {reason}")
+

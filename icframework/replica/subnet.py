@@ -1,0 +1,1002 @@
+"""The subnet: a deterministic state machine that executes canister messages in rounds.
+
+How it works: ingress requests wait in the ingress queue until the next round inducts
+them into their canister's input queue. `execute_round` fixes the round time (from the
+injected clock, never re-read during execution), runs due global timers and
+heartbeats, then drains the input queues, executing requests and the responses that
+inter-canister calls produce, until the subnet is quiescent (or a per-round message
+cap is hit). Finally it commits everything the round changed (canister records, dirty
+heap and stable pages, queues, ingress history) to the state store as one atomic
+transaction; only then do replies become visible in the ingress history. A restarted
+subnet loads the last committed round and continues.
+
+Messages to the management canister (``aaaaa-aa``) are handled by `ManagementCanister`.
+Not thread-safe: one caller drives rounds and queries at a time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import cbor2
+
+from icframework.core import ErrorCode, Principal, RejectCode
+from icframework.core.ic0 import Context
+from icframework.replica.cycles import FeeSchedule
+from icframework.replica.engine import ExecutionEngine
+from icframework.replica.errors import CanisterError, ReplicaError
+from icframework.replica.messages import (
+    CallContext,
+    Callback,
+    CallOrigin,
+    OriginKind,
+    RejectInfo,
+    Request,
+    Response,
+)
+from icframework.replica.pages import PageMap
+from icframework.replica.sandbox import CHECKPOINT_PAGE, ExecutionResult, Sandbox
+from icframework.replica.state import (
+    CanisterState,
+    CanisterStatus,
+    IngressState,
+    IngressStatus,
+)
+from icframework.replica.store import RoundChanges, StateStore
+from icframework.replica.system_api import (
+    CanisterTrap,
+    ExecutionInput,
+    ExecutionOutput,
+    Reject,
+    Reply,
+)
+from icframework.replica.wasm_module import CanisterModule, load_canister_module
+
+MANAGEMENT = b""
+NANOS = 1_000_000_000
+INGRESS_RETENTION_NS = 5 * 60 * NANOS
+STORAGE_CHARGE_INTERVAL_NS = 10 * NANOS
+
+_KV_META = "meta"
+_KV_MODULES = "module"
+_KV_INGRESS = "ingress"
+_KV_QUEUES = "queue"
+
+
+@dataclass(frozen=True, slots=True)
+class SubnetConfig:
+    """Limits and fees of a subnet; the defaults are an IC application subnet's.
+
+    Instruction limits are per message execution; sizes are bytes; cycles amounts.
+    """
+
+    subnet_id: bytes = b""
+    root_key: bytes = b""
+    first_canister_index: int = 0x8000000000100000
+    last_canister_index: int = 0x80000000001FFFFF
+    update_instruction_limit: int = 40_000_000_000
+    query_instruction_limit: int = 5_000_000_000
+    install_instruction_limit: int = 300_000_000_000
+    inspect_instruction_limit: int = 200_000_000
+    max_messages_per_round: int = 10_000
+    default_provisional_cycles: int = 100_000_000_000_000
+    max_reply_bytes: int = 2 * 1024 * 1024
+    max_query_reply_bytes: int = 3 * 1024 * 1024
+    fees: FeeSchedule = field(default_factory=FeeSchedule)
+
+
+@dataclass(frozen=True, slots=True)
+class QueryResult:
+    """A non-replicated query's outcome: ``reply`` bytes or a ``reject``."""
+
+    reply: bytes | None = None
+    reject: RejectInfo | None = None
+    instructions: int = 0
+
+
+@dataclass(slots=True)
+class RoundReport:
+    """What a round did; for logs, benchmarks and tests."""
+
+    height: int
+    time_ns: int
+    messages: int = 0
+    instructions: int = 0
+    logs: list[tuple[bytes, bytes]] = field(default_factory=list)
+
+
+def canister_text(canister_id: bytes) -> str:
+    return Principal(canister_id).to_text()
+
+
+class Subnet:
+    """One subnet's replicated state and its execution loop (see the module docstring)."""
+
+    def __init__(
+        self,
+        store: StateStore,
+        engine: ExecutionEngine,
+        config: SubnetConfig | None = None,
+        clock: Callable[[], int] = time.time_ns,
+    ) -> None:
+        from icframework.replica.management import ManagementCanister
+
+        self.store = store
+        self.engine = engine
+        self.config = config or SubnetConfig()
+        self.clock = clock
+        self.canisters: dict[bytes, CanisterState] = {}
+        self.sandboxes: dict[bytes, Sandbox] = {}
+        self.stables: dict[bytes, PageMap] = {}
+        self.modules: dict[bytes, CanisterModule] = {}
+        self.queues: dict[bytes, deque[Request | Response]] = {}
+        self.ingress_queue: deque[tuple[bytes, Request, int]] = deque()
+        self.ingress_history: dict[bytes, IngressStatus] = {}
+        self.height = store.height()
+        self.time_ns = store.time_ns()
+        self.next_canister_index = self.config.first_canister_index
+        self.seed = b""
+        self.management = ManagementCanister(self)
+        self._dirty_canisters: set[bytes] = set()
+        self._deleted_canisters: set[bytes] = set()
+        self._cleared_spaces: set[tuple[bytes, str]] = set()
+        self._new_modules: dict[bytes, bytes] = {}
+        self._dirty_ingress: set[bytes] = set()
+        self._deleted_ingress: set[bytes] = set()
+        self._dirty_queues: set[bytes] = set()
+        self._random_counter = 0
+        self._report = RoundReport(self.height, self.time_ns)
+        self._load()
+
+    # -- loading -----------------------------------------------------------------------------
+
+    def _load(self) -> None:
+        meta = self.store.kv_get(_KV_META, b"subnet")
+        if meta is None:
+            self.seed = os.urandom(32)
+            self._meta_dirty = True
+        else:
+            data = cbor2.loads(meta)
+            self.next_canister_index = data["next_index"]
+            self.seed = data["seed"]
+            self._meta_dirty = False
+        for key, value in self.store.kv_scan(_KV_INGRESS):
+            self.ingress_history[key] = IngressStatus.from_record(value)
+        for key, value in self.store.kv_scan(_KV_QUEUES):
+            self.queues[key] = deque(
+                Request.from_data(d) if kind == "req" else Response.from_data(d)
+                for kind, d in cbor2.loads(value)
+            )
+        for canister_id, record in self.store.canister_records().items():
+            state = CanisterState.from_record(record)
+            self.canisters[canister_id] = state
+            stable = PageMap()
+            for index, data in self.store.load_pages(canister_id, "stable"):
+                stable.load_page(index, data)
+            stable.resize(state.stable_size)
+            self.stables[canister_id] = stable
+            if state.module_hash is not None:
+                module = self._module_by_hash(state.module_hash)
+                image = bytearray(state.heap_size)
+                for index, data in self.store.load_pages(canister_id, "heap"):
+                    offset = index * CHECKPOINT_PAGE
+                    if offset < state.heap_size:
+                        image[offset : offset + len(data)] = data
+                self.sandboxes[canister_id] = Sandbox(
+                    self.engine, module, stable, self._input(state, Context.START, b""),
+                    self.config.install_instruction_limit, image=bytes(image),
+                    global_values=state.globals,
+                )
+
+    def _module_by_hash(self, module_hash: bytes) -> CanisterModule:
+        module = self.modules.get(module_hash)
+        if module is None:
+            raw = self._new_modules.get(module_hash) or self.store.kv_get(_KV_MODULES, module_hash)
+            if raw is None:
+                raise ReplicaError(f"state store lacks the module with hash {module_hash.hex()}")
+            module = load_canister_module(raw)
+            self.modules[module_hash] = module
+        return module
+
+    # -- registry ----------------------------------------------------------------------------
+
+    def allocate_canister_id(self, specified: bytes | None = None) -> bytes:
+        """A fresh canister id from the subnet's range (or ``specified`` if it is free)."""
+        if specified is not None:
+            if specified in self.canisters or specified in self._deleted_canisters:
+                raise CanisterError(
+                    ErrorCode.CANISTER_ID_ALREADY_EXISTS,
+                    f"Canister {canister_text(specified)} is already installed or was deleted.",
+                )
+            return specified
+        while True:
+            if self.next_canister_index > self.config.last_canister_index:
+                raise CanisterError(
+                    ErrorCode.MAX_NUMBER_OF_CANISTERS_REACHED,
+                    "Subnet has no free canister ids left in its range.",
+                )
+            candidate = Principal.from_canister_index(self.next_canister_index).raw
+            self.next_canister_index += 1
+            self._meta_dirty = True
+            if candidate not in self.canisters:
+                return candidate
+
+    def add_canister(self, state: CanisterState) -> None:
+        state.created_ns = self.time_ns
+        state.storage_charged_ns = self.time_ns
+        self.canisters[state.canister_id] = state
+        self.stables[state.canister_id] = PageMap()
+        self.mark_dirty(state.canister_id)
+
+    def mark_dirty(self, canister_id: bytes) -> None:
+        self._dirty_canisters.add(canister_id)
+
+    def canister(self, canister_id: bytes) -> CanisterState:
+        """The state of ``canister_id``; raises `CanisterError` IC0301 if there is none."""
+        state = self.canisters.get(canister_id)
+        if state is None:
+            raise CanisterError(
+                ErrorCode.CANISTER_NOT_FOUND, f"Canister {canister_text(canister_id)} not found"
+            )
+        return state
+
+    def memory_usage(self, canister_id: bytes) -> int:
+        """Bytes held: heap, stable memory and the module itself."""
+        state = self.canisters[canister_id]
+        module = self.modules.get(state.module_hash) if state.module_hash else None
+        module_size = module.installed_size if module else 0
+        return state.heap_size + state.stable_size + module_size
+
+    def freezing_threshold(self, canister_id: bytes) -> int:
+        state = self.canisters[canister_id]
+        memory = max(self.memory_usage(canister_id), state.settings.memory_allocation)
+        return self.config.fees.freezing_threshold_cycles(
+            memory, state.settings.compute_allocation, state.settings.freezing_threshold
+        )
+
+    def raw_rand(self) -> bytes:
+        """32 fresh pseudo-random bytes, deterministic given the subnet seed and round."""
+        self._random_counter += 1
+        material = self.seed + self.height.to_bytes(8, "big")
+        return hashlib.sha256(material + self._random_counter.to_bytes(8, "big")).digest()
+
+    # -- module installation (used by the management canister) -------------------------------
+
+    def install_module(self, canister_id: bytes, wasm: bytes,
+                       stable: PageMap) -> tuple[CanisterModule, Sandbox]:
+        """Build a sandbox for ``wasm`` on the canister's (current) stable memory.
+
+        The caller runs the init/post_upgrade entry points and commits or aborts.
+        Raises `CanisterError` IC0505 for invalid modules.
+        """
+        from icframework.replica.errors import InvalidModuleError
+
+        state = self.canisters[canister_id]
+        try:
+            module = load_canister_module(wasm)
+            self.engine.compile(module)
+        except InvalidModuleError as exc:
+            raise CanisterError(
+                ErrorCode.CANISTER_INVALID_WASM,
+                f"Error from Canister {canister_text(canister_id)}: Canister's Wasm module is "
+                f"not valid: {exc}",
+            ) from None
+        if module.module_hash not in self.modules:
+            self.modules[module.module_hash] = module
+            self._new_modules[module.module_hash] = wasm
+        try:
+            sandbox = Sandbox(
+                self.engine, module, stable, self._input(state, Context.START, b""),
+                self.config.install_instruction_limit,
+            )
+        except CanisterTrap as trap:
+            raise CanisterError(
+                trap.error_code, f"Error from Canister {canister_text(canister_id)}: {trap.message}"
+            ) from None
+        return module, sandbox
+
+    def set_sandbox(self, canister_id: bytes, sandbox: Sandbox | None) -> None:
+        if sandbox is None:
+            self.sandboxes.pop(canister_id, None)
+        else:
+            self.sandboxes[canister_id] = sandbox
+        self.mark_dirty(canister_id)
+
+    def clear_memories(self, canister_id: bytes, *, stable: bool) -> None:
+        """Forget the heap checkpoint (and stable memory if asked) of ``canister_id``."""
+        self._cleared_spaces.add((canister_id, "heap"))
+        if stable:
+            self._cleared_spaces.add((canister_id, "stable"))
+            self.stables[canister_id].clear()
+
+    def delete_canister(self, canister_id: bytes) -> None:
+        self.canisters.pop(canister_id)
+        self.sandboxes.pop(canister_id, None)
+        self.stables.pop(canister_id, None)
+        self.queues.pop(canister_id, None)
+        self._dirty_queues.add(canister_id)
+        self._deleted_canisters.add(canister_id)
+        self._dirty_canisters.discard(canister_id)
+
+    # -- ingress -------------------------------------------------------------------------------
+
+    def check_ingress(self, sender: bytes, canister_id: bytes, method: str, arg: bytes) -> None:
+        """Non-replicated pre-checks of an update call, as the IC runs them at submission.
+
+        Runs ``canister_inspect_message`` if exported. Raises `CanisterError` with the
+        IC's code when the message would be refused (IC0301, IC0537, IC0508/9, IC0207,
+        IC0536, IC0406).
+        """
+        if canister_id == MANAGEMENT:
+            self.management.check_ingress(sender, method, arg)
+            return
+        state = self.canister(canister_id)
+        sandbox = self.sandboxes.get(canister_id)
+        name = canister_text(canister_id)
+        if sandbox is None:
+            raise CanisterError(
+                ErrorCode.CANISTER_WASM_MODULE_NOT_FOUND,
+                f"Error from Canister {name}: Attempted to execute a message, but the "
+                "canister contains no Wasm module.",
+            )
+        if state.status is not CanisterStatus.RUNNING:
+            code = (ErrorCode.CANISTER_STOPPED if state.status is CanisterStatus.STOPPED
+                    else ErrorCode.CANISTER_STOPPING)
+            raise CanisterError(code, f"Canister {name} is {state.status.value}")
+        module = sandbox.module
+        if method not in module.updates and method not in module.queries:
+            raise CanisterError(
+                ErrorCode.CANISTER_METHOD_NOT_FOUND,
+                f"Error from Canister {name}: Canister has no update method '{method}'.",
+            )
+        self._check_not_frozen(canister_id, 0)
+        if "canister_inspect_message" not in module.system_methods:
+            return
+        inp = self._input(state, Context.INSPECT_MESSAGE, sender, arg=arg, method_name=method)
+        result = sandbox.execute(
+            "canister_inspect_message", inp, self.config.inspect_instruction_limit, persist=False
+        )
+        if result.trap is not None or result.output is None or not result.output.message_accepted:
+            detail = f": {result.trap.message}" if result.trap else ""
+            raise CanisterError(
+                ErrorCode.CANISTER_REJECTED_MESSAGE,
+                f"Error from Canister {name}: Canister rejected the message{detail}",
+            )
+
+    def submit_ingress(
+        self,
+        request_id: bytes,
+        sender: bytes,
+        canister_id: bytes,
+        method: str,
+        arg: bytes,
+        expiry_ns: int,
+        *,
+        effective_canister_id: bytes | None = None,
+    ) -> bool:
+        """Queue an update call for the next round; False if ``request_id`` is known already.
+
+        Call `check_ingress` first: this records the request as ``received`` and only
+        execution decides its outcome.
+        """
+        if request_id in self.ingress_history or any(
+            queued[0] == request_id for queued in self.ingress_queue
+        ):
+            return False
+        origin = CallOrigin(OriginKind.INGRESS, request_id=request_id)
+        request = Request(sender, canister_id, method, arg, origin)
+        self.ingress_queue.append((request_id, request, expiry_ns))
+        status = IngressStatus(IngressState.RECEIVED, sender, canister_id, expiry_ns,
+                               updated_ns=self.time_ns)
+        if effective_canister_id is not None:
+            status.canister_id = effective_canister_id
+        self.ingress_history[request_id] = status
+        self._dirty_ingress.add(request_id)
+        return True
+
+    def ingress_status(self, request_id: bytes) -> IngressStatus | None:
+        """The committed (or pending) status of an ingress request, or None if unknown."""
+        return self.ingress_history.get(request_id)
+
+    # -- queries ----------------------------------------------------------------------------
+
+    def query(
+        self,
+        sender: bytes,
+        canister_id: bytes,
+        method: str,
+        arg: bytes,
+        *,
+        data_certificate: bytes | None = None,
+    ) -> QueryResult:
+        """Run a query method non-replicated against the committed state (changes discarded)."""
+        if canister_id == MANAGEMENT:
+            return self.management.query(sender, method, arg)
+        name = canister_text(canister_id)
+        state = self.canisters.get(canister_id)
+        if state is None:
+            return _query_reject(ErrorCode.CANISTER_NOT_FOUND, f"Canister {name} not found")
+        sandbox = self.sandboxes.get(canister_id)
+        if sandbox is None:
+            return _query_reject(
+                ErrorCode.CANISTER_WASM_MODULE_NOT_FOUND,
+                f"Error from Canister {name}: Attempted to execute a message, but the canister "
+                "contains no Wasm module.",
+            )
+        if state.status is CanisterStatus.STOPPED:
+            return _query_reject(ErrorCode.CANISTER_STOPPED, f"Canister {name} is stopped")
+        module = sandbox.module
+        if method in module.queries:
+            export, context = f"canister_query {method}", Context.QUERY
+        elif method in module.composite_queries:
+            export, context = f"canister_composite_query {method}", Context.COMPOSITE_QUERY
+        else:
+            return _query_reject(
+                ErrorCode.CANISTER_METHOD_NOT_FOUND,
+                f"Error from Canister {name}: Canister has no query method '{method}'.",
+            )
+        inp = self._input(
+            state, context, sender, arg=arg, data_certificate=data_certificate,
+            max_response_bytes=self.config.max_query_reply_bytes,
+        )
+        result = sandbox.execute(export, inp, self.config.query_instruction_limit, persist=False)
+        if result.trap is not None:
+            return _query_reject(
+                result.trap.error_code, f"Error from Canister {name}: {result.trap.message}",
+                result.instructions,
+            )
+        assert result.output is not None
+        response = result.output.response
+        if isinstance(response, Reply):
+            return QueryResult(reply=response.data, instructions=result.instructions)
+        if isinstance(response, Reject):
+            return QueryResult(
+                reject=RejectInfo(RejectCode.CANISTER_REJECT, response.message,
+                                  ErrorCode.CANISTER_REJECTED_MESSAGE),
+                instructions=result.instructions,
+            )
+        return _query_reject(
+            ErrorCode.CANISTER_DID_NOT_REPLY,
+            f"Error from Canister {name}: Canister did not reply to the call",
+            result.instructions,
+        )
+
+    # -- rounds ------------------------------------------------------------------------------
+
+    def execute_round(self) -> RoundReport:
+        """Execute one round and commit it atomically; returns what happened."""
+        self.height += 1
+        self.time_ns = max(self.time_ns + 1, self.clock())
+        self._random_counter = 0
+        self._report = RoundReport(self.height, self.time_ns)
+        self._induct_ingress()
+        self._run_system_tasks()
+        self._drain_queues()
+        self._finish_stopping()
+        self._charge_storage()
+        self._prune_ingress_history()
+        self._commit()
+        return self._report
+
+    def has_work(self) -> bool:
+        """True while ingress or canister messages are waiting."""
+        return bool(self.ingress_queue) or any(self.queues.values())
+
+    def run_until_idle(self, max_rounds: int = 1000) -> list[RoundReport]:
+        """Execute rounds until no message is waiting (at least one round)."""
+        reports = [self.execute_round()]
+        while self.has_work() and len(reports) < max_rounds:
+            reports.append(self.execute_round())
+        return reports
+
+    def _induct_ingress(self) -> None:
+        while self.ingress_queue:
+            request_id, request, expiry_ns = self.ingress_queue.popleft()
+            status = self.ingress_history[request_id]
+            if expiry_ns < self.time_ns:
+                self._respond(request.origin, reject=RejectInfo(
+                    RejectCode.SYS_TRANSIENT, "Ingress message expired before execution",
+                    ErrorCode.INGRESS_MESSAGE_TIMEOUT))
+                continue
+            target = request.receiver
+            if target != MANAGEMENT:
+                state = self.canisters.get(target)
+                if state is not None:
+                    fee = self.config.fees.ingress_induction(len(request.arg) + len(request.method))
+                    if state.cycles < fee:
+                        self._respond(request.origin, reject=_out_of_cycles(target, fee, state))
+                        continue
+                    state.cycles -= fee
+                    state.cycles_consumed += fee
+                    self.mark_dirty(target)
+            status.state = IngressState.PROCESSING
+            status.updated_ns = self.time_ns
+            self._dirty_ingress.add(request_id)
+            self.enqueue(request)
+
+    def enqueue(self, message: Request | Response) -> None:
+        """Put a message on its destination's input queue."""
+        destination = message.receiver if isinstance(message, Request) else message.origin.canister_id
+        self.queues.setdefault(destination, deque()).append(message)
+        self._dirty_queues.add(destination)
+
+    def _run_system_tasks(self) -> None:
+        for canister_id in sorted(self.sandboxes):
+            state = self.canisters[canister_id]
+            sandbox = self.sandboxes[canister_id]
+            if state.status is not CanisterStatus.RUNNING:
+                continue
+            methods = sandbox.module.system_methods
+            if "canister_heartbeat" in methods:
+                self._run_task(canister_id, "canister_heartbeat")
+            if (
+                state.global_timer_ns
+                and state.global_timer_ns <= self.time_ns
+                and "canister_global_timer" in methods
+                and canister_id in self.sandboxes
+            ):
+                state.global_timer_ns = 0
+                self.mark_dirty(canister_id)
+                self._run_task(canister_id, "canister_global_timer")
+
+    def _run_task(self, canister_id: bytes, export: str) -> None:
+        state = self.canisters[canister_id]
+        limit = self.config.update_instruction_limit
+        if not self._prepay(canister_id, limit):
+            return
+        context = CallContext(state.new_id(), CallOrigin(OriginKind.SYSTEM), MANAGEMENT, export,
+                              responded=True)
+        state.call_contexts[context.id] = context
+        inp = self._input(state, Context.SYSTEM_TASK, MANAGEMENT)
+        result = self.sandboxes[canister_id].execute(export, inp, limit, persist=True)
+        self._settle_execution(canister_id, limit, result)
+        if result.output is not None:
+            self._apply_output(canister_id, context, result.output)
+        else:
+            self._log_trap(canister_id, export, result)
+        self._maybe_close(canister_id, context, result.trap)
+
+    def _drain_queues(self) -> None:
+        processed = 0
+        while processed < self.config.max_messages_per_round:
+            progressed = False
+            for canister_id in sorted(self.queues):
+                queue = self.queues[canister_id]
+                if not queue:
+                    continue
+                message = queue.popleft()
+                self._dirty_queues.add(canister_id)
+                if isinstance(message, Request):
+                    if canister_id == MANAGEMENT:
+                        self.management.handle(message)
+                    else:
+                        self._execute_request(message)
+                else:
+                    self._execute_response(message)
+                processed += 1
+                progressed = True
+            if not progressed:
+                break
+        self._report.messages += processed
+        for canister_id in [c for c, q in self.queues.items() if not q]:
+            del self.queues[canister_id]
+
+    # -- executing requests ------------------------------------------------------------------
+
+    def _execute_request(self, request: Request) -> None:
+        canister_id = request.receiver
+        name = canister_text(canister_id)
+        state = self.canisters.get(canister_id)
+        if state is None:
+            self._reject(request, ErrorCode.CANISTER_NOT_FOUND, f"Canister {name} not found")
+            return
+        sandbox = self.sandboxes.get(canister_id)
+        if state.status is not CanisterStatus.RUNNING:
+            code = (ErrorCode.CANISTER_STOPPED if state.status is CanisterStatus.STOPPED
+                    else ErrorCode.CANISTER_STOPPING)
+            self._reject(request, code, f"Canister {name} is {state.status.value}")
+            return
+        if sandbox is None:
+            self._reject(
+                request, ErrorCode.CANISTER_WASM_MODULE_NOT_FOUND,
+                f"Error from Canister {name}: Attempted to execute a message, but the canister "
+                "contains no Wasm module.",
+            )
+            return
+        module = sandbox.module
+        if request.method in module.updates:
+            export, context, persist = f"canister_update {request.method}", Context.UPDATE, True
+        elif request.method in module.queries:
+            export, context = f"canister_query {request.method}", Context.REPLICATED_QUERY
+            persist = False
+        else:
+            kind = ("composite query" if request.method in module.composite_queries
+                    else "update method")
+            self._reject(
+                request, ErrorCode.CANISTER_METHOD_NOT_FOUND,
+                f"Error from Canister {name}: Canister has no {kind} '{request.method}'.",
+            )
+            return
+        limit = self.config.update_instruction_limit
+        frozen = self._frozen_reject(canister_id, self.config.fees.execution_prepayment(
+            limit, module.memory64))
+        if frozen is not None:
+            self._respond(request.origin, reject=frozen, refund=request.cycles)
+            return
+        self._prepay(canister_id, limit)
+        context_state = CallContext(state.new_id(), request.origin, request.sender,
+                                    request.method, cycles_available=request.cycles)
+        state.call_contexts[context_state.id] = context_state
+        inp = self._input(state, context, request.sender, arg=request.arg,
+                          cycles_available=request.cycles)
+        result = sandbox.execute(export, inp, limit, persist=persist)
+        self._settle_execution(canister_id, limit, result)
+        context_state.instructions += result.instructions
+        if result.output is not None:
+            if not persist:
+                result.output.calls.clear()
+            self._apply_output(canister_id, context_state, result.output)
+        self._maybe_close(canister_id, context_state, result.trap)
+
+    def _execute_response(self, response: Response) -> None:
+        canister_id = response.origin.canister_id
+        state = self.canisters.get(canister_id)
+        if state is None:
+            return
+        callback = state.callbacks.pop(response.origin.callback_id, None)
+        if callback is None:
+            return
+        self.mark_dirty(canister_id)
+        fees = self.config.fees
+        size = len(response.reply) if response.reply is not None else (
+            len(response.reject.message.encode()) if response.reject else 0)
+        state.cycles += fees.response_refund(size) + response.refund
+        context_state = state.call_contexts.get(callback.call_context_id)
+        if context_state is None:
+            return
+        context_state.outstanding -= 1
+        sandbox = self.sandboxes.get(canister_id)
+        if sandbox is None or callback.extra.get("orphaned"):
+            self._maybe_close(canister_id, context_state, None)
+            return
+        if response.reply is not None:
+            target, context, arg = callback.reply, Context.REPLY_CALLBACK, response.reply
+            reject_code, reject_message = 0, ""
+        else:
+            assert response.reject is not None
+            target, context, arg = callback.reject, Context.REJECT_CALLBACK, b""
+            reject_code, reject_message = int(response.reject.code), response.reject.message
+        limit = self.config.update_instruction_limit
+        self._prepay(canister_id, limit)
+        inp = self._input(
+            state, context, context_state.caller, arg=arg, reject_code=reject_code,
+            reject_message=reject_message, cycles_available=context_state.cycles_available,
+            cycles_refunded=response.refund, responded=context_state.responded,
+            call_context_instructions=context_state.instructions,
+        )
+        result = sandbox.execute(target, inp, limit, persist=True)
+        self._settle_execution(canister_id, limit, result)
+        context_state.instructions += result.instructions
+        if result.output is not None:
+            self._apply_output(canister_id, context_state, result.output)
+        elif callback.cleanup is not None:
+            self._log_trap(canister_id, "callback", result)
+            cleanup_input = self._input(state, Context.CLEANUP, context_state.caller,
+                                        reject_code=reject_code)
+            cleanup = sandbox.execute(callback.cleanup, cleanup_input, limit, persist=True)
+            self._settle_execution(canister_id, 0, cleanup)
+            if cleanup.output is not None:
+                self._apply_side_effects(canister_id, cleanup.output)
+        self._maybe_close(canister_id, context_state, result.trap)
+
+    # -- applying effects ---------------------------------------------------------------------
+
+    def _prepay(self, canister_id: bytes, limit: int) -> bool:
+        state = self.canisters[canister_id]
+        module = self.sandboxes[canister_id].module if canister_id in self.sandboxes else None
+        cost = self.config.fees.execution_prepayment(limit, bool(module and module.memory64))
+        if state.cycles < cost:
+            return False
+        state.cycles -= cost
+        self.mark_dirty(canister_id)
+        return True
+
+    def _settle_execution(self, canister_id: bytes, prepaid_limit: int,
+                          result: ExecutionResult) -> None:
+        """Refund the unused part of the prepayment and count the instructions."""
+        state = self.canisters[canister_id]
+        sandbox = self.sandboxes.get(canister_id)
+        wasm64 = bool(sandbox and sandbox.module.memory64)
+        fees = self.config.fees
+        used = fees.execution(result.instructions, wasm64)
+        if prepaid_limit:
+            state.cycles += fees.execution_prepayment(prepaid_limit, wasm64) - used
+        else:
+            state.cycles = max(0, state.cycles - used)
+        state.cycles_consumed += used
+        self._report.instructions += result.instructions
+        if sandbox is not None:
+            state.heap_size = sandbox.heap_size
+            state.globals = dict(sandbox.committed_globals)
+        state.stable_size = self.stables[canister_id].size_bytes
+        self.mark_dirty(canister_id)
+
+    def _apply_side_effects(self, canister_id: bytes, output: ExecutionOutput) -> None:
+        state = self.canisters[canister_id]
+        state.cycles += output.cycles_accepted - output.cycles_burned
+        state.cycles -= output.cycles_sent + output.call_fees
+        state.cycles_consumed += output.cycles_burned
+        if output.certified_data is not None:
+            state.certified_data = output.certified_data
+        if output.global_timer_ns is not None:
+            state.global_timer_ns = output.global_timer_ns
+        state.version += 1
+        for line in output.logs:
+            self._report.logs.append((canister_id, line))
+
+    def _apply_output(self, canister_id: bytes, context_state: CallContext,
+                      output: ExecutionOutput) -> None:
+        state = self.canisters[canister_id]
+        self._apply_side_effects(canister_id, output)
+        context_state.cycles_available -= output.cycles_accepted
+        for call in output.calls:
+            callback = Callback(
+                state.new_id(), context_state.id, call.callee,
+                (call.reply_fun, call.reply_env), (call.reject_fun, call.reject_env),
+                call.cleanup, call.cycles, self.config.fees.response_reservation(),
+            )
+            state.callbacks[callback.id] = callback
+            context_state.outstanding += 1
+            origin = CallOrigin(OriginKind.CANISTER, canister_id=canister_id,
+                                callback_id=callback.id)
+            request = Request(canister_id, call.callee, call.method, bytes(call.payload), origin,
+                              call.cycles)
+            if call.callee == MANAGEMENT or call.callee in self.canisters:
+                self.enqueue(request)
+            else:
+                self._respond(origin, reject=RejectInfo(
+                    RejectCode.DESTINATION_INVALID,
+                    f"Canister {canister_text(call.callee)} not found",
+                    ErrorCode.CANISTER_NOT_FOUND), refund=call.cycles)
+        response = output.response
+        if response is not None and not context_state.responded:
+            context_state.responded = True
+            refund = context_state.cycles_available
+            context_state.cycles_available = 0
+            if isinstance(response, Reply):
+                self._respond(context_state.origin, reply=response.data, refund=refund,
+                              respondent=canister_id)
+            else:
+                self._respond(context_state.origin, reject=RejectInfo(
+                    RejectCode.CANISTER_REJECT, response.message,
+                    ErrorCode.CANISTER_REJECTED_MESSAGE), refund=refund, respondent=canister_id)
+
+    def _maybe_close(self, canister_id: bytes, context_state: CallContext,
+                     trap: CanisterTrap | None) -> None:
+        state = self.canisters[canister_id]
+        if trap is not None and not context_state.responded:
+            if context_state.outstanding == 0 or context_state.origin.kind is OriginKind.SYSTEM:
+                self._log_trap_message(canister_id, trap)
+                self._fail_context(canister_id, context_state, RejectInfo(
+                    RejectCode.CANISTER_ERROR,
+                    f"Error from Canister {canister_text(canister_id)}: {trap.message}",
+                    trap.error_code))
+                return
+        elif trap is not None:
+            self._log_trap_message(canister_id, trap)
+        if context_state.outstanding > 0:
+            return
+        if not context_state.responded:
+            self._fail_context(canister_id, context_state, RejectInfo(
+                RejectCode.CANISTER_ERROR,
+                f"Error from Canister {canister_text(canister_id)}: Canister did not reply to "
+                "the call", ErrorCode.CANISTER_DID_NOT_REPLY))
+            return
+        state.call_contexts.pop(context_state.id, None)
+
+    def _fail_context(self, canister_id: bytes, context_state: CallContext,
+                      reject: RejectInfo) -> None:
+        state = self.canisters[canister_id]
+        context_state.responded = True
+        refund = context_state.cycles_available
+        context_state.cycles_available = 0
+        self._respond(context_state.origin, reject=reject, refund=refund, respondent=canister_id)
+        if context_state.outstanding == 0:
+            state.call_contexts.pop(context_state.id, None)
+
+    def _log_trap(self, canister_id: bytes, what: str, result: ExecutionResult) -> None:
+        if result.trap is not None:
+            self._report.logs.append(
+                (canister_id, f"[TRAP in {what}] {result.trap.message}".encode())
+            )
+
+    def _log_trap_message(self, canister_id: bytes, trap: CanisterTrap) -> None:
+        self._report.logs.append((canister_id, f"[TRAP] {trap.message}".encode()))
+
+    # -- responses ----------------------------------------------------------------------------
+
+    def _reject(self, request: Request, code: ErrorCode, message: str) -> None:
+        self._respond(request.origin, reject=RejectInfo(code.reject_code, message, code),
+                      refund=request.cycles)
+
+    def _respond(self, origin: CallOrigin, *, reply: bytes | None = None,
+                 reject: RejectInfo | None = None, refund: int = 0,
+                 respondent: bytes = b"") -> None:
+        """Deliver a response to whoever is waiting for it."""
+        if origin.kind is OriginKind.INGRESS:
+            status = self.ingress_history.get(origin.request_id)
+            if status is None:
+                return
+            status.state = IngressState.REPLIED if reply is not None else IngressState.REJECTED
+            status.reply = reply
+            status.reject = reject
+            status.updated_ns = self.time_ns
+            self._dirty_ingress.add(origin.request_id)
+        elif origin.kind is OriginKind.CANISTER:
+            self.enqueue(Response(origin, reply=reply, reject=reject, refund=refund,
+                                  respondent=respondent))
+        # SYSTEM origins (timers, heartbeats) expect no response.
+
+    def respond(self, origin: CallOrigin, *, reply: bytes | None = None,
+                reject: RejectInfo | None = None, refund: int = 0) -> None:
+        """Public entry for the management canister to answer a request."""
+        self._respond(origin, reply=reply, reject=reject, refund=refund, respondent=MANAGEMENT)
+
+    # -- cycles -------------------------------------------------------------------------------
+
+    def _frozen_reject(self, canister_id: bytes, needed: int) -> RejectInfo | None:
+        state = self.canisters[canister_id]
+        threshold = self.freezing_threshold(canister_id)
+        if state.cycles < threshold + needed:
+            return _out_of_cycles(canister_id, threshold + needed, state)
+        return None
+
+    def _check_not_frozen(self, canister_id: bytes, needed: int) -> None:
+        reject = self._frozen_reject(canister_id, needed)
+        if reject is not None:
+            raise CanisterError(ErrorCode.CANISTER_OUT_OF_CYCLES, reject.message)
+
+    def _charge_storage(self) -> None:
+        for canister_id, state in self.canisters.items():
+            elapsed = self.time_ns - state.storage_charged_ns
+            if elapsed < STORAGE_CHARGE_INTERVAL_NS:
+                continue
+            memory = max(self.memory_usage(canister_id), state.settings.memory_allocation)
+            cost = self.config.fees.storage(memory, elapsed / NANOS)
+            cost += (state.settings.compute_allocation
+                     * self.config.fees.compute_percent_allocated_per_second * elapsed // NANOS)
+            charged = min(cost, state.cycles)
+            state.cycles -= charged
+            state.cycles_consumed += charged
+            state.storage_charged_ns = self.time_ns
+            self.mark_dirty(canister_id)
+
+    # -- stopping ------------------------------------------------------------------------------
+
+    def _finish_stopping(self) -> None:
+        for canister_id, state in self.canisters.items():
+            if state.status is CanisterStatus.STOPPING and not state.call_contexts:
+                state.status = CanisterStatus.STOPPED
+                state.version += 1
+                self.mark_dirty(canister_id)
+                waiting, state.stop_requests = state.stop_requests, []
+                for origin in waiting:
+                    self.respond(CallOrigin.from_data(origin), reply=b"DIDL\x00\x00")
+
+    # -- ingress history ----------------------------------------------------------------------
+
+    def _prune_ingress_history(self) -> None:
+        for request_id, status in list(self.ingress_history.items()):
+            if status.state.terminal and status.expiry_ns + INGRESS_RETENTION_NS < self.time_ns:
+                del self.ingress_history[request_id]
+                self._deleted_ingress.add(request_id)
+                self._dirty_ingress.discard(request_id)
+
+    # -- commit ------------------------------------------------------------------------------
+
+    def _commit(self) -> None:
+        changes = RoundChanges(height=self.height, time_ns=self.time_ns)
+        for canister_id in self._dirty_canisters:
+            state = self.canisters.get(canister_id)
+            if state is None:
+                continue
+            changes.canister_upserts[canister_id] = state.to_record()
+        for canister_id in self._deleted_canisters:
+            changes.canister_deletes.add(canister_id)
+            changes.space_deletes.update({(canister_id, "heap"), (canister_id, "stable")})
+        for canister_id, space in self._cleared_spaces:
+            if canister_id not in self._deleted_canisters:
+                changes.space_deletes.add((canister_id, space))
+        for canister_id, sandbox in self.sandboxes.items():
+            dirty = sandbox.take_dirty_pages()
+            if dirty:
+                changes.page_writes[(canister_id, "heap")] = dict(dirty)
+        for canister_id, stable in self.stables.items():
+            stable_dirty = stable.take_dirty()
+            if stable_dirty:
+                changes.page_writes[(canister_id, "stable")] = stable_dirty
+        for module_hash, raw in self._new_modules.items():
+            changes.kv_puts[(_KV_MODULES, module_hash)] = raw
+        for request_id in self._dirty_ingress:
+            changes.kv_puts[(_KV_INGRESS, request_id)] = self.ingress_history[request_id].to_record()
+        for request_id in self._deleted_ingress:
+            changes.kv_deletes.add((_KV_INGRESS, request_id))
+        for canister_id in self._dirty_queues:
+            queue = self.queues.get(canister_id)
+            if queue:
+                changes.kv_puts[(_KV_QUEUES, canister_id)] = cbor2.dumps(
+                    [["req" if isinstance(m, Request) else "resp", m.to_data()] for m in queue]
+                )
+            else:
+                changes.kv_deletes.add((_KV_QUEUES, canister_id))
+        if self._meta_dirty:
+            changes.kv_puts[(_KV_META, b"subnet")] = cbor2.dumps(
+                {"next_index": self.next_canister_index, "seed": self.seed}
+            )
+        self.store.commit_round(changes)
+        self._dirty_canisters.clear()
+        self._deleted_canisters.clear()
+        self._cleared_spaces.clear()
+        self._new_modules.clear()
+        self._dirty_ingress.clear()
+        self._deleted_ingress.clear()
+        self._dirty_queues.clear()
+        self._meta_dirty = False
+
+    # -- execution inputs ---------------------------------------------------------------------
+
+    def _input(self, state: CanisterState, context: Context, caller: bytes,
+               **kwargs: Any) -> ExecutionInput:
+        canister_id = state.canister_id
+        threshold = self.freezing_threshold(canister_id) if canister_id in self.canisters else 0
+        return ExecutionInput(
+            context=context,
+            canister_id=canister_id,
+            caller=caller,
+            time_ns=self.time_ns,
+            cycle_balance=state.cycles,
+            status=state.status.code,
+            version=state.version,
+            controllers=frozenset(state.settings.controllers),
+            certified_data=state.certified_data,
+            global_timer_ns=state.global_timer_ns,
+            root_key=self.config.root_key,
+            subnet_id=self.config.subnet_id,
+            freezing_threshold_cycles=threshold,
+            fees=self.config.fees,
+            max_response_bytes=kwargs.pop("max_response_bytes", self.config.max_reply_bytes),
+            **kwargs,
+        )
+
+    def execution_input(self, state: CanisterState, context: Context, caller: bytes,
+                        **kwargs: Any) -> ExecutionInput:
+        """An `ExecutionInput` for the management canister's install entry points."""
+        return self._input(state, context, caller, **kwargs)
+
+    def orphan_callbacks(self, canister_id: bytes) -> None:
+        """Mark open callbacks as belonging to replaced code: their responses are dropped."""
+        for callback in self.canisters[canister_id].callbacks.values():
+            callback.extra["orphaned"] = True
+
+    def canister_ids(self) -> Iterable[bytes]:
+        return list(self.canisters)
+
+
+def _query_reject(code: ErrorCode, message: str, instructions: int = 0) -> QueryResult:
+    return QueryResult(reject=RejectInfo(code.reject_code, message, code),
+                       instructions=instructions)
+
+
+def _out_of_cycles(canister_id: bytes, needed: int, state: CanisterState) -> RejectInfo:
+    return RejectInfo(
+        RejectCode.SYS_TRANSIENT,
+        f"Canister {canister_text(canister_id)} is out of cycles: please top up the canister "
+        f"with at least {max(0, needed - state.cycles)} additional cycles",
+        ErrorCode.CANISTER_OUT_OF_CYCLES,
+    )

@@ -1,0 +1,466 @@
+"""Canister module loading: gunzip, parse, validate against the IC's rules, instrument.
+
+How it works: `load_canister_module` reads the wasm binary section by section (only the
+parts the IC's validation and our instrumentation need; wasmtime validates the code
+itself). It checks imports (only ``ic0`` functions with the right signature for the
+module's memory width), exports (the ``canister_*`` naming rules, ``() -> ()`` types,
+each method name once), custom sections (``icp:public``/``icp:private`` metadata) and
+size limits. It then rewrites the export section so the replica can reach what it must
+checkpoint and call: memory 0 as ``__icfw_memory``, table 0 as ``__icfw_table`` and
+every mutable global as ``__icfw_global_<index>``. Nothing else in the module changes.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import zlib
+from dataclasses import dataclass, field
+
+from icframework.core import LEB128Error, decode_sleb128, decode_uleb128, encode_uleb128
+from icframework.core.ic0 import IC0_FUNCTIONS
+from icframework.replica.errors import InvalidModuleError
+
+WASM_MAGIC = b"\x00asm\x01\x00\x00\x00"
+GZIP_MAGIC = b"\x1f\x8b\x08"
+MAX_MODULE_BYTES = 100 * 1024 * 1024
+MAX_FUNCTIONS = 50_000
+MAX_GLOBALS = 1_000
+MAX_EXPORTED_METHODS = 1_000
+MAX_EXPORTED_NAME_BYTES = 20_000
+MAX_CUSTOM_SECTIONS = 16
+MAX_CUSTOM_SECTIONS_BYTES = 1024 * 1024
+
+MEMORY_EXPORT = "__icfw_memory"
+TABLE_EXPORT = "__icfw_table"
+GLOBAL_EXPORT_PREFIX = "__icfw_global_"
+EOP_METADATA = "enhanced-orthogonal-persistence"
+
+SYSTEM_ENTRY_POINTS = frozenset(
+    {
+        "canister_init",
+        "canister_pre_upgrade",
+        "canister_post_upgrade",
+        "canister_inspect_message",
+        "canister_heartbeat",
+        "canister_global_timer",
+        "canister_on_low_wasm_memory",
+    }
+)
+_METHOD_PREFIXES = {
+    "canister_update ": "update",
+    "canister_query ": "query",
+    "canister_composite_query ": "composite_query",
+}
+_VALTYPES = {0x7F: "i32", 0x7E: "i64", 0x7D: "f32", 0x7C: "f64", 0x7B: "v128"}
+# Section order of the binary format (custom sections, id 0, may appear anywhere).
+_SECTION_ORDER = {1: 1, 2: 2, 3: 3, 4: 4, 5: 5, 13: 6, 6: 7, 7: 8, 8: 9, 9: 10, 12: 11, 10: 12, 11: 13}
+
+
+@dataclass(frozen=True, slots=True)
+class Metadata:
+    """A ``icp:public <name>`` or ``icp:private <name>`` custom section."""
+
+    name: str
+    public: bool
+    content: bytes
+
+
+@dataclass(frozen=True)
+class CanisterModule:
+    """A validated, instrumented canister module and what the replica needs to know of it.
+
+    ``module_hash`` is the SHA-256 of the bytes as installed (gzipped if they were),
+    as ``/canister/<id>/module_hash`` reports it; ``wasm`` is the instrumented binary.
+    """
+
+    wasm: bytes
+    module_hash: bytes
+    memory64: bool
+    has_memory: bool
+    has_table: bool
+    updates: frozenset[str]
+    queries: frozenset[str]
+    composite_queries: frozenset[str]
+    system_methods: frozenset[str]
+    mutable_globals: tuple[int, ...]
+    metadata: dict[str, Metadata] = field(default_factory=dict)
+    installed_size: int = 0
+
+    @property
+    def enhanced_orthogonal_persistence(self) -> bool:
+        """True when the module asks to keep its heap across upgrades (current Motoko)."""
+        return EOP_METADATA in self.metadata
+
+    def global_export(self, index: int) -> str:
+        return f"{GLOBAL_EXPORT_PREFIX}{index}"
+
+
+class _Reader:
+    """A cursor over one byte range that raises `InvalidModuleError` with the offset."""
+
+    def __init__(self, data: bytes, pos: int = 0, end: int | None = None) -> None:
+        self.data = data
+        self.pos = pos
+        self.end = len(data) if end is None else end
+
+    def fail(self, reason: str) -> InvalidModuleError:
+        return InvalidModuleError(f"invalid wasm module at byte {self.pos}: {reason}")
+
+    def byte(self) -> int:
+        if self.pos >= self.end:
+            raise self.fail("unexpected end of section")
+        value = self.data[self.pos]
+        self.pos += 1
+        return value
+
+    def bytes(self, size: int) -> bytes:
+        if self.pos + size > self.end:
+            raise self.fail(f"{size} bytes announced but only {self.end - self.pos} remain")
+        value = self.data[self.pos : self.pos + size]
+        self.pos += size
+        return value
+
+    def uleb(self) -> int:
+        try:
+            value, self.pos = decode_uleb128(self.data, self.pos)
+        except LEB128Error as exc:
+            raise self.fail(str(exc)) from None
+        if self.pos > self.end:
+            raise self.fail("number runs past the end of its section")
+        return value
+
+    def sleb(self) -> int:
+        try:
+            value, self.pos = decode_sleb128(self.data, self.pos)
+        except LEB128Error as exc:
+            raise self.fail(str(exc)) from None
+        return value
+
+    def name(self) -> str:
+        raw = self.bytes(self.uleb())
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise self.fail(f"name {raw!r} is not valid UTF-8") from None
+
+    def limits(self) -> tuple[int, bool]:
+        """Skip a limits entry; return (flags, is_64_bit)."""
+        flags = self.byte()
+        self.uleb()
+        if flags & 0x01:
+            self.uleb()
+        return flags, bool(flags & 0x04)
+
+    def const_expr(self) -> None:
+        """Skip a constant expression up to and including its ``end`` opcode."""
+        while True:
+            op = self.byte()
+            if op == 0x0B:
+                return
+            if op in (0x41, 0x42):
+                self.sleb()
+            elif op == 0x43:
+                self.bytes(4)
+            elif op == 0x44:
+                self.bytes(8)
+            elif op in (0x23, 0xD2):
+                self.uleb()
+            elif op == 0xD0:
+                self.sleb()
+            elif op in (0x6A, 0x6B, 0x6C, 0x7C, 0x7D, 0x7E):
+                continue
+            elif op == 0xFD:
+                if self.uleb() != 12:
+                    raise self.fail("unsupported SIMD opcode in a constant expression")
+                self.bytes(16)
+            else:
+                raise self.fail(f"unsupported opcode 0x{op:02x} in a constant expression")
+
+
+def _decompress(data: bytes) -> bytes:
+    try:
+        with gzip.GzipFile(fileobj=io.BytesIO(data)) as stream:
+            out = stream.read(MAX_MODULE_BYTES + 1)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise InvalidModuleError(f"the gzip-compressed module cannot be decompressed: {exc}")
+    if len(out) > MAX_MODULE_BYTES:
+        raise InvalidModuleError(
+            f"the module decompresses to more than {MAX_MODULE_BYTES} bytes, the IC's limit"
+        )
+    return out
+
+
+def load_canister_module(installed: bytes) -> CanisterModule:
+    """Validate and instrument ``installed`` (raw or gzipped wasm).
+
+    Raises `InvalidModuleError` naming the rule the module breaks.
+    """
+    if len(installed) > MAX_MODULE_BYTES:
+        raise InvalidModuleError(
+            f"module is {len(installed)} bytes; the IC accepts at most {MAX_MODULE_BYTES}"
+        )
+    module_hash = hashlib.sha256(installed).digest()
+    wasm = _decompress(installed) if installed.startswith(GZIP_MAGIC) else installed
+    if not wasm.startswith(WASM_MAGIC):
+        raise InvalidModuleError(
+            f"not a wasm module: it starts with {wasm[:8].hex()} instead of "
+            f"{WASM_MAGIC.hex()} (\\0asm version 1) or gzip's 1f8b08"
+        )
+    return _Parser(wasm, module_hash, len(installed)).parse()
+
+
+class _Parser:
+    def __init__(self, wasm: bytes, module_hash: bytes, installed_size: int) -> None:
+        self.wasm = wasm
+        self.module_hash = module_hash
+        self.installed_size = installed_size
+        self.types: list[tuple[tuple[str, ...], tuple[str, ...]]] = []
+        self.func_types: list[int] = []
+        self.imported_funcs = 0
+        self.imported_globals = 0
+        self.imported_tables = 0
+        self.imported_memories = 0
+        self.imports: list[tuple[str, str, int]] = []
+        self.mutable_globals: list[int] = []
+        self.defined_globals = 0
+        self.memories: list[bool] = []
+        self.tables = 0
+        self.exports: list[tuple[str, int, int]] = []
+        self.metadata: dict[str, Metadata] = {}
+        self.custom_bytes = 0
+        self.custom_count = 0
+        self.sections: list[tuple[int, int, int]] = []
+
+    def parse(self) -> CanisterModule:
+        reader = _Reader(self.wasm, len(WASM_MAGIC))
+        last_order = 0
+        while reader.pos < reader.end:
+            start = reader.pos
+            section_id = reader.byte()
+            size = reader.uleb()
+            body = reader.pos
+            if body + size > len(self.wasm):
+                raise reader.fail(f"section {section_id} runs past the end of the module")
+            if section_id != 0:
+                order = _SECTION_ORDER.get(section_id)
+                if order is None:
+                    raise reader.fail(f"unknown section id {section_id}")
+                if order <= last_order:
+                    raise reader.fail(f"section {section_id} is out of order or repeated")
+                last_order = order
+            self._section(section_id, _Reader(self.wasm, body, body + size))
+            reader.pos = body + size
+            self.sections.append((section_id, start, reader.pos))
+        return self._finish()
+
+    def _section(self, section_id: int, r: _Reader) -> None:
+        if section_id == 0:
+            self._custom(r)
+        elif section_id == 1:
+            for _ in range(r.uleb()):
+                if r.byte() != 0x60:
+                    raise r.fail("only function types are supported in the type section")
+                params = tuple(_VALTYPES.get(r.byte(), "ref") for _ in range(r.uleb()))
+                results = tuple(_VALTYPES.get(r.byte(), "ref") for _ in range(r.uleb()))
+                self.types.append((params, results))
+        elif section_id == 2:
+            for _ in range(r.uleb()):
+                module, name, kind = r.name(), r.name(), r.byte()
+                if kind == 0x00:
+                    self.imports.append((module, name, r.uleb()))
+                    self.imported_funcs += 1
+                else:
+                    what = {1: "a table", 2: "a memory", 3: "a global", 4: "a tag"}.get(kind, "?")
+                    raise r.fail(
+                        f"import {module}.{name} is {what}; canisters may import only ic0 "
+                        "functions"
+                    )
+        elif section_id == 3:
+            self.func_types.extend(r.uleb() for _ in range(r.uleb()))
+        elif section_id == 4:
+            for _ in range(r.uleb()):
+                if r.data[r.pos] == 0x40:
+                    r.bytes(2)
+                    r.byte()
+                    r.limits()
+                    r.const_expr()
+                else:
+                    r.byte()
+                    r.limits()
+                self.tables += 1
+        elif section_id == 5:
+            for _ in range(r.uleb()):
+                _, is64 = r.limits()
+                self.memories.append(is64)
+        elif section_id == 6:
+            for _ in range(r.uleb()):
+                r.byte()
+                mutable = r.byte()
+                r.const_expr()
+                if mutable:
+                    self.mutable_globals.append(self.imported_globals + self.defined_globals)
+                self.defined_globals += 1
+        elif section_id == 7:
+            for _ in range(r.uleb()):
+                self.exports.append((r.name(), r.byte(), r.uleb()))
+
+    def _custom(self, r: _Reader) -> None:
+        name = r.name()
+        if not name.startswith("icp:"):
+            return
+        for prefix, public in (("icp:public ", True), ("icp:private ", False)):
+            if name.startswith(prefix):
+                meta_name = name[len(prefix) :]
+                if meta_name in self.metadata:
+                    raise r.fail(f"custom section {meta_name!r} is declared twice")
+                content = r.bytes(r.end - r.pos)
+                self.metadata[meta_name] = Metadata(meta_name, public, content)
+                self.custom_count += 1
+                self.custom_bytes += len(content) + len(meta_name)
+                return
+        raise r.fail(
+            f"custom section {name!r}: icp: sections must be named 'icp:public <name>' "
+            "or 'icp:private <name>'"
+        )
+
+    def _func_type(self, index: int) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        if index < self.imported_funcs:
+            type_index = self.imports[index][2]
+        else:
+            local = index - self.imported_funcs
+            if local >= len(self.func_types):
+                raise InvalidModuleError(f"function index {index} does not exist")
+            type_index = self.func_types[local]
+        if type_index >= len(self.types):
+            raise InvalidModuleError(f"type index {type_index} does not exist")
+        return self.types[type_index]
+
+    def _finish(self) -> CanisterModule:
+        memory64 = bool(self.memories and self.memories[0])
+        self._check_imports(memory64)
+        updates, queries, composites, system = self._check_exports()
+        functions = self.imported_funcs + len(self.func_types)
+        if functions > MAX_FUNCTIONS:
+            raise InvalidModuleError(f"module has {functions} functions; max {MAX_FUNCTIONS}")
+        globals_count = self.imported_globals + self.defined_globals
+        if globals_count > MAX_GLOBALS:
+            raise InvalidModuleError(f"module has {globals_count} globals; max {MAX_GLOBALS}")
+        if self.custom_count > MAX_CUSTOM_SECTIONS or self.custom_bytes > MAX_CUSTOM_SECTIONS_BYTES:
+            raise InvalidModuleError(
+                f"module has {self.custom_count} icp: custom sections of {self.custom_bytes} "
+                f"bytes; the IC allows {MAX_CUSTOM_SECTIONS} and {MAX_CUSTOM_SECTIONS_BYTES} bytes"
+            )
+        return CanisterModule(
+            wasm=self._instrumented(),
+            module_hash=self.module_hash,
+            memory64=memory64,
+            has_memory=bool(self.memories),
+            has_table=self.tables > 0,
+            updates=frozenset(updates),
+            queries=frozenset(queries),
+            composite_queries=frozenset(composites),
+            system_methods=frozenset(system),
+            mutable_globals=tuple(self.mutable_globals),
+            metadata=self.metadata,
+            installed_size=self.installed_size,
+        )
+
+    def _check_imports(self, memory64: bool) -> None:
+        for module, name, type_index in self.imports:
+            if module != "ic0":
+                raise InvalidModuleError(
+                    f"import {module}.{name}: canisters may import only from module 'ic0'"
+                )
+            spec = IC0_FUNCTIONS.get(name)
+            if spec is None:
+                raise InvalidModuleError(f"import ic0.{name} is not part of the System API")
+            if spec.wasm32_only and memory64:
+                raise InvalidModuleError(
+                    f"import ic0.{name} exists only for 32-bit modules; this module uses "
+                    "64-bit memory (use the *64 / *128 variant)"
+                )
+            expected = spec.signature(memory64)
+            actual = self.types[type_index] if type_index < len(self.types) else None
+            if actual != expected:
+                raise InvalidModuleError(
+                    f"import ic0.{name} has type {actual}; the System API says {expected} "
+                    f"for a {'64' if memory64 else '32'}-bit module"
+                )
+
+    def _check_exports(self) -> tuple[set[str], set[str], set[str], set[str]]:
+        kinds: dict[str, set[str]] = {"update": set(), "query": set(), "composite_query": set()}
+        system: set[str] = set()
+        seen_methods: set[str] = set()
+        name_bytes = 0
+        for name, kind, index in self.exports:
+            if not name.startswith("canister_") or kind != 0x00:
+                if name.startswith("canister_"):
+                    raise InvalidModuleError(f"export {name!r} must be a function")
+                continue
+            if name in SYSTEM_ENTRY_POINTS:
+                system.add(name)
+            else:
+                for prefix, method_kind in _METHOD_PREFIXES.items():
+                    if name.startswith(prefix):
+                        method = name[len(prefix) :]
+                        if method in seen_methods:
+                            raise InvalidModuleError(
+                                f"method {method!r} is exported more than once "
+                                "(update, query and composite_query share one namespace)"
+                            )
+                        seen_methods.add(method)
+                        kinds[method_kind].add(method)
+                        name_bytes += len(method.encode("utf-8"))
+                        break
+                else:
+                    raise InvalidModuleError(
+                        f"export {name!r} is not a valid canister entry point; expected "
+                        "'canister_update <name>', 'canister_query <name>', "
+                        "'canister_composite_query <name>' or a system method"
+                    )
+            if self._func_type(index) != ((), ()):
+                raise InvalidModuleError(f"exported {name!r} must have type () -> ()")
+        if len(seen_methods) > MAX_EXPORTED_METHODS:
+            raise InvalidModuleError(
+                f"module exports {len(seen_methods)} methods; max {MAX_EXPORTED_METHODS}"
+            )
+        if name_bytes > MAX_EXPORTED_NAME_BYTES:
+            raise InvalidModuleError(
+                f"exported method names total {name_bytes} bytes; max {MAX_EXPORTED_NAME_BYTES}"
+            )
+        return kinds["update"], kinds["query"], kinds["composite_query"], system
+
+    def _instrumented(self) -> bytes:
+        """The module with our exports added to (or as) its export section."""
+        entries = [
+            _export_entry(name, kind, index) for name, kind, index in self.exports
+        ]
+        if self.memories:
+            entries.append(_export_entry(MEMORY_EXPORT, 0x02, 0))
+        if self.tables or self.imported_tables:
+            entries.append(_export_entry(TABLE_EXPORT, 0x01, 0))
+        for index in self.mutable_globals:
+            entries.append(_export_entry(f"{GLOBAL_EXPORT_PREFIX}{index}", 0x03, index))
+        body = encode_uleb128(len(entries)) + b"".join(entries)
+        new_section = b"\x07" + encode_uleb128(len(body)) + body
+        out = bytearray(WASM_MAGIC)
+        inserted = False
+        for section_id, start, end in self.sections:
+            if section_id == 7:
+                out += new_section
+                inserted = True
+                continue
+            if not inserted and section_id != 0 and _SECTION_ORDER[section_id] > _SECTION_ORDER[7]:
+                out += new_section
+                inserted = True
+            out += self.wasm[start:end]
+        if not inserted:
+            out += new_section
+        return bytes(out)
+
+
+def _export_entry(name: str, kind: int, index: int) -> bytes:
+    raw = name.encode("utf-8")
+    return encode_uleb128(len(raw)) + raw + bytes((kind,)) + encode_uleb128(index)
