@@ -1,7 +1,7 @@
 """Run Node.js scripts from tests: third-party JavaScript (agent-js, candid) as an oracle.
 
 A script reads one JSON document on stdin and writes one JSON document on stdout.
-Binary data crosses as hex strings. Tests that use this are marked ``node`` and are
+Binary data crosses as hex strings. Tests that use this carry `requires_node`: they are
 skipped with a clear reason only when ``node`` or ``node_modules`` is missing, which
 `make test` never allows (it runs ``npm ci`` first).
 """
@@ -24,9 +24,10 @@ def node_available() -> bool:
     return shutil.which("node") is not None and (ROOT / "node_modules" / "@dfinity").is_dir()
 
 
-requires_node_available = pytest.mark.skipif(
+requires_node = pytest.mark.skipif(
     not node_available(), reason="needs node and `npm ci` (make test does both)"
 )
+"""Mark a test, or a module via ``pytestmark = requires_node``, as needing Node.js."""
 
 
 def run_node(script: str, payload: Any, timeout: float = 120.0) -> Any:
@@ -44,7 +45,3 @@ def run_node(script: str, payload: Any, timeout: float = 120.0) -> Any:
         raise AssertionError(f"node {script} failed ({proc.returncode}):\n{proc.stderr}")
     return json.loads(proc.stdout)
 
-
-def requires_node(obj: Any) -> Any:
-    """Mark a test (or module via ``pytestmark``) as needing node; skip if it is absent."""
-    return pytest.mark.node(requires_node_available(obj))

@@ -32,9 +32,9 @@ LAYERS: dict[str, int] = {
     "dashboard": 4,
     "channels": 4,
     "apps": 4,
-    "__init__": 5,
+    "__init__": 0,
 }
-PURE = {"core", "candid", "sdk"}
+PURE = {"core", "candid", "sdk", "__init__"}
 FORBIDDEN_EXTRA: dict[str, set[str]] = {"agent": {"django", "channels", "daphne"}}
 
 

@@ -168,7 +168,7 @@ class DecodeLimits:
     """
 
     base_work: int = 100_000
-    work_per_byte: int = 32
+    work_per_byte: int = 16
     max_depth: int = 256
 
     def budget(self, length: int) -> int:
@@ -302,10 +302,20 @@ def _leb_groups(d: bytes, p: int, what: str) -> tuple[int, int, int]:
 def _read_nat(d: bytes, p: int, m: _Meter) -> tuple[int, int]:
     try:
         b = d[p]
+        if b < 0x80:
+            return b, p + 1
+        result = b & 0x7F
+        shift = 7
+        q = p + 1
+        while shift < 63:
+            b = d[q]
+            q += 1
+            result |= (b & 0x7F) << shift
+            if b < 0x80:
+                return result, q
+            shift += 7
     except IndexError:
         raise _truncated(p, "nat") from None
-    if b < 0x80:
-        return b, p + 1
     value, _, end = _leb_groups(d, p, "nat")
     return value, end
 
@@ -626,13 +636,13 @@ def _read_text(d: bytes, p: int, m: _Meter) -> tuple[str, int]:
 def _read_principal(d: bytes, p: int, m: _Meter) -> tuple[Principal, int]:
     try:
         flag = d[p]
+        if flag != 1:
+            if flag == 0:
+                raise CandidDecodeError(p, "opaque references (flag 0x00) are not supported")
+            raise CandidDecodeError(p, f"expected reference flag 0x01, got 0x{flag:02x}")
         n = d[p + 1]
     except IndexError:
         raise _truncated(p, "principal") from None
-    if flag != 1:
-        if flag == 0:
-            raise CandidDecodeError(p, "opaque references (flag 0x00) are not supported")
-        raise CandidDecodeError(p, f"expected reference flag 0x01, got 0x{flag:02x}")
     q = p + 2
     if n >= 0x80:
         n, q = _uleb_small(d, p + 1, "principal length")
@@ -734,7 +744,8 @@ def _show(t: CandidType) -> str:
         return t.name
     if isinstance(t, Prim):
         return t.kind.keyword
-    return type(t).__name__.lower()
+    text = repr(t)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 class _Compiler:
@@ -855,14 +866,15 @@ class _Compiler:
             return self._record(w, op, e, depth)
         if isinstance(e, Variant):
             return self._variant(w, op, e, depth)
-        if isinstance(e, Func):
-            if op == _FUNC and self.subtype(w, e, 0):
-                return _read_func
-            return self.mismatch(w, e)
-        if isinstance(e, Service):
-            if op == _SERVICE and self.subtype(w, e, 0):
-                return _read_principal
-            return self.mismatch(w, e)
+        if isinstance(e, (Func, Service)):
+            if op != (_FUNC if isinstance(e, Func) else _SERVICE):
+                return self.mismatch(w, e)
+            if not self.subtype(w, e, 0):
+                return self.fail(
+                    f"the wire reference type {self.wire_name(w)} is not a subtype of the "
+                    f"expected {_show(e)}"
+                )
+            return _read_func if isinstance(e, Func) else _read_principal
         if isinstance(e, FutureType):
             return self._skipper(w, op, depth) if op == _FUTURE else self.mismatch(w, e)
         raise CandidTypeError(f"cannot decode at {e!r}: not a Candid type the decoder knows")
@@ -1074,41 +1086,7 @@ class _Compiler:
                 steps.append((rd, True))
         steps.extend((_const_none, True) for _ in missing[mi:])
         keys = tuple(f.label for f in e.fields)
-        cost = 1 + len(wire)
-        as_tuple = e.is_tuple
-        if all(keep for _, keep in steps):
-            readers = tuple(rd for rd, _ in steps)
-
-            def read_record(d: bytes, p: int, m: _Meter) -> tuple[Any, int]:
-                m.work -= cost
-                if m.work < 0:
-                    raise _budget_error(p)
-                vals = []
-                for rd in readers:
-                    v, p = rd(d, p, m)
-                    vals.append(v)
-                if as_tuple:
-                    return tuple(vals), p
-                return dict(zip(keys, vals, strict=True)), p
-
-            return read_record
-
-        frozen_steps = tuple(steps)
-
-        def read_record_skipping(d: bytes, p: int, m: _Meter) -> tuple[Any, int]:
-            m.work -= cost
-            if m.work < 0:
-                raise _budget_error(p)
-            vals = []
-            for rd, keep in frozen_steps:
-                v, p = rd(d, p, m)
-                if keep:
-                    vals.append(v)
-            if as_tuple:
-                return tuple(vals), p
-            return dict(zip(keys, vals, strict=True)), p
-
-        return read_record_skipping
+        return _record_reader(tuple(steps), keys, 1 + len(wire), e.is_tuple)
 
     # -- variant ------------------------------------------------------------------
 
@@ -1149,6 +1127,56 @@ class _Compiler:
             return {label: v}, q
 
         return read_variant
+
+
+_CODEGEN_MAX_FIELDS = 64
+
+
+def _record_reader(
+    steps: tuple[tuple[Reader, bool], ...], keys: tuple[str | int, ...], cost: int, as_tuple: bool
+) -> Reader:
+    """A record reader: straight-line generated code for the usual sizes, a loop beyond."""
+    if len(steps) <= _CODEGEN_MAX_FIELDS:
+        ns: dict[str, Any] = {"_budget_error": _budget_error, "cost": cost}
+        lines = [
+            "def read_record(d, p, m):",
+            "    m.work -= cost",
+            "    if m.work < 0:",
+            "        raise _budget_error(p)",
+        ]
+        kept = []
+        for i, (rd, keep) in enumerate(steps):
+            ns[f"r{i}"] = rd
+            if keep:
+                lines.append(f"    v{i}, p = r{i}(d, p, m)")
+                kept.append(i)
+            else:
+                lines.append(f"    p = r{i}(d, p, m)[1]")
+        if as_tuple:
+            lines.append(f"    return ({''.join(f'v{i}, ' for i in kept)}), p")
+        else:
+            for j, _ in enumerate(keys):
+                ns[f"k{j}"] = keys[j]
+            items = ", ".join(f"k{j}: v{i}" for j, i in enumerate(kept))
+            lines.append(f"    return {{{items}}}, p")
+        exec("\n".join(lines), ns)  # generated from field positions only
+        reader: Reader = ns["read_record"]
+        return reader
+
+    def read_record(d: bytes, p: int, m: _Meter) -> tuple[Any, int]:
+        m.work -= cost
+        if m.work < 0:
+            raise _budget_error(p)
+        vals = []
+        for rd, keep in steps:
+            v, p = rd(d, p, m)
+            if keep:
+                vals.append(v)
+        if as_tuple:
+            return tuple(vals), p
+        return dict(zip(keys, vals, strict=True)), p
+
+    return read_record
 
 
 def _fixed_vec_reader(op: int) -> Reader:

@@ -1,0 +1,255 @@
+"""The embedded replica: one subnet in this process, driven from Python.
+
+`Replica` is the Python API the management commands, the HTTP interface and the tests
+use: it opens (or creates) the state under a directory, builds the subnet and offers
+blocking helpers that submit a call and run rounds until it is answered. Calls are
+identified by real IC request ids (the representation-independent hash of the call's
+content), so an update submitted here and one arriving over HTTP are the same thing.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from icframework.candid.binary import decode, encode
+from icframework.core import ErrorCode, Principal
+from icframework.protocol.request_id import request_id as compute_request_id
+from icframework.replica.engine import ExecutionEngine
+from icframework.replica.errors import CanisterError, ReplicaError
+from icframework.replica.management import (
+    CANISTER_ID,
+    CANISTER_SETTINGS,
+    CANISTER_STATUS_RESULT,
+    CREATE_RESULT,
+    INSTALL_CODE_ARGS,
+    PROVISIONAL_CREATE_ARGS,
+    TOP_UP_ARGS,
+    UPDATE_SETTINGS_ARGS,
+)
+from icframework.replica.state import IngressState, IngressStatus
+from icframework.replica.store import MemoryStateStore, SQLiteStateStore, StateStore
+from icframework.replica.subnet import QueryResult, Subnet, SubnetConfig
+
+ANONYMOUS = Principal.anonymous()
+INGRESS_TTL_NS = 4 * 60 * 1_000_000_000
+EMPTY_ARGS = b"DIDL\x00\x00"
+
+
+class Replica:
+    """One subnet with its state store and wasm engine (see the module docstring)."""
+
+    def __init__(self, subnet: Subnet, store: StateStore) -> None:
+        self.subnet = subnet
+        self.store = store
+
+    @classmethod
+    def open(
+        cls,
+        state_dir: Path | None = None,
+        *,
+        config: SubnetConfig | None = None,
+        clock: Callable[[], int] = time.time_ns,
+    ) -> Replica:
+        """Open the replica whose state lives in ``state_dir`` (in memory if None)."""
+        if state_dir is None:
+            store: StateStore = MemoryStateStore()
+            engine = ExecutionEngine()
+        else:
+            state_dir.mkdir(parents=True, exist_ok=True)
+            store = SQLiteStateStore(state_dir / "state.sqlite3")
+            engine = ExecutionEngine(cache_dir=state_dir / "wasm-cache")
+        return cls(Subnet(store, engine, config, clock), store)
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> Replica:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- calls -------------------------------------------------------------------------------
+
+    def submit(
+        self,
+        canister_id: Principal,
+        method: str,
+        arg: bytes = EMPTY_ARGS,
+        *,
+        sender: Principal = ANONYMOUS,
+        nonce: bytes | None = None,
+        effective_canister_id: Principal | None = None,
+    ) -> bytes:
+        """Check and queue an update call; return its request id.
+
+        Raises `CanisterError` if the call is refused before execution.
+        """
+        subnet = self.subnet
+        expiry = subnet.clock() + INGRESS_TTL_NS
+        content: dict[str, Any] = {
+            "request_type": "call",
+            "canister_id": canister_id.raw,
+            "method_name": method,
+            "arg": arg,
+            "sender": sender.raw,
+            "ingress_expiry": expiry,
+            "nonce": nonce if nonce is not None else os.urandom(16),
+        }
+        request_id = compute_request_id(content)
+        subnet.check_ingress(sender.raw, canister_id.raw, method, arg)
+        ecid = effective_canister_id.raw if effective_canister_id is not None else None
+        subnet.submit_ingress(request_id, sender.raw, canister_id.raw, method, arg, expiry,
+                              effective_canister_id=ecid)
+        return request_id
+
+    def wait(self, request_id: bytes, max_rounds: int = 1000) -> IngressStatus:
+        """Run rounds until ``request_id`` is replied or rejected; return its status."""
+        for _ in range(max_rounds):
+            status = self.subnet.ingress_status(request_id)
+            if status is None:
+                raise ReplicaError(f"unknown request id {request_id.hex()}")
+            if status.state.terminal:
+                return status
+            self.subnet.execute_round()
+        raise ReplicaError(f"request {request_id.hex()} not answered after {max_rounds} rounds")
+
+    def update(
+        self,
+        canister_id: Principal,
+        method: str,
+        arg: bytes = EMPTY_ARGS,
+        *,
+        sender: Principal = ANONYMOUS,
+    ) -> bytes:
+        """Make an update call and return the reply bytes; a reject raises `CanisterError`."""
+        status = self.wait(self.submit(canister_id, method, arg, sender=sender))
+        if status.state is IngressState.REPLIED:
+            assert status.reply is not None
+            return status.reply
+        assert status.reject is not None
+        raise CanisterError(
+            status.reject.error_code or ErrorCode.CANISTER_REJECTED_MESSAGE, status.reject.message
+        )
+
+    def query(
+        self,
+        canister_id: Principal,
+        method: str,
+        arg: bytes = EMPTY_ARGS,
+        *,
+        sender: Principal = ANONYMOUS,
+    ) -> bytes:
+        """Make a query call and return the reply bytes; a reject raises `CanisterError`."""
+        result: QueryResult = self.subnet.query(sender.raw, canister_id.raw, method, arg)
+        if result.reply is not None:
+            return result.reply
+        assert result.reject is not None
+        raise CanisterError(
+            result.reject.error_code or ErrorCode.CANISTER_REJECTED_MESSAGE, result.reject.message
+        )
+
+    # -- management shortcuts ------------------------------------------------------------------
+
+    def _management(self, method: str, arg: bytes, sender: Principal,
+                    effective: Principal | None = None) -> bytes:
+        request_id = self.submit(Principal.management_canister(), method, arg, sender=sender,
+                                 effective_canister_id=effective)
+        status = self.wait(request_id)
+        if status.state is IngressState.REPLIED:
+            assert status.reply is not None
+            return status.reply
+        assert status.reject is not None
+        raise CanisterError(
+            status.reject.error_code or ErrorCode.CANISTER_REJECTED_MESSAGE, status.reject.message
+        )
+
+    def create_canister(
+        self,
+        *,
+        sender: Principal = ANONYMOUS,
+        cycles: int | None = None,
+        controllers: list[Principal] | None = None,
+        specified_id: Principal | None = None,
+    ) -> Principal:
+        """Create an empty canister with ``cycles`` (default: the provisional amount)."""
+        settings = None
+        if controllers is not None:
+            settings = {"controllers": controllers}
+        arg = encode([PROVISIONAL_CREATE_ARGS], [{
+            "amount": cycles, "settings": settings, "specified_id": specified_id,
+            "sender_canister_version": None,
+        }])
+        reply = self._management("provisional_create_canister_with_cycles", arg, sender)
+        (result,) = decode(reply, [CREATE_RESULT])
+        canister: Principal = result["canister_id"]
+        return canister
+
+    def install_code(
+        self,
+        canister_id: Principal,
+        wasm: bytes,
+        arg: bytes = EMPTY_ARGS,
+        *,
+        mode: str = "install",
+        sender: Principal = ANONYMOUS,
+        keep_memory: bool | None = None,
+        skip_pre_upgrade: bool | None = None,
+    ) -> None:
+        """Install, reinstall or upgrade code (``mode``); raises `CanisterError` on failure."""
+        mode_value: dict[str, Any]
+        if mode == "upgrade":
+            persistence = None if keep_memory is None else (
+                {"keep": None} if keep_memory else {"replace": None})
+            mode_value = {"upgrade": {"skip_pre_upgrade": skip_pre_upgrade,
+                                      "wasm_memory_persistence": persistence}}
+        elif mode in ("install", "reinstall"):
+            mode_value = {mode: None}
+        else:
+            raise ReplicaError(f"install mode {mode!r} is not install, reinstall or upgrade")
+        payload = encode([INSTALL_CODE_ARGS], [{
+            "mode": mode_value, "canister_id": canister_id, "wasm_module": wasm, "arg": arg,
+            "sender_canister_version": None,
+        }])
+        self._management("install_code", payload, sender, canister_id)
+
+    def _canister_call(self, method: str, canister_id: Principal, sender: Principal) -> bytes:
+        arg = encode([CANISTER_ID], [{"canister_id": canister_id}])
+        return self._management(method, arg, sender, canister_id)
+
+    def canister_status(self, canister_id: Principal, *,
+                        sender: Principal = ANONYMOUS) -> dict[str, Any]:
+        (result,) = decode(self._canister_call("canister_status", canister_id, sender),
+                           [CANISTER_STATUS_RESULT])
+        status: dict[str, Any] = result
+        return status
+
+    def start_canister(self, canister_id: Principal, *, sender: Principal = ANONYMOUS) -> None:
+        self._canister_call("start_canister", canister_id, sender)
+
+    def stop_canister(self, canister_id: Principal, *, sender: Principal = ANONYMOUS) -> None:
+        self._canister_call("stop_canister", canister_id, sender)
+
+    def delete_canister(self, canister_id: Principal, *, sender: Principal = ANONYMOUS) -> None:
+        self._canister_call("delete_canister", canister_id, sender)
+
+    def uninstall_code(self, canister_id: Principal, *, sender: Principal = ANONYMOUS) -> None:
+        self._canister_call("uninstall_code", canister_id, sender)
+
+    def top_up(self, canister_id: Principal, amount: int, *,
+               sender: Principal = ANONYMOUS) -> None:
+        arg = encode([TOP_UP_ARGS], [{"canister_id": canister_id, "amount": amount}])
+        self._management("provisional_top_up_canister", arg, sender, canister_id)
+
+    def update_settings(self, canister_id: Principal, settings: dict[str, Any], *,
+                        sender: Principal = ANONYMOUS) -> None:
+        full = {name.label: None for name in CANISTER_SETTINGS.fields}
+        full.update(settings)
+        arg = encode([UPDATE_SETTINGS_ARGS], [{
+            "canister_id": canister_id, "settings": full, "sender_canister_version": None}])
+        self._management("update_settings", arg, sender, canister_id)
+
