@@ -34,6 +34,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import struct
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -163,8 +164,11 @@ class DecodeLimits:
     `CandidDecodeError`.
 
     The defaults accept any message whose values are not dominated by zero-byte
-    elements (e.g. a million-element blob, or a 10,000-element list of records) and
-    reject the spec's space bombs in milliseconds.
+    elements (e.g. a million-element blob, or a 10,000-element list of records), decode
+    linked lists up to 256 elements deep, and reject the spec's space bombs in
+    milliseconds. Memory stays within a constant multiple of ``budget`` (about 8 bytes
+    per unit for the list slots of zero-byte vector elements) plus the Python objects
+    of the values, each of which occupies at least one input byte.
     """
 
     base_work: int = 100_000
@@ -393,6 +397,34 @@ def _leb_wide(v: int, groups: int) -> bytes:
     del out[groups:]
     out[-1] &= 0x7F
     return bytes(out)
+
+
+class _StackRoom:
+    """Temporarily raise the interpreter's recursion limit by ``extra`` frames.
+
+    The codecs recurse once per nesting level of a value (a few frames per level). On
+    CPython 3.11+ Python-to-Python calls do not use the C stack, so a higher limit only
+    costs heap memory; the limit is restored on exit unless someone changed it since.
+    """
+
+    __slots__ = ("extra", "new", "old")
+
+    def __init__(self, extra: int) -> None:
+        self.extra = extra
+        self.old = 0
+        self.new = 0
+
+    def __enter__(self) -> None:
+        self.old = sys.getrecursionlimit()
+        self.new = self.old + self.extra
+        sys.setrecursionlimit(self.new)
+
+    def __exit__(self, *exc: object) -> None:
+        if sys.getrecursionlimit() == self.new:
+            sys.setrecursionlimit(self.old)
+
+
+_ENCODE_STACK_FRAMES = 20_000
 
 
 # ======================================================================= header parsing
@@ -1270,6 +1302,17 @@ def decode(
         types = tuple(types)
     meter = _Meter(lim.budget(len(d)), lim.max_depth)
     key = (None if types is None else tuple(map(id, types)), lim.max_depth)
+    with _StackRoom(8 * lim.max_depth + 200):
+        return _decode(d, types, lim, meter, key)
+
+
+def _decode(
+    d: bytes,
+    types: tuple[CandidType, ...] | None,
+    lim: DecodeLimits,
+    meter: _Meter,
+    key: tuple[Any, ...],
+) -> tuple[Any, ...]:
     try:
         prog = None
         cached = _DECODE_CACHE.get(key)
@@ -1799,12 +1842,13 @@ def encode(types: Sequence[CandidType], values: Sequence[Any]) -> bytes:
         _ENCODE_CACHE[key] = prog
     header, encoders, _ = prog
     out = bytearray(header)
-    for i, enc in enumerate(encoders):
-        try:
-            enc(values[i], out)
-        except _EncodeFailure as exc:
-            where = f"arg {i}" + (" " + "".join(reversed(exc.path)) if exc.path else "")
-            raise CandidEncodeError(f"{where}: {exc.reason}") from None
-        except RecursionError:
-            raise CandidEncodeError(f"arg {i}: value nests too deeply to encode") from None
+    with _StackRoom(_ENCODE_STACK_FRAMES):
+        for i, enc in enumerate(encoders):
+            try:
+                enc(values[i], out)
+            except _EncodeFailure as exc:
+                where = f"arg {i}" + (" " + "".join(reversed(exc.path)) if exc.path else "")
+                raise CandidEncodeError(f"{where}: {exc.reason}") from None
+            except RecursionError:
+                raise CandidEncodeError(f"arg {i}: value nests too deeply to encode") from None
     return bytes(out)

@@ -40,14 +40,16 @@ from icframework.candid.types import (
     Field,
     Func,
     Opt,
+    Prim,
     Record,
     Service,
     TypeEnv,
+    TypeRef,
     Variant,
     Vec,
 )
 
-__all__ = ["Parser", "parse_did", "parse_type", "parse_types"]
+__all__ = ["Parser", "parse_did", "parse_type", "parse_types", "same_did", "same_type"]
 
 _T = TypeVar("_T")
 Loader = Callable[[str], str]
@@ -562,3 +564,59 @@ def parse_types(text: str, env: TypeEnv | None = None) -> tuple[CandidType, ...]
     parser.expect_eof("after the type list")
     parser.check_refs()
     return types
+
+
+def same_type(a: CandidType, b: CandidType) -> bool:
+    """Structural equality of two types, where named types match when their names do.
+
+    ``==`` on `TypeRef` also requires the same `TypeEnv` object, so types parsed from
+    two texts never compare equal when they use names; this compares them as written
+    (use `same_did` to compare the definitions too).
+    """
+    pending = [(a, b)]
+    while pending:
+        x, y = pending.pop()
+        if isinstance(x, TypeRef) or isinstance(y, TypeRef):
+            if not (isinstance(x, TypeRef) and isinstance(y, TypeRef) and x.name == y.name):
+                return False
+        elif type(x) is not type(y):
+            return False
+        elif isinstance(x, Opt | Vec):
+            assert isinstance(y, Opt | Vec)
+            pending.append((x.inner, y.inner))
+        elif isinstance(x, Record | Variant):
+            assert isinstance(y, Record | Variant)
+            if [f.label for f in x.fields] != [f.label for f in y.fields]:
+                return False
+            pending.extend((f.type, g.type) for f, g in zip(x.fields, y.fields, strict=True))
+        elif isinstance(x, Func):
+            assert isinstance(y, Func)
+            if (len(x.args), len(x.results), x.modes) != (len(y.args), len(y.results), y.modes):
+                return False
+            pending.extend(zip((*x.args, *x.results), (*y.args, *y.results), strict=True))
+        elif isinstance(x, Service):
+            assert isinstance(y, Service)
+            if [n for n, _ in x.methods] != [n for n, _ in y.methods]:
+                return False
+            pending.extend((m, n) for (_, m), (_, n) in zip(x.methods, y.methods, strict=True))
+        elif isinstance(x, Prim) and x != y:
+            return False
+    return True
+
+
+def same_did(a: DidFile, b: DidFile) -> bool:
+    """True if two .did files define the same names (in order) the same way, with the
+    same service; the round-trip property is ``same_did(parse_did(format_did(d)), d)``."""
+    if list(a.env) != list(b.env):
+        return False
+    if not all(same_type(a.env[name], b.env[name]) for name in a.env):
+        return False
+    if (a.service is None) != (b.service is None):
+        return False
+    if a.service is not None and b.service is not None and not same_type(a.service, b.service):
+        return False
+    if a.service_args is None or b.service_args is None:
+        return a.service_args is None and b.service_args is None
+    return len(a.service_args) == len(b.service_args) and all(
+        same_type(x, y) for x, y in zip(a.service_args, b.service_args, strict=True)
+    )

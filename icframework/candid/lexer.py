@@ -256,7 +256,7 @@ class _Scanner:
                 shown = src[p : p + 3] if p + 2 < n else src[p : p + 2]
                 raise self.fail(
                     p,
-                    f"bad escape {shown!r} in text; expected \\n, \\r, \\t, \\\\, \\\", \\', "
+                    f"bad escape '{shown}' in text; expected \\n, \\r, \\t, \\\\, \\\", \\', "
                     "\\u{HEX} or two hex digits",
                 )
 

@@ -12,9 +12,10 @@ Layout of `format_did` (the canonical form; golden files in ``tests/candid/golde
   service type with at least two methods, is written over several lines: one field
   per line, indented by two spaces per nesting level, each ending in ``;``; the main
   service lists its methods that way whatever their number;
-* a record or variant with one field is written inline (``record { a : nat }``); an
-  empty one as ``record {}``; a tuple record (fields 0..n-1) with the positional
-  shorthand inline (``record { nat; text }``); a variant field of type null as its bare
+* a record or variant with one field is written inline (``record { a : nat }``), and
+  so is a tuple record (fields 0..n-1), with the positional shorthand
+  (``record { nat; text }``), unless a field's type itself spans lines; an empty one
+  is ``record {}``; a variant field of type null as its bare
   label (``variant { a; b }``); ``vec nat8`` as ``blob``;
 * fields are printed in field-id order and methods in name order (the order the type
   model keeps them in); labels and method names that are not identifiers, or are
@@ -79,11 +80,15 @@ class _Printer:
     def __init__(self, multiline: bool) -> None:
         self.multiline = multiline
 
-    def block(self, items: list[str], indent: int, force: bool = False) -> str:
-        """``{ a; b }`` inline, or one item per line when laying out over lines."""
+    def block(self, items: list[str], indent: int, force: bool = False, many: int = 2) -> str:
+        """``{ a; b }`` inline, or one item per line when laying out over lines.
+
+        Over lines when there are at least ``many`` items, when ``force`` is set, or
+        when an item itself spans lines.
+        """
         if not items:
             return "{}"
-        if self.multiline and (len(items) >= 2 or force):
+        if self.multiline and (len(items) >= many or force or any("\n" in i for i in items)):
             pad = "  " * (indent + 1)
             body = "".join(f"{pad}{item};\n" for item in items)
             return "{\n" + body + "  " * indent + "}"
@@ -102,7 +107,8 @@ class _Printer:
             return "vec " + self.type(t.inner, indent)
         if isinstance(t, Record):
             if t.is_tuple:
-                return "record { " + "; ".join(self.type(f.type, indent) for f in t.fields) + " }"
+                tuple_items = [self.type(f.type, indent + 1) for f in t.fields]
+                return "record " + self.block(tuple_items, indent, many=1 << 32)
             items = [f"{format_label(f.label)} : {self.type(f.type, indent + 1)}" for f in t.fields]
             return "record " + self.block(items, indent)
         if isinstance(t, Variant):

@@ -117,6 +117,11 @@ _INT_RANGES: dict[PrimKind, tuple[int, int]] = {
 _FLOAT_KINDS = (PrimKind.FLOAT32, PrimKind.FLOAT64)
 _SPECIAL_FLOATS = {"nan": math.nan, "inf": math.inf, "infinity": math.inf}
 _MAX_OPT_UNFOLD = 64
+# Words that start a value (an identifier that is none of these must be a field name).
+_VALUE_WORDS = frozenset({
+    "true", "false", "null", "opt", "vec", "blob", "record", "variant", "principal",
+    "service", "func",
+})
 
 # ============================================================================ parsing
 
@@ -138,12 +143,15 @@ class _Val:
     items: list[_Val] = field(default_factory=list)
     fields: list[tuple[str | int, int, _Val]] = field(default_factory=list)
     special: bool = False
+    literal: str = ""
 
 
 class _ValueParser(Parser):
     def parse_args(self) -> list[_Val]:
+        """The arguments; afterwards ``self.end`` is the token that closed them."""
         if not self.peek().is_sym("("):
             vals = [self.parse_annval()]
+            self.end = self.peek()
         else:
             self.next()
             vals = []
@@ -156,7 +164,7 @@ class _ValueParser(Parser):
                     raise sep.error(
                         f"expected ',' or ')' after argument {len(vals)}, got {describe(sep)}"
                     )
-            self.next()
+            self.end = self.next()
         self.expect_eof("after the values")
         return vals
 
@@ -176,15 +184,18 @@ class _ValueParser(Parser):
         tok = self.next()
         start = sign_tok or tok
         negative = sign_tok is not None and sign_tok.text == "-"
+        literal = (sign_tok.text if sign_tok else "") + tok.text
         if tok.kind == "nat":
             assert isinstance(tok.value, int)
-            return _Val("int", start, -tok.value if negative else tok.value)
+            return _Val("int", start, -tok.value if negative else tok.value, literal=literal)
         if tok.kind == "float":
             assert isinstance(tok.value, float)
-            return _Val("float", start, -tok.value if negative else tok.value)
+            return _Val("float", start, -tok.value if negative else tok.value, literal=literal)
         if tok.kind == "id" and tok.text.lower() in _SPECIAL_FLOATS:
             value = _SPECIAL_FLOATS[tok.text.lower()]
-            return _Val("float", start, -value if negative else value, special=True)
+            return _Val(
+                "float", start, -value if negative else value, special=True, literal=literal
+            )
         shown = f"'{sign_tok.text}'" if sign_tok else "a value"
         raise tok.error(f"expected a number after {shown}, got {describe(tok)}")
 
@@ -276,13 +287,23 @@ class _ValueParser(Parser):
             return _Val("func", tok, FuncRef(service, method))
         raise tok.error(f"expected a value, got {describe(tok)}")
 
-    def parse_field_label(self) -> tuple[str | int, int] | None:
+    def parse_field_label(self, in_record: bool) -> tuple[str | int, int] | None:
         """``<name> =`` or ``<nat> =`` if present (consumed), else None."""
         tok = self.peek()
-        if tok.kind in ("id", "text", "nat") and self.peek(1).is_sym("="):
+        after = self.peek(1)
+        if tok.kind in ("id", "text", "nat") and after.is_sym("="):
             label = self.parse_label(tok)
             self.pos += 2
             return label, (idl_hash(label) if isinstance(label, str) else label)
+        if (
+            in_record
+            and tok.kind == "id"
+            and tok.text not in _VALUE_WORDS
+            and tok.text.lower() not in _SPECIAL_FLOATS
+        ):
+            raise after.error(
+                f"expected '=' after field name '{tok.text}', got {describe(after)}"
+            )
         return None
 
     def parse_record(self, kw: Token) -> _Val:
@@ -293,7 +314,7 @@ class _ValueParser(Parser):
         next_id = 0
         while not self.peek().is_sym("}"):
             tok = self.peek()
-            labelled = self.parse_field_label()
+            labelled = self.parse_field_label(in_record=True)
             label, fid = labelled if labelled is not None else (next_id, next_id)
             if fid in seen:
                 other = seen[fid]
@@ -317,7 +338,7 @@ class _ValueParser(Parser):
         self.enter(kw)
         self.expect_sym("{", "after 'variant'")
         tok = self.peek()
-        labelled = self.parse_field_label()
+        labelled = self.parse_field_label(in_record=False)
         if labelled is not None:
             label, fid = labelled
             v = self.parse_annval()
@@ -350,9 +371,7 @@ def _show_type(t: CandidType) -> str:
 
 def _show_val(v: _Val) -> str:
     if v.kind in ("int", "float"):
-        if v.special:
-            return repr(v.value).replace("'", "")
-        return f"'{v.value!r}'"
+        return f"'{v.literal or v.value}'"
     if v.kind in ("bool", "null", "text"):
         return describe(v.tok)
     return {
@@ -411,12 +430,21 @@ def _coerce_number(v: _Val, t: Prim) -> Any:
     return value
 
 
-def _coerce(v: _Val, t: CandidType, unfold: int = 0) -> Any:
-    """The Python value of ``v`` at type ``t`` (raise `CandidParseError` at ``v``)."""
-    t = _resolve(t, v)
+def _coerce(v: _Val, named: CandidType, unfold: int = 0) -> Any:
+    """The Python value of ``v`` at type ``named`` (raise `CandidParseError` at ``v``)."""
+    t = _resolve(named, v)
     if v.kind == "annot":
         _coerce(v.items[0], v.value)
         return _coerce(v.items[0], t)
+    if t is not named:
+        try:
+            return _coerce(v, t, unfold)
+        except CandidParseError as exc:
+            # Name the type as written (``List``) rather than its expansion.
+            if exc.reason.startswith(f"expected a value of type {_show_type(t)}, "):
+                reason = exc.reason.replace(_show_type(t), _show_type(named), 1)
+                raise CandidParseError(exc.line, exc.column, reason) from None
+            raise
     if isinstance(t, Prim):
         kind = t.kind
         if kind is PrimKind.RESERVED:
@@ -515,6 +543,28 @@ def _unify(a: CandidType, b: CandidType) -> CandidType | None:
     if isinstance(a, Vec) and isinstance(b, Vec):
         inner = _unify(a.inner, b.inner)
         return None if inner is None else Vec(inner)
+    if isinstance(a, Record) and isinstance(b, Record):
+        if [f.id for f in a.fields] != [f.id for f in b.fields]:
+            return None
+        fields = []
+        for fa, fb in zip(a.fields, b.fields, strict=True):
+            ft = _unify(fa.type, fb.type)
+            if ft is None:
+                return None
+            fields.append(Field(fa.label, ft))
+        return Record(fields)
+    if isinstance(a, Variant) and isinstance(b, Variant):
+        merged = {f.id: f for f in a.fields}
+        for fb in b.fields:
+            known = merged.get(fb.id)
+            if known is None:
+                merged[fb.id] = fb
+                continue
+            unified = _unify(known.type, fb.type)
+            if unified is None:
+                return None
+            merged[fb.id] = Field(known.label, unified)
+        return Variant(merged.values())
     return None
 
 
@@ -561,10 +611,10 @@ def _infer(v: _Val) -> CandidType:
 # ============================================================================== API
 
 
-def _parse(text: str, env: TypeEnv | None) -> list[_Val]:
+def _parse(text: str, env: TypeEnv | None) -> tuple[list[_Val], Token]:
     parser = _ValueParser(tokenize(text), env)
     try:
-        return parser.parse_args()
+        return parser.parse_args(), parser.end
     except RecursionError:
         raise CandidParseError(1, 1, "input nests too deeply") from None
 
@@ -588,7 +638,7 @@ def parse_values(
     if isinstance(types, CandidType):
         raise TypeError("parse_values() takes a sequence of types, e.g. [NAT], not one type")
     types = tuple(types)
-    vals = _parse(text, env)
+    vals, end = _parse(text, env)
     out: list[Any] = []
     try:
         for i, t in enumerate(types):
@@ -597,10 +647,9 @@ def parse_values(
             elif is_nullish(t):
                 out.append(None)
             else:
-                raise CandidParseError(
-                    1, 1,
+                raise end.error(
                     f"expected {len(types)} values, got {len(vals)}: argument {i + 1} of type "
-                    f"{_show_type(t)} is missing",
+                    f"{_show_type(t)} is missing"
                 )
     except RecursionError:
         raise CandidParseError(1, 1, "value nests too deeply") from None
@@ -613,7 +662,7 @@ def parse_values_inferred(
     text: str, *, env: TypeEnv | None = None
 ) -> tuple[tuple[CandidType, ...], tuple[Any, ...]]:
     """Parse textual arguments without expected types: the inferred types and the values."""
-    vals = _parse(text, env)
+    vals, _ = _parse(text, env)
     try:
         types = tuple(_infer(v) for v in vals)
         values = tuple(_coerce(v, t) for v, t in zip(vals, types, strict=True))
@@ -637,8 +686,11 @@ def _format_float(x: float, kind: PrimKind) -> str:
     if kind is PrimKind.FLOAT32:
         for digits in range(1, 10):
             shown = f"{x:.{digits}g}"
-            if _float32(float(shown)) == x:
-                break
+            try:
+                if _float32(float(shown)) == x:
+                    break
+            except OverflowError:  # rounded up past the largest float32
+                continue
     else:
         shown = repr(x)
     if not any(c in shown for c in ".en"):

@@ -38,6 +38,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import Any
 
 from icframework.candid.errors import CandidTypeError
@@ -153,7 +154,7 @@ class Field:
 
 def _sorted_fields(kind: str, fields: Iterable[Field]) -> tuple[Field, ...]:
     ordered = tuple(sorted(fields, key=lambda f: f.id))
-    for before, after in zip(ordered, ordered[1:]):
+    for before, after in pairwise(ordered):
         if before.id == after.id:
             raise CandidTypeError(
                 f"{kind} has two fields with id {before.id} ({before.label!r} and "
@@ -225,7 +226,7 @@ class Service(CandidType):
 
     def __init__(self, methods: Iterable[tuple[str, CandidType]] = ()) -> None:
         ordered = tuple(sorted(methods, key=lambda m: m[0].encode("utf-8")))
-        for (a, _), (b, _) in zip(ordered, ordered[1:]):
+        for (a, _), (b, _) in pairwise(ordered):
             if a == b:
                 raise CandidTypeError(f"service declares method {a!r} twice")
         object.__setattr__(self, "methods", ordered)
@@ -238,12 +239,22 @@ class Service(CandidType):
         return None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class TypeRef(CandidType):
-    """A reference to a named type in ``env``; this is how recursion is expressed."""
+    """A reference to a named type in ``env``; this is how recursion is expressed.
+
+    Two references are equal when they name the same definition in the *same*
+    environment (compared by identity, so differing definitions never compare equal).
+    """
 
     name: str
-    env: TypeEnv = field(compare=False, hash=False, repr=False)
+    env: TypeEnv = field(repr=False)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, TypeRef) and self.name == other.name and self.env is other.env
+
+    def __hash__(self) -> int:
+        return hash((self.name, id(self.env)))
 
     def resolve(self) -> CandidType:
         """The non-reference type this name stands for (follows alias chains)."""
@@ -281,14 +292,16 @@ class TypeEnv(Mapping[str, CandidType]):
         """
         seen: list[str] = []
         while isinstance(t, TypeRef):
-            if t.name in seen:
-                cycle = " -> ".join([*seen, t.name])
-                raise CandidTypeError(f"type alias cycle without a constructor: {cycle}")
-            seen.append(t.name)
+            name = t.name
+            if name in seen:
+                raise CandidTypeError(
+                    f"type alias cycle without a constructor: {' -> '.join([*seen, name])}"
+                )
+            seen.append(name)
             try:
-                t = t.env._definitions[t.name]
+                t = t.env._definitions[name]
             except KeyError:
-                raise CandidTypeError(f"type {t.name!r} is not defined") from None
+                raise CandidTypeError(f"type {name!r} is not defined") from None
         return t
 
 

@@ -348,7 +348,7 @@ class ManagementCanister:
         self._apply_settings(state, settings)
         self.subnet.add_canister(state)
         self._record(state, request, "creation",
-                     {"controllers": [Principal(c) for c in state.settings.controllers]})
+                     {"controllers": list(state.settings.controllers)})
         return canister_id
 
     def _m_create_canister(self, request: Request) -> tuple[bytes, int]:
@@ -418,7 +418,7 @@ class ManagementCanister:
         state.version += 1
         if state.settings.controllers != before:
             self._record(state, request, "controllers_change",
-                         {"controllers": [Principal(c) for c in state.settings.controllers]})
+                         {"controllers": list(state.settings.controllers)})
         self.subnet.mark_dirty(state.canister_id)
         return EMPTY_REPLY, request.cycles
 
@@ -486,9 +486,14 @@ class ManagementCanister:
                                    "canister_version": None}}
                 if change.kind == "canister" else {"from_user": {"user_id": Principal(change.origin)}}
             )
+            details = {
+                kind: {"controllers": [Principal(c) for c in value["controllers"]]}
+                if isinstance(value, dict) and "controllers" in value else value
+                for kind, value in change.details.items()
+            }
             recent.append({"timestamp_nanos": change.timestamp_ns,
                            "canister_version": change.canister_version,
-                           "origin": origin, "details": change.details})
+                           "origin": origin, "details": details})
         result = {
             "total_num_changes": state.total_changes,
             "recent_changes": recent,
@@ -673,17 +678,14 @@ class ManagementCanister:
             if not options.get("skip_pre_upgrade"):
                 used += self._run_entry(old_sandbox, state, request, "canister_pre_upgrade",
                                         Context.PRE_UPGRADE, b"", limit)
-            module, sandbox = subnet.install_module(canister_id, wasm, stable)
-            if keep:
-                sandbox.replace_heap(bytes(old_sandbox.image))
+            module, sandbox = subnet.install_module(
+                canister_id, wasm, stable, bytes(old_sandbox.image) if keep else None)
             used += self._run_entry(sandbox, state, request, "canister_post_upgrade",
                                     Context.INIT, arg, limit - used)
         except CanisterError:
             stable.resize(len(saved_stable))
             stable.write(0, saved_stable)
-            old_sandbox.restore_image(
-                saved_image, saved_globals,
-                subnet.execution_input(state, Context.START, MANAGEMENT))
+            old_sandbox.restore_image(saved_image, saved_globals)
             state.certified_data, state.global_timer_ns, state.cycles = saved
             raise
         subnet.orphan_callbacks(canister_id)

@@ -72,7 +72,7 @@ class PageMap:
                     page = self._touch(first_dropped - 1)
                     page[tail:] = _ZERO_PAGE[tail:]
             for index in [i for i in self._pages if i >= first_dropped]:
-                self._touch(index)
+                self._log(index)
                 del self._pages[index]
         self._size = new_size_bytes
 
@@ -96,21 +96,24 @@ class PageMap:
         if first == last:
             page = pages.get(first)
             return bytes(size) if page is None else bytes(page[start : start + size])
-        out = bytearray(size)
+        # One allocation: join page slices (whole pages by reference, zeros shared).
+        parts: list[bytes | bytearray] = []
         pos = 0
         for index in range(first, last + 1):
             n = min(CHECKPOINT_PAGE - start, size - pos)
             page = pages.get(index)
-            if page is not None:
-                out[pos : pos + n] = page[start : start + n] if n < CHECKPOINT_PAGE else page
+            if page is None:
+                parts.append(_ZERO_PAGE if n == CHECKPOINT_PAGE else bytes(n))
+            else:
+                parts.append(page if n == CHECKPOINT_PAGE else page[start : start + n])
             pos += n
             start = 0
-        return bytes(out)
+        return b"".join(parts)
 
     def write(self, offset: int, data: bytes | bytearray | memoryview) -> None:
         """Copy ``data`` to byte ``offset``; the touched pages become dirty.
 
-        A whole page written with zeros is dropped rather than stored. Raises
+        A new page written whole with zeros is not stored. Raises
         `MemoryAccessError` if the range is negative or ends beyond ``size_bytes``.
         """
         view = memoryview(data)
@@ -124,12 +127,14 @@ class PageMap:
         while pos < size:
             n = min(CHECKPOINT_PAGE - start, size - pos)
             chunk = view[pos : pos + n]
-            if n == CHECKPOINT_PAGE and chunk == _ZERO_PAGE:
-                if index in pages:
-                    self._touch(index)
-                    del pages[index]
-            else:
+            if n < CHECKPOINT_PAGE or index in pages:
                 self._touch(index)[start : start + n] = chunk
+            else:
+                # A new whole page: copy it once, and store it only if it is not all zero.
+                page = bytearray(chunk)
+                if page != _ZERO_PAGE:
+                    self._log(index)
+                    pages[index] = page
             pos += n
             index += 1
             start = 0
@@ -142,13 +147,18 @@ class PageMap:
                 + (" (grow it first with resize())" if operation == "write" else "")
             )
 
-    def _touch(self, index: int) -> bytearray:
-        """The stored page ``index`` (created as zeros), logged for undo and marked dirty."""
-        page = self._pages.get(index)
+    def _log(self, index: int) -> None:
+        """Mark page ``index`` dirty, saving its original content first if in a transaction."""
         undo = self._undo
         if undo is not None and index not in undo:
+            page = self._pages.get(index)
             undo[index] = (None if page is None else bytes(page), index in self._dirty)
         self._dirty.add(index)
+
+    def _touch(self, index: int) -> bytearray:
+        """The stored page ``index`` (created as zeros), logged for undo and marked dirty."""
+        self._log(index)
+        page = self._pages.get(index)
         if page is None:
             page = self._pages[index] = bytearray(CHECKPOINT_PAGE)
         return page

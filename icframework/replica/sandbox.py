@@ -33,7 +33,12 @@ from icframework.replica.system_api import (
     ExecutionOutput,
     SystemApi,
 )
-from icframework.replica.wasm_module import MEMORY_EXPORT, TABLE_EXPORT, CanisterModule
+from icframework.replica.wasm_module import (
+    MEMORY_EXPORT,
+    START_EXPORT,
+    TABLE_EXPORT,
+    CanisterModule,
+)
 
 CHECKPOINT_PAGE = 4096
 _CHUNK = 1024 * 1024
@@ -112,12 +117,15 @@ class Sandbox:
         *,
         image: bytes | None = None,
         global_values: dict[int, Any] | None = None,
+        kept_heap: bytes | None = None,
     ) -> None:
-        """Instantiate ``module`` (running its ``(start)`` function) over ``stable``.
+        """Instantiate ``module`` over ``stable`` and run its ``(start)`` function.
 
-        Given a committed ``image`` and ``global_values`` (a restart), load them instead
-        of keeping the fresh instance's state; the start function's effects on stable
-        memory are then rolled back. Raises `CanisterTrap` if the start function traps.
+        With ``kept_heap`` (an upgrade keeping main memory) that memory is loaded before
+        the start function runs, as on the IC. With a committed ``image`` and
+        ``global_values`` (a restart, or a rollback after memory grew) those are loaded
+        and the start function does not run again. Raises `CanisterTrap` if the start
+        function traps.
         """
         self.engine = engine
         self.module = module
@@ -133,13 +141,16 @@ class Sandbox:
         self.image = bytearray()
         self.committed_globals: dict[int, Any] = {}
         self.dirty_pages: set[int] = set()
-        if image is None:
-            self._instantiate(start_input, instruction_limit)
-            self.image = bytearray(self._memory_bytes())
-            self.committed_globals = self._read_globals()
-            self.dirty_pages = set(range(len(self.image) // CHECKPOINT_PAGE))
-        else:
-            self.restore_image(image, global_values or {}, start_input)
+        if image is not None:
+            self.restore_image(image, global_values or {})
+            return
+        self._instantiate()
+        if kept_heap is not None:
+            self._load_memory(kept_heap)
+        self._run_start(start_input, instruction_limit)
+        self.image = bytearray(self._memory_bytes())
+        self.committed_globals = self._read_globals()
+        self.dirty_pages = set(range(len(self.image) // CHECKPOINT_PAGE))
 
     # -- instantiation ------------------------------------------------------------------------
 
@@ -173,28 +184,46 @@ class Sandbox:
 
         return host
 
-    def _instantiate(self, start_input: ExecutionInput, instruction_limit: int) -> None:
+    def _instantiate(self) -> None:
+        """A fresh store and instance; the start function is not run (see `_run_start`)."""
         self.store = wasmtime.Store(self.engine.engine)
-        self._begin(start_input, instruction_limit)
         try:
             instance = self._linker().instantiate(self.store, self.compiled)
-        except CanisterTrap:
-            self._api = None
-            raise
         except wasmtime.Trap as exc:
-            self._api = None
-            raise self._translate_trap(exc, instruction_limit) from None
+            raise self._translate_trap(exc, 0) from None
         except wasmtime.WasmtimeError as exc:
-            self._api = None
             raise CanisterTrap(
                 ErrorCode.CANISTER_INVALID_WASM, f"Canister's module cannot be instantiated: {exc}"
             ) from None
-        self._api = None
         self.exports = dict(instance.exports(self.store).items())
         memory = self.exports.get(MEMORY_EXPORT)
         self.memory = memory if isinstance(memory, wasmtime.Memory) else None
         table = self.exports.get(TABLE_EXPORT)
         self.table = table if isinstance(table, wasmtime.Table) else None
+
+    def _run_start(self, start_input: ExecutionInput, instruction_limit: int) -> None:
+        start = self.exports.get(START_EXPORT)
+        if not isinstance(start, wasmtime.Func):
+            return
+        self._begin(start_input, instruction_limit)
+        try:
+            start(self.store)
+        except wasmtime.Trap as exc:
+            raise self._translate_trap(exc, instruction_limit) from None
+        except wasmtime.WasmtimeError as exc:
+            raise CanisterTrap(ErrorCode.CANISTER_TRAPPED, f"Canister trapped: {exc}") from None
+        finally:
+            self._api = None
+
+    def _load_memory(self, data: bytes | bytearray) -> None:
+        """Grow the memory to ``len(data)`` if needed and copy ``data`` to its start."""
+        if self.memory is None:
+            return
+        current = self.memory.data_len(self.store)
+        if len(data) > current:
+            self.memory.grow(self.store, (len(data) - current) // 65536)
+        base = ctypes.addressof(self.memory.data_ptr(self.store).contents)
+        ctypes.memmove(base, bytes(data), len(data))
 
     def _begin(self, inp: ExecutionInput, instruction_limit: int) -> SystemApi:
         self.store.set_fuel(instruction_limit)
@@ -263,9 +292,9 @@ class Sandbox:
                 self.dirty_pages.update(changed)
         self.committed_globals = self._read_globals()
 
-    def _rollback_heap(self, start_input: ExecutionInput) -> None:
+    def _rollback_heap(self) -> None:
         if self.memory is not None and self.memory.data_len(self.store) != len(self.image):
-            self.restore_image(self.image, self.committed_globals, start_input)
+            self.restore_image(self.image, self.committed_globals)
             return
         if self.memory is not None:
             changed = self._changed_pages()
@@ -279,41 +308,14 @@ class Sandbox:
                     )
         self._write_globals(self.committed_globals)
 
-    def restore_image(
-        self, image: bytes | bytearray, global_values: dict[int, Any], start_input: ExecutionInput
-    ) -> None:
-        """Re-instantiate and load a committed heap image and globals (restart, trap after grow).
-
-        The module's ``(start)`` function runs again during instantiation; its stable
-        memory effects are rolled back.
-        """
-        self.stable.begin()
-        try:
-            self._instantiate(start_input, 10**12)
-        finally:
-            self.stable.rollback()
-        if self.memory is not None:
-            current = self.memory.data_len(self.store)
-            if len(image) > current:
-                self.memory.grow(self.store, (len(image) - current) // 65536)
-            base = ctypes.addressof(self.memory.data_ptr(self.store).contents)
-            ctypes.memmove(base, bytes(image), len(image))
+    def restore_image(self, image: bytes | bytearray, global_values: dict[int, Any]) -> None:
+        """Re-instantiate and load a committed heap image and globals (restart, rollback)."""
+        self._instantiate()
+        self._load_memory(image)
         if image is not self.image:
             self.image = bytearray(image)
         self._write_globals(global_values)
         self.committed_globals = self._read_globals()
-
-    def replace_heap(self, image: bytes) -> None:
-        """Install ``image`` as the current and committed heap (upgrade keeping memory)."""
-        if self.memory is None:
-            return
-        current = self.memory.data_len(self.store)
-        if len(image) > current:
-            self.memory.grow(self.store, (len(image) - current) // 65536)
-        base = ctypes.addressof(self.memory.data_ptr(self.store).contents)
-        ctypes.memmove(base, image, len(image))
-        self.image = bytearray(self._memory_bytes())
-        self.dirty_pages.update(range(len(self.image) // CHECKPOINT_PAGE))
 
     def take_dirty_pages(self) -> dict[int, bytes]:
         """The heap pages changed since the last call (index -> 4 KiB), for the checkpoint."""
@@ -368,7 +370,7 @@ class Sandbox:
             output.instructions = instructions
             return ExecutionResult(output, None, instructions)
         self.stable.rollback()
-        self._rollback_heap(inp)
+        self._rollback_heap()
         if trap is not None:
             return ExecutionResult(None, trap, instructions)
         output = api.finish()

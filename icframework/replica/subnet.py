@@ -268,8 +268,8 @@ class Subnet:
 
     # -- module installation (used by the management canister) -------------------------------
 
-    def install_module(self, canister_id: bytes, wasm: bytes,
-                       stable: PageMap) -> tuple[CanisterModule, Sandbox]:
+    def install_module(self, canister_id: bytes, wasm: bytes, stable: PageMap,
+                       kept_heap: bytes | None = None) -> tuple[CanisterModule, Sandbox]:
         """Build a sandbox for ``wasm`` on the canister's (current) stable memory.
 
         The caller runs the init/post_upgrade entry points and commits or aborts.
@@ -293,7 +293,7 @@ class Subnet:
         try:
             sandbox = Sandbox(
                 self.engine, module, stable, self._input(state, Context.START, b""),
-                self.config.install_instruction_limit,
+                self.config.install_instruction_limit, kept_heap=kept_heap,
             )
         except CanisterTrap as trap:
             raise CanisterError(

@@ -7,7 +7,10 @@ module's memory width), exports (the ``canister_*`` naming rules, ``() -> ()`` t
 each method name once), custom sections (``icp:public``/``icp:private`` metadata) and
 size limits. It then rewrites the export section so the replica can reach what it must
 checkpoint and call: memory 0 as ``__icfw_memory``, table 0 as ``__icfw_table`` and
-every mutable global as ``__icfw_global_<index>``. Nothing else in the module changes.
+every mutable global as ``__icfw_global_<index>``. The ``(start)`` section is removed
+and its function exported as ``__icfw_start``, so the replica decides when it runs
+(after loading a kept heap on upgrade; never again when restoring a checkpoint).
+Nothing else in the module changes.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ MAX_CUSTOM_SECTIONS = 16
 MAX_CUSTOM_SECTIONS_BYTES = 1024 * 1024
 
 MEMORY_EXPORT = "__icfw_memory"
+START_EXPORT = "__icfw_start"
 TABLE_EXPORT = "__icfw_table"
 GLOBAL_EXPORT_PREFIX = "__icfw_global_"
 EOP_METADATA = "enhanced-orthogonal-persistence"
@@ -85,6 +89,7 @@ class CanisterModule:
     composite_queries: frozenset[str]
     system_methods: frozenset[str]
     mutable_globals: tuple[int, ...]
+    has_start: bool = False
     metadata: dict[str, Metadata] = field(default_factory=dict)
     installed_size: int = 0
 
@@ -232,6 +237,7 @@ class _Parser:
         self.custom_bytes = 0
         self.custom_count = 0
         self.sections: list[tuple[int, int, int]] = []
+        self.start_function: int | None = None
 
     def parse(self) -> CanisterModule:
         reader = _Reader(self.wasm, len(WASM_MAGIC))
@@ -305,6 +311,8 @@ class _Parser:
         elif section_id == 7:
             for _ in range(r.uleb()):
                 self.exports.append((r.name(), r.byte(), r.uleb()))
+        elif section_id == 8:
+            self.start_function = r.uleb()
 
     def _custom(self, r: _Reader) -> None:
         name = r.name()
@@ -363,6 +371,7 @@ class _Parser:
             composite_queries=frozenset(composites),
             system_methods=frozenset(system),
             mutable_globals=tuple(self.mutable_globals),
+            has_start=self.start_function is not None,
             metadata=self.metadata,
             installed_size=self.installed_size,
         )
@@ -443,11 +452,15 @@ class _Parser:
             entries.append(_export_entry(TABLE_EXPORT, 0x01, 0))
         for index in self.mutable_globals:
             entries.append(_export_entry(f"{GLOBAL_EXPORT_PREFIX}{index}", 0x03, index))
+        if self.start_function is not None:
+            entries.append(_export_entry(START_EXPORT, 0x00, self.start_function))
         body = encode_uleb128(len(entries)) + b"".join(entries)
         new_section = b"\x07" + encode_uleb128(len(body)) + body
         out = bytearray(WASM_MAGIC)
         inserted = False
         for section_id, start, end in self.sections:
+            if section_id == 8:
+                continue
             if section_id == 7:
                 out += new_section
                 inserted = True

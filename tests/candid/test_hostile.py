@@ -287,6 +287,15 @@ def test_depth_limit_is_configurable() -> None:
         value = {"head": i, "tail": value}
     data = encode([env.ref("L")], [value])
     assert decode(data, [env.ref("L")]) == (value,)
+    for _ in range(100):  # up to max_depth (256) recursive levels decode by default
+        value = {"head": 0, "tail": value}
+    assert decode(encode([env.ref("L")], [value]), [env.ref("L")]) == (value,)
+    for _ in range(2000):  # encoding has no depth limit beyond the Python stack
+        value = {"head": 0, "tail": value}
+    deep = encode([env.ref("L")], [value])
+    with pytest.raises(CandidDecodeError, match="deeper than 256"):
+        decode(deep, [env.ref("L")])
+    assert len(decode(deep, [env.ref("L")], limits=DecodeLimits(max_depth=3000))) == 1
     with pytest.raises(CandidDecodeError, match="deeper than 50"):
         decode(data, [env.ref("L")], limits=DecodeLimits(max_depth=50))
 

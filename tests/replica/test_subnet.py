@@ -9,6 +9,7 @@ import pytest
 from icframework.core import ErrorCode, Principal
 from icframework.replica.embedded import Replica
 from icframework.replica.errors import CanisterError
+from icframework.replica.subnet import SubnetConfig
 from tests.replica.wat_counter import counter_wasm, nat64_reply
 
 CONTROLLER = Principal.self_authenticating(b"test controller key")
@@ -92,11 +93,15 @@ def test_unknown_method_and_missing_canister(replica: Replica, counter: Principa
     assert info.value.error_code is ErrorCode.CANISTER_NOT_FOUND
 
 
-def test_instruction_limit(replica: Replica, counter: Principal) -> None:
+def test_instruction_limit() -> None:
+    replica = Replica.open(config=SubnetConfig(update_instruction_limit=20_000_000))
+    canister = replica.create_canister(sender=CONTROLLER)
+    replica.install_code(canister, counter_wasm(), sender=CONTROLLER)
     with pytest.raises(CanisterError) as info:
-        replica.update(counter, "spin")
+        replica.update(canister, "spin")
     assert info.value.error_code is ErrorCode.CANISTER_INSTRUCTION_LIMIT_EXCEEDED
-    assert replica.update(counter, "inc") == nat64_reply(1)
+    assert "limit of 20000000 instructions" in info.value.message
+    assert replica.update(canister, "inc") == nat64_reply(1)
 
 
 def test_only_controllers_manage(replica: Replica, counter: Principal) -> None:
