@@ -32,8 +32,11 @@ demo: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
+STRICT_PACKAGES := icframework/core icframework/candid icframework/identity icframework/protocol
+
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy icframework config
+	$(VENV)/bin/mypy --strict $(STRICT_PACKAGES)
 
 pytest: $(STAMP) $(NODE_STAMP)
 	$(VENV)/bin/pytest -q

@@ -56,7 +56,10 @@ The printing style of `format_values` (like ``didc``/dfx, on a single line):
   ``\\u{...}``; ``principal "aaaaa-aa"``, ``service "..."``, ``func "...".method``;
 * ``null`` for null and reserved values and an absent opt, ``opt v`` for a present one.
 
-The output parses back (`parse_values`) to equal values at the same types.
+The output parses back (`parse_values`) to equal values at the same types, as long
+as it nests no deeper than the parser's limit (`lexer.MAX_NESTING` levels, where a
+parenthesised annotation such as ``opt (5 : nat8)`` counts as two). Printing itself
+works iteratively and handles values of any depth.
 """
 
 from __future__ import annotations
@@ -403,48 +406,41 @@ def _float32(x: float) -> float:
     return result
 
 
-def _coerce_number(v: _Val, t: Prim) -> Any:
+def _coerce_number(v: _Val, t: Prim, shown: CandidType) -> Any:
     kind = t.kind
     value = v.value
     if kind in _FLOAT_KINDS:
         x = float(value)
         if math.isinf(x) and not v.special:
-            raise _mismatch(v, t, "out of range")
+            raise _mismatch(v, shown, "out of range")
         if kind is PrimKind.FLOAT32:
             try:
                 return _float32(x)
             except OverflowError:
-                raise _mismatch(v, t, "out of range for float32") from None
+                raise _mismatch(v, shown, "out of range for float32") from None
         return x
     if v.kind == "float":
-        raise _mismatch(v, t, "a float literal is not an integer")
+        raise _mismatch(v, shown, "a float literal is not an integer")
     if kind is PrimKind.NAT:
         if value < 0:
-            raise _mismatch(v, t, "nat is never negative")
+            raise _mismatch(v, shown, "nat is never negative")
         return value
     if kind is PrimKind.INT:
         return value
     lo, hi = _INT_RANGES[kind]
     if not lo <= value <= hi:
-        raise _mismatch(v, t, f"{kind.keyword} ranges over {lo}..{hi}")
+        raise _mismatch(v, shown, f"{kind.keyword} ranges over {lo}..{hi}")
     return value
 
 
 def _coerce(v: _Val, named: CandidType, unfold: int = 0) -> Any:
     """The Python value of ``v`` at type ``named`` (raise `CandidParseError` at ``v``)."""
+    # Written as one function with plain loops, so that each level of nesting costs
+    # one Python frame; errors name the type as given (``List``), not its expansion.
     t = _resolve(named, v)
     if v.kind == "annot":
         _coerce(v.items[0], v.value)
         return _coerce(v.items[0], t)
-    if t is not named:
-        try:
-            return _coerce(v, t, unfold)
-        except CandidParseError as exc:
-            # Name the type as written (``List``) rather than its expansion.
-            if exc.reason.startswith(f"expected a value of type {_show_type(t)}, "):
-                reason = exc.reason.replace(_show_type(t), _show_type(named), 1)
-                raise CandidParseError(exc.line, exc.column, reason) from None
-            raise
     if isinstance(t, Prim):
         kind = t.kind
         if kind is PrimKind.RESERVED:
@@ -452,7 +448,7 @@ def _coerce(v: _Val, named: CandidType, unfold: int = 0) -> Any:
         if v.kind in ("int", "float") and (kind in _INT_RANGES or kind in (
             PrimKind.NAT, PrimKind.INT, PrimKind.FLOAT32, PrimKind.FLOAT64
         )):
-            return _coerce_number(v, t)
+            return _coerce_number(v, t, named)
         if kind is PrimKind.NULL and v.kind == "null":
             return None
         if kind is PrimKind.BOOL and v.kind == "bool":
@@ -462,8 +458,8 @@ def _coerce(v: _Val, named: CandidType, unfold: int = 0) -> Any:
         if kind is PrimKind.PRINCIPAL and v.kind in ("principal", "service"):
             return v.value
         if kind is PrimKind.EMPTY:
-            raise _mismatch(v, t, "no value has type empty")
-        raise _mismatch(v, t)
+            raise _mismatch(v, named, "no value has type empty")
+        raise _mismatch(v, named)
     if isinstance(t, Opt):
         if v.kind == "null":
             return None
@@ -471,7 +467,7 @@ def _coerce(v: _Val, named: CandidType, unfold: int = 0) -> Any:
             inner = _coerce(v.items[0], t.inner)
         else:
             if unfold >= _MAX_OPT_UNFOLD:
-                raise _mismatch(v, t, "write it as 'opt ...'")
+                raise _mismatch(v, named, "write it as 'opt ...'")
             inner = _coerce(v, t.inner, unfold + 1)
         return Some(inner) if is_nullish(t.inner) else inner
     if isinstance(t, Vec):
@@ -480,45 +476,50 @@ def _coerce(v: _Val, named: CandidType, unfold: int = 0) -> Any:
         if v.kind == "blob":
             if is_bytes:
                 return v.value
-            return [_coerce(_Val("int", v.tok, b), elem) for b in v.value]
+            out = []
+            for byte in v.value:
+                out.append(_coerce(_Val("int", v.tok, byte, literal=str(byte)), elem))
+            return out
         if v.kind != "vec":
-            raise _mismatch(v, t)
-        items = [_coerce(item, elem) for item in v.items]
-        return bytes(items) if is_bytes else items
+            raise _mismatch(v, named)
+        elements = []
+        for element in v.items:
+            elements.append(_coerce(element, elem))
+        return bytes(elements) if is_bytes else elements
     if isinstance(t, Record):
         if v.kind != "record":
-            raise _mismatch(v, t)
+            raise _mismatch(v, named)
         given = {fid: item for _, fid, item in v.fields}
         values: list[Any] = []
         for f in t.fields:
-            item = given.get(f.id)
-            if item is not None:
-                values.append(_coerce(item, f.type))
+            field_val = given.get(f.id)
+            if field_val is not None:
+                values.append(_coerce(field_val, f.type))
             elif is_nullish(f.type):
                 values.append(None)
             else:
-                raise _mismatch(v, t, f"field {format_label(f.label)} is missing")
+                raise _mismatch(v, named, f"field {format_label(f.label)} is missing")
         if t.is_tuple:
             return tuple(values)
         return {f.label: value for f, value in zip(t.fields, values, strict=True)}
     if isinstance(t, Variant):
         if v.kind != "variant":
-            raise _mismatch(v, t)
+            raise _mismatch(v, named)
         _, fid, item = v.fields[0]
         for f in t.fields:
             if f.id == fid:
                 return {f.label: _coerce(item, f.type)}
-        raise _mismatch(v, t, f"the type has no field {format_label(v.value)}")
+        raise _mismatch(v, named, f"the type has no field {format_label(v.value)}")
     if isinstance(t, Service):
         if v.kind != "service":
             hint = "; write service \"...\"" if v.kind == "principal" else ""
-            raise _mismatch(v, t, f"a service reference is needed{hint}")
+            raise _mismatch(v, named, f"a service reference is needed{hint}")
         return v.value
     if isinstance(t, Func):
         if v.kind != "func":
-            raise _mismatch(v, t)
+            raise _mismatch(v, named)
         return v.value
-    raise _mismatch(v, t, "not a Candid type")
+    raise _mismatch(v, named, "not a Candid type")
 
 
 # ========================================================================== inference
@@ -601,7 +602,10 @@ def _infer(v: _Val) -> CandidType:
             elem = unified
         return Vec(elem)
     if kind == "record":
-        return Record(Field(label, _infer(item)) for label, _, item in v.fields)
+        fields = []
+        for label, _, item in v.fields:  # a plain loop: one frame per nesting level
+            fields.append(Field(label, _infer(item)))
+        return Record(fields)
     if kind == "variant":
         label, _, item = v.fields[0]
         return Variant([Field(label, _infer(item))])

@@ -60,7 +60,9 @@ class Principal:
         groups = lowered.split("-")
         for index, group in enumerate(groups):
             if not group:
-                raise PrincipalError(f"principal {text!r} has an empty group (doubled or edge dash)")
+                raise PrincipalError(
+                    f"principal {text!r} has an empty group (doubled or edge dash)"
+                )
             if index < len(groups) - 1 and len(group) != 5:
                 raise PrincipalError(
                     f"principal {text!r}: group {group!r} has {len(group)} characters; "
@@ -84,14 +86,16 @@ class Principal:
         checksum, raw = decoded[:4], decoded[4:]
         if len(raw) > MAX_PRINCIPAL_BYTES:
             raise PrincipalError(
-                f"principal {text!r} decodes to {len(raw)} bytes; the maximum is {MAX_PRINCIPAL_BYTES}"
+                f"principal {text!r} decodes to {len(raw)} bytes; "
+                f"the maximum is {MAX_PRINCIPAL_BYTES}"
             )
         if zlib.crc32(raw).to_bytes(4, "big") != checksum:
             raise PrincipalError(f"principal {text!r} has a wrong checksum (a typo?)")
         principal = cls(raw)
         if principal.to_text() != lowered:
             raise PrincipalError(
-                f"principal {text!r} is not in canonical form; did you mean {principal.to_text()!r}?"
+                f"principal {text!r} is not in canonical form; "
+                f"did you mean {principal.to_text()!r}?"
             )
         return principal
 

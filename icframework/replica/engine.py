@@ -66,7 +66,7 @@ class ExecutionEngine:
         return compiled
 
     @staticmethod
-    def _store_serialized(path: Path, data: bytes) -> None:
+    def _store_serialized(path: Path, data: bytes | bytearray) -> None:
         fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)

@@ -43,7 +43,7 @@ from icframework.replica.state import (
     CanisterState,
     CanisterStatus,
 )
-from icframework.replica.subnet import MANAGEMENT, QueryResult, Subnet, canister_text
+from icframework.replica.subnet import QueryResult, Subnet, canister_text
 
 CANISTER_ID = Record([Field("canister_id", PRINCIPAL)])
 LOG_VISIBILITY = Variant(
@@ -236,7 +236,8 @@ class ManagementCanister:
                     f"Only canisters can call ic00 method {method}",
                 )
             raise CanisterError(
-                ErrorCode.UNKNOWN_MANAGEMENT_MESSAGE, f"Management canister has no method '{method}'"
+                ErrorCode.UNKNOWN_MANAGEMENT_MESSAGE,
+                f"Management canister has no method '{method}'",
             )
 
     def handle(self, request: Request) -> None:
@@ -435,6 +436,10 @@ class ManagementCanister:
         custom = sum(len(m.content) for m in module.metadata.values()) if module else 0
         memory = subnet.memory_usage(canister_id)
         settings = state.settings
+        visibility: dict[str, Any] = (
+            {"allowed_viewers": []} if settings.log_visibility == "allowed_viewers"
+            else {settings.log_visibility: None}
+        )
         result = {
             "status": {state.status.value: None},
             "ready_for_migration": False,
@@ -445,8 +450,7 @@ class ManagementCanister:
                 "memory_allocation": settings.memory_allocation,
                 "freezing_threshold": settings.freezing_threshold,
                 "reserved_cycles_limit": settings.reserved_cycles_limit,
-                "log_visibility": {settings.log_visibility: None}
-                if settings.log_visibility != "allowed_viewers" else {"allowed_viewers": []},
+                "log_visibility": visibility,
                 "wasm_memory_limit": settings.wasm_memory_limit,
                 "wasm_memory_threshold": settings.wasm_memory_threshold,
             },
@@ -484,7 +488,8 @@ class ManagementCanister:
             origin = (
                 {"from_canister": {"canister_id": Principal(change.origin),
                                    "canister_version": None}}
-                if change.kind == "canister" else {"from_user": {"user_id": Principal(change.origin)}}
+                if change.kind == "canister"
+                else {"from_user": {"user_id": Principal(change.origin)}}
             )
             details = {
                 kind: {"controllers": [Principal(c) for c in value["controllers"]]}

@@ -84,7 +84,9 @@ class _Heap:
         sandbox = self._sandbox
         memory = sandbox.memory
         if memory is None:
-            raise CanisterTrap(ErrorCode.CANISTER_TRAPPED, "Canister trapped: the module has no memory")
+            raise CanisterTrap(
+                ErrorCode.CANISTER_TRAPPED, "Canister trapped: the module has no memory"
+            )
         length = memory.data_len(sandbox.store)
         if address + size > length:
             raise CanisterTrap(

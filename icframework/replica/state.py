@@ -15,7 +15,7 @@ from typing import Any
 
 import cbor2
 
-from icframework.replica.messages import CallContext, Callback, RejectInfo
+from icframework.replica.messages import Callback, CallContext, RejectInfo
 
 DEFAULT_FREEZING_THRESHOLD = 2_592_000
 DEFAULT_RESERVED_CYCLES_LIMIT = 5_000_000_000_000

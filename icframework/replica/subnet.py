@@ -32,8 +32,8 @@ from icframework.replica.cycles import FeeSchedule
 from icframework.replica.engine import ExecutionEngine
 from icframework.replica.errors import CanisterError, ReplicaError
 from icframework.replica.messages import (
-    CallContext,
     Callback,
+    CallContext,
     CallOrigin,
     OriginKind,
     RejectInfo,
@@ -522,7 +522,10 @@ class Subnet:
 
     def enqueue(self, message: Request | Response) -> None:
         """Put a message on its destination's input queue."""
-        destination = message.receiver if isinstance(message, Request) else message.origin.canister_id
+        if isinstance(message, Request):
+            destination = message.receiver
+        else:
+            destination = message.origin.canister_id
         self.queues.setdefault(destination, deque()).append(message)
         self._dirty_queues.add(destination)
 
@@ -924,7 +927,8 @@ class Subnet:
         for module_hash, raw in self._new_modules.items():
             changes.kv_puts[(_KV_MODULES, module_hash)] = raw
         for request_id in self._dirty_ingress:
-            changes.kv_puts[(_KV_INGRESS, request_id)] = self.ingress_history[request_id].to_record()
+            record = self.ingress_history[request_id].to_record()
+            changes.kv_puts[(_KV_INGRESS, request_id)] = record
         for request_id in self._deleted_ingress:
             changes.kv_deletes.add((_KV_INGRESS, request_id))
         for canister_id in self._dirty_queues:

@@ -281,7 +281,9 @@ class SystemApi:
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError:
-            raise contract_violation("ic0.msg_reject: the reject message is not valid UTF-8")
+            raise contract_violation(
+                "ic0.msg_reject: the reject message is not valid UTF-8"
+            ) from None
         self.out.response = Reject(text)
 
     # -- cycles ---------------------------------------------------------------------------
@@ -433,7 +435,7 @@ class SystemApi:
         try:
             method = raw_name.decode("utf-8")
         except UnicodeDecodeError:
-            raise contract_violation("ic0.call_new: the method name is not valid UTF-8")
+            raise contract_violation("ic0.call_new: the method name is not valid UTF-8") from None
         self._staged = StagedCall(
             callee, method, reply_fun & _U64, reply_env & _U64, reject_fun & _U64,
             reject_env & _U64,

@@ -59,7 +59,9 @@ _METHOD_PREFIXES = {
 }
 _VALTYPES = {0x7F: "i32", 0x7E: "i64", 0x7D: "f32", 0x7C: "f64", 0x7B: "v128"}
 # Section order of the binary format (custom sections, id 0, may appear anywhere).
-_SECTION_ORDER = {1: 1, 2: 2, 3: 3, 4: 4, 5: 5, 13: 6, 6: 7, 7: 8, 8: 9, 9: 10, 12: 11, 10: 12, 11: 13}
+_SECTION_ORDER = {
+    1: 1, 2: 2, 3: 3, 4: 4, 5: 5, 13: 6, 6: 7, 7: 8, 8: 9, 9: 10, 12: 11, 10: 12, 11: 13
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,7 +191,9 @@ def _decompress(data: bytes) -> bytes:
         with gzip.GzipFile(fileobj=io.BytesIO(data)) as stream:
             out = stream.read(MAX_MODULE_BYTES + 1)
     except (OSError, EOFError, zlib.error) as exc:
-        raise InvalidModuleError(f"the gzip-compressed module cannot be decompressed: {exc}")
+        raise InvalidModuleError(
+            f"the gzip-compressed module cannot be decompressed: {exc}"
+        ) from None
     if len(out) > MAX_MODULE_BYTES:
         raise InvalidModuleError(
             f"the module decompresses to more than {MAX_MODULE_BYTES} bytes, the IC's limit"

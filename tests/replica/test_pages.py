@@ -168,9 +168,9 @@ def test_transaction_misuse_is_refused_with_the_fix() -> None:
     pages.begin()
     with pytest.raises(ReplicaError, match="a transaction is already open"):
         pages.begin()
-    with pytest.raises(ReplicaError, match="PageMap.take_dirty: a transaction is open"):
+    with pytest.raises(ReplicaError, match=r"PageMap\.take_dirty: a transaction is open"):
         pages.take_dirty()
-    with pytest.raises(ReplicaError, match="PageMap.load_page: not allowed"):
+    with pytest.raises(ReplicaError, match=r"PageMap\.load_page: not allowed"):
         pages.load_page(0, bytes(P))
 
 
@@ -189,7 +189,7 @@ def test_load_page_populates_without_dirtying_and_grows_to_cover() -> None:
 
 
 def test_load_page_refuses_a_short_page() -> None:
-    with pytest.raises(ReplicaError, match="page 1 has 10 bytes; expected .* 4096 bytes"):
+    with pytest.raises(ReplicaError, match=r"page 1 has 10 bytes; expected .* 4096 bytes"):
         PageMap().load_page(1, bytes(10))
 
 

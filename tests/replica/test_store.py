@@ -68,7 +68,7 @@ def test_new_store_is_empty(store: StateStore) -> None:
         "height": 0,
         "time_ns": 0,
         "canisters": {},
-        "pages": dict.fromkeys(((c, s) for c in (A, B) for s in ("heap", "stable")), []),
+        "pages": {(c, s): [] for c in (A, B) for s in ("heap", "stable")},
         "kv": {"x": [], "y": []},
     }
     assert store.kv_get("x", b"k") is None
