@@ -610,7 +610,6 @@ class ManagementCanister:
         state.cycles_consumed += charged
         state.version += 1
         state.last_install_ns = subnet.time_ns
-        state.global_timer_ns = 0
         self._record(state, request, "code_deployment",
                      {"mode": {mode: None}, "module_hash": state.module_hash})
         subnet.mark_dirty(state.canister_id)
@@ -643,6 +642,7 @@ class ManagementCanister:
         saved = (state.certified_data, state.global_timer_ns, state.cycles)
         module, sandbox = subnet.install_module(state.canister_id, wasm, stable)
         state.certified_data = b""
+        state.global_timer_ns = 0
         try:
             used = self._run_entry(sandbox, state, request, "canister_init", Context.INIT, arg,
                                    subnet.config.install_instruction_limit)
@@ -683,6 +683,7 @@ class ManagementCanister:
             if not options.get("skip_pre_upgrade"):
                 used += self._run_entry(old_sandbox, state, request, "canister_pre_upgrade",
                                         Context.PRE_UPGRADE, b"", limit)
+            state.global_timer_ns = 0
             module, sandbox = subnet.install_module(
                 canister_id, wasm, stable, bytes(old_sandbox.image) if keep else None)
             used += self._run_entry(sandbox, state, request, "canister_post_upgrade",

@@ -1,0 +1,139 @@
+"""Motoko canisters compiled by the `motoko` npm package, run through the replica."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from icframework.candid import BOOL, NAT, NAT8, NAT64, PRINCIPAL, TEXT, CandidType, Opt
+from icframework.candid.binary import decode, encode
+from icframework.core import ErrorCode, Principal
+from icframework.replica.embedded import Replica
+from icframework.replica.errors import CanisterError
+from tests.node import requires_node
+from tests.replica.corpus import motoko_wasm
+
+pytestmark = requires_node
+
+CONTROLLER = Principal.self_authenticating(b"motoko test controller")
+NANOS = 1_000_000_000
+
+
+class Clock:
+    """A controllable clock for the subnet (nanoseconds)."""
+
+    def __init__(self) -> None:
+        self.now = 1_750_000_000 * NANOS
+
+    def __call__(self) -> int:
+        return self.now
+
+
+def call(replica: Replica, canister: Principal, method: str, types: list[CandidType],
+         values: list[Any], results: list[CandidType], *, query: bool = False) -> Any:
+    arg = encode(types, values)
+    raw = (replica.query if query else replica.update)(canister, method, arg)
+    decoded = decode(raw, results)
+    return decoded[0] if len(decoded) == 1 else decoded
+
+
+def install(replica: Replica, name: str, arg: bytes = b"DIDL\x00\x00") -> Principal:
+    canister = replica.create_canister(sender=CONTROLLER)
+    replica.install_code(canister, motoko_wasm(name), arg, sender=CONTROLLER)
+    return canister
+
+
+def test_counter_persists_across_upgrade_and_restart(tmp_path: Path) -> None:
+    with Replica.open(tmp_path) as replica:
+        counter = install(replica, "counter")
+        for expected in (1, 2, 3):
+            assert call(replica, counter, "inc", [], [], [NAT]) == expected
+        replica.install_code(counter, motoko_wasm("counter"), mode="upgrade", sender=CONTROLLER)
+        assert call(replica, counter, "get", [], [], [NAT], query=True) == 3
+        assert call(replica, counter, "inc", [], [], [NAT]) == 4
+    with Replica.open(tmp_path) as replica:
+        assert call(replica, counter, "get", [], [], [NAT], query=True) == 4
+        assert call(replica, counter, "inc", [], [], [NAT]) == 5
+
+
+def test_inter_canister_reply_and_callee_trap() -> None:
+    replica = Replica.open()
+    callee = install(replica, "callee")
+    caller = install(replica, "caller", encode([PRINCIPAL], [callee]))
+    assert call(replica, caller, "forward", [NAT], [7], [NAT]) == 0
+    assert call(replica, callee, "get", [], [], [NAT], query=True) == 7
+    message = call(replica, caller, "call_trapping", [NAT], [99], [TEXT])
+    assert message.startswith("5")
+    assert "set_then_trap refused 99" in message
+    assert call(replica, callee, "get", [], [], [NAT], query=True) == 7
+    assert call(replica, callee, "call_count", [], [], [NAT], query=True) == 1
+    assert call(replica, caller, "counters", [], [], [NAT, NAT], query=True) == (2, 1)
+    assert call(replica, caller, "echo_via", [TEXT], ["hi"], [TEXT]) == "hi"
+    assert call(replica, callee, "last_caller", [], [], [Opt(PRINCIPAL)], query=True) == caller
+
+
+def test_trap_after_state_change_is_rolled_back() -> None:
+    replica = Replica.open()
+    trapper = install(replica, "trapper")
+    assert call(replica, trapper, "set", [NAT], [5], [NAT]) == 5
+    for method in ("set_then_trap", "set_then_assert", "set_then_underflow"):
+        with pytest.raises(CanisterError) as info:
+            call(replica, trapper, method, [NAT], [9], [NAT])
+        assert info.value.error_code in (ErrorCode.CANISTER_CALLED_TRAP,
+                                         ErrorCode.CANISTER_TRAPPED)
+        assert trapper.to_text() in info.value.message
+        assert call(replica, trapper, "get", [], [], [NAT], query=True) == 5
+    assert call(replica, trapper, "history_size", [], [], [NAT], query=True) == 1
+
+
+def test_global_timer_fires_in_round_time() -> None:
+    clock = Clock()
+    replica = Replica.open(clock=clock)
+    timer = install(replica, "timer")
+    replica.subnet.execute_round()
+    assert call(replica, timer, "count", [], [], [NAT], query=True) == 1
+    assert call(replica, timer, "arm", [NAT64], [60 * NANOS], [BOOL]) in (True, False)
+    before = call(replica, timer, "count", [], [], [NAT], query=True)
+    clock.now += 30 * NANOS
+    replica.subnet.execute_round()
+    assert call(replica, timer, "count", [], [], [NAT], query=True) == before
+    clock.now += 31 * NANOS
+    replica.subnet.execute_round()
+    assert call(replica, timer, "count", [], [], [NAT], query=True) == before + 1
+    fired_at = call(replica, timer, "last_fired_at", [], [], [NAT64], query=True)
+    assert fired_at == replica.subnet.time_ns
+
+
+def test_ten_megabyte_blob_in_stable_memory_survives_upgrade_and_restart(
+    tmp_path: Path,
+) -> None:
+    size = 10 * 1024 * 1024
+    with Replica.open(tmp_path) as replica:
+        blob = install(replica, "stable_blob")
+        call(replica, blob, "store", [NAT, NAT8], [size, 7], [NAT64])
+        expected_sum = call(replica, blob, "sum", [], [], [NAT], query=True)
+        replica.install_code(blob, motoko_wasm("stable_blob"), mode="upgrade",
+                             sender=CONTROLLER)
+        assert call(replica, blob, "stored_size", [], [], [NAT], query=True) == size
+        assert call(replica, blob, "verify", [], [], [BOOL], query=True) is True
+    with Replica.open(tmp_path) as replica:
+        assert call(replica, blob, "stored_size", [], [], [NAT], query=True) == size
+        assert call(replica, blob, "sum", [], [], [NAT], query=True) == expected_sum
+        assert call(replica, blob, "verify", [], [], [BOOL], query=True) is True
+
+
+def test_canister_status_shows_cycles_spent() -> None:
+    replica = Replica.open()
+    canister = install(replica, "counter")
+    before = replica.canister_status(canister, sender=CONTROLLER)
+    for _ in range(5):
+        call(replica, canister, "inc", [], [], [NAT])
+    after = replica.canister_status(canister, sender=CONTROLLER)
+    assert after["cycles"] < before["cycles"]
+    spent = before["cycles"] - after["cycles"]
+    # Five ingress messages cost at least the base fees of reception and execution.
+    assert spent >= 5 * (1_200_000 + 5_000_000)
+    assert after["memory_metrics"]["wasm_memory_size"] > 0
+    assert after["module_hash"] == replica.subnet.canisters[canister.raw].module_hash
