@@ -4,6 +4,8 @@ This package also runs inside Python canisters, so it imports only the standard
 library and `icframework.core`.
 """
 
+from icframework.candid.binary import DecodeLimits, decode, decode_wire_types, encode
+from icframework.candid.did import parse_did, parse_type, parse_types
 from icframework.candid.errors import (
     CandidDecodeError,
     CandidEncodeError,
@@ -11,6 +13,9 @@ from icframework.candid.errors import (
     CandidParseError,
     CandidTypeError,
 )
+from icframework.candid.printer import format_did, format_type
+from icframework.candid.subtype import is_subtype
+from icframework.candid.textvalue import format_values, parse_values
 from icframework.candid.types import (
     BLOB,
     BOOL,
@@ -50,11 +55,56 @@ from icframework.candid.types import (
 )
 
 __all__ = [
-    "BLOB", "BOOL", "EMPTY", "FLOAT32", "FLOAT64", "INT", "INT8", "INT16", "INT32",
-    "INT64", "NAT", "NAT8", "NAT16", "NAT32", "NAT64", "NULL", "PRINCIPAL", "RESERVED",
+    "BLOB",
+    "BOOL",
+    "EMPTY",
+    "FLOAT32",
+    "FLOAT64",
+    "INT",
+    "INT8",
+    "INT16",
+    "INT32",
+    "INT64",
+    "NAT",
+    "NAT8",
+    "NAT16",
+    "NAT32",
+    "NAT64",
+    "NULL",
+    "PRINCIPAL",
+    "RESERVED",
     "TEXT",
-    "CandidDecodeError", "CandidEncodeError", "CandidError", "CandidParseError",
-    "CandidType", "CandidTypeError", "DidFile", "Field", "Func", "FuncRef", "Opt", "Prim",
-    "PrimKind", "Record", "Service", "Some", "TypeEnv", "TypeRef", "Variant", "Vec",
+    "CandidDecodeError",
+    "CandidEncodeError",
+    "CandidError",
+    "CandidParseError",
+    "CandidType",
+    "CandidTypeError",
+    "DecodeLimits",
+    "DidFile",
+    "Field",
+    "Func",
+    "FuncRef",
+    "Opt",
+    "Prim",
+    "PrimKind",
+    "Record",
+    "Service",
+    "Some",
+    "TypeEnv",
+    "TypeRef",
+    "Variant",
+    "Vec",
+    "decode",
+    "decode_wire_types",
+    "encode",
+    "format_did",
+    "format_type",
+    "format_values",
     "idl_hash",
+    "is_subtype",
+    "parse_did",
+    "parse_type",
+    "parse_types",
+    "parse_values",
 ]

@@ -37,6 +37,11 @@ COUNTER_WAT = r"""
     (call $bump)
     (call $reply_u64 (global.get $counter)))
 
+  (func (export "canister_update inc_everywhere")
+    (call $bump)
+    (call $stable_write (i64.const 0) (i64.const 100) (i64.const 8))
+    (call $reply_u64 (global.get $counter)))
+
   (func (export "canister_query get")
     (call $reply_u64 (global.get $counter)))
 
