@@ -44,7 +44,7 @@ class PageMap:
 
     @property
     def size_bytes(self) -> int:
-        """The current size in bytes (a multiple of nothing in particular)."""
+        """The current size in bytes (any value; stable memory keeps it a multiple of 64 KiB)."""
         return self._size
 
     @property

@@ -31,7 +31,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Self
 
 from icframework.replica.errors import StateStoreError
 from icframework.replica.pages import CHECKPOINT_PAGE
@@ -49,8 +49,9 @@ class RoundChanges:
 
     ``time_ns`` is the round's time in nanoseconds since the Unix epoch. ``page_writes``
     maps a space to ``{page index: 4096 bytes, or None to delete the page}``;
-    ``space_deletes`` drops whole spaces (reinstall, uninstall, delete). Deletions are
-    applied before upserts and writes of the same round.
+    ``space_deletes`` drops whole spaces (reinstall, uninstall, delete); deleting a
+    canister record does not drop its spaces by itself. Deletions are applied before
+    upserts and writes of the same round.
     """
 
     height: int
@@ -112,7 +113,7 @@ class StateStore(ABC):
     def close(self) -> None:
         """Release the store; closing twice is allowed."""
 
-    def __enter__(self) -> StateStore:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -44,11 +44,11 @@ __all__ = [
     "candid_nat",
     "candid_nat64",
     "custom_sections",
+    "module_summary",
     "motoko_build",
     "motoko_candid",
     "motoko_names",
     "motoko_wasm",
-    "module_summary",
     "wat_names",
     "wat_wasm",
 ]
@@ -166,7 +166,7 @@ def run_motoko_build(
     return answer
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def motoko_build(name: str) -> tuple[bytes, dict[str, Any]]:
     """Compile ``canisters/<name>.mo`` (cached); return the module bytes and the build metadata.
 
@@ -202,7 +202,7 @@ def motoko_candid(name: str) -> str:
 # WAT
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def wat_wasm(name: str) -> bytes:
     """Assemble ``tests/replica/canisters/<name>.wat`` with :func:`wasmtime.wat2wasm`."""
     return bytes(wasmtime.wat2wasm(source_path(name, ".wat").read_text()))

@@ -110,7 +110,7 @@ IC0_API_32BIT_ONLY: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 
 
 def expected_signature(name: str, memory64: bool) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """The Wasm signature of ic0 import ``name`` for a 32-bit or 64-bit module (KeyError if none)."""
+    """Wasm signature of ic0 import ``name`` in a 32- or 64-bit module (KeyError if none)."""
     if name in IC0_API:
         params, results = IC0_API[name]
     elif not memory64:
@@ -185,7 +185,10 @@ MOTOKO_EXPECTED: dict[str, dict[str, set[str]]] = {
         "update": {"set", "set_then_trap", "set_then_assert", "set_then_underflow"},
         "query": {"get", "history_size", "query_trap"},
     },
-    "stable_blob": {"update": {"store"}, "query": {"stored_size", "pages", "sum", "verify", "read"}},
+    "stable_blob": {
+        "update": {"store"},
+        "query": {"stored_size", "pages", "sum", "verify", "read"},
+    },
     "cycles": {
         "update": {"deposit", "deposit_up_to", "available", "burn", "send"},
         "query": {"balance", "total_received"},
@@ -350,12 +353,13 @@ class MiniHost:
         module = wasmtime.Module(self.store.engine, wasm)
         linker = wasmtime.Linker(self.store.engine)
         for imp in module.imports:
-            impl = getattr(self, f"ic0_{imp.name}", None)
-            if impl is None:
-                impl = self._missing(imp.name)
+            assert imp.name is not None and isinstance(imp.type, wasmtime.FuncType)
+            impl = getattr(self, f"ic0_{imp.name}", None) or self._missing(imp.name)
             linker.define_func("ic0", imp.name, imp.type, self._unsigned(impl), access_caller=True)
         self.instance = linker.instantiate(self.store, module)
-        self.memory = self.instance.exports(self.store)["memory"]
+        memory = self.instance.exports(self.store)["memory"]
+        assert isinstance(memory, wasmtime.Memory)
+        self.memory: wasmtime.Memory = memory
 
     @staticmethod
     def _unsigned(impl: Callable[..., Any]) -> Callable[..., Any]:
@@ -386,7 +390,9 @@ class MiniHost:
 
     def call(self, export: str, arg: bytes = CANDID_EMPTY, *, cycles: int = 0) -> bytes | None:
         self.arg, self.reply, self.buffer, self.attached = arg, None, bytearray(), cycles
-        self.instance.exports(self.store)[export](self.store)
+        func = self.instance.exports(self.store)[export]
+        assert isinstance(func, wasmtime.Func)
+        func(self.store)
         return self.reply
 
     # ic0

@@ -31,8 +31,16 @@ class Clock:
         return self.now
 
 
-def call(replica: Replica, canister: Principal, method: str, types: list[CandidType],
-         values: list[Any], results: list[CandidType], *, query: bool = False) -> Any:
+def call(
+    replica: Replica,
+    canister: Principal,
+    method: str,
+    types: list[CandidType],
+    values: list[Any],
+    results: list[CandidType],
+    *,
+    query: bool = False,
+) -> Any:
     arg = encode(types, values)
     raw = (replica.query if query else replica.update)(canister, method, arg)
     decoded = decode(raw, results)
@@ -81,8 +89,7 @@ def test_trap_after_state_change_is_rolled_back() -> None:
     for method in ("set_then_trap", "set_then_assert", "set_then_underflow"):
         with pytest.raises(CanisterError) as info:
             call(replica, trapper, method, [NAT], [9], [NAT])
-        assert info.value.error_code in (ErrorCode.CANISTER_CALLED_TRAP,
-                                         ErrorCode.CANISTER_TRAPPED)
+        assert info.value.error_code in (ErrorCode.CANISTER_CALLED_TRAP, ErrorCode.CANISTER_TRAPPED)
         assert trapper.to_text() in info.value.message
         assert call(replica, trapper, "get", [], [], [NAT], query=True) == 5
     assert call(replica, trapper, "history_size", [], [], [NAT], query=True) == 1
@@ -114,8 +121,7 @@ def test_ten_megabyte_blob_in_stable_memory_survives_upgrade_and_restart(
         blob = install(replica, "stable_blob")
         call(replica, blob, "store", [NAT, NAT8], [size, 7], [NAT64])
         expected_sum = call(replica, blob, "sum", [], [], [NAT], query=True)
-        replica.install_code(blob, motoko_wasm("stable_blob"), mode="upgrade",
-                             sender=CONTROLLER)
+        replica.install_code(blob, motoko_wasm("stable_blob"), mode="upgrade", sender=CONTROLLER)
         assert call(replica, blob, "stored_size", [], [], [NAT], query=True) == size
         assert call(replica, blob, "verify", [], [], [BOOL], query=True) is True
     with Replica.open(tmp_path) as replica:

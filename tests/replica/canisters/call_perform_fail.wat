@@ -7,7 +7,8 @@
 ;;   update "perform_without_call_new"      -> call_perform with no call under construction: IC0504
 ;;   update "cycles_add_without_call_new"   -> call_cycles_add128 with no call under construction: IC0504
 ;;   update "cycles_add_over_balance"       -> call_new, then call_cycles_add128(balance + 1): traps;
-;;                                             IC0504 on the current IC (older replicas said IC0207)
+;;                                             IC0504 on the current IC (older replicas said IC0207;
+;;                                             IC0520 InsufficientCyclesInCall is also plausible)
 ;;   update "perform_with_liquid_balance"   -> call_new, call_cycles_add128(liquid balance), call_perform:
 ;;                                             the call fee cannot be paid, so call_perform returns
 ;;                                             non-zero (2 = SYS_TRANSIENT on the IC) and does not trap;

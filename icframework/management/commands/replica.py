@@ -1,0 +1,130 @@
+"""``manage.py replica``: inspect and drive the embedded replica's state directly.
+
+Works on the state directory without a running server (the directory is locked while a
+replica uses it). Calls are made as ``--sender`` (default: the anonymous principal):
+whoever can open the state directory already controls everything in it.
+"""
+
+from __future__ import annotations
+
+from argparse import ArgumentParser
+from pathlib import Path
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError
+
+from icframework.candid import CandidError, decode, decode_wire_types, encode, format_values
+from icframework.candid.textvalue import parse_values_inferred
+from icframework.conf import state_dir
+from icframework.core import Principal, PrincipalError
+from icframework.replica.embedded import Replica
+from icframework.replica.errors import CanisterError, ReplicaError
+
+
+def _principal(text: str) -> Principal:
+    try:
+        return Principal.from_text(text)
+    except PrincipalError as exc:
+        raise CommandError(str(exc)) from None
+
+
+def format_reply(data: bytes) -> str:
+    """Candid text of a reply, typed by the message's own type table."""
+    try:
+        types = decode_wire_types(data)
+        return format_values(decode(data, types), types)
+    except CandidError as exc:
+        return f"(undecodable reply: {exc}) 0x{data.hex()}"
+
+
+class Command(BaseCommand):
+    help = "Inspect the embedded replica's state and create, install and call canisters."
+
+    def add_arguments(self, parser: ArgumentParser) -> None:
+        parser.add_argument(
+            "--state-dir", type=Path, default=None,
+            help="replica state directory (default: ICFRAMEWORK['STATE_DIR'])",
+        )
+        parser.add_argument(
+            "--sender", default=Principal.anonymous().to_text(),
+            help="principal the calls are made as (default: anonymous, 2vxsx-fae)",
+        )
+        commands = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+        commands.add_parser("info", help="subnet height, time and every canister")
+        create = commands.add_parser("create", help="create an empty canister")
+        create.add_argument("--cycles", type=int, default=None,
+                            help="initial balance (default 100T)")
+        install = commands.add_parser("install", help="install, reinstall or upgrade code")
+        install.add_argument("canister")
+        install.add_argument("wasm", type=Path, help="path to a .wasm or .wasm.gz module")
+        install.add_argument("--mode", choices=("install", "reinstall", "upgrade"),
+                             default="install")
+        install.add_argument("--arg", default="()", help="init argument as Candid text")
+        status = commands.add_parser("status", help="canister_status of a canister")
+        status.add_argument("canister")
+        call = commands.add_parser("call", help="call a method; prints the reply as Candid")
+        call.add_argument("canister")
+        call.add_argument("method")
+        call.add_argument("arguments", nargs="?", default="()", help="arguments as Candid text")
+        call.add_argument("--query", action="store_true", help="make a query call")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        directory = options["state_dir"] or state_dir()
+        sender = _principal(options["sender"])
+        try:
+            with Replica.open(directory) as replica:
+                getattr(self, f"_{options['action']}")(replica, sender, options)
+        except CanisterError as exc:
+            raise CommandError(f"rejected ({exc.error_code}): {exc.message}") from None
+        except (ReplicaError, CandidError) as exc:
+            raise CommandError(str(exc)) from None
+
+    def _info(self, replica: Replica, sender: Principal, options: dict[str, Any]) -> None:
+        subnet = replica.subnet
+        self.stdout.write(f"height {subnet.height}, time {subnet.time_ns} ns, "
+                          f"{len(subnet.canisters)} canister(s)")
+        for canister_id, state in sorted(subnet.canisters.items()):
+            module = state.module_hash.hex()[:16] if state.module_hash else "(empty)"
+            self.stdout.write(
+                f"  {Principal(canister_id).to_text():<30} {state.status.value:<9} "
+                f"{state.cycles:>22,} cycles  module {module}  "
+                f"heap {state.heap_size:,} B  stable {state.stable_size:,} B"
+            )
+
+    def _create(self, replica: Replica, sender: Principal, options: dict[str, Any]) -> None:
+        canister = replica.create_canister(sender=sender, cycles=options["cycles"])
+        self.stdout.write(canister.to_text())
+
+    def _install(self, replica: Replica, sender: Principal, options: dict[str, Any]) -> None:
+        path: Path = options["wasm"]
+        if not path.is_file():
+            raise CommandError(f"no module file at {path}")
+        arg = _encode_text(options["arg"])
+        canister = _principal(options["canister"])
+        replica.install_code(canister, path.read_bytes(), arg, mode=options["mode"],
+                             sender=sender)
+        self.stdout.write(f"{options['mode']} of {path.name} into {canister.to_text()}: done")
+
+    def _status(self, replica: Replica, sender: Principal, options: dict[str, Any]) -> None:
+        status = replica.canister_status(_principal(options["canister"]), sender=sender)
+        for name in ("status", "cycles", "memory_size", "module_hash", "version"):
+            value = status[name]
+            if isinstance(value, dict):
+                value = next(iter(value))
+            elif isinstance(value, bytes):
+                value = value.hex()
+            self.stdout.write(f"{name:<12} {value}")
+        controllers = ", ".join(p.to_text() for p in status["settings"]["controllers"])
+        self.stdout.write(f"{'controllers':<12} {controllers}")
+
+    def _call(self, replica: Replica, sender: Principal, options: dict[str, Any]) -> None:
+        canister = _principal(options["canister"])
+        arg = _encode_text(options["arguments"])
+        make = replica.query if options["query"] else replica.update
+        self.stdout.write(format_reply(make(canister, options["method"], arg, sender=sender)))
+
+
+def _encode_text(text: str) -> bytes:
+    """Binary Candid for a textual argument list, typed by inference (``(5 : nat8)``)."""
+    types, values = parse_values_inferred(text)
+    return encode(types, values)
