@@ -41,6 +41,9 @@ def _run_until_killed(state_dir: Path, updates: int, delay: float) -> int:
     finally:
         child.send_signal(signal.SIGKILL)
         child.wait()
+    # Everything the child printed before it died counts as replied.
+    for line in child.stdout.read().split():
+        last = int(line)
     return last
 
 
