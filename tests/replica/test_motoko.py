@@ -7,7 +7,18 @@ from typing import Any
 
 import pytest
 
-from icframework.candid import BOOL, NAT, NAT8, NAT64, PRINCIPAL, TEXT, CandidType, Opt
+from icframework.candid import (
+    BOOL,
+    NAT,
+    NAT8,
+    NAT64,
+    PRINCIPAL,
+    TEXT,
+    CandidType,
+    Field,
+    Opt,
+    Record,
+)
 from icframework.candid.binary import decode, encode
 from icframework.core import ErrorCode, Principal
 from icframework.replica.embedded import Replica
@@ -143,3 +154,78 @@ def test_canister_status_shows_cycles_spent() -> None:
     assert spent >= 5 * (1_200_000 + 5_000_000)
     assert after["memory_metrics"]["wasm_memory_size"] > 0
     assert after["module_hash"] == replica.subnet.canisters[canister.raw].module_hash
+
+
+def test_cycles_move_with_calls_and_come_back_on_reject() -> None:
+    replica = Replica.open()
+    sender = install(replica, "cycles")
+    receiver = install(replica, "cycles")
+    callee = install(replica, "callee")
+    balance = replica.subnet.canisters
+    before_sender = balance[sender.raw].cycles
+    before_receiver = balance[receiver.raw].cycles
+    amount = 7_000_000_000
+    accepted, refunded = call(replica, sender, "send", [PRINCIPAL, NAT], [receiver, amount],
+                              [NAT, NAT])
+    assert (accepted, refunded) == (amount, 0)
+    assert call(replica, receiver, "total_received", [], [], [NAT], query=True) == amount
+    # The receiver gained the amount minus what executing `deposit` cost it.
+    assert before_receiver + amount - 100_000_000 < balance[receiver.raw].cycles
+    assert balance[receiver.raw].cycles < before_receiver + amount
+    assert balance[sender.raw].cycles < before_sender - amount
+    # A call that is rejected (no such method) refunds everything attached.
+    before = balance[sender.raw].cycles
+    with pytest.raises(CanisterError):
+        call(replica, sender, "send", [PRINCIPAL, NAT], [callee, amount], [NAT, NAT])
+    assert before - balance[sender.raw].cycles < amount
+
+
+def test_missing_method_and_state_committed_at_await() -> None:
+    replica = Replica.open()
+    callee = install(replica, "callee")
+    caller = install(replica, "caller", encode([PRINCIPAL], [callee]))
+    message = call(replica, caller, "call_missing", [], [], [TEXT])
+    assert message.startswith("5")
+    assert "no_such_method" in message
+    with pytest.raises(CanisterError) as info:
+        call(replica, caller, "forward_then_trap", [NAT], [11], [NAT])
+    assert "caller: trap after await" in info.value.message
+    # The callee's update and the caller's change before `await` are committed; the
+    # caller's change after `await` is rolled back with the trap.
+    assert call(replica, callee, "get", [], [], [NAT], query=True) == 11
+    attempts, after_await = call(replica, caller, "counters", [], [], [NAT, NAT], query=True)
+    assert (attempts, after_await) == (2, 0)
+
+
+def test_stopping_waits_for_outstanding_calls() -> None:
+    from icframework.replica.state import CanisterStatus, IngressState
+    from icframework.replica.subnet import SubnetConfig
+
+    replica = Replica.open(config=SubnetConfig(max_messages_per_round=1))
+    callee = install(replica, "callee")
+    caller = install(replica, "caller", encode([PRINCIPAL], [callee]))
+    forward = replica.submit(caller, "forward", encode([NAT], [3]))
+    replica.subnet.execute_round()
+    stop = replica.submit(Principal.management_canister(), "stop_canister",
+                          encode([Record([Field("canister_id", PRINCIPAL)])],
+                                 [{"canister_id": caller}]),
+                          sender=CONTROLLER, effective_canister_id=caller)
+    replica.subnet.execute_round()
+    assert replica.subnet.canisters[caller.raw].status is CanisterStatus.STOPPING
+    assert not replica.subnet.ingress_status(stop).state.terminal
+    assert replica.wait(forward).state is IngressState.REPLIED
+    assert replica.wait(stop).state is IngressState.REPLIED
+    assert replica.subnet.canisters[caller.raw].status is CanisterStatus.STOPPED
+
+
+def test_frozen_canister_is_refused_until_topped_up() -> None:
+    replica = Replica.open()
+    canister = install(replica, "counter")
+    replica.update_settings(canister, {"freezing_threshold": 10**12}, sender=CONTROLLER)
+    with pytest.raises(CanisterError) as info:
+        call(replica, canister, "inc", [], [], [NAT])
+    assert info.value.error_code is ErrorCode.CANISTER_OUT_OF_CYCLES
+    assert "out of cycles" in info.value.message
+    needed = replica.subnet.freezing_threshold(canister.raw)
+    replica.top_up(canister, needed, sender=CONTROLLER)
+    assert call(replica, canister, "inc", [], [], [NAT]) == 1
