@@ -2,17 +2,44 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
 import icframework
 from icframework.conf import state_dir
+from icframework.core import Principal
+from icframework.replica.embedded import Replica
+from icframework.replica.service import get_service
+
+
+def _replica_summary(replica: Replica) -> dict[str, Any]:
+    subnet = replica.subnet
+    canisters = [
+        {
+            "id": Principal(canister_id).to_text(),
+            "status": state.status.value,
+            "cycles": f"{state.cycles:,}",
+            "module": state.module_hash.hex()[:16] if state.module_hash else "empty",
+            "memory": f"{subnet.memory_usage(canister_id):,}",
+            "version": state.version,
+        }
+        for canister_id, state in sorted(subnet.canisters.items())
+    ]
+    return {
+        "subnet_id": Principal(subnet.config.subnet_id).to_text(),
+        "height": subnet.height,
+        "canisters": canisters,
+    }
 
 
 def index(request: HttpRequest) -> HttpResponse:
-    """The landing page: version, state directory and what is running."""
-    context = {
+    """The landing page: version, state directory, the subnet and its canisters."""
+    service = get_service()
+    context: dict[str, Any] = {
         "version": icframework.__version__,
         "state_dir": state_dir(),
+        "replica": service.run(_replica_summary) if service else None,
     }
     return render(request, "icframework/dashboard.html", context)

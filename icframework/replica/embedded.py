@@ -9,6 +9,7 @@ content), so an update submitted here and one arriving over HTTP are the same th
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from collections.abc import Callable
@@ -17,6 +18,7 @@ from typing import Any
 
 from icframework.candid.binary import decode, encode
 from icframework.core import ErrorCode, Principal
+from icframework.protocol import BlsKeyPair
 from icframework.protocol.request_id import request_id as compute_request_id
 from icframework.replica.engine import ExecutionEngine
 from icframework.replica.errors import CanisterError, ReplicaError
@@ -31,7 +33,12 @@ from icframework.replica.management import (
     UPDATE_SETTINGS_ARGS,
 )
 from icframework.replica.state import IngressState, IngressStatus
-from icframework.replica.store import MemoryStateStore, SQLiteStateStore, StateStore
+from icframework.replica.store import (
+    MemoryStateStore,
+    RoundChanges,
+    SQLiteStateStore,
+    StateStore,
+)
 from icframework.replica.subnet import QueryResult, Subnet, SubnetConfig
 
 ANONYMOUS = Principal.anonymous()
@@ -45,6 +52,7 @@ class Replica:
     def __init__(self, subnet: Subnet, store: StateStore) -> None:
         self.subnet = subnet
         self.store = store
+        self.key: BlsKeyPair | None = None
 
     @classmethod
     def open(
@@ -62,10 +70,24 @@ class Replica:
             state_dir.mkdir(parents=True, exist_ok=True)
             store = SQLiteStateStore(state_dir / "state.sqlite3")
             engine = ExecutionEngine(cache_dir=state_dir / "wasm-cache")
-        return cls(Subnet(store, engine, config, clock), store)
+        key = subnet_key(store)
+        root_key = key.public_key_der
+        config = dataclasses.replace(
+            config or SubnetConfig(),
+            root_key=root_key,
+            subnet_id=Principal.self_authenticating(root_key).raw,
+        )
+        replica = cls(Subnet(store, engine, config, clock), store)
+        replica.key = key
+        return replica
 
     def close(self) -> None:
         self.store.close()
+
+    def reload(self) -> None:
+        """Drop the in-memory subnet and load the last committed round again."""
+        old = self.subnet
+        self.subnet = Subnet(self.store, old.engine, old.config, old.clock)
 
     def __enter__(self) -> Replica:
         return self
@@ -253,3 +275,19 @@ class Replica:
             "canister_id": canister_id, "settings": full, "sender_canister_version": None}])
         self._management("update_settings", arg, sender, canister_id)
 
+
+def subnet_key(store: StateStore) -> BlsKeyPair:
+    """The subnet's BLS key pair, created and stored on first use.
+
+    The subnet id is the self-authenticating principal of its public key, as agents
+    expect of a replica without delegations.
+    """
+    secret = store.kv_get("meta", b"bls_secret")
+    if secret is None:
+        key = BlsKeyPair.generate()
+        store.commit_round(RoundChanges(
+            height=store.height(), time_ns=store.time_ns(),
+            kv_puts={("meta", b"bls_secret"): key.secret.to_bytes(32, "big")},
+        ))
+        return key
+    return BlsKeyPair.from_secret(secret)

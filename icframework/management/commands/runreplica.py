@@ -9,6 +9,11 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from icframework.conf import state_dir
+from icframework.core import Principal
+from icframework.replica.errors import ReplicaError
+from icframework.replica.service import start_service, stop_service
+
 
 class Command(BaseCommand):
     help = (
@@ -34,8 +39,21 @@ class Command(BaseCommand):
         host, port = options["host"], options["port"]
         if not 0 < port < 65536:
             raise CommandError(f"--port {port} is not a TCP port (1-65535)")
+        try:
+            service = start_service(state_dir())
+        except ReplicaError as exc:
+            raise CommandError(str(exc)) from None
+        subnet = service.replica.subnet
         base = f"http://{host}:{port}"
-        self.stdout.write(self.style.SUCCESS("icframework replica starting"))
-        self.stdout.write(f"  dashboard:       {base}/")
+        self.stdout.write(self.style.SUCCESS("icframework replica running"))
+        self.stdout.write(f"  state:     {state_dir()} (round {subnet.height}, "
+                          f"{len(subnet.canisters)} canister(s))")
+        self.stdout.write(f"  subnet:    {Principal(subnet.config.subnet_id).to_text()}")
+        self.stdout.write(f"  dashboard: {base}/")
         self.stdout.write("  stop with Ctrl-C")
-        CommandLineInterface().run(["--bind", host, "--port", str(port), "config.asgi:application"])
+        try:
+            CommandLineInterface().run(
+                ["--bind", host, "--port", str(port), "config.asgi:application"]
+            )
+        finally:
+            stop_service()
