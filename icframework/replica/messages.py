@@ -9,8 +9,9 @@ matching `Response` later runs. All amounts are cycles; times are nanoseconds.
 from __future__ import annotations
 
 import enum
+from collections import deque
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from icframework.core import ErrorCode, RejectCode
 
@@ -151,3 +152,45 @@ class Callback:
                    (int(reject[0]), int(reject[1])),
                    (int(cleanup[0]), int(cleanup[1])) if cleanup else None, int(sent),
                    int(reserved), dict(extra))
+
+
+@dataclass(frozen=True, slots=True)
+class IngressMessage:
+    """An accepted ingress call waiting for induction (``expiry_ns`` from its envelope)."""
+
+    request_id: bytes
+    request: Request
+    expiry_ns: int
+
+
+class IngressQueue(Protocol):
+    """Where the HTTP front end leaves ingress for the subnet's execution loop.
+
+    In the embedded default this is an in-process queue (`LocalIngressQueue`); a
+    scale-out deployment puts a broker queue here, so front ends and the execution
+    worker can live in different processes.
+    """
+
+    def push(self, message: IngressMessage) -> None: ...
+
+    def pop_all(self) -> list[IngressMessage]: ...
+
+    def __len__(self) -> int: ...
+
+
+class LocalIngressQueue:
+    """`IngressQueue` inside one process (FIFO)."""
+
+    def __init__(self) -> None:
+        self._items: deque[IngressMessage] = deque()
+
+    def push(self, message: IngressMessage) -> None:
+        self._items.append(message)
+
+    def pop_all(self) -> list[IngressMessage]:
+        items = list(self._items)
+        self._items.clear()
+        return items
+
+    def __len__(self) -> int:
+        return len(self._items)

@@ -35,6 +35,9 @@ from icframework.replica.messages import (
     Callback,
     CallContext,
     CallOrigin,
+    IngressMessage,
+    IngressQueue,
+    LocalIngressQueue,
     OriginKind,
     RejectInfo,
     Request,
@@ -124,6 +127,7 @@ class Subnet:
         engine: ExecutionEngine,
         config: SubnetConfig | None = None,
         clock: Callable[[], int] = time.time_ns,
+        ingress_queue: IngressQueue | None = None,
     ) -> None:
         from icframework.replica.management import ManagementCanister
 
@@ -136,7 +140,7 @@ class Subnet:
         self.stables: dict[bytes, PageMap] = {}
         self.modules: dict[bytes, CanisterModule] = {}
         self.queues: dict[bytes, deque[Request | Response]] = {}
-        self.ingress_queue: deque[tuple[bytes, Request, int]] = deque()
+        self.ingress_queue: IngressQueue = ingress_queue or LocalIngressQueue()
         self.ingress_history: dict[bytes, IngressStatus] = {}
         self.height = store.height()
         self.time_ns = store.time_ns()
@@ -385,13 +389,11 @@ class Subnet:
         Call `check_ingress` first: this records the request as ``received`` and only
         execution decides its outcome.
         """
-        if request_id in self.ingress_history or any(
-            queued[0] == request_id for queued in self.ingress_queue
-        ):
+        if request_id in self.ingress_history:
             return False
         origin = CallOrigin(OriginKind.INGRESS, request_id=request_id)
         request = Request(sender, canister_id, method, arg, origin)
-        self.ingress_queue.append((request_id, request, expiry_ns))
+        self.ingress_queue.push(IngressMessage(request_id, request, expiry_ns))
         status = IngressStatus(IngressState.RECEIVED, sender, canister_id, expiry_ns,
                                updated_ns=self.time_ns)
         if effective_canister_id is not None:
@@ -496,8 +498,8 @@ class Subnet:
         return reports
 
     def _induct_ingress(self) -> None:
-        while self.ingress_queue:
-            request_id, request, expiry_ns = self.ingress_queue.popleft()
+        for message in self.ingress_queue.pop_all():
+            request_id, request, expiry_ns = message.request_id, message.request, message.expiry_ns
             status = self.ingress_history[request_id]
             if expiry_ns < self.time_ns:
                 self._respond(request.origin, reject=RejectInfo(
