@@ -87,10 +87,12 @@ _TABLE: tuple[Ic0Function, ...] = (
     Ic0Function("msg_arg_data_copy", ("I", "I", "I"), (), _ctx(_ARG)),
     Ic0Function("msg_caller_size", (), ("I",), _ctx("*")),
     Ic0Function("msg_caller_copy", ("I", "I", "I"), (), _ctx("*")),
-    Ic0Function("msg_reject_code", (), ("i32",), _ctx("Ry Rt CRy CRt C CC")),
+    # The newest spec text also allows cleanup here; the IC's implementation traps, and
+    # canisters are written against the IC, so the table follows the implementation.
+    Ic0Function("msg_reject_code", (), ("i32",), _ctx("Ry Rt CRy CRt")),
     Ic0Function("msg_reject_msg_size", (), ("I",), _ctx("Rt CRt")),
     Ic0Function("msg_reject_msg_copy", ("I", "I", "I"), (), _ctx("Rt CRt")),
-    Ic0Function("msg_deadline", (), ("i64",), _ctx("U RQ NRQ CQ Ry Rt CRy CRt C CC")),
+    Ic0Function("msg_deadline", (), ("i64",), _ctx("U RQ NRQ CQ Ry Rt CRy CRt")),
     Ic0Function("msg_reply_data_append", ("I", "I"), (), _ctx(_REPLY)),
     Ic0Function("msg_reply", (), (), _ctx(_REPLY)),
     Ic0Function("msg_reject", ("I", "I"), (), _ctx(_REPLY)),

@@ -80,20 +80,19 @@ class _Heap:
     def __init__(self, sandbox: Sandbox) -> None:
         self._sandbox = sandbox
 
+    def size(self) -> int:
+        sandbox = self._sandbox
+        memory = sandbox.memory
+        return 0 if memory is None else memory.data_len(sandbox.store)
+
     def _base(self, address: int, size: int) -> int:
         sandbox = self._sandbox
         memory = sandbox.memory
-        if memory is None:
-            raise CanisterTrap(
-                ErrorCode.CANISTER_TRAPPED, "Canister trapped: the module has no memory"
-            )
-        length = memory.data_len(sandbox.store)
-        if address + size > length:
-            raise CanisterTrap(
-                ErrorCode.CANISTER_TRAPPED,
-                f"Canister trapped: heap out of bounds: address {address} + size {size} "
-                f"exceeds the memory size {length}",
-            )
+        length = 0 if memory is None else memory.data_len(sandbox.store)
+        if memory is None or address + size > length:
+            # `SystemApi` checks ranges first with the IC's error for each call; this is
+            # only a safety net against reading or writing outside the memory.
+            raise CanisterTrap(ErrorCode.CANISTER_TRAPPED, "Canister trapped: heap out of bounds")
         return ctypes.addressof(memory.data_ptr(sandbox.store).contents)
 
     def read(self, address: int, size: int) -> bytes:
@@ -207,7 +206,7 @@ class Sandbox:
         start = self.exports.get(START_EXPORT)
         if not isinstance(start, wasmtime.Func):
             return
-        self._begin(start_input, instruction_limit)
+        self._begin(start_input, instruction_limit, START_EXPORT)
         try:
             start(self.store)
         except wasmtime.Trap as exc:
@@ -227,10 +226,13 @@ class Sandbox:
         base = ctypes.addressof(self.memory.data_ptr(self.store).contents)
         ctypes.memmove(base, bytes(data), len(data))
 
-    def _begin(self, inp: ExecutionInput, instruction_limit: int) -> SystemApi:
+    def _begin(self, inp: ExecutionInput, instruction_limit: int, entry_point: str) -> SystemApi:
         self.store.set_fuel(instruction_limit)
         self._fuel_limit = instruction_limit
-        api = SystemApi(inp, self._heap, self.stable, self._instructions_used)
+        api = SystemApi(
+            inp, self._heap, self.stable, self._instructions_used,
+            memory64=self.module.memory64, entry_point=entry_point,
+        )
         self._api = api
         return api
 
@@ -352,7 +354,7 @@ class Sandbox:
         committed; otherwise they are all rolled back. Effects for the subnet are in the
         result's ``output``.
         """
-        api = self._begin(inp, instruction_limit)
+        api = self._begin(inp, instruction_limit, target if isinstance(target, str) else "")
         self.stable.begin()
         trap: CanisterTrap | None = None
         try:

@@ -366,11 +366,14 @@ class Subnet:
         result = sandbox.execute(
             "canister_inspect_message", inp, self.config.inspect_instruction_limit, persist=False
         )
-        if result.trap is not None or result.output is None or not result.output.message_accepted:
-            detail = f": {result.trap.message}" if result.trap else ""
+        if result.trap is not None:
+            raise CanisterError(
+                result.trap.error_code, f"Error from Canister {name}: {result.trap.message}"
+            )
+        if result.output is None or not result.output.message_accepted:
             raise CanisterError(
                 ErrorCode.CANISTER_REJECTED_MESSAGE,
-                f"Error from Canister {name}: Canister rejected the message{detail}",
+                f"Error from Canister {name}: Canister rejected the message",
             )
 
     def submit_ingress(
