@@ -1,7 +1,8 @@
-"""URL routes: the dashboard (the replica's HTTP interface joins it in the replica issue)."""
+"""URL routes: the replica's IC HTTP interface under ``/api/``, then the dashboard."""
 
 from django.urls import include, path
 
 urlpatterns = [
+    path("api/", include("icframework.replica.http.urls")),
     path("", include("icframework.dashboard.urls")),
 ]

@@ -18,6 +18,7 @@ from typing import Any
 
 from icframework.candid.binary import decode, encode
 from icframework.core import ErrorCode, Principal
+from icframework.identity import Ed25519Identity
 from icframework.protocol import BlsKeyPair
 from icframework.protocol.request_id import request_id as compute_request_id
 from icframework.replica.engine import ExecutionEngine
@@ -53,6 +54,7 @@ class Replica:
         self.subnet = subnet
         self.store = store
         self.key: BlsKeyPair | None = None
+        self.node_key: Ed25519Identity | None = None
 
     @classmethod
     def open(
@@ -79,6 +81,7 @@ class Replica:
         )
         replica = cls(Subnet(store, engine, config, clock), store)
         replica.key = key
+        replica.node_key = node_key(store)
         return replica
 
     def close(self) -> None:
@@ -291,3 +294,20 @@ def subnet_key(store: StateStore) -> BlsKeyPair:
         ))
         return key
     return BlsKeyPair.from_secret(secret)
+
+
+def node_key(store: StateStore) -> Ed25519Identity:
+    """The replica node's Ed25519 key, created and stored on first use.
+
+    It signs query responses; the node id is the self-authenticating principal of its
+    DER public key, listed under ``/subnet/<id>/node`` in the certified state.
+    """
+    seed = store.kv_get("meta", b"node_ed25519_seed")
+    if seed is None:
+        key = Ed25519Identity.generate()
+        store.commit_round(RoundChanges(
+            height=store.height(), time_ns=store.time_ns(),
+            kv_puts={("meta", b"node_ed25519_seed"): key.seed},
+        ))
+        return key
+    return Ed25519Identity.from_seed(bytes(seed))

@@ -34,6 +34,8 @@ from icframework.replica.system_api import (
     SystemApi,
 )
 from icframework.replica.wasm_module import (
+    GLOBALS_GET_EXPORT,
+    GLOBALS_SET_EXPORT,
     MEMORY_EXPORT,
     START_EXPORT,
     TABLE_EXPORT,
@@ -41,6 +43,10 @@ from icframework.replica.wasm_module import (
 )
 
 CHECKPOINT_PAGE = 4096
+# Fuel for the instrumented global accessors (a few instructions per global).
+_ACCESSOR_FUEL = 1_000_000
+# Up to this many changed globals are written one by one; more go through the accessor.
+_FEW_GLOBALS = 8
 _CHUNK = 1024 * 1024
 _PAGES_PER_CHUNK = _CHUNK // CHECKPOINT_PAGE
 
@@ -248,17 +254,43 @@ class Sandbox:
         return ctypes.string_at(ctypes.addressof(self.memory.data_ptr(self.store).contents), length)
 
     def _read_globals(self) -> dict[int, Any]:
+        indexes = self.module.mutable_globals
+        if self.module.globals_accessors:
+            self.store.set_fuel(_ACCESSOR_FUEL)
+            values = self.exports[GLOBALS_GET_EXPORT](self.store)
+            if len(indexes) == 1:
+                values = [values]
+            return dict(zip(indexes, values, strict=True))
         return {
             index: self.exports[self.module.global_export(index)].value(self.store)
-            for index in self.module.mutable_globals
+            for index in indexes
         }
 
     def _write_globals(self, values: dict[int, Any]) -> None:
+        if not values:
+            return
+        if self.module.globals_accessors:
+            # Converting arguments is what costs in wasmtime-py, so set only what changed.
+            current = self._read_globals()
+            values = {i: v for i, v in values.items() if current.get(i) != v}
+            if not values:
+                return
+        if len(values) > _FEW_GLOBALS and len(values) == len(self.module.mutable_globals):
+            self.store.set_fuel(_ACCESSOR_FUEL)
+            self.exports[GLOBALS_SET_EXPORT](
+                self.store, *(values[index] for index in self.module.mutable_globals)
+            )
+            return
         for index, value in values.items():
             self.exports[self.module.global_export(index)].set_value(self.store, value)
 
     def _changed_pages(self) -> list[int]:
-        """Indexes of 4 KiB pages whose content differs from the image (same sizes)."""
+        """Indexes of 4 KiB pages whose content differs from the image (same sizes).
+
+        Each 1 MiB chunk is compared with one ``memcmp``; a chunk that differs is split
+        in halves recursively down to single pages, so a few scattered writes cost a few
+        dozen comparisons instead of one per page.
+        """
         assert self.memory is not None
         length = len(self.image)
         live = ctypes.addressof(self.memory.data_ptr(self.store).contents)
@@ -266,13 +298,21 @@ class Sandbox:
         try:
             shadow = ctypes.addressof(image_buffer)
             changed: list[int] = []
-            for chunk_start in range(0, length, _CHUNK):
-                chunk_size = min(_CHUNK, length - chunk_start)
-                if not _memcmp(live + chunk_start, shadow + chunk_start, chunk_size):
+            # A stack of (offset, size) ranges to compare, lowest offset on top.
+            pending = [
+                (start, min(_CHUNK, length - start))
+                for start in reversed(range(0, length, _CHUNK))
+            ]
+            while pending:
+                start, size = pending.pop()
+                if not _memcmp(live + start, shadow + start, size):
                     continue
-                for offset in range(chunk_start, chunk_start + chunk_size, CHECKPOINT_PAGE):
-                    if _memcmp(live + offset, shadow + offset, CHECKPOINT_PAGE):
-                        changed.append(offset // CHECKPOINT_PAGE)
+                if size <= CHECKPOINT_PAGE:
+                    changed.append(start // CHECKPOINT_PAGE)
+                    continue
+                half = (size // 2 + CHECKPOINT_PAGE - 1) // CHECKPOINT_PAGE * CHECKPOINT_PAGE
+                pending.append((start + half, size - half))
+                pending.append((start, half))
             return changed
         finally:
             del image_buffer

@@ -194,7 +194,10 @@ class IngressState(enum.Enum):
 
     @property
     def terminal(self) -> bool:
-        return self in (IngressState.REPLIED, IngressState.REJECTED, IngressState.DONE)
+        return self in _TERMINAL
+
+
+_TERMINAL = frozenset({IngressState.REPLIED, IngressState.REJECTED, IngressState.DONE})
 
 
 @dataclass(slots=True)

@@ -155,6 +155,7 @@ class Subnet:
         self._deleted_ingress: set[bytes] = set()
         self._dirty_queues: set[bytes] = set()
         self._random_counter = 0
+        self._last_prune_ns = 0
         self._report = RoundReport(self.height, self.time_ns)
         self._load()
 
@@ -900,6 +901,10 @@ class Subnet:
     # -- ingress history ----------------------------------------------------------------------
 
     def _prune_ingress_history(self) -> None:
+        """Forget answered requests 5 minutes after their expiry (checked once a second)."""
+        if self.time_ns - self._last_prune_ns < NANOS:
+            return
+        self._last_prune_ns = self.time_ns
         for request_id, status in list(self.ingress_history.items()):
             if status.state.terminal and status.expiry_ns + INGRESS_RETENTION_NS < self.time_ns:
                 del self.ingress_history[request_id]

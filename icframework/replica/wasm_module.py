@@ -36,6 +36,8 @@ MAX_CUSTOM_SECTIONS = 16
 MAX_CUSTOM_SECTIONS_BYTES = 1024 * 1024
 
 MEMORY_EXPORT = "__icfw_memory"
+GLOBALS_GET_EXPORT = "__icfw_globals_get"
+GLOBALS_SET_EXPORT = "__icfw_globals_set"
 START_EXPORT = "__icfw_start"
 TABLE_EXPORT = "__icfw_table"
 GLOBAL_EXPORT_PREFIX = "__icfw_global_"
@@ -92,6 +94,7 @@ class CanisterModule:
     system_methods: frozenset[str]
     mutable_globals: tuple[int, ...]
     has_start: bool = False
+    globals_accessors: bool = False
     metadata: dict[str, Metadata] = field(default_factory=dict)
     installed_size: int = 0
 
@@ -242,6 +245,7 @@ class _Parser:
         self.custom_count = 0
         self.sections: list[tuple[int, int, int]] = []
         self.start_function: int | None = None
+        self.global_types: dict[int, int] = {}
 
     def parse(self) -> CanisterModule:
         reader = _Reader(self.wasm, len(WASM_MAGIC))
@@ -306,11 +310,13 @@ class _Parser:
                 self.memories.append(is64)
         elif section_id == 6:
             for _ in range(r.uleb()):
-                r.byte()
+                valtype = r.byte()
                 mutable = r.byte()
                 r.const_expr()
                 if mutable:
-                    self.mutable_globals.append(self.imported_globals + self.defined_globals)
+                    index = self.imported_globals + self.defined_globals
+                    self.mutable_globals.append(index)
+                    self.global_types[index] = valtype
                 self.defined_globals += 1
         elif section_id == 7:
             for _ in range(r.uleb()):
@@ -376,6 +382,7 @@ class _Parser:
             system_methods=frozenset(system),
             mutable_globals=tuple(self.mutable_globals),
             has_start=self.start_function is not None,
+            globals_accessors=self._accessors_possible(),
             metadata=self.metadata,
             installed_size=self.installed_size,
         )
@@ -445,11 +452,30 @@ class _Parser:
             )
         return kinds["update"], kinds["query"], kinds["composite_query"], system
 
+    def _accessors_possible(self) -> bool:
+        numeric = (0x7F, 0x7E, 0x7D, 0x7C)
+        return bool(self.mutable_globals) and bool(self.types) and all(
+            self.global_types[index] in numeric for index in self.mutable_globals
+        )
+
+    def _section_entries(self, section_id: int) -> tuple[int, bytes]:
+        """(entry count, entry bytes) of a vector section, or (0, b"") if it is absent."""
+        for sid, start, end in self.sections:
+            if sid == section_id:
+                r = _Reader(self.wasm, start + 1)
+                body_size = r.uleb()
+                r.end = r.pos + body_size
+                count = r.uleb()
+                return count, self.wasm[r.pos : end]
+        return 0, b""
+
     def _instrumented(self) -> bytes:
-        """The module with our exports added to (or as) its export section."""
-        entries = [
-            _export_entry(name, kind, index) for name, kind, index in self.exports
-        ]
+        """The module with our exports (and global accessor functions) added.
+
+        The accessors read and write every mutable global in one call each, which is
+        far cheaper than one host round trip per global.
+        """
+        entries = [_export_entry(name, kind, index) for name, kind, index in self.exports]
         if self.memories:
             entries.append(_export_entry(MEMORY_EXPORT, 0x02, 0))
         if self.tables or self.imported_tables:
@@ -458,24 +484,61 @@ class _Parser:
             entries.append(_export_entry(f"{GLOBAL_EXPORT_PREFIX}{index}", 0x03, index))
         if self.start_function is not None:
             entries.append(_export_entry(START_EXPORT, 0x00, self.start_function))
-        body = encode_uleb128(len(entries)) + b"".join(entries)
-        new_section = b"\x07" + encode_uleb128(len(body)) + body
+        bodies: dict[int, bytes] = {}
+        if self._accessors_possible():
+            bodies.update(self._accessor_sections(entries))
+        bodies[7] = encode_uleb128(len(entries)) + b"".join(entries)
+        missing = sorted(
+            (sid for sid in bodies if not any(s == sid for s, _, _ in self.sections)),
+            key=_SECTION_ORDER.__getitem__,
+        )
         out = bytearray(WASM_MAGIC)
-        inserted = False
+
+        def emit(section_id: int) -> None:
+            body = bodies[section_id]
+            out.extend(bytes((section_id,)) + encode_uleb128(len(body)) + body)
+
         for section_id, start, end in self.sections:
             if section_id == 8:
                 continue
-            if section_id == 7:
-                out += new_section
-                inserted = True
-                continue
-            if not inserted and section_id != 0 and _SECTION_ORDER[section_id] > _SECTION_ORDER[7]:
-                out += new_section
-                inserted = True
-            out += self.wasm[start:end]
-        if not inserted:
-            out += new_section
+            if section_id != 0:
+                while missing and _SECTION_ORDER[missing[0]] < _SECTION_ORDER[section_id]:
+                    emit(missing.pop(0))
+            if section_id in bodies:
+                emit(section_id)
+            else:
+                out += self.wasm[start:end]
+        for section_id in missing:
+            emit(section_id)
         return bytes(out)
+
+    def _accessor_sections(self, exports: list[bytes]) -> dict[int, bytes]:
+        """New type, function and code sections with the two global accessors appended."""
+        valtypes = bytes(self.global_types[i] for i in self.mutable_globals)
+        count = len(valtypes)
+        getter_type = b"\x60\x00" + encode_uleb128(count) + valtypes
+        setter_type = b"\x60" + encode_uleb128(count) + valtypes + b"\x00"
+        type_count, type_entries = self._section_entries(1)
+        func_count, func_entries = self._section_entries(3)
+        code_count, code_entries = self._section_entries(10)
+        get_type_index, set_type_index = type_count, type_count + 1
+        get_function = self.imported_funcs + func_count
+        getter = b"\x00" + b"".join(b"\x23" + encode_uleb128(i) for i in self.mutable_globals)
+        setter = b"\x00" + b"".join(
+            b"\x20" + encode_uleb128(n) + b"\x24" + encode_uleb128(i)
+            for n, i in enumerate(self.mutable_globals)
+        )
+        getter += b"\x0b"
+        setter += b"\x0b"
+        exports.append(_export_entry(GLOBALS_GET_EXPORT, 0x00, get_function))
+        exports.append(_export_entry(GLOBALS_SET_EXPORT, 0x00, get_function + 1))
+        return {
+            1: encode_uleb128(type_count + 2) + type_entries + getter_type + setter_type,
+            3: encode_uleb128(func_count + 2) + func_entries
+            + encode_uleb128(get_type_index) + encode_uleb128(set_type_index),
+            10: encode_uleb128(code_count + 2) + code_entries
+            + encode_uleb128(len(getter)) + getter + encode_uleb128(len(setter)) + setter,
+        }
 
 
 def _export_entry(name: str, kind: int, index: int) -> bytes:

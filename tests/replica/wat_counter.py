@@ -89,7 +89,7 @@ COUNTER_WAT = r"""
 
 
 def counter_wasm() -> bytes:
-    return wasmtime.wat2wasm(COUNTER_WAT)
+    return bytes(wasmtime.wat2wasm(COUNTER_WAT))
 
 
 def nat64_reply(value: int) -> bytes:

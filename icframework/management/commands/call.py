@@ -1,0 +1,254 @@
+"""``manage.py call``: call a canister method on a running replica and print the reply.
+
+Arguments and replies are textual Candid. They are typed by ``--candid FILE.did`` when
+given, else by the canister's own ``candid:service`` metadata, else arguments are
+typed by inference (``(5 : nat8)``) and replies by the types on the wire. The
+canister may be named through ``.icframework/canister_ids.json`` in the project (as
+``manage.py canister create NAME`` records it). This module also holds the helpers the
+``canister`` command shares: ``--network`` and ``--identity`` handling, canister names
+and turning agent errors into `CommandError`.
+"""
+
+from __future__ import annotations
+
+import json
+from argparse import ArgumentParser
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from icframework.agent import (
+    DEFAULT_URL,
+    MAINNET_URL,
+    Agent,
+    AgentError,
+    HttpError,
+    IdentityStore,
+    RejectError,
+)
+from icframework.agent.actor import service_methods
+from icframework.candid import (
+    CandidError,
+    DidFile,
+    decode,
+    decode_wire_types,
+    encode,
+    format_values,
+    parse_did,
+    parse_values,
+)
+from icframework.candid.textvalue import parse_values_inferred
+from icframework.core import Principal, PrincipalError
+
+NETWORKS = {"local": DEFAULT_URL, "ic": MAINNET_URL}
+
+
+def add_connection_arguments(parser: ArgumentParser) -> None:
+    """``--network`` and ``--identity``, shared by the commands that talk to a replica."""
+    parser.add_argument(
+        "--network",
+        default="local",
+        help=f"replica URL, or 'local' ({DEFAULT_URL}, the default) or 'ic' ({MAINNET_URL})",
+    )
+    parser.add_argument(
+        "--identity",
+        default=None,
+        help="identity to sign with (see `manage.py identity list`; default: the selected one)",
+    )
+
+
+def network_url(network: str) -> str:
+    """The replica URL for a ``--network`` value."""
+    url = NETWORKS.get(network, network)
+    if not url.startswith(("http://", "https://")):
+        raise CommandError(f"--network {network!r} is neither 'local', 'ic' nor an http(s):// URL")
+    return url.rstrip("/")
+
+
+def network_name(url: str) -> str:
+    """``ic`` for the mainnet URL, ``local`` for anything else (keys of dfx-style id files)."""
+    return "ic" if url == MAINNET_URL else "local"
+
+
+def make_agent(options: dict[str, Any]) -> Agent:
+    """An agent for ``--network`` signing as ``--identity``; local replicas' keys are fetched."""
+    url = network_url(options["network"])
+    with agent_errors():
+        identity = IdentityStore().get_identity(options["identity"])
+    return Agent(url, identity=identity, fetch_root_key=url != MAINNET_URL)
+
+
+def canister_ids_path() -> Path:
+    """``<project>/.icframework/canister_ids.json``: canister name → id."""
+    return Path(settings.BASE_DIR) / ".icframework" / "canister_ids.json"
+
+
+def load_canister_ids() -> dict[str, Any]:
+    """The name → id map (values are ids, or dfx-style ``{network: id}`` maps)."""
+    path = canister_ids_path()
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:
+        raise CommandError(f"{path} is not a readable JSON object: {exc}") from None
+    if not isinstance(data, dict):
+        raise CommandError(f"{path} must hold a JSON object mapping canister names to ids")
+    return data
+
+
+def save_canister_id(name: str, canister_id: Principal, url: str) -> None:
+    """Record ``name`` → ``canister_id`` (per network if the entry is dfx-style)."""
+    ids = load_canister_ids()
+    entry = ids.get(name)
+    if isinstance(entry, dict):
+        entry[network_name(url)] = canister_id.to_text()
+    else:
+        ids[name] = canister_id.to_text()
+    path = canister_ids_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(ids, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def resolve_canister(text: str, url: str) -> Principal:
+    """A canister name from ``canister_ids.json``, or a textual canister id."""
+    entry = load_canister_ids().get(text)
+    if isinstance(entry, dict):
+        entry = entry.get(network_name(url))
+    if isinstance(entry, str):
+        text = entry
+    try:
+        return Principal.from_text(text)
+    except PrincipalError as exc:
+        names = ", ".join(sorted(load_canister_ids())) or "none"
+        raise CommandError(
+            f"{text!r} is neither a canister id nor a canister name in {canister_ids_path()} "
+            f"(names: {names}): {exc}"
+        ) from None
+
+
+@contextmanager
+def agent_errors(target: str = "") -> Iterator[None]:
+    """Turn agent and Candid errors into `CommandError`; ``target`` names the call."""
+    try:
+        yield
+    except RejectError as exc:
+        code = f", {exc.error_code}" if exc.error_code else ""
+        target = target or f"{exc.canister_id}.{exc.method}"
+        raise CommandError(
+            f"{target} was rejected (reject code {exc.reject_code}{code}): {exc.reject_message}"
+        ) from None
+    except (AgentError, CandidError) as exc:
+        raise CommandError(f"{target}: {exc}" if target else str(exc)) from None
+
+
+def read_did(path: Path) -> DidFile:
+    """Parse a .did file; `CommandError` if it is missing or malformed."""
+    try:
+        return parse_did(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise CommandError(f"cannot read {path}: {exc.strerror}") from None
+    except CandidError as exc:
+        raise CommandError(f"{path}: {exc}") from None
+
+
+def format_wire_reply(data: bytes) -> str:
+    """Candid text of a reply typed by its own wire types (record fields show as numbers)."""
+    types = decode_wire_types(data)
+    return format_values(decode(data, types), types)
+
+
+def management_effective_id(values: tuple[Any, ...]) -> Principal | None:
+    """The effective canister id of a call to ``aaaaa-aa``: the argument's target canister."""
+    if values and isinstance(values[0], dict):
+        for field in ("canister_id", "target_canister"):
+            if isinstance(values[0].get(field), Principal):
+                return values[0][field]  # type: ignore[no-any-return]
+    return None
+
+
+def call_canister(
+    agent: Agent,
+    canister: Principal,
+    method: str,
+    arguments: str,
+    *,
+    query: bool,
+    did: DidFile | None,
+) -> str:
+    """Make the call and return the reply as Candid text (see the module docstring).
+
+    A method the interface declares is typed by it and called as it declares (``--query``
+    forces a query); any other method is typed by inference and by its reply's wire types.
+    """
+    func = service_methods(did).get(method) if did is not None else None
+    if did is not None and func is not None:
+        values = parse_values(arguments, func.args, env=did.env)
+        arg = encode(func.args, values)
+        query = query or "query" in func.modes or "composite_query" in func.modes
+        reply = agent.query(canister, method, arg) if query else agent.update(canister, method, arg)
+        return format_values(decode(reply, func.results), func.results)
+    types, inferred = parse_values_inferred(arguments)
+    arg = encode(types, inferred)
+    ecid = management_effective_id(inferred) if canister.is_management_canister else None
+    if query:
+        return format_wire_reply(agent.query(canister, method, arg, ecid))
+    return format_wire_reply(agent.update(canister, method, arg, ecid))
+
+
+class Command(BaseCommand):
+    help = (
+        "Call METHOD of CANISTER (an id or a name from .icframework/canister_ids.json) on a "
+        "running replica, with textual Candid arguments, and print the reply as Candid. "
+        "Example: manage.py call counter add '(5 : nat64)'"
+    )
+
+    def add_arguments(self, parser: ArgumentParser) -> None:
+        parser.add_argument("canister", help="canister id or name")
+        parser.add_argument("method", help="method name")
+        parser.add_argument(
+            "arguments", nargs="?", default="()", help="arguments as Candid text, e.g. '(1, \"x\")'"
+        )
+        parser.add_argument(
+            "--query", action="store_true", help="make a query call (default: typed by the .did)"
+        )
+        parser.add_argument(
+            "--candid",
+            type=Path,
+            default=None,
+            help="the canister's .did file (default: its candid:service metadata)",
+        )
+        add_connection_arguments(parser)
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        agent = make_agent(options)
+        canister = resolve_canister(options["canister"], agent.url)
+        method: str = options["method"]
+        with agent_errors(f"{canister}.{method}"):
+            did = (
+                read_did(options["candid"])
+                if options["candid"]
+                else fetch_interface(agent, canister)
+            )
+            self.stdout.write(
+                call_canister(
+                    agent, canister, method, options["arguments"], query=options["query"], did=did
+                )
+            )
+
+
+def fetch_interface(agent: Agent, canister: Principal) -> DidFile | None:
+    """The canister's ``candid:service`` metadata parsed, or None if absent or unreadable."""
+    if canister.is_management_canister:
+        return None
+    try:
+        text = agent.canister_metadata(canister, "candid:service")
+        return None if text is None else parse_did(text.decode("utf-8", errors="replace"))
+    except (HttpError, CandidError):
+        # Not readable (private, or an older replica) or not parseable: fall back to the
+        # types on the wire, which print every value, with numbers for field names.
+        return None

@@ -1,0 +1,184 @@
+"""The HTTP gateway in Django: a middleware in front of the URL router, and its replica backend.
+
+`GatewayMiddleware` (first in ``MIDDLEWARE``) sends requests for ``<canister-id>.localhost``
+(``<canister-id>.raw.localhost`` to skip response verification) and requests carrying a
+``canisterId`` query parameter to `icframework.replica.gateway.Gateway`; everything
+else, and every path under ``/api/``, goes on to the URL router. `ServiceBackend` runs the
+gateway's calls on the process's `ReplicaService`: queries under the service lock (with
+the canister's data certificate once a round has committed, so canisters can certify
+responses), update calls submitted under the lock and awaited outside it while the round
+loop executes them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
+from django.http import HttpRequest as DjangoRequest
+from django.http import HttpResponse
+from django.utils.encoding import escape_uri_path
+
+from icframework.core import ErrorCode, Principal
+from icframework.replica.certification import certifier_for
+from icframework.replica.embedded import Replica
+from icframework.replica.errors import CanisterError
+from icframework.replica.gateway import (
+    CanisterRoute,
+    Gateway,
+    GatewayError,
+    GatewayResponse,
+    HttpRequest,
+    canister_url,
+    resolve_canister,
+)
+from icframework.replica.service import ReplicaService, get_service
+from icframework.replica.state import IngressState, IngressStatus
+
+__all__ = ["GatewayMiddleware", "ServiceBackend"]
+
+ANONYMOUS = Principal.anonymous()
+UPDATE_TIMEOUT_SECONDS = 60.0
+_POLL_SECONDS = 0.005
+
+
+class ServiceBackend:
+    """A `CanisterBackend` on a running `ReplicaService` (calls are made as anonymous)."""
+
+    def __init__(self, service: ReplicaService, *,
+                 update_timeout_seconds: float = UPDATE_TIMEOUT_SECONDS) -> None:
+        self.service = service
+        self.update_timeout_seconds = update_timeout_seconds
+
+    def query(self, canister_id: Principal, method: str, arg: bytes) -> bytes:
+        """Run a query with the canister's data certificate; raise `CanisterError` on reject."""
+
+        def work(replica: Replica) -> bytes:
+            subnet = replica.subnet
+            certificate = None
+            if subnet.height > 0 and canister_id.raw in subnet.canisters:
+                state = certifier_for(replica).certified_state(subnet)
+                certificate = state.data_certificate(canister_id.raw)
+            result = subnet.query(ANONYMOUS.raw, canister_id.raw, method, arg,
+                                  data_certificate=certificate)
+            if result.reply is not None:
+                return result.reply
+            assert result.reject is not None
+            raise CanisterError(
+                result.reject.error_code or ErrorCode.CANISTER_REJECTED_MESSAGE,
+                result.reject.message)
+
+        return self.service.run(work)
+
+    def update(self, canister_id: Principal, method: str, arg: bytes) -> bytes:
+        """Submit an update call and wait (at most ``update_timeout_seconds``) for its reply.
+
+        Raises `CanisterError` on a reject and `GatewayError` (504) on the timeout.
+        """
+        request_id = self.service.run(lambda replica: replica.submit(canister_id, method, arg))
+        deadline = time.monotonic() + self.update_timeout_seconds
+        while True:
+            status: IngressStatus | None = self.service.run(
+                lambda replica: replica.subnet.ingress_status(request_id))
+            if status is not None and status.state.terminal:
+                break
+            if time.monotonic() >= deadline:
+                raise GatewayError(
+                    504, f"{method} on canister {canister_id} was not answered within "
+                    f"{self.update_timeout_seconds:g} s")
+            time.sleep(_POLL_SECONDS)
+        if status.state is IngressState.REPLIED and status.reply is not None:
+            return status.reply
+        if status.reject is None:
+            raise GatewayError(
+                502, f"{method} on canister {canister_id} ended as {status.state.value} "
+                "without a reply")
+        raise CanisterError(
+            status.reject.error_code or ErrorCode.CANISTER_REJECTED_MESSAGE, status.reject.message)
+
+    def root_key(self) -> bytes:
+        return self.service.run(lambda replica: replica.subnet.config.root_key)
+
+    def now_ns(self) -> int:
+        return self.service.run(lambda replica: replica.subnet.clock())
+
+
+def _django_response(answer: GatewayResponse) -> HttpResponse:
+    response = HttpResponse(answer.body, status=answer.status)
+    del response["Content-Type"]
+    merged: dict[str, tuple[str, str]] = {}
+    for name, value in answer.headers:
+        key = name.lower()
+        # Django keeps one value per header; repeated headers are joined as RFC 9110 allows.
+        merged[key] = (name, f"{merged[key][1]}, {value}") if key in merged else (name, value)
+    for name, value in merged.values():
+        response[name] = value
+    return response
+
+
+def _text(status: int, message: str) -> HttpResponse:
+    return HttpResponse(message + "\n", status=status, content_type="text/plain; charset=utf-8")
+
+
+class GatewayMiddleware:
+    """Serve canister HTTP requests before Django's URL router sees them (module docstring).
+
+    Works in sync and async stacks; under ASGI, gateway requests run in worker threads
+    (not Django's one thread for sync code), so a slow canister does not hold up
+    other requests.
+    """
+
+    sync_capable = True
+    async_capable = True
+
+    def __init__(self, get_response: Callable[[DjangoRequest], Any]) -> None:
+        self.get_response = get_response
+        self.is_async = iscoroutinefunction(get_response)
+        if self.is_async:
+            markcoroutinefunction(self)
+
+    def __call__(self, request: DjangoRequest) -> Any:
+        if self.is_async:
+            return self._acall(request)
+        route = self._route(request)
+        if route is None:
+            return self.get_response(request)
+        if isinstance(route, HttpResponse):
+            return route
+        return self._serve(request, route)
+
+    async def _acall(self, request: DjangoRequest) -> HttpResponse:
+        route = self._route(request)
+        if route is None:
+            response: HttpResponse = await self.get_response(request)
+            return response
+        if isinstance(route, HttpResponse):
+            return route
+        return await sync_to_async(self._serve, thread_sensitive=False)(request, route)
+
+    @staticmethod
+    def _route(request: DjangoRequest) -> CanisterRoute | HttpResponse | None:
+        """The target canister, a 400 response for a bad canister id, or None (not ours)."""
+        try:
+            return resolve_canister(request.get_host(), request.path,
+                                    request.META.get("QUERY_STRING", ""))
+        except GatewayError as exc:
+            return _text(exc.status, exc.message)
+
+    @staticmethod
+    def _serve(request: DjangoRequest, route: CanisterRoute) -> HttpResponse:
+        service = get_service()
+        if service is None:
+            return _text(503, "this process serves no replica: start it with "
+                              "`python manage.py runreplica`")
+        gateway_request = HttpRequest(
+            method=(request.method or "GET").upper(),
+            url=canister_url(escape_uri_path(request.path), request.META.get("QUERY_STRING", "")),
+            headers=tuple(request.headers.items()),
+            body=request.body,
+        )
+        answer = Gateway(ServiceBackend(service)).handle(
+            route.canister_id, gateway_request, verify=not route.raw)
+        return _django_response(answer)

@@ -1,0 +1,1 @@
+"""Tests of the HTTP gateway (`icframework.replica.gateway` and its Django middleware)."""
