@@ -158,6 +158,10 @@ def check_system_exports(summary: dict[str, Any]) -> None:
 
 MOTOKO_EXPECTED: dict[str, dict[str, set[str]]] = {
     "counter": {"update": {"inc", "add"}, "query": {"get", "version"}},
+    "http_site": {
+        "update": {"http_request_update"},
+        "query": {"http_request", "http_streaming", "get_counter"},
+    },
     "callee": {
         "update": {"set", "set_then_trap", "set_then_reject", "echo"},
         "query": {"get", "call_count", "last_caller"},
