@@ -17,7 +17,6 @@ the subnet is read directly.
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -35,8 +34,6 @@ from icframework.protocol import (
     prune,
     reconstruct,
 )
-from icframework.replica.embedded import Replica
-from icframework.replica.errors import ReplicaError
 from icframework.replica.state import IngressState, IngressStatus
 from icframework.replica.subnet import Subnet
 
@@ -50,7 +47,6 @@ __all__ = [
     "StateCertifier",
     "build_state_tree",
     "canister_ranges",
-    "certifier_for",
     "request_status_entries",
 ]
 
@@ -188,23 +184,3 @@ class StateCertifier:
             current = CertifiedState(subnet.height, subnet.time_ns, tree, signature)
             self._current = current
         return current
-
-
-_certifiers: weakref.WeakKeyDictionary[Replica, StateCertifier] = weakref.WeakKeyDictionary()
-
-
-def certifier_for(replica: Replica) -> StateCertifier:
-    """The `StateCertifier` of ``replica`` (one per open replica, kept while it lives).
-
-    Raises `ReplicaError` if the replica was built without its subnet or node key
-    (use `Replica.open`).
-    """
-    certifier = _certifiers.get(replica)
-    if certifier is None:
-        if replica.key is None or replica.node_key is None:
-            raise ReplicaError(
-                "the replica has no subnet key or node key; open it with Replica.open()"
-            )
-        certifier = StateCertifier(replica.key, replica.node_key)
-        _certifiers[replica] = certifier
-    return certifier

@@ -21,6 +21,7 @@ from icframework.core import ErrorCode, Principal
 from icframework.identity import Ed25519Identity
 from icframework.protocol import BlsKeyPair
 from icframework.protocol.request_id import request_id as compute_request_id
+from icframework.replica.certification import CertifiedState, StateCertifier
 from icframework.replica.engine import ExecutionEngine
 from icframework.replica.errors import CanisterError, ReplicaError
 from icframework.replica.management import (
@@ -50,11 +51,13 @@ EMPTY_ARGS = b"DIDL\x00\x00"
 class Replica:
     """One subnet with its state store and wasm engine (see the module docstring)."""
 
-    def __init__(self, subnet: Subnet, store: StateStore) -> None:
+    def __init__(self, subnet: Subnet, store: StateStore, key: BlsKeyPair,
+                 node: Ed25519Identity) -> None:
         self.subnet = subnet
         self.store = store
-        self.key: BlsKeyPair | None = None
-        self.node_key: Ed25519Identity | None = None
+        self.key = key
+        self.node_key = node
+        self.certifier = StateCertifier(key, node)
 
     @classmethod
     def open(
@@ -79,10 +82,7 @@ class Replica:
             root_key=root_key,
             subnet_id=Principal.self_authenticating(root_key).raw,
         )
-        replica = cls(Subnet(store, engine, config, clock), store)
-        replica.key = key
-        replica.node_key = node_key(store)
-        return replica
+        return cls(Subnet(store, engine, config, clock), store, key, node_key(store))
 
     def close(self) -> None:
         self.store.close()
@@ -170,13 +170,32 @@ class Replica:
         sender: Principal = ANONYMOUS,
     ) -> bytes:
         """Make a query call and return the reply bytes; a reject raises `CanisterError`."""
-        result: QueryResult = self.subnet.query(sender.raw, canister_id.raw, method, arg)
+        result = self.run_query(canister_id, method, arg, sender=sender)
         if result.reply is not None:
             return result.reply
         assert result.reject is not None
         raise CanisterError(
             result.reject.error_code or ErrorCode.CANISTER_REJECTED_MESSAGE, result.reject.message
         )
+
+    def certified_state(self) -> CertifiedState:
+        """The signed state tree of the last committed round."""
+        return self.certifier.certified_state(self.subnet)
+
+    def run_query(
+        self, canister_id: Principal, method: str, arg: bytes, *, sender: Principal = ANONYMOUS
+    ) -> QueryResult:
+        """Run a query call as the IC does: with a data certificate of the committed state.
+
+        The certificate (``/canister/<id>/certified_data`` and ``/time``) is there once a
+        round has committed and the canister exists, so ``ic0.data_certificate_*`` work.
+        """
+        subnet = self.subnet
+        certificate = None
+        if subnet.height > 0 and canister_id.raw in subnet.canisters:
+            certificate = self.certified_state().data_certificate(canister_id.raw)
+        return subnet.query(sender.raw, canister_id.raw, method, arg,
+                            data_certificate=certificate)
 
     # -- management shortcuts ------------------------------------------------------------------
 

@@ -22,7 +22,6 @@ from django.http import HttpResponse
 from django.utils.encoding import escape_uri_path
 
 from icframework.core import ErrorCode, Principal
-from icframework.replica.certification import certifier_for
 from icframework.replica.embedded import Replica
 from icframework.replica.errors import CanisterError
 from icframework.replica.gateway import (
@@ -56,13 +55,7 @@ class ServiceBackend:
         """Run a query with the canister's data certificate; raise `CanisterError` on reject."""
 
         def work(replica: Replica) -> bytes:
-            subnet = replica.subnet
-            certificate = None
-            if subnet.height > 0 and canister_id.raw in subnet.canisters:
-                state = certifier_for(replica).certified_state(subnet)
-                certificate = state.data_certificate(canister_id.raw)
-            result = subnet.query(ANONYMOUS.raw, canister_id.raw, method, arg,
-                                  data_certificate=certificate)
+            result = replica.run_query(canister_id, method, arg)
             if result.reply is not None:
                 return result.reply
             assert result.reject is not None

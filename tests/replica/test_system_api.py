@@ -386,7 +386,6 @@ def test_wrong_context(replica: Replica) -> None:
 # IC: a query call always runs with the certificate of the state it reads
 # (`ApiType::NonReplicatedQuery { data_certificate: Some(..) }`), so the header's "1 as a
 # query call" holds there.
-@pytest.mark.xfail(strict=True, reason="Replica.query runs queries without a data certificate")
 def test_wrong_context_certificate_present_in_query_call(replica: Replica) -> None:
     canister = install(replica, "wrong_context")
     assert replica.query(canister, "certificate_present") == nat64(1)

@@ -24,7 +24,7 @@ from icframework.protocol import (
     ReadStateContent,
     sign_query_response,
 )
-from icframework.replica.certification import CertifiedState, certifier_for
+from icframework.replica.certification import CertifiedState
 from icframework.replica.embedded import Replica
 from icframework.replica.errors import CanisterError
 from icframework.replica.http.errors import SERVICE_UNAVAILABLE, HttpError
@@ -150,7 +150,7 @@ def call_certificate(replica: Replica, request_id: bytes) -> bytes | None:
     status = replica.subnet.ingress_status(request_id)
     if status is None or not status.state.terminal:
         return None
-    certified = certifier_for(replica).certified_state(replica.subnet)
+    certified = replica.certified_state()
     return certified.certificate([("request_status", request_id)])
 
 
@@ -163,17 +163,8 @@ def query(replica: Replica, content: QueryContent) -> dict[str, object]:
     A query to a canister gets a data certificate (``/canister/<id>/certified_data``
     and ``/time``) once a round has committed, so ``ic0.data_certificate_*`` work.
     """
-    subnet = replica.subnet
-    target = content.canister_id.raw
-    data_certificate = None
-    if subnet.height > 0 and target in subnet.canisters:
-        data_certificate = certifier_for(replica).certified_state(subnet).data_certificate(target)
-    result = subnet.query(
-        content.sender.raw,
-        target,
-        content.method_name,
-        content.arg,
-        data_certificate=data_certificate,
+    result = replica.run_query(
+        content.canister_id, content.method_name, content.arg, sender=content.sender
     )
     if result.reply is not None:
         return {"status": "replied", "reply": {"arg": result.reply}}
@@ -218,7 +209,7 @@ def authorize_canister_read(
     authorize_canister_paths(
         subnet, content.paths, sender=content.sender, ecid=ecid, targets=targets
     )
-    return certifier_for(replica).certified_state(subnet)
+    return replica.certified_state()
 
 
 def authorize_subnet_read(
@@ -227,7 +218,7 @@ def authorize_subnet_read(
     """Check a ``/api/v2/subnet/<subnet_id>/read_state`` request; return the state to read."""
     _require_certified_state(replica)
     authorize_subnet_paths(content.paths, subnet_id=subnet_id)
-    return certifier_for(replica).certified_state(replica.subnet)
+    return replica.certified_state()
 
 
 def read_state_response(certified: CertifiedState, content: ReadStateContent) -> ApiResponse:
