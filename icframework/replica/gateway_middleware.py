@@ -38,7 +38,6 @@ from icframework.replica.state import IngressState, IngressStatus
 
 __all__ = ["GatewayMiddleware", "ServiceBackend"]
 
-ANONYMOUS = Principal.anonymous()
 UPDATE_TIMEOUT_SECONDS = 60.0
 _POLL_SECONDS = 0.005
 
