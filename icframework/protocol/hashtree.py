@@ -327,12 +327,55 @@ _Trie = dict[bytes, "_Trie | None"]
 _LABEL_ONLY = "label-only"
 
 
-def prune(tree: HashTree, paths: Iterable[Path]) -> HashTree:
+@dataclass(frozen=True)
+class TreeIndex:
+    """The hash of every node of one tree, and the label span of every fork.
+
+    Built once for a tree that many witnesses are cut from (`index_tree`), it lets
+    `prune` replace a hidden subtree by its hash without hashing it again, and skip a
+    fork whose labels the requested paths cannot touch, so a witness costs about
+    O(depth × log n) instead of a walk over every sibling. Keyed by node identity:
+    valid while the tree it was built from is alive and unchanged.
+    """
+
+    digests: Mapping[int, bytes]
+    spans: Mapping[int, tuple[bytes, bytes]]
+
+
+def index_tree(tree: HashTree) -> TreeIndex:
+    """Hash every node of ``tree`` once; record each fork's first and last label."""
+    digests: dict[int, bytes] = {}
+    spans: dict[int, tuple[bytes, bytes]] = {}
+
+    def visit(node: HashTree) -> bytes:
+        if isinstance(node, Fork):
+            digest = hashlib.sha256(_FORK_DOMAIN + visit(node.left) + visit(node.right)).digest()
+            ends = [spans.get(id(child)) or _own_span(child) for child in (node.left, node.right)]
+            present = [end for end in ends if end is not None]
+            if present:
+                spans[id(node)] = (present[0][0], present[-1][1])
+        elif isinstance(node, Labeled):
+            digest = hashlib.sha256(_LABELED_DOMAIN + node.label + visit(node.subtree)).digest()
+        else:
+            digest = reconstruct(node)
+        digests[id(node)] = digest
+        return digest
+
+    visit(tree)
+    return TreeIndex(digests, spans)
+
+
+def _own_span(node: HashTree) -> tuple[bytes, bytes] | None:
+    return (node.label, node.label) if isinstance(node, Labeled) else None
+
+
+def prune(tree: HashTree, paths: Iterable[Path], index: TreeIndex | None = None) -> HashTree:
     """A witness for ``paths``: the same root hash, revealing exactly what they need.
 
     For each path, everything at and below it is kept. A path that does not exist keeps
     the neighbouring labels (with pruned subtrees) that prove its absence. Everything
-    else is replaced by `Pruned` hashes, merging sibling prunes into one.
+    else is replaced by `Pruned` hashes, merging sibling prunes into one. Pass the
+    tree's `TreeIndex` when cutting many witnesses from one tree.
     """
     trie: _Trie = {}
     for path in paths:
@@ -350,50 +393,74 @@ def prune(tree: HashTree, paths: Iterable[Path]) -> HashTree:
             child = node.setdefault(label, {})
             assert child is not None
             node = child
-    return _prune_level(tree, trie)
+    return _Pruner(index).level(tree, trie)
 
 
-def _prune_level(tree: HashTree, trie: _Trie) -> HashTree:
-    forest = flatten_forks(tree)
-    if len(forest) == 1 and isinstance(forest[0], Leaf):
-        return tree
-    labels = [node.label for node in forest if isinstance(node, Labeled)]
-    present = set(labels)
-    reveal: dict[bytes, _Trie | str | None] = {}
-    for label, sub in trie.items():
-        if label in present:
-            reveal[label] = sub
-            continue
-        position = bisect.bisect_left(labels, label)
-        for neighbour in labels[max(position - 1, 0) : position + 1]:
-            reveal.setdefault(neighbour, _LABEL_ONLY)
-    return _rebuild(tree, reveal)
+class _Pruner:
+    """One `prune` call: hashes come from the index when there is one."""
 
+    def __init__(self, index: TreeIndex | None) -> None:
+        self.digests: Mapping[int, bytes] = index.digests if index else {}
+        self.spans: Mapping[int, tuple[bytes, bytes]] = index.spans if index else {}
 
-def _rebuild(tree: HashTree, reveal: Mapping[bytes, _Trie | str | None]) -> HashTree:
-    if isinstance(tree, Fork):
-        left = _rebuild(tree.left, reveal)
-        right = _rebuild(tree.right, reveal)
-        if _hidden(left) and _hidden(right):
-            return Pruned(reconstruct(tree))
-        return Fork(left, right)
-    if isinstance(tree, Labeled):
-        if tree.label not in reveal:
-            return Pruned(reconstruct(tree))
-        action = reveal[tree.label]
-        if action is None:
+    def digest(self, tree: HashTree) -> bytes:
+        known = self.digests.get(id(tree))
+        return known if known is not None else reconstruct(tree)
+
+    def level(self, tree: HashTree, trie: _Trie) -> HashTree:
+        """The witness of one tree level for the paths in ``trie``."""
+        forest = flatten_forks(tree)
+        if len(forest) == 1 and isinstance(forest[0], Leaf):
             return tree
-        if isinstance(action, str):
-            subtree = tree.subtree
-            return (
-                tree
-                if isinstance(subtree, Pruned)
-                else Labeled(tree.label, Pruned(reconstruct(subtree)))
-            )
-        return Labeled(tree.label, _prune_level(tree.subtree, action))
-    if isinstance(tree, Leaf):
-        return Pruned(reconstruct(tree))
-    return tree
+        labels = [node.label for node in forest if isinstance(node, Labeled)]
+        present = set(labels)
+        reveal: dict[bytes, _Trie | str | None] = {}
+        for label, sub in trie.items():
+            if label in present:
+                reveal[label] = sub
+                continue
+            position = bisect.bisect_left(labels, label)
+            for neighbour in labels[max(position - 1, 0) : position + 1]:
+                reveal.setdefault(neighbour, _LABEL_ONLY)
+        return self.rebuild(tree, reveal, sorted(reveal))
+
+    def rebuild(
+        self, tree: HashTree, reveal: Mapping[bytes, _Trie | str | None], wanted: list[bytes]
+    ) -> HashTree:
+        if isinstance(tree, Fork):
+            span = self.spans.get(id(tree))
+            if span is not None and not _any_between(wanted, span):
+                return Pruned(self.digest(tree))
+            left = self.rebuild(tree.left, reveal, wanted)
+            right = self.rebuild(tree.right, reveal, wanted)
+            if _hidden(left) and _hidden(right):
+                return Pruned(
+                    hashlib.sha256(_FORK_DOMAIN + self.digest(left) + self.digest(right)).digest()
+                )
+            return Fork(left, right)
+        if isinstance(tree, Labeled):
+            if tree.label not in reveal:
+                return Pruned(self.digest(tree))
+            action = reveal[tree.label]
+            if action is None:
+                return tree
+            if isinstance(action, str):
+                subtree = tree.subtree
+                return (
+                    tree
+                    if isinstance(subtree, Pruned)
+                    else Labeled(tree.label, Pruned(self.digest(subtree)))
+                )
+            return Labeled(tree.label, self.level(tree.subtree, action))
+        if isinstance(tree, Leaf):
+            return Pruned(self.digest(tree))
+        return tree
+
+
+def _any_between(sorted_labels: list[bytes], span: tuple[bytes, bytes]) -> bool:
+    """Whether some label in ``sorted_labels`` lies within ``span`` (inclusive)."""
+    position = bisect.bisect_left(sorted_labels, span[0])
+    return position < len(sorted_labels) and sorted_labels[position] <= span[1]
 
 
 def _hidden(tree: HashTree) -> bool:

@@ -29,10 +29,11 @@ from icframework.protocol import (
     BlsKeyPair,
     Certificate,
     HashTree,
+    TreeIndex,
     build_tree,
     encode_canister_ranges,
+    index_tree,
     prune,
-    reconstruct,
 )
 from icframework.replica.state import IngressState, IngressStatus
 from icframework.replica.subnet import Subnet
@@ -149,11 +150,12 @@ class CertifiedState:
     time_ns: int
     tree: HashTree
     signature: bytes
+    index: TreeIndex
     _data_certificates: dict[bytes, bytes] = field(default_factory=dict, repr=False)
 
     def certificate(self, paths: Iterable[Path]) -> bytes:
         """CBOR certificate revealing ``paths`` and ``/time``, and nothing else."""
-        witness = prune(self.tree, [*paths, ("time",)])
+        witness = prune(self.tree, [*paths, ("time",)], self.index)
         return Certificate(witness, self.signature).to_cbor()
 
     def data_certificate(self, canister_id: bytes) -> bytes:
@@ -178,9 +180,10 @@ class StateCertifier:
         current = self._current
         if current is None or current.height != subnet.height or current.time_ns != subnet.time_ns:
             tree = build_state_tree(subnet, self.node)
+            index = index_tree(tree)
             # What `sign_certificate` signs, computed once: every pruned copy of the
             # tree has the same root hash, so this signature serves all of them.
-            signature = self.key.sign(STATE_ROOT_DOMAIN + reconstruct(tree))
-            current = CertifiedState(subnet.height, subnet.time_ns, tree, signature)
+            signature = self.key.sign(STATE_ROOT_DOMAIN + index.digests[id(tree)])
+            current = CertifiedState(subnet.height, subnet.time_ns, tree, signature, index)
             self._current = current
         return current

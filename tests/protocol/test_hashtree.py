@@ -25,7 +25,7 @@ from icframework.protocol import (
     prune,
     reconstruct,
 )
-from icframework.protocol.hashtree import tree_to_cbor_value
+from icframework.protocol.hashtree import index_tree, tree_to_cbor_value
 
 # Interface spec, "Certification" > "Example".
 SPEC_TREE_CBOR = bytes.fromhex(
@@ -61,6 +61,7 @@ def test_spec_example_tree() -> None:
 def test_spec_example_pruning_and_lookups() -> None:
     pruned = prune(SPEC_TREE, [["a", "y"], ["ax"], ["d"]])
     assert cbor2.dumps(tree_to_cbor_value(pruned)) == SPEC_PRUNED_CBOR
+    assert prune(SPEC_TREE, [["a", "y"], ["ax"], ["d"]], index_tree(SPEC_TREE)) == pruned
     assert decode_tree(SPEC_PRUNED_CBOR) == pruned
     assert reconstruct(pruned).hex() == SPEC_ROOT
     expected = {
@@ -183,6 +184,8 @@ def test_prune_keeps_root_and_answers(data: dict[bytes, object], paths: list[lis
     check_well_formed(tree)
     witness = prune(tree, paths)
     assert reconstruct(witness) == reconstruct(tree)
+    # Pruning with the tree's index (cached hashes, skipped forks) gives the same witness.
+    assert prune(tree, paths, index_tree(tree)) == witness
     for path in paths:
         full = lookup_path(path, tree)
         if full.status is not LookupStatus.ERROR:
