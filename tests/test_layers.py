@@ -20,6 +20,7 @@ PACKAGE = ROOT / "icframework"
 
 LAYERS: dict[str, int] = {
     "core": 0,
+    "abi": 0,
     "candid": 1,
     "identity": 1,
     "protocol": 2,
@@ -34,7 +35,7 @@ LAYERS: dict[str, int] = {
     "apps": 4,
     "__init__": 0,
 }
-PURE = {"core", "candid", "sdk", "__init__"}
+PURE = {"core", "abi", "candid", "sdk", "__init__"}
 FORBIDDEN_EXTRA: dict[str, set[str]] = {"agent": {"django", "channels", "daphne"}}
 
 

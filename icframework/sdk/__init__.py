@@ -1,0 +1,112 @@
+"""The Python canister SDK: entry points, ``ic`` System API, types, durable storage.
+
+Pure Python (standard library, `icframework.core` and `icframework.candid` only): it
+runs inside the canister's WebAssembly CPython and, unchanged, in plain CPython for
+unit tests, where a `LocalBackend` stands in for the replica. See docs/sdk.md.
+"""
+
+from icframework.core import Principal
+from icframework.sdk import ic
+from icframework.sdk.backend import Backend, LocalBackend, current_backend, set_backend
+from icframework.sdk.dispatch import Canister, Rejected, Reply, dispatch, load_canister
+from icframework.sdk.errors import (
+    CanisterError,
+    DoesNotExist,
+    IntegrityError,
+    ModelError,
+    MultipleObjectsReturned,
+    RegistrationError,
+    Reject,
+    SdkError,
+    StorageError,
+    TimerError,
+    Trapped,
+    TypeHintError,
+)
+from icframework.sdk.interface import did_file, service_did
+from icframework.sdk.local import LocalCanister
+from icframework.sdk.methods import (
+    heartbeat,
+    init,
+    inspect_message,
+    post_upgrade,
+    pre_upgrade,
+    query,
+    update,
+)
+from icframework.sdk.models import Field, Model, Page
+from icframework.sdk.stable import StableBTreeMap, StableCell, StableVec
+from icframework.sdk.timers import clear_timer, set_timer, set_timer_interval
+from icframework.sdk.types import (
+    candid_type_of,
+    float32,
+    float64,
+    int8,
+    int16,
+    int32,
+    int64,
+    nat,
+    nat8,
+    nat16,
+    nat32,
+    nat64,
+    variant,
+)
+
+__all__ = [
+    "Backend",
+    "Canister",
+    "CanisterError",
+    "DoesNotExist",
+    "Field",
+    "IntegrityError",
+    "LocalBackend",
+    "LocalCanister",
+    "Model",
+    "ModelError",
+    "MultipleObjectsReturned",
+    "Page",
+    "Principal",
+    "RegistrationError",
+    "Reject",
+    "Rejected",
+    "Reply",
+    "SdkError",
+    "StableBTreeMap",
+    "StableCell",
+    "StableVec",
+    "StorageError",
+    "TimerError",
+    "Trapped",
+    "TypeHintError",
+    "candid_type_of",
+    "clear_timer",
+    "current_backend",
+    "did_file",
+    "dispatch",
+    "float32",
+    "float64",
+    "heartbeat",
+    "ic",
+    "init",
+    "inspect_message",
+    "int8",
+    "int16",
+    "int32",
+    "int64",
+    "load_canister",
+    "nat",
+    "nat8",
+    "nat16",
+    "nat32",
+    "nat64",
+    "post_upgrade",
+    "pre_upgrade",
+    "query",
+    "service_did",
+    "set_backend",
+    "set_timer",
+    "set_timer_interval",
+    "update",
+    "variant",
+]

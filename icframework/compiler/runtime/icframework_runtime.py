@@ -1,0 +1,538 @@
+"""The guest side of the shared Python-canister runtime: the module componentize-py compiles.
+
+How it works: componentize-py builds one component from this module and the canister
+ABI (``icframework/abi/canister.wit``). CPython is initialised and this module imported
+at *build* time, so every instance starts with it (and the standard-library modules it
+pre-imports below) already loaded. The replica then hands each canister's source to
+`Canister.install`, which executes it as a fresh module; `Canister.call` runs one entry
+point per message.
+
+What an app sees (``import icframework_runtime as rt``): entry-point decorators
+(`update`, `query`, `init`, ...), bytes-level wrappers of the ic0 imports, a key-value
+API whose writes are buffered in the instance and cross to the replica once per message
+(`kv_put`, `kv_get`, ...), `publish`, `perform_call`, and `Reject`. The SDK plugs in
+instead through one hook: a module-level ``icframework_entry(kind, method, arg)`` in the
+app (or `set_entry_hook`), which then receives every call; see docs/abi.md.
+
+Rules the host relies on:
+- An uncaught exception becomes ``ic0.trap`` with the exception and its traceback
+  (``File "<app filename>", line N``); the replica then discards this instance, so module
+  globals are caches that may be rebuilt (after a trap, an upgrade or a restart).
+- ``print`` goes to ``ic0.debug_print`` (one crossing per line); there is no stdio.
+- There is no file system at run time: only modules already imported here (or by the
+  app at install, from this list) can be imported.
+
+Standard library only: this file is bundled into the component.
+"""
+
+from __future__ import annotations
+
+# Pre-imported at build time so apps can use them: at run time there is no file system
+# to load further modules from.
+import base64
+import binascii
+import bisect
+import collections
+import copy
+import dataclasses
+import datetime
+import decimal
+import enum
+import fractions
+import functools
+import hashlib
+import heapq
+import hmac
+import io
+import itertools
+import json
+import linecache
+import math
+import operator
+import os
+import random
+import re
+import statistics
+import string
+import struct
+import sys
+import textwrap
+import time
+import types
+import typing
+import uuid
+import zlib
+from collections.abc import Callable
+from typing import Any
+
+from wit_world import exports
+from wit_world.exports import canister as wit
+from wit_world.imports import events, ic0, kv
+
+__all__ = [
+    "PRELOADED_MODULES",
+    "Reject",
+    "accept_message",
+    "caller",
+    "canister_self",
+    "certified_data_set",
+    "cycle_balance",
+    "data_certificate",
+    "debug_print",
+    "entry",
+    "global_timer_set",
+    "heartbeat",
+    "init",
+    "inspect",
+    "instruction_counter",
+    "kv_delete",
+    "kv_get",
+    "kv_put",
+    "kv_scan",
+    "msg_cycles_accept",
+    "msg_cycles_available",
+    "perform_call",
+    "post_upgrade",
+    "pre_upgrade",
+    "publish",
+    "query",
+    "reject_code",
+    "reject_message",
+    "set_entry_hook",
+    "time_ns",
+    "timer",
+    "trap",
+    "update",
+]
+
+PRELOADED_MODULES = frozenset(
+    m.__name__ for m in (
+        base64, binascii, bisect, collections, copy, dataclasses, datetime, decimal, enum,
+        fractions, functools, hashlib, heapq, hmac, io, itertools, json, math, operator, os,
+        random, re, statistics, string, struct, sys, textwrap, time, types, typing, uuid,
+        zlib,
+    )
+)
+"""Standard-library modules an app may import (they are loaded in every instance)."""
+
+_U64 = (1 << 64) - 1
+
+# The WIT `call-kind` case names, and the IC export name prefix of each app entry kind.
+_KIND_NAMES = {kind: kind.name.lower().replace("_", "-") for kind in wit.CallKind}
+_EXPORT_NAMES = {
+    "update": "canister_update {}",
+    "query": "canister_query {}",
+    "init": "canister_init",
+    "pre-upgrade": "canister_pre_upgrade",
+    "post-upgrade": "canister_post_upgrade",
+    "heartbeat": "canister_heartbeat",
+    "timer": "canister_global_timer",
+    "inspect": "canister_inspect_message",
+}
+
+
+class Reject(Exception):
+    """Raise in an entry point to reject the message with ``message`` (not a trap)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+EntryHook = Callable[[str, str, bytes], "bytes | None"]
+
+# The app's entry points: (kind, method) -> function. Filled by the decorators while the
+# app's source executes in `install`.
+_entries: dict[tuple[str, str], Callable[..., Any]] = {}
+_hook: EntryHook | None = None
+_hook_exports: list[str] = []
+# Continuations of calls made with `perform_call`, by callback id. A cache like every
+# global: lost if the instance is rebuilt, and the callback then traps.
+_callbacks: dict[int, tuple[Callable[[bytes], Any], Callable[[int, str], Any]]] = {}
+_next_callback = 1
+# This message's key-value writes, in order (None deletes); sent with one `kv.commit`.
+_writes: dict[bytes, bytes | None] = {}
+
+
+# -- registration ---------------------------------------------------------------------------
+
+
+def entry(kind: str, name: str | None = None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Register the decorated function as the app's ``kind`` entry point.
+
+    ``kind`` is a WIT ``call-kind`` name (``update``, ``query``, ``init``, ...);
+    update and query methods are named ``name`` or the function's name. Update/query
+    functions take the argument bytes and return the reply bytes (None: no reply yet);
+    ``init``/``post-upgrade`` take the install argument; ``inspect`` takes
+    ``(method, arg)`` and returns True to accept the message; the others take nothing.
+    """
+    if kind not in _EXPORT_NAMES:
+        raise ValueError(f"unknown entry kind {kind!r}; use one of {sorted(_EXPORT_NAMES)}")
+
+    def register(func: Callable[..., Any]) -> Callable[..., Any]:
+        method = (name or func.__name__) if kind in ("update", "query") else ""
+        _entries[(kind, method)] = func
+        return func
+
+    return register
+
+
+def update(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Register an update method named after the function."""
+    return entry("update")(func)
+
+
+def query(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Register a query method named after the function."""
+    return entry("query")(func)
+
+
+def init(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Register ``canister_init`` (receives the install argument)."""
+    return entry("init")(func)
+
+
+def pre_upgrade(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Register ``canister_pre_upgrade``."""
+    return entry("pre-upgrade")(func)
+
+
+def post_upgrade(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Register ``canister_post_upgrade`` (receives the upgrade argument)."""
+    return entry("post-upgrade")(func)
+
+
+def heartbeat(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Register ``canister_heartbeat``."""
+    return entry("heartbeat")(func)
+
+
+def timer(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Register ``canister_global_timer``."""
+    return entry("timer")(func)
+
+
+def inspect(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Register ``canister_inspect_message`` (``(method, arg) -> bool``)."""
+    return entry("inspect")(func)
+
+
+def set_entry_hook(hook: EntryHook, export_names: list[str]) -> None:
+    """Route every call to ``hook(kind, method, arg) -> reply bytes | None`` (the SDK's way in).
+
+    ``export_names`` are the IC export names the app offers (``canister_update inc``,
+    ``canister_query get``, ``canister_init``, ...). The hook may raise `Reject`; for
+    callbacks ``method`` is the callback id in decimal, for ``inspect`` the hook accepts
+    with `accept_message`.
+    """
+    global _hook, _hook_exports
+    _hook = hook
+    _hook_exports = list(export_names)
+
+
+# -- ic0, bytes in and out ----------------------------------------------------------------
+
+
+def _blob(data: bytes) -> str:
+    return data.decode("latin-1")
+
+
+def _bytes(blob: str) -> bytes:
+    return blob.encode("latin-1")
+
+
+def _cycles(amount: int) -> tuple[int, int]:
+    return ((amount >> 64) & _U64, amount & _U64)
+
+
+def _amount(halves: tuple[int, int]) -> int:
+    return (halves[0] << 64) | halves[1]
+
+
+def caller() -> bytes:
+    """The principal (bytes) that sent this message."""
+    return _bytes(ic0.msg_caller())
+
+
+def canister_self() -> bytes:
+    """This canister's principal (bytes)."""
+    return _bytes(ic0.canister_self())
+
+
+def time_ns() -> int:
+    """The message time in nanoseconds since 1970 (``time.time()`` reads the same clock)."""
+    return int(ic0.time())
+
+
+def cycle_balance() -> int:
+    """The canister's balance in cycles."""
+    return _amount(ic0.canister_cycle_balance())
+
+
+def msg_cycles_available() -> int:
+    """Cycles sent with this message and not yet accepted."""
+    return _amount(ic0.msg_cycles_available())
+
+
+def msg_cycles_accept(maximum: int) -> int:
+    """Accept up to ``maximum`` cycles; returns the amount accepted."""
+    return _amount(ic0.msg_cycles_accept(_cycles(maximum)))
+
+
+def reject_code() -> int:
+    """In a callback: the response's reject code (0 in a reply callback)."""
+    return int(ic0.msg_reject_code())
+
+
+def reject_message() -> str:
+    """In a reject callback: the reject message."""
+    return str(ic0.msg_reject_msg())
+
+
+def accept_message() -> None:
+    """In ``inspect``: accept the ingress message."""
+    ic0.accept_message()
+
+
+def certified_data_set(data: bytes) -> None:
+    """Set the certified data (at most 32 bytes)."""
+    ic0.certified_data_set(_blob(data))
+
+
+def data_certificate() -> bytes | None:
+    """The data certificate, in a non-replicated query; None elsewhere."""
+    blob = ic0.data_certificate()
+    return None if blob is None else _bytes(blob)
+
+
+def global_timer_set(timestamp_ns: int) -> int:
+    """Set the global timer (0: off); returns the previous deadline in ns."""
+    return int(ic0.global_timer_set(timestamp_ns))
+
+
+def instruction_counter() -> int:
+    """Instructions executed in this message so far."""
+    return int(ic0.performance_counter(0))
+
+
+def debug_print(message: str) -> None:
+    """Append ``message`` to the canister log."""
+    ic0.debug_print(_blob(message.encode("utf-8")))
+
+
+def trap(message: str) -> typing.NoReturn:
+    """Stop the message (IC0503); every effect of it is rolled back."""
+    ic0.trap(message)
+    raise AssertionError("ic0.trap returned")  # the host never returns from trap
+
+
+def perform_call(
+    callee: bytes,
+    method: str,
+    arg: bytes,
+    *,
+    on_reply: Callable[[bytes], Any],
+    on_reject: Callable[[int, str], Any],
+    cycles: int = 0,
+) -> int:
+    """Call ``callee.method(arg)``; the response runs ``on_reply(data)`` or ``on_reject``.
+
+    Returns 0 if the call was queued, else the reject code (2: not enough cycles). The
+    continuation lives in this instance only: if the instance is rebuilt (after a trap)
+    before the response arrives, the callback traps.
+    """
+    global _next_callback
+    callback = _next_callback
+    _next_callback += 1
+    code = int(ic0.call_perform(_blob(callee), method, _blob(arg), _cycles(cycles), callback))
+    if code == 0:
+        _callbacks[callback] = (on_reply, on_reject)
+    return code
+
+
+def publish(topic: str, value: bytes) -> None:
+    """Publish an event, delivered to subscribers if this message commits."""
+    events.publish(topic, _blob(value))
+
+
+# -- key-value store ----------------------------------------------------------------------
+
+
+def kv_get(key: bytes) -> bytes | None:
+    """The value under ``key`` (this message's own writes included), or None."""
+    if key in _writes:
+        return _writes[key]
+    blob = kv.get(_blob(key))
+    return None if blob is None else _bytes(blob)
+
+
+def kv_put(key: bytes, value: bytes) -> None:
+    """Store ``value`` under ``key`` (buffered; sent to the replica at the end of the message)."""
+    _writes.pop(key, None)
+    _writes[key] = value
+
+
+def kv_delete(key: bytes) -> None:
+    """Remove ``key`` (buffered like `kv_put`)."""
+    _writes.pop(key, None)
+    _writes[key] = None
+
+
+def kv_scan(
+    start: bytes = b"", end: bytes | None = None, *, reverse: bool = False, limit: int = 0
+) -> list[tuple[bytes, bytes]]:
+    """Entries with ``start <= key < end`` in key order (or reversed); ``limit`` 0: all."""
+    _flush_writes()
+    rows = kv.scan(_blob(start), None if end is None else _blob(end), reverse, limit)
+    return [(_bytes(k), _bytes(v)) for k, v in rows]
+
+
+def _flush_writes() -> None:
+    if _writes:
+        batch = [
+            kv.Write(_blob(k), None if v is None else _blob(v)) for k, v in _writes.items()
+        ]
+        _writes.clear()
+        kv.commit(batch)
+
+
+# -- print → debug_print ------------------------------------------------------------------
+
+
+class _DebugStream(io.TextIOBase):
+    """``sys.stdout``/``sys.stderr``: each complete line becomes one ``ic0.debug_print``."""
+
+    def __init__(self) -> None:
+        self._pending = ""
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        self._pending += text
+        if "\n" in self._pending:
+            *lines, self._pending = self._pending.split("\n")
+            for line in lines:
+                ic0.debug_print(_blob(line.encode("utf-8")))
+        return len(text)
+
+    def flush(self) -> None:
+        if self._pending:
+            line, self._pending = self._pending, ""
+            ic0.debug_print(_blob(line.encode("utf-8")))
+
+
+_stdout = _DebugStream()
+sys.stdout = _stdout
+sys.stderr = _stdout
+
+
+# -- traps -----------------------------------------------------------------------------------
+
+
+def _describe(exc: BaseException) -> str:
+    """The exception and its traceback, without touching the (absent) file system."""
+    lines = ["Traceback (most recent call last):"]
+    tb = exc.__traceback__
+    while tb is not None:
+        code = tb.tb_frame.f_code
+        # Frames of this module are the runtime's plumbing, not the app's.
+        if code.co_filename != __file__:
+            lines.append(f'  File "{code.co_filename}", line {tb.tb_lineno}, in {code.co_name}')
+            if code.co_filename in linecache.cache:
+                text = linecache.getline(code.co_filename, tb.tb_lineno).strip()
+                if text:
+                    lines.append(f"    {text}")
+        tb = tb.tb_next
+    if isinstance(exc, SyntaxError) and exc.filename is not None:
+        lines.append(f'  File "{exc.filename}", line {exc.lineno}')
+        if exc.text:
+            lines.append(f"    {exc.text.strip()}")
+        lines.append(f"{type(exc).__name__}: {exc.msg}")
+    else:
+        lines.append(f"{type(exc).__name__}: {exc}")
+    return "\n".join(lines)
+
+
+def _trap_with(exc: BaseException) -> typing.NoReturn:
+    _writes.clear()
+    _stdout.flush()
+    trap(_describe(exc))
+
+
+# -- the exports ---------------------------------------------------------------------------
+
+
+def _run_registered(kind: str, method: str, arg: bytes) -> bytes | None:
+    func = _entries.get((kind, method))
+    if kind in ("reply-callback", "reject-callback"):
+        continuation = _callbacks.pop(int(method), None)
+        if continuation is None:
+            trap(f"callback {method} is unknown: the instance was rebuilt after the call")
+        on_reply, on_reject = continuation
+        if kind == "reply-callback":
+            return on_reply(arg)
+        return on_reject(reject_code(), reject_message())
+    if func is None:
+        trap(f"the app has no {kind} entry point {method!r}")
+    if kind in ("update", "query", "init", "post-upgrade"):
+        return func(arg)
+    if kind == "inspect":
+        if func(method, arg):
+            accept_message()
+        return None
+    func()
+    return None
+
+
+def _export_names() -> list[str]:
+    if _hook is not None:
+        return list(_hook_exports)
+    return sorted(_EXPORT_NAMES[kind].format(method) for kind, method in _entries)
+
+
+class Canister(exports.Canister):
+    """The WIT ``canister`` interface, as componentize-py expects it."""
+
+    def install(self, filename: str, source: str) -> list[str]:
+        """Execute the app's source as module ``canister``; returns its IC export names."""
+        module = types.ModuleType("canister")
+        module.__file__ = filename
+        sys.modules["canister"] = module
+        # Tracebacks show the app's lines without a file system.
+        linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+        try:
+            # `random` was seeded when the component was built, identically for every
+            # canister; reseed it from the host's per-message random source.
+            random.seed(int.from_bytes(os.urandom(32), "little"))
+            code = compile(source, filename, "exec")
+            exec(code, module.__dict__)
+            hook = module.__dict__.get("icframework_entry")
+            if hook is not None:
+                set_entry_hook(hook, list(module.__dict__.get("icframework_exports", [])))
+            _stdout.flush()
+        except BaseException as exc:  # every failure is a trap
+            _trap_with(exc)
+        return _export_names()
+
+    def call(self, kind: wit.CallKind, method: str, arg: str) -> wit.Response:
+        """Run one entry point; writes cross once at the end, exceptions become traps."""
+        name = _KIND_NAMES[kind]
+        try:
+            data = _bytes(arg)
+            if _hook is not None:
+                reply = _hook(name, method, data)
+            else:
+                reply = _run_registered(name, method, data)
+            _flush_writes()
+            _stdout.flush()
+        except Reject as rejection:
+            # A reject is a response, not a trap: as on the IC, the message's writes stay.
+            _flush_writes()
+            _stdout.flush()
+            return wit.Response_Reject(rejection.message)
+        except BaseException as exc:  # every failure is a trap
+            _trap_with(exc)
+        if reply is None:
+            return wit.Response_None_()
+        return wit.Response_Reply(_blob(bytes(reply)))

@@ -1,0 +1,193 @@
+"""Build the shared Python-canister runtime component, and cache it and its compiled form.
+
+How it works: every Python canister runs the same component, built by componentize-py
+from the canister ABI (``icframework/abi/canister.wit``) and the guest modules in
+``icframework/compiler/runtime/``. A build takes tens of seconds, so its output is
+cached under ``<cache_dir>/<key>.wasm``, where the key hashes the WIT, the guest
+sources and the componentize-py version: editing any of them rebuilds, nothing else
+does. Compiling the component with wasmtime takes seconds more, so `load_runtime` also
+caches ``Component.serialize()`` under ``<cache_dir>/<key>-<wasmtime version>.cwasm``
+(a file wasmtime rejects, e.g. after an engine configuration change, is recompiled).
+
+The cache directory defaults to ``.build/runtime`` under the current directory; its
+files are trusted (deserialising compiled code runs it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib.metadata import version
+from pathlib import Path
+
+import wasmtime
+from wasmtime import component
+
+from icframework.abi import WIT_PATH, WORLD
+from icframework.compiler.runtime import GUEST_MODULE, RUNTIME_DIR
+
+__all__ = [
+    "DEFAULT_CACHE_DIR",
+    "BuildError",
+    "RuntimeArtifact",
+    "build_runtime",
+    "clean_cache",
+    "guest_sources",
+    "load_runtime",
+    "runtime_key",
+]
+
+DEFAULT_CACHE_DIR = Path(".build/runtime")
+"""Where built and compiled runtimes are cached, relative to the current directory."""
+
+Progress = Callable[[str], None]
+
+
+class BuildError(Exception):
+    """The runtime component could not be built; the message carries componentize-py's output."""
+
+
+@dataclass(frozen=True, slots=True)
+class RuntimeArtifact:
+    """A built runtime: its component bytes, cache key, and how it was obtained."""
+
+    wasm: bytes
+    key: str
+    path: Path
+    cached: bool
+    seconds: float
+
+
+def _print_progress(message: str) -> None:
+    print(f"[runtime] {message}", file=sys.stderr, flush=True)
+
+
+def guest_sources() -> dict[str, bytes]:
+    """The guest modules bundled into the runtime, by file name (not the host's __init__)."""
+    return {
+        path.name: path.read_bytes()
+        for path in sorted(RUNTIME_DIR.glob("*.py"))
+        if path.name != "__init__.py"
+    }
+
+
+def runtime_key() -> str:
+    """The cache key: SHA-256 (16 hex digits) of WIT, guest sources, componentize-py version."""
+    digest = hashlib.sha256()
+    digest.update(b"componentize-py " + version("componentize-py").encode() + b"\0")
+    digest.update(b"world " + WORLD.encode() + b"\0")
+    digest.update(WIT_PATH.read_bytes() + b"\0")
+    for name, data in guest_sources().items():
+        digest.update(name.encode() + b"\0" + data + b"\0")
+    return digest.hexdigest()[:16]
+
+
+def _componentize_command(stage: Path, output: Path) -> list[str]:
+    script = Path(sys.executable).with_name("componentize-py")
+    runner = [str(script)] if script.exists() else [
+        sys.executable, "-c", "import sys, componentize_py; sys.exit(componentize_py.script())"
+    ]
+    return [
+        *runner, "-d", str(WIT_PATH), "-w", WORLD, "componentize",
+        "-p", str(stage), GUEST_MODULE, "-o", str(output),
+    ]
+
+
+def build_runtime(
+    cache_dir: Path | None = None,
+    *,
+    force: bool = False,
+    progress: Progress | None = _print_progress,
+) -> RuntimeArtifact:
+    """The runtime component, built with componentize-py unless cached (or ``force``).
+
+    Raises `BuildError` with componentize-py's output if the build fails.
+    """
+    say = progress or (lambda _message: None)
+    cache = (cache_dir or DEFAULT_CACHE_DIR).resolve()
+    key = runtime_key()
+    path = cache / f"{key}.wasm"
+    started = time.perf_counter()
+    if path.exists() and not force:
+        wasm = path.read_bytes()
+        return RuntimeArtifact(wasm, key, path, True, time.perf_counter() - started)
+    cache.mkdir(parents=True, exist_ok=True)
+    say(f"building the runtime component {key} with componentize-py (about 20 s)")
+    with tempfile.TemporaryDirectory(dir=cache, prefix="stage-") as tmp:
+        stage = Path(tmp) / "python"
+        stage.mkdir()
+        for name, data in guest_sources().items():
+            (stage / name).write_bytes(data)
+        output = Path(tmp) / "runtime.wasm"
+        env = dict(os.environ)
+        # componentize-py bundles the active virtualenv's site-packages when it sees one;
+        # the runtime is standard library only, so hide it.
+        env.pop("VIRTUAL_ENV", None)
+        env["PIPENV_ACTIVE"] = ""
+        result = subprocess.run(
+            _componentize_command(stage, output), cwd=tmp, env=env,
+            capture_output=True, text=True, check=False,
+        )
+        if result.returncode != 0 or not output.exists():
+            raise BuildError(
+                f"componentize-py failed (exit {result.returncode}) building {GUEST_MODULE} "
+                f"against {WIT_PATH}:\n{result.stdout}{result.stderr}"
+            )
+        wasm = output.read_bytes()
+        _write_atomically(path, wasm)
+    seconds = time.perf_counter() - started
+    say(f"built {path.name}: {len(wasm) / 1e6:.1f} MB in {seconds:.1f} s")
+    return RuntimeArtifact(wasm, key, path, False, seconds)
+
+
+def load_runtime(
+    engine: wasmtime.Engine,
+    cache_dir: Path | None = None,
+    *,
+    progress: Progress | None = _print_progress,
+) -> component.Component:
+    """The runtime compiled for ``engine``: deserialised from the cache, or built and compiled.
+
+    The compiled form is only valid for an engine with the same configuration as the
+    one that produced it; a mismatch is detected by wasmtime and the file recompiled.
+    """
+    say = progress or (lambda _message: None)
+    cache = (cache_dir or DEFAULT_CACHE_DIR).resolve()
+    key = runtime_key()
+    compiled_path = cache / f"{key}-wasmtime{version('wasmtime')}.cwasm"
+    if compiled_path.exists():
+        try:
+            return component.Component.deserialize_file(engine, str(compiled_path))
+        except wasmtime.WasmtimeError:
+            compiled_path.unlink(missing_ok=True)
+    artifact = build_runtime(cache, progress=progress)
+    say("compiling the runtime component with wasmtime (a few seconds, once)")
+    started = time.perf_counter()
+    compiled = component.Component(engine, artifact.wasm)
+    _write_atomically(compiled_path, bytes(compiled.serialize()))
+    say(f"compiled in {time.perf_counter() - started:.1f} s, cached as {compiled_path.name}")
+    return compiled
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def clean_cache(cache_dir: Path | None = None) -> None:
+    """Remove every cached runtime build and compiled form."""
+    shutil.rmtree(cache_dir or DEFAULT_CACHE_DIR, ignore_errors=True)

@@ -1,0 +1,366 @@
+"""Running entry points: decode the Candid argument, call the Python function, encode.
+
+How it works: `load_canister(module)` collects the module's registered methods and
+compiles, once, each method's argument and result types (through one `TypeMapper`, so
+the .did and the codecs agree) and its value converters. `Canister.dispatch(kind,
+method, arg)` then does only: guards → ``candid.decode`` → converters (usually none) →
+the call → converter → ``candid.encode``. The outcome is a `Reply` or a `Rejected`;
+any other exception becomes a trap through ``Backend.trap`` whose message carries the
+exception type, its text and the user's frames as ``file:line in function``.
+
+Entry-point kinds (the ``kind`` argument), named after the IC's exports:
+``query``, ``composite_query``, ``update`` (``method`` = the Candid method name),
+``init``, ``post_upgrade`` (``arg`` = the init arguments), ``pre_upgrade``,
+``heartbeat``, ``global_timer`` (``method`` and ``arg`` ignored) and
+``inspect_message`` (``method``/``arg`` = the ingress message being inspected).
+"""
+
+from __future__ import annotations
+
+import importlib
+import linecache
+import os
+import sys
+import types as pytypes
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from icframework.candid import CandidError, CandidType, decode, encode, format_type
+from icframework.sdk import backend as _backend
+from icframework.sdk import ic
+from icframework.sdk.errors import RegistrationError, Reject, SdkError, Trapped, TypeHintError
+from icframework.sdk.methods import (
+    CALL_KINDS,
+    COMPOSITE_QUERY,
+    GLOBAL_TIMER,
+    HEARTBEAT,
+    INIT,
+    INSPECT_MESSAGE,
+    POST_UPGRADE,
+    PRE_UPGRADE,
+    UPDATE,
+    Method,
+    methods_of,
+    registry_generation,
+)
+from icframework.sdk.types import Converter, TypeMapper, resolve_hints
+
+__all__ = [
+    "Canister",
+    "CompiledMethod",
+    "Rejected",
+    "Reply",
+    "active_canister",
+    "dispatch",
+    "format_exception",
+    "load_canister",
+]
+
+EMPTY_MESSAGE = b"DIDL\x00\x00"
+CANISTER_REJECT = 4
+_SDK_DIR = os.path.dirname(os.path.abspath(__file__))
+_VARARGS = 0x04
+_VARKEYWORDS = 0x08
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """The method replied with ``data`` (Candid bytes)."""
+
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """The call is rejected with ``message`` (reject code 4, CANISTER_REJECT)."""
+
+    message: str
+    code: int = CANISTER_REJECT
+
+
+Outcome = Reply | Rejected
+
+
+class CompiledMethod:
+    """A method with its codecs ready: ``invoke(arg_bytes) -> reply_bytes``."""
+
+    __slots__ = (
+        "arg_convs",
+        "arg_to_wire",
+        "arg_types",
+        "fn",
+        "guards",
+        "kind",
+        "name",
+        "result_conv",
+        "result_from_wire",
+        "result_types",
+        "where",
+    )
+
+    def __init__(self, method: Method, mapper: TypeMapper) -> None:
+        self.name = method.name
+        self.kind = method.kind
+        self.fn = method.fn
+        self.guards = method.guards
+        self.where = method.where
+        params, result = _signature(method)
+        try:
+            infos = [mapper.info(hint) for hint in params]
+            result_info = None if result is None else mapper.info(result)
+        except TypeHintError as exc:
+            raise TypeHintError(f"{method.where}: {exc}") from None
+        self.arg_types: tuple[CandidType, ...] = tuple(i.candid for i in infos)
+        convs = tuple(i.from_wire for i in infos)
+        self.arg_convs: tuple[Converter | None, ...] | None = convs if any(convs) else None
+        self.result_types: tuple[CandidType, ...] = (
+            () if result_info is None else (result_info.candid,)
+        )
+        self.result_conv = None if result_info is None else result_info.to_wire
+        # the other direction, for clients in the same process (LocalCanister)
+        self.arg_to_wire = tuple(i.to_wire for i in infos)
+        self.result_from_wire = None if result_info is None else result_info.from_wire
+
+    def decode_args(self, arg: bytes) -> list[Any]:
+        """The Python arguments for ``arg``; raises `CandidError` if it does not decode."""
+        if not self.arg_types and arg == EMPTY_MESSAGE:
+            return []
+        values = decode(arg, self.arg_types)
+        convs = self.arg_convs
+        if convs is None:
+            return list(values)
+        return [v if c is None else c(v) for v, c in zip(values, convs, strict=True)]
+
+    def encode_result(self, result: Any) -> bytes:
+        """The Candid reply for ``result``; raises `CandidError` if it does not fit."""
+        if not self.result_types:
+            return EMPTY_MESSAGE
+        conv = self.result_conv
+        return encode(self.result_types, (result if conv is None else conv(result),))
+
+    def invoke(self, arg: bytes) -> bytes:
+        """Decode, call, encode (guards are the dispatcher's business)."""
+        try:
+            args = self.decode_args(arg)
+        except CandidError as exc:
+            shown = ", ".join(format_type(t) for t in self.arg_types)
+            raise _ArgumentError(
+                f"failed to decode the arguments of {self.name!r} (expected ({shown})): {exc}"
+            ) from None
+        result = self.fn(*args)
+        try:
+            return self.encode_result(result)
+        except CandidError as exc:
+            shown = format_type(self.result_types[0])
+            raise _ResultError(
+                f"{self.where} returned a value that does not match its return type "
+                f"{shown}: {exc}"
+            ) from None
+
+
+class _ArgumentError(SdkError):
+    pass
+
+
+class _ResultError(SdkError):
+    pass
+
+
+def _signature(method: Method) -> tuple[list[Any], Any]:
+    fn = method.fn
+    code = getattr(fn, "__code__", None)
+    if not isinstance(code, pytypes.CodeType):
+        raise RegistrationError(f"{method.where} must be a plain function (def)")
+    if code.co_flags & (_VARARGS | _VARKEYWORDS) or code.co_kwonlyargcount:
+        raise RegistrationError(
+            f"{method.where}: *args, **kwargs and keyword-only parameters have no Candid "
+            "equivalent; list each argument explicitly"
+        )
+    names = code.co_varnames[: code.co_argcount]
+    hints = resolve_hints(fn)
+    missing = [n for n in names if n not in hints]
+    if missing:
+        raise TypeHintError(
+            f"{method.where}: parameter(s) {', '.join(missing)} need a type hint (the "
+            "Candid interface is built from the hints)"
+        )
+    if "return" not in hints:
+        raise TypeHintError(
+            f"{method.where} needs a return annotation ('-> None' when it returns nothing)"
+        )
+    ret = hints["return"]
+    return [hints[n] for n in names], (None if ret is None or ret is type(None) else ret)
+
+
+class Canister:
+    """The compiled entry points of one canister module (see `load_canister`)."""
+
+    def __init__(self, module: str) -> None:
+        self.module = module
+        self.mapper = TypeMapper()
+        self.methods: dict[str, CompiledMethod] = {}
+        self.hooks: dict[str, CompiledMethod] = {}
+        methods = methods_of(module)
+        # hooks first: the init arguments' types come first in the .did, as in dfx output
+        for m in sorted(methods, key=lambda m: m.kind in CALL_KINDS):
+            compiled = CompiledMethod(m, self.mapper)
+            if m.kind in CALL_KINDS:
+                self.methods[m.name] = compiled
+            else:
+                self.hooks[m.kind] = compiled
+        init, post = self.hooks.get(INIT), self.hooks.get(POST_UPGRADE)
+        if init and post and init.arg_types != post.arg_types:
+            raise RegistrationError(
+                f"@init ({init.where}) and @post_upgrade ({post.where}) must take the same "
+                "argument types: both receive the canister's init arguments"
+            )
+        self.generation = registry_generation()
+
+    def method_table(self) -> dict[str, str]:
+        """Method name → kind (``query``, ``composite_query``, ``update``), for the runtime."""
+        return {name: m.kind for name, m in sorted(self.methods.items())}
+
+    def init_arg_types(self) -> tuple[CandidType, ...]:
+        hook = self.hooks.get(INIT) or self.hooks.get(POST_UPGRADE)
+        return hook.arg_types if hook else ()
+
+    # ---- dispatch --------------------------------------------------------------------------
+    def dispatch(self, kind: str, method: str, arg: bytes) -> Outcome:
+        """Run one entry point; returns `Reply`/`Rejected` or traps via the backend."""
+        msg = ic.message
+        msg.kind, msg.method, msg.arg = kind, method, arg
+        try:
+            return self._run(kind, method, arg)
+        except Reject as exc:
+            return Rejected(exc.message)
+        except Trapped:
+            raise
+        except (_ArgumentError, _ResultError) as exc:
+            _backend.current_backend().trap(str(exc))
+        except Exception as exc:
+            _backend.current_backend().trap(format_exception(exc))
+        finally:
+            msg.kind = msg.method = ""
+            msg.arg = b""
+
+    def _run(self, kind: str, method: str, arg: bytes) -> Outcome:
+        if kind in CALL_KINDS:
+            target = self.methods.get(method)
+            if target is None:
+                return Rejected(f"canister has no {kind} method {method!r}")
+            if target.kind == UPDATE and kind != UPDATE:
+                return Rejected(f"{method!r} is an update method; it cannot be called as a query")
+            if target.kind == COMPOSITE_QUERY and kind == UPDATE:
+                return Rejected(
+                    f"{method!r} is a composite query; it cannot be called as an update"
+                )
+            for guard in target.guards:
+                verdict = guard()
+                if verdict is None or verdict is True:
+                    continue
+                if isinstance(verdict, str):
+                    return Rejected(verdict)
+                name = getattr(guard, "__name__", repr(guard))
+                return Rejected(f"guard {name} refused the call to {method!r}")
+            return Reply(target.invoke(arg))
+        if kind == INSPECT_MESSAGE:
+            return self._inspect(method)
+        if kind == GLOBAL_TIMER:
+            from icframework.sdk import timers
+
+            timers.run_due_timers()
+            return Reply(b"")
+        if kind in (INIT, POST_UPGRADE, PRE_UPGRADE, HEARTBEAT):
+            hook = self.hooks.get(kind)
+            if hook is not None:
+                hook.invoke(arg if kind in (INIT, POST_UPGRADE) else EMPTY_MESSAGE)
+            if kind == POST_UPGRADE:
+                from icframework.sdk import timers
+
+                timers.rearm()  # the IC disarms the global timer on upgrade
+            return Reply(b"")
+        raise SdkError(f"unknown entry-point kind {kind!r}")
+
+    def _inspect(self, method: str) -> Outcome:
+        hook = self.hooks.get(INSPECT_MESSAGE)
+        if hook is None:
+            _backend.current_backend().accept_message()
+            return Reply(b"")
+        verdict = hook.fn()
+        if verdict is True:
+            _backend.current_backend().accept_message()
+            return Reply(b"")
+        if verdict is None:  # the hook called ic.accept_message() itself, or not
+            return Reply(b"")
+        text = verdict if isinstance(verdict, str) else f"{hook.where} refused the message"
+        return Rejected(text)
+
+
+_CANISTERS: dict[str, Canister] = {}
+_active: Canister | None = None
+
+
+def load_canister(module: str | pytypes.ModuleType) -> Canister:
+    """The compiled `Canister` of ``module`` (a name, imported if needed, or a module
+    object) and its submodules.
+
+    Cached; recompiled when methods were registered since. Makes it the active canister
+    used by the module-level `dispatch`. Raises `TypeHintError` / `RegistrationError`
+    for unsupported hints or conflicting declarations, naming the function.
+    """
+    global _active
+    name = module if isinstance(module, str) else module.__name__
+    if name not in sys.modules:
+        importlib.import_module(name)
+    canister = _CANISTERS.get(name)
+    if canister is None or canister.generation != registry_generation():
+        canister = Canister(name)
+        _CANISTERS[name] = canister
+    _active = canister
+    return canister
+
+
+def active_canister() -> Canister:
+    if _active is None:
+        raise SdkError("no canister is loaded; call load_canister(module) first")
+    return _active
+
+
+def dispatch(kind: str, method: str, arg: bytes) -> Outcome:
+    """Run an entry point of the active canister (the runtime's single entry)."""
+    return active_canister().dispatch(kind, method, arg)
+
+
+def format_exception(exc: BaseException) -> str:
+    """``Type: message`` plus the frames outside the SDK, one ``file:line in fn`` each."""
+    lines = [f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__]
+    tb = exc.__traceback__
+    frames: list[str] = []
+    while tb is not None:
+        code = tb.tb_frame.f_code
+        filename = code.co_filename
+        if not filename.startswith(_SDK_DIR):
+            source = linecache.getline(filename, tb.tb_lineno).strip()
+            frame = f"  {filename}:{tb.tb_lineno} in {code.co_name}"
+            frames.append(f"{frame}: {source}" if source else frame)
+        tb = tb.tb_next
+    if frames:
+        lines.append("Traceback (most recent call last):")
+        lines.extend(frames)
+    return "\n".join(lines)
+
+
+def call_hook(fn: Callable[[], Any]) -> None:
+    """Run a no-argument callback, reporting an exception through ``debug_print``.
+
+    Used for timer callbacks: one failing callback must not stop the others.
+    """
+    try:
+        fn()
+    except (Reject, Trapped):
+        raise
+    except Exception as exc:
+        _backend.current_backend().debug_print(
+            f"timer callback {getattr(fn, '__qualname__', fn)} failed: {format_exception(exc)}"
+        )

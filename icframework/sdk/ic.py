@@ -1,0 +1,172 @@
+"""``ic``: the System API as plain functions (``ic.caller()``, ``ic.time()``...).
+
+Each function is a thin wrapper over the installed `Backend` (see
+`icframework.sdk.backend`); the message's method name and argument bytes are kept by
+the dispatcher in `message`. Outside a dispatched message (plain unit tests calling a
+method directly) the values come from the `LocalBackend` and ``method_name()`` is "".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NoReturn
+
+from icframework.core import Principal
+from icframework.sdk import backend as _backend
+from icframework.sdk.errors import SdkError
+
+__all__ = [
+    "accept_message",
+    "arg_data",
+    "caller",
+    "canister_balance",
+    "clear_timer",
+    "cycles_burn",
+    "data_certificate",
+    "id",
+    "method_name",
+    "msg_cycles_accept",
+    "msg_cycles_available",
+    "msg_cycles_refunded",
+    "performance_counter",
+    "print",
+    "publish",
+    "set_certified_data",
+    "set_timer",
+    "set_timer_interval",
+    "time",
+    "trap",
+]
+
+
+class _Message:
+    """The message being dispatched: entry-point kind, method name, argument bytes."""
+
+    __slots__ = ("arg", "kind", "method")
+
+    def __init__(self) -> None:
+        self.kind = ""
+        self.method = ""
+        self.arg = b""
+
+
+message = _Message()
+
+
+def caller() -> Principal:
+    """The principal that sent the current message."""
+    return Principal(_backend.current_backend().caller())
+
+
+def id() -> Principal:
+    """This canister's own principal."""
+    return Principal(_backend.current_backend().canister_self())
+
+
+def time() -> int:
+    """The message time in nanoseconds since 1970-01-01 UTC (constant within a message)."""
+    return _backend.current_backend().time()
+
+
+def trap(message: str) -> NoReturn:
+    """Abort the message with ``message``: every state change it made is rolled back."""
+    _backend.current_backend().trap(message)
+
+
+def print(*values: object, sep: str = " ") -> None:
+    """Write one line to the canister log (``ic0.debug_print``)."""
+    _backend.current_backend().debug_print(sep.join(map(str, values)))
+
+
+def method_name() -> str:
+    """The name of the method being called (useful in ``@inspect_message``)."""
+    return message.method
+
+
+def arg_data() -> bytes:
+    """The raw Candid argument bytes of the current message."""
+    return message.arg
+
+
+def accept_message() -> None:
+    """Accept the ingress message in ``@inspect_message`` (returning True does it too)."""
+    _backend.current_backend().accept_message()
+
+
+# ---- cycles (amounts are cycles, non-negative ints below 2**128) -------------------------
+
+
+def canister_balance() -> int:
+    """The canister's cycle balance."""
+    return _backend.current_backend().cycles_balance()
+
+
+def msg_cycles_available() -> int:
+    """Cycles attached to the current call and not yet accepted."""
+    return _backend.current_backend().cycles_available()
+
+
+def msg_cycles_accept(max_amount: int) -> int:
+    """Accept up to ``max_amount`` attached cycles; returns the amount accepted."""
+    if max_amount < 0:
+        raise SdkError(f"cannot accept a negative amount of cycles ({max_amount})")
+    return _backend.current_backend().cycles_accept(max_amount)
+
+
+def msg_cycles_refunded() -> int:
+    """Cycles refunded with the reply being handled (0 outside call callbacks)."""
+    return _backend.current_backend().cycles_refunded()
+
+
+def cycles_burn(amount: int) -> int:
+    """Burn up to ``amount`` cycles of the balance; returns the amount burnt."""
+    if amount < 0:
+        raise SdkError(f"cannot burn a negative amount of cycles ({amount})")
+    return _backend.current_backend().cycles_burn(amount)
+
+
+# ---- certification, metering, events -------------------------------------------------------
+
+
+def set_certified_data(data: bytes) -> None:
+    """Set the certified data (at most 32 bytes, usually a hash-tree root)."""
+    _backend.current_backend().certified_data_set(bytes(data))
+
+
+def data_certificate() -> bytes | None:
+    """The certificate of the certified data (only in non-replicated queries)."""
+    return _backend.current_backend().data_certificate()
+
+
+def performance_counter(counter_type: int = 0) -> int:
+    """Instructions executed: 0 = in this call, 1 = in the whole call context."""
+    return _backend.current_backend().performance_counter(counter_type)
+
+
+def publish(topic: str, data: bytes) -> None:
+    """Emit ``data`` (Candid bytes) to subscribers of ``topic`` when the message commits."""
+    _backend.current_backend().publish(topic, bytes(data))
+
+
+# ---- timers (see icframework.sdk.timers) -----------------------------------------------------
+
+
+def set_timer(delay_ns: int, callback: Callable[[], Any]) -> int:
+    """Call ``callback`` once after ``delay_ns`` nanoseconds; returns the timer id."""
+    from icframework.sdk import timers
+
+    return timers.set_timer(delay_ns, callback)
+
+
+def set_timer_interval(interval_ns: int, callback: Callable[[], Any]) -> int:
+    """Call ``callback`` every ``interval_ns`` nanoseconds; returns the timer id."""
+    from icframework.sdk import timers
+
+    return timers.set_timer_interval(interval_ns, callback)
+
+
+def clear_timer(timer_id: int) -> None:
+    """Cancel a timer (no error if it already fired or was cleared)."""
+    from icframework.sdk import timers
+
+    timers.clear_timer(timer_id)

@@ -1,0 +1,371 @@
+"""Durable structures over the backend's key-value store: maps, vectors, cells.
+
+Each structure owns a namespace, ``b"S" + name + b"\\x00"``, inside the canister's one
+ordered key-value store: its length (8 bytes, big-endian) lives at ``ns + 00`` and its
+entries under ``ns + 01 + key``. Keys use the order-preserving encoding of
+`icframework.sdk.keys`, so iteration and ranges are scans of the store in key order.
+Values are whole Candid messages of the value type: a later version of the code can
+read old values at a wider type (e.g. a dataclass that gained an ``Optional`` field).
+Names starting with ``__`` are reserved for the SDK (timers, models).
+
+Nothing is cached in Python: every read goes to the backend (which caches within the
+message), so rolled-back messages and upgrades never see stale objects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any, Generic, TypeVar, overload
+
+from icframework.candid import decode, encode
+from icframework.sdk import backend as _backend
+from icframework.sdk.errors import StorageError
+from icframework.sdk.keys import KeyCodec, key_codec
+from icframework.sdk.types import Converter, storage_mapper
+
+__all__ = ["StableBTreeMap", "StableCell", "StableVec", "ValueCodec"]
+
+K = TypeVar("K")
+V = TypeVar("V")
+T = TypeVar("T")
+
+_PAGE = 64
+_LEN_BYTES = 8
+
+
+class ValueCodec:
+    """Candid encoding of one value type: ``dump(value) -> bytes``, ``load(bytes) -> value``."""
+
+    __slots__ = ("from_wire", "hint", "to_wire", "types")
+
+    def __init__(self, hint: Any) -> None:
+        info = storage_mapper().info(hint)
+        self.hint = hint
+        self.types = (info.candid,)
+        self.to_wire: Converter | None = info.to_wire
+        self.from_wire: Converter | None = info.from_wire
+
+    def dump(self, value: Any) -> bytes:
+        conv = self.to_wire
+        return encode(self.types, (value if conv is None else conv(value),))
+
+    def load(self, data: bytes) -> Any:
+        value = decode(data, self.types)[0]
+        conv = self.from_wire
+        return value if conv is None else conv(value)
+
+
+def namespace(name: str) -> bytes:
+    """The key prefix of the structure called ``name``; raises `StorageError` if invalid."""
+    if not isinstance(name, str) or not name or "\x00" in name:
+        raise StorageError(f"a stable structure needs a non-empty name without NUL, got {name!r}")
+    return b"S" + name.encode("utf-8") + b"\x00"
+
+
+def scan_range(
+    lo: bytes, hi: bytes | None, reverse: bool = False, limit: int = 0
+) -> Iterator[tuple[bytes, bytes]]:
+    """Entries with ``lo <= key < hi`` in order, fetched from the backend in pages."""
+    kv = _backend.current_backend()
+    remaining = limit
+    while True:
+        size = _PAGE if remaining <= 0 else min(_PAGE, remaining)
+        page = kv.kv_scan(lo, hi, reverse, size)
+        yield from page
+        if len(page) < size:
+            return
+        if remaining > 0:
+            remaining -= len(page)
+            if remaining == 0:
+                return
+        if reverse:
+            hi = page[-1][0]
+        else:
+            lo = page[-1][0] + b"\x00"
+
+
+def _read_len(key: bytes) -> int:
+    raw = _backend.current_backend().kv_get(key)
+    return 0 if raw is None else int.from_bytes(raw, "big")
+
+
+def _write_len(key: bytes, n: int) -> None:
+    _backend.current_backend().kv_put(key, n.to_bytes(_LEN_BYTES, "big"))
+
+
+class _Parametrized:
+    """``StableBTreeMap[str, int]``: remembers the type arguments for the constructor."""
+
+    __slots__ = ("args", "cls")
+
+    def __init__(self, cls: type, args: tuple[Any, ...]) -> None:
+        self.cls = cls
+        self.args = args
+
+    def __call__(self, name: str, **kwargs: Any) -> Any:
+        return self.cls(name, *self.args, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"{self.cls.__name__}[{', '.join(map(repr, self.args))}]"
+
+
+_MISSING: Any = object()
+
+
+class StableBTreeMap(Generic[K, V]):
+    """A durable sorted map: ``StableBTreeMap[str, Listing]("listings")``.
+
+    Keys: see `icframework.sdk.keys`; values: any hint with a Candid mapping. Supports
+    ``m[k]``, ``m[k] = v``, ``del m[k]``, ``k in m``, ``len(m)``, iteration over keys in
+    order, and `get`, `insert`, `remove`, `items`, `keys`, `values`, `range`.
+    """
+
+    def __class_getitem__(cls, args: Any) -> Any:
+        if not isinstance(args, tuple) or len(args) != 2:
+            raise StorageError("write StableBTreeMap[KeyType, ValueType]")
+        return _Parametrized(cls, args)
+
+    def __init__(self, name: str, key: Any = None, value: Any = None) -> None:
+        if key is None or value is None:
+            raise StorageError(
+                f"StableBTreeMap {name!r} needs its types: StableBTreeMap[K, V]({name!r})"
+            )
+        ns = namespace(name)
+        self.name = name
+        self._keys: KeyCodec = key_codec(key)
+        self._values = ValueCodec(value)
+        self._len_key = ns + b"\x00"
+        self._lo = ns + b"\x01"
+        self._hi = ns + b"\x02"
+
+    def __repr__(self) -> str:
+        return f"StableBTreeMap[{self._keys.hint!r}, {self._values.hint!r}]({self.name!r})"
+
+    def _key(self, key: Any) -> bytes:
+        return self._lo + self._keys.encode(key)
+
+    # ---- single keys --------------------------------------------------------------------
+    @overload
+    def get(self, key: K) -> V | None: ...
+    @overload
+    def get(self, key: K, default: T) -> V | T: ...
+    def get(self, key: K, default: Any = None) -> Any:
+        """The value at ``key``, or ``default``."""
+        raw = _backend.current_backend().kv_get(self._lo + self._keys.encode(key))
+        return default if raw is None else self._values.load(raw)
+
+    def __getitem__(self, key: K) -> V:
+        raw = _backend.current_backend().kv_get(self._key(key))
+        if raw is None:
+            raise KeyError(key)
+        value: V = self._values.load(raw)
+        return value
+
+    def __contains__(self, key: object) -> bool:
+        return _backend.current_backend().kv_get(self._key(key)) is not None
+
+    def insert(self, key: K, value: V) -> None:
+        """Store ``value`` at ``key`` (replacing any value there)."""
+        kv = _backend.current_backend()
+        k = self._key(key)
+        data = self._values.dump(value)
+        if kv.kv_get(k) is None:
+            _write_len(self._len_key, _read_len(self._len_key) + 1)
+        kv.kv_put(k, data)
+
+    __setitem__ = insert
+
+    def remove(self, key: K) -> V | None:
+        """Delete ``key``; returns its value, or None if it was absent."""
+        kv = _backend.current_backend()
+        k = self._key(key)
+        raw = kv.kv_get(k)
+        if raw is None:
+            return None
+        kv.kv_delete(k)
+        _write_len(self._len_key, _read_len(self._len_key) - 1)
+        value: V = self._values.load(raw)
+        return value
+
+    def __delitem__(self, key: K) -> None:
+        kv = _backend.current_backend()
+        k = self._key(key)
+        if kv.kv_get(k) is None:
+            raise KeyError(key)
+        kv.kv_delete(k)
+        _write_len(self._len_key, _read_len(self._len_key) - 1)
+
+    def __len__(self) -> int:
+        return _read_len(self._len_key)
+
+    def is_empty(self) -> bool:
+        return len(self) == 0
+
+    # ---- ordered access ---------------------------------------------------------------------
+    def _bounds(self, start: Any, end: Any) -> tuple[bytes, bytes]:
+        lo = self._lo if start is None else self._key(start)
+        hi = self._hi if end is None else self._key(end)
+        return lo, hi
+
+    def range(
+        self, start: K | None = None, end: K | None = None, *, reverse: bool = False,
+        limit: int = 0,
+    ) -> Iterator[tuple[K, V]]:
+        """``(key, value)`` pairs with ``start <= key < end`` (None: unbounded), in key
+        order or reversed, at most ``limit`` of them when ``limit > 0``."""
+        lo, hi = self._bounds(start, end)
+        skip = len(self._lo)
+        decode_key = self._keys.decode
+        load = self._values.load
+        for k, v in scan_range(lo, hi, reverse, limit):
+            yield decode_key(k[skip:]), load(v)
+
+    def items(self, *, reverse: bool = False) -> Iterator[tuple[K, V]]:
+        """Every ``(key, value)`` pair in key order."""
+        return self.range(reverse=reverse)
+
+    def keys(self, *, reverse: bool = False) -> Iterator[K]:
+        skip = len(self._lo)
+        decode_key = self._keys.decode
+        for k, _ in scan_range(self._lo, self._hi, reverse):
+            yield decode_key(k[skip:])
+
+    def values(self, *, reverse: bool = False) -> Iterator[V]:
+        load = self._values.load
+        for _, v in scan_range(self._lo, self._hi, reverse):
+            yield load(v)
+
+    def __iter__(self) -> Iterator[K]:
+        return self.keys()
+
+    def first(self) -> tuple[K, V] | None:
+        """The entry with the smallest key, or None when empty."""
+        return next(self.range(limit=1), None)
+
+    def last(self) -> tuple[K, V] | None:
+        """The entry with the largest key, or None when empty."""
+        return next(self.range(reverse=True, limit=1), None)
+
+    def clear(self) -> None:
+        """Remove every entry."""
+        kv = _backend.current_backend()
+        for k, _ in list(scan_range(self._lo, self._hi)):
+            kv.kv_delete(k)
+        kv.kv_delete(self._len_key)
+
+
+class StableVec(Generic[T]):
+    """A durable list: ``StableVec[Event]("log")`` with push/pop/index/iteration."""
+
+    def __class_getitem__(cls, args: Any) -> Any:
+        return _Parametrized(cls, (args,))
+
+    def __init__(self, name: str, item: Any = None) -> None:
+        if item is None:
+            raise StorageError(f"StableVec {name!r} needs its type: StableVec[T]({name!r})")
+        ns = namespace(name)
+        self.name = name
+        self._values = ValueCodec(item)
+        self._len_key = ns + b"\x00"
+        self._lo = ns + b"\x01"
+        self._hi = ns + b"\x02"
+
+    def __len__(self) -> int:
+        return _read_len(self._len_key)
+
+    def _index(self, index: int, n: int) -> bytes:
+        i = index + n if index < 0 else index
+        if not 0 <= i < n:
+            raise IndexError(f"StableVec {self.name!r} index {index} out of range (len {n})")
+        return self._lo + i.to_bytes(_LEN_BYTES, "big")
+
+    def push(self, value: T) -> int:
+        """Append ``value``; returns its index."""
+        n = _read_len(self._len_key)
+        kv = _backend.current_backend()
+        kv.kv_put(self._lo + n.to_bytes(_LEN_BYTES, "big"), self._values.dump(value))
+        _write_len(self._len_key, n + 1)
+        return n
+
+    append = push
+
+    def extend(self, values: Any) -> None:
+        for v in values:
+            self.push(v)
+
+    def pop(self) -> T | None:
+        """Remove and return the last element, or None when empty."""
+        n = _read_len(self._len_key)
+        if n == 0:
+            return None
+        kv = _backend.current_backend()
+        key = self._lo + (n - 1).to_bytes(_LEN_BYTES, "big")
+        raw = kv.kv_get(key)
+        kv.kv_delete(key)
+        _write_len(self._len_key, n - 1)
+        assert raw is not None
+        value: T = self._values.load(raw)
+        return value
+
+    def __getitem__(self, index: int) -> T:
+        raw = _backend.current_backend().kv_get(self._index(index, len(self)))
+        assert raw is not None
+        value: T = self._values.load(raw)
+        return value
+
+    def get(self, index: int) -> T | None:
+        """The element at ``index`` (negative counts from the end), or None if out of range."""
+        try:
+            return self[index]
+        except IndexError:
+            return None
+
+    def __setitem__(self, index: int, value: T) -> None:
+        key = self._index(index, len(self))
+        _backend.current_backend().kv_put(key, self._values.dump(value))
+
+    set = __setitem__
+
+    def __iter__(self) -> Iterator[T]:
+        load = self._values.load
+        for _, v in scan_range(self._lo, self._hi):
+            yield load(v)
+
+    def clear(self) -> None:
+        kv = _backend.current_backend()
+        for k, _ in list(scan_range(self._lo, self._hi)):
+            kv.kv_delete(k)
+        kv.kv_delete(self._len_key)
+
+
+class StableCell(Generic[T]):
+    """One durable value: ``StableCell[int]("counter", default=0)``; `get` and `set`."""
+
+    def __class_getitem__(cls, args: Any) -> Any:
+        return _Parametrized(cls, (args,))
+
+    def __init__(self, name: str, item: Any = None, *, default: Any = _MISSING) -> None:
+        if item is None:
+            raise StorageError(f"StableCell {name!r} needs its type: StableCell[T]({name!r})")
+        self.name = name
+        self._key = namespace(name) + b"\x01"
+        self._values = ValueCodec(item)
+        self._default = default
+
+    def get(self) -> T:
+        """The stored value, or the default; raises `StorageError` if neither exists."""
+        raw = _backend.current_backend().kv_get(self._key)
+        if raw is None:
+            if self._default is _MISSING:
+                raise StorageError(f"StableCell {self.name!r} is empty and has no default")
+            default: T = self._default
+            return default
+        value: T = self._values.load(raw)
+        return value
+
+    def set(self, value: T) -> None:
+        """Store ``value``."""
+        _backend.current_backend().kv_put(self._key, self._values.dump(value))
+
+    def is_set(self) -> bool:
+        return _backend.current_backend().kv_get(self._key) is not None

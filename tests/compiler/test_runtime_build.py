@@ -1,0 +1,95 @@
+"""The shared runtime's build: cache keys, cached builds, failures, the WIT and guest rules."""
+
+from __future__ import annotations
+
+import ast
+import sys
+from pathlib import Path
+
+import pytest
+
+from icframework import abi
+from icframework.compiler import runtime_build
+from icframework.compiler.runtime import GUEST_MODULE, RUNTIME_DIR
+from tests.compiler.runtime_support import CACHE_DIR, runtime, runtime_component
+
+__all__ = ["runtime"]
+
+
+def test_wit_declares_the_versioned_package_and_world() -> None:
+    text = abi.WIT_PATH.read_text(encoding="utf-8")
+    assert f"package {abi.WIT_PACKAGE}@{abi.ABI_VERSION};" in text
+    assert f"world {abi.WORLD} {{" in text
+    assert abi.interface_name("kv") == "icframework:canister/kv@0.1.0"
+
+
+def test_wit_carries_no_byte_lists() -> None:
+    # list<u8> crosses wasmtime-py byte by byte; bytes must travel as latin-1 strings.
+    lines = abi.WIT_PATH.read_text(encoding="utf-8").splitlines()
+    code = [line for line in lines if not line.strip().startswith("//")]
+    assert not [line for line in code if "list<u8>" in line]
+
+
+def test_guest_modules_import_only_the_standard_library() -> None:
+    for name, source in runtime_build.guest_sources().items():
+        tree = ast.parse(source, filename=name)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                modules = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                modules = [node.module or ""]
+            else:
+                continue
+            for module in modules:
+                top = module.split(".")[0]
+                assert top in sys.stdlib_module_names or top in {"__future__", "wit_world"}, (
+                    f"{name}:{node.lineno} imports {module}: the runtime is standard library only"
+                )
+
+
+def test_guest_sources_exclude_the_host_package_file() -> None:
+    names = set(runtime_build.guest_sources())
+    assert f"{GUEST_MODULE}.py" in names
+    assert "__init__.py" not in names
+    assert (RUNTIME_DIR / "__init__.py").exists()
+
+
+def test_key_changes_with_a_guest_source(monkeypatch: pytest.MonkeyPatch) -> None:
+    key = runtime_build.runtime_key()
+    assert key == runtime_build.runtime_key()
+    sources = runtime_build.guest_sources()
+    sources[f"{GUEST_MODULE}.py"] += b"\n# edited\n"
+    monkeypatch.setattr(runtime_build, "guest_sources", lambda: sources)
+    assert runtime_build.runtime_key() != key
+
+
+def test_second_build_comes_from_the_cache() -> None:
+    runtime_component()  # makes sure a build exists
+    artifact = runtime_build.build_runtime(CACHE_DIR, progress=None)
+    assert artifact.cached
+    assert artifact.path == CACHE_DIR.resolve() / f"{artifact.key}.wasm"
+    # A component, not a core module: magic, then version 0x0d and layer 1.
+    assert artifact.wasm[:8] == b"\0asm\x0d\x00\x01\x00"
+
+
+def test_failed_build_raises_with_the_tool_output(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def failing(stage: Path, output: Path) -> list[str]:
+        return [sys.executable, "-c", "import sys; print('no world here'); sys.exit(3)"]
+
+    monkeypatch.setattr(runtime_build, "_componentize_command", failing)
+    messages: list[str] = []
+    with pytest.raises(runtime_build.BuildError, match=r"exit 3\)(.|\n)*no world here"):
+        runtime_build.build_runtime(tmp_path, force=True, progress=messages.append)
+    assert messages and "componentize-py" in messages[0]
+    assert not list(tmp_path.glob("*.wasm"))
+
+
+def test_runtime_exports_the_canister_interface(runtime: tuple[object, object]) -> None:
+    engine, compiled = runtime_component()
+    exports = compiled.type.exports(engine)
+    assert abi.interface_name("canister") in exports
+    imports = compiled.type.imports(engine)
+    for interface in ("ic0", "kv", "events"):
+        assert abi.interface_name(interface) in imports
