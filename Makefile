@@ -32,7 +32,7 @@ demo: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
-STRICT_PACKAGES := icframework/core icframework/candid icframework/identity icframework/protocol
+STRICT_PACKAGES := icframework/core icframework/candid icframework/identity icframework/protocol icframework/sdk
 
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy icframework config
