@@ -150,9 +150,11 @@ class Replica:
         arg: bytes = EMPTY_ARGS,
         *,
         sender: Principal = ANONYMOUS,
+        effective_canister_id: Principal | None = None,
     ) -> bytes:
         """Make an update call and return the reply bytes; a reject raises `CanisterError`."""
-        status = self.wait(self.submit(canister_id, method, arg, sender=sender))
+        status = self.wait(self.submit(canister_id, method, arg, sender=sender,
+                                       effective_canister_id=effective_canister_id))
         if status.state is IngressState.REPLIED:
             assert status.reply is not None
             return status.reply
@@ -201,16 +203,8 @@ class Replica:
 
     def _management(self, method: str, arg: bytes, sender: Principal,
                     effective: Principal | None = None) -> bytes:
-        request_id = self.submit(Principal.management_canister(), method, arg, sender=sender,
-                                 effective_canister_id=effective)
-        status = self.wait(request_id)
-        if status.state is IngressState.REPLIED:
-            assert status.reply is not None
-            return status.reply
-        assert status.reject is not None
-        raise CanisterError(
-            status.reject.error_code or ErrorCode.CANISTER_REJECTED_MESSAGE, status.reject.message
-        )
+        return self.update(Principal.management_canister(), method, arg, sender=sender,
+                           effective_canister_id=effective)
 
     def create_canister(
         self,
