@@ -50,6 +50,9 @@ class Command(BaseCommand):
                           f"{len(subnet.canisters)} canister(s))")
         self.stdout.write(f"  subnet:    {Principal(subnet.config.subnet_id).to_text()}")
         self.stdout.write(f"  dashboard: {base}/")
+        self.stdout.write(f"  IC API:    {base}/api/v2/status  (agents: fetch the root key)")
+        self.stdout.write(f"  canisters: http://<canister-id>.localhost:{port}/  "
+                          f"or {base}/?canisterId=<canister-id>")
         self.stdout.write("  stop with Ctrl-C")
         try:
             CommandLineInterface().run(
