@@ -399,32 +399,25 @@ def _leb_wide(v: int, groups: int) -> bytes:
     return bytes(out)
 
 
-class _StackRoom:
-    """Temporarily raise the interpreter's recursion limit by ``extra`` frames.
+_DEFAULT_RECURSION_LIMIT = 1000  # CPython's default
+
+
+def _ensure_stack_room(extra: int) -> None:
+    """Make sure the recursion limit leaves ``extra`` frames above CPython's default.
 
     The codecs recurse once per nesting level of a value (a few frames per level). On
     CPython 3.11+ Python-to-Python calls do not use the C stack, so a higher limit only
-    costs heap memory; the limit is restored on exit unless someone changed it since.
+    costs heap memory. The limit is raised once and left raised: setting it on every
+    call was a large share of a small message's cost inside a canister.
     """
-
-    __slots__ = ("extra", "new", "old")
-
-    def __init__(self, extra: int) -> None:
-        self.extra = extra
-        self.old = 0
-        self.new = 0
-
-    def __enter__(self) -> None:
-        self.old = sys.getrecursionlimit()
-        self.new = self.old + self.extra
-        sys.setrecursionlimit(self.new)
-
-    def __exit__(self, *exc: object) -> None:
-        if sys.getrecursionlimit() == self.new:
-            sys.setrecursionlimit(self.old)
+    wanted = _DEFAULT_RECURSION_LIMIT + extra
+    if sys.getrecursionlimit() < wanted:
+        sys.setrecursionlimit(wanted)
 
 
 _ENCODE_STACK_FRAMES = 20_000
+# Raise it for the default limits now, once, rather than in the middle of a call.
+_ensure_stack_room(_ENCODE_STACK_FRAMES)
 
 
 # ======================================================================= header parsing
@@ -1302,8 +1295,8 @@ def decode(
         types = tuple(types)
     meter = _Meter(lim.budget(len(d)), lim.max_depth)
     key = (None if types is None else tuple(map(id, types)), lim.max_depth)
-    with _StackRoom(8 * lim.max_depth + 200):
-        return _decode(d, types, lim, meter, key)
+    _ensure_stack_room(8 * lim.max_depth + 200)
+    return _decode(d, types, lim, meter, key)
 
 
 def _decode(
@@ -1842,13 +1835,13 @@ def encode(types: Sequence[CandidType], values: Sequence[Any]) -> bytes:
         _ENCODE_CACHE[key] = prog
     header, encoders, _ = prog
     out = bytearray(header)
-    with _StackRoom(_ENCODE_STACK_FRAMES):
-        for i, enc in enumerate(encoders):
-            try:
-                enc(values[i], out)
-            except _EncodeFailure as exc:
-                where = f"arg {i}" + (" " + "".join(reversed(exc.path)) if exc.path else "")
-                raise CandidEncodeError(f"{where}: {exc.reason}") from None
-            except RecursionError:
-                raise CandidEncodeError(f"arg {i}: value nests too deeply to encode") from None
+    _ensure_stack_room(_ENCODE_STACK_FRAMES)
+    for i, enc in enumerate(encoders):
+        try:
+            enc(values[i], out)
+        except _EncodeFailure as exc:
+            where = f"arg {i}" + (" " + "".join(reversed(exc.path)) if exc.path else "")
+            raise CandidEncodeError(f"{where}: {exc.reason}") from None
+        except RecursionError:
+            raise CandidEncodeError(f"arg {i}: value nests too deeply to encode") from None
     return bytes(out)

@@ -4,7 +4,8 @@ How it works: every Python canister runs the same component, built by componenti
 from the canister ABI (``icframework/abi/canister.wit``) and the guest modules in
 ``icframework/compiler/runtime/``. A build takes tens of seconds, so its output is
 cached under ``<cache_dir>/<key>.wasm``, where the key hashes the WIT, the guest
-sources and the componentize-py version: editing any of them rebuilds, nothing else
+sources, the bundled pure-Python packages (`BUNDLED_PACKAGES`: the SDK and what it
+needs) and the componentize-py version: editing any of them rebuilds, nothing else
 does. Compiling the component with wasmtime takes seconds more, so `load_runtime` also
 caches ``Component.serialize()`` under ``<cache_dir>/<key>-<wasmtime version>.cwasm``
 (a file wasmtime rejects, e.g. after an engine configuration change, is recompiled).
@@ -34,6 +35,7 @@ from icframework.abi import WIT_PATH, WORLD
 from icframework.compiler.runtime import GUEST_MODULE, RUNTIME_DIR
 
 __all__ = [
+    "BUNDLED_PACKAGES",
     "DEFAULT_CACHE_DIR",
     "BuildError",
     "RuntimeArtifact",
@@ -69,17 +71,36 @@ def _print_progress(message: str) -> None:
     print(f"[runtime] {message}", file=sys.stderr, flush=True)
 
 
+BUNDLED_PACKAGES = ("icframework.core", "icframework.candid", "icframework.sdk")
+"""Pure-Python packages compiled into the runtime (with ``icframework/__init__.py``), so
+apps can use the SDK; the glue pre-imports them at build time."""
+
+_PACKAGE_ROOT = Path(__file__).resolve().parents[2]
+
+
 def guest_sources() -> dict[str, bytes]:
-    """The guest modules bundled into the runtime, by file name (not the host's __init__)."""
-    return {
+    """Every file staged for componentize-py, by path relative to the stage directory.
+
+    The guest modules (by file name, not the host's ``__init__``), then the
+    `BUNDLED_PACKAGES` (``icframework/...``, their ``*.py`` files, recursively).
+    """
+    sources = {
         path.name: path.read_bytes()
         for path in sorted(RUNTIME_DIR.glob("*.py"))
         if path.name != "__init__.py"
     }
+    top = _PACKAGE_ROOT / "icframework" / "__init__.py"
+    sources[top.relative_to(_PACKAGE_ROOT).as_posix()] = top.read_bytes()
+    for package in BUNDLED_PACKAGES:
+        directory = _PACKAGE_ROOT.joinpath(*package.split("."))
+        for path in sorted(directory.rglob("*.py")):
+            sources[path.relative_to(_PACKAGE_ROOT).as_posix()] = path.read_bytes()
+    return sources
 
 
 def runtime_key() -> str:
-    """The cache key: SHA-256 (16 hex digits) of WIT, guest sources, componentize-py version."""
+    """The cache key: SHA-256 (16 hex digits) of WIT, guest sources and bundled packages,
+    and the componentize-py version."""
     digest = hashlib.sha256()
     digest.update(b"componentize-py " + version("componentize-py").encode() + b"\0")
     digest.update(b"world " + WORLD.encode() + b"\0")
@@ -124,7 +145,9 @@ def build_runtime(
         stage = Path(tmp) / "python"
         stage.mkdir()
         for name, data in guest_sources().items():
-            (stage / name).write_bytes(data)
+            target = stage / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data)
         output = Path(tmp) / "runtime.wasm"
         env = dict(os.environ)
         # componentize-py bundles the active virtualenv's site-packages when it sees one;

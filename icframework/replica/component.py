@@ -28,9 +28,10 @@ import bisect
 import hashlib
 import heapq
 import time
+import weakref
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import wasmtime
 from wasmtime import component
@@ -38,20 +39,27 @@ from wasmtime import component
 from icframework.abi import interface_name
 from icframework.core import ErrorCode
 from icframework.core.ic0 import Context
+from icframework.replica.errors import ReplicaError
 from icframework.replica.pages import PageMap
+from icframework.replica.sandbox import ExecutionResult
 from icframework.replica.system_api import (
     CanisterTrap,
     ExecutionInput,
     ExecutionOutput,
     SystemApi,
 )
+from icframework.replica.wasm_module import CanisterModule
 
 __all__ = [
     "INSTALL_INSTRUCTION_LIMIT",
     "ComponentExecutionResult",
     "ComponentSandbox",
     "KeyValueStore",
+    "RuntimeLoader",
+    "RuntimeUnavailableError",
     "install_input",
+    "set_runtime_loader",
+    "shared_runtime",
 ]
 
 INSTALL_INSTRUCTION_LIMIT = 5_000_000_000
@@ -78,6 +86,59 @@ _SYSTEM_EXPORTS = {
 }
 
 
+# -- the shared runtime ---------------------------------------------------------------------
+
+RuntimeLoader = Callable[[wasmtime.Engine], component.Component]
+"""Loads the runtime component compiled for an engine (e.g. the compiler's ``load_runtime``)."""
+
+_runtime_loader: RuntimeLoader | None = None
+_runtimes: weakref.WeakKeyDictionary[wasmtime.Engine, component.Component] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+class RuntimeUnavailableError(ReplicaError):
+    """No runtime loader is configured, or it failed: Python canisters cannot run."""
+
+
+def set_runtime_loader(loader: RuntimeLoader | None) -> None:
+    """Set the process-wide loader of the runtime component (None: Python canisters off).
+
+    The replica cannot build the runtime itself (that is ``icframework.compiler``, a
+    layer it must not import); whoever starts a replica registers, for instance,
+    ``functools.partial(runtime_build.load_runtime, progress=None)``. Loaded runtimes
+    are cached per engine; setting a loader forgets them.
+    """
+    global _runtime_loader
+    _runtime_loader = loader
+    _runtimes.clear()
+
+
+def shared_runtime(
+    engine: wasmtime.Engine, loader: RuntimeLoader | None = None
+) -> component.Component:
+    """The runtime compiled for ``engine``, loaded once per engine.
+
+    Uses ``loader`` or the process-wide one (`set_runtime_loader`); raises
+    `RuntimeUnavailableError` if there is none or it fails.
+    """
+    runtime = _runtimes.get(engine)
+    if runtime is not None:
+        return runtime
+    load = loader or _runtime_loader
+    if load is None:
+        raise RuntimeUnavailableError(
+            "this replica cannot run Python canisters: no runtime loader is configured "
+            "(icframework.replica.component.set_runtime_loader)"
+        )
+    try:
+        runtime = load(engine)
+    except Exception as exc:  # a build or compile failure, reported to the installer
+        raise RuntimeUnavailableError(f"the Python runtime could not be loaded: {exc}") from exc
+    _runtimes[engine] = runtime
+    return runtime
+
+
 # -- the key-value store --------------------------------------------------------------------
 
 
@@ -94,9 +155,33 @@ class KeyValueStore:
         self._keys: list[bytes] = sorted(self._data)
         self._overlay: dict[bytes, bytes | None] | None = None
         self._dirty: set[bytes] = set()
+        self._size = sum(len(k) + len(v) for k, v in self._data.items())
 
     def __len__(self) -> int:
         return len(self._data)
+
+    @property
+    def size_bytes(self) -> int:
+        """Bytes of committed keys and values (what the canister is charged storage for)."""
+        return self._size
+
+    def keys(self) -> list[bytes]:
+        """Committed keys in order."""
+        return list(self._keys)
+
+    def snapshot(self) -> tuple[dict[bytes, bytes], frozenset[bytes]]:
+        """The committed state, for `restore` (an upgrade that fails half way)."""
+        return dict(self._data), frozenset(self._dirty)
+
+    def restore(self, snapshot: tuple[dict[bytes, bytes], frozenset[bytes]]) -> None:
+        """Go back to a `snapshot`; keys changed since stay dirty so the checkpoint follows."""
+        data, dirty = snapshot
+        changed = self._dirty | set(dirty)
+        self._overlay = None
+        self._data = dict(data)
+        self._keys = sorted(self._data)
+        self._size = sum(len(k) + len(v) for k, v in self._data.items())
+        self._dirty = changed
 
     def items(self) -> Iterator[tuple[bytes, bytes]]:
         """Committed entries in key order."""
@@ -115,6 +200,9 @@ class KeyValueStore:
         if not overlay:
             return 0
         for key, value in overlay.items():
+            old = self._data.get(key)
+            if old is not None:
+                self._size -= len(key) + len(old)
             if value is None:
                 if self._data.pop(key, None) is not None:
                     del self._keys[bisect.bisect_left(self._keys, key)]
@@ -122,6 +210,7 @@ class KeyValueStore:
                 if key not in self._data:
                     bisect.insort(self._keys, key)
                 self._data[key] = value
+                self._size += len(key) + len(value)
         self._dirty.update(overlay)
         return len(overlay)
 
@@ -233,16 +322,13 @@ class _Random:
 
 
 @dataclass(slots=True)
-class ComponentExecutionResult:
+class ComponentExecutionResult(ExecutionResult):
     """One execution: effects (None if it trapped), trap, instructions, events, timings.
 
     ``instructions`` are those of the ``call`` itself; a re-installation the execution
     needed first is reported in ``install_instructions`` and is not charged.
     """
 
-    output: ExecutionOutput | None
-    trap: CanisterTrap | None
-    instructions: int
     events: list[tuple[str, bytes]] = field(default_factory=list)
     kv_writes: int = 0
     reinstalled: bool = False
@@ -300,11 +386,14 @@ class ComponentSandbox:
         kv: KeyValueStore | None = None,
         time_ns: int = 0,
         install_instruction_limit: int = INSTALL_INSTRUCTION_LIMIT,
+        module: CanisterModule | None = None,
     ) -> None:
         """Instantiate the runtime and install ``source``; raises `CanisterTrap` if it fails.
 
         ``kv`` is the canister's committed store (a new empty one if None);
-        ``time_ns`` is the clock the source sees while it loads.
+        ``time_ns`` is the clock the source sees while it loads. ``module`` is the
+        installed Python canister module; `module` is it with the entry points the
+        app registered (what the subnet routes by).
         """
         self.engine = engine
         self.runtime = runtime
@@ -324,6 +413,37 @@ class ComponentSandbox:
         self._call: component.Func | None = None
         self._linker = self._make_linker()
         self._instantiate_and_install(time_ns, b"install\0" + canister_id)
+        self.module = (module or _BARE_MODULE).with_entry_points(self.exports)
+
+    # -- what the subnet expects of a sandbox (`icframework.replica.sandbox.CanisterSandbox`) --
+
+    @property
+    def heap_size(self) -> int:
+        """Bytes of committed key-value data: a Python canister's memory, for storage fees."""
+        return self.kv.size_bytes
+
+    @property
+    def committed_globals(self) -> dict[int, Any]:
+        return {}
+
+    def take_dirty_pages(self) -> dict[int, bytes]:
+        return {}
+
+    def take_dirty_kv(self) -> dict[bytes, bytes | None]:
+        """Keys changed since the last checkpoint (value, or None if deleted)."""
+        return self.kv.take_dirty()
+
+    def mark_all_dirty(self) -> None:
+        """Nothing to do: the store is written key by key (a new store's keys are dirty)."""
+
+    def heap_image(self) -> bytes:
+        return b""
+
+    def snapshot(self) -> object:
+        return self.kv.snapshot()
+
+    def restore(self, snapshot: object) -> None:
+        self.kv.restore(cast("tuple[dict[bytes, bytes], frozenset[bytes]]", snapshot))
 
     # -- linking ------------------------------------------------------------------------------
 
@@ -808,6 +928,13 @@ class ComponentSandbox:
         if system is not None:
             return system, "", b""
         return "update", target, inp.arg
+
+
+_BARE_MODULE = CanisterModule(
+    wasm=b"", module_hash=b"", memory64=False, has_memory=False, has_table=False,
+    updates=frozenset(), queries=frozenset(), composite_queries=frozenset(),
+    system_methods=frozenset(), mutable_globals=(),
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,7 +35,7 @@ from icframework.core.ic0 import Context
 from icframework.replica.errors import CanisterError
 from icframework.replica.messages import CallOrigin, OriginKind, RejectInfo, Request
 from icframework.replica.pages import PageMap
-from icframework.replica.sandbox import Sandbox
+from icframework.replica.sandbox import CanisterSandbox
 from icframework.replica.state import (
     MAX_CONTROLLERS,
     CanisterChange,
@@ -615,7 +615,7 @@ class ManagementCanister:
         subnet.mark_dirty(state.canister_id)
         return EMPTY_REPLY, request.cycles
 
-    def _run_entry(self, sandbox: Sandbox, state: CanisterState, request: Request,
+    def _run_entry(self, sandbox: CanisterSandbox, state: CanisterState, request: Request,
                    export: str, context: Context, arg: bytes, limit: int) -> int:
         """Run an install-time entry point; raise `CanisterError` if it traps."""
         if export not in sandbox.module.system_methods:
@@ -674,8 +674,7 @@ class ManagementCanister:
                 "upgrade with wasm_memory_persistence = opt variant { keep }",
             )
         saved_stable = stable.read(0, stable.size_bytes)
-        saved_image = bytes(old_sandbox.image)
-        saved_globals = dict(old_sandbox.committed_globals)
+        saved_memory = old_sandbox.snapshot()
         saved = (state.certified_data, state.global_timer_ns, state.cycles)
         limit = subnet.config.install_instruction_limit
         used = 0
@@ -685,13 +684,13 @@ class ManagementCanister:
                                         Context.PRE_UPGRADE, b"", limit)
             state.global_timer_ns = 0
             module, sandbox = subnet.install_module(
-                canister_id, wasm, stable, bytes(old_sandbox.image) if keep else None)
+                canister_id, wasm, stable, previous=old_sandbox, keep_heap=keep)
             used += self._run_entry(sandbox, state, request, "canister_post_upgrade",
                                     Context.INIT, arg, limit - used)
         except CanisterError:
             stable.resize(len(saved_stable))
             stable.write(0, saved_stable)
-            old_sandbox.restore_image(saved_image, saved_globals)
+            old_sandbox.restore(saved_memory)
             state.certified_data, state.global_timer_ns, state.cycles = saved
             raise
         subnet.orphan_callbacks(canister_id)
@@ -700,9 +699,10 @@ class ManagementCanister:
         self._commit_module(state, module.module_hash, sandbox)
         return used
 
-    def _commit_module(self, state: CanisterState, module_hash: bytes, sandbox: Sandbox) -> None:
+    def _commit_module(self, state: CanisterState, module_hash: bytes,
+                       sandbox: CanisterSandbox) -> None:
         state.module_hash = module_hash
         state.heap_size = sandbox.heap_size
         state.globals = dict(sandbox.committed_globals)
         state.stable_size = self.subnet.stables[state.canister_id].size_bytes
-        sandbox.dirty_pages.update(range(sandbox.heap_size // 4096))
+        sandbox.mark_all_dirty()

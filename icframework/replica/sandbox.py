@@ -19,7 +19,7 @@ from __future__ import annotations
 import ctypes
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import wasmtime
 
@@ -41,6 +41,9 @@ from icframework.replica.wasm_module import (
     TABLE_EXPORT,
     CanisterModule,
 )
+
+if TYPE_CHECKING:
+    from icframework.replica.component import KeyValueStore
 
 CHECKPOINT_PAGE = 4096
 # Fuel for the instrumented global accessors (a few instructions per global).
@@ -78,6 +81,61 @@ class ExecutionResult:
     output: ExecutionOutput | None
     trap: CanisterTrap | None
     instructions: int
+
+
+class CanisterSandbox(Protocol):
+    """What the subnet and the management canister need of a canister's live instance.
+
+    Two implementations: `Sandbox` (a wasm module; its state is a heap image, globals
+    and the stable memory the subnet owns) and
+    `icframework.replica.component.ComponentSandbox` (a Python canister; its state is a
+    key-value store). Each answers the other's state questions with "nothing"
+    (``take_dirty_pages`` of a Python canister, ``kv`` of a wasm one), so callers need
+    no case analysis.
+    """
+
+    @property
+    def module(self) -> CanisterModule:
+        """The installed module; for a Python canister, with the app's entry points."""
+
+    @property
+    def heap_size(self) -> int:
+        """Bytes of committed memory (a Python canister: its key-value data)."""
+
+    @property
+    def committed_globals(self) -> dict[int, Any]:
+        """Committed mutable globals by index."""
+
+    @property
+    def kv(self) -> KeyValueStore | None:
+        """The key-value store of a Python canister; None for a wasm module."""
+
+    def has_export(self, name: str) -> bool:
+        """Whether ``name`` (an IC export name) can be executed."""
+
+    def execute(
+        self, target: str | tuple[int, int], inp: ExecutionInput, instruction_limit: int, *,
+        persist: bool,
+    ) -> ExecutionResult:
+        """Run an entry point or callback atomically (see `Sandbox.execute`)."""
+
+    def take_dirty_pages(self) -> dict[int, bytes]:
+        """Heap pages changed since the last checkpoint."""
+
+    def take_dirty_kv(self) -> dict[bytes, bytes | None]:
+        """Key-value entries changed since the last checkpoint (None: deleted)."""
+
+    def mark_all_dirty(self) -> None:
+        """Make the next checkpoint write the whole state (after its space was cleared)."""
+
+    def heap_image(self) -> bytes:
+        """The committed heap, for an upgrade that keeps it (empty for a Python canister)."""
+
+    def snapshot(self) -> object:
+        """The committed state, for `restore` when an upgrade fails after pre_upgrade."""
+
+    def restore(self, snapshot: object) -> None:
+        """Go back to a `snapshot`."""
 
 
 class _Heap:
@@ -374,6 +432,28 @@ class Sandbox:
     def heap_size(self) -> int:
         """Committed linear memory size in bytes."""
         return len(self.image)
+
+    # -- the rest of `CanisterSandbox` ----------------------------------------------------------
+
+    @property
+    def kv(self) -> KeyValueStore | None:
+        return None
+
+    def take_dirty_kv(self) -> dict[bytes, bytes | None]:
+        return {}
+
+    def mark_all_dirty(self) -> None:
+        self.dirty_pages.update(range(len(self.image) // CHECKPOINT_PAGE))
+
+    def heap_image(self) -> bytes:
+        return bytes(self.image)
+
+    def snapshot(self) -> object:
+        return bytes(self.image), dict(self.committed_globals)
+
+    def restore(self, snapshot: object) -> None:
+        image, global_values = cast("tuple[bytes, dict[int, Any]]", snapshot)
+        self.restore_image(image, global_values)
 
     # -- execution ------------------------------------------------------------------------------
 

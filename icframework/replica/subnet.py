@@ -28,6 +28,13 @@ import cbor2
 
 from icframework.core import ErrorCode, Principal, RejectCode
 from icframework.core.ic0 import Context
+from icframework.replica.component import (
+    ComponentSandbox,
+    KeyValueStore,
+    RuntimeLoader,
+    RuntimeUnavailableError,
+    shared_runtime,
+)
 from icframework.replica.cycles import FeeSchedule
 from icframework.replica.engine import ExecutionEngine
 from icframework.replica.errors import CanisterError, ReplicaError
@@ -44,7 +51,12 @@ from icframework.replica.messages import (
     Response,
 )
 from icframework.replica.pages import PageMap
-from icframework.replica.sandbox import CHECKPOINT_PAGE, ExecutionResult, Sandbox
+from icframework.replica.sandbox import (
+    CHECKPOINT_PAGE,
+    CanisterSandbox,
+    ExecutionResult,
+    Sandbox,
+)
 from icframework.replica.state import (
     CanisterState,
     CanisterStatus,
@@ -70,6 +82,12 @@ _KV_META = "meta"
 _KV_MODULES = "module"
 _KV_INGRESS = "ingress"
 _KV_QUEUES = "queue"
+_KV_CANISTER_PREFIX = "kv:"
+
+
+def kv_namespace(canister_id: bytes) -> str:
+    """The state store namespace of a Python canister's key-value data."""
+    return _KV_CANISTER_PREFIX + canister_id.hex()
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,7 +146,11 @@ class Subnet:
         config: SubnetConfig | None = None,
         clock: Callable[[], int] = time.time_ns,
         ingress_queue: IngressQueue | None = None,
+        *,
+        python_runtime: RuntimeLoader | None = None,
     ) -> None:
+        """``python_runtime`` loads the runtime of Python canisters; by default the
+        process-wide loader (`icframework.replica.component.set_runtime_loader`)."""
         from icframework.replica.management import ManagementCanister
 
         self.store = store
@@ -136,7 +158,8 @@ class Subnet:
         self.config = config or SubnetConfig()
         self.clock = clock
         self.canisters: dict[bytes, CanisterState] = {}
-        self.sandboxes: dict[bytes, Sandbox] = {}
+        self.python_runtime = python_runtime
+        self.sandboxes: dict[bytes, CanisterSandbox] = {}
         self.stables: dict[bytes, PageMap] = {}
         self.modules: dict[bytes, CanisterModule] = {}
         self.queues: dict[bytes, deque[Request | Response]] = {}
@@ -151,6 +174,7 @@ class Subnet:
         self._deleted_canisters: set[bytes] = set()
         self._cleared_spaces: set[tuple[bytes, str]] = set()
         self._new_modules: dict[bytes, bytes] = {}
+        self._kv_wipes: dict[bytes, set[bytes]] = {}
         self._dirty_ingress: set[bytes] = set()
         self._deleted_ingress: set[bytes] = set()
         self._dirty_queues: set[bytes] = set()
@@ -188,16 +212,47 @@ class Subnet:
             self.stables[canister_id] = stable
             if state.module_hash is not None:
                 module = self._module_by_hash(state.module_hash)
-                image = bytearray(state.heap_size)
-                for index, data in self.store.load_pages(canister_id, "heap"):
-                    offset = index * CHECKPOINT_PAGE
-                    if offset < state.heap_size:
-                        image[offset : offset + len(data)] = data
-                self.sandboxes[canister_id] = Sandbox(
-                    self.engine, module, stable, self._input(state, Context.START, b""),
-                    self.config.install_instruction_limit, image=bytes(image),
-                    global_values=state.globals,
-                )
+                try:
+                    self.sandboxes[canister_id] = self._restore_sandbox(state, module, stable)
+                except (CanisterTrap, RuntimeUnavailableError) as exc:
+                    raise ReplicaError(
+                        f"canister {canister_text(canister_id)} cannot be restored: {exc}"
+                    ) from None
+
+    def _restore_sandbox(self, state: CanisterState, module: CanisterModule,
+                         stable: PageMap) -> CanisterSandbox:
+        """The sandbox of an installed canister from its last checkpoint."""
+        canister_id = state.canister_id
+        if module.is_python:
+            kv = KeyValueStore(dict(self.store.kv_scan(kv_namespace(canister_id))))
+            return self._python_sandbox(state, module, kv)
+        image = bytearray(state.heap_size)
+        for index, data in self.store.load_pages(canister_id, "heap"):
+            offset = index * CHECKPOINT_PAGE
+            if offset < state.heap_size:
+                image[offset : offset + len(data)] = data
+        return Sandbox(
+            self.engine, module, stable, self._input(state, Context.START, b""),
+            self.config.install_instruction_limit, image=bytes(image),
+            global_values=state.globals,
+        )
+
+    def _python_sandbox(self, state: CanisterState, module: CanisterModule,
+                        kv: KeyValueStore | None) -> ComponentSandbox:
+        """An instance of the shared runtime with the app of ``module`` loaded over ``kv``.
+
+        Raises `CanisterTrap` if the app fails to load, `RuntimeUnavailableError` if
+        there is no runtime.
+        """
+        app = module.python_app
+        assert app is not None
+        runtime = shared_runtime(self.engine.engine, self.python_runtime)
+        filename, source = app.install_source()
+        return ComponentSandbox(
+            self.engine.engine, runtime, source, filename=filename,
+            canister_id=state.canister_id, kv=kv, time_ns=self.time_ns,
+            install_instruction_limit=self.config.install_instruction_limit, module=module,
+        )
 
     def _module_by_hash(self, module_hash: bytes) -> CanisterModule:
         module = self.modules.get(module_hash)
@@ -273,45 +328,72 @@ class Subnet:
 
     # -- module installation (used by the management canister) -------------------------------
 
-    def install_module(self, canister_id: bytes, wasm: bytes, stable: PageMap,
-                       kept_heap: bytes | None = None) -> tuple[CanisterModule, Sandbox]:
+    def install_module(
+        self, canister_id: bytes, wasm: bytes, stable: PageMap, *,
+        previous: CanisterSandbox | None = None, keep_heap: bool = False,
+    ) -> tuple[CanisterModule, CanisterSandbox]:
         """Build a sandbox for ``wasm`` on the canister's (current) stable memory.
 
-        The caller runs the init/post_upgrade entry points and commits or aborts.
-        Raises `CanisterError` IC0505 for invalid modules.
+        For an upgrade, ``previous`` is the current sandbox: a Python canister carries
+        its key-value store over (as a wasm module keeps stable memory), a wasm module
+        its heap if ``keep_heap``. The caller runs the init/post_upgrade entry points
+        and commits or aborts. Raises `CanisterError` IC0505 for invalid modules.
         """
         from icframework.replica.errors import InvalidModuleError
 
         state = self.canisters[canister_id]
+        invalid = (f"Error from Canister {canister_text(canister_id)}: Canister's Wasm module "
+                   "is not valid: ")
         try:
             module = load_canister_module(wasm)
-            self.engine.compile(module)
-        except InvalidModuleError as exc:
-            raise CanisterError(
-                ErrorCode.CANISTER_INVALID_WASM,
-                f"Error from Canister {canister_text(canister_id)}: Canister's Wasm module is "
-                f"not valid: {exc}",
-            ) from None
+            if module.is_python:
+                shared_runtime(self.engine.engine, self.python_runtime)
+            else:
+                self.engine.compile(module)
+        except (InvalidModuleError, RuntimeUnavailableError) as exc:
+            raise CanisterError(ErrorCode.CANISTER_INVALID_WASM, invalid + str(exc)) from None
         if module.module_hash not in self.modules:
             self.modules[module.module_hash] = module
             self._new_modules[module.module_hash] = wasm
+        sandbox: CanisterSandbox
         try:
-            sandbox = Sandbox(
-                self.engine, module, stable, self._input(state, Context.START, b""),
-                self.config.install_instruction_limit, kept_heap=kept_heap,
-            )
+            if module.is_python:
+                kv = previous.kv if previous is not None else None
+                sandbox = self._python_sandbox(state, module, kv)
+            else:
+                kept_heap = previous.heap_image() if previous is not None and keep_heap else None
+                sandbox = Sandbox(
+                    self.engine, module, stable, self._input(state, Context.START, b""),
+                    self.config.install_instruction_limit, kept_heap=kept_heap,
+                )
         except CanisterTrap as trap:
             raise CanisterError(
                 trap.error_code, f"Error from Canister {canister_text(canister_id)}: {trap.message}"
             ) from None
         return module, sandbox
 
-    def set_sandbox(self, canister_id: bytes, sandbox: Sandbox | None) -> None:
+    def set_sandbox(self, canister_id: bytes, sandbox: CanisterSandbox | None) -> None:
+        """Replace the canister's sandbox (None: uninstalled).
+
+        A key-value store the new sandbox does not carry over (reinstall, uninstall, a
+        different kind of module) is wiped in the next commit.
+        """
+        old = self.sandboxes.get(canister_id)
+        if old is not None and (sandbox is None or sandbox.kv is not old.kv):
+            self._wipe_kv(canister_id, old)
         if sandbox is None:
             self.sandboxes.pop(canister_id, None)
         else:
             self.sandboxes[canister_id] = sandbox
         self.mark_dirty(canister_id)
+
+    def _wipe_kv(self, canister_id: bytes, sandbox: CanisterSandbox) -> None:
+        kv = sandbox.kv
+        if kv is not None:
+            # Every key the store may hold: the committed ones, and deletions not yet written.
+            keys = self._kv_wipes.setdefault(canister_id, set())
+            keys.update(kv.keys())
+            keys.update(kv.take_dirty())
 
     def clear_memories(self, canister_id: bytes, *, stable: bool) -> None:
         """Forget the heap checkpoint (and stable memory if asked) of ``canister_id``."""
@@ -322,7 +404,9 @@ class Subnet:
 
     def delete_canister(self, canister_id: bytes) -> None:
         self.canisters.pop(canister_id)
-        self.sandboxes.pop(canister_id, None)
+        old = self.sandboxes.pop(canister_id, None)
+        if old is not None:
+            self._wipe_kv(canister_id, old)
         self.stables.pop(canister_id, None)
         self.queues.pop(canister_id, None)
         self._dirty_queues.add(canister_id)
@@ -926,10 +1010,22 @@ class Subnet:
         for canister_id, space in self._cleared_spaces:
             if canister_id not in self._deleted_canisters:
                 changes.space_deletes.add((canister_id, space))
+        for canister_id, keys in self._kv_wipes.items():
+            namespace = kv_namespace(canister_id)
+            changes.kv_deletes.update((namespace, key) for key in keys)
         for canister_id, sandbox in self.sandboxes.items():
             dirty = sandbox.take_dirty_pages()
             if dirty:
                 changes.page_writes[(canister_id, "heap")] = dict(dirty)
+            kv_dirty = sandbox.take_dirty_kv()
+            if kv_dirty:
+                namespace = kv_namespace(canister_id)
+                for key, value in kv_dirty.items():
+                    if value is None:
+                        changes.kv_deletes.add((namespace, key))
+                    else:
+                        changes.kv_puts[(namespace, key)] = value
+                        changes.kv_deletes.discard((namespace, key))
         for canister_id, stable in self.stables.items():
             stable_dirty = stable.take_dirty()
             if stable_dirty:
@@ -958,6 +1054,7 @@ class Subnet:
         self._deleted_canisters.clear()
         self._cleared_spaces.clear()
         self._new_modules.clear()
+        self._kv_wipes.clear()
         self._dirty_ingress.clear()
         self._deleted_ingress.clear()
         self._dirty_queues.clear()

@@ -19,11 +19,13 @@ import gzip
 import hashlib
 import io
 import zlib
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
 
 from icframework.core import LEB128Error, decode_sleb128, decode_uleb128, encode_uleb128
 from icframework.core.ic0 import IC0_FUNCTIONS
 from icframework.replica.errors import InvalidModuleError
+from icframework.replica.python_module import PYTHON_SECTION, PythonApp, parse_python_app
 
 WASM_MAGIC = b"\x00asm\x01\x00\x00\x00"
 GZIP_MAGIC = b"\x1f\x8b\x08"
@@ -97,6 +99,34 @@ class CanisterModule:
     globals_accessors: bool = False
     metadata: dict[str, Metadata] = field(default_factory=dict)
     installed_size: int = 0
+    python_app: PythonApp | None = None
+
+    @property
+    def is_python(self) -> bool:
+        """True for a Python canister module (code-less, an ``icframework:python`` section)."""
+        return self.python_app is not None
+
+    def with_entry_points(self, names: Iterable[str]) -> CanisterModule:
+        """This module with the entry points ``names`` (IC export names) instead of its own.
+
+        A Python canister's entry points are those its app registers, known once the
+        runtime has loaded the source.
+        """
+        kinds: dict[str, set[str]] = {"update": set(), "query": set(), "composite_query": set()}
+        system: set[str] = set()
+        for name in names:
+            if name in SYSTEM_ENTRY_POINTS:
+                system.add(name)
+                continue
+            for prefix, kind in _METHOD_PREFIXES.items():
+                if name.startswith(prefix):
+                    kinds[kind].add(name[len(prefix) :])
+                    break
+        return replace(
+            self, updates=frozenset(kinds["update"]), queries=frozenset(kinds["query"]),
+            composite_queries=frozenset(kinds["composite_query"]),
+            system_methods=frozenset(system),
+        )
 
     @property
     def enhanced_orthogonal_persistence(self) -> bool:
@@ -246,6 +276,7 @@ class _Parser:
         self.sections: list[tuple[int, int, int]] = []
         self.start_function: int | None = None
         self.global_types: dict[int, int] = {}
+        self.python_section: bytes | None = None
 
     def parse(self) -> CanisterModule:
         reader = _Reader(self.wasm, len(WASM_MAGIC))
@@ -326,6 +357,11 @@ class _Parser:
 
     def _custom(self, r: _Reader) -> None:
         name = r.name()
+        if name == PYTHON_SECTION:
+            if self.python_section is not None:
+                raise r.fail(f"custom section {PYTHON_SECTION!r} is declared twice")
+            self.python_section = r.bytes(r.end - r.pos)
+            return
         if not name.startswith("icp:"):
             return
         for prefix, public in (("icp:public ", True), ("icp:private ", False)):
@@ -356,6 +392,8 @@ class _Parser:
         return self.types[type_index]
 
     def _finish(self) -> CanisterModule:
+        if self.python_section is not None:
+            return self._finish_python(self.python_section)
         memory64 = bool(self.memories and self.memories[0])
         self._check_imports(memory64)
         updates, queries, composites, system = self._check_exports()
@@ -385,6 +423,40 @@ class _Parser:
             globals_accessors=self._accessors_possible(),
             metadata=self.metadata,
             installed_size=self.installed_size,
+        )
+
+    def _finish_python(self, content: bytes) -> CanisterModule:
+        """A Python canister module: custom sections only; its app must parse."""
+        code = sorted({sid for sid, _, _ in self.sections if sid != 0})
+        if code:
+            raise InvalidModuleError(
+                f"a module with a {PYTHON_SECTION!r} section must have no code, only custom "
+                f"sections; it has sections {code}"
+            )
+        if self.custom_count > MAX_CUSTOM_SECTIONS or self.custom_bytes > MAX_CUSTOM_SECTIONS_BYTES:
+            raise InvalidModuleError(
+                f"module has {self.custom_count} icp: custom sections of {self.custom_bytes} "
+                f"bytes; the IC allows {MAX_CUSTOM_SECTIONS} and {MAX_CUSTOM_SECTIONS_BYTES} bytes"
+            )
+        if EOP_METADATA in self.metadata:
+            raise InvalidModuleError(
+                "a Python canister has no heap to keep; it cannot declare "
+                "enhanced orthogonal persistence"
+            )
+        return CanisterModule(
+            wasm=self.wasm,
+            module_hash=self.module_hash,
+            memory64=False,
+            has_memory=False,
+            has_table=False,
+            updates=frozenset(),
+            queries=frozenset(),
+            composite_queries=frozenset(),
+            system_methods=frozenset(),
+            mutable_globals=(),
+            metadata=self.metadata,
+            installed_size=self.installed_size,
+            python_app=parse_python_app(content),
         )
 
     def _check_imports(self, memory64: bool) -> None:

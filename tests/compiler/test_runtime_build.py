@@ -30,21 +30,46 @@ def test_wit_carries_no_byte_lists() -> None:
     assert not [line for line in code if "list<u8>" in line]
 
 
-def test_guest_modules_import_only_the_standard_library() -> None:
+def _bundled(module: str) -> bool:
+    return module == "icframework" or any(
+        module == package or module.startswith(package + ".")
+        for package in runtime_build.BUNDLED_PACKAGES
+    )
+
+
+def test_guest_code_imports_only_the_standard_library_and_bundled_packages() -> None:
     for name, source in runtime_build.guest_sources().items():
         tree = ast.parse(source, filename=name)
+        # only the glue sees the generated bindings; the bundled packages run on the host too
+        extra = {"__future__", "wit_world"} if "/" not in name else {"__future__"}
         for node in ast.walk(tree):
             if isinstance(node, ast.Import):
                 modules = [alias.name for alias in node.names]
             elif isinstance(node, ast.ImportFrom):
+                if node.level:  # relative imports stay inside the bundled package
+                    continue
                 modules = [node.module or ""]
             else:
                 continue
             for module in modules:
                 top = module.split(".")[0]
-                assert top in sys.stdlib_module_names or top in {"__future__", "wit_world"}, (
-                    f"{name}:{node.lineno} imports {module}: the runtime is standard library only"
+                assert top in sys.stdlib_module_names or top in extra or _bundled(module), (
+                    f"{name}:{node.lineno} imports {module}: the runtime bundles only the "
+                    "standard library and " + ", ".join(runtime_build.BUNDLED_PACKAGES)
                 )
+
+
+def test_guest_sources_bundle_the_sdk_and_what_it_needs() -> None:
+    names = set(runtime_build.guest_sources())
+    for path in (
+        "icframework/__init__.py",
+        "icframework/core/__init__.py",
+        "icframework/candid/binary.py",
+        "icframework/sdk/__init__.py",
+        "icframework/sdk/runtime_backend.py",
+    ):
+        assert path in names
+    assert not [n for n in names if n.startswith(("icframework/replica", "icframework/compiler"))]
 
 
 def test_guest_sources_exclude_the_host_package_file() -> None:
@@ -60,7 +85,10 @@ def test_key_changes_with_a_guest_source(monkeypatch: pytest.MonkeyPatch) -> Non
     sources = runtime_build.guest_sources()
     sources[f"{GUEST_MODULE}.py"] += b"\n# edited\n"
     monkeypatch.setattr(runtime_build, "guest_sources", lambda: sources)
-    assert runtime_build.runtime_key() != key
+    edited = runtime_build.runtime_key()
+    assert edited != key
+    sources["icframework/sdk/dispatch.py"] += b"\n# edited\n"
+    assert runtime_build.runtime_key() != edited
 
 
 def test_second_build_comes_from_the_cache() -> None:

@@ -10,9 +10,17 @@ point per message.
 What an app sees (``import icframework_runtime as rt``): entry-point decorators
 (`update`, `query`, `init`, ...), bytes-level wrappers of the ic0 imports, a key-value
 API whose writes are buffered in the instance and cross to the replica once per message
-(`kv_put`, `kv_get`, ...), `publish`, `perform_call`, and `Reject`. The SDK plugs in
-instead through one hook: a module-level ``icframework_entry(kind, method, arg)`` in the
-app (or `set_entry_hook`), which then receives every call; see docs/abi.md.
+(`kv_put`, `kv_get`, ...), `publish`, `perform_call`, and `Reject`.
+
+Apps written with the SDK (``from icframework.sdk import query, update, ...``: the
+bundled packages are pre-imported too) need nothing else: when the source registered
+SDK methods, `install` compiles them (`icframework.sdk.load_canister`) and every entry
+point except call callbacks runs through the SDK's dispatch on a
+`icframework.sdk.runtime_backend.RuntimeBackend` over the WIT imports (Candid from the
+type hints, one ``kv.commit`` per update, queries and rejects write nothing). A custom
+layer can instead take every call through one hook: a module-level
+``icframework_entry(kind, method, arg)`` in the app (or `set_entry_hook`); see
+docs/abi.md.
 
 Rules the host relies on:
 - An uncaught exception becomes ``ic0.trap`` with the exception and its traceback
@@ -22,7 +30,8 @@ Rules the host relies on:
 - There is no file system at run time: only modules already imported here (or by the
   app at install, from this list) can be imported.
 
-Standard library only: this file is bundled into the component.
+Standard library, ``wit_world`` and the bundled ``icframework`` packages only: this file
+is compiled into the component.
 """
 
 from __future__ import annotations
@@ -69,6 +78,18 @@ from wit_world import exports
 from wit_world.exports import canister as wit
 from wit_world.imports import events, ic0, kv
 
+# The bundled pure-Python packages (see runtime_build.BUNDLED_PACKAGES), pre-imported
+# like the standard library: apps write `from icframework.sdk import query, update`.
+import icframework.candid
+import icframework.core
+import icframework.sdk
+from icframework.sdk.backend import set_backend as _set_sdk_backend
+from icframework.sdk.dispatch import Canister as _SdkCanister
+from icframework.sdk.dispatch import Reply as _SdkReply
+from icframework.sdk.dispatch import load_canister as _load_sdk_canister
+from icframework.sdk.methods import methods_of as _sdk_methods_of
+from icframework.sdk.runtime_backend import SDK_KINDS, RuntimeBackend, export_names
+
 __all__ = [
     "PRELOADED_MODULES",
     "Reject",
@@ -112,8 +133,12 @@ PRELOADED_MODULES = frozenset(
         random, re, statistics, string, struct, sys, textwrap, time, types, typing, uuid,
         zlib,
     )
+) | frozenset(
+    m.__name__ for m in (icframework, icframework.candid, icframework.core, icframework.sdk)
 )
-"""Standard-library modules an app may import (they are loaded in every instance)."""
+"""Modules an app may import (they are loaded in every instance): standard-library ones
+and the bundled packages ``icframework.core``, ``icframework.candid``, ``icframework.sdk``
+(with their submodules)."""
 
 _U64 = (1 << 64) - 1
 
@@ -145,6 +170,9 @@ EntryHook = Callable[[str, str, bytes], "bytes | None"]
 # app's source executes in `install`.
 _entries: dict[tuple[str, str], Callable[..., Any]] = {}
 _hook: EntryHook | None = None
+# An app written with the SDK: its compiled canister and the backend its messages run on.
+_sdk: _SdkCanister | None = None
+_sdk_runtime: RuntimeBackend | None = None
 _hook_exports: list[str] = []
 # Continuations of calls made with `perform_call`, by callback id. A cache like every
 # global: lost if the instance is rebuilt, and the callback then traps.
@@ -485,7 +513,33 @@ def _run_registered(kind: str, method: str, arg: bytes) -> bytes | None:
     return None
 
 
+def _use_sdk(module: types.ModuleType) -> None:
+    """If the app registered SDK methods, route its entry points through the SDK."""
+    global _sdk, _sdk_runtime
+    if not _sdk_methods_of(module.__name__):
+        return
+    _sdk_runtime = RuntimeBackend(ic0, kv, events, before_trap=_stdout.flush)
+    _set_sdk_backend(_sdk_runtime)
+    _sdk = _load_sdk_canister(module)
+
+
+def _run_sdk(canister: _SdkCanister, kind: str, method: str, arg: str) -> wit.Response:
+    assert _sdk_runtime is not None
+    try:
+        outcome = _sdk_runtime.run(canister, kind, method, _bytes(arg))
+        _stdout.flush()
+    except BaseException as exc:  # every failure is a trap
+        _trap_with(exc)
+    if outcome is None:
+        return wit.Response_None_()
+    if isinstance(outcome, _SdkReply):
+        return wit.Response_Reply(outcome.data.decode("latin-1"))
+    return wit.Response_Reject(outcome.message)
+
+
 def _export_names() -> list[str]:
+    if _sdk is not None:
+        return export_names(_sdk)
     if _hook is not None:
         return list(_hook_exports)
     return sorted(_EXPORT_NAMES[kind].format(method) for kind, method in _entries)
@@ -510,6 +564,8 @@ class Canister(exports.Canister):
             hook = module.__dict__.get("icframework_entry")
             if hook is not None:
                 set_entry_hook(hook, list(module.__dict__.get("icframework_exports", [])))
+            else:
+                _use_sdk(module)
             _stdout.flush()
         except BaseException as exc:  # every failure is a trap
             _trap_with(exc)
@@ -518,6 +574,8 @@ class Canister(exports.Canister):
     def call(self, kind: wit.CallKind, method: str, arg: str) -> wit.Response:
         """Run one entry point; writes cross once at the end, exceptions become traps."""
         name = _KIND_NAMES[kind]
+        if _sdk is not None and name in SDK_KINDS:
+            return _run_sdk(_sdk, name, method, arg)
         try:
             data = _bytes(arg)
             if _hook is not None:

@@ -1,0 +1,425 @@
+"""SDK canisters on the shared runtime component: Candid from hints, stable storage, traps."""
+
+from __future__ import annotations
+
+import sys
+import types
+from collections.abc import Iterator
+
+import pytest
+
+from icframework.candid import NAT, NAT64, TEXT, Opt, Vec, decode, encode, parse_type
+from icframework.core import ErrorCode
+from icframework.core.ic0 import Context
+from icframework.replica.component import ComponentSandbox
+from icframework.replica.system_api import Reject, Reply
+from icframework.sdk import Canister, load_canister, set_backend
+from icframework.sdk.dispatch import Rejected
+from icframework.sdk.dispatch import Reply as SdkReply
+from icframework.sdk.methods import forget
+from icframework.sdk.runtime_backend import RuntimeBackend, export_names
+from tests.compiler.runtime_support import runtime, runtime_component
+from tests.replica.test_component import LIMIT, TIME_NS, message
+
+__all__ = ["runtime"]
+
+EMPTY = encode([], [])
+
+COUNTER = '''\
+from icframework.sdk import StableCell, ic, nat, query, update
+
+count = StableCell[nat]("count", default=0)
+
+
+@update
+def increment() -> nat:
+    count.set(count.get() + 1)
+    return count.get()
+
+
+@query
+def get() -> nat:
+    return count.get()
+
+
+@query
+def noop() -> None:
+    return None
+
+
+@query
+def sneaky() -> nat:
+    count.set(1000)
+    return count.get()
+
+
+@update
+def add_then_fail(n: nat) -> nat:
+    count.set(count.get() + n)
+    return n // 0
+
+
+@update
+def when() -> tuple[bytes, nat]:
+    return ic.caller().raw, ic.time()
+'''
+
+TODO = '''\
+from dataclasses import dataclass
+
+from icframework.sdk import Reject, StableBTreeMap, ic, nat64, query, update
+
+
+@dataclass
+class Todo:
+    text: str
+    done: bool
+    tags: list[str]
+
+
+todos = StableBTreeMap[nat64, Todo]("todos")
+
+
+@update
+def add(text: str, tags: list[str]) -> nat64:
+    if not text:
+        raise Reject("a todo needs some text")
+    last = todos.last()
+    key = 0 if last is None else last[0] + 1
+    todos[key] = Todo(text, False, tags)
+    ic.publish("added", text.encode())
+    return key
+
+
+@update
+def finish(key: nat64) -> Todo | None:
+    todo = todos.get(key)
+    if todo is not None:
+        todo.done = True
+        todos[key] = todo
+    return todo
+
+
+@query
+def all() -> list[Todo]:
+    return list(todos.values())
+
+
+@update
+def bulk_then_fail(n: nat64) -> None:
+    for i in range(n):
+        todos[100 + i] = Todo("bulk", False, [])
+    seen = len(list(todos.keys()))
+    raise RuntimeError(f"saw {seen}")
+'''
+
+
+def sandbox(source: str, filename: str) -> ComponentSandbox:
+    engine, compiled = runtime_component()
+    return ComponentSandbox(engine, compiled, source, filename=filename, canister_id=b"\x01\x02")
+
+
+@pytest.fixture
+def counter(runtime: object) -> ComponentSandbox:
+    return sandbox(COUNTER, "counter.py")
+
+
+@pytest.fixture
+def todo(runtime: object) -> ComponentSandbox:
+    return sandbox(TODO, "todo.py")
+
+
+def call(
+    box: ComponentSandbox, method: str, arg: bytes = EMPTY, *, kind: str = "update"
+) -> tuple[Reply | Reject, int]:
+    context = Context.UPDATE if kind == "update" else Context.QUERY
+    result = box.execute(
+        f"canister_{kind} {method}", message(context, arg), LIMIT, persist=kind == "update"
+    )
+    assert result.trap is None, result.trap
+    assert result.output is not None
+    response = result.output.response
+    assert isinstance(response, Reply | Reject)
+    return response, result.instructions
+
+
+def reply(box: ComponentSandbox, method: str, arg: bytes = EMPTY, *, kind: str = "update") -> bytes:
+    response, _ = call(box, method, arg, kind=kind)
+    assert isinstance(response, Reply), response
+    return response.data
+
+
+# -- the counter -------------------------------------------------------------------------------
+
+
+def test_exports_come_from_the_sdk_methods(counter: ComponentSandbox) -> None:
+    assert counter.has_export("canister_update increment")
+    assert counter.has_export("canister_query get")
+    assert counter.has_export("canister_init")
+    assert counter.has_export("canister_global_timer")
+    assert not counter.has_export("canister_heartbeat")
+
+
+def test_counter_replies_candid_and_persists(counter: ComponentSandbox) -> None:
+    for expected in (1, 2, 3):
+        data = reply(counter, "increment")
+        assert data == encode([NAT], [expected])
+    assert decode(reply(counter, "get", kind="query"), [NAT]) == (3,)
+    assert counter.kv.take_dirty()  # StableCell's key went to the store
+
+
+def test_query_writes_are_discarded(counter: ComponentSandbox) -> None:
+    reply(counter, "increment")
+    assert decode(reply(counter, "sneaky", kind="query"), [NAT]) == (1000,)
+    assert decode(reply(counter, "get", kind="query"), [NAT]) == (1,)
+
+
+def test_exception_traps_with_file_and_line_and_rolls_back(counter: ComponentSandbox) -> None:
+    reply(counter, "increment")
+    before = dict(counter.kv.items())
+    result = counter.execute(
+        "canister_update add_then_fail", message(arg=encode([NAT], [5])), LIMIT, persist=True
+    )
+    assert result.output is None and result.trap is not None
+    assert result.trap.error_code == ErrorCode.CANISTER_CALLED_TRAP
+    line = COUNTER.splitlines().index("    return n // 0") + 1
+    assert "ZeroDivisionError: " in result.trap.message
+    assert f"counter.py:{line} in add_then_fail: return n // 0" in result.trap.message
+    assert dict(counter.kv.items()) == before
+    # the next message runs on a fresh instance, with the committed state
+    assert reply(counter, "increment") == encode([NAT], [2])
+
+
+def test_bad_argument_traps_naming_the_method(counter: ComponentSandbox) -> None:
+    result = counter.execute(
+        "canister_update add_then_fail", message(arg=encode([TEXT], ["x"])), LIMIT,
+        persist=True,
+    )
+    assert result.trap is not None
+    assert "failed to decode the arguments of 'add_then_fail'" in result.trap.message
+
+
+def test_caller_and_time_come_from_the_system_api(counter: ComponentSandbox) -> None:
+    data = reply(counter, "when")
+    assert decode(data, [parse_type("record { blob; nat }")]) == ((b"\x09\x08", TIME_NS),)
+
+
+# -- the todo list --------------------------------------------------------------------------------
+
+
+TODO_TYPE = parse_type("record { text : text; done : bool; tags : vec text }")
+
+
+def test_todo_records_and_lists_round_trip(todo: ComponentSandbox) -> None:
+    arg = encode([TEXT, Vec(TEXT)], ["milk", ["shop"]])
+    assert decode(reply(todo, "add", arg), [NAT64]) == (0,)
+    result = todo.execute(
+        "canister_update add", message(arg=encode([TEXT, Vec(TEXT)], ["eggs", []])),
+        LIMIT, persist=True,
+    )
+    assert result.events == [("added", b"eggs")]
+    finished = reply(todo, "finish", encode([NAT64], [0]))
+    assert decode(finished, [Opt(TODO_TYPE)]) == (
+        {"text": "milk", "done": True, "tags": ["shop"]},
+    )
+    listed = decode(reply(todo, "all", kind="query"), [Vec(TODO_TYPE)])
+    assert listed == (
+        [
+            {"text": "milk", "done": True, "tags": ["shop"]},
+            {"text": "eggs", "done": False, "tags": []},
+        ],
+    )
+
+
+def test_reject_is_a_response_and_drops_writes(todo: ComponentSandbox) -> None:
+    response, _ = call(todo, "add", encode([TEXT, Vec(TEXT)], ["", []]))
+    assert response == Reject("a todo needs some text")
+    assert todo.kv.take_dirty() == {}
+
+
+def test_trap_rolls_back_many_buffered_writes(todo: ComponentSandbox) -> None:
+    reply(todo, "add", encode([TEXT, Vec(TEXT)], ["keep", []]))
+    before = dict(todo.kv.items())
+    result = todo.execute(
+        "canister_update bulk_then_fail", message(arg=encode([NAT64], [70])), LIMIT,
+        persist=True,
+    )
+    assert result.trap is not None
+    # the scan saw the message's own 70 buffered writes merged with the stored row
+    assert "RuntimeError: saw 71" in result.trap.message
+    assert dict(todo.kv.items()) == before
+
+
+def test_plain_glue_apps_still_work(runtime: object) -> None:
+    box = sandbox("import icframework_runtime as rt\n\n@rt.query\ndef hi(arg):\n"
+                  "    return b'hi ' + arg\n", "plain.py")
+    assert reply(box, "hi", b"you", kind="query") == b"hi you"
+
+
+# -- cost ------------------------------------------------------------------------------------
+
+BASILISK_NOOP = 15_592
+BASILISK_INCREMENT = 15_159
+
+
+def test_instruction_counts(counter: ComponentSandbox, capsys: pytest.CaptureFixture[str]) -> None:
+    call(counter, "noop", kind="query")  # warm caches
+    call(counter, "increment")
+    _, noop = call(counter, "noop", kind="query")
+    _, increment = call(counter, "increment")
+    with capsys.disabled():
+        print(
+            f"\nSDK noop query: {noop} instructions ({noop / BASILISK_NOOP:.1f}x Basilisk's "
+            f"{BASILISK_NOOP}); counter increment: {increment} "
+            f"({increment / BASILISK_INCREMENT:.1f}x Basilisk's {BASILISK_INCREMENT})"
+        )
+    assert noop < 5_000_000 and increment < 10_000_000
+
+
+# -- RuntimeBackend over fake imports (plain CPython) ------------------------------------
+
+
+class _FakeImports:
+    """Stands in for the component's ``ic0``, ``kv`` and ``events`` bindings."""
+
+    def __init__(self) -> None:
+        self.data: dict[str, str] = {}
+        self.crossings: list[str] = []
+        self.published: list[tuple[str, str]] = []
+
+    # kv
+    class Write:
+        def __init__(self, key: str, value: str | None) -> None:
+            self.key, self.value = key, value
+
+    def get(self, key: str) -> str | None:
+        self.crossings.append("get")
+        return self.data.get(key)
+
+    def scan(self, start: str, end: str | None, reverse: bool, limit: int) -> list[tuple[str, str]]:
+        self.crossings.append("scan")
+        rows = sorted(
+            (k, v) for k, v in self.data.items() if k >= start and (end is None or k < end)
+        )
+        rows = rows[::-1] if reverse else rows
+        return rows[:limit] if limit else rows
+
+    def put(self, key: str, value: str) -> None:
+        self.crossings.append("put")
+        self.data[key] = value
+
+    def delete(self, key: str) -> None:
+        self.crossings.append("delete")
+        self.data.pop(key, None)
+
+    def commit(self, writes: list[_FakeImports.Write]) -> None:
+        self.crossings.append(f"commit {len(writes)}")
+        for w in writes:
+            if w.value is None:
+                self.data.pop(w.key, None)
+            else:
+                self.data[w.key] = w.value
+
+    # events
+    def publish(self, topic: str, value: str) -> None:
+        self.published.append((topic, value))
+
+    # ic0
+    def msg_caller(self) -> str:
+        self.crossings.append("caller")
+        return "\x09\x08"
+
+    def time(self) -> int:
+        return TIME_NS
+
+    def trap(self, message: str) -> None:
+        self.crossings.append("trap")
+
+
+FAKE_APP = '''\
+from icframework.sdk import Reject, StableBTreeMap, StableCell, ic, query, update
+
+m = StableBTreeMap[str, int]("m")
+c = StableCell[str]("c", default="")
+
+
+@update
+def put_one(k: str) -> None:
+    c.set(k)
+    ic.publish("t", k.encode())
+
+
+@update
+def put_many(n: int) -> list[str]:
+    for i in range(n):
+        m[f"k{i}"] = i
+    return list(m.keys())
+
+
+@query(composite=True)
+def peek() -> list[str]:
+    m["q"] = 0
+    return list(m.keys())
+
+
+@update
+def refuse() -> None:
+    m["r"] = 1
+    raise Reject("no")
+
+
+@update
+def who() -> tuple[bytes, bytes]:
+    return ic.caller().raw, ic.caller().raw
+'''
+
+
+@pytest.fixture
+def fake_app() -> Iterator[tuple[Canister, RuntimeBackend, _FakeImports]]:
+    module = types.ModuleType("fake_sdk_app")
+    sys.modules[module.__name__] = module
+    exec(compile(FAKE_APP, "fake.py", "exec"), module.__dict__)
+    fake = _FakeImports()
+    backend = RuntimeBackend(fake, fake, fake)
+    previous = set_backend(backend)
+    try:
+        yield load_canister(module), backend, fake
+    finally:
+        set_backend(previous)
+        forget(module.__name__)
+        del sys.modules[module.__name__]
+
+
+def test_backend_sends_one_write_as_a_put_and_many_as_one_commit(
+    fake_app: tuple[Canister, RuntimeBackend, _FakeImports],
+) -> None:
+    canister, backend, fake = fake_app
+    assert backend.run(canister, "update", "put_one", encode([TEXT], ["abc"])) == SdkReply(EMPTY)
+    assert fake.crossings == ["put"]
+    assert fake.published == [("t", "abc")]
+    fake.crossings.clear()
+    outcome = backend.run(canister, "update", "put_many", encode([parse_type("int")], [3]))
+    assert isinstance(outcome, SdkReply)
+    assert decode(outcome.data, [Vec(TEXT)]) == (["k0", "k1", "k2"],)
+    assert fake.crossings[-1] == "commit 4"  # 3 rows and the length
+    assert fake.crossings.count("scan") == 1
+
+
+def test_backend_drops_writes_of_queries_and_rejects(
+    fake_app: tuple[Canister, RuntimeBackend, _FakeImports],
+) -> None:
+    canister, backend, fake = fake_app
+    outcome = backend.run(canister, "update", "canister_composite_query peek", EMPTY)
+    assert isinstance(outcome, SdkReply) and decode(outcome.data, [Vec(TEXT)]) == (["q"],)
+    assert backend.run(canister, "update", "refuse", EMPTY) == Rejected("no")
+    assert fake.data == {} and not [c for c in fake.crossings if c.startswith(("put", "commit"))]
+    assert "canister_composite_query peek" in export_names(canister)
+
+
+def test_backend_reads_the_caller_once_per_message(
+    fake_app: tuple[Canister, RuntimeBackend, _FakeImports],
+) -> None:
+    canister, backend, fake = fake_app
+    backend.run(canister, "update", "who", EMPTY)
+    backend.run(canister, "update", "who", EMPTY)
+    assert fake.crossings.count("caller") == 2
