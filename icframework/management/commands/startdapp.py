@@ -1,0 +1,47 @@
+"""``manage.py startdapp NAME --template blank|counter|todo``: scaffold a Python canister app.
+
+Creates ``<directory>/NAME/`` with ``__init__.py``, ``canister.py``,
+``templates/NAME/index.html`` and ``tests/test_canister.py`` (tests that run the
+canister in plain CPython with ``LocalCanister``). See `icframework.compiler.app_build`.
+"""
+
+from __future__ import annotations
+
+from argparse import ArgumentParser
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from icframework.compiler.app_build import TEMPLATES, ScaffoldError, scaffold_app
+
+
+class Command(BaseCommand):
+    help = (
+        "Create a Python canister app from a template. "
+        "Example: manage.py startdapp counter --template counter"
+    )
+
+    def add_arguments(self, parser: ArgumentParser) -> None:
+        parser.add_argument("name", help="the app's name (a Python identifier)")
+        parser.add_argument("--template", choices=TEMPLATES, default="blank", help="starting code")
+        parser.add_argument(
+            "--directory", default="apps", help="where to create it (default: apps/ in the project)"
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        directory = Path(options["directory"])
+        if not directory.is_absolute():
+            directory = Path(settings.BASE_DIR) / directory
+        try:
+            app_dir = scaffold_app(options["name"], options["template"], directory)
+        except ScaffoldError as exc:
+            raise CommandError(str(exc)) from None
+        name = options["name"]
+        self.stdout.write(
+            f"Created {app_dir} from the {options['template']} template.\n"
+            f"  test:   pytest {app_dir / 'tests'}\n"
+            f"  build:  manage.py build {name}\n"
+            f"  deploy: manage.py deploy {name}"
+        )
