@@ -59,7 +59,7 @@ from icframework.candid.types import (
     Vec,
     is_nullish,
 )
-from icframework.core import Principal
+from icframework.core import Principal, encode_sleb128, encode_uleb128
 
 __all__ = [
     "DEFAULT_LIMITS",
@@ -354,49 +354,9 @@ def _skip_leb(d: bytes, p: int, m: _Meter) -> tuple[None, int]:
 # ---------------------------------------------------------------------- LEB128 (encode)
 
 
-def _uleb(v: int) -> bytes:
-    if v < 0x80:
-        return bytes((v,))
-    if v.bit_length() <= 448:
-        out = bytearray()
-        while v >= 0x80:
-            out.append((v & 0x7F) | 0x80)
-            v >>= 7
-        out.append(v)
-        return bytes(out)
-    return _leb_wide(v, (v.bit_length() + 6) // 7)
-
-
-def _sleb(v: int) -> bytes:
-    if -0x40 <= v < 0x40:
-        return bytes((v & 0x7F,))
-    if v.bit_length() <= 448:
-        out = bytearray()
-        while True:
-            byte = v & 0x7F
-            v >>= 7
-            if (v == 0 and not byte & 0x40) or (v == -1 and byte & 0x40):
-                out.append(byte)
-                return bytes(out)
-            out.append(byte | 0x80)
-    groups = (v.bit_length() + 7) // 7  # room for the sign bit
-    return _leb_wide(v & ((1 << (7 * groups)) - 1), groups)
-
-
-def _leb_wide(v: int, groups: int) -> bytes:
-    """LEB128 of a large non-negative ``v`` in exactly ``groups`` bytes (linear time)."""
-    nchunks = (groups + 7) // 8
-    raw = v.to_bytes(7 * nchunks, "little")
-    out = bytearray()
-    for i in range(0, len(raw), 7):
-        c = int.from_bytes(raw[i : i + 7], "little")
-        g = 0
-        for j in range(8):
-            g |= (((c >> (7 * j)) & 0x7F) | 0x80) << (8 * j)
-        out += g.to_bytes(8, "little")
-    del out[groups:]
-    out[-1] &= 0x7F
-    return bytes(out)
+# Encoders shared with the rest of the framework (linear time for huge numbers too).
+_uleb = encode_uleb128
+_sleb = encode_sleb128
 
 
 _DEFAULT_RECURSION_LIMIT = 1000  # CPython's default

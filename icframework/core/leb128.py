@@ -9,34 +9,59 @@ from icframework.core.errors import LEB128Error
 
 
 def encode_uleb128(value: int) -> bytes:
-    """Encode a non-negative integer as unsigned LEB128 (shortest form)."""
-    if value < 0:
-        raise LEB128Error(f"unsigned LEB128 cannot encode negative value {value}")
+    """Encode a non-negative integer as unsigned LEB128 (shortest form).
+
+    Linear in the number's size, also for huge values (Candid ``nat`` is unbounded).
+    """
     if value < 0x80:
+        if value < 0:
+            raise LEB128Error(f"unsigned LEB128 cannot encode negative value {value}")
         return bytes((value,))
-    out = bytearray()
-    while True:
-        byte = value & 0x7F
-        value >>= 7
-        if value:
-            out.append(byte | 0x80)
-        else:
-            out.append(byte)
-            return bytes(out)
+    if value.bit_length() <= 448:
+        out = bytearray()
+        while value >= 0x80:
+            out.append((value & 0x7F) | 0x80)
+            value >>= 7
+        out.append(value)
+        return bytes(out)
+    return _encode_wide(value, (value.bit_length() + 6) // 7)
 
 
 def encode_sleb128(value: int) -> bytes:
     """Encode an integer as signed (two's complement) LEB128 (shortest form)."""
     if -0x40 <= value < 0x40:
         return bytes((value & 0x7F,))
+    if value.bit_length() <= 448:
+        out = bytearray()
+        while True:
+            byte = value & 0x7F
+            value >>= 7
+            if (value == 0 and not byte & 0x40) or (value == -1 and byte & 0x40):
+                out.append(byte)
+                return bytes(out)
+            out.append(byte | 0x80)
+    groups = (value.bit_length() + 7) // 7  # room for the sign bit
+    return _encode_wide(value & ((1 << (7 * groups)) - 1), groups)
+
+
+def _encode_wide(value: int, groups: int) -> bytes:
+    """LEB128 of a large non-negative ``value`` in exactly ``groups`` bytes.
+
+    Works on 56-bit chunks so the cost stays linear; the byte-at-a-time loop is
+    quadratic for numbers of thousands of bits.
+    """
+    chunks = (groups + 7) // 8
+    raw = value.to_bytes(7 * chunks, "little")
     out = bytearray()
-    while True:
-        byte = value & 0x7F
-        value >>= 7
-        if (value == 0 and not byte & 0x40) or (value == -1 and byte & 0x40):
-            out.append(byte)
-            return bytes(out)
-        out.append(byte | 0x80)
+    for start in range(0, len(raw), 7):
+        chunk = int.from_bytes(raw[start : start + 7], "little")
+        spread = 0
+        for j in range(8):
+            spread |= (((chunk >> (7 * j)) & 0x7F) | 0x80) << (8 * j)
+        out += spread.to_bytes(8, "little")
+    del out[groups:]
+    out[-1] &= 0x7F
+    return bytes(out)
 
 
 def decode_uleb128(data: bytes | bytearray | memoryview, offset: int = 0) -> tuple[int, int]:

@@ -54,3 +54,22 @@ def test_unsigned_round_trip(value: int) -> None:
 def test_signed_round_trip(value: int) -> None:
     encoded = encode_sleb128(value)
     assert decode_sleb128(encoded) == (value, len(encoded))
+
+
+def _reference_uleb(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte = value & 0x7F
+        value >>= 7
+        out.append(byte | (0x80 if value else 0))
+        if not value:
+            return bytes(out)
+
+
+@given(st.integers(min_value=448, max_value=20_000), st.integers(min_value=-1, max_value=1))
+def test_huge_numbers_take_the_wide_path_and_agree(bits: int, sign: int) -> None:
+    magnitude = (1 << bits) - 12345
+    assert encode_uleb128(magnitude) == _reference_uleb(magnitude)
+    value = magnitude * (sign or 1)
+    encoded = encode_sleb128(value)
+    assert decode_sleb128(encoded) == (value, len(encoded))
