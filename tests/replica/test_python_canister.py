@@ -4,12 +4,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import os
 import random
-import signal
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -32,6 +27,7 @@ from icframework.replica.subnet import kv_namespace
 from icframework.replica.wasm_module import load_canister_module
 from tests.compiler.runtime_support import CACHE_DIR, runtime
 from tests.node import requires_node
+from tests.replica.crash_support import run_until_killed
 from tests.replica.wat_counter import counter_wasm, nat64_reply
 
 __all__ = ["runtime"]
@@ -462,39 +458,14 @@ def test_deleting_the_canister_wipes_the_store(replica: Replica) -> None:
 # -- kill -9 ----------------------------------------------------------------------------------
 
 
-def _run_child_until_killed(state_dir: Path, updates: int, delay: float) -> int:
-    """Start the Python-counter child, let it answer ``updates`` calls, SIGKILL it later.
-
-    Returns the last value the child reported as replied.
-    """
-    root = Path(__file__).resolve().parents[2]
-    child = subprocess.Popen(
-        [sys.executable, "-m", "tests.replica.python_crash_child", str(state_dir)],
-        cwd=root, stdout=subprocess.PIPE, text=True,
-        env={**os.environ, "PYTHONPATH": str(root)},
-    )
-    assert child.stdout is not None
-    try:
-        assert child.stdout.readline().strip() == "ready"
-        last = 0
-        for _ in range(updates):
-            line = child.stdout.readline()
-            assert line, "the child replica exited unexpectedly"
-            last = int(line)
-        time.sleep(delay)
-    finally:
-        child.send_signal(signal.SIGKILL)
-        child.wait()
-    for line in child.stdout.read().split():
-        last = int(line)
-    return last
-
-
 def test_sigkill_loses_no_replied_update_of_a_python_canister(tmp_path: Path) -> None:
     rng = random.Random(4321)
     replied = 0
     for _ in range(3):
-        last = _run_child_until_killed(tmp_path, rng.randint(1, 30), rng.random() * 0.005)
+        last = run_until_killed(
+            "tests.replica.python_crash_child", tmp_path, rng.randint(1, 30),
+            rng.random() * 0.005,
+        )
         assert last > replied, "after a restart the counter continues from the committed state"
         replied = last
     with Replica.open(tmp_path) as replica:
