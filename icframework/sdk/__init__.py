@@ -8,8 +8,11 @@ unit tests, where a `LocalBackend` stands in for the replica. See docs/sdk.md.
 from icframework.core import Principal
 from icframework.sdk import ic
 from icframework.sdk.backend import Backend, LocalBackend, current_backend, set_backend
+from icframework.sdk.calls import Call, Service
 from icframework.sdk.dispatch import Canister, Rejected, Reply, dispatch, load_canister
 from icframework.sdk.errors import (
+    CallError,
+    CallRejected,
     CanisterError,
     DoesNotExist,
     IntegrityError,
@@ -17,6 +20,7 @@ from icframework.sdk.errors import (
     MultipleObjectsReturned,
     RegistrationError,
     Reject,
+    ReplyDecodeError,
     SdkError,
     StorageError,
     TimerError,
@@ -24,7 +28,7 @@ from icframework.sdk.errors import (
     TypeHintError,
 )
 from icframework.sdk.interface import did_file, service_did
-from icframework.sdk.local import LocalCanister
+from icframework.sdk.local import InFlight, LocalCanister
 from icframework.sdk.methods import (
     heartbeat,
     init,
@@ -55,10 +59,14 @@ from icframework.sdk.types import (
 
 __all__ = [
     "Backend",
+    "Call",
+    "CallError",
+    "CallRejected",
     "Canister",
     "CanisterError",
     "DoesNotExist",
     "Field",
+    "InFlight",
     "IntegrityError",
     "LocalBackend",
     "LocalCanister",
@@ -71,7 +79,9 @@ __all__ = [
     "Reject",
     "Rejected",
     "Reply",
+    "ReplyDecodeError",
     "SdkError",
+    "Service",
     "StableBTreeMap",
     "StableCell",
     "StableVec",

@@ -48,6 +48,7 @@ from icframework.sdk.errors import SdkError, Trapped
 __all__ = [
     "Backend",
     "LocalBackend",
+    "OutgoingCall",
     "WriteBuffer",
     "current_backend",
     "set_backend",
@@ -162,6 +163,22 @@ class Backend(Protocol):
         ...
 
     # ---- events -------------------------------------------------------------------------------
+    def call_perform(
+        self, callee: bytes, method: str, arg: bytes, cycles: int, callback: int
+    ) -> int:
+        """Send ``arg`` to ``callee.method`` with ``cycles`` attached when the message
+        commits; the response runs callback ``callback``. 0 if queued, else a reject
+        code (2: not enough cycles)."""
+        ...
+
+    def reject_code(self) -> int:
+        """In a reject callback: the reject code of the response."""
+        ...
+
+    def reject_message(self) -> str:
+        """In a reject callback: the reject message of the response."""
+        ...
+
     def publish(self, topic: str, value: bytes) -> None:
         """Emit an event (``value`` is Candid bytes) to subscribers of ``topic`` at commit."""
         ...
@@ -324,6 +341,18 @@ class _Effects:
     global_timer: int = 0
     balance: int = 0
     events: list[tuple[str, bytes]] = field(default_factory=list)
+    calls: list[OutgoingCall] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class OutgoingCall:
+    """An inter-canister call a committed message made (`LocalBackend.outbox`)."""
+
+    callee: Principal
+    method: str
+    arg: bytes
+    cycles: int
+    callback: int
 
 
 DEFAULT_CANISTER_ID = Principal.from_canister_index(0)
@@ -339,7 +368,8 @@ class LocalBackend:
       they are buffered and applied by `commit` or dropped by `rollback` (together with
       certified data, timer, cycles and events);
     * ``trap`` raises `Trapped`; ``debug_print`` appends to `logs`; ``publish`` appends
-      to `events` at commit.
+      to `events` at commit; ``call_perform`` appends to `outbox` at commit (attached
+      cycles leave the balance at once; `LocalCanister` delivers the calls).
     """
 
     def __init__(
@@ -357,7 +387,10 @@ class LocalBackend:
         self.store = SortedKV()
         self.logs: list[str] = []
         self.events: list[tuple[str, bytes]] = []
+        self.outbox: list[OutgoingCall] = []
+        self.reject: tuple[int, str] = (0, "")
         self.cycles_attached = 0
+        self.cycles_unaccepted = 0
         self.cycles_refund = 0
         self.accepted = False
         self.instructions = 0
@@ -412,7 +445,7 @@ class LocalBackend:
             raise SdkError("a transaction is already open; commit or roll it back first")
         self._buffer = WriteBuffer(self.store)
         c = self._committed
-        self._effects = _Effects(c.certified_data, c.global_timer, c.balance, [])
+        self._effects = _Effects(c.certified_data, c.global_timer, c.balance, [], [])
         self.cycles_attached = cycles
         self.accepted = False
 
@@ -426,6 +459,8 @@ class LocalBackend:
                 self.store.put(key, value)
         self.events.extend(self._effects.events)
         self._effects.events = []
+        self.outbox.extend(self._effects.calls)
+        self._effects.calls = []
         self._committed = self._effects
         self._end()
 
@@ -453,6 +488,7 @@ class LocalBackend:
 
     def _end(self) -> None:
         self._buffer = None
+        self.cycles_unaccepted = self.cycles_attached
         self.cycles_attached = 0
 
     # ---- Backend: context -------------------------------------------------------------
@@ -540,6 +576,34 @@ class LocalBackend:
         buffer = self._buffer
         source: KVSource = self.store if buffer is None else buffer
         return source.scan(start, end, reverse, limit)
+
+    # ---- Backend: inter-canister calls ----------------------------------------------------
+    def call_perform(
+        self, callee: bytes, method: str, arg: bytes, cycles: int, callback: int
+    ) -> int:
+        effects = self._effects
+        if cycles > effects.balance:
+            return 2  # SYS_TRANSIENT, as the IC answers when the cycles are not there
+        effects.balance -= cycles
+        call = OutgoingCall(Principal(bytes(callee)), method, bytes(arg), cycles, callback)
+        if self._buffer is None:
+            self.outbox.append(call)
+        else:
+            effects.calls.append(call)
+        return 0
+
+    def reject_code(self) -> int:
+        return self.reject[0]
+
+    def reject_message(self) -> str:
+        return self.reject[1]
+
+    def credit_refund(self, amount: int) -> None:
+        """Return ``amount`` refunded cycles to the balance (a callback's refund)."""
+        self.cycles_refund = amount
+        self._committed.balance += amount
+        if self._effects is not self._committed:
+            self._effects.balance += amount
 
     # ---- Backend: events --------------------------------------------------------------------
     def publish(self, topic: str, value: bytes) -> None:

@@ -11,8 +11,11 @@ exception type, its text and the user's frames as ``file:line in function``.
 Entry-point kinds (the ``kind`` argument), named after the IC's exports:
 ``query``, ``composite_query``, ``update`` (``method`` = the Candid method name),
 ``init``, ``post_upgrade`` (``arg`` = the init arguments), ``pre_upgrade``,
-``heartbeat``, ``global_timer`` (``method`` and ``arg`` ignored) and
-``inspect_message`` (``method``/``arg`` = the ingress message being inspected).
+``heartbeat``, ``global_timer`` (``method`` and ``arg`` ignored),
+``inspect_message`` (``method``/``arg`` = the ingress message being inspected), and
+``reply_callback`` / ``reject_callback`` (``method`` = the callback id in decimal,
+``arg`` = the reply data) which continue an ``async def`` method after an ``await``
+(see `icframework.sdk.calls`). A method that is waiting on a call returns `Pending`.
 """
 
 from __future__ import annotations
@@ -28,7 +31,8 @@ from typing import Any
 
 from icframework.candid import CandidError, CandidType, decode, encode, format_type
 from icframework.sdk import backend as _backend
-from icframework.sdk import ic
+from icframework.sdk import calls, ic
+from icframework.sdk.calls import CALLBACK_KINDS, DONE, Done, Pending
 from icframework.sdk.errors import RegistrationError, Reject, SdkError, Trapped, TypeHintError
 from icframework.sdk.methods import (
     CALL_KINDS,
@@ -49,6 +53,7 @@ from icframework.sdk.types import Converter, TypeMapper, resolve_hints
 __all__ = [
     "Canister",
     "CompiledMethod",
+    "Pending",
     "Rejected",
     "Reply",
     "active_canister",
@@ -79,7 +84,8 @@ class Rejected:
     code: int = CANISTER_REJECT
 
 
-Outcome = Reply | Rejected
+Outcome = Reply | Rejected | Pending | Done
+_Coroutine = pytypes.CoroutineType
 
 
 class CompiledMethod:
@@ -139,8 +145,9 @@ class CompiledMethod:
         conv = self.result_conv
         return encode(self.result_types, (result if conv is None else conv(result),))
 
-    def invoke(self, arg: bytes) -> bytes:
-        """Decode, call, encode (guards are the dispatcher's business)."""
+    def invoke(self, arg: bytes) -> bytes | Pending:
+        """Decode, call, encode (guards are the dispatcher's business); an ``async def``
+        method runs to its first ``await`` (`Pending`) or its end."""
         try:
             args = self.decode_args(arg)
         except CandidError as exc:
@@ -149,6 +156,14 @@ class CompiledMethod:
                 f"failed to decode the arguments of {self.name!r} (expected ({shown})): {exc}"
             ) from None
         result = self.fn(*args)
+        if type(result) is _Coroutine:
+            reply = calls.start(result, self.finish, self.where)
+            assert reply is not None
+            return reply
+        return self.finish(result)
+
+    def finish(self, result: Any) -> bytes:
+        """The reply bytes for the method's return value (the end of a coroutine too)."""
         try:
             return self.encode_result(result)
         except CandidError as exc:
@@ -263,7 +278,13 @@ class Canister:
                     return Rejected(verdict)
                 name = getattr(guard, "__name__", repr(guard))
                 return Rejected(f"guard {name} refused the call to {method!r}")
-            return Reply(target.invoke(arg))
+            reply = target.invoke(arg)
+            return reply if type(reply) is Pending else Reply(reply)  # type: ignore[arg-type]
+        if kind in CALLBACK_KINDS:
+            outcome = calls.resume(kind, method, arg)
+            if outcome is None:  # a timer's coroutine ended: nothing to answer
+                return DONE
+            return outcome if type(outcome) is Pending else Reply(outcome)  # type: ignore[arg-type]
         if kind == INSPECT_MESSAGE:
             return self._inspect(method)
         if kind == GLOBAL_TIMER:
@@ -356,11 +377,30 @@ def call_hook(fn: Callable[[], Any]) -> None:
 
     Used for timer callbacks: one failing callback must not stop the others.
     """
+    name = getattr(fn, "__qualname__", repr(fn))
     try:
-        fn()
+        result = fn()
+        if type(result) is _Coroutine:
+            calls.start(_logged(result, name), _no_reply, f"timer callback {name}")
     except (Reject, Trapped):
         raise
     except Exception as exc:
         _backend.current_backend().debug_print(
-            f"timer callback {getattr(fn, '__qualname__', fn)} failed: {format_exception(exc)}"
+            f"timer callback {name} failed: {format_exception(exc)}"
+        )
+
+
+def _no_reply(_result: Any) -> None:
+    return None
+
+
+async def _logged(coro: Any, name: str) -> None:
+    """An async timer callback whose failure after an ``await`` is logged, not a trap."""
+    try:
+        await coro
+    except (Reject, Trapped):
+        raise
+    except Exception as exc:
+        _backend.current_backend().debug_print(
+            f"timer callback {name} failed: {format_exception(exc)}"
         )

@@ -72,3 +72,40 @@ class Trapped(CanisterError):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+
+
+class CallError(Exception):
+    """Base of what an awaited inter-canister call raises (`CallRejected`,
+    `ReplyDecodeError`). Uncaught, it traps the message like any other exception."""
+
+    def __init__(self, callee: str, method: str, text: str) -> None:
+        super().__init__(text)
+        self.callee = callee
+        self.method = method
+
+
+class CallRejected(CallError):
+    """The callee rejected the call (or it could not be delivered).
+
+    ``code`` is the IC reject code (1 SYS_FATAL, 2 SYS_TRANSIENT, 3 DESTINATION_INVALID,
+    4 CANISTER_REJECT, 5 CANISTER_ERROR, 6 SYS_UNKNOWN) and ``message`` its text.
+    """
+
+    def __init__(self, callee: str, method: str, code: int, message: str) -> None:
+        super().__init__(
+            callee, method, f"call to {callee}.{method} was rejected (code {code}): {message}"
+        )
+        self.code = code
+        self.message = message
+
+
+class ReplyDecodeError(CallError):
+    """The callee replied with Candid that does not decode as the expected types."""
+
+    def __init__(self, callee: str, method: str, reason: str) -> None:
+        super().__init__(
+            callee, method,
+            f"the reply of {callee}.{method} does not match its declared result types: "
+            f"{reason}",
+        )
+        self.reason = reason

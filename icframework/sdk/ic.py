@@ -18,6 +18,8 @@ from icframework.sdk.errors import SdkError
 __all__ = [
     "accept_message",
     "arg_data",
+    "call",
+    "call_raw",
     "caller",
     "canister_balance",
     "clear_timer",
@@ -143,9 +145,42 @@ def performance_counter(counter_type: int = 0) -> int:
     return _backend.current_backend().performance_counter(counter_type)
 
 
-def publish(topic: str, data: bytes) -> None:
-    """Emit ``data`` (Candid bytes) to subscribers of ``topic`` when the message commits."""
-    _backend.current_backend().publish(topic, bytes(data))
+def publish(topic: str, value: Any, hint: Any = None) -> None:
+    """Send ``value`` to the subscribers of ``topic`` if the message commits.
+
+    The value is Candid-encoded with the type of ``hint`` (default: inferred from the
+    value: a dataclass, TypedDict-shaped dict needs a hint, `bytes` is sent as is, so
+    ``publish(topic, raw_candid)`` keeps working). Subscribers (WebSocket clients, see
+    docs/events.md) receive the Candid bytes and the topic.
+    """
+    from icframework.sdk import events
+
+    _backend.current_backend().publish(events.check_topic(topic), events.encode_event(value, hint))
+
+
+# ---- inter-canister calls (see icframework.sdk.calls) ------------------------------------------
+
+
+def call(
+    callee: Principal | str,
+    method: str,
+    *args: Any,
+    arg_types: tuple[Any, ...] = (),
+    result: Any = None,
+    cycles: int = 0,
+) -> Any:
+    """An awaitable call typed by hints: ``n = await ic.call(c, "get", result=nat)``."""
+    from icframework.sdk import calls
+
+    return calls.call(callee, method, *args, arg_types=arg_types, result=result, cycles=cycles)
+
+
+def call_raw(callee: Principal | str, method: str, arg: bytes = b"DIDL\x00\x00", *,
+             cycles: int = 0) -> Any:
+    """An awaitable call with a ready Candid argument; gives the reply bytes."""
+    from icframework.sdk import calls
+
+    return calls.call_raw(callee, method, arg, cycles=cycles)
 
 
 # ---- timers (see icframework.sdk.timers) -----------------------------------------------------

@@ -4,18 +4,35 @@ Each call is one message: a `LocalBackend` transaction around
 `Canister.dispatch`, committed for updates and rolled back for queries, rejects and
 traps. Arguments are Python values, encoded to real Candid bytes with the method's
 types, and replies are decoded back, so tests exercise the same path as production.
+
+Inter-canister calls: `connect` a canister id to another `LocalCanister` (or to a
+function standing in for a canister you do not own). A message that ends at an
+``await`` commits; its call is delivered to the peer as a separate message and the
+response continues the coroutine in a new message, until the method returns, so
+``update`` gives the final result. `start_update` stops at each ``await`` instead and
+returns an `InFlight` you answer by hand (reply, reject, or deliver), to test what
+happens between the await and the response.
 """
 
 from __future__ import annotations
 
 import types as pytypes
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Union
 
 from icframework.candid import decode, encode
 from icframework.core import Principal
-from icframework.sdk.backend import LocalBackend, set_backend
-from icframework.sdk.dispatch import EMPTY_MESSAGE, CompiledMethod, Rejected, Reply, load_canister
-from icframework.sdk.errors import Reject, SdkError
+from icframework.sdk.backend import LocalBackend, OutgoingCall, set_backend
+from icframework.sdk.calls import REJECT_CALLBACK, REPLY_CALLBACK, Pending
+from icframework.sdk.dispatch import (
+    EMPTY_MESSAGE,
+    CompiledMethod,
+    Outcome,
+    Rejected,
+    Reply,
+    load_canister,
+)
+from icframework.sdk.errors import CallRejected, Reject, SdkError, Trapped
 from icframework.sdk.methods import (
     GLOBAL_TIMER,
     HEARTBEAT,
@@ -27,7 +44,16 @@ from icframework.sdk.methods import (
     UPDATE,
 )
 
-__all__ = ["LocalCanister"]
+__all__ = ["InFlight", "LocalCanister", "Peer"]
+
+DESTINATION_INVALID = 3
+CANISTER_REJECT = 4
+CANISTER_ERROR = 5
+
+Peer = Union["LocalCanister", Callable[[str, bytes, Principal, int], bytes]]
+"""What a canister id is connected to: a `LocalCanister`, or a function
+``(method, arg_bytes, caller, cycles) -> reply_bytes`` that raises `CallRejected` (or
+`Reject`) to reject."""
 
 
 def _encode_args(method: CompiledMethod | None, args: tuple[Any, ...]) -> bytes:
@@ -49,6 +75,18 @@ class LocalCanister:
     ) -> None:
         self.backend = backend or LocalBackend()
         self.canister = load_canister(module)
+        self.peers: dict[Principal, Peer] = {}
+        self._callers: dict[int, Principal] = {}
+
+    @property
+    def canister_id(self) -> Principal:
+        return self.backend.canister_id
+
+    def connect(self, canister_id: Principal | str, peer: Peer) -> None:
+        """Deliver this canister's calls to ``canister_id`` to ``peer``."""
+        if isinstance(canister_id, str):
+            canister_id = Principal.from_text(canister_id)
+        self.peers[canister_id] = peer
 
     # ---- raw messages --------------------------------------------------------------------
     def run(
@@ -60,9 +98,102 @@ class LocalCanister:
         caller: Principal | None = None,
         cycles: int = 0,
         commit: bool = True,
-    ) -> Reply | Rejected:
+        deliver: bool = True,
+    ) -> Outcome:
         """One message with raw Candid bytes: committed if ``commit`` and not rejected,
-        else rolled back. A trap raises `Trapped` after the rollback."""
+        else rolled back. A trap raises `Trapped` after the rollback.
+
+        If the method ends at an ``await`` (`Pending`), its call is delivered to the
+        connected peer and the method continued, until it replies (unless ``deliver`` is
+        False: then the `Pending` is returned and the call waits in ``backend.outbox``).
+        """
+        outcome = self._message_once(kind, method, arg, caller, cycles, commit)
+        outbox = self.backend.outbox
+        while deliver and outbox:  # this message's calls, and those of timers it ran
+            call = outbox.pop(0)
+            result = self.respond(call, self.deliver(call))
+            if type(outcome) is Pending and outcome.callback == call.callback:
+                outcome = result
+        return outcome
+
+    # ---- inter-canister calls ---------------------------------------------------------------
+    def take_call(self, pending: Pending) -> OutgoingCall:
+        """Remove the call ``pending`` waits on from ``backend.outbox``."""
+        outbox = self.backend.outbox
+        for i, call in enumerate(outbox):
+            if call.callback == pending.callback:
+                return outbox.pop(i)
+        raise SdkError(f"no call with callback {pending.callback} is waiting in the outbox")
+
+    def deliver(self, call: OutgoingCall) -> Response:
+        """Run ``call`` on the connected peer and return its response (no callback yet)."""
+        peer = self.peers.get(call.callee)
+        if peer is None:
+            return Response(
+                reject=(DESTINATION_INVALID, f"canister {call.callee} is not connected; "
+                        f"use LocalCanister.connect({str(call.callee)!r}, peer)"),
+                refund=call.cycles,
+            )
+        if isinstance(peer, LocalCanister):
+            try:
+                outcome = peer.run(
+                    UPDATE, call.method, call.arg, caller=self.canister_id, cycles=call.cycles
+                )
+            except Trapped as trap:
+                response = Response(
+                    reject=(CANISTER_ERROR, f"canister {call.callee} trapped: {trap.message}"),
+                    refund=call.cycles,
+                )
+            else:
+                if isinstance(outcome, Reply):
+                    response = Response(data=outcome.data, refund=peer.backend.cycles_unaccepted)
+                else:
+                    assert isinstance(outcome, Rejected)
+                    response = Response(reject=(outcome.code, outcome.message), refund=call.cycles)
+            set_backend(self.backend)
+            return response
+        try:
+            data = peer(call.method, call.arg, self.canister_id, call.cycles)
+        except CallRejected as exc:
+            return Response(reject=(exc.code, exc.message), refund=call.cycles)
+        except Reject as exc:
+            return Response(reject=(CANISTER_REJECT, exc.message), refund=call.cycles)
+        finally:
+            set_backend(self.backend)
+        return Response(data=bytes(data))
+
+    def respond(self, call: OutgoingCall, response: Response) -> Outcome:
+        """Continue the method waiting on ``call`` with ``response`` (one message)."""
+        backend = self.backend
+        backend.credit_refund(response.refund)
+        if response.reject is None:
+            kind, data = REPLY_CALLBACK, response.data
+            backend.reject = (0, "")
+        else:
+            kind, data = REJECT_CALLBACK, b""
+            backend.reject = response.reject
+        # in a callback the caller is the original call's caller, as on the IC
+        caller = self._callers.pop(call.callback, None)
+        try:
+            return self._message_once(kind, str(call.callback), data, caller, 0, True)
+        finally:
+            backend.cycles_refund = 0
+
+    def start_update(
+        self, method: str, *args: Any, caller: Principal | None = None, cycles: int = 0
+    ) -> InFlight:
+        """Call an update method but stop at its first ``await`` (see `InFlight`)."""
+        compiled = self._method(method)
+        outcome = self.run(
+            UPDATE, method, _encode_args(compiled, args), caller=caller, cycles=cycles,
+            deliver=False,
+        )
+        return InFlight(self, compiled, outcome)
+
+    def _message_once(
+        self, kind: str, method: str, arg: bytes, caller: Principal | None, cycles: int,
+        commit: bool,
+    ) -> Outcome:
         set_backend(self.backend)
         if caller is not None:
             self.backend.set_caller(caller)
@@ -73,6 +204,8 @@ class LocalCanister:
                     raise _Discard(outcome)
         except _Discard as discarded:
             return discarded.outcome
+        if type(outcome) is Pending:
+            self._callers[outcome.callback] = self.backend.caller_principal
         return outcome
 
     # ---- typed calls ------------------------------------------------------------------------
@@ -134,7 +267,7 @@ class LocalCanister:
     def _message(
         self, kind: str, method: str, arg: bytes, caller: Principal | None, cycles: int,
         *, commit: bool,
-    ) -> Reply | Rejected:
+    ) -> Outcome:
         return self.run(kind, method, arg, caller=caller, cycles=cycles, commit=commit)
 
     def _call(
@@ -146,16 +279,93 @@ class LocalCanister:
                                 commit=commit)
         if isinstance(outcome, Rejected):
             raise Reject(outcome.message)
-        values = decode(outcome.data, method.result_types)
-        if not values:
-            return None
-        conv = method.result_from_wire
-        return values[0] if conv is None else conv(values[0])
+        assert isinstance(outcome, Reply)
+        return _decode_result(method, outcome.data)
+
+
+class Response:
+    """A callee's answer to an `OutgoingCall`: reply ``data`` or ``reject`` (code,
+    message), and the cycles ``refund``ed."""
+
+    __slots__ = ("data", "refund", "reject")
+
+    def __init__(
+        self, data: bytes = b"", *, reject: tuple[int, str] | None = None, refund: int = 0
+    ) -> None:
+        self.data = data
+        self.reject = reject
+        self.refund = refund
+
+
+class InFlight:
+    """An update method stopped at an ``await``: answer its `call` by hand.
+
+    ``reply(data)``, ``reject(code, message)`` or ``deliver()`` (to the connected
+    peer) continue it until its next ``await`` or its end; then `result` gives its
+    value (or raises `Reject`). Between answers, other messages may run, which is how
+    interleavings are tested.
+    """
+
+    def __init__(
+        self, canister: LocalCanister, method: CompiledMethod, outcome: Outcome
+    ) -> None:
+        self._canister = canister
+        self._method = method
+        self._outcome = outcome
+        self.call: OutgoingCall | None = (
+            canister.take_call(outcome) if type(outcome) is Pending else None
+        )
+
+    @property
+    def done(self) -> bool:
+        return self.call is None
+
+    def reply(self, data: bytes) -> InFlight:
+        return self._answer(Response(data))
+
+    def reject(self, code: int, message: str) -> InFlight:
+        return self._answer(Response(reject=(code, message), refund=self._require().cycles))
+
+    def deliver(self) -> InFlight:
+        return self._answer(self._canister.deliver(self._require()))
+
+    def result(self) -> Any:
+        """The method's return value; raises `Reject` if it rejected, `SdkError` if it
+        still waits."""
+        outcome = self._outcome
+        if type(outcome) is Pending:
+            raise SdkError(f"{self._method.name} still waits on {self.call}")
+        if isinstance(outcome, Rejected):
+            raise Reject(outcome.message)
+        assert isinstance(outcome, Reply)
+        return _decode_result(self._method, outcome.data)
+
+    def _require(self) -> OutgoingCall:
+        if self.call is None:
+            raise SdkError(f"{self._method.name} is not waiting on a call")
+        return self.call
+
+    def _answer(self, response: Response) -> InFlight:
+        call = self._require()
+        self.call = None
+        outcome = self._canister.respond(call, response)
+        self._outcome = outcome
+        if type(outcome) is Pending:
+            self.call = self._canister.take_call(outcome)
+        return self
+
+
+def _decode_result(method: CompiledMethod, data: bytes) -> Any:
+    values = decode(data, method.result_types)
+    if not values:
+        return None
+    conv = method.result_from_wire
+    return values[0] if conv is None else conv(values[0])
 
 
 class _Discard(Exception):
     """Unwinds a transaction that must not commit (queries, rejects)."""
 
-    def __init__(self, outcome: Reply | Rejected) -> None:
+    def __init__(self, outcome: Outcome) -> None:
         super().__init__()
         self.outcome = outcome

@@ -27,6 +27,13 @@ from collections.abc import Callable
 from typing import Any, NoReturn
 
 from icframework.sdk.backend import WriteBuffer
+from icframework.sdk.calls import (
+    CALLBACK_KINDS,
+    REJECT_CALLBACK,
+    REPLY_CALLBACK,
+    Done,
+    Pending,
+)
 from icframework.sdk.dispatch import Canister, Rejected, Reply
 from icframework.sdk.errors import Trapped
 from icframework.sdk.methods import (
@@ -55,8 +62,10 @@ SDK_KINDS = {
     "heartbeat": HEARTBEAT,
     "timer": GLOBAL_TIMER,
     "inspect": INSPECT_MESSAGE,
+    "reply-callback": REPLY_CALLBACK,
+    "reject-callback": REJECT_CALLBACK,
 }
-"""WIT ``call-kind`` name → SDK entry-point kind (callbacks are not the SDK's)."""
+"""WIT ``call-kind`` name → SDK entry-point kind."""
 
 _COMPOSITE_PREFIX = "canister_composite_query "
 _READ_ONLY = frozenset({QUERY, COMPOSITE_QUERY, INSPECT_MESSAGE})
@@ -149,9 +158,11 @@ class RuntimeBackend:
     def run(
         self, canister: Canister, kind: str, method: str, arg: bytes
     ) -> Reply | Rejected | None:
-        """Run one WIT ``call``: the SDK outcome for update/query calls, None otherwise.
+        """Run one WIT ``call``: the SDK outcome for update/query calls and callbacks,
+        None otherwise (and None when the method now waits on an ``await``).
 
-        Writes are sent to the host here for update-like kinds that did not reject; a
+        Writes are sent to the host here for update-like kinds that did not reject (a
+        method that ends at an ``await`` commits: state is committed at each await); a
         reject in a lifecycle hook traps (the IC has no reject there); an
         ``inspect`` that does not accept just ends (the message is refused).
         """
@@ -168,8 +179,10 @@ class RuntimeBackend:
                 self.commit()
         finally:
             self.kind = ""
-        if sdk_kind in CALL_KINDS:
-            return outcome
+        if type(outcome) is Pending or type(outcome) is Done:
+            return None
+        if sdk_kind in CALL_KINDS or sdk_kind in CALLBACK_KINDS:
+            return outcome  # type: ignore[return-value]
         if isinstance(outcome, Rejected) and sdk_kind != INSPECT_MESSAGE:
             self.trap(f"{kind} rejected: {outcome.message}")
         return None
@@ -232,7 +245,9 @@ class RuntimeBackend:
         return _amount(self._ic0.msg_cycles_accept(_halves(max_amount)))
 
     def cycles_refunded(self) -> int:
-        return 0  # only call callbacks have a refund, and SDK entry points are none
+        if self.kind not in CALLBACK_KINDS:
+            return 0  # only call callbacks have a refund
+        return _amount(self._ic0.msg_cycles_refunded())
 
     def cycles_burn(self, amount: int) -> int:
         return _amount(self._ic0.cycles_burn(_halves(amount)))
@@ -279,6 +294,20 @@ class RuntimeBackend:
         self, start: bytes, end: bytes | None, reverse: bool, limit: int
     ) -> list[tuple[bytes, bytes]]:
         return self.buffer.scan(start, end, reverse, limit)
+
+    # ---- Backend: inter-canister calls ----------------------------------------------------
+    def call_perform(
+        self, callee: bytes, method: str, arg: bytes, cycles: int, callback: int
+    ) -> int:
+        return int(self._ic0.call_perform(
+            callee.decode("latin-1"), method, arg.decode("latin-1"), _halves(cycles), callback
+        ))
+
+    def reject_code(self) -> int:
+        return int(self._ic0.msg_reject_code())
+
+    def reject_message(self) -> str:
+        return str(self._ic0.msg_reject_msg())
 
     # ---- Backend: events --------------------------------------------------------------------
     def publish(self, topic: str, value: bytes) -> None:
