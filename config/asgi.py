@@ -1,4 +1,5 @@
-"""ASGI entry point served by daphne (``manage.py runreplica``)."""
+"""ASGI entry point served by daphne (``manage.py runreplica``): HTTP through Django,
+WebSockets through Channels (canister events, see docs/events.md)."""
 
 import os
 
@@ -6,4 +7,13 @@ from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
-application = get_asgi_application()
+django_application = get_asgi_application()
+
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+
+from icframework.channels.routing import websocket_urlpatterns  # noqa: E402
+
+application = ProtocolTypeRouter({
+    "http": django_application,
+    "websocket": URLRouter(websocket_urlpatterns),
+})

@@ -29,7 +29,7 @@ LAYERS: dict[str, int] = {
     "replica": 3,
     "agent": 3,
     "conf": 3,
-    "management": 4,
+    "management": 5,  # commands wire the adapters together
     "dashboard": 4,
     "channels": 4,
     "apps": 4,

@@ -90,7 +90,10 @@ class Replica:
     def reload(self) -> None:
         """Drop the in-memory subnet and load the last committed round again."""
         old = self.subnet
-        self.subnet = Subnet(self.store, old.engine, old.config, old.clock)
+        self.subnet = Subnet(
+            self.store, old.engine, old.config, old.clock, old.ingress_queue,
+            python_runtime=old.python_runtime, event_listeners=old.event_listeners,
+        )
 
     def __enter__(self) -> Replica:
         return self

@@ -17,10 +17,11 @@ Not thread-safe: one caller drives rounds and queries at a time.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -73,6 +74,8 @@ from icframework.replica.system_api import (
 )
 from icframework.replica.wasm_module import CanisterModule, load_canister_module
 
+logger = logging.getLogger(__name__)
+
 MANAGEMENT = b""
 NANOS = 1_000_000_000
 INGRESS_RETENTION_NS = 5 * 60 * NANOS
@@ -121,6 +124,26 @@ class QueryResult:
     instructions: int = 0
 
 
+@dataclass(frozen=True, slots=True)
+class CanisterEvent:
+    """An event a canister published (``events.publish``) in a message that committed.
+
+    ``value`` is the canister's bytes (Candid for SDK canisters); ``height`` the round
+    that committed it and ``index`` its position among that round's events.
+    """
+
+    canister_id: bytes
+    topic: str
+    value: bytes
+    height: int
+    index: int
+
+
+EventListener = Callable[[Sequence[CanisterEvent]], None]
+"""Called after each round that committed events, in the round loop's thread, with
+that round's events in commit order. It must be quick and must not touch the subnet."""
+
+
 @dataclass(slots=True)
 class RoundReport:
     """What a round did; for logs, benchmarks and tests."""
@@ -130,6 +153,7 @@ class RoundReport:
     messages: int = 0
     instructions: int = 0
     logs: list[tuple[bytes, bytes]] = field(default_factory=list)
+    events: list[CanisterEvent] = field(default_factory=list)
 
 
 def canister_text(canister_id: bytes) -> str:
@@ -148,9 +172,12 @@ class Subnet:
         ingress_queue: IngressQueue | None = None,
         *,
         python_runtime: RuntimeLoader | None = None,
+        event_listeners: list[EventListener] | None = None,
     ) -> None:
         """``python_runtime`` loads the runtime of Python canisters; by default the
-        process-wide loader (`icframework.replica.component.set_runtime_loader`)."""
+        process-wide loader (`icframework.replica.component.set_runtime_loader`).
+        ``event_listeners`` receive each round's committed events (see `EventListener`);
+        the list is shared, not copied, so listeners may be added later."""
         from icframework.replica.management import ManagementCanister
 
         self.store = store
@@ -159,6 +186,9 @@ class Subnet:
         self.clock = clock
         self.canisters: dict[bytes, CanisterState] = {}
         self.python_runtime = python_runtime
+        self.event_listeners: list[EventListener] = (
+            event_listeners if event_listeners is not None else []
+        )
         self.sandboxes: dict[bytes, CanisterSandbox] = {}
         self.stables: dict[bytes, PageMap] = {}
         self.modules: dict[bytes, CanisterModule] = {}
@@ -572,7 +602,16 @@ class Subnet:
         self._charge_storage()
         self._prune_ingress_history()
         self._commit()
+        if self._report.events:
+            self._notify(self._report.events)
         return self._report
+
+    def _notify(self, events: Sequence[CanisterEvent]) -> None:
+        for listener in list(self.event_listeners):
+            try:
+                listener(events)
+            except Exception:  # a listener must never undo or stop a committed round
+                logger.exception("event listener %r failed at height %s", listener, self.height)
 
     def has_work(self) -> bool:
         """True while ingress or canister messages are waiting."""
@@ -813,7 +852,13 @@ class Subnet:
         else:
             state.cycles = max(0, state.cycles - used)
         state.cycles_consumed += used
-        self._report.instructions += result.instructions
+        report = self._report
+        report.instructions += result.instructions
+        if result.output is not None:
+            for topic, value in getattr(result, "events", ()):
+                report.events.append(
+                    CanisterEvent(canister_id, topic, value, self.height, len(report.events))
+                )
         if sandbox is not None:
             state.heap_size = sandbox.heap_size
             state.globals = dict(sandbox.committed_globals)

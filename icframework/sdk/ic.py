@@ -13,6 +13,7 @@ from typing import Any, NoReturn
 
 from icframework.core import Principal
 from icframework.sdk import backend as _backend
+from icframework.sdk import events
 from icframework.sdk.errors import SdkError
 
 __all__ = [
@@ -153,8 +154,6 @@ def publish(topic: str, value: Any, hint: Any = None) -> None:
     ``publish(topic, raw_candid)`` keeps working). Subscribers (WebSocket clients, see
     docs/events.md) receive the Candid bytes and the topic.
     """
-    from icframework.sdk import events
-
     _backend.current_backend().publish(events.check_topic(topic), events.encode_event(value, hint))
 
 

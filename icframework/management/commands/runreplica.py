@@ -43,7 +43,10 @@ class Command(BaseCommand):
             service = start_service(state_dir())
         except ReplicaError as exc:
             raise CommandError(str(exc)) from None
+        from icframework.channels.events import bridge
+
         subnet = service.replica.subnet
+        subnet.event_listeners.append(bridge)
         base = f"http://{host}:{port}"
         self.stdout.write(self.style.SUCCESS("icframework replica running"))
         self.stdout.write(f"  state:     {state_dir()} (round {subnet.height}, "
@@ -53,6 +56,7 @@ class Command(BaseCommand):
         self.stdout.write(f"  IC API:    {base}/api/v2/status  (agents: fetch the root key)")
         self.stdout.write(f"  canisters: http://<canister-id>.localhost:{port}/  "
                           f"or {base}/?canisterId=<canister-id>")
+        self.stdout.write(f"  events:    ws://{host}:{port}/ws/canisters/<canister-id>/events")
         self.stdout.write("  stop with Ctrl-C")
         try:
             CommandLineInterface().run(
