@@ -469,6 +469,12 @@ class Subnet:
                     else ErrorCode.CANISTER_STOPPING)
             raise CanisterError(code, f"Canister {name} is {state.status.value}")
         module = sandbox.module
+        if method in module.composite_queries:
+            raise CanisterError(
+                ErrorCode.COMPOSITE_QUERY_CALLED_IN_REPLICATED_MODE,
+                f"Error from Canister {name}: Composite query cannot be called in replicated "
+                "mode",
+            )
         if method not in module.updates and method not in module.queries:
             raise CanisterError(
                 ErrorCode.CANISTER_METHOD_NOT_FOUND,
@@ -555,7 +561,7 @@ class Subnet:
         if method in module.queries:
             export, context = f"canister_query {method}", Context.QUERY
         elif method in module.composite_queries:
-            export, context = f"canister_composite_query {method}", Context.COMPOSITE_QUERY
+            return self._composite_query(sender, canister_id, method, arg, data_certificate)
         else:
             return _query_reject(
                 ErrorCode.CANISTER_METHOD_NOT_FOUND,
@@ -566,26 +572,114 @@ class Subnet:
             max_response_bytes=self.config.max_query_reply_bytes,
         )
         result = sandbox.execute(export, inp, self.config.query_instruction_limit, persist=False)
-        if result.trap is not None:
+        return _query_outcome(name, result, result.instructions)
+
+    # -- composite queries ----------------------------------------------------------------------
+
+    def _composite_query(self, sender: bytes, canister_id: bytes, method: str, arg: bytes,
+                         data_certificate: bytes | None) -> QueryResult:
+        """Run a composite query and the query calls it makes, depth first, synchronously.
+
+        Every execution is non-replicated (changes discarded). The call graph shares one
+        instruction budget (`query_instruction_limit`) and may be at most
+        `MAX_QUERY_CALL_DEPTH` deep; a canister may not be re-entered (IC0517). Wasm
+        canisters' composite queries may reply directly but not make calls (their
+        continuation lives in a heap that non-replicated execution rolls back); Python
+        canisters keep continuations in the instance, so their calls work.
+        """
+        graph = _QueryGraph(self.config.query_instruction_limit)
+        result = self._query_node(graph, sender, canister_id, method, arg, data_certificate, 0)
+        return QueryResult(reply=result.reply, reject=result.reject,
+                           instructions=graph.instructions)
+
+    def _query_node(self, graph: _QueryGraph, sender: bytes, canister_id: bytes, method: str,
+                    arg: bytes, data_certificate: bytes | None, depth: int) -> QueryResult:
+        name = canister_text(canister_id)
+        state = self.canisters.get(canister_id)
+        sandbox = self.sandboxes.get(canister_id)
+        if state is None or sandbox is None:
+            code = (ErrorCode.CANISTER_NOT_FOUND if state is None
+                    else ErrorCode.CANISTER_WASM_MODULE_NOT_FOUND)
+            return _query_reject(code, f"Canister {name} not found" if state is None else
+                                 f"Error from Canister {name}: the canister has no module")
+        if state.status is CanisterStatus.STOPPED:
+            return _query_reject(ErrorCode.CANISTER_STOPPED, f"Canister {name} is stopped")
+        module = sandbox.module
+        composite = method in module.composite_queries
+        if not composite and method not in module.queries:
             return _query_reject(
-                result.trap.error_code, f"Error from Canister {name}: {result.trap.message}",
-                result.instructions,
+                ErrorCode.CANISTER_METHOD_NOT_FOUND,
+                f"Error from Canister {name}: Canister has no query method '{method}'.",
             )
-        assert result.output is not None
-        response = result.output.response
-        if isinstance(response, Reply):
-            return QueryResult(reply=response.data, instructions=result.instructions)
-        if isinstance(response, Reject):
-            return QueryResult(
-                reject=RejectInfo(RejectCode.CANISTER_REJECT, response.message,
-                                  ErrorCode.CANISTER_REJECTED_MESSAGE),
-                instructions=result.instructions,
+        if canister_id in graph.active:
+            return _query_reject(
+                ErrorCode.QUERY_CALL_GRAPH_LOOP_DETECTED,
+                f"Error from Canister {name}: Loop detected. MVP composite queries do not "
+                "support loops in the call graph.",
             )
-        return _query_reject(
-            ErrorCode.CANISTER_DID_NOT_REPLY,
-            f"Error from Canister {name}: Canister did not reply to the call",
-            result.instructions,
-        )
+        graph.active.add(canister_id)
+        try:
+            export = (f"canister_composite_query {method}" if composite
+                      else f"canister_query {method}")
+            inp = self._input(
+                state, Context.COMPOSITE_QUERY if composite else Context.QUERY, sender,
+                arg=arg, data_certificate=data_certificate if depth == 0 else None,
+                max_response_bytes=self.config.max_query_reply_bytes,
+            )
+            result = sandbox.execute(export, inp, graph.remaining, persist=False)
+            graph.instructions += result.instructions
+            if result.trap is not None or result.output is None:
+                return _query_outcome(name, result, graph.instructions)
+            output = result.output
+            pending = list(output.calls)
+            while output.response is None and pending:
+                if isinstance(sandbox, Sandbox):
+                    return _query_reject(
+                        ErrorCode.CANISTER_CONTRACT_VIOLATION,
+                        f"Error from Canister {name}: calls from composite queries of wasm "
+                        "canisters are not supported by this replica yet",
+                        graph.instructions,
+                    )
+                call = pending.pop(0)
+                if depth + 1 >= MAX_QUERY_CALL_DEPTH:
+                    answer = _query_reject(
+                        ErrorCode.QUERY_CALL_GRAPH_TOO_DEEP,
+                        f"Error from Canister {name}: Composite query call graph reached the "
+                        f"maximum depth of {MAX_QUERY_CALL_DEPTH}",
+                    )
+                elif graph.remaining <= 0:
+                    return _query_reject(
+                        ErrorCode.QUERY_CALL_GRAPH_TOTAL_INSTRUCTION_LIMIT_EXCEEDED,
+                        f"Error from Canister {name}: Query call graph total instruction "
+                        f"limit of {graph.limit} exceeded",
+                        graph.instructions,
+                    )
+                else:
+                    answer = self._query_node(graph, canister_id, call.callee, call.method,
+                                              bytes(call.payload), None, depth + 1)
+                if answer.reject is None:
+                    target = (call.reply_fun, call.reply_env)
+                    callback_input = self._input(
+                        state, Context.COMPOSITE_REPLY_CALLBACK, sender, arg=answer.reply or b"",
+                        max_response_bytes=self.config.max_query_reply_bytes,
+                    )
+                else:
+                    target = (call.reject_fun, call.reject_env)
+                    callback_input = self._input(
+                        state, Context.COMPOSITE_REJECT_CALLBACK, sender,
+                        reject_code=int(answer.reject.code), reject_message=answer.reject.message,
+                        max_response_bytes=self.config.max_query_reply_bytes,
+                    )
+                result = sandbox.execute(target, callback_input, max(graph.remaining, 0),
+                                         persist=False)
+                graph.instructions += result.instructions
+                if result.trap is not None or result.output is None:
+                    return _query_outcome(name, result, graph.instructions)
+                output = result.output
+                pending.extend(output.calls)
+            return _query_outcome(name, result, graph.instructions)
+        finally:
+            graph.active.discard(canister_id)
 
     # -- rounds ------------------------------------------------------------------------------
 
@@ -747,12 +841,17 @@ class Subnet:
         elif request.method in module.queries:
             export, context = f"canister_query {request.method}", Context.REPLICATED_QUERY
             persist = False
+        elif request.method in module.composite_queries:
+            self._reject(
+                request, ErrorCode.COMPOSITE_QUERY_CALLED_IN_REPLICATED_MODE,
+                f"Error from Canister {name}: Composite query cannot be called in replicated "
+                "mode",
+            )
+            return
         else:
-            kind = ("composite query" if request.method in module.composite_queries
-                    else "update method")
             self._reject(
                 request, ErrorCode.CANISTER_METHOD_NOT_FOUND,
-                f"Error from Canister {name}: Canister has no {kind} '{request.method}'.",
+                f"Error from Canister {name}: Canister has no update method '{request.method}'.",
             )
             return
         limit = self.config.update_instruction_limit
@@ -1147,6 +1246,47 @@ class Subnet:
 def _query_reject(code: ErrorCode, message: str, instructions: int = 0) -> QueryResult:
     return QueryResult(reject=RejectInfo(code.reject_code, message, code),
                        instructions=instructions)
+
+
+MAX_QUERY_CALL_DEPTH = 6
+"""How deep a composite query's call graph may go (the IC's limit)."""
+
+
+class _QueryGraph:
+    """The shared budget and the canisters on the current path of a composite query."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.instructions = 0
+        self.active: set[bytes] = set()
+
+    @property
+    def remaining(self) -> int:
+        return self.limit - self.instructions
+
+
+def _query_outcome(name: str, result: ExecutionResult, instructions: int) -> QueryResult:
+    """The `QueryResult` of a query execution: its trap, reply, reject or no reply."""
+    if result.trap is not None:
+        return _query_reject(
+            result.trap.error_code, f"Error from Canister {name}: {result.trap.message}",
+            instructions,
+        )
+    assert result.output is not None
+    response = result.output.response
+    if isinstance(response, Reply):
+        return QueryResult(reply=response.data, instructions=instructions)
+    if isinstance(response, Reject):
+        return QueryResult(
+            reject=RejectInfo(RejectCode.CANISTER_REJECT, response.message,
+                              ErrorCode.CANISTER_REJECTED_MESSAGE),
+            instructions=instructions,
+        )
+    return _query_reject(
+        ErrorCode.CANISTER_DID_NOT_REPLY,
+        f"Error from Canister {name}: Canister did not reply to the call",
+        instructions,
+    )
 
 
 def _out_of_cycles(canister_id: bytes, needed: int, state: CanisterState) -> RejectInfo:

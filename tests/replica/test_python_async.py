@@ -128,3 +128,24 @@ def test_async_timer_calls_the_bank(
         replica.subnet.execute_round()
     assert _nat(replica.query(bank, "balance", encode((PRINCIPAL,), (shop,)))) == 99
     assert b"timer withdrew 1, 99 left" in replica.query(shop, "state", encode((), ()))
+
+
+def test_composite_query_awaits_queries(world: tuple[Replica, Principal, Principal]) -> None:
+    replica, _, shop = world
+    assert _nat(replica.query(shop, "bank_balance", encode((), ()))) == 100
+    assert _nat(replica.query(shop, "bank_balance_twice", encode((), ()))) == 200
+    result = replica.subnet.query(CONTROLLER.raw, shop.raw, "bank_balance", encode((), ()))
+    assert result.reply is not None and result.instructions > 0
+
+
+def test_composite_query_rules(world: tuple[Replica, Principal, Principal]) -> None:
+    replica, _, shop = world
+    result = replica.subnet.query(CONTROLLER.raw, shop.raw, "call_update_from_query",
+                                  encode((), ()))
+    assert result.reject is not None  # the bank's withdraw is no query method
+    assert "CallRejected" in result.reject.message and "no query method" in result.reject.message
+    loop = replica.subnet.query(CONTROLLER.raw, shop.raw, "ask_myself", encode((), ()))
+    assert loop.reject is not None and "Loop detected" in loop.reject.message
+    with pytest.raises(CanisterError) as info:
+        replica.update(shop, "bank_balance", encode((), ()))
+    assert info.value.error_code == ErrorCode.COMPOSITE_QUERY_CALLED_IN_REPLICATED_MODE

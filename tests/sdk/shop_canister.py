@@ -134,3 +134,31 @@ async def refund_timer() -> None:
 @query
 def state() -> tuple[nat, list[str]]:
     return sales.get(), list(log)
+
+
+@query(composite=True)
+async def bank_balance() -> nat:
+    """A composite query: reads the bank's balance of this canister."""
+    result: nat = await bank().balance(ic.id())
+    return result
+
+
+@query(composite=True)
+async def bank_balance_twice() -> nat:
+    first = await bank().balance(ic.id())
+    second = await bank().balance(ic.id())
+    return int(first) + int(second)
+
+
+@query(composite=True)
+async def call_update_from_query() -> nat:
+    result: nat = await bank().withdraw(1)
+    return result
+
+
+@query(composite=True)
+async def ask_myself() -> nat:
+    """Calls this canister's own composite query: a loop in the call graph."""
+    me = Service(ic.id(), "service : { bank_balance : () -> (nat) composite_query }")
+    result: nat = await me.bank_balance()
+    return result
