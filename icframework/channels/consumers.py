@@ -1,42 +1,77 @@
-"""The WebSocket consumer of canister events: ``/ws/canisters/<canister_id>/events``.
+"""The canister socket: ``/ws/canisters/<canister_id>/events``.
 
-A thin adapter: it validates JSON frames, joins and leaves the channel-layer groups of
-`icframework.channels.events`, and forwards ``canister.event`` messages to the socket.
-Frames (JSON text; the full protocol is in docs/events.md):
+A thin adapter around `icframework.protocol.socket_auth` (who is on the socket),
+the canister's own ``can_subscribe`` query (what they may receive), the channel-layer
+groups of `icframework.channels.events` (delivery) and the HTTP interface's call and
+query handlers (signed envelopes over the socket). JSON text frames; the protocol is
+specified in docs/events.md:
 
-* client → ``{"op": "subscribe", "topics": ["room:1", ...]}`` and ``"unsubscribe"``;
-* server → ``{"op": "subscribed", "topics": [...]}``, ``{"op": "event", "canister_id",
-  "topic", "value" (base64 Candid), "height", "index"}`` and ``{"op": "error",
-  "message"}`` (the socket stays open after an error, except for oversized frames).
+* server → ``hello`` (with a single-use ``challenge``) on connect;
+* client → ``auth`` (public key + signature over the challenge), ``subscribe`` /
+  ``unsubscribe`` (topics), ``call`` / ``query`` (a base64 CBOR envelope, answered with
+  exactly the body the HTTP endpoint would send);
+* server → ``authenticated``, ``subscribed``, ``unsubscribed`` (access withdrawn),
+  ``event``, ``response``, ``error``.
 
-Events are public, like an unauthenticated query: anyone who can reach the replica can
-subscribe to any topic of any canister, so canisters must not publish secrets.
+Access: if the canister has a ``can_subscribe : (text) -> (bool) query`` method, each
+topic needs it to answer true for the socket's principal (anonymous until ``auth``);
+subscriptions are checked again every `RECHECK_SECONDS` and after ``auth``, so a
+removed member stops receiving events. A canister without the method has public
+topics.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import binascii
 import json
+import os
+import time
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
+from icframework.candid import BOOL, TEXT, CandidError, decode, encode
 from icframework.channels.events import MAX_TOPIC_BYTES, bridge, group_name
-from icframework.core import Principal, PrincipalError
+from icframework.core import ErrorCode, Principal, PrincipalError
+from icframework.protocol import ProtocolError
+from icframework.protocol.errors import MalformedRequestError
+from icframework.protocol.socket_auth import NONCE_BYTES, SocketProof, verify_challenge
+from icframework.replica.embedded import Replica
+from icframework.replica.http.errors import error_status
+from icframework.replica.http.views import query_body, submit_call_body
+from icframework.replica.service import get_service
 
-__all__ = ["MAX_FRAME_BYTES", "MAX_TOPICS", "CanisterEventsConsumer"]
+__all__ = [
+    "ACCESS_METHOD",
+    "MAX_FRAME_BYTES",
+    "MAX_TOPICS",
+    "RECHECK_SECONDS",
+    "CanisterSocketConsumer",
+]
 
+PROTOCOL_VERSION = 1
+ACCESS_METHOD = "can_subscribe"
 MAX_TOPICS = 64
-MAX_FRAME_BYTES = 16 * 1024
+MAX_FRAME_BYTES = 3 * 1024 * 1024  # a 2 MiB envelope in base64 JSON fits
+MAX_CONTROL_FRAME_BYTES = 16 * 1024
+RECHECK_SECONDS = 30.0
+FRAME_BUDGET = 200  # frames per FRAME_WINDOW_SECONDS before the socket is closed
+FRAME_WINDOW_SECONDS = 10.0
 CLOSE_TOO_BIG = 1009
+CLOSE_POLICY = 1008
 CLOSE_BAD_CANISTER = 4400
+CLOSE_AUTH_FAILED = 4401
+CLOSE_NO_REPLICA = 4503
 
 
-class CanisterEventsConsumer(AsyncWebsocketConsumer):
-    """One subscriber socket for one canister's events."""
+class CanisterSocketConsumer(AsyncWebsocketConsumer):
+    """One client socket bound to one canister."""
 
     canister: Principal
+    principal: Principal
     topics: set[str]
 
     async def connect(self) -> None:
@@ -46,58 +81,205 @@ class CanisterEventsConsumer(AsyncWebsocketConsumer):
         except PrincipalError:
             await self.close(code=CLOSE_BAD_CANISTER)
             return
+        self.principal = Principal.anonymous()
         self.topics = set()
+        self.nonce: bytes | None = os.urandom(NONCE_BYTES)
+        self.frames: list[float] = []
+        self.recheck: asyncio.Task[None] | None = None
         bridge.attach_loop(asyncio.get_running_loop())
         await self.accept()
+        await self._send({
+            "op": "hello",
+            "protocol": PROTOCOL_VERSION,
+            "canister_id": self.canister.to_text(),
+            "challenge": _b64(self.nonce),
+        })
+        self.recheck = asyncio.create_task(self._recheck_loop())
 
     async def disconnect(self, code: int) -> None:
+        task = getattr(self, "recheck", None)
+        if task is not None:
+            task.cancel()
         for topic in list(getattr(self, "topics", ())):
             await self.channel_layer.group_discard(group_name(self.canister, topic),
                                                    self.channel_name)
+
+    # -- frames ---------------------------------------------------------------------------------
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         size = len(text_data.encode("utf-8")) if text_data is not None else len(bytes_data or b"")
         if size > MAX_FRAME_BYTES:
             await self.close(code=CLOSE_TOO_BIG)
             return
+        if not self._within_budget():
+            await self._error("rate", f"more than {FRAME_BUDGET} frames in "
+                                      f"{FRAME_WINDOW_SECONDS:g} s; closing")
+            await self.close(code=CLOSE_POLICY)
+            return
         if text_data is None:
-            await self._error("frames must be JSON text, not binary")
+            await self._error("frame", "frames must be JSON text, not binary")
             return
         try:
             frame = json.loads(text_data)
         except json.JSONDecodeError as exc:
-            await self._error(f"the frame is not JSON: {exc.msg} at position {exc.pos}")
+            await self._error("frame", f"the frame is not JSON: {exc.msg} at position {exc.pos}")
             return
         if not isinstance(frame, dict):
-            await self._error("a frame must be a JSON object with an \"op\"")
+            await self._error("frame", "a frame must be a JSON object with an \"op\"")
             return
         op = frame.get("op")
-        if op not in ("subscribe", "unsubscribe"):
-            await self._error(f"unknown op {op!r}; expected \"subscribe\" or \"unsubscribe\"")
+        handler = _HANDLERS.get(op) if isinstance(op, str) else None
+        if handler is None:
+            await self._error("frame", f"unknown op {op!r}; expected one of "
+                                       f"{', '.join(sorted(_HANDLERS))}")
             return
+        if op in ("auth", "subscribe", "unsubscribe") and size > MAX_CONTROL_FRAME_BYTES:
+            await self.close(code=CLOSE_TOO_BIG)
+            return
+        await handler(self, frame)
+
+    def _within_budget(self) -> bool:
+        now = time.monotonic()
+        frames = [t for t in self.frames if now - t < FRAME_WINDOW_SECONDS]
+        frames.append(now)
+        self.frames = frames
+        return len(frames) <= FRAME_BUDGET
+
+    # -- auth -------------------------------------------------------------------------------------
+
+    async def _auth(self, frame: dict[str, Any]) -> None:
+        nonce, self.nonce = self.nonce, None
+        if nonce is None:
+            await self._error("auth", "this socket has already used its challenge")
+            await self.close(code=CLOSE_AUTH_FAILED)
+            return
+        try:
+            proof = SocketProof(_unb64(frame, "public_key"), _unb64(frame, "signature"))
+            principal = await sync_to_async(verify_challenge, thread_sensitive=False)(
+                proof, self.canister, nonce, now_ns=time.time_ns()
+            )
+        except ProtocolError as exc:
+            await self._error("auth", f"authentication failed: {exc}")
+            await self.close(code=CLOSE_AUTH_FAILED)
+            return
+        self.principal = principal
+        await self._send({"op": "authenticated", "principal": principal.to_text()})
+        await self._recheck()
+
+    # -- topics -------------------------------------------------------------------------------
+
+    async def _subscribe(self, frame: dict[str, Any]) -> None:
         topics = frame.get("topics")
         problem = _check_topics(topics)
         if problem:
-            await self._error(problem)
+            await self._error("topics", problem)
             return
         assert isinstance(topics, list)
-        if op == "subscribe":
-            new = [t for t in dict.fromkeys(topics) if t not in self.topics]
-            if len(self.topics) + len(new) > MAX_TOPICS:
-                await self._error(f"at most {MAX_TOPICS} topics per connection")
-                return
-            for topic in new:
-                await self.channel_layer.group_add(group_name(self.canister, topic),
+        new = [t for t in dict.fromkeys(topics) if t not in self.topics]
+        if len(self.topics) + len(new) > MAX_TOPICS:
+            await self._error("topics", f"at most {MAX_TOPICS} topics per connection")
+            return
+        refused: dict[str, str] = {}
+        for topic in new:
+            reason = await self._access(topic)
+            if reason is not None:
+                refused[topic] = reason
+                continue
+            await self.channel_layer.group_add(group_name(self.canister, topic),
+                                               self.channel_name)
+            self.topics.add(topic)
+        reply: dict[str, Any] = {"op": "subscribed", "topics": sorted(self.topics)}
+        if refused:
+            reply["refused"] = refused
+        await self._send(reply)
+
+    async def _unsubscribe(self, frame: dict[str, Any]) -> None:
+        topics = frame.get("topics")
+        problem = _check_topics(topics)
+        if problem:
+            await self._error("topics", problem)
+            return
+        assert isinstance(topics, list)
+        for topic in topics:
+            await self._drop(topic)
+        await self._send({"op": "subscribed", "topics": sorted(self.topics)})
+
+    async def _drop(self, topic: str) -> None:
+        if topic in self.topics:
+            self.topics.discard(topic)
+            await self.channel_layer.group_discard(group_name(self.canister, topic),
                                                    self.channel_name)
-                self.topics.add(topic)
-            await self._send({"op": "subscribed", "topics": sorted(self.topics)})
-        else:
-            for topic in topics:
-                if topic in self.topics:
-                    self.topics.discard(topic)
-                    await self.channel_layer.group_discard(group_name(self.canister, topic),
-                                                           self.channel_name)
-            await self._send({"op": "subscribed", "topics": sorted(self.topics)})
+
+    async def _access(self, topic: str) -> str | None:
+        """None if the socket's principal may receive ``topic``, else why not."""
+        service = get_service()
+        if service is None:
+            return "this process serves no replica"
+        arg = encode((TEXT,), (topic,))
+
+        def ask(replica: Replica) -> tuple[bytes | None, str | None, ErrorCode | None]:
+            result = replica.subnet.query(self.principal.raw, self.canister.raw,
+                                          ACCESS_METHOD, arg)
+            if result.reject is None:
+                return result.reply, None, None
+            return None, result.reject.message, result.reject.error_code
+
+        reply, message, code = await sync_to_async(service.run, thread_sensitive=False)(ask)
+        if reply is None:
+            if code is ErrorCode.CANISTER_METHOD_NOT_FOUND and ACCESS_METHOD in (message or ""):
+                return None  # no access method: the canister's topics are public
+            return f"{ACCESS_METHOD} failed: {message}"
+        try:
+            (allowed,) = decode(reply, (BOOL,))
+        except CandidError as exc:
+            return f"{ACCESS_METHOD} must return a bool: {exc}"
+        return None if allowed else f"{self.principal} may not receive {topic!r}"
+
+    async def _recheck(self) -> None:
+        withdrawn: dict[str, str] = {}
+        for topic in sorted(self.topics):
+            reason = await self._access(topic)
+            if reason is not None:
+                withdrawn[topic] = reason
+                await self._drop(topic)
+        if withdrawn:
+            await self._send({"op": "unsubscribed", "topics": sorted(withdrawn),
+                              "reasons": withdrawn})
+
+    async def _recheck_loop(self) -> None:
+        while True:
+            await asyncio.sleep(RECHECK_SECONDS)
+            if self.topics:
+                await self._recheck()
+
+    # -- calls ------------------------------------------------------------------------------
+
+    async def _call(self, frame: dict[str, Any]) -> None:
+        await self._envelope(frame, query=False)
+
+    async def _query(self, frame: dict[str, Any]) -> None:
+        await self._envelope(frame, query=True)
+
+    async def _envelope(self, frame: dict[str, Any], *, query: bool) -> None:
+        request_id = frame.get("id")
+        if not isinstance(request_id, str | int) or isinstance(request_id, bool):
+            await self._error("frame", "a call or query frame needs an \"id\" (string or number)")
+            return
+        try:
+            body = _unb64(frame, "envelope")
+            if query:
+                response = await query_body(body, self.canister)
+            else:
+                response = await submit_call_body(body, self.canister, v3=True)
+            status, payload = response.status, response.body
+        except Exception as exc:  # mapped exactly as the HTTP endpoints map it
+            status, text = error_status(exc)
+            payload = text.encode("utf-8")
+        await self._send({
+            "op": "response", "id": request_id, "status": status, "body": _b64(payload),
+        })
+
+    # -- events ------------------------------------------------------------------------------
 
     async def canister_event(self, message: dict[str, Any]) -> None:
         """A ``canister.event`` from the bridge: forward it if still subscribed."""
@@ -107,7 +289,7 @@ class CanisterEventsConsumer(AsyncWebsocketConsumer):
             "op": "event",
             "canister_id": message["canister_id"],
             "topic": message["topic"],
-            "value": base64.b64encode(message["value"]).decode("ascii"),
+            "value": _b64(message["value"]),
             "height": message["height"],
             "index": message["index"],
         })
@@ -115,8 +297,34 @@ class CanisterEventsConsumer(AsyncWebsocketConsumer):
     async def _send(self, frame: dict[str, Any]) -> None:
         await self.send(text_data=json.dumps(frame, separators=(",", ":")))
 
-    async def _error(self, message: str) -> None:
-        await self._send({"op": "error", "message": message})
+    async def _error(self, kind: str, message: str) -> None:
+        await self._send({"op": "error", "kind": kind, "message": message})
+
+
+_HANDLERS: dict[str, Any] = {
+    "auth": CanisterSocketConsumer._auth,
+    "subscribe": CanisterSocketConsumer._subscribe,
+    "unsubscribe": CanisterSocketConsumer._unsubscribe,
+    "call": CanisterSocketConsumer._call,
+    "query": CanisterSocketConsumer._query,
+}
+
+CanisterEventsConsumer = CanisterSocketConsumer
+"""The name this consumer had when it only carried events."""
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def _unb64(frame: dict[str, Any], name: str) -> bytes:
+    value = frame.get(name)
+    if not isinstance(value, str):
+        raise MalformedRequestError(f"\"{name}\" must be a base64 string")
+    try:
+        return base64.b64decode(value, validate=True)
+    except binascii.Error as exc:
+        raise MalformedRequestError(f"\"{name}\" is not valid base64: {exc}") from None
 
 
 def _check_topics(topics: object) -> str | None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from django.urls import path
 
-from icframework.channels.consumers import CanisterEventsConsumer
+from icframework.channels.consumers import CanisterSocketConsumer
 
 websocket_urlpatterns = [
-    path("ws/canisters/<str:canister_id>/events", CanisterEventsConsumer.as_asgi()),
+    path("ws/canisters/<str:canister_id>/events", CanisterSocketConsumer.as_asgi()),
 ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from icframework.sdk import Principal, Reject, StableCell, ic, nat, query, update
+from icframework.sdk import Principal, Reject, StableBTreeMap, StableCell, ic, nat, query, update
 
 posts = StableCell[nat]("posts", default=0)
 
@@ -44,3 +44,22 @@ def post_then_reject(room: str) -> None:
 @query
 def post_in_query(room: str) -> None:
     ic.publish(f"room:{room}", "never seen")
+
+
+allowed = StableBTreeMap[Principal, bool]("allowed")
+
+
+@update
+def allow(who: Principal, yes: bool) -> None:
+    if yes:
+        allowed.insert(who, True)
+    else:
+        allowed.remove(who)
+
+
+@query
+def can_subscribe(topic: str) -> bool:
+    """``room:secret`` only for allowed principals; other topics for anyone."""
+    if topic == "room:secret":
+        return ic.caller() in allowed
+    return True

@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 from asgiref.sync import sync_to_async
 from django.http import HttpRequest, HttpResponse
 
+from icframework.core import Principal
 from icframework.protocol import ProtocolError, QueryContent, ReadStateContent
 from icframework.replica.embedded import Replica
 from icframework.replica.errors import CanisterError, ReplicaError
@@ -134,6 +135,12 @@ async def status(request: HttpRequest) -> ApiResponse:
 async def _call(request: HttpRequest, effective_canister_id: str, *, v3: bool) -> ApiResponse:
     body = _body(request)
     ecid = parse_principal_text(effective_canister_id, "effective canister id")
+    return await submit_call_body(body, ecid, v3=v3)
+
+
+async def submit_call_body(body: bytes, ecid: Principal, *, v3: bool) -> ApiResponse:
+    """A call envelope's response as the v2/v3 call endpoint gives it (also used by the
+    canister socket). Raises what `error_status` maps."""
     envelope, _targets = await _unlocked(decode_envelope, body, "call", now_ns=time.time_ns())
     outcome = await _locked(endpoints.submit_call, envelope, ecid)
     if isinstance(outcome, CanisterError):
@@ -170,6 +177,12 @@ async def query(request: HttpRequest, effective_canister_id: str) -> ApiResponse
     """``POST /api/v2|v3/canister/<ecid>/query``: a reply or reject, signed by the node."""
     body = _body(request)
     ecid = parse_principal_text(effective_canister_id, "effective canister id")
+    return await query_body(body, ecid)
+
+
+async def query_body(body: bytes, ecid: Principal) -> ApiResponse:
+    """A query envelope's signed response as the query endpoint gives it (also used by
+    the canister socket). Raises what `error_status` maps."""
     envelope, _targets = await _unlocked(decode_envelope, body, "query", now_ns=time.time_ns())
     content = envelope.content
     assert isinstance(content, QueryContent)
