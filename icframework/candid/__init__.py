@@ -4,7 +4,14 @@ This package also runs inside Python canisters, so it imports only the standard
 library and `icframework.core`.
 """
 
-from icframework.candid.binary import DecodeLimits, decode, decode_wire_types, encode
+from icframework.candid.binary import (
+    DecodeLimits,
+    decode,
+    decode_wire_types,
+    decoder,
+    encode,
+    encoder,
+)
 from icframework.candid.did import parse_did, parse_type, parse_types
 from icframework.candid.errors import (
     CandidDecodeError,
@@ -97,7 +104,9 @@ __all__ = [
     "Vec",
     "decode",
     "decode_wire_types",
+    "decoder",
     "encode",
+    "encoder",
     "format_did",
     "format_type",
     "format_values",

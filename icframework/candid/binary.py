@@ -39,7 +39,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from icframework.candid.errors import CandidDecodeError, CandidEncodeError, CandidTypeError
+from icframework.candid.errors import (
+    CandidDecodeError,
+    CandidEncodeError,
+    CandidTypeError,
+)
 from icframework.candid.subtype import SubtypeChecker, SubtypeCheckTooDeep
 from icframework.candid.types import (
     RESERVED,
@@ -69,7 +73,9 @@ __all__ = [
     "clear_caches",
     "decode",
     "decode_wire_types",
+    "decoder",
     "encode",
+    "encoder",
 ]
 
 MAGIC = b"DIDL"
@@ -1210,6 +1216,8 @@ def clear_caches() -> None:
     """Forget compiled encoders and decoders (needed only after redefining a type name)."""
     _DECODE_CACHE.clear()
     _ENCODE_CACHE.clear()
+    for cache in _FAST_CACHES:
+        cache.clear()
 
 
 def _compile_decoder(
@@ -1247,6 +1255,19 @@ def decode(
     Raises `CandidDecodeError` (with the byte offset) for any malformed message, any
     value that does not coerce, and any message exceeding ``limits``.
     """
+    fast = _FAST_DECODE.get(id(types))
+    if fast is not None:
+        if fast[0] is types and limits is None:
+            values = fast[1](data)
+            if values is not None:
+                return values
+    elif type(types) is list and len(types) == 1:
+        fast = _FAST_DECODE_ONE.get(id(types[0]))
+        if fast is not None and fast[0] is types[0] and limits is None:
+            values = fast[1](data)
+            if values is not None:
+                return values
+    given = types
     d = _as_bytes(data)
     lim = limits or DEFAULT_LIMITS
     if types is not None:
@@ -1256,7 +1277,13 @@ def decode(
     meter = _Meter(lim.budget(len(d)), lim.max_depth)
     key = (None if types is None else tuple(map(id, types)), lim.max_depth)
     _ensure_stack_room(8 * lim.max_depth + 200)
-    return _decode(d, types, lim, meter, key)
+    # Learn a fast path at the second call with these types (a one-off call, e.g. with
+    # types built for it, is not worth one).
+    known = fast is None and limits is None and key in _DECODE_CACHE
+    result, prog = _decode(d, types, lim, meter, key)
+    if known and types is not None:
+        _learn_decoder(given, prog)
+    return result
 
 
 def _decode(
@@ -1265,7 +1292,7 @@ def _decode(
     lim: DecodeLimits,
     meter: _Meter,
     key: tuple[Any, ...],
-) -> tuple[Any, ...]:
+) -> tuple[tuple[Any, ...], _Program]:
     try:
         prog = None
         cached = _DECODE_CACHE.get(key)
@@ -1297,7 +1324,7 @@ def _decode(
         ) from None
     if p != len(d):
         raise CandidDecodeError(p, f"{len(d) - p} unexpected trailing byte(s) after the values")
-    return tuple(values)
+    return tuple(values), prog
 
 
 # ======================================================================= encoding
@@ -1777,14 +1804,28 @@ def encode(types: Sequence[CandidType], values: Sequence[Any]) -> bytes:
     `CandidEncodeError` naming the argument and field path (``arg 0 .owner``) when a
     value does not fit its type, and `CandidTypeError` for an ill-formed type.
     """
+    fast = _FAST_ENCODE.get(id(types))
+    if fast is not None:
+        if fast[0] is types:
+            data = fast[1](values)
+            if data is not None:
+                return data
+    elif type(types) is list and len(types) == 1:
+        fast = _FAST_ENCODE_ONE.get(id(types[0]))
+        if fast is not None and fast[0] is types[0]:
+            data = fast[1](values)
+            if data is not None:
+                return data
     if isinstance(types, CandidType):
         raise TypeError("encode() takes a sequence of types, e.g. [NAT], not a single type")
+    given = types
     types = tuple(types)
     values = tuple(values)
     if len(types) != len(values):
         raise CandidEncodeError(f"{len(types)} type(s) but {len(values)} value(s) given")
     key = tuple(map(id, types))
     prog = _ENCODE_CACHE.get(key)
+    known = fast is None and prog is not None  # learn a fast path at the second call
     if prog is None:
         try:
             prog = _compile_encoder(types)
@@ -1804,4 +1845,261 @@ def encode(types: Sequence[CandidType], values: Sequence[Any]) -> bytes:
             raise CandidEncodeError(f"{where}: {exc.reason}") from None
         except RecursionError:
             raise CandidEncodeError(f"arg {i}: value nests too deeply to encode") from None
+    if known:
+        _learn_encoder(given, types, prog)
     return bytes(out)
+
+
+# ======================================================================= fast paths
+#
+# A canister decodes its arguments and encodes its results at the same types on every
+# message, and most messages are small; inside a canister every Python operation is
+# paid for in instructions. So `decode` and `encode` remember, per argument type
+# sequence they are called with again (a tuple, by identity, or a one-element list, by
+# its element), a closure specialised to the compiled program the general path used:
+# the decoder checks that the message starts with that program's header (``DIDL``, the
+# type table and the argument types, as the sender wrote them) and runs its readers,
+# without the general path's bookkeeping; a sequence of fixed-width numbers is one
+# ``struct.unpack_from``. The encoder writes the cached header and the values (one
+# ``struct.pack`` for a fixed-width number). Anything unusual (another header, a value
+# of an unexpected Python type, any error) makes the closure hand the message to its
+# ``miss`` function: for `decode` and `encode` that returns None and the general path
+# runs, which alone reports errors, so the fast paths never change a result or an error.
+#
+# `decoder` and `encoder` give such closures to callers that keep them (one call per
+# message instead of a lookup by the types' identity); their miss is the general path.
+
+_FastDecoder = Callable[[Any], "tuple[Any, ...] | None"]
+_FastEncoder = Callable[[Any], "bytes | None"]
+# (key object, closure), by id of the key object: a tuple of types, or the one type of
+# a one-element list. The key object is kept (and checked by identity): the id of a
+# dead object can be reused.
+_FAST_DECODE: dict[int, tuple[object, _FastDecoder]] = {}
+_FAST_DECODE_ONE: dict[int, tuple[object, _FastDecoder]] = {}
+_FAST_ENCODE: dict[int, tuple[object, _FastEncoder]] = {}
+_FAST_ENCODE_ONE: dict[int, tuple[object, _FastEncoder]] = {}
+_FAST_CACHES = (_FAST_DECODE, _FAST_DECODE_ONE, _FAST_ENCODE, _FAST_ENCODE_ONE)
+# Readers that never touch the meter: primitives, which allocate no more than the
+# input's size (no vectors, records, options or recursion).
+_METERLESS_READERS = frozenset(
+    id(r) for op, r in _PRIM_READERS.items() if op in {_NULL, _BOOL, _NAT, _INT, _TEXT,
+                                                        _PRINCIPAL, *_FIXED}
+) | {id(_skip_leb), *(id(_PRIM_SKIPPERS[op]) for op in _FIXED)}
+_FIXED_READERS = {id(_PRIM_READERS[op]): op for op in _FIXED}
+_INT_FIXED = frozenset(_INT_RANGES)
+_BYTE = tuple(bytes((i,)) for i in range(256))
+
+
+def _miss(_data: Any) -> None:
+    return None
+
+
+def _fast_slot(
+    given: object, by_tuple: dict[int, Any], by_element: dict[int, Any]
+) -> tuple[dict[int, Any], object] | None:
+    """Where the fast path of ``given`` types lives: (cache, key object), or None."""
+    if type(given) is tuple:
+        return by_tuple, given
+    if type(given) is list and len(given) == 1:
+        element: object = given[0]
+        return by_element, element
+    return None
+
+
+def _remember(cache: dict[int, Any], key: object, fn: Any) -> None:
+    if len(cache) >= _CACHE_LIMIT:
+        del cache[next(iter(cache))]
+    cache[id(key)] = (key, fn)
+
+
+def _learn_decoder(given: object, prog: _Program) -> None:
+    """Remember a fast decoder running ``prog`` for callers passing ``given`` types."""
+    slot = _fast_slot(given, _FAST_DECODE, _FAST_DECODE_ONE)
+    if slot is not None:
+        _remember(slot[0], slot[1], _fast_decoder(prog, _miss))
+
+
+def _fast_decoder(prog: _Program, miss: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """A decoder of bytes messages with ``prog``'s header; other data goes to ``miss``."""
+    header, readers, skips = prog.header, prog.readers, prog.skips
+    start = len(header)
+    fixed = [_FIXED_READERS.get(id(r)) for r in readers]
+    if not skips and None not in fixed:
+        layout = struct.Struct("<" + "".join(_FIXED[op][0] for op in fixed if op is not None))
+        size = start + layout.size
+        unpack = layout.unpack_from
+
+        def decode_fixed(d: Any) -> Any:
+            if type(d) is bytes and len(d) == size and d.startswith(header):
+                return unpack(d, start)
+            return miss(d)
+
+        return decode_fixed
+
+    steps = readers + skips
+    metered = not all(id(r) in _METERLESS_READERS for r in steps)
+    count = len(readers)
+    lim = DEFAULT_LIMITS
+
+    def decode_values(d: Any) -> Any:
+        if type(d) is not bytes or not d.startswith(header):
+            return miss(d)
+        meter = _Meter(lim.budget(len(d)), lim.max_depth) if metered else None
+        p = start
+        values = []
+        try:
+            for rd in steps:
+                v, p = rd(d, p, meter)  # type: ignore[arg-type]  # meterless readers
+                values.append(v)
+        except (CandidDecodeError, RecursionError):
+            return miss(d)  # the general path reports it
+        if p != len(d):
+            return miss(d)
+        return tuple(values[:count]) if skips else tuple(values)
+
+    if len(readers) == 1 and not skips and readers[0] is _read_nat:
+        nat_size = start + 1
+
+        def decode_nat(d: Any) -> Any:
+            if type(d) is bytes and len(d) == nat_size and d.startswith(header):
+                b = d[start]
+                if b < 0x80:
+                    return (b,)
+            return decode_values(d)
+
+        return decode_nat
+    return decode_values
+
+
+def _learn_encoder(
+    given: object,
+    types: tuple[CandidType, ...],
+    prog: tuple[bytes, tuple[Encoder, ...], object],
+) -> None:
+    """Remember a fast encoder for ``types`` (after a general encode with them)."""
+    slot = _fast_slot(given, _FAST_ENCODE, _FAST_ENCODE_ONE)
+    if slot is not None:
+        _remember(slot[0], slot[1], _fast_encoder(types, prog[0], prog[1], _miss))
+
+
+def _prim_op(t: CandidType) -> int | None:
+    """The opcode of a primitive type (through type names), else None."""
+    if isinstance(t, TypeRef):
+        try:
+            t = t.resolve()
+        except CandidTypeError:
+            return None
+    return t.kind.value if isinstance(t, Prim) else None
+
+
+def _fast_encoder(
+    types: tuple[CandidType, ...],
+    header: bytes,
+    encoders: tuple[Encoder, ...],
+    miss: Callable[[Any], Any],
+) -> Callable[[Any], Any]:
+    """An encoder of ``types`` (header and encoders compiled) taking a tuple or list of
+    values; other values, and values it would not encode, go to ``miss``."""
+    n = len(types)
+    op = _prim_op(types[0]) if n == 1 else None
+    if op in _INT_FIXED:
+        assert op is not None
+        pack_one = struct.Struct(f"<{len(header)}s{_FIXED[op][0]}").pack
+
+        def encode_fixed(values: Any) -> Any:
+            if type(values) is tuple or type(values) is list:
+                try:
+                    (v,) = values
+                    if type(v) is int:
+                        return pack_one(header, v)
+                except (ValueError, struct.error):
+                    pass
+            return miss(values)
+
+        return encode_fixed
+
+    if op == _NAT:
+
+        def encode_nat(values: Any) -> Any:
+            if (type(values) is tuple or type(values) is list) and len(values) == 1:
+                v = values[0]
+                if type(v) is int and v >= 0:
+                    return header + (_BYTE[v] if v < 0x80 else _uleb(v))
+            return miss(values)
+
+        return encode_nat
+
+    if op == _TEXT:
+
+        def encode_text(values: Any) -> Any:
+            if (type(values) is tuple or type(values) is list) and len(values) == 1:
+                v = values[0]
+                if type(v) is str:
+                    try:
+                        b = v.encode("utf-8")
+                    except UnicodeEncodeError:
+                        return miss(values)
+                    size = len(b)
+                    return header + (_BYTE[size] if size < 0x80 else _uleb(size)) + b
+            return miss(values)
+
+        return encode_text
+
+    def encode_values(values: Any) -> Any:
+        if (type(values) is not tuple and type(values) is not list) or len(values) != n:
+            return miss(values)
+        out = bytearray(header)
+        try:
+            for enc, v in zip(encoders, values, strict=True):
+                enc(v, out)
+        except (_EncodeFailure, RecursionError):
+            return miss(values)  # the general path reports it
+        return bytes(out)
+
+    return encode_values
+
+
+def decoder(
+    types: Sequence[CandidType],
+) -> Callable[[bytes | bytearray | memoryview], tuple[Any, ...]]:
+    """A reusable decoder at ``types``: ``decoder(types)(data) == decode(data, types)``.
+
+    The same results and errors, with less work per call for callers that decode many
+    messages at the same types (a service's arguments): messages whose header is the
+    one `encode` writes for ``types`` are read by a closure compiled once, the others
+    take `decode`'s general path.
+    """
+    if isinstance(types, CandidType):
+        raise TypeError("decoder() takes a sequence of types, e.g. [NAT], not a single type")
+    key = tuple(types)
+
+    def general(data: Any) -> tuple[Any, ...]:
+        return decode(data, key)
+
+    try:
+        header = _compile_encoder(key)[0]
+        prog, _ = _compile_decoder(header, key, DEFAULT_LIMITS, _Meter(1 << 62, 1 << 30))
+    except (CandidTypeError, CandidDecodeError, RecursionError):
+        return general  # e.g. a type without values: every message fails the general way
+    return _fast_decoder(prog, general)
+
+
+def encoder(types: Sequence[CandidType]) -> Callable[[Sequence[Any]], bytes]:
+    """A reusable encoder at ``types``: ``encoder(types)(values) == encode(types, values)``.
+
+    The same results and errors, with less work per call (the header and the encoders
+    compiled once, fixed-width numbers packed in one step). Raises `CandidTypeError`
+    at once for an ill-formed type.
+    """
+    if isinstance(types, CandidType):
+        raise TypeError("encoder() takes a sequence of types, e.g. [NAT], not a single type")
+    key = tuple(types)
+    try:
+        header, encoders, _ = _compile_encoder(key)
+    except RecursionError:
+        raise CandidTypeError("type nests too deeply to compile") from None
+
+    def general(values: Any) -> bytes:
+        return encode(key, values)
+
+    return _fast_encoder(key, header, encoders, general)
