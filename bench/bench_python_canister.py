@@ -22,7 +22,9 @@ Tables (all in this run; wall time with ``time.perf_counter_ns``; memory store,
    same workloads beside ours (their ratio: ours over theirs).
 3. Where the instructions go: each compute method's ``*_body`` twin returns the
    performance counter around the body alone; the rest of the message is dispatch,
-   Candid and the runtime boundary. The raw-ABI noop shows what the SDK adds.
+   Candid and the runtime boundary. The raw-ABI noop shows what the SDK adds; Candid's
+   in-canister decode/encode rows are the steady state (third call); the echo rows
+   send a blob through the bare ABI and back (its "around" column: over the noop).
 4. Maps: `StableBTreeMap[nat64, nat64]` against a Motoko ``Map<Nat64, Nat64>`` at
    `MAP_SIZES` entries (filled by ``fill`` updates of `BATCH` inserts each); per size the
    fill's instructions per insert and time, then ``map_get`` (query, existing random key)
@@ -83,6 +85,16 @@ MAP_SIZES = (1_000, 100_000)
 BATCH = 1_000
 MAP_CALLS = 100
 CALLER = Principal.anonymous()
+ECHO_SIZES = (1024, 64 * 1024, 1024 * 1024)  # blob argument and reply, both ways
+ECHO_CALLS = 10
+ECHO_APP = """\
+import icframework_runtime as rt
+
+
+@rt.update
+def echo(arg):
+    return arg
+"""
 THREE_NAT64 = parse_type("record { nat64; nat64; nat64 }")
 
 # Basilisk's published instruction counts for the same workloads (per message).
@@ -353,7 +365,7 @@ WORKLOADS: list[tuple[str, str, str, bytes, int, int | None]] = [
 ]
 
 
-def message_tables(python: Target, motoko: Target, raw: Target) -> None:
+def message_tables(python: Target, motoko: Target, raw: Target, echo: Target) -> None:
     rows = []
     for label, kind, method, arg, calls, expected in WORKLOADS:
         if expected is not None:
@@ -392,12 +404,19 @@ def message_tables(python: Target, motoko: Target, raw: Target) -> None:
             body = _nat64(target.query(f"{method}_body", arg)[1])
             rows.append([f"{label}, {name}", f"{total:,}", f"{body:,}",
                          f"{total - body:,}", f"{body / total:.1%} body"])
-    decode_instr, encode_instr, probe = (
-        int(v) for v in decode(python.query("candid_cost", _nat32s(25))[1], [THREE_NAT64])[0]
-    )
+    # The first calls with a type list teach Candid's caches its fast path (see
+    # icframework.candid.binary, "fast paths"); the third shows the steady state.
+    for _ in range(3):
+        cost = python.query("candid_cost", _nat32s(25))[1]
+    decode_instr, encode_instr, probe = (int(v) for v in decode(cost, [THREE_NAT64])[0])
     rows.append(["python, decode (nat32) arg", "-", f"{decode_instr:,}", "-", "in-canister"])
     rows.append(["python, encode (nat64) reply", "-", f"{encode_instr:,}", "-", "in-canister"])
     rows.append(["python, perf counter probe", "-", f"{probe:,}", "-", "per body row"])
+    for size in ECHO_SIZES:
+        payload = bytes(range(256)) * (size // 256)
+        instr, seconds = echo.measure("update", "echo", _fixed(payload), ECHO_CALLS, 2)
+        rows.append([f"echo {size // 1024} KiB, bare runtime ABI", f"{instr:,}", "-",
+                     f"{instr - raw_instr:,}", f"p50 {_us(seconds)} µs"])
     print("3. Where the instructions go: whole message vs the body alone "
           "(performance counter); around = dispatch + Candid + boundary")
     _table(["message", "total instr", "body instr", "around", "note"], rows, first=30)
@@ -476,7 +495,8 @@ def main() -> None:
             python = Target(replica, sdk_module)
             motoko = Target(replica, motoko_wasm)
             raw = Target(replica, raw_module)
-            message_tables(python, motoko, raw)
+            echo = Target(replica, pack_python_module({"app.py": ECHO_APP}, "app.py"))
+            message_tables(python, motoko, raw, echo)
             map_table(python, motoko)
     print(f"total {time.perf_counter() - begun:.0f} s")
 

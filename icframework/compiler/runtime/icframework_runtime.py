@@ -27,6 +27,11 @@ Rules the host relies on:
   (``File "<app filename>", line N``); the replica then discards this instance, so module
   globals are caches that may be rebuilt (after a trap, an upgrade or a restart).
 - ``print`` goes to ``ic0.debug_print`` (one crossing per line); there is no stdio.
+- Blobs cross as ``bytes`` (WIT ``list<u8>``). Ordinary messages come through
+  ``call-method`` (entry by index, no strings lifted); everything else through ``call``.
+  Inside a canister each Python operation costs instructions, so the per-message paths
+  below are written for few operations: tables built at install, no work for what a
+  message does not use.
 - There is no file system at run time: only modules already imported here (or by the
   app at install, from this list) can be imported.
 
@@ -142,8 +147,12 @@ and the bundled packages ``icframework.core``, ``icframework.candid``, ``icframe
 
 _U64 = (1 << 64) - 1
 
-# The WIT `call-kind` case names, and the IC export name prefix of each app entry kind.
-_KIND_NAMES = {kind: kind.name.lower().replace("_", "-") for kind in wit.CallKind}
+# The WIT `call-kind` case names by enum value (`_value_`: `value` is a Python-level
+# property and an enum member's hash a Python-level method, both costly per message),
+# and the IC export name prefix of each app entry kind.
+_KIND_NAMES = {
+    kind._value_: kind.name.lower().replace("_", "-") for kind in wit.CallKind
+}
 _EXPORT_NAMES = {
     "update": "canister_update {}",
     "query": "canister_query {}",
@@ -174,6 +183,11 @@ _hook: EntryHook | None = None
 _sdk: _SdkCanister | None = None
 _sdk_runtime: RuntimeBackend | None = None
 _hook_exports: list[str] = []
+# `call-method` routes, by index in the export names `install` returned: (WIT kind,
+# method name as `call` takes it, the registered function or None, the SDK's runner
+# for the method or None; see `_sdk_runner`).
+_Route = tuple[str, str, "Callable[..., Any] | None", "Callable[[bytes], Any] | None"]
+_routes: list[_Route] = []
 # Continuations of calls made with `perform_call`, by callback id. A cache like every
 # global: lost if the instance is rebuilt, and the callback then traps.
 _callbacks: dict[int, tuple[Callable[[bytes], Any], Callable[[int, str], Any]]] = {}
@@ -261,14 +275,6 @@ def set_entry_hook(hook: EntryHook, export_names: list[str]) -> None:
 # -- ic0, bytes in and out ----------------------------------------------------------------
 
 
-def _blob(data: bytes) -> str:
-    return data.decode("latin-1")
-
-
-def _bytes(blob: str) -> bytes:
-    return blob.encode("latin-1")
-
-
 def _cycles(amount: int) -> tuple[int, int]:
     return ((amount >> 64) & _U64, amount & _U64)
 
@@ -279,12 +285,12 @@ def _amount(halves: tuple[int, int]) -> int:
 
 def caller() -> bytes:
     """The principal (bytes) that sent this message."""
-    return _bytes(ic0.msg_caller())
+    return bytes(ic0.msg_caller())
 
 
 def canister_self() -> bytes:
     """This canister's principal (bytes)."""
-    return _bytes(ic0.canister_self())
+    return bytes(ic0.canister_self())
 
 
 def time_ns() -> int:
@@ -324,13 +330,13 @@ def accept_message() -> None:
 
 def certified_data_set(data: bytes) -> None:
     """Set the certified data (at most 32 bytes)."""
-    ic0.certified_data_set(_blob(data))
+    ic0.certified_data_set(bytes(data))
 
 
 def data_certificate() -> bytes | None:
     """The data certificate, in a non-replicated query; None elsewhere."""
     blob = ic0.data_certificate()
-    return None if blob is None else _bytes(blob)
+    return None if blob is None else bytes(blob)
 
 
 def global_timer_set(timestamp_ns: int) -> int:
@@ -345,7 +351,7 @@ def instruction_counter() -> int:
 
 def debug_print(message: str) -> None:
     """Append ``message`` to the canister log."""
-    ic0.debug_print(_blob(message.encode("utf-8")))
+    ic0.debug_print(message.encode("utf-8"))
 
 
 def trap(message: str) -> typing.NoReturn:
@@ -372,7 +378,7 @@ def perform_call(
     global _next_callback
     callback = _next_callback
     _next_callback += 1
-    code = int(ic0.call_perform(_blob(callee), method, _blob(arg), _cycles(cycles), callback))
+    code = int(ic0.call_perform(bytes(callee), method, bytes(arg), _cycles(cycles), callback))
     if code == 0:
         _callbacks[callback] = (on_reply, on_reject)
     return code
@@ -380,7 +386,7 @@ def perform_call(
 
 def publish(topic: str, value: bytes) -> None:
     """Publish an event, delivered to subscribers if this message commits."""
-    events.publish(topic, _blob(value))
+    events.publish(topic, bytes(value))
 
 
 # -- key-value store ----------------------------------------------------------------------
@@ -390,18 +396,19 @@ def kv_get(key: bytes) -> bytes | None:
     """The value under ``key`` (this message's own writes included), or None."""
     if key in _writes:
         return _writes[key]
-    blob = kv.get(_blob(key))
-    return None if blob is None else _bytes(blob)
+    return kv.get(bytes(key))
 
 
 def kv_put(key: bytes, value: bytes) -> None:
     """Store ``value`` under ``key`` (buffered; sent to the replica at the end of the message)."""
+    key = bytes(key)
     _writes.pop(key, None)
-    _writes[key] = value
+    _writes[key] = bytes(value)
 
 
 def kv_delete(key: bytes) -> None:
     """Remove ``key`` (buffered like `kv_put`)."""
+    key = bytes(key)
     _writes.pop(key, None)
     _writes[key] = None
 
@@ -411,15 +418,12 @@ def kv_scan(
 ) -> list[tuple[bytes, bytes]]:
     """Entries with ``start <= key < end`` in key order (or reversed); ``limit`` 0: all."""
     _flush_writes()
-    rows = kv.scan(_blob(start), None if end is None else _blob(end), reverse, limit)
-    return [(_bytes(k), _bytes(v)) for k, v in rows]
+    return list(kv.scan(bytes(start), None if end is None else bytes(end), reverse, limit))
 
 
 def _flush_writes() -> None:
     if _writes:
-        batch = [
-            kv.Write(_blob(k), None if v is None else _blob(v)) for k, v in _writes.items()
-        ]
+        batch = [kv.Write(k, v) for k, v in _writes.items()]
         _writes.clear()
         kv.commit(batch)
 
@@ -441,18 +445,113 @@ class _DebugStream(io.TextIOBase):
         if "\n" in self._pending:
             *lines, self._pending = self._pending.split("\n")
             for line in lines:
-                ic0.debug_print(_blob(line.encode("utf-8")))
+                ic0.debug_print(line.encode("utf-8"))
         return len(text)
 
     def flush(self) -> None:
         if self._pending:
             line, self._pending = self._pending, ""
-            ic0.debug_print(_blob(line.encode("utf-8")))
+            ic0.debug_print(line.encode("utf-8"))
 
 
 _stdout = _DebugStream()
 sys.stdout = _stdout
 sys.stderr = _stdout
+
+
+# -- the SDK's view of the imports --------------------------------------------------------
+
+# A `RuntimeBackend` whose class says ``BYTES_BLOBS = True`` takes the imports as they
+# are (blobs as bytes). An older one expects blobs as latin-1 strings, the ABI before
+# blobs became `list<u8>`: it gets these adapters, which convert at the boundary.
+
+
+def _latin1(blob: bytes) -> str:
+    return blob.decode("latin-1")
+
+
+def _raw(text: str) -> bytes:
+    return text.encode("latin-1")
+
+
+class _Latin1Imports:
+    """``module``'s functions, except those the subclass redefines to convert blobs."""
+
+    def __init__(self, module: Any) -> None:
+        for name, value in vars(module).items():
+            if not name.startswith("_") and not hasattr(type(self), name):
+                setattr(self, name, value)
+
+
+class _Latin1Ic0(_Latin1Imports):
+    @staticmethod
+    def msg_caller() -> str:
+        return _latin1(ic0.msg_caller())
+
+    @staticmethod
+    def msg_reply(data: str) -> None:
+        ic0.msg_reply(_raw(data))
+
+    @staticmethod
+    def canister_self() -> str:
+        return _latin1(ic0.canister_self())
+
+    @staticmethod
+    def is_controller(principal: str) -> bool:
+        return bool(ic0.is_controller(_raw(principal)))
+
+    @staticmethod
+    def certified_data_set(data: str) -> None:
+        ic0.certified_data_set(_raw(data))
+
+    @staticmethod
+    def data_certificate() -> str | None:
+        blob = ic0.data_certificate()
+        return None if blob is None else _latin1(blob)
+
+    @staticmethod
+    def call_perform(
+        callee: str, method: str, arg: str, payment: tuple[int, int], callback: int
+    ) -> int:
+        return int(ic0.call_perform(_raw(callee), method, _raw(arg), payment, callback))
+
+    @staticmethod
+    def debug_print(message: str) -> None:
+        ic0.debug_print(_raw(message))
+
+
+class _Latin1Kv(_Latin1Imports):
+    @staticmethod
+    def Write(key: str, value: str | None) -> Any:  # the WIT record's class name
+        return kv.Write(_raw(key), None if value is None else _raw(value))
+
+    @staticmethod
+    def get(key: str) -> str | None:
+        blob = kv.get(_raw(key))
+        return None if blob is None else _latin1(blob)
+
+    @staticmethod
+    def put(key: str, value: str) -> None:
+        kv.put(_raw(key), _raw(value))
+
+    @staticmethod
+    def delete(key: str) -> None:
+        kv.delete(_raw(key))
+
+    @staticmethod
+    def scan(start: str, end: str | None, reverse: bool, limit: int) -> list[tuple[str, str]]:
+        rows = kv.scan(_raw(start), None if end is None else _raw(end), reverse, limit)
+        return [(_latin1(k), _latin1(v)) for k, v in rows]
+
+    @staticmethod
+    def commit(writes: list[Any]) -> None:
+        kv.commit(writes)
+
+
+class _Latin1Events(_Latin1Imports):
+    @staticmethod
+    def publish(topic: str, value: str) -> None:
+        events.publish(topic, _raw(value))
 
 
 # -- traps -----------------------------------------------------------------------------------
@@ -518,23 +617,13 @@ def _use_sdk(module: types.ModuleType) -> None:
     global _sdk, _sdk_runtime
     if not _sdk_methods_of(module.__name__):
         return
-    _sdk_runtime = RuntimeBackend(ic0, kv, events, before_trap=_stdout.flush)
+    if getattr(RuntimeBackend, "BYTES_BLOBS", False):
+        imports: tuple[Any, Any, Any] = (ic0, kv, events)
+    else:
+        imports = (_Latin1Ic0(ic0), _Latin1Kv(kv), _Latin1Events(events))
+    _sdk_runtime = RuntimeBackend(*imports, before_trap=_stdout.flush)
     _set_sdk_backend(_sdk_runtime)
     _sdk = _load_sdk_canister(module)
-
-
-def _run_sdk(canister: _SdkCanister, kind: str, method: str, arg: str) -> wit.Response:
-    assert _sdk_runtime is not None
-    try:
-        outcome = _sdk_runtime.run(canister, kind, method, _bytes(arg))
-        _stdout.flush()
-    except BaseException as exc:  # every failure is a trap
-        _trap_with(exc)
-    if outcome is None:
-        return wit.Response_None_()
-    if isinstance(outcome, _SdkReply):
-        return wit.Response_Reply(outcome.data.decode("latin-1"))
-    return wit.Response_Reject(outcome.message)
 
 
 def _export_names() -> list[str]:
@@ -543,6 +632,56 @@ def _export_names() -> list[str]:
     if _hook is not None:
         return list(_hook_exports)
     return sorted(_EXPORT_NAMES[kind].format(method) for kind, method in _entries)
+
+
+_METHOD_PREFIXES = (
+    ("canister_update ", "update"),
+    ("canister_query ", "query"),
+)
+
+
+def _route(name: str) -> _Route:
+    """The `call-method` route of IC export ``name`` (see `_routes`)."""
+    for prefix, kind in _METHOD_PREFIXES:
+        if name.startswith(prefix):
+            method = name[len(prefix):]
+            func = None if _hook is not None else _entries.get((kind, method))
+            return kind, method, func, _sdk_runner(kind, method)
+    if name.startswith("canister_composite_query "):
+        # as the host's `call` sends it: kind update, the whole export name
+        return "update", name, None, _sdk_runner("update", name)
+    return "", name, None, None  # not a method: the host never sends it here
+
+
+def _sdk_runner(kind: str, method: str) -> Callable[[bytes], Any] | None:
+    """The SDK's own fast path for one method, if it offers one.
+
+    A `RuntimeBackend` with ``method_runner(canister, kind, method)`` returns a callable
+    ``runner(arg)`` doing what ``run(canister, kind, method, arg)`` does, prepared once
+    (or None: use ``run``); the runner answers the reply's bytes, a ``Rejected``, or
+    None (no reply yet).
+    """
+    factory = getattr(_sdk_runtime, "method_runner", None)
+    if factory is None:
+        return None
+    runner: Callable[[bytes], Any] | None = factory(_sdk, kind, method)
+    return runner
+
+
+def _sdk_outcome(outcome: Any) -> bytes | None:
+    """`call-method`'s answer for an SDK outcome other than reply bytes."""
+    if outcome is None:
+        return None
+    if type(outcome) is _SdkReply:
+        return _reply_bytes(outcome.data)
+    if isinstance(outcome, (bytearray, memoryview)):
+        return bytes(outcome)
+    ic0.msg_reject(outcome.message)  # Rejected
+    return None
+
+
+def _reply_bytes(reply: Any) -> bytes:
+    return reply if type(reply) is bytes else bytes(reply)
 
 
 class Canister(exports.Canister):
@@ -566,31 +705,106 @@ class Canister(exports.Canister):
                 set_entry_hook(hook, list(module.__dict__.get("icframework_exports", [])))
             else:
                 _use_sdk(module)
+            names = _export_names()
+            _routes[:] = [_route(name) for name in names]
             _stdout.flush()
         except BaseException as exc:  # every failure is a trap
             _trap_with(exc)
-        return _export_names()
+        return names
 
-    def call(self, kind: wit.CallKind, method: str, arg: str) -> wit.Response:
-        """Run one entry point; writes cross once at the end, exceptions become traps."""
-        name = _KIND_NAMES[kind]
-        if _sdk is not None and name in SDK_KINDS:
-            return _run_sdk(_sdk, name, method, arg)
+    def call_method(self, index: int, arg: bytes) -> bytes | None:
+        """Run the update/query method at ``index`` of `install`'s names (the hot path)."""
+        kind, method, func, runner = _routes[index]
+        if runner is not None:
+            try:
+                outcome = runner(arg)
+            except BaseException as exc:  # every failure is a trap
+                _trap_with(exc)
+            if _stdout._pending:
+                _stdout.flush()
+            return outcome if type(outcome) is bytes else _sdk_outcome(outcome)
+        runtime = _sdk_runtime
+        if runtime is not None:
+            try:
+                outcome = runtime.run(_sdk, kind, method, arg)  # type: ignore[arg-type]
+            except BaseException as exc:  # every failure is a trap
+                _trap_with(exc)
+            if _stdout._pending:
+                _stdout.flush()
+            if type(outcome) is _SdkReply:
+                data = outcome.data
+                return data if type(data) is bytes else bytes(data)
+            return _sdk_outcome(outcome)
         try:
-            data = _bytes(arg)
-            if _hook is not None:
-                reply = _hook(name, method, data)
+            if func is not None:
+                reply = func(arg)
+            elif _hook is not None:
+                reply = _hook(kind, method, arg)
             else:
-                reply = _run_registered(name, method, data)
-            _flush_writes()
-            _stdout.flush()
+                reply = _run_registered(kind, method, arg)
+            if _writes:
+                _flush_writes()
         except Reject as rejection:
             # A reject is a response, not a trap: as on the IC, the message's writes stay.
             _flush_writes()
             _stdout.flush()
-            return wit.Response_Reject(rejection.message)
+            ic0.msg_reject(rejection.message)
+            return None
         except BaseException as exc:  # every failure is a trap
             _trap_with(exc)
-        if reply is None:
-            return wit.Response_None_()
-        return wit.Response_Reply(_blob(bytes(reply)))
+        if _stdout._pending:
+            _stdout.flush()
+        if type(reply) is bytes or reply is None:
+            return reply
+        return bytes(reply)
+
+    def call_callback(self, callback: int, rejected: bool, arg: bytes) -> bytes | None:
+        """Run the callback of an inter-canister call (`call` with a callback kind)."""
+        tag, payload = _run(
+            "reject-callback" if rejected else "reply-callback", str(callback), arg
+        )
+        if tag == "reject":
+            ic0.msg_reject(payload)
+            return None
+        return payload
+
+    def call(self, kind: wit.CallKind, method: str, arg: bytes) -> wit.Response:
+        """Run one entry point; writes cross once at the end, exceptions become traps."""
+        tag, payload = _run(_KIND_NAMES[kind._value_], method, arg)
+        if tag == "reply":
+            return wit.Response_Reply(payload)
+        if tag == "reject":
+            return wit.Response_Reject(payload)
+        return wit.Response_None_()
+
+
+def _run(kind: str, method: str, arg: bytes) -> tuple[str, Any]:
+    """Run entry point ``kind``: ("reply", bytes), ("reject", message) or ("none", None)."""
+    if _sdk is not None and kind in SDK_KINDS:
+        try:
+            outcome = _sdk_runtime.run(_sdk, kind, method, arg)  # type: ignore[union-attr]
+        except BaseException as exc:  # every failure is a trap
+            _trap_with(exc)
+        _stdout.flush()
+        if outcome is None:
+            return "none", None
+        if isinstance(outcome, _SdkReply):
+            return "reply", _reply_bytes(outcome.data)
+        return "reject", outcome.message
+    try:
+        if _hook is not None:
+            reply = _hook(kind, method, arg)
+        else:
+            reply = _run_registered(kind, method, arg)
+        _flush_writes()
+        _stdout.flush()
+    except Reject as rejection:
+        # A reject is a response, not a trap: as on the IC, the message's writes stay.
+        _flush_writes()
+        _stdout.flush()
+        return "reject", rejection.message
+    except BaseException as exc:  # every failure is a trap
+        _trap_with(exc)
+    if reply is None:
+        return "none", None
+    return "reply", _reply_bytes(reply)
