@@ -24,7 +24,10 @@ an SDK change rebuilds). Inside the runtime the canister module is named ``canis
 a package app gets a small generated entry file that runs ``canister/__init__.py`` as
 that package.
 
-`scaffold_app` writes a new app from one of the templates under ``templates/``.
+`scaffold_app` writes a new app from one of the templates under ``templates/``
+(`TEMPLATES`: ``blank``, ``counter``, ``todo`` and ``ledger``, an ICRC-1 + ICRC-2 token
+ledger, see docs/ledger.md); a template directory may override the common
+``index.html.tmpl``.
 """
 
 from __future__ import annotations
@@ -67,7 +70,8 @@ DEFAULT_CACHE_DIR = Path(".build/apps")
 PACKAGE_ENTRY = "__canister_entry__.py"
 """The generated entry file of a package app (runs ``canister/__init__.py`` as ``canister``)."""
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
-TEMPLATES = ("blank", "counter", "todo")
+TEMPLATES = ("blank", "counter", "todo", "ledger")
+"""The app templates ``startdapp --template`` offers (directories under `TEMPLATE_DIR`)."""
 
 Progress = Callable[[str], None]
 Packer = Callable[[Mapping[str, str], str, str | None], bytes]

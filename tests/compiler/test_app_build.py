@@ -190,8 +190,8 @@ def test_scaffold_refuses_bad_names_and_existing_directories(tmp_path: Path) -> 
         scaffold_app("my-app", "counter", tmp_path / "apps")
     with pytest.raises(ScaffoldError, match="such as 'app_2fa'"):
         scaffold_app("2fa", "blank", tmp_path / "apps")
-    with pytest.raises(ScaffoldError, match="unknown template 'ledger'"):
-        scaffold_app("coins", "ledger", tmp_path / "apps")
+    with pytest.raises(ScaffoldError, match="unknown template 'no_such_template'"):
+        scaffold_app("coins", "no_such_template", tmp_path / "apps")
     app = scaffold_app("todo", "todo", tmp_path / "apps")
     assert (tmp_path / "apps" / "__init__.py").exists()
     assert sorted(p.relative_to(app).as_posix() for p in app.rglob("*") if p.is_file()) == [

@@ -1,8 +1,11 @@
-"""``manage.py startdapp NAME --template blank|counter|todo``: scaffold a Python canister app.
+"""``manage.py startdapp NAME --template blank|counter|todo|ledger``: scaffold a canister app.
 
 Creates ``<directory>/NAME/`` with ``__init__.py``, ``canister.py``,
 ``templates/NAME/index.html`` and ``tests/test_canister.py`` (tests that run the
-canister in plain CPython with ``LocalCanister``). See `icframework.compiler.app_build`.
+canister in plain CPython with ``LocalCanister``). The templates: ``blank`` (one query),
+``counter`` (a stable counter), ``todo`` (a todo list) and ``ledger`` (an ICRC-1 +
+ICRC-2 token ledger, installed with init arguments: see docs/ledger.md). See
+`icframework.compiler.app_build`.
 """
 
 from __future__ import annotations
@@ -25,7 +28,13 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("name", help="the app's name (a Python identifier)")
-        parser.add_argument("--template", choices=TEMPLATES, default="blank", help="starting code")
+        parser.add_argument(
+            "--template",
+            choices=TEMPLATES,
+            default="blank",
+            help="starting code: blank (one query), counter, todo, or ledger (an ICRC-1/ICRC-2 "
+            "token; deploy it with --arg, see docs/ledger.md)",
+        )
         parser.add_argument(
             "--directory", default="apps", help="where to create it (default: apps/ in the project)"
         )
@@ -39,9 +48,12 @@ class Command(BaseCommand):
         except ScaffoldError as exc:
             raise CommandError(str(exc)) from None
         name = options["name"]
+        deploy = f"manage.py deploy {name}"
+        if options["template"] == "ledger":
+            deploy += " --arg '(variant { Init = record { ... } })' (see docs/ledger.md)"
         self.stdout.write(
             f"Created {app_dir} from the {options['template']} template.\n"
             f"  test:   pytest {app_dir / 'tests'}\n"
             f"  build:  manage.py build {name}\n"
-            f"  deploy: manage.py deploy {name}"
+            f"  deploy: {deploy}"
         )
