@@ -1,0 +1,460 @@
+"""`ChatClient`: the Python client of the chat canister — typed calls and live events.
+
+How it works: a client holds one `CanisterSocket` (icframework.agent.socket) to the
+chat canister, authenticated with the user's own identity (the same key that signs
+the calls; nothing is held by the server). Every call and query travels over that
+socket as a signed envelope, and the agent verifies certificates and node signatures
+as over HTTP. Arguments and replies are typed by the canister's own hints: the client
+compiles the method table of ``apps.chat.canister`` in this process (only its Candid
+codecs are used; no canister code runs here), so replies are the dataclasses of
+`apps.chat.canister.records` (``MessageView``, ``MyRoomView``...).
+
+Live data: `follow` subscribes to a room's topic and `follow_me` to the user's own
+topic; a pump thread decodes each ``ChatEvent`` into a `ChatUpdate` (``kind`` is the
+event's tag: ``message``, ``edited``, ``deleted``, ``reaction``, ``typing``,
+``member``...). Presence is a query in the canister, so `watch_presence` polls it and
+queues a ``presence`` update whenever a watched user comes online or goes offline;
+`keep_alive` pings so that others see this user online. Read the queue with
+`next_update` or `updates`. After a reconnect, `catch_up` returns what was missed
+(``changes_since``).
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import queue
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from apps.chat.canister.events import Changes, ChatEvent
+from apps.chat.canister.records import (
+    HistoryPage,
+    MembersPage,
+    MessageView,
+    MyRoomView,
+    Presence,
+    Profile,
+    RoomView,
+)
+from icframework.agent.errors import AgentError
+from icframework.agent.socket import CanisterSocket, SocketError
+from icframework.candid import decode, encode
+from icframework.core import Principal
+from icframework.identity import Identity
+from icframework.sdk.dispatch import Canister, CompiledMethod
+from icframework.sdk.types import TypeMapper
+
+__all__ = [
+    "CANISTER_MODULE",
+    "ChatClient",
+    "ChatClientError",
+    "ChatUpdate",
+    "decode_event",
+    "decode_reply",
+    "encode_call",
+    "room_topic",
+    "user_topic",
+]
+
+CANISTER_MODULE = "apps.chat.canister"
+_CLOSED = object()
+logger = logging.getLogger(__name__)
+
+
+class ChatClientError(AgentError):
+    """A client-side mistake: an unknown method, a refused topic, a closed client."""
+
+
+@dataclass(frozen=True, slots=True)
+class ChatUpdate:
+    """One live update: ``kind`` is the `ChatEvent` tag, or ``presence``.
+
+    ``value`` is the event's record (``MessageView`` for ``message``/``edited``,
+    ``DeletedEvent``, ``ReactionEvent``, ``TypingEvent``... or a ``Presence``);
+    ``topic`` is where it came from (``room:<id>``, ``user:<principal>``, or
+    ``presence``); ``height`` is the replica round of the event (0 for presence).
+    """
+
+    topic: str
+    kind: str
+    value: Any
+    height: int = 0
+
+    @property
+    def room_id(self) -> int | None:
+        """The room the update is about, if it is about one."""
+        room = getattr(self.value, "room_id", None)
+        if room is None and isinstance(self.value, RoomView):
+            return int(self.value.id)
+        if room is None and isinstance(self.value, MyRoomView):
+            return int(self.value.room.id)
+        return None if room is None else int(room)
+
+
+def room_topic(room_id: int) -> str:
+    """The socket topic of room ``room_id``."""
+    return f"room:{room_id}"
+
+
+def user_topic(user: Principal) -> str:
+    """The socket topic of the notifications of ``user``."""
+    return f"user:{user.to_text()}"
+
+
+@cache
+def _methods() -> dict[str, CompiledMethod]:
+    importlib.import_module(CANISTER_MODULE)
+    return Canister(CANISTER_MODULE).methods
+
+
+def encode_call(method: str, *args: Any) -> tuple[str, bytes]:
+    """The kind (``update``, ``query``...) of canister ``method`` and its Candid argument
+    for Python ``args``; raises `ChatClientError` for an unknown method or arity."""
+    compiled = _method(method)
+    if len(args) != len(compiled.arg_types):
+        raise ChatClientError(f"{method} takes {len(compiled.arg_types)} argument(s), "
+                              f"got {len(args)}")
+    wire = [value if conv is None else conv(value)
+            for value, conv in zip(args, compiled.arg_to_wire, strict=True)]
+    return compiled.kind, encode(compiled.arg_types, wire)
+
+
+def decode_reply(method: str, reply: bytes) -> Any:
+    """The Python value of ``method``'s Candid ``reply`` (None for ``()``)."""
+    compiled = _method(method)
+    if not compiled.result_types:
+        return None
+    (value,) = decode(reply, compiled.result_types)
+    convert = compiled.result_from_wire
+    return value if convert is None else convert(value)
+
+
+def _method(name: str) -> CompiledMethod:
+    compiled = _methods().get(name)
+    if compiled is None:
+        known = ", ".join(sorted(_methods()))
+        raise ChatClientError(f"the chat canister has no method {name!r} (methods: {known})")
+    return compiled
+
+
+@cache
+def _event_codec() -> tuple[Any, Any]:
+    info = TypeMapper().info(ChatEvent)
+    return info.candid, info.from_wire
+
+
+def decode_event(value: bytes) -> ChatEvent:
+    """The `ChatEvent` of an event frame's Candid ``value``."""
+    candid, from_wire = _event_codec()
+    (wire,) = decode(value, (candid,))
+    event: ChatEvent = from_wire(wire) if from_wire is not None else wire
+    return event
+
+
+class ChatClient:
+    """A connected chat user (or an anonymous reader); use `connect`, then `close`.
+
+    Methods mirror the canister's (docs/chat.md) with Python types; a rejected call
+    raises `icframework.agent.RejectError` whose ``reject_message`` says what was wrong
+    (``rate limit: ...``, ``register first ...``). Thread-safe: the pump and presence
+    threads and the caller may use it at once.
+    """
+
+    def __init__(self, socket: CanisterSocket) -> None:
+        self.socket = socket
+        self._updates: queue.Queue[object] = queue.Queue()
+        self._stop = threading.Event()
+        self._presence_lock = threading.Lock()
+        self._watched: dict[Principal, bool | None] = {}
+        self._presence_every = 30.0
+        self._ping_every: float | None = None
+        self._poll_now = False
+        self._presence_thread: threading.Thread | None = None
+        self._wake = threading.Event()
+        self._pump = threading.Thread(target=self._pump_events, name="chat-events", daemon=True)
+        self._pump.start()
+
+    @classmethod
+    def connect(cls, replica_url: str, canister_id: Principal | str,
+                identity: Identity | None = None, *, timeout: float = 30.0) -> ChatClient:
+        """Open the chat canister's socket on the replica at ``replica_url`` as
+        ``identity`` (anonymous when None); the root key is fetched (local replicas).
+
+        Raises `SocketError` if the replica cannot be reached or refuses the key.
+        """
+        return cls(CanisterSocket.connect(replica_url, canister_id, identity, timeout=timeout))
+
+    @property
+    def principal(self) -> Principal:
+        """The socket's (and the calls') principal."""
+        return self.socket.principal
+
+    @property
+    def canister_id(self) -> Principal:
+        return self.socket.canister_id
+
+    def close(self) -> None:
+        """Stop the background threads and close the socket."""
+        self._stop.set()
+        self._wake.set()
+        self.socket.close()
+        if self._presence_thread is not None:
+            self._presence_thread.join(timeout=5)
+
+    def __enter__(self) -> ChatClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- any method ---------------------------------------------------------------------------
+
+    def call(self, method: str, *args: Any) -> Any:
+        """Call canister ``method`` with Python ``args`` (a query for query methods);
+        the reply converted to the canister's record types, None for ``()``.
+
+        Raises `ChatClientError` for an unknown method, `RejectError` for a reject.
+        """
+        kind, arg = encode_call(method, *args)
+        if kind == "update":
+            reply = self.socket.update(method, arg)
+        else:
+            reply = self.socket.query(method, arg)
+        return decode_reply(method, reply)
+
+    # -- users and presence ---------------------------------------------------------------------
+
+    def register(self, handle: str, display_name: str) -> Profile:
+        result: Profile = self.call("register", handle, display_name)
+        return result
+
+    def me(self) -> Profile | None:
+        result: Profile | None = self.call("me")
+        return result
+
+    def profile(self, handle_or_principal: str) -> Profile | None:
+        result: Profile | None = self.call("profile", handle_or_principal)
+        return result
+
+    def profiles(self, users: Iterable[Principal]) -> list[Profile]:
+        result: list[Profile] = self.call("profiles", list(users))
+        return result
+
+    def ping(self) -> None:
+        """Mark this user online (``last_seen``); `keep_alive` repeats it."""
+        self.call("ping")
+
+    def presence(self, users: Iterable[Principal]) -> list[Presence]:
+        result: list[Presence] = self.call("presence", list(users))
+        return result
+
+    # -- rooms ------------------------------------------------------------------------------
+
+    def create_room(self, name: str, description: str = "", public: bool = True) -> MyRoomView:
+        result: MyRoomView = self.call("create_room", name, description, public)
+        return result
+
+    def join_room(self, room_id: int) -> MyRoomView:
+        result: MyRoomView = self.call("join_room", room_id)
+        return result
+
+    def leave_room(self, room_id: int) -> None:
+        self.call("leave_room", room_id)
+
+    def open_direct(self, handle_or_principal: str) -> MyRoomView:
+        result: MyRoomView = self.call("open_direct", handle_or_principal)
+        return result
+
+    def room(self, room_id: int) -> RoomView:
+        result: RoomView = self.call("room", room_id)
+        return result
+
+    def my_rooms(self) -> list[MyRoomView]:
+        result: list[MyRoomView] = self.call("my_rooms")
+        return result
+
+    def public_rooms(self, search: str = "", before: int | None = None,
+                     limit: int = 100) -> list[RoomView]:
+        result: list[RoomView] = self.call("public_rooms", search, before, limit)
+        return result
+
+    def members(self, room_id: int, after: Principal | None = None,
+                limit: int = 500) -> MembersPage:
+        result: MembersPage = self.call("members", room_id, after, limit)
+        return result
+
+    # -- messages ---------------------------------------------------------------------------
+
+    def send_message(self, room_id: int, text: str, reply_to: int | None = None) -> MessageView:
+        result: MessageView = self.call("send_message", room_id, text, reply_to)
+        return result
+
+    def send_direct(self, handle_or_principal: str, text: str) -> MessageView:
+        result: MessageView = self.call("send_direct", handle_or_principal, text)
+        return result
+
+    def edit_message(self, room_id: int, message_id: int, text: str) -> MessageView:
+        result: MessageView = self.call("edit_message", room_id, message_id, text)
+        return result
+
+    def delete_message(self, room_id: int, message_id: int) -> None:
+        self.call("delete_message", room_id, message_id)
+
+    def add_reaction(self, room_id: int, message_id: int, emoji: str) -> MessageView:
+        result: MessageView = self.call("add_reaction", room_id, message_id, emoji)
+        return result
+
+    def remove_reaction(self, room_id: int, message_id: int, emoji: str) -> MessageView:
+        result: MessageView = self.call("remove_reaction", room_id, message_id, emoji)
+        return result
+
+    def typing(self, room_id: int) -> None:
+        """Tell the room's followers that this user is typing (at most 1 per 2 s counts)."""
+        self.call("typing", room_id)
+
+    def mark_read(self, room_id: int, up_to: int) -> None:
+        self.call("mark_read", room_id, up_to)
+
+    def history(self, room_id: int, before: int | None = None, limit: int = 50) -> HistoryPage:
+        """Up to ``limit`` (≤ 100) messages before message id ``before``, oldest first."""
+        result: HistoryPage = self.call("history", room_id, before, limit)
+        return result
+
+    def message(self, room_id: int, message_id: int) -> MessageView | None:
+        result: MessageView | None = self.call("message", room_id, message_id)
+        return result
+
+    def changes_since(self, room_id: int, since: int) -> Changes:
+        result: Changes = self.call("changes_since", room_id, since)
+        return result
+
+    def catch_up(self, room_id: int, since: int) -> tuple[list[ChatEvent], int]:
+        """Every change of the room after ``seq`` ``since`` (``changes_since`` until
+        ``more`` is false): the events, oldest first, and the room's ``seq`` now."""
+        events: list[ChatEvent] = []
+        while True:
+            page = self.changes_since(room_id, since)
+            events.extend(page.events)
+            since = int(page.seq)
+            if not page.more:
+                return events, since
+
+    # -- live updates -----------------------------------------------------------------------
+
+    def follow(self, room_id: int) -> None:
+        """Receive the room's events (members only for private and direct rooms).
+
+        Raises `ChatClientError` with the server's reason if the topic is refused.
+        """
+        self._subscribe(room_topic(room_id))
+
+    def unfollow(self, room_id: int) -> None:
+        self.socket.unsubscribe(room_topic(room_id))
+
+    def follow_me(self) -> None:
+        """Receive this user's notifications (``room_added``, ``mention``, ``member``)."""
+        self._subscribe(user_topic(self.principal))
+
+    def _subscribe(self, topic: str) -> None:
+        _topics, refused = self.socket.subscribe(topic)
+        if topic in refused:
+            raise ChatClientError(f"the socket refused {topic!r}: {refused[topic]}")
+
+    def keep_alive(self, every: float = 60.0) -> None:
+        """Ping every ``every`` seconds (and now) so that others see this user online."""
+        with self._presence_lock:
+            self._ping_every = every
+        self.ping()
+        self._start_presence_thread()
+
+    def watch_presence(self, users: Iterable[Principal], every: float = 30.0) -> None:
+        """Poll the presence of ``users`` every ``every`` seconds and queue a ``presence``
+        update when one comes online or goes offline (the first poll reports each)."""
+        with self._presence_lock:
+            for user in users:
+                self._watched.setdefault(user, None)
+            self._presence_every = every
+            self._poll_now = True
+        self._start_presence_thread()
+        self._wake.set()
+
+    def next_update(self, timeout: float | None = None) -> ChatUpdate | None:
+        """The next live update, or None after ``timeout`` seconds (None: wait forever).
+
+        Raises `SocketError` once the socket has closed and every update was read.
+        """
+        try:
+            item = self._updates.get(timeout=timeout)
+        except queue.Empty:
+            return None
+        if item is _CLOSED:
+            self._updates.put(_CLOSED)
+            raise SocketError(f"the chat socket is closed: {self.socket.closed_reason}")
+        assert isinstance(item, ChatUpdate)
+        return item
+
+    def updates(self, timeout: float | None = None) -> Iterator[ChatUpdate]:
+        """Live updates as they come; stops after ``timeout`` seconds without one."""
+        while (update := self.next_update(timeout)) is not None:
+            yield update
+
+    # -- background threads -----------------------------------------------------------------
+
+    def _pump_events(self) -> None:
+        try:
+            for event in self.socket.events():
+                decoded = decode_event(event.value)
+                self._updates.put(ChatUpdate(event.topic, decoded.tag, decoded.value,
+                                             event.height))
+        except SocketError:
+            pass
+        finally:
+            self._updates.put(_CLOSED)
+
+    def _start_presence_thread(self) -> None:
+        with self._presence_lock:
+            if self._presence_thread is None:
+                self._presence_thread = threading.Thread(
+                    target=self._presence_loop, name="chat-presence", daemon=True)
+                self._presence_thread.start()
+
+    def _presence_loop(self) -> None:
+        next_ping = next_poll = 0.0
+        while not self._stop.is_set():
+            now = time.monotonic()
+            with self._presence_lock:
+                ping_every, poll_every = self._ping_every, self._presence_every
+                watched, poll_now, self._poll_now = list(self._watched), self._poll_now, False
+            try:
+                if ping_every is not None and now >= next_ping:
+                    if next_ping:  # keep_alive pinged once itself
+                        self.ping()
+                    next_ping = now + ping_every
+                if watched and (poll_now or now >= next_poll):
+                    self._poll_presence(watched)
+                    next_poll = now + poll_every
+            except AgentError as exc:
+                if self._stop.is_set() or self.socket.closed_reason:
+                    return
+                logger.warning("chat presence: %s (retrying in %g s)", exc, poll_every)
+                next_poll = now + poll_every
+            deadlines = [next_poll] if watched else []
+            if ping_every is not None:
+                deadlines.append(next_ping)
+            wait = max(0.0, min(deadlines) - time.monotonic()) if deadlines else None
+            self._wake.wait(wait)
+            self._wake.clear()
+
+    def _poll_presence(self, users: list[Principal]) -> None:
+        for start in range(0, len(users), 200):
+            for seen in self.presence(users[start:start + 200]):
+                with self._presence_lock:
+                    before = self._watched.get(seen.user)
+                    self._watched[seen.user] = seen.online
+                if before is None or before != seen.online:
+                    self._updates.put(ChatUpdate("presence", "presence", seen))
