@@ -1,0 +1,1 @@
+"""The chat reference app: its canister (canister/, chat.did) and its page at /chat/."""

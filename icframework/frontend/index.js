@@ -1,0 +1,15 @@
+// The browser bundle's entry: what a page needs to talk to canisters with the user's own key.
+//
+// Built by `make frontend` (build.mjs) into icframework/static/icframework/ic.js, an ES
+// module that pages import from `{% static 'icframework/ic.js' %}`. It carries
+// @dfinity/agent (HttpAgent, Actor), @dfinity/candid (IDL), @dfinity/identity
+// (Ed25519KeyIdentity), @dfinity/principal, the canister socket client
+// (canister-socket.js, docs/events.md) and the .did reader (did.js), so a page builds
+// its actor from the app's .did and never needs a server-side key.
+
+export { Actor, HttpAgent, AnonymousIdentity } from '@dfinity/agent';
+export { IDL } from '@dfinity/candid';
+export { Ed25519KeyIdentity } from '@dfinity/identity';
+export { Principal } from '@dfinity/principal';
+export { CanisterSocket, challengeMessage, socketUrl } from './canister-socket.js';
+export { DidSyntaxError, parseDid } from './did.js';
