@@ -1,0 +1,215 @@
+"""Demo data for the chat app: the chat canister on the embedded replica, with demo
+users, rooms and a few messages — what ``manage.py runreplica --demo`` starts with.
+
+How it works: `seed_demo` runs in the server process on the replica it is about to
+serve, before the HTTP interface opens, with in-process calls (the replica's own
+ingress path, as the HTTP interface uses, minus the envelope signatures: the sender is
+the demo user's principal). It builds ``apps/chat`` (cached under ``.build/apps``),
+reuses the canister recorded as ``chat`` in ``.icframework/canister_ids.json`` when
+this replica runs it (upgrading it if the code changed), else creates and records one
+— the same record ``manage.py deploy chat`` keeps, which the chat page and
+``manage.py chat`` read. Then it registers each demo user that has no profile, creates
+each demo room that does not exist (with its opening messages) and joins each user to
+the rooms they are missing, so a second start adds nothing.
+
+The demo users' Ed25519 keys are generated here on first use and kept in
+``<state dir>/demo/chat-users.json``: unlike real users, whose keys never leave their
+browser or terminal, these are demo data that the server holds, so that
+``manage.py chat --demo-user bob`` can speak as a seeded user.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+
+from apps.chat.client import decode_reply, encode_call
+from icframework.compiler.app_build import build_app
+from icframework.core import Principal
+from icframework.identity import Ed25519Identity
+from icframework.management.commands.call import save_canister_id
+from icframework.management.commands.deploy import recorded_id
+from icframework.replica.embedded import Replica
+from icframework.replica.errors import CanisterError
+from icframework.replica.python_module import pack_python_module
+
+__all__ = ["APP_DIR", "DEMO_ROOMS", "DEMO_USERS", "DemoChat", "demo_identities",
+           "demo_keys_path", "seed_demo"]
+
+APP_DIR = Path(__file__).resolve().parent
+APP_NAME = "chat"
+
+#: handle → display name
+DEMO_USERS: dict[str, str] = {
+    "alice": "Alice Example",
+    "bob": "Bob Example",
+    "carol": "Carol Example",
+}
+
+
+@dataclass(frozen=True)
+class DemoRoom:
+    """A public room created by ``owner``; ``messages`` are (author, text) posted once,
+    when the room is created; ``reactions`` are (user, message index, emoji)."""
+
+    name: str
+    description: str
+    owner: str
+    messages: tuple[tuple[str, str], ...]
+    reactions: tuple[tuple[str, int, str], ...] = ()
+
+
+DEMO_ROOMS: tuple[DemoRoom, ...] = (
+    DemoRoom(
+        "general", "Say hello: everyone can read this room and join it.", "alice",
+        (
+            ("alice", "Welcome to the **icframework** chat demo!"),
+            ("bob", "Hi @alice, this room lives in a Python canister."),
+            ("carol", "Every message is an update call; the page gets it over a WebSocket."),
+            ("alice", "Try `manage.py chat --room general` in a terminal too."),
+        ),
+        (("bob", 0, "👋"), ("carol", 0, "🎉"), ("alice", 2, "👍")),
+    ),
+    DemoRoom(
+        "python", "Canisters written in Python.", "bob",
+        (
+            ("bob", "Canister state lives in stable structures, so it survives upgrades."),
+            ("carol", "And `pytest apps/chat` runs the canister in plain CPython."),
+        ),
+        (("alice", 1, "🐍"),),
+    ),
+    DemoRoom(
+        "random", "Anything else.", "carol",
+        (("carol", "Markdown works: *italic*, ~~strike~~, and links like https://example.org"),),
+    ),
+)
+
+
+@dataclass
+class DemoChat:
+    """What `seed_demo` found and did."""
+
+    canister_id: Principal
+    canister: str  # "created", "installed", "upgraded", "unchanged" or "kept (...)"
+    users: dict[str, Principal]
+    rooms: dict[str, int]
+    added: list[str] = field(default_factory=list)  # what this run created, for the log
+
+
+def demo_keys_path(state_dir: Path) -> Path:
+    """Where the demo users' keys are kept: ``<state_dir>/demo/chat-users.json``."""
+    return state_dir / "demo" / "chat-users.json"
+
+
+def demo_identities(state_dir: Path, *, create: bool = False) -> dict[str, Ed25519Identity]:
+    """The demo users' identities by handle (generated and saved when ``create``).
+
+    Raises `ValueError` naming the file if it is not the JSON object this module writes.
+    """
+    path = demo_keys_path(state_dir)
+    seeds: dict[str, str] = {}
+    if path.is_file():
+        try:
+            loaded = json.loads(path.read_text(encoding="utf-8"))
+            seeds = {str(k): str(v) for k, v in loaded.items()}
+            for seed in seeds.values():
+                bytes.fromhex(seed)
+        except (ValueError, AttributeError) as exc:
+            raise ValueError(f"{path} is not a JSON object of handle → 32-byte hex seed ({exc}); "
+                             "delete it to generate new demo keys") from None
+    missing = [handle for handle in DEMO_USERS if handle not in seeds]
+    if missing and create:
+        for handle in missing:
+            seeds[handle] = os.urandom(32).hex()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(seeds, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        path.chmod(0o600)
+    return {handle: Ed25519Identity.from_seed(bytes.fromhex(seed))
+            for handle, seed in seeds.items()}
+
+
+class _Caller:
+    """In-process calls to the chat canister, typed like `ChatClient`'s."""
+
+    def __init__(self, replica: Replica, canister_id: Principal) -> None:
+        self.replica, self.canister_id = replica, canister_id
+
+    def __call__(self, sender: Principal, method: str, *args: Any) -> Any:
+        kind, arg = encode_call(method, *args)
+        if kind == "update":
+            reply = self.replica.update(self.canister_id, method, arg, sender=sender)
+        else:
+            reply = self.replica.query(self.canister_id, method, arg, sender=sender)
+        return decode_reply(method, reply)
+
+
+def _install(replica: Replica, url: str, wasm: bytes) -> tuple[Principal, str]:
+    """The recorded chat canister (upgraded if its module differs) or a new one."""
+    canister = recorded_id(APP_NAME, url)
+    if canister is not None and canister.raw in replica.subnet.canisters:
+        try:
+            module_hash = replica.canister_status(canister).get("module_hash")
+        except CanisterError:
+            return canister, "kept (deployed by a developer identity)"
+        if module_hash == hashlib.sha256(wasm).digest():
+            return canister, "unchanged"
+        mode = "install" if module_hash is None else "upgrade"
+        replica.install_code(canister, wasm, mode=mode)
+        return canister, "upgraded" if mode == "upgrade" else "installed"
+    canister = replica.create_canister()
+    replica.install_code(canister, wasm)
+    save_canister_id(APP_NAME, canister, url)
+    return canister, "created"
+
+
+def seed_demo(replica: Replica, url: str, state_dir: Path,
+              progress: Callable[[str], None] | None = None) -> DemoChat:
+    """Install the chat canister on ``replica`` (served at ``url``) and seed the demo
+    users and rooms that are missing; see the module docstring.
+
+    A recorded canister that the demo does not control (``manage.py deploy chat`` made
+    it) is used as it is. Raises `icframework.compiler.app_build.BuildError` if the app
+    does not build and `CanisterError` if a seeding call is rejected.
+    """
+    result = build_app(APP_DIR, pack_python_module,
+                       cache_dir=Path(settings.BASE_DIR) / ".build" / "apps", progress=progress)
+    canister, done = _install(replica, url, result.wasm)
+    call = _Caller(replica, canister)
+    demo = DemoChat(canister, done, {}, {})
+    identities = demo_identities(state_dir, create=True)
+    for handle, display_name in DEMO_USERS.items():
+        user = identities[handle].principal
+        demo.users[handle] = user
+        if call(user, "me") is None:
+            call(user, "register", handle, display_name)
+            demo.added.append(f"user @{handle}")
+    for room in DEMO_ROOMS:
+        demo.rooms[room.name] = _seed_room(call, demo, room)
+    return demo
+
+
+def _seed_room(call: _Caller, demo: DemoChat, room: DemoRoom) -> int:
+    owner = demo.users[room.owner]
+    found = [r for r in call(owner, "public_rooms", room.name, None, 100)
+             if r.name.casefold() == room.name.casefold()]
+    if found:
+        room_id = int(found[0].id)
+    else:
+        room_id = int(call(owner, "create_room", room.name, room.description, True).room.id)
+        demo.added.append(f"room #{room.name}")
+    for user in demo.users.values():
+        if not any(int(mine.room.id) == room_id for mine in call(user, "my_rooms")):
+            call(user, "join_room", room_id)
+    if not found:
+        ids = [int(call(demo.users[author], "send_message", room_id, text, None).id)
+               for author, text in room.messages]
+        for handle, index, emoji in room.reactions:
+            call(demo.users[handle], "add_reaction", room_id, ids[index], emoji)
+    return room_id
