@@ -1,4 +1,9 @@
-"""``manage.py runreplica``: serve the replica and dashboard over HTTP (daphne, ASGI)."""
+"""``manage.py runreplica``: serve the replica and dashboard over HTTP (daphne, ASGI).
+
+With ``--demo`` it first installs the chat reference app on the replica and seeds its
+demo users and rooms (`apps.chat.seed`, idempotent: a restart adds nothing), so that
+``make demo`` opens on a chat with people in it.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +17,7 @@ from django.core.management.base import BaseCommand, CommandError
 from icframework.conf import state_dir
 from icframework.core import Principal
 from icframework.replica.errors import ReplicaError
-from icframework.replica.service import start_service, stop_service
+from icframework.replica.service import ReplicaService, start_service, stop_service
 
 
 class Command(BaseCommand):
@@ -30,6 +35,13 @@ class Command(BaseCommand):
             default=None,
             help="directory for the replica's state (default: ICFRAMEWORK['STATE_DIR'])",
         )
+        parser.add_argument(
+            "--demo",
+            action="store_true",
+            help="deploy the chat app with demo users (alice, bob, carol) and rooms (general, "
+            "python, random) before serving; idempotent across restarts; the demo users' "
+            "keys are kept in <state dir>/demo/",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         from daphne.cli import CommandLineInterface
@@ -43,11 +55,12 @@ class Command(BaseCommand):
             service = start_service(state_dir())
         except ReplicaError as exc:
             raise CommandError(str(exc)) from None
+        base = f"http://{host}:{port}"
+        demo_lines = self.seed_demo(service, base) if options["demo"] else []
         from icframework.channels.events import bridge
 
         subnet = service.replica.subnet
         subnet.event_listeners.append(bridge)
-        base = f"http://{host}:{port}"
         self.stdout.write(self.style.SUCCESS("icframework replica running"))
         self.stdout.write(f"  state:     {state_dir()} (round {subnet.height}, "
                           f"{len(subnet.canisters)} canister(s))")
@@ -57,6 +70,8 @@ class Command(BaseCommand):
         self.stdout.write(f"  canisters: http://<canister-id>.localhost:{port}/  "
                           f"or {base}/?canisterId=<canister-id>")
         self.stdout.write(f"  events:    ws://{host}:{port}/ws/canisters/<canister-id>/events")
+        for line in demo_lines:
+            self.stdout.write(line)
         self.stdout.write("  stop with Ctrl-C")
         try:
             CommandLineInterface().run(
@@ -64,3 +79,25 @@ class Command(BaseCommand):
             )
         finally:
             stop_service()
+
+    def seed_demo(self, service: ReplicaService, base: str) -> list[str]:
+        """Deploy and seed the chat demo; the lines to print about it."""
+        from apps.chat.seed import seed_demo  # the reference app, only for --demo
+        from icframework.compiler.app_build import BuildError
+
+        try:
+            demo = service.run(lambda replica: seed_demo(
+                replica, base, state_dir(),
+                progress=lambda line: self.stderr.write(f"[build] {line}")))
+        except (BuildError, ReplicaError, ValueError) as exc:
+            stop_service()
+            raise CommandError(f"--demo: cannot seed the chat app: {exc}") from None
+        users = ", ".join(f"@{handle}" for handle in demo.users)
+        rooms = ", ".join(f"#{name}" for name in demo.rooms)
+        added = "; added " + ", ".join(demo.added) if demo.added else "; nothing new to seed"
+        return [
+            self.style.SUCCESS(f"  chat:      {base}/chat/"),
+            f"             canister {demo.canister_id.to_text()} ({demo.canister}{added})",
+            f"             demo users {users} in {rooms}",
+            "             terminal: manage.py chat --room general --demo-user bob",
+        ]
