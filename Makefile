@@ -15,6 +15,7 @@ help:
 	@echo "make demo   - install into .venv and start the replica with the reference apps"
 	@echo "make test   - lint, type-check and run the whole test suite"
 	@echo "make bench  - run the benchmarks and print their tables"
+	@echo "make frontend - rebuild the browser bundle icframework/static/icframework/ic.js (commit it)"
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -45,6 +46,9 @@ test: lint typecheck pytest
 
 bench: $(STAMP) $(NODE_STAMP)
 	$(PY) bench/run.py
+
+frontend: $(NODE_STAMP)
+	npm run --silent build:frontend
 
 clean:
 	rm -rf $(VENV) node_modules .replica .pytest_cache .mypy_cache .ruff_cache

@@ -9,8 +9,8 @@
 //
 // Supported: every type constructor of the Candid spec (primitives, opt, vec, blob,
 // record and variant with names, quoted names, numeric ids and tuple shorthand, func,
-// service, principal), `query`/`composite_query`/`oneway` annotations, `//` and `/* */`
-// comments. `import` is refused: the page has only the one file. A syntax error throws
+// service, principal), `query`/`composite_query`/`oneway` annotations, `//` and (nested)
+// `/* */` comments. `import` is refused: the page has only the one file. A syntax error throws
 // `DidSyntaxError` naming the line, the column and what was expected there.
 
 export class DidSyntaxError extends Error {}
@@ -29,36 +29,53 @@ function tokenize(text) {
     if (/\s/.test(ch)) { i += 1; continue; }
     if (text.startsWith('//', i)) { while (i < text.length && text[i] !== '\n') i += 1; continue; }
     if (text.startsWith('/*', i)) {
-      const end = text.indexOf('*/', i + 2);
-      if (end < 0) throw new DidSyntaxError(`line ${line}: a /* comment is never closed`);
-      for (let j = i; j < end; j += 1) if (text[j] === '\n') { line += 1; lineStart = j + 1; }
-      i = end + 2;
+      // Block comments nest.
+      const opened = line;
+      let level = 0;
+      do {
+        if (i >= text.length) throw new DidSyntaxError(`line ${opened}: a /* comment is never closed`);
+        if (text.startsWith('/*', i)) { level += 1; i += 2; } else if (text.startsWith('*/', i)) { level -= 1; i += 2; } else {
+          if (text[i] === '\n') { line += 1; lineStart = i + 1; }
+          i += 1;
+        }
+      } while (level > 0);
       continue;
     }
     const where = at();
     if (text.startsWith('->', i)) { tokens.push({ kind: '->', ...where }); i += 2; continue; }
     if (PUNCTUATION.has(ch)) { tokens.push({ kind: ch, ...where }); i += 1; continue; }
     if (ch === '"') {
-      let value = '';
+      // Candid strings are UTF-8; \xx escapes are bytes, \u{...} code points.
+      const bytes = [];
+      const encoder = new TextEncoder();
       i += 1;
       while (i < text.length && text[i] !== '"') {
-        if (text[i] === '\\') {
-          const next = text[i + 1];
-          const simple = { n: '\n', r: '\r', t: '\t', '\\': '\\', '"': '"', "'": "'" }[next];
-          if (simple !== undefined) { value += simple; i += 2; continue; }
-          if (/[0-9a-fA-F]{2}/.test(text.slice(i + 1, i + 3))) {
-            value += String.fromCharCode(parseInt(text.slice(i + 1, i + 3), 16));
-            i += 3;
-            continue;
-          }
-          throw new DidSyntaxError(`line ${line}: unknown escape \\${next} in a string`);
+        if (text[i] !== '\\') {
+          const codePoint = text.codePointAt(i);
+          const char = String.fromCodePoint(codePoint);
+          bytes.push(...encoder.encode(char));
+          i += char.length;
+          continue;
         }
-        value += text[i];
-        i += 1;
+        const next = text[i + 1];
+        const simple = { n: '\n', r: '\r', t: '\t', '\\': '\\', '"': '"', "'": "'" }[next];
+        const unicode = /^u\{([0-9a-fA-F_]{1,8})\}/.exec(text.slice(i + 1, i + 13));
+        if (simple !== undefined) {
+          bytes.push(simple.charCodeAt(0));
+          i += 2;
+        } else if (/^[0-9a-fA-F]{2}/.test(text.slice(i + 1, i + 3))) {
+          bytes.push(parseInt(text.slice(i + 1, i + 3), 16));
+          i += 3;
+        } else if (unicode) {
+          bytes.push(...encoder.encode(String.fromCodePoint(parseInt(unicode[1].replace(/_/g, ''), 16))));
+          i += 1 + unicode[0].length;
+        } else {
+          throw new DidSyntaxError(`line ${line}: unknown escape \\${next} in a string; use \\n, \\t, \\", \\\\, \\xx or \\u{...}`);
+        }
       }
       if (i >= text.length) throw new DidSyntaxError(`line ${where.line}: a string is never closed`);
       i += 1;
-      tokens.push({ kind: 'text', value, ...where });
+      tokens.push({ kind: 'text', value: new TextDecoder('utf-8', { fatal: true }).decode(new Uint8Array(bytes)), ...where });
       continue;
     }
     const word = /^[A-Za-z_][A-Za-z0-9_]*|^[0-9][0-9_]*/.exec(text.slice(i, i + 256));
@@ -136,8 +153,10 @@ class Parser {
         out.push([`_${index}_`, this.type()]);
         index += 1;
       } else {
-        const name = token.kind === 'name' || token.kind === 'text' ? this.next().value : this.fail('a variant tag');
-        out.push([name, { prim: 'Null' }]);
+        if (!['name', 'text', 'number'].includes(token.kind)) this.fail('a variant tag');
+        this.pos += 1;
+        const tag = token.kind === 'number' ? `_${token.value.replace(/_/g, '')}_` : token.value;
+        out.push([tag, { prim: 'Null' }]);
       }
       if (!this.accept(';')) { this.expect('}'); break; }
     }

@@ -174,8 +174,17 @@ def sign_up(browser: Any, url: str, handle: str, *, websockets: bool = True) -> 
         )
     page = context.new_page()
     user = User(handle, page)
-    page.on("dialog", lambda dialog: (user.dialogs.append(dialog.message), dialog.dismiss()))
-    page.on("console", lambda msg: msg.type == "error" and user.console_errors.append(msg.text))
+
+    def on_dialog(dialog: Any) -> None:
+        user.dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    def on_console(message: Any) -> None:
+        if message.type == "error":
+            user.console_errors.append(message.text)
+
+    page.on("dialog", on_dialog)
+    page.on("console", on_console)
     page.goto(f"{url}/chat/")
     expect(page.locator("#signin")).to_be_visible()
     page.fill("#register-form [name=handle]", handle)

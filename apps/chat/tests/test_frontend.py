@@ -1,0 +1,125 @@
+"""The chat page's server side: which canister the page is given, the interface it reads,
+its static files and its security headers (Django test client; the browser side is
+test_browser.py)."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from django.test import Client, override_settings
+
+from icframework.core import Principal
+from icframework.replica.service import ReplicaService, start_service, stop_service
+
+APP_DIR = Path(__file__).resolve().parents[1]
+RECORDED = "bkyz2-fmaaa-aaaaa-qaaaq-cai"
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Iterator[Path]:
+    """A project directory whose deploy record the page reads."""
+    with override_settings(BASE_DIR=tmp_path, ICFRAMEWORK={"STATE_DIR": str(tmp_path / "state")}):
+        yield tmp_path
+
+
+def record(project: Path, entry: object) -> None:
+    ids = project / ".icframework" / "canister_ids.json"
+    ids.parent.mkdir(parents=True, exist_ok=True)
+    ids.write_text(json.dumps({"chat": entry}), encoding="utf-8")
+
+
+@pytest.fixture
+def service(project: Path) -> Iterator[ReplicaService]:
+    running = start_service(project / "state")
+    yield running
+    stop_service()
+
+
+def page_config(html: str) -> object:
+    found = re.search(r'<script id="chat-config" type="application/json">(.*?)</script>', html)
+    assert found, html
+    return json.loads(found[1])
+
+
+def test_without_a_deploy_record_the_page_says_how_to_deploy(project: Path) -> None:
+    response = Client().get("/chat/")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert page_config(html) is None
+    assert "The chat canister is not deployed" in html
+    assert f"{project / '.icframework' / 'canister_ids.json'} records no canister named" in html
+    assert "<code>python manage.py deploy chat</code>" in html
+
+
+@pytest.mark.parametrize("entry", [RECORDED, {"local": RECORDED, "ic": "aaaaa-aa"}])
+def test_the_page_gets_the_recorded_canister(project: Path, entry: object) -> None:
+    record(project, entry)
+    html = Client().get("/chat/").content.decode()
+    assert page_config(html) == {
+        "canisterId": RECORDED,
+        "host": "http://testserver",
+        "didUrl": "/chat/chat.did",
+    }
+    assert 'id="register-form"' in html
+    assert "not deployed" not in html
+
+
+def test_a_record_this_replica_does_not_run_is_not_used(
+    project: Path, service: ReplicaService
+) -> None:
+    record(project, RECORDED)
+    html = Client().get("/chat/").content.decode()
+    assert page_config(html) is None
+    assert f"the recorded chat canister {RECORDED} is not installed on this replica" in html
+
+
+def test_an_empty_canister_is_not_used(project: Path, service: ReplicaService) -> None:
+    owner = Principal.self_authenticating(b"chat page test")
+    canister = service.run(lambda replica: replica.create_canister(sender=owner))
+    record(project, canister.to_text())
+    html = Client().get("/chat/").content.decode()
+    assert page_config(html) is None
+    assert f"the recorded chat canister {canister.to_text()} is not installed" in html
+
+
+def test_the_page_runs_only_its_own_scripts(project: Path) -> None:
+    record(project, RECORDED)
+    response = Client().get("/chat/")
+    policy = response["Content-Security-Policy"]
+    assert "script-src 'self';" in policy
+    assert "connect-src 'self' ws://testserver wss://testserver;" in policy
+    assert "object-src 'none'" in policy
+    html = response.content.decode()
+    scripts = re.findall(r"<script\b[^>]*>", html)
+    assert scripts == [
+        '<script id="chat-config" type="application/json">',
+        '<script type="module" src="/static/chat/chat.js">',
+    ]
+
+
+def test_the_interface_is_the_apps_did(project: Path) -> None:
+    response = Client().get("/chat/chat.did")
+    assert response.status_code == 200
+    assert response["Content-Type"] == "text/plain; charset=utf-8"
+    assert b"".join(response.streaming_content) == (APP_DIR / "chat.did").read_bytes()
+
+
+@pytest.mark.parametrize("path", ["chat/chat.js", "chat/chat.css", "icframework/ic.js"])
+def test_static_files_are_served_without_collectstatic(path: str) -> None:
+    response = Client().get(f"/static/{path}")
+    assert response.status_code == 200
+    assert response["Content-Type"].split(";")[0] in (
+        "text/javascript", "application/javascript", "text/css",
+    )
+
+
+def test_the_page_imports_the_bundle_it_is_served_with() -> None:
+    script = (APP_DIR / "static" / "chat" / "chat.js").read_text(encoding="utf-8")
+    assert "from '../icframework/ic.js';" in script
+    assert "innerHTML" not in script
+    assert "insertAdjacentHTML" not in script
+    assert "document.write" not in script

@@ -1,0 +1,1 @@
+"""Tests of the browser bundle (icframework/frontend/): build, socket client, .did reader."""

@@ -1,0 +1,108 @@
+"""canister-socket.js (the browser bundle's socket client) in Node against a live replica.
+
+The chat canister is deployed with ``manage.py deploy`` on a real ``runreplica``; the
+script (canister_socket.mjs) signs in two Ed25519 identities with @dfinity/agent, builds
+the actor from chat.did with did.js, and uses `CanisterSocket` as the chat page does:
+authentication with the identity's own key, subscriptions the canister's
+``can_subscribe`` allows or refuses, decoded ``ChatEvent``s, unsubscribe and close.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from io import StringIO
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.core.management import call_command
+from django.test import override_settings
+
+from icframework.identity import Ed25519Identity
+from tests.agent.live_replica import running_replica
+from tests.frontend.node_runner import run_script
+from tests.node import requires_node
+
+pytestmark = requires_node
+
+ROOT = Path(__file__).resolve().parents[2]
+SEEDS = {"alice": bytes([7]) * 32, "bob": bytes([8]) * 32}
+
+
+@pytest.fixture(scope="module")
+def result(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    project = tmp_path_factory.mktemp("socket_project")
+    with pytest.MonkeyPatch.context() as env, override_settings(BASE_DIR=project):
+        env.setenv("ICFRAMEWORK_HOME", str(project / "home"))
+        env.setenv("DFX_CONFIG_ROOT", str(project / "dfxroot"))
+        with running_replica(project / "state") as url:
+            out = StringIO()
+            call_command("deploy", str(ROOT / "apps" / "chat"), "--network", url,
+                         stdout=out, stderr=StringIO())
+            found = re.match(r"chat: canister (\S+) ", out.getvalue())
+            assert found, out.getvalue()
+            payload = {
+                "host": url,
+                "canisterId": found[1],
+                "seeds": {name: seed.hex() for name, seed in SEEDS.items()},
+            }
+            data: dict[str, Any] = run_script("canister_socket.mjs", payload)
+            data["host"], data["canisterId"] = url, found[1]
+            yield data
+
+
+def test_the_socket_url_and_challenge(result: dict[str, Any]) -> None:
+    host = result["host"].replace("http://", "ws://")
+    assert result["socketUrl"] == f"{host}/ws/canisters/{result['canisterId']}/events"
+    # domain separator (24 bytes) + length byte + 10-byte canister id + 32-byte nonce
+    assert result["challengeLength"] == 24 + 1 + 10 + 32
+
+
+def test_authentication_gives_the_socket_the_key_principal(result: dict[str, Any]) -> None:
+    bob = Ed25519Identity.from_seed(SEEDS["bob"]).principal.to_text()
+    assert result["bobPrincipal"] == {"socket": bob, "key": bob}
+    assert result["anonPrincipal"] == "2vxsx-fae"
+
+
+def test_subscriptions_follow_can_subscribe(result: dict[str, Any]) -> None:
+    bob = result["bobPrincipal"]["key"]
+    subscribed = result["bobSubscribe"]
+    assert sorted(subscribed["topics"]) == sorted(["room:1", f"user:{bob}"])
+    assert list(subscribed["refused"]) == ["room:2"]
+    assert "may not receive 'room:2'" in subscribed["refused"]["room:2"]
+    anonymous = result["anonSubscribe"]
+    assert anonymous["topics"] == ["room:1"]
+    assert list(anonymous["refused"]) == [f"user:{bob}"]
+
+
+def test_events_arrive_decoded_with_the_did_types(result: dict[str, Any]) -> None:
+    event = result["bobEvent"]
+    assert event["topic"] == "room:1"
+    assert isinstance(event["height"], int)
+    message = event["message"]
+    assert message["id"] == result["sentId"] == "1"
+    assert message["text"] == "hi @bob"
+    assert message["author_handle"] == "alice"
+    assert message["author"] == Ed25519Identity.from_seed(SEEDS["alice"]).principal.to_text()
+    assert message["mentions"] == []  # mentions resolve to members only; bob has not joined
+    assert message["reply_to"] == []
+    assert result["anonEvent"] == {"topic": "room:1", "text": "hi @bob"}
+
+
+def test_a_new_member_follows_the_private_room(result: dict[str, Any]) -> None:
+    bob = result["bobPrincipal"]["key"]
+    assert result["roomAdded"] == {"topic": f"user:{bob}", "room": "private room"}
+    assert sorted(result["bobSubscribeAgain"]["topics"]) == sorted(
+        ["room:1", "room:2", f"user:{bob}"]
+    )
+    assert result["bobSubscribeAgain"]["refused"] == {}
+    assert result["privateText"] == "secret"
+
+
+def test_unsubscribe_close_and_errors(result: dict[str, Any]) -> None:
+    bob = result["bobPrincipal"]["key"]
+    assert sorted(result["afterUnsubscribe"]) == sorted(["room:2", f"user:{bob}"])
+    assert result["anonClosed"] == 1000  # a normal closure
+    assert result["requestAfterClose"] == "the socket is closed"
+    assert result["badCanister"] == "cannot open the canister socket of not-a-principal"
