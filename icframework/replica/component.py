@@ -45,6 +45,7 @@ from wasmtime.component import _enter
 from icframework.abi import interface_name
 from icframework.core import ErrorCode
 from icframework.core.ic0 import Context
+from icframework.core.outcome import OutcomeError, decode_outcome
 from icframework.replica.errors import ReplicaError
 from icframework.replica.pages import PageMap
 from icframework.replica.sandbox import ExecutionResult
@@ -784,6 +785,8 @@ class ComponentSandbox:
 
     def restore(self, snapshot: object) -> None:
         self.kv.restore(cast("tuple[dict[bytes, bytes], frozenset[bytes]]", snapshot))
+        # The instance caches committed values, which this just changed under it.
+        self._drop_instance()
 
     # -- linking ------------------------------------------------------------------------------
 
@@ -1213,21 +1216,25 @@ class ComponentSandbox:
         store.set_fuel(instruction_limit)
         self._fuel_limit = instruction_limit
         trap: CanisterTrap | None = None
+        effects = False
         try:
             index = self._method_index.get(target) if type(target) is str else None
             if index is not None or type(target) is tuple:
-                # An ordinary message or a callback: the exports that lift no strings.
+                # An ordinary message or a callback: the exports that lift no strings and
+                # answer the message outcome (reply, writes and events in one blob).
                 if index is not None:
                     fast = self._call_method
                     assert fast is not None
-                    reply = fast(store, index, arg)
+                    blob = fast(store, index, arg)
                 else:
                     fast = self._call_callback
                     assert fast is not None and isinstance(target, tuple)
-                    reply = fast(store, target[1], kind == "reject-callback", arg)
+                    blob = fast(store, target[1], kind == "reject-callback", arg)
                 fast.post_return(store)
-                if reply is not None:
-                    self._reply(message, message.api, reply)
+                if blob[:1] == b"\x01":  # a reply alone: the common case
+                    self._reply(message, message.api, blob[1:])
+                else:
+                    effects = self._apply_outcome(message, blob)
             else:
                 response = call(store, kind, method, arg)
                 call.post_return(store)
@@ -1241,10 +1248,7 @@ class ComponentSandbox:
         if trap is not None:
             self.kv.rollback()
             # Python state cannot be rolled back: the next message gets a fresh instance.
-            self._store = None
-            self._call = None
-            self._call_method = None
-            self._call_callback = None
+            self._drop_instance()
             return ComponentExecutionResult(
                 None, trap, instructions, reinstalled=reinstalled,
                 install_instructions=reinstall_instructions,
@@ -1252,12 +1256,47 @@ class ComponentSandbox:
         writes = self.kv.commit() if persist else 0
         if not persist:
             self.kv.rollback()
+            if effects:
+                # The instance counts its writes as committed (it caches committed
+                # values); they are not, so its view is stale: start a fresh one.
+                self._drop_instance()
         output = message.api.finish()
         output.instructions = instructions
         return ComponentExecutionResult(
             output, None, instructions, message.events if persist else [], writes,
             reinstalled, reinstall_instructions,
         )
+
+    def _drop_instance(self) -> None:
+        """Forget the instance: the next message instantiates and installs afresh."""
+        self._store = None
+        self._call = None
+        self._call_method = None
+        self._call_callback = None
+
+    def _apply_outcome(self, message: _Message, blob: bytes) -> bool:
+        """Apply a message outcome blob (reply, writes, events); True if it had effects.
+
+        Raises `CanisterTrap` (contract violation) for a malformed blob.
+        """
+        try:
+            outcome = decode_outcome(blob)
+        except OutcomeError as exc:
+            raise CanisterTrap(
+                ErrorCode.CANISTER_CONTRACT_VIOLATION,
+                f"Canister violated contract: malformed message outcome from the runtime: {exc}",
+            ) from None
+        store = message.kv
+        assert store is not None
+        for key, value in outcome.writes:
+            if value is None:
+                store.delete(key)
+            else:
+                store.put(key, value)
+        message.events.extend(outcome.events)
+        if outcome.reply is not None:
+            self._reply(message, message.api, outcome.reply)
+        return bool(outcome.writes or outcome.events)
 
     def _respond(self, message: _Message, response: tuple[str, Any]) -> None:
         tag, payload = response

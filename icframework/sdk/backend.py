@@ -206,39 +206,41 @@ class WriteBuffer:
 
     Reads see the pending writes; `changes` returns them as a sorted batch of
     ``(key, value or None for a delete)`` for the commit; `clear` forgets them.
+    ``pending`` is the dict of those writes itself (key → value, None for a delete),
+    for backends that batch them without a method call per message.
     """
 
-    __slots__ = ("_pending", "_source")
+    __slots__ = ("_source", "pending")
 
     def __init__(self, source: KVSource) -> None:
         self._source = source
-        self._pending: dict[bytes, bytes | None] = {}
+        self.pending: dict[bytes, bytes | None] = {}
 
     def __bool__(self) -> bool:
-        return bool(self._pending)
+        return bool(self.pending)
 
     def get(self, key: bytes) -> bytes | None:
-        pending = self._pending
+        pending = self.pending
         if key in pending:
             return pending[key]
         return self._source.get(key)
 
     def put(self, key: bytes, value: bytes) -> None:
-        self._pending[key] = value
+        self.pending[key] = value
 
     def delete(self, key: bytes) -> None:
-        self._pending[key] = _DELETED
+        self.pending[key] = _DELETED
 
     def changes(self) -> list[tuple[bytes, bytes | None]]:
-        return sorted(self._pending.items())
+        return sorted(self.pending.items())
 
     def clear(self) -> None:
-        self._pending.clear()
+        self.pending.clear()
 
     def scan(
         self, start: bytes, end: bytes | None, reverse: bool, limit: int
     ) -> list[tuple[bytes, bytes]]:
-        if not self._pending:
+        if not self.pending:
             return self._source.scan(start, end, reverse, limit)
         out: list[tuple[bytes, bytes]] = []
         for item in self._merged(start, end, reverse):
@@ -251,7 +253,7 @@ class WriteBuffer:
         self, start: bytes, end: bytes | None, reverse: bool
     ) -> Iterator[tuple[bytes, bytes]]:
         pending = sorted(
-            (k, v) for k, v in self._pending.items() if k >= start and (end is None or k < end)
+            (k, v) for k, v in self.pending.items() if k >= start and (end is None or k < end)
         )
         if reverse:
             pending.reverse()
@@ -268,7 +270,7 @@ class WriteBuffer:
                 assert b is not None
                 key, value = b
                 b = next(base, None)
-                if key in self._pending:
+                if key in self.pending:
                     continue
             if value is not None:
                 yield key, value
@@ -613,7 +615,9 @@ class LocalBackend:
             self._effects.events.append((topic, bytes(value)))
 
 
-_current: Backend | None = None
+installed: Backend | None = None
+"""The installed backend, or None. Use `current_backend()`; hot paths that run on every
+message read ``installed or current_backend()`` to save a call."""
 
 
 def set_backend(backend: Backend | None) -> Backend | None:
@@ -622,15 +626,15 @@ def set_backend(backend: Backend | None) -> Backend | None:
     Returns the previously installed backend. The in-canister runtime calls this once
     at start-up; tests call it (or use `LocalCanister`) to get a clean world.
     """
-    global _current
-    previous = _current
-    _current = backend
+    global installed
+    previous = installed
+    installed = backend
     return previous
 
 
 def current_backend() -> Backend:
     """The installed backend; installs a fresh `LocalBackend` if there is none."""
-    global _current
-    if _current is None:
-        _current = LocalBackend()
-    return _current
+    global installed
+    if installed is None:
+        installed = LocalBackend()
+    return installed

@@ -29,7 +29,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from icframework.candid import CandidError, CandidType, decode, encode, format_type
+from icframework.candid import (
+    CandidError,
+    CandidType,
+    decode,
+    decoder,
+    encode,
+    encoder,
+    format_type,
+)
 from icframework.sdk import backend as _backend
 from icframework.sdk import calls, ic
 from icframework.sdk.calls import CALLBACK_KINDS, DONE, Done, Pending
@@ -92,6 +100,8 @@ class CompiledMethod:
     """A method with its codecs ready: ``invoke(arg_bytes) -> reply_bytes``."""
 
     __slots__ = (
+        "_decoder",
+        "_encoder",
         "arg_convs",
         "arg_to_wire",
         "arg_types",
@@ -127,6 +137,44 @@ class CompiledMethod:
         # the other direction, for clients in the same process (LocalCanister)
         self.arg_to_wire = tuple(i.to_wire for i in infos)
         self.result_from_wire = None if result_info is None else result_info.from_wire
+        self._decoder: Callable[[bytes], tuple[Any, ...]] | None = None
+        self._encoder: Callable[[Any], bytes] | None = None
+
+    def codecs(self) -> tuple[Callable[[bytes], tuple[Any, ...]], Callable[[Any], bytes]]:
+        """``(decode_args, encode_result)`` compiled once (`candid.decoder`/`encoder`):
+        the same values and errors as `decode_args` and `encode_result`."""
+        if self._decoder is None or self._encoder is None:
+            decode_values = decoder(self.arg_types)
+            convs = self.arg_convs
+            if convs is None:
+                self._decoder = decode_values
+            else:
+                def decode_converted(arg: bytes) -> tuple[Any, ...]:
+                    values = decode_values(arg)
+                    return tuple(
+                        v if c is None else c(v) for v, c in zip(values, convs, strict=True)
+                    )
+
+                self._decoder = decode_converted
+            if not self.result_types:
+                def encode_nothing(_result: Any) -> bytes:
+                    return EMPTY_MESSAGE
+
+                self._encoder = encode_nothing
+            else:
+                encode_values = encoder(self.result_types)
+                conv = self.result_conv
+                if conv is None:
+                    def encode_plain(result: Any) -> bytes:
+                        return encode_values((result,))
+
+                    self._encoder = encode_plain
+                else:
+                    def encode_converted(result: Any) -> bytes:
+                        return encode_values((conv(result),))
+
+                    self._encoder = encode_converted
+        return self._decoder, self._encoder
 
     def decode_args(self, arg: bytes) -> list[Any]:
         """The Python arguments for ``arg``; raises `CandidError` if it does not decode."""
@@ -151,10 +199,7 @@ class CompiledMethod:
         try:
             args = self.decode_args(arg)
         except CandidError as exc:
-            shown = ", ".join(format_type(t) for t in self.arg_types)
-            raise _ArgumentError(
-                f"failed to decode the arguments of {self.name!r} (expected ({shown})): {exc}"
-            ) from None
+            raise ArgumentError(self.argument_error(exc)) from None
         result = self.fn(*args)
         if type(result) is _Coroutine:
             reply = calls.start(result, self.finish, self.where)
@@ -167,19 +212,51 @@ class CompiledMethod:
         try:
             return self.encode_result(result)
         except CandidError as exc:
-            shown = format_type(self.result_types[0])
-            raise _ResultError(
-                f"{self.where} returned a value that does not match its return type "
-                f"{shown}: {exc}"
-            ) from None
+            raise ResultError(self.result_error(exc)) from None
+
+    def argument_error(self, exc: CandidError) -> str:
+        """The trap message for an argument that does not decode."""
+        shown = ", ".join(format_type(t) for t in self.arg_types)
+        return f"failed to decode the arguments of {self.name!r} (expected ({shown})): {exc}"
+
+    def result_error(self, exc: CandidError) -> str:
+        """The trap message for a return value that does not fit the return type."""
+        shown = format_type(self.result_types[0])
+        return f"{self.where} returned a value that does not match its return type {shown}: {exc}"
 
 
-class _ArgumentError(SdkError):
-    pass
+def outcome_of(exc: Exception) -> Rejected:
+    """What an exception out of a method means: `Reject` is a `Rejected`; `Trapped`
+    propagates; an argument or result that does not fit traps with its message; any
+    other exception traps with `format_exception` (``Backend.trap`` does not return)."""
+    if isinstance(exc, Reject):
+        return Rejected(exc.message)
+    if isinstance(exc, Trapped):
+        raise exc
+    if isinstance(exc, (ArgumentError, ResultError)):
+        _backend.current_backend().trap(str(exc))
+    _backend.current_backend().trap(format_exception(exc))
 
 
-class _ResultError(SdkError):
-    pass
+def refusal(guards: tuple[Callable[[], Any], ...], method: str) -> Rejected | None:
+    """The `Rejected` of the first guard that refuses the call to ``method``, or None."""
+    for guard in guards:
+        verdict = guard()
+        if verdict is None or verdict is True:
+            continue
+        if isinstance(verdict, str):
+            return Rejected(verdict)
+        name = getattr(guard, "__name__", repr(guard))
+        return Rejected(f"guard {name} refused the call to {method!r}")
+    return None
+
+
+class ArgumentError(SdkError):
+    """The message's argument does not decode at the method's types (the call traps)."""
+
+
+class ResultError(SdkError):
+    """A method returned a value that does not fit its return type (the call traps)."""
 
 
 def _signature(method: Method) -> tuple[list[Any], Any]:
@@ -231,10 +308,61 @@ class Canister:
                 "argument types: both receive the canister's init arguments"
             )
         self.generation = registry_generation()
+        self._runners: dict[tuple[str, str], Callable[[bytes], bytes | Rejected | Pending]] = {}
 
     def method_table(self) -> dict[str, str]:
         """Method name → kind (``query``, ``composite_query``, ``update``), for the runtime."""
         return {name: m.kind for name, m in sorted(self.methods.items())}
+
+    def method_runner(
+        self, kind: str, method: str
+    ) -> Callable[[bytes], bytes | Rejected | Pending] | None:
+        """The prepared run of one method called as ``kind`` (``query``,
+        ``composite_query`` or ``update``): ``run(arg)`` does what `dispatch` does —
+        guards, decode, call, encode, errors to rejects or traps — and answers the reply
+        bytes, a `Rejected` or `Pending`. None if there is no such method or it cannot be
+        called as ``kind`` (`dispatch` then gives the reject).
+        """
+        key = (kind, method)
+        run = self._runners.get(key)
+        if run is not None:
+            return run
+        target = self.methods.get(method)
+        if target is None or (target.kind == UPDATE and kind != UPDATE) or (
+            target.kind == COMPOSITE_QUERY and kind == UPDATE
+        ):
+            return None
+        decode_args, encode_result = target.codecs()
+        fn, guards, where = target.fn, target.guards, target.where
+        msg = ic.message
+        name = target.name
+
+        def run_method(arg: bytes) -> bytes | Rejected | Pending:
+            msg.kind, msg.method, msg.arg = kind, method, arg
+            try:
+                if guards:
+                    refused = refusal(guards, name)
+                    if refused is not None:
+                        return refused
+                try:
+                    args = decode_args(arg)
+                except CandidError as exc:
+                    raise ArgumentError(target.argument_error(exc)) from None
+                result = fn(*args)
+                if type(result) is _Coroutine:
+                    return calls.start(result, target.finish, where)  # type: ignore[return-value]
+                try:
+                    return encode_result(result)
+                except CandidError as exc:
+                    raise ResultError(target.result_error(exc)) from None
+            except Exception as exc:
+                return outcome_of(exc)
+            finally:
+                msg.kind = msg.method = ""
+                msg.arg = b""
+
+        self._runners[key] = run_method
+        return run_method
 
     def init_arg_types(self) -> tuple[CandidType, ...]:
         hook = self.hooks.get(INIT) or self.hooks.get(POST_UPGRADE)
@@ -243,6 +371,11 @@ class Canister:
     # ---- dispatch --------------------------------------------------------------------------
     def dispatch(self, kind: str, method: str, arg: bytes) -> Outcome:
         """Run one entry point; returns `Reply`/`Rejected` or traps via the backend."""
+        if kind in CALL_KINDS:
+            run = self.method_runner(kind, method)
+            if run is not None:
+                out = run(arg)
+                return Reply(out) if isinstance(out, bytes) else out
         msg = ic.message
         msg.kind, msg.method, msg.arg = kind, method, arg
         try:
@@ -251,7 +384,7 @@ class Canister:
             return Rejected(exc.message)
         except Trapped:
             raise
-        except (_ArgumentError, _ResultError) as exc:
+        except (ArgumentError, ResultError) as exc:
             _backend.current_backend().trap(str(exc))
         except Exception as exc:
             _backend.current_backend().trap(format_exception(exc))
@@ -270,14 +403,9 @@ class Canister:
                 return Rejected(
                     f"{method!r} is a composite query; it cannot be called as an update"
                 )
-            for guard in target.guards:
-                verdict = guard()
-                if verdict is None or verdict is True:
-                    continue
-                if isinstance(verdict, str):
-                    return Rejected(verdict)
-                name = getattr(guard, "__name__", repr(guard))
-                return Rejected(f"guard {name} refused the call to {method!r}")
+            refused = refusal(target.guards, method)
+            if refused is not None:
+                return refused
             reply = target.invoke(arg)
             return reply if type(reply) is Pending else Reply(reply)  # type: ignore[arg-type]
         if kind in CALLBACK_KINDS:

@@ -9,23 +9,37 @@ the SDK's entry-point kind and calls `icframework.sdk.dispatch`.
 
 One message is one transaction on the guest side too: key-value writes go to a
 `WriteBuffer` (reads and scans see them without crossing to the host), events are
-kept in a list, and both cross once when an update-like entry point returns normally
-(one ``kv.commit`` with the sorted batch, or one ``kv.put``/``kv.delete``
-for a single write). Queries and `Rejected` outcomes drop them
-without crossing; a trap drops them and calls ``ic0.trap``, after which the host
-discards the instance. The other effects (cycles, certified data, the global timer)
+kept in a list, and both leave once when an update-like entry point returns normally:
+in the message outcome that ``call-method`` and ``call-callback`` answer
+(`icframework.core.outcome`, no extra crossing), or, for the entry points that come
+through ``call`` (init, upgrades, timers, heartbeat), as one ``kv.commit`` (one
+``kv.put``/``kv.delete`` for a single write) and ``events.publish`` per event. Queries
+and `Rejected` outcomes drop them without crossing; a trap drops them and calls
+``ic0.trap``, after which the host discards the instance.
+
+Committed values this instance read or wrote are cached across messages
+(`CommittedCache`, at most `CACHE_BYTES`): the instance is the only writer of its
+canister's store, and the host discards the instance whenever the store changes other
+than by the instance's own committed writes (a trap, a failed upgrade rolled back, an
+upgrade or reinstall, a restart), so the cache cannot go stale. A value read a second
+time costs no crossing. The other effects (cycles, certified data, the global timer)
 go to the host at once: the replica's System API checks and rolls them back on a trap,
 but a `Rejected` update keeps them (the SDK only rejects before user code ran or when
 it raised `Reject`).
 
-Bytes cross as latin-1 strings (see docs/abi.md); cycles as (high, low) 64-bit halves.
+Blobs cross as bytes (WIT ``list<u8>``, see docs/abi.md); cycles as (high, low) 64-bit
+halves.
 """
 
 from __future__ import annotations
 
+import types
 from collections.abc import Callable
 from typing import Any, NoReturn
 
+from icframework.candid import CandidError
+from icframework.core.outcome import NO_OUTCOME, encode_outcome
+from icframework.sdk import calls
 from icframework.sdk.backend import WriteBuffer
 from icframework.sdk.calls import (
     CALLBACK_KINDS,
@@ -34,8 +48,19 @@ from icframework.sdk.calls import (
     Done,
     Pending,
 )
-from icframework.sdk.dispatch import Canister, Rejected, Reply
+from icframework.sdk.dispatch import (
+    EMPTY_MESSAGE,
+    ArgumentError,
+    Canister,
+    Rejected,
+    Reply,
+    ResultError,
+    outcome_of,
+    refusal,
+)
+from icframework.sdk.dispatch import active_canister as _active_canister
 from icframework.sdk.errors import Trapped
+from icframework.sdk.ic import message as _ic_message
 from icframework.sdk.methods import (
     CALL_KINDS,
     COMPOSITE_QUERY,
@@ -49,7 +74,10 @@ from icframework.sdk.methods import (
     UPDATE,
 )
 
-__all__ = ["SDK_KINDS", "RuntimeBackend", "export_names"]
+__all__ = ["CACHE_BYTES", "SDK_KINDS", "CommittedCache", "RuntimeBackend", "export_names"]
+
+CACHE_BYTES = 16 * 1024 * 1024
+"""Bytes of keys and values `CommittedCache` keeps before it starts over (empty)."""
 
 _U64 = (1 << 64) - 1
 
@@ -68,6 +96,7 @@ SDK_KINDS = {
 """WIT ``call-kind`` name → SDK entry-point kind."""
 
 _COMPOSITE_PREFIX = "canister_composite_query "
+_Coroutine = types.CoroutineType
 _READ_ONLY = frozenset({QUERY, COMPOSITE_QUERY, INSPECT_MESSAGE})
 
 
@@ -94,27 +123,61 @@ def export_names(canister: Canister) -> list[str]:
     return sorted(names)
 
 
-class _Store:
-    """The host's key-value store as a `KVSource` (read side; bytes ↔ latin-1)."""
+class CommittedCache:
+    """The committed key-value state as this instance sees it: host reads, cached.
 
-    __slots__ = ("_get", "_scan")
+    `get` answers from the cache or asks the host once (a miss is cached too: None);
+    `scan` always asks the host (ranges are not cached); `apply` records the writes of
+    a message that commits. Past `CACHE_BYTES` the cache empties and refills.
+    """
+
+    __slots__ = ("_get", "_scan", "size", "values")
 
     def __init__(self, kv: Any) -> None:
-        self._get: Callable[[str], str | None] = kv.get
-        self._scan: Callable[[str, str | None, bool, int], list[tuple[str, str]]] = kv.scan
+        self._get: Callable[[bytes], bytes | None] = kv.get
+        self._scan: Callable[[bytes, bytes | None, bool, int], list[tuple[bytes, bytes]]] = (
+            kv.scan
+        )
+        self.values: dict[bytes, bytes | None] = {}
+        self.size = 0
 
     def get(self, key: bytes) -> bytes | None:
-        blob = self._get(key.decode("latin-1"))
-        return None if blob is None else blob.encode("latin-1")
+        values = self.values
+        value = values.get(key, _UNKNOWN)
+        if value is _UNKNOWN:
+            value = self._get(key)
+            if value is not None and type(value) is not bytes:
+                value = bytes(value)
+            self.size += len(key) + (0 if value is None else len(value))
+            if self.size > CACHE_BYTES:
+                values.clear()
+                self.size = len(key) + (0 if value is None else len(value))
+            values[key] = value
+        found: bytes | None = value
+        return found
 
     def scan(
         self, start: bytes, end: bytes | None, reverse: bool, limit: int
     ) -> list[tuple[bytes, bytes]]:
-        rows = self._scan(
-            start.decode("latin-1"), None if end is None else end.decode("latin-1"),
-            reverse, limit,
-        )
-        return [(k.encode("latin-1"), v.encode("latin-1")) for k, v in rows]
+        return list(self._scan(start, end, reverse, limit))
+
+    def apply(self, changes: list[tuple[bytes, bytes | None]]) -> None:
+        values = self.values
+        size = self.size
+        for key, value in changes:
+            size += len(key) + (0 if value is None else len(value))
+            values[key] = value
+        if size > CACHE_BYTES:
+            values.clear()
+            size = 0
+        self.size = size
+
+    def clear(self) -> None:
+        self.values.clear()
+        self.size = 0
+
+
+_UNKNOWN: Any = object()
 
 
 def _halves(amount: int) -> tuple[int, int]:
@@ -129,7 +192,8 @@ class RuntimeBackend:
     """`Backend` over the runtime component's WIT imports (``ic0``, ``kv``, ``events``).
 
     ``before_trap`` runs just before ``ic0.trap`` (the glue flushes ``print`` output).
-    The caller and the time are read once per message; the canister id once.
+    The caller and the time are read once per message, when asked for; the canister id
+    once per instance.
     """
 
     def __init__(
@@ -142,12 +206,15 @@ class RuntimeBackend:
     ) -> None:
         self._ic0 = ic0
         self._kv_commit: Callable[[list[Any]], None] = kv.commit
-        self._kv_put: Callable[[str, str], None] = kv.put
-        self._kv_delete: Callable[[str], None] = kv.delete
-        self._kv_write: Callable[[str, str | None], Any] = kv.Write
-        self._publish: Callable[[str, str], None] = events.publish
+        self._kv_put: Callable[[bytes, bytes], None] = kv.put
+        self._kv_delete: Callable[[bytes], None] = kv.delete
+        self._kv_write: Callable[[bytes, bytes | None], Any] = kv.Write
+        self._publish: Callable[[str, bytes], None] = events.publish
         self._before_trap = before_trap
-        self.buffer = WriteBuffer(_Store(kv))
+        self.committed = CommittedCache(kv)
+        self._values = self.committed.values
+        self.buffer = WriteBuffer(self.committed)
+        self._pending = self.buffer.pending
         self.events: list[tuple[str, bytes]] = []
         self.kind = ""
         self._caller: bytes | None = None
@@ -161,71 +228,174 @@ class RuntimeBackend:
         """Run one WIT ``call``: the SDK outcome for update/query calls and callbacks,
         None otherwise (and None when the method now waits on an ``await``).
 
-        Writes are sent to the host here for update-like kinds that did not reject (a
-        method that ends at an ``await`` commits: state is committed at each await); a
-        reject in a lifecycle hook traps (the IC has no reject there); an
+        Writes are sent to the host here (``kv.commit``) for update-like kinds that did
+        not reject (a method that ends at an ``await`` commits: state is committed at
+        each await); a reject in a lifecycle hook traps (the IC has no reject there); an
         ``inspect`` that does not accept just ends (the message is refused).
         """
-        sdk_kind = SDK_KINDS[kind]
-        if sdk_kind == UPDATE and method.startswith(_COMPOSITE_PREFIX):
-            sdk_kind, method = COMPOSITE_QUERY, method[len(_COMPOSITE_PREFIX):]
-        self.kind = sdk_kind
-        self._caller = self._time = None
-        try:
-            outcome = canister.dispatch(sdk_kind, method, arg)
-            if isinstance(outcome, Rejected) or sdk_kind in _READ_ONLY:
-                self.discard()
-            else:
-                self.commit()
-        finally:
-            self.kind = ""
+        sdk_kind, method = _sdk_kind(kind, method)
+        outcome = self._dispatch(canister, sdk_kind, method, arg)
+        if isinstance(outcome, Rejected) or sdk_kind in _READ_ONLY:
+            self.discard()
+        else:
+            self.commit()
         if type(outcome) is Pending or type(outcome) is Done:
             return None
         if sdk_kind in CALL_KINDS or sdk_kind in CALLBACK_KINDS:
-            return outcome  # type: ignore[return-value]
+            answer: Reply | Rejected = outcome
+            return answer
         if isinstance(outcome, Rejected) and sdk_kind != INSPECT_MESSAGE:
             self.trap(f"{kind} rejected: {outcome.message}")
         return None
 
+    def _dispatch(self, canister: Canister, sdk_kind: str, method: str, arg: bytes) -> Any:
+        self.kind = sdk_kind
+        self._caller = self._time = None
+        try:
+            return canister.dispatch(sdk_kind, method, arg)
+        finally:
+            self.kind = ""
+
+    def method_runner(
+        self, canister: Canister, kind: str, method: str
+    ) -> Callable[[bytes], bytes] | None:
+        """The runner of one update/query method for the ``call-method`` export, prepared
+        once: ``runner(arg)`` runs the method and answers the message outcome blob
+        (`icframework.core.outcome`) with the reply and, unless the method is read-only
+        or rejected, the message's writes and events. A reject is sent with
+        ``ic0.msg_reject``. None if the canister has no such method.
+        """
+        sdk_kind, name = _sdk_kind(kind, method)
+        if canister.method_runner(sdk_kind, name) is None:
+            return None
+        # What `Canister.method_runner`'s run does, with this backend's part of the
+        # message folded in: inside a canister every Python call costs about a thousand
+        # instructions, so the common path makes none it can avoid (no argument decode
+        # for a method without parameters, no encode for one without a result). The
+        # error paths share `outcome_of` with the dispatcher. tests/sdk pin that both
+        # paths give the same replies, rejects and traps.
+        target = canister.methods[name]
+        decode_args, encode_result = target.codecs()
+        no_args = not target.arg_types
+        no_result = not target.result_types
+        fn, guards, where = target.fn, target.guards, target.where
+        read_only = sdk_kind in _READ_ONLY
+        pending = self._pending
+        events = self.events
+        msg = _ic_message
+
+        def runner(arg: bytes) -> bytes:
+            out: bytes | Rejected | Pending | None
+            self.kind = msg.kind = sdk_kind
+            self._caller = self._time = None
+            msg.method, msg.arg = name, arg
+            try:
+                if guards:
+                    refused = refusal(guards, name)
+                    if refused is not None:
+                        return self._other_outcome(refused, read_only)
+                if no_args and arg == EMPTY_MESSAGE:
+                    result = fn()
+                else:
+                    try:
+                        args = decode_args(arg)
+                    except CandidError as exc:
+                        raise ArgumentError(target.argument_error(exc)) from None
+                    result = fn(*args)
+                if type(result) is _Coroutine:
+                    out = calls.start(result, target.finish, where)
+                elif no_result:
+                    out = EMPTY_MESSAGE
+                else:
+                    try:
+                        out = encode_result(result)
+                    except CandidError as exc:
+                        raise ResultError(target.result_error(exc)) from None
+            except Exception as exc:
+                out = outcome_of(exc)
+            finally:
+                self.kind = msg.kind = msg.method = ""
+                msg.arg = b""
+            if type(out) is bytes:
+                if not pending and not events:
+                    return b"\x01" + out
+                if read_only:
+                    self.discard()
+                    return b"\x01" + out
+                return self._outcome(out)
+            return self._other_outcome(out, read_only)
+
+        return runner
+
+    def callback_runner(self, kind: str, method: str, arg: bytes) -> bytes:
+        """Run a reply or reject callback (``call-callback``); answers the outcome blob."""
+        sdk_kind = SDK_KINDS[kind]
+        out = self._dispatch(_active_canister(), sdk_kind, method, arg)
+        if type(out) is Reply:
+            return self._outcome(out.data)
+        return self._other_outcome(out, False)
+
+    def _other_outcome(self, out: Any, read_only: bool) -> bytes:
+        if type(out) is Rejected:
+            self.discard()
+            self._ic0.msg_reject(out.message)
+            return NO_OUTCOME
+        if read_only:  # a composite query waiting on a call
+            self.discard()
+            return NO_OUTCOME
+        return self._outcome(None)  # waiting on an await (or a timer's coroutine ended)
+
+    def _outcome(self, reply: bytes | None) -> bytes:
+        """The outcome blob with ``reply`` and the message's writes and events (which it
+        records as committed and forgets)."""
+        changes = list(self._pending.items())
+        self._pending.clear()
+        if changes:
+            self.committed.apply(changes)
+        events = self.events
+        if events:
+            published = list(events)
+            events.clear()
+            return encode_outcome(reply, changes, published)
+        return encode_outcome(reply, changes)
+
     def commit(self) -> None:
-        """Send the message's writes (one ``kv.commit``) and events to the host."""
-        buffer = self.buffer
-        if buffer:
-            changes = buffer.changes()
+        """Send the message's writes (one ``kv.commit``) and events to the host now."""
+        pending = self._pending
+        if pending:
+            changes = list(pending.items())
+            pending.clear()
             if len(changes) == 1:  # kv.put/delete cross for about half of a one-row commit
                 key, value = changes[0]
                 if value is None:
-                    self._kv_delete(key.decode("latin-1"))
+                    self._kv_delete(key)
                 else:
-                    self._kv_put(key.decode("latin-1"), value.decode("latin-1"))
+                    self._kv_put(key, value)
             else:
                 write = self._kv_write
-                self._kv_commit([
-                    write(k.decode("latin-1"), None if v is None else v.decode("latin-1"))
-                    for k, v in changes
-                ])
-            buffer.clear()
+                self._kv_commit([write(k, v) for k, v in changes])
+            self.committed.apply(changes)
         if self.events:
             for topic, value in self.events:
-                self._publish(topic, value.decode("latin-1"))
+                self._publish(topic, value)
             self.events.clear()
 
     def discard(self) -> None:
         """Forget the message's writes and events."""
-        self.buffer.clear()
+        self._pending.clear()
         self.events.clear()
 
     # ---- Backend: context ---------------------------------------------------------------
     def caller(self) -> bytes:
         caller = self._caller
         if caller is None:
-            caller = self._caller = self._ic0.msg_caller().encode("latin-1")
+            caller = self._caller = bytes(self._ic0.msg_caller())
         return caller
 
     def canister_self(self) -> bytes:
         own = self._self
         if own is None:
-            own = self._self = self._ic0.canister_self().encode("latin-1")
+            own = self._self = bytes(self._ic0.canister_self())
         return own
 
     def time(self) -> int:
@@ -254,17 +424,17 @@ class RuntimeBackend:
 
     # ---- Backend: certification, metering, output -----------------------------------------
     def certified_data_set(self, data: bytes) -> None:
-        self._ic0.certified_data_set(data.decode("latin-1"))
+        self._ic0.certified_data_set(bytes(data))
 
     def data_certificate(self) -> bytes | None:
         blob = self._ic0.data_certificate()
-        return None if blob is None else bytes(blob.encode("latin-1"))
+        return None if blob is None else bytes(blob)
 
     def performance_counter(self, counter_type: int) -> int:
         return int(self._ic0.performance_counter(counter_type))
 
     def debug_print(self, message: str) -> None:
-        self._ic0.debug_print(message.encode("utf-8").decode("latin-1"))
+        self._ic0.debug_print(message.encode("utf-8"))
 
     def trap(self, message: str) -> NoReturn:
         self.discard()
@@ -282,13 +452,20 @@ class RuntimeBackend:
 
     # ---- Backend: key-value store -----------------------------------------------------------
     def kv_get(self, key: bytes) -> bytes | None:
-        return self.buffer.get(key)
+        # The buffer's and the cache's lookups inline (see `method_runner` on calls).
+        pending = self._pending
+        if key in pending:
+            return pending[key]
+        value = self._values.get(key, _UNKNOWN)
+        if value is _UNKNOWN:
+            return self.committed.get(key)
+        return value  # type: ignore[no-any-return]
 
     def kv_put(self, key: bytes, value: bytes) -> None:
-        self.buffer.put(bytes(key), bytes(value))
+        self._pending[bytes(key)] = bytes(value)
 
     def kv_delete(self, key: bytes) -> None:
-        self.buffer.delete(bytes(key))
+        self._pending[bytes(key)] = None
 
     def kv_scan(
         self, start: bytes, end: bytes | None, reverse: bool, limit: int
@@ -300,7 +477,7 @@ class RuntimeBackend:
         self, callee: bytes, method: str, arg: bytes, cycles: int, callback: int
     ) -> int:
         return int(self._ic0.call_perform(
-            callee.decode("latin-1"), method, arg.decode("latin-1"), _halves(cycles), callback
+            bytes(callee), method, bytes(arg), _halves(cycles), callback
         ))
 
     def reject_code(self) -> int:
@@ -312,3 +489,11 @@ class RuntimeBackend:
     # ---- Backend: events --------------------------------------------------------------------
     def publish(self, topic: str, value: bytes) -> None:
         self.events.append((topic, bytes(value)))
+
+
+def _sdk_kind(kind: str, method: str) -> tuple[str, str]:
+    """The SDK entry-point kind and method name of a WIT call kind and method."""
+    sdk_kind = SDK_KINDS[kind]
+    if sdk_kind == UPDATE and method.startswith(_COMPOSITE_PREFIX):
+        return COMPOSITE_QUERY, method[len(_COMPOSITE_PREFIX):]
+    return sdk_kind, method

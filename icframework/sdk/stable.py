@@ -14,10 +14,10 @@ message), so rolled-back messages and upgrades never see stale objects.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, Generic, TypeVar, overload
 
-from icframework.candid import decode, encode
+from icframework.candid import decoder, encoder
 from icframework.sdk import backend as _backend
 from icframework.sdk.errors import StorageError
 from icframework.sdk.keys import KeyCodec, key_codec
@@ -36,7 +36,7 @@ _LEN_BYTES = 8
 class ValueCodec:
     """Candid encoding of one value type: ``dump(value) -> bytes``, ``load(bytes) -> value``."""
 
-    __slots__ = ("from_wire", "hint", "to_wire", "types")
+    __slots__ = ("dump", "from_wire", "hint", "load", "to_wire", "types")
 
     def __init__(self, hint: Any) -> None:
         info = storage_mapper().info(hint)
@@ -44,15 +44,36 @@ class ValueCodec:
         self.types = (info.candid,)
         self.to_wire: Converter | None = info.to_wire
         self.from_wire: Converter | None = info.from_wire
+        # ``dump(value) -> bytes`` and ``load(bytes) -> value`` compile themselves on
+        # first use (`candid.encoder`/`decoder`: the same results and errors as
+        # `encode`/`decode`, less work per value); the types may name records defined
+        # later in the module.
+        self.dump: Callable[[Any], bytes] = self._first_dump
+        self.load: Callable[[bytes], Any] = self._first_load
 
-    def dump(self, value: Any) -> bytes:
+    def _first_dump(self, value: Any) -> bytes:
+        encode_values = encoder(self.types)
         conv = self.to_wire
-        return encode(self.types, (value if conv is None else conv(value),))
+        if conv is None:
+            def dump(value: Any) -> bytes:
+                return encode_values((value,))
+        else:
+            def dump(value: Any) -> bytes:
+                return encode_values((conv(value),))
+        self.dump = dump
+        return dump(value)
 
-    def load(self, data: bytes) -> Any:
-        value = decode(data, self.types)[0]
+    def _first_load(self, data: bytes) -> Any:
+        decode_values = decoder(self.types)
         conv = self.from_wire
-        return value if conv is None else conv(value)
+        if conv is None:
+            def load(data: bytes) -> Any:
+                return decode_values(data)[0]
+        else:
+            def load(data: bytes) -> Any:
+                return conv(decode_values(data)[0])
+        self.load = load
+        return load(data)
 
 
 def namespace(name: str) -> bytes:
@@ -354,7 +375,7 @@ class StableCell(Generic[T]):
 
     def get(self) -> T:
         """The stored value, or the default; raises `StorageError` if neither exists."""
-        raw = _backend.current_backend().kv_get(self._key)
+        raw = (_backend.installed or _backend.current_backend()).kv_get(self._key)
         if raw is None:
             if self._default is _MISSING:
                 raise StorageError(f"StableCell {self.name!r} is empty and has no default")
@@ -365,7 +386,9 @@ class StableCell(Generic[T]):
 
     def set(self, value: T) -> None:
         """Store ``value``."""
-        _backend.current_backend().kv_put(self._key, self._values.dump(value))
+        (_backend.installed or _backend.current_backend()).kv_put(
+            self._key, self._values.dump(value)
+        )
 
     def is_set(self) -> bool:
         return _backend.current_backend().kv_get(self._key) is not None

@@ -14,7 +14,7 @@ import ctypes
 
 import pytest
 
-from icframework.candid import NAT64, TEXT, Vec, decode, encode
+from icframework.candid import BOOL, NAT64, TEXT, decode, encode
 from icframework.core.ic0 import Context
 from icframework.replica import component as host
 from icframework.replica.component import ComponentSandbox
@@ -115,28 +115,28 @@ def read(key: nat64) -> str:
     return notes.get(key) or ""
 """
 
-# The same app, with a `RuntimeBackend.method_runner` standing in for an SDK that offers
-# one: it counts its calls and otherwise does what `run` does.
-RUNNER_PRELUDE = """\
-from icframework.sdk.dispatch import Reply as _Reply
-from icframework.sdk.runtime_backend import RuntimeBackend as _Backend
+# Extra methods for the committed-value cache: a query that writes (its write must be
+# forgotten), an update that writes and then traps, and a counter of host reads.
+CACHE_APP = SDK_APP + """
 
-runner_calls = []
+from icframework.sdk import backend as _backend
 
 
-def _method_runner(self, canister, kind, method):
-    if method == "get":
-        return None  # this one keeps to `run`
-
-    def run(arg):
-        runner_calls.append(method)
-        outcome = self.run(canister, kind, method, arg)
-        return outcome.data if isinstance(outcome, _Reply) else outcome
-
-    return run
+@query
+def sneaky() -> nat64:
+    count.set(1000)
+    return count.get()
 
 
-_Backend.method_runner = _method_runner
+@update
+def write_then_trap() -> nat64:
+    count.set(500)
+    raise RuntimeError("after the write")
+
+
+@query
+def cached() -> bool:
+    return _backend.installed.committed.values.get(count._key) is not None
 """
 
 
@@ -276,12 +276,32 @@ def test_sdk_methods_run_through_call_method(runtime: object) -> None:
     _sdk_round(sandbox(SDK_APP))
 
 
-def test_sdk_method_runners_are_used_when_the_backend_offers_them(runtime: object) -> None:
-    box = sandbox(
-        RUNNER_PRELUDE + SDK_APP
-        + "\n\n@query\ndef calls() -> list[str]:\n    return list(runner_calls)\n"
+def test_committed_values_are_cached_and_never_stale(runtime: object) -> None:
+    box = sandbox(CACHE_APP)
+    assert decode(reply(box, "increment", EMPTY), [NAT64]) == (1,)
+    assert decode(reply(box, "cached", EMPTY, kind="query"), [BOOL]) == (True,)
+    # A query's writes are dropped, in the instance as in the store.
+    assert decode(reply(box, "sneaky", EMPTY, kind="query"), [NAT64]) == (1000,)
+    assert decode(reply(box, "get", EMPTY, kind="query"), [NAT64]) == (1,)
+    # A trap drops the instance with its cache; the store keeps the committed value.
+    trapped = box.execute(
+        "canister_update write_then_trap", message(arg=EMPTY), LIMIT, persist=True
     )
-    _sdk_round(box)
-    calls = decode(reply(box, "calls", EMPTY, kind="query"), [Vec(TEXT)])[0]
-    # every message but `get`, which the runner factory declined (it ran through `run`)
-    assert calls == ["increment", "increment", "note", "read", "note", "calls"]
+    assert trapped.trap is not None and "after the write" in trapped.trap.message
+    assert box.kv.get(count_key()) == encode([NAT64], [1])
+    assert decode(reply(box, "cached", EMPTY, kind="query"), [BOOL]) == (False,)
+    assert decode(reply(box, "increment", EMPTY), [NAT64]) == (2,)
+    # The store rolled back under the instance (a failed upgrade): the instance goes.
+    saved = box.snapshot()
+    assert decode(reply(box, "increment", EMPTY), [NAT64]) == (3,)
+    box.restore(saved)
+    assert decode(reply(box, "get", EMPTY, kind="query"), [NAT64]) == (2,)
+    # An update's writes that the host does not persist make the instance start over.
+    run(box, "increment", EMPTY, kind="update")
+    dry = box.execute("canister_update increment", message(arg=EMPTY), LIMIT, persist=False)
+    assert dry.trap is None
+    assert decode(reply(box, "get", EMPTY, kind="query"), [NAT64]) == (3,)
+
+
+def count_key() -> bytes:
+    return b"Scount\x00\x01"

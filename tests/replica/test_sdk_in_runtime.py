@@ -11,6 +11,7 @@ import pytest
 from icframework.candid import NAT, NAT64, TEXT, Opt, Vec, decode, encode, parse_type
 from icframework.core import ErrorCode
 from icframework.core.ic0 import Context
+from icframework.core.outcome import NO_OUTCOME, decode_outcome
 from icframework.replica.component import ComponentSandbox
 from icframework.replica.system_api import Reject, Reply
 from icframework.sdk import Canister, load_canister, set_backend
@@ -280,23 +281,26 @@ def test_instruction_counts(counter: ComponentSandbox, capsys: pytest.CaptureFix
 
 
 class _FakeImports:
-    """Stands in for the component's ``ic0``, ``kv`` and ``events`` bindings."""
+    """Stands in for the component's ``ic0``, ``kv`` and ``events`` bindings (blobs: bytes)."""
 
     def __init__(self) -> None:
-        self.data: dict[str, str] = {}
+        self.data: dict[bytes, bytes] = {}
         self.crossings: list[str] = []
-        self.published: list[tuple[str, str]] = []
+        self.published: list[tuple[str, bytes]] = []
+        self.rejected: list[str] = []
 
     # kv
     class Write:
-        def __init__(self, key: str, value: str | None) -> None:
+        def __init__(self, key: bytes, value: bytes | None) -> None:
             self.key, self.value = key, value
 
-    def get(self, key: str) -> str | None:
+    def get(self, key: bytes) -> bytes | None:
         self.crossings.append("get")
         return self.data.get(key)
 
-    def scan(self, start: str, end: str | None, reverse: bool, limit: int) -> list[tuple[str, str]]:
+    def scan(
+        self, start: bytes, end: bytes | None, reverse: bool, limit: int
+    ) -> list[tuple[bytes, bytes]]:
         self.crossings.append("scan")
         rows = sorted(
             (k, v) for k, v in self.data.items() if k >= start and (end is None or k < end)
@@ -304,11 +308,11 @@ class _FakeImports:
         rows = rows[::-1] if reverse else rows
         return rows[:limit] if limit else rows
 
-    def put(self, key: str, value: str) -> None:
+    def put(self, key: bytes, value: bytes) -> None:
         self.crossings.append("put")
         self.data[key] = value
 
-    def delete(self, key: str) -> None:
+    def delete(self, key: bytes) -> None:
         self.crossings.append("delete")
         self.data.pop(key, None)
 
@@ -321,13 +325,16 @@ class _FakeImports:
                 self.data[w.key] = w.value
 
     # events
-    def publish(self, topic: str, value: str) -> None:
+    def publish(self, topic: str, value: bytes) -> None:
         self.published.append((topic, value))
 
     # ic0
-    def msg_caller(self) -> str:
+    def msg_caller(self) -> bytes:
         self.crossings.append("caller")
-        return "\x09\x08"
+        return b"\x09\x08"
+
+    def msg_reject(self, message: str) -> None:
+        self.rejected.append(message)
 
     def time(self) -> int:
         return TIME_NS
@@ -371,6 +378,11 @@ def refuse() -> None:
 @update
 def who() -> tuple[bytes, bytes]:
     return ic.caller().raw, ic.caller().raw
+
+
+@query
+def current() -> str:
+    return c.get()
 '''
 
 
@@ -396,7 +408,7 @@ def test_backend_sends_one_write_as_a_put_and_many_as_one_commit(
     canister, backend, fake = fake_app
     assert backend.run(canister, "update", "put_one", encode([TEXT], ["abc"])) == SdkReply(EMPTY)
     assert fake.crossings == ["put"]
-    assert fake.published == [("t", "abc")]
+    assert fake.published == [("t", b"abc")]
     fake.crossings.clear()
     outcome = backend.run(canister, "update", "put_many", encode([parse_type("int")], [3]))
     assert isinstance(outcome, SdkReply)
@@ -423,3 +435,39 @@ def test_backend_reads_the_caller_once_per_message(
     backend.run(canister, "update", "who", EMPTY)
     backend.run(canister, "update", "who", EMPTY)
     assert fake.crossings.count("caller") == 2
+
+
+def test_method_runner_answers_writes_and_events_in_the_outcome(
+    fake_app: tuple[Canister, RuntimeBackend, _FakeImports],
+) -> None:
+    canister, backend, fake = fake_app
+    put_one = backend.method_runner(canister, "update", "put_one")
+    assert put_one is not None
+    outcome = decode_outcome(put_one(encode([TEXT], ["abc"])))
+    # No crossing: the write and the event travel in the outcome blob.
+    assert fake.crossings == []
+    assert outcome.reply == EMPTY
+    assert outcome.writes == [(b"Sc\x00\x01", encode([TEXT], ["abc"]))]
+    assert outcome.events == [("t", b"abc")]
+    refuse = backend.method_runner(canister, "update", "refuse")
+    assert refuse is not None
+    assert refuse(EMPTY) == NO_OUTCOME and fake.rejected == ["no"]
+    assert backend.method_runner(canister, "update", "no_such_method") is None
+
+
+def test_committed_values_are_read_once(
+    fake_app: tuple[Canister, RuntimeBackend, _FakeImports],
+) -> None:
+    canister, backend, fake = fake_app
+    put_one = backend.method_runner(canister, "update", "put_one")
+    current = backend.method_runner(canister, "query", "current")
+    assert put_one is not None and current is not None
+    for text in ("abc", "xyz"):
+        outcome = decode_outcome(put_one(encode([TEXT], [text])))
+        fake.data.update(outcome.writes)  # as the host commits them
+        assert decode_outcome(current(EMPTY)).reply == encode([TEXT], [text])
+    # The instance wrote the value itself: it never asked the host for it.
+    assert "get" not in fake.crossings
+    backend.committed.clear()
+    assert decode_outcome(current(EMPTY)).reply == encode([TEXT], ["xyz"])
+    assert fake.crossings == ["get"]

@@ -28,7 +28,10 @@ Rules the host relies on:
   globals are caches that may be rebuilt (after a trap, an upgrade or a restart).
 - ``print`` goes to ``ic0.debug_print`` (one crossing per line); there is no stdio.
 - Blobs cross as ``bytes`` (WIT ``list<u8>``). Ordinary messages come through
-  ``call-method`` (entry by index, no strings lifted); everything else through ``call``.
+  ``call-method`` (entry by index, no strings lifted) and callbacks through
+  ``call-callback``; both answer the message outcome (`icframework.core.outcome`: the
+  reply with the message's writes and events), so such a message crosses once each way.
+  Everything else comes through ``call`` and commits with ``kv.commit``.
   Inside a canister each Python operation costs instructions, so the per-message paths
   below are written for few operations: tables built at install, no work for what a
   message does not use.
@@ -88,6 +91,7 @@ from wit_world.imports import events, ic0, kv
 import icframework.candid
 import icframework.core
 import icframework.sdk
+from icframework.core.outcome import NO_OUTCOME, encode_outcome
 from icframework.sdk.backend import set_backend as _set_sdk_backend
 from icframework.sdk.dispatch import Canister as _SdkCanister
 from icframework.sdk.dispatch import Reply as _SdkReply
@@ -186,7 +190,7 @@ _hook_exports: list[str] = []
 # `call-method` routes, by index in the export names `install` returned: (WIT kind,
 # method name as `call` takes it, the registered function or None, the SDK's runner
 # for the method or None; see `_sdk_runner`).
-_Route = tuple[str, str, "Callable[..., Any] | None", "Callable[[bytes], Any] | None"]
+_Route = tuple[str, str, "Callable[..., Any] | None", "Callable[[bytes], bytes] | None"]
 _routes: list[_Route] = []
 # Continuations of calls made with `perform_call`, by callback id. A cache like every
 # global: lost if the instance is rebuilt, and the callback then traps.
@@ -459,101 +463,6 @@ sys.stdout = _stdout
 sys.stderr = _stdout
 
 
-# -- the SDK's view of the imports --------------------------------------------------------
-
-# A `RuntimeBackend` whose class says ``BYTES_BLOBS = True`` takes the imports as they
-# are (blobs as bytes). An older one expects blobs as latin-1 strings, the ABI before
-# blobs became `list<u8>`: it gets these adapters, which convert at the boundary.
-
-
-def _latin1(blob: bytes) -> str:
-    return blob.decode("latin-1")
-
-
-def _raw(text: str) -> bytes:
-    return text.encode("latin-1")
-
-
-class _Latin1Imports:
-    """``module``'s functions, except those the subclass redefines to convert blobs."""
-
-    def __init__(self, module: Any) -> None:
-        for name, value in vars(module).items():
-            if not name.startswith("_") and not hasattr(type(self), name):
-                setattr(self, name, value)
-
-
-class _Latin1Ic0(_Latin1Imports):
-    @staticmethod
-    def msg_caller() -> str:
-        return _latin1(ic0.msg_caller())
-
-    @staticmethod
-    def msg_reply(data: str) -> None:
-        ic0.msg_reply(_raw(data))
-
-    @staticmethod
-    def canister_self() -> str:
-        return _latin1(ic0.canister_self())
-
-    @staticmethod
-    def is_controller(principal: str) -> bool:
-        return bool(ic0.is_controller(_raw(principal)))
-
-    @staticmethod
-    def certified_data_set(data: str) -> None:
-        ic0.certified_data_set(_raw(data))
-
-    @staticmethod
-    def data_certificate() -> str | None:
-        blob = ic0.data_certificate()
-        return None if blob is None else _latin1(blob)
-
-    @staticmethod
-    def call_perform(
-        callee: str, method: str, arg: str, payment: tuple[int, int], callback: int
-    ) -> int:
-        return int(ic0.call_perform(_raw(callee), method, _raw(arg), payment, callback))
-
-    @staticmethod
-    def debug_print(message: str) -> None:
-        ic0.debug_print(_raw(message))
-
-
-class _Latin1Kv(_Latin1Imports):
-    @staticmethod
-    def Write(key: str, value: str | None) -> Any:  # the WIT record's class name
-        return kv.Write(_raw(key), None if value is None else _raw(value))
-
-    @staticmethod
-    def get(key: str) -> str | None:
-        blob = kv.get(_raw(key))
-        return None if blob is None else _latin1(blob)
-
-    @staticmethod
-    def put(key: str, value: str) -> None:
-        kv.put(_raw(key), _raw(value))
-
-    @staticmethod
-    def delete(key: str) -> None:
-        kv.delete(_raw(key))
-
-    @staticmethod
-    def scan(start: str, end: str | None, reverse: bool, limit: int) -> list[tuple[str, str]]:
-        rows = kv.scan(_raw(start), None if end is None else _raw(end), reverse, limit)
-        return [(_latin1(k), _latin1(v)) for k, v in rows]
-
-    @staticmethod
-    def commit(writes: list[Any]) -> None:
-        kv.commit(writes)
-
-
-class _Latin1Events(_Latin1Imports):
-    @staticmethod
-    def publish(topic: str, value: str) -> None:
-        events.publish(topic, _raw(value))
-
-
 # -- traps -----------------------------------------------------------------------------------
 
 
@@ -617,11 +526,7 @@ def _use_sdk(module: types.ModuleType) -> None:
     global _sdk, _sdk_runtime
     if not _sdk_methods_of(module.__name__):
         return
-    if getattr(RuntimeBackend, "BYTES_BLOBS", False):
-        imports: tuple[Any, Any, Any] = (ic0, kv, events)
-    else:
-        imports = (_Latin1Ic0(ic0), _Latin1Kv(kv), _Latin1Events(events))
-    _sdk_runtime = RuntimeBackend(*imports, before_trap=_stdout.flush)
+    _sdk_runtime = RuntimeBackend(ic0, kv, events, before_trap=_stdout.flush)
     _set_sdk_backend(_sdk_runtime)
     _sdk = _load_sdk_canister(module)
 
@@ -653,35 +558,26 @@ def _route(name: str) -> _Route:
     return "", name, None, None  # not a method: the host never sends it here
 
 
-def _sdk_runner(kind: str, method: str) -> Callable[[bytes], Any] | None:
-    """The SDK's own fast path for one method, if it offers one.
-
-    A `RuntimeBackend` with ``method_runner(canister, kind, method)`` returns a callable
-    ``runner(arg)`` doing what ``run(canister, kind, method, arg)`` does, prepared once
-    (or None: use ``run``); the runner answers the reply's bytes, a ``Rejected``, or
-    None (no reply yet).
-    """
-    factory = getattr(_sdk_runtime, "method_runner", None)
-    if factory is None:
+def _sdk_runner(kind: str, method: str) -> Callable[[bytes], bytes] | None:
+    """The SDK's runner of one method (``runner(arg) -> outcome blob``), prepared once."""
+    if _sdk_runtime is None or _sdk is None:
         return None
-    runner: Callable[[bytes], Any] | None = factory(_sdk, kind, method)
-    return runner
-
-
-def _sdk_outcome(outcome: Any) -> bytes | None:
-    """`call-method`'s answer for an SDK outcome other than reply bytes."""
-    if outcome is None:
-        return None
-    if type(outcome) is _SdkReply:
-        return _reply_bytes(outcome.data)
-    if isinstance(outcome, (bytearray, memoryview)):
-        return bytes(outcome)
-    ic0.msg_reject(outcome.message)  # Rejected
-    return None
+    return _sdk_runtime.method_runner(_sdk, kind, method)
 
 
 def _reply_bytes(reply: Any) -> bytes:
     return reply if type(reply) is bytes else bytes(reply)
+
+
+def _raw_outcome(reply: Any) -> bytes:
+    """The outcome blob of a bare-ABI entry point: its reply and its buffered writes."""
+    if reply is not None and type(reply) is not bytes:
+        reply = bytes(reply)
+    if not _writes:
+        return NO_OUTCOME if reply is None else b"\x01" + reply
+    writes = list(_writes.items())
+    _writes.clear()
+    return encode_outcome(reply, writes)
 
 
 class Canister(exports.Canister):
@@ -712,8 +608,9 @@ class Canister(exports.Canister):
             _trap_with(exc)
         return names
 
-    def call_method(self, index: int, arg: bytes) -> bytes | None:
-        """Run the update/query method at ``index`` of `install`'s names (the hot path)."""
+    def call_method(self, index: int, arg: bytes) -> bytes:
+        """Run the update/query method at ``index`` of `install`'s names (the hot path);
+        answers the message outcome (`icframework.core.outcome`)."""
         kind, method, func, runner = _routes[index]
         if runner is not None:
             try:
@@ -722,19 +619,7 @@ class Canister(exports.Canister):
                 _trap_with(exc)
             if _stdout._pending:
                 _stdout.flush()
-            return outcome if type(outcome) is bytes else _sdk_outcome(outcome)
-        runtime = _sdk_runtime
-        if runtime is not None:
-            try:
-                outcome = runtime.run(_sdk, kind, method, arg)  # type: ignore[arg-type]
-            except BaseException as exc:  # every failure is a trap
-                _trap_with(exc)
-            if _stdout._pending:
-                _stdout.flush()
-            if type(outcome) is _SdkReply:
-                data = outcome.data
-                return data if type(data) is bytes else bytes(data)
-            return _sdk_outcome(outcome)
+            return outcome
         try:
             if func is not None:
                 reply = func(arg)
@@ -742,31 +627,33 @@ class Canister(exports.Canister):
                 reply = _hook(kind, method, arg)
             else:
                 reply = _run_registered(kind, method, arg)
-            if _writes:
-                _flush_writes()
         except Reject as rejection:
             # A reject is a response, not a trap: as on the IC, the message's writes stay.
-            _flush_writes()
             _stdout.flush()
             ic0.msg_reject(rejection.message)
-            return None
+            return _raw_outcome(None)
         except BaseException as exc:  # every failure is a trap
             _trap_with(exc)
         if _stdout._pending:
             _stdout.flush()
-        if type(reply) is bytes or reply is None:
-            return reply
-        return bytes(reply)
+        return _raw_outcome(reply)
 
-    def call_callback(self, callback: int, rejected: bool, arg: bytes) -> bytes | None:
-        """Run the callback of an inter-canister call (`call` with a callback kind)."""
-        tag, payload = _run(
-            "reject-callback" if rejected else "reply-callback", str(callback), arg
-        )
+    def call_callback(self, callback: int, rejected: bool, arg: bytes) -> bytes:
+        """Run the callback of an inter-canister call; answers the message outcome."""
+        kind = "reject-callback" if rejected else "reply-callback"
+        runtime = _sdk_runtime
+        if runtime is not None:
+            try:
+                outcome = runtime.callback_runner(kind, str(callback), arg)
+            except BaseException as exc:  # every failure is a trap
+                _trap_with(exc)
+            _stdout.flush()
+            return outcome
+        tag, payload = _run(kind, str(callback), arg)
         if tag == "reject":
             ic0.msg_reject(payload)
-            return None
-        return payload
+            return NO_OUTCOME
+        return NO_OUTCOME if payload is None else b"\x01" + payload
 
     def call(self, kind: wit.CallKind, method: str, arg: bytes) -> wit.Response:
         """Run one entry point; writes cross once at the end, exceptions become traps."""
