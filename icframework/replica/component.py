@@ -436,8 +436,9 @@ class RuntimeUnavailableError(ReplicaError):
     """No runtime loader is configured, or it failed: Python canisters cannot run."""
 
 
-def set_runtime_loader(loader: RuntimeLoader | None) -> None:
-    """Set the process-wide loader of the runtime component (None: Python canisters off).
+def set_runtime_loader(loader: RuntimeLoader | None) -> RuntimeLoader | None:
+    """Set the process-wide loader of the runtime component (None: Python canisters off);
+    returns the previous one (tests put it back).
 
     The replica cannot build the runtime itself (that is ``icframework.compiler``, a
     layer it must not import); whoever starts a replica registers, for instance,
@@ -445,8 +446,9 @@ def set_runtime_loader(loader: RuntimeLoader | None) -> None:
     are cached per engine; setting a loader forgets them.
     """
     global _runtime_loader
-    _runtime_loader = loader
+    previous, _runtime_loader = _runtime_loader, loader
     _runtimes.clear()
+    return previous
 
 
 def shared_runtime(

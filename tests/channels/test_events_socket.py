@@ -44,9 +44,11 @@ MALLORY = Ed25519Identity.from_seed(b"m" * 32)
 
 @pytest.fixture(autouse=True)
 def python_runtime(runtime: object) -> Iterator[None]:
-    set_runtime_loader(functools.partial(load_runtime, cache_dir=CACHE_DIR, progress=None))
+    previous = set_runtime_loader(
+        functools.partial(load_runtime, cache_dir=CACHE_DIR, progress=None)
+    )
     yield
-    set_runtime_loader(None)
+    set_runtime_loader(previous)
 
 
 @pytest.fixture

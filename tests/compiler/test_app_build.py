@@ -147,12 +147,14 @@ PACKAGE = {
 
 @pytest.fixture
 def python_replica() -> Iterator[Replica]:
-    set_runtime_loader(functools.partial(load_runtime, cache_dir=CACHE_DIR, progress=None))
+    previous = set_runtime_loader(
+        functools.partial(load_runtime, cache_dir=CACHE_DIR, progress=None)
+    )
     try:
         with Replica.open() as replica:
             yield replica
     finally:
-        set_runtime_loader(None)
+        set_runtime_loader(previous)
 
 
 def test_a_package_app_runs_locally_and_in_the_runtime(

@@ -29,9 +29,11 @@ SOURCE = Path(__file__).parents[1] / "channels" / "publisher_canister.py"
 
 @pytest.fixture(autouse=True)
 def python_runtime(runtime: object) -> Iterator[None]:
-    set_runtime_loader(functools.partial(load_runtime, cache_dir=CACHE_DIR, progress=None))
+    previous = set_runtime_loader(
+        functools.partial(load_runtime, cache_dir=CACHE_DIR, progress=None)
+    )
     yield
-    set_runtime_loader(None)
+    set_runtime_loader(previous)
 
 
 def install_publisher(replica: Replica) -> Principal:

@@ -32,9 +32,11 @@ NANOS = 1_000_000_000
 
 @pytest.fixture(autouse=True)
 def python_runtime(runtime: object) -> Iterator[None]:
-    set_runtime_loader(functools.partial(load_runtime, cache_dir=CACHE_DIR, progress=None))
+    previous = set_runtime_loader(
+        functools.partial(load_runtime, cache_dir=CACHE_DIR, progress=None)
+    )
     yield
-    set_runtime_loader(None)
+    set_runtime_loader(previous)
 
 
 def _install(replica: Replica, name: str, arg: bytes) -> Principal:

@@ -119,9 +119,11 @@ DID = "service : { inc : () -> (text); get : () -> (text) query }"
 
 @pytest.fixture(autouse=True)
 def python_runtime(runtime: object) -> Iterator[None]:
-    set_runtime_loader(functools.partial(load_runtime, cache_dir=CACHE_DIR, progress=None))
+    previous = set_runtime_loader(
+        functools.partial(load_runtime, cache_dir=CACHE_DIR, progress=None)
+    )
     yield
-    set_runtime_loader(None)
+    set_runtime_loader(previous)
 
 
 @pytest.fixture
