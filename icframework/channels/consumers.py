@@ -28,6 +28,7 @@ import binascii
 import json
 import os
 import time
+from collections.abc import Coroutine
 from typing import Any
 
 from asgiref.sync import sync_to_async
@@ -86,6 +87,7 @@ class CanisterSocketConsumer(AsyncWebsocketConsumer):
         self.nonce: bytes | None = os.urandom(NONCE_BYTES)
         self.frames: list[float] = []
         self.recheck: asyncio.Task[None] | None = None
+        self.envelopes: set[asyncio.Task[None]] = set()
         bridge.attach_loop(asyncio.get_running_loop())
         await self.accept()
         await self._send({
@@ -100,6 +102,8 @@ class CanisterSocketConsumer(AsyncWebsocketConsumer):
         task = getattr(self, "recheck", None)
         if task is not None:
             task.cancel()
+        for pending in list(getattr(self, "envelopes", ())):
+            pending.cancel()
         for topic in list(getattr(self, "topics", ())):
             await self.channel_layer.group_discard(group_name(self.canister, topic),
                                                    self.channel_name)
@@ -255,10 +259,18 @@ class CanisterSocketConsumer(AsyncWebsocketConsumer):
     # -- calls ------------------------------------------------------------------------------
 
     async def _call(self, frame: dict[str, Any]) -> None:
-        await self._envelope(frame, query=False)
+        self._in_background(self._envelope(frame, query=False))
 
     async def _query(self, frame: dict[str, Any]) -> None:
-        await self._envelope(frame, query=True)
+        self._in_background(self._envelope(frame, query=True))
+
+    def _in_background(self, work: Coroutine[Any, Any, None]) -> None:
+        """Answer a call or query without holding up this socket's other frames: the
+        consumer handles one message at a time, so awaiting a call here would hold back
+        the socket's events until the call's round is done."""
+        task = asyncio.create_task(work)
+        self.envelopes.add(task)
+        task.add_done_callback(self.envelopes.discard)
 
     async def _envelope(self, frame: dict[str, Any], *, query: bool) -> None:
         request_id = frame.get("id")
