@@ -300,11 +300,11 @@ class _Clock:
 
 def cost_benchmark(wasm: bytes) -> list[tuple[str, float, float]]:
     """(row, instructions per call, cycles per call) on an in-process replica."""
-    set_runtime_loader(load_runtime)  # what the Django app does at start-up
+    previous = set_runtime_loader(load_runtime)  # what the Django app does at start-up
     try:
         return _costs(wasm)
     finally:
-        set_runtime_loader(None)
+        set_runtime_loader(previous)
 
 
 def _costs(wasm: bytes) -> list[tuple[str, float, float]]:
