@@ -28,7 +28,7 @@ $(NODE_STAMP): package.json package-lock.json
 	touch $(NODE_STAMP)
 
 demo: $(STAMP)
-	$(PY) manage.py runreplica --host $(HOST) --port $(PORT)
+	$(PY) manage.py runreplica --host $(HOST) --port $(PORT) --demo
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
