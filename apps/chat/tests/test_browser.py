@@ -30,6 +30,9 @@ import pytest
 from django.core.management import call_command
 from django.test import override_settings
 
+from apps.chat.client import ChatClient
+from icframework.identity import Ed25519Identity
+
 CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = pytest.mark.skipif(
     not CHROMIUM.exists(),
@@ -38,6 +41,7 @@ pytestmark = pytest.mark.skipif(
 
 ROOT = Path(__file__).resolve().parents[3]
 CHAT_APP = ROOT / "apps" / "chat"
+CHAT_IDS: dict[str, str] = {}  # replica URL -> the chat canister deployed there
 WAIT_MS = 60_000
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -107,6 +111,7 @@ def chat_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             call_command("deploy", str(CHAT_APP), "--network", url,
                          stdout=out_text, stderr=StringIO())
             assert out_text.getvalue().startswith("chat: canister "), out_text.getvalue()
+            CHAT_IDS[url] = out_text.getvalue().split()[2]
         yield url
     finally:
         process.terminate()
@@ -222,10 +227,23 @@ def test_two_users_chat_live(browser: Any, chat_url: str) -> None:
     create_room(alice, "lobby")
     bob = sign_up(browser, chat_url, "bob")
     join_room(bob, "lobby")
+    # a third participant on the Python WebSocket client, with its own key
+    carol = ChatClient.connect(chat_url, CHAT_IDS[chat_url], Ed25519Identity.generate())
+    try:
+        carol.register("pyuser", "Python user")
+        lobby_id = next(r.id for r in carol.public_rooms() if r.name == "lobby")
+        carol.join_room(lobby_id)
+        carol.follow(lobby_id)
 
-    alice.send("hello **bob**")
-    expect(bob.message("hello bob").locator(".body strong")).to_have_text("bob")
-    expect(bob.message("hello bob").locator(".author")).to_have_text("@alice")
+        alice.send("hello **bob**")
+        expect(bob.message("hello bob").locator(".body strong")).to_have_text("bob")
+        expect(bob.message("hello bob").locator(".author")).to_have_text("@alice")
+        assert _next_message(carol, "hello **bob**").room_id == lobby_id
+        carol.send_message(lobby_id, "carol here, from Python")
+        expect(alice.message("carol here, from Python").locator(".author")).to_have_text("@pyuser")
+        expect(bob.message("carol here, from Python")).to_be_visible()
+    finally:
+        carol.close()
 
     # a reply, seen live by alice with the quote of her message
     bob.message("hello bob").locator("button.reply").click()
@@ -266,6 +284,16 @@ def test_two_users_chat_live(browser: Any, chat_url: str) -> None:
     for user in (alice, bob):
         assert user.dialogs == []
         assert user.console_errors == [], user.console_errors
+
+
+def _next_message(client: ChatClient, text: str) -> Any:
+    """The next live ``message`` update with ``text`` (others are skipped)."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        update = client.next_update(timeout=deadline - time.monotonic())
+        if update is not None and update.kind == "message" and update.value.text == text:
+            return update.value
+    raise AssertionError(f"no live message {text!r} within 30 s")
 
 
 XSS = (
