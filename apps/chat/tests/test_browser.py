@@ -15,7 +15,6 @@ upper bound; nothing asserts how fast anything is.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -32,6 +31,7 @@ from django.test import override_settings
 
 from apps.chat.client import ChatClient
 from icframework.identity import Ed25519Identity
+from tests.agent.live_replica import free_port
 
 CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = pytest.mark.skipif(
@@ -67,13 +67,6 @@ call_command("runreplica", "--port", sys.argv[2], "--state-dir", sys.argv[3])
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 def _wait_until_serving(process: subprocess.Popen[bytes], url: str, log: Path) -> None:
     deadline = time.monotonic() + 120
     while True:
@@ -93,7 +86,7 @@ def _wait_until_serving(process: subprocess.Popen[bytes], url: str, log: Path) -
 def chat_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The URL of a replica serving the chat page, with the chat canister deployed."""
     project = tmp_path_factory.mktemp("chat_project")
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     log = project / "runreplica.log"
     with log.open("wb") as out:
