@@ -15,8 +15,19 @@ event's tag: ``message``, ``edited``, ``deleted``, ``reaction``, ``typing``,
 ``member``...). Presence is a query in the canister, so `watch_presence` polls it and
 queues a ``presence`` update whenever a watched user comes online or goes offline;
 `keep_alive` pings so that others see this user online. Read the queue with
-`next_update` or `updates`. After a reconnect, `catch_up` returns what was missed
+`next_update` or `updates`. `catch_up` returns what was missed since a ``seq``
 (``changes_since``).
+
+Reconnecting: a client made by `connect` reopens its socket by itself when the
+connection drops (waiting 0.5 s, then doubling up to 15 s between attempts, until it
+works or the client is closed), subscribes again to what it followed, and queues what
+the followed rooms missed meanwhile — read with ``changes_since`` from the highest
+``seq`` it had seen — before the live events, so a reader of `updates` misses no
+stored change (live-only ``typing`` and ``read`` events of the gap are gone). A
+``reconnected`` update (topic ``connection``, value: the count of reconnects) comes
+first. Calls made while the
+socket is down raise `SocketError`; they are not retried, because an update may have
+reached the canister before the connection dropped.
 """
 
 from __future__ import annotations
@@ -26,7 +37,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -54,6 +65,7 @@ __all__ = [
     "ChatClient",
     "ChatClientError",
     "ChatUpdate",
+    "Reconnect",
     "decode_event",
     "decode_reply",
     "encode_call",
@@ -156,6 +168,17 @@ def decode_event(value: bytes) -> ChatEvent:
     return event
 
 
+@dataclass(frozen=True, slots=True)
+class Reconnect:
+    """How a `ChatClient` reopens a dropped socket: ``open_socket`` makes a new
+    connected `CanisterSocket`; attempts wait ``first_delay`` seconds, doubling up to
+    ``max_delay``."""
+
+    open_socket: Callable[[], CanisterSocket]
+    first_delay: float = 0.5
+    max_delay: float = 15.0
+
+
 class ChatClient:
     """A connected chat user (or an anonymous reader); use `connect`, then `close`.
 
@@ -165,8 +188,13 @@ class ChatClient:
     threads and the caller may use it at once.
     """
 
-    def __init__(self, socket: CanisterSocket) -> None:
+    def __init__(self, socket: CanisterSocket, reconnect: Reconnect | None = None) -> None:
         self.socket = socket
+        self.reconnects = 0
+        self._reconnect = reconnect
+        self._topics: set[str] = set()  # what to subscribe again after a reconnect
+        self._seen_seq: dict[int, int] = {}  # followed room -> highest seq applied
+        self._follow_lock = threading.Lock()
         self._updates: queue.Queue[object] = queue.Queue()
         self._stop = threading.Event()
         self._presence_lock = threading.Lock()
@@ -181,13 +209,18 @@ class ChatClient:
 
     @classmethod
     def connect(cls, replica_url: str, canister_id: Principal | str,
-                identity: Identity | None = None, *, timeout: float = 30.0) -> ChatClient:
+                identity: Identity | None = None, *, timeout: float = 30.0,
+                reconnect: bool = True) -> ChatClient:
         """Open the chat canister's socket on the replica at ``replica_url`` as
         ``identity`` (anonymous when None); the root key is fetched (local replicas).
+        With ``reconnect`` (the default) a dropped socket is reopened (module docstring).
 
         Raises `SocketError` if the replica cannot be reached or refuses the key.
         """
-        return cls(CanisterSocket.connect(replica_url, canister_id, identity, timeout=timeout))
+        def open_socket() -> CanisterSocket:
+            return CanisterSocket.connect(replica_url, canister_id, identity, timeout=timeout)
+
+        return cls(open_socket(), Reconnect(open_socket) if reconnect else None)
 
     @property
     def principal(self) -> Principal:
@@ -346,15 +379,26 @@ class ChatClient:
 
     # -- live updates -----------------------------------------------------------------------
 
-    def follow(self, room_id: int) -> None:
+    def follow(self, room_id: int, since: int | None = None) -> None:
         """Receive the room's events (members only for private and direct rooms).
 
-        Raises `ChatClientError` with the server's reason if the topic is refused.
+        ``since`` is the room ``seq`` the caller's view is at (e.g. a `history` page's);
+        None asks the room for its ``seq`` now. After a reconnect, what changed after it
+        is queued first. Raises `ChatClientError` with the server's reason if the topic
+        is refused.
         """
         self._subscribe(room_topic(room_id))
+        if since is None:
+            since = int(self.history(room_id, None, 1).seq)
+        with self._follow_lock:
+            self._seen_seq[room_id] = max(since, self._seen_seq.get(room_id, 0))
 
     def unfollow(self, room_id: int) -> None:
-        self.socket.unsubscribe(room_topic(room_id))
+        topic = room_topic(room_id)
+        with self._follow_lock:
+            self._topics.discard(topic)
+            self._seen_seq.pop(room_id, None)
+        self.socket.unsubscribe(topic)
 
     def follow_me(self) -> None:
         """Receive this user's notifications (``room_added``, ``mention``, ``member``)."""
@@ -364,6 +408,8 @@ class ChatClient:
         _topics, refused = self.socket.subscribe(topic)
         if topic in refused:
             raise ChatClientError(f"the socket refused {topic!r}: {refused[topic]}")
+        with self._follow_lock:
+            self._topics.add(topic)
 
     def keep_alive(self, every: float = 60.0) -> None:
         """Ping every ``every`` seconds (and now) so that others see this user online."""
@@ -407,14 +453,84 @@ class ChatClient:
 
     def _pump_events(self) -> None:
         try:
-            for event in self.socket.events():
-                decoded = decode_event(event.value)
-                self._updates.put(ChatUpdate(event.topic, decoded.tag, decoded.value,
-                                             event.height))
-        except SocketError:
-            pass
+            while True:
+                try:
+                    for event in self.socket.events():
+                        decoded = decode_event(event.value)
+                        if not self._note_seq(decoded):
+                            continue  # already queued by a catch-up
+                        self._updates.put(ChatUpdate(event.topic, decoded.tag, decoded.value,
+                                                     event.height))
+                except SocketError:
+                    pass
+                if self._stop.is_set() or self._reconnect is None or not self._reopen():
+                    return
         finally:
             self._updates.put(_CLOSED)
+
+    def _note_seq(self, event: ChatEvent) -> bool:
+        """Record a live event's room ``seq``; False if a catch-up already covered it."""
+        seq = getattr(event.value, "seq", None)
+        room = getattr(event.value, "room_id", None)
+        if seq is None or room is None:
+            return True
+        with self._follow_lock:
+            seen = self._seen_seq.get(int(room))
+            if seen is None:
+                return True
+            if int(seq) <= seen:
+                return False
+            self._seen_seq[int(room)] = int(seq)
+            return True
+
+    def _reopen(self) -> bool:
+        """Reopen the socket, subscribe again and queue what the followed rooms missed;
+        False when the client was closed first."""
+        assert self._reconnect is not None
+        delay = self._reconnect.first_delay
+        reason = self.socket.closed_reason
+        while not self._stop.is_set():
+            logger.info("chat socket lost (%s); reconnecting in %g s", reason, delay)
+            if self._stop.wait(delay):
+                return False
+            try:
+                socket = self._reconnect.open_socket()
+            except AgentError as exc:
+                reason = str(exc)
+                delay = min(delay * 2, self._reconnect.max_delay)
+                continue
+            old, self.socket = self.socket, socket
+            old.agent.close()
+            try:
+                self._resume()
+            except AgentError as exc:  # the new socket dropped too: start over
+                reason = str(exc)
+                continue
+            self._wake.set()
+            return True
+        return False
+
+    def _resume(self) -> None:
+        with self._follow_lock:
+            topics = sorted(self._topics)
+            rooms = dict(self._seen_seq)
+        if topics:
+            _subscribed, refused = self.socket.subscribe(*topics)
+            for topic, why in refused.items():
+                logger.warning("chat socket: %s refused after reconnecting: %s", topic, why)
+                with self._follow_lock:
+                    self._topics.discard(topic)
+        self.reconnects += 1
+        self._updates.put(ChatUpdate("connection", "reconnected", self.reconnects))
+        for room_id, since in rooms.items():
+            if room_topic(room_id) not in self._topics:
+                continue
+            events, now = self.catch_up(room_id, since)
+            for event in events:
+                self._updates.put(ChatUpdate(room_topic(room_id), event.tag, event.value))
+            with self._follow_lock:
+                if room_id in self._seen_seq:
+                    self._seen_seq[room_id] = max(self._seen_seq[room_id], now)
 
     def _start_presence_thread(self) -> None:
         with self._presence_lock:
@@ -439,7 +555,9 @@ class ChatClient:
                     self._poll_presence(watched)
                     next_poll = now + poll_every
             except AgentError as exc:
-                if self._stop.is_set() or self.socket.closed_reason:
+                if self._stop.is_set():
+                    return
+                if self._reconnect is None and self.socket.closed_reason:
                     return
                 logger.warning("chat presence: %s (retrying in %g s)", exc, poll_every)
                 next_poll = now + poll_every

@@ -50,6 +50,7 @@ __all__ = [
     "MAX_FRAME_BYTES",
     "MAX_TOPICS",
     "RECHECK_SECONDS",
+    "SERVER_MESSAGE_LIMIT",
     "CanisterSocketConsumer",
 ]
 
@@ -58,11 +59,17 @@ ACCESS_METHOD = "can_subscribe"
 MAX_TOPICS = 64
 MAX_FRAME_BYTES = 3 * 1024 * 1024  # a 2 MiB envelope in base64 JSON fits
 MAX_CONTROL_FRAME_BYTES = 16 * 1024
+# What the WebSocket server itself lets through (runreplica passes it to daphne, whose
+# default of 1 MiB would drop a 2 MiB envelope): above MAX_FRAME_BYTES and up to this,
+# the consumer closes with CLOSE_TOO_BIG; beyond it the server drops the connection.
+SERVER_MESSAGE_LIMIT = 2 * MAX_FRAME_BYTES
 RECHECK_SECONDS = 30.0
-FRAME_BUDGET = 200  # frames per FRAME_WINDOW_SECONDS before the socket is closed
+FRAME_BUDGET = 600  # frames per FRAME_WINDOW_SECONDS before the socket is closed
 FRAME_WINDOW_SECONDS = 10.0
-CLOSE_TOO_BIG = 1009
-CLOSE_POLICY = 1008
+# Application close codes (4000-4999): servers such as daphne refuse to send the
+# protocol's own 1008/1009 from application code, and clients would see 1011 instead.
+CLOSE_POLICY = 4008  # the frame budget is spent
+CLOSE_TOO_BIG = 4009  # a frame is over its size limit
 CLOSE_BAD_CANISTER = 4400
 CLOSE_AUTH_FAILED = 4401
 CLOSE_NO_REPLICA = 4503

@@ -132,6 +132,8 @@ class TerminalChat:
         """The line for ``update``, or None when it is not shown (other rooms, read
         markers, own typing)."""
         kind, value = update.kind, update.value
+        if kind == "reconnected":
+            return "-- reconnected; missed messages follow"
         if kind == "presence":
             return f"* {self.handle_of(value.user)} is {'online' if value.online else 'offline'}"
         if kind == "mention":

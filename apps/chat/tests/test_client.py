@@ -1,7 +1,9 @@
 """`ChatClient` against a live ``manage.py runreplica`` with the chat app deployed by
 ``manage.py deploy``: two users chat in real time over their own authenticated
 sockets (messages, replies, edits, reactions, deletes, typing, mentions, presence),
-catch up after a reconnect, and forged or unauthenticated socket frames are refused.
+catch up after a reconnect (by hand, and by themselves when the connection drops),
+and forged, unauthenticated, non-UTF-8, oversized and flooding socket frames are
+refused without harm.
 
 `live_chat` (also used by test_cli.py) starts the replica and deploys the app into a
 temporary project, so nothing is written to the working tree's records.
@@ -12,6 +14,8 @@ from __future__ import annotations
 import base64
 import json
 import re
+import socket
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,12 +26,19 @@ from pathlib import Path
 import pytest
 from django.core.management import call_command
 from django.test import override_settings
+from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect as ws_connect
 
 from apps.chat.canister.records import MessageView, Presence
-from apps.chat.client import ChatClient, ChatClientError, ChatUpdate, encode_call
+from apps.chat.client import ChatClient, ChatClientError, ChatUpdate, Reconnect, encode_call
 from icframework.agent import RejectError
-from icframework.agent.socket import socket_url
+from icframework.agent.socket import CanisterSocket, socket_url
+from icframework.channels.consumers import (
+    CLOSE_POLICY,
+    CLOSE_TOO_BIG,
+    FRAME_BUDGET,
+    MAX_FRAME_BYTES,
+)
 from icframework.core import Principal
 from icframework.identity import Ed25519Identity
 from icframework.protocol.envelope import CallContent, Envelope, sign_envelope
@@ -249,3 +260,97 @@ def test_unauthenticated_and_forged_frames_are_refused(chat: LiveChat) -> None:
 
 def _expiry() -> int:
     return time.time_ns() + 120 * 10**9
+
+
+def test_a_dropped_socket_reconnects_and_queues_what_was_missed(chat: LiveChat) -> None:
+    frank_id = Ed25519Identity.from_seed(b"chat client test: frank 00000000")
+    gina_id = Ed25519Identity.from_seed(b"chat client test: gina 000000000")
+    gate = threading.Event()  # the network is "back" when set
+
+    def reopen() -> CanisterSocket:
+        gate.wait(WAIT)
+        return CanisterSocket.connect(chat.url, chat.canister, frank_id)
+
+    first = CanisterSocket.connect(chat.url, chat.canister, frank_id)
+    with ChatClient(first, Reconnect(reopen, first_delay=0.05)) as frank, \
+            ChatClient.connect(chat.url, chat.canister, gina_id) as gina:
+        frank.register("frank", "Frank")
+        gina.register("gina", "Gina")
+        room = int(frank.create_room("outage", "", True).room.id)
+        gina.join_room(room)
+        frank.follow(room)
+        before = int(gina.send_message(room, "before the drop", None).id)
+        assert next_of(frank, "message", room).value.id == before
+
+        first._ws.socket.shutdown(socket.SHUT_RDWR)  # the connection drops
+        deadline = time.monotonic() + WAIT
+        while not first.closed_reason and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert first.closed_reason, "the client did not notice the dropped connection"
+        missed = [int(gina.send_message(room, f"while away {n}", None).id) for n in range(2)]
+        gina.edit_message(room, before, "before the drop (edited)")
+        gate.set()
+
+        assert next_of(frank, "reconnected").topic == "connection"
+        caught = [next_of(frank, "message", room).value for _ in range(3)]
+        assert [(m.id, m.text) for m in caught] == [
+            (missed[0], "while away 0"), (missed[1], "while away 1"),
+            (before, "before the drop (edited)"),
+        ]
+        live = int(gina.send_message(room, "after the reconnect", None).id)
+        update = next_of(frank, "message", room)
+        assert update.value.id == live  # live again, and nothing was queued twice
+        assert frank.reconnects == 1 and frank.socket is not first
+        assert frank.send_message(room, "frank is back", None).text == "frank is back"
+
+
+def test_invalid_utf8_oversized_and_flooding_frames_over_the_real_socket(chat: LiveChat) -> None:
+    hana_id = Ed25519Identity.from_seed(b"chat client test: hana 000000000")
+    url = socket_url(chat.url, chat.canister)
+    with ChatClient.connect(chat.url, chat.canister, hana_id, reconnect=False) as hana:
+        hana.register("hana", "Hana")
+        room = int(hana.create_room("bytes", "", True).room.id)
+        before = hana.history(room, None, 10).seq
+
+        # text arguments that are not UTF-8: the canister's Candid decoding rejects the call
+        _kind, arg = encode_call("send_message", room, "ZZZZ", None)
+        bad = arg.replace(b"ZZZZ", b"\xff\xfe\xc0\x80")
+        with pytest.raises(RejectError, match=r"(?i)utf-?8"):
+            hana.socket.update("send_message", bad)
+
+        # a text frame that is not UTF-8: the server's WebSocket layer drops the connection
+        # (1007, or without a closing handshake) before any handler sees the frame
+        with ws_connect(url) as ws:
+            _hello(ws)
+            ws.send(b'{"op": "subscribe", "topics": ["\xff"]}', text=True)
+            with pytest.raises(ConnectionClosed) as closed:
+                ws.recv(timeout=WAIT)
+            assert closed.value.rcvd is None or closed.value.rcvd.code == 1007
+
+        # a 1.5 MiB message reaches the canister over the socket, which refuses it by size
+        with pytest.raises(RejectError, match="at most 10000 characters, got 1500000"):
+            hana.send_message(room, "y" * 1_500_000, None)
+
+        # a frame over 3 MiB closes with 4009 (an application code the client does see)
+        with ws_connect(url, max_size=None) as ws:
+            _hello(ws)
+            ws.send("x" * (MAX_FRAME_BYTES + 1))
+            with pytest.raises(ConnectionClosed) as closed:
+                ws.recv(timeout=WAIT)
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == CLOSE_TOO_BIG
+
+        # more than FRAME_BUDGET frames in the window: an error frame, then 4008
+        with ws_connect(url) as ws:
+            _hello(ws)
+            for _ in range(FRAME_BUDGET + 1):
+                ws.send("{}")
+            frames = []
+            with pytest.raises(ConnectionClosed) as closed:
+                while True:
+                    frames.append(json.loads(ws.recv(timeout=WAIT)))
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == CLOSE_POLICY
+            assert frames[-1]["kind"] == "rate", frames[-1]
+
+        # the canister and the server are unharmed: nothing was posted, sockets still work
+        assert hana.history(room, None, 10).seq == before
+        assert hana.send_message(room, "still fine", None).text == "still fine"

@@ -73,9 +73,14 @@ class Command(BaseCommand):
         for line in demo_lines:
             self.stdout.write(line)
         self.stdout.write("  stop with Ctrl-C")
+        from icframework.channels.consumers import SERVER_MESSAGE_LIMIT
+
+        limit = str(SERVER_MESSAGE_LIMIT)
         try:
             CommandLineInterface().run(
-                ["--bind", host, "--port", str(port), "config.asgi:application"]
+                ["--bind", host, "--port", str(port),
+                 "--websocket-max-message-size", limit, "--websocket-max-frame-size", limit,
+                 "config.asgi:application"]
             )
         finally:
             stop_service()
