@@ -60,4 +60,6 @@ TIME_ZONE = "UTC"
 
 ICFRAMEWORK: dict[str, object] = {
     "STATE_DIR": os.environ.get("ICFRAMEWORK_STATE_DIR", str(BASE_DIR / ".replica")),
+    # what `manage.py runreplica --demo` (make demo) deploys and seeds, in order
+    "DEMO_SEEDERS": ["apps.chat.seed.run_demo"],
 }

@@ -8,6 +8,11 @@ Defaults:
 ``STATE_DIR``
     Directory holding the replica's state (SQLite files, keys). Default ``.replica``
     under the project root.
+
+``DEMO_SEEDERS``
+    Dotted paths of the callables ``manage.py runreplica --demo`` runs before serving,
+    in order: ``seeder(replica, base_url, state_dir, progress=...) -> list[str]`` (the
+    lines to print). Default: none; the project settings name the reference apps'.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from typing import Any
 
 DEFAULTS: dict[str, Any] = {
     "STATE_DIR": ".replica",
+    "DEMO_SEEDERS": [],
 }
 
 

@@ -33,15 +33,14 @@ from django.conf import settings
 from apps.chat.client import decode_reply, encode_call
 from icframework.compiler.app_build import build_app
 from icframework.core import Principal
+from icframework.deployments import recorded_id, save_canister_id
 from icframework.identity import Ed25519Identity
-from icframework.management.commands.call import save_canister_id
-from icframework.management.commands.deploy import recorded_id
 from icframework.replica.embedded import Replica
 from icframework.replica.errors import CanisterError
 from icframework.replica.python_module import pack_python_module
 
 __all__ = ["APP_DIR", "DEMO_ROOMS", "DEMO_USERS", "DemoChat", "demo_identities",
-           "demo_keys_path", "seed_demo"]
+           "demo_keys_path", "run_demo", "seed_demo"]
 
 APP_DIR = Path(__file__).resolve().parent
 APP_NAME = "chat"
@@ -213,3 +212,19 @@ def _seed_room(call: _Caller, demo: DemoChat, room: DemoRoom) -> int:
         for handle, index, emoji in room.reactions:
             call(demo.users[handle], "add_reaction", room_id, ids[index], emoji)
     return room_id
+
+
+def run_demo(replica: Replica, url: str, state_dir: Path,
+             progress: Callable[[str], None] | None = None) -> list[str]:
+    """`seed_demo`, as ``manage.py runreplica --demo`` runs it (``ICFRAMEWORK
+    ["DEMO_SEEDERS"]``): the lines it prints about the chat demo."""
+    demo = seed_demo(replica, url, state_dir, progress)
+    users = ", ".join(f"@{handle}" for handle in demo.users)
+    rooms = ", ".join(f"#{name}" for name in demo.rooms)
+    added = "; added " + ", ".join(demo.added) if demo.added else "; nothing new to seed"
+    return [
+        f"  chat:      {url}/chat/",
+        f"             canister {demo.canister_id.to_text()} ({demo.canister}{added})",
+        f"             demo users {users} in {rooms}",
+        "             terminal: manage.py chat --room general --demo-user bob",
+    ]

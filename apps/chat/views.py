@@ -17,8 +17,7 @@ from django.shortcuts import render
 from django.urls import reverse
 
 from icframework.core import Principal
-from icframework.management.commands.call import canister_ids_path
-from icframework.management.commands.deploy import recorded_id
+from icframework.deployments import canister_ids_path, recorded_id
 from icframework.replica.embedded import Replica
 from icframework.replica.service import get_service
 

@@ -26,7 +26,7 @@ from config.settings import *  # noqa: F403
 BASE_DIR = Path({root!r})
 DATABASES = {{"default": {{"ENGINE": "django.db.backends.sqlite3",
                            "NAME": BASE_DIR / "django.sqlite3"}}}}
-ICFRAMEWORK = {{"STATE_DIR": str(BASE_DIR / "state")}}
+ICFRAMEWORK = {{**ICFRAMEWORK, "STATE_DIR": str(BASE_DIR / "state")}}  # noqa: F405
 '''
 
 

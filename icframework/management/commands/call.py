@@ -11,16 +11,15 @@ and turning agent errors into `CommandError`.
 
 from __future__ import annotations
 
-import json
 from argparse import ArgumentParser
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from icframework import deployments
 from icframework.agent import (
     DEFAULT_URL,
     MAINNET_URL,
@@ -43,6 +42,7 @@ from icframework.candid import (
 )
 from icframework.candid.textvalue import parse_values_inferred
 from icframework.core import Principal, PrincipalError
+from icframework.deployments import DeploymentRecordError, canister_ids_path, network_name
 
 NETWORKS = {"local": DEFAULT_URL, "ic": MAINNET_URL}
 
@@ -69,11 +69,6 @@ def network_url(network: str) -> str:
     return url.rstrip("/")
 
 
-def network_name(url: str) -> str:
-    """``ic`` for the mainnet URL, ``local`` for anything else (keys of dfx-style id files)."""
-    return "ic" if url == MAINNET_URL else "local"
-
-
 def make_agent(options: dict[str, Any]) -> Agent:
     """An agent for ``--network`` signing as ``--identity``; local replicas' keys are fetched."""
     url = network_url(options["network"])
@@ -82,36 +77,28 @@ def make_agent(options: dict[str, Any]) -> Agent:
     return Agent(url, identity=identity, fetch_root_key=url != MAINNET_URL)
 
 
-def canister_ids_path() -> Path:
-    """``<project>/.icframework/canister_ids.json``: canister name → id."""
-    return Path(settings.BASE_DIR) / ".icframework" / "canister_ids.json"
-
-
 def load_canister_ids() -> dict[str, Any]:
-    """The name → id map (values are ids, or dfx-style ``{network: id}`` maps)."""
-    path = canister_ids_path()
+    """`icframework.deployments.load_canister_ids`, its error as a `CommandError`."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return {}
-    except (OSError, ValueError) as exc:
-        raise CommandError(f"{path} is not a readable JSON object: {exc}") from None
-    if not isinstance(data, dict):
-        raise CommandError(f"{path} must hold a JSON object mapping canister names to ids")
-    return data
+        return deployments.load_canister_ids()
+    except DeploymentRecordError as exc:
+        raise CommandError(str(exc)) from None
 
 
 def save_canister_id(name: str, canister_id: Principal, url: str) -> None:
-    """Record ``name`` → ``canister_id`` (per network if the entry is dfx-style)."""
-    ids = load_canister_ids()
-    entry = ids.get(name)
-    if isinstance(entry, dict):
-        entry[network_name(url)] = canister_id.to_text()
-    else:
-        ids[name] = canister_id.to_text()
-    path = canister_ids_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(ids, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    """`icframework.deployments.save_canister_id`, its error as a `CommandError`."""
+    try:
+        deployments.save_canister_id(name, canister_id, url)
+    except DeploymentRecordError as exc:
+        raise CommandError(str(exc)) from None
+
+
+def recorded_id(name: str, url: str) -> Principal | None:
+    """`icframework.deployments.recorded_id`, its error as a `CommandError`."""
+    try:
+        return deployments.recorded_id(name, url)
+    except DeploymentRecordError as exc:
+        raise CommandError(str(exc)) from None
 
 
 def resolve_canister(text: str, url: str) -> Principal:

@@ -20,30 +20,16 @@ from django.core.management.base import BaseCommand
 
 from icframework.agent import ManagementCanister, RejectError
 from icframework.compiler.app_build import BuildResult
-from icframework.core import Principal, PrincipalError
+from icframework.core import Principal
 from icframework.management.commands.build import app_dirs, build
 from icframework.management.commands.call import (
     add_connection_arguments,
     agent_errors,
-    load_canister_ids,
     make_agent,
-    network_name,
+    recorded_id,
     save_canister_id,
 )
 from icframework.management.commands.canister import init_argument
-
-
-def recorded_id(name: str, url: str) -> Principal | None:
-    """The id recorded for ``name`` on the network at ``url``, if any."""
-    entry = load_canister_ids().get(name)
-    if isinstance(entry, dict):
-        entry = entry.get(network_name(url))
-    if not isinstance(entry, str):
-        return None
-    try:
-        return Principal.from_text(entry)
-    except PrincipalError:
-        return None
 
 
 def gateway_url(url: str, canister: Principal) -> str:

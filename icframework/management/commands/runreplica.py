@@ -1,8 +1,9 @@
 """``manage.py runreplica``: serve the replica and dashboard over HTTP (daphne, ASGI).
 
-With ``--demo`` it first installs the chat reference app on the replica and seeds its
-demo users and rooms (`apps.chat.seed`, idempotent: a restart adds nothing), so that
-``make demo`` opens on a chat with people in it.
+With ``--demo`` it first runs the demo seeders the project names in
+``ICFRAMEWORK["DEMO_SEEDERS"]`` (the reference apps' ``seed.run_demo``: each installs
+its app on the replica and seeds demo data, idempotently: a restart adds nothing), so
+that ``make demo`` opens on apps with people and things in them.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from icframework.conf import state_dir
+from icframework.conf import get_setting, state_dir
 from icframework.core import Principal
+from icframework.replica.embedded import Replica
 from icframework.replica.errors import ReplicaError
 from icframework.replica.service import ReplicaService, start_service, stop_service
 
@@ -38,8 +40,9 @@ class Command(BaseCommand):
         parser.add_argument(
             "--demo",
             action="store_true",
-            help="deploy the chat app with demo users (alice, bob, carol) and rooms (general, "
-            "python, random) before serving; idempotent across restarts; the demo users' "
+            help="before serving, deploy and seed the reference apps named in "
+            "ICFRAMEWORK['DEMO_SEEDERS'] (here: the chat app with users alice, bob, carol "
+            "and rooms general, python, random); idempotent across restarts; demo users' "
             "keys are kept in <state dir>/demo/",
         )
 
@@ -86,23 +89,33 @@ class Command(BaseCommand):
             stop_service()
 
     def seed_demo(self, service: ReplicaService, base: str) -> list[str]:
-        """Deploy and seed the chat demo; the lines to print about it."""
-        from apps.chat.seed import seed_demo  # the reference app, only for --demo
+        """Run each ``ICFRAMEWORK["DEMO_SEEDERS"]`` entry on the replica; the lines they
+        print (the reference apps' seeders are named in the project settings, so the
+        framework imports no app of its own accord)."""
+        from django.utils.module_loading import import_string
+
         from icframework.compiler.app_build import BuildError
 
-        try:
-            demo = service.run(lambda replica: seed_demo(
-                replica, base, state_dir(),
-                progress=lambda line: self.stderr.write(f"[build] {line}")))
-        except (BuildError, ReplicaError, ValueError) as exc:
-            stop_service()
-            raise CommandError(f"--demo: cannot seed the chat app: {exc}") from None
-        users = ", ".join(f"@{handle}" for handle in demo.users)
-        rooms = ", ".join(f"#{name}" for name in demo.rooms)
-        added = "; added " + ", ".join(demo.added) if demo.added else "; nothing new to seed"
-        return [
-            self.style.SUCCESS(f"  chat:      {base}/chat/"),
-            f"             canister {demo.canister_id.to_text()} ({demo.canister}{added})",
-            f"             demo users {users} in {rooms}",
-            "             terminal: manage.py chat --room general --demo-user bob",
-        ]
+        lines: list[str] = []
+        for path in get_setting("DEMO_SEEDERS"):
+            try:
+                seeder = import_string(path)
+            except ImportError as exc:
+                stop_service()
+                raise CommandError(f"--demo: ICFRAMEWORK['DEMO_SEEDERS'] names {path!r}, "
+                                   f"which cannot be imported: {exc}") from None
+            def seed(replica: Replica, seeder: Any = seeder) -> list[str]:
+                lines: list[str] = seeder(replica, base, state_dir(), progress=self._progress)
+                return lines
+
+            try:
+                lines += service.run(seed)
+            except (BuildError, ReplicaError, ValueError) as exc:
+                stop_service()
+                raise CommandError(f"--demo: {path} failed: {exc}") from None
+        if not lines:
+            lines.append("  demo:      ICFRAMEWORK['DEMO_SEEDERS'] is empty; nothing seeded")
+        return lines
+
+    def _progress(self, line: str) -> None:
+        self.stderr.write(f"[build] {line}")

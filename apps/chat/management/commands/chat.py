@@ -28,9 +28,9 @@ from icframework.agent import DEFAULT_URL, MAINNET_URL, IdentityStore
 from icframework.agent.socket import SocketError
 from icframework.conf import state_dir
 from icframework.core import Principal
+from icframework.deployments import recorded_id
 from icframework.identity import Identity
 from icframework.management.commands.call import agent_errors, network_url, resolve_canister
-from icframework.management.commands.deploy import recorded_id
 
 
 def chat_canister(canister: str | None, url: str) -> Principal:
