@@ -20,23 +20,20 @@ browser or terminal, these are demo data that the server holds, so that
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from django.conf import settings
 
-from apps.chat.client import decode_reply, encode_call
+from apps.chat.client import CANISTER_MODULE
 from icframework.compiler.app_build import build_app
 from icframework.core import Principal
-from icframework.deployments import recorded_id, save_canister_id
+from icframework.demo import TypedCaller, install_recorded, method_table
 from icframework.identity import Ed25519Identity
 from icframework.replica.embedded import Replica
-from icframework.replica.errors import CanisterError
 from icframework.replica.python_module import pack_python_module
 
 __all__ = ["APP_DIR", "DEMO_ROOMS", "DEMO_USERS", "DemoChat", "demo_identities",
@@ -134,40 +131,6 @@ def demo_identities(state_dir: Path, *, create: bool = False) -> dict[str, Ed255
             for handle, seed in seeds.items()}
 
 
-class _Caller:
-    """In-process calls to the chat canister, typed like `ChatClient`'s."""
-
-    def __init__(self, replica: Replica, canister_id: Principal) -> None:
-        self.replica, self.canister_id = replica, canister_id
-
-    def __call__(self, sender: Principal, method: str, *args: Any) -> Any:
-        kind, arg = encode_call(method, *args)
-        if kind == "update":
-            reply = self.replica.update(self.canister_id, method, arg, sender=sender)
-        else:
-            reply = self.replica.query(self.canister_id, method, arg, sender=sender)
-        return decode_reply(method, reply)
-
-
-def _install(replica: Replica, url: str, wasm: bytes) -> tuple[Principal, str]:
-    """The recorded chat canister (upgraded if its module differs) or a new one."""
-    canister = recorded_id(APP_NAME, url)
-    if canister is not None and canister.raw in replica.subnet.canisters:
-        try:
-            module_hash = replica.canister_status(canister).get("module_hash")
-        except CanisterError:
-            return canister, "kept (deployed by a developer identity)"
-        if module_hash == hashlib.sha256(wasm).digest():
-            return canister, "unchanged"
-        mode = "install" if module_hash is None else "upgrade"
-        replica.install_code(canister, wasm, mode=mode)
-        return canister, "upgraded" if mode == "upgrade" else "installed"
-    canister = replica.create_canister()
-    replica.install_code(canister, wasm)
-    save_canister_id(APP_NAME, canister, url)
-    return canister, "created"
-
-
 def seed_demo(replica: Replica, url: str, state_dir: Path,
               progress: Callable[[str], None] | None = None) -> DemoChat:
     """Install the chat canister on ``replica`` (served at ``url``) and seed the demo
@@ -179,8 +142,8 @@ def seed_demo(replica: Replica, url: str, state_dir: Path,
     """
     result = build_app(APP_DIR, pack_python_module,
                        cache_dir=Path(settings.BASE_DIR) / ".build" / "apps", progress=progress)
-    canister, done = _install(replica, url, result.wasm)
-    call = _Caller(replica, canister)
+    canister, done = install_recorded(replica, url, APP_NAME, result.wasm)
+    call = TypedCaller(replica, canister, method_table(CANISTER_MODULE))
     demo = DemoChat(canister, done, {}, {})
     identities = demo_identities(state_dir, create=True)
     for handle, display_name in DEMO_USERS.items():
@@ -194,7 +157,7 @@ def seed_demo(replica: Replica, url: str, state_dir: Path,
     return demo
 
 
-def _seed_room(call: _Caller, demo: DemoChat, room: DemoRoom) -> int:
+def _seed_room(call: TypedCaller, demo: DemoChat, room: DemoRoom) -> int:
     owner = demo.users[room.owner]
     found = [r for r in call(owner, "public_rooms", room.name, None, 100)
              if r.name.casefold() == room.name.casefold()]
