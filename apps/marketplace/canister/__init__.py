@@ -1,0 +1,106 @@
+"""The marketplace canister: shops and listings, ICRC-2 checkout into escrow, orders, offers.
+
+Money moves only through the payment ledger named at install (any ICRC-1/ICRC-2
+ledger; the demo uses the framework's own, docs/ledger.md): buyers approve the
+marketplace, the marketplace pulls each payment into an escrow subaccount of its own
+(one per order or offer) and pays out from there. docs/marketplace.md is the API
+reference and explains why no path loses or duplicates money. Modules: `market`
+(shops, listings, images, search, the HTTP gateway), `orders` (checkout, lifecycle,
+the sweeper), `offers`, `payouts`, `social` (favourites, reviews, stats), `certify`
+(certified prices and ownership), `ledger` (the ICRC calls), `limits`.
+"""
+
+from __future__ import annotations
+
+from icframework.sdk import (
+    Principal,
+    Reject,
+    ic,
+    init,
+    nat16,
+    nat64,
+    query,
+    set_timer_interval,
+    update,
+)
+
+from . import access, certify, limits, market, offers, orders, social
+from .records import CertifiedListing, Config, InitArgs, MarketConfig
+from .store import config
+
+__all__ = ["certify", "market", "offers", "orders", "social"]
+
+
+async def sweep_timer() -> None:
+    await orders.sweep()
+
+
+@init
+def setup(args: InitArgs) -> None:
+    """Install with ``record { ledger = principal "..."; admin = opt ...; arbiter = opt
+    ...; platform_fee_bps = opt 250; ledger_fee = opt 10_000 }``."""
+    if args.ledger.is_anonymous:
+        raise Reject("the ledger must be a canister id, not the anonymous principal")
+    admin = args.admin or ic.caller()
+    fee_bps = limits.DEFAULT_PLATFORM_FEE_BPS if args.platform_fee_bps is None \
+        else args.platform_fee_bps
+    if fee_bps > limits.MAX_PLATFORM_FEE_BPS:
+        raise Reject(f"platform_fee_bps is at most {limits.MAX_PLATFORM_FEE_BPS}")
+    config.set(Config(
+        ledger=args.ledger, admin=admin, arbiter=args.arbiter or admin,
+        platform_fee_bps=fee_bps,
+        ledger_fee=limits.DEFAULT_LEDGER_FEE if args.ledger_fee is None else args.ledger_fee,
+        checkout_timeout_ns=limits.CHECKOUT_TIMEOUT_NS, ship_within_ns=limits.SHIP_WITHIN_NS,
+        confirm_within_ns=limits.CONFIRM_WITHIN_NS, offer_ttl_ns=limits.OFFER_TTL_NS,
+    ))
+    ic.set_certified_data(certify.root_hash(certify.all_buckets()))
+    set_timer_interval(limits.SWEEP_EVERY_NS, sweep_timer)
+
+
+@update
+def set_platform_fee(bps: nat16) -> MarketConfig:
+    """The admin sets the platform fee for later settlements (at most 2000 bps)."""
+    access.require_admin()
+    if bps > limits.MAX_PLATFORM_FEE_BPS:
+        raise Reject(f"the platform fee is at most {limits.MAX_PLATFORM_FEE_BPS} bps, got {bps}")
+    cfg = config.get()
+    cfg.platform_fee_bps = bps
+    config.set(cfg)
+    return social.market_config()
+
+
+@update
+def set_periods(ship_within_ns: nat64, confirm_within_ns: nat64,
+                offer_ttl_ns: nat64) -> MarketConfig:
+    """The admin sets how long sellers have to ship, buyers to confirm, offers to live."""
+    access.require_admin()
+    if min(ship_within_ns, confirm_within_ns, offer_ttl_ns) < limits.MINUTE:
+        raise Reject("each period is at least one minute")
+    cfg = config.get()
+    cfg.ship_within_ns, cfg.confirm_within_ns, cfg.offer_ttl_ns = (
+        ship_within_ns, confirm_within_ns, offer_ttl_ns)
+    config.set(cfg)
+    return social.market_config()
+
+
+@update
+def set_arbiter(arbiter: Principal) -> MarketConfig:
+    """The admin names the principal that decides disputes."""
+    access.require_admin()
+    cfg = config.get()
+    cfg.arbiter = arbiter
+    config.set(cfg)
+    return social.market_config()
+
+
+@query
+def certified_listing(listing_id: nat64) -> CertifiedListing:
+    """A listing's price, seller, availability and status with the proof that they are
+    the canister's certified data (check with `certify.verify` before paying)."""
+    listing = access.get_listing(listing_id)
+    return CertifiedListing(
+        listing.id, listing.price, listing.seller, listing.status, listing.quantity,
+        certify.leaf_hash(listing.id, listing.seller, listing.price, listing.quantity,
+                          listing.status.value),
+        certify.bucket_leaves(listing.id), certify.all_buckets(), ic.data_certificate(),
+    )

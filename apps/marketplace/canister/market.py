@@ -1,0 +1,469 @@
+"""Shops, listings, images and search: what sellers put up and buyers browse.
+
+* A user opens one shop (`open_shop`), then lists items (`create_listing`); a listing
+  has a price in ledger units, a quantity and up to 8 images. `update_listing` edits
+  it (not while units are locked by a checkout), `delist` takes it down.
+* Images are uploaded in chunks of at most 512 KiB (`begin_image_upload`,
+  `upload_image_chunk`, `commit_image`; PNG, JPEG, GIF or WebP, at most 2 MiB) and
+  served by `http_request` at ``/images/<id>`` through the replica's HTTP gateway.
+* `search` answers words (every word must match the title, description or category),
+  filters (category, shop, price range, sold-out) and a sort, with cursor paging.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+
+from icframework.sdk import Principal, Reject, ic, nat16, nat32, nat64, query, update
+
+from . import access, certify, limits
+from .records import (
+    Activity,
+    Listing,
+    ListingInput,
+    ListingPage,
+    ListingStatus,
+    ListingView,
+    SearchQuery,
+    Shop,
+)
+from .store import (
+    ImageMeta,
+    Upload,
+    activity,
+    activity_count,
+    chunks,
+    images,
+    totals,
+    update_totals,
+    uploads,
+    words,
+)
+
+_WORD = re.compile(r"[\w]+", re.UNICODE)
+
+
+def tokens(text: str) -> list[str]:
+    """The distinct search words of ``text`` (lower case, 2-32 characters)."""
+    seen: dict[str, None] = {}
+    for word in _WORD.findall(text.casefold()):
+        if 2 <= len(word) <= 32:
+            seen.setdefault(word, None)
+    return list(seen)
+
+
+def _index(listing: Listing, add: bool) -> None:
+    for word in tokens(f"{listing.title} {listing.description} {listing.category}"):
+        if add:
+            words[(word, listing.id)] = True
+        else:
+            words.remove((word, listing.id))
+
+
+def record_activity(listing_id: int, kind: str, who: Principal, amount: int | None = None,
+                    order_id: int | None = None) -> None:
+    n = activity_count.get(listing_id, 0)
+    activity[(listing_id, n)] = Activity(ic.time(), kind, who, amount, order_id)
+    activity_count[listing_id] = n + 1
+
+
+def certify_listing(listing: Listing) -> None:
+    certify.refresh(listing.id, listing.seller, listing.price, listing.quantity,
+                    listing.status.value)
+
+
+def view(listing: Listing, shop: Shop | None = None) -> ListingView:
+    shop = shop or Shop.objects.filter(id=listing.shop_id).first()
+    rating = listing.rating_sum / listing.rating_count if listing.rating_count else 0.0
+    return ListingView(
+        listing.id, listing.shop_id, shop.name if shop else "", listing.seller, listing.title,
+        listing.description, listing.price, listing.quantity, listing.sold, listing.category,
+        [f"/images/{image}" for image in listing.images], listing.status, listing.created_at,
+        listing.favourites, rating, listing.rating_count,
+    )
+
+
+# -- shops ------------------------------------------------------------------------------------
+
+@dataclass
+class ShopView:
+    id: nat64
+    owner: Principal
+    name: str
+    description: str
+    royalty_to: Principal | None
+    royalty_bps: nat16
+    created_at: nat64
+    sales: nat64
+    rating: float
+    rating_count: nat64
+
+
+def shop_view(shop: Shop) -> ShopView:
+    rating = shop.rating_sum / shop.rating_count if shop.rating_count else 0.0
+    return ShopView(shop.id, shop.owner, shop.name, shop.description, shop.royalty_to,
+                    shop.royalty_bps, shop.created_at, shop.sales, rating, shop.rating_count)
+
+
+@update
+def open_shop(name: str, description: str, royalty_to: Principal | None,
+              royalty_bps: nat16) -> ShopView:
+    """Open the caller's shop. ``royalty_bps`` (at most 2000) of every sale goes to
+    ``royalty_to`` (e.g. the maker of the goods); 0 for none."""
+    who = access.me()
+    access.settings()
+    if access.shop_of(who) is not None:
+        raise Reject(f"{who} already has a shop; use update_shop")
+    name = access.text(name, "a shop name", limits.MAX_SHOP_NAME_CHARS)
+    description = access.text(description, "a shop description", limits.MAX_DESCRIPTION_CHARS,
+                              required=False)
+    _check_royalty(royalty_to, royalty_bps)
+    shop = Shop.objects.create(owner=who, name=name, description=description,
+                               royalty_to=royalty_to, royalty_bps=royalty_bps,
+                               created_at=ic.time())
+    return shop_view(shop)
+
+
+def _check_royalty(royalty_to: Principal | None, royalty_bps: int) -> None:
+    if royalty_bps > limits.MAX_ROYALTY_BPS:
+        raise Reject(f"a royalty is at most {limits.MAX_ROYALTY_BPS} bps, got {royalty_bps}")
+    if royalty_bps and royalty_to is None:
+        raise Reject("a royalty needs royalty_to, the principal that receives it")
+
+
+@update
+def update_shop(name: str, description: str, royalty_to: Principal | None,
+                royalty_bps: nat16) -> ShopView:
+    """Change the caller's shop (new royalty terms apply to later sales)."""
+    shop = access.shop_of(access.me())
+    if shop is None:
+        raise Reject("open a shop first")
+    shop.name = access.text(name, "a shop name", limits.MAX_SHOP_NAME_CHARS)
+    shop.description = access.text(description, "a shop description",
+                                   limits.MAX_DESCRIPTION_CHARS, required=False)
+    _check_royalty(royalty_to, royalty_bps)
+    shop.royalty_to, shop.royalty_bps = royalty_to, royalty_bps
+    shop.save()
+    return shop_view(shop)
+
+
+@query
+def shop(shop_id: nat64) -> ShopView | None:
+    found = Shop.objects.filter(id=shop_id).first()
+    return shop_view(found) if found else None
+
+
+@query
+def my_shop() -> ShopView | None:
+    found = access.shop_of(ic.caller())
+    return shop_view(found) if found else None
+
+
+@query
+def shops(cursor: str | None, limit: nat16) -> list[ShopView]:
+    page = Shop.objects.all().paginate(cursor, min(limit or 20, limits.MAX_PAGE))
+    return [shop_view(s) for s in page.items]
+
+
+# -- listings ---------------------------------------------------------------------------------
+
+def _check_input(data: ListingInput) -> ListingInput:
+    if data.quantity < 1 or data.quantity > limits.MAX_QUANTITY:
+        raise Reject(f"a quantity is 1 to {limits.MAX_QUANTITY}, got {data.quantity}")
+    return ListingInput(
+        access.text(data.title, "a title", limits.MAX_TITLE_CHARS),
+        access.text(data.description, "a description", limits.MAX_DESCRIPTION_CHARS,
+                    required=False),
+        access.price(data.price),
+        data.quantity,
+        access.text(data.category, "a category", limits.MAX_CATEGORY_CHARS).casefold(),
+    )
+
+
+def _attach_images(who: Principal, image_ids: list[int], listing_id: int,
+                   previous: list[int]) -> list[int]:
+    if len(image_ids) > limits.MAX_IMAGES_PER_LISTING:
+        raise Reject(f"a listing has at most {limits.MAX_IMAGES_PER_LISTING} images, "
+                     f"got {len(image_ids)}")
+    for image_id in image_ids:
+        meta = images.get(image_id)
+        if meta is None or meta.owner != who:
+            raise Reject(f"image {image_id} is not one of {who}'s uploaded images")
+        if meta.listing_id not in (None, listing_id):
+            raise Reject(f"image {image_id} belongs to listing {meta.listing_id}")
+        meta.listing_id = listing_id
+        images[image_id] = meta
+    for image_id in previous:
+        if image_id not in image_ids:
+            _drop_image(image_id)
+    return list(dict.fromkeys(image_ids))
+
+
+@update
+def create_listing(data: ListingInput, image_ids: list[nat64]) -> ListingView:
+    """List an item in the caller's shop, with images uploaded before."""
+    who = access.me()
+    shop = access.shop_of(who)
+    if shop is None:
+        raise Reject("open a shop first (open_shop)")
+    data = _check_input(data)
+    now = ic.time()
+    listing = Listing.objects.create(
+        shop_id=shop.id, seller=who, title=data.title, description=data.description,
+        price=data.price, quantity=data.quantity, locked=0, sold=0, category=data.category,
+        images=[], status=ListingStatus.active, created_at=now, updated_at=now,
+    )
+    listing.images = _attach_images(who, list(image_ids), listing.id, [])
+    listing.save()
+    _index(listing, True)
+    record_activity(listing.id, "listed", who, listing.price)
+    certify_listing(listing)
+    return view(listing, shop)
+
+
+@update
+def update_listing(listing_id: nat64, data: ListingInput, image_ids: list[nat64]) -> ListingView:
+    """Edit the caller's listing: ``quantity`` is the number still for sale."""
+    listing = access.own_listing(listing_id)
+    if listing.status is ListingStatus.delisted:
+        raise Reject(f"listing {listing_id} is delisted")
+    data = _check_input(data)
+    _index(listing, False)
+    old_price = listing.price
+    listing.title, listing.description, listing.category = (data.title, data.description,
+                                                           data.category)
+    listing.price, listing.quantity = data.price, data.quantity
+    listing.status = ListingStatus.active
+    listing.images = _attach_images(listing.seller, list(image_ids), listing.id, listing.images)
+    listing.updated_at = ic.time()
+    listing.save()
+    _index(listing, True)
+    record_activity(listing.id, "price" if old_price != data.price else "updated",
+                    listing.seller, listing.price)
+    certify_listing(listing)
+    return view(listing)
+
+
+@update
+def delist(listing_id: nat64) -> ListingView:
+    """Take the caller's listing down; checkouts already paid go on."""
+    listing = access.own_listing(listing_id)
+    listing.status = ListingStatus.delisted
+    listing.updated_at = ic.time()
+    listing.save()
+    record_activity(listing.id, "delisted", listing.seller)
+    certify_listing(listing)
+    return view(listing)
+
+
+@query
+def listing(listing_id: nat64) -> ListingView | None:
+    found = Listing.objects.filter(id=listing_id).first()
+    return view(found) if found else None
+
+
+@query
+def listing_activity(listing_id: nat64, start: nat32, limit: nat16) -> list[Activity]:
+    """The listing's history from entry ``start``, oldest first."""
+    end = start + min(limit or 50, limits.MAX_PAGE)
+    return [a for _k, a in activity.range((listing_id, start), (listing_id, end))]
+
+
+# -- search -----------------------------------------------------------------------------------
+
+def _candidates(q: SearchQuery) -> list[Listing]:
+    wanted = tokens(q.text)[: limits.MAX_SEARCH_TOKENS]
+    if wanted:
+        postings: list[set[int]] = []
+        for word in wanted:
+            end = (word + "\x00", 0)
+            postings.append({lid for (_w, lid), _v in words.range((word, 0), end)})
+        ids = set.intersection(*postings) if postings else set()
+        rows = [r for lid in sorted(ids) if (r := Listing.objects.filter(id=lid).first())]
+    elif q.category is not None:
+        rows = Listing.objects.filter(category=q.category.casefold()).list()
+    elif q.shop_id is not None:
+        rows = Listing.objects.filter(shop_id=q.shop_id).list()
+    else:
+        rows = Listing.objects.all().list()
+    return rows
+
+
+def _matches(row: Listing, q: SearchQuery) -> bool:
+    if row.status is ListingStatus.delisted:
+        return False
+    if row.status is ListingStatus.sold_out and not q.include_sold_out:
+        return False
+    if q.category is not None and row.category != q.category.casefold():
+        return False
+    if q.shop_id is not None and row.shop_id != q.shop_id:
+        return False
+    if q.min_price is not None and row.price < q.min_price:
+        return False
+    return q.max_price is None or row.price <= q.max_price
+
+
+_SORTS = {
+    "newest": lambda r: (-r.id,),
+    "price_asc": lambda r: (r.price, -r.id),
+    "price_desc": lambda r: (-r.price, -r.id),
+    "popular": lambda r: (-r.sold, -r.favourites, -r.id),
+}
+
+
+@query
+def search(q: SearchQuery) -> ListingPage:
+    """Listings matching ``q`` (see `SearchQuery`); ``next_cursor`` continues the page."""
+    sort = _SORTS.get(q.sort)
+    if sort is None:
+        raise Reject(f"unknown sort {q.sort!r}; use one of {', '.join(_SORTS)}")
+    limit = min(max(q.limit, 1), limits.MAX_PAGE)
+    try:
+        offset = int(q.cursor) if q.cursor else 0
+    except ValueError:
+        raise Reject(f"bad cursor {q.cursor!r}: pass back a next_cursor") from None
+    rows = sorted((r for r in _candidates(q) if _matches(r, q)), key=sort)
+    page = rows[offset: offset + limit]
+    more = offset + limit < len(rows)
+    shops_seen: dict[int, Shop | None] = {}
+    views = []
+    for row in page:
+        if row.shop_id not in shops_seen:
+            shops_seen[row.shop_id] = Shop.objects.filter(id=row.shop_id).first()
+        views.append(view(row, shops_seen[row.shop_id]))
+    return ListingPage(views, str(offset + limit) if more else None, len(rows))
+
+
+@query
+def categories() -> list[tuple[str, nat32]]:
+    """Each category with its number of listings for sale."""
+    counts: dict[str, int] = {}
+    for row in Listing.objects.filter(status=ListingStatus.active):
+        counts[row.category] = counts.get(row.category, 0) + 1
+    return sorted(counts.items())
+
+
+# -- images -----------------------------------------------------------------------------------
+
+@update
+def begin_image_upload(content_type: str, size: nat32) -> nat64:
+    """Start uploading an image of ``size`` bytes; returns the upload (and image) id."""
+    who = access.me()
+    access.settings()
+    if content_type not in limits.IMAGE_TYPES:
+        raise Reject(f"images are {', '.join(limits.IMAGE_TYPES)}, not {content_type!r}")
+    if not 0 < size <= limits.MAX_IMAGE_BYTES:
+        raise Reject(f"an image is 1 to {limits.MAX_IMAGE_BYTES} bytes, got {size}")
+    state = totals.get()
+    image_id = state.next_image
+    update_totals(next_image=1)
+    chunk_count = -(-size // limits.CHUNK_BYTES)
+    uploads[image_id] = Upload(who, content_type, size, 0, chunk_count, ic.time())
+    return image_id
+
+
+@update
+def upload_image_chunk(image_id: nat64, index: nat32, data: bytes) -> nat32:
+    """Store chunk ``index`` (every chunk but the last is exactly 512 KiB); returns
+    the bytes received so far."""
+    who = access.me()
+    upload = uploads.get(image_id)
+    if upload is None or upload.owner != who:
+        raise Reject(f"no upload {image_id} of {who} in progress")
+    if index >= upload.chunks:
+        raise Reject(f"upload {image_id} has chunks 0 to {upload.chunks - 1}, got {index}")
+    last = index == upload.chunks - 1
+    expected = upload.size - index * limits.CHUNK_BYTES if last else limits.CHUNK_BYTES
+    if len(data) != expected:
+        raise Reject(f"chunk {index} of upload {image_id} must be {expected} bytes, "
+                     f"got {len(data)}")
+    if (image_id, index) not in chunks:
+        upload.received += len(data)
+    chunks[(image_id, index)] = data
+    uploads[image_id] = upload
+    return upload.received
+
+
+_MAGIC = {
+    "image/png": (b"\x89PNG\r\n\x1a\n",),
+    "image/jpeg": (b"\xff\xd8\xff",),
+    "image/gif": (b"GIF87a", b"GIF89a"),
+    "image/webp": (b"RIFF",),
+}
+
+
+@update
+def commit_image(image_id: nat64) -> str:
+    """Finish an upload once every chunk is in; returns the image's URL path."""
+    who = access.me()
+    upload = uploads.get(image_id)
+    if upload is None or upload.owner != who:
+        raise Reject(f"no upload {image_id} of {who} in progress")
+    if upload.received != upload.size:
+        raise Reject(f"upload {image_id} has {upload.received} of {upload.size} bytes")
+    head = chunks[(image_id, 0)][:12]
+    if not any(head.startswith(m) for m in _MAGIC[upload.content_type]):
+        for n in range(upload.chunks):
+            chunks.remove((image_id, n))
+        uploads.remove(image_id)
+        raise Reject(f"upload {image_id} is not a {upload.content_type} file")
+    digest = hashlib.sha256()
+    for n in range(upload.chunks):
+        digest.update(chunks[(image_id, n)])
+    images[image_id] = ImageMeta(who, upload.content_type, upload.size, upload.chunks,
+                                 digest.digest(), None)
+    uploads.remove(image_id)
+    return f"/images/{image_id}"
+
+
+def _drop_image(image_id: int) -> None:
+    meta = images.remove(image_id)
+    if meta is not None:
+        for n in range(meta.chunks):
+            chunks.remove((image_id, n))
+
+
+# -- the HTTP gateway -------------------------------------------------------------------------
+
+@dataclass
+class HttpRequest:
+    method: str
+    url: str
+    headers: list[tuple[str, str]]
+    body: bytes
+    certificate_version: nat16 | None = None
+
+
+@dataclass
+class HttpResponse:
+    status_code: nat16
+    headers: list[tuple[str, str]]
+    body: bytes
+    upgrade: bool | None = None
+
+
+def _text(status: int, message: str) -> HttpResponse:
+    return HttpResponse(status, [("content-type", "text/plain; charset=utf-8")],
+                        message.encode("utf-8"))
+
+
+@query
+def http_request(request: HttpRequest) -> HttpResponse:
+    """``GET /images/<id>``: an uploaded image (immutable: cached for a year)."""
+    path = request.url.split("?", 1)[0]
+    if request.method not in ("GET", "HEAD"):
+        return _text(405, f"{request.method} is not served; images are read with GET")
+    match = re.fullmatch(r"/images/(\d{1,19})", path)
+    if match is None:
+        return _text(404, f"no such path {path!r}; images are at /images/<id>")
+    meta = images.get(int(match[1]))
+    if meta is None:
+        return _text(404, f"no image {match[1]}")
+    body = b"".join(chunks[(int(match[1]), n)] for n in range(meta.chunks))
+    etag = '"' + meta.sha256.hex()[:32] + '"'
+    headers = [("content-type", meta.content_type),
+               ("cache-control", "public, max-age=31536000, immutable"),
+               ("etag", etag), ("x-content-type-options", "nosniff")]
+    return HttpResponse(200, headers, b"" if request.method == "HEAD" else body)

@@ -1,0 +1,350 @@
+"""Checkout, escrow and the order lifecycle.
+
+`checkout` locks the units (so nobody else can buy them), records the order as
+``pending_payment`` and only then awaits ``icrc2_transfer_from`` into the order's own
+escrow subaccount — the state is committed at the ``await``, so a failure after it
+finds the order and the lock in place. The answer decides: paid (the units are sold),
+refused (``failed``: the lock is released and nothing was taken), or unknown (the
+ledger rejected or trapped: the order stays pending and the sweeper asks the ledger
+again with the same ``created_at_time`` and memo, which the ledger deduplicates, until
+it answers).
+
+Then: the seller ships (``ship``) within `limits.SHIP_WITHIN_NS` or the buyer is
+refunded; the buyer confirms delivery (``confirm_delivery``) or it is confirmed after
+`limits.CONFIRM_WITHIN_NS`; confirming settles (platform fee, the shop's royalty, the
+seller's rest; `payouts`). Before confirming, the buyer may open a dispute, which the
+arbiter decides (refund or pay the seller); the seller may cancel an unshipped order
+(refund). The sweeper (`sweep`, a timer every 10 s) drives everything time-based.
+"""
+
+from __future__ import annotations
+
+from icframework.sdk import Principal, Reject, ic, nat16, nat32, nat64, query, update
+
+from . import access, limits, payouts
+from .ledger import LedgerAnswer, escrow_subaccount, memo, pull
+from .market import certify_listing, record_activity
+from .records import (
+    Account,
+    CheckoutResult,
+    Listing,
+    ListingStatus,
+    Order,
+    OrderStatus,
+    OrderView,
+    PaymentError,
+    Payout,
+    PayoutView,
+    Shop,
+)
+from .store import totals, update_totals
+
+
+def new_escrow() -> tuple[int, bytes]:
+    escrow_id = totals.get().next_escrow
+    update_totals(next_escrow=1)
+    return escrow_id, escrow_subaccount(escrow_id)
+
+
+def order_view(order: Order) -> OrderView:
+    listing = Listing.objects.filter(id=order.listing_id).first()
+    rows = Payout.objects.filter(order_id=order.id).list()
+    return OrderView(
+        order.id, order.listing_id, listing.title if listing else "", order.buyer,
+        order.seller, order.quantity, order.unit_price, order.amount, order.status,
+        order.created_at, order.updated_at, order.ship_by, order.confirm_by,
+        order.shipping_note, order.dispute_reason, order.note, order.reviewed, order.source,
+        Account(ic.id(), order.escrow),
+        [PayoutView(p.to, p.gross, p.purpose, p.status, p.block, p.last_error) for p in rows],
+    )
+
+
+def _payment_error(answer: LedgerAnswer) -> PaymentError:
+    if answer.tag == "InsufficientFunds":
+        return PaymentError(InsufficientFunds=answer.detail or 0)
+    if answer.tag == "InsufficientAllowance":
+        return PaymentError(InsufficientAllowance=answer.detail or 0)
+    return PaymentError(LedgerError=answer.error)
+
+
+def _release(order: Order) -> None:
+    """Give the order's locked units back to the listing."""
+    listing = Listing.objects.filter(id=order.listing_id).first()
+    if listing is None:
+        return
+    listing.locked -= order.quantity
+    listing.quantity += order.quantity
+    if listing.status is ListingStatus.sold_out:
+        listing.status = ListingStatus.active
+    listing.save()
+    certify_listing(listing)
+
+
+def _paid(order: Order) -> None:
+    now = ic.time()
+    cfg = access.settings()
+    order.status = OrderStatus.paid
+    order.ship_by = now + cfg.ship_within_ns
+    order.updated_at = now
+    order.note = "paid: the funds are in escrow until delivery is confirmed"
+    order.save()
+    listing = Listing.objects.filter(id=order.listing_id).first()
+    if listing is not None:
+        listing.locked -= order.quantity
+        listing.sold += order.quantity
+        listing.save()
+        record_activity(listing.id, "sold", order.buyer, order.amount, order.id)
+    shop = Shop.objects.filter(owner=order.seller).first()
+    if shop is not None:
+        shop.sales += order.quantity
+        shop.save()
+    update_totals(escrow_held=order.amount, sales=1)
+
+
+def apply_pull(order_id: int, answer: LedgerAnswer) -> CheckoutResult:
+    """Record the ledger's answer to an order's pull (from `checkout` or the sweeper)."""
+    order = access.get_order(order_id)
+    if order.status is not OrderStatus.pending_payment:
+        return CheckoutResult(Ok=order_view(order))  # already decided by another path
+    if answer.kind in ("ok", "duplicate"):
+        _paid(order)
+        return CheckoutResult(Ok=order_view(order))
+    if answer.kind == "refused":
+        order.status = OrderStatus.failed
+        order.note = f"payment refused: {answer.error}"
+        order.updated_at = ic.time()
+        order.save()
+        _release(order)
+        return CheckoutResult(Err=_payment_error(answer))
+    order.pull_attempts += 1
+    order.note = f"payment pending: {answer.error}; the marketplace will ask the ledger again"
+    order.updated_at = ic.time()
+    order.save()
+    return CheckoutResult(Err=PaymentError(Pending=order.id))
+
+
+@update
+async def checkout(listing_id: nat64, quantity: nat32) -> CheckoutResult:
+    """Buy ``quantity`` units of a listing at its price. Approve the marketplace on the
+    ledger first for ``price * quantity`` plus the ledger fee; the funds go into this
+    order's escrow and reach the seller when delivery is confirmed."""
+    who = access.me()
+    cfg = access.settings()
+    listing = access.get_listing(listing_id)
+    if listing.seller == who:
+        raise Reject(f"{who} cannot buy their own listing {listing_id}")
+    if listing.status is not ListingStatus.active:
+        raise Reject(f"listing {listing_id} is not for sale ({listing.status.value})")
+    if quantity < 1:
+        raise Reject("buy at least one unit")
+    if quantity > listing.quantity:
+        raise Reject(f"listing {listing_id} has {listing.quantity} unit(s) for sale, "
+                     f"not {quantity}")
+    amount = listing.price * quantity
+    _escrow_id, escrow = new_escrow()
+    now = ic.time()
+    listing.quantity -= quantity
+    listing.locked += quantity
+    if listing.quantity == 0:
+        listing.status = ListingStatus.sold_out
+    listing.save()
+    certify_listing(listing)
+    order = Order.objects.create(
+        listing_id=listing.id, buyer=who, seller=listing.seller, quantity=quantity,
+        unit_price=listing.price, amount=amount, status=OrderStatus.pending_payment,
+        created_at=now, updated_at=now, escrow=escrow, note="waiting for the ledger",
+    )
+    answer = await pull(cfg.ledger, who, escrow, amount, memo_bytes=memo(b"order", order.id),
+                        created_at_time=now)
+    return apply_pull(order.id, answer)
+
+
+def _order_for(order_id: int, who: Principal, role: str) -> Order:
+    order = access.get_order(order_id)
+    party = order.buyer if role == "buyer" else order.seller
+    if party != who:
+        raise Reject(f"only the {role} of order {order_id} may do this ({who} is not)")
+    return order
+
+
+@update
+def ship(order_id: nat64, note: str) -> OrderView:
+    """The seller marks a paid order shipped (``note``: carrier, tracking...)."""
+    order = _order_for(order_id, access.me(), "seller")
+    if order.status is not OrderStatus.paid:
+        raise Reject(f"order {order_id} is {order.status.value}; only paid orders ship")
+    cfg = access.settings()
+    now = ic.time()
+    order.status = OrderStatus.shipped
+    order.shipping_note = access.text(note, "a shipping note", limits.MAX_NOTE_CHARS,
+                                      required=False)
+    order.confirm_by = now + cfg.confirm_within_ns
+    order.updated_at = now
+    order.note = "shipped"
+    order.save()
+    record_activity(order.listing_id, "shipped", order.seller, None, order.id)
+    return order_view(order)
+
+
+def start_settlement(order: Order, why: str) -> list[int]:
+    """Move a paid, shipped or disputed order to ``settling``; its payout ids."""
+    shop = Shop.objects.filter(owner=order.seller).first()
+    order.status = OrderStatus.settling
+    order.updated_at = ic.time()
+    order.note = why
+    order.save()
+    return [payouts.record(purpose, to, gross, order.escrow, order_id=order.id).id
+            for purpose, to, gross in payouts.settlement_shares(order, shop)]
+
+
+def start_refund(order: Order, why: str) -> list[int]:
+    """Move an order to ``refunding`` (the units go back on sale if it never shipped)."""
+    if order.status is OrderStatus.paid or (order.status is OrderStatus.disputed
+                                            and not order.shipping_note):
+        listing = Listing.objects.filter(id=order.listing_id).first()
+        if listing is not None and listing.status is not ListingStatus.delisted:
+            listing.sold -= order.quantity
+            listing.quantity += order.quantity
+            listing.status = ListingStatus.active
+            listing.save()
+            certify_listing(listing)
+    order.status = OrderStatus.refunding
+    order.updated_at = ic.time()
+    order.note = why
+    order.save()
+    record_activity(order.listing_id, "refund", order.buyer, order.amount, order.id)
+    buyer = Account(order.buyer)
+    return [payouts.record("refund", buyer, order.amount, order.escrow, order_id=order.id).id]
+
+
+async def _send_all(ids: list[int]) -> None:
+    for payout_id in ids:
+        await payouts.run(payout_id)
+
+
+@update
+async def confirm_delivery(order_id: nat64) -> OrderView:
+    """The buyer confirms the goods arrived: the seller is paid from escrow."""
+    order = _order_for(order_id, access.me(), "buyer")
+    if order.status not in (OrderStatus.paid, OrderStatus.shipped):
+        raise Reject(f"order {order_id} is {order.status.value}; confirm a paid or "
+                     "shipped order")
+    ids = start_settlement(order, "delivery confirmed by the buyer")
+    record_activity(order.listing_id, "confirmed", order.buyer, order.amount, order.id)
+    await _send_all(ids)
+    return order_view(access.get_order(order_id))
+
+
+@update
+async def cancel_order(order_id: nat64, reason: str) -> OrderView:
+    """The seller cancels an order that has not shipped: the buyer is refunded."""
+    order = _order_for(order_id, access.me(), "seller")
+    if order.status is not OrderStatus.paid:
+        raise Reject(f"order {order_id} is {order.status.value}; only unshipped paid "
+                     "orders can be cancelled")
+    why = access.text(reason, "a reason", limits.MAX_NOTE_CHARS, required=False)
+    ids = start_refund(order, f"cancelled by the seller: {why}" if why else
+                       "cancelled by the seller")
+    await _send_all(ids)
+    return order_view(access.get_order(order_id))
+
+
+@update
+def open_dispute(order_id: nat64, reason: str) -> OrderView:
+    """The buyer disputes a paid or shipped order; the funds stay in escrow until the
+    arbiter decides."""
+    order = _order_for(order_id, access.me(), "buyer")
+    if order.status not in (OrderStatus.paid, OrderStatus.shipped):
+        raise Reject(f"order {order_id} is {order.status.value}; dispute a paid or "
+                     "shipped order")
+    order.dispute_reason = access.text(reason, "a reason", limits.MAX_NOTE_CHARS)
+    order.status = OrderStatus.disputed
+    order.updated_at = ic.time()
+    order.note = "disputed: waiting for the arbiter"
+    order.save()
+    record_activity(order.listing_id, "disputed", order.buyer, None, order.id)
+    return order_view(order)
+
+
+@update
+async def resolve_dispute(order_id: nat64, refund_buyer: bool, note: str) -> OrderView:
+    """The arbiter decides a dispute: refund the buyer, or pay the seller."""
+    who = access.me()
+    if who != access.settings().arbiter:
+        raise Reject(f"only the arbiter decides disputes ({who} is not)")
+    order = access.get_order(order_id)
+    if order.status is not OrderStatus.disputed:
+        raise Reject(f"order {order_id} is {order.status.value}, not disputed")
+    note = access.text(note, "a note", limits.MAX_NOTE_CHARS, required=False)
+    if refund_buyer:
+        ids = start_refund(order, f"the arbiter refunded the buyer: {note}")
+    else:
+        ids = start_settlement(order, f"the arbiter paid the seller: {note}")
+    await _send_all(ids)
+    return order_view(access.get_order(order_id))
+
+
+@query
+def order(order_id: nat64) -> OrderView | None:
+    """An order, for its buyer, its seller, the arbiter or the admin."""
+    found = Order.objects.filter(id=order_id).first()
+    if found is None:
+        return None
+    cfg = access.settings()
+    if ic.caller() not in (found.buyer, found.seller, cfg.arbiter, cfg.admin):
+        raise Reject(f"order {order_id} is private to its buyer and seller")
+    return order_view(found)
+
+
+@query
+def my_orders(as_seller: bool, cursor: str | None, limit: nat16) -> list[OrderView]:
+    """The caller's orders, newest first, as buyer or (``as_seller``) seller."""
+    who = ic.caller()
+    rows = (Order.objects.filter(seller=who) if as_seller else
+            Order.objects.filter(buyer=who)).list()
+    rows.sort(key=lambda o: -o.id)
+    start = int(cursor) if cursor and cursor.isdigit() else 0
+    return [order_view(o) for o in rows[start: start + min(limit or 20, limits.MAX_PAGE)]]
+
+
+@query
+def disputes() -> list[OrderView]:
+    """Open disputes (for the arbiter)."""
+    if ic.caller() not in (access.settings().arbiter, access.settings().admin):
+        raise Reject("only the arbiter and the admin see the disputes")
+    return [order_view(o) for o in Order.objects.filter(status=OrderStatus.disputed)]
+
+
+# -- the sweeper ------------------------------------------------------------------------------
+
+async def sweep() -> None:
+    """Everything time-based, up to `limits.SWEEP_BUDGET` ledger calls: pulls nobody
+    answered, payouts to (re)send, unshipped orders past ``ship_by`` (refund), shipped
+    orders past ``confirm_by`` (settle), expired offers (refund)."""
+    from . import offers
+
+    now = ic.time()
+    budget = limits.SWEEP_BUDGET
+    for o in Order.objects.filter(status=OrderStatus.pending_payment).list():
+        if budget <= 0:
+            return
+        if now - o.updated_at < 30 * limits.SECOND:
+            continue
+        budget -= 1
+        cfg = access.settings()
+        answer = await pull(cfg.ledger, o.buyer, o.escrow, o.amount,
+                            memo_bytes=memo(b"order", o.id), created_at_time=o.created_at)
+        apply_pull(o.id, answer)
+    for o in Order.objects.filter(status=OrderStatus.paid).list():
+        if o.ship_by and o.ship_by < now:
+            start_refund(o, "not shipped in time: refunded")
+    for o in Order.objects.filter(status=OrderStatus.shipped).list():
+        if o.confirm_by and o.confirm_by < now:
+            start_settlement(o, "delivery confirmed automatically after the confirmation period")
+    offers.expire(now)
+    await offers.retry_pulls(now)
+    for payout_id in payouts.due(ic.time()):
+        if budget <= 0:
+            return
+        budget -= 1
+        await payouts.run(payout_id)

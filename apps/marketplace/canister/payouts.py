@@ -1,0 +1,132 @@
+"""Money out of escrow: payouts recorded first, then sent, retried until the ledger confirms.
+
+A settlement or refund is a set of `Payout` rows written in the same message that
+changes the order's status (so a second ``confirm`` or a timer finds the order
+``settling`` and never pays again). `run` sends one: it marks the payout
+``in_flight`` (committed at the ``await``), transfers ``gross - ledger fee`` from the
+escrow subaccount with the payout's fixed ``created_at_time`` and memo, and marks it
+``done`` on ``Ok`` or ``Duplicate``. Anything else leaves it ``pending`` with the
+error for the sweeper to retry: ``BadFee`` updates the fee first, ``TooOld`` (a
+payout unanswered for a day) renews ``created_at_time``. An ``in_flight`` payout whose
+answer never came back (the instance was rebuilt) is retried after two minutes, which
+the ledger deduplicates. When every payout of an order is done the order is
+``settled`` or ``refunded``; an offer's refund ends it ``refunded``.
+"""
+
+from __future__ import annotations
+
+from icframework.sdk import ic
+
+from . import limits
+from .ledger import memo, send
+from .records import Account, Offer, Order, OrderStatus, Payout, PayoutStatus, Shop
+from .store import config, update_totals
+
+
+def settlement_shares(order: Order, shop: Shop | None) -> list[tuple[str, Account, int]]:
+    """(purpose, recipient, gross) of a settlement: platform fee, royalty, the seller's
+    rest. A share too small to pay its own ledger fee goes to the seller."""
+    cfg = config.get()
+    platform = order.amount * cfg.platform_fee_bps // 10_000
+    royalty = 0
+    if shop is not None and shop.royalty_to is not None:
+        royalty = order.amount * shop.royalty_bps // 10_000
+    shares: list[tuple[str, Account, int]] = []
+    seller = order.amount - platform - royalty
+    if platform > cfg.ledger_fee:
+        shares.append(("platform", Account(cfg.admin), platform))
+    else:
+        seller += platform
+    if royalty > cfg.ledger_fee and shop is not None and shop.royalty_to is not None:
+        shares.append(("royalty", Account(shop.royalty_to), royalty))
+    else:
+        seller += royalty
+    shares.append(("seller", Account(order.seller), seller))
+    return shares
+
+
+def record(purpose: str, to: Account, gross: int, escrow: bytes, *,
+           order_id: int | None = None, offer_id: int | None = None) -> Payout:
+    return Payout.objects.create(order_id=order_id, offer_id=offer_id, escrow=escrow, to=to,
+                                 gross=gross, purpose=purpose, status=PayoutStatus.pending,
+                                 created_at_time=ic.time())
+
+
+async def run(payout_id: int) -> None:
+    """Send payout ``payout_id`` unless it is done or already on its way."""
+    payout = Payout.objects.filter(id=payout_id).first()
+    now = ic.time()
+    if payout is None or payout.status is PayoutStatus.done:
+        return
+    if payout.status is PayoutStatus.in_flight and \
+            now - payout.sent_at <= limits.STALE_IN_FLIGHT_NS:
+        return  # on its way; the sweeper retries it if no answer comes
+    cfg = config.get()
+    amount = payout.gross - cfg.ledger_fee
+    if amount <= 0:  # cannot pay even the fee: the dust stays in escrow
+        payout.status, payout.last_error = PayoutStatus.done, "below the ledger fee; kept"
+        payout.save()
+        _finish(payout)
+        return
+    payout.status = PayoutStatus.in_flight
+    payout.attempts += 1
+    payout.sent_at = now
+    payout.save()
+    flight_key = (payout.id, payout.attempts)
+    answer = await send(cfg.ledger, payout.escrow, payout.to, amount, cfg.ledger_fee,
+                        memo_bytes=memo(b"payout", payout.id),
+                        created_at_time=payout.created_at_time)
+    payout = Payout.objects.filter(id=payout_id).first()
+    if payout is None or payout.status is PayoutStatus.done or \
+            (payout.id, payout.attempts) != flight_key:
+        return  # a retry overtook this answer
+    if answer.kind in ("ok", "duplicate"):
+        payout.status, payout.block, payout.last_error = PayoutStatus.done, answer.block, ""
+        payout.save()
+        _finish(payout)
+        return
+    payout.status = PayoutStatus.pending
+    payout.last_error = answer.error
+    if answer.tag == "BadFee" and answer.detail is not None:
+        cfg = config.get()
+        cfg.ledger_fee = answer.detail
+        config.set(cfg)
+    elif answer.tag == "TooOld":
+        payout.created_at_time = ic.time()
+    payout.save()
+
+
+def _finish(payout: Payout) -> None:
+    """Close the order or offer once all its payouts are done."""
+    if payout.order_id is not None:
+        rows = Payout.objects.filter(order_id=payout.order_id).list()
+        if any(p.status is not PayoutStatus.done for p in rows):
+            return
+        order = Order.objects.filter(id=payout.order_id).first()
+        if order is None or order.status not in (OrderStatus.settling, OrderStatus.refunding):
+            return
+        settled = order.status is OrderStatus.settling
+        order.status = OrderStatus.settled if settled else OrderStatus.refunded
+        order.updated_at = ic.time()
+        order.note = "the seller was paid" if settled else "the buyer was refunded"
+        order.save()
+        platform = sum(p.gross for p in rows if p.purpose == "platform")
+        if settled:
+            update_totals(escrow_held=-order.amount, volume=order.amount, platform_fees=platform)
+        else:
+            update_totals(escrow_held=-order.amount)
+    elif payout.offer_id is not None:
+        offer = Offer.objects.filter(id=payout.offer_id).first()
+        if offer is not None and offer.status == "refunding":
+            offer.status = "refunded"
+            offer.save()
+            update_totals(escrow_held=-offer.amount)
+
+
+def due(now: int) -> list[int]:
+    """Payouts to send now: pending ones, and in-flight ones whose answer is overdue."""
+    ids = [p.id for p in Payout.objects.filter(status=PayoutStatus.pending)]
+    for p in Payout.objects.filter(status=PayoutStatus.in_flight):
+        if now - p.sent_at > limits.STALE_IN_FLIGHT_NS:
+            ids.append(p.id)
+    return ids

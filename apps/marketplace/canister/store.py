@@ -1,0 +1,72 @@
+"""Durable state besides the models: configuration, the search index, images, activity, favourites.
+
+* ``config``: the `Config` cell (set at install).
+* ``words[(token, listing_id)]``: one posting per distinct word of a listing's title,
+  description and category, for `market.search`.
+* ``images[image_id]`` → `ImageMeta`; ``chunks[(image_id, n)]`` → bytes (≤ 512 KiB).
+  An upload is ``uploads[upload_id]`` until committed.
+* ``activity[(listing_id, n)]``: the listing's history, oldest first.
+* ``favourites[(user, listing_id)]`` and its count on the listing.
+* ``totals``: market-wide counters for `stats`.
+* ``cert_leaves[(bucket, listing_id)]`` → leaf hash; ``cert_buckets[bucket]`` → bucket
+  hash (see `certify`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from icframework.sdk import Principal, StableBTreeMap, StableCell, nat, nat8, nat32, nat64
+
+from .records import Activity, Config
+
+
+@dataclass
+class ImageMeta:
+    owner: Principal
+    content_type: str
+    size: nat32
+    chunks: nat32
+    sha256: bytes
+    listing_id: nat64 | None
+
+
+@dataclass
+class Upload:
+    owner: Principal
+    content_type: str
+    size: nat32
+    received: nat32
+    chunks: nat32
+    started_at: nat64
+
+
+@dataclass
+class Totals:
+    volume: nat = 0
+    sales: nat64 = 0
+    platform_fees: nat = 0
+    escrow_held: nat = 0
+    next_image: nat64 = 1
+    next_escrow: nat64 = 1
+
+
+config = StableCell[Config]("config")
+totals = StableCell[Totals]("totals", default=Totals())
+words = StableBTreeMap[tuple[str, nat64], bool]("words")
+images = StableBTreeMap[nat64, ImageMeta]("images")
+chunks = StableBTreeMap[tuple[nat64, nat32], bytes]("chunks")
+uploads = StableBTreeMap[nat64, Upload]("uploads")
+activity = StableBTreeMap[tuple[nat64, nat32], Activity]("activity")
+activity_count = StableBTreeMap[nat64, nat32]("activity_count")
+favourites = StableBTreeMap[tuple[Principal, nat64], nat64]("favourites")
+cert_leaves = StableBTreeMap[tuple[nat8, nat64], bytes]("cert_leaves")
+cert_buckets = StableBTreeMap[nat8, bytes]("cert_buckets")
+
+
+def update_totals(**delta: int) -> None:
+    """Add ``delta`` to the named counters of `Totals`."""
+    now = totals.get()
+    for name, amount in delta.items():
+        setattr(now, name, getattr(now, name) + amount)
+    totals.set(now)
