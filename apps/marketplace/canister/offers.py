@@ -23,7 +23,6 @@ from .records import (
     OfferResult,
     OfferView,
     Order,
-    OrderStatus,
     OrderView,
     PaymentError,
     Shop,
@@ -65,7 +64,7 @@ async def make_offer(listing_id: nat64, quantity: nat32, amount: nat) -> OfferRe
     if listing.seller == who:
         raise Reject("you cannot make an offer on your own listing")
     if listing.status not in (ListingStatus.active, ListingStatus.sold_out):
-        raise Reject(f"listing {listing_id} takes no offers ({listing.status.value})")
+        raise Reject(f"listing {listing_id} takes no offers ({listing.status})")
     if not 1 <= quantity <= limits.MAX_QUANTITY:
         raise Reject(f"an offer is for 1 to {limits.MAX_QUANTITY} units, got {quantity}")
     access.price(amount)
@@ -143,7 +142,7 @@ def accept_offer(offer_id: nat64) -> OrderView:
     order = Order.objects.create(
         listing_id=listing.id, buyer=offer.buyer, seller=listing.seller,
         quantity=offer.quantity, unit_price=unit, amount=offer.amount,
-        status=OrderStatus.paid, created_at=now, updated_at=now, escrow=offer.escrow,
+        status="paid", created_at=now, updated_at=now, escrow=offer.escrow,
         ship_by=now + cfg.ship_within_ns, note="paid by an accepted offer", source="offer",
     )
     offer.status, offer.order_id = "accepted", order.id

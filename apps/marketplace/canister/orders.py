@@ -34,6 +34,7 @@ from .records import (
     OrderView,
     PaymentError,
     Payout,
+    PayoutStatus,
     PayoutView,
     Shop,
 )
@@ -51,11 +52,12 @@ def order_view(order: Order) -> OrderView:
     rows = Payout.objects.filter(order_id=order.id).list()
     return OrderView(
         order.id, order.listing_id, listing.title if listing else "", order.buyer,
-        order.seller, order.quantity, order.unit_price, order.amount, order.status,
-        order.created_at, order.updated_at, order.ship_by, order.confirm_by,
+        order.seller, order.quantity, order.unit_price, order.amount, OrderStatus(order.status),
+        order.created_at, order.updated_at, order.ship_by, order.confirm_by, order.shipped_at,
         order.shipping_note, order.dispute_reason, order.note, order.reviewed, order.source,
         Account(ic.id(), order.escrow),
-        [PayoutView(p.to, p.gross, p.purpose, p.status, p.block, p.last_error) for p in rows],
+        [PayoutView(p.to, p.gross, p.purpose, PayoutStatus(p.status), p.block, p.last_error)
+         for p in rows],
     )
 
 
@@ -83,7 +85,7 @@ def _release(order: Order) -> None:
 def _paid(order: Order) -> None:
     now = ic.time()
     cfg = access.settings()
-    order.status = OrderStatus.paid
+    order.status = "paid"
     order.ship_by = now + cfg.ship_within_ns
     order.updated_at = now
     order.note = "paid: the funds are in escrow until delivery is confirmed"
@@ -104,13 +106,13 @@ def _paid(order: Order) -> None:
 def apply_pull(order_id: int, answer: LedgerAnswer) -> CheckoutResult:
     """Record the ledger's answer to an order's pull (from `checkout` or the sweeper)."""
     order = access.get_order(order_id)
-    if order.status is not OrderStatus.pending_payment:
+    if order.status != "pending_payment":
         return CheckoutResult(Ok=order_view(order))  # already decided by another path
     if answer.kind in ("ok", "duplicate"):
         _paid(order)
         return CheckoutResult(Ok=order_view(order))
     if answer.kind == "refused":
-        order.status = OrderStatus.failed
+        order.status = "failed"
         order.note = f"payment refused: {answer.error}"
         order.updated_at = ic.time()
         order.save()
@@ -134,7 +136,7 @@ async def checkout(listing_id: nat64, quantity: nat32) -> CheckoutResult:
     if listing.seller == who:
         raise Reject(f"{who} cannot buy their own listing {listing_id}")
     if listing.status is not ListingStatus.active:
-        raise Reject(f"listing {listing_id} is not for sale ({listing.status.value})")
+        raise Reject(f"listing {listing_id} is not for sale ({listing.status})")
     if quantity < 1:
         raise Reject("buy at least one unit")
     if quantity > listing.quantity:
@@ -151,7 +153,7 @@ async def checkout(listing_id: nat64, quantity: nat32) -> CheckoutResult:
     certify_listing(listing)
     order = Order.objects.create(
         listing_id=listing.id, buyer=who, seller=listing.seller, quantity=quantity,
-        unit_price=listing.price, amount=amount, status=OrderStatus.pending_payment,
+        unit_price=listing.price, amount=amount, status="pending_payment",
         created_at=now, updated_at=now, escrow=escrow, note="waiting for the ledger",
     )
     answer = await pull(cfg.ledger, who, escrow, amount, memo_bytes=memo(b"order", order.id),
@@ -171,14 +173,15 @@ def _order_for(order_id: int, who: Principal, role: str) -> Order:
 def ship(order_id: nat64, note: str) -> OrderView:
     """The seller marks a paid order shipped (``note``: carrier, tracking...)."""
     order = _order_for(order_id, access.me(), "seller")
-    if order.status is not OrderStatus.paid:
-        raise Reject(f"order {order_id} is {order.status.value}; only paid orders ship")
+    if order.status != "paid":
+        raise Reject(f"order {order_id} is {order.status}; only paid orders ship")
     cfg = access.settings()
     now = ic.time()
-    order.status = OrderStatus.shipped
+    order.status = "shipped"
     order.shipping_note = access.text(note, "a shipping note", limits.MAX_NOTE_CHARS,
                                       required=False)
     order.confirm_by = now + cfg.confirm_within_ns
+    order.shipped_at = now
     order.updated_at = now
     order.note = "shipped"
     order.save()
@@ -189,7 +192,7 @@ def ship(order_id: nat64, note: str) -> OrderView:
 def start_settlement(order: Order, why: str) -> list[int]:
     """Move a paid, shipped or disputed order to ``settling``; its payout ids."""
     shop = Shop.objects.filter(owner=order.seller).first()
-    order.status = OrderStatus.settling
+    order.status = "settling"
     order.updated_at = ic.time()
     order.note = why
     order.save()
@@ -198,17 +201,18 @@ def start_settlement(order: Order, why: str) -> list[int]:
 
 
 def start_refund(order: Order, why: str) -> list[int]:
-    """Move an order to ``refunding`` (the units go back on sale if it never shipped)."""
-    if order.status is OrderStatus.paid or (order.status is OrderStatus.disputed
-                                            and not order.shipping_note):
+    """Move an order to ``refunding``; the units go back to the listing if it never
+    shipped."""
+    if not order.shipped_at:
         listing = Listing.objects.filter(id=order.listing_id).first()
-        if listing is not None and listing.status is not ListingStatus.delisted:
+        if listing is not None:
             listing.sold -= order.quantity
             listing.quantity += order.quantity
-            listing.status = ListingStatus.active
+            if listing.status is ListingStatus.sold_out:
+                listing.status = ListingStatus.active
             listing.save()
             certify_listing(listing)
-    order.status = OrderStatus.refunding
+    order.status = "refunding"
     order.updated_at = ic.time()
     order.note = why
     order.save()
@@ -226,8 +230,8 @@ async def _send_all(ids: list[int]) -> None:
 async def confirm_delivery(order_id: nat64) -> OrderView:
     """The buyer confirms the goods arrived: the seller is paid from escrow."""
     order = _order_for(order_id, access.me(), "buyer")
-    if order.status not in (OrderStatus.paid, OrderStatus.shipped):
-        raise Reject(f"order {order_id} is {order.status.value}; confirm a paid or "
+    if order.status not in ("paid", "shipped"):
+        raise Reject(f"order {order_id} is {order.status}; confirm a paid or "
                      "shipped order")
     ids = start_settlement(order, "delivery confirmed by the buyer")
     record_activity(order.listing_id, "confirmed", order.buyer, order.amount, order.id)
@@ -239,8 +243,8 @@ async def confirm_delivery(order_id: nat64) -> OrderView:
 async def cancel_order(order_id: nat64, reason: str) -> OrderView:
     """The seller cancels an order that has not shipped: the buyer is refunded."""
     order = _order_for(order_id, access.me(), "seller")
-    if order.status is not OrderStatus.paid:
-        raise Reject(f"order {order_id} is {order.status.value}; only unshipped paid "
+    if order.status != "paid":
+        raise Reject(f"order {order_id} is {order.status}; only unshipped paid "
                      "orders can be cancelled")
     why = access.text(reason, "a reason", limits.MAX_NOTE_CHARS, required=False)
     ids = start_refund(order, f"cancelled by the seller: {why}" if why else
@@ -254,11 +258,11 @@ def open_dispute(order_id: nat64, reason: str) -> OrderView:
     """The buyer disputes a paid or shipped order; the funds stay in escrow until the
     arbiter decides."""
     order = _order_for(order_id, access.me(), "buyer")
-    if order.status not in (OrderStatus.paid, OrderStatus.shipped):
-        raise Reject(f"order {order_id} is {order.status.value}; dispute a paid or "
+    if order.status not in ("paid", "shipped"):
+        raise Reject(f"order {order_id} is {order.status}; dispute a paid or "
                      "shipped order")
     order.dispute_reason = access.text(reason, "a reason", limits.MAX_NOTE_CHARS)
-    order.status = OrderStatus.disputed
+    order.status = "disputed"
     order.updated_at = ic.time()
     order.note = "disputed: waiting for the arbiter"
     order.save()
@@ -273,8 +277,8 @@ async def resolve_dispute(order_id: nat64, refund_buyer: bool, note: str) -> Ord
     if who != access.settings().arbiter:
         raise Reject(f"only the arbiter decides disputes ({who} is not)")
     order = access.get_order(order_id)
-    if order.status is not OrderStatus.disputed:
-        raise Reject(f"order {order_id} is {order.status.value}, not disputed")
+    if order.status != "disputed":
+        raise Reject(f"order {order_id} is {order.status}, not disputed")
     note = access.text(note, "a note", limits.MAX_NOTE_CHARS, required=False)
     if refund_buyer:
         ids = start_refund(order, f"the arbiter refunded the buyer: {note}")
@@ -312,7 +316,7 @@ def disputes() -> list[OrderView]:
     """Open disputes (for the arbiter)."""
     if ic.caller() not in (access.settings().arbiter, access.settings().admin):
         raise Reject("only the arbiter and the admin see the disputes")
-    return [order_view(o) for o in Order.objects.filter(status=OrderStatus.disputed)]
+    return [order_view(o) for o in Order.objects.filter(status="disputed")]
 
 
 # -- the sweeper ------------------------------------------------------------------------------
@@ -325,7 +329,7 @@ async def sweep() -> None:
 
     now = ic.time()
     budget = limits.SWEEP_BUDGET
-    for o in Order.objects.filter(status=OrderStatus.pending_payment).list():
+    for o in Order.objects.filter(status="pending_payment").list():
         if budget <= 0:
             return
         if now - o.updated_at < 30 * limits.SECOND:
@@ -335,10 +339,10 @@ async def sweep() -> None:
         answer = await pull(cfg.ledger, o.buyer, o.escrow, o.amount,
                             memo_bytes=memo(b"order", o.id), created_at_time=o.created_at)
         apply_pull(o.id, answer)
-    for o in Order.objects.filter(status=OrderStatus.paid).list():
+    for o in Order.objects.filter(status="paid").list():
         if o.ship_by and o.ship_by < now:
             start_refund(o, "not shipped in time: refunded")
-    for o in Order.objects.filter(status=OrderStatus.shipped).list():
+    for o in Order.objects.filter(status="shipped").list():
         if o.confirm_by and o.confirm_by < now:
             start_settlement(o, "delivery confirmed automatically after the confirmation period")
     offers.expire(now)

@@ -19,7 +19,7 @@ from icframework.sdk import ic
 
 from . import limits
 from .ledger import memo, send
-from .records import Account, Offer, Order, OrderStatus, Payout, PayoutStatus, Shop
+from .records import Account, Offer, Order, Payout, Shop
 from .store import config, update_totals
 
 
@@ -48,7 +48,7 @@ def settlement_shares(order: Order, shop: Shop | None) -> list[tuple[str, Accoun
 def record(purpose: str, to: Account, gross: int, escrow: bytes, *,
            order_id: int | None = None, offer_id: int | None = None) -> Payout:
     return Payout.objects.create(order_id=order_id, offer_id=offer_id, escrow=escrow, to=to,
-                                 gross=gross, purpose=purpose, status=PayoutStatus.pending,
+                                 gross=gross, purpose=purpose, status="pending",
                                  created_at_time=ic.time())
 
 
@@ -56,19 +56,19 @@ async def run(payout_id: int) -> None:
     """Send payout ``payout_id`` unless it is done or already on its way."""
     payout = Payout.objects.filter(id=payout_id).first()
     now = ic.time()
-    if payout is None or payout.status is PayoutStatus.done:
+    if payout is None or payout.status == "done":
         return
-    if payout.status is PayoutStatus.in_flight and \
+    if payout.status == "in_flight" and \
             now - payout.sent_at <= limits.STALE_IN_FLIGHT_NS:
         return  # on its way; the sweeper retries it if no answer comes
     cfg = config.get()
     amount = payout.gross - cfg.ledger_fee
     if amount <= 0:  # cannot pay even the fee: the dust stays in escrow
-        payout.status, payout.last_error = PayoutStatus.done, "below the ledger fee; kept"
+        payout.status, payout.last_error = "done", "below the ledger fee; kept"
         payout.save()
         _finish(payout)
         return
-    payout.status = PayoutStatus.in_flight
+    payout.status = "in_flight"
     payout.attempts += 1
     payout.sent_at = now
     payout.save()
@@ -77,15 +77,15 @@ async def run(payout_id: int) -> None:
                         memo_bytes=memo(b"payout", payout.id),
                         created_at_time=payout.created_at_time)
     payout = Payout.objects.filter(id=payout_id).first()
-    if payout is None or payout.status is PayoutStatus.done or \
+    if payout is None or payout.status == "done" or \
             (payout.id, payout.attempts) != flight_key:
         return  # a retry overtook this answer
     if answer.kind in ("ok", "duplicate"):
-        payout.status, payout.block, payout.last_error = PayoutStatus.done, answer.block, ""
+        payout.status, payout.block, payout.last_error = "done", answer.block, ""
         payout.save()
         _finish(payout)
         return
-    payout.status = PayoutStatus.pending
+    payout.status = "pending"
     payout.last_error = answer.error
     if answer.tag == "BadFee" and answer.detail is not None:
         cfg = config.get()
@@ -100,13 +100,13 @@ def _finish(payout: Payout) -> None:
     """Close the order or offer once all its payouts are done."""
     if payout.order_id is not None:
         rows = Payout.objects.filter(order_id=payout.order_id).list()
-        if any(p.status is not PayoutStatus.done for p in rows):
+        if any(p.status != "done" for p in rows):
             return
         order = Order.objects.filter(id=payout.order_id).first()
-        if order is None or order.status not in (OrderStatus.settling, OrderStatus.refunding):
+        if order is None or order.status not in ("settling", "refunding"):
             return
-        settled = order.status is OrderStatus.settling
-        order.status = OrderStatus.settled if settled else OrderStatus.refunded
+        settled = order.status == "settling"
+        order.status = "settled" if settled else "refunded"
         order.updated_at = ic.time()
         order.note = "the seller was paid" if settled else "the buyer was refunded"
         order.save()
@@ -125,8 +125,8 @@ def _finish(payout: Payout) -> None:
 
 def due(now: int) -> list[int]:
     """Payouts to send now: pending ones, and in-flight ones whose answer is overdue."""
-    ids = [p.id for p in Payout.objects.filter(status=PayoutStatus.pending)]
-    for p in Payout.objects.filter(status=PayoutStatus.in_flight):
+    ids = [p.id for p in Payout.objects.filter(status="pending")]
+    for p in Payout.objects.filter(status="in_flight"):
         if now - p.sent_at > limits.STALE_IN_FLIGHT_NS:
             ids.append(p.id)
     return ids

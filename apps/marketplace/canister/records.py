@@ -90,13 +90,14 @@ class Order(Model):
     quantity: nat32
     unit_price: nat
     amount: nat  # what the escrow holds once paid
-    status: OrderStatus = Field(index=True)
+    status: str = Field(index=True)  # an OrderStatus value
     created_at: nat64
     updated_at: nat64
     escrow: bytes  # the marketplace's subaccount holding this order's funds
     pull_attempts: nat16 = 0
     ship_by: nat64 = 0
     confirm_by: nat64 = 0
+    shipped_at: nat64 = 0
     shipping_note: str = ""
     dispute_reason: str = ""
     note: str = ""  # the last thing that happened, in words (payment errors too)
@@ -114,7 +115,7 @@ class Payout(Model):
     to: Account
     gross: nat  # taken from the escrow: the transfer plus the ledger fee
     purpose: str  # "seller", "royalty", "platform", "refund"
-    status: PayoutStatus = Field(index=True)
+    status: str = Field(index=True)  # a PayoutStatus value
     created_at_time: nat64
     attempts: nat16 = 0
     sent_at: nat64 = 0
@@ -233,6 +234,7 @@ class OrderView:
     updated_at: nat64
     ship_by: nat64
     confirm_by: nat64
+    shipped_at: nat64  # 0 until the seller ships
     shipping_note: str
     dispute_reason: str
     note: str

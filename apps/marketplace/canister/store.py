@@ -14,7 +14,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from icframework.sdk import Principal, StableBTreeMap, StableCell, nat, nat8, nat32, nat64
 
@@ -65,8 +65,9 @@ cert_buckets = StableBTreeMap[nat8, bytes]("cert_buckets")
 
 
 def update_totals(**delta: int) -> None:
-    """Add ``delta`` to the named counters of `Totals`."""
-    now = totals.get()
+    """Add ``delta`` to the named counters of `Totals` (on a copy: the cell's default
+    object must never change)."""
+    now = replace(totals.get())
     for name, amount in delta.items():
         setattr(now, name, getattr(now, name) + amount)
     totals.set(now)
