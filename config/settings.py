@@ -21,6 +21,7 @@ INSTALLED_APPS = [
     "channels",
     "icframework",
     "apps.chat",
+    "apps.marketplace",
 ]
 
 MIDDLEWARE = [
@@ -61,5 +62,5 @@ TIME_ZONE = "UTC"
 ICFRAMEWORK: dict[str, object] = {
     "STATE_DIR": os.environ.get("ICFRAMEWORK_STATE_DIR", str(BASE_DIR / ".replica")),
     # what `manage.py runreplica --demo` (make demo) deploys and seeds, in order
-    "DEMO_SEEDERS": ["apps.chat.seed.run_demo"],
+    "DEMO_SEEDERS": ["apps.chat.seed.run_demo", "apps.marketplace.seed.run_demo"],
 }

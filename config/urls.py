@@ -13,6 +13,7 @@ from django.urls import include, path, re_path
 urlpatterns = [
     path("api/", include("icframework.replica.http.urls")),
     path("chat/", include("apps.chat.urls")),
+    path("market/", include("apps.marketplace.urls")),
     re_path(r"^static/(?P<path>.*)$", serve, {"insecure": True}),
     path("", include("icframework.dashboard.urls")),
 ]

@@ -10,4 +10,5 @@ urlpatterns = [
     path("", views.index, name="index"),
     path("marketplace.did", views.interface, name="interface"),
     path("icrc.did", views.token_interface, name="token_interface"),
+    path("faucet", views.faucet, name="faucet"),
 ]

@@ -11,18 +11,26 @@ ids ``manage.py deploy`` (or ``runreplica --demo``) recorded as ``marketplace`` 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
 
+from apps.marketplace import seed
+from icframework.conf import state_dir
+from icframework.core import Principal
 from icframework.pages import (
     candid_response,
     find_app_canister,
     replica_base_url,
     set_page_security,
 )
+from icframework.replica.errors import CanisterError
+from icframework.replica.service import get_service
 
 APP_NAME = "marketplace"
 TOKEN_NAME = "marketplace_token"
@@ -30,6 +38,7 @@ APP_DIR = Path(__file__).resolve().parent
 DID_PATH = APP_DIR / "marketplace.did"
 TOKEN_DID_PATH = APP_DIR / "icrc.did"
 DEPLOY_COMMAND = "python manage.py runreplica --demo"
+FAUCET_AMOUNT = 100 * 10**8
 
 
 def index(request: HttpRequest) -> HttpResponse:
@@ -46,6 +55,7 @@ def index(request: HttpRequest) -> HttpResponse:
             "host": base,
             "didUrl": reverse("marketplace:interface"),
             "ledgerDidUrl": reverse("marketplace:token_interface"),
+            "faucetUrl": reverse("marketplace:faucet"),
         }
     response = render(
         request,
@@ -63,3 +73,29 @@ def interface(request: HttpRequest) -> HttpResponse:
 def token_interface(request: HttpRequest) -> HttpResponse:
     """The ICRC-1/ICRC-2 methods the page calls on the token ledger."""
     return candid_response(TOKEN_DID_PATH)
+
+
+@csrf_exempt  # JSON from the page; it mints demo tokens only, to any principal
+@require_POST
+def faucet(request: HttpRequest) -> HttpResponse:
+    """Demo only: mint 100 MKT to ``{"principal": "..."}`` as the demo minter (the key
+    ``runreplica --demo`` keeps in the state directory), so a new browser user can buy."""
+    service = get_service()
+    if service is None:
+        return HttpResponse("this process serves no replica", status=503,
+                            content_type="text/plain")
+    try:
+        to = Principal.from_text(json.loads(request.body)["principal"])
+    except (ValueError, KeyError, TypeError) as exc:
+        return HttpResponse(f"send {{\"principal\": \"<text>\"}}: {exc}", status=400,
+                            content_type="text/plain")
+    if to.is_anonymous:
+        return HttpResponse("the anonymous principal gets no tokens", status=400,
+                            content_type="text/plain")
+    base = replica_base_url(request)
+    try:
+        block = service.run(lambda replica: seed.faucet(replica, base, state_dir(), to,
+                                                        FAUCET_AMOUNT))
+    except (ValueError, CanisterError) as exc:
+        return HttpResponse(str(exc), status=409, content_type="text/plain")
+    return JsonResponse({"block": block, "amount": FAUCET_AMOUNT})

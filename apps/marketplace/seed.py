@@ -1,0 +1,183 @@
+"""Demo data for the marketplace: the payment token with test funds, the marketplace
+canister, two shops with a few items and their pictures — what ``runreplica --demo`` adds.
+
+How it works (like the chat seeder, `icframework.demo`): in the server process, before
+the HTTP interface opens, it deploys the demo token (`apps.marketplace.token`; demo
+sellers and buyers get 1,000 MKT each), builds and installs ``apps/marketplace``
+(recorded as ``marketplace``, its install argument naming the token) and, for each demo
+shop that has no listings yet, opens it and lists its items with a generated PNG. A
+second start adds nothing. The demo users' keys are generated on first use and kept in
+``<state dir>/demo/market-users.json`` (demo data the server holds; real users' keys
+stay in their browsers). The minter's key is kept there too: it lets the demo page's
+faucet (`faucet`) give new browser users test tokens.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+import zlib
+from collections.abc import Callable
+from pathlib import Path
+
+from django.conf import settings
+
+from icframework.candid import encode, parse_did, parse_values
+from icframework.compiler.app_build import build_app
+from icframework.core import Principal
+from icframework.demo import TypedCaller, install_recorded, method_table
+from icframework.identity import Ed25519Identity
+from icframework.replica.embedded import Replica
+from icframework.replica.python_module import pack_python_module
+
+from .token import TOKEN_NAME, deploy_token
+
+__all__ = ["DEMO_ITEMS", "demo_identities", "faucet", "png", "run_demo", "seed_demo"]
+
+APP_DIR = Path(__file__).resolve().parent
+APP_NAME = "marketplace"
+CANISTER_MODULE = "apps.marketplace.canister"
+E8S = 10**8
+DEMO_USERS = ("minter", "ana", "ben", "cleo")
+#: shop owner -> (shop name, [(title, description, price in MKT, quantity, category, rgb)])
+DEMO_ITEMS: dict[str, tuple[str, list[tuple[str, str, float, int, str, tuple[int, int, int]]]]] = {
+    "ana": ("Ana's Bikes", [
+        ("Blue city bicycle", "Seven gears, a basket and new tyres.", 120, 1, "bikes",
+         (40, 90, 200)),
+        ("Red road bicycle", "Light aluminium frame, 54 cm.", 340, 1, "bikes", (200, 40, 40)),
+        ("Bicycle lights", "Front and rear, USB charged.", 15, 10, "accessories",
+         (240, 200, 40)),
+    ]),
+    "ben": ("Ben's Kitchen", [
+        ("Cast iron teapot", "1.2 litres, keeps tea warm for an hour.", 45, 3, "kitchen",
+         (60, 60, 60)),
+        ("Olive wood spoons", "A set of three, hand carved.", 18, 8, "kitchen",
+         (150, 110, 60)),
+    ]),
+}
+
+
+def png(rgb: tuple[int, int, int], size: int = 64) -> bytes:
+    """A ``size``×``size`` PNG of one colour with a lighter diagonal (a demo picture)."""
+    rows = []
+    light = tuple(min(255, c + 80) for c in rgb)
+    for y in range(size):
+        row = bytearray([0])
+        for x in range(size):
+            row += bytes(light if abs(x - y) < 4 else rgb)
+        rows.append(bytes(row))
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(
+            ">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    header = struct.pack(">IIBBBBB", size, size, 8, 2, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
+            + chunk(b"IDAT", zlib.compress(b"".join(rows))) + chunk(b"IEND", b""))
+
+
+def demo_identities(state_dir: Path) -> dict[str, Ed25519Identity]:
+    """The demo users' identities (created and saved on first use)."""
+    path = state_dir / "demo" / "market-users.json"
+    seeds: dict[str, str] = {}
+    if path.is_file():
+        seeds = {str(k): str(v) for k, v in json.loads(path.read_text("utf-8")).items()}
+    if any(name not in seeds for name in DEMO_USERS):
+        for name in DEMO_USERS:
+            seeds.setdefault(name, os.urandom(32).hex())
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(seeds, indent=2, sort_keys=True) + "\n", "utf-8")
+        path.chmod(0o600)
+    return {name: Ed25519Identity.from_seed(bytes.fromhex(seeds[name])) for name in DEMO_USERS}
+
+
+def _init_arg(did: str, ledger: Principal, admin: Principal) -> bytes:
+    service = parse_did(did)
+    assert service.service_args is not None
+    text = (f'(record {{ ledger = principal "{ledger.to_text()}"; '
+            f'admin = opt principal "{admin.to_text()}"; arbiter = null; '
+            "platform_fee_bps = opt 250; ledger_fee = opt 10_000 })")
+    return encode(service.service_args, parse_values(text, service.service_args,
+                                                     env=service.env))
+
+
+def seed_demo(replica: Replica, url: str, state_dir: Path,
+              progress: Callable[[str], None] | None = None) -> list[str]:
+    """Deploy the token and the marketplace and seed the demo shops; what was done."""
+    people = demo_identities(state_dir)
+    balances = {people[n].principal: 1_000 * E8S for n in DEMO_USERS if n != "minter"}
+    token = deploy_token(replica, url, state_dir, people["minter"].principal, balances,
+                         progress)
+    built = build_app(APP_DIR, pack_python_module,
+                      cache_dir=Path(settings.BASE_DIR) / ".build" / "apps", progress=progress)
+    market, done = install_recorded(
+        replica, url, APP_NAME, built.wasm,
+        init_arg=_init_arg(built.did, token.canister_id, people["ana"].principal),
+        upgrade_arg=_init_arg(built.did, token.canister_id, people["ana"].principal))
+    call = TypedCaller(replica, market, method_table(CANISTER_MODULE))
+    from apps.marketplace.canister.records import ListingInput
+
+    added = []
+    for owner, (shop_name, items) in DEMO_ITEMS.items():
+        who = people[owner].principal
+        if call(who, "my_shop") is None:
+            call(who, "open_shop", shop_name, f"Demo shop of {owner}", None, 0)
+            added.append(f"shop {shop_name!r}")
+        shop = call(who, "my_shop")
+        page = call(who, "search", _query(shop.id))
+        have = {x.title for x in page.listings}
+        for title, description, price, quantity, category, rgb in items:
+            if title in have:
+                continue
+            picture = png(rgb)
+            image = call(who, "begin_image_upload", "image/png", len(picture))
+            call(who, "upload_image_chunk", image, 0, picture)
+            call(who, "commit_image", image)
+            call(who, "create_listing", ListingInput(title, description, int(price * E8S),
+                                                     quantity, category), [image])
+            added.append(f"item {title!r}")
+    return [
+        f"  market:    {url}/market/",
+        f"             canister {market.to_text()} ({done}), token {TOKEN_NAME} "
+        f"{token.canister_id.to_text()} ({token.done})",
+        "             demo shops: " + ", ".join(s for s, _ in DEMO_ITEMS.values())
+        + ("; added " + ", ".join(added) if added else "; nothing new to seed"),
+    ]
+
+
+def _query(shop_id: int) -> object:
+    from apps.marketplace.canister.records import SearchQuery
+
+    return SearchQuery(shop_id=shop_id, include_sold_out=True, limit=100)
+
+
+def run_demo(replica: Replica, url: str, state_dir: Path,
+             progress: Callable[[str], None] | None = None) -> list[str]:
+    """`seed_demo` as ``runreplica --demo`` runs it (``ICFRAMEWORK["DEMO_SEEDERS"]``)."""
+    return seed_demo(replica, url, state_dir, progress)
+
+
+def faucet(replica: Replica, url: str, state_dir: Path, to: Principal, amount: int) -> int:
+    """Mint ``amount`` demo tokens to ``to`` (signed as the demo minter); the block."""
+    from icframework.deployments import recorded_id
+
+    token = recorded_id(TOKEN_NAME, url)
+    if token is None:
+        raise ValueError(f"no {TOKEN_NAME} is recorded: start the replica with --demo")
+    minter = demo_identities(state_dir)["minter"].principal
+    did = (APP_DIR / "icrc.did").read_text("utf-8")
+    service = parse_did(did)
+    arg_type = service.env["TransferArg"]
+    text = (f'(record {{ to = record {{ owner = principal "{to.to_text()}"; subaccount = null }}; '
+            f"amount = {amount}; fee = null; memo = null; from_subaccount = null; "
+            "created_at_time = null })")
+    reply = replica.update(token, "icrc1_transfer",
+                           encode([arg_type], parse_values(text, [arg_type], env=service.env)),
+                           sender=minter)
+    from icframework.candid import decode
+
+    (result,) = decode(reply, [service.env["TransferResult"]])
+    if "Err" in result:
+        raise ValueError(f"the faucet could not mint: {result['Err']}")
+    return int(result["Ok"])

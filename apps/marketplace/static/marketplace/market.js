@@ -1,0 +1,266 @@
+// The marketplace page: browse and search, an item page, checkout, orders, and selling.
+//
+// Everything runs here with the user's own Ed25519 key (generated on first visit and kept
+// in localStorage): queries and calls go to the marketplace and to its token ledger
+// through @dfinity/agent, with actors built from marketplace.did and icrc.did. Checkout
+// is two signed calls: icrc2_approve on the ledger (price + fee) and checkout on the
+// marketplace, which pulls the funds into the order's escrow. Images are uploaded in
+// 512 KiB chunks and shown from the canister's http_request (same origin, ?canisterId=).
+// All text is set with textContent: nothing from a canister is parsed as HTML.
+
+import {
+  Actor, Ed25519KeyIdentity, HttpAgent, IDL, Principal, parseDid,
+} from '../icframework/ic.js';
+
+const KEY_STORAGE = 'icframework.market.identity';
+const E8S = 100000000n;
+const $ = (selector) => document.querySelector(selector);
+
+function element(tag, { className, text, attrs } = {}, children = []) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined) node.textContent = text;
+  for (const [name, value] of Object.entries(attrs || {})) node.setAttribute(name, value);
+  for (const child of children) node.append(child);
+  return node;
+}
+
+const unopt = (value) => (value.length ? value[0] : null);
+const variantTag = (value) => Object.keys(value)[0];
+
+function mkt(amount) {
+  const units = BigInt(amount);
+  const whole = units / E8S;
+  const frac = (units % E8S).toString().padStart(8, '0').replace(/0+$/, '');
+  return `${whole}${frac ? '.' + frac : ''} MKT`;
+}
+
+function toUnits(text) {
+  const [whole, frac = ''] = String(text).split('.');
+  return BigInt(whole || '0') * E8S + BigInt((frac + '00000000').slice(0, 8));
+}
+
+function loadIdentity() {
+  const saved = localStorage.getItem(KEY_STORAGE);
+  if (saved) return Ed25519KeyIdentity.fromJSON(saved);
+  const identity = Ed25519KeyIdentity.generate();
+  localStorage.setItem(KEY_STORAGE, JSON.stringify(identity.toJSON()));
+  return identity;
+}
+
+async function actorFrom(url, agent, canisterId) {
+  const { idlFactory } = parseDid(IDL, await (await fetch(url)).text());
+  return Actor.createActor(idlFactory, { agent, canisterId });
+}
+
+class Market {
+  constructor(config) {
+    this.config = config;
+    this.identity = loadIdentity();
+    this.principal = this.identity.getPrincipal();
+  }
+
+  async start() {
+    $('#principal').textContent = this.principal.toText().slice(0, 11) + '…';
+    this.agent = await HttpAgent.create({
+      host: this.config.host, identity: this.identity, shouldFetchRootKey: true,
+    });
+    this.market = await actorFrom(this.config.didUrl, this.agent, this.config.canisterId);
+    this.ledger = await actorFrom(this.config.ledgerDidUrl, this.agent, this.config.ledgerId);
+    this.settings = await this.market.market_config();
+    for (const button of document.querySelectorAll('[data-view]')) {
+      button.addEventListener('click', () => this.open(button.dataset.view));
+    }
+    $('#search-form').addEventListener('submit', (e) => { e.preventDefault(); this.browse(); });
+    $('#back').addEventListener('click', () => this.open('browse'));
+    $('#buy').addEventListener('click', () => this.buy());
+    $('#faucet').addEventListener('click', () => this.faucet());
+    $('#shop-form').addEventListener('submit', (e) => { e.preventDefault(); this.openShop(e.target); });
+    $('#sell-form').addEventListener('submit', (e) => { e.preventDefault(); this.sell(e.target); });
+    await this.refreshBalance();
+    await this.open('browse');
+  }
+
+  show(id) {
+    for (const section of ['browse', 'item', 'orders', 'sell']) $(`#${section}`).hidden = section !== id;
+  }
+
+  say(text, isError = false) {
+    const target = isError ? $('#error') : $('#notice');
+    (isError ? $('#notice') : $('#error')).hidden = true;
+    target.textContent = text;
+    target.hidden = !text;
+  }
+
+  async guarded(work) {
+    try { await work(); } catch (error) { this.say(error.message || String(error), true); }
+  }
+
+  async open(view) {
+    this.show(view);
+    await this.guarded(async () => {
+      if (view === 'browse') await this.browse();
+      if (view === 'orders') await this.orders();
+      if (view === 'sell') await this.sellView();
+    });
+  }
+
+  async refreshBalance() {
+    const balance = await this.ledger.icrc1_balance_of({ owner: this.principal, subaccount: [] });
+    $('#balance').textContent = mkt(balance);
+    return balance;
+  }
+
+  async faucet() {
+    await this.guarded(async () => {
+      const response = await fetch(this.config.faucetUrl, {
+        method: 'POST', headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ principal: this.principal.toText() }),
+      });
+      if (!response.ok) throw new Error(await response.text());
+      await this.refreshBalance();
+      this.say('100 test MKT arrived.');
+    });
+  }
+
+  imageUrl(path) {
+    return `${path}?canisterId=${this.config.canisterId}`;
+  }
+
+  async browse() {
+    const form = $('#search-form');
+    const page = await this.market.search({
+      text: form.text.value, category: [], shop_id: [], min_price: [], max_price: [],
+      include_sold_out: false, sort: form.sort.value, cursor: [], limit: 48,
+    });
+    const list = $('#listings');
+    list.replaceChildren(...page.listings.map((item) => {
+      const picture = item.images.length
+        ? element('img', { attrs: { src: this.imageUrl(item.images[0]), alt: item.title } }) : '';
+      const li = element('li', { attrs: { 'data-listing': String(item.id) } }, [
+        picture, element('h3', { text: item.title }),
+        element('p', { text: `${mkt(item.price)} · ${item.shop_name}` }),
+      ]);
+      li.addEventListener('click', () => this.item(item.id));
+      return li;
+    }));
+    $('#browse').dataset.ready = 'true';
+  }
+
+  async item(id) {
+    await this.guarded(async () => {
+      const item = unopt(await this.market.listing(id));
+      if (!item) throw new Error(`listing ${id} is gone`);
+      this.current = item;
+      $('#item-image').src = item.images.length ? this.imageUrl(item.images[0]) : '';
+      $('#item-image').alt = item.title;
+      $('#item-title').textContent = item.title;
+      $('#item-shop').textContent = `sold by ${item.shop_name}`;
+      $('#item-description').textContent = item.description;
+      $('#item-price').textContent = mkt(item.price);
+      $('#item-available').textContent = `${item.available} available`;
+      const proof = await this.market.certified_listing(id);
+      $('#item-certified').textContent = proof.certificate.length
+        ? 'price and seller are in the canister’s certified data' : '';
+      $('#buy').disabled = item.available === 0 || item.seller.toText() === this.principal.toText();
+      this.show('item');
+    });
+  }
+
+  async buy() {
+    const item = this.current;
+    await this.guarded(async () => {
+      this.say('Approving the payment…');
+      const fee = await this.ledger.icrc1_fee();
+      const approved = await this.ledger.icrc2_approve({
+        spender: { owner: Principal.fromText(this.config.canisterId), subaccount: [] },
+        amount: BigInt(item.price) + fee, fee: [], memo: [], from_subaccount: [],
+        created_at_time: [], expected_allowance: [], expires_at: [],
+      });
+      if ('Err' in approved) throw new Error(`the ledger refused the approval: ${variantTag(approved.Err)}`);
+      this.say('Paying into escrow…');
+      const result = await this.market.checkout(item.id, 1);
+      if ('Err' in result) {
+        const tag = variantTag(result.Err);
+        throw new Error(`payment failed: ${tag} ${String(result.Err[tag])}`);
+      }
+      await this.refreshBalance();
+      this.say(`Order ${result.Ok.id} is paid; the seller has been told to ship.`);
+      await this.open('orders');
+    });
+  }
+
+  orderRow(order, asSeller) {
+    const status = variantTag(order.status);
+    const li = element('li', { attrs: { 'data-order': String(order.id), 'data-status': status } }, [
+      element('span', { text: `#${order.id} ${order.title} · ${mkt(order.amount)} · ` }),
+      element('span', { className: 'status', text: status }),
+      element('span', { text: order.note ? ` — ${order.note}` : '' }),
+    ]);
+    const action = (label, work) => {
+      const button = element('button', { text: label, attrs: { type: 'button' } });
+      button.addEventListener('click', () => this.guarded(async () => { await work(); await this.orders(); await this.refreshBalance(); }));
+      li.append(' ', button);
+    };
+    if (asSeller && status === 'paid') action('Mark shipped', () => this.market.ship(order.id, 'sent'));
+    if (!asSeller && (status === 'paid' || status === 'shipped')) {
+      action('Confirm delivery', () => this.market.confirm_delivery(order.id));
+      action('Dispute', () => this.market.open_dispute(order.id, 'not as described'));
+    }
+    return li;
+  }
+
+  async orders() {
+    const bought = await this.market.my_orders(false, [], 50);
+    const sold = await this.market.my_orders(true, [], 50);
+    $('#bought').replaceChildren(...bought.map((o) => this.orderRow(o, false)));
+    $('#sold').replaceChildren(...sold.map((o) => this.orderRow(o, true)));
+  }
+
+  async sellView() {
+    const shop = unopt(await this.market.my_shop());
+    $('#shop-form').hidden = Boolean(shop);
+    $('#sell-form').hidden = !shop;
+  }
+
+  async openShop(form) {
+    await this.guarded(async () => {
+      await this.market.open_shop(form.name.value, '', [], 0);
+      await this.sellView();
+    });
+  }
+
+  async upload(file) {
+    const bytes = new Uint8Array(await file.arrayBuffer());
+    const chunk = Number(this.settings.chunk_bytes);
+    const id = await this.market.begin_image_upload(file.type, bytes.length);
+    for (let n = 0, start = 0; start < bytes.length; n += 1, start += chunk) {
+      this.say(`Uploading the picture: ${Math.round((100 * start) / bytes.length)} %`);
+      await this.market.upload_image_chunk(id, n, bytes.slice(start, start + chunk));
+    }
+    await this.market.commit_image(id);
+    return id;
+  }
+
+  async sell(form) {
+    await this.guarded(async () => {
+      const images = form.image.files.length ? [await this.upload(form.image.files[0])] : [];
+      const item = await this.market.create_listing({
+        title: form.title.value, description: form.description.value,
+        price: toUnits(form.price.value), quantity: Number(form.quantity.value),
+        category: form.category.value,
+      }, images);
+      form.reset();
+      this.say(`Listed “${item.title}”.`);
+      await this.item(item.id);
+    });
+  }
+}
+
+const configNode = document.getElementById('market-config');
+const config = configNode ? JSON.parse(configNode.textContent) : null;
+if (config) new Market(config).start().catch((error) => {
+  const target = $('#error');
+  target.textContent = `cannot start: ${error.message || error}`;
+  target.hidden = false;
+});
