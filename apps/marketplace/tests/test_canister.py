@@ -362,3 +362,12 @@ def test_a_rejecting_ledger_never_loses_the_lock() -> None:
     # the ledger never executed the pull; with the approval still there, it goes through now
     assert w.q(BUYER, "my_orders", False, None, 5)[0].status.value == "paid"
     balanced(w)
+
+
+def test_the_committed_did_is_the_interface_the_hints_produce() -> None:
+    from icframework.sdk import service_did
+
+    from .world import APP_DIR, MARKET_APP
+
+    assert (APP_DIR / "marketplace.did").read_text(encoding="utf-8") == \
+        service_did(MARKET_APP.__name__)

@@ -102,6 +102,7 @@ class Market {
       if (view === 'browse') await this.browse();
       if (view === 'orders') await this.orders();
       if (view === 'sell') await this.sellView();
+      await this.refreshBalance();
     });
   }
 

@@ -1,0 +1,116 @@
+"""The marketplace page in real headless Chromium against ``runreplica --demo``.
+
+One browser context sells: it opens a shop and lists an item with a picture uploaded in
+chunks. Another buys: it takes test tokens from the demo faucet, finds the item by
+search, approves the ledger and checks out — every call signed by the key the page
+generated — and both see the order move: paid, shipped by the seller, confirmed by the
+buyer, settled with the seller paid from escrow. A title carrying markup is shown as
+text. Waits are Playwright's (until the page shows the state); nothing is timed.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from apps.marketplace.seed import png
+from tests.management.test_runreplica_demo import demo_server, project
+
+CHROMIUM = Path("/usr/bin/chromium")
+pytestmark = pytest.mark.skipif(
+    not CHROMIUM.exists(),
+    reason="needs Debian's Chromium at /usr/bin/chromium (apt-get install chromium)",
+)
+WAIT_MS = 60_000
+TITLE = 'Green <img src=x onerror="window.pwned=1"> bicycle'
+
+
+@pytest.fixture(scope="module")
+def market_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    root = tmp_path_factory.mktemp("market_project")
+    with demo_server(root, project(root)) as (url, printed):
+        assert f"  market:    {url}/market/" in printed, printed
+        yield url
+
+
+@pytest.fixture(scope="module")
+def browser(market_url: str) -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--no-first-run"])
+        yield launched
+        launched.close()
+
+
+def person(browser: Any, url: str) -> Any:
+    from playwright.sync_api import expect
+
+    context = browser.new_context()
+    context.set_default_timeout(WAIT_MS)
+    page = context.new_page()
+    page.goto(f"{url}/market/")
+    expect(page.locator("#browse")).to_have_attribute("data-ready", "true", timeout=WAIT_MS)
+    return page
+
+
+def test_one_user_lists_with_a_picture_another_buys_and_both_follow_the_order(
+        browser: Any, market_url: str, tmp_path: Path) -> None:
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=WAIT_MS)
+    seller, buyer = person(browser, market_url), person(browser, market_url)
+
+    seller.click("[data-view=sell]")
+    seller.fill("#shop-form [name=name]", "Browser Bikes")
+    seller.click("#shop-form button[type=submit]")
+    expect(seller.locator("#sell-form")).to_be_visible()
+    picture = tmp_path / "bike.png"
+    # a real PNG with 1.2 MB of trailing bytes (ignored by decoders): three upload chunks
+    picture.write_bytes(png((30, 160, 60), size=400) + os.urandom(1_200_000))
+    seller.fill("#sell-form [name=title]", TITLE)
+    seller.fill("#sell-form [name=description]", "Tested in a real browser")
+    seller.fill("#sell-form [name=price]", "2.5")
+    seller.fill("#sell-form [name=quantity]", "1")
+    seller.fill("#sell-form [name=category]", "bikes")
+    seller.set_input_files("#sell-form [name=image]", str(picture))
+    seller.click("#sell-form button[type=submit]")
+    expect(seller.locator("#item-title")).to_have_text(TITLE)  # as text, not markup
+    assert seller.evaluate("window.pwned") is None
+    assert seller.evaluate("document.querySelector('#item-image').naturalWidth") == 400
+
+    buyer.click("#faucet")
+    expect(buyer.locator("#balance")).to_have_text("100 MKT")
+    buyer.fill("#search-form [name=text]", "green bicycle")
+    buyer.click("#search-form button[type=submit]")
+    expect(buyer.locator("#listings li")).to_have_count(1)
+    buyer.locator("#listings li").click()
+    expect(buyer.locator("#item-price")).to_have_text("2.5 MKT")
+    expect(buyer.locator("#item-certified")).to_contain_text("certified data")
+    buyer.click("#buy")
+    bought = buyer.locator("#bought li")
+    expect(bought).to_have_attribute("data-status", "paid")
+    expect(buyer.locator("#balance")).to_have_text("97.4998 MKT")  # price + approve and pull fees
+
+    seller.click("[data-view=orders]")
+    sold = seller.locator("#sold li")
+    expect(sold).to_have_attribute("data-status", "paid")
+    sold.get_by_role("button", name="Mark shipped").click()
+    expect(sold).to_have_attribute("data-status", "shipped")
+
+    buyer.click("[data-view=orders]")
+    expect(bought).to_have_attribute("data-status", "shipped")
+    bought.get_by_role("button", name="Confirm delivery").click()
+    expect(bought).to_have_attribute("data-status", "settled")
+
+    seller.click("[data-view=orders]")
+    expect(sold).to_have_attribute("data-status", "settled")
+    # 2.5 MKT less the 2.5 % platform fee, less the payout's ledger fee
+    expect(seller.locator("#balance")).to_have_text("2.4374 MKT")
+    assert seller.evaluate("window.pwned") is None and buyer.evaluate("window.pwned") is None
