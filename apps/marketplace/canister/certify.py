@@ -69,9 +69,10 @@ def _bucket_leaves(bucket: int) -> list[bytes]:
 
 
 def all_buckets() -> list[bytes]:
-    from .store import cert_buckets
+    from .store import cert_bucket_hashes
 
-    return [cert_buckets.get(b, EMPTY) for b in range(BUCKETS)]
+    joined = cert_bucket_hashes.get()
+    return [joined[32 * b: 32 * b + 32] for b in range(BUCKETS)]
 
 
 def bucket_leaves(listing_id: int) -> list[bytes]:
@@ -79,13 +80,21 @@ def bucket_leaves(listing_id: int) -> list[bytes]:
 
 
 def refresh(listing_id: int, seller: Principal, price: int, available: int, status: str) -> None:
-    """Record the listing's current certified fields and certify the new root."""
-    from .store import cert_buckets, cert_leaves
+    """Record the listing's current certified fields and certify the new root (one
+    bucket's leaves are read; the 256 bucket hashes are one stored value)."""
+    from .store import cert_bucket_hashes, cert_leaves
 
     b = bucket_of(listing_id)
     leaf = leaf_hash(listing_id, seller, price, available, status)
     if cert_leaves.get((b, listing_id)) == leaf:
         return
     cert_leaves[(b, listing_id)] = leaf
-    cert_buckets[b] = bucket_hash(_bucket_leaves(b))
-    ic.set_certified_data(root_hash(all_buckets()))
+    joined = cert_bucket_hashes.get()
+    joined = joined[: 32 * b] + bucket_hash(_bucket_leaves(b)) + joined[32 * b + 32:]
+    cert_bucket_hashes.set(joined)
+    ic.set_certified_data(root_hash_of(joined))
+
+
+def root_hash_of(joined: bytes) -> bytes:
+    """`root_hash` of the 256 bucket hashes stored end to end."""
+    return hashlib.sha256(joined).digest()

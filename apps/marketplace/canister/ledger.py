@@ -62,6 +62,18 @@ class LedgerAnswer:
     detail: int | None = None  # balance, allowance or expected fee for those errors
 
 
+_services: dict[Principal, Service] = {}
+
+
+def _ledger(canister: Principal) -> Service:
+    """The ledger's typed client; parsing LEDGER_DID is costly, so it is done once per
+    instance (a cache: nothing here is state)."""
+    service = _services.get(canister)
+    if service is None:
+        service = _services[canister] = Service(canister, LEDGER_DID)
+    return service
+
+
 def escrow_subaccount(escrow_id: int) -> bytes:
     """The marketplace subaccount of escrow ``escrow_id`` (32 bytes)."""
     return hashlib.sha256(b"icframework-market-escrow" + escrow_id.to_bytes(8, "big")).digest()
@@ -95,7 +107,7 @@ async def pull(ledger: Principal, buyer: Principal, escrow: bytes, amount: int, 
                memo_bytes: bytes, created_at_time: int) -> LedgerAnswer:
     """Move ``amount`` from ``buyer``'s default account into the marketplace's
     ``escrow`` subaccount under the buyer's allowance (the buyer pays the ledger fee)."""
-    service = Service(ledger, LEDGER_DID)
+    service = _ledger(ledger)
     try:
         result = await service.icrc2_transfer_from({
             "spender_subaccount": None,
@@ -113,7 +125,7 @@ async def send(ledger: Principal, escrow: bytes, to: Account, amount: int, fee: 
                memo_bytes: bytes, created_at_time: int) -> LedgerAnswer:
     """Transfer ``amount`` (the ledger takes ``fee`` on top) from the ``escrow``
     subaccount to ``to``."""
-    service = Service(ledger, LEDGER_DID)
+    service = _ledger(ledger)
     try:
         result = await service.icrc1_transfer({
             "from_subaccount": escrow, "to": account_value(to), "amount": amount,

@@ -324,16 +324,36 @@ def search(q: SearchQuery) -> ListingPage:
         offset = int(q.cursor) if q.cursor else 0
     except ValueError:
         raise Reject(f"bad cursor {q.cursor!r}: pass back a next_cursor") from None
-    rows = sorted((r for r in _candidates(q) if _matches(r, q)), key=sort)
-    page = rows[offset: offset + limit]
-    more = offset + limit < len(rows)
+    if q.sort == "newest" and not q.text.strip() and q.category is None and q.shop_id is None:
+        page, more = _newest(q, offset, limit)  # the front page: streamed, O(offset + limit)
+        total = offset + len(page) + (1 if more else 0)
+    else:
+        rows = sorted((r for r in _candidates(q) if _matches(r, q)), key=sort)
+        page = rows[offset: offset + limit]
+        more = offset + limit < len(rows)
+        total = len(rows)
     shops_seen: dict[int, Shop | None] = {}
     views = []
     for row in page:
         if row.shop_id not in shops_seen:
             shops_seen[row.shop_id] = Shop.objects.filter(id=row.shop_id).first()
         views.append(view(row, shops_seen[row.shop_id]))
-    return ListingPage(views, str(offset + limit) if more else None, len(rows))
+    return ListingPage(views, str(offset + limit) if more else None, total)
+
+
+def _newest(q: SearchQuery, offset: int, limit: int) -> tuple[list[Listing], bool]:
+    page: list[Listing] = []
+    skipped = 0
+    for row in Listing.objects.order_by("-id"):
+        if not _matches(row, q):
+            continue
+        if skipped < offset:
+            skipped += 1
+            continue
+        if len(page) == limit:
+            return page, True
+        page.append(row)
+    return page, False
 
 
 @query

@@ -8,8 +8,8 @@
 * ``activity[(listing_id, n)]``: the listing's history, oldest first.
 * ``favourites[(user, listing_id)]`` and its count on the listing.
 * ``totals``: market-wide counters for `stats`.
-* ``cert_leaves[(bucket, listing_id)]`` → leaf hash; ``cert_buckets[bucket]`` → bucket
-  hash (see `certify`).
+* ``cert_leaves[(bucket, listing_id)]`` → leaf hash; ``cert_bucket_hashes``: the 256
+  bucket hashes end to end, 8 KiB (see `certify`).
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ activity = StableBTreeMap[tuple[nat64, nat32], Activity]("activity")
 activity_count = StableBTreeMap[nat64, nat32]("activity_count")
 favourites = StableBTreeMap[tuple[Principal, nat64], nat64]("favourites")
 cert_leaves = StableBTreeMap[tuple[nat8, nat64], bytes]("cert_leaves")
-cert_buckets = StableBTreeMap[nat8, bytes]("cert_buckets")
+cert_bucket_hashes = StableCell[bytes]("cert_bucket_hashes", default=bytes(32 * 256))
 
 
 def update_totals(**delta: int) -> None:
