@@ -22,12 +22,41 @@ def free_port() -> int:
         return port
 
 
+def wait_until_serving(
+    process: subprocess.Popen[bytes], url: str, log: Path, *, timeout_seconds: float = 120.0
+) -> None:
+    """Return once the replica ``process`` answers ``GET {url}/api/v2/status`` with 200.
+
+    Raises ``RuntimeError`` with the process's output (``log``) if it exits first or
+    does not answer within ``timeout_seconds``.
+    """
+    deadline = time.monotonic() + timeout_seconds
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError(
+                f"runreplica exited with {process.returncode}; its output ({log}):\n"
+                f"{log.read_text(errors='replace')}"
+            )
+        try:
+            if httpx.get(f"{url}/api/v2/status", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(
+                f"runreplica did not answer within {timeout_seconds} s; its output ({log}):\n"
+                f"{log.read_text(errors='replace')}"
+            )
+        time.sleep(0.1)
+
+
 @contextmanager
 def running_replica(state_dir: Path, *, startup_seconds: float = 30.0) -> Iterator[str]:
     """Run a replica on a free port with its state in ``state_dir``; yield its URL."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    log = (state_dir.parent / f"runreplica-{port}.log").open("wb")
+    log_path = state_dir.parent / f"runreplica-{port}.log"
+    log = log_path.open("wb")
     process = subprocess.Popen(
         [
             sys.executable,
@@ -43,18 +72,7 @@ def running_replica(state_dir: Path, *, startup_seconds: float = 30.0) -> Iterat
         stderr=subprocess.STDOUT,
     )
     try:
-        deadline = time.monotonic() + startup_seconds
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"runreplica exited with {process.returncode}; see {log.name}")
-            try:
-                if httpx.get(f"{url}/api/v2/status", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"runreplica did not answer within {startup_seconds} s")
-            time.sleep(0.1)
+        wait_until_serving(process, url, log_path, timeout_seconds=startup_seconds)
         yield url
     finally:
         process.terminate()

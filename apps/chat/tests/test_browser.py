@@ -24,14 +24,13 @@ from io import StringIO
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from django.core.management import call_command
 from django.test import override_settings
 
 from apps.chat.client import ChatClient
 from icframework.identity import Ed25519Identity
-from tests.agent.live_replica import free_port
+from tests.agent.live_replica import free_port, wait_until_serving
 
 CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = pytest.mark.skipif(
@@ -67,21 +66,6 @@ call_command("runreplica", "--port", sys.argv[2], "--state-dir", sys.argv[3])
 """
 
 
-def _wait_until_serving(process: subprocess.Popen[bytes], url: str, log: Path) -> None:
-    deadline = time.monotonic() + 120
-    while True:
-        if process.poll() is not None:
-            raise RuntimeError(f"runreplica exited with {process.returncode}:\n{log.read_text()}")
-        try:
-            if httpx.get(f"{url}/api/v2/status", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"runreplica did not answer:\n{log.read_text()}")
-        time.sleep(0.1)
-
-
 @pytest.fixture(scope="module")
 def chat_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The URL of a replica serving the chat page, with the chat canister deployed."""
@@ -96,7 +80,7 @@ def chat_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             env={**os.environ, "ICFRAMEWORK_HOME": str(project / "home")},
         )
     try:
-        _wait_until_serving(process, url, log)
+        wait_until_serving(process, url, log)
         with pytest.MonkeyPatch.context() as env, override_settings(BASE_DIR=project):
             env.setenv("ICFRAMEWORK_HOME", str(project / "home"))
             env.setenv("DFX_CONFIG_ROOT", str(project / "dfxroot"))
