@@ -29,7 +29,10 @@ LAYERS: dict[str, int] = {
     "replica": 3,
     "agent": 3,
     "conf": 3,
+    "deployments": 4,  # the project's deploy record (agent's network names)
     "management": 5,  # commands wire the adapters together
+    "pages": 5,  # what the apps' views share: records checked against the replica
+    "demo": 5,  # what the apps' demo seeders share
     "dashboard": 4,
     "channels": 4,
     "apps": 4,
