@@ -74,6 +74,8 @@ class Market {
     $('#search-form').addEventListener('submit', (e) => { e.preventDefault(); this.browse(); });
     $('#back').addEventListener('click', () => this.open('browse'));
     $('#buy').addEventListener('click', () => this.buy());
+    $('#favourite').addEventListener('click', () => this.toggleFavourite());
+    $('#offer-form').addEventListener('submit', (e) => { e.preventDefault(); this.offer(e.target); });
     $('#faucet').addEventListener('click', () => this.faucet());
     $('#shop-form').addEventListener('submit', (e) => { e.preventDefault(); this.openShop(e.target); });
     $('#sell-form').addEventListener('submit', (e) => { e.preventDefault(); this.sell(e.target); });
@@ -82,7 +84,7 @@ class Market {
   }
 
   show(id) {
-    for (const section of ['browse', 'item', 'orders', 'sell']) $(`#${section}`).hidden = section !== id;
+    for (const section of ['browse', 'item', 'orders', 'sell', 'watchlist']) $(`#${section}`).hidden = section !== id;
   }
 
   say(text, isError = false) {
@@ -102,6 +104,7 @@ class Market {
       if (view === 'browse') await this.browse();
       if (view === 'orders') await this.orders();
       if (view === 'sell') await this.sellView();
+      if (view === 'watchlist') await this.watchlist();
       await this.refreshBalance();
     });
   }
@@ -134,18 +137,97 @@ class Market {
       text: form.text.value, category: [], shop_id: [], min_price: [], max_price: [],
       include_sold_out: false, sort: form.sort.value, cursor: [], limit: 48,
     });
-    const list = $('#listings');
-    list.replaceChildren(...page.listings.map((item) => {
-      const picture = item.images.length
-        ? element('img', { attrs: { src: this.imageUrl(item.images[0]), alt: item.title } }) : '';
-      const li = element('li', { attrs: { 'data-listing': String(item.id) } }, [
-        picture, element('h3', { text: item.title }),
-        element('p', { text: `${mkt(item.price)} · ${item.shop_name}` }),
-      ]);
-      li.addEventListener('click', () => this.item(item.id));
+    $('#listings').replaceChildren(...page.listings.map((item) => this.card(item)));
+    $('#browse').dataset.ready = 'true';
+  }
+
+  card(item) {
+    const picture = item.images.length
+      ? element('img', { attrs: { src: this.imageUrl(item.images[0]), alt: item.title } }) : '';
+    const li = element('li', { attrs: { 'data-listing': String(item.id) } }, [
+      picture, element('h3', { text: item.title }),
+      element('p', { text: `${mkt(item.price)} · ${item.shop_name}` }),
+    ]);
+    li.addEventListener('click', () => this.item(item.id));
+    return li;
+  }
+
+  async watchlist() {
+    const items = await this.market.my_favourites();
+    $('#watched').replaceChildren(...items.map((item) => this.card(item)));
+  }
+
+  async toggleFavourite() {
+    await this.guarded(async () => {
+      const watched = (await this.market.my_favourites()).some((x) => x.id === this.current.id);
+      await this.market.set_favourite(this.current.id, !watched);
+      this.say(watched ? 'Removed from your watchlist.' : 'Added to your watchlist.');
+      await this.item(this.current.id);
+    });
+  }
+
+  async approve(amount) {
+    const fee = await this.ledger.icrc1_fee();
+    const approved = await this.ledger.icrc2_approve({
+      spender: { owner: Principal.fromText(this.config.canisterId), subaccount: [] },
+      amount: BigInt(amount) + fee, fee: [], memo: [], from_subaccount: [],
+      created_at_time: [], expected_allowance: [], expires_at: [],
+    });
+    if ('Err' in approved) throw new Error(`the ledger refused the approval: ${variantTag(approved.Err)}`);
+  }
+
+  async offer(form) {
+    const item = this.current;
+    await this.guarded(async () => {
+      const amount = toUnits(form.amount.value);
+      this.say('Approving the offer…');
+      await this.approve(amount);
+      const result = await this.market.make_offer(item.id, 1, amount);
+      if ('Err' in result) {
+        const tag = variantTag(result.Err);
+        throw new Error(`the offer failed: ${tag} ${String(result.Err[tag])}`);
+      }
+      form.reset();
+      await this.refreshBalance();
+      this.say(`Your offer of ${mkt(amount)} is in escrow until the seller answers.`);
+      await this.item(item.id);
+    });
+  }
+
+  async itemDetails(item) {
+    const mine = item.seller.toText() === this.principal.toText();
+    const offers = await this.market.offers_for(item.id);
+    $('#item-offers').replaceChildren(...offers.map((offer) => {
+      const li = element('li', { attrs: { 'data-offer': String(offer.id) },
+        text: `${mkt(offer.amount)} for ${offer.quantity} · ${offer.buyer.toText().slice(0, 11)}…` });
+      const button = (label, work) => {
+        const node = element('button', { text: label, attrs: { type: 'button' } });
+        node.addEventListener('click', () => this.guarded(async () => {
+          await work(); await this.item(item.id); await this.refreshBalance();
+        }));
+        li.append(' ', node);
+      };
+      if (mine) {
+        button('Accept', () => this.market.accept_offer(offer.id));
+        button('Decline', () => this.market.decline_offer(offer.id));
+      } else if (offer.buyer.toText() === this.principal.toText()) {
+        button('Withdraw', () => this.market.cancel_offer(offer.id));
+      }
       return li;
     }));
-    $('#browse').dataset.ready = 'true';
+    $('#offer-form').hidden = mine;
+    const reviews = await this.market.reviews(item.id);
+    $('#item-reviews').replaceChildren(...reviews.map((r) => element('li', {
+      text: `${'★'.repeat(r.rating)}${'☆'.repeat(5 - r.rating)} ${r.text}` })));
+    const activity = await this.market.listing_activity(item.id, 0, 50);
+    $('#item-activity').replaceChildren(...activity.map((a) => element('li', {
+      text: `${new Date(Number(a.at / 1000000n)).toLocaleString()} · ${a.kind}`
+        + (a.amount.length ? ` · ${a.kind === 'reviewed' ? a.amount[0] + '★' : mkt(a.amount[0])}` : ''),
+    })));
+    $('#item-rating').textContent = item.rating_count > 0n
+      ? `rated ${item.rating.toFixed(1)} / 5 by ${item.rating_count}` : '';
+    const watched = (await this.market.my_favourites()).some((x) => x.id === item.id);
+    $('#favourite').textContent = watched ? '♥ Watching' : '♡ Watch';
   }
 
   async item(id) {
@@ -164,6 +246,7 @@ class Market {
       $('#item-certified').textContent = proof.certificate.length
         ? 'price and seller are in the canister’s certified data' : '';
       $('#buy').disabled = item.available === 0 || item.seller.toText() === this.principal.toText();
+      await this.itemDetails(item);
       this.show('item');
     });
   }
@@ -172,13 +255,7 @@ class Market {
     const item = this.current;
     await this.guarded(async () => {
       this.say('Approving the payment…');
-      const fee = await this.ledger.icrc1_fee();
-      const approved = await this.ledger.icrc2_approve({
-        spender: { owner: Principal.fromText(this.config.canisterId), subaccount: [] },
-        amount: BigInt(item.price) + fee, fee: [], memo: [], from_subaccount: [],
-        created_at_time: [], expected_allowance: [], expires_at: [],
-      });
-      if ('Err' in approved) throw new Error(`the ledger refused the approval: ${variantTag(approved.Err)}`);
+      await this.approve(item.price);
       this.say('Paying into escrow…');
       const result = await this.market.checkout(item.id, 1);
       if ('Err' in result) {
@@ -208,6 +285,13 @@ class Market {
       action('Confirm delivery', () => this.market.confirm_delivery(order.id));
       action('Dispute', () => this.market.open_dispute(order.id, 'not as described'));
     }
+    if (!asSeller && status === 'settled' && !order.reviewed) {
+      const rating = element('select', { attrs: { 'aria-label': 'rating' } },
+        [5, 4, 3, 2, 1].map((n) => element('option', { text: `${n}★`, attrs: { value: String(n) } })));
+      const words = element('input', { attrs: { placeholder: 'Your review', maxlength: '2000' } });
+      li.append(' ', rating, ' ', words);
+      action('Review', () => this.market.review(order.id, Number(rating.value), words.value));
+    }
     return li;
   }
 
@@ -222,6 +306,33 @@ class Market {
     const shop = unopt(await this.market.my_shop());
     $('#shop-form').hidden = Boolean(shop);
     $('#sell-form').hidden = !shop;
+    $('#dashboard').hidden = !shop;
+    if (!shop) return;
+    $('#dashboard-title').textContent = shop.name;
+    const rating = shop.rating_count > 0n ? ` · rated ${shop.rating.toFixed(1)} / 5` : '';
+    $('#dashboard-stats').textContent = `${shop.sales} sold${rating}`;
+    const page = await this.market.search({
+      text: '', category: [], shop_id: [shop.id], min_price: [], max_price: [],
+      include_sold_out: true, sort: 'newest', cursor: [], limit: 100,
+    });
+    $('#my-listings tbody').replaceChildren(...page.listings.map((item) => {
+      const status = variantTag(item.status);
+      const row = element('tr', { attrs: { 'data-listing': String(item.id) } }, [
+        element('td', { text: item.title }), element('td', { text: mkt(item.price) }),
+        element('td', { text: String(item.available) }), element('td', { text: String(item.sold) }),
+        element('td', { text: status }),
+      ]);
+      const cell = element('td');
+      if (status !== 'delisted') {
+        const button = element('button', { text: 'Delist', attrs: { type: 'button' } });
+        button.addEventListener('click', () => this.guarded(async () => {
+          await this.market.delist(item.id); await this.sellView();
+        }));
+        cell.append(button);
+      }
+      row.append(cell);
+      return row;
+    }));
   }
 
   async openShop(form) {
