@@ -1,13 +1,13 @@
-"""The marketplace canister: shops and listings, ICRC-2 checkout into escrow, orders, offers.
+"""The marketplace canister: shops, listings, ICRC-2 checkout into escrow, orders, offers, auctions.
 
 Money moves only through the payment ledger named at install (any ICRC-1/ICRC-2
 ledger; the demo uses the framework's own, docs/ledger.md): buyers approve the
 marketplace, the marketplace pulls each payment into an escrow subaccount of its own
-(one per order or offer) and pays out from there. docs/marketplace.md is the API
+(one per order, offer or bid) and pays out from there. docs/marketplace.md is the API
 reference and explains why no path loses or duplicates money. Modules: `market`
 (shops, listings, images, search, the HTTP gateway), `orders` (checkout, lifecycle,
-the sweeper), `offers`, `payouts`, `social` (favourites, reviews, stats), `certify`
-(certified prices and ownership), `ledger` (the ICRC calls), `limits`.
+the sweeper), `offers`, `auctions`, `payouts`, `social` (favourites, reviews, stats),
+`certify` (certified prices and ownership), `ledger` (the ICRC calls), `limits`.
 """
 
 from __future__ import annotations
@@ -24,11 +24,11 @@ from icframework.sdk import (
     update,
 )
 
-from . import access, certify, limits, market, offers, orders, social
+from . import access, auctions, certify, limits, market, offers, orders, social
 from .records import CertifiedListing, Config, InitArgs, MarketConfig
 from .store import config
 
-__all__ = ["certify", "market", "offers", "orders", "social"]
+__all__ = ["auctions", "certify", "market", "offers", "orders", "social"]
 
 
 async def sweep_timer() -> None:

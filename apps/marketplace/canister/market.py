@@ -229,6 +229,8 @@ def update_listing(listing_id: nat64, data: ListingInput, image_ids: list[nat64]
     listing = access.own_listing(listing_id)
     if listing.status is ListingStatus.delisted:
         raise Reject(f"listing {listing_id} is delisted")
+    if listing.status is ListingStatus.auction:
+        raise Reject(f"listing {listing_id} is being auctioned; edit it after the auction")
     data = _check_input(data)
     _index(listing, False)
     old_price = listing.price
@@ -250,6 +252,9 @@ def update_listing(listing_id: nat64, data: ListingInput, image_ids: list[nat64]
 def delist(listing_id: nat64) -> ListingView:
     """Take the caller's listing down; checkouts already paid go on."""
     listing = access.own_listing(listing_id)
+    if listing.status is ListingStatus.auction:
+        raise Reject(f"listing {listing_id} is being auctioned; cancel_auction first "
+                     "(possible while nobody has bid)")
     listing.status = ListingStatus.delisted
     listing.updated_at = ic.time()
     listing.save()

@@ -127,6 +127,9 @@ def accept_offer(offer_id: nat64) -> OrderView:
     already in escrow) for units taken off the listing."""
     offer = _open_offer(offer_id)
     listing = access.own_listing(offer.listing_id)
+    if listing.status is ListingStatus.auction:
+        raise Reject(f"listing {listing.id} is being auctioned; accept offers after the "
+                     "auction")
     if listing.status is ListingStatus.delisted or listing.quantity < offer.quantity:
         raise Reject(f"listing {listing.id} has {listing.quantity} unit(s) for sale; the "
                      f"offer is for {offer.quantity}")

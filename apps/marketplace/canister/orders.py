@@ -324,8 +324,9 @@ def disputes() -> list[OrderView]:
 async def sweep() -> None:
     """Everything time-based, up to `limits.SWEEP_BUDGET` ledger calls: pulls nobody
     answered, payouts to (re)send, unshipped orders past ``ship_by`` (refund), shipped
-    orders past ``confirm_by`` (settle), expired offers (refund)."""
-    from . import offers
+    orders past ``confirm_by`` (settle), expired offers (refund), auctions past their
+    end (close), bids nobody answered."""
+    from . import auctions, offers
 
     now = ic.time()
     budget = limits.SWEEP_BUDGET
@@ -347,6 +348,8 @@ async def sweep() -> None:
             start_settlement(o, "delivery confirmed automatically after the confirmation period")
     offers.expire(now)
     await offers.retry_pulls(now)
+    budget = await auctions.retry_pulls(now, budget)
+    auctions.close_due(now)
     for payout_id in payouts.due(ic.time()):
         if budget <= 0:
             return

@@ -10,7 +10,7 @@ error for the sweeper to retry: ``BadFee`` updates the fee first, ``TooOld`` (a
 payout unanswered for a day) renews ``created_at_time``. An ``in_flight`` payout whose
 answer never came back (the instance was rebuilt) is retried after two minutes, which
 the ledger deduplicates. When every payout of an order is done the order is
-``settled`` or ``refunded``; an offer's refund ends it ``refunded``.
+``settled`` or ``refunded``; an offer's or a bid's refund ends it ``refunded``.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from icframework.sdk import ic
 
 from . import limits
 from .ledger import memo, send
-from .records import Account, Offer, Order, Payout, Shop
+from .records import Account, Bid, Offer, Order, Payout, Shop
 from .store import config, update_totals
 
 
@@ -46,10 +46,11 @@ def settlement_shares(order: Order, shop: Shop | None) -> list[tuple[str, Accoun
 
 
 def record(purpose: str, to: Account, gross: int, escrow: bytes, *,
-           order_id: int | None = None, offer_id: int | None = None) -> Payout:
-    return Payout.objects.create(order_id=order_id, offer_id=offer_id, escrow=escrow, to=to,
-                                 gross=gross, purpose=purpose, status="pending",
-                                 created_at_time=ic.time())
+           order_id: int | None = None, offer_id: int | None = None,
+           bid_id: int | None = None) -> Payout:
+    return Payout.objects.create(order_id=order_id, offer_id=offer_id, bid_id=bid_id,
+                                 escrow=escrow, to=to, gross=gross, purpose=purpose,
+                                 status="pending", created_at_time=ic.time())
 
 
 async def run(payout_id: int) -> None:
@@ -97,7 +98,7 @@ async def run(payout_id: int) -> None:
 
 
 def _finish(payout: Payout) -> None:
-    """Close the order or offer once all its payouts are done."""
+    """Close the order, offer or bid once all its payouts are done."""
     if payout.order_id is not None:
         rows = Payout.objects.filter(order_id=payout.order_id).list()
         if any(p.status != "done" for p in rows):
@@ -121,6 +122,12 @@ def _finish(payout: Payout) -> None:
             offer.status = "refunded"
             offer.save()
             update_totals(escrow_held=-offer.amount)
+    elif payout.bid_id is not None:
+        bid = Bid.objects.filter(id=payout.bid_id).first()
+        if bid is not None and bid.status == "refunding":
+            bid.status = "refunded"
+            bid.save()
+            update_totals(escrow_held=-bid.amount)
 
 
 def due(now: int) -> list[int]:

@@ -111,6 +111,7 @@ class Payout(Model):
 
     order_id: nat64 | None = Field(index=True)
     offer_id: nat64 | None = Field(index=True)
+    bid_id: nat64 | None = Field(default=None, index=True)
     escrow: bytes
     to: Account
     gross: nat  # taken from the escrow: the transfer plus the ledger fee
@@ -143,6 +144,38 @@ class Offer(Model):
     expires_at: nat64 = 0
     order_id: nat64 | None = None
     created_at_time: nat64 = 0
+
+
+class Auction(Model):
+    """A timed auction of all the units of one listing, sold as one lot."""
+
+    listing_id: nat64 = Field(index=True)
+    seller: Principal = Field(index=True)
+    quantity: nat32  # the lot
+    start_price: nat  # the lowest first bid
+    reserve_price: nat  # below it the lot is not sold (hidden: views say reserve_met)
+    min_increment: nat  # a new bid beats the leading one by at least this
+    starts_at: nat64
+    ends_at: nat64
+    status: str = Field(index=True)  # running, sold, unsold, cancelled
+    leading_bid: nat64 | None = None
+    leading_bidder: Principal | None = None
+    leading_amount: nat = 0
+    bids: nat32 = 0  # bids that were paid into escrow
+    order_id: nat64 | None = None
+
+
+class Bid(Model):
+    """A bid, held in its own escrow subaccount from payment until it wins or is
+    refunded."""
+
+    auction_id: nat64 = Field(index=True)
+    bidder: Principal = Field(index=True)
+    amount: nat
+    escrow: bytes
+    status: str = Field(index=True)  # pending_payment, leading, won, refunding, refunded, failed
+    created_at_time: nat64
+    note: str = ""
 
 
 @dataclass
@@ -312,6 +345,49 @@ class OfferResult:
 
 
 @dataclass
+class AuctionView:
+    id: nat64
+    listing_id: nat64
+    title: str
+    seller: Principal
+    quantity: nat32
+    start_price: nat
+    min_increment: nat
+    next_min_bid: nat  # the least a new bid may be now
+    reserve_met: bool
+    starts_at: nat64
+    ends_at: nat64
+    status: str
+    leading_bidder: Principal | None
+    leading_amount: nat
+    bids: nat32
+    order_id: nat64 | None
+
+
+@dataclass
+class BidView:
+    id: nat64
+    auction_id: nat64
+    bidder: Principal
+    amount: nat
+    status: str
+    note: str
+    escrow: Account
+
+
+@variant
+class BidResult:
+    Ok: BidView
+    Err: PaymentError
+
+    if TYPE_CHECKING:
+        tag: str
+        value: Any
+
+        def __init__(self, **arm: Any) -> None: ...
+
+
+@dataclass
 class Activity:
     at: nat64
     kind: str  # listed, updated, price, sold, offer, offer_cancelled, reviewed, delisted...
@@ -338,6 +414,8 @@ class Stats:
     shops: nat64
     escrow_held: nat  # funds in escrow right now (paid, not yet settled or refunded)
     platform_fees: nat
+    auctions_running: nat64
+    escrows: nat64  # escrow subaccounts opened so far (ids 1 to escrows)
 
 
 @dataclass

@@ -7,6 +7,7 @@ from icframework.sdk import Reject, ic, nat8, nat64, query, update
 from . import access, limits
 from .market import record_activity, view
 from .records import (
+    Auction,
     Listing,
     ListingStatus,
     ListingView,
@@ -91,8 +92,9 @@ def reviews(listing_id: nat64) -> list[ReviewView]:
 def stats() -> Stats:
     now = totals.get()
     listed = Listing.objects.filter(status=ListingStatus.active).count()
+    running = Auction.objects.filter(status="running").count()
     return Stats(now.volume, now.sales, Order.objects.count(), listed, Shop.objects.count(),
-                 now.escrow_held, now.platform_fees)
+                 now.escrow_held, now.platform_fees, running, now.next_escrow - 1)
 
 
 @query
