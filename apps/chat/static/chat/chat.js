@@ -1,16 +1,22 @@
-// The chat page: sign-in with a key kept in this browser, rooms, and a live room view.
+// The chat page: sign-in with a key kept in this browser, rooms and direct messages, a
+// live room view with pins, search, members and invite links.
 //
 // Everything runs here, with the user's own Ed25519 key (generated on first visit and
 // kept in localStorage; the server never sees it): calls go to the chat canister
 // through @dfinity/agent, whose actor is built from the canister's own chat.did. Live
 // updates come over the canister socket (docs/events.md): the page subscribes to the
-// open room and to its user's topic and applies `ChatEvent`s as docs/chat.md "Sync"
-// describes. While the socket is down the page polls `changes_since` instead and keeps
-// trying to reconnect; after a reconnect it catches up with `changes_since` once.
+// open room, the rooms on its list and its user's topic, and applies `ChatEvent`s as
+// docs/chat.md "Sync" describes. When the socket drops (or cannot open) the page polls
+// `changes_since` and reconnects with back-off; once the socket is back it catches up
+// with `changes_since` and stops polling.
+//
+// Invite links are this page's URL with `#invite=<code>`: the fragment never reaches
+// the server, and the page reads it on load (or when it changes) and offers to join.
 //
 // Messages are built with DOM methods only. A message's `html` (the canister's escaped
 // markdown) is parsed into an inert document and copied element by element, keeping
 // only the tags the canister emits and http(s) links; everything else becomes text.
+// A refused call (a reject) shows the canister's own message in the error line.
 
 import {
   Actor, CanisterSocket, Ed25519KeyIdentity, HttpAgent, IDL, Principal, parseDid,
@@ -18,12 +24,17 @@ import {
 
 const KEY_STORAGE = 'icframework.chat.identity';
 const POLL_MS = 1500;
+const RECONNECT_FIRST_MS = 500;
 const RECONNECT_MAX_MS = 10000;
 const ROOMS_REFRESH_MS = 15000;
 const HISTORY_PAGE = 50;
+const MEMBERS_PAGE = 500;
+const SEARCH_LIMIT = 50;
 const FOLLOWED_ROOMS = 60;          // a socket carries at most 64 topics (docs/events.md)
 const TYPING_EVERY_MS = 3000;
 const QUICK_REACTIONS = ['👍', '❤️', '😂'];
+const FRAME_BUDGET_SPENT = 4008;    // the server's close code: wait before reconnecting
+const RANK = { owner: 3, admin: 2, member: 1 };
 
 const $ = (selector) => document.querySelector(selector);
 
@@ -33,6 +44,12 @@ function element(tag, { className, text, attrs } = {}, children = []) {
   if (text !== undefined) node.textContent = text;
   for (const [name, value] of Object.entries(attrs || {})) node.setAttribute(name, value);
   for (const child of children) node.append(child);
+  return node;
+}
+
+function button(className, text, handler, attrs) {
+  const node = element('button', { className, text, attrs: { type: 'button', ...(attrs || {}) } });
+  node.addEventListener('click', handler);
   return node;
 }
 
@@ -87,10 +104,40 @@ function rejectText(error) {
   return String((error && error.message) || error);
 }
 
+// The invite code in a link (`…#invite=CODE`, `…?invite=CODE`) or a bare code.
+function inviteCode(text) {
+  const trimmed = (text || '').trim();
+  const found = trimmed.match(/[#?&]invite=([A-Za-z0-9_-]+)/);
+  if (found) return found[1];
+  return /^[A-Za-z0-9_-]+$/.test(trimmed) ? trimmed : null;
+}
+
+function inviteLink(code) {
+  return `${location.origin}${location.pathname}#invite=${code}`;
+}
+
 const opt = (value) => (value === undefined || value === null ? [] : [value]);
 const unopt = (value) => (value.length ? value[0] : null);
 const tagOf = (variant) => Object.keys(variant)[0];
 const maxSeq = (a, b) => (a > b ? a : b);
+const excerpt = (text, length) => {
+  const line = text.replace(/\s+/g, ' ').trim();
+  return line.length > length ? `${line.slice(0, length - 1)}…` : line;
+};
+const timeOf = (ns) => new Date(Number(ns / 1_000_000n));
+const isDirect = (room) => tagOf(room.kind) === 'direct';
+
+function roomTitle(view) {
+  if (view.room.name) return view.room.name;
+  return view.peer.length ? `@${view.peer[0].handle}` : 'direct';
+}
+
+function roomKind(room) {
+  if (isDirect(room)) return 'direct';
+  return room.public ? 'public' : 'private';
+}
+
+const KIND_LABEL = { direct: 'direct message', public: 'public room', private: 'private room' };
 
 class ChatPage {
   constructor(config) {
@@ -102,13 +149,19 @@ class ChatPage {
     this.roomId = null;              // BigInt of the open room
     this.messages = new Map();       // message id (string) -> MessageView
     this.seq = 0n;                   // highest seq applied in the open room
+    this.nextBefore = null;          // history cursor of older messages (BigInt), if any
     this.replyTo = null;             // MessageView being replied to
     this.editing = null;             // MessageView being edited
+    this.confirming = null;          // the action the confirm form asks about
+    this.pendingInvite = null;       // invite code of the preview
     this.socket = null;
+    this.connecting = false;
     this.topics = new Set();         // topics the socket is subscribed to
     this.topicSync = Promise.resolve();
     this.roomsRefresh = null;
-    this.reconnectDelay = 500;
+    this.pinnedRefresh = null;
+    this.membersRefresh = null;
+    this.reconnectDelay = RECONNECT_FIRST_MS;
     this.reconnectTimer = null;
     this.pollTimer = null;
     this.syncing = null;
@@ -117,6 +170,7 @@ class ChatPage {
 
   async start() {
     $('#principal').textContent = this.principal;
+    this.pendingInvite = inviteCode(location.hash) || inviteCode(location.search);
     const did = await (await fetch(this.config.didUrl)).text();
     const { types, idlFactory } = parseDid(IDL, did);
     this.eventType = types.ChatEvent;
@@ -126,7 +180,12 @@ class ChatPage {
     this.chat = Actor.createActor(idlFactory, { agent: this.agent, canisterId: this.config.canisterId });
     this.bindForms();
     this.me = unopt(await this.chat.me());
-    if (this.me) await this.enter(); else this.show('signin');
+    if (this.me) {
+      await this.enter();
+    } else {
+      $('#signin-invite').hidden = this.pendingInvite === null;
+      this.show('signin');
+    }
   }
 
   show(section) {
@@ -139,39 +198,107 @@ class ChatPage {
     box.hidden = !text;
   }
 
+  notify(text) {
+    const box = $('#notice');
+    box.textContent = text;
+    box.hidden = !text;
+  }
+
+  // Run a user action: its reject (or any failure) goes to the error line.
   async run(action) {
     this.error('');
+    this.notify('');
     try { return await action(); } catch (error) { this.error(rejectText(error)); return undefined; }
   }
 
+  onSubmit(selector, handler) {
+    $(selector).addEventListener('submit', (event) => {
+      event.preventDefault();
+      handler(event.target);
+    });
+  }
+
+  onClick(selector, handler) {
+    $(selector).addEventListener('click', handler);
+  }
+
   bindForms() {
-    $('#register-form').addEventListener('submit', (event) => {
-      event.preventDefault();
-      const form = event.target;
+    this.onSubmit('#register-form', (form) => this.run(async () => {
+      this.me = await this.chat.register(form.handle.value, form.display_name.value);
+      await this.enter();
+    }));
+    this.onSubmit('#create-room-form', (form) => this.run(async () => {
+      const view = await this.chat.create_room(form.name.value, '', form.public.checked);
+      form.reset();
+      await this.refreshRooms();
+      await this.openRoom(view.room.id);
+    }));
+    this.onSubmit('#direct-form', (form) => this.run(async () => {
+      const view = await this.chat.open_direct(form.handle.value.trim());
+      form.reset();
+      await this.refreshRooms();
+      await this.openRoom(view.room.id);
+    }));
+    this.onSubmit('#join-invite-form', (form) => {
+      const code = inviteCode(form.code.value);
+      if (code === null) { this.error('paste an invite link (…#invite=CODE) or its code'); return; }
       this.run(async () => {
-        this.me = await this.chat.register(form.handle.value, form.display_name.value);
-        await this.enter();
-      });
-    });
-    $('#create-room-form').addEventListener('submit', (event) => {
-      event.preventDefault();
-      const form = event.target;
-      this.run(async () => {
-        const view = await this.chat.create_room(form.name.value, '', form.public.checked);
+        await this.joinByInvite(code);
         form.reset();
-        await this.refreshRooms();
-        await this.openRoom(view.room.id);
       });
     });
-    $('#compose').addEventListener('submit', (event) => {
-      event.preventDefault();
-      this.submitCompose();
+    this.onClick('#invite-join', () => this.run(() => this.joinByInvite(this.pendingInvite)));
+    this.onClick('#invite-dismiss', () => this.dismissInvite());
+    window.addEventListener('hashchange', () => {
+      const code = inviteCode(location.hash);
+      if (code !== null && this.me) this.previewInvite(code);
     });
+    this.onSubmit('#search-form', (form) => this.search(form.q.value, form.scope.value));
+    this.onClick('#search-clear', () => { $('#search-results-box').hidden = true; });
+    this.onClick('#show-members', () => this.togglePanel('#members-panel', () => this.refreshMembers()));
+    this.onClick('#show-invites', () => this.togglePanel('#invites-panel', () => this.refreshInvites()));
+    this.onClick('#leave-room', () => this.confirmLeave());
+    this.onSubmit('#add-members-form', (form) => this.run(async () => {
+      const refs = form.handles.value.split(/[\s,]+/).filter(Boolean);
+      const added = await this.chat.add_members(this.roomId, refs);
+      form.reset();
+      this.notify(added.length
+        ? `added ${added.map((m) => `@${m.handle}`).join(', ')}`
+        : 'they are members already');
+      await this.refreshMembers();
+    }));
+    this.onSubmit('#create-invite-form', (form) => this.run(async () => {
+      const uses = form.max_uses.value ? Number(form.max_uses.value) : null;
+      const lifetime = form.expires.value ? BigInt(form.expires.value) * 1_000_000_000n : null;
+      const invite = await this.chat.create_invite(this.roomId, opt(uses), opt(lifetime));
+      form.reset();
+      await this.refreshInvites();
+      this.notify(`new invite link: ${inviteLink(invite.code)}`);
+    }));
+    this.onClick('#load-older', () => this.run(() => this.loadOlder()));
+    this.onSubmit('#confirm-form', (form) => {
+      const asked = this.confirming;
+      if (!asked) return;
+      const reason = form.reason.value;
+      this.run(async () => {
+        await asked.action(reason);
+        if (this.confirming === asked) this.hideConfirm();
+      });
+    });
+    this.onClick('#confirm-cancel', () => this.hideConfirm());
+    this.onSubmit('#compose', () => this.submitCompose());
     $('#compose textarea').addEventListener('keydown', (event) => {
       if (event.key === 'Enter' && !event.shiftKey) { event.preventDefault(); this.submitCompose(); return; }
       this.sendTyping();
     });
-    $('#cancel-compose').addEventListener('click', () => this.resetCompose());
+    this.onClick('#cancel-compose', () => this.resetCompose());
+    // Back online: try the socket now rather than at the end of the back-off.
+    window.addEventListener('online', () => {
+      if (this.socket || this.connecting || !this.me) return;
+      clearTimeout(this.reconnectTimer);
+      this.reconnectTimer = null;
+      this.connect();
+    });
   }
 
   async enter() {
@@ -181,6 +308,7 @@ class ChatPage {
     await this.refreshPublicRooms();
     this.connect();
     setInterval(() => { this.refreshRooms(); this.refreshPublicRooms(); }, ROOMS_REFRESH_MS);
+    if (this.pendingInvite !== null) await this.previewInvite(this.pendingInvite);
   }
 
   // -- the socket, and polling while it is down ---------------------------------------------
@@ -191,41 +319,71 @@ class ChatPage {
     status.dataset.mode = mode;
   }
 
-  async connect() {
-    this.setMode('connecting');
-    try {
-      const socket = await CanisterSocket.connect({
+  // Open the socket; resolves with it once the server said hello (and accepted the key),
+  // and rejects if the connection fails or closes before that.
+  openSocket() {
+    let opened = null;
+    const Base = window.WebSocket;
+    const Tracked = class extends Base {
+      constructor(url, protocols) { super(url, protocols); opened = this; }
+    };
+    return new Promise((resolve, reject) => {
+      CanisterSocket.connect({
         url: this.config.host,
         canisterId: this.config.canisterId,
         canisterBytes: Principal.fromText(this.config.canisterId).toUint8Array(),
         identity: this.identity,
-      });
+        WebSocketImpl: Tracked,
+      }).then(resolve, reject);
+      if (opened) {
+        opened.addEventListener('close', (event) => {
+          reject(Object.assign(new Error(`the canister socket closed (${event.code})`), { code: event.code }));
+        }, { once: true });
+      }
+    });
+  }
+
+  async connect() {
+    if (this.connecting || this.socket) return;
+    this.connecting = true;
+    if (this.pollTimer === null) this.setMode('connecting');
+    let socket = null;
+    try {
+      socket = await this.openSocket();
+      if (socket.closed) throw new Error('the canister socket closed');
       this.socket = socket;
       socket.onEvent((event) => this.onSocketEvent(event));
-      socket.onClose(() => this.onSocketClosed());
+      socket.onClose((event) => this.onSocketClosed(socket, event));
       socket.onWithdrawn(({ topics }) => {
         for (const topic of topics) this.topics.delete(topic);
         this.refreshRooms();
       });
       this.topics = new Set();
       await this.syncTopics();
-      this.reconnectDelay = 500;
+      if (socket !== this.socket) return;
+      this.reconnectDelay = RECONNECT_FIRST_MS;
       this.stopPolling();
       this.setMode('live');
       // Events published while the socket was down are not replayed: catch up once.
       if (this.roomId !== null) await this.catchUp();
       await this.refreshRooms();
+      if (!$('#members-panel').hidden) this.scheduleMembersRefresh();
     } catch (error) {
-      this.onSocketClosed();
+      this.connecting = false;
+      this.onSocketClosed(socket || this.socket, error);
+    } finally {
+      this.connecting = false;
     }
   }
 
   // The socket closed or could not open: poll until a reconnect (with back-off) succeeds.
-  onSocketClosed() {
+  onSocketClosed(socket, event) {
+    if (socket && socket !== this.socket && this.socket !== null) return;   // an old socket
     this.socket = null;
     this.topics = new Set();
     this.setMode('polling');
     if (this.pollTimer === null) this.startPolling();
+    if (event && event.code === FRAME_BUDGET_SPENT) this.reconnectDelay = RECONNECT_MAX_MS;
     if (this.reconnectTimer !== null) return;
     const delay = this.reconnectDelay;
     this.reconnectDelay = Math.min(this.reconnectDelay * 2, RECONNECT_MAX_MS);
@@ -247,6 +405,7 @@ class ChatPage {
     const value = event[tag];
     if (this.roomId !== null && value.room_id === this.roomId && tag !== 'mention') {
       this.apply(event);
+      if (tag === 'member' || tag === 'room') this.scheduleRoomsRefresh();
       return;
     }
     // Another room on the list changed (unread counts, last message), or a new room.
@@ -255,7 +414,10 @@ class ChatPage {
 
   scheduleRoomsRefresh() {
     if (this.roomsRefresh !== null) return;
-    this.roomsRefresh = setTimeout(() => { this.roomsRefresh = null; this.refreshRooms(); }, 200);
+    this.roomsRefresh = setTimeout(() => {
+      this.roomsRefresh = null;
+      this.refreshRooms().catch((error) => this.error(rejectText(error)));
+    }, 200);
   }
 
   // Follow the user's topic, the open room and the rooms on the list; one change at a time.
@@ -292,7 +454,7 @@ class ChatPage {
           if (!changes.more) break;
         }
       } catch (error) {
-        this.error(rejectText(error));
+        await this.lostAccess(roomId, rejectText(error));
       } finally {
         this.syncing = null;
       }
@@ -300,31 +462,73 @@ class ChatPage {
     return this.syncing;
   }
 
+  // A read of the open room failed: if the user is no longer in it (removed or banned
+  // from a private room while away), close it; otherwise show why.
+  async lostAccess(roomId, reason) {
+    await this.refreshRooms().catch(() => {});
+    if (roomId !== this.roomId) return;
+    if (!this.rooms.has(String(roomId))) {
+      this.closeRoom(`You no longer have access to this room: ${reason}`);
+    } else {
+      this.error(reason);
+    }
+  }
+
   // -- rooms ----------------------------------------------------------------------------------
 
+  openView() {
+    return this.roomId === null ? null : this.rooms.get(String(this.roomId)) || null;
+  }
+
+  myRole() {
+    const view = this.openView();
+    return view ? tagOf(view.role) : null;
+  }
+
+  isManager() {
+    const view = this.openView();
+    return Boolean(view) && !isDirect(view.room) && RANK[tagOf(view.role)] >= RANK.admin;
+  }
+
+  canPin() {
+    const view = this.openView();
+    return Boolean(view) && (isDirect(view.room) || this.isManager());
+  }
+
   async refreshRooms() {
+    const before = this.openView();
     const rooms = await this.chat.my_rooms();
     this.rooms = new Map(rooms.map((view) => [String(view.room.id), view]));
     const list = $('#rooms');
     list.replaceChildren();
     this.syncTopics();
     for (const view of rooms) {
-      const name = view.room.name || (view.peer.length ? `@${view.peer[0].handle}` : 'direct');
       const open = this.roomId !== null && view.room.id === this.roomId;
       const unread = open ? 0 : view.unread;
+      const kind = roomKind(view.room);
       const item = element('li', {
         className: open ? 'room open' : 'room',
-        attrs: { 'data-room-id': String(view.room.id) },
+        attrs: { 'data-room-id': String(view.room.id), 'data-kind': kind },
       }, [
-        element('button', { className: 'room-name', text: name }),
+        element('button', { className: 'room-name', text: roomTitle(view), attrs: { type: 'button' } }),
+        element('span', { className: `kind kind-${kind}`, text: kind === 'public' ? '' : kind }),
         element('span', {
           className: 'unread',
           text: unread >= 100 ? '100+' : String(unread),
           attrs: unread ? {} : { hidden: '' },
         }),
       ]);
-      item.querySelector('button').addEventListener('click', () => this.openRoom(view.room.id));
+      item.querySelector('button').addEventListener('click', () => this.run(() => this.openRoom(view.room.id)));
       list.append(item);
+    }
+    const after = this.openView();
+    if (after) {
+      this.renderRoomHeader();
+      // The user's role decides which controls the messages get.
+      if (before && tagOf(before.role) !== tagOf(after.role)) {
+        this.rerenderMessages();
+        this.schedulePinnedRefresh();
+      }
     }
   }
 
@@ -335,42 +539,406 @@ class ChatPage {
     for (const room of rooms) {
       const item = element('li', { attrs: { 'data-room-id': String(room.id) } }, [
         element('span', { className: 'room-name', text: `${room.name} (${room.member_count})` }),
-        element('button', { className: 'join', text: 'Join' }),
+        button('join', 'Join', () => this.run(async () => {
+          await this.chat.join_room(room.id);
+          await this.refreshRooms();
+          await this.openRoom(room.id);
+        })),
       ]);
-      item.querySelector('button').addEventListener('click', () => this.run(async () => {
-        await this.chat.join_room(room.id);
-        await this.refreshRooms();
-        await this.openRoom(room.id);
-      }));
       list.append(item);
     }
   }
 
-  async openRoom(roomId) {
+  renderRoomHeader() {
+    const view = this.openView();
+    if (!view) return;
+    const kind = roomKind(view.room);
+    $('#room-name').textContent = roomTitle(view);
+    const label = $('#room-kind');
+    label.textContent = kind === 'direct'
+      ? KIND_LABEL.direct
+      : `${KIND_LABEL[kind]} · ${view.room.member_count} members`;
+    label.dataset.kind = kind;
+    $('#room-role').textContent = kind === 'direct' ? '' : `you are ${tagOf(view.role)}`;
+    $('#room-role').dataset.role = tagOf(view.role);
+    $('#show-members').hidden = false;
+    $('#show-invites').hidden = !this.isManager();
+    $('#leave-room').hidden = kind === 'direct';
+    if (!this.isManager()) $('#invites-panel').hidden = true;
+    $('#add-members-form').hidden = !this.isManager();
+  }
+
+  async openRoom(roomId, { focus } = {}) {
+    if (this.roomId !== null && roomId === this.roomId && $('#room').dataset.ready === 'true') {
+      if (focus !== undefined) await this.focusMessage(focus);
+      return;
+    }
     this.roomId = roomId;
     $('#room').dataset.ready = 'false';
     this.messages = new Map();
     this.seq = 0n;
+    this.nextBefore = null;
     this.resetCompose();
+    this.hideConfirm();
     $('#messages').replaceChildren();
+    $('#pinned-list').replaceChildren();
+    $('#pinned-bar').hidden = true;
+    $('#members-panel').hidden = true;
+    $('#invites-panel').hidden = true;
+    $('#load-older').hidden = true;
+    $('#typing').textContent = '';
     $('#room').hidden = false;
-    const view = this.rooms.get(String(roomId));
-    $('#room-name').textContent = view ? (view.room.name || 'direct') : `room ${roomId}`;
+    $('#room-name').textContent = `room ${roomId}`;
+    this.renderRoomHeader();
     // Subscribed before reading history, so nothing falls between the two.
     await this.syncTopics();
     const page = await this.chat.history(roomId, [], HISTORY_PAGE);
     if (roomId !== this.roomId) return;
     for (const message of page.messages) this.upsert(message);
     if (page.seq > this.seq) this.seq = page.seq;
+    this.setOlder(unopt(page.next_before));
+    await this.refreshPinned();
     await this.markRead();
     await this.refreshRooms();
+    if (roomId !== this.roomId) return;
     $('#room').dataset.ready = 'true';
+    if (focus !== undefined) await this.focusMessage(focus);
+  }
+
+  // Leave the room view (left, removed, banned): `note` says why.
+  closeRoom(note) {
+    this.roomId = null;
+    this.messages = new Map();
+    this.hideConfirm();
+    $('#room').hidden = true;
+    $('#room').dataset.ready = 'false';
+    $('#messages').replaceChildren();
+    this.syncTopics();
+    if (note) this.notify(note);
+  }
+
+  setOlder(nextBefore) {
+    this.nextBefore = nextBefore;
+    $('#load-older').hidden = nextBefore === null;
+  }
+
+  async loadOlder() {
+    if (this.nextBefore === null || this.roomId === null) return;
+    const roomId = this.roomId;
+    const page = await this.chat.history(roomId, [this.nextBefore], HISTORY_PAGE);
+    if (roomId !== this.roomId) return;
+    // Older pages do not move `seq`: changes after it are still to be applied.
+    for (const message of page.messages) this.upsert(message, { scroll: false });
+    this.setOlder(unopt(page.next_before));
+  }
+
+  // Show message `id` of the open room, loading older history until it is there.
+  async focusMessage(id) {
+    const roomId = this.roomId;
+    while (!this.messages.has(String(id)) && this.nextBefore !== null && roomId === this.roomId) {
+      await this.loadOlder();
+    }
+    if (roomId !== this.roomId) return;
+    for (const node of $('#messages').querySelectorAll('li.focused')) node.classList.remove('focused');
+    const node = $('#messages').querySelector(`li[data-message-id="${id}"]`);
+    if (!node) { this.error(`message ${id} is not in this room any more`); return; }
+    node.classList.add('focused');
+    node.scrollIntoView({ block: 'center' });
   }
 
   async markRead() {
     let last = 0n;
     for (const message of this.messages.values()) if (message.id > last) last = message.id;
     if (last > 0n) await this.chat.mark_read(this.roomId, last).catch(() => {});
+  }
+
+  leave() {
+    const roomId = this.roomId;
+    const view = this.openView();
+    return this.chat.leave_room(roomId).then(async () => {
+      if (roomId === this.roomId) this.closeRoom(`You left ${view ? roomTitle(view) : `room ${roomId}`}.`);
+      await this.refreshRooms();
+      await this.refreshPublicRooms();
+    });
+  }
+
+  confirmLeave() {
+    const view = this.openView();
+    this.ask({
+      text: `Leave ${view ? roomTitle(view) : 'this room'}?`,
+      confirm: 'Leave',
+      action: () => this.leave(),
+    });
+  }
+
+  // -- invite links ---------------------------------------------------------------------------
+
+  async previewInvite(code) {
+    this.pendingInvite = code;
+    const box = $('#invite-preview');
+    try {
+      const room = await this.chat.invite_info(code);
+      $('#invite-room').textContent = room.name;
+      $('#invite-room-info').textContent =
+        `(${room.public ? 'public' : 'private'}, ${room.member_count} members)`;
+      box.hidden = false;
+    } catch (error) {
+      box.hidden = true;
+      this.error(`invite link: ${rejectText(error)}`);
+    }
+  }
+
+  dismissInvite() {
+    this.pendingInvite = null;
+    $('#invite-preview').hidden = true;
+    const url = new URL(location.href);
+    if (url.hash || url.searchParams.has('invite')) {
+      url.hash = '';
+      url.searchParams.delete('invite');
+      history.replaceState(null, '', url);
+    }
+  }
+
+  async joinByInvite(code) {
+    const view = await this.chat.join_by_invite(code);
+    if (code === this.pendingInvite) this.dismissInvite();
+    await this.refreshRooms();
+    await this.openRoom(view.room.id);
+    this.notify(`You joined ${roomTitle(view)}.`);
+  }
+
+  async refreshInvites() {
+    if ($('#invites-panel').hidden || !this.isManager()) return;
+    const roomId = this.roomId;
+    const invites = await this.chat.invites(roomId);
+    if (roomId !== this.roomId) return;
+    const list = $('#invites');
+    list.replaceChildren();
+    for (const invite of invites) {
+      const link = inviteLink(invite.code);
+      const field = element('input', {
+        className: 'invite-link', attrs: { readonly: '', value: link, 'aria-label': 'Invite link' },
+      });
+      const limit = unopt(invite.max_uses);
+      const expires = unopt(invite.expires_at);
+      const info = [`used ${invite.uses}${limit === null ? '' : ` of ${limit}`}`];
+      if (expires !== null) info.push(`expires ${timeOf(expires).toLocaleString()}`);
+      list.append(element('li', { className: 'invite', attrs: { 'data-code': invite.code } }, [
+        field,
+        element('span', { className: 'invite-info', text: info.join(', ') }),
+        button('copy', 'Copy', () => this.copy(link, field)),
+        button('revoke', 'Revoke', () => this.run(async () => {
+          await this.chat.revoke_invite(invite.code);
+          await this.refreshInvites();
+        })),
+      ]));
+    }
+  }
+
+  async copy(text, field) {
+    field.select();
+    try {
+      await navigator.clipboard.writeText(text);
+      this.notify('Invite link copied.');
+    } catch (error) {
+      this.notify('The browser did not allow copying: the link is selected, copy it yourself.');
+    }
+  }
+
+  // -- members --------------------------------------------------------------------------------
+
+  togglePanel(selector, refresh) {
+    const panel = $(selector);
+    panel.hidden = !panel.hidden;
+    if (!panel.hidden) this.run(refresh);
+  }
+
+  scheduleMembersRefresh() {
+    if (this.membersRefresh !== null) return;
+    this.membersRefresh = setTimeout(() => {
+      this.membersRefresh = null;
+      this.refreshMembers().catch((error) => this.error(rejectText(error)));
+    }, 200);
+  }
+
+  async refreshMembers() {
+    if ($('#members-panel').hidden || this.roomId === null) return;
+    const roomId = this.roomId;
+    const members = [];
+    let after = [];
+    for (;;) {
+      const page = await this.chat.members(roomId, after, MEMBERS_PAGE);
+      members.push(...page.members);
+      if (!page.next.length) break;
+      after = page.next;
+    }
+    const bans = this.isManager() ? await this.chat.bans(roomId) : [];
+    if (roomId !== this.roomId) return;
+    members.sort((a, b) => (RANK[tagOf(b.role)] - RANK[tagOf(a.role)]) || a.handle.localeCompare(b.handle));
+    $('#members').replaceChildren(...members.map((member) => this.renderMember(member)));
+    $('#bans').replaceChildren(...bans.map((ban) => this.renderBan(ban)));
+    $('#bans-box').hidden = bans.length === 0;
+  }
+
+  renderMember(member) {
+    const role = tagOf(member.role);
+    const self = member.user.toText() === this.principal;
+    const item = element('li', {
+      className: self ? 'member me' : 'member',
+      attrs: { 'data-handle': member.handle, 'data-role': role },
+    }, [
+      element('span', { className: 'handle', text: `@${member.handle}` }),
+      element('span', { className: 'display-name', text: member.display_name }),
+      element('span', { className: `role role-${role}`, text: role }),
+    ]);
+    const view = this.openView();
+    if (self || !view || isDirect(view.room)) return item;
+    const mine = this.myRole();
+    const actions = element('span', { className: 'member-actions' });
+    const roomId = this.roomId;
+    const who = `@${member.handle}`;
+    if (mine === 'owner') {
+      if (role === 'member') {
+        actions.append(button('promote', 'Make admin', () => this.run(() => this.setRole(roomId, member, 'admin'))));
+      } else if (role === 'admin') {
+        actions.append(button('demote', 'Make member', () => this.run(() => this.setRole(roomId, member, 'member'))));
+      }
+      actions.append(button('transfer', 'Make owner', () => this.ask({
+        text: `Make ${who} the owner of this room? You become an admin.`,
+        confirm: 'Transfer ownership',
+        action: async () => {
+          await this.chat.transfer_ownership(roomId, member.user);
+          await this.refreshRooms();
+          await this.refreshMembers();
+        },
+      })));
+    }
+    if (RANK[mine] > RANK[role]) {
+      actions.append(button('remove', 'Remove', () => this.ask({
+        text: `Remove ${who} from this room? They can join again.`,
+        confirm: 'Remove',
+        action: async () => {
+          await this.chat.remove_member(roomId, member.user);
+          await this.refreshMembers();
+        },
+      })));
+      actions.append(button('ban', 'Ban', () => this.ask({
+        text: `Ban ${who} from this room? They cannot join again until unbanned.`,
+        confirm: 'Ban',
+        reason: { placeholder: 'Reason (optional)', required: false },
+        action: async (reason) => {
+          await this.chat.ban(roomId, member.user, reason);
+          await this.refreshMembers();
+        },
+      })));
+    }
+    if (actions.childElementCount) item.append(actions);
+    return item;
+  }
+
+  async setRole(roomId, member, role) {
+    await this.chat.set_role(roomId, member.user, { [role]: null });
+    await this.refreshMembers();
+  }
+
+  renderBan(ban) {
+    return element('li', { className: 'ban', attrs: { 'data-handle': ban.handle } }, [
+      element('span', { className: 'handle', text: `@${ban.handle}` }),
+      element('span', { className: 'ban-reason', text: ban.reason ? `: ${ban.reason}` : '' }),
+      button('unban', 'Unban', () => this.run(async () => {
+        await this.chat.unban(this.roomId, ban.user);
+        await this.refreshMembers();
+      })),
+    ]);
+  }
+
+  // -- the confirm form: destructive actions and reasons --------------------------------------
+
+  ask({ text, confirm, reason, action }) {
+    this.confirming = { action };
+    const form = $('#confirm-form');
+    $('#confirm-text').textContent = text;
+    $('#confirm-submit').textContent = confirm;
+    form.reason.value = '';
+    form.reason.hidden = !reason;
+    form.reason.required = Boolean(reason && reason.required);
+    form.reason.placeholder = reason ? reason.placeholder : '';
+    form.hidden = false;
+    if (reason) form.reason.focus(); else $('#confirm-submit').focus();
+  }
+
+  hideConfirm() {
+    this.confirming = null;
+    $('#confirm-form').hidden = true;
+  }
+
+  // -- search ---------------------------------------------------------------------------------
+
+  search(text, scope) {
+    if (scope === 'room' && this.roomId === null) { this.error('open a room to search in it'); return; }
+    const roomId = scope === 'room' ? this.roomId : null;
+    this.run(async () => {
+      const hits = await this.chat.search(opt(roomId), text, SEARCH_LIMIT);
+      const where = roomId === null ? 'in your rooms' : 'in this room';
+      $('#search-summary').textContent =
+        `${hits.length} ${hits.length === 1 ? 'message' : 'messages'} with “${excerpt(text, 40)}” ${where}`;
+      $('#search-results').replaceChildren(...hits.map((hit) => {
+        const message = hit.message;
+        const item = element('li', {
+          className: 'search-hit',
+          attrs: { 'data-room-id': String(hit.room_id), 'data-message-id': String(message.id) },
+        }, [
+          button('open-hit', '', () => this.run(() => this.openRoom(hit.room_id, { focus: message.id })), {}),
+        ]);
+        item.firstChild.append(
+          element('span', { className: 'hit-room', text: hit.room_name }),
+          element('span', { className: 'author', text: ` @${message.author_handle}: ` }),
+          element('span', { className: 'hit-text', text: excerpt(message.text, 120) }),
+        );
+        return item;
+      }));
+      $('#search-results-box').hidden = false;
+    });
+  }
+
+  // -- pinned messages ------------------------------------------------------------------------
+
+  schedulePinnedRefresh() {
+    if (this.pinnedRefresh !== null) return;
+    this.pinnedRefresh = setTimeout(() => {
+      this.pinnedRefresh = null;
+      this.refreshPinned().catch((error) => this.error(rejectText(error)));
+    }, 100);
+  }
+
+  async refreshPinned() {
+    if (this.roomId === null) return;
+    const roomId = this.roomId;
+    const pinned = await this.chat.pinned(roomId);
+    if (roomId !== this.roomId) return;
+    const canPin = this.canPin();
+    $('#pinned-count').textContent = String(pinned.length);
+    $('#pinned-bar').hidden = pinned.length === 0;
+    $('#pinned-list').replaceChildren(...pinned.map((message) => {
+      const item = element('li', { className: 'pinned-item', attrs: { 'data-message-id': String(message.id) } }, [
+        button('jump', `@${message.author_handle}: ${excerpt(message.text, 80)}`,
+          () => this.run(() => this.focusMessage(message.id))),
+      ]);
+      if (canPin) item.append(button('unpin', 'Unpin', () => this.setPinned(message, false)));
+      return item;
+    }));
+  }
+
+  setPinned(message, pinned) {
+    const roomId = message.room_id;
+    this.run(async () => {
+      if (pinned) await this.chat.pin_message(roomId, message.id);
+      else await this.chat.unpin_message(roomId, message.id);
+      // The `pinned` event updates everyone; this shows it here without waiting for it.
+      const view = unopt(await this.chat.message(roomId, message.id));
+      if (view && roomId === this.roomId) this.upsert(view);
+      await this.refreshPinned();
+    });
   }
 
   // -- applying events ------------------------------------------------------------------------
@@ -386,16 +954,42 @@ class ChatPage {
     } else if (tag === 'deleted') {
       const message = this.messages.get(String(value.message_id));
       if (message) {
-        this.upsert({ ...message, deleted: true, text: '', html: '', reactions: [], mentions: [], seq: value.seq });
+        this.upsert({
+          ...message, deleted: true, pinned: false, text: '', html: '', reactions: [], mentions: [], seq: value.seq,
+        });
+      } else {
+        this.schedulePinnedRefresh();
       }
     } else if (tag === 'reaction') {
       this.applyReaction(value);
     } else if (tag === 'pinned') {
       const message = this.messages.get(String(value.message_id));
       if (message) this.upsert({ ...message, pinned: value.pinned, seq: maxSeq(message.seq, value.seq) });
+      this.schedulePinnedRefresh();
     } else if (tag === 'typing') {
       this.showTyping(value);
+    } else if (tag === 'member') {
+      this.applyMember(value);
+    } else if (tag === 'room') {
+      const view = this.openView();
+      if (view) this.rooms.set(String(value.id), { ...view, room: value });
+      this.renderRoomHeader();
     }
+  }
+
+  applyMember(event) {
+    const status = tagOf(event.status);
+    if (event.user.toText() === this.principal && (status === 'removed' || status === 'banned')) {
+      const view = this.openView();
+      const name = view ? roomTitle(view) : `room ${event.room_id}`;
+      if (event.room_id === this.roomId) {
+        this.closeRoom(`You were ${status} from ${name}.`);
+      }
+      this.scheduleRoomsRefresh();
+      return;
+    }
+    if (event.user.toText() === this.principal) this.scheduleRoomsRefresh();
+    this.scheduleMembersRefresh();
   }
 
   applyReaction(event) {
@@ -429,17 +1023,34 @@ class ChatPage {
   }
 
   // Replies and events can arrive in either order: a view older than the one shown is dropped.
-  upsert(message) {
+  upsert(message, { scroll = true } = {}) {
     const shown = this.messages.get(String(message.id));
     if (shown && shown.seq > message.seq) return;
     this.messages.set(String(message.id), message);
+    if ((shown ? shown.pinned : false) !== message.pinned || (message.pinned && shown && shown.text !== message.text)) {
+      this.schedulePinnedRefresh();
+    }
     const list = $('#messages');
     const node = this.renderMessage(message);
     const existing = list.querySelector(`li[data-message-id="${message.id}"]`);
-    if (existing) { existing.replaceWith(node); return; }
+    if (existing) {
+      if (existing.classList.contains('focused')) node.classList.add('focused');
+      existing.replaceWith(node);
+      return;
+    }
     const after = [...list.children].find((li) => BigInt(li.dataset.messageId) > message.id);
     list.insertBefore(node, after || null);
-    node.scrollIntoView({ block: 'nearest' });
+    if (scroll) node.scrollIntoView({ block: 'nearest' });
+  }
+
+  rerenderMessages() {
+    for (const message of this.messages.values()) {
+      const existing = $('#messages').querySelector(`li[data-message-id="${message.id}"]`);
+      if (!existing) continue;
+      const node = this.renderMessage(message);
+      if (existing.classList.contains('focused')) node.classList.add('focused');
+      existing.replaceWith(node);
+    }
   }
 
   renderMessage(message) {
@@ -447,16 +1058,24 @@ class ChatPage {
     const classes = ['message'];
     if (mine) classes.push('mine');
     if (message.deleted) classes.push('deleted');
+    if (message.pinned) classes.push('is-pinned');
     const item = element('li', {
       className: classes.join(' '),
       attrs: { 'data-message-id': String(message.id), 'data-author': message.author_handle },
     });
     const header = element('div', { className: 'meta' }, [
       element('span', { className: 'author', text: `@${message.author_handle}` }),
-      element('time', { text: new Date(Number(message.created_at / 1_000_000n)).toLocaleTimeString() }),
+      element('time', { text: timeOf(message.created_at).toLocaleTimeString() }),
     ]);
-    if (message.edited && !message.deleted) header.append(element('span', { className: 'edited', text: '(edited)' }));
-    if (message.pinned) header.append(element('span', { className: 'pinned', text: '📌' }));
+    const editedAt = unopt(message.edited_at);
+    if (message.edited && !message.deleted) {
+      header.append(element('span', {
+        className: 'edited',
+        text: '(edited)',
+        attrs: editedAt === null ? {} : { title: `edited ${timeOf(editedAt).toLocaleString()}` },
+      }));
+    }
+    if (message.pinned) header.append(element('span', { className: 'pinned', text: '📌', attrs: { title: 'pinned' } }));
     item.append(header);
     const quote = unopt(message.quote);
     if (quote) {
@@ -473,28 +1092,41 @@ class ChatPage {
     const reactions = element('div', { className: 'reactions' });
     for (const reaction of message.reactions) {
       const me = this.iReacted(reaction);
-      const button = element('button', {
-        className: me ? 'reaction me' : 'reaction',
-        text: `${reaction.emoji} ${reaction.count}`,
-        attrs: { 'data-emoji': reaction.emoji, 'data-count': String(reaction.count) },
-      });
-      button.addEventListener('click', () => this.toggleReaction(message, reaction.emoji));
-      reactions.append(button);
+      reactions.append(button(me ? 'reaction me' : 'reaction', `${reaction.emoji} ${reaction.count}`,
+        () => this.toggleReaction(message, reaction.emoji),
+        { 'data-emoji': reaction.emoji, 'data-count': String(reaction.count) }));
     }
     item.append(reactions);
     const actions = element('div', { className: 'actions' });
-    const action = (className, text, handler, attrs) => {
-      const button = element('button', { className, text, attrs });
-      button.addEventListener('click', handler);
-      actions.append(button);
-    };
+    const action = (className, text, handler, attrs) => actions.append(button(className, text, handler, attrs));
     action('reply', 'Reply', () => this.startReply(message));
     for (const emoji of QUICK_REACTIONS) {
       action('react', emoji, () => this.toggleReaction(message, emoji), { 'data-emoji': emoji, title: `react ${emoji}` });
     }
+    if (this.canPin()) {
+      if (message.pinned) action('unpin', 'Unpin', () => this.setPinned(message, false));
+      else action('pin', 'Pin', () => this.setPinned(message, true));
+    }
     if (mine) {
       action('edit', 'Edit', () => this.startEdit(message));
       action('delete', 'Delete', () => this.run(() => this.chat.delete_message(message.room_id, message.id)));
+    } else {
+      if (this.isManager()) {
+        action('delete', 'Delete', () => this.ask({
+          text: `Delete @${message.author_handle}'s message?`,
+          confirm: 'Delete',
+          action: () => this.chat.delete_message(message.room_id, message.id),
+        }));
+      }
+      action('report', 'Report', () => this.ask({
+        text: `Report @${message.author_handle}'s message to the room's admins: “${excerpt(message.text, 80)}”`,
+        confirm: 'Report',
+        reason: { placeholder: 'What is wrong with it?', required: true },
+        action: async (reason) => {
+          const reportId = await this.chat.report(message.room_id, message.id, reason);
+          this.notify(`Reported (report ${reportId}); the room's admins will see it.`);
+        },
+      }));
     }
     item.append(actions);
     return item;
