@@ -126,3 +126,62 @@ def test_one_user_lists_with_a_picture_another_buys_and_both_follow_the_order(
     # 2.5 MKT less the 2.5 % platform fee, less the payout's ledger fee
     expect(seller.locator("#balance")).to_have_text("2.4374 MKT")
     assert seller.evaluate("window.pwned") is None and buyer.evaluate("window.pwned") is None
+
+
+def test_an_offer_accepted_from_the_item_page_then_reviewed(
+        browser: Any, market_url: str) -> None:
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=WAIT_MS)
+    seller, buyer = person(browser, market_url), person(browser, market_url)
+    seller.click("[data-view=sell]")
+    seller.fill("#shop-form [name=name]", "Offer Antiques")
+    seller.click("#shop-form button[type=submit]")
+    for field, value in [("title", "Walnut writing desk"), ("price", "40"),
+                         ("quantity", "1"), ("category", "furniture")]:
+        seller.fill(f"#sell-form [name={field}]", value)
+    seller.click("#sell-form button[type=submit]")
+    expect(seller.locator("#item-title")).to_have_text("Walnut writing desk")
+
+    buyer.click("#faucet")
+    expect(buyer.locator("#balance")).to_have_text("100 MKT")
+    buyer.fill("#search-form [name=text]", "walnut desk")
+    buyer.click("#search-form button[type=submit]")
+    expect(buyer.locator("#listings li")).to_have_count(1)
+    buyer.locator("#listings li", has_text="Walnut writing desk").click()
+    buyer.click("#favourite")
+    expect(buyer.locator("#favourite")).to_have_text("♥ Watching")
+    buyer.fill("#offer-form [name=amount]", "30")
+    buyer.click("#offer-form button[type=submit]")
+    expect(buyer.locator("#item-offers li")).to_contain_text("30 MKT for 1")
+    expect(buyer.locator("#balance")).to_have_text("69.9998 MKT")  # escrowed, plus two fees
+
+    seller.click("[data-view=sell]")
+    row = seller.locator("#my-listings tr", has_text="Walnut writing desk")
+    expect(row.locator("td").nth(2)).to_have_text("1")  # available, on the dashboard
+    seller.click("[data-view=browse]")
+    seller.locator("#listings li", has_text="Walnut writing desk").click()
+    seller.locator("#item-offers li").get_by_role("button", name="Accept").click()
+    expect(seller.locator("#item-available")).to_have_text("0 available")
+
+    seller.click("[data-view=orders]")
+    sold = seller.locator("#sold li")
+    expect(sold).to_have_attribute("data-status", "paid")
+    sold.get_by_role("button", name="Mark shipped").click()
+    expect(sold).to_have_attribute("data-status", "shipped")
+    buyer.click("[data-view=orders]")
+    bought = buyer.locator("#bought li")
+    expect(bought).to_have_attribute("data-status", "shipped")
+    bought.get_by_role("button", name="Confirm delivery").click()
+    expect(bought).to_have_attribute("data-status", "settled")
+    bought.get_by_label("rating").select_option("4")
+    bought.get_by_placeholder("Your review").fill("lovely <b>desk</b>")
+    bought.get_by_role("button", name="Review").click()
+    expect(bought.get_by_role("button", name="Review")).to_have_count(0)
+
+    buyer.click("[data-view=watchlist]")
+    buyer.locator("#watched li", has_text="Walnut writing desk").click()
+    expect(buyer.locator("#item-rating")).to_have_text("rated 4.0 / 5 by 1")
+    expect(buyer.locator("#item-reviews li")).to_have_text("★★★★☆ lovely <b>desk</b>")
+    # listed, offer, sold, shipped, confirmed, reviewed
+    expect(buyer.locator("#item-activity li")).to_have_count(6)
