@@ -9,8 +9,9 @@ text and runs nothing; a user whose browser cannot open WebSockets still follows
 room by polling ``changes_since``; an owner makes a private room and an invite link that
 a new user follows, and pins a message the member sees pinned; search across rooms and
 in one room opens a hit at its message; a direct message started by handle; roles,
-reports, a ban that takes the room away at once, unban, remove and leave; and a page
-whose socket the network cuts polls, reconnects by itself and catches up.
+reports seen and resolved by the owner, a ban that takes the room away at once, unban,
+remove and leave; and a page whose socket the network cuts polls, reconnects by itself
+and catches up.
 
 Waits are Playwright's (until an element shows the expected state) with a generous
 upper bound; nothing asserts how fast anything is.
@@ -565,6 +566,15 @@ def test_members_roles_bans_reports_and_leaving(browser: Any, chat_url: str) -> 
     uma.confirm("still spam")
     expect(uma.page.locator("#error")).to_have_text("you already reported this message")
     uma.page.click("#confirm-cancel")
+    expect(uma.page.locator("#show-reports")).to_be_hidden()
+    # the owner sees the report and resolves it
+    sam.page.click("#show-reports")
+    report = sam.page.locator("#reports li.report")
+    expect(report).to_have_count(1)
+    expect(report.locator(".report-text")).to_have_text("@sam: “welcome to the town hall”")
+    expect(report.locator(".report-reason")).to_have_text("reported by @uma: looks like spam")
+    report.locator("button.resolve").click()
+    expect(report.locator(".report-state")).to_have_text("resolved")
 
     # the admin bans uma, who loses the room at once and cannot join again
     tina.page.click("#show-members")

@@ -123,3 +123,20 @@ def test_the_page_imports_the_bundle_it_is_served_with() -> None:
     assert "innerHTML" not in script
     assert "insertAdjacentHTML" not in script
     assert "document.write" not in script
+
+
+def test_the_page_has_no_inline_handlers_or_styles(project: Path) -> None:
+    """The CSP allows no inline script or style: every control is wired up by chat.js."""
+    record(project, RECORDED)
+    html = Client().get("/chat/").content.decode()
+    assert re.findall(r"<[^>]*\son[a-z]+\s*=", html) == []
+    assert " style=" not in html
+    assert "<style" not in html
+    assert "javascript:" not in html
+    for control in (
+        "register-form", "create-room-form", "direct-form", "join-invite-form",
+        "invite-preview", "search-form", "search-results", "pinned-list", "members",
+        "add-members-form", "bans", "create-invite-form", "invites", "reports",
+        "confirm-form", "compose",
+    ):
+        assert f'id="{control}"' in html, control

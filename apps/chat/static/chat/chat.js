@@ -257,6 +257,7 @@ class ChatPage {
     this.onClick('#search-clear', () => { $('#search-results-box').hidden = true; });
     this.onClick('#show-members', () => this.togglePanel('#members-panel', () => this.refreshMembers()));
     this.onClick('#show-invites', () => this.togglePanel('#invites-panel', () => this.refreshInvites()));
+    this.onClick('#show-reports', () => this.togglePanel('#reports-panel', () => this.refreshReports()));
     this.onClick('#leave-room', () => this.confirmLeave());
     this.onSubmit('#add-members-form', (form) => this.run(async () => {
       const refs = form.handles.value.split(/[\s,]+/).filter(Boolean);
@@ -369,7 +370,6 @@ class ChatPage {
       await this.refreshRooms();
       if (!$('#members-panel').hidden) this.scheduleMembersRefresh();
     } catch (error) {
-      this.connecting = false;
       this.onSocketClosed(socket || this.socket, error);
     } finally {
       this.connecting = false;
@@ -563,8 +563,12 @@ class ChatPage {
     $('#room-role').dataset.role = tagOf(view.role);
     $('#show-members').hidden = false;
     $('#show-invites').hidden = !this.isManager();
+    $('#show-reports').hidden = !this.isManager();
     $('#leave-room').hidden = kind === 'direct';
-    if (!this.isManager()) $('#invites-panel').hidden = true;
+    if (!this.isManager()) {
+      $('#invites-panel').hidden = true;
+      $('#reports-panel').hidden = true;
+    }
     $('#add-members-form').hidden = !this.isManager();
   }
 
@@ -585,6 +589,7 @@ class ChatPage {
     $('#pinned-bar').hidden = true;
     $('#members-panel').hidden = true;
     $('#invites-panel').hidden = true;
+    $('#reports-panel').hidden = true;
     $('#load-older').hidden = true;
     $('#typing').textContent = '';
     $('#room').hidden = false;
@@ -743,6 +748,39 @@ class ChatPage {
     } catch (error) {
       this.notify('The browser did not allow copying: the link is selected, copy it yourself.');
     }
+  }
+
+  // -- reports (owner and admins) ------------------------------------------------------------
+
+  async refreshReports() {
+    if ($('#reports-panel').hidden || !this.isManager()) return;
+    const roomId = this.roomId;
+    const reports = await this.chat.reports([roomId]);
+    const people = [...new Set(reports.flatMap((r) => [r.author.toText(), r.reporter.toText()]))];
+    const profiles = people.length ? await this.chat.profiles(people.map((p) => Principal.fromText(p))) : [];
+    if (roomId !== this.roomId) return;
+    const handles = new Map(profiles.map((p) => [p.user.toText(), `@${p.handle}`]));
+    const who = (principal) => handles.get(principal.toText()) || principal.toText();
+    $('#reports-empty').hidden = reports.length > 0;
+    $('#reports').replaceChildren(...reports.map((report) => {
+      const item = element('li', {
+        className: report.resolved ? 'report resolved' : 'report',
+        attrs: { 'data-report-id': String(report.id), 'data-message-id': String(report.message_id) },
+      }, [
+        element('span', { className: 'report-text', text: `${who(report.author)}: “${excerpt(report.excerpt, 120)}”` }),
+        element('span', { className: 'report-reason', text: `reported by ${who(report.reporter)}: ${report.reason}` }),
+        button('jump', 'Show', () => this.run(() => this.focusMessage(report.message_id))),
+      ]);
+      if (report.resolved) {
+        item.append(element('span', { className: 'report-state', text: 'resolved' }));
+      } else {
+        item.append(button('resolve', 'Resolve', () => this.run(async () => {
+          await this.chat.resolve_report(report.id);
+          await this.refreshReports();
+        })));
+      }
+      return item;
+    }));
   }
 
   // -- members --------------------------------------------------------------------------------
