@@ -229,6 +229,7 @@ def sign_up(
 
     page.on("dialog", on_dialog)
     page.on("console", on_console)
+    page.on("pageerror", lambda error: user.console_errors.append(f"uncaught: {error}"))
     page.goto(f"{url}{path}")
     expect(page.locator("#signin")).to_be_visible()
     page.fill("#register-form [name=handle]", handle)
@@ -342,14 +343,16 @@ XSS = (
     "<a href=\"javascript:alert(1)\">a</a> **safe**"
 )
 
+ROOM_XSS = "<img src=x onerror=\"window.__xss='room'\"> room"
+
 
 def test_an_xss_payload_is_shown_as_text(browser: Any, chat_url: str) -> None:
     from playwright.sync_api import expect
 
     mallory = sign_up(browser, chat_url, "mallory")
-    create_room(mallory, "xss test")
+    create_room(mallory, ROOM_XSS)
     victim = sign_up(browser, chat_url, "victim")
-    join_room(victim, "xss test")
+    join_room(victim, ROOM_XSS)
 
     mallory.send(XSS)
     # a later message seen by both: anything the payload could have scheduled has run
@@ -364,6 +367,17 @@ def test_an_xss_payload_is_shown_as_text(browser: Any, chat_url: str) -> None:
         assert body.locator("img, script, a, [onerror]").count() == 0
         assert user.page.evaluate("() => window.__xss") is None
         assert user.dialogs == []
+    # the same payloads where else the page shows them: the pinned bar, search, the lists
+    mallory.message("window.__xss").locator("button.pin").click()
+    expect(victim.page.locator("#pinned-list li.pinned-item")).to_contain_text("<script>")
+    hits = victim.search("safe")
+    expect(hits).to_have_count(1)
+    expect(hits).to_contain_text("<img src=x onerror=")
+    expect(hits.locator(".hit-room")).to_have_text(ROOM_XSS)
+    expect(victim.page.locator("#room-name")).to_have_text(ROOM_XSS)
+    for where in ("#pinned-bar", "#search-results", "#rooms", "#public-rooms", "#room-header"):
+        assert victim.page.locator(where).locator("img, script, [onerror]").count() == 0
+    assert victim.page.evaluate("() => window.__xss") is None
     # the author sees their own text back unchanged when editing it
     mallory.message("window.__xss").locator("button.edit").click()
     expect(mallory.page.locator("#compose textarea")).to_have_value(XSS.strip())
@@ -466,6 +480,8 @@ def test_a_private_room_with_an_invite_link_and_pins(browser: Any, chat_url: str
         "invite link: this invite link is not valid (revoked or mistyped)"
     )
     expect(late.page.locator("#invite-preview")).to_be_hidden()
+    for user in (olive, peter, late):
+        assert user.console_errors == [], user.console_errors
 
 
 def test_search_across_rooms_and_direct_messages(browser: Any, chat_url: str) -> None:
@@ -526,6 +542,8 @@ def test_search_across_rooms_and_direct_messages(browser: Any, chat_url: str) ->
     quinn.page.fill("#direct-form [name=handle]", "nobody_here")
     quinn.page.click("#direct-form button[type=submit]")
     expect(quinn.page.locator("#error")).to_have_text("there is no user @nobody_here")
+    for user in (quinn, rita):
+        assert user.console_errors == [], user.console_errors
 
 
 def test_members_roles_bans_reports_and_leaving(browser: Any, chat_url: str) -> None:
@@ -621,6 +639,9 @@ def test_members_roles_bans_reports_and_leaving(browser: Any, chat_url: str) -> 
     expect(tina.room_item("town hall")).to_have_count(0)
     expect(sam.member("tina")).to_have_count(0)
     expect(sam.page.locator("#room-kind")).to_have_text("public room · 1 members")
+    for user in (sam, tina, uma):
+        assert user.dialogs == []
+        assert user.console_errors == [], user.console_errors
 
 
 def test_the_socket_reconnects_and_catches_up(browser: Any, chat_url: str) -> None:

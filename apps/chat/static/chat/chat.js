@@ -922,18 +922,16 @@ class ChatPage {
         `${hits.length} ${hits.length === 1 ? 'message' : 'messages'} with “${excerpt(text, 40)}” ${where}`;
       $('#search-results').replaceChildren(...hits.map((hit) => {
         const message = hit.message;
-        const item = element('li', {
-          className: 'search-hit',
-          attrs: { 'data-room-id': String(hit.room_id), 'data-message-id': String(message.id) },
-        }, [
-          button('open-hit', '', () => this.run(() => this.openRoom(hit.room_id, { focus: message.id })), {}),
-        ]);
-        item.firstChild.append(
+        const open = button('open-hit', '', () => this.run(() => this.openRoom(hit.room_id, { focus: message.id })));
+        open.append(
           element('span', { className: 'hit-room', text: hit.room_name }),
           element('span', { className: 'author', text: ` @${message.author_handle}: ` }),
           element('span', { className: 'hit-text', text: excerpt(message.text, 120) }),
         );
-        return item;
+        return element('li', {
+          className: 'search-hit',
+          attrs: { 'data-room-id': String(hit.room_id), 'data-message-id': String(message.id) },
+        }, [open]);
       }));
       $('#search-results-box').hidden = false;
     });
