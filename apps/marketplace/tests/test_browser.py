@@ -185,3 +185,42 @@ def test_an_offer_accepted_from_the_item_page_then_reviewed(
     expect(buyer.locator("#item-reviews li")).to_have_text("★★★★☆ lovely <b>desk</b>")
     # listed, offer, sold, shipped, confirmed, reviewed
     expect(buyer.locator("#item-activity li")).to_have_count(6)
+
+
+def test_an_auction_started_from_the_dashboard_takes_bids_and_refunds_the_outbid(
+        browser: Any, market_url: str) -> None:
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=WAIT_MS)
+    seller = person(browser, market_url)
+    first, second = person(browser, market_url), person(browser, market_url)
+    seller.click("[data-view=sell]")
+    seller.fill("#shop-form [name=name]", "Auction House")
+    seller.click("#shop-form button[type=submit]")
+    for field, value in [("title", "Brass telescope"), ("price", "10"), ("quantity", "1"),
+                         ("category", "antiques")]:
+        seller.fill(f"#sell-form [name={field}]", value)
+    seller.click("#sell-form button[type=submit]")
+    expect(seller.locator("#item-title")).to_have_text("Brass telescope")
+    seller.click("[data-view=sell]")
+    row = seller.locator("#my-listings tr", has_text="Brass telescope")
+    row.get_by_role("button", name="Auction for 1 h").click()
+    expect(row.locator("td").nth(4)).to_have_text("auction")
+
+    for bidder, amount in [(first, "10"), (second, "12")]:
+        bidder.click("#faucet")
+        expect(bidder.locator("#balance")).to_have_text("100 MKT")
+        bidder.fill("#search-form [name=text]", "brass telescope")
+        bidder.click("#search-form button[type=submit]")
+        expect(bidder.locator("#listings li")).to_have_count(1)
+        bidder.locator("#listings li").click()
+        expect(bidder.locator("#auction-box")).to_be_visible()
+        expect(bidder.locator("#buy")).to_be_hidden()
+        bidder.fill("#bid-form [name=amount]", amount)
+        bidder.click("#bid-form button[type=submit]")
+        state = bidder.locator("#auction-state")
+        expect(state).to_contain_text(f"leading bid {amount} MKT (yours)")
+    # the first bidder was outbid: refunded (less the refund's fee), the second holds the lead
+    first.click("[data-view=browse]")
+    expect(first.locator("#balance")).to_have_text("99.9997 MKT")
+    expect(second.locator("#balance")).to_have_text("87.9998 MKT")

@@ -76,6 +76,7 @@ class Market {
     $('#buy').addEventListener('click', () => this.buy());
     $('#favourite').addEventListener('click', () => this.toggleFavourite());
     $('#offer-form').addEventListener('submit', (e) => { e.preventDefault(); this.offer(e.target); });
+    $('#bid-form').addEventListener('submit', (e) => { e.preventDefault(); this.bid(e.target); });
     $('#faucet').addEventListener('click', () => this.faucet());
     $('#shop-form').addEventListener('submit', (e) => { e.preventDefault(); this.openShop(e.target); });
     $('#sell-form').addEventListener('submit', (e) => { e.preventDefault(); this.sell(e.target); });
@@ -99,6 +100,7 @@ class Market {
   }
 
   async open(view) {
+    this.nav = (this.nav || 0) + 1;  // a later navigation wins over one still loading
     this.show(view);
     await this.guarded(async () => {
       if (view === 'browse') await this.browse();
@@ -194,7 +196,45 @@ class Market {
     });
   }
 
+  async showAuction(item) {
+    const box = $('#auction-box');
+    const running = variantTag(item.status) === 'auction'
+      ? (await this.market.running_auctions()).find((a) => a.listing_id === item.id) : null;
+    this.auction = running || null;
+    box.hidden = !running;
+    $('#buy').hidden = Boolean(running);
+    if (!running) return;
+    const leader = unopt(running.leading_bidder);
+    const leading = leader
+      ? `leading bid ${mkt(running.leading_amount)}${leader.toText() === this.principal.toText() ? ' (yours)' : ''}`
+      : 'no bids yet';
+    const ends = new Date(Number(running.ends_at / 1000000n)).toLocaleString();
+    $('#auction-state').textContent = `Auction: ${leading}; next bid at least ${mkt(running.next_min_bid)}; `
+      + `${running.reserve_met ? 'reserve met' : 'reserve not met'}; ends ${ends}`;
+    $('#auction-state').dataset.bids = String(running.bids);
+    $('#bid-form').hidden = item.seller.toText() === this.principal.toText();
+  }
+
+  async bid(form) {
+    const auction = this.auction;
+    await this.guarded(async () => {
+      const amount = toUnits(form.amount.value);
+      this.say('Approving the bid…');
+      await this.approve(amount);
+      const result = await this.market.place_bid(auction.id, amount);
+      if ('Err' in result) {
+        const tag = variantTag(result.Err);
+        throw new Error(`the bid failed: ${tag} ${String(result.Err[tag])}`);
+      }
+      form.reset();
+      await this.refreshBalance();
+      this.say(`Your bid of ${mkt(amount)} is in escrow; it comes back if you are outbid.`);
+      await this.item(this.current.id);
+    });
+  }
+
   async itemDetails(item) {
+    await this.showAuction(item);
     const mine = item.seller.toText() === this.principal.toText();
     const offers = await this.market.offers_for(item.id);
     $('#item-offers').replaceChildren(...offers.map((offer) => {
@@ -231,6 +271,8 @@ class Market {
   }
 
   async item(id) {
+    this.nav = (this.nav || 0) + 1;
+    const nav = this.nav;
     await this.guarded(async () => {
       const item = unopt(await this.market.listing(id));
       if (!item) throw new Error(`listing ${id} is gone`);
@@ -246,8 +288,9 @@ class Market {
       $('#item-certified').textContent = proof.certificate.length
         ? 'price and seller are in the canister’s certified data' : '';
       $('#buy').disabled = item.available === 0 || item.seller.toText() === this.principal.toText();
-      await this.itemDetails(item);
+      if (nav !== this.nav) return;  // the user went elsewhere meanwhile
       this.show('item');
+      await this.itemDetails(item);
     });
   }
 
@@ -323,6 +366,16 @@ class Market {
         element('td', { text: status }),
       ]);
       const cell = element('td');
+      if (status === 'active' && item.available > 0) {
+        const auction = element('button', { text: 'Auction for 1 h', attrs: { type: 'button' } });
+        auction.addEventListener('click', () => this.guarded(async () => {
+          const step = item.price / 20n > 0n ? item.price / 20n : 1n;
+          await this.market.start_auction(item.id, item.price, 0n, step, 3600n * 1000000000n);
+          this.say(`“${item.title}” is up for auction for an hour.`);
+          await this.sellView();
+        }));
+        cell.append(auction, ' ');
+      }
       if (status !== 'delisted') {
         const button = element('button', { text: 'Delist', attrs: { type: 'button' } });
         button.addEventListener('click', () => this.guarded(async () => {
