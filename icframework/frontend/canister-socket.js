@@ -68,9 +68,15 @@ export class CanisterSocket {
     const ws = new Impl(socketUrl(url, canisterId));
     return new Promise((resolve, reject) => {
       const fail = () => reject(new Error(`cannot open the canister socket of ${canisterId}`));
+      // A socket that closes before the server's hello (refused, a dropped connection)
+      // must not leave the caller waiting: close settles the promise too.
+      const closedEarly = (event) => reject(new Error(
+        `the canister socket of ${canisterId} closed before the server's hello (code ${event.code})`));
       ws.addEventListener('error', fail, { once: true });
+      ws.addEventListener('close', closedEarly, { once: true });
       ws.addEventListener('message', async (message) => {
         ws.removeEventListener('error', fail);
+        ws.removeEventListener('close', closedEarly);
         const hello = JSON.parse(message.data);
         if (hello.op !== 'hello') { reject(new Error(`expected hello, got ${hello.op}`)); return; }
         const socket = new CanisterSocket(ws, canisterId);
