@@ -154,6 +154,10 @@ def apply_pull(bid_id: int, answer: LedgerAnswer) -> tuple[BidResult, list[int]]
     result and the refund payouts to send."""
     bid = Bid.objects.filter(id=bid_id).first()
     assert bid is not None
+    if bid.status == "failed" and answer.kind in ("ok", "duplicate"):
+        update_totals(escrow_held=bid.amount)  # paid after it failed: give it back
+        refund = _refund(bid, "the payment arrived after the bid had failed; refunded")
+        return BidResult(Ok=bid_view(bid)), [refund]
     if bid.status != "pending_payment":
         return BidResult(Ok=bid_view(bid)), []  # already decided by another path
     if answer.kind == "refused":

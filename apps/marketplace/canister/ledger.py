@@ -10,7 +10,10 @@ the ledger (``Duplicate`` means the first attempt went through).
 `pull` and `send` return a `LedgerAnswer`: ``ok`` with the block, ``duplicate`` with
 the original block, ``refused`` with the ledger's error in words (and the typed
 detail: the balance or allowance), or ``unknown`` when the ledger rejected or trapped —
-then nothing is known and the caller keeps its state pending for a retry.
+then nothing is known and the caller keeps its state pending for a retry. A retry
+later than the ledger's deduplication window (a day) is answered ``TooOld``; then the
+escrow subaccount's balance tells what happened, since each escrow belongs to one
+payment (`pull` does this itself; `payouts.run` for transfers out).
 """
 
 from __future__ import annotations
@@ -118,7 +121,28 @@ async def pull(ledger: Principal, buyer: Principal, escrow: bytes, amount: int, 
         })
     except (CallRejected, ReplyDecodeError) as exc:
         return LedgerAnswer("unknown", error=f"the ledger did not answer: {exc}")
-    return _answer(result)
+    answer = _answer(result)
+    if answer.tag != "TooOld":
+        return answer
+    # The ledger no longer remembers the first attempt (its window is a day), so it
+    # cannot say Duplicate. The escrow is this payment's alone: its balance says
+    # whether the first attempt went through.
+    held = await balance_of(ledger, escrow)
+    if held is None:
+        return LedgerAnswer("unknown", error="TooOld, and the escrow's balance is unknown")
+    if held >= amount:
+        return LedgerAnswer("duplicate", error=f"TooOld, but the escrow holds {held}")
+    return answer
+
+
+async def balance_of(ledger: Principal, escrow: bytes) -> int | None:
+    """The balance of the marketplace's ``escrow`` subaccount, or None if the ledger did
+    not answer."""
+    try:
+        held = await _ledger(ledger).icrc1_balance_of({"owner": ic.id(), "subaccount": escrow})
+    except (CallRejected, ReplyDecodeError):
+        return None
+    return int(held)
 
 
 async def send(ledger: Principal, escrow: bytes, to: Account, amount: int, fee: int, *,

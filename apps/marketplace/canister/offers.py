@@ -38,6 +38,10 @@ def offer_view(offer: Offer) -> OfferView:
 def apply_pull(offer_id: int, answer: LedgerAnswer) -> OfferResult:
     offer = Offer.objects.filter(id=offer_id).first()
     assert offer is not None
+    if offer.status == "failed" and answer.kind in ("ok", "duplicate"):
+        update_totals(escrow_held=offer.amount)  # paid after it failed: give it back
+        _refund(offer, "offer_refunded")
+        return OfferResult(Ok=offer_view(offer))
     if offer.status != "pending_payment":
         return OfferResult(Ok=offer_view(offer))
     if answer.kind in ("ok", "duplicate"):

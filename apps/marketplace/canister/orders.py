@@ -106,6 +106,9 @@ def _paid(order: Order) -> None:
 def apply_pull(order_id: int, answer: LedgerAnswer) -> CheckoutResult:
     """Record the ledger's answer to an order's pull (from `checkout` or the sweeper)."""
     order = access.get_order(order_id)
+    if order.status == "failed" and answer.kind in ("ok", "duplicate"):
+        _refund_late_payment(order)
+        return CheckoutResult(Ok=order_view(order))
     if order.status != "pending_payment":
         return CheckoutResult(Ok=order_view(order))  # already decided by another path
     if answer.kind in ("ok", "duplicate"):
@@ -123,6 +126,20 @@ def apply_pull(order_id: int, answer: LedgerAnswer) -> CheckoutResult:
     order.updated_at = ic.time()
     order.save()
     return CheckoutResult(Err=PaymentError(Pending=order.id))
+
+
+def _refund_late_payment(order: Order) -> None:
+    """The funds reached the escrow of an order that had failed already (an attempt
+    answered after a later one was refused; the IC's ordering of calls between two
+    canisters rules it out, but nothing here relies on it): give them back. The lock
+    was released with the failure, so the units are not touched."""
+    order.status = "refunding"
+    order.updated_at = ic.time()
+    order.note = "the payment arrived after the order had failed: refunded"
+    order.save()
+    update_totals(escrow_held=order.amount)
+    payouts.record("refund", Account(order.buyer), order.amount, order.escrow,
+                   order_id=order.id)
 
 
 @update

@@ -14,13 +14,14 @@ from typing import Any
 
 import pytest
 
-from icframework.sdk import Trapped
+from icframework.sdk import CallRejected, Trapped
 
 from .world import (
     ADMIN,
     BUYER,
     FEE,
     LEDGER_APP,
+    LEDGER_ID,
     MARKET_APP,
     SELLER,
     World,
@@ -125,4 +126,78 @@ def test_a_new_ledger_fee_is_learnt_from_bad_fee(w: World) -> None:
     done = w.q(BUYER, "order", order.id)
     assert done.status.value == "settled"
     assert w.balance(SELLER) == 9_750_000 - 2 * FEE
+    balanced(w)
+
+
+# -- retries after the ledger's deduplication window (a day): TooOld -------------------------
+
+def _down(method: str, arg: bytes, caller: Any, cycles: int) -> bytes:
+    raise CallRejected(LEDGER_ID.to_text(), method, 2, "the ledger is unreachable")
+
+
+def _outage(w: World, ns: int) -> None:
+    """The ledger is unreachable for ``ns``; then it is back and the sweeper runs (a
+    pull is asked again 30 s after the last attempt)."""
+    w.market.connect(LEDGER_ID, _down)
+    w.advance(ns)
+    w.market.connect(LEDGER_ID, w.ledger)
+    w.advance(limits.MINUTE)
+
+
+def test_a_pull_answered_too_old_is_decided_by_the_escrow_balance(w: World) -> None:
+    taken, never = w.listing(title="A"), w.listing(title="B")
+    w.approve(BUYER, 5_000_000)
+    lost = w.market.start_update("checkout", taken.id, 1, caller=BUYER)
+    assert lost.call is not None
+    w.market.deliver(lost.call)  # the ledger took the money; the answer was lost
+    lost.reject(2, "the answer was lost")
+    unsent = w.market.start_update("checkout", never.id, 1, caller=BUYER)
+    unsent.reject(2, "the ledger is unreachable")  # never reached the ledger
+    _outage(w, 2 * limits.DAY)
+    orders = {o.listing_id: o for o in w.q(BUYER, "my_orders", False, None, 5)}
+    assert orders[taken.id].status.value == "paid"  # the escrow holds it: paid, once
+    assert orders[never.id].status.value == "failed"  # the escrow is empty: nothing taken
+    assert w.q(BUYER, "listing", never.id).available == 1
+    assert w.balance(BUYER) == 50_000_000 - FEE - (1_000_000 + FEE)
+    balanced(w)
+
+
+def test_a_payout_answered_too_old_is_decided_by_the_escrow_balance(w: World) -> None:
+    item = w.listing(price=10_000_000)
+    order = w.buy(BUYER, item.id).value
+    flight = w.market.start_update("confirm_delivery", order.id, caller=BUYER)
+    assert flight.call is not None
+    w.market.deliver(flight.call)  # the platform's share went out; the answer was lost
+    flight.reject(2, "the answer was lost")
+    flight.reject(2, "the ledger is unreachable")  # the seller's share never left
+    assert flight.done
+    _outage(w, 2 * limits.DAY)
+    done = w.q(BUYER, "order", order.id)
+    assert done.status.value == "settled", done
+    platform = done.payouts[0]
+    assert "read from the escrow's balance" in platform.last_error
+    assert w.balance(ADMIN) == 250_000 - FEE  # once
+    assert w.balance(SELLER) == 9_750_000 - FEE
+    assert w.balance(done.escrow.owner, done.escrow.subaccount) == 0
+    balanced(w)
+
+
+def test_a_payment_that_arrives_after_the_order_failed_is_refunded(w: World) -> None:
+    item = w.listing(price=1_000_000)
+    w.approve(BUYER, 2_000_000)
+    slow = w.market.start_update("checkout", item.id, 1, caller=BUYER)
+    w.approve(BUYER, 1)  # the buyer takes the approval back...
+    w.advance(limits.MINUTE)  # ...so the sweeper's retry is refused: failed, unlocked
+    order = w.q(BUYER, "my_orders", False, None, 5)[0]
+    assert order.status.value == "failed"
+    assert w.q(BUYER, "listing", item.id).available == 1
+    w.approve(BUYER, 2_000_000)
+    # the first attempt reaches the ledger only now (the IC orders calls between two
+    # canisters, so this cannot happen there; the marketplace copes anyway)
+    assert slow.deliver().result().value.status.value == "refunding"
+    w.advance(limits.SWEEP_EVERY_NS)
+    assert w.q(BUYER, "order", order.id).status.value == "refunded"
+    assert w.balance(order.escrow.owner, order.escrow.subaccount) == 0
+    assert w.q(ADMIN, "stats").escrow_held == 0
+    assert w.balance(BUYER) == 50_000_000 - 3 * FEE - FEE - FEE  # approvals, pull, refund
     balanced(w)

@@ -87,10 +87,9 @@ class World:
 
     # -- the invariant ----------------------------------------------------------------------
     def escrows(self) -> list[bytes]:
-        escrows: list[bytes] = []
-        for n in range(1, self.market.query("stats", caller=ADMIN).orders + 50):
-            escrows.append(ledger_mod.escrow_subaccount(n))
-        return escrows
+        """Every escrow subaccount the marketplace opened (orders, offers and bids)."""
+        opened = self.market.query("stats", caller=ADMIN).escrows
+        return [ledger_mod.escrow_subaccount(n) for n in range(1, opened + 1)]
 
     def money_in_accounts(self) -> int:
         people = sum(self.balance(p) for p in self.people)
@@ -102,16 +101,22 @@ class World:
         return result
 
 
-def make_world(balances: dict[Principal, int] | None = None) -> World:
+def make_world(balances: dict[Principal, int] | None = None,
+               fee_collector: Principal | None = None) -> World:
+    """A fresh ledger (with ``balances``; fees burnt, or credited to ``fee_collector``)
+    and marketplace, connected."""
     balances = balances or {BUYER: 50_000_000, BUYER2: 50_000_000}
     ledger = LocalCanister(LEDGER_APP, backend=LocalBackend(canister_id=LEDGER_ID))
     ledger.install(LEDGER_APP.LedgerArg(Init=LEDGER_APP.InitArgs(
         token_name="Market Token", token_symbol="MKT", minting_account=account(MINTER),
         transfer_fee=FEE, initial_balances=[(account(p), n) for p, n in balances.items()],
-        metadata=[], decimals=None, max_memo_length=None, fee_collector_account=None)))
+        metadata=[], decimals=None, max_memo_length=None,
+        fee_collector_account=account(fee_collector) if fee_collector else None)))
     market = LocalCanister(MARKET_APP, backend=LocalBackend(canister_id=MARKET_ID))
     market.connect(LEDGER_ID, ledger)
     market.install(records.InitArgs(ledger=LEDGER_ID, admin=ADMIN, arbiter=ARBITER,
                                     platform_fee_bps=250, ledger_fee=FEE))
     people = [ADMIN, ARBITER, SELLER, MAKER, BUYER, BUYER2, *balances]
+    if fee_collector is not None:
+        people.append(fee_collector)
     return World(market, ledger, list(dict.fromkeys(people)))
