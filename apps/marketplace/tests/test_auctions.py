@@ -19,6 +19,7 @@ from .world import (
     MARKET_ID,
     SELLER,
     World,
+    certify,
     limits,
     make_world,
     records,
@@ -61,6 +62,10 @@ def test_the_highest_bid_wins_and_the_outbid_are_refunded(w: World) -> None:
     assert a.status == "running" and a.next_min_bid == START and not a.reserve_met
     listing = w.q(BUYER, "listing", a.listing_id)
     assert listing.status.value == "auction"
+    proof = w.q(BUYER, "certified_listing", a.listing_id)
+    assert proof.status.value == "auction" and certify.verify(
+        proof.listing_id, proof.seller, proof.price, proof.available, proof.status.value,
+        proof.bucket, proof.buckets, w.market.backend.certified_data)
     first = bid(w, BUYER, a.id, START)
     assert first.tag == "Ok" and first.value.status == "leading"
     assert w.balance(MARKET_ID, first.value.escrow.subaccount) == START
