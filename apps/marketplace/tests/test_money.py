@@ -1,6 +1,6 @@
 """Money is never lost or duplicated: random interleavings of buyers, sellers, offers,
-auctions, cancellations, disputes, ledger outages, lost answers and time, checked after
-every step.
+auctions, cancellations, disputes, ledger outages, lost answers, upgrades and time,
+checked after every step.
 
 Calls are made whole or started and left waiting at their first ``await``
 (`LocalCanister.start_update`): other steps run in between, and the waiting call is
@@ -45,6 +45,7 @@ from .world import (
     World,
     limits,
     make_world,
+    records,
 )
 
 BUYERS = [BUYER, BUYER2]
@@ -73,6 +74,7 @@ step = st.one_of(
     st.tuples(st.just("wait"), st.sampled_from([limits.SWEEP_EVERY_NS, limits.MINUTE,
                                                  limits.DAY, limits.SHIP_WITHIN_NS])),
     st.tuples(st.just("wait_ledger_down"), st.sampled_from([limits.MINUTE, limits.DAY])),
+    st.tuples(st.just("upgrade")),
 )
 
 
@@ -257,6 +259,9 @@ class Run:
             self.w.advance(ns)
         finally:
             self.w.market.connect(LEDGER_ID, self.w.ledger)
+
+    def do_upgrade(self) -> None:
+        self.w.market.upgrade(records.InitArgs(ledger=LEDGER_ID))
 
     # -- the invariant ----------------------------------------------------------------------
     def check(self) -> None:
