@@ -1,10 +1,9 @@
-"""Tests of `icframework.replica.pages.PageMap`: bytes, transactions, dirty pages, speed."""
+"""Tests of `icframework.replica.pages.PageMap`: bytes, transactions, dirty pages, large writes."""
 
 from __future__ import annotations
 
 import array
 import os
-import time
 
 import pytest
 from hypothesis import settings
@@ -193,22 +192,18 @@ def test_load_page_refuses_a_short_page() -> None:
         PageMap().load_page(1, bytes(10))
 
 
-# -- speed ----------------------------------------------------------------------------------
+# -- large writes ----------------------------------------------------------------------------
 
 
-def test_ten_megabytes_write_read_and_rollback_take_milliseconds() -> None:
-    size = 10 * 1024 * 1024
+def test_ten_megabytes_write_read_and_rollback() -> None:
+    size = 10 * 1024 * 1024  # how fast this is, bench_replica measures
     pages = sized(size)
     data = os.urandom(size)
-    start = time.perf_counter()
     pages.begin()
     pages.write(0, data)
     assert pages.read(0, size) == data
     pages.rollback()
-    elapsed = time.perf_counter() - start
     assert pages.read(0, size) == bytes(size)
-    # Measured ~25 ms; the bound leaves room for slow CI machines.
-    assert elapsed < 0.5, f"10 MiB write + read + rollback took {elapsed * 1000:.0f} ms"
 
 
 # -- model check ----------------------------------------------------------------------------
