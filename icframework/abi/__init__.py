@@ -1,6 +1,6 @@
 """The canister ABI: the WIT world Python canisters implement (``canister.wit``).
 
-The world's version is part of its package name (``icframework:canister@0.1.0``) and
+The world's version is part of its package name (``icframework:canister@0.2.0``) and
 of every import the replica defines; bump it with any change to the WIT.
 """
 
@@ -12,11 +12,11 @@ WIT_PATH = Path(__file__).resolve().parent / "canister.wit"
 """The WIT file of the canister ABI."""
 
 WIT_PACKAGE = "icframework:canister"
-ABI_VERSION = "0.1.0"
+ABI_VERSION = "0.2.0"
 WORLD = "python-canister"
 """The world the shared runtime component implements."""
 
 
 def interface_name(interface: str) -> str:
-    """The qualified name of an ABI interface, e.g. ``icframework:canister/ic0@0.1.0``."""
+    """The qualified name of an ABI interface, e.g. ``icframework:canister/ic0@0.2.0``."""
     return f"{WIT_PACKAGE}/{interface}@{ABI_VERSION}"

@@ -3,22 +3,24 @@
 How it works: the ABI's hot exports (``call-method``, ``call-callback``, docs/abi.md)
 answer one ``blob`` instead of crossing the component boundary once per key-value write
 and event, because every crossing costs the guest thousands of instructions. The blob
-is built inside the canister by `encode_outcome` and read by the replica with
-`decode_outcome`; both sides import this module (it is pure standard library, bundled
-into the runtime). Integers are little-endian ``u32``.
+is built inside the canister by `encode_outcome` (or the SDK's own fast paths, which
+write the same bytes) and read by the replica with `decode_outcome`; both sides import
+this module (it is pure standard library, bundled into the runtime). Integers are
+little-endian ``u32``.
 
 ::
 
-    outcome = flags:u8 rest
-    flags 0x00            nothing follows: no reply (yet), no effects
-    flags 0x01            the reply is the rest of the blob (the common case)
-    flags 0x02            effects are the rest
-    flags 0x03            reply length:u32, reply, then effects
-    effect  = 0x01 key length:u32 key value length:u32 value    put
-            | 0x02 key length:u32 key                           delete
-            | 0x03 topic length:u32 topic (UTF-8) value length:u32 value   event
+    outcome = effect* reply?
+    reply   = 0x01 data                                       the rest of the blob
+    effect  = 0x02 key length:u32 key value length:u32 value   put
+            | 0x03 key length:u32 key                          delete
+            | 0x04 topic length:u32 topic (UTF-8) value length:u32 value   event
 
-Writes come in the order the canister applies them; events in publish order.
+An empty blob is a message that neither replied (yet) nor had effects. The reply comes
+last and runs to the end, so a reply alone is ``0x01`` and the reply, and a message with
+effects is its effects followed by that same reply record: the guest builds either with
+one concatenation, never measuring the reply. Writes come in the order the canister
+applies them (a later write of a key wins); events in publish order.
 """
 
 from __future__ import annotations
@@ -28,25 +30,29 @@ from dataclasses import dataclass
 
 __all__ = [
     "NO_OUTCOME",
+    "REPLY",
     "MessageOutcome",
     "OutcomeError",
     "decode_outcome",
+    "delete_record",
     "encode_outcome",
+    "put_record",
 ]
 
-NO_OUTCOME = b"\x00"
+NO_OUTCOME = b""
 """The outcome of a message that neither replied nor had effects."""
 
+REPLY = b"\x01"
+"""The tag of the reply record: ``REPLY + data`` is the outcome of a reply alone."""
+
 _REPLY = 0x01
-_EFFECTS = 0x02
-_PUT = 0x01
-_DELETE = 0x02
-_EVENT = 0x03
+_PUT = 0x02
+_DELETE = 0x03
+_EVENT = 0x04
 _U32 = struct.Struct("<I")
 _TAG_U32 = struct.Struct("<BI")
 _pack_u32 = _U32.pack
 _pack_tag = _TAG_U32.pack
-_REPLY_ONLY = bytes((_REPLY,))
 
 
 class OutcomeError(ValueError):
@@ -62,6 +68,16 @@ class MessageOutcome:
     events: list[tuple[str, bytes]]
 
 
+def put_record(key: bytes, value: bytes) -> bytes:
+    """The effect record that stores ``value`` under ``key``."""
+    return b"".join((_pack_tag(_PUT, len(key)), key, _pack_u32(len(value)), value))
+
+
+def delete_record(key: bytes) -> bytes:
+    """The effect record that removes ``key``."""
+    return _pack_tag(_DELETE, len(key)) + key
+
+
 def encode_outcome(
     reply: bytes | None,
     writes: list[tuple[bytes, bytes | None]] | None = None,
@@ -69,8 +85,8 @@ def encode_outcome(
 ) -> bytes:
     """The outcome blob of a message (see the module docstring)."""
     if not writes and not events:
-        return NO_OUTCOME if reply is None else _REPLY_ONLY + reply
-    parts = [b"\x02"] if reply is None else [b"\x03", _pack_u32(len(reply)), reply]
+        return NO_OUTCOME if reply is None else REPLY + reply
+    parts: list[bytes] = []
     append = parts.append
     for key, value in writes or ():
         if value is None:
@@ -87,34 +103,28 @@ def encode_outcome(
         append(name)
         append(_pack_u32(len(data)))
         append(data)
+    if reply is not None:
+        append(REPLY)
+        append(reply)
     return b"".join(parts)
 
 
 def decode_outcome(blob: bytes) -> MessageOutcome:
     """Read an outcome blob; raises `OutcomeError` if it is malformed."""
-    if not blob:
-        raise OutcomeError("empty outcome: expected a flags byte at offset 0")
-    flags = blob[0]
-    if flags == _REPLY:
+    if blob[:1] == REPLY:
         return MessageOutcome(blob[1:], [], [])
-    if flags == 0:
-        if len(blob) != 1:
-            raise OutcomeError(f"{len(blob) - 1} byte(s) after flags 0x00 at offset 1")
-        return MessageOutcome(None, [], [])
-    if flags not in (_EFFECTS, _REPLY | _EFFECTS):
-        raise OutcomeError(f"unknown flags 0x{flags:02x} at offset 0: expected 0x00 to 0x03")
     view = memoryview(blob)
-    p = 1
+    p = 0
     reply = None
-    if flags & _REPLY:
-        size, p = _length(blob, p, "reply")
-        reply, p = _take(view, p, size, "reply")
     writes: list[tuple[bytes, bytes | None]] = []
     events: list[tuple[str, bytes]] = []
     end = len(blob)
     while p < end:
         tag = blob[p]
         p += 1
+        if tag == _REPLY:
+            reply = bytes(view[p:])
+            break
         if tag in (_PUT, _DELETE):
             size, p = _length(blob, p, "key")
             key, p = _take(view, p, size, "key")
@@ -136,8 +146,8 @@ def decode_outcome(blob: bytes) -> MessageOutcome:
             events.append((topic, data))
         else:
             raise OutcomeError(
-                f"unknown effect tag 0x{tag:02x} at offset {p - 1}: expected 0x01 (put), "
-                "0x02 (delete) or 0x03 (event)"
+                f"unknown record tag 0x{tag:02x} at offset {p - 1}: expected 0x01 (reply), "
+                "0x02 (put), 0x03 (delete) or 0x04 (event)"
             )
     return MessageOutcome(reply, writes, events)
 

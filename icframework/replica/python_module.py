@@ -9,10 +9,12 @@ the SHA-256 of the bytes as installed) and read for metadata like any other modu
 
 The app section::
 
-    {"format": 1, "abi": "0.1.0", "entry": "app.py", "files": {"app.py": "<source>"}}
+    {"format": 1, "abi": "0.2.0", "entry": "app.py", "files": {"app.py": "<source>"}}
 
 ``format`` is this layout's version, ``abi`` the canister ABI (``icframework.abi``)
-the app was written for (it must equal the replica's), ``entry`` the file the runtime
+the app was written for (one of `COMPATIBLE_ABIS`: 0.1.0 differs from 0.2.0 only in
+the message outcome between the runtime and the replica, which apps never see),
+``entry`` the file the runtime
 executes, ``files`` every file of the app by relative path. The other files are
 importable by module name (``helpers.py`` as ``import helpers``, ``pkg/mod.py`` as
 ``import pkg.mod``).
@@ -33,6 +35,7 @@ from icframework.core import encode_uleb128
 from icframework.replica.errors import InvalidModuleError
 
 __all__ = [
+    "COMPATIBLE_ABIS",
     "MAX_APP_BYTES",
     "MAX_APP_FILES",
     "PYTHON_FORMAT",
@@ -45,6 +48,9 @@ __all__ = [
 PYTHON_SECTION = "icframework:python"
 """Name of the custom section that carries the app."""
 PYTHON_FORMAT = 1
+COMPATIBLE_ABIS = frozenset({"0.1.0", ABI_VERSION})
+"""Canister ABI versions whose apps this replica runs (what `pack_python_module` writes
+is `ABI_VERSION`)."""
 MAX_APP_BYTES = 8 * 1024 * 1024
 """Largest app section (the sources, JSON-encoded)."""
 MAX_APP_FILES = 256
@@ -156,7 +162,7 @@ def parse_python_app(content: bytes) -> PythonApp:
             f"format {PYTHON_FORMAT}"
         )
     abi = data.get("abi")
-    if abi != ABI_VERSION:
+    if abi not in COMPATIBLE_ABIS:
         raise InvalidModuleError(
             f"the Python app targets canister ABI {abi!r}; this replica's runtime implements "
             f"{ABI_VERSION!r}"

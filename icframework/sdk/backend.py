@@ -67,6 +67,15 @@ class Backend(Protocol):
     IC's wording rather than raise.
     """
 
+    @property
+    def generation(self) -> object:
+        """A value equal to an earlier one only if no stored value changed in between (no
+        write, no dropped transaction): structures may keep a decoded value while it
+        stays equal (`icframework.sdk.stable.StableCell`). An int counts up (and
+        `set_backend` moves it past every other backend's); any other value must be
+        new each time it is read."""
+        ...
+
     # ---- message context ------------------------------------------------------------
     def caller(self) -> bytes:
         """Raw bytes of the principal that sent the current message (``ic0.msg_caller``)."""
@@ -374,6 +383,12 @@ class LocalBackend:
       cycles leave the balance at once; `LocalCanister` delivers the calls).
     """
 
+    @property
+    def generation(self) -> object:
+        """Never equal to an earlier one: nothing is remembered over this backend's
+        storage, which tests may change directly."""
+        return object()
+
     def __init__(
         self,
         *,
@@ -626,10 +641,23 @@ def set_backend(backend: Backend | None) -> Backend | None:
     Returns the previously installed backend. The in-canister runtime calls this once
     at start-up; tests call it (or use `LocalCanister`) to get a clean world.
     """
-    global installed
+    global installed, _generations_seen
     previous = installed
+    # Generations count per backend (small numbers are cheap inside a canister); give
+    # the one installed now numbers above any seen so far, so that a value remembered
+    # with another backend's generation never matches (`Backend.generation`).
+    for seen in (previous, backend):
+        generation = getattr(seen, "generation", None)
+        if type(generation) is int and generation > _generations_seen:
+            _generations_seen = generation
+    if backend is not None and type(getattr(backend, "generation", None)) is int:
+        _generations_seen += 1
+        backend.generation = _generations_seen  # type: ignore[misc]
     installed = backend
     return previous
+
+
+_generations_seen = 0
 
 
 def current_backend() -> Backend:

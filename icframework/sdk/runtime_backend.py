@@ -33,12 +33,23 @@ halves.
 
 from __future__ import annotations
 
+import struct
 import types
 from collections.abc import Callable
 from typing import Any, NoReturn
 
 from icframework.candid import CandidError
-from icframework.core.outcome import NO_OUTCOME, encode_outcome
+from icframework.core.outcome import (
+    NO_OUTCOME,
+    REPLY,
+    encode_outcome,
+)
+from icframework.core.outcome import (
+    delete_record as _delete_record,
+)
+from icframework.core.outcome import (
+    put_record as _put_record,
+)
 from icframework.sdk import calls
 from icframework.sdk.backend import WriteBuffer
 from icframework.sdk.calls import (
@@ -52,6 +63,7 @@ from icframework.sdk.dispatch import (
     EMPTY_MESSAGE,
     ArgumentError,
     Canister,
+    CompiledMethod,
     Rejected,
     Reply,
     ResultError,
@@ -60,6 +72,7 @@ from icframework.sdk.dispatch import (
 )
 from icframework.sdk.dispatch import active_canister as _active_canister
 from icframework.sdk.errors import Trapped
+from icframework.sdk.fastcodec import fixed_width
 from icframework.sdk.ic import message as _ic_message
 from icframework.sdk.methods import (
     CALL_KINDS,
@@ -217,6 +230,8 @@ class RuntimeBackend:
         self._pending = self.buffer.pending
         self.events: list[tuple[str, bytes]] = []
         self.kind = ""
+        self.generation = 0  # see `Backend.generation`; `set_backend` renumbers it
+        self._last_key = b""  # the key of the last write
         self._caller: bytes | None = None
         self._time: int | None = None
         self._self: bytes | None = None
@@ -268,72 +283,27 @@ class RuntimeBackend:
         sdk_kind, name = _sdk_kind(kind, method)
         if canister.method_runner(sdk_kind, name) is None:
             return None
-        # What `Canister.method_runner`'s run does, with this backend's part of the
-        # message folded in: inside a canister every Python call costs about a thousand
-        # instructions, so the common path makes none it can avoid (no argument decode
-        # for a method without parameters, no encode for one without a result). The
-        # error paths share `outcome_of` with the dispatcher. tests/sdk pin that both
-        # paths give the same replies, rejects and traps.
-        target = canister.methods[name]
-        decode_args, encode_result = target.codecs()
-        no_args = not target.arg_types
-        no_result = not target.result_types
-        fn, guards, where = target.fn, target.guards, target.where
-        read_only = sdk_kind in _READ_ONLY
-        pending = self._pending
-        events = self.events
-        msg = _ic_message
-
-        def runner(arg: bytes) -> bytes:
-            out: bytes | Rejected | Pending | None
-            self.kind = msg.kind = sdk_kind
-            self._caller = self._time = None
-            msg.method, msg.arg = name, arg
-            try:
-                if guards:
-                    refused = refusal(guards, name)
-                    if refused is not None:
-                        return self._other_outcome(refused, read_only)
-                if no_args and arg == EMPTY_MESSAGE:
-                    result = fn()
-                else:
-                    try:
-                        args = decode_args(arg)
-                    except CandidError as exc:
-                        raise ArgumentError(target.argument_error(exc)) from None
-                    result = fn(*args)
-                if type(result) is _Coroutine:
-                    out = calls.start(result, target.finish, where)
-                elif no_result:
-                    out = EMPTY_MESSAGE
-                else:
-                    try:
-                        out = encode_result(result)
-                    except CandidError as exc:
-                        raise ResultError(target.result_error(exc)) from None
-            except Exception as exc:
-                out = outcome_of(exc)
-            finally:
-                self.kind = msg.kind = msg.method = ""
-                msg.arg = b""
-            if type(out) is bytes:
-                if not pending and not events:
-                    return b"\x01" + out
-                if read_only:
-                    self.discard()
-                    return b"\x01" + out
-                return self._outcome(out)
-            return self._other_outcome(out, read_only)
-
-        return runner
+        return _compile_runner(self, canister.methods[name], sdk_kind in _READ_ONLY)
 
     def callback_runner(self, kind: str, method: str, arg: bytes) -> bytes:
         """Run a reply or reject callback (``call-callback``); answers the outcome blob."""
         sdk_kind = SDK_KINDS[kind]
         out = self._dispatch(_active_canister(), sdk_kind, method, arg)
         if type(out) is Reply:
-            return self._outcome(out.data)
+            return self._outcome(REPLY + out.data)
         return self._other_outcome(out, False)
+
+    def _finish(self, out: Any, read_only: bool) -> bytes:
+        """The outcome of a method's run: ``out`` is the reply bytes, a `Rejected` or
+        `Pending` (what `Canister.method_runner`'s run answers)."""
+        if type(out) is bytes:
+            if not self._pending and not self.events:
+                return REPLY + out
+            if read_only:
+                self.discard()
+                return REPLY + out
+            return self._outcome(REPLY + out)
+        return self._other_outcome(out, read_only)
 
     def _other_outcome(self, out: Any, read_only: bool) -> bytes:
         if type(out) is Rejected:
@@ -343,21 +313,48 @@ class RuntimeBackend:
         if read_only:  # a composite query waiting on a call
             self.discard()
             return NO_OUTCOME
-        return self._outcome(None)  # waiting on an await (or a timer's coroutine ended)
+        return self._outcome(NO_OUTCOME)  # waiting on an await (or a timer's coroutine ended)
 
-    def _outcome(self, reply: bytes | None) -> bytes:
-        """The outcome blob with ``reply`` and the message's writes and events (which it
-        records as committed and forgets)."""
-        changes = list(self._pending.items())
-        self._pending.clear()
-        if changes:
-            self.committed.apply(changes)
+    def _outcome(self, tail: bytes) -> bytes:
+        """The outcome blob: the message's writes and events as effect records, then
+        ``tail`` (the reply record, or nothing). Records the writes as committed and
+        forgets them and the events."""
+        pending = self._pending
         events = self.events
+        if not events and len(pending) == 1:  # the common update: one write
+            key = self._last_key
+            return self._single_write(key, pending.pop(key), tail)
+        parts = []
+        if pending:
+            changes = list(pending.items())
+            pending.clear()
+            self.committed.apply(changes)
+            for key, value in changes:
+                parts.append(_put_record(key, value) if value is not None
+                             else _delete_record(key))
         if events:
-            published = list(events)
+            parts.append(encode_outcome(None, None, events))
             events.clear()
-            return encode_outcome(reply, changes, published)
-        return encode_outcome(reply, changes)
+        parts.append(tail)
+        return b"".join(parts)
+
+    def _single_write(self, key: bytes, value: bytes | None, tail: bytes) -> bytes:
+        """The outcome of one write (already taken from the pending writes) and ``tail``."""
+        committed = self.committed
+        committed.values[key] = value
+        if value is None:
+            committed.size += len(key)
+            record = _delete_record(key) + tail
+        else:
+            size = len(value)
+            committed.size += len(key) + size
+            record = b"".join((
+                _put_prefixes.get(key) or _put_prefix(key),
+                _U32S[size] if size < _SMALL else _pack_u32(size), value, tail,
+            ))
+        if committed.size > CACHE_BYTES:
+            committed.clear()
+        return record
 
     def commit(self) -> None:
         """Send the message's writes (one ``kv.commit``) and events to the host now."""
@@ -382,8 +379,15 @@ class RuntimeBackend:
 
     def discard(self) -> None:
         """Forget the message's writes and events."""
-        self._pending.clear()
+        if self._pending:
+            self._pending.clear()
+            self.generation += 1
         self.events.clear()
+
+    def forget(self) -> None:
+        """Forget every committed value this instance has seen (they are read again)."""
+        self.committed.clear()
+        self.generation += 1
 
     # ---- Backend: context ---------------------------------------------------------------
     def caller(self) -> bytes:
@@ -461,11 +465,16 @@ class RuntimeBackend:
             return self.committed.get(key)
         return value  # type: ignore[no-any-return]
 
+    # Keys and values are bytes (the SDK's structures build them so): no conversion.
     def kv_put(self, key: bytes, value: bytes) -> None:
-        self._pending[bytes(key)] = bytes(value)
+        self._pending[key] = value
+        self._last_key = key
+        self.generation += 1
 
     def kv_delete(self, key: bytes) -> None:
-        self._pending[bytes(key)] = None
+        self._pending[key] = None
+        self._last_key = key
+        self.generation += 1
 
     def kv_scan(
         self, start: bytes, end: bytes | None, reverse: bool, limit: int
@@ -497,3 +506,202 @@ def _sdk_kind(kind: str, method: str) -> tuple[str, str]:
     if sdk_kind == UPDATE and method.startswith(_COMPOSITE_PREFIX):
         return COMPOSITE_QUERY, method[len(_COMPOSITE_PREFIX):]
     return sdk_kind, method
+
+
+# ---- prepared method runners ------------------------------------------------------------
+#
+# Inside the component every Python operation is paid for in instructions (about a
+# hundred per bytecode, about a thousand per function call), so the runner of each
+# method is generated once, at install, for its shape: no branch on what is known when
+# the app loads, no call it can avoid. What it does is `Canister.method_runner`'s run
+# (guards, decode, call, encode; errors through the same `outcome_of`) with this
+# backend's part of the message folded in:
+#
+# - a method without parameters called with the empty argument is called at once;
+#   parameters that are all fixed-width numbers are read with one ``struct.unpack``
+#   of the whole message when it starts with the header the SDK's encoder writes;
+#   anything else is `CompiledMethod.codecs`' decoder (the general path);
+# - a method without a result answers a constant outcome; one whose result is a
+#   fixed-width number packs the outcome (reply tag, Candid header, value) with one
+#   ``struct.pack``; anything else (and any value those would not encode exactly as
+#   the general encoder does) goes through `CompiledMethod.codecs`' encoder;
+# - coroutines, rejects and errors leave the fast path for `_finish`.
+#
+# tests/sdk and tests/replica pin that both paths give the same replies, rejects and
+# traps.
+
+_pack_u32 = struct.Struct("<I").pack
+_SMALL = 1024
+_U32S = tuple(_pack_u32(n) for n in range(_SMALL))  # little-endian u32 lengths, ready
+_put_prefixes: dict[bytes, bytes] = {}
+"""``0x02 key-length key`` (a put record without its value) by key, for keys written often."""
+_PUT_PREFIXES = 4096
+
+def _put_prefix(key: bytes) -> bytes:
+    prefix = _put_record(key, b"")[:-4]
+    if len(_put_prefixes) >= _PUT_PREFIXES:
+        _put_prefixes.clear()
+    _put_prefixes[key] = prefix
+    return prefix
+
+
+_RUNNER_SOURCE = """\
+def runner(arg):
+    msg.method = NAME
+    msg.arg = arg
+    backend._caller = backend._time = None
+    try:
+{guards}{call}{result}
+    except Exception as exc:
+        return failed(exc)
+{effects}    return out
+"""
+_EFFECTS_READ_ONLY = """\
+    if pending or events:
+        backend.discard()
+"""
+# An update's effects; one write (the common case) inline, as `RuntimeBackend._outcome`.
+_EFFECTS_UPDATE = """\
+    if pending:
+        if events or len(pending) != 1:
+            return outcome(out)
+        key = backend._last_key
+        value = pending.pop(key)
+        if value is None:
+            return single(key, value, out)
+        committed_values[key] = value
+        size = len(value)
+        committed.size += len(key) + size
+        if committed.size > CACHE_BYTES:
+            committed.clear()
+        return join((
+            put_prefixes.get(key) or put_prefix(key),
+            U32S[size] if size < SMALL else pack_u32(size), value, out,
+        ))
+    if events:
+        return outcome(out)
+"""
+_GUARDS = """\
+        refused = refusal(guards, NAME)
+        if refused is not None:
+            return other(refused, READ_ONLY)
+"""
+_CALL_NO_ARGS = """\
+        if arg == EMPTY:
+            result = fn()
+        else:
+            result = fn(*decode(arg))
+"""
+_CALL_FIXED = """\
+        try:
+            head, {names} = unpack(arg)
+        except struct_error:
+            head = None
+        if head == HEADER:
+            result = fn({names})
+        else:
+            result = fn(*decode(arg))
+"""
+_CALL_GENERAL = """\
+        result = fn(*decode(arg))
+"""
+_RESULT_NONE = """\
+        if result is not None and type(result) is Coroutine:
+            return after(result)
+        out = EMPTY_OUTCOME"""
+_RESULT_FIXED = """\
+        if type(result) is RESULT_TYPE:
+            try:
+                out = pack(OUTCOME_HEADER, result)
+            except (struct_error, OverflowError):
+                return after(result)
+        else:
+            return after(result)"""
+_RESULT_GENERAL = """\
+        if type(result) is Coroutine:
+            return after(result)
+        try:
+            out = REPLY + encode_result(result)
+        except CandidError as exc:
+            raise ResultError(target.result_error(exc)) from None"""
+
+
+def _compile_runner(
+    backend: RuntimeBackend, target: CompiledMethod, read_only: bool
+) -> Callable[[bytes], bytes]:
+    """The generated runner of ``target`` (see above)."""
+    decode_args, encode_result = target.codecs()
+    no_result = not target.result_types
+    fn, where, name = target.fn, target.where, target.name
+
+    def decode(arg: bytes) -> tuple[Any, ...]:
+        try:
+            return decode_args(arg)
+        except CandidError as exc:
+            raise ArgumentError(target.argument_error(exc)) from None
+
+    def after(result: Any) -> bytes:
+        # The rest of the run for a coroutine, or a result the fast path does not encode.
+        out: Any
+        try:
+            if type(result) is _Coroutine:
+                out = calls.start(result, target.finish, where)
+            elif no_result:
+                out = EMPTY_MESSAGE
+            else:
+                try:
+                    out = encode_result(result)
+                except CandidError as exc:
+                    raise ResultError(target.result_error(exc)) from None
+        except Exception as exc:
+            out = outcome_of(exc)
+        return backend._finish(out, read_only)
+
+    def failed(exc: Exception) -> bytes:
+        return backend._finish(outcome_of(exc), read_only)
+
+    namespace: dict[str, Any] = {
+        "msg": _ic_message, "NAME": name, "backend": backend, "fn": fn, "target": target,
+        "guards": target.guards, "refusal": refusal, "other": backend._other_outcome,
+        "READ_ONLY": read_only, "EMPTY": EMPTY_MESSAGE, "decode": decode, "after": after,
+        "failed": failed, "pending": backend._pending,
+        "events": backend.events, "Coroutine": _Coroutine, "REPLY": REPLY,
+        "EMPTY_OUTCOME": REPLY + EMPTY_MESSAGE, "encode_result": encode_result,
+        "CandidError": CandidError, "ResultError": ResultError,
+        "struct_error": struct.error, "outcome": backend._outcome,
+        "single": backend._single_write, "committed": backend.committed,
+        "committed_values": backend.committed.values, "CACHE_BYTES": CACHE_BYTES,
+        "join": b"".join, "put_prefixes": _put_prefixes, "put_prefix": _put_prefix,
+        "U32S": _U32S, "SMALL": _SMALL, "pack_u32": _pack_u32,
+    }
+    if not target.arg_types:
+        call = _CALL_NO_ARGS
+    else:
+        fixed = None if target.arg_convs is not None else fixed_width(target.arg_types)
+        if fixed is None:
+            call = _CALL_GENERAL
+        else:
+            codes, header, _kind = fixed
+            names = ", ".join(f"a{i}" for i in range(len(codes)))
+            call = _CALL_FIXED.format(names=names)
+            namespace["HEADER"] = header
+            namespace["unpack"] = struct.Struct(f"<{len(header)}s{codes}").unpack
+    if no_result:
+        result = _RESULT_NONE
+    else:
+        fixed = None if target.result_conv is not None else fixed_width(target.result_types)
+        if fixed is None:
+            result = _RESULT_GENERAL
+        else:
+            codes, header, kind = fixed
+            result = _RESULT_FIXED
+            namespace["RESULT_TYPE"] = kind
+            namespace["OUTCOME_HEADER"] = REPLY + header
+            namespace["pack"] = struct.Struct(f"<{len(header) + 1}s{codes}").pack
+    source = _RUNNER_SOURCE.format(
+        guards=_GUARDS if target.guards else "", call=call, result=result,
+        effects=_EFFECTS_READ_ONLY if read_only else _EFFECTS_UPDATE,
+    )
+    exec(compile(source, f"<runner of {name}>", "exec"), namespace)
+    runner: Callable[[bytes], bytes] = namespace["runner"]
+    return runner

@@ -8,18 +8,23 @@ Values are whole Candid messages of the value type: a later version of the code 
 read old values at a wider type (e.g. a dataclass that gained an ``Optional`` field).
 Names starting with ``__`` are reserved for the SDK (timers, models).
 
-Nothing is cached in Python: every read goes to the backend (which caches within the
-message), so rolled-back messages and upgrades never see stale objects.
+Reads go to the backend (which keeps the committed values it has seen, see
+`icframework.sdk.runtime_backend`); the one thing a structure keeps is a `StableCell`'s
+last value of an immutable scalar type, valid while the backend's `generation` says
+nothing was written or rolled back since, so rolled-back messages and upgrades never
+see stale values.
 """
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Callable, Iterator
 from typing import Any, Generic, TypeVar, overload
 
 from icframework.candid import decoder, encoder
 from icframework.sdk import backend as _backend
 from icframework.sdk.errors import StorageError
+from icframework.sdk.fastcodec import fixed_width, memo_type
 from icframework.sdk.keys import KeyCodec, key_codec
 from icframework.sdk.types import Converter, storage_mapper
 
@@ -54,7 +59,20 @@ class ValueCodec:
     def _first_dump(self, value: Any) -> bytes:
         encode_values = encoder(self.types)
         conv = self.to_wire
-        if conv is None:
+        fixed = fixed_width(self.types) if conv is None else None
+        if fixed is not None:
+            # One fixed-width number: one pack (see `icframework.sdk.fastcodec`).
+            codes, header, kind = fixed
+            pack = struct.Struct(f"<{len(header)}s{codes}").pack
+
+            def dump(value: Any) -> bytes:
+                if type(value) is kind:
+                    try:
+                        return pack(header, value)
+                    except (struct.error, OverflowError):
+                        pass
+                return encode_values((value,))
+        elif conv is None:
             def dump(value: Any) -> bytes:
                 return encode_values((value,))
         else:
@@ -66,7 +84,20 @@ class ValueCodec:
     def _first_load(self, data: bytes) -> Any:
         decode_values = decoder(self.types)
         conv = self.from_wire
-        if conv is None:
+        fixed = fixed_width(self.types) if conv is None else None
+        if fixed is not None:
+            codes, header, _kind = fixed
+            unpack = struct.Struct(f"<{len(header)}s{codes}").unpack
+
+            def load(data: bytes) -> Any:
+                try:
+                    head, value = unpack(data)
+                except (struct.error, TypeError):
+                    head = None
+                if head == header:
+                    return value
+                return decode_values(data)[0]
+        elif conv is None:
             def load(data: bytes) -> Any:
                 return decode_values(data)[0]
         else:
@@ -74,6 +105,13 @@ class ValueCodec:
                 return conv(decode_values(data)[0])
         self.load = load
         return load(data)
+
+    def memo_type(self) -> type | None:
+        """The Python type of values of this codec that may be handed out twice (see
+        `StableCell`), or None."""
+        if self.to_wire is not None or self.from_wire is not None:
+            return None
+        return memo_type(self.types[0])
 
 
 def namespace(name: str) -> bytes:
@@ -360,7 +398,13 @@ class StableVec(Generic[T]):
 
 
 class StableCell(Generic[T]):
-    """One durable value: ``StableCell[int]("counter", default=0)``; `get` and `set`."""
+    """One durable value: ``StableCell[int]("counter", default=0)``; `get` and `set`.
+
+    A cell of an immutable scalar type (integers, ``float64``, ``text``, ``bool``)
+    remembers the value it last read or wrote, with the backend's `generation` at that
+    moment: while the generation is unchanged (no write, no discarded message since)
+    the stored value is that one, so `get` answers it without reading or decoding.
+    """
 
     def __class_getitem__(cls, args: Any) -> Any:
         return _Parametrized(cls, (args,))
@@ -372,23 +416,39 @@ class StableCell(Generic[T]):
         self._key = namespace(name) + b"\x01"
         self._values = ValueCodec(item)
         self._default = default
+        self._memo_type = self._values.memo_type()
+        self._memo: Any = None
+        self._memo_generation: Any = _NO_GENERATION
 
     def get(self) -> T:
         """The stored value, or the default; raises `StorageError` if neither exists."""
-        raw = (_backend.installed or _backend.current_backend()).kv_get(self._key)
+        kv = _backend.installed or _backend.current_backend()
+        if kv.generation == self._memo_generation:
+            memo: T = self._memo
+            return memo
+        raw = kv.kv_get(self._key)
         if raw is None:
             if self._default is _MISSING:
                 raise StorageError(f"StableCell {self.name!r} is empty and has no default")
             default: T = self._default
-            return default
-        value: T = self._values.load(raw)
+            value = default
+        else:
+            value = self._values.load(raw)
+        if self._memo_type is not None:
+            self._memo = value
+            self._memo_generation = kv.generation
         return value
 
     def set(self, value: T) -> None:
         """Store ``value``."""
-        (_backend.installed or _backend.current_backend()).kv_put(
-            self._key, self._values.dump(value)
-        )
+        kv = _backend.installed or _backend.current_backend()
+        kv.kv_put(self._key, self._values.dump(value))
+        if type(value) is self._memo_type:
+            self._memo = value
+            self._memo_generation = kv.generation
 
     def is_set(self) -> bool:
         return _backend.current_backend().kv_get(self._key) is not None
+
+
+_NO_GENERATION: Any = object()

@@ -20,7 +20,7 @@ def test_wit_declares_the_versioned_package_and_world() -> None:
     text = abi.WIT_PATH.read_text(encoding="utf-8")
     assert f"package {abi.WIT_PACKAGE}@{abi.ABI_VERSION};" in text
     assert f"world {abi.WORLD} {{" in text
-    assert abi.interface_name("kv") == "icframework:canister/kv@0.1.0"
+    assert abi.interface_name("kv") == "icframework:canister/kv@0.2.0"
 
 
 def test_wit_carries_bytes_as_the_blob_alias() -> None:

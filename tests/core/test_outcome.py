@@ -8,10 +8,13 @@ from hypothesis import strategies as st
 
 from icframework.core.outcome import (
     NO_OUTCOME,
+    REPLY,
     MessageOutcome,
     OutcomeError,
     decode_outcome,
+    delete_record,
     encode_outcome,
+    put_record,
 )
 
 writes = st.lists(st.tuples(st.binary(max_size=40), st.none() | st.binary(max_size=80)), max_size=8)
@@ -25,31 +28,32 @@ def test_round_trip(reply: bytes | None, ws: list, evs: list) -> None:
 
 
 def test_short_forms() -> None:
-    assert encode_outcome(None) == NO_OUTCOME == b"\x00"
-    assert encode_outcome(b"DIDL\x00\x00") == b"\x01DIDL\x00\x00"
+    assert encode_outcome(None) == NO_OUTCOME == b""
+    assert decode_outcome(b"") == MessageOutcome(None, [], [])
+    assert encode_outcome(b"DIDL\x00\x00") == REPLY + b"DIDL\x00\x00" == b"\x01DIDL\x00\x00"
     assert encode_outcome(b"") == b"\x01"
     assert decode_outcome(b"\x01") == MessageOutcome(b"", [], [])
-    assert encode_outcome(None, [(b"k", None)]) == b"\x02\x02\x01\x00\x00\x00k"
+    assert encode_outcome(None, [(b"k", None)]) == b"\x03\x01\x00\x00\x00k" == delete_record(b"k")
     assert encode_outcome(b"r", [(b"k", b"v")], [("t", b"e")]) == (
-        b"\x03\x01\x00\x00\x00r"
-        b"\x01\x01\x00\x00\x00k\x01\x00\x00\x00v"
-        b"\x03\x01\x00\x00\x00t\x01\x00\x00\x00e"
+        b"\x02\x01\x00\x00\x00k\x01\x00\x00\x00v"
+        b"\x04\x01\x00\x00\x00t\x01\x00\x00\x00e"
+        b"\x01r"
     )
+    # The guest's fast path: effect records, then the reply record as it stands.
+    assert put_record(b"k", b"v") + REPLY + b"r" == encode_outcome(b"r", [(b"k", b"v")])
 
 
 @pytest.mark.parametrize(
     ("blob", "message"),
     [
-        (b"", "empty outcome: expected a flags byte at offset 0"),
-        (b"\x00x", "1 byte(s) after flags 0x00 at offset 1"),
-        (b"\x07", "unknown flags 0x07 at offset 0: expected 0x00 to 0x03"),
-        (b"\x03\x05\x00", "truncated reply length at offset 1"),
-        (b"\x03\x05\x00\x00\x00ab", "truncated reply at offset 5: 5 byte(s) announced, 2 left"),
-        (b"\x02\x09", "unknown effect tag 0x09 at offset 1: expected 0x01 (put)"),
-        (b"\x02\x01\x01\x00\x00\x00k", "truncated value length at offset 7"),
+        (b"\x07", "unknown record tag 0x07 at offset 0: expected 0x01 (reply)"),
+        (b"\x02\x05\x00", "truncated key length at offset 1"),
+        (b"\x02\x05\x00\x00\x00ab", "truncated key at offset 5: 5 byte(s) announced, 2 left"),
+        (b"\x03\x00\x00\x00\x00\x09", "unknown record tag 0x09 at offset 5"),
+        (b"\x02\x01\x00\x00\x00k", "truncated value length at offset 6"),
         (
-            b"\x02\x03\x01\x00\x00\x00\xff\x00\x00\x00\x00",
-            "event topic before offset 11 is not UTF-8",
+            b"\x04\x01\x00\x00\x00\xff\x00\x00\x00\x00",
+            "event topic before offset 10 is not UTF-8",
         ),
     ],
 )

@@ -187,11 +187,9 @@ _hook: EntryHook | None = None
 _sdk: _SdkCanister | None = None
 _sdk_runtime: RuntimeBackend | None = None
 _hook_exports: list[str] = []
-# `call-method` routes, by index in the export names `install` returned: (WIT kind,
-# method name as `call` takes it, the registered function or None, the SDK's runner
-# for the method or None; see `_sdk_runner`).
-_Route = tuple[str, str, "Callable[..., Any] | None", "Callable[[bytes], bytes] | None"]
-_routes: list[_Route] = []
+# `call-method` runners, by index in the export names `install` returned: each takes
+# the argument and answers the message outcome (see `_runner`).
+_runners: list[Callable[[bytes], bytes]] = []
 # Continuations of calls made with `perform_call`, by callback id. A cache like every
 # global: lost if the instance is rebuilt, and the callback then traps.
 _callbacks: dict[int, tuple[Callable[[bytes], Any], Callable[[int, str], Any]]] = {}
@@ -545,24 +543,47 @@ _METHOD_PREFIXES = (
 )
 
 
-def _route(name: str) -> _Route:
-    """The `call-method` route of IC export ``name`` (see `_routes`)."""
-    for prefix, kind in _METHOD_PREFIXES:
-        if name.startswith(prefix):
-            method = name[len(prefix):]
-            func = None if _hook is not None else _entries.get((kind, method))
-            return kind, method, func, _sdk_runner(kind, method)
-    if name.startswith("canister_composite_query "):
+def _runner(name: str) -> Callable[[bytes], bytes]:
+    """The `call-method` runner of IC export ``name``: the SDK's for an SDK method
+    (`RuntimeBackend.method_runner`, prepared once), else one over the registry or
+    the hook."""
+    found = [(kind, name[len(prefix):]) for prefix, kind in _METHOD_PREFIXES
+             if name.startswith(prefix)]
+    if found:
+        kind, method = found[0]
+    elif name.startswith("canister_composite_query "):
         # as the host's `call` sends it: kind update, the whole export name
-        return "update", name, None, _sdk_runner("update", name)
-    return "", name, None, None  # not a method: the host never sends it here
+        kind, method = "update", name
+    else:
+        return _not_a_method  # the host never sends it here
+    if _sdk_runtime is not None and _sdk is not None:
+        runner = _sdk_runtime.method_runner(_sdk, kind, method)
+        if runner is not None:
+            return runner
+    func = None if _hook is not None or method is name else _entries.get((kind, method))
+
+    def run(arg: bytes) -> bytes:
+        try:
+            if func is not None:
+                reply = func(arg)
+            elif _hook is not None:
+                reply = _hook(kind, method, arg)
+            else:
+                reply = _run_registered(kind, method, arg)
+        except Reject as rejection:
+            # A reject is a response, not a trap: as on the IC, the message's writes stay.
+            _stdout.flush()
+            ic0.msg_reject(rejection.message)
+            return _raw_outcome(None)
+        if type(reply) is bytes and not _writes:
+            return b"\x01" + reply
+        return _raw_outcome(reply)
+
+    return run
 
 
-def _sdk_runner(kind: str, method: str) -> Callable[[bytes], bytes] | None:
-    """The SDK's runner of one method (``runner(arg) -> outcome blob``), prepared once."""
-    if _sdk_runtime is None or _sdk is None:
-        return None
-    return _sdk_runtime.method_runner(_sdk, kind, method)
+def _not_a_method(_arg: bytes) -> bytes:
+    trap("call-method: that export is not an update or query method")
 
 
 def _reply_bytes(reply: Any) -> bytes:
@@ -602,7 +623,7 @@ class Canister(exports.Canister):
             else:
                 _use_sdk(module)
             names = _export_names()
-            _routes[:] = [_route(name) for name in names]
+            _runners[:] = [_runner(name) for name in names]
             _stdout.flush()
         except BaseException as exc:  # every failure is a trap
             _trap_with(exc)
@@ -611,32 +632,13 @@ class Canister(exports.Canister):
     def call_method(self, index: int, arg: bytes) -> bytes:
         """Run the update/query method at ``index`` of `install`'s names (the hot path);
         answers the message outcome (`icframework.core.outcome`)."""
-        kind, method, func, runner = _routes[index]
-        if runner is not None:
-            try:
-                outcome = runner(arg)
-            except BaseException as exc:  # every failure is a trap
-                _trap_with(exc)
-            if _stdout._pending:
-                _stdout.flush()
-            return outcome
         try:
-            if func is not None:
-                reply = func(arg)
-            elif _hook is not None:
-                reply = _hook(kind, method, arg)
-            else:
-                reply = _run_registered(kind, method, arg)
-        except Reject as rejection:
-            # A reject is a response, not a trap: as on the IC, the message's writes stay.
-            _stdout.flush()
-            ic0.msg_reject(rejection.message)
-            return _raw_outcome(None)
+            outcome = _runners[index](arg)
         except BaseException as exc:  # every failure is a trap
             _trap_with(exc)
         if _stdout._pending:
             _stdout.flush()
-        return _raw_outcome(reply)
+        return outcome
 
     def call_callback(self, callback: int, rejected: bool, arg: bytes) -> bytes:
         """Run the callback of an inter-canister call; answers the message outcome."""
