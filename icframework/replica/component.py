@@ -1269,6 +1269,12 @@ class ComponentSandbox:
             reinstalled, reinstall_instructions,
         )
 
+    def reset_instance(self) -> None:
+        """Forget the instance, as after a trap: the next message instantiates and
+        installs afresh. For tools that change `kv` directly (e.g. a benchmark filling a
+        large store host-side): the instance caches committed values."""
+        self._drop_instance()
+
     def _drop_instance(self) -> None:
         """Forget the instance: the next message instantiates and installs afresh."""
         self._store = None

@@ -19,10 +19,10 @@ from __future__ import annotations
 
 import struct
 
-from icframework.candid import CandidType, Prim, TypeRef, encode
+from icframework.candid import CandidType, Opt, Prim, TypeRef, encode
 from icframework.candid.types import PrimKind
 
-__all__ = ["fixed_width", "memo_type"]
+__all__ = ["fixed_width", "memo_type", "optional_fixed_width"]
 
 _FIXED_WIDTH = {
     PrimKind.NAT8: ("B", int), PrimKind.NAT16: ("H", int), PrimKind.NAT32: ("I", int),
@@ -62,6 +62,23 @@ def fixed_width(types: tuple[CandidType, ...]) -> tuple[str, bytes, type] | None
     message = encode(types, [kind() for kind in kinds])
     header = message[: len(message) - struct.calcsize("<" + "".join(codes))]
     return "".join(codes), header, kinds[0]
+
+
+def optional_fixed_width(t: CandidType) -> tuple[str, bytes, type, bytes] | None:
+    """For ``opt`` of one fixed-width number: ``(struct code, Candid header up to the
+    value, Python type, the whole message of null)``, else None. The header ends with
+    the option's ``01`` (present) byte."""
+    if isinstance(t, TypeRef):
+        t = t.resolve()
+    if not isinstance(t, Opt):
+        return None
+    inner = fixed_width((t.inner,))
+    if inner is None:
+        return None
+    code, _header, kind = inner
+    message = encode((t,), [kind()])
+    header = message[: len(message) - struct.calcsize("<" + code)]
+    return code, header, kind, encode((t,), [None])
 
 
 def memo_type(t: CandidType) -> type | None:

@@ -15,6 +15,7 @@ followed by the value.
 
 from __future__ import annotations
 
+import struct
 import types as pytypes
 import typing
 from collections.abc import Callable
@@ -68,6 +69,30 @@ class KeyCodec:
             raise StorageError(f"key has {len(data) - end} trailing byte(s): {data.hex()}")
         return value
 
+    def prefixed(self, prefix: bytes) -> Encoder:
+        """``encode`` with ``prefix`` in front, in one step for a fixed-width int (one
+        ``struct.pack``; the same bytes and errors as ``prefix + encode(v)``)."""
+        encode = self.encode
+        spec = _fixed_spec(self.hint)
+        if spec is None:
+            def encode_prefixed(v: Any) -> bytes:
+                return prefix + encode(v)
+
+            return encode_prefixed
+        width, signed = spec
+        bias = 1 << (8 * width - 1) if signed else 0
+        pack = struct.Struct(f">{len(prefix)}s{_UNSIGNED[width]}").pack
+
+        def encode_fixed(v: Any) -> bytes:
+            if type(v) is int:
+                try:
+                    return pack(prefix, v + bias)
+                except struct.error:
+                    pass
+            return prefix + encode(v)  # the errors, and int subclasses
+
+        return encode_fixed
+
 
 def _check_int(v: Any) -> int:
     if type(v) is not int:
@@ -108,11 +133,31 @@ def _enc_nat(v: Any) -> bytes:
     return _enc_int(n)
 
 
+_UNSIGNED = {1: "B", 2: "H", 4: "I", 8: "Q"}
+
+
+def _fixed_spec(hint: Any) -> tuple[int, bool] | None:
+    """(width, signed) if ``hint`` is a fixed-width int key type, else None."""
+    if typing.get_origin(hint) is Annotated:
+        for m in typing.get_args(hint)[1:]:
+            if m in _FIXED:
+                return _FIXED[m]
+            if m == NAT:
+                return None
+    return None
+
+
 def _fixed(width: int, signed: bool) -> tuple[Encoder, Decoder]:
     bias = 1 << (8 * width - 1) if signed else 0
     top = 1 << (8 * width)
+    pack = struct.Struct(f">{_UNSIGNED[width]}").pack
 
     def enc(v: Any) -> bytes:
+        if type(v) is int:  # the common case: one pack (it rejects what is out of range)
+            try:
+                return pack(v + bias)
+            except struct.error:
+                pass
         n = _check_int(v) + bias
         if not 0 <= n < top:
             raise StorageError(f"key {v} is out of range for a {width * 8}-bit int")

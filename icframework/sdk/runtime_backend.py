@@ -44,12 +44,8 @@ from icframework.core.outcome import (
     REPLY,
     encode_outcome,
 )
-from icframework.core.outcome import (
-    delete_record as _delete_record,
-)
-from icframework.core.outcome import (
-    put_record as _put_record,
-)
+from icframework.core.outcome import delete_record as _delete_record
+from icframework.core.outcome import put_record as _put_record
 from icframework.sdk import calls
 from icframework.sdk.backend import WriteBuffer
 from icframework.sdk.calls import (
@@ -72,7 +68,7 @@ from icframework.sdk.dispatch import (
 )
 from icframework.sdk.dispatch import active_canister as _active_canister
 from icframework.sdk.errors import Trapped
-from icframework.sdk.fastcodec import fixed_width
+from icframework.sdk.fastcodec import fixed_width, optional_fixed_width
 from icframework.sdk.ic import message as _ic_message
 from icframework.sdk.methods import (
     CALL_KINDS,
@@ -155,19 +151,24 @@ class CommittedCache:
         self.size = 0
 
     def get(self, key: bytes) -> bytes | None:
-        values = self.values
-        value = values.get(key, _UNKNOWN)
+        value = self.values.get(key, _UNKNOWN)
         if value is _UNKNOWN:
-            value = self._get(key)
-            if value is not None and type(value) is not bytes:
-                value = bytes(value)
-            self.size += len(key) + (0 if value is None else len(value))
-            if self.size > CACHE_BYTES:
-                values.clear()
-                self.size = len(key) + (0 if value is None else len(value))
-            values[key] = value
+            return self.fetch(key)
         found: bytes | None = value
         return found
+
+    def fetch(self, key: bytes) -> bytes | None:
+        """Ask the host for a value this cache does not hold, and keep it."""
+        value = self._get(key)
+        size = self.size + len(key)
+        if value is not None:
+            size += len(value)
+        if size > CACHE_BYTES:
+            self.values.clear()
+            size = len(key) if value is None else len(key) + len(value)
+        self.size = size
+        self.values[key] = value
+        return value
 
     def scan(
         self, start: bytes, end: bytes | None, reverse: bool, limit: int
@@ -324,14 +325,42 @@ class RuntimeBackend:
         if not events and len(pending) == 1:  # the common update: one write
             key = self._last_key
             return self._single_write(key, pending.pop(key), tail)
-        parts = []
+        parts: list[bytes] = []
         if pending:
-            changes = list(pending.items())
+            committed = self.committed
+            size = committed.size
+            if len(pending) == 2 and not events:  # e.g. a new map entry and the length
+                (k1, v1), (k2, v2) = pending.items()
+                if v1 is not None and v2 is not None:
+                    n1 = len(v1)
+                    n2 = len(v2)
+                    committed.values.update(pending)
+                    pending.clear()
+                    committed.size = size + len(k1) + len(k2) + n1 + n2
+                    if committed.size > CACHE_BYTES:
+                        committed.clear()
+                    return b"".join((
+                        _pack_tag(_PUT, len(k1)), k1, _U32S[n1] if n1 < _SMALL else _pack_u32(n1),
+                        v1, _pack_tag(_PUT, len(k2)), k2,
+                        _U32S[n2] if n2 < _SMALL else _pack_u32(n2), v2, tail,
+                    ))
+            append = parts.append
+            for key, value in pending.items():
+                if value is None:
+                    size += len(key)
+                    append(_delete_record(key))
+                else:
+                    n = len(value)
+                    size += len(key) + n
+                    append(_pack_tag(_PUT, len(key)))
+                    append(key)
+                    append(_U32S[n] if n < _SMALL else _pack_u32(n))
+                    append(value)
+            committed.values.update(pending)
             pending.clear()
-            self.committed.apply(changes)
-            for key, value in changes:
-                parts.append(_put_record(key, value) if value is not None
-                             else _delete_record(key))
+            committed.size = size
+            if size > CACHE_BYTES:
+                committed.clear()
         if events:
             parts.append(encode_outcome(None, None, events))
             events.clear()
@@ -462,7 +491,7 @@ class RuntimeBackend:
             return pending[key]
         value = self._values.get(key, _UNKNOWN)
         if value is _UNKNOWN:
-            return self.committed.get(key)
+            return self.committed.fetch(key)
         return value  # type: ignore[no-any-return]
 
     # Keys and values are bytes (the SDK's structures build them so): no conversion.
@@ -531,6 +560,8 @@ def _sdk_kind(kind: str, method: str) -> tuple[str, str]:
 # traps.
 
 _pack_u32 = struct.Struct("<I").pack
+_pack_tag = struct.Struct("<BI").pack
+_PUT = 0x02  # the put record's tag (`icframework.core.outcome`)
 _SMALL = 1024
 _U32S = tuple(_pack_u32(n) for n in range(_SMALL))  # little-endian u32 lengths, ready
 _put_prefixes: dict[bytes, bytes] = {}
@@ -617,6 +648,16 @@ _RESULT_FIXED = """\
                 return after(result)
         else:
             return after(result)"""
+_RESULT_OPT_FIXED = """\
+        if result is None:
+            out = NONE_OUTCOME
+        elif type(result) is RESULT_TYPE:
+            try:
+                out = pack(OUTCOME_HEADER, result)
+            except (struct_error, OverflowError):
+                return after(result)
+        else:
+            return after(result)"""
 _RESULT_GENERAL = """\
         if type(result) is Coroutine:
             return after(result)
@@ -689,12 +730,19 @@ def _compile_runner(
     if no_result:
         result = _RESULT_NONE
     else:
-        fixed = None if target.result_conv is not None else fixed_width(target.result_types)
-        if fixed is None:
-            result = _RESULT_GENERAL
-        else:
+        plain = target.result_conv is None
+        fixed = fixed_width(target.result_types) if plain else None
+        optional = optional_fixed_width(target.result_types[0]) if plain else None
+        if fixed is not None:
             codes, header, kind = fixed
             result = _RESULT_FIXED
+        elif optional is not None:
+            codes, header, kind, none = optional
+            result = _RESULT_OPT_FIXED
+            namespace["NONE_OUTCOME"] = REPLY + none
+        else:
+            result = _RESULT_GENERAL
+        if result is not _RESULT_GENERAL:
             namespace["RESULT_TYPE"] = kind
             namespace["OUTCOME_HEADER"] = REPLY + header
             namespace["pack"] = struct.Struct(f"<{len(header) + 1}s{codes}").pack
@@ -702,6 +750,35 @@ def _compile_runner(
         guards=_GUARDS if target.guards else "", call=call, result=result,
         effects=_EFFECTS_READ_ONLY if read_only else _EFFECTS_UPDATE,
     )
-    exec(compile(source, f"<runner of {name}>", "exec"), namespace)
+    exec(_runner_code(source), namespace)
     runner: Callable[[bytes], bytes] = namespace["runner"]
     return runner
+
+
+_RUNNER_CODES: dict[str, types.CodeType] = {}
+"""Compiled runner sources: they differ only by shape, and compiling costs millions of
+instructions inside a canister (the common shapes are compiled when the runtime is built,
+see `_precompile`)."""
+
+
+def _runner_code(source: str) -> types.CodeType:
+    code = _RUNNER_CODES.get(source)
+    if code is None:
+        code = _RUNNER_CODES[source] = compile(source, "<method runner>", "exec")
+    return code
+
+
+def _precompile() -> None:
+    """Compile the common runner shapes (no guards; up to three fixed-width parameters)."""
+    calls = [_CALL_NO_ARGS, _CALL_GENERAL] + [
+        _CALL_FIXED.format(names=", ".join(f"a{i}" for i in range(n))) for n in (1, 2, 3)
+    ]
+    for call in calls:
+        for result in (_RESULT_NONE, _RESULT_FIXED, _RESULT_OPT_FIXED, _RESULT_GENERAL):
+            for effects in (_EFFECTS_READ_ONLY, _EFFECTS_UPDATE):
+                _runner_code(_RUNNER_SOURCE.format(
+                    guards="", call=call, result=result, effects=effects
+                ))
+
+
+_precompile()

@@ -196,12 +196,28 @@ class StableBTreeMap(Generic[K, V]):
         self._len_key = ns + b"\x00"
         self._lo = ns + b"\x01"
         self._hi = ns + b"\x02"
+        self._key: Callable[[Any], bytes] = self._keys.prefixed(self._lo)
+        # The length as last read or written, with the backend's generation then (see
+        # `StableCell`): an insert of a new key need not read it again.
+        self._length = 0
+        self._length_generation: Any = _NO_GENERATION
 
     def __repr__(self) -> str:
         return f"StableBTreeMap[{self._keys.hint!r}, {self._values.hint!r}]({self.name!r})"
 
-    def _key(self, key: Any) -> bytes:
-        return self._lo + self._keys.encode(key)
+    def _len(self, kv: Any) -> int:
+        if kv.generation == self._length_generation:
+            return self._length
+        raw = kv.kv_get(self._len_key)
+        n = 0 if raw is None else int.from_bytes(raw, "big")
+        self._length = n
+        self._length_generation = kv.generation
+        return n
+
+    def _set_len(self, kv: Any, n: int) -> None:
+        kv.kv_put(self._len_key, n.to_bytes(_LEN_BYTES, "big"))
+        self._length = n
+        self._length_generation = kv.generation
 
     # ---- single keys --------------------------------------------------------------------
     @overload
@@ -210,11 +226,11 @@ class StableBTreeMap(Generic[K, V]):
     def get(self, key: K, default: T) -> V | T: ...
     def get(self, key: K, default: Any = None) -> Any:
         """The value at ``key``, or ``default``."""
-        raw = _backend.current_backend().kv_get(self._lo + self._keys.encode(key))
+        raw = (_backend.installed or _backend.current_backend()).kv_get(self._key(key))
         return default if raw is None else self._values.load(raw)
 
     def __getitem__(self, key: K) -> V:
-        raw = _backend.current_backend().kv_get(self._key(key))
+        raw = (_backend.installed or _backend.current_backend()).kv_get(self._key(key))
         if raw is None:
             raise KeyError(key)
         value: V = self._values.load(raw)
@@ -225,12 +241,15 @@ class StableBTreeMap(Generic[K, V]):
 
     def insert(self, key: K, value: V) -> None:
         """Store ``value`` at ``key`` (replacing any value there)."""
-        kv = _backend.current_backend()
+        kv = _backend.installed or _backend.current_backend()
         k = self._key(key)
         data = self._values.dump(value)
         if kv.kv_get(k) is None:
-            _write_len(self._len_key, _read_len(self._len_key) + 1)
-        kv.kv_put(k, data)
+            n = self._len(kv) + 1
+            kv.kv_put(k, data)
+            self._set_len(kv, n)
+        else:
+            kv.kv_put(k, data)
 
     __setitem__ = insert
 
@@ -241,8 +260,9 @@ class StableBTreeMap(Generic[K, V]):
         raw = kv.kv_get(k)
         if raw is None:
             return None
+        n = self._len(kv) - 1
         kv.kv_delete(k)
-        _write_len(self._len_key, _read_len(self._len_key) - 1)
+        self._set_len(kv, n)
         value: V = self._values.load(raw)
         return value
 
@@ -251,11 +271,12 @@ class StableBTreeMap(Generic[K, V]):
         k = self._key(key)
         if kv.kv_get(k) is None:
             raise KeyError(key)
+        n = self._len(kv) - 1
         kv.kv_delete(k)
-        _write_len(self._len_key, _read_len(self._len_key) - 1)
+        self._set_len(kv, n)
 
     def __len__(self) -> int:
-        return _read_len(self._len_key)
+        return self._len(_backend.installed or _backend.current_backend())
 
     def is_empty(self) -> bool:
         return len(self) == 0

@@ -18,6 +18,7 @@ from icframework.sdk import Canister, load_canister, set_backend
 from icframework.sdk.dispatch import Rejected
 from icframework.sdk.dispatch import Reply as SdkReply
 from icframework.sdk.errors import Trapped
+from icframework.sdk.keys import key_codec
 from icframework.sdk.methods import forget
 from icframework.sdk.runtime_backend import RuntimeBackend, export_names
 from tests.compiler.runtime_support import runtime, runtime_component
@@ -644,3 +645,23 @@ def test_cell_memo_follows_writes_discards_and_backends(
     set_backend(backend)
     backend.forget()
     assert run("query", "current") == encode(nat64, [7])
+
+
+@pytest.mark.parametrize("n", [1, 3])
+def test_runner_outcome_carries_every_write(
+    fake_app: tuple[Canister, RuntimeBackend, _FakeImports], n: int
+) -> None:
+    canister, backend, fake = fake_app
+    put_many = backend.method_runner(canister, "update", "put_many")
+    assert put_many is not None
+    outcome = decode_outcome(put_many(encode([parse_type("int")], [n])))
+    expected = {b"Sm\x00\x01" + key_codec(str).encode(f"k{i}"): encode([parse_type("int")], [i])
+                for i in range(n)}
+    expected[b"Sm\x00\x00"] = n.to_bytes(8, "big")
+    assert dict(outcome.writes) == expected and len(outcome.writes) == n + 1
+    assert decode(outcome.reply or b"", [Vec(TEXT)]) == ([f"k{i}" for i in range(n)],)
+    # The instance counts them as committed: reading them back crosses nowhere.
+    fake.data.update(outcome.writes)
+    fake.crossings.clear()
+    assert backend.kv_get(b"Sm\x00\x00") == n.to_bytes(8, "big")
+    assert fake.crossings == []

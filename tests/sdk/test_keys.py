@@ -112,3 +112,19 @@ def test_bad_keys_are_refused(hint: Any, value: Any, message: str) -> None:
 def test_unsupported_key_types(hint: Any) -> None:
     with pytest.raises(StorageError, match="cannot be a storage key"):
         key_codec(hint)
+
+
+@pytest.mark.parametrize("hint", [nat64, int64, nat8, int8, int, str])
+@given(value=st.integers(-(2**70), 2**70) | st.booleans() | st.text(max_size=3))
+def test_prefixed_encoder_is_prefix_plus_encode(hint: Any, value: Any) -> None:
+    codec = key_codec(hint)
+    prefixed = codec.prefixed(b"Sm\x00\x01")
+    try:
+        expected: Any = b"Sm\x00\x01" + codec.encode(value)
+    except (StorageError, TypeError, AttributeError) as exc:
+        expected = type(exc)
+    try:
+        got: Any = prefixed(value)
+    except (StorageError, TypeError, AttributeError) as exc:
+        got = type(exc)
+    assert got == expected
