@@ -26,13 +26,17 @@ Tables (all in this run; wall time with ``time.perf_counter_ns``; memory store,
    in-canister decode/encode rows are the steady state (third call); the echo rows
    send a blob through the bare ABI and back (its "around" column: over the noop).
 4. Maps: `StableBTreeMap[nat64, nat64]` against a Motoko ``Map<Nat64, Nat64>`` at
-   `MAP_SIZES` entries (filled by ``fill`` updates of `BATCH` inserts each); per size the
-   fill's instructions per insert and time, then ``map_get`` (query, existing random key)
-   and ``map_insert`` (update, a new key) per message.
+   `MAP_SIZES` entries (1,000 to 1,000,000). The first size is filled by ``fill`` updates
+   of `BATCH` inserts each on both sides (its instructions per insert and time are rows);
+   past it the Python map is written host-side, straight into the canister's store with
+   the SDK's own codecs (`ComponentSandbox.reset_instance` then drops the instance's
+   cache), and the Motoko map by ``fill`` updates of `BIG_BATCH`. Per size then
+   ``map_get`` (query, existing random key) and ``map_insert`` (update, a new key) per
+   message: ordinary single calls.
 
 Nothing here asserts on timings. Usage: ``.venv/bin/python bench/bench_python_canister.py``
-or ``main()`` (``bench/run.py``). Takes about 40-60 s when the runtime and the Motoko
-build are cached.
+or ``main()`` (``bench/run.py``). Takes about 70-100 s when the runtime and the Motoko
+build are cached (most of it filling the million-entry maps).
 """
 
 from __future__ import annotations
