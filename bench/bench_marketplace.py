@@ -44,14 +44,14 @@ from django.test import override_settings  # noqa: E402
 from apps.marketplace.canister.records import ListingInput, SearchQuery  # noqa: E402
 from apps.marketplace.seed import _init_arg  # noqa: E402
 from apps.marketplace.token import build_token, token_init_arg  # noqa: E402
-from icframework.candid import decode, encode, parse_did, parse_values  # noqa: E402
+from icframework.candid import encode, parse_did, parse_values  # noqa: E402
 from icframework.compiler.app_build import build_app  # noqa: E402
 from icframework.compiler.runtime_build import load_runtime  # noqa: E402
 from icframework.core import Principal  # noqa: E402
-from icframework.demo import method_table  # noqa: E402
 from icframework.replica.component import set_runtime_loader  # noqa: E402
 from icframework.replica.embedded import Replica  # noqa: E402
 from icframework.replica.python_module import pack_python_module  # noqa: E402
+from icframework.sdk.dispatch import decode_result, encode_args, method_table  # noqa: E402
 
 CHECKOUTS = 100
 COST_CALLS = 10
@@ -98,17 +98,10 @@ class Bench:
 
     # -- calls --------------------------------------------------------------------------
     def encode(self, method: str, *args: Any) -> bytes:
-        compiled = self.methods[method]
-        wire = [v if c is None else c(v) for v, c in zip(args, compiled.arg_to_wire,
-                                                         strict=True)]
-        return encode(compiled.arg_types, wire)
+        return encode_args(self.methods[method], args)
 
     def decode(self, method: str, reply: bytes) -> Any:
-        compiled = self.methods[method]
-        if not compiled.result_types:
-            return None
-        (value,) = decode(reply, compiled.result_types)
-        return value if compiled.result_from_wire is None else compiled.result_from_wire(value)
+        return decode_result(self.methods[method], reply)
 
     def run(self, requests: list[bytes]) -> int:
         """Execute rounds until every request completed; the instructions spent."""

@@ -16,15 +16,13 @@ the sender is the demo user's principal.
 from __future__ import annotations
 
 import hashlib
-import importlib
 from typing import Any
 
-from icframework.candid import decode, encode
 from icframework.core import Principal
 from icframework.deployments import recorded_id, save_canister_id
 from icframework.replica.embedded import Replica
 from icframework.replica.errors import CanisterError
-from icframework.sdk.dispatch import Canister, CompiledMethod
+from icframework.sdk.dispatch import CompiledMethod, decode_result, encode_args, method_table
 
 __all__ = ["TypedCaller", "install_recorded", "method_table"]
 
@@ -55,13 +53,6 @@ def install_recorded(replica: Replica, url: str, name: str, wasm: bytes, *,
     return canister, "created"
 
 
-def method_table(module: str) -> dict[str, CompiledMethod]:
-    """The SDK method table of canister module ``module`` (imported in this process;
-    only its Candid codecs are used)."""
-    importlib.import_module(module)
-    return Canister(module).methods
-
-
 class TypedCaller:
     """In-process calls to one canister with Python values, typed by ``methods``.
 
@@ -79,15 +70,9 @@ class TypedCaller:
         if compiled is None:
             raise ValueError(f"the canister has no method {method!r} "
                              f"(methods: {', '.join(sorted(self.methods))})")
-        wire = [value if conv is None else conv(value)
-                for value, conv in zip(args, compiled.arg_to_wire, strict=True)]
-        arg = encode(compiled.arg_types, wire)
+        arg = encode_args(compiled, args)
         if compiled.kind == "update":
             reply = self.replica.update(self.canister_id, method, arg, sender=sender)
         else:
             reply = self.replica.query(self.canister_id, method, arg, sender=sender)
-        if not compiled.result_types:
-            return None
-        (value,) = decode(reply, compiled.result_types)
-        convert = compiled.result_from_wire
-        return value if convert is None else convert(value)
+        return decode_result(compiled, reply)

@@ -32,7 +32,6 @@ reached the canister before the connection dropped.
 
 from __future__ import annotations
 
-import importlib
 import logging
 import queue
 import threading
@@ -54,10 +53,10 @@ from apps.chat.canister.records import (
 )
 from icframework.agent.errors import AgentError
 from icframework.agent.socket import CanisterSocket, SocketError
-from icframework.candid import decode, encode
+from icframework.candid import decode
 from icframework.core import Principal
 from icframework.identity import Identity
-from icframework.sdk.dispatch import Canister, CompiledMethod
+from icframework.sdk.dispatch import CompiledMethod, decode_result, encode_args, method_table
 from icframework.sdk.types import TypeMapper
 
 __all__ = [
@@ -120,8 +119,7 @@ def user_topic(user: Principal) -> str:
 
 @cache
 def _methods() -> dict[str, CompiledMethod]:
-    importlib.import_module(CANISTER_MODULE)
-    return Canister(CANISTER_MODULE).methods
+    return method_table(CANISTER_MODULE)
 
 
 def encode_call(method: str, *args: Any) -> tuple[str, bytes]:
@@ -131,19 +129,12 @@ def encode_call(method: str, *args: Any) -> tuple[str, bytes]:
     if len(args) != len(compiled.arg_types):
         raise ChatClientError(f"{method} takes {len(compiled.arg_types)} argument(s), "
                               f"got {len(args)}")
-    wire = [value if conv is None else conv(value)
-            for value, conv in zip(args, compiled.arg_to_wire, strict=True)]
-    return compiled.kind, encode(compiled.arg_types, wire)
+    return compiled.kind, encode_args(compiled, args)
 
 
 def decode_reply(method: str, reply: bytes) -> Any:
     """The Python value of ``method``'s Candid ``reply`` (None for ``()``)."""
-    compiled = _method(method)
-    if not compiled.result_types:
-        return None
-    (value,) = decode(reply, compiled.result_types)
-    convert = compiled.result_from_wire
-    return value if convert is None else convert(value)
+    return decode_result(_method(method), reply)
 
 
 def _method(name: str) -> CompiledMethod:

@@ -65,9 +65,12 @@ __all__ = [
     "Rejected",
     "Reply",
     "active_canister",
+    "decode_result",
     "dispatch",
+    "encode_args",
     "format_exception",
     "load_canister",
+    "method_table",
 ]
 
 EMPTY_MESSAGE = b"DIDL\x00\x00"
@@ -532,3 +535,28 @@ async def _logged(coro: Any, name: str) -> None:
         _backend.current_backend().debug_print(
             f"timer callback {name} failed: {format_exception(exc)}"
         )
+
+
+# -- calling a canister module's methods from outside it (clients, demo seeders, benches) --
+
+def method_table(module: str) -> dict[str, CompiledMethod]:
+    """The SDK method table of canister module ``module`` (imported in this process;
+    only its Candid codecs are used)."""
+    importlib.import_module(module)
+    return Canister(module).methods
+
+
+def encode_args(compiled: CompiledMethod, args: tuple[Any, ...] | list[Any]) -> bytes:
+    """The Candid argument of ``compiled`` for Python ``args`` (converted by its hints)."""
+    wire = [value if conv is None else conv(value)
+            for value, conv in zip(args, compiled.arg_to_wire, strict=True)]
+    return encode(compiled.arg_types, wire)
+
+
+def decode_result(compiled: CompiledMethod, reply: bytes) -> Any:
+    """The Python value of ``compiled``'s Candid ``reply`` (None for ``()``)."""
+    if not compiled.result_types:
+        return None
+    (value,) = decode(reply, compiled.result_types)
+    convert = compiled.result_from_wire
+    return value if convert is None else convert(value)
