@@ -9,6 +9,7 @@ the sender is the demo user's principal.
   `icframework.deployments` when this replica runs it (upgrading it when the module
   changed), else creates, installs and records one — the record ``manage.py deploy``
   keeps, so pages and commands find the demo's canisters.
+* `demo_keys` keeps the demo users' Ed25519 seeds in a file of the state directory.
 * `TypedCaller` encodes Python arguments and decodes replies with a canister module's
   own hints (its SDK method table), as the apps' Python clients do.
 """
@@ -16,15 +17,20 @@ the sender is the demo user's principal.
 from __future__ import annotations
 
 import hashlib
+import json
+import os
+from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 from icframework.core import Principal
 from icframework.deployments import recorded_id, save_canister_id
+from icframework.identity import Ed25519Identity
 from icframework.replica.embedded import Replica
 from icframework.replica.errors import CanisterError
 from icframework.sdk.dispatch import CompiledMethod, decode_result, encode_args, method_table
 
-__all__ = ["TypedCaller", "install_recorded", "method_table"]
+__all__ = ["TypedCaller", "demo_keys", "install_recorded", "method_table"]
 
 
 def install_recorded(replica: Replica, url: str, name: str, wasm: bytes, *,
@@ -76,3 +82,32 @@ class TypedCaller:
         else:
             reply = self.replica.query(self.canister_id, method, arg, sender=sender)
         return decode_result(compiled, reply)
+
+
+def demo_keys(path: Path, names: Iterable[str], *,
+              create: bool = False) -> dict[str, Ed25519Identity]:
+    """The demo users' identities kept in ``path`` (a JSON object of name → 32-byte hex
+    seed), by name; with ``create``, seeds for ``names`` missing from it are generated
+    and the file is written (mode 0600). Demo data the server holds, never real users'.
+
+    Raises `ValueError` naming the file if it is not such an object.
+    """
+    seeds: dict[str, str] = {}
+    if path.is_file():
+        try:
+            loaded = json.loads(path.read_text(encoding="utf-8"))
+            seeds = {str(k): str(v) for k, v in loaded.items()}
+            for seed in seeds.values():
+                bytes.fromhex(seed)
+        except (ValueError, AttributeError) as exc:
+            raise ValueError(f"{path} is not a JSON object of handle → 32-byte hex seed ({exc}); "
+                             "delete it to generate new demo keys") from None
+    missing = [name for name in names if name not in seeds]
+    if missing and create:
+        for name in missing:
+            seeds[name] = os.urandom(32).hex()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(seeds, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        path.chmod(0o600)
+    return {name: Ed25519Identity.from_seed(bytes.fromhex(seed))
+            for name, seed in seeds.items()}

@@ -20,8 +20,6 @@ browser or terminal, these are demo data that the server holds, so that
 
 from __future__ import annotations
 
-import json
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +29,7 @@ from django.conf import settings
 from apps.chat.client import CANISTER_MODULE
 from icframework.compiler.app_build import build_app
 from icframework.core import Principal
-from icframework.demo import TypedCaller, install_recorded, method_table
+from icframework.demo import TypedCaller, demo_keys, install_recorded, method_table
 from icframework.identity import Ed25519Identity
 from icframework.replica.embedded import Replica
 from icframework.replica.python_module import pack_python_module
@@ -109,26 +107,7 @@ def demo_identities(state_dir: Path, *, create: bool = False) -> dict[str, Ed255
 
     Raises `ValueError` naming the file if it is not the JSON object this module writes.
     """
-    path = demo_keys_path(state_dir)
-    seeds: dict[str, str] = {}
-    if path.is_file():
-        try:
-            loaded = json.loads(path.read_text(encoding="utf-8"))
-            seeds = {str(k): str(v) for k, v in loaded.items()}
-            for seed in seeds.values():
-                bytes.fromhex(seed)
-        except (ValueError, AttributeError) as exc:
-            raise ValueError(f"{path} is not a JSON object of handle → 32-byte hex seed ({exc}); "
-                             "delete it to generate new demo keys") from None
-    missing = [handle for handle in DEMO_USERS if handle not in seeds]
-    if missing and create:
-        for handle in missing:
-            seeds[handle] = os.urandom(32).hex()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(seeds, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-        path.chmod(0o600)
-    return {handle: Ed25519Identity.from_seed(bytes.fromhex(seed))
-            for handle, seed in seeds.items()}
+    return demo_keys(demo_keys_path(state_dir), DEMO_USERS, create=create)
 
 
 def seed_demo(replica: Replica, url: str, state_dir: Path,

@@ -14,8 +14,6 @@ faucet (`faucet`) give new browser users test tokens.
 
 from __future__ import annotations
 
-import json
-import os
 import struct
 import zlib
 from collections.abc import Callable
@@ -26,7 +24,7 @@ from django.conf import settings
 from icframework.candid import encode, parse_did, parse_values
 from icframework.compiler.app_build import build_app
 from icframework.core import Principal
-from icframework.demo import TypedCaller, install_recorded, method_table
+from icframework.demo import TypedCaller, demo_keys, install_recorded, method_table
 from icframework.identity import Ed25519Identity
 from icframework.replica.embedded import Replica
 from icframework.replica.python_module import pack_python_module
@@ -79,17 +77,7 @@ def png(rgb: tuple[int, int, int], size: int = 64) -> bytes:
 
 def demo_identities(state_dir: Path) -> dict[str, Ed25519Identity]:
     """The demo users' identities (created and saved on first use)."""
-    path = state_dir / "demo" / "market-users.json"
-    seeds: dict[str, str] = {}
-    if path.is_file():
-        seeds = {str(k): str(v) for k, v in json.loads(path.read_text("utf-8")).items()}
-    if any(name not in seeds for name in DEMO_USERS):
-        for name in DEMO_USERS:
-            seeds.setdefault(name, os.urandom(32).hex())
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(seeds, indent=2, sort_keys=True) + "\n", "utf-8")
-        path.chmod(0o600)
-    return {name: Ed25519Identity.from_seed(bytes.fromhex(seeds[name])) for name in DEMO_USERS}
+    return demo_keys(state_dir / "demo" / "market-users.json", DEMO_USERS, create=True)
 
 
 def _init_arg(did: str, ledger: Principal, admin: Principal) -> bytes:
