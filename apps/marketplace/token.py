@@ -71,10 +71,9 @@ def deploy_token(replica: Replica, url: str, state_dir: Path, minter: Principal,
                  progress: Callable[[str], None] | None = None) -> DemoToken:
     """Install the demo token (or keep the recorded one; upgrades keep its balances)."""
     built = build_token(state_dir, progress)
-    upgrade = encode(parse_did(built.did).service_args or (),
-                     parse_values("(variant { Upgrade = null })",
-                                  parse_did(built.did).service_args or (),
-                                  env=parse_did(built.did).env))
+    service = parse_did(built.did)
+    args = service.service_args or ()
+    upgrade = encode(args, parse_values("(variant { Upgrade = null })", args, env=service.env))
     canister, done = install_recorded(
         replica, url, TOKEN_NAME, built.wasm,
         init_arg=token_init_arg(built.did, minter, balances), upgrade_arg=upgrade)
