@@ -102,12 +102,15 @@ import icframework_runtime as rt
 def echo(arg):
     return arg
 """
+MOTOKO_METHODS = {"increment_global": "increment"}
+"""Python methods whose Motoko twin has another name (a Motoko `var` is durable anyway)."""
 THREE_NAT64 = parse_type("record { nat64; nat64; nat64 }")
 
 # Basilisk's published instruction counts for the same workloads (per message).
 BASILISK = {
     "noop query": 15_592,
-    "increment (update)": 15_159,
+    "increment, StableCell (update)": 15_159,
+    "increment, module global (update)": 15_159,
     "fib_iter(25)": 36_553,
     "fib_rec(20)": 29_617_193,
     "sum_to(10000)": 12_767_523,
@@ -363,7 +366,8 @@ def setup_table(sdk_module: bytes, motoko_wasm: bytes, motoko_how: str) -> None:
 WORKLOADS: list[tuple[str, str, str, bytes, int, int | None]] = [
     ("noop query", "query", "noop", EMPTY_ARGS, CALLS, None),
     ("noop update", "update", "noop_update", EMPTY_ARGS, CALLS, None),
-    ("increment (update)", "update", "increment", EMPTY_ARGS, CALLS, None),
+    ("increment, StableCell (update)", "update", "increment", EMPTY_ARGS, CALLS, None),
+    ("increment, module global (update)", "update", "increment_global", EMPTY_ARGS, CALLS, None),
     ("get (query)", "query", "get", EMPTY_ARGS, CALLS, None),
     ("fib_iter(25)", "query", "fib_iter", _nat32s(25), CALLS, 75_025),
     ("fib_rec(20)", "query", "fib_rec", _nat32s(20), HEAVY_CALLS * 3, 6_765),
@@ -381,7 +385,8 @@ def message_tables(python: Target, motoko: Target, raw: Target, echo: Target) ->
                 assert got == expected, (label, got)
         warmup = WARMUP if calls >= CALLS // 4 else 2
         py_instr, py_time = python.measure(kind, method, _fixed(arg), calls, warmup)
-        mo_instr, mo_time = motoko.measure(kind, method, _fixed(arg), calls, warmup)
+        mo_method = MOTOKO_METHODS.get(method, method)
+        mo_instr, mo_time = motoko.measure(kind, mo_method, _fixed(arg), calls, warmup)
         basilisk = BASILISK.get(label)
         rows.append([
             label, f"{py_instr:,}", f"{mo_instr:,}", _ratio(py_instr, mo_instr),
@@ -392,6 +397,11 @@ def message_tables(python: Target, motoko: Target, raw: Target, echo: Target) ->
           f"cheap rows; basilisk = published figures, py/bsk = ours over theirs")
     _table(["workload", "python instr", "motoko instr", "py/mo", "basilisk", "py/bsk",
             "python µs", "motoko µs", "py/mo"], rows)
+    print("Basilisk's increment row is `count += 1` on a module global, which an IC "
+          "canister's heap keeps until an upgrade; its figure stands beside both of ours. In a "
+          "Python canister here a module global is a cache, rebuilt after a trap, an upgrade "
+          "or a restart, so a counter that must last is a StableCell (one durable write per "
+          "message). Motoko's `var` is durable: one method serves both rows.")
     print("Wall time of a wasm canister includes the replica's comparison of its whole heap "
           "after every message (see the state rows of tables 1 and 4); a Python canister's "
           "state is its key-value store, so it has none.\n")
@@ -405,7 +415,9 @@ def message_tables(python: Target, motoko: Target, raw: Target, echo: Target) ->
     rows.append(["noop query, SDK", f"{sdk_instr:,}", "-",
                  f"{sdk_instr - raw_instr:,} SDK", f"p50 {_us(sdk_time)} µs"])
     rows.append(["noop query, Motoko", f"{mo_instr:,}", "-", "-", f"p50 {_us(mo_time)} µs"])
-    for label, _kind, method, arg, _calls, _expected in WORKLOADS[4:]:
+    for label, _kind, method, arg, _calls, expected in WORKLOADS:
+        if expected is None:  # only the compute rows have `*_body` twins
+            continue
         for name, target in (("python", python), ("motoko", motoko)):
             total, _ = target.query(method, arg)
             body = _nat64(target.query(f"{method}_body", arg)[1])

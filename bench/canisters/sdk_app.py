@@ -34,6 +34,17 @@ def increment() -> nat64:
     return value
 
 
+heap_count = 0
+"""Basilisk's counter: a module global (a cache here, rebuilt after a trap or upgrade)."""
+
+
+@update
+def increment_global() -> nat64:
+    global heap_count
+    heap_count += 1
+    return heap_count
+
+
 @query
 def get() -> nat64:
     return count.get()

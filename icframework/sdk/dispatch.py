@@ -341,7 +341,8 @@ class Canister:
         name = target.name
 
         def run_method(arg: bytes) -> bytes | Rejected | Pending:
-            msg.kind, msg.method, msg.arg = kind, method, arg
+            msg.kind = kind
+            msg.current = (method, arg)
             try:
                 if guards:
                     refused = refusal(guards, name)
@@ -361,8 +362,8 @@ class Canister:
             except Exception as exc:
                 return outcome_of(exc)
             finally:
-                msg.kind = msg.method = ""
-                msg.arg = b""
+                msg.kind = ""
+                msg.current = ic.NO_MESSAGE
 
         self._runners[key] = run_method
         return run_method
@@ -380,7 +381,8 @@ class Canister:
                 out = run(arg)
                 return Reply(out) if isinstance(out, bytes) else out
         msg = ic.message
-        msg.kind, msg.method, msg.arg = kind, method, arg
+        msg.kind = kind
+        msg.current = (method, arg)
         try:
             return self._run(kind, method, arg)
         except Reject as exc:
@@ -392,8 +394,8 @@ class Canister:
         except Exception as exc:
             _backend.current_backend().trap(format_exception(exc))
         finally:
-            msg.kind = msg.method = ""
-            msg.arg = b""
+            msg.kind = ""
+            msg.current = ic.NO_MESSAGE
 
     def _run(self, kind: str, method: str, arg: bytes) -> Outcome:
         if kind in CALL_KINDS:

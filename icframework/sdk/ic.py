@@ -43,15 +43,27 @@ __all__ = [
 
 
 class _Message:
-    """The message being dispatched: entry-point kind, method name, argument bytes."""
+    """The message being dispatched: entry-point kind, and ``current``, a tuple
+    ``(method name, argument bytes)`` made afresh for every message (its identity tells
+    one message from the next: the runtime backend keys its per-message caches on it)."""
 
-    __slots__ = ("arg", "kind", "method")
+    __slots__ = ("current", "kind")
 
     def __init__(self) -> None:
         self.kind = ""
-        self.method = ""
-        self.arg = b""
+        self.current: tuple[str, bytes] = NO_MESSAGE
 
+    @property
+    def method(self) -> str:
+        return self.current[0]
+
+    @property
+    def arg(self) -> bytes:
+        return self.current[1]
+
+
+NO_MESSAGE: tuple[str, bytes] = ("", b"")
+"""`_Message.current` between messages."""
 
 message = _Message()
 
@@ -83,12 +95,12 @@ def print(*values: object, sep: str = " ") -> None:
 
 def method_name() -> str:
     """The name of the method being called (useful in ``@inspect_message``)."""
-    return message.method
+    return message.current[0]
 
 
 def arg_data() -> bytes:
     """The raw Candid argument bytes of the current message."""
-    return message.arg
+    return message.current[1]
 
 
 def accept_message() -> None:

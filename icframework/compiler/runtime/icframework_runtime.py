@@ -601,6 +601,17 @@ def _raw_outcome(reply: Any) -> bytes:
     return encode_outcome(reply, writes)
 
 
+def _call_method(index: int, arg: bytes) -> bytes:
+    """`Canister.call_method`."""
+    try:
+        outcome = _runners[index](arg)
+    except BaseException as exc:  # every failure is a trap
+        _trap_with(exc)
+    if _stdout._pending:
+        _stdout.flush()
+    return outcome
+
+
 class Canister(exports.Canister):
     """The WIT ``canister`` interface, as componentize-py expects it."""
 
@@ -629,16 +640,16 @@ class Canister(exports.Canister):
             _trap_with(exc)
         return names
 
+    def __init__(self) -> None:
+        # The hot path as an attribute of the instance: the runtime looks the export up
+        # by name on every message, and a plain function is found without building a
+        # bound method.
+        self.call_method = _call_method  # type: ignore[method-assign]
+
     def call_method(self, index: int, arg: bytes) -> bytes:
         """Run the update/query method at ``index`` of `install`'s names (the hot path);
         answers the message outcome (`icframework.core.outcome`)."""
-        try:
-            outcome = _runners[index](arg)
-        except BaseException as exc:  # every failure is a trap
-            _trap_with(exc)
-        if _stdout._pending:
-            _stdout.flush()
-        return outcome
+        return _call_method(index, arg)
 
     def call_callback(self, callback: int, rejected: bool, arg: bytes) -> bytes:
         """Run the callback of an inter-canister call; answers the message outcome."""
