@@ -26,7 +26,6 @@ export list ``install`` returned), everything else through ``call``.
 
 from __future__ import annotations
 
-import bisect
 import ctypes
 import hashlib
 import heapq
@@ -38,6 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 import wasmtime
+from sortedcontainers import SortedList  # type: ignore[import-untyped]
 from wasmtime import _ffi as ffi
 from wasmtime import component
 from wasmtime.component import _enter
@@ -482,14 +482,16 @@ def shared_runtime(
 class KeyValueStore:
     """A canister's ordered key-value data, with one open transaction at a time.
 
-    Committed data is a dict plus a sorted key list. `begin` opens a transaction whose
+    Committed data is a dict plus the keys in a `sortedcontainers.SortedList` (a new key
+    costs O(log n), where a plain sorted list moves every later key: about 150 µs a key
+    at two million). `begin` opens a transaction whose
     writes (an overlay) are visible to reads and scans; `commit` applies them and
     records the keys as dirty for the next checkpoint, `rollback` drops them.
     """
 
     def __init__(self, items: Mapping[bytes, bytes] | None = None) -> None:
         self._data: dict[bytes, bytes] = dict(items or {})
-        self._keys: list[bytes] = sorted(self._data)
+        self._keys = SortedList(self._data)
         self._overlay: dict[bytes, bytes | None] | None = None
         self._dirty: set[bytes] = set()
         self._size = sum(len(k) + len(v) for k, v in self._data.items())
@@ -516,7 +518,7 @@ class KeyValueStore:
         changed = self._dirty | set(dirty)
         self._overlay = None
         self._data = dict(data)
-        self._keys = sorted(self._data)
+        self._keys = SortedList(self._data)
         self._size = sum(len(k) + len(v) for k, v in self._data.items())
         self._dirty = changed
 
@@ -542,10 +544,10 @@ class KeyValueStore:
                 self._size -= len(key) + len(old)
             if value is None:
                 if self._data.pop(key, None) is not None:
-                    del self._keys[bisect.bisect_left(self._keys, key)]
+                    self._keys.remove(key)
             else:
                 if key not in self._data:
-                    bisect.insort(self._keys, key)
+                    self._keys.add(key)
                 self._data[key] = value
                 self._size += len(key) + len(value)
         self._dirty.update(overlay)
@@ -587,9 +589,10 @@ class KeyValueStore:
 
         At most ``limit`` entries (0: all); the open transaction's writes are included.
         """
-        lo = bisect.bisect_left(self._keys, start)
-        hi = len(self._keys) if end is None else bisect.bisect_left(self._keys, end)
-        committed = self._keys[lo:hi]
+        keys_in_order = self._keys
+        lo = keys_in_order.bisect_left(start)
+        hi = len(keys_in_order) if end is None else keys_in_order.bisect_left(end)
+        committed: list[bytes] = keys_in_order[lo:hi]
         overlay = self._overlay or {}
         extra = sorted(
             key for key in overlay
