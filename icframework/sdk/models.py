@@ -21,9 +21,9 @@ keeps ``02 + field + 00 + key(value) + key(pk)`` → ``key(pk)``; ``00`` holds t
 auto id and ``03`` the row count. `Model.save` and `Model.delete` keep rows and
 indexes together, inside the message's one transaction.
 
-Queries: equality on an indexed field (or the primary key) reads the index; ordering
-by one indexed field (or the pk) with no other filter streams the index in order;
-anything else filters and sorts in Python. `QuerySet.paginate` returns an opaque
+Queries: equality on the primary key reads that one row; equality on an indexed field
+reads the index; ordering by one indexed field (or the pk) with no other filter streams
+the index in order; anything else filters and sorts in Python. `QuerySet.paginate` returns an opaque
 cursor: the last store key for streamed plans, an offset otherwise.
 """
 
@@ -291,6 +291,9 @@ class QuerySet(Generic[M]):
         eq = {n: v for n, op, v in self._filters if op == "exact"}
         field, reverse = (order[0].lstrip("-"), order[0].startswith("-")) if order else (
             meta.pk, False)
+        if meta.pk in eq:  # one row at most: its own key
+            key = meta.rows + meta.pk_codec.encode(eq[meta.pk])
+            return key, key + b"\x00", reverse, False
         if len(order) > 1:
             return None
         if field == meta.pk:
@@ -349,6 +352,13 @@ class QuerySet(Generic[M]):
 
     # ---- evaluation ---------------------------------------------------------------------------
     def __iter__(self) -> Iterator[M]:
+        pk = self.model._meta().pk
+        for name, op, value in self._filters:
+            if name == pk and op == "exact":  # a point read (cached), not a scan
+                found = self._get_pk(value)
+                if found is not None and self._matches(found):
+                    yield found
+                return
         plan = self._streamed()
         if plan is None:
             yield from self._sorted()

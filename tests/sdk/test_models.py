@@ -86,6 +86,28 @@ def test_filter_and_ordering_use_indexes() -> None:
     assert Listing.objects.filter(title__contains="1").exists()
 
 
+def test_primary_key_equality_reads_one_row_not_the_table(backend: LocalBackend) -> None:
+    rows = make(40)
+    scanned: list[int] = []
+    real_scan = backend.kv_scan
+
+    def counting_scan(start: bytes, end: bytes | None, reverse: bool, limit: int) -> list:
+        found = real_scan(start, end, reverse, limit)
+        scanned.append(len(found))
+        return found
+
+    backend.kv_scan = counting_scan  # type: ignore[method-assign]
+    target = rows[-1]
+    assert Listing.objects.filter(id=target.id).first() == target
+    assert Listing.objects.filter(pk=target.id, sold=True).first() is None
+    assert Listing.objects.get(id=rows[3].id) == rows[3]
+    assert Listing.objects.filter(id=10_000).first() is None
+    assert sum(scanned) == 0  # point reads
+    page = Listing.objects.filter(id=target.id).paginate(limit=5)
+    assert page.items == [target] and page.next_cursor is None
+    assert sum(scanned) <= 1
+
+
 def test_updates_move_index_entries() -> None:
     (row,) = make(1)
     row.price = 42

@@ -7,7 +7,8 @@ marketplace, the marketplace pulls each payment into an escrow subaccount of its
 reference and explains why no path loses or duplicates money. Modules: `market`
 (shops, listings, images, search, the HTTP gateway), `orders` (checkout, lifecycle,
 the sweeper), `offers`, `auctions`, `payouts`, `social` (favourites, reviews, stats),
-`certify` (certified prices and ownership), `ledger` (the ICRC calls), `limits`.
+`catalogue` (the search indexes), `certify` (certified prices and ownership), `ledger`
+(the ICRC calls), `limits`.
 """
 
 from __future__ import annotations
@@ -19,16 +20,17 @@ from icframework.sdk import (
     init,
     nat16,
     nat64,
+    post_upgrade,
     query,
     set_timer_interval,
     update,
 )
 
-from . import access, auctions, certify, limits, market, offers, orders, social
+from . import access, auctions, catalogue, certify, limits, market, offers, orders, social
 from .records import CertifiedListing, Config, InitArgs, MarketConfig
-from .store import config
+from .store import config, words
 
-__all__ = ["auctions", "certify", "market", "offers", "orders", "social"]
+__all__ = ["auctions", "catalogue", "certify", "market", "offers", "orders", "social"]
 
 
 async def sweep_timer() -> None:
@@ -54,7 +56,17 @@ def setup(args: InitArgs) -> None:
         confirm_within_ns=limits.CONFIRM_WITHIN_NS, offer_ttl_ns=limits.OFFER_TTL_NS,
     ))
     ic.set_certified_data(certify.root_hash(certify.all_buckets()))
+    catalogue.version.set(catalogue.VERSION)
     set_timer_interval(limits.SWEEP_EVERY_NS, sweep_timer)
+
+
+@post_upgrade
+def upgraded(_args: InitArgs) -> None:
+    """Keep everything; bring the catalogue of an older version to the current layout
+    (before version 1 search read the ``words`` postings and scanned listings)."""
+    if catalogue.version.get() < catalogue.VERSION:
+        words.clear()
+        catalogue.rebuild()
 
 
 @update

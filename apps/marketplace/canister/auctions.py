@@ -25,7 +25,7 @@ from icframework.sdk import Reject, ic, nat, nat64, query, update
 
 from . import access, limits, payouts
 from .ledger import LedgerAnswer, memo, pull
-from .market import certify_listing, record_activity
+from .market import listing_changed, record_activity
 from .orders import _payment_error, new_escrow
 from .records import (
     Account,
@@ -113,7 +113,7 @@ def start_auction(listing_id: nat64, start_price: nat, reserve_price: nat, min_i
     listing.status = ListingStatus.auction
     listing.updated_at = now
     listing.save()
-    certify_listing(listing)
+    listing_changed(listing)
     record_activity(listing.id, "auction_started", listing.seller, start_price)
     return auction_view(auction)
 
@@ -232,7 +232,7 @@ def _back_on_sale(auction: Auction, kind: str) -> None:
     listing.status = ListingStatus.active if listing.quantity else ListingStatus.sold_out
     listing.updated_at = ic.time()
     listing.save()
-    certify_listing(listing)
+    listing_changed(listing)
     record_activity(listing.id, kind, auction.seller)
 
 
@@ -248,7 +248,7 @@ def _sell(auction: Auction, bid: Bid) -> None:
     listing.status = ListingStatus.active if listing.quantity else ListingStatus.sold_out
     listing.updated_at = now
     listing.save()
-    certify_listing(listing)
+    listing_changed(listing)
     order = Order.objects.create(
         listing_id=listing.id, buyer=bid.bidder, seller=auction.seller, quantity=lot,
         unit_price=bid.amount // max(lot, 1), amount=bid.amount, status="paid",

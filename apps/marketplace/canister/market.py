@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from icframework.sdk import Principal, Reject, ic, nat16, nat32, nat64, query, update
 
-from . import access, certify, limits
+from . import access, catalogue, certify, limits
 from .records import (
     Activity,
     Listing,
@@ -39,27 +39,9 @@ from .store import (
     totals,
     update_totals,
     uploads,
-    words,
 )
 
-_WORD = re.compile(r"[\w]+", re.UNICODE)
-
-
-def tokens(text: str) -> list[str]:
-    """The distinct search words of ``text`` (lower case, 2-32 characters)."""
-    seen: dict[str, None] = {}
-    for word in _WORD.findall(text.casefold()):
-        if 2 <= len(word) <= 32:
-            seen.setdefault(word, None)
-    return list(seen)
-
-
-def _index(listing: Listing, add: bool) -> None:
-    for word in tokens(f"{listing.title} {listing.description} {listing.category}"):
-        if add:
-            words[(word, listing.id)] = True
-        else:
-            words.remove((word, listing.id))
+tokens = catalogue.tokens
 
 
 def record_activity(listing_id: int, kind: str, who: Principal, amount: int | None = None,
@@ -69,9 +51,11 @@ def record_activity(listing_id: int, kind: str, who: Principal, amount: int | No
     activity_count[listing_id] = n + 1
 
 
-def certify_listing(listing: Listing) -> None:
+def listing_changed(listing: Listing) -> None:
+    """After any change to a saved listing: its certified entry and its catalogue entry."""
     certify.refresh(listing.id, listing.seller, listing.price, listing.quantity,
                     listing.status.value)
+    catalogue.refresh(listing)
 
 
 def view(listing: Listing, shop: Shop | None = None) -> ListingView:
@@ -217,9 +201,8 @@ def create_listing(data: ListingInput, image_ids: list[nat64]) -> ListingView:
     )
     listing.images = _attach_images(who, list(image_ids), listing.id, [])
     listing.save()
-    _index(listing, True)
     record_activity(listing.id, "listed", who, listing.price)
-    certify_listing(listing)
+    listing_changed(listing)
     return view(listing, shop)
 
 
@@ -232,7 +215,6 @@ def update_listing(listing_id: nat64, data: ListingInput, image_ids: list[nat64]
     if listing.status is ListingStatus.auction:
         raise Reject(f"listing {listing_id} is being auctioned; edit it after the auction")
     data = _check_input(data)
-    _index(listing, False)
     old_price = listing.price
     listing.title, listing.description, listing.category = (data.title, data.description,
                                                            data.category)
@@ -241,10 +223,9 @@ def update_listing(listing_id: nat64, data: ListingInput, image_ids: list[nat64]
     listing.images = _attach_images(listing.seller, list(image_ids), listing.id, listing.images)
     listing.updated_at = ic.time()
     listing.save()
-    _index(listing, True)
     record_activity(listing.id, "price" if old_price != data.price else "updated",
                     listing.seller, listing.price)
-    certify_listing(listing)
+    listing_changed(listing)
     return view(listing)
 
 
@@ -259,7 +240,7 @@ def delist(listing_id: nat64) -> ListingView:
     listing.updated_at = ic.time()
     listing.save()
     record_activity(listing.id, "delisted", listing.seller)
-    certify_listing(listing)
+    listing_changed(listing)
     return view(listing)
 
 
@@ -278,96 +259,37 @@ def listing_activity(listing_id: nat64, start: nat32, limit: nat16) -> list[Acti
 
 # -- search -----------------------------------------------------------------------------------
 
-def _candidates(q: SearchQuery) -> list[Listing]:
-    wanted = tokens(q.text)[: limits.MAX_SEARCH_TOKENS]
-    if wanted:
-        postings: list[set[int]] = []
-        for word in wanted:
-            end = (word + "\x00", 0)
-            postings.append({lid for (_w, lid), _v in words.range((word, 0), end)})
-        ids = set.intersection(*postings) if postings else set()
-        rows = [r for lid in sorted(ids) if (r := Listing.objects.filter(id=lid).first())]
-    elif q.category is not None:
-        rows = Listing.objects.filter(category=q.category.casefold()).list()
-    elif q.shop_id is not None:
-        rows = Listing.objects.filter(shop_id=q.shop_id).list()
-    else:
-        rows = Listing.objects.all().list()
-    return rows
-
-
-def _matches(row: Listing, q: SearchQuery) -> bool:
-    if row.status is ListingStatus.delisted:
-        return False
-    if row.status is ListingStatus.sold_out and not q.include_sold_out:
-        return False
-    if q.category is not None and row.category != q.category.casefold():
-        return False
-    if q.shop_id is not None and row.shop_id != q.shop_id:
-        return False
-    if q.min_price is not None and row.price < q.min_price:
-        return False
-    return q.max_price is None or row.price <= q.max_price
-
-
-_SORTS = {
-    "newest": lambda r: (-r.id,),
-    "price_asc": lambda r: (r.price, -r.id),
-    "price_desc": lambda r: (-r.price, -r.id),
-    "popular": lambda r: (-r.sold, -r.favourites, -r.id),
-}
-
-
 @query
 def search(q: SearchQuery) -> ListingPage:
-    """Listings matching ``q`` (see `SearchQuery`); ``next_cursor`` continues the page."""
-    sort = _SORTS.get(q.sort)
-    if sort is None:
-        raise Reject(f"unknown sort {q.sort!r}; use one of {', '.join(_SORTS)}")
+    """Listings matching ``q`` (see `SearchQuery`); ``next_cursor`` continues the page.
+    Answered from the catalogue's indexes (`catalogue`): a page costs about its size
+    plus, with words, the postings of those words."""
+    if q.sort not in catalogue.ORDERS:
+        raise Reject(f"unknown sort {q.sort!r}; use one of {', '.join(catalogue.ORDERS)}")
     limit = min(max(q.limit, 1), limits.MAX_PAGE)
     try:
         offset = int(q.cursor) if q.cursor else 0
     except ValueError:
         raise Reject(f"bad cursor {q.cursor!r}: pass back a next_cursor") from None
-    if q.sort == "newest" and not q.text.strip() and q.category is None and q.shop_id is None:
-        page, more = _newest(q, offset, limit)  # the front page: streamed, O(offset + limit)
-        total = offset + len(page) + (1 if more else 0)
-    else:
-        rows = sorted((r for r in _candidates(q) if _matches(r, q)), key=sort)
-        page = rows[offset: offset + limit]
-        more = offset + limit < len(rows)
-        total = len(rows)
+    if offset < 0:
+        raise Reject(f"bad cursor {q.cursor!r}: pass back a next_cursor")
+    found = catalogue.search(q, offset, limit)
     shops_seen: dict[int, Shop | None] = {}
     views = []
-    for row in page:
+    for lid in found.ids:
+        row = Listing.objects.filter(id=lid).first()
+        if row is None:
+            continue
         if row.shop_id not in shops_seen:
             shops_seen[row.shop_id] = Shop.objects.filter(id=row.shop_id).first()
         views.append(view(row, shops_seen[row.shop_id]))
-    return ListingPage(views, str(offset + limit) if more else None, total)
-
-
-def _newest(q: SearchQuery, offset: int, limit: int) -> tuple[list[Listing], bool]:
-    page: list[Listing] = []
-    skipped = 0
-    for row in Listing.objects.order_by("-id"):
-        if not _matches(row, q):
-            continue
-        if skipped < offset:
-            skipped += 1
-            continue
-        if len(page) == limit:
-            return page, True
-        page.append(row)
-    return page, False
+    return ListingPage(views, str(offset + limit) if found.more else None, found.total)
 
 
 @query
 def categories() -> list[tuple[str, nat32]]:
-    """Each category with its number of listings for sale."""
-    counts: dict[str, int] = {}
-    for row in Listing.objects.filter(status=ListingStatus.active):
-        counts[row.category] = counts.get(row.category, 0) + 1
-    return sorted(counts.items())
+    """Each category with its number of listings for sale (active or in an auction)."""
+    return catalogue.for_sale_by_category()
 
 
 # -- images -----------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from icframework.sdk import Reject, ic, nat, nat32, nat64, query, update
 
 from . import access, limits, payouts
 from .ledger import LedgerAnswer, memo, pull
-from .market import certify_listing, record_activity
+from .market import listing_changed, record_activity
 from .orders import _payment_error, new_escrow, order_view
 from .records import (
     Account,
@@ -144,7 +144,7 @@ def accept_offer(offer_id: nat64) -> OrderView:
     if listing.quantity == 0:
         listing.status = ListingStatus.sold_out
     listing.save()
-    certify_listing(listing)
+    listing_changed(listing)
     unit = offer.amount // offer.quantity
     order = Order.objects.create(
         listing_id=listing.id, buyer=offer.buyer, seller=listing.seller,

@@ -21,9 +21,9 @@ from __future__ import annotations
 
 from icframework.sdk import Principal, Reject, ic, nat16, nat32, nat64, query, update
 
-from . import access, limits, payouts
+from . import access, catalogue, limits, payouts
 from .ledger import LedgerAnswer, escrow_subaccount, memo, pull
-from .market import certify_listing, record_activity
+from .market import listing_changed, record_activity
 from .records import (
     Account,
     CheckoutResult,
@@ -79,7 +79,7 @@ def _release(order: Order) -> None:
     if listing.status is ListingStatus.sold_out:
         listing.status = ListingStatus.active
     listing.save()
-    certify_listing(listing)
+    listing_changed(listing)
 
 
 def _paid(order: Order) -> None:
@@ -95,6 +95,7 @@ def _paid(order: Order) -> None:
         listing.locked -= order.quantity
         listing.sold += order.quantity
         listing.save()
+        catalogue.refresh(listing)  # the popular order counts sales
         record_activity(listing.id, "sold", order.buyer, order.amount, order.id)
     shop = Shop.objects.filter(owner=order.seller).first()
     if shop is not None:
@@ -167,7 +168,7 @@ async def checkout(listing_id: nat64, quantity: nat32) -> CheckoutResult:
     if listing.quantity == 0:
         listing.status = ListingStatus.sold_out
     listing.save()
-    certify_listing(listing)
+    listing_changed(listing)
     order = Order.objects.create(
         listing_id=listing.id, buyer=who, seller=listing.seller, quantity=quantity,
         unit_price=listing.price, amount=amount, status="pending_payment",
@@ -228,7 +229,7 @@ def start_refund(order: Order, why: str) -> list[int]:
             if listing.status is ListingStatus.sold_out:
                 listing.status = ListingStatus.active
             listing.save()
-            certify_listing(listing)
+            listing_changed(listing)
     order.status = "refunding"
     order.updated_at = ic.time()
     order.note = why

@@ -234,9 +234,7 @@ class ListingView:
 
 @dataclass
 class ListingPage:
-    """A page of `search`; ``total`` counts every match, except for the newest-first
-    page of everything (no words, category or shop), which is streamed: there it is a
-    lower bound (the listings up to this page, plus one if there are more)."""
+    """A page of `search`; ``total`` counts every match."""
 
     listings: list[ListingView]
     next_cursor: str | None

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from icframework.sdk import Reject, ic, nat8, nat64, query, update
 
-from . import access, limits
+from . import access, catalogue, limits
 from .market import record_activity, view
 from .records import (
     Auction,
     Listing,
-    ListingStatus,
     ListingView,
     MarketConfig,
     Order,
@@ -34,6 +33,7 @@ def set_favourite(listing_id: nat64, on: bool) -> ListingView:
         favourites.remove((who, listing_id))
         listing.favourites -= 1
     listing.save()
+    catalogue.refresh(listing)  # the popular order counts favourites
     return view(listing)
 
 
@@ -91,7 +91,7 @@ def reviews(listing_id: nat64) -> list[ReviewView]:
 @query
 def stats() -> Stats:
     now = totals.get()
-    listed = Listing.objects.filter(status=ListingStatus.active).count()
+    listed = catalogue.for_sale_count()
     running = Auction.objects.filter(status="running").count()
     return Stats(now.volume, now.sales, Order.objects.count(), listed, Shop.objects.count(),
                  now.escrow_held, now.platform_fees, running, now.next_escrow - 1)

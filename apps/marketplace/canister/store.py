@@ -1,8 +1,8 @@
 """Durable state besides the models: configuration, the search index, images, activity, favourites.
 
 * ``config``: the `Config` cell (set at install).
-* ``words[(token, listing_id)]``: one posting per distinct word of a listing's title,
-  description and category, for `market.search`.
+* ``words``: the search postings of versions before the catalogue (`catalogue` now
+  keeps the indexes); emptied by the upgrade.
 * ``images[image_id]`` → `ImageMeta`; ``chunks[(image_id, n)]`` → bytes (≤ 512 KiB).
   An upload is ``uploads[upload_id]`` until committed.
 * ``activity[(listing_id, n)]``: the listing's history, oldest first.

@@ -1,0 +1,259 @@
+"""The catalogue: the indexes `market.search`, `categories` and `stats` read, so that a
+page costs about its own size, not the number of listings.
+
+Every listing that is not delisted is in the catalogue, in a *family*: ``+`` while it
+is for sale (active or in an auction), ``-`` once sold out (searched only with
+``include_sold_out``). Under its family a listing has:
+
+* postings ``postings[(family + token, listing_id)] → price``: one per distinct word of
+  its title, description and category (`tokens`), and the filter tokens
+  ``"\\x00c" + category`` and ``"\\x00s" + shop id``; a word search intersects them.
+* browse keys ``browse[(order, family + scope, k1, k2, MAX - listing_id)] → price`` in
+  the scopes ``*`` (everything), ``c<category>`` and ``s<shop id>``, for the orders
+  ``n`` (newest: k1 = k2 = 0), ``p`` (price: k1 = price) and ``h`` (popular: k1 =
+  MAX - sold, k2 = MAX - favourites). A page without words streams one scope in order.
+* ``counts[family + scope]``: how many listings the scope holds.
+* ``entries[listing_id]`` → `Entry`: what the listing is indexed under, so `refresh`
+  writes only what changed.
+
+Ties: newest first, except ``price_desc`` (a reverse scan of the price order): there
+equal prices come oldest first.
+"""
+
+from __future__ import annotations
+
+import heapq
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from icframework.sdk import StableBTreeMap, StableCell, nat32, nat64
+
+from . import limits
+from .records import Listing, ListingStatus, SearchQuery
+
+_WORD = re.compile(r"[\w]+", re.UNICODE)
+MAX = 2**64 - 1
+FOR_SALE, SOLD_OUT = "+", "-"
+ORDERS = {"newest": "n", "price_asc": "p", "price_desc": "p", "popular": "h"}
+VERSION = 1  # of the layout above; `rebuild` brings an older canister's state to it
+
+
+@dataclass
+class Entry:
+    family: str
+    category: str
+    shop_id: nat64
+    price: nat64
+    sold: nat32
+    favourites: nat32
+    tokens: list[str]
+
+
+postings = StableBTreeMap[tuple[str, nat64], nat64]("catalogue.postings")
+browse = StableBTreeMap[tuple[str, str, nat64, nat64, nat64], nat64]("catalogue.browse")
+counts = StableBTreeMap[str, nat64]("catalogue.counts")
+entries = StableBTreeMap[nat64, Entry]("catalogue.entries")
+version = StableCell[nat32]("catalogue.version", default=0)
+
+
+def tokens(text: str) -> list[str]:
+    """The distinct search words of ``text`` (lower case, 2-32 characters)."""
+    seen: dict[str, None] = {}
+    for word in _WORD.findall(text.casefold()):
+        if 2 <= len(word) <= 32:
+            seen.setdefault(word, None)
+    return list(seen)
+
+
+def _entry(listing: Listing) -> Entry | None:
+    if listing.status is ListingStatus.delisted:
+        return None
+    family = SOLD_OUT if listing.status is ListingStatus.sold_out else FOR_SALE
+    words = tokens(f"{listing.title} {listing.description} {listing.category}")
+    return Entry(family, listing.category, listing.shop_id, listing.price, listing.sold,
+                 listing.favourites, words)
+
+
+def _scopes(entry: Entry) -> list[str]:
+    return ["*", "c" + entry.category, f"s{entry.shop_id}"]
+
+
+def _postings(entry: Entry) -> set[str]:
+    return {entry.family + t for t in
+            (*entry.tokens, "\x00c" + entry.category, f"\x00s{entry.shop_id}")}
+
+
+def _browse(entry: Entry, inv_id: int) -> dict[tuple[str, str, int, int, int], int]:
+    keys = {}
+    for scope in _scopes(entry):
+        scoped = entry.family + scope
+        keys[("n", scoped, 0, 0, inv_id)] = entry.price
+        keys[("p", scoped, entry.price, 0, inv_id)] = entry.price
+        keys[("h", scoped, MAX - entry.sold, MAX - entry.favourites, inv_id)] = entry.price
+    return keys
+
+
+def refresh(listing: Listing) -> None:
+    """Bring the listing's index entries up to date (after any change to it)."""
+    old = entries.get(listing.id)
+    new = _entry(listing)
+    if old == new:
+        return
+    inv_id = MAX - listing.id
+    old_post = _postings(old) if old else set()
+    new_post = _postings(new) if new else set()
+    price = new.price if new else 0
+    for token in old_post - new_post:
+        postings.remove((token, listing.id))
+    for token in new_post if old is None or old.price != price else new_post - old_post:
+        postings[(token, listing.id)] = price
+    old_browse = _browse(old, inv_id) if old else {}
+    new_browse = _browse(new, inv_id) if new else {}
+    for key in old_browse.keys() - new_browse.keys():
+        browse.remove(key)
+    for key, value in new_browse.items():
+        if old_browse.get(key) != value:
+            browse[key] = value
+    old_scopes = {old.family + s for s in _scopes(old)} if old else set()
+    new_scopes = {new.family + s for s in _scopes(new)} if new else set()
+    for scope in old_scopes - new_scopes:
+        left = counts.get(scope, 0) - 1
+        if left:
+            counts[scope] = left
+        else:
+            counts.remove(scope)
+    for scope in new_scopes - old_scopes:
+        counts[scope] = counts.get(scope, 0) + 1
+    if new is None:
+        entries.remove(listing.id)
+    else:
+        entries[listing.id] = new
+
+
+def rebuild() -> int:
+    """Index every listing afresh (after an upgrade from an older layout); returns the
+    number of listings indexed. One message: for canisters of demo size."""
+    for table in (postings, browse, counts, entries):
+        table.clear()
+    n = 0
+    for listing in Listing.objects.all():
+        refresh(listing)
+        n += 1
+    version.set(VERSION)
+    return n
+
+
+def for_sale_by_category() -> list[tuple[str, int]]:
+    """``(category, listings for sale)`` for every category with any, by name."""
+    return [(scope[2:], n) for scope, n in counts.range(FOR_SALE + "c", FOR_SALE + "d")]
+
+
+def for_sale_count() -> int:
+    return counts.get(FOR_SALE + "*", 0)
+
+
+# -- search ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Found:
+    """One page of a search: listing ids in order, and the number of matches."""
+
+    ids: list[int]
+    total: int
+    more: bool
+
+
+def search(q: SearchQuery, offset: int, limit: int) -> Found:
+    """The listing ids of page ``offset``..``offset + limit`` of ``q`` (its sort already
+    checked)."""
+    families = [FOR_SALE, SOLD_OUT] if q.include_sold_out else [FOR_SALE]
+    words = tokens(q.text)[: limits.MAX_SEARCH_TOKENS]
+    category = q.category.casefold() if q.category is not None else None
+    if not words and (category is None or q.shop_id is None):
+        scope = ("c" + category if category is not None
+                 else f"s{q.shop_id}" if q.shop_id is not None else "*")
+        return _browse_page(q, families, scope, offset, limit)
+    if category is not None:
+        words.append("\x00c" + category)
+    if q.shop_id is not None:
+        words.append(f"\x00s{q.shop_id}")
+    return _word_page(q, families, words, offset, limit)
+
+
+def _in_price(q: SearchQuery, price: int) -> bool:
+    return (q.min_price is None or price >= q.min_price) and (
+        q.max_price is None or price <= q.max_price)
+
+
+def _stream(order: str, scoped: str, q: SearchQuery, reverse: bool) -> Iterator[
+        tuple[tuple[int, int, int], int]]:
+    """``((k1, k2, inv_id), price)`` of one scope in order, price range applied to the
+    keys where the order is by price."""
+    lo: tuple[str, str, int, int, int] = (order, scoped, 0, 0, 0)
+    hi: tuple[str, str, int, int, int] = (order, scoped + "\x00", 0, 0, 0)
+    if order == "p":
+        if q.min_price is not None:
+            lo = (order, scoped, min(q.min_price, MAX), 0, 0)
+        if q.max_price is not None and q.max_price < MAX:
+            hi = (order, scoped, q.max_price + 1, 0, 0)
+    for (_o, _s, k1, k2, inv), price in browse.range(lo, hi, reverse=reverse):
+        yield (k1, k2, inv), price
+
+
+def _browse_page(q: SearchQuery, families: list[str], scope: str, offset: int,
+                 limit: int) -> Found:
+    order = ORDERS[q.sort]
+    reverse = q.sort == "price_desc"
+    streams = [_stream(order, family + scope, q, reverse) for family in families]
+    merged = streams[0] if len(streams) == 1 else heapq.merge(*streams, reverse=reverse)
+    priced = order != "p" and (q.min_price is not None or q.max_price is not None)
+    ids: list[int] = []
+    seen = 0
+    more = False
+    for (_k1, _k2, inv), price in merged:
+        if priced and not _in_price(q, price):
+            continue
+        if seen >= offset:
+            if len(ids) == limit:
+                more = True
+                break
+            ids.append(MAX - inv)
+        seen += 1
+    if q.min_price is None and q.max_price is None:
+        total = sum(counts.get(family + scope, 0) for family in families)
+    elif not more:
+        total = seen
+    else:  # count the matches past this page: the price order's range, keys only
+        total = sum(1 for family in families
+                    for _ in _stream("p", family + scope, q, False))
+    return Found(ids, total, more)
+
+
+def _word_page(q: SearchQuery, families: list[str], words: list[str], offset: int,
+               limit: int) -> Found:
+    found: dict[int, int] | None = None
+    for word in words:
+        matches: dict[int, int] = {}
+        for family in families:
+            token = family + word
+            for (_t, lid), price in postings.range((token, 0), (token + "\x00", 0)):
+                if found is None or lid in found:
+                    matches[lid] = price
+        found = matches
+        if not found:
+            break
+    hits = {lid: price for lid, price in (found or {}).items() if _in_price(q, price)}
+    if q.sort == "newest":
+        ordered = sorted(hits, reverse=True)
+    elif q.sort == "price_asc":
+        ordered = sorted(hits, key=lambda lid: (hits[lid], -lid))
+    elif q.sort == "price_desc":
+        ordered = sorted(hits, key=lambda lid: (-hits[lid], lid))
+    else:  # popular: sold and favourites are in the entries
+        popularity = {lid: entries[lid] for lid in hits}
+        ordered = sorted(hits, key=lambda lid: (-popularity[lid].sold,
+                                                -popularity[lid].favourites, -lid))
+    page = ordered[offset: offset + limit]
+    return Found(page, len(ordered), offset + limit < len(ordered))
