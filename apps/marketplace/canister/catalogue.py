@@ -5,9 +5,13 @@ Every listing that is not delisted is in the catalogue, in a *family*: ``+`` whi
 is for sale (active or in an auction), ``-`` once sold out (searched only with
 ``include_sold_out``). Under its family a listing has:
 
-* postings ``postings[(family + token, listing_id)] → price``: one per distinct word of
-  its title, description and category (`tokens`), and the filter tokens
-  ``"\\x00c" + category`` and ``"\\x00s" + shop id``; a word search intersects them.
+* postings of ``family + token`` for each distinct word of its title, description and
+  category (`tokens`) and the filter tokens ``"\\x00c" + category`` and
+  ``"\\x00s" + shop id``, kept in blocks of `BLOCK` listing ids:
+  ``postings[(family + token, listing_id // BLOCK)]`` → the block's listing ids, then
+  their prices, as little-endian u64 arrays. A word search reads a word's blocks (a
+  few hundred at 100,000 listings) and intersects whole arrays, without a Python step
+  per posting.
 * browse keys ``browse[(order, family + scope, k1, k2, MAX - listing_id)] → price`` in
   the scopes ``*`` (everything), ``c<category>`` and ``s<shop id>``, for the orders
   ``n`` (newest: k1 = k2 = 0), ``p`` (price: k1 = price) and ``h`` (popular: k1 =
@@ -24,6 +28,7 @@ from __future__ import annotations
 
 import heapq
 import re
+from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -36,6 +41,7 @@ _WORD = re.compile(r"[\w]+", re.UNICODE)
 MAX = 2**64 - 1
 FOR_SALE, SOLD_OUT = "+", "-"
 ORDERS = {"newest": "n", "price_asc": "p", "price_desc": "p", "popular": "h"}
+BLOCK = 1024  # listing ids per postings block (a block is at most 16 KiB)
 VERSION = 1  # of the layout above; `rebuild` brings an older canister's state to it
 
 
@@ -50,7 +56,7 @@ class Entry:
     tokens: list[str]
 
 
-postings = StableBTreeMap[tuple[str, nat64], nat64]("catalogue.postings")
+postings = StableBTreeMap[tuple[str, nat64], bytes]("catalogue.postings")
 browse = StableBTreeMap[tuple[str, str, nat64, nat64, nat64], nat64]("catalogue.browse")
 counts = StableBTreeMap[str, nat64]("catalogue.counts")
 entries = StableBTreeMap[nat64, Entry]("catalogue.entries")
@@ -94,6 +100,40 @@ def _browse(entry: Entry, inv_id: int) -> dict[tuple[str, str, int, int, int], i
     return keys
 
 
+def _arrays(raw: bytes) -> tuple[array[int], array[int]]:
+    """A postings block's listing ids and prices."""
+    half = len(raw) // 2
+    ids, prices = array("Q"), array("Q")
+    ids.frombytes(raw[:half])
+    prices.frombytes(raw[half:])
+    return ids, prices
+
+
+def _post(token: str, listing_id: int, price: int | None) -> None:
+    """Set the listing's posting under ``token`` to ``price``, or remove it (None)."""
+    key = (token, listing_id // BLOCK)
+    raw = postings.get(key)
+    ids, prices = _arrays(raw) if raw is not None else (array("Q"), array("Q"))
+    try:
+        at = ids.index(listing_id)
+    except ValueError:
+        at = -1
+    if price is None:
+        if at < 0:
+            return
+        del ids[at]
+        del prices[at]
+    elif at < 0:
+        ids.append(listing_id)
+        prices.append(price)
+    else:
+        prices[at] = price
+    if ids:
+        postings[key] = ids.tobytes() + prices.tobytes()
+    else:
+        postings.remove(key)
+
+
 def refresh(listing: Listing) -> None:
     """Bring the listing's index entries up to date (after any change to it)."""
     old = entries.get(listing.id)
@@ -105,9 +145,9 @@ def refresh(listing: Listing) -> None:
     new_post = _postings(new) if new else set()
     price = new.price if new else 0
     for token in old_post - new_post:
-        postings.remove((token, listing.id))
+        _post(token, listing.id, None)
     for token in new_post if old is None or old.price != price else new_post - old_post:
-        postings[(token, listing.id)] = price
+        _post(token, listing.id, price)
     old_browse = _browse(old, inv_id) if old else {}
     new_browse = _browse(new, inv_id) if new else {}
     for key in old_browse.keys() - new_browse.keys():
@@ -231,29 +271,37 @@ def _browse_page(q: SearchQuery, families: list[str], scope: str, offset: int,
     return Found(ids, total, more)
 
 
+def _posting_blocks(families: list[str], word: str) -> Iterator[tuple[array[int], array[int]]]:
+    for family in families:
+        token = family + word
+        for _key, raw in postings.range((token, 0), (token + "\x00", 0)):
+            yield _arrays(raw)
+
+
 def _word_page(q: SearchQuery, families: list[str], words: list[str], offset: int,
                limit: int) -> Found:
-    found: dict[int, int] | None = None
-    for word in words:
-        matches: dict[int, int] = {}
-        for family in families:
-            token = family + word
-            for (_t, lid), price in postings.range((token, 0), (token + "\x00", 0)):
-                if found is None or lid in found:
-                    matches[lid] = price
-        found = matches
-        if not found:
+    prices: dict[int, int] = {}
+    for ids, block_prices in _posting_blocks(families, words[0]):
+        prices.update(zip(ids, block_prices, strict=True))
+    matching = set(prices)
+    for word in words[1:]:
+        if not matching:
             break
-    hits = {lid: price for lid, price in (found or {}).items() if _in_price(q, price)}
+        with_word: set[int] = set()
+        for ids, _prices in _posting_blocks(families, word):
+            with_word.update(ids)
+        matching &= with_word
+    if q.min_price is not None or q.max_price is not None:
+        matching = {lid for lid in matching if _in_price(q, prices[lid])}
     if q.sort == "newest":
-        ordered = sorted(hits, reverse=True)
+        ordered = sorted(matching, reverse=True)
     elif q.sort == "price_asc":
-        ordered = sorted(hits, key=lambda lid: (hits[lid], -lid))
+        ordered = [lid for _p, _n, lid in sorted((prices[lid], -lid, lid) for lid in matching)]
     elif q.sort == "price_desc":
-        ordered = sorted(hits, key=lambda lid: (-hits[lid], lid))
+        ordered = [lid for _p, lid in sorted((-prices[lid], lid) for lid in matching)]
     else:  # popular: sold and favourites are in the entries
-        popularity = {lid: entries[lid] for lid in hits}
-        ordered = sorted(hits, key=lambda lid: (-popularity[lid].sold,
-                                                -popularity[lid].favourites, -lid))
+        popularity = {lid: entries[lid] for lid in matching}
+        ordered = sorted(matching, key=lambda lid: (-popularity[lid].sold,
+                                                    -popularity[lid].favourites, -lid))
     page = ordered[offset: offset + limit]
     return Found(page, len(ordered), offset + limit < len(ordered))
