@@ -160,6 +160,32 @@ def _reader(
     return read
 
 
+_PARSED_SERVICES: dict[str, dict[str, Func]] = {}
+"""Method types by .did text: parsing a .did costs millions of instructions in a
+canister, and a canister builds its clients from the same few texts again and again."""
+_PARSED_SERVICES_MAX = 32
+
+
+def _service_methods(did: str) -> dict[str, Func]:
+    methods = _PARSED_SERVICES.get(did)
+    if methods is not None:
+        return methods
+    service = parse_did(did).service
+    if isinstance(service, TypeRef):
+        service = service.resolve()
+    if not isinstance(service, ServiceType):
+        raise SdkError("the .did text declares no service; expected 'service : { ... }'")
+    methods = {}
+    for name, method_type in service.methods:
+        func = method_type.resolve() if isinstance(method_type, TypeRef) else method_type
+        if isinstance(func, Func):
+            methods[name] = func
+    if len(_PARSED_SERVICES) >= _PARSED_SERVICES_MAX:
+        _PARSED_SERVICES.clear()
+    _PARSED_SERVICES[did] = methods
+    return methods
+
+
 class Service:
     """A typed client of another canister, from its Candid interface.
 
@@ -172,17 +198,7 @@ class Service:
 
     def __init__(self, canister_id: Principal | str, did: str) -> None:
         self.canister_id = _principal(canister_id)
-        parsed = parse_did(did)
-        service = parsed.service
-        if isinstance(service, TypeRef):
-            service = service.resolve()
-        if not isinstance(service, ServiceType):
-            raise SdkError("the .did text declares no service; expected 'service : { ... }'")
-        self._methods: dict[str, Func] = {}
-        for name, method_type in service.methods:
-            func = method_type.resolve() if isinstance(method_type, TypeRef) else method_type
-            if isinstance(func, Func):
-                self._methods[name] = func
+        self._methods = _service_methods(did)
 
     @property
     def methods(self) -> list[str]:

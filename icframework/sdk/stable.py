@@ -421,6 +421,9 @@ class StableVec(Generic[T]):
 class StableCell(Generic[T]):
     """One durable value: ``StableCell[int]("counter", default=0)``; `get` and `set`.
 
+    While nothing is stored, `get` answers the default: a fresh copy of it for mutable
+    types (records, lists), so changing the answer does not change the default.
+
     A cell of an immutable scalar type (integers, ``float64``, ``text``, ``bool``)
     remembers the value it last read or wrote, with the backend's `generation` at that
     moment: while the generation is unchanged (no write, no discarded message since)
@@ -437,6 +440,7 @@ class StableCell(Generic[T]):
         self._key = namespace(name) + b"\x01"
         self._values = ValueCodec(item)
         self._default = default
+        self._default_raw: bytes | None = None
         self._memo_type = self._values.memo_type()
         self._memo: Any = None
         self._memo_generation: Any = _NO_GENERATION
@@ -451,8 +455,15 @@ class StableCell(Generic[T]):
         if raw is None:
             if self._default is _MISSING:
                 raise StorageError(f"StableCell {self.name!r} is empty and has no default")
-            default: T = self._default
-            value = default
+            if self._memo_type is not None:  # immutable: the default itself
+                default: T = self._default
+                value = default
+            else:
+                # A fresh copy each time, as a stored value would be: changing what
+                # `get` returned must not change the default.
+                if self._default_raw is None:
+                    self._default_raw = self._values.dump(self._default)
+                value = self._values.load(self._default_raw)
         else:
             value = self._values.load(raw)
         if self._memo_type is not None:

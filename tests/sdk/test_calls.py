@@ -197,3 +197,24 @@ def test_service_from_did() -> None:
         service.f("x", "y")
     with pytest.raises(SdkError, match="declares no service"):
         Service(BANK, "type t = nat;")
+
+
+def test_clients_of_one_interface_parse_it_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    from icframework.sdk import calls
+
+    parsed: list[str] = []
+    real = calls.parse_did
+
+    def counting(text: str) -> object:
+        parsed.append(text)
+        return real(text)
+
+    monkeypatch.setattr(calls, "parse_did", counting)
+    did = "service : { ping : () -> (nat) }"
+    first, second = Service(BANK, did), Service(SHOP, did)
+    assert first.ping().callee == BANK and second.ping().callee == SHOP
+    assert parsed == [did]
+    with pytest.raises(SdkError, match="declares no service"):
+        Service(BANK, "type u = text;")  # a bad text is refused each time, never kept
+    with pytest.raises(SdkError, match="declares no service"):
+        Service(BANK, "type u = text;")

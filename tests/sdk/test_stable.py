@@ -151,6 +151,15 @@ def test_cell() -> None:
         StableCell[str]("empty").get()
 
 
+def test_cell_default_of_a_mutable_type_is_never_handed_out_to_change() -> None:
+    default: list[str] = ["seed"]
+    c = StableCell[list[str]]("tags", default=default)
+    first = c.get()
+    first.append("changed by a caller")
+    assert c.get() == ["seed"] and default == ["seed"]
+    assert c.get() is not c.get()
+
+
 @pytest.mark.parametrize("name", ["", "a\x00b"])
 def test_bad_names(name: str) -> None:
     with pytest.raises(StorageError, match="non-empty name without NUL"):

@@ -14,7 +14,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from icframework.sdk import Principal, StableBTreeMap, StableCell, nat, nat8, nat32, nat64
 
@@ -65,9 +65,8 @@ cert_bucket_hashes = StableCell[bytes]("cert_bucket_hashes", default=bytes(32 * 
 
 
 def update_totals(**delta: int) -> None:
-    """Add ``delta`` to the named counters of `Totals` (on a copy: the cell's default
-    object must never change)."""
-    now = replace(totals.get())
+    """Add ``delta`` to the named counters of `Totals`."""
+    now = totals.get()  # a fresh object (the default too)
     for name, amount in delta.items():
         setattr(now, name, getattr(now, name) + amount)
     totals.set(now)
