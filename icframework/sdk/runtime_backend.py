@@ -232,7 +232,6 @@ class RuntimeBackend:
         self.events: list[tuple[str, bytes]] = []
         self.kind = ""
         self.generation = 0  # see `Backend.generation`; `set_backend` renumbers it
-        self._last_key = b""  # the key of the last write
         # Per-message caches, valid while `ic.message.current` is the tuple they were
         # read under (a fresh tuple each message, so a new message needs no reset).
         self._caller = b""
@@ -327,8 +326,8 @@ class RuntimeBackend:
         pending = self._pending
         events = self.events
         if not events and len(pending) == 1:  # the common update: one write
-            key = self._last_key
-            return self._single_write(key, pending.pop(key), tail)
+            key, value = pending.popitem()
+            return self._single_write(key, value, tail)
         parts: list[bytes] = []
         if pending:
             committed = self.committed
@@ -505,12 +504,10 @@ class RuntimeBackend:
     # Keys and values are bytes (the SDK's structures build them so): no conversion.
     def kv_put(self, key: bytes, value: bytes) -> None:
         self._pending[key] = value
-        self._last_key = key
         self.generation += 1
 
     def kv_delete(self, key: bytes) -> None:
         self._pending[key] = None
-        self._last_key = key
         self.generation += 1
 
     def kv_scan(
@@ -602,8 +599,7 @@ _EFFECTS_UPDATE = """\
     if pending:
         if events or len(pending) != 1:
             return outcome(out)
-        key = backend._last_key
-        value = pending.pop(key)
+        key, value = pending.popitem()
         if value is None:
             return single(key, value, out)
         committed_values[key] = value
