@@ -22,13 +22,14 @@ from icframework.sdk import (
     nat64,
     post_upgrade,
     query,
+    set_timer,
     set_timer_interval,
     update,
 )
 
 from . import access, auctions, catalogue, certify, limits, market, offers, orders, social
 from .records import CertifiedListing, Config, InitArgs, MarketConfig
-from .store import config, words
+from .store import config
 
 __all__ = ["auctions", "catalogue", "certify", "market", "offers", "orders", "social"]
 
@@ -63,10 +64,18 @@ def setup(args: InitArgs) -> None:
 @post_upgrade
 def upgraded(_args: InitArgs) -> None:
     """Keep everything; bring the catalogue of an older version to the current layout
-    (before version 1 search read the ``words`` postings and scanned listings)."""
-    if catalogue.version.get() < catalogue.VERSION:
-        words.clear()
-        catalogue.rebuild()
+    (before version 1, search read the ``words`` postings and scanned listings): one
+    step now, the rest by a timer, a step per message."""
+    if catalogue.version.get() < catalogue.VERSION and not catalogue.rebuilding():
+        catalogue.start_rebuild()
+        rebuild_timer()
+    # (a rebuild under way when this upgrade came goes on: its timer was kept)
+
+
+def rebuild_timer() -> None:
+    """One step of the catalogue's rebuild; the next one in a later message."""
+    if not catalogue.rebuild_step():
+        set_timer(1, rebuild_timer)
 
 
 @update

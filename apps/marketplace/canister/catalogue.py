@@ -20,6 +20,10 @@ is for sale (active or in an auction), ``-`` once sold out (searched only with
 * ``entries[listing_id]`` → `Entry`: what the listing is indexed under, so `refresh`
   writes only what changed.
 
+A canister upgraded from an older layout rebuilds the catalogue (`start_rebuild`),
+a step of `REBUILD_STEP` listings per message, so that any number of listings fits in
+the messages' instruction limits.
+
 Ties: newest first, except ``price_desc`` (a reverse scan of the price order): there
 equal prices come oldest first.
 """
@@ -61,6 +65,8 @@ browse = StableBTreeMap[tuple[str, str, nat64, nat64, nat64], nat64]("catalogue.
 counts = StableBTreeMap[str, nat64]("catalogue.counts")
 entries = StableBTreeMap[nat64, Entry]("catalogue.entries")
 version = StableCell[nat32]("catalogue.version", default=0)
+rebuild_next = StableCell[nat64]("catalogue.rebuild_next", default=0)  # 0: not rebuilding
+REBUILD_STEP = 200  # listings indexed per message by a rebuild
 
 
 def tokens(text: str) -> list[str]:
@@ -171,17 +177,40 @@ def refresh(listing: Listing) -> None:
         entries[listing.id] = new
 
 
-def rebuild() -> int:
-    """Index every listing afresh (after an upgrade from an older layout); returns the
-    number of listings indexed. One message: for canisters of demo size."""
+def start_rebuild() -> None:
+    """After an upgrade from an older layout: forget the catalogue and index every
+    listing again, `REBUILD_STEP` of them per message (`rebuild_step`, run by a timer;
+    searches meanwhile see the listings indexed so far)."""
     for table in (postings, browse, counts, entries):
         table.clear()
-    n = 0
-    for listing in Listing.objects.all():
-        refresh(listing)
-        n += 1
-    version.set(VERSION)
-    return n
+    rebuild_next.set(1)
+
+
+def rebuilding() -> bool:
+    return rebuild_next.get() != 0
+
+
+def rebuild_step() -> bool:
+    """Index the next `REBUILD_STEP` listings (and drop as many of the old postings);
+    True once every listing is indexed and the catalogue's version is current."""
+    from .store import words  # the layout before the catalogue
+
+    for key, _flag in list(words.range(limit=REBUILD_STEP * 8)):
+        words.remove(key)
+    start = rebuild_next.get()
+    last = Listing.objects.order_by("-pk").first()
+    last_id = last.id if last is not None else 0
+    stop = min(start + REBUILD_STEP, last_id + 1)
+    for listing_id in range(start, stop):
+        row = Listing.objects.filter(id=listing_id).first()
+        if row is not None:
+            refresh(row)
+    if stop > last_id and len(words) == 0:
+        rebuild_next.set(0)
+        version.set(VERSION)
+        return True
+    rebuild_next.set(max(stop, start))
+    return False
 
 
 def for_sale_by_category() -> list[tuple[str, int]]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -148,10 +149,14 @@ def test_search_answers_what_a_scan_of_every_listing_would(
     assert w.q(BUYER, "stats").listed == len(for_sale)
 
 
-def test_an_upgrade_from_before_the_catalogue_rebuilds_it() -> None:
+def test_an_upgrade_from_before_the_catalogue_rebuilds_it_step_by_step(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(catalogue, "REBUILD_STEP", 2)  # listings per message
     w = _world()
     first = w.listing(title="Red bicycle", price=300)
-    w.listing(title="Oak lamp", price=200, category="home")
+    for n in range(4):
+        w.listing(title=f"Oak lamp {n}", price=200, category="home")
     w.u(SELLER, "delist", first.id)
     # The state an older version left: postings in `words`, no catalogue.
     previous = set_backend(w.market.backend)
@@ -161,17 +166,33 @@ def test_an_upgrade_from_before_the_catalogue_rebuilds_it() -> None:
                           catalogue.entries):
                 table.clear()
             catalogue.version.set(0)
-            MARKET_APP.store.words[("red", first.id)] = True
+            for n in range(30):
+                MARKET_APP.store.words[(f"word{n}", first.id)] = True
     finally:
         set_backend(previous)
     assert w.q(BUYER, "search", records.SearchQuery(text="lamp")).total == 0
     w.market.upgrade(records.InitArgs(ledger=w.ledger.canister_id))
-    found = w.q(BUYER, "search", records.SearchQuery(text="lamp"))
-    assert [x.title for x in found.listings] == ["Oak lamp"]
-    assert w.q(BUYER, "search", records.SearchQuery()).total == 1  # the delisted one is out
-    assert w.q(BUYER, "categories") == [("home", 1)]
+    # The upgrade indexed the first step (ids 1 and 2; 1 is delisted), timers the rest.
+    assert w.q(BUYER, "search", records.SearchQuery(text="lamp")).total == 1
+    steps = 0
+    while _state(w, lambda: catalogue.rebuilding()):
+        w.advance(1)
+        steps += 1
+        assert steps < 20, "the rebuild never finished"
+    found = w.q(BUYER, "search", records.SearchQuery(text="lamp", sort="price_asc"))
+    assert [x.title for x in found.listings] == [f"Oak lamp {n}" for n in (3, 2, 1, 0)]
+    assert w.q(BUYER, "search", records.SearchQuery()).total == 4  # the delisted one is out
+    assert w.q(BUYER, "categories") == [("home", 4)]
+    assert _state(w, lambda: (len(MARKET_APP.store.words), catalogue.version.get())) == (
+        0, catalogue.VERSION)
+    w.market.upgrade(records.InitArgs(ledger=w.ledger.canister_id))  # current: no rebuild
+    assert not _state(w, lambda: catalogue.rebuilding())
+
+
+def _state(w: World, read: Any) -> Any:
+    """``read()`` over the marketplace's committed state."""
     previous = set_backend(w.market.backend)
     try:
-        assert len(MARKET_APP.store.words) == 0 and catalogue.version.get() == catalogue.VERSION
+        return read()
     finally:
         set_backend(previous)
