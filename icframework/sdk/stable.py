@@ -444,6 +444,14 @@ class StableCell(Generic[T]):
         self._memo_type = self._values.memo_type()
         self._memo: Any = None
         self._memo_generation: Any = _NO_GENERATION
+        # One fixed-width number: `set` packs it itself (one struct call, no codec call).
+        # (Not float32, which rounds: its value read back is not the one written.)
+        fixed = fixed_width(self._values.types) if (
+            self._values.to_wire is None and self._memo_type is not None) else None
+        self._fixed_kind: type | None = fixed[2] if fixed is not None else None
+        self._fixed_header = fixed[1] if fixed is not None else b""
+        self._fixed_pack = (struct.Struct(f"<{len(fixed[1])}s{fixed[0]}").pack
+                            if fixed is not None else None)
 
     def get(self) -> T:
         """The stored value, or the default; raises `StorageError` if neither exists."""
@@ -474,6 +482,15 @@ class StableCell(Generic[T]):
     def set(self, value: T) -> None:
         """Store ``value``."""
         kv = _backend.installed or _backend.current_backend()
+        if type(value) is self._fixed_kind:
+            try:
+                raw = self._fixed_pack(self._fixed_header, value)  # type: ignore[misc]
+            except (struct.error, OverflowError):
+                raw = self._values.dump(value)  # out of range: the codec says so
+            kv.kv_put(self._key, raw)
+            self._memo = value
+            self._memo_generation = kv.generation
+            return
         kv.kv_put(self._key, self._values.dump(value))
         if type(value) is self._memo_type:
             self._memo = value

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
 
 import pytest
@@ -14,6 +15,7 @@ from icframework.sdk import (
     StableCell,
     StableVec,
     StorageError,
+    float32,
     nat64,
     set_backend,
 )
@@ -149,6 +151,20 @@ def test_cell() -> None:
     assert c.get() == 9 and c.is_set()
     with pytest.raises(StorageError, match="is empty and has no default"):
         StableCell[str]("empty").get()
+
+
+def test_cell_of_a_fixed_width_number_checks_what_it_stores() -> None:
+    c = StableCell[nat64]("n", default=0)
+    c.set(2**64 - 1)
+    assert c.get() == 2**64 - 1
+    with pytest.raises(Exception, match="nat64"):
+        c.set(2**64)  # out of range: the codec's own error
+    with pytest.raises(Exception, match="nat64"):
+        c.set(True)  # type: ignore[arg-type]  # a bool is not a nat64
+    assert c.get() == 2**64 - 1
+    f = StableCell[float32]("f", default=0.0)
+    f.set(0.1)
+    assert f.get() == struct.unpack("<f", struct.pack("<f", 0.1))[0]  # rounded, as stored
 
 
 def test_cell_default_of_a_mutable_type_is_never_handed_out_to_change() -> None:
