@@ -19,6 +19,8 @@ arbiter decides (refund or pay the seller); the seller may cancel an unshipped o
 
 from __future__ import annotations
 
+from itertools import islice
+
 from icframework.sdk import Principal, Reject, ic, nat16, nat32, nat64, query, update
 
 from . import access, catalogue, limits, payouts
@@ -330,11 +332,24 @@ def my_orders(as_seller: bool, cursor: str | None, limit: nat16) -> list[OrderVi
 
 
 @query
-def disputes() -> list[OrderView]:
-    """Open disputes (for the arbiter)."""
-    if ic.caller() not in (access.settings().arbiter, access.settings().admin):
-        raise Reject("only the arbiter and the admin see the disputes")
-    return [order_view(o) for o in Order.objects.filter(status="disputed")]
+def disputes(cursor: str | None, limit: nat16) -> list[OrderView]:
+    """The open disputes, newest first, for the arbiter and the admin: ``limit`` of them
+    (20 if 0, at most `limits.MAX_PAGE`) after the first ``cursor`` (a count, as for
+    `my_orders`: pass the number already read). Read from the ``status`` index of
+    `Order` in descending id order, so a page costs the disputes up to its end, never a
+    scan of every order. Raises `Reject` for another caller or a cursor that is not a
+    count."""
+    who = ic.caller()
+    cfg = access.settings()
+    if who not in (cfg.arbiter, cfg.admin):
+        raise Reject(f"only the arbiter and the admin see the disputes ({who} is neither)")
+    if cursor is not None and not cursor.isdigit():
+        raise Reject(f"bad cursor {cursor!r}: pass the number of disputes already read, "
+                     "e.g. \"20\"")
+    start = int(cursor) if cursor else 0
+    size = min(limit or 20, limits.MAX_PAGE)
+    newest_first = Order.objects.filter(status="disputed").order_by("-id")
+    return [order_view(o) for o in islice(newest_first, start, start + size)]
 
 
 # -- the sweeper ------------------------------------------------------------------------------

@@ -241,13 +241,86 @@ def test_disputes_are_decided_by_the_arbiter(w: World) -> None:
     w.u(SELLER, "ship", first.id, "")
     w.u(BUYER, "open_dispute", first.id, "arrived broken")
     w.u(BUYER, "open_dispute", second.id, "never came")
-    assert {o.id for o in w.q(ARBITER, "disputes")} == {first.id, second.id}
+    assert [o.id for o in w.q(ARBITER, "disputes", None, 10)] == [second.id, first.id]
     refunded = w.u(ARBITER, "resolve_dispute", first.id, True, "photos show damage")
     paid = w.u(ARBITER, "resolve_dispute", second.id, False, "tracking says delivered")
     assert refunded.status.value == "refunded" and paid.status.value == "settled"
     # two approvals and two pulls, one refund (less its transfer fee)
     assert w.balance(BUYER) == 50_000_000 - 2 * (FEE + 1_000_000 + FEE) + 1_000_000 - FEE
     balanced(w)
+
+
+def _disputed_orders(w: World, count: int) -> list[Any]:
+    """``count`` orders of BUYER, each of its own listing, all disputed (oldest first)."""
+    found = []
+    for n in range(count):
+        order = w.buy(BUYER, w.listing(title=f"Item {n}").id).value
+        found.append(w.u(BUYER, "open_dispute", order.id, f"problem {n}"))
+    return found
+
+
+def test_only_the_arbiter_and_the_admin_see_the_disputes(w: World) -> None:
+    (disputed,) = _disputed_orders(w, 1)
+    for who in (BUYER, SELLER, BUYER2, ANON):
+        with pytest.raises(Reject) as refused:
+            w.q(who, "disputes", None, 10)
+        assert str(refused.value) == ("only the arbiter and the admin see the disputes "
+                                      f"({who.to_text()} is neither)")
+    for who in (ARBITER, ADMIN):
+        (seen,) = w.q(who, "disputes", None, 10)
+        assert (seen.id, seen.status.value, seen.dispute_reason) == (
+            disputed.id, "disputed", "problem 0")
+
+
+def test_disputes_are_paged_newest_first_and_leave_when_decided(w: World) -> None:
+    quiet = w.buy(BUYER, w.listing(title="Undisputed").id).value  # not on the desk
+    ids = [o.id for o in _disputed_orders(w, 5)]
+    later = w.buy(BUYER, w.listing(title="Undisputed too").id).value
+    pages, cursor = [], None
+    while True:
+        page = [o.id for o in w.q(ARBITER, "disputes", cursor, 2)]
+        if not page:
+            break
+        pages.append(page)
+        cursor = str(sum(len(p) for p in pages))
+    # newest first; the two undisputed orders (before and after) are not on the desk
+    assert pages == [[ids[4], ids[3]], [ids[2], ids[1]], [ids[0]]]
+    assert quiet.id < ids[0] and later.id > ids[4]
+    assert [o.id for o in w.q(ARBITER, "disputes", None, 0)] == ids[::-1]  # 0: 20
+    w.u(ARBITER, "resolve_dispute", ids[3], True, "refunded")
+    assert [o.id for o in w.q(ARBITER, "disputes", "1", 10)] == [ids[2], ids[1], ids[0]]
+    with pytest.raises(Reject, match="bad cursor 'next': pass the number of disputes "
+                                     "already read"):
+        w.q(ARBITER, "disputes", "next", 10)
+    balanced(w)
+
+
+def test_a_page_of_disputes_reads_the_status_index_not_every_order(
+        w: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    for n in range(12):
+        w.buy(BUYER, w.listing(title=f"Quiet {n}").id)
+    disputed = _disputed_orders(w, 3)
+    rows = records.Order._meta().rows  # the store keys of Order rows
+    backend = w.market.backend
+    get, scan = backend.kv_get, backend.kv_scan
+    order_rows: list[bytes] = []
+
+    def counting_get(key: bytes) -> bytes | None:
+        if key.startswith(rows):
+            order_rows.append(key)
+        return get(key)
+
+    def counting_scan(start: bytes, end: bytes | None, reverse: bool,
+                      limit: int) -> list[tuple[bytes, bytes]]:
+        found = scan(start, end, reverse, limit)
+        order_rows.extend(k for k, _ in found if k.startswith(rows))
+        return found
+
+    monkeypatch.setattr(backend, "kv_get", counting_get)  # the real store, its reads counted
+    monkeypatch.setattr(backend, "kv_scan", counting_scan)
+    page = w.q(ARBITER, "disputes", None, 2)
+    assert [o.id for o in page] == [disputed[2].id, disputed[1].id]
+    assert len(order_rows) == 2  # the page's own orders, out of 15
 
 
 def test_timers_refund_unshipped_and_confirm_shipped_orders(w: World) -> None:
