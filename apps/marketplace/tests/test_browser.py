@@ -5,11 +5,14 @@ chunks. Another buys: it takes test tokens from the demo faucet, finds the item 
 search, approves the ledger and checks out — every call signed by the key the page
 generated — and both see the order move: paid, shipped by the seller, confirmed by the
 buyer, settled with the seller paid from escrow. A title carrying markup is shown as
-text. Waits are Playwright's (until the page shows the state); nothing is timed.
+text. Sellers edit listings and set up auctions from the dashboard; the demo's arbiter
+(the seeded user ``ana``, whose key the page is given) decides disputes at the desk.
+Waits are Playwright's (until the page shows the state); nothing is timed.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Iterator
@@ -18,7 +21,8 @@ from typing import Any
 
 import pytest
 
-from apps.marketplace.seed import png
+from apps.marketplace.seed import demo_identities, png
+from icframework.identity import Ed25519Identity
 from tests.management.test_runreplica_demo import demo_server, project
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -28,11 +32,19 @@ pytestmark = pytest.mark.skipif(
 )
 WAIT_MS = 60_000
 TITLE = 'Green <img src=x onerror="window.pwned=1"> bicycle'
+KEY_STORAGE = "icframework.market.identity"  # where market.js keeps the page's key
+HOUR_NS = 3600 * 10**9
 
 
 @pytest.fixture(scope="module")
-def market_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    root = tmp_path_factory.mktemp("market_project")
+def market_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo project's directory (its replica state is ``state/`` under it)."""
+    return tmp_path_factory.mktemp("market_project")
+
+
+@pytest.fixture(scope="module")
+def market_url(market_root: Path) -> Iterator[str]:
+    root = market_root
     with demo_server(root, project(root)) as (url, printed):
         assert f"  market:    {url}/market/" in printed, printed
         yield url
@@ -50,11 +62,18 @@ def browser(market_url: str) -> Iterator[Any]:
         launched.close()
 
 
-def person(browser: Any, url: str) -> Any:
+def person(browser: Any, url: str, identity: Ed25519Identity | None = None) -> Any:
+    """A new browser context on the page: a key of its own, or ``identity``'s (stored
+    where the page keeps its key, as `Ed25519KeyIdentity.toJSON` writes it: the DER
+    public key and the 32-byte seed, in hex)."""
     from playwright.sync_api import expect
 
     context = browser.new_context()
     context.set_default_timeout(WAIT_MS)
+    if identity is not None:
+        saved = json.dumps([identity.der_public_key.hex(), identity.seed.hex()])
+        context.add_init_script(
+            f"localStorage.setItem({json.dumps(KEY_STORAGE)}, {json.dumps(saved)});")
     page = context.new_page()
     page.goto(f"{url}/market/")
     expect(page.locator("#browse")).to_have_attribute("data-ready", "true", timeout=WAIT_MS)
@@ -204,7 +223,8 @@ def test_an_auction_started_from_the_dashboard_takes_bids_and_refunds_the_outbid
     expect(seller.locator("#item-title")).to_have_text("Brass telescope")
     seller.click("[data-view=sell]")
     row = seller.locator("#my-listings tr", has_text="Brass telescope")
-    row.get_by_role("button", name="Auction for 1 h").click()
+    row.get_by_role("button", name="Auction").click()
+    seller.click("#auction-form button[type=submit]")  # as prefilled: an hour at the price
     expect(row.locator("td").nth(4)).to_have_text("auction")
 
     for bidder, amount in [(first, "10"), (second, "12")]:
@@ -224,3 +244,160 @@ def test_an_auction_started_from_the_dashboard_takes_bids_and_refunds_the_outbid
     first.click("[data-view=browse]")
     expect(first.locator("#balance")).to_have_text("99.9997 MKT")
     expect(second.locator("#balance")).to_have_text("87.9998 MKT")
+
+
+def _open_shop_and_list(seller: Any, shop: str, fields: dict[str, str],
+                        picture: Path | None = None) -> None:
+    from playwright.sync_api import expect
+
+    seller.click("[data-view=sell]")
+    seller.fill("#shop-form [name=name]", shop)
+    seller.click("#shop-form button[type=submit]")
+    for field, value in fields.items():
+        seller.fill(f"#sell-form [name={field}]", value)
+    if picture is not None:
+        seller.set_input_files("#sell-form [name=image]", str(picture))
+    seller.click("#sell-form button[type=submit]")
+    expect(seller.locator("#item-title")).to_have_text(fields["title"])
+
+
+def _find(page: Any, words: str) -> None:
+    """Search the page for ``words`` and open the one listing found."""
+    from playwright.sync_api import expect
+
+    page.click("[data-view=browse]")
+    page.fill("#search-form [name=text]", words)
+    page.click("#search-form button[type=submit]")
+    expect(page.locator("#listings li")).to_have_count(1)
+    page.locator("#listings li").click()
+
+
+def test_a_seller_edits_a_listing_and_sets_up_its_auction_from_the_dashboard(
+        browser: Any, market_url: str, tmp_path: Path) -> None:
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=WAIT_MS)
+    seller, bidder = person(browser, market_url), person(browser, market_url)
+    picture = tmp_path / "stool.png"
+    picture.write_bytes(png((120, 80, 40)))
+    _open_shop_and_list(seller, "Edit Workshop", {
+        "title": "Oak stool", "description": "Hand made", "price": "3", "quantity": "1",
+        "category": "furniture"}, picture)
+
+    seller.click("[data-view=sell]")
+    row = seller.locator("#my-listings tr", has_text="Oak stool")
+    row.get_by_role("button", name="Edit").click()
+    form = seller.locator("#edit-form")
+    expect(form).to_be_visible()
+    for field, value in [("title", "Oak stool"), ("description", "Hand made"),
+                         ("price", "3"), ("quantity", "1"), ("category", "furniture")]:
+        expect(form.locator(f"[name={field}]")).to_have_value(value)
+    form.locator("[name=title]").fill("   ")  # passes the browser's check, not the canister's
+    form.get_by_role("button", name="Save changes").click()
+    expect(seller.locator("#error")).to_have_text("a title must not be empty")
+    for field, value in [("title", "Oak bar stool"), ("description", "Now three of them"),
+                         ("price", "4.25"), ("quantity", "3"), ("category", "Seating")]:
+        form.locator(f"[name={field}]").fill(value)
+    form.get_by_role("button", name="Save changes").click()
+    expect(seller.locator("#notice")).to_have_text("Saved “Oak bar stool”.")
+    expect(form).to_be_hidden()
+    row = seller.locator("#my-listings tr", has_text="Oak bar stool")
+    expect(row.locator("td").nth(1)).to_have_text("4.25 MKT")
+    expect(row.locator("td").nth(2)).to_have_text("3")
+
+    _find(bidder, "oak bar stool")
+    expect(bidder.locator("#item-description")).to_have_text("Now three of them")
+    expect(bidder.locator("#item-price")).to_have_text("4.25 MKT")
+    assert _image_width(bidder) == 64  # the edit kept the picture
+
+    row.get_by_role("button", name="Auction").click()
+    auction = seller.locator("#auction-form")
+    for field, value in [("start", "4.25"), ("reserve", "0"), ("increment", "0.2125"),
+                         ("hours", "1")]:
+        expect(auction.locator(f"[name={field}]")).to_have_value(value)
+    for field, value in [("start", "5"), ("reserve", "8"), ("increment", "0.5"),
+                         ("hours", "2")]:
+        auction.locator(f"[name={field}]").fill(value)
+    auction.get_by_role("button", name="Start auction").click()
+    expect(row.locator("td").nth(4)).to_have_text("auction")
+    expect(row.get_by_role("button", name="Edit")).to_have_count(0)  # frozen while it runs
+
+    _find(bidder, "oak bar stool")
+    state = bidder.locator("#auction-state")
+    expect(state).to_contain_text("no bids yet; next bid at least 5 MKT; reserve not met")
+    starts, ends = (int(state.get_attribute(f"data-{n}-at") or 0) for n in ("starts", "ends"))
+    assert ends - starts == 2 * HOUR_NS
+    bidder.click("#faucet")
+    expect(bidder.locator("#balance")).to_have_text("100 MKT")
+    bidder.fill("#bid-form [name=amount]", "8")
+    bidder.click("#bid-form button[type=submit]")
+    expect(state).to_contain_text(
+        "leading bid 8 MKT (yours); next bid at least 8.5 MKT; reserve met")
+
+
+def test_the_arbiter_decides_disputes_at_the_desk(
+        browser: Any, market_url: str, market_root: Path) -> None:
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=WAIT_MS)
+    arbiter_key = demo_identities(market_root / "state")["ana"]  # the seed's admin and arbiter
+    seller, buyer = person(browser, market_url), person(browser, market_url)
+    arbiter = person(browser, market_url, arbiter_key)
+    expect(arbiter.locator("#principal")).to_have_text(
+        arbiter_key.principal.to_text()[:11] + "…")
+    for page in (seller, buyer):
+        expect(page.locator("[data-view=disputes]")).to_be_hidden()
+    expect(arbiter.locator("[data-view=disputes]")).to_be_visible()
+
+    _open_shop_and_list(seller, "Dispute Ceramics", {
+        "title": "Porcelain vase", "price": "5", "quantity": "2", "category": "ceramics"})
+    buyer.click("#faucet")
+    expect(buyer.locator("#balance")).to_have_text("100 MKT")
+    for count in (1, 2):
+        _find(buyer, "porcelain vase")
+        buyer.click("#buy")
+        expect(buyer.locator("#bought li[data-status=paid]")).to_have_count(count)
+    bought = buyer.locator("#bought li")
+    first, second = sorted(int(bought.nth(n).get_attribute("data-order") or 0) for n in (0, 1))
+    seller.click("[data-view=orders]")
+    seller.locator(f"#sold li[data-order='{first}']").get_by_role(
+        "button", name="Mark shipped").click()
+    expect(seller.locator(f"#sold li[data-order='{first}']")).to_have_attribute(
+        "data-status", "shipped")
+    buyer.click("[data-view=orders]")
+    for order_id in (first, second):
+        mine = buyer.locator(f"#bought li[data-order='{order_id}']")
+        mine.get_by_role("button", name="Dispute").click()
+        expect(mine).to_have_attribute("data-status", "disputed")
+
+    arbiter.click("[data-view=disputes]")
+    desk = arbiter.locator("#dispute-list li")
+    expect(desk).to_have_count(2)
+    assert [desk.nth(n).get_attribute("data-order") for n in (0, 1)] == [
+        str(second), str(first)]  # newest first
+    expect(desk.nth(0)).to_contain_text("not shipped")
+    expect(desk.nth(1)).to_contain_text("shipped (sent)")
+    expect(desk.nth(1)).to_contain_text("The buyer says: not as described")
+    case = arbiter.locator(f"#dispute-list li[data-order='{first}']")
+    case.get_by_label("note").fill("photos show damage")
+    case.get_by_role("button", name="Refund buyer").click()
+    expect(arbiter.locator("#notice")).to_have_text(
+        f"You refunded the buyer of order {first} (refunded).")
+    expect(desk).to_have_count(1)
+    arbiter.locator(f"#dispute-list li[data-order='{second}']").get_by_role(
+        "button", name="Pay seller").click()
+    expect(arbiter.locator("#notice")).to_have_text(
+        f"You paid the seller of order {second} (settled).")
+    expect(desk).to_have_count(0)
+    expect(arbiter.locator("#disputes-empty")).to_be_visible()
+
+    buyer.click("[data-view=orders]")
+    refunded = buyer.locator(f"#bought li[data-order='{first}']")
+    expect(refunded).to_have_attribute("data-status", "refunded")
+    expect(refunded).to_contain_text("the buyer was refunded")
+    expect(buyer.locator(f"#bought li[data-order='{second}']")).to_have_attribute(
+        "data-status", "settled")
+    # two payments (price, approve and pull fees), one refund less its ledger fee
+    expect(buyer.locator("#balance")).to_have_text("94.9995 MKT")
+    seller.click("[data-view=orders]")
+    expect(seller.locator("#balance")).to_have_text("4.8749 MKT")  # 5 less 2.5 %, less a fee

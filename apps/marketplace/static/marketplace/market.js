@@ -1,4 +1,5 @@
-// The marketplace page: browse and search, an item page, checkout, orders, and selling.
+// The marketplace page: browse and search, an item page, checkout, orders, selling, and
+// the arbiter's dispute desk.
 //
 // Everything runs here with the user's own Ed25519 key (generated on first visit and kept
 // in localStorage): queries and calls go to the marketplace and to its token ledger
@@ -6,7 +7,8 @@
 // is two signed calls: icrc2_approve on the ledger (price + fee) and checkout on the
 // marketplace, which pulls the funds into the order's escrow. Images are uploaded in
 // 512 KiB chunks and shown from the canister's http_request (same origin, ?canisterId=).
-// All text is set with textContent: nothing from a canister is parsed as HTML.
+// All text is set with textContent: nothing from a canister is parsed as HTML. A refused
+// call shows the canister's own reject message in the error line.
 
 import {
   Actor, Ed25519KeyIdentity, HttpAgent, IDL, Principal, parseDid,
@@ -14,6 +16,7 @@ import {
 
 const KEY_STORAGE = 'icframework.market.identity';
 const E8S = 100000000n;
+const NS_PER_HOUR = 3600 * 1e9;
 const $ = (selector) => document.querySelector(selector);
 
 function element(tag, { className, text, attrs } = {}, children = []) {
@@ -28,12 +31,33 @@ function element(tag, { className, text, attrs } = {}, children = []) {
 const unopt = (value) => (value.length ? value[0] : null);
 const variantTag = (value) => Object.keys(value)[0];
 
-function mkt(amount) {
+// Token units as a decimal number of MKT ("2.5"), as the forms take it.
+function mktNumber(amount) {
   const units = BigInt(amount);
   const whole = units / E8S;
   const frac = (units % E8S).toString().padStart(8, '0').replace(/0+$/, '');
-  return `${whole}${frac ? '.' + frac : ''} MKT`;
+  return `${whole}${frac ? '.' + frac : ''}`;
 }
+
+const mkt = (amount) => `${mktNumber(amount)} MKT`;
+
+// The canister's reject message of a refused call, or the error's own message.
+function rejectText(error) {
+  const code = error && error.cause && error.cause.code;
+  if (code && code.rejectMessage) return code.rejectMessage;
+  return String((error && error.message) || error);
+}
+
+// The image ids of a listing, from its view's URL paths ("/images/<id>").
+function imageIds(item) {
+  return item.images.map((path) => {
+    const found = /^\/images\/(\d+)$/.exec(path);
+    if (!found) throw new Error(`listing ${item.id} has an image path ${path} that is not /images/<id>`);
+    return BigInt(found[1]);
+  });
+}
+
+const shortId = (principal) => `${principal.toText().slice(0, 11)}…`;
 
 function toUnits(text) {
   const [whole, frac = ''] = String(text).split('.');
@@ -68,6 +92,9 @@ class Market {
     this.market = await actorFrom(this.config.didUrl, this.agent, this.config.canisterId);
     this.ledger = await actorFrom(this.config.ledgerDidUrl, this.agent, this.config.ledgerId);
     this.settings = await this.market.market_config();
+    const me = this.principal.toText();
+    this.arbiter = [this.settings.arbiter, this.settings.admin].some((p) => p.toText() === me);
+    $('[data-view=disputes]').hidden = !this.arbiter;
     for (const button of document.querySelectorAll('[data-view]')) {
       button.addEventListener('click', () => this.open(button.dataset.view));
     }
@@ -80,12 +107,18 @@ class Market {
     $('#faucet').addEventListener('click', () => this.faucet());
     $('#shop-form').addEventListener('submit', (e) => { e.preventDefault(); this.openShop(e.target); });
     $('#sell-form').addEventListener('submit', (e) => { e.preventDefault(); this.sell(e.target); });
+    $('#edit-form').addEventListener('submit', (e) => { e.preventDefault(); this.saveEdit(e.target); });
+    $('#auction-form').addEventListener('submit', (e) => { e.preventDefault(); this.startAuction(e.target); });
+    for (const button of document.querySelectorAll('#dashboard .close')) {
+      button.addEventListener('click', () => { button.form.hidden = true; });
+    }
+    $('#more-disputes').addEventListener('click', () => this.guarded(() => this.disputes(true)));
     await this.refreshBalance();
     await this.open('browse');
   }
 
   show(id) {
-    for (const section of ['browse', 'item', 'orders', 'sell', 'watchlist']) $(`#${section}`).hidden = section !== id;
+    for (const section of ['browse', 'item', 'orders', 'sell', 'watchlist', 'disputes']) $(`#${section}`).hidden = section !== id;
   }
 
   say(text, isError = false) {
@@ -96,7 +129,7 @@ class Market {
   }
 
   async guarded(work) {
-    try { await work(); } catch (error) { this.say(error.message || String(error), true); }
+    try { await work(); } catch (error) { this.say(rejectText(error), true); }
   }
 
   async open(view) {
@@ -107,6 +140,7 @@ class Market {
       if (view === 'orders') await this.orders();
       if (view === 'sell') await this.sellView();
       if (view === 'watchlist') await this.watchlist();
+      if (view === 'disputes') await this.disputes(false);
       await this.refreshBalance();
     });
   }
@@ -211,7 +245,9 @@ class Market {
     const ends = new Date(Number(running.ends_at / 1000000n)).toLocaleString();
     $('#auction-state').textContent = `Auction: ${leading}; next bid at least ${mkt(running.next_min_bid)}; `
       + `${running.reserve_met ? 'reserve met' : 'reserve not met'}; ends ${ends}`;
-    $('#auction-state').dataset.bids = String(running.bids);
+    Object.assign($('#auction-state').dataset, {
+      bids: String(running.bids), startsAt: String(running.starts_at), endsAt: String(running.ends_at),
+    });
     $('#bid-form').hidden = item.seller.toText() === this.principal.toText();
   }
 
@@ -366,16 +402,13 @@ class Market {
         element('td', { text: status }),
       ]);
       const cell = element('td');
-      if (status === 'active' && item.available > 0) {
-        const auction = element('button', { text: 'Auction for 1 h', attrs: { type: 'button' } });
-        auction.addEventListener('click', () => this.guarded(async () => {
-          const step = item.price / 20n > 0n ? item.price / 20n : 1n;
-          await this.market.start_auction(item.id, item.price, 0n, step, 3600n * 1000000000n);
-          this.say(`“${item.title}” is up for auction for an hour.`);
-          await this.sellView();
-        }));
-        cell.append(auction, ' ');
-      }
+      const action = (label, work) => {
+        const button = element('button', { text: label, attrs: { type: 'button' } });
+        button.addEventListener('click', work);
+        cell.append(button, ' ');
+      };
+      if (status === 'active' || status === 'sold_out') action('Edit', () => this.editListing(item));
+      if (status === 'active' && item.available > 0) action('Auction', () => this.auctionListing(item));
       if (status !== 'delisted') {
         const button = element('button', { text: 'Delist', attrs: { type: 'button' } });
         button.addEventListener('click', () => this.guarded(async () => {
@@ -386,6 +419,101 @@ class Market {
       row.append(cell);
       return row;
     }));
+  }
+
+  // The edit form, prefilled with the listing; the listing keeps its images.
+  editListing(item) {
+    const form = $('#edit-form');
+    $('#auction-form').hidden = true;
+    this.editing = item;
+    $('#edit-title').textContent = `Edit “${item.title}”`;
+    form.title.value = item.title;
+    form.description.value = item.description;
+    form.price.value = mktNumber(item.price);
+    form.quantity.value = String(item.available);
+    form.category.value = item.category;
+    form.hidden = false;
+    form.title.focus();
+  }
+
+  async saveEdit(form) {
+    const item = this.editing;
+    await this.guarded(async () => {
+      const saved = await this.market.update_listing(item.id, {
+        title: form.title.value, description: form.description.value,
+        price: toUnits(form.price.value), quantity: Number(form.quantity.value),
+        category: form.category.value,
+      }, imageIds(item));
+      form.hidden = true;
+      this.say(`Saved “${saved.title}”.`);
+      await this.sellView();
+    });
+  }
+
+  // The auction form, prefilled for an hour from the listing's price (increment 5 %).
+  auctionListing(item) {
+    const form = $('#auction-form');
+    $('#edit-form').hidden = true;
+    this.auctioning = item;
+    $('#auction-title').textContent = `Auction “${item.title}” (all ${item.available} as one lot)`;
+    const step = item.price / 20n > 0n ? item.price / 20n : 1n;
+    form.start.value = mktNumber(item.price);
+    form.reserve.value = '0';
+    form.increment.value = mktNumber(step);
+    form.hours.value = '1';
+    form.hidden = false;
+    form.start.focus();
+  }
+
+  async startAuction(form) {
+    const item = this.auctioning;
+    await this.guarded(async () => {
+      const hours = Number(form.hours.value);
+      const auction = await this.market.start_auction(
+        item.id, toUnits(form.start.value), toUnits(form.reserve.value),
+        toUnits(form.increment.value), BigInt(Math.round(hours * NS_PER_HOUR)));
+      form.hidden = true;
+      const ends = new Date(Number(auction.ends_at / 1000000n)).toLocaleString();
+      this.say(`“${item.title}” is up for auction until ${ends}.`);
+      await this.sellView();
+    });
+  }
+
+  // The arbiter's desk: open disputes, newest first, a page at a time (`more` appends).
+  async disputes(more) {
+    const list = $('#dispute-list');
+    const cursor = more ? [String(list.children.length)] : [];
+    const page = await this.market.disputes(cursor, 50);
+    const rows = page.map((order) => this.disputeRow(order));
+    if (more) list.append(...rows); else list.replaceChildren(...rows);
+    $('#more-disputes').hidden = page.length < 50;
+    $('#disputes-empty').hidden = list.children.length > 0;
+  }
+
+  disputeRow(order) {
+    const shipped = order.shipped_at > 0n ? `shipped (${order.shipping_note || 'no note'})` : 'not shipped';
+    const li = element('li', { attrs: { 'data-order': String(order.id) } }, [
+      element('span', { text: `#${order.id} ${order.title} · ${mkt(order.amount)} · bought by `
+        + `${shortId(order.buyer)} from ${shortId(order.seller)} · ${shipped}` }),
+      element('br'),
+      element('span', { className: 'reason', text: `The buyer says: ${order.dispute_reason}` }),
+      element('br'),
+    ]);
+    const note = element('input', { attrs: { 'aria-label': 'note', maxlength: '500', placeholder: 'Note for both parties' } });
+    li.append(note);
+    const decide = (label, refundBuyer) => {
+      const button = element('button', { text: label, attrs: { type: 'button' } });
+      button.addEventListener('click', () => this.guarded(async () => {
+        const decided = await this.market.resolve_dispute(order.id, refundBuyer, note.value);
+        const what = refundBuyer ? 'refunded the buyer of' : 'paid the seller of';
+        this.say(`You ${what} order ${decided.id} (${variantTag(decided.status)}).`);
+        await this.disputes(false);
+      }));
+      li.append(' ', button);
+    };
+    decide('Refund buyer', true);
+    decide('Pay seller', false);
+    return li;
   }
 
   async openShop(form) {
