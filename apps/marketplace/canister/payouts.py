@@ -187,7 +187,9 @@ def _finish(payout: Payout) -> None:
         settled = order.status == "settling"
         order.status = "settled" if settled else "refunded"
         order.updated_at = ic.time()
-        order.note = "the seller was paid" if settled else "the buyer was refunded"
+        done = "the seller was paid" if settled else "the buyer was refunded"
+        # Keep why (e.g. the arbiter's decision and note) after what happened.
+        order.note = f"{done} ({order.note})" if order.note else done
         order.save()
         platform = sum(p.gross for p in rows if p.purpose == "platform")
         if settled:

@@ -245,6 +245,10 @@ def test_disputes_are_decided_by_the_arbiter(w: World) -> None:
     refunded = w.u(ARBITER, "resolve_dispute", first.id, True, "photos show damage")
     paid = w.u(ARBITER, "resolve_dispute", second.id, False, "tracking says delivered")
     assert refunded.status.value == "refunded" and paid.status.value == "settled"
+    # what happened, and why: the arbiter's note stays for both parties
+    assert refunded.note.startswith("the buyer was refunded") and "photos show damage" in \
+        refunded.note
+    assert paid.note.startswith("the seller was paid") and "tracking says delivered" in paid.note
     # two approvals and two pulls, one refund (less its transfer fee)
     assert w.balance(BUYER) == 50_000_000 - 2 * (FEE + 1_000_000 + FEE) + 1_000_000 - FEE
     balanced(w)
