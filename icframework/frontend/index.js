@@ -7,7 +7,9 @@
 // (canister-socket.js, docs/events.md) and the .did reader (did.js), so a page builds
 // its actor from the app's .did and never needs a server-side key.
 
-export { Actor, HttpAgent, AnonymousIdentity } from '@dfinity/agent';
+export {
+  Actor, AnonymousIdentity, Certificate, HttpAgent, lookupResultToBuffer,
+} from '@dfinity/agent';
 export { IDL } from '@dfinity/candid';
 export { Ed25519KeyIdentity } from '@dfinity/identity';
 export { Principal } from '@dfinity/principal';

@@ -31,6 +31,30 @@ pytestmark = pytest.mark.skipif(
     reason="needs Debian's Chromium at /usr/bin/chromium (apt-get install chromium)",
 )
 WAIT_MS = 60_000
+
+TAMPERED_CHECKS = """async () => {
+  const { verifyListing } = await import('/static/marketplace/certified.js');
+  const { Principal } = await import('/static/icframework/ic.js');
+  const app = window.marketApp;
+  const item = app.current;
+  const canister = Principal.fromText(app.config.canisterId);
+  const proof = await app.market.certified_listing(item.id);
+  const fields = { listingId: item.id, seller: item.seller, price: item.price,
+                   available: item.available, status: Object.keys(item.status)[0] };
+  const out = { honest: await verifyListing(app.agent, canister, proof, fields) };
+  out.price = await verifyListing(app.agent, canister, proof,
+                                  { ...fields, price: item.price + 1n });
+  out.seller = await verifyListing(app.agent, canister, proof,
+                                   { ...fields, seller: Principal.anonymous() });
+  const forged = new Uint8Array(proof.certificate[0]);
+  forged[forged.length - 5] ^= 1;  // inside the signature
+  try {
+    await verifyListing(app.agent, canister, { ...proof, certificate: [forged] }, fields);
+    out.forged = 'accepted';
+  } catch (error) { out.forged = 'threw'; }
+  return out;
+}"""
+
 TITLE = 'Green <img src=x onerror="window.pwned=1"> bicycle'
 KEY_STORAGE = "icframework.market.identity"  # where market.js keeps the page's key
 HOUR_NS = 3600 * 10**9
@@ -123,7 +147,11 @@ def test_one_user_lists_with_a_picture_another_buys_and_both_follow_the_order(
     expect(buyer.locator("#listings li")).to_have_count(1)
     buyer.locator("#listings li").click()
     expect(buyer.locator("#item-price")).to_have_text("2.5 MKT")
-    expect(buyer.locator("#item-certified")).to_contain_text("certified data")
+    expect(buyer.locator("#item-certified")).to_have_attribute("data-verified", "yes")
+    expect(buyer.locator("#item-certified")).to_contain_text("verified in this browser")
+    # The same check refuses a price other than the certified one, and a bad certificate.
+    tampered = buyer.evaluate(TAMPERED_CHECKS)
+    assert tampered == {"honest": True, "price": False, "seller": False, "forged": "threw"}
     buyer.click("#buy")
     bought = buyer.locator("#bought li")
     expect(bought).to_have_attribute("data-status", "paid")

@@ -13,6 +13,7 @@
 import {
   Actor, Ed25519KeyIdentity, HttpAgent, IDL, Principal, parseDid,
 } from '../icframework/ic.js';
+import { verifyListing } from './certified.js';
 
 const KEY_STORAGE = 'icframework.market.identity';
 const E8S = 100000000n;
@@ -320,14 +321,37 @@ class Market {
       $('#item-description').textContent = item.description;
       $('#item-price').textContent = mkt(item.price);
       $('#item-available').textContent = `${item.available} available`;
-      const proof = await this.market.certified_listing(id);
-      $('#item-certified').textContent = proof.certificate.length
-        ? 'price and seller are in the canister’s certified data' : '';
-      $('#buy').disabled = item.available === 0 || item.seller.toText() === this.principal.toText();
+      const certified = await this.checkCertified(item);
+      $('#buy').disabled = !certified || item.available === 0
+        || item.seller.toText() === this.principal.toText();
       if (nav !== this.nav) return;  // the user went elsewhere meanwhile
       this.show('item');
       await this.itemDetails(item);
     });
+  }
+
+  // Check, in this browser, that the price, seller, availability and status shown are
+  // what the canister certified (certified.js); only then may the user pay.
+  async checkCertified(item) {
+    const note = $('#item-certified');
+    note.dataset.verified = 'pending';
+    note.textContent = 'checking the certificate…';
+    let verified = false;
+    try {
+      const proof = await this.market.certified_listing(item.id);
+      verified = await verifyListing(this.agent, Principal.fromText(this.config.canisterId), proof, {
+        listingId: item.id, seller: item.seller, price: item.price, available: item.available,
+        status: Object.keys(item.status)[0],
+      });
+    } catch (error) {
+      console.warn('certified_listing check failed:', error);
+      verified = false;
+    }
+    note.dataset.verified = verified ? 'yes' : 'no';
+    note.textContent = verified
+      ? 'price, seller and availability verified in this browser against the canister’s certified data'
+      : 'the certificate does not confirm this price: do not pay (reload to check again)';
+    return verified;
   }
 
   async buy() {
@@ -552,7 +576,10 @@ class Market {
 
 const configNode = document.getElementById('market-config');
 const config = configNode ? JSON.parse(configNode.textContent) : null;
-if (config) new Market(config).start().catch((error) => {
+// `window.marketApp`: the running page, for the browser console (and its tests).
+const app = config ? new Market(config) : null;
+if (app) window.marketApp = app;
+if (app) app.start().catch((error) => {
   const target = $('#error');
   target.textContent = `cannot start: ${error.message || error}`;
   target.hidden = false;
