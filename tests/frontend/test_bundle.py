@@ -18,8 +18,9 @@ pytestmark = requires_node
 
 BUNDLE = ROOT / "icframework" / "static" / "icframework" / "ic.js"
 EXPORTS = [
-    "Actor", "AnonymousIdentity", "CanisterSocket", "DidSyntaxError", "Ed25519KeyIdentity",
-    "HttpAgent", "IDL", "Principal", "challengeMessage", "parseDid", "socketUrl",
+    "Actor", "AnonymousIdentity", "CanisterSocket", "Certificate", "DidSyntaxError",
+    "Ed25519KeyIdentity", "HttpAgent", "IDL", "Principal", "challengeMessage",
+    "lookupResultToBuffer", "parseDid", "socketUrl",
 ]
 
 
