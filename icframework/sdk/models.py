@@ -23,8 +23,8 @@ indexes together, inside the message's one transaction.
 
 Queries: equality on the primary key reads that one row; equality on an indexed field
 reads the index; ordering by one indexed field (or the pk) with no other filter streams
-the index in order; anything else filters and sorts in Python. `QuerySet.paginate` returns an opaque
-cursor: the last store key for streamed plans, an offset otherwise.
+the index in order; anything else filters and sorts in Python. `QuerySet.paginate`
+returns an opaque cursor: the last store key for streamed plans, an offset otherwise.
 """
 
 from __future__ import annotations
@@ -328,15 +328,9 @@ class QuerySet(Generic[M]):
                 yield key, obj
 
     def _sorted(self) -> list[M]:
-        meta = self.model._meta()
-        eq = {n: v for n, op, v in self._filters if op == "exact"}
-        if meta.pk in eq:
-            found = self._get_pk(eq[meta.pk])
-            rows = [found] if found is not None and self._matches(found) else []
-        else:
-            plan = QuerySet(self.model, self._filters, ())._streamed()
-            assert plan is not None
-            rows = [obj for _, obj in self._stream(*plan)]
+        plan = QuerySet(self.model, self._filters, ())._streamed()
+        assert plan is not None
+        rows = [obj for _, obj in self._stream(*plan)]
         for f in reversed(self._order()):
             name = f.lstrip("-")
             rows.sort(key=_attribute_key(name), reverse=f.startswith("-"))

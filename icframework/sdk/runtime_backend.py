@@ -269,7 +269,6 @@ class RuntimeBackend:
 
     def _dispatch(self, canister: Canister, sdk_kind: str, method: str, arg: bytes) -> Any:
         self.kind = sdk_kind
-        self._caller_of = self._time_of = None
         try:
             return canister.dispatch(sdk_kind, method, arg)
         finally:

@@ -56,14 +56,24 @@ class ValueCodec:
         self.dump: Callable[[Any], bytes] = self._first_dump
         self.load: Callable[[bytes], Any] = self._first_load
 
+    def fixed_writer(self) -> tuple[Callable[[bytes, Any], bytes], bytes, type] | None:
+        """``(pack, header, kind)`` when a value is one fixed-width number stored as is:
+        for a value of exactly type ``kind``, ``pack(header, value)`` is its encoding
+        (or raises ``struct.error``/``OverflowError`` out of range: the codec then
+        reports it). See `icframework.sdk.fastcodec`."""
+        fixed = fixed_width(self.types) if self.to_wire is None else None
+        if fixed is None:
+            return None
+        codes, header, kind = fixed
+        return struct.Struct(f"<{len(header)}s{codes}").pack, header, kind
+
     def _first_dump(self, value: Any) -> bytes:
         encode_values = encoder(self.types)
         conv = self.to_wire
-        fixed = fixed_width(self.types) if conv is None else None
+        fixed = self.fixed_writer()
         if fixed is not None:
-            # One fixed-width number: one pack (see `icframework.sdk.fastcodec`).
-            codes, header, kind = fixed
-            pack = struct.Struct(f"<{len(header)}s{codes}").pack
+            # One fixed-width number: one pack.
+            pack, header, kind = fixed
 
             def dump(value: Any) -> bytes:
                 if type(value) is kind:
@@ -446,12 +456,10 @@ class StableCell(Generic[T]):
         self._memo_generation: Any = _NO_GENERATION
         # One fixed-width number: `set` packs it itself (one struct call, no codec call).
         # (Not float32, which rounds: its value read back is not the one written.)
-        fixed = fixed_width(self._values.types) if (
-            self._values.to_wire is None and self._memo_type is not None) else None
-        self._fixed_kind: type | None = fixed[2] if fixed is not None else None
-        self._fixed_header = fixed[1] if fixed is not None else b""
-        self._fixed_pack = (struct.Struct(f"<{len(fixed[1])}s{fixed[0]}").pack
-                            if fixed is not None else None)
+        fixed = self._values.fixed_writer() if self._memo_type is not None else None
+        self._fixed_pack: Callable[[bytes, Any], bytes] | None = fixed[0] if fixed else None
+        self._fixed_header = fixed[1] if fixed else b""
+        self._fixed_kind: type | None = fixed[2] if fixed else None
 
     def get(self) -> T:
         """The stored value, or the default; raises `StorageError` if neither exists."""

@@ -46,7 +46,7 @@ MAX = 2**64 - 1
 FOR_SALE, SOLD_OUT = "+", "-"
 ORDERS = {"newest": "n", "price_asc": "p", "price_desc": "p", "popular": "h"}
 BLOCK = 1024  # listing ids per postings block (a block is at most 16 KiB)
-VERSION = 1  # of the layout above; `rebuild` brings an older canister's state to it
+VERSION = 1  # of the layout above; `start_rebuild` brings an older canister's state to it
 
 
 @dataclass
@@ -209,7 +209,7 @@ def rebuild_step() -> bool:
         rebuild_next.set(0)
         version.set(VERSION)
         return True
-    rebuild_next.set(max(stop, start))
+    rebuild_next.set(stop)
     return False
 
 

@@ -41,8 +41,6 @@ from .store import (
     uploads,
 )
 
-tokens = catalogue.tokens
-
 
 def record_activity(listing_id: int, kind: str, who: Principal, amount: int | None = None,
                     order_id: int | None = None) -> None:
