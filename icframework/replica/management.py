@@ -7,6 +7,12 @@ performs the change on the `Subnet`, and answers through ``subnet.respond``;
 ``stop_canister`` answers later, once the canister has no open call contexts.
 Installing code is atomic: if ``canister_init``, ``canister_pre_upgrade`` or
 ``canister_post_upgrade`` trap, the canister is left exactly as it was.
+
+Open methods are checked as the IC checks them, since anyone may call them: a
+``specified_id`` must be a canister id inside the subnet's range (never a user's,
+the anonymous or the management canister's principal, which would let its creator
+act as that principal), and no balance ever exceeds `MAX_CYCLES` (a u128 on the IC).
+A refused creation leaves the subnet exactly as it was.
 """
 
 from __future__ import annotations
@@ -30,7 +36,7 @@ from icframework.candid import (
     Vec,
 )
 from icframework.candid.binary import decode, encode
-from icframework.core import ErrorCode, Principal, RejectCode
+from icframework.core import ErrorCode, Principal, PrincipalError, RejectCode
 from icframework.core.ic0 import Context
 from icframework.replica.errors import CanisterError
 from icframework.replica.messages import CallOrigin, OriginKind, RejectInfo, Request
@@ -206,6 +212,9 @@ SUBNET_INFO_RESULT = Record([Field("replica_version", TEXT), Field("registry_ver
 
 EMPTY_REPLY = encode([], [])
 
+#: The largest cycles balance a canister can hold (the IC keeps balances as a u128).
+MAX_CYCLES = 2**128 - 1
+
 # Methods a user may call by ingress (the rest are for canisters only).
 INGRESS_METHODS = frozenset(
     {
@@ -341,16 +350,71 @@ class ManagementCanister:
 
     # -- creation and cycles ------------------------------------------------------------------
 
+    def _check_specified_id(self, specified: Principal) -> bytes:
+        """The raw id of ``specified`` if it is a canister id of the subnet's range.
+
+        Raises `CanisterError` IC0405 as the IC words it ("Unsuccessful validation of
+        specified ID"), naming the id, what it is instead and the valid range.
+        """
+        config = self.subnet.config
+        try:
+            index: int | None = specified.canister_index()
+        except PrincipalError:
+            index = None
+        if index is not None and config.first_canister_index <= index <= config.last_canister_index:
+            return specified.raw
+        if specified.is_anonymous:
+            kind = "the anonymous principal"
+        elif specified.is_management_canister:
+            kind = "the management canister"
+        elif specified.is_self_authenticating:
+            kind = "a user's self-authenticating principal"
+        elif index is None:
+            kind = "not a canister id"
+        else:
+            kind = f"a canister id outside this subnet's range (index {index:#x})"
+        low = Principal.from_canister_index(config.first_canister_index).to_text()
+        high = Principal.from_canister_index(config.last_canister_index).to_text()
+        raise CanisterError(
+            ErrorCode.CANISTER_NOT_HOSTED_BY_SUBNET,
+            f"Unsuccessful validation of specified ID: Specified CanisterId "
+            f"{specified.to_text()} is not hosted by subnet {Principal(config.subnet_id)} "
+            f"({kind}). Specify a canister id from {low} to {high} (indexes "
+            f"{config.first_canister_index:#x} to {config.last_canister_index:#x}), or none.",
+        )
+
+    @staticmethod
+    def _credited(method: str, canister: str, balance: int, amount: int) -> int:
+        """``balance + amount``, the balance after a credit of ``amount`` cycles.
+
+        Raises `CanisterError` IC0408 naming the amount and the most that fits if the
+        result would exceed `MAX_CYCLES`.
+        """
+        total = balance + amount
+        if total > MAX_CYCLES:
+            raise CanisterError(
+                ErrorCode.INVALID_MANAGEMENT_PAYLOAD,
+                f"ic00 method {method}: {cycles_text(amount)} cycles would give {canister} a "
+                f"balance above the largest a canister can hold, 2**128-1 cycles (a u128); "
+                f"its balance is {balance:,}, so add at most {MAX_CYCLES - balance:,} cycles.",
+            )
+        return total
+
     def _new_canister(self, request: Request, settings: dict[str, Any] | None, cycles: int,
-                      specified: bytes | None = None) -> bytes:
-        canister_id = self.subnet.allocate_canister_id(specified)
-        state = CanisterState(canister_id, CanisterSettings(controllers=[request.sender]),
-                              cycles=cycles)
+                      specified: Principal | None = None) -> bytes:
+        """Create a canister controlled by the sender (or ``settings``' controllers).
+
+        Everything is checked before the id is allocated, so a refusal changes nothing.
+        """
+        wanted = self._check_specified_id(specified) if specified is not None else None
+        self._credited(request.method, "the new canister", 0, cycles)
+        state = CanisterState(b"", CanisterSettings(controllers=[request.sender]), cycles=cycles)
         self._apply_settings(state, settings)
+        state.canister_id = self.subnet.allocate_canister_id(wanted)
         self.subnet.add_canister(state)
         self._record(state, request, "creation",
                      {"controllers": list(state.settings.controllers)})
-        return canister_id
+        return state.canister_id
 
     def _m_create_canister(self, request: Request) -> tuple[bytes, int]:
         args = self._decode(request, CREATE_CANISTER_ARGS)
@@ -369,23 +433,22 @@ class ManagementCanister:
         amount = args["amount"]
         if amount is None:
             amount = self.subnet.config.default_provisional_cycles
-        specified = args["specified_id"]
-        canister_id = self._new_canister(
-            request, args["settings"], amount, specified.raw if specified else None
-        )
+        canister_id = self._new_canister(request, args["settings"], amount, args["specified_id"])
         return encode([CREATE_RESULT], [{"canister_id": Principal(canister_id)}]), request.cycles
 
     def _m_provisional_top_up_canister(self, request: Request) -> tuple[bytes, int]:
         args = self._decode(request, TOP_UP_ARGS)
         state = self.subnet.canister(args["canister_id"].raw)
-        state.cycles += args["amount"]
+        state.cycles = self._credited(request.method, canister_text(state.canister_id),
+                                      state.cycles, args["amount"])
         self.subnet.mark_dirty(state.canister_id)
         return EMPTY_REPLY, request.cycles
 
     def _m_deposit_cycles(self, request: Request) -> tuple[bytes, int]:
         args = self._decode(request, CANISTER_ID)
         state = self.subnet.canister(args["canister_id"].raw)
-        state.cycles += request.cycles
+        state.cycles = self._credited(request.method, canister_text(state.canister_id),
+                                      state.cycles, request.cycles)
         self.subnet.mark_dirty(state.canister_id)
         return EMPTY_REPLY, 0
 
@@ -706,3 +769,10 @@ class ManagementCanister:
         state.globals = dict(sandbox.committed_globals)
         state.stable_size = self.subnet.stables[state.canister_id].size_bytes
         sandbox.mark_all_dirty()
+
+
+def cycles_text(amount: int) -> str:
+    """``amount`` with thousands separators, or its size if it is too long to read."""
+    if amount < 10**40:
+        return f"{amount:,}"
+    return f"a {len(str(amount))}-digit amount (at least 2**{amount.bit_length() - 1})"
