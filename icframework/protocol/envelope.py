@@ -2,11 +2,13 @@
 
 How it works: `sign_envelope` hashes the content to its request id and has the identity
 sign ``\\x0Aic-request ‖ request_id``; `Envelope.to_cbor` writes the tagged CBOR map.
-On the receiving side `parse_envelope` turns CBOR bytes into an `Envelope`, checking
-shape, field types, size limits and that the sender matches ``sender_pubkey`` (or is
-anonymous and unsigned); `verify_envelope` then checks the signature and delegation
-chain at a given time, and `check_ingress_expiry` the expiry window. `decode_request`
-runs all three, which is what a replica endpoint wants.
+On the receiving side `parse_envelope` turns CBOR bytes into an `Envelope`: the bytes
+are scanned first (`_cbor.scan`), so no CBOR tag, shared reference or oversized
+structure is ever built; then it checks shape, field types, size limits and that the
+sender matches ``sender_pubkey`` (or is anonymous and unsigned); `verify_envelope`
+then checks the signature and delegation chain at a given time, and
+`check_ingress_expiry` the expiry window. `decode_request` runs all three, which is
+what a replica endpoint wants.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from icframework.identity import (
     unwrap_der,
     verify_signature,
 )
-from icframework.protocol._cbor import dumps_tagged, loads_strict
+from icframework.protocol._cbor import CborLimits, dumps_tagged, loads_strict
 from icframework.protocol._time import NANOS_PER_SECOND, format_ns
 from icframework.protocol.delegation import MAX_DELEGATIONS, MAX_TARGETS, verify_delegation_chain
 from icframework.protocol.errors import (
@@ -39,6 +41,14 @@ MAX_NONCE_BYTES = 32
 MAX_PATHS = 1000
 MAX_PATH_LABELS = 127
 MAX_INGRESS_TTL_NS = 300 * NANOS_PER_SECOND
+# The deepest request is envelope → sender_delegation → entry → delegation → targets →
+# principal; the most items a valid request holds is a read_state of MAX_PATHS paths of
+# MAX_PATH_LABELS labels, plus the envelope around them.
+MAX_REQUEST_DEPTH = 8
+MAX_REQUEST_ITEMS = MAX_PATHS * (MAX_PATH_LABELS + 1) + 1000
+REQUEST_CBOR_LIMITS = CborLimits(
+    max_depth=MAX_REQUEST_DEPTH, max_items=MAX_REQUEST_ITEMS, text_keys=True
+)
 PERMITTED_DRIFT_NS = 30 * NANOS_PER_SECOND
 
 
@@ -354,12 +364,15 @@ def _parse_delegations(value: object) -> tuple[SignedDelegation, ...]:
 def parse_envelope(data: bytes) -> Envelope:
     """Decode and validate a request body; raise a `ProtocolError` subclass naming the problem.
 
-    Checks the CBOR, the envelope and content shapes and field types, the nonce (≤ 32
-    bytes) and path limits (≤ 1000 paths of ≤ 127 labels), and that the sender is the
+    Checks the CBOR before decoding it (`REQUEST_CBOR_LIMITS`: no tag but a leading
+    55799, so integers fit 64 bits; definite lengths; at most `MAX_REQUEST_DEPTH` levels
+    and `MAX_REQUEST_ITEMS` items; distinct text keys), the envelope and content shapes
+    and field types, the nonce (≤ 32 bytes) and path limits (≤ 1000 paths of ≤ 127
+    labels), and that the sender is the
     self-authenticating principal of ``sender_pubkey`` — or anonymous with no
     authentication fields at all. Signatures are checked by `verify_envelope`.
     """
-    decoded = loads_strict(data, "request body", MalformedRequestError)
+    decoded = loads_strict(data, "request body", MalformedRequestError, REQUEST_CBOR_LIMITS)
     if not isinstance(decoded, Mapping):
         raise MalformedRequestError(f"request envelope must be a CBOR map, got {_kind(decoded)}")
     _check_fields("request envelope", decoded, _ENVELOPE_FIELDS)
