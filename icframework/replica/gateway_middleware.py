@@ -1,9 +1,13 @@
 """The HTTP gateway in Django: a middleware in front of the URL router, and its replica backend.
 
 `GatewayMiddleware` (first in ``MIDDLEWARE``) sends requests for ``<canister-id>.localhost``
-(``<canister-id>.raw.localhost`` to skip response verification) and requests carrying a
-``canisterId`` query parameter to `icframework.replica.gateway.Gateway`; everything
-else, and every path under ``/api/``, goes on to the URL router. `ServiceBackend` runs the
+(``<canister-id>.raw.localhost`` to skip response verification) to
+`icframework.replica.gateway.Gateway`; everything else, and every path under ``/api/``,
+goes on to the URL router. A canister's content is served only on its own origin: a
+request on another host that names a canister with a ``canisterId`` query parameter is
+redirected (307) to ``<canister-id>.localhost`` on the request's own port, so no
+canister's page shares an origin (and so localStorage, IndexedDB and cookies) with the
+apps and dashboard the replica serves on its main host. `ServiceBackend` runs the
 gateway's calls on the process's `ReplicaService`: queries under the service lock (with
 the canister's data certificate once a round has committed, so canisters can certify
 responses), update calls submitted under the lock and awaited outside it while the round
@@ -15,10 +19,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import parse_qsl, urlencode
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
 from django.http import HttpRequest as DjangoRequest
-from django.http import HttpResponse
+from django.http import HttpResponse, HttpResponseRedirect
 from django.utils.encoding import escape_uri_path
 
 from icframework.core import ErrorCode, Principal
@@ -36,7 +41,7 @@ from icframework.replica.gateway import (
 from icframework.replica.service import ReplicaService, get_service
 from icframework.replica.state import IngressState, IngressStatus
 
-__all__ = ["GatewayMiddleware", "ServiceBackend"]
+__all__ = ["GatewayMiddleware", "ServiceBackend", "canister_origin_url"]
 
 UPDATE_TIMEOUT_SECONDS = 60.0
 _POLL_SECONDS = 0.005
@@ -114,6 +119,36 @@ def _text(status: int, message: str) -> HttpResponse:
     return HttpResponse(message + "\n", status=status, content_type="text/plain; charset=utf-8")
 
 
+def canister_origin_url(request: DjangoRequest, canister_id: Principal) -> str:
+    """Where a ``?canisterId=`` request belongs: the same path and query (minus
+    ``canisterId``) on ``<canister-id>.localhost`` at the port this server listens on.
+
+    Built from the parsed principal, the server's own port (``SERVER_PORT``, never the
+    ``Host`` header), the percent-encoded path and the re-encoded query, so no text of
+    the request can choose the origin or break out of the ``Location`` header.
+    """
+    port = str(request.get_port())
+    default = "443" if request.scheme == "https" else "80"
+    authority = f"{canister_id.to_text()}.localhost"
+    if port.isdigit() and port != default:
+        authority += f":{int(port)}"
+    kept = [(name, value) for name, value in parse_qsl(request.META.get("QUERY_STRING", ""),
+                                                        keep_blank_values=True)
+            if name != "canisterId"]
+    query = f"?{urlencode(kept)}" if kept else ""
+    return f"{request.scheme}://{authority}{escape_uri_path(request.path)}{query}"
+
+
+def _redirect_to_canister_origin(request: DjangoRequest, canister_id: Principal) -> HttpResponse:
+    location = canister_origin_url(request, canister_id)
+    # 307 keeps the method and body, so a POST reaches the canister as a POST.
+    response = HttpResponseRedirect(
+        location, status=307, content_type="text/plain; charset=utf-8",
+        content=f"canister {canister_id.to_text()} is served on its own origin: {location}\n")
+    response["Cache-Control"] = "no-store"
+    return response
+
+
 class GatewayMiddleware:
     """Serve canister HTTP requests before Django's URL router sees them (module docstring).
 
@@ -152,12 +187,19 @@ class GatewayMiddleware:
 
     @staticmethod
     def _route(request: DjangoRequest) -> CanisterRoute | HttpResponse | None:
-        """The target canister, a 400 response for a bad canister id, or None (not ours)."""
+        """The target canister on its own origin; a redirect there for a ``canisterId``
+        request on another host; a 400 response for a bad canister id; or None (not ours)."""
+        host, path = request.get_host(), request.path
         try:
-            return resolve_canister(request.get_host(), request.path,
-                                    request.META.get("QUERY_STRING", ""))
+            on_own_origin = resolve_canister(host, path, "")
+            if on_own_origin is not None:
+                return on_own_origin
+            named = resolve_canister(host, path, request.META.get("QUERY_STRING", ""))
         except GatewayError as exc:
             return _text(exc.status, exc.message)
+        if named is None:
+            return None
+        return _redirect_to_canister_origin(request, named.canister_id)
 
     @staticmethod
     def _serve(request: DjangoRequest, route: CanisterRoute) -> HttpResponse:

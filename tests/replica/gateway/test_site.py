@@ -13,8 +13,10 @@ import hashlib
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
-from django.test import AsyncClient, Client
+from django.core.asgi import get_asgi_application
+from django.test import Client
 
 from icframework.candid import BLOB, NAT, decode, encode
 from icframework.core import Principal
@@ -64,7 +66,8 @@ def test_certified_page_through_the_host(site: tuple[ReplicaService, Principal])
 def test_certified_page_through_the_canister_id_parameter(
         site: tuple[ReplicaService, Principal]) -> None:
     _, canister = site
-    response = Client().get(f"/?canisterId={canister}")
+    response = Client().get(f"/?canisterId={canister}", follow=True)
+    assert response.redirect_chain == [(f"http://{canister}.localhost/", 307)]
     assert response.status_code == 200
     assert response.content == INDEX_HTML
     assert response[VERIFICATION_HEADER] == "verified-v1"
@@ -141,7 +144,7 @@ def test_upgrade_to_update_call_increments_the_counter(
     service, canister = site
     before = decode(service.run(lambda r: r.query(canister, "get_counter")), [NAT])[0]
     first = Client().get("/counter", HTTP_HOST=host(canister))
-    second = Client().get(f"/counter?canisterId={canister}")
+    second = Client().get(f"/counter?canisterId={canister}", follow=True)
     assert first.status_code == second.status_code == 200
     assert first.content == f"counter={before + 1}".encode()
     assert second.content == f"counter={before + 2}".encode()
@@ -196,7 +199,11 @@ def test_async_stack_serves_the_gateway(site: tuple[ReplicaService, Principal]) 
     _, canister = site
 
     async def fetch() -> tuple[int, bytes, str | None]:
-        response = await AsyncClient().get(f"/?canisterId={canister}")
-        return response.status_code, response.content, response.get(VERIFICATION_HEADER)
+        # Django's AsyncClient cannot follow a 307; httpx follows it to the canister origin.
+        transport = httpx.ASGITransport(app=get_asgi_application())
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver",
+                                     follow_redirects=True) as client:
+            response = await client.get(f"/?canisterId={canister}")
+        return response.status_code, response.content, response.headers.get(VERIFICATION_HEADER)
 
     assert asyncio.run(fetch()) == (200, INDEX_HTML, "verified-v1")
