@@ -33,6 +33,7 @@ LAYERS: dict[str, int] = {
     "management": 5,  # commands wire the adapters together
     "pages": 5,  # what the apps' views share: records checked against the replica
     "demo": 5,  # what the apps' demo seeders share
+    "security_headers": 6,  # middleware: the pages' origin policy (uses pages)
     "dashboard": 4,
     "channels": 4,
     "apps": 4,

@@ -1,4 +1,8 @@
-"""Dashboard views: thin adapters that render what the framework reports."""
+"""Dashboard views: thin adapters that render what the framework reports.
+
+Each canister is linked at its own origin (``<canister-id>.localhost``), never on the
+dashboard's: a canister's page must not share an origin with the replica's own pages.
+"""
 
 from __future__ import annotations
 
@@ -11,14 +15,16 @@ import icframework
 from icframework.conf import state_dir
 from icframework.core import Principal
 from icframework.replica.embedded import Replica
+from icframework.replica.gateway_middleware import canister_origin
 from icframework.replica.service import get_service
 
 
-def _replica_summary(replica: Replica) -> dict[str, Any]:
+def _replica_summary(replica: Replica, request: HttpRequest) -> dict[str, Any]:
     subnet = replica.subnet
     canisters = [
         {
             "id": Principal(canister_id).to_text(),
+            "origin": canister_origin(request, Principal(canister_id)),
             "status": state.status.value,
             "cycles": f"{state.cycles:,}",
             "module": state.module_hash.hex()[:16] if state.module_hash else "empty",
@@ -40,6 +46,7 @@ def index(request: HttpRequest) -> HttpResponse:
     context: dict[str, Any] = {
         "version": icframework.__version__,
         "state_dir": state_dir(),
-        "replica": service.run(_replica_summary) if service else None,
+        "replica": service.run(lambda replica: _replica_summary(replica, request))
+        if service else None,
     }
     return render(request, "icframework/dashboard.html", context)

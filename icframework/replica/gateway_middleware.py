@@ -41,7 +41,7 @@ from icframework.replica.gateway import (
 from icframework.replica.service import ReplicaService, get_service
 from icframework.replica.state import IngressState, IngressStatus
 
-__all__ = ["GatewayMiddleware", "ServiceBackend", "canister_origin_url"]
+__all__ = ["GatewayMiddleware", "ServiceBackend", "canister_origin", "canister_origin_url"]
 
 UPDATE_TIMEOUT_SECONDS = 60.0
 _POLL_SECONDS = 0.005
@@ -119,24 +119,30 @@ def _text(status: int, message: str) -> HttpResponse:
     return HttpResponse(message + "\n", status=status, content_type="text/plain; charset=utf-8")
 
 
-def canister_origin_url(request: DjangoRequest, canister_id: Principal) -> str:
-    """Where a ``?canisterId=`` request belongs: the same path and query (minus
-    ``canisterId``) on ``<canister-id>.localhost`` at the port this server listens on.
-
-    Built from the parsed principal, the server's own port (``SERVER_PORT``, never the
-    ``Host`` header), the percent-encoded path and the re-encoded query, so no text of
-    the request can choose the origin or break out of the ``Location`` header.
-    """
+def canister_origin(request: DjangoRequest, canister_id: Principal) -> str:
+    """The origin serving ``canister_id``: ``<scheme>://<canister-id>.localhost[:port]``,
+    with this server's own port (``SERVER_PORT``, never the ``Host`` header)."""
     port = str(request.get_port())
     default = "443" if request.scheme == "https" else "80"
     authority = f"{canister_id.to_text()}.localhost"
     if port.isdigit() and port != default:
         authority += f":{int(port)}"
+    return f"{request.scheme}://{authority}"
+
+
+def canister_origin_url(request: DjangoRequest, canister_id: Principal) -> str:
+    """Where a ``?canisterId=`` request belongs: the same path and query (minus
+    ``canisterId``) on the canister's own origin (`canister_origin`).
+
+    Built from the parsed principal, the server's port, the percent-encoded path and the
+    re-encoded query, so no text of the request can choose the origin or break out of
+    the ``Location`` header.
+    """
     kept = [(name, value) for name, value in parse_qsl(request.META.get("QUERY_STRING", ""),
                                                         keep_blank_values=True)
             if name != "canisterId"]
     query = f"?{urlencode(kept)}" if kept else ""
-    return f"{request.scheme}://{authority}{escape_uri_path(request.path)}{query}"
+    return f"{canister_origin(request, canister_id)}{escape_uri_path(request.path)}{query}"
 
 
 def _redirect_to_canister_origin(request: DjangoRequest, canister_id: Principal) -> HttpResponse:

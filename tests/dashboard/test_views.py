@@ -31,3 +31,11 @@ def test_lists_canisters(service: ReplicaService) -> None:
     page = Client().get("/").content.decode()
     assert canister.to_text() in page
     assert Principal(service.replica.subnet.config.subnet_id).to_text() in page
+
+
+def test_links_each_canister_at_its_own_origin(service: ReplicaService) -> None:
+    owner = Principal.self_authenticating(b"dashboard owner")
+    canister = service.run(lambda replica: replica.create_canister(sender=owner))
+    page = Client().get("/", SERVER_PORT="4943").content.decode()
+    assert f'<a href="http://{canister}.localhost:4943/"' in page
+    assert "canisterId=" not in page
