@@ -420,15 +420,37 @@ def canister_url(path: str, query: str) -> str:
 
 # -- ranges -------------------------------------------------------------------------------
 
-_RANGE = re.compile(r"^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$", re.IGNORECASE)
+_RANGE = re.compile(r"^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$", re.IGNORECASE | re.ASCII)
+# Byte positions saturate here (larger than any body the gateway assembles).
+_POSITION_DIGITS = 18
+_POSITION_CAP = 10**_POSITION_DIGITS
 
 
 class RangeNotSatisfiable(GatewayError):
     """A ``Range`` no byte of the body satisfies (answered with 416)."""
 
     def __init__(self, size: int, value: str) -> None:
-        super().__init__(416, f"range {value!r} is not satisfiable for a body of {size} bytes")
+        shown = value if len(value) <= 80 else value[:80] + "…"
+        super().__init__(416, f"range {shown!r} is not satisfiable for a body of {size} bytes")
         self.size = size
+
+
+def _position(digits: str) -> int:
+    """A byte position from its decimal digits, saturated at `_POSITION_CAP`.
+
+    Any number longer than the cap's digits is past the end of every body, so only its
+    size matters; saturating it avoids turning a 5,000-digit number into an int.
+    """
+    significant = digits.lstrip("0")
+    if len(significant) > _POSITION_DIGITS:
+        return _POSITION_CAP
+    return min(int(significant or "0"), _POSITION_CAP)
+
+
+def _digits_less(left: str, right: str) -> bool:
+    """``int(left) < int(right)`` for decimal digit strings of any length."""
+    left, right = left.lstrip("0"), right.lstrip("0")
+    return (len(left), left) < (len(right), right)
 
 
 def parse_range(value: str, size: int) -> tuple[int, int] | None:
@@ -436,9 +458,10 @@ def parse_range(value: str, size: int) -> tuple[int, int] | None:
 
     Understands one ``bytes=first-last``, ``bytes=first-`` or ``bytes=-suffix`` range
     (RFC 9110 §14.1.2); the last position is clamped to the body of ``size`` bytes.
-    Returns None for anything else (several ranges, other units, bad syntax), which
-    means "ignore the header and send the whole body". Raises `RangeNotSatisfiable`
-    when the range starts at or after the end, or is an empty suffix.
+    Returns None for anything else (several ranges, other units, bad syntax, a last
+    position before the first), which means "ignore the header and send the whole
+    body". Raises `RangeNotSatisfiable` when the range starts at or after the end, or
+    is an empty suffix. Numbers of any length are read without converting them whole.
     """
     match = _RANGE.match(value)
     if match is None:
@@ -447,16 +470,16 @@ def parse_range(value: str, size: int) -> tuple[int, int] | None:
     if not first_text:
         if not last_text:
             return None
-        suffix = int(last_text)
+        suffix = _position(last_text)
         if suffix == 0 or size == 0:
             raise RangeNotSatisfiable(size, value)
         return max(size - suffix, 0), size - 1
-    first = int(first_text)
-    if last_text and int(last_text) < first:
+    if last_text and _digits_less(last_text, first_text):
         return None
+    first = _position(first_text)
     if first >= size:
         raise RangeNotSatisfiable(size, value)
-    last = int(last_text) if last_text else size - 1
+    last = _position(last_text) if last_text else size - 1
     return first, min(last, size - 1)
 
 
@@ -887,6 +910,27 @@ def _text_response(status: int, message: str,
         status, (("Content-Type", "text/plain; charset=utf-8"), *extra), message.encode() + b"\n")
 
 
+_HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_HEADER_VALUE_FORBIDDEN = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+
+
+def _check_headers(canister_id: Principal, headers: Sequence[tuple[str, str]]) -> None:
+    """Refuse (502) a header the client could not be sent: a name that is not an RFC 9110
+    token, or a value with CR, LF, NUL or another control character (header injection)."""
+    for name, value in headers:
+        if not _HEADER_NAME.fullmatch(name):
+            raise GatewayError(
+                502, f"canister {canister_id} answered with an invalid header name "
+                f"{name[:60]!r}: a header name is letters, digits and !#$%&'*+-.^_`|~ "
+                "(RFC 9110 section 5.1)")
+        bad = _HEADER_VALUE_FORBIDDEN.search(value)
+        if bad is not None:
+            raise GatewayError(
+                502, f"canister {canister_id} answered with header {name!r} whose value has "
+                f"the control character {bad.group()!r} at offset {bad.start()}; header values "
+                "may not contain CR, LF or other control characters (RFC 9110 section 5.5)")
+
+
 def reject_response(canister_id: Principal, error: CanisterError) -> GatewayResponse:
     """404 for an unknown canister, 502 naming the reject code and message otherwise."""
     if error.error_code is ErrorCode.CANISTER_NOT_FOUND:
@@ -930,6 +974,7 @@ class Gateway:
         if not 100 <= response.status_code <= 599:
             raise GatewayError(
                 502, f"canister {canister_id} answered with HTTP status {response.status_code}")
+        _check_headers(canister_id, response.headers)
         if upgraded:
             verification = "update-call"
         elif not verify:
