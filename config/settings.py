@@ -3,6 +3,11 @@
 Scale-out deployments override these through environment variables (documented in
 docs/configuration.md); framework options live in the single ``ICFRAMEWORK`` dict and
 are read lazily through `icframework.conf`.
+
+``DEBUG`` is off unless a developer sets ``ICFRAMEWORK_DEBUG=1``: Django's debug pages
+show source, paths and local variables to whoever triggers an error, so they must never
+face the network by default. With it off, errors get the plain pages of ``config.urls``
+(text for ``/api/``) and static files are still served (``config.urls``).
 """
 
 import os
@@ -11,7 +16,7 @@ from pathlib import Path
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 SECRET_KEY = os.environ.get("ICFRAMEWORK_SECRET_KEY", "dev-only-insecure-key-change-me")
-DEBUG = os.environ.get("ICFRAMEWORK_DEBUG", "1") == "1"
+DEBUG = os.environ.get("ICFRAMEWORK_DEBUG", "0") == "1"
 ALLOWED_HOSTS = ["127.0.0.1", "localhost", ".localhost", "[::1]"]
 
 INSTALLED_APPS = [
