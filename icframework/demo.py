@@ -5,10 +5,16 @@ They run in the server process before the HTTP interface opens and use the repli
 own ingress path (`icframework.replica.embedded.Replica`), minus envelope signatures:
 the sender is the demo user's principal.
 
+* `admin_identity` is the local admin that deploys the demo's canisters and is their
+  only controller, as dfx's default identity is for ``dfx deploy``: an Ed25519 key in
+  ``<state dir>/admin.pem`` (dfx-compatible PEM, mode 0600), created on first use.
+  Never the anonymous principal, which anyone can send as: a canister it controls can
+  be stopped, upgraded, reinstalled or deleted by anyone.
 * `install_recorded` reuses the canister recorded under the app's name in
   `icframework.deployments` when this replica runs it (upgrading it when the module
   changed), else creates, installs and records one — the record ``manage.py deploy``
-  keeps, so pages and commands find the demo's canisters.
+  keeps, so pages and commands find the demo's canisters. It hands a recorded canister
+  that older versions left to the anonymous principal over to the admin.
 * `demo_keys` keeps the demo users' Ed25519 seeds in a file of the state directory.
 * `TypedCaller` encodes Python arguments and decodes replies with a canister module's
   own hints (its SDK method table), as the apps' Python clients do.
@@ -25,38 +31,99 @@ from typing import Any
 
 from icframework.core import Principal
 from icframework.deployments import recorded_id, save_canister_id
-from icframework.identity import Ed25519Identity
+from icframework.identity import Ed25519Identity, Identity, IdentityError, load_pem
 from icframework.replica.embedded import Replica
 from icframework.replica.errors import CanisterError
 from icframework.sdk.dispatch import CompiledMethod, decode_result, encode_args, method_table
 
-__all__ = ["TypedCaller", "demo_keys", "install_recorded", "method_table"]
+__all__ = ["REPAIRED", "TypedCaller", "admin_identity", "admin_pem_path", "demo_keys",
+           "install_recorded", "method_table"]
+
+#: What `install_recorded` adds to its report after taking a canister from anonymous.
+REPAIRED = ("repaired: the anonymous principal (anyone) controlled it, now the admin "
+            "identity does")
+
+
+def admin_pem_path(state_dir: Path) -> Path:
+    """Where the demo's admin identity is kept: ``<state_dir>/admin.pem``."""
+    return state_dir / "admin.pem"
+
+
+def admin_identity(state_dir: Path) -> Identity:
+    """The local admin identity of the demo's canisters (see the module docstring).
+
+    Created on first use (Ed25519, written owner-only); any PEM key dfx can use works
+    if put there instead. Raises `ValueError` naming the file and the fix if it is
+    readable or writable by other users or is not a plaintext PEM key.
+    """
+    path = admin_pem_path(state_dir)
+    if not path.exists():
+        identity = Ed25519Identity.generate()
+        try:
+            _write_private(path, identity.to_pem(), exclusive=True)
+        except FileExistsError:
+            pass  # made meanwhile by another process: use that one
+        else:
+            return identity
+    mode = path.stat().st_mode & 0o777
+    if mode & 0o077:
+        raise ValueError(f"{path} holds the demo canisters' admin key but other users may read "
+                         f"or change it (mode {mode:o}); run: chmod 600 {path}")
+    try:
+        return load_pem(path.read_text(encoding="ascii"))
+    except (OSError, UnicodeDecodeError, IdentityError) as exc:
+        raise ValueError(f"{path} is not a PEM identity ({exc}); restore it, or delete it to "
+                         "make a new admin (which will not control the existing demo "
+                         "canisters: delete the state directory to start afresh)") from None
 
 
 def install_recorded(replica: Replica, url: str, name: str, wasm: bytes, *,
-                     init_arg: bytes = b"DIDL\x00\x00",
+                     admin: Principal, init_arg: bytes = b"DIDL\x00\x00",
                      upgrade_arg: bytes = b"DIDL\x00\x00") -> tuple[Principal, str]:
     """The canister recorded as ``name`` (upgraded with ``upgrade_arg`` if its module
     differs from ``wasm``) or a new one installed with ``init_arg``; and what was done:
     ``created``, ``installed``, ``upgraded``, ``unchanged`` or ``kept (...)`` (a
-    canister the replica's anonymous demo sender does not control)."""
+    canister ``admin`` does not control), followed by ``; `` and `REPAIRED` when the
+    canister was taken from the anonymous principal.
+
+    Every management call is made as ``admin`` (`admin_identity`), the only controller
+    of a canister created here. Raises `CanisterError` if one is rejected.
+    """
     canister = recorded_id(name, url)
-    if canister is not None and canister.raw in replica.subnet.canisters:
-        try:
-            module_hash = replica.canister_status(canister).get("module_hash")
-        except CanisterError:
+    if canister is None or canister.raw not in replica.subnet.canisters:
+        canister = replica.create_canister(sender=admin, controllers=[admin])
+        replica.install_code(canister, wasm, init_arg, sender=admin)
+        save_canister_id(name, canister, url)
+        return canister, "created"
+    repaired = ""
+    try:
+        status = replica.canister_status(canister, sender=admin)
+    except CanisterError:
+        if not _take_from_anonymous(replica, canister, admin):
             return canister, "kept (deployed by a developer identity)"
-        if module_hash == hashlib.sha256(wasm).digest():
-            return canister, "unchanged"
-        if module_hash is None:
-            replica.install_code(canister, wasm, init_arg, mode="install")
-            return canister, "installed"
-        replica.install_code(canister, wasm, upgrade_arg, mode="upgrade")
-        return canister, "upgraded"
-    canister = replica.create_canister()
-    replica.install_code(canister, wasm, init_arg)
-    save_canister_id(name, canister, url)
-    return canister, "created"
+        repaired = f"; {REPAIRED}"
+        status = replica.canister_status(canister, sender=admin)
+    module_hash = status.get("module_hash")
+    if module_hash == hashlib.sha256(wasm).digest():
+        return canister, "unchanged" + repaired
+    if module_hash is None:
+        replica.install_code(canister, wasm, init_arg, mode="install", sender=admin)
+        return canister, "installed" + repaired
+    replica.install_code(canister, wasm, upgrade_arg, mode="upgrade", sender=admin)
+    return canister, "upgraded" + repaired
+
+
+def _take_from_anonymous(replica: Replica, canister: Principal, admin: Principal) -> bool:
+    """If the anonymous principal controls ``canister`` (as older demos left it), make
+    ``admin`` a controller in its place, as anonymous; whether it did."""
+    anonymous = Principal.anonymous()
+    try:
+        status = replica.canister_status(canister, sender=anonymous)
+    except CanisterError:
+        return False
+    others = [c for c in status["settings"]["controllers"] if c not in (anonymous, admin)]
+    replica.update_settings(canister, {"controllers": [admin, *others]}, sender=anonymous)
+    return True
 
 
 class TypedCaller:
@@ -106,8 +173,17 @@ def demo_keys(path: Path, names: Iterable[str], *,
     if missing and create:
         for name in missing:
             seeds[name] = os.urandom(32).hex()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(seeds, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-        path.chmod(0o600)
+        _write_private(path, json.dumps(seeds, indent=2, sort_keys=True) + "\n")
     return {name: Ed25519Identity.from_seed(bytes.fromhex(seed))
             for name, seed in seeds.items()}
+
+
+def _write_private(path: Path, text: str, *, exclusive: bool = False) -> None:
+    """Write a secret file that is owner-only from its first byte (mode 0600);
+    ``exclusive`` raises `FileExistsError` instead of replacing one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_EXCL if exclusive else os.O_TRUNC)
+    descriptor = os.open(path, flags, 0o600)
+    os.fchmod(descriptor, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+        handle.write(text)

@@ -8,9 +8,12 @@ the demo user's principal). It builds ``apps/chat`` (cached under ``.build/apps`
 reuses the canister recorded as ``chat`` in ``.icframework/canister_ids.json`` when
 this replica runs it (upgrading it if the code changed), else creates and records one
 — the same record ``manage.py deploy chat`` keeps, which the chat page and
-``manage.py chat`` read. Then it registers each demo user that has no profile, creates
-each demo room that does not exist (with its opening messages) and joins each user to
-the rooms they are missing, so a second start adds nothing.
+``manage.py chat`` read. The canister is deployed by, and controlled only by, the
+demo's admin identity (`icframework.demo.admin_identity`, ``<state dir>/admin.pem``);
+one an older version left to the anonymous principal is handed to the admin. Then it
+registers each demo user that has no profile, creates each demo room that does not
+exist (with its opening messages) and joins each user to the rooms they are missing,
+so a second start adds nothing.
 
 The demo users' Ed25519 keys are generated here on first use and kept in
 ``<state dir>/demo/chat-users.json``: unlike real users, whose keys never leave their
@@ -29,7 +32,14 @@ from django.conf import settings
 from apps.chat.client import CANISTER_MODULE
 from icframework.compiler.app_build import build_app
 from icframework.core import Principal
-from icframework.demo import TypedCaller, demo_keys, install_recorded, method_table
+from icframework.demo import (
+    TypedCaller,
+    admin_identity,
+    admin_pem_path,
+    demo_keys,
+    install_recorded,
+    method_table,
+)
 from icframework.identity import Ed25519Identity
 from icframework.replica.embedded import Replica
 from icframework.replica.python_module import pack_python_module
@@ -94,6 +104,7 @@ class DemoChat:
     canister: str  # "created", "installed", "upgraded", "unchanged" or "kept (...)"
     users: dict[str, Principal]
     rooms: dict[str, int]
+    admin: Principal  # the canister's controller
     added: list[str] = field(default_factory=list)  # what this run created, for the log
 
 
@@ -115,15 +126,16 @@ def seed_demo(replica: Replica, url: str, state_dir: Path,
     """Install the chat canister on ``replica`` (served at ``url``) and seed the demo
     users and rooms that are missing; see the module docstring.
 
-    A recorded canister that the demo does not control (``manage.py deploy chat`` made
-    it) is used as it is. Raises `icframework.compiler.app_build.BuildError` if the app
+    A recorded canister that the demo's admin does not control (``manage.py deploy
+    chat`` made it) is used as it is. Raises `icframework.compiler.app_build.BuildError` if the app
     does not build and `CanisterError` if a seeding call is rejected.
     """
     result = build_app(APP_DIR, pack_python_module,
                        cache_dir=Path(settings.BASE_DIR) / ".build" / "apps", progress=progress)
-    canister, done = install_recorded(replica, url, APP_NAME, result.wasm)
+    admin = admin_identity(state_dir).principal
+    canister, done = install_recorded(replica, url, APP_NAME, result.wasm, admin=admin)
     call = TypedCaller(replica, canister, method_table(CANISTER_MODULE))
-    demo = DemoChat(canister, done, {}, {})
+    demo = DemoChat(canister, done, {}, {}, admin)
     identities = demo_identities(state_dir, create=True)
     for handle, display_name in DEMO_USERS.items():
         user = identities[handle].principal
@@ -168,5 +180,7 @@ def run_demo(replica: Replica, url: str, state_dir: Path,
         f"  chat:      {url}/chat/",
         f"             canister {demo.canister_id.to_text()} ({demo.canister}{added})",
         f"             demo users {users} in {rooms}",
+        f"             controller: the demo admin {demo.admin.to_text()} "
+        f"({admin_pem_path(state_dir)})",
         "             terminal: manage.py chat --room general --demo-user bob",
     ]

@@ -6,7 +6,10 @@ the HTTP interface opens, it deploys the demo token (`apps.marketplace.token`; d
 sellers and buyers get 1,000 MKT each), builds and installs ``apps/marketplace``
 (recorded as ``marketplace``, its install argument naming the token) and, for each demo
 shop that has no listings yet, opens it and lists its items with a generated PNG. A
-second start adds nothing. The demo users' keys are generated on first use and kept in
+second start adds nothing. Both canisters are deployed by, and controlled only by, the
+demo's admin identity (`icframework.demo.admin_identity`, ``<state dir>/admin.pem``);
+canisters an older version left to the anonymous principal are handed to the admin.
+The demo users' keys are generated on first use and kept in
 ``<state dir>/demo/market-users.json`` (demo data the server holds; real users' keys
 stay in their browsers). The minter's key is kept there too: it lets the demo page's
 faucet (`faucet`) give new browser users test tokens.
@@ -24,7 +27,14 @@ from django.conf import settings
 from icframework.candid import encode, parse_did, parse_values
 from icframework.compiler.app_build import build_app
 from icframework.core import Principal
-from icframework.demo import TypedCaller, demo_keys, install_recorded, method_table
+from icframework.demo import (
+    TypedCaller,
+    admin_identity,
+    admin_pem_path,
+    demo_keys,
+    install_recorded,
+    method_table,
+)
 from icframework.identity import Ed25519Identity
 from icframework.replica.embedded import Replica
 from icframework.replica.python_module import pack_python_module
@@ -99,8 +109,9 @@ def seed_demo(replica: Replica, url: str, state_dir: Path,
                          progress)
     built = build_app(APP_DIR, pack_python_module,
                       cache_dir=Path(settings.BASE_DIR) / ".build" / "apps", progress=progress)
+    admin = admin_identity(state_dir).principal
     market, done = install_recorded(
-        replica, url, APP_NAME, built.wasm,
+        replica, url, APP_NAME, built.wasm, admin=admin,
         init_arg=_init_arg(built.did, token.canister_id, people["ana"].principal),
         upgrade_arg=_init_arg(built.did, token.canister_id, people["ana"].principal))
     call = TypedCaller(replica, market, method_table(CANISTER_MODULE))
@@ -131,6 +142,8 @@ def seed_demo(replica: Replica, url: str, state_dir: Path,
         f"{token.canister_id.to_text()} ({token.done})",
         "             demo shops: " + ", ".join(s for s, _ in DEMO_ITEMS.values())
         + ("; added " + ", ".join(added) if added else "; nothing new to seed"),
+        f"             controller: the demo admin {admin.to_text()} "
+        f"({admin_pem_path(state_dir)})",
     ]
 
 

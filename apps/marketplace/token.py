@@ -5,7 +5,8 @@ integration tests) use the framework's own Python ledger (docs/ledger.md) render
 the ``ledger`` app template into ``<state dir>/demo/apps/marketplace_token``, built
 like any app (cached by source hash) and installed once, with demo balances. It is
 recorded as ``marketplace_token`` in the project's deploy record, where the page finds
-it. ``apps/marketplace/icrc.did`` is that ledger's interface, which the page's actor is
+it; the demo's admin identity (`icframework.demo.admin_identity`) deploys it and is its
+only controller. ``apps/marketplace/icrc.did`` is that ledger's interface, which the page's actor is
 built from (a test keeps the two equal).
 """
 
@@ -21,7 +22,7 @@ from django.conf import settings
 from icframework.candid import encode, parse_did, parse_values
 from icframework.compiler.app_build import BuildResult, build_app, scaffold_app
 from icframework.core import Principal
-from icframework.demo import install_recorded
+from icframework.demo import admin_identity, install_recorded
 from icframework.replica.embedded import Replica
 from icframework.replica.python_module import pack_python_module
 
@@ -69,12 +70,13 @@ def token_init_arg(did: str, minter: Principal, balances: dict[Principal, int]) 
 def deploy_token(replica: Replica, url: str, state_dir: Path, minter: Principal,
                  balances: dict[Principal, int],
                  progress: Callable[[str], None] | None = None) -> DemoToken:
-    """Install the demo token (or keep the recorded one; upgrades keep its balances)."""
+    """Install the demo token as the admin of ``state_dir`` (or keep the recorded one;
+    upgrades keep its balances)."""
     built = build_token(state_dir, progress)
     service = parse_did(built.did)
     args = service.service_args or ()
     upgrade = encode(args, parse_values("(variant { Upgrade = null })", args, env=service.env))
     canister, done = install_recorded(
-        replica, url, TOKEN_NAME, built.wasm,
+        replica, url, TOKEN_NAME, built.wasm, admin=admin_identity(state_dir).principal,
         init_arg=token_init_arg(built.did, minter, balances), upgrade_arg=upgrade)
     return DemoToken(canister, done, minter)
