@@ -1,5 +1,6 @@
-"""ASGI entry point served by daphne (``manage.py runreplica``): HTTP through Django,
-WebSockets through Channels (canister events, see docs/events.md)."""
+"""ASGI entry point served by uvicorn (``manage.py runreplica``): HTTP through Django,
+WebSockets through Channels (canister events, see docs/events.md), both behind
+`icframework.replica.asgi_limits.RequestLimits` (body sizes, back-pressure)."""
 
 import os
 
@@ -12,8 +13,9 @@ django_application = get_asgi_application()
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from icframework.channels.routing import websocket_urlpatterns  # noqa: E402
+from icframework.replica.asgi_limits import RequestLimits  # noqa: E402
 
-application = ProtocolTypeRouter({
+application = RequestLimits(ProtocolTypeRouter({
     "http": django_application,
     "websocket": URLRouter(websocket_urlpatterns),
-})
+}))

@@ -20,7 +20,6 @@ DEBUG = os.environ.get("ICFRAMEWORK_DEBUG", "0") == "1"
 ALLOWED_HOSTS = ["127.0.0.1", "localhost", ".localhost", "[::1]"]
 
 INSTALLED_APPS = [
-    "daphne",
     "django.contrib.contenttypes",
     "django.contrib.staticfiles",
     "channels",

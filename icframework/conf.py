@@ -13,6 +13,23 @@ Defaults:
     Dotted paths of the callables ``manage.py runreplica --demo`` runs before serving,
     in order: ``seeder(replica, base_url, state_dir, progress=...) -> list[str]`` (the
     lines to print). Default: none; the project settings name the reference apps'.
+
+``MAX_CONCURRENT_REQUESTS``
+    HTTP requests ``manage.py runreplica`` serves at once; past it a request is answered
+    503 with ``Retry-After: 1`` at once (`icframework.replica.asgi_limits`). Default 128.
+
+``MAX_WEBSOCKETS``
+    WebSockets open at once; past it an upgrade is answered 503 with ``Retry-After``.
+    Default 1000.
+
+``GATEWAY_MAX_REQUEST_BYTES``
+    Largest request body (bytes) the HTTP gateway accepts for a canister's
+    ``http_request``; a larger one is answered 413 before it is read. Default 2 MiB
+    (``/api/`` is fixed at 2 MiB, the IC's ingress limit).
+
+``PAGE_MAX_REQUEST_BYTES``
+    Largest request body (bytes) of every other request (app pages, dashboard, static
+    files). Default 64 KiB.
 """
 
 from __future__ import annotations
@@ -23,6 +40,10 @@ from typing import Any
 DEFAULTS: dict[str, Any] = {
     "STATE_DIR": ".replica",
     "DEMO_SEEDERS": [],
+    "MAX_CONCURRENT_REQUESTS": 128,
+    "MAX_WEBSOCKETS": 1000,
+    "GATEWAY_MAX_REQUEST_BYTES": 2 * 1024 * 1024,
+    "PAGE_MAX_REQUEST_BYTES": 64 * 1024,
 }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -51,8 +52,13 @@ def wait_until_serving(
 
 
 @contextmanager
-def running_replica(state_dir: Path, *, startup_seconds: float = 30.0) -> Iterator[str]:
-    """Run a replica on a free port with its state in ``state_dir``; yield its URL."""
+def running_replica(state_dir: Path, *, startup_seconds: float = 30.0,
+                    settings_module: str | None = None) -> Iterator[str]:
+    """Run a replica on a free port with its state in ``state_dir``; yield its URL.
+
+    ``settings_module`` replaces ``config.settings`` (DJANGO_SETTINGS_MODULE), e.g. a
+    test module that lowers a limit.
+    """
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     log_path = state_dir.parent / f"runreplica-{port}.log"
@@ -68,6 +74,7 @@ def running_replica(state_dir: Path, *, startup_seconds: float = 30.0) -> Iterat
             str(state_dir),
         ],
         cwd=ROOT,
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": settings_module or "config.settings"},
         stdout=log,
         stderr=subprocess.STDOUT,
     )

@@ -1,9 +1,16 @@
-"""``manage.py runreplica``: serve the replica and dashboard over HTTP (daphne, ASGI).
+"""``manage.py runreplica``: serve the replica and dashboard over HTTP (uvicorn, ASGI).
 
 With ``--demo`` it first runs the demo seeders the project names in
 ``ICFRAMEWORK["DEMO_SEEDERS"]`` (the reference apps' ``seed.run_demo``: each installs
 its app on the replica and seeds demo data, idempotently: a restart adds nothing), so
 that ``make demo`` opens on apps with people and things in them.
+
+The server is uvicorn (httptools): it hands request bodies to the application as they
+arrive, so `icframework.replica.asgi_limits` can refuse an oversized one before reading
+it (daphne buffers the whole body first). Its connection settings are the constants
+below: a deep listen backlog so a burst of connections waits in the kernel instead of
+being reset, a keep-alive timeout that frees idle connections, and the WebSocket
+message limit the canister socket needs.
 """
 
 from __future__ import annotations
@@ -20,6 +27,10 @@ from icframework.core import Principal
 from icframework.replica.embedded import Replica
 from icframework.replica.errors import ReplicaError
 from icframework.replica.service import ReplicaService, start_service, stop_service
+
+LISTEN_BACKLOG = 4096  # connections waiting to be accepted (the kernel caps it: somaxconn)
+KEEP_ALIVE_SECONDS = 5  # an idle keep-alive connection is closed after this
+SHUTDOWN_SECONDS = 5  # on Ctrl-C or SIGTERM, open connections get this long to finish
 
 
 class Command(BaseCommand):
@@ -47,8 +58,6 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        from daphne.cli import CommandLineInterface
-
         if options["state_dir"] is not None:
             settings.ICFRAMEWORK["STATE_DIR"] = str(options["state_dir"].resolve())
         host, port = options["host"], options["port"]
@@ -76,15 +85,8 @@ class Command(BaseCommand):
         for line in demo_lines:
             self.stdout.write(line)
         self.stdout.write("  stop with Ctrl-C")
-        from icframework.channels.consumers import SERVER_MESSAGE_LIMIT
-
-        limit = str(SERVER_MESSAGE_LIMIT)
         try:
-            CommandLineInterface().run(
-                ["--bind", host, "--port", str(port),
-                 "--websocket-max-message-size", limit, "--websocket-max-frame-size", limit,
-                 "config.asgi:application"]
-            )
+            serve(host, port)
         finally:
             stop_service()
 
@@ -119,3 +121,28 @@ class Command(BaseCommand):
 
     def _progress(self, line: str) -> None:
         self.stderr.write(f"[build] {line}")
+
+
+def serve(host: str, port: int) -> None:
+    """Serve ``settings.ASGI_APPLICATION`` on ``host:port`` with uvicorn until stopped."""
+    import uvicorn
+
+    from icframework.channels.consumers import SERVER_MESSAGE_LIMIT
+
+    module, _, name = settings.ASGI_APPLICATION.rpartition(".")
+    config = uvicorn.Config(
+        f"{module}:{name}",
+        host=host,
+        port=port,
+        http="httptools",
+        ws="websockets-sansio",
+        ws_max_size=SERVER_MESSAGE_LIMIT,
+        loop="asyncio",
+        lifespan="off",
+        backlog=LISTEN_BACKLOG,
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
+        timeout_graceful_shutdown=SHUTDOWN_SECONDS,
+        proxy_headers=False,
+        server_header=False,
+    )
+    uvicorn.Server(config).run()

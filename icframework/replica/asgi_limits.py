@@ -1,0 +1,239 @@
+"""Request limits at the ASGI boundary: body sizes, requests in flight and open WebSockets.
+
+How it works: `RequestLimits` wraps the whole ASGI application (``config.asgi``), in
+front of Django and Channels, so nothing behind it reads a byte it should not:
+
+* **Body size.** Each request gets the limit of what it addresses (`body_limit`): the
+  IC HTTP interface under ``/api/`` 2 MiB (the IC's ingress limit), the HTTP gateway
+  ``ICFRAMEWORK["GATEWAY_MAX_REQUEST_BYTES"]``, pages and everything else
+  ``ICFRAMEWORK["PAGE_MAX_REQUEST_BYTES"]``. A declared ``Content-Length`` over it is
+  answered 413 before the application runs, so no body byte is read; a streamed
+  (chunked) body is counted as the server hands it over and, once past the limit,
+  answered 413 at once while the application is told the client went away. Both 413s
+  close the connection, so the rest of the body is never read. A WebSocket upgrade
+  has no body: one that declares any is refused with 413.
+* **Back-pressure.** At most ``ICFRAMEWORK["MAX_CONCURRENT_REQUESTS"]`` HTTP requests
+  run at once and at most ``ICFRAMEWORK["MAX_WEBSOCKETS"]`` WebSockets are open; past
+  either, the request or upgrade is answered 503 with ``Retry-After`` at once instead
+  of queueing behind the others (a client is told to come back rather than being reset).
+
+The server must hand the body over as it arrives (uvicorn does, with flow control;
+daphne buffers the whole body before calling the application, which is why
+``manage.py runreplica`` serves with uvicorn). Settings are read on each request
+through `icframework.conf.get_setting`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from icframework.conf import ConfigurationError, get_setting
+from icframework.replica.gateway import GatewayError, resolve_canister
+from icframework.replica.http.validation import MAX_REQUEST_BYTES
+
+__all__ = ["API_MAX_REQUEST_BYTES", "RETRY_AFTER_SECONDS", "RequestLimits", "body_limit"]
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+Application = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+API_MAX_REQUEST_BYTES = MAX_REQUEST_BYTES
+RETRY_AFTER_SECONDS = 1
+# CORS headers on the refusals under /api/, so browser agents can read the status.
+_API_CORS = ((b"access-control-allow-origin", b"*"),)
+_DISCONNECT: Message = {"type": "http.disconnect"}
+_API_LIMIT = "the IC's ingress limit for /api/"
+
+
+def body_limit(scope: Scope) -> tuple[int, str]:
+    """The largest request body (bytes) for the request ``scope`` and what sets it.
+
+    The second value names the limit (a setting, or the IC's ingress limit for ``/api/``).
+    """
+    path: str = scope.get("path", "")
+    if path.startswith("/api/"):
+        return API_MAX_REQUEST_BYTES, _API_LIMIT
+    host = _header(scope, b"host") or ""
+    query = scope.get("query_string", b"").decode("latin-1")
+    try:
+        route = resolve_canister(host, path, query)
+    except GatewayError:
+        route = None  # the gateway answers the bad canister id itself (400)
+    if route is not None:
+        return (_positive_setting("GATEWAY_MAX_REQUEST_BYTES"),
+                "ICFRAMEWORK['GATEWAY_MAX_REQUEST_BYTES']")
+    return _positive_setting("PAGE_MAX_REQUEST_BYTES"), "ICFRAMEWORK['PAGE_MAX_REQUEST_BYTES']"
+
+
+class RequestLimits:
+    """ASGI middleware enforcing body sizes and concurrency (see the module docstring).
+
+    ``in_flight`` and ``sockets`` count the HTTP requests running and the WebSockets
+    open now; one instance serves one event loop, so plain counters suffice.
+    """
+
+    def __init__(self, app: Application) -> None:
+        self.app = app
+        self.in_flight = 0
+        self.sockets = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            await self._http(scope, receive, send)
+        elif scope["type"] == "websocket":
+            await self._websocket(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
+
+    # -- HTTP ---------------------------------------------------------------------------------
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        limit, name = body_limit(scope)
+        cors = _API_CORS if scope.get("path", "").startswith("/api/") else ()
+        declared = _content_length(scope)
+        if declared is not None and declared > limit:
+            await _answer(send, 413, _too_large(f"{declared} bytes", limit, name), cors,
+                          close=True)
+            return
+        maximum = _positive_setting("MAX_CONCURRENT_REQUESTS")
+        if self.in_flight >= maximum:
+            # A chunked body of unknown length is not worth reading past the answer.
+            chunked = declared is None and _header(scope, b"transfer-encoding") is not None
+            await _answer(send, 503, _busy(f"{maximum} requests are in progress",
+                                           "ICFRAMEWORK['MAX_CONCURRENT_REQUESTS']"),
+                          (*cors, (b"retry-after", str(RETRY_AFTER_SECONDS).encode())),
+                          close=chunked)
+            return
+        received = 0
+        refused = False
+        started = False
+
+        async def counted_receive() -> Message:
+            nonlocal received, refused
+            if refused:
+                return _DISCONNECT
+            message = await receive()
+            if message["type"] != "http.request":
+                return message
+            received += len(message.get("body", b""))
+            if received <= limit:
+                return message
+            refused = True
+            if not started:
+                await _answer(send, 413, _too_large(f"over {limit} bytes (reading stopped at "
+                                                    f"{received})", limit, name),
+                              cors, close=True)
+            return _DISCONNECT
+
+        async def guarded_send(message: Message) -> None:
+            nonlocal started
+            if refused:
+                return  # the 413 has been sent; the application's answer is dropped
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        self.in_flight += 1
+        try:
+            await self.app(scope, counted_receive, guarded_send)
+        finally:
+            self.in_flight -= 1
+
+    # -- WebSockets --------------------------------------------------------------------------
+
+    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        declared = _content_length(scope)
+        if declared or _header(scope, b"transfer-encoding") is not None:
+            await _deny_upgrade(scope, receive, send, 413,
+                                "a WebSocket upgrade carries no body, but this one declares "
+                                + (f"{declared} bytes" if declared else "a chunked body")
+                                + "; send the upgrade request without one", ())
+            return
+        maximum = _positive_setting("MAX_WEBSOCKETS")
+        if self.sockets >= maximum:
+            await _deny_upgrade(scope, receive, send, 503,
+                                _busy(f"{maximum} WebSockets are open",
+                                      "ICFRAMEWORK['MAX_WEBSOCKETS']"),
+                                ((b"retry-after", str(RETRY_AFTER_SECONDS).encode()),))
+            return
+        self.sockets += 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.sockets -= 1
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", ()):
+        if key.lower() == name:
+            text: str = value.decode("latin-1")
+            return text
+    return None
+
+
+def _content_length(scope: Scope) -> int | None:
+    """The declared body length, or None if there is none (or it is not a number: the
+    server refuses those itself)."""
+    value = _header(scope, b"content-length")
+    if value is None or not value.strip().isdigit():
+        return None
+    return int(value)
+
+
+def _positive_setting(name: str) -> int:
+    value = get_setting(name)
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ConfigurationError(
+            f"ICFRAMEWORK[{name!r}] must be a positive whole number, not {value!r}")
+    return value
+
+
+def _too_large(size: str, limit: int, name: str) -> str:
+    fix = (" (large Wasm modules go through upload_chunk and install_chunked_code)"
+           if name == _API_LIMIT else f", or raise {name}")
+    return (f"Request body is {size}, larger than the maximum of {limit} bytes ({name}); "
+            f"send less{fix}.")
+
+
+def _busy(what: str, name: str) -> str:
+    return (f"The replica is busy: {what}, the maximum set by {name}; retry after "
+            f"{RETRY_AFTER_SECONDS} s.")
+
+
+async def _answer(send: Send, status: int, message: str,
+                  headers: tuple[tuple[bytes, bytes], ...], *, close: bool) -> None:
+    body = (message + "\n").encode("utf-8")
+    await send({
+        "type": "http.response.start",
+        "status": status,
+        "headers": [
+            (b"content-type", b"text/plain; charset=utf-8"),
+            (b"content-length", str(len(body)).encode()),
+            *headers,
+            *([(b"connection", b"close")] if close else []),
+        ],
+    })
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _deny_upgrade(scope: Scope, receive: Receive, send: Send, status: int, message: str,
+                        headers: tuple[tuple[bytes, bytes], ...]) -> None:
+    """Refuse a WebSocket upgrade with an HTTP answer (the ASGI denial-response extension,
+    which uvicorn offers); servers without it can only close, which clients see as 403."""
+    connect = await receive()
+    if connect["type"] != "websocket.connect":
+        return
+    if "websocket.http.response" not in (scope.get("extensions") or {}):
+        await send({"type": "websocket.close", "code": 1008, "reason": message[:120]})
+        return
+    body = (message + "\n").encode("utf-8")
+    await send({
+        "type": "websocket.http.response.start",
+        "status": status,
+        "headers": [(b"content-type", b"text/plain; charset=utf-8"),
+                    (b"content-length", str(len(body)).encode()), *headers],
+    })
+    await send({"type": "websocket.http.response.body", "body": body})
