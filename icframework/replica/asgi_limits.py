@@ -32,7 +32,7 @@ from icframework.conf import ConfigurationError, get_setting
 from icframework.replica.gateway import GatewayError, resolve_canister
 from icframework.replica.http.validation import MAX_REQUEST_BYTES
 
-__all__ = ["API_MAX_REQUEST_BYTES", "RETRY_AFTER_SECONDS", "RequestLimits", "body_limit"]
+__all__ = ["API_MAX_REQUEST_BYTES", "RETRY_AFTER_SECONDS", "Message", "RequestLimits", "body_limit"]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]

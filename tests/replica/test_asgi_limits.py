@@ -15,7 +15,7 @@ import pytest
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect as ws_connect
 
-from icframework.replica.asgi_limits import API_MAX_REQUEST_BYTES, RequestLimits
+from icframework.replica.asgi_limits import API_MAX_REQUEST_BYTES, Message, RequestLimits
 from tests.agent.live_replica import running_replica
 
 GIB_2 = 2 * 1024**3
@@ -149,7 +149,7 @@ def test_a_websocket_upgrade_with_a_body_is_refused(url: str, body: tuple[str, s
 
 
 def test_the_middleware_refuses_an_upgrade_with_a_body_on_any_server() -> None:
-    sent: list[dict[str, Any]] = []
+    sent: list[Message] = []
 
     async def application(scope: Any, receive: Any, send: Any) -> None:
         raise AssertionError("an upgrade with a body must not reach the consumer")
@@ -157,7 +157,7 @@ def test_the_middleware_refuses_an_upgrade_with_a_body_on_any_server() -> None:
     async def connect() -> dict[str, Any]:
         return {"type": "websocket.connect"}
 
-    async def record(message: dict[str, Any]) -> None:
+    async def record(message: Message) -> None:
         sent.append(message)
 
     scope = {"type": "websocket", "path": "/ws/canisters/x/events",
@@ -221,7 +221,7 @@ def test_the_application_is_handed_no_more_than_the_limit_of_an_endless_body() -
     handed: list[int] = []
     seen: list[str] = []
     pulled = 0
-    sent: list[dict[str, Any]] = []
+    sent: list[Message] = []
 
     async def application(scope: Any, receive: Any, send: Any) -> None:
         while True:
@@ -236,7 +236,7 @@ def test_the_application_is_handed_no_more_than_the_limit_of_an_endless_body() -
         pulled += 1
         return {"type": "http.request", "body": b"\0" * CHUNK, "more_body": True}
 
-    async def record(message: dict[str, Any]) -> None:
+    async def record(message: Message) -> None:
         sent.append(message)
 
     scope = {"type": "http", "path": "/api/v2/status", "query_string": b"",
