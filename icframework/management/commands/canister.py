@@ -4,6 +4,8 @@
 ``.icframework/canister_ids.json``), ``install``/``reinstall``/``upgrade`` load a
 module, ``status``, ``start``, ``stop``, ``delete`` and ``topup`` do what they say, and
 ``id`` prints a named canister's id. Canisters are given by id or by recorded name.
+A canister the anonymous principal controls can be stopped, upgraded, reinstalled or
+deleted by anyone, so ``create`` and ``install`` warn when that is what they make.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ from icframework.management.commands.call import (
     resolve_canister,
     save_canister_id,
 )
+
+ANONYMOUS = Principal.anonymous()
 
 ACTIONS = {
     "create": "create an empty canister (NAME is recorded in .icframework/canister_ids.json)",
@@ -129,10 +133,14 @@ class Command(BaseCommand):
 
     def _create(self, management: ManagementCanister, options: dict[str, Any]) -> None:
         settings = None
+        controllers = [management.agent.identity.principal]
         if options["controller"]:
-            settings = CanisterSettings(
-                controllers=[resolve_principal(p) for p in options["controller"]]
-            )
+            controllers = [resolve_principal(p) for p in options["controller"]]
+            settings = CanisterSettings(controllers=controllers)
+        if ANONYMOUS in controllers:
+            self.stderr.write(anonymous_warning(
+                "the new canister",
+                "leave it out of --controller" if options["controller"] else None))
         with agent_errors("aaaaa-aa.provisional_create_canister_with_cycles"):
             canister = management.provisional_create_canister_with_cycles(
                 options["cycles"], settings, specified_id=options["specified_id"]
@@ -161,6 +169,8 @@ class Command(BaseCommand):
             wasm_memory_persistence=options.get("wasm_memory_persistence"),
             skip_pre_upgrade=True if options.get("skip_pre_upgrade") else None,
         )
+        if management.agent.identity.principal == ANONYMOUS:  # it was allowed: a controller
+            self.stderr.write(anonymous_warning(f"canister {canister.to_text()}"))
         verb = {"install": "Installed", "reinstall": "Reinstalled", "upgrade": "Upgraded"}[mode]
         self.stdout.write(f"{verb} {path.name} ({len(wasm):,} bytes) in {canister.to_text()}")
 
@@ -196,6 +206,16 @@ class Command(BaseCommand):
             f"Topped up {canister.to_text()} by {options['cycles']:,} cycles; "
             f"balance {cycles:,} cycles"
         )
+
+
+def anonymous_warning(what: str, fix: str | None = None) -> str:
+    """The warning for ``what``, controlled by the anonymous principal; ``fix`` says
+    how to avoid it (default: sign with a real identity)."""
+    fix = fix or ("sign with a real identity (--identity NAME, or `manage.py identity use "
+                  "default`)")
+    return (f"Warning: the anonymous principal {ANONYMOUS.to_text()} controls {what}, and "
+            "anyone can call as it, so anyone can stop, upgrade, reinstall or delete what it "
+            f"controls. Unless that is what you want, {fix}.")
 
 
 def resolve_principal(text: str) -> Principal:

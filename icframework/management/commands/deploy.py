@@ -5,7 +5,8 @@ create its canister if ``.icframework/canister_ids.json`` has no id for the app'
 on this network (provisional creation with the replica's default cycles) — or if the
 recorded canister no longer exists — then install the module into an empty canister
 or upgrade the installed one (state in stable structures is kept). A canister already
-running exactly this module is left alone. Prints the canister id and its gateway URL.
+running exactly this module is left alone. Prints the canister id and its gateway URL,
+and warns when the caller is the anonymous identity (whose canisters anyone controls).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from icframework.management.commands.call import (
     recorded_id,
     save_canister_id,
 )
-from icframework.management.commands.canister import init_argument
+from icframework.management.commands.canister import anonymous_warning, init_argument
 
 
 def gateway_url(url: str, canister: Principal) -> str:
@@ -87,6 +88,8 @@ class Command(BaseCommand):
         dirs = app_dirs(options["apps"])
         agent = make_agent(options)
         management = ManagementCanister(agent)
+        if agent.identity.principal.is_anonymous:
+            self.stderr.write(anonymous_warning("the canisters this deploys"))
         for app_dir in dirs:
             result = build(app_dir, progress=lambda line: self.stderr.write(f"[build] {line}"))
             arg = init_argument(options["arg"], Path(result.did_path))
