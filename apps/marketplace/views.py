@@ -2,16 +2,19 @@
 
 Everything happens in the browser with the user's own key (static/marketplace/market.js):
 browsing and search are queries to the marketplace canister, images come from its
-``http_request`` through the replica's HTTP gateway (``/images/<id>?canisterId=...``,
-same origin), and checkout signs ``icrc2_approve`` on the token ledger and then
-``checkout`` on the marketplace. The server only says which canisters to talk to — the
-ids ``manage.py deploy`` (or ``runreplica --demo``) recorded as ``marketplace`` and
-``marketplace_token`` — and serves their Candid interfaces.
+``http_request`` through the replica's HTTP gateway on the canister's own origin
+(``<canister-id>.localhost/images/<id>``, which the page's CSP allows for images only),
+and checkout signs ``icrc2_approve`` on the token ledger and then ``checkout`` on the
+marketplace. The server only says which canisters to talk to — the ids ``manage.py
+deploy`` (or ``runreplica --demo``) recorded as ``marketplace`` and
+``marketplace_token`` — serves their Candid interfaces, and runs the demo faucet: a
+call the page signs with the user's key, paid within the limits of
+`apps.marketplace.faucet`.
 """
 
 from __future__ import annotations
 
-import json
+import time
 from pathlib import Path
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -21,8 +24,8 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from apps.marketplace import seed
+from apps.marketplace.faucet import DB_NAME, MAX_CLAIM_BYTES, ClaimBook, FaucetError, verify_claim
 from icframework.conf import state_dir
-from icframework.core import Principal
 from icframework.pages import (
     candid_response,
     find_app_canister,
@@ -30,6 +33,7 @@ from icframework.pages import (
     set_page_security,
 )
 from icframework.replica.errors import CanisterError
+from icframework.replica.gateway_middleware import canister_origin
 from icframework.replica.service import get_service
 
 APP_NAME = "marketplace"
@@ -49,8 +53,10 @@ def index(request: HttpRequest) -> HttpResponse:
     config = None
     problem = market.problem or token.problem
     if market.canister_id is not None and token.canister_id is not None:
+        origin = canister_origin(request, market.canister_id)
         config = {
             "canisterId": market.canister_id.to_text(),
+            "canisterOrigin": origin,
             "ledgerId": token.canister_id.to_text(),
             "host": base,
             "didUrl": reverse("marketplace:interface"),
@@ -62,7 +68,8 @@ def index(request: HttpRequest) -> HttpResponse:
         "marketplace/index.html",
         {"config": config, "problem": problem, "deploy_command": DEPLOY_COMMAND},
     )
-    return set_page_security(request, response, img_src="'self' data: blob:")
+    images = f"'self' data: blob: {origin}" if config else "'self' data: blob:"
+    return set_page_security(request, response, img_src=images)
 
 
 def interface(request: HttpRequest) -> HttpResponse:
@@ -75,27 +82,48 @@ def token_interface(request: HttpRequest) -> HttpResponse:
     return candid_response(TOKEN_DID_PATH)
 
 
-@csrf_exempt  # JSON from the page; it mints demo tokens only, to any principal
+def _text(status: int, message: str) -> HttpResponse:
+    return HttpResponse(message + "\n", status=status, content_type="text/plain; charset=utf-8")
+
+
+def _claim_book() -> ClaimBook:
+    return ClaimBook(state_dir() / DB_NAME)
+
+
+# No CSRF token: the signature over the envelope, made with a key no other site can use,
+# is what authorises a claim, and application/cbor cannot be sent cross-site without a
+# CORS preflight this server never answers.
+@csrf_exempt
 @require_POST
 def faucet(request: HttpRequest) -> HttpResponse:
-    """Demo only: mint 100 MKT to ``{"principal": "..."}`` as the demo minter (the key
-    ``runreplica --demo`` keeps in the state directory), so a new browser user can buy."""
+    """Demo only: mint 100 MKT to the principal whose key signed the claim (a ``faucet``
+    call envelope for the token ledger, `apps.marketplace.faucet`), as the demo minter
+    (the key ``runreplica --demo`` keeps in the state directory), within the limits."""
     service = get_service()
     if service is None:
-        return HttpResponse("this process serves no replica", status=503,
-                            content_type="text/plain")
-    try:
-        to = Principal.from_text(json.loads(request.body)["principal"])
-    except (ValueError, KeyError, TypeError) as exc:
-        return HttpResponse(f"send {{\"principal\": \"<text>\"}}: {exc}", status=400,
-                            content_type="text/plain")
-    if to.is_anonymous:
-        return HttpResponse("the anonymous principal gets no tokens", status=400,
-                            content_type="text/plain")
+        return _text(503, "this process serves no replica")
+    declared = request.META.get("CONTENT_LENGTH") or "0"
+    if declared.isdigit() and int(declared) > MAX_CLAIM_BYTES:
+        return _text(413, f"a claim is at most {MAX_CLAIM_BYTES} bytes, not {declared}")
     base = replica_base_url(request)
+    token = find_app_canister(TOKEN_NAME, base)
+    if token.canister_id is None:
+        return _text(503, f"the faucet has no token ledger: {token.problem}")
+    book = _claim_book()
     try:
-        block = service.run(lambda replica: seed.faucet(replica, base, state_dir(), to,
-                                                        FAUCET_AMOUNT))
+        claim = verify_claim(request.body, request.content_type or "", token.canister_id,
+                             time.time_ns())
+        book.reserve(claim, time.time_ns())
+    except FaucetError as exc:
+        refused = _text(exc.status, exc.message)
+        if exc.retry_after_seconds is not None:
+            refused["Retry-After"] = str(exc.retry_after_seconds)
+        return refused
+    try:
+        block = service.run(lambda replica: seed.faucet(replica, base, state_dir(),
+                                                        claim.principal, FAUCET_AMOUNT))
     except (ValueError, CanisterError) as exc:
-        return HttpResponse(str(exc), status=409, content_type="text/plain")
-    return JsonResponse({"block": block, "amount": FAUCET_AMOUNT})
+        book.release(claim)
+        return _text(409, str(exc))
+    return JsonResponse({"block": block, "amount": FAUCET_AMOUNT,
+                         "to": claim.principal.to_text()})

@@ -19,8 +19,9 @@ pytestmark = requires_node
 BUNDLE = ROOT / "icframework" / "static" / "icframework" / "ic.js"
 EXPORTS = [
     "Actor", "AnonymousIdentity", "CanisterSocket", "Certificate", "DidSyntaxError",
-    "Ed25519KeyIdentity", "HttpAgent", "IDL", "Principal", "challengeMessage",
-    "lookupResultToBuffer", "parseDid", "socketUrl",
+    "ECDSAKeyIdentity", "HttpAgent", "IDL", "Principal", "WebCryptoEd25519Identity",
+    "browserIdentity", "challengeMessage", "lookupResultToBuffer", "parseDid",
+    "signCallEnvelope", "socketUrl",
 ]
 
 

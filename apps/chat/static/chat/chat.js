@@ -1,8 +1,9 @@
 // The chat page: sign-in with a key kept in this browser, rooms and direct messages, a
 // live room view with pins, search, members and invite links.
 //
-// Everything runs here, with the user's own Ed25519 key (generated on first visit and
-// kept in localStorage; the server never sees it): calls go to the chat canister
+// Everything runs here, with the browser's own key (browserIdentity in the framework
+// bundle: a non-extractable WebCrypto key in IndexedDB, shared by every app of this
+// origin; the server never sees it): calls go to the chat canister
 // through @dfinity/agent, whose actor is built from the canister's own chat.did. Live
 // updates come over the canister socket (docs/events.md): the page subscribes to the
 // open room, the rooms on its list and its user's topic, and applies `ChatEvent`s as
@@ -19,10 +20,11 @@
 // A refused call (a reject) shows the canister's own message in the error line.
 
 import {
-  Actor, CanisterSocket, Ed25519KeyIdentity, HttpAgent, IDL, Principal, parseDid,
+  Actor, CanisterSocket, HttpAgent, IDL, Principal, browserIdentity, parseDid,
 } from '../icframework/ic.js';
 
-const KEY_STORAGE = 'icframework.chat.identity';
+// Where earlier versions of the apps kept an extractable key: migrated once, then deleted.
+const LEGACY_KEYS = ['icframework.chat.identity', 'icframework.market.identity'];
 const POLL_MS = 1500;
 const RECONNECT_FIRST_MS = 500;
 const RECONNECT_MAX_MS = 10000;
@@ -90,14 +92,6 @@ function renderHtml(html) {
 
 // -- identity and canister ------------------------------------------------------------------
 
-function loadIdentity() {
-  const saved = localStorage.getItem(KEY_STORAGE);
-  if (saved) return Ed25519KeyIdentity.fromJSON(saved);
-  const identity = Ed25519KeyIdentity.generate();
-  localStorage.setItem(KEY_STORAGE, JSON.stringify(identity.toJSON()));
-  return identity;
-}
-
 function rejectText(error) {
   const code = error && error.cause && error.cause.code;
   if (code && code.rejectMessage) return code.rejectMessage;
@@ -142,8 +136,8 @@ const KIND_LABEL = { direct: 'direct message', public: 'public room', private: '
 class ChatPage {
   constructor(config) {
     this.config = config;
-    this.identity = loadIdentity();
-    this.principal = this.identity.getPrincipal().toText();
+    this.identity = null;            // the browser's key, once start() has loaded it
+    this.principal = null;
     this.me = null;
     this.rooms = new Map();          // room id (string) -> MyRoomView
     this.roomId = null;              // BigInt of the open room
@@ -169,6 +163,8 @@ class ChatPage {
   }
 
   async start() {
+    this.identity = await browserIdentity({ legacyStorageKeys: LEGACY_KEYS });
+    this.principal = this.identity.getPrincipal().toText();
     $('#principal').textContent = this.principal;
     this.pendingInvite = inviteCode(location.hash) || inviteCode(location.search);
     const did = await (await fetch(this.config.didUrl)).text();

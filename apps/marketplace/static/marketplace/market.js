@@ -1,21 +1,26 @@
 // The marketplace page: browse and search, an item page, checkout, orders, selling, and
 // the arbiter's dispute desk.
 //
-// Everything runs here with the user's own Ed25519 key (generated on first visit and kept
-// in localStorage): queries and calls go to the marketplace and to its token ledger
+// Everything runs here with the browser's own key (browserIdentity in the framework
+// bundle: a non-extractable WebCrypto key in IndexedDB, shared by every app of this
+// origin): queries and calls go to the marketplace and to its token ledger
 // through @dfinity/agent, with actors built from marketplace.did and icrc.did. Checkout
 // is two signed calls: icrc2_approve on the ledger (price + fee) and checkout on the
 // marketplace, which pulls the funds into the order's escrow. Images are uploaded in
-// 512 KiB chunks and shown from the canister's http_request (same origin, ?canisterId=).
+// 512 KiB chunks and shown from the canister's http_request on the canister's own origin
+// (config.canisterOrigin, <id>.localhost): no canister content runs on this page's origin.
+// The demo faucet is a signed call: the page signs a `faucet` call envelope for the ledger
+// and POSTs it (application/cbor) to the server, which checks the signature and limits.
 // All text is set with textContent: nothing from a canister is parsed as HTML. A refused
 // call shows the canister's own reject message in the error line.
 
 import {
-  Actor, Ed25519KeyIdentity, HttpAgent, IDL, Principal, parseDid,
+  Actor, HttpAgent, IDL, Principal, browserIdentity, parseDid, signCallEnvelope,
 } from '../icframework/ic.js';
 import { verifyListing } from './certified.js';
 
-const KEY_STORAGE = 'icframework.market.identity';
+// Where earlier versions of the apps kept an extractable key: migrated once, then deleted.
+const LEGACY_KEYS = ['icframework.market.identity', 'icframework.chat.identity'];
 const E8S = 100000000n;
 const NS_PER_HOUR = 3600 * 1e9;
 const $ = (selector) => document.querySelector(selector);
@@ -65,14 +70,6 @@ function toUnits(text) {
   return BigInt(whole || '0') * E8S + BigInt((frac + '00000000').slice(0, 8));
 }
 
-function loadIdentity() {
-  const saved = localStorage.getItem(KEY_STORAGE);
-  if (saved) return Ed25519KeyIdentity.fromJSON(saved);
-  const identity = Ed25519KeyIdentity.generate();
-  localStorage.setItem(KEY_STORAGE, JSON.stringify(identity.toJSON()));
-  return identity;
-}
-
 async function actorFrom(url, agent, canisterId) {
   const { idlFactory } = parseDid(IDL, await (await fetch(url)).text());
   return Actor.createActor(idlFactory, { agent, canisterId });
@@ -81,11 +78,13 @@ async function actorFrom(url, agent, canisterId) {
 class Market {
   constructor(config) {
     this.config = config;
-    this.identity = loadIdentity();
-    this.principal = this.identity.getPrincipal();
+    this.identity = null;  // the browser's key, once start() has loaded it
+    this.principal = null;
   }
 
   async start() {
+    this.identity = await browserIdentity({ legacyStorageKeys: LEGACY_KEYS });
+    this.principal = this.identity.getPrincipal();
     $('#principal').textContent = this.principal.toText().slice(0, 11) + '…';
     this.agent = await HttpAgent.create({
       host: this.config.host, identity: this.identity, shouldFetchRootKey: true,
@@ -154,9 +153,11 @@ class Market {
 
   async faucet() {
     await this.guarded(async () => {
+      const envelope = await signCallEnvelope(this.identity, {
+        canisterId: this.config.ledgerId, methodName: 'faucet', arg: IDL.encode([], []),
+      });
       const response = await fetch(this.config.faucetUrl, {
-        method: 'POST', headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ principal: this.principal.toText() }),
+        method: 'POST', headers: { 'content-type': 'application/cbor' }, body: envelope,
       });
       if (!response.ok) throw new Error(await response.text());
       await this.refreshBalance();
@@ -165,7 +166,7 @@ class Market {
   }
 
   imageUrl(path) {
-    return `${path}?canisterId=${this.config.canisterId}`;
+    return `${this.config.canisterOrigin}${path}`;
   }
 
   async browse() {
