@@ -2,11 +2,12 @@
 
 How it works: `CanisterSocket.connect` opens ``ws://…/ws/canisters/<id>/events``,
 reads the server's ``hello`` and, for a non-anonymous identity, answers the challenge
-(`icframework.protocol.socket_auth`), so the socket has the principal the identity's
-calls have. A reader thread sorts incoming frames: ``event`` frames into a queue
-(`next_event`, `events`), ``response`` frames to the call waiting on their id, and
-the rest (``subscribed``, ``authenticated``, ``error``...) to the control queue the
-request methods read.
+(`icframework.protocol.socket_auth`; a `DelegationIdentity` sends its delegation chain
+with the signature), so the socket has the principal the identity's calls have. A
+reader thread sorts incoming frames: ``event`` frames into a queue (`next_event`,
+`events`), ``response`` frames to the call waiting on their id, and the rest
+(``subscribed``, ``authenticated``, ``error``...) to the control queue the request
+methods read.
 
 Calls and queries: `agent` is an `icframework.agent.Agent` whose call and query
 requests for this canister travel over the socket (the server answers exactly as the
@@ -35,7 +36,7 @@ from icframework.agent.client import Agent, _Request, _Response
 from icframework.agent.errors import AgentError
 from icframework.core import Principal
 from icframework.identity import AnonymousIdentity, Identity
-from icframework.protocol.socket_auth import sign_challenge
+from icframework.protocol.socket_auth import auth_frame, sign_challenge
 
 __all__ = ["CanisterSocket", "SocketError", "SocketEvent", "socket_url"]
 
@@ -136,8 +137,7 @@ class CanisterSocket:
 
     def _authenticate(self, nonce: bytes) -> None:
         proof = sign_challenge(self.identity, self.canister_id, nonce)
-        self._send({"op": "auth", "public_key": _b64(proof.public_key),
-                    "signature": _b64(proof.signature)})
+        self._send(auth_frame(proof))
         reply = self._control_frame()
         if reply.get("op") != "authenticated":
             raise SocketError(f"authentication refused: {reply.get('message', reply)}")

@@ -7,7 +7,8 @@ query handlers (signed envelopes over the socket). JSON text frames; the protoco
 specified in docs/events.md:
 
 * server → ``hello`` (with a single-use ``challenge``) on connect;
-* client → ``auth`` (public key + signature over the challenge), ``subscribe`` /
+* client → ``auth`` (public key + signature over the challenge, and the delegation
+  chain when the key signs through one), ``subscribe`` /
   ``unsubscribe`` (topics), ``call`` / ``query`` (a base64 CBOR envelope, answered with
   exactly the body the HTTP endpoint would send);
 * server → ``authenticated``, ``subscribed``, ``unsubscribed`` (access withdrawn),
@@ -18,6 +19,11 @@ topic needs it to answer true for the socket's principal (anonymous until ``auth
 subscriptions are checked again every `RECHECK_SECONDS` and after ``auth``, so a
 removed member stops receiving events. A canister without the method has public
 topics.
+
+Origin: a socket opened from a page of another site (an ``Origin`` header whose host is
+not the one the socket was opened on) stays anonymous: its ``auth`` is refused, so a
+foreign page cannot act as a user on the replica through their keys. Clients that send
+no ``Origin`` (programs, not browsers) may authenticate.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ import os
 import time
 from collections.abc import Coroutine
 from typing import Any
+from urllib.parse import urlsplit
 
 from asgiref.sync import sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
@@ -39,7 +46,7 @@ from icframework.channels.events import MAX_TOPIC_BYTES, bridge, group_name
 from icframework.core import ErrorCode, Principal, PrincipalError
 from icframework.protocol import ProtocolError
 from icframework.protocol.errors import MalformedRequestError
-from icframework.protocol.socket_auth import NONCE_BYTES, SocketProof, verify_challenge
+from icframework.protocol.socket_auth import NONCE_BYTES, proof_from_frame, verify_challenge
 from icframework.replica.embedded import Replica
 from icframework.replica.http.errors import error_status
 from icframework.replica.http.views import query_body, submit_call_body
@@ -52,6 +59,7 @@ __all__ = [
     "RECHECK_SECONDS",
     "SERVER_MESSAGE_LIMIT",
     "CanisterSocketConsumer",
+    "foreign_origin",
 ]
 
 PROTOCOL_VERSION = 1
@@ -59,14 +67,15 @@ ACCESS_METHOD = "can_subscribe"
 MAX_TOPICS = 64
 MAX_FRAME_BYTES = 3 * 1024 * 1024  # a 2 MiB envelope in base64 JSON fits
 MAX_CONTROL_FRAME_BYTES = 16 * 1024
-# What the WebSocket server itself lets through (runreplica passes it to daphne, whose
-# default of 1 MiB would drop a 2 MiB envelope): above MAX_FRAME_BYTES and up to this,
-# the consumer closes with CLOSE_TOO_BIG; beyond it the server drops the connection.
+# What the WebSocket server itself lets through (runreplica passes it to uvicorn as
+# ws_max_size): above MAX_FRAME_BYTES and up to this, the consumer closes with
+# CLOSE_TOO_BIG; beyond it the server closes the connection (1009) before the consumer
+# sees the message.
 SERVER_MESSAGE_LIMIT = 2 * MAX_FRAME_BYTES
 RECHECK_SECONDS = 30.0
 FRAME_BUDGET = 600  # frames per FRAME_WINDOW_SECONDS before the socket is closed
 FRAME_WINDOW_SECONDS = 10.0
-# Application close codes (4000-4999): servers such as daphne refuse to send the
+# Application close codes (4000-4999): some servers (daphne) refuse to send the
 # protocol's own 1008/1009 from application code, and clients would see 1011 instead.
 CLOSE_POLICY = 4008  # the frame budget is spent
 CLOSE_TOO_BIG = 4009  # a frame is over its size limit
@@ -90,6 +99,7 @@ class CanisterSocketConsumer(AsyncWebsocketConsumer):
             await self.close(code=CLOSE_BAD_CANISTER)
             return
         self.principal = Principal.anonymous()
+        self.origin = foreign_origin(self.scope.get("headers", ()))
         self.topics = set()
         self.nonce: bytes | None = os.urandom(NONCE_BYTES)
         self.frames: list[float] = []
@@ -164,8 +174,14 @@ class CanisterSocketConsumer(AsyncWebsocketConsumer):
             await self._error("auth", "this socket has already used its challenge")
             await self.close(code=CLOSE_AUTH_FAILED)
             return
+        if self.origin is not None:
+            await self._error("auth", f"authentication refused: this socket was opened from "
+                                      f"a page of {self.origin}, another site than this "
+                                      "replica, so it stays anonymous; authenticate from a "
+                                      "page the replica serves, or from a program (no Origin)")
+            return
         try:
-            proof = SocketProof(_unb64(frame, "public_key"), _unb64(frame, "signature"))
+            proof = proof_from_frame(frame)
             principal = await sync_to_async(verify_challenge, thread_sensitive=False)(
                 proof, self.canister, nonce, now_ns=time.time_ns()
             )
@@ -344,6 +360,28 @@ def _unb64(frame: dict[str, Any], name: str) -> bytes:
         return base64.b64decode(value, validate=True)
     except binascii.Error as exc:
         raise MalformedRequestError(f"\"{name}\" is not valid base64: {exc}") from None
+
+
+def foreign_origin(headers: Any) -> str | None:
+    """The ``Origin`` of a WebSocket upgrade if it is another site's, else None.
+
+    ``headers`` are the ASGI scope's (lower-case byte names). An origin is foreign unless
+    its host and port are exactly the ``Host`` the upgrade was sent to; no ``Origin`` at
+    all (a program, not a browser page) is not foreign.
+    """
+    found: dict[bytes, str] = {}
+    for name, value in headers:
+        if name in (b"origin", b"host"):
+            found.setdefault(name, value.decode("latin-1").strip())
+    origin = found.get(b"origin")
+    if origin is None:
+        return None
+    try:
+        origin_host = urlsplit(origin).netloc.lower()
+    except ValueError:
+        return origin
+    host = found.get(b"host", "").lower()
+    return None if origin_host and origin_host == host else origin
 
 
 def _check_topics(topics: object) -> str | None:

@@ -4,7 +4,8 @@
 // ws(s)://…/ws/canisters/<id>/events, reads the server's hello and, when `identity` has a
 // key (an @dfinity/identity SignIdentity such as Ed25519KeyIdentity), answers the
 // challenge with the identity's own signature, so the socket has the principal its HTTP
-// calls have. No key leaves the page. Events go to the listeners added with `onEvent`;
+// calls have. A DelegationIdentity (Internet Identity style: `getDelegation()`) sends its
+// delegation chain along, as its HTTP calls do. No key leaves the page. Events go to the listeners added with `onEvent`;
 // `subscribe` resolves with { topics, refused }, `unsubscribe` with the topics left;
 // topics the server withdraws later (access rechecked) go to `onWithdrawn` listeners
 // as { topics, reasons }, and a closed socket to `onClose` listeners.
@@ -37,6 +38,22 @@ export function challengeMessage(canisterBytes, nonce) {
   out.set(canisterBytes, DOMAIN.length + 1);
   out.set(nonce, DOMAIN.length + 1 + canisterBytes.length);
   return out;
+}
+
+// The `delegations` of an auth frame (docs/events.md): the chain root first, bytes as
+// base64, the expiration (nanoseconds, a bigint) as decimal text, targets as principal
+// text; [] for an identity without a delegation chain.
+export function delegationFrames(identity) {
+  const chain = typeof identity.getDelegation === 'function' ? identity.getDelegation() : null;
+  if (!chain) return [];
+  return chain.delegations.map(({ delegation, signature }) => ({
+    delegation: {
+      pubkey: b64encode(delegation.pubkey),
+      expiration: BigInt(delegation.expiration).toString(),
+      ...(delegation.targets ? { targets: delegation.targets.map((target) => target.toText()) } : {}),
+    },
+    signature: b64encode(signature),
+  }));
 }
 
 export function socketUrl(replicaUrl, canisterId) {
@@ -86,6 +103,7 @@ export class CanisterSocket {
           }
           resolve(socket);
         } catch (error) {
+          ws.close();
           reject(error);
         }
       }, { once: true });
@@ -95,7 +113,10 @@ export class CanisterSocket {
   async _authenticate(identity, canisterBytes, nonce) {
     const signature = new Uint8Array(await identity.sign(challengeMessage(canisterBytes, nonce)));
     const publicKey = new Uint8Array(identity.getPublicKey().toDer());
-    const reply = await this._request({ op: 'auth', public_key: b64encode(publicKey), signature: b64encode(signature) });
+    const frame = { op: 'auth', public_key: b64encode(publicKey), signature: b64encode(signature) };
+    const delegations = delegationFrames(identity);
+    if (delegations.length) frame.delegations = delegations;
+    const reply = await this._request(frame);
     if (reply.op !== 'authenticated') throw new Error(`authentication refused: ${reply.message}`);
     this.principal = reply.principal;
   }
@@ -121,7 +142,9 @@ export class CanisterSocket {
 
   onWithdrawn(listener) { this.withdrawnListeners.add(listener); return () => this.withdrawnListeners.delete(listener); }
 
-  close() { this.ws.close(); }
+  // 1000 (normal closure) explicitly: a close frame without a code is answered without
+  // one, which the page would see as 1005 (no status).
+  close() { this.ws.close(1000); }
 
   _request(frame) {
     return new Promise((resolve, reject) => {

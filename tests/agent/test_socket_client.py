@@ -3,6 +3,7 @@ and calls whose certificates come back over the socket."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,7 +13,8 @@ from icframework.agent import Agent, ManagementCanister, RejectError
 from icframework.agent.socket import CanisterSocket, SocketError
 from icframework.candid import BOOL, PRINCIPAL, TEXT, decode, encode
 from icframework.core import Principal
-from icframework.identity import Ed25519Identity
+from icframework.identity import DelegationIdentity, Ed25519Identity
+from icframework.protocol.delegation import create_delegation_chain
 from icframework.replica.python_module import pack_python_module
 from icframework.sdk import candid_type_of, load_canister, service_did
 from tests.agent.live_replica import running_replica
@@ -65,6 +67,23 @@ def test_authenticated_socket_events_and_calls(live: tuple[str, Principal]) -> N
             alice.update("post_then_reject", encode((TEXT,), ("a",)))
         assert alice.next_event(timeout=0.5) is None
         assert alice.unsubscribe("room:a") == ["room:secret"]
+
+
+def test_a_delegation_identity_authenticates_as_the_chain_root(
+    live: tuple[str, Principal],
+) -> None:
+    url, canister = live
+    session = Ed25519Identity.generate()
+    expiration = time.time_ns() + 3600 * 10**9
+    chain = create_delegation_chain(ALICE, session.der_public_key, expiration, [canister])
+    with CanisterSocket.connect(url, canister, DelegationIdentity(session, chain)) as socket:
+        assert socket.principal == ALICE.principal
+    elsewhere = create_delegation_chain(ALICE, session.der_public_key, expiration,
+                                        [Principal.from_canister_index(999)])
+    with pytest.raises(SocketError, match=f"authentication refused: authentication failed: "
+                                          f"Invalid delegation: canister {canister} is not "
+                                          "among the delegation targets"):
+        CanisterSocket.connect(url, canister, DelegationIdentity(session, elsewhere))
 
 
 def test_unreachable_replica_is_a_clear_error() -> None:

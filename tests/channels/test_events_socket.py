@@ -25,9 +25,10 @@ from icframework.channels.events import EventBridge, bridge, group_name
 from icframework.channels.routing import websocket_urlpatterns
 from icframework.compiler.runtime_build import load_runtime
 from icframework.core import Principal
-from icframework.identity import Ed25519Identity
+from icframework.identity import DelegationIdentity, Ed25519Identity
 from icframework.protocol import CallContent, QueryContent, sign_envelope
-from icframework.protocol.socket_auth import sign_challenge
+from icframework.protocol.delegation import create_delegation_chain
+from icframework.protocol.socket_auth import auth_frame, sign_challenge
 from icframework.replica.component import set_runtime_loader
 from icframework.replica.errors import CanisterError
 from icframework.replica.service import ReplicaService, start_service, stop_service
@@ -76,8 +77,10 @@ async def _send(socket: WebsocketCommunicator, **frame: Any) -> None:
     await socket.send_to(text_data=json.dumps(frame))
 
 
-async def _open(canister: Principal) -> tuple[WebsocketCommunicator, dict[str, Any]]:
-    socket = WebsocketCommunicator(APP, f"/ws/canisters/{canister.to_text()}/events")
+async def _open(canister: Principal, headers: list[tuple[bytes, bytes]] | None = None
+                ) -> tuple[WebsocketCommunicator, dict[str, Any]]:
+    socket = WebsocketCommunicator(APP, f"/ws/canisters/{canister.to_text()}/events",
+                                   headers=headers or [])
     connected, _ = await socket.connect()
     assert connected
     hello = await _frame(socket)
@@ -85,12 +88,97 @@ async def _open(canister: Principal) -> tuple[WebsocketCommunicator, dict[str, A
     return socket, hello
 
 
-async def _auth(socket: WebsocketCommunicator, hello: dict[str, Any], identity: Ed25519Identity,
+async def _auth(socket: WebsocketCommunicator, hello: dict[str, Any],
+                identity: Ed25519Identity | DelegationIdentity,
                 canister: Principal) -> dict[str, Any]:
     proof = sign_challenge(identity, canister, base64.b64decode(hello["challenge"]))
-    await _send(socket, op="auth", public_key=base64.b64encode(proof.public_key).decode(),
-                signature=base64.b64encode(proof.signature).decode())
+    await socket.send_to(text_data=json.dumps(auth_frame(proof)))
     return await _frame(socket)
+
+
+def _delegated(expires_in_ns: int, targets: list[Principal] | None) -> DelegationIdentity:
+    """ALICE's principal through a delegation to a fresh session key (Internet Identity
+    style: the page holds only the session key and the chain)."""
+    session = Ed25519Identity.generate()
+    chain = create_delegation_chain(ALICE, session.der_public_key,
+                                    time.time_ns() + expires_in_ns, targets)
+    return DelegationIdentity(session, chain)
+
+
+def test_a_delegated_identity_authenticates_as_the_chain_root(
+    service: ReplicaService, canister: Principal
+) -> None:
+    hour = 3600 * 10**9
+    other = Principal.from_canister_index(4242)
+
+    async def scenario() -> None:
+        for targets in (None, [other, canister]):
+            socket, hello = await _open(canister)
+            reply = await _auth(socket, hello, _delegated(hour, targets), canister)
+            assert reply == {"op": "authenticated", "principal": ALICE.principal.to_text()}
+            await socket.disconnect()
+
+        socket, hello = await _open(canister)
+        reply = await _auth(socket, hello, _delegated(-hour, None), canister)
+        assert reply["op"] == "error" and reply["kind"] == "auth"
+        assert reply["message"].startswith(
+            "authentication failed: Invalid delegation: delegation 1 expired at ")
+        assert (await socket.receive_output(timeout=5))["code"] == consumers.CLOSE_AUTH_FAILED
+
+        socket, hello = await _open(canister)
+        reply = await _auth(socket, hello, _delegated(hour, [other]), canister)
+        assert reply["message"] == (
+            f"authentication failed: Invalid delegation: canister {canister} is not among "
+            "the delegation targets")
+        assert (await socket.receive_output(timeout=5))["code"] == consumers.CLOSE_AUTH_FAILED
+
+        socket, hello = await _open(canister)
+        frame = auth_frame(sign_challenge(_delegated(hour, None), canister,
+                                          base64.b64decode(hello["challenge"])))
+        frame["delegations"][0]["delegation"]["expiration"] = 17  # type: ignore[index]
+        await socket.send_to(text_data=json.dumps(frame))
+        reply = await _frame(socket)
+        assert reply["message"] == (
+            "authentication failed: delegation 1: \"expiration\" must be nanoseconds since "
+            "the epoch as a decimal string, not 17")
+
+    asyncio.run(scenario())
+
+
+def test_a_socket_opened_from_another_site_stays_anonymous(
+    service: ReplicaService, canister: Principal
+) -> None:
+    host = (b"host", b"127.0.0.1:4943")
+
+    async def scenario() -> None:
+        foreign, hello = await _open(canister, [(b"origin", b"http://evil.example"), host])
+        reply = await _auth(foreign, hello, ALICE, canister)
+        assert reply == {"op": "error", "kind": "auth", "message": (
+            "authentication refused: this socket was opened from a page of "
+            "http://evil.example, another site than this replica, so it stays anonymous; "
+            "authenticate from a page the replica serves, or from a program (no Origin)")}
+        await _send(foreign, op="subscribe", topics=["room:a"])  # anonymous access goes on
+        assert await _frame(foreign) == {"op": "subscribed", "topics": ["room:a"]}
+        await foreign.disconnect()
+
+        for origin in (b"http://127.0.0.1:4943", None):  # its own pages, and programs
+            headers = [host] if origin is None else [(b"origin", origin), host]
+            own, hello = await _open(canister, headers)
+            assert (await _auth(own, hello, ALICE, canister))["op"] == "authenticated"
+            await own.disconnect()
+
+    asyncio.run(scenario())
+
+
+def test_foreign_origins() -> None:
+    host = (b"host", b"127.0.0.1:4943")
+    assert consumers.foreign_origin([host]) is None
+    assert consumers.foreign_origin([(b"origin", b"http://127.0.0.1:4943"), host]) is None
+    for origin in (b"http://127.0.0.1:8000", b"http://localhost:4943", b"null",
+                   b"http://abc.localhost:4943"):
+        assert consumers.foreign_origin([(b"origin", origin), host]) == origin.decode()
+    assert consumers.foreign_origin([(b"origin", b"http://127.0.0.1:4943")]) == (
+        "http://127.0.0.1:4943")
 
 
 def test_subscribers_receive_committed_events_only(

@@ -4,7 +4,7 @@
 
 import { Actor, HttpAgent } from '@dfinity/agent';
 import { IDL } from '@dfinity/candid';
-import { Ed25519KeyIdentity } from '@dfinity/identity';
+import { DelegationChain, DelegationIdentity, Ed25519KeyIdentity } from '@dfinity/identity';
 import { Principal } from '@dfinity/principal';
 import { readFileSync } from 'node:fs';
 import { CanisterSocket, challengeMessage, socketUrl } from '../../icframework/frontend/canister-socket.js';
@@ -90,6 +90,22 @@ out.requestAfterClose = await anonSocket.subscribe([publicTopic]).then(() => 're
 
 // A canister id that is not a principal: the server closes before hello.
 out.badCanister = await CanisterSocket.connect({ url: input.host, canisterId: 'not-a-principal', canisterBytes })
+  .then(() => 'connected', (error) => error.message);
+
+// Internet Identity style: the page holds a session key and a delegation chain from Alice's
+// key; the socket is Alice's. A chain whose targets leave out this canister is refused.
+async function delegated(targets) {
+  const session = Ed25519KeyIdentity.generate();
+  const chain = await DelegationChain.create(alice.identity, session.getPublicKey(),
+    new Date(Date.now() + 3600 * 1000), targets ? { targets } : {});
+  return DelegationIdentity.fromDelegation(session, chain);
+}
+const scoped = await delegated([Principal.fromText(input.canisterId)]);
+const delegatedSocket = await CanisterSocket.connect({ url: input.host, canisterId: input.canisterId, canisterBytes, identity: scoped });
+out.delegatedPrincipal = { socket: delegatedSocket.principal, root: alice.principal };
+delegatedSocket.close();
+const elsewhere = await delegated([Principal.fromText('aaaaa-aa')]);
+out.delegatedElsewhere = await CanisterSocket.connect({ url: input.host, canisterId: input.canisterId, canisterBytes, identity: elsewhere })
   .then(() => 'connected', (error) => error.message);
 
 bobSocket.close();

@@ -3,8 +3,9 @@
 The chat canister is deployed with ``manage.py deploy`` on a real ``runreplica``; the
 script (canister_socket.mjs) signs in two Ed25519 identities with @dfinity/agent, builds
 the actor from chat.did with did.js, and uses `CanisterSocket` as the chat page does:
-authentication with the identity's own key, subscriptions the canister's
-``can_subscribe`` allows or refuses, decoded ``ChatEvent``s, unsubscribe and close.
+authentication with the identity's own key or through an @dfinity/identity delegation
+chain, subscriptions the canister's ``can_subscribe`` allows or refuses, decoded
+``ChatEvent``s, unsubscribe and close.
 """
 
 from __future__ import annotations
@@ -63,6 +64,14 @@ def test_authentication_gives_the_socket_the_key_principal(result: dict[str, Any
     bob = Ed25519Identity.from_seed(SEEDS["bob"]).principal.to_text()
     assert result["bobPrincipal"] == {"socket": bob, "key": bob}
     assert result["anonPrincipal"] == "2vxsx-fae"
+
+
+def test_a_delegation_identity_authenticates_as_its_root(result: dict[str, Any]) -> None:
+    alice = Ed25519Identity.from_seed(SEEDS["alice"]).principal.to_text()
+    assert result["delegatedPrincipal"] == {"socket": alice, "root": alice}
+    assert result["delegatedElsewhere"] == (
+        "authentication refused: authentication failed: Invalid delegation: canister "
+        f"{result['canisterId']} is not among the delegation targets")
 
 
 def test_subscriptions_follow_can_subscribe(result: dict[str, Any]) -> None:
