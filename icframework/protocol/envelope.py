@@ -229,7 +229,8 @@ def _field(where: str, mapping: Mapping[object, object], name: str, kind: type) 
         ok = isinstance(value, kind)
         expected = "bytes" if kind is bytes else "text"
     if not ok:
-        shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:40] + "…"
+        text = repr(value)
+        shown = text if len(text) <= 40 else text[:40] + "…"
         raise MalformedRequestError(
             f"{where} field {name!r} must be {expected}, got {_kind(value)} {shown}"
         )

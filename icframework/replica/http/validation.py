@@ -56,12 +56,17 @@ Paths = Sequence[Sequence[bytes]]
 
 
 def check_content_length(content_length: str | None) -> None:
-    """Refuse (413) a declared body over `MAX_REQUEST_BYTES` before reading it."""
-    if content_length is None or not content_length.strip().isdigit():
+    """Refuse (413) a declared body over `MAX_REQUEST_BYTES` before reading it.
+
+    The header is compared by its digits, so a 5,000-digit length is refused without
+    being converted to an int; anything but ASCII digits is left to the server.
+    """
+    digits = (content_length or "").strip().lstrip("0")
+    if not digits.isascii() or not digits.isdigit():
         return
-    declared = int(content_length)
-    if declared > MAX_REQUEST_BYTES:
-        raise HttpError(PAYLOAD_TOO_LARGE, _too_large(declared))
+    if len(digits) > len(str(MAX_REQUEST_BYTES)) or int(digits) > MAX_REQUEST_BYTES:
+        shown = digits if len(digits) <= 20 else digits[:20] + "…"
+        raise HttpError(PAYLOAD_TOO_LARGE, _too_large(shown))
 
 
 def check_body(content_type: str | None, body: bytes) -> None:
@@ -76,7 +81,7 @@ def check_body(content_type: str | None, body: bytes) -> None:
         )
 
 
-def _too_large(size: int) -> str:
+def _too_large(size: int | str) -> str:
     return (
         f"Request body is {size} bytes, larger than the maximum of {MAX_REQUEST_BYTES} "
         "bytes (2 MiB); large Wasm modules go through upload_chunk and install_chunked_code."
