@@ -12,7 +12,10 @@ Open methods are checked as the IC checks them, since anyone may call them: a
 ``specified_id`` must be a canister id inside the subnet's range (never a user's,
 the anonymous or the management canister's principal, which would let its creator
 act as that principal), and no balance ever exceeds `MAX_CYCLES` (a u128 on the IC).
-A refused creation leaves the subnet exactly as it was.
+Every setting is bounded as on the IC (`SETTING_BOUNDS`, `MAX_CONTROLLERS`,
+`MAX_LOG_VIEWERS`), so no caller can store a number the state cannot hold or the fee
+arithmetic should not meet. A refused creation or ``update_settings`` leaves the
+subnet exactly as it was.
 """
 
 from __future__ import annotations
@@ -215,6 +218,21 @@ EMPTY_REPLY = encode([], [])
 #: The largest cycles balance a canister can hold (the IC keeps balances as a u128).
 MAX_CYCLES = 2**128 - 1
 
+#: Each numeric setting's largest value, that value as the refusal shows it, and its unit;
+#: the smallest is 0 (a Candid ``nat``). The bounds are the IC interface specification's:
+#: a percentage, 2**48 bytes (256 TiB) for memory, a u64 of seconds, a u128 of cycles.
+SETTING_BOUNDS: dict[str, tuple[int, str, str]] = {
+    "compute_allocation": (100, "100", "percent"),
+    "memory_allocation": (2**48, "2^48", "bytes"),
+    "freezing_threshold": (2**64 - 1, "2^64-1", "seconds"),
+    "reserved_cycles_limit": (MAX_CYCLES, "2^128-1", "cycles"),
+    "wasm_memory_limit": (2**48, "2^48", "bytes"),
+    "wasm_memory_threshold": (2**64 - 1, "2^64-1", "bytes"),
+}
+
+#: The most principals ``log_visibility = allowed_viewers`` may list (as on the IC).
+MAX_LOG_VIEWERS = 10
+
 # Methods a user may call by ingress (the rest are for canisters only).
 INGRESS_METHODS = frozenset(
     {
@@ -319,9 +337,17 @@ class ManagementCanister:
             {kind: details},
         ))
 
-    def _apply_settings(self, state: CanisterState, settings: dict[str, Any] | None) -> None:
+    @staticmethod
+    def _checked_settings(settings: dict[str, Any] | None) -> dict[str, Any]:
+        """The settings ``settings`` gives, each checked against its bound.
+
+        Raises `CanisterError` naming the first setting out of range, its value and the
+        range, before anything is changed: IC0408 for too many controllers or log
+        viewers (the IC refuses those while decoding), IC0504 for a number out of range.
+        """
         if not settings:
-            return
+            return {}
+        checked: dict[str, Any] = {}
         controllers = settings.get("controllers")
         if controllers is not None:
             if len(controllers) > MAX_CONTROLLERS:
@@ -330,23 +356,36 @@ class ManagementCanister:
                     f"Invalid settings: {len(controllers)} controllers given; at most "
                     f"{MAX_CONTROLLERS} are allowed",
                 )
-            state.settings.controllers = [p.raw for p in controllers]
-        compute = settings.get("compute_allocation")
-        if compute is not None:
-            if compute > 100:
-                raise CanisterError(
-                    ErrorCode.INVALID_MANAGEMENT_PAYLOAD,
-                    f"Invalid settings: compute_allocation {compute} must be 0..100",
-                )
-            state.settings.compute_allocation = compute
-        for name in ("memory_allocation", "freezing_threshold", "reserved_cycles_limit",
-                     "wasm_memory_limit", "wasm_memory_threshold"):
+            checked["controllers"] = [p.raw for p in controllers]
+        for name, (bound, bound_text, unit) in SETTING_BOUNDS.items():
             value = settings.get(name)
-            if value is not None:
-                setattr(state.settings, name, value)
+            if value is None:
+                continue
+            if value > bound:
+                raise CanisterError(
+                    ErrorCode.CANISTER_CONTRACT_VIOLATION,
+                    f"Invalid settings: {name} expected to be in the range [0..{bound_text}] "
+                    f"({unit}), got {cycles_text(value)}",
+                )
+            checked[name] = value
         visibility = settings.get("log_visibility")
         if visibility is not None:
-            state.settings.log_visibility = next(iter(visibility))
+            kind = next(iter(visibility))
+            viewers = visibility[kind]
+            if kind == "allowed_viewers" and len(viewers) > MAX_LOG_VIEWERS:
+                raise CanisterError(
+                    ErrorCode.INVALID_MANAGEMENT_PAYLOAD,
+                    f"Invalid settings: log_visibility allowed_viewers lists {len(viewers)} "
+                    f"principals; at most {MAX_LOG_VIEWERS} are allowed",
+                )
+            checked["log_visibility"] = kind
+        return checked
+
+    @staticmethod
+    def _apply_settings(state: CanisterState, checked: dict[str, Any]) -> None:
+        """Set the settings `_checked_settings` returned on ``state``."""
+        for name, value in checked.items():
+            setattr(state.settings, name, value)
 
     # -- creation and cycles ------------------------------------------------------------------
 
@@ -408,8 +447,9 @@ class ManagementCanister:
         """
         wanted = self._check_specified_id(specified) if specified is not None else None
         self._credited(request.method, "the new canister", 0, cycles)
+        checked = self._checked_settings(settings)
         state = CanisterState(b"", CanisterSettings(controllers=[request.sender]), cycles=cycles)
-        self._apply_settings(state, settings)
+        self._apply_settings(state, checked)
         state.canister_id = self.subnet.allocate_canister_id(wanted)
         self.subnet.add_canister(state)
         self._record(state, request, "creation",
@@ -477,8 +517,9 @@ class ManagementCanister:
     def _m_update_settings(self, request: Request) -> tuple[bytes, int]:
         args = self._decode(request, UPDATE_SETTINGS_ARGS)
         state = self._controlled(request, args["canister_id"])
+        checked = self._checked_settings(args["settings"])
         before = list(state.settings.controllers)
-        self._apply_settings(state, args["settings"])
+        self._apply_settings(state, checked)
         state.version += 1
         if state.settings.controllers != before:
             self._record(state, request, "controllers_change",
