@@ -3,15 +3,15 @@
 A module fixture starts ``manage.py runreplica`` on a free port in a scratch project
 (its own deploy record and identities), deploys the chat app with ``manage.py deploy``
 and launches Debian's Chromium. Each browser context is one user with the key the page
-generated and kept in its localStorage. The tests: two users register, join one room
-and chat live (reply, reaction, edit, delete, unread counts); an XSS payload is shown as
-text and runs nothing; a user whose browser cannot open WebSockets still follows the
-room by polling ``changes_since``; an owner makes a private room and an invite link that
-a new user follows, and pins a message the member sees pinned; search across rooms and
-in one room opens a hit at its message; a direct message started by handle; roles,
-reports seen and resolved by the owner, a ban that takes the room away at once, unban,
-remove and leave; and a page whose socket the network cuts polls, reconnects by itself
-and catches up.
+generated: a non-extractable WebCrypto key in the origin's IndexedDB. The tests: two
+users register, join one room and chat live (reply, reaction, edit, delete, unread
+counts); an XSS payload is shown as text and runs nothing; a user whose browser cannot
+open WebSockets still follows the room by polling ``changes_since``; an owner makes a
+private room and an invite link that a new user follows, and pins a message the member
+sees pinned; search across rooms and in one room opens a hit at its message; a direct
+message started by handle; roles, reports seen and resolved by the owner, a ban that
+takes the room away at once, unban, remove and leave; and a page whose socket the
+network cuts polls, reconnects by itself and catches up.
 
 Waits are Playwright's (until an element shows the expected state) with a generous
 upper bound; nothing asserts how fast anything is.
