@@ -5,9 +5,10 @@ They run in the server process before the HTTP interface opens and use the repli
 own ingress path (`icframework.replica.embedded.Replica`), minus envelope signatures:
 the sender is the demo user's principal.
 
-* `admin_identity` is the local admin that deploys the demo's canisters and is their
-  only controller, as dfx's default identity is for ``dfx deploy``: an Ed25519 key in
-  ``<state dir>/admin.pem`` (dfx-compatible PEM, mode 0600), created on first use.
+* `admin_identity` (`icframework.replica.admin`) is the local admin that deploys the
+  demo's canisters and is their only controller, as dfx's default identity is for
+  ``dfx deploy``: an Ed25519 key in ``<state dir>/admin.pem`` (dfx-compatible PEM,
+  mode 0600), created on first use.
   Never the anonymous principal, which anyone can send as: a canister it controls can
   be stopped, upgraded, reinstalled or deleted by anyone.
 * `install_recorded` reuses the canister recorded under the app's name in
@@ -31,7 +32,8 @@ from typing import Any
 
 from icframework.core import Principal
 from icframework.deployments import recorded_id, save_canister_id
-from icframework.identity import Ed25519Identity, Identity, IdentityError, load_pem
+from icframework.identity import Ed25519Identity
+from icframework.replica.admin import admin_identity, admin_pem_path, write_private
 from icframework.replica.embedded import Replica
 from icframework.replica.errors import CanisterError
 from icframework.sdk.dispatch import CompiledMethod, decode_result, encode_args, method_table
@@ -42,39 +44,6 @@ __all__ = ["REPAIRED", "TypedCaller", "admin_identity", "admin_pem_path", "demo_
 #: What `install_recorded` adds to its report after taking a canister from anonymous.
 REPAIRED = ("repaired: the anonymous principal (anyone) controlled it, now the admin "
             "identity does")
-
-
-def admin_pem_path(state_dir: Path) -> Path:
-    """Where the demo's admin identity is kept: ``<state_dir>/admin.pem``."""
-    return state_dir / "admin.pem"
-
-
-def admin_identity(state_dir: Path) -> Identity:
-    """The local admin identity of the demo's canisters (see the module docstring).
-
-    Created on first use (Ed25519, written owner-only); any PEM key dfx can use works
-    if put there instead. Raises `ValueError` naming the file and the fix if it is
-    readable or writable by other users or is not a plaintext PEM key.
-    """
-    path = admin_pem_path(state_dir)
-    if not path.exists():
-        identity = Ed25519Identity.generate()
-        try:
-            _write_private(path, identity.to_pem(), exclusive=True)
-        except FileExistsError:
-            pass  # made meanwhile by another process: use that one
-        else:
-            return identity
-    mode = path.stat().st_mode & 0o777
-    if mode & 0o077:
-        raise ValueError(f"{path} holds the demo canisters' admin key but other users may read "
-                         f"or change it (mode {mode:o}); run: chmod 600 {path}")
-    try:
-        return load_pem(path.read_text(encoding="ascii"))
-    except (OSError, UnicodeDecodeError, IdentityError) as exc:
-        raise ValueError(f"{path} is not a PEM identity ({exc}); restore it, or delete it to "
-                         "make a new admin (which will not control the existing demo "
-                         "canisters: delete the state directory to start afresh)") from None
 
 
 def install_recorded(replica: Replica, url: str, name: str, wasm: bytes, *,
@@ -173,17 +142,6 @@ def demo_keys(path: Path, names: Iterable[str], *,
     if missing and create:
         for name in missing:
             seeds[name] = os.urandom(32).hex()
-        _write_private(path, json.dumps(seeds, indent=2, sort_keys=True) + "\n")
+        write_private(path, json.dumps(seeds, indent=2, sort_keys=True) + "\n")
     return {name: Ed25519Identity.from_seed(bytes.fromhex(seed))
             for name, seed in seeds.items()}
-
-
-def _write_private(path: Path, text: str, *, exclusive: bool = False) -> None:
-    """Write a secret file that is owner-only from its first byte (mode 0600);
-    ``exclusive`` raises `FileExistsError` instead of replacing one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    flags = os.O_WRONLY | os.O_CREAT | (os.O_EXCL if exclusive else os.O_TRUNC)
-    descriptor = os.open(path, flags, 0o600)
-    os.fchmod(descriptor, 0o600)
-    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-        handle.write(text)

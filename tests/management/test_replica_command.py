@@ -9,6 +9,10 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
+from icframework.core import ErrorCode, Principal
+from icframework.replica.admin import admin_identity
+from icframework.replica.embedded import Replica
+from icframework.replica.errors import CanisterError
 from tests.replica.wat_counter import counter_wasm
 
 
@@ -28,7 +32,8 @@ def test_create_install_call_status(tmp_path: Path) -> None:
     assert run(*state, "call", canister, "get", "--query") == "(1 : nat64)"
     status = run(*state, "status", canister)
     assert "status       running" in status
-    assert "controllers  2vxsx-fae" in status
+    admin = admin_identity(tmp_path / "state").principal
+    assert f"controllers  {admin.to_text()}" in status
     info = run(*state, "info")
     assert canister in info and "running" in info
 
@@ -44,3 +49,70 @@ def test_errors_are_command_errors(tmp_path: Path) -> None:
         run(*state, "install", canister, str(tmp_path / "missing.wasm"))
     with pytest.raises(CommandError, match="line 1"):
         run(*state, "call", canister, "inc", "(1 +)")
+
+
+def run_with_stderr(*args: str) -> tuple[str, str]:
+    out, err = StringIO(), StringIO()
+    call_command("replica", *args, stdout=out, stderr=err)
+    return out.getvalue().strip(), err.getvalue().strip()
+
+
+def test_the_default_sender_is_the_state_directorys_admin(tmp_path: Path) -> None:
+    """Before: canisters made here were controlled by the anonymous principal, so anyone
+    could stop, reinstall or delete them once a replica served the directory."""
+    directory = tmp_path / "state"
+    state = ["--state-dir", str(directory)]
+    canister, warning = run_with_stderr(*state, "create")
+    assert warning == ""
+    admin = admin_identity(directory).principal
+    assert (directory / "admin.pem").stat().st_mode & 0o777 == 0o600
+    assert f"controllers  {admin.to_text()}" in run(*state, "status", canister)
+    wasm = tmp_path / "counter.wasm"
+    wasm.write_bytes(counter_wasm())
+    anonymous = ["--sender", "2vxsx-fae"]
+    with pytest.raises(CommandError, match=r"rejected \(IC0512\): Only controllers of canister "):
+        run(*state, *anonymous, "install", canister, str(wasm))
+    with Replica.open(directory) as replica:
+        with pytest.raises(CanisterError) as info:
+            replica.stop_canister(Principal.from_text(canister))
+        assert info.value.error_code is ErrorCode.CANISTER_INVALID_CONTROLLER
+        replica.stop_canister(Principal.from_text(canister), sender=admin)
+
+
+def test_an_explicit_sender_is_kept(tmp_path: Path) -> None:
+    state = ["--state-dir", str(tmp_path / "state")]
+    chosen = Principal.self_authenticating(b"chosen key").to_text()
+    canister, warning = run_with_stderr(*state, "--sender", chosen, "create")
+    assert warning == ""
+    assert f"controllers  {chosen}" in run(*state, "--sender", chosen, "status", canister)
+
+
+def test_acting_as_anonymous_is_warned(tmp_path: Path) -> None:
+    directory = tmp_path / "state"
+    state = ["--state-dir", str(directory), "--sender", "2vxsx-fae"]
+    fix = (f"leave out --sender to act as this state directory's admin "
+           f"({directory / 'admin.pem'})")
+    canister, warning = run_with_stderr(*state, "create")
+    assert warning == (
+        "Warning: the anonymous principal 2vxsx-fae controls the new canister, and anyone can "
+        "call as it, so anyone can stop, upgrade, reinstall or delete what it controls. "
+        f"Unless that is what you want, {fix}.")
+    wasm = tmp_path / "counter.wasm"
+    wasm.write_bytes(counter_wasm())
+    done, warning = run_with_stderr(*state, "install", canister, str(wasm))
+    assert "done" in done
+    assert warning == (
+        f"Warning: the anonymous principal 2vxsx-fae controls canister {canister}, and anyone "
+        "can call as it, so anyone can stop, upgrade, reinstall or delete what it controls. "
+        f"Unless that is what you want, {fix}.")
+    assert run_with_stderr(*state, "call", canister, "inc") == ("(1 : nat64)", "")
+
+
+def test_an_admin_key_others_can_read_is_a_command_error(tmp_path: Path) -> None:
+    directory = tmp_path / "state"
+    admin_identity(directory)
+    (directory / "admin.pem").chmod(0o644)
+    with pytest.raises(CommandError, match=r"admin.pem holds the demo canisters' admin key but "
+                                           r"other users may read or change it \(mode 644\); "
+                                           r"run: chmod 600 "):
+        run("--state-dir", str(directory), "create")

@@ -1,8 +1,10 @@
 """``manage.py replica``: inspect and drive the embedded replica's state directly.
 
 Works on the state directory without a running server (the directory is locked while a
-replica uses it). Calls are made as ``--sender`` (default: the anonymous principal):
-whoever can open the state directory already controls everything in it.
+replica uses it). Calls are made as ``--sender``, by default the state directory's admin
+identity (`icframework.replica.admin`, ``<state dir>/admin.pem``, made on first use), so
+what ``create`` makes is controlled by that key once a replica serves the directory.
+Acting as the anonymous principal, which anyone can send as, is warned about on stderr.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from icframework.candid import CandidError, decode, decode_wire_types, encode, f
 from icframework.candid.textvalue import parse_values_inferred
 from icframework.conf import state_dir
 from icframework.core import Principal, PrincipalError
+from icframework.management.commands.canister import anonymous_warning
+from icframework.replica.admin import admin_identity, admin_pem_path
 from icframework.replica.embedded import Replica
 from icframework.replica.errors import CanisterError, ReplicaError
 
@@ -40,14 +44,18 @@ def format_reply(data: bytes) -> str:
 class Command(BaseCommand):
     help = "Inspect the embedded replica's state and create, install and call canisters."
 
+    #: How to stop acting as the anonymous principal, for its warning (set per run).
+    _fix: str
+
     def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument(
             "--state-dir", type=Path, default=None,
             help="replica state directory (default: ICFRAMEWORK['STATE_DIR'])",
         )
         parser.add_argument(
-            "--sender", default=Principal.anonymous().to_text(),
-            help="principal the calls are made as (default: anonymous, 2vxsx-fae)",
+            "--sender", default=None,
+            help="principal the calls are made as (default: the state directory's admin "
+                 "identity, <state dir>/admin.pem)",
         )
         commands = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
         commands.add_parser("info", help="subnet height, time and every canister")
@@ -69,8 +77,16 @@ class Command(BaseCommand):
         call.add_argument("--query", action="store_true", help="make a query call")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        directory = options["state_dir"] or state_dir()
-        sender = _principal(options["sender"])
+        directory = Path(options["state_dir"] or state_dir())
+        if options["sender"] is None:
+            try:
+                sender = admin_identity(directory).principal
+            except ValueError as exc:
+                raise CommandError(str(exc)) from None
+        else:
+            sender = _principal(options["sender"])
+        self._fix = (f"leave out --sender to act as this state directory's admin "
+                     f"({admin_pem_path(directory)})")
         try:
             with Replica.open(directory) as replica:
                 getattr(self, f"_{options['action']}")(replica, sender, options)
@@ -92,6 +108,8 @@ class Command(BaseCommand):
             )
 
     def _create(self, replica: Replica, sender: Principal, options: dict[str, Any]) -> None:
+        if sender.is_anonymous:
+            self.stderr.write(anonymous_warning("the new canister", self._fix))
         canister = replica.create_canister(sender=sender, cycles=options["cycles"])
         self.stdout.write(canister.to_text())
 
@@ -103,10 +121,15 @@ class Command(BaseCommand):
         canister = _principal(options["canister"])
         replica.install_code(canister, path.read_bytes(), arg, mode=options["mode"],
                              sender=sender)
+        if sender.is_anonymous:  # it was allowed: a controller
+            self.stderr.write(anonymous_warning(f"canister {canister.to_text()}", self._fix))
         self.stdout.write(f"{options['mode']} of {path.name} into {canister.to_text()}: done")
 
     def _status(self, replica: Replica, sender: Principal, options: dict[str, Any]) -> None:
-        status = replica.canister_status(_principal(options["canister"]), sender=sender)
+        canister = _principal(options["canister"])
+        status = replica.canister_status(canister, sender=sender)
+        if sender.is_anonymous:  # it was allowed: a controller
+            self.stderr.write(anonymous_warning(f"canister {canister.to_text()}", self._fix))
         for name in ("status", "cycles", "memory_size", "module_hash", "version"):
             value = status[name]
             if isinstance(value, dict):
