@@ -55,8 +55,16 @@ TAMPERED_CHECKS = """async () => {
   return out;
 }"""
 
+# What exporting the private key of the page's identity gives (it must be refused).
+PRIVATE_KEY_EXPORT = """async () => {
+  const identity = window.marketApp.identity;
+  const key = identity.privateKey || identity.getKeyPair().privateKey;
+  try { await crypto.subtle.exportKey('pkcs8', key); return `${key.algorithm.name} exported`; }
+  catch (error) { return `${key.algorithm.name} refused: ${error.name}`; }
+}"""
+
 TITLE = 'Green <img src=x onerror="window.pwned=1"> bicycle'
-KEY_STORAGE = "icframework.market.identity"  # where market.js keeps the page's key
+KEY_STORAGE = "icframework.market.identity"  # where market.js kept the page's key before
 HOUR_NS = 3600 * 10**9
 
 
@@ -87,9 +95,11 @@ def browser(market_url: str) -> Iterator[Any]:
 
 
 def person(browser: Any, url: str, identity: Ed25519Identity | None = None) -> Any:
-    """A new browser context on the page: a key of its own, or ``identity``'s (stored
-    where the page keeps its key, as `Ed25519KeyIdentity.toJSON` writes it: the DER
-    public key and the 32-byte seed, in hex)."""
+    """A new browser context on the page: a key of its own, or ``identity``'s, put where
+    earlier versions of the page kept an extractable key (localStorage, as
+    `Ed25519KeyIdentity.toJSON` wrote it: the DER public key and the 32-byte seed, in
+    hex). The page migrates such a key into a non-extractable WebCrypto Ed25519 key in
+    IndexedDB, keeping its principal, and deletes the localStorage entry."""
     from playwright.sync_api import expect
 
     context = browser.new_context()
@@ -101,6 +111,10 @@ def person(browser: Any, url: str, identity: Ed25519Identity | None = None) -> A
     page = context.new_page()
     page.goto(f"{url}/market/")
     expect(page.locator("#browse")).to_have_attribute("data-ready", "true", timeout=WAIT_MS)
+    assert page.evaluate(f"localStorage.getItem({json.dumps(KEY_STORAGE)})") is None
+    if identity is not None:
+        assert page.evaluate("window.marketApp.principal.toText()") == identity.principal.to_text()
+        assert page.evaluate(PRIVATE_KEY_EXPORT) == "Ed25519 refused: InvalidAccessError"
     return page
 
 
@@ -138,6 +152,10 @@ def test_one_user_lists_with_a_picture_another_buys_and_both_follow_the_order(
     seller.click("#sell-form button[type=submit]")
     expect(seller.locator("#item-title")).to_have_text(TITLE)  # as text, not markup
     assert seller.evaluate("window.pwned") is None
+    # The picture comes from the canister's own origin, never from the page's.
+    market_id = seller.evaluate("window.marketApp.config.canisterId")
+    assert (seller.locator("#item-image").get_attribute("src") or "").startswith(
+        f"http://{market_id}.localhost:{market_url.rsplit(':', 1)[1]}/images/")
     assert _image_width(seller) == 400  # decoded from the canister's http_request
 
     buyer.click("#faucet")
