@@ -58,9 +58,13 @@ def test_a_canister_response_gets_none_of_it() -> None:
     assert "X-Frame-Options" not in response
 
 
+ROOT = Path(__file__).resolve().parents[1]
+
+
 @pytest.mark.parametrize("template", sorted(
-    (Path(__file__).resolve().parents[1] / "icframework" / "templates").rglob("*.html")))
-def test_the_framework_pages_have_no_inline_script_or_style(template: Path) -> None:
+    [*(ROOT / "icframework" / "templates").rglob("*.html"),
+     *(ROOT / "apps").glob("*/templates/**/*.html")]), ids=lambda path: path.name)
+def test_the_pages_have_no_inline_script_or_style(template: Path) -> None:
     # A strict CSP blocks inline code: the pages must not rely on any.
     html = template.read_text(encoding="utf-8")
     assert not re.search(r"<style\b", html), template
