@@ -76,7 +76,8 @@ local threads = {}
 function setup(thread) table.insert(threads, thread) end
 function init(args) backoff = 0 end
 function response(status, headers, body)
-  if status == 503 and headers["Retry-After"] ~= nil then backoff = backoff + 1 end
+  local retry = headers["Retry-After"] or headers["retry-after"]
+  if status == 503 and retry ~= nil then backoff = backoff + 1 end
 end
 function done(summary, latency, requests)
   local busy = 0

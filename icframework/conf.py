@@ -15,8 +15,12 @@ Defaults:
     lines to print). Default: none; the project settings name the reference apps'.
 
 ``MAX_CONCURRENT_REQUESTS``
-    HTTP requests ``manage.py runreplica`` serves at once; past it a request is answered
-    503 with ``Retry-After: 1`` at once (`icframework.replica.asgi_limits`). Default 128.
+    HTTP requests ``manage.py runreplica`` serves at once; past it a request waits for a
+    place (`icframework.replica.asgi_limits`). Default 128.
+
+``REQUEST_QUEUE_SECONDS``
+    How long a request past ``MAX_CONCURRENT_REQUESTS`` waits for a place before it is
+    answered 503 with ``Retry-After: 1``. Default 1.0.
 
 ``MAX_WEBSOCKETS``
     WebSockets open at once; past it an upgrade is answered 503 with ``Retry-After``.
@@ -41,6 +45,7 @@ DEFAULTS: dict[str, Any] = {
     "STATE_DIR": ".replica",
     "DEMO_SEEDERS": [],
     "MAX_CONCURRENT_REQUESTS": 128,
+    "REQUEST_QUEUE_SECONDS": 1.0,
     "MAX_WEBSOCKETS": 1000,
     "GATEWAY_MAX_REQUEST_BYTES": 2 * 1024 * 1024,
     "PAGE_MAX_REQUEST_BYTES": 64 * 1024,

@@ -13,9 +13,12 @@ front of Django and Channels, so nothing behind it reads a byte it should not:
   close the connection, so the rest of the body is never read. A WebSocket upgrade
   has no body: one that declares any is refused with 413.
 * **Back-pressure.** At most ``ICFRAMEWORK["MAX_CONCURRENT_REQUESTS"]`` HTTP requests
-  run at once and at most ``ICFRAMEWORK["MAX_WEBSOCKETS"]`` WebSockets are open; past
-  either, the request or upgrade is answered 503 with ``Retry-After`` at once instead
-  of queueing behind the others (a client is told to come back rather than being reset).
+  run at once; a request past that waits (first come, first served, costing no CPU) up
+  to ``ICFRAMEWORK["REQUEST_QUEUE_SECONDS"]`` for a place and is then answered 503 with
+  ``Retry-After``, so a client is told to come back rather than being reset, and
+  clients that retry at once cannot keep the server busy answering refusals. At most
+  ``ICFRAMEWORK["MAX_WEBSOCKETS"]`` WebSockets are open; past that an upgrade gets the
+  503 at once.
 
 The server must hand the body over as it arrives (uvicorn does, with flow control;
 daphne buffers the whole body before calling the application, which is why
@@ -25,6 +28,7 @@ through `icframework.conf.get_setting`.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -71,14 +75,20 @@ def body_limit(scope: Scope) -> tuple[int, str]:
 class RequestLimits:
     """ASGI middleware enforcing body sizes and concurrency (see the module docstring).
 
-    ``in_flight`` and ``sockets`` count the HTTP requests running and the WebSockets
-    open now; one instance serves one event loop, so plain counters suffice.
+    ``sockets`` counts the WebSockets open now (one instance serves one event loop, so
+    a plain counter suffices); HTTP requests take places of a semaphore.
     """
 
     def __init__(self, app: Application) -> None:
         self.app = app
-        self.in_flight = 0
         self.sockets = 0
+        self._places: asyncio.Semaphore | None = None
+
+    def _semaphore(self) -> asyncio.Semaphore:
+        """Places for requests, sized by the setting on first use (read lazily)."""
+        if self._places is None:
+            self._places = asyncio.Semaphore(_positive_setting("MAX_CONCURRENT_REQUESTS"))
+        return self._places
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -98,10 +108,11 @@ class RequestLimits:
             await _answer(send, 413, _too_large(f"{declared} bytes", limit, name), cors,
                           close=True)
             return
-        maximum = _positive_setting("MAX_CONCURRENT_REQUESTS")
-        if self.in_flight >= maximum:
+        places = self._semaphore()
+        if not await _place(places, _queue_seconds()):
             # A chunked body of unknown length is not worth reading past the answer.
             chunked = declared is None and _header(scope, b"transfer-encoding") is not None
+            maximum = _positive_setting("MAX_CONCURRENT_REQUESTS")
             await _answer(send, 503, _busy(f"{maximum} requests are in progress",
                                            "ICFRAMEWORK['MAX_CONCURRENT_REQUESTS']"),
                           (*cors, (b"retry-after", str(RETRY_AFTER_SECONDS).encode())),
@@ -136,11 +147,10 @@ class RequestLimits:
                 started = True
             await send(message)
 
-        self.in_flight += 1
         try:
             await self.app(scope, counted_receive, guarded_send)
         finally:
-            self.in_flight -= 1
+            places.release()
 
     # -- WebSockets --------------------------------------------------------------------------
 
@@ -164,6 +174,27 @@ class RequestLimits:
             await self.app(scope, receive, send)
         finally:
             self.sockets -= 1
+
+
+async def _place(places: asyncio.Semaphore, seconds: float) -> bool:
+    """Take a place, waiting at most ``seconds``; False if none came free in time."""
+    if not places.locked():
+        await places.acquire()
+        return True
+    try:
+        await asyncio.wait_for(places.acquire(), seconds)
+    except TimeoutError:
+        return False
+    return True
+
+
+def _queue_seconds() -> float:
+    value = get_setting("REQUEST_QUEUE_SECONDS")
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        raise ConfigurationError(
+            f"ICFRAMEWORK['REQUEST_QUEUE_SECONDS'] must be a number of seconds >= 0, "
+            f"not {value!r}")
+    return float(value)
 
 
 def _header(scope: Scope, name: bytes) -> str | None:

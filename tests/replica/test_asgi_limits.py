@@ -249,6 +249,54 @@ def test_the_application_is_handed_no_more_than_the_limit_of_an_endless_body() -
     assert (b"connection", b"close") in sent[0]["headers"]
 
 
+def test_a_request_past_the_limit_waits_for_a_place_then_is_refused(settings: Any) -> None:
+    settings.ICFRAMEWORK = {**settings.ICFRAMEWORK, "MAX_CONCURRENT_REQUESTS": 1,
+                            "REQUEST_QUEUE_SECONDS": 30}
+    release = asyncio.Event()
+    served: list[str] = []
+
+    async def application(scope: Any, receive: Any, send: Any) -> None:
+        if scope["path"] == "/slow":
+            await release.wait()
+        served.append(scope["path"])
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    async def nothing() -> Message:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    def scope(path: str) -> dict[str, Any]:
+        return {"type": "http", "path": path, "query_string": b"", "headers": []}
+
+    async def scenario() -> list[Message]:
+        limits = RequestLimits(application)
+        sent: list[Message] = []
+
+        async def record(message: Message) -> None:
+            sent.append(message)
+
+        slow = asyncio.create_task(limits(scope("/slow"), nothing, record))
+        waiting = asyncio.create_task(limits(scope("/next"), nothing, record))
+        await asyncio.sleep(0)
+        assert served == [] and not waiting.done()  # the second waits for the first's place
+        release.set()
+        await asyncio.gather(slow, waiting)
+        assert served == ["/slow", "/next"]  # ...and is served, not refused
+        settings.ICFRAMEWORK = {**settings.ICFRAMEWORK, "REQUEST_QUEUE_SECONDS": 0}
+        release.clear()
+        slow = asyncio.create_task(limits(scope("/slow"), nothing, record))
+        await asyncio.sleep(0)
+        await limits(scope("/refused"), nothing, record)  # no wait: refused at once
+        release.set()
+        await slow
+        return sent
+
+    sent = asyncio.run(scenario())
+    statuses = [m["status"] for m in sent if m["type"] == "http.response.start"]
+    assert statuses == [200, 200, 503, 200]
+    assert (b"retry-after", b"1") in sent[4]["headers"]
+
+
 def test_settings_must_be_positive_numbers(settings: Any) -> None:
     from icframework.conf import ConfigurationError
 

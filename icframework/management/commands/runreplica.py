@@ -49,6 +49,12 @@ class Command(BaseCommand):
             help="directory for the replica's state (default: ICFRAMEWORK['STATE_DIR'])",
         )
         parser.add_argument(
+            "--access-log",
+            action="store_true",
+            help="print a line per HTTP request (off by default: under a burst of "
+            "requests the log line costs more than a refused request's answer)",
+        )
+        parser.add_argument(
             "--demo",
             action="store_true",
             help="before serving, deploy and seed the reference apps named in "
@@ -86,7 +92,7 @@ class Command(BaseCommand):
             self.stdout.write(line)
         self.stdout.write("  stop with Ctrl-C")
         try:
-            serve(host, port)
+            serve(host, port, access_log=options["access_log"])
         finally:
             stop_service()
 
@@ -123,7 +129,7 @@ class Command(BaseCommand):
         self.stderr.write(f"[build] {line}")
 
 
-def serve(host: str, port: int) -> None:
+def serve(host: str, port: int, *, access_log: bool = False) -> None:
     """Serve ``settings.ASGI_APPLICATION`` on ``host:port`` with uvicorn until stopped."""
     import uvicorn
 
@@ -144,5 +150,6 @@ def serve(host: str, port: int) -> None:
         timeout_graceful_shutdown=SHUTDOWN_SECONDS,
         proxy_headers=False,
         server_header=False,
+        access_log=access_log,
     )
     uvicorn.Server(config).run()
