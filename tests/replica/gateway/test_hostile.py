@@ -162,8 +162,9 @@ def test_hostile_canister_responses_never_give_a_500(
     extra = {} if range_value is None else {"HTTP_RANGE": range_value}
     answer = get(echo[1], **extra)
     status = answer.status_code
-    assert status < 500 or status in (502, 503, 504)
-    if status >= 500:
+    if answer.get(VERIFICATION_HEADER) != "skipped-raw":
+        # The gateway's own answer (the canister's status passes through only with it).
+        assert status < 500 or status in (502, 503, 504)
         assert answer["Content-Type"] == "text/plain; charset=utf-8"
     assert_no_debug_text(answer.content)
 

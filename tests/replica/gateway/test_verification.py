@@ -221,6 +221,28 @@ def test_v2_failures(headers: list[tuple[str, str]], body: bytes, status: int,
         verify("/", headers, body, status=status)
 
 
+def test_v2_expr_path_with_cbor_tags_is_refused_before_decoding() -> None:
+    # The canister picks these bytes after a valid certificate: a fraction of two
+    # 1 MB bignums held the gateway for minutes when cbor2 decoded it.
+    fraction = cbor2.CBORTag(30, [cbor2.CBORTag(2, b"\xa7" * 1_000_000),
+                                  cbor2.CBORTag(2, b"\x95" * 1_000_000)])
+    cert = header(PAGE_TREE, version="2", expr_path=f":{b64(cbor2.dumps([fraction]))}:")
+    headers = [("IC-Certificate", cert), ("IC-CertificateExpression", RESPONSE_ONLY),
+               ("Content-Type", "text/html")]
+    with pytest.raises(VerificationError, match=re.escape(
+            "expr_path uses CBOR tag 30 (rational number) at byte 1; only the self-describe "
+            "tag 55799")):
+        verify("/", headers, BODY)
+
+
+def test_v2_self_describing_expr_path_verifies() -> None:
+    tagged = cbor2.dumps(cbor2.CBORTag(55799, PAGE_PATH))
+    cert = header(PAGE_TREE, version="2", expr_path=f":{b64(tagged)}:")
+    headers = [("IC-Certificate", cert), ("IC-CertificateExpression", RESPONSE_ONLY),
+               ("Content-Type", "text/html")]
+    assert verify("/", headers, BODY) == 2
+
+
 def test_v2_no_certification() -> None:
     tree = expr_tree({("http_expr", "", "<$>"): {sha256(NO_CERTIFICATION.encode()): {}}})
     assert verify("/", v2_headers(tree, PAGE_PATH, NO_CERTIFICATION), b"anything") == 2
