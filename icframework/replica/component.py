@@ -688,10 +688,12 @@ class _Message:
         instructions_used: Callable[[], int],
         seed: bytes,
         entry_point: str,
+        consume: Callable[[int], None] | None = None,
     ) -> None:
         self.heap = _ScratchHeap()
         self.api = SystemApi(
-            inp, self.heap, PageMap(), instructions_used, memory64=True, entry_point=entry_point
+            inp, self.heap, PageMap(), instructions_used, memory64=True, entry_point=entry_point,
+            consume=consume,
         )
         self.kv = kv
         self.events: list[tuple[str, bytes]] = []
@@ -838,6 +840,8 @@ class ComponentSandbox:
                 ErrorCode.CANISTER_CONTRACT_VIOLATION,
                 "Canister violated contract: an import was called outside an execution",
             )
+        # Every canister-ABI import passes here once: charge it as one System API call.
+        message.api.charge("")
         return message, message.api
 
     def _ic0_functions(self) -> dict[str, Callable[..., Any]]:
@@ -1215,7 +1219,8 @@ class ComponentSandbox:
             )
         self.kv.begin()
         message = _Message(
-            inp, self.kv, self._instructions_used, seed, target if isinstance(target, str) else ""
+            inp, self.kv, self._instructions_used, seed, target if isinstance(target, str) else "",
+            self._consume,
         )
         self._message = message
         store.set_fuel(instruction_limit)
@@ -1248,14 +1253,15 @@ class ComponentSandbox:
             trap = exc
         except wasmtime.WasmtimeError as exc:
             trap = _translate(exc, store, instruction_limit)
-        instructions = min(self._instructions_used(), instruction_limit)
+        complexity = message.api.complexity
+        instructions = max(0, min(self._instructions_used(), instruction_limit) - complexity)
         self._message = None
         if trap is not None:
             self.kv.rollback()
             # Python state cannot be rolled back: the next message gets a fresh instance.
             self._drop_instance()
             return ComponentExecutionResult(
-                None, trap, instructions, reinstalled=reinstalled,
+                None, trap, instructions, complexity, reinstalled=reinstalled,
                 install_instructions=reinstall_instructions,
             )
         writes = self.kv.commit() if persist else 0
@@ -1268,8 +1274,9 @@ class ComponentSandbox:
         output = message.api.finish()
         output.instructions = instructions
         return ComponentExecutionResult(
-            output, None, instructions, message.events if persist else [], writes,
-            reinstalled, reinstall_instructions,
+            output, None, instructions, complexity, events=message.events if persist else [],
+            kv_writes=writes, reinstalled=reinstalled,
+            install_instructions=reinstall_instructions,
         )
 
     def reset_instance(self) -> None:
@@ -1319,6 +1326,20 @@ class ComponentSandbox:
     def _instructions_used(self) -> int:
         store = self._store
         return 0 if store is None else self._fuel_limit - store.get_fuel()
+
+    def _consume(self, instructions: int) -> None:
+        """Take ``instructions`` from the fuel (a System API charge); IC0522 if too few."""
+        store = self._store
+        assert store is not None
+        fuel = store.get_fuel()
+        if instructions > fuel:
+            store.set_fuel(0)
+            raise CanisterTrap(
+                ErrorCode.CANISTER_INSTRUCTION_LIMIT_EXCEEDED,
+                f"Canister exceeded the limit of {self._fuel_limit} instructions for single "
+                "message execution.",
+            )
+        store.set_fuel(fuel - instructions)
 
     @staticmethod
     def _entry(target: str | tuple[int, int], inp: ExecutionInput) -> tuple[str | None, str, bytes]:

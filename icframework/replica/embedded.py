@@ -58,6 +58,7 @@ class Replica:
         self.key = key
         self.node_key = node
         self.certifier = StateCertifier(key, node)
+        self._committed: CertifiedState | None = None
 
     @classmethod
     def open(
@@ -184,8 +185,22 @@ class Replica:
         )
 
     def certified_state(self) -> CertifiedState:
-        """The signed state tree of the last committed round."""
-        return self.certifier.certified_state(self.subnet)
+        """The signed state tree of the last committed round.
+
+        Between two messages of a round (a caller the replica service let in) that is
+        the tree built before the round started; raises `ReplicaError` if none was.
+        """
+        subnet = self.subnet
+        if subnet.in_round:
+            committed = self._committed
+            if committed is None or committed.height != subnet.committed_height:
+                raise ReplicaError(
+                    f"no certified state of round {subnet.committed_height} was built before "
+                    f"round {subnet.height} started; call certified_state() between rounds"
+                )
+            return committed
+        self._committed = self.certifier.certified_state(subnet)
+        return self._committed
 
     def run_query(
         self, canister_id: Principal, method: str, arg: bytes, *, sender: Principal = ANONYMOUS
@@ -197,7 +212,7 @@ class Replica:
         """
         subnet = self.subnet
         certificate = None
-        if subnet.height > 0 and canister_id.raw in subnet.canisters:
+        if subnet.committed_height > 0 and canister_id.raw in subnet.canisters:
             certificate = self.certified_state().data_certificate(canister_id.raw)
         return subnet.query(sender.raw, canister_id.raw, method, arg,
                             data_certificate=certificate)

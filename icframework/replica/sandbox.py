@@ -81,6 +81,9 @@ class ExecutionResult:
     output: ExecutionOutput | None
     trap: CanisterTrap | None
     instructions: int
+    complexity: int = 0
+    """Instructions of host-call cost (`system_api.HOST_CALL_COMPLEXITY`): they count
+    against limits and the round's budget but are neither charged nor in ``instructions``."""
 
 
 class CanisterSandbox(Protocol):
@@ -243,6 +246,7 @@ class Sandbox:
                     ErrorCode.CANISTER_CONTRACT_VIOLATION,
                     f"Canister violated contract: ic0.{name} called outside an execution",
                 )
+            api.charge(method_name)
             if api.inp.context not in contexts:
                 api.check_context(method_name)
             return getattr(api, method_name)(*args)
@@ -295,13 +299,21 @@ class Sandbox:
         self._fuel_limit = instruction_limit
         api = SystemApi(
             inp, self._heap, self.stable, self._instructions_used,
-            memory64=self.module.memory64, entry_point=entry_point,
+            memory64=self.module.memory64, entry_point=entry_point, consume=self._consume,
         )
         self._api = api
         return api
 
     def _instructions_used(self) -> int:
         return self._fuel_limit - self.store.get_fuel()
+
+    def _consume(self, instructions: int) -> None:
+        """Take ``instructions`` from the fuel (a System API charge); IC0522 if too few."""
+        fuel = self.store.get_fuel()
+        if instructions > fuel:
+            self.store.set_fuel(0)
+            raise self._limit_trap(self._fuel_limit)
+        self.store.set_fuel(fuel - instructions)
 
     # -- image handling ----------------------------------------------------------------------
 
@@ -485,21 +497,22 @@ class Sandbox:
             trap = self._translate_trap(exc, instruction_limit)
         except wasmtime.WasmtimeError as exc:
             trap = CanisterTrap(ErrorCode.CANISTER_TRAPPED, f"Canister trapped: {exc}")
-        instructions = min(self._instructions_used(), instruction_limit)
+        complexity = api.complexity
+        instructions = max(0, min(self._instructions_used(), instruction_limit) - complexity)
         self._api = None
         if trap is None and persist:
             self._commit_heap()
             self.stable.commit()
             output = api.finish()
             output.instructions = instructions
-            return ExecutionResult(output, None, instructions)
+            return ExecutionResult(output, None, instructions, complexity)
         self.stable.rollback()
         self._rollback_heap()
         if trap is not None:
-            return ExecutionResult(None, trap, instructions)
+            return ExecutionResult(None, trap, instructions, complexity)
         output = api.finish()
         output.instructions = instructions
-        return ExecutionResult(output, None, instructions)
+        return ExecutionResult(output, None, instructions, complexity)
 
     def _invoke(self, target: str | tuple[int, int]) -> None:
         if isinstance(target, str):
@@ -533,14 +546,18 @@ class Sandbox:
             func(self.store, env - (1 << 32) if env >= 1 << 31 else env)
 
     @staticmethod
+    def _limit_trap(instruction_limit: int) -> CanisterTrap:
+        return CanisterTrap(
+            ErrorCode.CANISTER_INSTRUCTION_LIMIT_EXCEEDED,
+            f"Canister exceeded the limit of {instruction_limit} instructions for single "
+            "message execution.",
+        )
+
+    @staticmethod
     def _translate_trap(exc: wasmtime.Trap, instruction_limit: int) -> CanisterTrap:
         code = exc.trap_code
         if code == wasmtime.TrapCode.OUT_OF_FUEL:
-            return CanisterTrap(
-                ErrorCode.CANISTER_INSTRUCTION_LIMIT_EXCEEDED,
-                f"Canister exceeded the limit of {instruction_limit} instructions for single "
-                "message execution.",
-            )
+            return Sandbox._limit_trap(instruction_limit)
         reason = _TRAP_MESSAGES.get(code) if code is not None else None
         if reason is None:
             reason = str(exc).strip().splitlines()[0]

@@ -16,6 +16,7 @@ Not thread-safe: one caller drives rounds and queries at a time.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import os
@@ -98,16 +99,25 @@ class SubnetConfig:
     """Limits and fees of a subnet; the defaults are an IC application subnet's.
 
     Instruction limits are per message execution; sizes are bytes; cycles amounts.
+
+    ``update_instruction_limit`` (updates, callbacks, heartbeats, timers) is the IC's
+    limit without deterministic time slicing, 5 B: wasmtime-py cannot suspend and resume
+    an execution, so a message runs whole and this bounds how long it holds the subnet
+    (about 5-8 s of wall time here). ``round_instruction_limit`` is the round's budget:
+    no message starts once the round has used it, so a round executes at most that
+    plus one message (with the defaults 7 B, the IC's per-round limit). Both count
+    the host-call complexity of ``system_api.HOST_CALL_COMPLEXITY``.
     """
 
     subnet_id: bytes = b""
     root_key: bytes = b""
     first_canister_index: int = 0x8000000000100000
     last_canister_index: int = 0x80000000001FFFFF
-    update_instruction_limit: int = 40_000_000_000
+    update_instruction_limit: int = 5_000_000_000
     query_instruction_limit: int = 5_000_000_000
     install_instruction_limit: int = 300_000_000_000
     inspect_instruction_limit: int = 200_000_000
+    round_instruction_limit: int = 2_000_000_000
     max_messages_per_round: int = 10_000
     default_provisional_cycles: int = 100_000_000_000_000
     max_reply_bytes: int = 2 * 1024 * 1024
@@ -152,8 +162,28 @@ class RoundReport:
     time_ns: int
     messages: int = 0
     instructions: int = 0
+    complexity: int = 0
+    """Host-call cost counted against the round's budget but not charged in cycles."""
     logs: list[tuple[bytes, bytes]] = field(default_factory=list)
     events: list[CanisterEvent] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class _RoundPlan:
+    """The round in progress: its system tasks, turns, and what it has used so far.
+
+    ``used`` counts instructions and host-call complexity against
+    `SubnetConfig.round_instruction_limit`; ``messages`` counts queue messages against
+    `SubnetConfig.max_messages_per_round`.
+    """
+
+    report: RoundReport
+    tasks: dict[bytes, deque[str]] = field(default_factory=dict)
+    turned: set[bytes] = field(default_factory=set)
+    executed: set[bytes] = field(default_factory=set)
+    used: int = 0
+    messages: int = 0
+    error: BaseException | None = None
 
 
 def canister_text(canister_id: bytes) -> str:
@@ -211,6 +241,13 @@ class Subnet:
         self._random_counter = 0
         self._last_prune_ns = 0
         self._report = RoundReport(self.height, self.time_ns)
+        self._round: _RoundPlan | None = None
+        self._usage: dict[bytes, int] = {}
+        self._last_turn: dict[bytes, int] = {}
+        self._last_cost: dict[bytes, int] = {}
+        self._answered: dict[bytes, IngressStatus] = {}
+        self.between_messages: Callable[[], None] | None = None
+        """Called by `execute_round` after each message (see `ReplicaService`)."""
         self._load()
 
     # -- loading -----------------------------------------------------------------------------
@@ -684,18 +721,91 @@ class Subnet:
     # -- rounds ------------------------------------------------------------------------------
 
     def execute_round(self) -> RoundReport:
-        """Execute one round and commit it atomically; returns what happened."""
+        """Execute one round and commit it atomically; returns what happened.
+
+        Between two messages the round calls `between_messages` (if set), where the
+        replica service lets waiting callers in. A caller let in that executes a round
+        itself (e.g. `Replica.wait`) finishes this one instead of nesting another; the
+        round then returns the report of that commit. Raises whatever a failed step
+        raised; the subnet must then be reloaded from the store (`Replica.reload`).
+        """
+        plan = self._round
+        if plan is not None:
+            return self._finish_round(plan)
+        plan = self._begin_round()
+        try:
+            while self._execute_next(plan):
+                hook = self.between_messages
+                if hook is not None:
+                    hook()
+                    if self._round is not plan:
+                        if plan.error is not None:
+                            raise ReplicaError(
+                                f"round {plan.report.height} failed in a call made between "
+                                f"its messages: {plan.error}"
+                            )
+                        return plan.report
+            return self._end_round(plan)
+        except BaseException as exc:
+            plan.error = exc
+            self._round = None
+            raise
+
+    @property
+    def in_round(self) -> bool:
+        """True between the start of a round and its commit (callers let in mid-round)."""
+        return self._round is not None
+
+    @property
+    def committed_height(self) -> int:
+        """The height of the last committed round (`height` counts the one in progress)."""
+        return self.height - 1 if self._round is not None else self.height
+
+    def _begin_round(self) -> _RoundPlan:
         self.height += 1
         self.time_ns = max(self.time_ns + 1, self.clock())
         self._random_counter = 0
         self._report = RoundReport(self.height, self.time_ns)
+        plan = _RoundPlan(self._report)
+        self._round = plan
         self._induct_ingress()
-        self._run_system_tasks()
-        self._drain_queues()
+        for canister_id, state in self.canisters.items():
+            sandbox = self.sandboxes.get(canister_id)
+            if sandbox is None or state.status is not CanisterStatus.RUNNING:
+                continue
+            methods = sandbox.module.system_methods
+            tasks = []
+            if "canister_heartbeat" in methods:
+                tasks.append("canister_heartbeat")
+            if (state.global_timer_ns and state.global_timer_ns <= self.time_ns
+                    and "canister_global_timer" in methods):
+                tasks.append("canister_global_timer")
+            if tasks:
+                plan.tasks[canister_id] = deque(tasks)
+        return plan
+
+    def _finish_round(self, plan: _RoundPlan) -> RoundReport:
+        try:
+            while self._execute_next(plan):
+                pass
+            return self._end_round(plan)
+        except BaseException as exc:
+            plan.error = exc
+            self._round = None
+            raise
+
+    def _end_round(self, plan: _RoundPlan) -> RoundReport:
+        self._report.messages += plan.messages
+        for canister_id in [c for c, q in self.queues.items() if not q]:
+            del self.queues[canister_id]
         self._finish_stopping()
         self._charge_storage()
         self._prune_ingress_history()
+        self._age_priorities(plan)
+        self.ingress_history.update(self._answered)
+        self._answered.clear()
         self._commit()
+        self._round = None
         if self._report.events:
             self._notify(self._report.events)
         return self._report
@@ -752,27 +862,115 @@ class Subnet:
         self.queues.setdefault(destination, deque()).append(message)
         self._dirty_queues.add(destination)
 
-    def _run_system_tasks(self) -> None:
-        for canister_id in sorted(self.sandboxes):
-            state = self.canisters[canister_id]
-            sandbox = self.sandboxes[canister_id]
-            if state.status is not CanisterStatus.RUNNING:
-                continue
-            methods = sandbox.module.system_methods
-            if "canister_heartbeat" in methods:
-                self._run_task(canister_id, "canister_heartbeat")
-            if (
-                state.global_timer_ns
-                and state.global_timer_ns <= self.time_ns
-                and "canister_global_timer" in methods
-                and canister_id in self.sandboxes
-            ):
-                state.global_timer_ns = 0
-                self.mark_dirty(canister_id)
-                self._run_task(canister_id, "canister_global_timer")
+    # -- scheduling ---------------------------------------------------------------------------
 
-    def _run_task(self, canister_id: bytes, export: str) -> None:
+    def _execute_next(self, plan: _RoundPlan) -> bool:
+        """Execute the round's next message; False when the round is over.
+
+        The management canister goes first. Then canisters take turns, one message (a
+        heartbeat, a due global timer, or the head of the input queue) per turn, in
+        passes: each pass gives every canister with work one turn, choosing next the
+        one that has used the fewest instructions lately (`_priority_key`). The round
+        ends when a pass finds no work, when it has used `round_instruction_limit`
+        instructions (the last message may overrun it, by at most one message's
+        limit), when the chosen canister's previous message would not fit in what is
+        left (so a spinner does not delay the commit of the replies before it), or
+        after `max_messages_per_round` queue messages.
+        """
+        config = self.config
+        if plan.used >= config.round_instruction_limit:
+            return False
+        management = self.queues.get(MANAGEMENT)
+        if management and plan.messages < config.max_messages_per_round:
+            message = management.popleft()
+            self._dirty_queues.add(MANAGEMENT)
+            assert isinstance(message, Request)
+            before = self._report.instructions + self._report.complexity
+            self.management.handle(message)
+            plan.used += self._report.instructions + self._report.complexity - before
+            plan.messages += 1
+            return True
+        while True:
+            candidates = [
+                c for c in self._with_work(plan) if c not in plan.turned
+            ]
+            if candidates:
+                break
+            if not plan.turned:
+                return False
+            plan.turned.clear()
+        canister_id = min(candidates, key=self._priority_key)
+        if plan.executed and plan.used + self._last_cost.get(canister_id, 0) > \
+                config.round_instruction_limit:
+            # Its last message would not fit: commit what ran (replies become visible)
+            # and let it go first in a round of its own.
+            return False
+        plan.turned.add(canister_id)
+        tasks = plan.tasks.get(canister_id)
+        before = self._report.instructions + self._report.complexity
+        if tasks:
+            self._run_task(canister_id, tasks.popleft(), plan)
+            if not tasks:
+                del plan.tasks[canister_id]
+        else:
+            queue = self.queues[canister_id]
+            message = queue.popleft()
+            self._dirty_queues.add(canister_id)
+            if isinstance(message, Request):
+                self._execute_request(message)
+            else:
+                self._execute_response(message)
+            plan.messages += 1
+        cost = self._report.instructions + self._report.complexity - before
+        plan.used += cost
+        self._usage[canister_id] = self._usage.get(canister_id, 0) + cost
+        self._last_cost[canister_id] = cost
+        self._last_turn[canister_id] = self.height
+        plan.executed.add(canister_id)
+        return True
+
+    def _with_work(self, plan: _RoundPlan) -> list[bytes]:
+        """Canisters with a message to execute this round (a system task or a queue)."""
+        ready = [c for c in plan.tasks if c in self.canisters]
+        if plan.messages < self.config.max_messages_per_round:
+            ready.extend(c for c, queue in self.queues.items()
+                         if queue and c != MANAGEMENT and c not in plan.tasks)
+        return ready
+
+    def _priority_key(self, canister_id: bytes) -> tuple[int, int, bytes]:
+        """Fewest instructions used lately first, then the longest waiting, then by id.
+
+        `_usage` is this subnet's accumulated priority (negated): what a canister's
+        messages cost, less what the least-served busy canister used (`_age_priorities`),
+        so an idle canister, or one that just got messages, goes first.
+        """
+        return (self._usage.get(canister_id, 0), self._last_turn.get(canister_id, 0),
+                canister_id)
+
+    def _age_priorities(self, plan: _RoundPlan) -> None:
+        """Keep usage relative: subtract the least usage among canisters that competed.
+
+        Canisters that are idle (nothing executed and nothing waiting) are forgotten,
+        so their next message is first in its round.
+        """
+        busy = set(plan.executed) | set(plan.tasks)
+        busy.update(c for c, queue in self.queues.items() if queue)
+        usage = {c: u for c, u in self._usage.items() if c in busy and c in self.canisters}
+        floor = min(usage.values(), default=0)
+        self._usage = {c: u - floor for c, u in usage.items() if u > floor}
+        self._last_turn = {c: h for c, h in self._last_turn.items() if c in self.canisters}
+        self._last_cost = {c: n for c, n in self._last_cost.items() if c in self.canisters}
+
+    def _run_task(self, canister_id: bytes, export: str, plan: _RoundPlan) -> None:
         state = self.canisters[canister_id]
+        sandbox = self.sandboxes.get(canister_id)
+        if sandbox is None or state.status is not CanisterStatus.RUNNING:
+            return
+        if export == "canister_global_timer":
+            if not state.global_timer_ns or state.global_timer_ns > self.time_ns:
+                return
+            state.global_timer_ns = 0
+            self.mark_dirty(canister_id)
         limit = self.config.update_instruction_limit
         if not self._prepay(canister_id, limit):
             return
@@ -780,38 +978,13 @@ class Subnet:
                               responded=True)
         state.call_contexts[context.id] = context
         inp = self._input(state, Context.SYSTEM_TASK, MANAGEMENT)
-        result = self.sandboxes[canister_id].execute(export, inp, limit, persist=True)
+        result = sandbox.execute(export, inp, limit, persist=True)
         self._settle_execution(canister_id, limit, result)
         if result.output is not None:
             self._apply_output(canister_id, context, result.output)
         else:
             self._log_trap(canister_id, export, result)
         self._maybe_close(canister_id, context, result.trap)
-
-    def _drain_queues(self) -> None:
-        processed = 0
-        while processed < self.config.max_messages_per_round:
-            progressed = False
-            for canister_id in sorted(self.queues):
-                queue = self.queues[canister_id]
-                if not queue:
-                    continue
-                message = queue.popleft()
-                self._dirty_queues.add(canister_id)
-                if isinstance(message, Request):
-                    if canister_id == MANAGEMENT:
-                        self.management.handle(message)
-                    else:
-                        self._execute_request(message)
-                else:
-                    self._execute_response(message)
-                processed += 1
-                progressed = True
-            if not progressed:
-                break
-        self._report.messages += processed
-        for canister_id in [c for c, q in self.queues.items() if not q]:
-            del self.queues[canister_id]
 
     # -- executing requests ------------------------------------------------------------------
 
@@ -953,6 +1126,7 @@ class Subnet:
         state.cycles_consumed += used
         report = self._report
         report.instructions += result.instructions
+        report.complexity += result.complexity
         if result.output is not None:
             for topic, value in getattr(result, "events", ()):
                 report.events.append(
@@ -1067,14 +1241,18 @@ class Subnet:
                  respondent: bytes = b"") -> None:
         """Deliver a response to whoever is waiting for it."""
         if origin.kind is OriginKind.INGRESS:
-            status = self.ingress_history.get(origin.request_id)
+            # The answer is staged until the round commits: callers let in between two
+            # messages of a round must not see a reply that is not durable yet.
+            request_id = origin.request_id
+            status = self._answered.get(request_id) or self.ingress_history.get(request_id)
             if status is None:
                 return
-            status.state = IngressState.REPLIED if reply is not None else IngressState.REJECTED
-            status.reply = reply
-            status.reject = reject
-            status.updated_ns = self.time_ns
-            self._dirty_ingress.add(origin.request_id)
+            self._answered[request_id] = dataclasses.replace(
+                status,
+                state=IngressState.REPLIED if reply is not None else IngressState.REJECTED,
+                reply=reply, reject=reject, updated_ns=self.time_ns,
+            )
+            self._dirty_ingress.add(request_id)
         elif origin.kind is OriginKind.CANISTER:
             self.enqueue(Response(origin, reply=reply, reject=reject, refund=refund,
                                   respondent=respondent))

@@ -44,6 +44,36 @@ MAX_CALL_TIMEOUT_SECONDS = 300
 _U32 = (1 << 32) - 1
 _U64 = (1 << 64) - 1
 
+# The IC's fixed System API overhead in instructions (``overhead::new`` in
+# rs/embedders/src/wasmtime_embedder/system_api_complexity.rs): added to a message's
+# instructions, so charged in cycles and seen by ``performance_counter``. Calls the table
+# does not list cost `DEFAULT_SYSTEM_API_OVERHEAD`, the IC's value for most calls.
+SYSTEM_API_OVERHEAD: dict[str, int] = {
+    "call_new": 1_500,
+    "call_perform": 5_000,
+    "debug_print": 100,
+    "is_controller": 1_000,
+    "performance_counter": 200,
+    "stable_read": 20,
+    "stable_write": 20,
+    "stable_size": 20,
+    "stable64_read": 20,
+    "stable64_write": 20,
+    "stable64_size": 20,
+}
+DEFAULT_SYSTEM_API_OVERHEAD = 500
+
+HOST_CALL_COMPLEXITY = 25_000
+"""Instructions of wall time one ic0 call costs this replica, beyond its overhead.
+
+A host call through wasmtime-py takes about 25 µs, the time wasm runs about 25,000
+instructions here, where the IC's costs tens of nanoseconds; a canister looping on a
+cheap call (``ic0.time``) could otherwise hold execution for hours within one message's
+limit. Like the IC's System API CPU complexity, this counts against the message's
+instruction limit and the round's budget but is not charged in cycles and is not part of
+``performance_counter`` or the reported instructions.
+"""
+
 # The IC's names of execution modes in context-violation messages (`ApiType::as_str`
 # in rs/system_api/src/lib.rs); init and post_upgrade are both "init".
 _CONTEXT_NAMES = {
@@ -205,7 +235,10 @@ class SystemApi:
         *,
         memory64: bool = False,
         entry_point: str = "",
+        consume: Callable[[int], None] | None = None,
     ) -> None:
+        """``consume(n)`` takes ``n`` instructions from the execution's budget and raises
+        the instruction-limit `CanisterTrap` when fewer are left (see `charge`)."""
         self.inp = inp
         self.heap = heap
         self.stable = stable
@@ -213,6 +246,8 @@ class SystemApi:
         self.entry_point = entry_point
         self._mask = _U64 if memory64 else _U32
         self._instructions_used = instructions_used
+        self._consume = consume
+        self.complexity = 0
         self._reply_buffer = bytearray()
         self._staged: StagedCall | None = None
         self._timer = inp.global_timer_ns
@@ -297,8 +332,21 @@ class SystemApi:
     def _responded(self) -> bool:
         return self.inp.responded or self.out.response is not None
 
+    def charge(self, name: str) -> None:
+        """Charge one call of ``ic0.<name>``: the IC's overhead plus `HOST_CALL_COMPLEXITY`.
+
+        Both come out of the execution's instruction budget, so a loop of host calls
+        reaches the limit (IC0522) in bounded wall time; only the overhead counts as
+        instructions (`instructions`).
+        """
+        self.complexity += HOST_CALL_COMPLEXITY
+        if self._consume is not None:
+            self._consume(SYSTEM_API_OVERHEAD.get(name, DEFAULT_SYSTEM_API_OVERHEAD)
+                          + HOST_CALL_COMPLEXITY)
+
     def instructions(self) -> int:
-        return self._instructions_used()
+        """Instructions executed so far, with the System API overhead, without complexity."""
+        return max(0, self._instructions_used() - self.complexity)
 
     # -- message data -------------------------------------------------------------------
 
