@@ -941,23 +941,24 @@ class Subnet:
         """Fewest instructions used lately first, then the longest waiting, then by id.
 
         `_usage` is this subnet's accumulated priority (negated): what a canister's
-        messages cost, less what the least-served busy canister used (`_age_priorities`),
-        so an idle canister, or one that just got messages, goes first.
+        messages cost, halved after each round (`_age_priorities`), so an idle canister,
+        or one that just got messages, goes before one that has been spinning.
         """
         return (self._usage.get(canister_id, 0), self._last_turn.get(canister_id, 0),
                 canister_id)
 
     def _age_priorities(self, plan: _RoundPlan) -> None:
-        """Keep usage relative: subtract the least usage among canisters that competed.
+        """Halve every busy canister's usage after a round; forget idle canisters.
 
-        Canisters that are idle (nothing executed and nothing waiting) are forgotten,
-        so their next message is first in its round.
+        Halving keeps usage a recent measure: a canister that spins every round keeps
+        about twice its per-round cost, one that waits sees its usage fall until it is
+        first (no canister starves), and an idle canister (nothing executed and nothing
+        waiting) is forgotten, so its next message is first in its round.
         """
         busy = set(plan.executed) | set(plan.tasks)
         busy.update(c for c, queue in self.queues.items() if queue)
-        usage = {c: u for c, u in self._usage.items() if c in busy and c in self.canisters}
-        floor = min(usage.values(), default=0)
-        self._usage = {c: u - floor for c, u in usage.items() if u > floor}
+        self._usage = {c: u // 2 for c, u in self._usage.items()
+                       if c in busy and c in self.canisters and u > 1}
         self._last_turn = {c: h for c, h in self._last_turn.items() if c in self.canisters}
         self._last_cost = {c: n for c, n in self._last_cost.items() if c in self.canisters}
 

@@ -78,10 +78,11 @@ def _round_cost(report: RoundReport) -> int:
     return report.instructions + report.complexity
 
 
-def test_ingress_to_an_idle_canister_runs_first_in_the_next_round() -> None:
+@pytest.mark.parametrize("count", [1, 3])
+def test_ingress_to_an_idle_canister_runs_first_in_the_next_round(count: int) -> None:
     replica = Replica.open(config=CONFIG)
     victim = _install(replica, VICTIM_WAT)
-    spinners = [_install(replica, SPINNER_WAT) for _ in range(3)]
+    spinners = [_install(replica, SPINNER_WAT) for _ in range(count)]
     for _ in range(3):
         replica.subnet.execute_round()
     request_id = replica.submit(victim, "inc")
@@ -90,6 +91,10 @@ def test_ingress_to_an_idle_canister_runs_first_in_the_next_round() -> None:
     assert status is not None and status.state is IngressState.REPLIED
     assert report.logs[0] == (victim.raw, b"victim"), "the victim went before every spinner"
     assert _spinner_turns(report) == [], "no spinner delays the commit of the reply"
+    # Having just run does not put the victim behind canisters that spin every round.
+    replica.submit(victim, "inc")
+    report = replica.subnet.execute_round()
+    assert report.logs[0] == (victim.raw, b"victim")
     next_turns = _spinner_turns(replica.subnet.execute_round())
     assert len(next_turns) == 1 and next_turns[0] in {s.raw for s in spinners}
 
