@@ -28,7 +28,7 @@ LAYERS: dict[str, int] = {
     "compiler": 3,
     "replica": 3,
     "agent": 3,
-    "conf": 3,
+    "conf": 2,  # the settings accessor (imports nothing of ours): read by replica and adapters
     "deployments": 4,  # the project's deploy record (agent's network names)
     "management": 5,  # commands wire the adapters together
     "pages": 5,  # what the apps' views share: records checked against the replica

@@ -1066,7 +1066,13 @@ class ComponentSandbox:
 
     def _wasi_functions(self) -> dict[str, dict[str, Callable[..., Any]]]:
         def now(_store: Any) -> _Datetime:
-            time_ns = self._message.time_ns if self._message is not None else 0
+            message = self._message
+            if message is None:  # CPython starting up, before any message
+                return _Datetime(0, 0)
+            # Charged as ic0.time: a loop on time.time() must reach the limit (IC0522)
+            # in bounded wall time, as a loop on any other import does.
+            message.api.charge("time")
+            time_ns = message.time_ns
             return _Datetime(time_ns // 1_000_000_000, time_ns % 1_000_000_000)
 
         def resolution(_store: Any) -> _Datetime:
@@ -1098,6 +1104,7 @@ class ComponentSandbox:
                 ErrorCode.CANISTER_CONTRACT_VIOLATION,
                 "Canister violated contract: random bytes requested outside an execution",
             )
+        self._message.api.charge("")
         return self._message.random.bytes(size)
 
     # -- instantiation and install ----------------------------------------------------------

@@ -969,9 +969,11 @@ class Gateway:
                 canister_id, "http_request_update", encode_http_update_request(request))
             response = decode_http_response(reply)
         body = self._assemble(canister_id, response)
-        if not 100 <= response.status_code <= 599:
+        if not 200 <= response.status_code <= 599:
+            # 1xx are interim answers: none can end an exchange, so none is a final response.
             raise GatewayError(
-                502, f"canister {canister_id} answered with HTTP status {response.status_code}")
+                502, f"canister {canister_id} answered with HTTP status {response.status_code}; "
+                "a final response needs a status from 200 to 599")
         _check_headers(canister_id, response.headers)
         if upgraded:
             verification = "update-call"

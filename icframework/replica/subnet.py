@@ -2,10 +2,12 @@
 
 How it works: ingress requests wait in the ingress queue until the next round inducts
 them into their canister's input queue. `execute_round` fixes the round time (from the
-injected clock, never re-read during execution), runs due global timers and
-heartbeats, then drains the input queues, executing requests and the responses that
-inter-canister calls produce, until the subnet is quiescent (or a per-round message
-cap is hit). Finally it commits everything the round changed (canister records, dirty
+injected clock, never re-read during execution), then gives canisters turns of one
+message each (a heartbeat, a due global timer or the head of the input queue), the
+fewest instructions used lately first, until no message waits, the round's instruction
+budget is spent or the per-round message cap is hit; between messages it calls the
+``between_messages`` hook, through which the service lets waiting callers in. Finally
+it commits everything the round changed (canister records, dirty
 heap and stable pages, queues, ingress history) to the state store as one atomic
 transaction; only then do replies become visible in the ingress history. A restarted
 subnet loads the last committed round and continues.

@@ -316,6 +316,46 @@ def test_methods_of_one_shape_do_not_slow_each_other_down(runtime: object) -> No
     assert all(mixed_cost <= alone_cost * 1.02 for _, alone_cost, mixed_cost in runs), runs
 
 
+CLOCK_LOOP = """\
+import random
+import time
+
+from icframework.sdk import nat64, update
+
+
+@update
+def read_the_clock(times: nat64) -> nat64:
+    for _ in range(times):
+        time.time()
+    return times
+
+
+@update
+def draw(times: nat64) -> nat64:
+    for _ in range(times):
+        random.SystemRandom().getrandbits(8)
+    return times
+"""
+
+
+@pytest.mark.parametrize("method", ["read_the_clock", "draw"])
+def test_wasi_clock_and_random_are_charged_as_host_calls(runtime: object, method: str) -> None:
+    # Each time.time() or random draw is a host call of ~25 us but 1,250 (clock) or
+    # 14,400 (random) wasm instructions: uncharged, 10,000 of them fit a 200 M limit, and
+    # at the 5 B message limit a clock loop held the replica for ~100 s. Charged as
+    # System API calls (overhead + host cost), they reach the limit.
+    box = sandbox(CLOCK_LOOP, "clock.py")
+    limit = 200_000_000
+    few = box.execute(f"canister_update {method}", message(arg=encode([NAT64], [10])), limit,
+                      persist=True)
+    assert few.trap is None
+    many = box.execute(f"canister_update {method}", message(arg=encode([NAT64], [10_000])),
+                       limit, persist=True)
+    assert many.trap is not None
+    assert many.trap.error_code is ErrorCode.CANISTER_INSTRUCTION_LIMIT_EXCEEDED
+    assert f"limit of {limit} instructions" in many.trap.message
+
+
 # -- RuntimeBackend over fake imports (plain CPython) ------------------------------------
 
 

@@ -86,7 +86,7 @@ class Command(BaseCommand):
         self.stdout.write(f"  dashboard: {base}/")
         self.stdout.write(f"  IC API:    {base}/api/v2/status  (agents: fetch the root key)")
         self.stdout.write(f"  canisters: http://<canister-id>.localhost:{port}/  "
-                          f"or {base}/?canisterId=<canister-id>")
+                          f"({base}/?canisterId=<canister-id> redirects there)")
         self.stdout.write(f"  events:    ws://{host}:{port}/ws/canisters/<canister-id>/events")
         for line in demo_lines:
             self.stdout.write(line)

@@ -111,6 +111,19 @@ def test_canister_header_that_cannot_be_sent_is_a_named_502(
     assert f"canister {echo[1]} {message}" in answer.content.decode()
 
 
+@pytest.mark.parametrize("upgrade", [None, True])
+@pytest.mark.parametrize("status", [0, 100, 101, 199, 600, 65535])
+def test_a_status_that_cannot_end_an_exchange_is_a_named_502(
+        echo: tuple[ReplicaService, Principal], status: int, upgrade: bool | None) -> None:
+    # A 1xx is an interim answer: sent as the final one it leaves the client waiting.
+    serve(echo, response(status=status, upgrade=upgrade))
+    answer = get(echo[1])
+    assert answer.status_code == 502
+    assert answer.content.decode() == (
+        f"canister {echo[1]} answered with HTTP status {status}; a final response needs a "
+        "status from 200 to 599\n")
+
+
 def test_header_values_beyond_ascii_are_passed_on(echo: tuple[ReplicaService, Principal]) -> None:
     serve(echo, response(headers=[("X-Name", "café\tnoir")]))
     answer = get(echo[1])
@@ -162,8 +175,9 @@ def test_hostile_canister_responses_never_give_a_500(
     extra = {} if range_value is None else {"HTTP_RANGE": range_value}
     answer = get(echo[1], **extra)
     status = answer.status_code
-    if answer.get(VERIFICATION_HEADER) != "skipped-raw":
-        # The gateway's own answer (the canister's status passes through only with it).
+    if answer.get(VERIFICATION_HEADER) not in ("skipped-raw", "update-call"):
+        # The gateway's own answer (the canister's status passes through only on the raw
+        # origin, where nothing is verified, and from an upgraded update call).
         assert status < 500 or status in (502, 503, 504)
         assert answer["Content-Type"] == "text/plain; charset=utf-8"
     assert_no_debug_text(answer.content)
