@@ -1,0 +1,1 @@
+"""Template tags of icframework's shared templates."""
