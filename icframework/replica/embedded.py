@@ -94,6 +94,7 @@ class Replica:
         self.subnet = Subnet(
             self.store, old.engine, old.config, old.clock, old.ingress_queue,
             python_runtime=old.python_runtime, event_listeners=old.event_listeners,
+            metrics=old.metrics,
         )
 
     def __enter__(self) -> Replica:

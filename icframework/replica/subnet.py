@@ -54,6 +54,7 @@ from icframework.replica.messages import (
     Request,
     Response,
 )
+from icframework.replica.metrics import SubnetMetrics
 from icframework.replica.pages import PageMap
 from icframework.replica.sandbox import (
     CHECKPOINT_PAGE,
@@ -134,6 +135,8 @@ class QueryResult:
     reply: bytes | None = None
     reject: RejectInfo | None = None
     instructions: int = 0
+    trapped: bool = False
+    """The reject is a trap of the queried canister (or of one it called)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,11 +208,13 @@ class Subnet:
         *,
         python_runtime: RuntimeLoader | None = None,
         event_listeners: list[EventListener] | None = None,
+        metrics: SubnetMetrics | None = None,
     ) -> None:
         """``python_runtime`` loads the runtime of Python canisters; by default the
         process-wide loader (`icframework.replica.component.set_runtime_loader`).
         ``event_listeners`` receive each round's committed events (see `EventListener`);
-        the list is shared, not copied, so listeners may be added later."""
+        the list is shared, not copied, so listeners may be added later. ``metrics``
+        watches what the subnet does (a new `SubnetMetrics` by default)."""
         from icframework.replica.management import ManagementCanister
 
         self.store = store
@@ -250,6 +255,8 @@ class Subnet:
         self._answered: dict[bytes, IngressStatus] = {}
         self.between_messages: Callable[[], None] | None = None
         """Called by `execute_round` after each message (see `ReplicaService`)."""
+        self.metrics = metrics if metrics is not None else SubnetMetrics()
+        """Fed at the hooks marked ``metrics:`` below; never read by execution."""
         self._load()
 
     # -- loading -----------------------------------------------------------------------------
@@ -563,6 +570,7 @@ class Subnet:
             status.canister_id = effective_canister_id
         self.ingress_history[request_id] = status
         self._dirty_ingress.add(request_id)
+        self.metrics.call_received(request_id, canister_id, method, sender)  # metrics:
         return True
 
     def ingress_status(self, request_id: bytes) -> IngressStatus | None:
@@ -581,6 +589,24 @@ class Subnet:
         data_certificate: bytes | None = None,
     ) -> QueryResult:
         """Run a query method non-replicated against the committed state (changes discarded)."""
+        started = self.metrics.clock()
+        result = self._query(sender, canister_id, method, arg, data_certificate=data_certificate)
+        reject = result.reject
+        if reject is not None and result.trapped:
+            self.metrics.trapped(canister_id, method, reject.message)  # metrics:
+        self.metrics.query_answered(sender, canister_id, method, started,  # metrics:
+                                    None if reject is None else reject.message)
+        return result
+
+    def _query(
+        self,
+        sender: bytes,
+        canister_id: bytes,
+        method: str,
+        arg: bytes,
+        *,
+        data_certificate: bytes | None = None,
+    ) -> QueryResult:
         if canister_id == MANAGEMENT:
             return self.management.query(sender, method, arg)
         name = canister_text(canister_id)
@@ -805,9 +831,15 @@ class Subnet:
         self._prune_ingress_history()
         self._age_priorities(plan)
         self.ingress_history.update(self._answered)
+        answered = [(request_id, None if status.reject is None else status.reject.message)
+                    for request_id, status in self._answered.items()]
         self._answered.clear()
         self._commit()
         self._round = None
+        self.metrics.round_committed(  # metrics:
+            self.height, self._report.messages, self._report.instructions, answered,
+            {canister_id: state.cycles_consumed for canister_id, state in self.canisters.items()},
+        )
         if self._report.events:
             self._notify(self._report.events)
         return self._report
@@ -1130,6 +1162,7 @@ class Subnet:
         report = self._report
         report.instructions += result.instructions
         report.complexity += result.complexity
+        self.metrics.executed(canister_id, result.instructions)  # metrics:
         if result.output is not None:
             for topic, value in getattr(result, "events", ()):
                 report.events.append(
@@ -1196,14 +1229,14 @@ class Subnet:
         state = self.canisters[canister_id]
         if trap is not None and not context_state.responded:
             if context_state.outstanding == 0 or context_state.origin.kind is OriginKind.SYSTEM:
-                self._log_trap_message(canister_id, trap)
+                self._log_trap_message(canister_id, trap, context_state.method)
                 self._fail_context(canister_id, context_state, RejectInfo(
                     RejectCode.CANISTER_ERROR,
                     f"Error from Canister {canister_text(canister_id)}: {trap.message}",
                     trap.error_code))
                 return
         elif trap is not None:
-            self._log_trap_message(canister_id, trap)
+            self._log_trap_message(canister_id, trap, context_state.method)
         if context_state.outstanding > 0:
             return
         if not context_state.responded:
@@ -1230,8 +1263,9 @@ class Subnet:
                 (canister_id, f"[TRAP in {what}] {result.trap.message}".encode())
             )
 
-    def _log_trap_message(self, canister_id: bytes, trap: CanisterTrap) -> None:
+    def _log_trap_message(self, canister_id: bytes, trap: CanisterTrap, method: str) -> None:
         self._report.logs.append((canister_id, f"[TRAP] {trap.message}".encode()))
+        self.metrics.trapped(canister_id, method, trap.message)  # metrics:
 
     # -- responses ----------------------------------------------------------------------------
 
@@ -1449,10 +1483,10 @@ class _QueryGraph:
 def _query_outcome(name: str, result: ExecutionResult, instructions: int) -> QueryResult:
     """The `QueryResult` of a query execution: its trap, reply, reject or no reply."""
     if result.trap is not None:
-        return _query_reject(
-            result.trap.error_code, f"Error from Canister {name}: {result.trap.message}",
-            instructions,
-        )
+        code = result.trap.error_code
+        return QueryResult(reject=RejectInfo(
+            code.reject_code, f"Error from Canister {name}: {result.trap.message}", code),
+            instructions=instructions, trapped=True)
     assert result.output is not None
     response = result.output.response
     if isinstance(response, Reply):
