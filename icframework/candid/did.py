@@ -14,8 +14,9 @@ Every problem is raised as `CandidParseError` with the line and column of the to
 fault. Nesting is capped (`MAX_NESTING`), so hostile input cannot exhaust the stack.
 
 Accepted syntax (the spec's grammar with its shorthands): ``type`` definitions,
-``import "f.did";`` and ``import service "f.did";`` (resolved through the ``load``
-callback), ``service [name] : [(args) ->] ({ methods } | Name)``, ``blob``, named
+``import "f.did";`` and ``import service "f.did";`` (relative to the importing file,
+read through the ``load`` callback), ``service [name] : [(args) ->] ({ methods } |
+Name)`` with or without a ``;`` before and after it, ``blob``, named
 arguments ``(x : nat)``, tuple fields ``record { nat; text }``, variant fields without
 a type (``variant { a; b }``), numeric and quoted labels (``0 : nat``, ``"a b" : nat``)
 and the func modes ``query``, ``composite_query`` and ``oneway`` (at most one; a
@@ -24,6 +25,8 @@ oneway function has no results).
 
 from __future__ import annotations
 
+import os
+import posixpath
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
@@ -49,7 +52,16 @@ from icframework.candid.types import (
     Vec,
 )
 
-__all__ = ["Parser", "parse_did", "parse_type", "parse_types", "same_did", "same_type"]
+__all__ = [
+    "Parser",
+    "load_did",
+    "parse_did",
+    "parse_type",
+    "parse_types",
+    "resolve_import",
+    "same_did",
+    "same_type",
+]
 
 _T = TypeVar("_T")
 Loader = Callable[[str], str]
@@ -64,14 +76,31 @@ class _Ref:
     want: str  # "type", "func" (a method type) or "service" (the main service)
 
 
+_Program = tuple[CandidType | None, tuple[CandidType, ...] | None]
+
+
 @dataclass(slots=True)
 class _Shared:
     """State shared between a file's parser and the parsers of the files it imports."""
 
     env: TypeEnv
     defined: dict[str, str]  # name -> where it was defined, for duplicate errors
-    visited: set[str]
+    # Resolved path -> the file's service and init args; None while it is being read.
+    files: dict[str, _Program | None]
     load: Loader | None
+
+
+def resolve_import(importer: str, name: str) -> str:
+    """The path an ``import "name"`` in the file ``importer`` refers to.
+
+    Relative names are relative to the directory of the importing file, as the reference
+    implementation reads them (``import "b/b.did"`` in ``import/a.did`` is
+    ``import/b/b.did``); the result is normalised (``a/../b.did`` is ``b.did``) so each
+    file is read once whatever path leads to it.
+    """
+    if not posixpath.isabs(name):
+        name = posixpath.join(posixpath.dirname(importer), name)
+    return posixpath.normpath(name)
 
 
 class Parser:
@@ -88,11 +117,13 @@ class Parser:
         env: TypeEnv | None = None,
         *,
         _shared: _Shared | None = None,
+        _path: str = "",
     ) -> None:
         self.tokens = tokens
         self.pos = 0
         self.depth = 0
-        self.shared = _shared or _Shared(env if env is not None else TypeEnv(), {}, set(), None)
+        self.shared = _shared or _Shared(env if env is not None else TypeEnv(), {}, {}, None)
+        self.path = _path
         self.env = self.shared.env
         self.refs: list[_Ref] = []
         self.definitions: list[tuple[str, Token]] = []
@@ -413,7 +444,11 @@ class Parser:
                 raise tok.error(str(exc)) from None
 
     def parse_import(self) -> None:
-        """``import service? <text>``: parse the file via the loader, merging definitions."""
+        """``import service? <text>``: parse the file via the loader, merging definitions.
+
+        The path is resolved against the importing file (`resolve_import`) and each file
+        is read once; ``import service`` of a file already read still takes its methods.
+        """
         kw = self.next()
         with_service = self.peek().is_word("service")
         if with_service:
@@ -421,34 +456,60 @@ class Parser:
         tok = self.next()
         if tok.kind != "text":
             raise tok.error(f"expected the file to import as a text literal, got {describe(tok)}")
-        path = self.text_value(tok, "import path")
+        written = self.text_value(tok, "import path")
+        path = resolve_import(self.path, written)
+        shown = repr(written) if path == written else f"{written!r} (at {path!r})"
+        files = self.shared.files
+        if path in files:
+            program = files[path]
+            if program is None:
+                if with_service:
+                    raise tok.error(
+                        f"'import service' of {shown} is circular: that file is still being "
+                        "read; import its service from the file that declares it only"
+                    )
+                return
+        else:
+            program = self.read_import(tok, kw, written, path, shown)
+        if with_service:
+            self.import_service(tok, shown, program)
+
+    def read_import(
+        self, tok: Token, kw: Token, written: str, path: str, shown: str
+    ) -> _Program:
+        """Load and parse the imported file ``path`` into the shared environment."""
         load = self.shared.load
         if load is None:
             raise kw.error(
-                f"cannot import {path!r}: no loader given (call parse_did(text, load=...))"
+                f"cannot import {written!r}: no loader given (call parse_did(text, load=...) "
+                "or load_did(path))"
             )
-        if path in self.shared.visited:
-            return
-        self.shared.visited.add(path)
+        files = self.shared.files
+        files[path] = None
         try:
             source = load(path)
         except Exception as exc:
-            raise tok.error(f"cannot import {path!r}: {exc}") from None
-        sub = Parser([], _shared=self.shared)
+            raise tok.error(f"cannot import {shown}: {exc}") from None
+        sub = Parser([], _shared=self.shared, _path=path)
         try:
             sub.tokens = tokenize(source)
-            service, args = sub.parse_program()
+            program = sub.parse_program()
         except CandidParseError as exc:
             raise tok.error(
                 f"in imported file {path!r}, line {exc.line}, column {exc.column}: {exc.reason}"
             ) from None
-        if not with_service:
-            return
+        files[path] = program
+        return program
+
+    def import_service(self, tok: Token, shown: str, program: _Program) -> None:
+        """Take the methods of an imported file's main service into this file's service."""
+        service, args = program
         if service is None:
-            raise tok.error(f"'import service' of {path!r}, which declares no service")
+            raise tok.error(f"'import service' of {shown}, which declares no service")
         if args is not None:
             raise tok.error(
-                f"'import service' of {path!r}, whose service is a class (has init arguments)"
+                f"'import service' of {shown}, whose service is a class (has init arguments); "
+                "import it with 'import' for its types only"
             )
         resolved = self.env.resolve(service)
         assert isinstance(resolved, Service)
@@ -501,9 +562,10 @@ class Parser:
             else:
                 raise tok.error(f"expected 'type', 'import' or 'service', got {describe(tok)}")
             end = self.peek()
-            if not end.is_sym(";"):
+            if end.is_sym(";"):
+                self.next()
+            elif not (end.is_word("service") or end.kind == "eof"):
                 raise end.error(f"expected ';' after the declaration, got {describe(end)}")
-            self.next()
         self.check_refs()
         self.check_definitions()
         if self.imported_methods:
@@ -534,18 +596,37 @@ def _kind_name(t: CandidType) -> str:
     }.get(type(t), f"'{t!r}'")
 
 
-def parse_did(text: str, *, load: Loader | None = None) -> DidFile:
+def parse_did(text: str, *, load: Loader | None = None, path: str = "") -> DidFile:
     """Parse a .did file: its type definitions and its main service, if any.
 
-    ``load(path)`` returns the text of a file named in ``import "path";`` (imports raise
-    `CandidParseError` if no loader is given); each file is imported at most once.
-    Definitions are kept in order in ``DidFile.env``. The service is a `Service`, or a
-    `TypeRef` when declared by name (``service : S``); ``service_args`` holds the
-    initialisation argument types of a service class (``service : (nat) -> {...}``).
+    ``path`` names the file ``text`` was read from (``/``-separated); imports are resolved
+    against its directory (`resolve_import`), and ``load(resolved_path)`` returns the
+    text of an imported file (imports raise `CandidParseError` if no loader is given).
+    Each file is read at most once, however many files import it. Definitions are kept
+    in order in ``DidFile.env``. The service is a `Service`, or a `TypeRef` when
+    declared by name (``service : S``); ``service_args`` holds the initialisation
+    argument types of a service class (``service : (nat) -> {...}``).
     """
-    parser = Parser(tokenize(text), _shared=_Shared(TypeEnv(), {}, set(), load))
+    files: dict[str, _Program | None] = {posixpath.normpath(path): None} if path else {}
+    parser = Parser(tokenize(text), _shared=_Shared(TypeEnv(), {}, files, load), _path=path)
     service, args = parser.parse_program()
     return DidFile(parser.env, service, args)
+
+
+def load_did(path: str | os.PathLike[str]) -> DidFile:
+    """Read and parse the .did file at ``path``, with its imports read from disk.
+
+    An import is relative to the file that names it. Raises `OSError` if ``path``
+    itself cannot be read and `CandidParseError` for everything else (an import that
+    cannot be read included).
+    """
+    name = os.fspath(path)
+    return parse_did(_read_file(name), load=_read_file, path=name)
+
+
+def _read_file(path: str) -> str:
+    with open(path, encoding="utf-8") as file:
+        return file.read()
 
 
 def parse_type(text: str, env: TypeEnv | None = None) -> CandidType:

@@ -14,8 +14,9 @@ Token kinds:
 * ``text``: a string literal; ``value`` is the ``bytes`` it denotes after escapes
   (``\\n \\r \\t \\\\ \\" \\'``, ``\\u{hex}`` code points, ``\\XX`` raw bytes). Whether the
   bytes must be UTF-8 is up to the parser (``blob "..."`` may hold any bytes).
-* ``nat``: an unsigned integer literal (decimal or ``0x`` hex, ``_`` between digits);
-  ``value`` is the ``int``.
+* ``nat``: an unsigned integer literal (decimal or ``0x`` hex); after its first digit
+  ``_`` may appear anywhere (``1_000``, ``2_``, ``1__0``), as the reference parser
+  allows; ``value`` is the ``int``.
 * ``float``: a float literal (decimal with ``.`` and/or exponent, or hex with ``.``
   and/or ``p`` exponent); ``value`` is the ``float``.
 * ``sym``: punctuation: ``= ( ) { } ; , . : -> == != !: + -``; ``value`` is the text.
@@ -66,8 +67,8 @@ RESERVED_NAMES = KEYWORDS | _PRIMITIVE_NAMES
 MAX_NESTING = 200
 
 _IDENT_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_DEC_RE = re.compile(r"[0-9](?:_?[0-9])*")
-_HEX_RE = re.compile(r"[0-9A-Fa-f](?:_?[0-9A-Fa-f])*")
+_DEC_RE = re.compile(r"[0-9][0-9_]*")
+_HEX_RE = re.compile(r"[0-9A-Fa-f][0-9A-Fa-f_]*")
 _WORD_TAIL_RE = re.compile(r"[A-Za-z0-9_.]*")
 
 _SIMPLE_ESCAPES = {

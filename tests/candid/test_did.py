@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from icframework.candid.did import parse_did, parse_type, parse_types
+from icframework.candid.did import load_did, parse_did, parse_type, parse_types, resolve_import
 from icframework.candid.errors import CandidParseError
 from icframework.candid.lexer import MAX_NESTING, tokenize
 from icframework.candid.types import (
@@ -98,7 +100,6 @@ def test_lexer_text_escapes(source: str, value: bytes) -> None:
         ('"\\u{12"', 1, 2, "unclosed escape"),
         ('"\\u12"', 1, 2, "expected '\\u{'"),
         ("a\n  /* /* */", 2, 3, "never closed"),
-        ("1__0", 1, 1, "malformed number '1__0'"),
         ("12abc", 1, 1, "malformed number '12abc'"),
         ("1e", 1, 1, "exponent has no digits"),
         ("0x", 1, 1, "no hex digits"),
@@ -247,6 +248,84 @@ def test_imports() -> None:
         parse_did('import service "admin.did"; service : { ban : () -> () }', load=load)
 
 
+def test_imports_are_relative_to_the_importing_file() -> None:
+    # The reference parser's own layout: a.did imports "b/b.did", its neighbour's folder.
+    files = {
+        "main.did": 'import "import/a.did"; import service "import/b/b.did";',
+        "import/a.did": 'import "b/b.did"; type a = variant { a; b : b };',
+        "import/b/b.did": 'import "../../shared.did"; type b = record { int; S };'
+        " service : { bbbbb : (b) -> () }",
+        "shared.did": "type S = nat;",
+    }
+    loaded: list[str] = []
+
+    def load(path: str) -> str:
+        loaded.append(path)
+        return files[path]
+
+    did = parse_did('import "main.did";', load=load)
+    # Before, "b/b.did" was looked up from the top and import/b/b.did read a second time.
+    assert loaded == ["main.did", "import/a.did", "import/b/b.did", "shared.did"]
+    assert list(did.env) == ["S", "b", "a"]
+    assert did.service is None
+
+    loaded.clear()
+    did = parse_did(files["main.did"], load=load, path="main.did")
+    # import service of a file already read (through a.did) still takes its methods.
+    assert loaded == ["import/a.did", "import/b/b.did", "shared.did"]
+    assert isinstance(did.service, Service) and did.service.method("bbbbb") is not None
+
+    assert resolve_import("x/y/a.did", "../b.did") == "x/b.did"
+    assert resolve_import("x/a.did", "/abs/b.did") == "/abs/b.did"
+    assert resolve_import("", "./b//c.did") == "b/c.did"
+
+
+def test_circular_imports() -> None:
+    files = {
+        "a.did": 'import "b.did"; type A = opt B; service : { a : (A) -> () }',
+        "b.did": 'import "a.did"; type B = opt nat;',
+        "c.did": 'import service "d.did"; type C = nat;',
+        "d.did": 'import "c.did"; service : { d : () -> () }',
+    }
+    # A file being read is not read again when a file it imports imports it back.
+    did = parse_did(files["a.did"], load=files.__getitem__, path="a.did")
+    assert list(did.env) == ["B", "A"]
+    with pytest.raises(CandidParseError) as info:
+        parse_did('import service "d.did";', load=files.__getitem__)
+    assert "'import service' of 'd.did' is circular" in str(info.value)
+
+
+def test_load_did_reads_imports_from_disk(tmp_path: Path) -> None:
+    (tmp_path / "api").mkdir()
+    (tmp_path / "types.did").write_text("type Id = nat64;", encoding="utf-8")
+    (tmp_path / "api" / "can.did").write_text(
+        'import "../types.did";\nservice : { get : (Id) -> (text) query }', encoding="utf-8"
+    )
+    did = load_did(tmp_path / "api" / "can.did")
+    assert list(did.env) == ["Id"]
+    assert isinstance(did.service, Service)
+    (tmp_path / "api" / "broken.did").write_text('import "gone.did";', encoding="utf-8")
+    with pytest.raises(CandidParseError) as info:
+        load_did(tmp_path / "api" / "broken.did")
+    assert f"cannot import 'gone.did' (at '{tmp_path}/api/gone.did')" in str(info.value)
+
+
+def test_separator_before_the_service_is_optional() -> None:
+    # ckBTC's and ckETH's minters and index-ng end their last type without ';'.
+    did = parse_did("type A = nat\nservice : { f : (A) -> () }")
+    assert list(did.env) == ["A"] and isinstance(did.service, Service)
+    assert list(parse_did("type A = nat").env) == ["A"]
+    assert parse_did("type A = nat; service : {};").service == Service()
+
+
+def test_underscores_in_numbers_follow_the_reference_lexer() -> None:
+    # fieldnat.did of the reference parser writes a field id as 2_.
+    t = parse_type("record { 2_ : int; 1__0 : nat; 0x1_f_ : text }")
+    assert isinstance(t, Record)
+    assert [f.label for f in t.fields] == [2, 10, 31]
+    assert tokenize("1_000_")[0].value == 1000
+
+
 def test_import_errors() -> None:
     with pytest.raises(CandidParseError) as info:
         parse_did('type A = nat;\nimport "x.did";')
@@ -307,7 +386,7 @@ BAD = [
     ("type A = variant { a : nat = 1 };", 1, 28, "expected ';' or '}'"),
     ("type A = variant { record {} };", 1, 27, "after variant field 'record', got '{'"),
     ("type A = variant { (nat) };", 1, 20, "expected a variant field"),
-    ("type A = nat", 1, 13, "expected ';' after the declaration, got end of input"),
+    ("type A = nat type B = nat;", 1, 14, "expected ';' after the declaration, got 'type'"),
     ("type A = nat; service : {}; type B = nat;", 1, 29, "it must come last"),
     ("service : { m : () -> () } extra", 1, 28, "expected end of input"),
     ("service : nat", 1, 11, "expected the service's methods"),
