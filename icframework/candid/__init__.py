@@ -12,7 +12,7 @@ from icframework.candid.binary import (
     encode,
     encoder,
 )
-from icframework.candid.did import parse_did, parse_type, parse_types
+from icframework.candid.did import load_did, parse_did, parse_type, parse_types
 from icframework.candid.errors import (
     CandidDecodeError,
     CandidEncodeError,
@@ -112,6 +112,7 @@ __all__ = [
     "format_values",
     "idl_hash",
     "is_subtype",
+    "load_did",
     "parse_did",
     "parse_type",
     "parse_types",
