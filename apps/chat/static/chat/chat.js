@@ -18,6 +18,10 @@
 // markdown) is parsed into an inert document and copied element by element, keeping
 // only the tags the canister emits and http(s) links; everything else becomes text.
 // A refused call (a reject) shows the canister's own message in the error line.
+//
+// A visitor without a handle sees the landing: the public rooms with the recent
+// messages of one of them (anyone may read public rooms, docs/chat.md) next to the
+// sign-up form; the connection badge shows only once the page follows rooms live.
 
 import {
   Actor, CanisterSocket, HttpAgent, IDL, Principal, browserIdentity, parseDid,
@@ -47,6 +51,14 @@ function element(tag, { className, text, attrs } = {}, children = []) {
   for (const [name, value] of Object.entries(attrs || {})) node.setAttribute(name, value);
   for (const child of children) node.append(child);
   return node;
+}
+
+// A round badge with the first letter of ``handle`` on one of the design system's gradients.
+function avatar(handle) {
+  let hue = 0;
+  for (const char of handle) hue = (hue * 31 + char.codePointAt(0)) % 8;
+  const initial = (handle.match(/[A-Za-z0-9]/) || ['?'])[0].toUpperCase();
+  return element('span', { className: `avatar avatar-sm avatar-hue-${hue}`, text: initial, attrs: { 'aria-hidden': 'true' } });
 }
 
 function button(className, text, handler, attrs) {
@@ -181,11 +193,70 @@ class ChatPage {
     } else {
       $('#signin-invite').hidden = this.pendingInvite === null;
       this.show('signin');
+      await this.showLanding();
     }
   }
 
   show(section) {
+    $('#loading').hidden = true;
     for (const id of ['signin', 'app']) $(`#${id}`).hidden = id !== section;
+  }
+
+  // The public rooms a visitor can read before signing up, the first one previewed.
+  async showLanding() {
+    const rooms = await this.chat.public_rooms('', [], 12);
+    const list = $('#landing-rooms');
+    list.replaceChildren();
+    $('#landing-empty').hidden = rooms.length > 0;
+    for (const room of rooms) {
+      const card = element('button', {
+        className: 'room-card', attrs: { type: 'button', 'data-room-id': String(room.id), 'aria-pressed': 'false' },
+      }, [
+        element('span', { className: 'room-card-icon', text: '#', attrs: { 'aria-hidden': 'true' } }),
+        element('span', { className: 'room-card-text' }, [
+          element('span', { className: 'room-card-name', text: room.name }),
+          element('span', { className: 'room-card-description', text: room.description || 'A public room' }),
+        ]),
+        element('span', { className: 'badge', text: `${room.member_count} ${room.member_count === 1 ? 'member' : 'members'}` }),
+      ]);
+      card.addEventListener('click', () => this.run(() => this.previewRoom(room)));
+      list.append(element('li', {}, [card]));
+    }
+    if (!rooms.length) return;
+    // The liveliest of the first few rooms: the one with the most recent messages.
+    const pages = await Promise.all(rooms.slice(0, 4).map((room) => this.chat.history(room.id, [], 20)));
+    const counts = pages.map((page) => page.messages.filter((m) => !m.deleted).length);
+    const best = counts.indexOf(Math.max(...counts));
+    await this.previewRoom(rooms[best], pages[best]);
+  }
+
+  async previewRoom(room, history) {
+    for (const card of document.querySelectorAll('#landing-rooms .room-card')) {
+      card.setAttribute('aria-pressed', String(card.dataset.roomId === String(room.id)));
+    }
+    const page = history || await this.chat.history(room.id, [], 20);
+    $('#preview-name').textContent = `# ${room.name}`;
+    $('#preview-description').textContent = room.description;
+    $('#preview-members').textContent = `${room.member_count} ${room.member_count === 1 ? 'member' : 'members'}`;
+    const list = $('#preview-messages');
+    list.replaceChildren();
+    for (const message of page.messages.filter((m) => !m.deleted)) {
+      const item = element('li', { className: 'message preview-message' }, [
+        avatar(message.author_handle),
+        element('div', { className: 'meta' }, [
+          element('span', { className: 'author', text: `@${message.author_handle}` }),
+          element('time', { text: timeOf(message.created_at).toLocaleString([], { dateStyle: 'medium', timeStyle: 'short' }) }),
+        ]),
+        renderHtml(message.html),
+      ]);
+      if (message.reactions.length) {
+        item.append(element('div', { className: 'reactions' }, message.reactions.map((reaction) => (
+          element('span', { className: 'badge', text: `${reaction.emoji} ${reaction.count}` })))));
+      }
+      list.append(item);
+    }
+    $('#preview-empty').hidden = list.children.length > 0;
+    $('#landing-preview').hidden = false;
   }
 
   error(text) {
@@ -300,6 +371,8 @@ class ChatPage {
 
   async enter() {
     $('#me').textContent = `@${this.me.handle}`;
+    $('#me').hidden = false;
+    $('#status').hidden = false;
     this.show('app');
     await this.refreshRooms();
     await this.refreshPublicRooms();
@@ -534,8 +607,9 @@ class ChatPage {
     list.replaceChildren();
     for (const room of rooms) {
       const item = element('li', { attrs: { 'data-room-id': String(room.id) } }, [
-        element('span', { className: 'room-name', text: `${room.name} (${room.member_count})` }),
-        button('join', 'Join', () => this.run(async () => {
+        element('span', { className: 'room-name', text: room.name }),
+        element('span', { className: 'badge', text: String(room.member_count), attrs: { title: `${room.member_count} members` } }),
+        button('join btn-sm', 'Join', () => this.run(async () => {
           await this.chat.join_room(room.id);
           await this.refreshRooms();
           await this.openRoom(room.id);
@@ -1094,7 +1168,7 @@ class ChatPage {
     const item = element('li', {
       className: classes.join(' '),
       attrs: { 'data-message-id': String(message.id), 'data-author': message.author_handle },
-    });
+    }, [avatar(message.author_handle)]);
     const header = element('div', { className: 'meta' }, [
       element('span', { className: 'author', text: `@${message.author_handle}` }),
       element('time', { text: timeOf(message.created_at).toLocaleTimeString() }),
@@ -1231,5 +1305,8 @@ class ChatPage {
 const config = JSON.parse($('#chat-config').textContent);
 if (config) {
   const page = new ChatPage(config);
-  page.start().catch((error) => page.error(`cannot start the chat: ${rejectText(error)}`));
+  page.start().catch((error) => {
+    $('#loading').hidden = true;
+    page.error(`cannot start the chat: ${rejectText(error)}`);
+  });
 }
