@@ -8,4 +8,6 @@ app_name = "dashboard"
 
 urlpatterns = [
     path("", views.index, name="index"),
+    path("canisters/<str:canister_id>/", views.canister, name="canister"),
+    path("canisters/<str:canister_id>/candid.did", views.candid, name="candid"),
 ]

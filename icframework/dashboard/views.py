@@ -1,52 +1,83 @@
-"""Dashboard views: thin adapters that render what the framework reports.
+"""Dashboard views: thin adapters that render what `icframework.dashboard.overview` reports.
 
 Each canister is linked at its own origin (``<canister-id>.localhost``), never on the
 dashboard's: a canister's page must not share an origin with the replica's own pages.
+The live figures arrive over the dashboard socket (`icframework.channels.dashboard`);
+the pages render the same rows first, so they read well before the socket opens.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 
 import icframework
 from icframework.conf import state_dir
-from icframework.core import Principal
+from icframework.core import Principal, PrincipalError
+from icframework.dashboard import overview
 from icframework.replica.embedded import Replica
 from icframework.replica.gateway_middleware import canister_origin
 from icframework.replica.service import get_service
 
 
-def _replica_summary(replica: Replica, request: HttpRequest) -> dict[str, Any]:
-    subnet = replica.subnet
-    canisters = [
-        {
-            "id": Principal(canister_id).to_text(),
-            "origin": canister_origin(request, Principal(canister_id)),
-            "status": state.status.value,
-            "cycles": f"{state.cycles:,}",
-            "module": state.module_hash.hex()[:16] if state.module_hash else "empty",
-            "memory": f"{subnet.memory_usage(canister_id):,}",
-            "version": state.version,
-        }
-        for canister_id, state in sorted(subnet.canisters.items())
-    ]
-    return {
-        "subnet_id": Principal(subnet.config.subnet_id).to_text(),
-        "height": subnet.height,
-        "canisters": canisters,
-    }
+def _with_origins(request: HttpRequest, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    for row in rows:
+        row["origin"] = canister_origin(request, Principal.from_text(row["id"]))
+    return rows
 
 
 def index(request: HttpRequest) -> HttpResponse:
     """The landing page: version, state directory, the subnet and its canisters."""
     service = get_service()
+    names = overview.canister_names()
+
+    def summary(replica: Replica) -> dict[str, Any]:
+        subnet = replica.subnet
+        return {
+            "subnet_id": Principal(subnet.config.subnet_id).to_text(),
+            "height": subnet.height,
+            "canisters": _with_origins(request, overview.canisters(replica, names)),
+            "metrics": subnet.metrics.snapshot(),
+        }
+
     context: dict[str, Any] = {
         "version": icframework.__version__,
         "state_dir": state_dir(),
-        "replica": service.run(lambda replica: _replica_summary(replica, request))
-        if service else None,
+        "replica": service.run(summary) if service else None,
     }
     return render(request, "icframework/dashboard.html", context)
+
+
+def _canister_id(text: str) -> Principal:
+    try:
+        return Principal.from_text(text)
+    except PrincipalError:
+        raise Http404(f"{text!r} is not a canister id") from None
+
+
+def canister(request: HttpRequest, canister_id: str) -> HttpResponse:
+    """A canister's page: interface, controllers, module hash, history, method form."""
+    service = get_service()
+    if service is None:
+        raise Http404("this process serves no replica")
+    principal = _canister_id(canister_id)
+    names = overview.canister_names()
+    detail = service.run(lambda replica: overview.canister_detail(replica, principal, names))
+    if detail is None:
+        raise Http404(f"no canister {canister_id} on this replica")
+    _with_origins(request, [detail])
+    return render(request, "icframework/dashboard_canister.html", {"canister": detail})
+
+
+def candid(request: HttpRequest, canister_id: str) -> HttpResponse:
+    """The canister's ``candid:service`` metadata as a .did file (the method form reads it)."""
+    service = get_service()
+    if service is None:
+        raise Http404("this process serves no replica")
+    principal = _canister_id(canister_id)
+    text = service.run(lambda replica: overview.candid_text(replica, principal))
+    if text is None:
+        raise Http404(f"canister {canister_id} publishes no candid:service metadata")
+    return HttpResponse(text, content_type="text/plain; charset=utf-8")

@@ -1,21 +1,31 @@
-"""The dashboard page, with and without a replica served by this process."""
+"""The dashboard pages, with and without a replica served by this process."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from django.test import Client
+from django.test import Client, override_settings
 
 from icframework.core import Principal
+from icframework.deployments import save_canister_id
+from icframework.replica.errors import CanisterError
 from icframework.replica.service import ReplicaService, start_service, stop_service
+from tests.dashboard.support import FAIL_LINE, OWNER, build_demo, install_demo, python_runtime
+from tests.replica.wat_counter import counter_wasm
+
+__all__ = ["python_runtime"]
+
+URL = "http://127.0.0.1:4943"
 
 
 @pytest.fixture
 def service(tmp_path: Path) -> Iterator[ReplicaService]:
-    running = start_service(tmp_path)
-    yield running
+    running = start_service(tmp_path / "state")
+    with override_settings(BASE_DIR=tmp_path):
+        yield running
     stop_service()
 
 
@@ -23,19 +33,68 @@ def test_without_a_replica(settings: object, tmp_path: Path) -> None:
     settings.ICFRAMEWORK = {"STATE_DIR": str(tmp_path)}  # type: ignore[attr-defined]
     page = Client().get("/").content.decode()
     assert "This process serves no replica" in page
+    assert "dashboard.js" not in page
 
 
 def test_lists_canisters(service: ReplicaService) -> None:
-    owner = Principal.self_authenticating(b"dashboard owner")
-    canister = service.run(lambda replica: replica.create_canister(sender=owner))
+    canister = service.run(lambda replica: replica.create_canister(sender=OWNER))
     page = Client().get("/").content.decode()
     assert canister.to_text() in page
+    assert "(unnamed)" in page
     assert Principal(service.replica.subnet.config.subnet_id).to_text() in page
+    assert f'href="/canisters/{canister.to_text()}/"' in page
 
 
-def test_links_each_canister_at_its_own_origin(service: ReplicaService) -> None:
-    owner = Principal.self_authenticating(b"dashboard owner")
-    canister = service.run(lambda replica: replica.create_canister(sender=owner))
+def test_gateway_link_only_for_a_canister_that_serves_http(service: ReplicaService) -> None:
+    counter = service.run(lambda replica: replica.create_canister(sender=OWNER))
+    service.run(lambda replica: replica.install_code(counter, counter_wasm(), sender=OWNER))
     page = Client().get("/", SERVER_PORT="4943").content.decode()
-    assert f'<a href="http://{canister}.localhost:4943/"' in page
+    assert f'<a href="http://{counter}.localhost:4943/"' not in page
     assert "canisterId=" not in page
+
+
+def test_names_app_pages_interface_and_traps(service: ReplicaService, tmp_path: Path,
+                                             python_runtime: None) -> None:
+    canister = service.run(lambda replica: install_demo(replica, tmp_path))
+    save_canister_id("chat", canister, URL)
+    with pytest.raises(CanisterError):
+        service.run(lambda replica: replica.update(canister, "fail"))
+
+    page = Client().get("/").content.decode()
+    assert "<strong>chat</strong>" in page
+    assert 'href="/chat/"' in page  # the app registered under the recorded name
+    assert f"canister.py:{FAIL_LINE} in fail" in page
+    assert "ValueError: no good" in page
+
+    wasm, did = build_demo(tmp_path)
+    detail = Client().get(f"/canisters/{canister}/").content.decode()
+    assert hashlib.sha256(wasm).hexdigest() in detail
+    assert OWNER.to_text() in detail
+    assert "code install" in detail
+    assert "add : (nat, text) -&gt; (nat);" in detail
+    assert 'src="/static/icframework/candid-form.js"' in detail
+
+    served = Client().get(f"/canisters/{canister}/candid.did")
+    assert served.status_code == 200
+    assert served.content.decode() == did
+
+
+def test_history_shows_upgrades(service: ReplicaService, tmp_path: Path,
+                                python_runtime: None) -> None:
+    canister = service.run(lambda replica: install_demo(replica, tmp_path))
+    wasm, _did = build_demo(tmp_path)
+    service.run(lambda replica: replica.install_code(canister, wasm, mode="upgrade",
+                                                     sender=OWNER))
+    detail = Client().get(f"/canisters/{canister}/").content.decode()
+    assert detail.index("code upgrade") < detail.index("code install")  # newest first
+    assert "creation" in detail
+
+
+def test_unknown_or_malformed_canister_is_404(service: ReplicaService) -> None:
+    unknown = Principal.from_text("rrkah-fqaaa-aaaaa-aaaaq-cai")
+    assert Client().get(f"/canisters/{unknown}/").status_code == 404
+    assert Client().get("/canisters/not-a-principal/").status_code == 404
+    empty = service.run(lambda replica: replica.create_canister(sender=OWNER))
+    assert Client().get(f"/canisters/{empty}/candid.did").status_code == 404
+    page = Client().get(f"/canisters/{empty}/").content.decode()
+    assert "no module installed" in page

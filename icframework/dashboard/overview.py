@@ -1,0 +1,170 @@
+"""What the dashboard shows of a replica: canisters with names and links, live figures, details.
+
+Functions here run under the replica service's lock (`ReplicaService.run`) and return
+plain values: the views render them, the dashboard socket sends them as JSON. Names come
+from the project's deploy records (`icframework.deployments`: ``manage.py deploy`` and
+the demo's seeders write them); a canister's gateway URL is offered only when its module
+exports ``http_request``, since the gateway answers anything else with an error.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from django.urls import NoReverseMatch, reverse
+
+from icframework.core import Principal
+from icframework.deployments import DeploymentRecordError, load_canister_ids
+from icframework.replica.embedded import Replica
+from icframework.replica.state import CanisterChange, CanisterState
+from icframework.replica.wasm_module import CanisterModule
+
+__all__ = [
+    "CANDID_SERVICE",
+    "app_page",
+    "candid_text",
+    "canister_detail",
+    "canister_names",
+    "canisters",
+    "live",
+]
+
+CANDID_SERVICE = "candid:service"
+
+
+def canister_names() -> dict[str, str]:
+    """Canister id text → the name it is recorded under for a local replica (empty when
+    the record is missing or unreadable: the dashboard then shows ids)."""
+    try:
+        recorded = load_canister_ids()
+    except DeploymentRecordError:
+        return {}
+    names: dict[str, str] = {}
+    for name, entry in sorted(recorded.items()):
+        value = entry.get("local") if isinstance(entry, dict) else entry
+        if isinstance(value, str):
+            names.setdefault(value, name)
+    return names
+
+
+def app_page(name: str | None) -> str | None:
+    """The path of the app page registered for ``name`` (``<name>:index``), if any."""
+    if not name:
+        return None
+    try:
+        return reverse(f"{name}:index")
+    except NoReverseMatch:
+        return None
+
+
+def _module(replica: Replica, state: CanisterState) -> CanisterModule | None:
+    sandbox = replica.subnet.sandboxes.get(state.canister_id)
+    return sandbox.module if sandbox is not None else None
+
+
+def _kv_size(replica: Replica, canister_id: bytes) -> int | None:
+    """Bytes of a Python canister's key-value data; None for a wasm canister."""
+    kv = getattr(replica.subnet.sandboxes.get(canister_id), "kv", None)
+    return None if kv is None else int(kv.size_bytes)
+
+
+def candid_text(replica: Replica, canister_id: Principal) -> str | None:
+    """The canister's ``candid:service`` metadata (its .did), or None if it has none."""
+    state = replica.subnet.canisters.get(canister_id.raw)
+    module = _module(replica, state) if state is not None else None
+    if module is None or CANDID_SERVICE not in module.metadata:
+        return None
+    return module.metadata[CANDID_SERVICE].content.decode("utf-8", "replace")
+
+
+def _exports_http(module: CanisterModule | None) -> bool:
+    return module is not None and (
+        "http_request" in module.queries or "http_request" in module.updates)
+
+
+def canisters(replica: Replica, names: dict[str, str]) -> list[dict[str, Any]]:
+    """One row per canister, ordered by name then id: id, name, status, cycles, memory
+    and key-value bytes, module hash (hex), whether it serves HTTP, app page."""
+    subnet = replica.subnet
+    rows = []
+    for canister_id, state in subnet.canisters.items():
+        text = Principal(canister_id).to_text()
+        module = _module(replica, state)
+        name = names.get(text)
+        rows.append({
+            "id": text,
+            "name": name,
+            "status": state.status.value,
+            "cycles": state.cycles,
+            "memory": subnet.memory_usage(canister_id),
+            "kv": _kv_size(replica, canister_id),
+            "module_hash": state.module_hash.hex() if state.module_hash else None,
+            "http": _exports_http(module),
+            "candid": module is not None and CANDID_SERVICE in module.metadata,
+            "app": app_page(name),
+        })
+    rows.sort(key=lambda row: (row["name"] is None, row["name"] or "", row["id"]))
+    return rows
+
+
+def live(replica: Replica, names: dict[str, str]) -> dict[str, Any]:
+    """What the dashboard socket sends each second: the subnet's metrics (totals, per
+    canister counters, recent calls and traps) and every canister's row."""
+    snapshot = replica.subnet.metrics.snapshot()
+    snapshot["subnet_height"] = replica.subnet.height
+    snapshot["rows"] = canisters(replica, names)
+    snapshot["names"] = names
+    return snapshot
+
+
+def _when(ns: int) -> str:
+    return datetime.fromtimestamp(ns / 1e9, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _change(change: CanisterChange) -> dict[str, Any]:
+    """A history entry as the page shows it: when, version, by whom, what."""
+    (kind, details), = change.details.items() if change.details else (("change", {}),)
+    what = kind.replace("_", " ")
+    if isinstance(details, dict):
+        if "mode" in details:
+            mode = details["mode"]
+            mode_name = next(iter(mode)) if isinstance(mode, dict) else str(mode)
+            what = f"code {mode_name}"
+        module_hash = details.get("module_hash")
+        if isinstance(module_hash, bytes | bytearray):
+            what += f" · module {bytes(module_hash).hex()}"
+        controllers = details.get("controllers")
+        if isinstance(controllers, list):
+            what += " · controllers " + ", ".join(
+                Principal(bytes(c)).to_text() if isinstance(c, bytes | bytearray) else str(c)
+                for c in controllers)
+    return {
+        "when": _when(change.timestamp_ns), "version": change.canister_version,
+        "by": Principal(change.origin).to_text(), "origin": change.kind, "what": what,
+    }
+
+
+def canister_detail(replica: Replica, canister_id: Principal,
+                    names: dict[str, str]) -> dict[str, Any] | None:
+    """Everything the canister page shows, or None if the replica has no such canister."""
+    state = replica.subnet.canisters.get(canister_id.raw)
+    if state is None:
+        return None
+    text = canister_id.to_text()
+    (row,) = (r for r in canisters(replica, names) if r["id"] == text)
+    module = _module(replica, state)
+    methods = []
+    if module is not None:
+        methods = sorted(
+            [(m, "update") for m in module.updates] + [(m, "query") for m in module.queries]
+            + [(m, "composite query") for m in module.composite_queries])
+    return {
+        **row,
+        "controllers": [Principal(c).to_text() for c in state.settings.controllers],
+        "version": state.version,
+        "did": candid_text(replica, canister_id),
+        "methods": [{"name": m, "kind": k} for m, k in methods],
+        "history": [_change(c) for c in reversed(state.history)],
+        "metrics": replica.subnet.metrics.snapshot()["canisters"].get(text),
+    }
