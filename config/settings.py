@@ -8,6 +8,11 @@ are read lazily through `icframework.conf`.
 show source, paths and local variables to whoever triggers an error, so they must never
 face the network by default. With it off, errors get the plain pages of ``config.urls``
 (text for ``/api/``) and static files are still served (``config.urls``).
+
+Apps are discovered: every package ``apps/<name>/`` with an ``apps.py`` or a ``urls.py``
+(the reference apps, and what ``manage.py startdapp`` creates) is installed, and
+``config.urls`` serves the pages of those with a ``urls.py`` at ``/<name>/``; a new app
+needs no edit here, only a restart of ``runreplica``.
 """
 
 import os
@@ -19,13 +24,25 @@ SECRET_KEY = os.environ.get("ICFRAMEWORK_SECRET_KEY", "dev-only-insecure-key-cha
 DEBUG = os.environ.get("ICFRAMEWORK_DEBUG", "0") == "1"
 ALLOWED_HOSTS = ["127.0.0.1", "localhost", ".localhost", "[::1]"]
 
+
+def discover_apps(apps_dir: Path) -> list[str]:
+    """``apps.<name>`` for each package under ``apps_dir`` with an ``apps.py`` or ``urls.py``."""
+    if not apps_dir.is_dir():
+        return []
+    return [
+        f"apps.{d.name}"
+        for d in sorted(apps_dir.iterdir())
+        if d.name.isidentifier() and (d / "__init__.py").is_file()
+        and ((d / "apps.py").is_file() or (d / "urls.py").is_file())
+    ]
+
+
 INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.staticfiles",
     "channels",
     "icframework",
-    "apps.chat",
-    "apps.marketplace",
+    *discover_apps(BASE_DIR / "apps"),
 ]
 
 MIDDLEWARE = [

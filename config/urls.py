@@ -1,5 +1,9 @@
-"""URL routes: the replica's IC HTTP interface under ``/api/``, the reference apps' pages,
-static files, then the dashboard; and the plain error pages.
+"""URL routes: the replica's IC HTTP interface under ``/api/``, the apps' pages, static
+files, then the dashboard; and the plain error pages.
+
+Every installed app under ``apps/`` with a ``urls.py`` (``config.settings`` discovers them)
+is served at ``/<name>/``, or at the prefix `APP_PREFIXES` gives it; so an app made with
+``manage.py startdapp hello`` is at ``/hello/`` once ``runreplica`` restarts.
 
 Static files are served by Django itself (the app directories' ``static/``, found by
 the staticfiles finders, no ``collectstatic``): ``manage.py runreplica`` is a single
@@ -11,12 +15,17 @@ or settings, whatever ``DEBUG`` is): plain text under ``/api/``, where clients a
 programs, and a small page elsewhere.
 """
 
+from importlib.util import find_spec
+
+from django.apps import apps
 from django.contrib.staticfiles.views import serve
 from django.http import HttpRequest, HttpResponse
 from django.template import loader
-from django.urls import include, path, re_path
+from django.urls import URLResolver, include, path, re_path
 
 API_PREFIX = "/api/"
+APP_PREFIXES = {"marketplace": "market/"}
+"""Apps served somewhere else than ``/<name>/``."""
 
 
 def _error(request: HttpRequest, status: int, text: str, template: str) -> HttpResponse:
@@ -47,10 +56,20 @@ handler400 = bad_request
 handler404 = page_not_found
 handler500 = server_error
 
+
+def app_routes() -> list[URLResolver]:
+    """``/<name>/`` → ``apps.<name>.urls`` for every installed app under ``apps/`` that has one."""
+    routes = []
+    for config in apps.get_app_configs():
+        package, _, name = config.name.partition(".")
+        if package == "apps" and find_spec(f"{config.name}.urls") is not None:
+            routes.append(path(APP_PREFIXES.get(name, f"{name}/"), include(f"{config.name}.urls")))
+    return routes
+
+
 urlpatterns = [
     path("api/", include("icframework.replica.http.urls")),
-    path("chat/", include("apps.chat.urls")),
-    path("market/", include("apps.marketplace.urls")),
+    *app_routes(),
     re_path(r"^static/(?P<path>.*)$", serve, {"insecure": True}),
     path("", include("icframework.dashboard.urls")),
 ]

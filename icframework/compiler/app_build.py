@@ -26,20 +26,26 @@ that package.
 
 `scaffold_app` writes a new app from one of the templates under ``templates/``
 (`TEMPLATES`: ``blank``, ``counter``, ``todo`` and ``ledger``, an ICRC-1 + ICRC-2 token
-ledger, see docs/ledger.md); a template directory may override the common
-``index.html.tmpl``.
+ledger, see docs/ledger.md); a template directory may override any of the common files
+(``index.html.tmpl``, ``views.py.tmpl``, ...). Besides the canister it writes the app's
+page (``urls.py``, ``views.py``, ``templates/<name>/index.html``), which the project's
+settings discover and serve at ``/<name>/``. `check_app_name` refuses names that would
+clash with Python or with the project, and `unknown_app_message` suggests close names
+when a command is given one that does not exist.
 """
 
 from __future__ import annotations
 
 import ast
+import difflib
 import hashlib
 import importlib.util
+import keyword
 import os
 import sys
 import time
 import types
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,11 +64,13 @@ __all__ = [
     "Packer",
     "ScaffoldError",
     "build_app",
+    "check_app_name",
     "collect_sources",
     "find_apps",
     "has_canister_code",
     "load_app",
     "scaffold_app",
+    "unknown_app_message",
 ]
 
 DEFAULT_CACHE_DIR = Path(".build/apps")
@@ -433,22 +441,76 @@ _LAYOUT = {
     "canister.py.tmpl": "canister.py",
     "index.html.tmpl": "templates/{name}/index.html",
     "test_canister.py.tmpl": "tests/test_canister.py",
+    "urls.py.tmpl": "urls.py",
+    "views.py.tmpl": "views.py",
 }
+RESERVED_NAMES = frozenset(
+    {"api", "apps", "config", "manage", "static", "templates", "test", "tests", "ws"}
+)
+"""Names of the project's own directories, modules and URL prefixes (``/api/``, ``/static/``,
+``/ws/``), which an app may not take."""
 
 
-def scaffold_app(name: str, template: str, directory: Path) -> Path:
-    """Create ``directory/name/`` from ``template``; returns the app directory.
-
-    Raises `ScaffoldError` if ``name`` is not a Python identifier, the directory exists,
-    or the template is unknown.
-    """
-    import keyword
-
+def check_app_name(name: str, directory: Path, reserved: Iterable[str] = ()) -> None:
+    """Refuse an app name that is no Python identifier, is private (``_x``, ``__init__``),
+    a keyword, a standard-library or installed module, one of `RESERVED_NAMES` or
+    ``reserved`` (e.g. the labels of the project's Django apps), or that clashes with an
+    entry of ``directory`` ignoring case; `ScaffoldError` naming the fix."""
     if not name.isidentifier() or keyword.iskeyword(name) or not name.isascii():
         raise ScaffoldError(
             f"{name!r} is not a valid app name: use a Python identifier such as "
             f"{_suggest(name)!r} (letters, digits and underscores, not starting with a digit)"
         )
+    alternative = f"my_{name.strip('_') or 'app'}"
+    if name.startswith("_"):
+        raise ScaffoldError(
+            f"{name!r} is not a valid app name: names starting with an underscore are "
+            f"private to Python (__init__, __main__, ...); choose e.g. {alternative!r}"
+        )
+    if name in sys.stdlib_module_names:
+        raise ScaffoldError(
+            f"{name!r} is the name of a standard-library module: an app of that name would "
+            f"shadow it wherever its directory is on the import path (tests, scripts); "
+            f"choose e.g. {alternative!r}"
+        )
+    taken = {n.lower(): n for n in (*RESERVED_NAMES, *reserved)}
+    if name.lower() in taken:
+        raise ScaffoldError(
+            f"{name!r} is taken by the project ({taken[name.lower()]!r}: its own code, "
+            f"tests or one of its Django apps); choose e.g. {alternative!r}"
+        )
+    if _importable(name):
+        raise ScaffoldError(
+            f"{name!r} is the name of an installed Python module: an app of that name would "
+            f"shadow it wherever its directory is on the import path; choose e.g. "
+            f"{alternative!r}"
+        )
+    if directory.is_dir():
+        for entry in directory.iterdir():
+            if entry.name.lower() == name.lower() and entry.name != name:
+                raise ScaffoldError(
+                    f"{name!r} differs only in case from {_shown(entry)}: on a case-insensitive "
+                    "file system (macOS, Windows) they are the same directory; choose another "
+                    "name, or remove or rename the existing one"
+                )
+
+
+def _importable(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return True
+
+
+def scaffold_app(
+    name: str, template: str, directory: Path, *, reserved: Iterable[str] = ()
+) -> Path:
+    """Create ``directory/name/`` from ``template``; returns the app directory.
+
+    Raises `ScaffoldError` if `check_app_name` refuses ``name`` (``reserved`` as there),
+    the directory exists, or the template is unknown.
+    """
+    check_app_name(name, directory, reserved)
     if template not in TEMPLATES:
         raise ScaffoldError(f"unknown template {template!r}; choose one of {', '.join(TEMPLATES)}")
     app_dir = directory / name
@@ -471,6 +533,20 @@ def scaffold_app(name: str, template: str, directory: Path) -> Path:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(text.replace(_PLACEHOLDER, name), encoding="utf-8")
     return app_dir
+
+
+def unknown_app_message(name: str, apps_dir: Path) -> str:
+    """What to say when a command is given an app ``name`` that ``apps_dir`` does not have:
+    the closest names (difflib), the apps there are, and how to create one."""
+    apps = [p.name for p in find_apps(apps_dir)]
+    close = difflib.get_close_matches(name, apps, n=3, cutoff=0.6)
+    close += [a for a in apps if a.lower() == name.lower() and a not in close]
+    hint = f": did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+    known = f"the apps there are {', '.join(apps)}" if apps else "it has no app with canister code"
+    return (
+        f"no app {name!r} in {_shown(apps_dir)}{hint} ({known}; create one with "
+        f"`manage.py startdapp {_suggest(name)} --template counter`)"
+    )
 
 
 def _suggest(name: str) -> str:

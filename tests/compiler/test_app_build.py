@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from icframework.compiler.app_build import (
     find_apps,
     load_app,
     scaffold_app,
+    unknown_app_message,
 )
 from icframework.compiler.runtime_build import load_runtime
 from icframework.core import Principal
@@ -198,7 +200,7 @@ def test_scaffold_refuses_bad_names_and_existing_directories(tmp_path: Path) -> 
     assert (tmp_path / "apps" / "__init__.py").exists()
     assert sorted(p.relative_to(app).as_posix() for p in app.rglob("*") if p.is_file()) == [
         "__init__.py", "canister.py", "templates/todo/index.html", "tests/__init__.py",
-        "tests/test_canister.py",
+        "tests/test_canister.py", "urls.py", "views.py",
     ]
     with pytest.raises(ScaffoldError, match="already exists: choose another name"):
         scaffold_app("todo", "counter", tmp_path / "apps")
@@ -206,3 +208,58 @@ def test_scaffold_refuses_bad_names_and_existing_directories(tmp_path: Path) -> 
     added = todo.update("add", "write tests")
     assert todo.update("complete", added.id).done is True
     assert "list : () -> (vec Todo) query;" in build(app, tmp_path).did
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("__init__", "'__init__' is not a valid app name: names starting with an underscore "
+                     "are private to Python (__init__, __main__, ...); choose e.g. 'my_init'"),
+        ("_secret", "names starting with an underscore are private"),
+        ("os", "'os' is the name of a standard-library module: an app of that name would "
+               "shadow it wherever its directory is on the import path (tests, scripts); "
+               "choose e.g. 'my_os'"),
+        ("json", "'json' is the name of a standard-library module"),
+        ("tests", "'tests' is taken by the project ('tests': its own code, tests or one of "
+                  "its Django apps); choose e.g. 'my_tests'"),
+        ("Config", "'Config' is taken by the project ('config'"),
+        ("pytest", "'pytest' is the name of an installed Python module"),
+        ("class", "'class' is not a valid app name: use a Python identifier"),
+        ("héllo", "'héllo' is not a valid app name"),
+    ],
+)
+def test_scaffold_refuses_names_that_clash_with_python_or_the_project(
+    tmp_path: Path, name: str, message: str
+) -> None:
+    with pytest.raises(ScaffoldError, match=re.escape(message)):
+        scaffold_app(name, "counter", tmp_path / "apps")
+    assert not (tmp_path / "apps" / name).exists()
+
+
+def test_scaffold_refuses_a_case_clash_and_reserved_labels(tmp_path: Path) -> None:
+    scaffold_app("wallet", "counter", tmp_path / "apps")
+    with pytest.raises(ScaffoldError, match=re.escape(
+        "'Wallet' differs only in case from ")) as refused:
+        scaffold_app("Wallet", "counter", tmp_path / "apps")
+    assert "on a case-insensitive file system (macOS, Windows) they are the same" in str(
+        refused.value)
+    with pytest.raises(ScaffoldError, match=re.escape("'Chat' is taken by the project ('chat'")):
+        scaffold_app("Chat", "counter", tmp_path / "apps", reserved={"chat"})
+    assert sorted(p.name for p in (tmp_path / "apps").iterdir()) == ["__init__.py", "wallet"]
+
+
+def test_unknown_apps_get_the_closest_names(tmp_path: Path) -> None:
+    for name in ("hello", "ledger", "todo"):
+        scaffold_app(name, "blank", tmp_path / "apps")
+    apps = tmp_path / "apps"
+    assert unknown_app_message("helo", apps) == (
+        f"no app 'helo' in {apps}: did you mean 'hello'? (the apps there are hello, ledger, "
+        "todo; create one with `manage.py startdapp helo --template counter`)"
+    )
+    assert "did you mean 'ledger'?" in unknown_app_message("Ledger", apps)
+    assert unknown_app_message("zzz", apps).startswith(
+        f"no app 'zzz' in {apps} (the apps there are hello, ledger, todo;")
+    assert unknown_app_message("x", tmp_path / "none") == (
+        f"no app 'x' in {tmp_path / 'none'} (it has no app with canister code; create one "
+        "with `manage.py startdapp x --template counter`)"
+    )

@@ -88,7 +88,10 @@ def test_scaffold_test_build_and_deploy_the_counter(project: Path) -> None:
         first = re.fullmatch(r"counter: canister (\S+) \(created and installed, .*\)", deployed[0])
         assert first, deployed
         canister_id = first[1]
-        assert deployed[1] == f"  URL: http://{canister_id}.localhost:{port}/"
+        assert [f"{url}/counter/"] == [
+            line.split()[1] for line in deployed[1:] if line.split()[0] == "page:"
+        ], deployed
+        assert f"{canister_id}.localhost:{port}" not in "".join(deployed)  # no http_request
         ids = json.loads((project / ".icframework" / "canister_ids.json").read_text())
         assert ids == {"counter": canister_id}
         assert run("canister", "id", "counter") == canister_id

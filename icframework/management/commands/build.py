@@ -13,7 +13,13 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from icframework.compiler.app_build import BuildError, BuildResult, build_app, find_apps
+from icframework.compiler.app_build import (
+    BuildError,
+    BuildResult,
+    build_app,
+    find_apps,
+    unknown_app_message,
+)
 from icframework.replica.python_module import pack_python_module
 
 
@@ -28,7 +34,8 @@ def cache_dir() -> Path:
 
 
 def app_dirs(names: list[str]) -> list[Path]:
-    """The directories of the named apps (a name under ``apps/`` or a path), or every app."""
+    """The directories of the named apps (a name under ``apps/`` or a path), or every app;
+    an unknown name is a `CommandError` suggesting the closest apps."""
     if not names:
         found = find_apps(apps_dir())
         if not found:
@@ -43,7 +50,7 @@ def app_dirs(names: list[str]) -> list[Path]:
         if not candidate.is_dir():
             candidate = Path(name)
         if not candidate.is_dir():
-            raise CommandError(f"no app {name!r}: {apps_dir() / name} does not exist")
+            raise CommandError(unknown_app_message(name, apps_dir()))
         dirs.append(candidate)
     return dirs
 

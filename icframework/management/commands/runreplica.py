@@ -3,7 +3,13 @@
 With ``--demo`` it first runs the demo seeders the project names in
 ``ICFRAMEWORK["DEMO_SEEDERS"]`` (the reference apps' ``seed.run_demo``: each installs
 its app on the replica and seeds demo data, idempotently: a restart adds nothing), so
-that ``make demo`` opens on apps with people and things in them.
+that ``make demo`` opens on apps with people and things in them. Each seeder is a step
+with its estimate and the time it took (`icframework.compiler.progress`).
+
+The port is bound before anything is printed or started: a port another process holds
+is a `CommandError` naming the holder when ``/proc`` tells it (Linux) and a free port to
+use instead, and the bound socket is handed to uvicorn, so nothing can take the port
+between the check and the serving.
 
 The server is uvicorn (httptools): it hands request bodies to the application as they
 arrive, so `icframework.replica.asgi_limits` can refuse an oversized one before reading
@@ -15,6 +21,9 @@ message limit the canister socket needs.
 
 from __future__ import annotations
 
+import errno
+import os
+import socket
 from argparse import ArgumentParser
 from pathlib import Path
 from typing import Any
@@ -22,8 +31,10 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from icframework.compiler.progress import StepTimes, timed_step
 from icframework.conf import get_setting, state_dir
 from icframework.core import Principal
+from icframework.replica.component import shared_runtime
 from icframework.replica.embedded import Replica
 from icframework.replica.errors import ReplicaError
 from icframework.replica.service import ReplicaService, start_service, stop_service
@@ -31,6 +42,9 @@ from icframework.replica.service import ReplicaService, start_service, stop_serv
 LISTEN_BACKLOG = 4096  # connections waiting to be accepted (the kernel caps it: somaxconn)
 KEEP_ALIVE_SECONDS = 5  # an idle keep-alive connection is closed after this
 SHUTDOWN_SECONDS = 5  # on Ctrl-C or SIGTERM, open connections get this long to finish
+SEED_SECONDS = 10.0
+"""A demo seeder with the runtime already compiled (chat 4.1 s, marketplace 5.6 s measured
+on a 2-core machine; the runtime's own first build and compile say their own times)."""
 
 
 class Command(BaseCommand):
@@ -57,10 +71,13 @@ class Command(BaseCommand):
         parser.add_argument(
             "--demo",
             action="store_true",
-            help="before serving, deploy and seed the reference apps named in "
-            "ICFRAMEWORK['DEMO_SEEDERS'] (here: the chat app with users alice, bob, carol "
-            "and rooms general, python, random); idempotent across restarts; demo users' "
-            "keys are kept in <state dir>/demo/",
+            help="before serving, deploy and seed the apps named in "
+            "ICFRAMEWORK['DEMO_SEEDERS'] (in config/settings.py: "
+            + ", ".join(get_setting("DEMO_SEEDERS"))
+            + "; the reference apps' seeders deploy the chat with users alice, bob, carol and "
+            "rooms general, python, random, and the marketplace with its payment token, two "
+            "shops and a faucet); idempotent across restarts; demo users' keys are kept in "
+            "<state dir>/demo/",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -69,9 +86,11 @@ class Command(BaseCommand):
         host, port = options["host"], options["port"]
         if not 0 < port < 65536:
             raise CommandError(f"--port {port} is not a TCP port (1-65535)")
+        listener = bind(host, port)
         try:
             service = start_service(state_dir())
         except ReplicaError as exc:
+            listener.close()
             raise CommandError(str(exc)) from None
         base = f"http://{host}:{port}"
         demo_lines = self.seed_demo(service, base) if options["demo"] else []
@@ -92,7 +111,7 @@ class Command(BaseCommand):
             self.stdout.write(line)
         self.stdout.write("  stop with Ctrl-C")
         try:
-            serve(host, port, access_log=options["access_log"])
+            serve(host, port, access_log=options["access_log"], sock=listener)
         finally:
             stop_service()
 
@@ -105,6 +124,12 @@ class Command(BaseCommand):
         from icframework.compiler.app_build import BuildError
 
         lines: list[str] = []
+        try:  # first, so that the seeders' own times (and estimates) leave it out
+            service.run(lambda replica: shared_runtime(replica.subnet.engine.engine))
+        except ReplicaError as exc:
+            stop_service()
+            raise CommandError(f"--demo: {exc}") from None
+        times = StepTimes(Path(settings.BASE_DIR) / ".build" / "demo-timings.json")
         for path in get_setting("DEMO_SEEDERS"):
             try:
                 seeder = import_string(path)
@@ -117,7 +142,10 @@ class Command(BaseCommand):
                 return lines
 
             try:
-                lines += service.run(seed)
+                with timed_step(self._demo_progress, f"{path}: deploying and seeding",
+                                step=path, default_seconds=SEED_SECONDS, times=times,
+                                default_source="with the runtime compiled"):
+                    lines += service.run(seed)
             except (BuildError, ReplicaError, ValueError) as exc:
                 stop_service()
                 raise CommandError(f"--demo: {path} failed: {exc}") from None
@@ -128,9 +156,89 @@ class Command(BaseCommand):
     def _progress(self, line: str) -> None:
         self.stderr.write(f"[build] {line}")
 
+    def _demo_progress(self, line: str) -> None:
+        self.stderr.write(f"[demo] {line}")
 
-def serve(host: str, port: int, *, access_log: bool = False) -> None:
-    """Serve ``settings.ASGI_APPLICATION`` on ``host:port`` with uvicorn until stopped."""
+
+def bind(host: str, port: int) -> socket.socket:
+    """A socket bound to ``host:port`` for uvicorn (which listens on it); a `CommandError`
+    saying who holds the port and what to do when it cannot be bound."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            holder = port_holder(port)
+            by = f" by {holder}" if holder else " by another process"
+            free = free_port_near(host, port)
+            instead = (f"manage.py runreplica --port {free} (then point commands at it with "
+                       f"--network http://{host}:{free})") if free else "another --port"
+            raise CommandError(
+                f"port {port} on {host} is already in use{by}: stop that process (a replica "
+                f"started by `make demo` in another shell?), or serve on another port: "
+                f"{instead}"
+            ) from None
+        if exc.errno == errno.EACCES:
+            raise CommandError(f"binding {host}:{port} is not permitted ({exc.strerror}): "
+                               "ports below 1024 need privileges; use --port 4943") from None
+        raise CommandError(f"cannot bind {host}:{port}: {exc.strerror}; check --host "
+                           "(e.g. 127.0.0.1) and --port") from None
+    sock.set_inheritable(True)
+    return sock
+
+
+def free_port_near(host: str, port: int) -> int | None:
+    """The first port after ``port`` (up to 20 further) that ``host`` can bind now."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    for candidate in range(port + 1, min(port + 21, 65536)):
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            try:
+                probe.bind((host, candidate))
+            except OSError:
+                continue
+            return candidate
+    return None
+
+
+def port_holder(port: int) -> str:
+    """``pid N (command line)`` of a process listening on TCP ``port``, as far as ``/proc``
+    shows (Linux, processes this user may inspect); ``''`` when unknown."""
+    inodes: set[str] = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            rows = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            fields = row.split()
+            # local address "ADDR:PORT" in hex, state 0A is LISTEN, field 9 the inode
+            if len(fields) > 9 and fields[3] == "0A" and fields[1].endswith(f":{port:04X}"):
+                inodes.add(fields[9])
+    if not inodes:
+        return ""
+    targets = {f"socket:[{inode}]" for inode in inodes}
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            links = {os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")}
+        except OSError:
+            continue
+        if links & targets:
+            try:
+                command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
+            except OSError:
+                return f"pid {pid}"
+            shown = " ".join(command.decode(errors="replace").split())
+            return f"pid {pid} ({shown[:80] + '…' if len(shown) > 80 else shown})"
+    return ""
+
+
+def serve(host: str, port: int, *, access_log: bool = False,
+          sock: socket.socket | None = None) -> None:
+    """Serve ``settings.ASGI_APPLICATION`` on ``host:port`` (on ``sock`` when given, a
+    socket `bind` bound there) with uvicorn until stopped."""
     import uvicorn
 
     from icframework.channels.consumers import SERVER_MESSAGE_LIMIT
@@ -152,4 +260,4 @@ def serve(host: str, port: int, *, access_log: bool = False) -> None:
         server_header=False,
         access_log=access_log,
     )
-    uvicorn.Server(config).run()
+    uvicorn.Server(config).run(sockets=[sock] if sock is not None else None)
