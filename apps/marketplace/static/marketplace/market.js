@@ -13,6 +13,9 @@
 // and POSTs it (application/cbor) to the server, which checks the signature and limits.
 // All text is set with textContent: nothing from a canister is parsed as HTML. A refused
 // call shows the canister's own reject message in the error line.
+//
+// A visitor browses the shop window at once (queries need no account); while their
+// wallet is empty a welcome banner offers the faucet's test tokens and a shop of their own.
 
 import {
   Actor, HttpAgent, IDL, Principal, browserIdentity, parseDid, signCallEnvelope,
@@ -105,6 +108,10 @@ class Market {
     $('#offer-form').addEventListener('submit', (e) => { e.preventDefault(); this.offer(e.target); });
     $('#bid-form').addEventListener('submit', (e) => { e.preventDefault(); this.bid(e.target); });
     $('#faucet').addEventListener('click', () => this.faucet());
+    $('#welcome-faucet').addEventListener('click', () => this.faucet());
+    for (const button of document.querySelectorAll('[data-go]')) {
+      button.addEventListener('click', () => this.open(button.dataset.go));
+    }
     $('#shop-form').addEventListener('submit', (e) => { e.preventDefault(); this.openShop(e.target); });
     $('#sell-form').addEventListener('submit', (e) => { e.preventDefault(); this.sell(e.target); });
     $('#edit-form').addEventListener('submit', (e) => { e.preventDefault(); this.saveEdit(e.target); });
@@ -119,6 +126,11 @@ class Market {
 
   show(id) {
     for (const section of ['browse', 'item', 'orders', 'sell', 'watchlist', 'disputes']) $(`#${section}`).hidden = section !== id;
+    const tab = id === 'item' ? 'browse' : id;
+    for (const button of document.querySelectorAll('.market-tabs [data-view]')) {
+      if (button.dataset.view === tab) button.setAttribute('aria-current', 'page');
+      else button.removeAttribute('aria-current');
+    }
   }
 
   say(text, isError = false) {
@@ -148,6 +160,7 @@ class Market {
   async refreshBalance() {
     const balance = await this.ledger.icrc1_balance_of({ owner: this.principal, subaccount: [] });
     $('#balance').textContent = mkt(balance);
+    $('#welcome').hidden = balance > 0n;
     return balance;
   }
 
@@ -176,17 +189,29 @@ class Market {
       include_sold_out: false, sort: form.sort.value, cursor: [], limit: 48,
     });
     $('#listings').replaceChildren(...page.listings.map((item) => this.card(item)));
+    $('#listings-empty').hidden = page.listings.length > 0;
     $('#browse').dataset.ready = 'true';
   }
 
   card(item) {
     const picture = item.images.length
-      ? element('img', { attrs: { src: this.imageUrl(item.images[0]), alt: item.title } }) : '';
-    const li = element('li', { attrs: { 'data-listing': String(item.id) } }, [
-      picture, element('h3', { text: item.title }),
-      element('p', { text: `${mkt(item.price)} · ${item.shop_name}` }),
+      ? element('img', { className: 'card-media', attrs: { src: this.imageUrl(item.images[0]), alt: item.title, loading: 'lazy' } })
+      : element('div', { className: 'card-media no-picture', text: '🛍️', attrs: { 'aria-hidden': 'true' } });
+    const auction = variantTag(item.status) === 'auction'
+      ? element('span', { className: 'badge badge-warning', text: 'auction' }) : '';
+    const li = element('li', {
+      className: 'card card-link listing-card',
+      attrs: { 'data-listing': String(item.id), tabindex: '0', role: 'link', 'aria-label': `${item.title}, ${mkt(item.price)}` },
+    }, [
+      picture,
+      element('div', { className: 'listing-body' }, [
+        element('h3', { text: item.title }),
+        element('p', { className: 'listing-shop', text: item.shop_name }),
+        element('p', { className: 'listing-price' }, [element('strong', { text: mkt(item.price) }), auction]),
+      ]),
     ]);
     li.addEventListener('click', () => this.item(item.id));
+    li.addEventListener('keydown', (event) => { if (event.key === 'Enter') this.item(item.id); });
     return li;
   }
 
