@@ -30,12 +30,12 @@ LAYERS: dict[str, int] = {
     "agent": 3,
     "conf": 2,  # the settings accessor (imports nothing of ours): read by replica and adapters
     "deployments": 4,  # the project's deploy record (agent's network names)
-    "management": 5,  # commands wire the adapters together
+    "management": 7,  # commands wire the adapters together
     "pages": 5,  # what the apps' views share: records checked against the replica
     "demo": 5,  # what the apps' demo seeders share
     "security_headers": 6,  # middleware: the pages' origin policy (uses pages)
-    "dashboard": 4,
-    "channels": 4,
+    "dashboard": 5,  # pages over the replica and the deploy record (names)
+    "channels": 6,  # sockets: the canister socket, and the dashboard's live figures
     "apps": 4,
     "__init__": 0,
 }
