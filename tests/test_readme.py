@@ -8,12 +8,15 @@ temporary directory (its ``.venv`` and runtime cache link to this checkout's), w
 its own identity home; ``runreplica`` serves it on a free port, which the commands find
 through ``ICFRAMEWORK_NETWORK``, so nothing is left in the repository. Afterwards the
 replica is restarted, as the README says, and the new app's page is checked at
-``/hello/``. The last test checks docs/events.md's account of the socket proof against
-`icframework.protocol.socket_auth`.
+``/hello/``. The last tests check docs/events.md's account of the socket proof against
+`icframework.protocol.socket_auth` and run docs/chat.md's event decoding snippet.
 """
 
 from __future__ import annotations
 
+import base64
+import contextlib
+import io
 import os
 import re
 import shutil
@@ -155,3 +158,24 @@ def test_events_doc_states_what_the_socket_proof_signs() -> None:
         SOCKET_DOMAIN + bytes([len(canister.raw)]) + canister.raw + nonce
     )
     assert len(canister.raw) == 10 and canister.raw != canister.to_text().encode()
+
+
+def test_the_chat_doc_decodes_an_event_frame() -> None:
+    """docs/chat.md's client snippet runs as written on a frame the canister would send."""
+    from apps.chat.canister.events import ChatEvent, TypingEvent
+    from icframework.candid import encode
+    from icframework.sdk.types import TypeMapper
+
+    doc = (ROOT / "docs" / "chat.md").read_text(encoding="utf-8")
+    snippet = doc.split("a Python client decodes an `event` frame", 1)[1]
+    code = snippet.split("```python\n", 1)[1].split("```", 1)[0]
+    namespace: dict[str, object] = {}
+    exec(compile(code, "docs/chat.md", "exec"), namespace)
+    info = TypeMapper().info(ChatEvent)
+    typing = ChatEvent(typing=TypingEvent(7, Principal.anonymous(), "alice"))
+    wire = info.to_wire(typing) if info.to_wire is not None else typing
+    value = base64.b64encode(encode([info.candid], [wire])).decode()
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        namespace["on_event"]({"op": "event", "topic": "room:7", "value": value})  # type: ignore[operator]
+    assert printed.getvalue().startswith("room:7 typing TypingEvent(room_id=7, ")
