@@ -9,6 +9,12 @@ Defaults:
     Directory holding the replica's state (SQLite files, keys). Default ``.replica``
     under the project root.
 
+``NETWORK``
+    The replica the commands (``deploy``, ``canister``, ``call``, ``chat``, ...) talk to
+    when neither ``--network`` nor the ``ICFRAMEWORK_NETWORK`` environment variable
+    says: a URL, ``local`` (``http://127.0.0.1:4943``, where ``runreplica`` listens by
+    default) or ``ic`` (mainnet). Default ``local``. See `icframework.deployments`.
+
 ``DEMO_SEEDERS``
     Dotted paths of the callables ``manage.py runreplica --demo`` runs before serving,
     in order: ``seeder(replica, base_url, state_dir, progress=...) -> list[str]`` (the
@@ -43,6 +49,7 @@ from typing import Any
 
 DEFAULTS: dict[str, Any] = {
     "STATE_DIR": ".replica",
+    "NETWORK": "local",
     "DEMO_SEEDERS": [],
     "MAX_CONCURRENT_REQUESTS": 128,
     "REQUEST_QUEUE_SECONDS": 1.0,

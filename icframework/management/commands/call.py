@@ -2,11 +2,12 @@
 
 Arguments and replies are textual Candid. They are typed by ``--candid FILE.did`` when
 given, else by the canister's own ``candid:service`` metadata, else arguments are
-typed by inference (``(5 : nat8)``) and replies by the types on the wire. The
-canister may be named through ``.icframework/canister_ids.json`` in the project (as
-``manage.py canister create NAME`` records it). This module also holds the helpers the
-``canister`` command shares: ``--network`` and ``--identity`` handling, canister names
-and turning agent errors into `CommandError`.
+typed by inference (``(5 : nat8)``) and replies by the types on the wire. A method the
+interface declares is refused more arguments than it takes. The canister may be named
+through ``.icframework/canister_ids.json`` in the project (as ``manage.py canister
+create NAME`` records it). This module also holds the helpers the other commands
+share: ``--network`` and ``--identity`` handling, canister names and turning agent
+errors into `CommandError`.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from django.core.management.base import BaseCommand, CommandError
 
 from icframework import deployments
 from icframework.agent import (
-    DEFAULT_URL,
     MAINNET_URL,
     Agent,
     AgentError,
@@ -33,27 +33,42 @@ from icframework.agent.actor import service_methods
 from icframework.candid import (
     CandidError,
     DidFile,
+    Func,
     decode,
     decode_wire_types,
     encode,
+    format_type,
     format_values,
     parse_did,
     parse_values,
 )
+from icframework.candid.lexer import tokenize
 from icframework.candid.textvalue import parse_values_inferred
 from icframework.core import Principal, PrincipalError
-from icframework.deployments import DeploymentRecordError, canister_ids_path, network_name
+from icframework.deployments import (
+    NETWORK_VARIABLE,
+    NETWORKS,
+    DeploymentError,
+    canister_ids_path,
+    network_name,
+)
 
-NETWORKS = {"local": DEFAULT_URL, "ic": MAINNET_URL}
+
+def add_network_argument(parser: ArgumentParser) -> None:
+    """``--network``, the one name every command gives the replica it talks to."""
+    parser.add_argument(
+        "--network",
+        default=None,
+        metavar="URL|NAME",
+        help=f"replica URL, or 'local' ({NETWORKS['local']}) or 'ic' ({MAINNET_URL}); "
+        f"default: ${NETWORK_VARIABLE}, else ICFRAMEWORK['NETWORK'] in the project's "
+        "settings, else 'local'",
+    )
 
 
 def add_connection_arguments(parser: ArgumentParser) -> None:
     """``--network`` and ``--identity``, shared by the commands that talk to a replica."""
-    parser.add_argument(
-        "--network",
-        default="local",
-        help=f"replica URL, or 'local' ({DEFAULT_URL}, the default) or 'ic' ({MAINNET_URL})",
-    )
+    add_network_argument(parser)
     parser.add_argument(
         "--identity",
         default=None,
@@ -61,19 +76,20 @@ def add_connection_arguments(parser: ArgumentParser) -> None:
     )
 
 
-def network_url(network: str) -> str:
-    """The replica URL for a ``--network`` value."""
-    url = NETWORKS.get(network, network)
-    if not url.startswith(("http://", "https://")):
-        raise CommandError(f"--network {network!r} is neither 'local', 'ic' nor an http(s):// URL")
-    return url.rstrip("/")
+def network_url(network: str | None) -> str:
+    """The replica URL for a ``--network`` value (None: the environment's or project's
+    network, see `icframework.deployments.network_url`)."""
+    try:
+        return deployments.network_url(network)
+    except DeploymentError as exc:
+        raise CommandError(str(exc)) from None
 
 
 def make_agent(options: dict[str, Any]) -> Agent:
     """An agent for ``--network`` signing as ``--identity``; local replicas' keys are fetched."""
-    url = network_url(options["network"])
+    url = network_url(options.get("network"))
     with agent_errors():
-        identity = IdentityStore().get_identity(options["identity"])
+        identity = IdentityStore().get_identity(options.get("identity"))
     return Agent(url, identity=identity, fetch_root_key=url != MAINNET_URL)
 
 
@@ -81,7 +97,7 @@ def load_canister_ids() -> dict[str, Any]:
     """`icframework.deployments.load_canister_ids`, its error as a `CommandError`."""
     try:
         return deployments.load_canister_ids()
-    except DeploymentRecordError as exc:
+    except DeploymentError as exc:
         raise CommandError(str(exc)) from None
 
 
@@ -89,7 +105,15 @@ def save_canister_id(name: str, canister_id: Principal, url: str) -> None:
     """`icframework.deployments.save_canister_id`, its error as a `CommandError`."""
     try:
         deployments.save_canister_id(name, canister_id, url)
-    except DeploymentRecordError as exc:
+    except DeploymentError as exc:
+        raise CommandError(str(exc)) from None
+
+
+def forget_canister(canister_id: Principal, url: str) -> list[str]:
+    """`icframework.deployments.forget_canister`, its error as a `CommandError`."""
+    try:
+        return deployments.forget_canister(canister_id, url)
+    except DeploymentError as exc:
         raise CommandError(str(exc)) from None
 
 
@@ -97,7 +121,7 @@ def recorded_id(name: str, url: str) -> Principal | None:
     """`icframework.deployments.recorded_id`, its error as a `CommandError`."""
     try:
         return deployments.recorded_id(name, url)
-    except DeploymentRecordError as exc:
+    except DeploymentError as exc:
         raise CommandError(str(exc)) from None
 
 
@@ -175,6 +199,7 @@ def call_canister(
     func = service_methods(did).get(method) if did is not None else None
     if did is not None and func is not None:
         values = parse_values(arguments, func.args, env=did.env)
+        refuse_surplus(method, func, arguments)
         arg = encode(func.args, values)
         query = query or "query" in func.modes or "composite_query" in func.modes
         reply = agent.query(canister, method, arg) if query else agent.update(canister, method, arg)
@@ -185,6 +210,41 @@ def call_canister(
     if query:
         return format_wire_reply(agent.query(canister, method, arg, ecid))
     return format_wire_reply(agent.update(canister, method, arg, ecid))
+
+
+def count_values(arguments: str) -> int:
+    """How many values the (well-formed) textual argument list ``arguments`` holds."""
+    tokens = tokenize(arguments)
+    if not tokens[0].is_sym("("):
+        return 1
+    count, depth, starts = 0, 0, False
+    for token in tokens:
+        if token.kind == "sym" and token.text in ("(", "{"):
+            depth += 1
+        elif token.kind == "sym" and token.text in (")", "}"):
+            depth -= 1
+        if depth == 1 and starts and not token.is_sym(")"):
+            count += 1
+        starts = depth == 1 and (token.is_sym("(") or token.is_sym(","))
+    return count
+
+
+def refuse_surplus(method: str, func: Func, arguments: str) -> None:
+    """`CommandError` if ``arguments`` holds more values than ``method`` takes (the
+    canister would silently drop them)."""
+    given, takes = count_values(arguments), len(func.args)
+    if given <= takes:
+        return
+    if takes == 0:
+        raise CommandError(
+            f"{method} takes no arguments, but {arguments!r} gives {given}; call it with '()'"
+        )
+    types = ", ".join(format_type(t) for t in func.args)
+    plural = "s" if takes > 1 else ""
+    raise CommandError(
+        f"{method} takes {takes} argument{plural}, ({types}), but {arguments!r} gives {given}; "
+        "drop the extra values"
+    )
 
 
 class Command(BaseCommand):

@@ -25,7 +25,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser: ArgumentParser) -> None:
         actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
         new = actions.add_parser("new", help="create an identity with a fresh key")
-        new.add_argument("name")
+        new.add_argument("name", help="the new identity's name (letters, digits, . _ - @)")
         new.add_argument(
             "--type",
             dest="key_type",
@@ -36,16 +36,18 @@ class Command(BaseCommand):
         new.add_argument("--force", action="store_true", help="overwrite an existing identity")
         actions.add_parser("list", help="list identities; * marks the selected one")
         use = actions.add_parser("use", help="select the identity later commands sign with")
-        use.add_argument("name")
+        use.add_argument("name", help="identity name (see `manage.py identity list`)")
         actions.add_parser("whoami", help="print the selected identity's name")
         principal = actions.add_parser("principal", help="print an identity's principal")
-        principal.add_argument("name", nargs="?", default=None)
+        principal.add_argument("name", nargs="?", default=None,
+                               help="identity name (default: the selected one)")
         export = actions.add_parser("export", help="print an identity's PEM (keep it secret)")
-        export.add_argument("name")
+        export.add_argument("name", help="identity name (see `manage.py identity list`)")
         imported = actions.add_parser("import", help="store a PEM file (e.g. from dfx)")
-        imported.add_argument("name")
-        imported.add_argument("pem", type=Path)
-        imported.add_argument("--force", action="store_true")
+        imported.add_argument("name", help="name to store it under")
+        imported.add_argument("pem", type=Path, help="PEM file (Ed25519 or secp256k1 key)")
+        imported.add_argument("--force", action="store_true",
+                              help="overwrite an existing identity of that name")
 
     def handle(self, *args: Any, **options: Any) -> None:
         store = IdentityStore()

@@ -24,13 +24,18 @@ from apps.chat.management.terminal import (
     open_room,
 )
 from apps.chat.seed import demo_identities
-from icframework.agent import DEFAULT_URL, MAINNET_URL, IdentityStore
+from icframework.agent import IdentityStore
 from icframework.agent.socket import SocketError
 from icframework.conf import state_dir
 from icframework.core import Principal
 from icframework.deployments import recorded_id
 from icframework.identity import Identity
-from icframework.management.commands.call import agent_errors, network_url, resolve_canister
+from icframework.management.commands.call import (
+    add_network_argument,
+    agent_errors,
+    network_url,
+    resolve_canister,
+)
 
 
 def chat_canister(canister: str | None, url: str) -> Principal:
@@ -84,10 +89,8 @@ class Command(BaseCommand):
     def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("--room", required=True,
                             help="room name (joined if public, created if missing) or @handle")
-        parser.add_argument(
-            "--url", "--network", dest="network", default="local", metavar="URL",
-            help=f"replica URL, or 'local' ({DEFAULT_URL}, the default) or 'ic' ({MAINNET_URL})",
-        )
+        add_network_argument(parser)
+        parser.add_argument("--url", default=None, help="deprecated: use --network")
         parser.add_argument("--identity", default=None,
                             help="identity to chat as (`manage.py identity list`; default: "
                             "the selected one)")
@@ -108,7 +111,11 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         if not 1 <= options["history"] <= 100:
             raise CommandError(f"--history {options['history']} is not between 1 and 100")
-        url = network_url(options["network"])
+        if options["url"] is not None:
+            if options["network"] is not None:
+                raise CommandError("pass --network only (--url is its deprecated name)")
+            self.stderr.write("Note: --url is deprecated; use --network, as every command does")
+        url = network_url(options["network"] or options["url"])
         canister = chat_canister(options["canister"], url)
         identity = chat_identity(options)
         stdin = options.get("stdin") or sys.stdin
