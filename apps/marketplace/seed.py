@@ -5,7 +5,8 @@ How it works (like the chat seeder, `icframework.demo`): in the server process, 
 the HTTP interface opens, it deploys the demo token (`apps.marketplace.token`; demo
 sellers and buyers get 1,000 MKT each), builds and installs ``apps/marketplace``
 (recorded as ``marketplace``, its install argument naming the token) and, for each demo
-shop that has no listings yet, opens it and lists its items with a generated PNG. A
+shop that has no listings yet, opens it and lists its items, each with a picture that
+`apps.marketplace.images` draws (a bicycle, a teapot, …). A
 second start adds nothing. Both canisters are deployed by, and controlled only by, the
 demo's admin identity (`icframework.demo.admin_identity`, ``<state dir>/admin.pem``);
 canisters an older version left to the anonymous principal are handed to the admin.
@@ -39,6 +40,7 @@ from icframework.identity import Ed25519Identity
 from icframework.replica.embedded import Replica
 from icframework.replica.python_module import pack_python_module
 
+from .images import picture
 from .token import TOKEN_NAME, deploy_token
 
 __all__ = ["DEMO_ITEMS", "demo_identities", "faucet", "png", "run_demo", "seed_demo"]
@@ -48,26 +50,23 @@ APP_NAME = "marketplace"
 CANISTER_MODULE = "apps.marketplace.canister"
 E8S = 10**8
 DEMO_USERS = ("minter", "ana", "ben", "cleo")
-#: shop owner -> (shop name, [(title, description, price in MKT, quantity, category, rgb)])
-DEMO_ITEMS: dict[str, tuple[str, list[tuple[str, str, float, int, str, tuple[int, int, int]]]]] = {
+#: shop owner -> (shop name, [(title, description, price in MKT, quantity, category)]);
+#: each item's picture is `apps.marketplace.images.picture` of its lower-cased title
+DEMO_ITEMS: dict[str, tuple[str, list[tuple[str, str, float, int, str]]]] = {
     "ana": ("Ana's Bikes", [
-        ("Blue city bicycle", "Seven gears, a basket and new tyres.", 120, 1, "bikes",
-         (40, 90, 200)),
-        ("Red road bicycle", "Light aluminium frame, 54 cm.", 340, 1, "bikes", (200, 40, 40)),
-        ("Bicycle lights", "Front and rear, USB charged.", 15, 10, "accessories",
-         (240, 200, 40)),
+        ("Blue city bicycle", "Seven gears, a basket and new tyres.", 120, 1, "bikes"),
+        ("Red road bicycle", "Light aluminium frame, 54 cm.", 340, 1, "bikes"),
+        ("Bicycle lights", "Front and rear, USB charged.", 15, 10, "accessories"),
     ]),
     "ben": ("Ben's Kitchen", [
-        ("Cast iron teapot", "1.2 litres, keeps tea warm for an hour.", 45, 3, "kitchen",
-         (60, 60, 60)),
-        ("Olive wood spoons", "A set of three, hand carved.", 18, 8, "kitchen",
-         (150, 110, 60)),
+        ("Cast iron teapot", "1.2 litres, keeps tea warm for an hour.", 45, 3, "kitchen"),
+        ("Olive wood spoons", "A set of three, hand carved.", 18, 8, "kitchen"),
     ]),
 }
 
 
 def png(rgb: tuple[int, int, int], size: int = 64) -> bytes:
-    """A ``size``×``size`` PNG of one colour with a lighter diagonal (a demo picture)."""
+    """A ``size``×``size`` PNG of one colour with a lighter diagonal (what tests upload)."""
     rows = []
     light = tuple(min(255, c + 80) for c in rgb)
     for y in range(size):
@@ -115,6 +114,7 @@ def seed_demo(replica: Replica, url: str, state_dir: Path,
         init_arg=_init_arg(built.did, token.canister_id, people["ana"].principal),
         upgrade_arg=_init_arg(built.did, token.canister_id, people["ana"].principal))
     call = TypedCaller(replica, market, method_table(CANISTER_MODULE))
+    from apps.marketplace.canister.limits import CHUNK_BYTES
     from apps.marketplace.canister.records import ListingInput
 
     added = []
@@ -126,12 +126,13 @@ def seed_demo(replica: Replica, url: str, state_dir: Path,
         shop = call(who, "my_shop")
         page = call(who, "search", _query(shop.id))
         have = {x.title for x in page.listings}
-        for title, description, price, quantity, category, rgb in items:
+        for title, description, price, quantity, category in items:
             if title in have:
                 continue
-            picture = png(rgb)
-            image = call(who, "begin_image_upload", "image/png", len(picture))
-            call(who, "upload_image_chunk", image, 0, picture)
+            jpeg = picture(title.lower())
+            image = call(who, "begin_image_upload", "image/jpeg", len(jpeg))
+            for index, start in enumerate(range(0, len(jpeg), CHUNK_BYTES)):
+                call(who, "upload_image_chunk", image, index, jpeg[start:start + CHUNK_BYTES])
             call(who, "commit_image", image)
             call(who, "create_listing", ListingInput(title, description, int(price * E8S),
                                                      quantity, category), [image])
