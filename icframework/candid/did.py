@@ -28,7 +28,7 @@ from __future__ import annotations
 import os
 import posixpath
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TypeVar
 
 from icframework.candid.errors import CandidParseError, CandidTypeError
@@ -88,6 +88,11 @@ class _Shared:
     # Resolved path -> the file's service and init args; None while it is being read.
     files: dict[str, _Program | None]
     load: Loader | None
+    # Doc comments of every file's type definitions, by type name.
+    docs: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # The imported files in the order their reading finished (a file's imports before
+    # it), each with the type names it defines.
+    finished: list[tuple[str, list[str]]] = field(default_factory=list)
 
 
 def resolve_import(importer: str, name: str) -> str:
@@ -127,7 +132,10 @@ class Parser:
         self.env = self.shared.env
         self.refs: list[_Ref] = []
         self.definitions: list[tuple[str, Token]] = []
-        self.imported_methods: list[tuple[str, CandidType, Token]] = []
+        self.imported_methods: list[tuple[str, CandidType, Token, str]] = []
+        self.imported_docs: dict[str, tuple[str, ...]] = {}
+        self.service_docs: tuple[str, ...] = ()
+        self.service_arg_names: tuple[str | None, ...] = ()
 
     # -- token cursor -------------------------------------------------------------
 
@@ -274,7 +282,7 @@ class Parser:
                     f"expected a variant field (a name or number, optionally followed by ':' "
                     f"and a type), got {describe(tok)}"
                 )
-            f = Field(label, ftype)
+            f = Field(label, ftype, tok.docs)
             fid = f.id
             if fid >= 1 << 32:
                 raise tok.error(f"field id {fid} is too large; ids are below 2**32")
@@ -304,12 +312,24 @@ class Parser:
 
     def parse_tuptype(self, context: str = "type list") -> tuple[CandidType, ...]:
         """``( <argtype>,* )``; argument names (``x : nat``) are checked and dropped."""
+        return self.parse_named_tuptype(context)[0]
+
+    def parse_named_tuptype(
+        self, context: str = "type list"
+    ) -> tuple[tuple[CandidType, ...], tuple[str | None, ...]]:
+        """``( <argtype>,* )`` and the argument names (see `Func.arg_names`).
+
+        As in the reference parser, a name that reads as a 32-bit number (``"2" : nat``)
+        is no name; the names are ``()`` when no argument has one.
+        """
         open_tok = self.expect_sym("(", f"to start the {context}")
         self.enter(open_tok)
         types: list[CandidType] = []
+        shown: list[str | None] = []
         names: dict[str, Token] = {}
         while not self.peek().is_sym(")"):
             tok = self.peek()
+            arg_name: str | None = None
             if tok.kind in ("id", "text") and self.peek(1).is_sym(":"):
                 name = self.name_of(tok, "an argument name")
                 if name in names:
@@ -320,7 +340,10 @@ class Parser:
                     )
                 names[name] = tok
                 self.pos += 2
+                if not _is_u32(name):
+                    arg_name = name
             types.append(self.parse_datatype())
+            shown.append(arg_name)
             sep = self.peek()
             if sep.is_sym(","):
                 self.next()
@@ -328,13 +351,13 @@ class Parser:
                 raise sep.error(f"expected ',' or ')' in the {context}, got {describe(sep)}")
         self.next()
         self.leave()
-        return tuple(types)
+        return tuple(types), tuple(shown) if any(n is not None for n in shown) else ()
 
     def parse_functype(self, start: Token) -> Func:
         """``<tuptype> -> <tuptype> <funcann>*``."""
-        args = self.parse_tuptype("function arguments")
+        args, arg_names = self.parse_named_tuptype("function arguments")
         self.expect_sym("->", "between a function's arguments and results")
-        results = self.parse_tuptype("function results")
+        results, result_names = self.parse_named_tuptype("function results")
         modes: list[str] = []
         while self.peek().kind == "id" and self.peek().text in FUNC_MODES:
             tok = self.next()
@@ -350,16 +373,21 @@ class Parser:
                     f"a oneway function has no results, but this one returns {len(results)}"
                 )
             modes.append(tok.text)
-        return self.build(start, lambda: Func(args, results, tuple(modes)))
+        return self.build(
+            start, lambda: Func(args, results, tuple(modes), arg_names, result_names)
+        )
 
     def parse_actortype(self, start: Token) -> Service:
         """``{ <methtype>;* }`` where ``<methtype> ::= <name> : (<functype> | <id>)``."""
         self.expect_sym("{", "to start the service's methods")
         methods: list[tuple[str, CandidType]] = []
+        docs: dict[str, tuple[str, ...]] = {}
         seen: dict[str, Token] = {}
         while not self.peek().is_sym("}"):
             tok = self.next()
             name = self.name_of(tok, "a method name")
+            if tok.docs:
+                docs[name] = tok.docs
             if name in seen:
                 first = seen[name]
                 raise tok.error(
@@ -388,7 +416,7 @@ class Parser:
             elif not sep.is_sym("}"):
                 raise sep.error(f"expected ';' or '}}' after method {name!r}, got {describe(sep)}")
         self.next()
-        return self.build(start, lambda: Service(methods))
+        return self.build(start, lambda: Service(methods, docs=docs))
 
     # -- checking names -----------------------------------------------------------
 
@@ -420,7 +448,7 @@ class Parser:
 
     def parse_definition(self) -> None:
         """``type <id> = <datatype>`` (the ';' after it is left to the caller)."""
-        self.next()  # 'type'
+        kw = self.next()  # 'type'
         tok = self.next()
         if tok.kind != "id":
             raise tok.error(f"expected a type name after 'type', got {describe(tok)}")
@@ -434,6 +462,8 @@ class Parser:
         self.shared.defined[tok.text] = f"at line {tok.line}, column {tok.column}"
         self.env.define(tok.text, definition)
         self.definitions.append((tok.text, tok))
+        if kw.docs:
+            self.shared.docs[tok.text] = kw.docs
 
     def check_definitions(self) -> None:
         """Raise for a definition that is only an alias cycle (``type a = b; type b = a``)."""
@@ -472,7 +502,7 @@ class Parser:
         else:
             program = self.read_import(tok, kw, written, path, shown)
         if with_service:
-            self.import_service(tok, shown, program)
+            self.import_service(tok, shown, path, program)
 
     def read_import(
         self, tok: Token, kw: Token, written: str, path: str, shown: str
@@ -499,9 +529,10 @@ class Parser:
                 f"in imported file {path!r}, line {exc.line}, column {exc.column}: {exc.reason}"
             ) from None
         files[path] = program
+        self.shared.finished.append((path, [name for name, _ in sub.definitions]))
         return program
 
-    def import_service(self, tok: Token, shown: str, program: _Program) -> None:
+    def import_service(self, tok: Token, shown: str, path: str, program: _Program) -> None:
         """Take the methods of an imported file's main service into this file's service."""
         service, args = program
         if service is None:
@@ -513,18 +544,22 @@ class Parser:
             )
         resolved = self.env.resolve(service)
         assert isinstance(resolved, Service)
-        for name, mtype in resolved.methods:
-            self.imported_methods.append((name, mtype, tok))
+        for name, mtype in resolved.listed():
+            self.imported_methods.append((name, mtype, tok, path))
+        self.imported_docs.update(resolved.docs)
 
     def parse_service(self) -> tuple[CandidType, tuple[CandidType, ...] | None]:
         """``service <id>? : (<tuptype> ->)? (<actortype> | <id>)``."""
         kw = self.next()
+        self.service_docs = kw.docs
         if self.peek().kind == "id":
             self.next()  # the service's name is documentation only
         self.expect_sym(":", "after 'service' (and its optional name)")
         args: tuple[CandidType, ...] | None = None
         if self.peek().is_sym("("):
-            args = self.parse_tuptype("service initialisation arguments")
+            args, self.service_arg_names = self.parse_named_tuptype(
+                "service initialisation arguments"
+            )
             self.expect_sym("->", "after the service's initialisation arguments")
         tok = self.peek()
         service: CandidType
@@ -573,20 +608,39 @@ class Parser:
         return service, args
 
     def merge_imported(self, service: CandidType | None) -> CandidType:
+        """This file's service with the imported services' methods after its own.
+
+        The merged service lists the imported methods file by file, in the order the
+        files were read to the end (as the reference parser does).
+        """
         methods: list[tuple[str, CandidType]] = []
+        docs: dict[str, tuple[str, ...]] = {}
         if service is not None:
             resolved = self.env.resolve(service)
             assert isinstance(resolved, Service)
-            methods.extend(resolved.methods)
+            methods.extend(resolved.listed())
+            docs.update(resolved.docs)
         names = {name for name, _ in methods}
-        for name, mtype, tok in self.imported_methods:
+        for name, _, tok, _ in self.imported_methods:
             if name in names:
                 raise tok.error(
                     f"method {name!r} of the imported service is already declared"
                 )
             names.add(name)
-            methods.append((name, mtype))
-        return Service(methods)
+        finished = [path for path, _ in self.shared.finished]
+        imported = sorted(
+            self.imported_methods,
+            key=lambda m: finished.index(m[3]) if m[3] in finished else len(finished),
+        )
+        methods.extend((name, mtype) for name, mtype, _, _ in imported)
+        docs.update(self.imported_docs)
+        return Service(methods, docs=docs, order=[name for name, _ in methods])
+
+
+def _is_u32(name: str) -> bool:
+    """True for a name the reference parser reads as a number (``"2"``, ``"+7"``)."""
+    digits = name[1:] if name.startswith("+") else name
+    return digits.isascii() and digits.isdigit() and int(digits) < 1 << 32
 
 
 def _kind_name(t: CandidType) -> str:
@@ -610,7 +664,17 @@ def parse_did(text: str, *, load: Loader | None = None, path: str = "") -> DidFi
     files: dict[str, _Program | None] = {posixpath.normpath(path): None} if path else {}
     parser = Parser(tokenize(text), _shared=_Shared(TypeEnv(), {}, files, load), _path=path)
     service, args = parser.parse_program()
-    return DidFile(parser.env, service, args)
+    own = [name for name, _ in parser.definitions]
+    order = own + [name for _, names in parser.shared.finished for name in names]
+    return DidFile(
+        parser.env,
+        service,
+        args,
+        docs=dict(parser.shared.docs),
+        service_docs=parser.service_docs,
+        service_arg_names=parser.service_arg_names,
+        order=tuple(order) if order != list(parser.env) else (),
+    )
 
 
 def load_did(path: str | os.PathLike[str]) -> DidFile:

@@ -5,7 +5,12 @@ How it works: `tokenize` turns the whole input into a list of `Token` objects en
 an ``eof`` token. Every token records the 1-based line and column (counted in code
 points) where it starts, so parsers can report errors as `CandidParseError` with a
 position. Whitespace and comments (``// ...`` to the end of the line, and ``/* ... */``
-which nests) are skipped.
+which nests) are skipped, but line comments are kept as doc comments the way the
+reference parser keeps them: the ``//`` lines just before a token (none of them at the
+end of a line holding an earlier token, and no blank line between them and the token)
+become that token's ``docs``, each without its leading ``//`` pairs and surrounding
+whitespace. A blank line between two comment lines drops the lines above it; text
+literals take no doc comments and leave the pending ones to the next token.
 
 Token kinds:
 
@@ -76,6 +81,11 @@ _SIMPLE_ESCAPES = {
 }
 _TWO_CHAR_SYMBOLS = ("->", "==", "!=", "!:")
 _ONE_CHAR_SYMBOLS = frozenset("=(){};,.:+-")
+#: What the reference parser trims around a doc comment line (Unicode White_Space).
+_WHITE_SPACE = (
+    "\t\n\v\f\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007"
+    "\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+)
 
 
 def is_identifier(name: str) -> bool:
@@ -92,6 +102,7 @@ class Token:
     value: object
     line: int
     column: int
+    docs: tuple[str, ...] = ()
 
     def is_sym(self, sym: str) -> bool:
         """True if this is the punctuation token ``sym``."""
@@ -124,6 +135,11 @@ class _Scanner:
         self.line = 1
         self.line_start = 0
         self.tokens: list[Token] = []
+        # Doc comment state (see the module docstring): the pending comment lines, where
+        # the last comment ended, and where the line of the last token ends.
+        self.pending: list[str] = []
+        self.comment_end: int | None = None
+        self.token_line_end: int | None = None
 
     def column(self, pos: int) -> int:
         return pos - self.line_start + 1
@@ -142,10 +158,35 @@ class _Scanner:
             self.line_start = self.src.rfind("\n", self.pos, end) + 1
         self.pos = end
 
+    def blank_line_before(self, pos: int) -> bool:
+        """True if a blank line lies between the last comment and ``pos``."""
+        end = self.comment_end
+        return end is not None and self.src.count("\n", end, pos) >= 2
+
     def add(self, kind: TokenKind, start: int, end: int, value: object) -> None:
+        docs: tuple[str, ...] = ()
+        if kind != "text":
+            if self.pending and not self.blank_line_before(start):
+                docs = tuple(self.pending)
+            self.pending.clear()
+            self.comment_end = None
+            line_end = self.src.find("\n", end)
+            self.token_line_end = len(self.src) if line_end < 0 else line_end
         self.tokens.append(
-            Token(kind, self.src[start:end], value, self.line, self.column(start))
+            Token(kind, self.src[start:end], value, self.line, self.column(start), docs)
         )
+
+    def line_comment(self, start: int, end: int) -> None:
+        """Keep the comment ``src[start:end]`` as a pending doc comment line."""
+        if self.token_line_end is not None and start <= self.token_line_end:
+            return  # at the end of a line that holds a token
+        if self.blank_line_before(start):
+            self.pending.clear()
+        text = self.src[start:end]
+        while text.startswith("//"):
+            text = text[2:]
+        self.pending.append(text.strip(_WHITE_SPACE))
+        self.comment_end = end
 
     def run(self) -> list[Token]:
         src = self.src
@@ -194,7 +235,9 @@ class _Scanner:
                 self.pos += 1
             elif src.startswith("//", self.pos):
                 end = src.find("\n", self.pos)
-                self.pos = n if end < 0 else end
+                end = n if end < 0 else end
+                self.line_comment(self.pos, end)
+                self.pos = end
             elif src.startswith("/*", self.pos):
                 self.skip_block_comment()
             else:
@@ -215,6 +258,7 @@ class _Scanner:
             else:
                 opened.pop()
                 p = nxt_close + 2
+        self.comment_end = p - 2
         self.advance_to(p)
 
     def scan_text(self, start: int) -> tuple[bytes, int]:

@@ -3,6 +3,16 @@
 `format_type` prints one type on one line; `format_did` prints a whole `DidFile`.
 Parsing the output gives back an equal value (``parse_did(format_did(d)) == d``).
 
+``format_did(did, style="reference")`` prints what the reference implementation's
+printer (``didc``, the Rust ``candid_parser`` crate) writes for the same file, byte for
+byte: doc comments (``// ...`` above definitions, fields and methods), argument names
+(``(to : Account)``), the file's own definitions before the imported ones, Rust's
+escapes in quoted names (``"\'"``), ``_`` every three digits in field ids, and lines
+laid out to 80 columns by `icframework.candid.layout`: a record, variant, service or
+argument list stays on one line if it fits, else it puts one item per line, each ending
+in its separator. A file without a service ends in a blank line, as the reference's
+output does. The default style is described below.
+
 Layout of `format_did` (the canonical form; golden files in ``tests/candid/golden``):
 
 * type definitions first, in their order, one ``type Name = <type>;`` each; then, after
@@ -24,11 +34,18 @@ Layout of `format_did` (the canonical form; golden files in ``tests/candid/golde
 
 from __future__ import annotations
 
+import unicodedata
+from collections.abc import Sequence
+from typing import Literal
+
 from icframework.candid.errors import CandidError
-from icframework.candid.lexer import is_identifier
+from icframework.candid.layout import HARDLINE as _HARD
+from icframework.candid.layout import LINE, NIL, SOFT, Alt, Doc, Group, Nest, cat, render
+from icframework.candid.lexer import RESERVED_NAMES, is_identifier
 from icframework.candid.types import (
     CandidType,
     DidFile,
+    Field,
     Func,
     Opt,
     Prim,
@@ -39,6 +56,8 @@ from icframework.candid.types import (
     Variant,
     Vec,
 )
+
+Style = Literal["canonical", "reference"]
 
 __all__ = ["format_did", "format_label", "format_name", "format_type", "quote_text"]
 
@@ -153,8 +172,16 @@ def format_type(t: CandidType) -> str:
         raise CandidError("type nests too deeply to print") from None
 
 
-def format_did(did: DidFile) -> str:
-    """The canonical .did text of ``did`` (see the module docstring for the layout)."""
+def format_did(did: DidFile, *, style: Style = "canonical") -> str:
+    """The .did text of ``did``: the canonical layout, or ``style="reference"`` for the
+    reference printer's (see the module docstring for both)."""
+    if style == "reference":
+        try:
+            return render(_reference_did(did), _WIDTH) + "\n"
+        except RecursionError:
+            raise CandidError("type nests too deeply to print") from None
+    if style != "canonical":
+        raise CandidError(f"unknown .did style {style!r}; use 'canonical' or 'reference'")
     printer = _Printer(multiline=True)
     lines: list[str] = []
     try:
@@ -174,3 +201,152 @@ def format_did(did: DidFile) -> str:
     except RecursionError:
         raise CandidError("type nests too deeply to print") from None
     return "".join(lines)
+
+
+# -- the reference printer's layout ------------------------------------------------
+
+_WIDTH = 80
+_INDENT = 2
+#: Names the reference printer quotes although they have identifier syntax.
+_REFERENCE_KEYWORDS = RESERVED_NAMES - {"true", "false"}
+_RUST_ESCAPES = {"\t": "\\t", "\r": "\\r", "\n": "\\n", "\\": "\\\\", '"': '\\"', "'": "\\'"}
+#: Grapheme_Extend characters outside the Mn and Me categories.
+_OTHER_EXTEND = frozenset(
+    "\u09be\u09d7\u0b3e\u0b57\u0bbe\u0bd7\u0cc2\u0cd5\u0cd6\u0d3e\u0d57\u0dcf\u0ddf"
+    "\u1b35\u200c\u302e\u302f\uff9e\uff9f"
+)
+
+
+def _rust_quote(name: str) -> str:
+    """``name`` quoted with the escapes of Rust's ``escape_debug`` (``\\'``, ``\\u{e000}``)."""
+    out = ['"']
+    for i, ch in enumerate(name):
+        esc = _RUST_ESCAPES.get(ch)
+        if esc is not None:
+            out.append(esc)
+        elif i == 0 and (unicodedata.category(ch) in ("Mn", "Me") or ch in _OTHER_EXTEND):
+            out.append(f"\\u{{{ord(ch):x}}}")
+        elif ch.isprintable():
+            out.append(ch)
+        else:
+            out.append(f"\\u{{{ord(ch):x}}}")
+    out.append('"')
+    return "".join(out)
+
+
+def _ref_name(name: str) -> str:
+    if name.isascii() and name.isidentifier() and name not in _REFERENCE_KEYWORDS:
+        return name
+    return _rust_quote(name)
+
+
+def _ref_label(label: str | int) -> str:
+    return f"{label:_}" if isinstance(label, int) else _ref_name(label)
+
+
+def _kwd(word: str) -> Doc:
+    return cat(word, " ")
+
+
+def _enclose(left: str, doc: Doc, right: str, line: Doc) -> Doc:
+    if doc is NIL:
+        return cat(left, right)
+    return Group(cat(Nest(_INDENT, cat(left, line, doc)), line, right))
+
+
+def _separated(docs: Sequence[Doc], sep: str) -> Doc:
+    """The items with ``sep`` between them, and after the last when broken over lines."""
+    if not docs:
+        return NIL
+    parts: list[Doc] = [docs[0]]
+    for d in docs[1:]:
+        parts += [cat(sep, LINE), d]
+    one_line = cat(*parts)
+    return Alt(cat(one_line, sep), one_line)
+
+
+def _lines(docs: Sequence[Doc]) -> Doc:
+    return cat(*(cat(d, _HARD) for d in docs))
+
+
+def _docs(lines: Sequence[str]) -> Doc:
+    return _lines([cat("// ", line) for line in lines])
+
+
+def _ref_type(t: CandidType) -> Doc:
+    if isinstance(t, TypeRef):
+        return cat(t.name)
+    if isinstance(t, Prim):
+        return cat(t.kind.keyword)
+    if isinstance(t, Opt):
+        return cat(_kwd("opt"), _ref_type(t.inner))
+    if isinstance(t, Vec):
+        if isinstance(t.inner, Prim) and t.inner.kind is PrimKind.NAT8:
+            return cat("blob")
+        return cat(_kwd("vec"), _ref_type(t.inner))
+    if isinstance(t, Record):
+        if not t.fields or t.is_tuple:
+            items = [_ref_type(f.type) for f in t.fields]
+            return cat(_kwd("record"), _enclose("{", _separated(items, ";"), "}", LINE))
+        return cat(_kwd("record"), _ref_fields(t.fields, variant=False))
+    if isinstance(t, Variant):
+        return cat(_kwd("variant"), _ref_fields(t.fields, variant=True))
+    if isinstance(t, Func):
+        return cat(_kwd("func"), _ref_function(t))
+    if isinstance(t, Service):
+        return cat(_kwd("service"), _ref_methods(t))
+    raise CandidError(f"cannot print {t!r}: not a Candid type")
+
+
+def _ref_fields(fields: Sequence[Field], *, variant: bool) -> Doc:
+    items = []
+    for f in fields:
+        label = cat(_docs(f.docs), _ref_label(f.label))
+        if variant and isinstance(f.type, Prim) and f.type.kind is PrimKind.NULL:
+            items.append(label)
+        else:
+            items.append(cat(label, _kwd(" :"), _ref_type(f.type)))
+    return _enclose("{", _separated(items, ";"), "}", LINE)
+
+
+def _ref_args(types: Sequence[CandidType], names: Sequence[str | None]) -> Doc:
+    items = []
+    for i, t in enumerate(types):
+        name = names[i] if i < len(names) else None
+        if name is None:
+            items.append(_ref_type(t))
+        else:
+            items.append(cat(_ref_name(name), _kwd(" :"), _ref_type(t)))
+    return _enclose("(", _separated(items, ","), ")", SOFT)
+
+
+def _ref_function(f: Func) -> Doc:
+    modes = [cat(" ", mode) for mode in f.modes]
+    return Nest(_INDENT, cat(
+        _ref_args(f.args, f.arg_names), " ->", " ", _ref_args(f.results, f.result_names), *modes
+    ))
+
+
+def _ref_methods(s: Service) -> Doc:
+    items = []
+    for name, mtype in s.listed():
+        shown = _ref_function(mtype) if isinstance(mtype, Func) else _ref_type(mtype)
+        items.append(cat(_docs(s.docs.get(name, ())), _ref_name(name), _kwd(" :"), shown))
+    return _enclose("{", _separated(items, ";"), "}", LINE)
+
+
+def _reference_did(did: DidFile) -> Doc:
+    names = did.order or tuple(did.env)
+    defs = _lines([
+        cat(_docs(did.docs.get(name, ())), _kwd("type"), _kwd(_type_name(name)), _kwd("="),
+            _ref_type(did.env[name]), ";")
+        for name in names
+    ])
+    if did.service is None:
+        return defs
+    body = _ref_methods(did.service) if isinstance(did.service, Service) else (
+        _ref_type(did.service)
+    )
+    if did.service_args is not None:
+        body = cat(_ref_args(did.service_args, did.service_arg_names), " ->", " ", body)
+    return cat(defs, _docs(did.service_docs), _kwd("service :"), body)

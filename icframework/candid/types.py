@@ -9,6 +9,12 @@ definition it names. Record and variant fields are kept sorted by field id, the 
 the binary format needs; a field label is a name (``str``, id = `idl_hash`) or a
 number (``int``, id = the number).
 
+What a .did file says only for its readers is kept beside the types but is no part of
+them: doc comments (`Field.docs`, `Service.docs`, `DidFile.docs`), argument names
+(`Func.arg_names`) and the order a file lists things in (`Service.order`,
+`DidFile.order`). These fields take no part in equality, hashing, subtyping or the
+binary format; only the printer reads them.
+
 Python values for each type (the mapping the codecs implement):
 
 =====================  =============================================================
@@ -141,10 +147,14 @@ BLOB = Vec(NAT8)
 
 @dataclass(frozen=True, slots=True)
 class Field:
-    """A record or variant field: a label (name or number) and its type."""
+    """A record or variant field: a label (name or number) and its type.
+
+    ``docs`` are the doc comment lines written above it (not part of the type).
+    """
 
     label: str | int
     type: CandidType
+    docs: tuple[str, ...] = field(default=(), compare=False, repr=False)
 
     @property
     def id(self) -> int:
@@ -201,11 +211,18 @@ FUNC_MODES = frozenset({"query", "oneway", "composite_query"})
 
 @dataclass(frozen=True, slots=True)
 class Func(CandidType):
-    """``func (args) -> (results) modes``; modes are drawn from `FUNC_MODES`."""
+    """``func (args) -> (results) modes``; modes are drawn from `FUNC_MODES`.
+
+    ``arg_names`` and ``result_names`` are the names the .did gives the arguments and
+    results (``(to : Account)``), None where it gives none; empty when none is named.
+    They are documentation: two functions that differ only in them are equal.
+    """
 
     args: tuple[CandidType, ...] = ()
     results: tuple[CandidType, ...] = ()
     modes: tuple[str, ...] = ()
+    arg_names: tuple[str | None, ...] = field(default=(), compare=False, repr=False)
+    result_names: tuple[str | None, ...] = field(default=(), compare=False, repr=False)
 
     def __post_init__(self) -> None:
         unknown = [m for m in self.modes if m not in FUNC_MODES]
@@ -219,17 +236,43 @@ class Func(CandidType):
 class Service(CandidType):
     """``service { name : func ...; }``; methods kept sorted by name (duplicates raise).
 
-    A method type is a `Func` or a `TypeRef` naming one.
+    A method type is a `Func` or a `TypeRef` naming one. ``docs`` maps a method name
+    to the doc comment lines written above it; ``order`` lists the method names in the
+    order a .did file shows them when that is not name order (a file's own methods,
+    then those of each service it imports). Neither is part of the type.
     """
 
     methods: tuple[tuple[str, CandidType], ...]
+    docs: Mapping[str, tuple[str, ...]] = field(compare=False, repr=False)
+    order: tuple[str, ...] = field(compare=False, repr=False)
 
-    def __init__(self, methods: Iterable[tuple[str, CandidType]] = ()) -> None:
+    def __init__(
+        self,
+        methods: Iterable[tuple[str, CandidType]] = (),
+        *,
+        docs: Mapping[str, tuple[str, ...]] | None = None,
+        order: Iterable[str] = (),
+    ) -> None:
         ordered = tuple(sorted(methods, key=lambda m: m[0].encode("utf-8")))
         for (a, _), (b, _) in pairwise(ordered):
             if a == b:
                 raise CandidTypeError(f"service declares method {a!r} twice")
+        shown = tuple(order)
+        if shown and sorted(shown) != sorted(name for name, _ in ordered):
+            raise CandidTypeError(
+                f"service method order {list(shown)} does not list its methods "
+                f"{[name for name, _ in ordered]} once each"
+            )
         object.__setattr__(self, "methods", ordered)
+        object.__setattr__(self, "docs", dict(docs or {}))
+        object.__setattr__(self, "order", shown)
+
+    def listed(self) -> tuple[tuple[str, CandidType], ...]:
+        """The methods in the order the .did shows them (`order`, else name order)."""
+        if not self.order:
+            return self.methods
+        by_name = dict(self.methods)
+        return tuple((name, by_name[name]) for name in self.order)
 
     def method(self, name: str) -> CandidType | None:
         """The type of method ``name``, or None if the service has no such method."""
@@ -337,8 +380,19 @@ class DidFile:
 
     ``service_args`` holds the init arguments of a service class
     (``service : (nat) -> { ... }``); it is None when the service is not a class.
+
+    For readers only (not part of the interface, and not compared): ``docs`` maps a
+    type name to the doc comment lines above its definition, ``service_docs`` are those
+    above the service, ``service_arg_names`` the names of the init arguments (as
+    `Func.arg_names`), and ``order`` lists the type names in the order the reference
+    printer shows them (the file's own definitions, then each imported file's) when
+    that differs from the order of ``env``.
     """
 
     env: TypeEnv
     service: CandidType | None = None
     service_args: tuple[CandidType, ...] | None = None
+    docs: Mapping[str, tuple[str, ...]] = field(default_factory=dict, compare=False, repr=False)
+    service_docs: tuple[str, ...] = field(default=(), compare=False, repr=False)
+    service_arg_names: tuple[str | None, ...] = field(default=(), compare=False, repr=False)
+    order: tuple[str, ...] = field(default=(), compare=False, repr=False)
