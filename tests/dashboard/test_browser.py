@@ -135,6 +135,8 @@ def test_the_method_form_calls_an_update_and_a_query(browser: Any,
     fail.locator("button[type=submit]").click()
     expect(fail.locator("output")).to_contain_text(f"canister.py:{FAIL_LINE} in fail",
                                                    timeout=WAIT_MS)
+    expect(fail.locator("output")).to_contain_text("IC0503")
+    expect(fail.locator("output")).not_to_contain_text("HTTP details")
 
     page.goto(f"{url}/")
     expect(page.locator("#live-status")).to_have_text("live", timeout=WAIT_MS)

@@ -157,6 +157,13 @@ function widget(type, name, path) {
   };
 }
 
+// The agent's error without its "Call context" (request body and HTTP headers): the reject
+// code, text and IC error code are what a developer reads.
+function rejectText(error) {
+  const text = error.message || String(error);
+  return text.split(/\n\s*Call context:/)[0].trim();
+}
+
 function candidText(types, values) {
   return `(${types.map((t, i) => t.valueToString(values[i])).join(', ')})`;
 }
@@ -189,7 +196,7 @@ function methodForm(actor, name, func) {
       output.classList.add('dash-ok');
     } catch (error) {
       output.classList.add('dash-error');
-      output.textContent = error.message || String(error);
+      output.textContent = rejectText(error);
     } finally {
       button.disabled = false;
     }

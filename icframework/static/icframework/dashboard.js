@@ -32,7 +32,7 @@ function rate(a, b, pick) {
 }
 
 function label(frame, id) {
-  return frame.names[id] || `${id.slice(0, 11)}…`;
+  return frame.names[id] || (id.length > 12 ? `${id.slice(0, 11)}…` : id);
 }
 
 // One chart: `series` is [{ name, values }], each value a rate per frame pair.
