@@ -15,7 +15,11 @@ from typing import Any
 from django.urls import NoReverseMatch, reverse
 
 from icframework.core import Principal
-from icframework.deployments import DeploymentRecordError, load_canister_ids
+from icframework.deployments import (
+    DeploymentRecordError,
+    format_module_hash,
+    load_canister_ids,
+)
 from icframework.replica.embedded import Replica
 from icframework.replica.state import CanisterChange, CanisterState
 from icframework.replica.wasm_module import CanisterModule
@@ -85,7 +89,8 @@ def _exports_http(module: CanisterModule | None) -> bool:
 
 def canisters(replica: Replica, names: dict[str, str]) -> list[dict[str, Any]]:
     """One row per canister, ordered by name then id: id, name, status, cycles, memory
-    and key-value bytes, module hash (hex), whether it serves HTTP, app page."""
+    and key-value bytes, module hash (as every command shows it), whether it serves
+    HTTP, app page."""
     subnet = replica.subnet
     rows = []
     for canister_id, state in subnet.canisters.items():
@@ -99,7 +104,7 @@ def canisters(replica: Replica, names: dict[str, str]) -> list[dict[str, Any]]:
             "cycles": state.cycles,
             "memory": subnet.memory_usage(canister_id),
             "kv": _kv_size(replica, canister_id),
-            "module_hash": state.module_hash.hex() if state.module_hash else None,
+            "module_hash": format_module_hash(state.module_hash) if state.module_hash else None,
             "http": _exports_http(module),
             "candid": module is not None and CANDID_SERVICE in module.metadata,
             "app": app_page(name),
@@ -133,7 +138,7 @@ def _change(change: CanisterChange) -> dict[str, Any]:
             what = f"code {mode_name}"
         module_hash = details.get("module_hash")
         if isinstance(module_hash, bytes | bytearray):
-            what += f" · module {bytes(module_hash).hex()}"
+            what += f" · module {format_module_hash(bytes(module_hash))}"
         controllers = details.get("controllers")
         if isinstance(controllers, list):
             what += " · controllers " + ", ".join(

@@ -68,7 +68,8 @@ def test_names_app_pages_interface_and_traps(service: ReplicaService, tmp_path: 
 
     wasm, did = build_demo(tmp_path)
     detail = Client().get(f"/canisters/{canister}/").content.decode()
-    assert hashlib.sha256(wasm).hexdigest() in detail
+    assert f'<code id="module-hash">0x{hashlib.sha256(wasm).hexdigest()}</code>' in detail
+    assert f"code install · module 0x{hashlib.sha256(wasm).hexdigest()}" in detail
     assert OWNER.to_text() in detail
     assert "code install" in detail
     assert "add : (nat, text) -&gt; (nat);" in detail
