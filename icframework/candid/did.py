@@ -673,7 +673,7 @@ def parse_did(text: str, *, load: Loader | None = None, path: str = "") -> DidFi
         docs=dict(parser.shared.docs),
         service_docs=parser.service_docs,
         service_arg_names=parser.service_arg_names,
-        order=tuple(order) if order != list(parser.env) else (),
+        order=tuple(order) if order != list(parser.env) and len(order) == len(parser.env) else (),
     )
 
 

@@ -437,3 +437,72 @@ def test_nesting_up_to_the_limit_is_fine() -> None:
         assert isinstance(t, Vec)
         t = t.inner
     assert t == NAT
+
+
+def test_doc_comments_are_the_line_comments_right_above() -> None:
+    did = parse_did(
+        "// dropped: a blank line follows\n"
+        "\n"
+        "// kept\n"
+        "/* a block comment does not break them */\n"
+        "//   kept too  \n"
+        "/// three slashes\n"
+        "type A = record {\n"
+        "  x : nat;  // at the end of a line: no doc\n"
+        "  // of y\n"
+        "  y : nat;\n"
+        "  // a quoted label takes none\n"
+        '  "z" : nat;\n'
+        "};\n"
+        "// of the service\n"
+        "service : {\n"
+        "  // of m\n"
+        "  m : (A) -> ();\n"
+        "}\n"
+    )
+    assert did.docs == {"A": ("kept", "kept too", "/ three slashes")}
+    record = did.env["A"]
+    assert isinstance(record, Record)
+    assert {f.label: f.docs for f in record.fields} == {"x": (), "y": ("of y",), "z": ()}
+    assert isinstance(did.service, Service)
+    assert did.service.docs == {"m": ("of m",)}
+    assert did.service_docs == ("of the service",)
+    # Documentation is no part of the type.
+    assert record == Record([Field("x", NAT), Field("y", NAT), Field("z", NAT)])
+
+
+def test_argument_names_are_documentation_only() -> None:
+    from icframework.candid.binary import decode_wire_types, encode
+    from icframework.candid.subtype import is_subtype
+    from icframework.candid.types import FuncRef
+    from icframework.core import Principal
+
+    named = parse_type("func (to : principal, amount : nat) -> (ok : bool)")
+    plain = parse_type("func (principal, nat) -> (bool)")
+    assert isinstance(named, Func) and isinstance(plain, Func)
+    assert (named.arg_names, named.result_names) == (("to", "amount"), ("ok",))
+    assert (plain.arg_names, plain.result_names) == ((), ())
+    assert named == plain and hash(named) == hash(plain)
+    assert is_subtype(named, plain) and is_subtype(plain, named)
+    ref = FuncRef(Principal.management_canister(), "transfer")
+    message = encode([named], [ref])
+    assert message == encode([plain], [ref])
+    (wire,) = decode_wire_types(message)
+    assert isinstance(wire, TypeRef) and wire.resolve() == plain
+    # A name that reads as a number is no name, as in the reference parser.
+    assert parse_types('(two : int, "2" : nat)') == (INT, NAT)
+    numbered = parse_type('func (two : int, "2" : nat) -> ()')
+    assert isinstance(numbered, Func) and numbered.arg_names == ("two", None)
+
+
+def test_imported_definitions_are_listed_after_the_files_own() -> None:
+    files = {
+        "main.did": 'import service "a.did"; type M = nat; service : { m : (A) -> () }',
+        "a.did": 'import "b.did"; type A = B; service : { a : () -> () }',
+        "b.did": "type B = nat;",
+    }
+    did = parse_did(files["main.did"], load=files.__getitem__, path="main.did")
+    assert list(did.env) == ["B", "A", "M"]  # in the order they were read
+    assert did.order == ("M", "B", "A")  # the file's own, then each import's
+    assert isinstance(did.service, Service)
+    assert did.service.order == ("m", "a")

@@ -255,3 +255,102 @@ def test_same_type_and_same_did() -> None:
     assert not same_type(Func(modes=("query",)), Func())
     assert not same_type(Record([Field("a", NAT)]), Variant([Field("a", NAT)]))
     assert same_type(parse_type("vec record { nat; text }"), Vec(Record.tuple_of(NAT, TEXT)))
+
+
+# -- the reference printer's style -----------------------------------------------
+
+
+def reference(text: str) -> str:
+    return format_did(parse_did(text), style="reference")
+
+
+def test_reference_style_keeps_argument_names_and_doc_comments() -> None:
+    text = """
+// An account.
+type Account = record {
+  // Who owns it.
+  owner : principal;
+  subaccount : opt blob;   // trailing comments are not docs
+};
+
+// The ledger.
+service : (init : record { minting : Account }) -> {
+  // Moves tokens.
+  transfer : (to : Account, amount : nat) -> (ok : bool);
+  balance : (Account) -> (nat) query;
+}
+"""
+    assert reference(text) == (
+        "// An account.\n"
+        "type Account = record {\n"
+        "  // Who owns it.\n"
+        "  owner : principal;\n"
+        "  subaccount : opt blob;\n"
+        "};\n"
+        "// The ledger.\n"
+        "service : (init : record { minting : Account }) -> {\n"
+        "  balance : (Account) -> (nat) query;\n"
+        "  // Moves tokens.\n"
+        "  transfer : (to : Account, amount : nat) -> (ok : bool);\n"
+        "}\n"
+    )
+    # The default style leaves them out.
+    assert format_did(parse_did(text)) == (
+        "type Account = record {\n"
+        "  owner : principal;\n"
+        "  subaccount : opt blob;\n"
+        "};\n\n"
+        "service : (record { minting : Account }) -> {\n"
+        "  balance : (Account) -> (nat) query;\n"
+        "  transfer : (Account, nat) -> (bool);\n"
+        "}\n"
+    )
+
+
+def test_reference_style_breaks_lines_at_80_columns() -> None:
+    fits = "type T = record { " + "; ".join(f"f{i} : nat" for i in range(6)) + " };"
+    assert len(fits) <= 80
+    assert reference(fits) == fits + "\n\n"  # no service: the reference ends in a blank line
+    wide = "type T = record { " + "; ".join(f"field{i} : nat" for i in range(6)) + " };"
+    assert len(wide) > 80
+    assert reference(wide) == (
+        "type T = record {\n"
+        + "".join(f"  field{i} : nat;\n" for i in range(6))
+        + "};\n\n"
+    )
+    # An argument list that does not fit goes one argument per line, indented under
+    # the method, with a trailing comma.
+    long = "x" * 50
+    assert reference(f"service : {{ m : (record {{ {long} : nat }}) -> () }}") == (
+        "service : {\n"
+        "  m : (\n"
+        f"      record {{ {long} : nat }},\n"
+        "    ) -> ();\n"
+        "}\n"
+    )
+
+
+def test_reference_style_quotes_like_the_reference() -> None:
+    assert reference(
+        "type t = record { \"'\" : nat; true : nat; \"query\" : nat; 1291438163 : nat8; "
+        "\"\\u{e000}\" : nat };"
+    ) == (
+        "type t = record {\n"
+        "  \"\\'\" : nat;\n"
+        "  \"\\u{e000}\" : nat;\n"
+        "  1_291_438_163 : nat8;\n"
+        "  true : nat;\n"
+        "  \"query\" : nat;\n"
+        "};\n\n"
+    )
+
+
+def test_reference_style_drops_argument_names_that_are_numbers() -> None:
+    assert reference('service : { m : (two : int, "2" : nat) -> () }') == (
+        "service : { m : (two : int, nat) -> () }\n"
+    )
+
+
+def test_unknown_style_is_refused() -> None:
+    with pytest.raises(CandidError, match=r"unknown \.did style 'dfx'; use 'canonical' or"):
+        format_did(parse_did(""), style="dfx")  # type: ignore[arg-type]
