@@ -211,7 +211,11 @@ def breaking_changes(old: DidFile, new: DidFile) -> list[str]:
         if replacement is None:
             changes.append(f"{name}: removed")
         elif not candid_is_subtype(replacement, func):
-            changes.append(f"{name}: {_signature(func)} becomes {_signature(replacement)}")
+            before_text, after_text = _signature(func), _signature(replacement)
+            if before_text == after_text:
+                changes.append(f"{name}: {before_text}, a type it uses changed incompatibly")
+            else:
+                changes.append(f"{name}: {before_text} becomes {after_text}")
     return changes
 
 

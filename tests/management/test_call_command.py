@@ -126,3 +126,40 @@ def test_argument_and_candid_errors(
         call(motoko, "add", "--candid", str(project / "none.did"), "--network", replica_url)
     with pytest.raises(CommandError, match="no identity named 'ghost'"):
         call(motoko, "get", "--identity", "ghost", "--network", replica_url)
+
+
+def test_surplus_arguments_are_refused(
+    project: Path, replica_url: str, canisters: dict[str, str]
+) -> None:
+    """Before: ``call counter inc '(5)'`` dropped the 5 and incremented by one."""
+    did = project / "counter.did"
+    did.write_text(WAT_DID)
+    net = ["--network", replica_url]
+    before = call(canisters["wat"], "get", "--candid", str(did), *net)
+    with pytest.raises(CommandError) as none:
+        call(canisters["wat"], "inc", "(5)", "--candid", str(did), *net)
+    assert str(none.value) == "inc takes no arguments, but '(5)' gives 1; call it with '()'"
+    assert call(canisters["wat"], "get", "--candid", str(did), *net) == before
+    motoko = canisters["motoko"]
+    with pytest.raises(CommandError) as one:
+        call(motoko, "add", '(5, record { a = 1; b = vec { 1; 2 } }, "x",)', *net)
+    assert str(one.value) == (
+        "add takes 1 argument, (nat), but '(5, record { a = 1; b = vec { 1; 2 } }, \"x\",)' "
+        "gives 3; drop the extra values"
+    )
+    assert call(motoko, "add", "(0,)", *net).endswith(" : nat)")
+
+
+def test_the_network_from_the_environment_or_the_project(
+    project: Path, replica_url: str, canisters: dict[str, str], settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Before: a replica on any port but 4943 needed --network on every command."""
+    motoko = canisters["motoko"]
+    monkeypatch.setenv("ICFRAMEWORK_NETWORK", replica_url)
+    assert call(motoko, "get").endswith(" : nat)")
+    monkeypatch.delenv("ICFRAMEWORK_NETWORK")
+    settings.ICFRAMEWORK = {**settings.ICFRAMEWORK, "NETWORK": replica_url}
+    assert call(motoko, "get").endswith(" : nat)")
+    with pytest.raises(CommandError, match=r"cannot reach the replica at http://127\.0\.0\.1:9/"):
+        call(motoko, "get", "--network", "http://127.0.0.1:9")

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import hashlib
+from argparse import ArgumentParser, _SubParsersAction
 from io import StringIO
 from pathlib import Path
 
 import pytest
-from django.core.management import call_command
+from django.core.management import call_command, load_command_class
 from django.core.management.base import CommandError
+from pytest_django.fixtures import Settings
 
+from icframework.agent import IdentityStore
 from icframework.core import ErrorCode, Principal
+from icframework.deployments import NETWORKS, save_canister_id
 from icframework.replica.admin import admin_identity
 from icframework.replica.embedded import Replica
 from icframework.replica.errors import CanisterError
@@ -116,3 +121,55 @@ def test_an_admin_key_others_can_read_is_a_command_error(tmp_path: Path) -> None
                                            r"other users may read or change it \(mode 644\); "
                                            r"run: chmod 600 "):
         run("--state-dir", str(directory), "create")
+
+
+def test_names_identities_and_sender_after_the_action(
+    tmp_path: Path, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before: a recorded name was a checksum error, ``--sender`` had to come before the
+    action and took principals only."""
+    settings.BASE_DIR = tmp_path
+    monkeypatch.setenv("ICFRAMEWORK_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("DFX_CONFIG_ROOT", str(tmp_path / "dfxroot"))
+    alice = IdentityStore().new("alice").principal
+    state = ["--state-dir", str(tmp_path / "state")]
+    canister = run(*state, "create", "--sender", "alice")
+    save_canister_id("counter", Principal.from_text(canister), NETWORKS["local"])
+    wasm = tmp_path / "counter.wasm"
+    wasm.write_bytes(counter_wasm())
+    assert "done" in run(*state, "install", "counter", str(wasm), "--sender", "alice")
+    assert run(*state, "call", "counter", "inc") == "(1 : nat64)"
+    status = run(*state, "status", "counter", "--sender", alice.to_text())
+    assert f"controllers  {alice.to_text()}" in status
+    assert f"module_hash  0x{hashlib.sha256(counter_wasm()).hexdigest()}" in status
+    assert f"module 0x{hashlib.sha256(counter_wasm()).hexdigest()}" in run(*state, "info")
+    with pytest.raises(CommandError, match=r"rejected \(IC0512\)"):
+        run(*state, "status", "counter")  # the admin does not control it
+    with pytest.raises(CommandError) as unknown:
+        run(*state, "status", "counter", "--sender", "mallory")
+    assert str(unknown.value).startswith(
+        "--sender 'mallory' is neither a principal (principal 'mallory': ")
+    assert "nor an identity: no identity named 'mallory'" in str(unknown.value)
+    with pytest.raises(CommandError, match="'nameless' is neither a canister id nor a "
+                                           "canister name in "):
+        run(*state, "status", "nameless")
+
+
+def test_every_argument_has_help() -> None:
+    """Before: ``replica install CANISTER``, ``call METHOD`` and others had none."""
+    missing = []
+    for name in ("replica", "canister", "call", "deploy", "identity", "chat"):
+        parser = load_command_class(app_of(name), name).create_parser("manage.py", name)
+        for sub in [parser, *subparsers(parser)]:
+            missing += [f"{sub.prog} {a.dest}" for a in sub._actions
+                        if not a.help and not isinstance(a, _SubParsersAction)]
+    assert missing == []
+
+
+def app_of(command: str) -> str:
+    return "apps.chat" if command == "chat" else "icframework"
+
+
+def subparsers(parser: ArgumentParser) -> list[ArgumentParser]:
+    return [choice for action in parser._actions if isinstance(action, _SubParsersAction)
+            for choice in action.choices.values()]

@@ -138,6 +138,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         action: str = options["action"]
+        check_cycles(options.get("cycles"))
         if action == "id":
             self._id(options)
             return
@@ -289,6 +290,13 @@ def anonymous_warning(what: str, fix: str | None = None) -> str:
     return (f"Warning: the anonymous principal {ANONYMOUS.to_text()} controls {what}, and "
             "anyone can call as it, so anyone can stop, upgrade, reinstall or delete what it "
             f"controls. Unless that is what you want, {fix}.")
+
+
+def check_cycles(cycles: int | None) -> None:
+    """`CommandError` for a negative ``--cycles``."""
+    if cycles is not None and cycles < 0:
+        raise CommandError(f"--cycles {cycles} is negative; give a number of cycles, e.g. "
+                           "--cycles 1000000000000 (1T)")
 
 
 def resolve_principal(text: str) -> Principal:

@@ -25,7 +25,7 @@ from icframework.conf import state_dir
 from icframework.core import Principal, PrincipalError
 from icframework.deployments import NETWORKS, format_module_hash
 from icframework.management.commands.call import resolve_canister
-from icframework.management.commands.canister import anonymous_warning
+from icframework.management.commands.canister import anonymous_warning, check_cycles
 from icframework.replica.admin import admin_identity, admin_pem_path
 from icframework.replica.embedded import Replica
 from icframework.replica.errors import CanisterError, ReplicaError
@@ -104,6 +104,7 @@ class Command(BaseCommand):
             sub.add_argument("--sender", default=SUPPRESS, help=SENDER_HELP)
 
     def handle(self, *args: Any, **options: Any) -> None:
+        check_cycles(options.get("cycles"))
         directory = Path(options["state_dir"] or state_dir())
         if options["sender"] is None:
             try:
