@@ -83,7 +83,7 @@ def test_scaffold_test_build_and_deploy_the_counter(project: Path) -> None:
 
     built = run("build")
     match = re.fullmatch(
-        rf"counter: ([\d,]+) bytes, hash ([0-9a-f]{{8}}), built in [\d.]+ s, "
+        rf"counter: ([\d,]+) bytes, module (0x[0-9a-f]{{64}}), built in [\d.]+ s, "
         rf"did {app}/counter\.did",
         built,
     )
@@ -91,7 +91,7 @@ def test_scaffold_test_build_and_deploy_the_counter(project: Path) -> None:
     assert (app / "counter.did").read_text() == (
         "service : {\n  get : () -> (nat) query;\n  increment : () -> (nat);\n}\n"
     )
-    assert run("build", "counter").endswith(f"hash {match[2]}, cached, did {app}/counter.did")
+    assert run("build", "counter").endswith(f"module {match[2]}, cached, did {app}/counter.did")
 
     (project / "replica").mkdir()
     with running_replica(project / "replica" / "state") as url:
@@ -109,7 +109,7 @@ def test_scaffold_test_build_and_deploy_the_counter(project: Path) -> None:
         assert browser_get(gateway).status_code == 502
         # one module hash: the SHA-256 of the module, as canister status shows it
         wasm = next((project / ".build" / "apps" / "counter").glob("*.wasm")).read_bytes()
-        assert first[2] == "0x" + hashlib.sha256(wasm).hexdigest()
+        assert first[2] == match[2] == "0x" + hashlib.sha256(wasm).hexdigest()
         status = run("canister", "status", "counter", "--network", url).splitlines()
         assert status[2] == f"Module hash:        {first[2]}"
         ids = json.loads((project / ".icframework" / "canister_ids.json").read_text())

@@ -1,7 +1,8 @@
 """``manage.py build [app ...]``: build Python canister apps (see `icframework.compiler.app_build`).
 
 Without arguments it builds every app under ``apps/`` that has canister code. Per app it
-prints the module's size, its cache key, whether it came from the cache, and the .did.
+prints the module's size, its module hash (as ``deploy`` and ``canister status`` show
+it), whether it came from the cache, and the .did.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from icframework.compiler.app_build import (
     find_apps,
     unknown_app_message,
 )
+from icframework.deployments import format_module_hash, module_hash
 from icframework.replica.python_module import pack_python_module
 
 
@@ -64,10 +66,11 @@ def build(app_dir: Path, progress: Any = None) -> BuildResult:
 
 
 def summary(result: BuildResult) -> str:
-    """One line: name, size, hash prefix, cached or built, .did path."""
+    """One line: name, size, module hash, cached or built, .did path."""
     how = "cached" if result.cached else f"built in {result.seconds:.2f} s"
+    digest = format_module_hash(module_hash(result.wasm))
     return (
-        f"{result.name}: {len(result.wasm):,} bytes, hash {result.key[:8]}, {how}, "
+        f"{result.name}: {len(result.wasm):,} bytes, module {digest}, {how}, "
         f"did {result.did_path}"
     )
 
