@@ -1,0 +1,236 @@
+"""Every page on the shared shell in headless Chromium, at phone and desktop widths, light and dark.
+
+A module fixture starts ``manage.py runreplica --demo`` (chat and marketplace seeded)
+in a scratch project and launches Debian's Chromium. Each page the shell links to —
+the dashboard, chat and marketplace, and any app added later — plus the page that
+``startdapp`` scaffolds (its template rendered as a new app's view renders it, served at
+``/hello/`` on the same origin) is opened as a first-time visitor at 390×844 and
+1280×800, in the light and the dark colour scheme, and saved as
+``.build/screenshots/<page>-<width>-<scheme>.png`` for people to look at. Checks on
+each: the shell's navigation is visible and marks the page, every link in it answers,
+nothing is wider than the screen, the primary button and the current link take the
+design tokens' colour, the background is the scheme's token, and the browser logged
+no error (a CSP violation included). The theme toggle switches the page to the other
+scheme and keeps the choice across a reload.
+
+Waits are Playwright's with a generous upper bound; nothing asserts how fast anything is.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from django.template import engines
+from django.test import RequestFactory
+
+from icframework.templatetags.icframework_shell import nav_items
+from tests.agent.live_replica import free_port, wait_until_serving
+
+CHROMIUM = Path("/usr/bin/chromium")
+pytestmark = pytest.mark.skipif(
+    not CHROMIUM.exists(),
+    reason="needs Debian's Chromium at /usr/bin/chromium (apt-get install chromium)",
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+SHOTS = ROOT / ".build" / "screenshots"
+SCAFFOLD = ROOT / "icframework" / "compiler" / "templates" / "index.html.tmpl"
+WAIT_MS = 60_000
+VIEWPORTS = {"phone": {"width": 390, "height": 844}, "desktop": {"width": 1280, "height": 800}}
+#: the body's background in each scheme: design.css's --color-bg
+BACKGROUND = {"light": "rgb(245, 246, 250)", "dark": "rgb(15, 17, 23)"}
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+SERVE = """
+import os, sys
+from pathlib import Path
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+from django.conf import settings
+settings.BASE_DIR = Path(sys.argv[1])
+import django
+django.setup()
+from django.core.management import call_command
+call_command("runreplica", "--port", sys.argv[2], "--state-dir", sys.argv[3], "--demo")
+"""
+
+
+@dataclass(frozen=True)
+class Page:
+    """A page to photograph: its name in the file, its path and what shows it is ready."""
+
+    name: str
+    path: str
+    ready: str  # a selector that is visible once the page has rendered what it loads
+
+
+PAGES = [
+    Page("dashboard", "/", ".shell-nav"),
+    Page("chat", "/chat/", "#landing-preview"),
+    Page("market", "/market/", "#browse[data-ready=true] #listings li img"),
+    Page("scaffold", "/hello/", "#canister-id"),
+]
+PAGES += [Page(item.url.strip("/"), item.url, ".shell-nav") for item in nav_items("")
+          if item.url and item.url not in {p.path for p in PAGES}]
+
+
+@pytest.fixture(scope="module")
+def demo_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The URL of a replica serving the demo apps, seeded."""
+    project = tmp_path_factory.mktemp("screenshots_project")
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = project / "runreplica.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-c", SERVE, str(project), str(port), str(project / "state")],
+            cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
+            env={**os.environ, "ICFRAMEWORK_HOME": str(project / "home")},
+        )
+    try:
+        wait_until_serving(process, url, log, timeout_seconds=600)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@pytest.fixture(scope="module")
+def browser(demo_url: str) -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+        )
+        yield launched
+        launched.close()
+
+
+def scaffolded_page() -> str:
+    """The page ``startdapp hello`` scaffolds, as its view renders it once deployed."""
+    source = SCAFFOLD.read_text("utf-8").replace("__APP_NAME__", "hello")
+    request = RequestFactory().get("/hello/")
+    return engines["django"].from_string(source).render(
+        {"canister_id": "bkyz2-fmaaa-aaaaa-qaaaq-cai",
+         "did": "service : {\n  greet : (text) -> (text) query;\n}"},
+        request,
+    )
+
+
+def open_page(browser: Any, url: str, page_spec: Page, viewport: str,
+              scheme: str) -> tuple[Any, list[str]]:
+    """A fresh visitor's tab on ``page_spec``, rendered, and the errors its console logs."""
+    from playwright.sync_api import expect
+
+    context = browser.new_context(viewport=VIEWPORTS[viewport], color_scheme=scheme)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda error: errors.append(f"uncaught: {error}"))
+    if page_spec.name == "scaffold":
+        html = scaffolded_page()
+        page.route(f"{url}/hello/", lambda route: route.fulfill(
+            status=200, content_type="text/html; charset=utf-8", body=html,
+            headers={"Content-Security-Policy": "default-src 'self'; script-src 'self'; "
+                     "style-src 'self'; img-src 'self' data:; object-src 'none'"}))
+    page.goto(f"{url}{page_spec.path}")
+    expect(page.locator(page_spec.ready).first).to_be_visible(timeout=WAIT_MS)
+    page.wait_for_function(
+        "() => [...document.images].every((img) => img.complete)", timeout=WAIT_MS)
+    return page, errors
+
+
+def token(page: Any, name: str, prop: str = "color") -> str:
+    """The computed ``prop`` of an element styled with ``var(name)``: a token as the page
+    resolves it (rgb(...))."""
+    return str(page.evaluate(
+        """([name, prop]) => {
+          const probe = document.createElement('span');
+          probe.style.setProperty(prop, `var(${name})`);
+          document.body.append(probe);
+          const value = getComputedStyle(probe).getPropertyValue(prop);
+          probe.remove();
+          return value;
+        }""", [name, prop]))
+
+
+@pytest.fixture(autouse=True)
+def _wait_bound() -> None:
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=WAIT_MS)
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+@pytest.mark.parametrize("viewport", list(VIEWPORTS))
+@pytest.mark.parametrize("page_spec", PAGES, ids=[p.name for p in PAGES])
+def test_every_page_wears_the_shell(browser: Any, demo_url: str, page_spec: Page,
+                                    viewport: str, scheme: str) -> None:
+    from playwright.sync_api import expect
+
+    page, errors = open_page(browser, demo_url, page_spec, viewport, scheme)
+    try:
+        page.evaluate("window.scrollTo(0, 0)")
+        page.screenshot(path=str(SHOTS / f"{page_spec.name}-{viewport}-{scheme}.png"),
+                        full_page=True)
+        nav = page.locator(".shell-nav")
+        expect(nav).to_be_visible()
+        current = nav.locator("a[aria-current=page]")
+        if page_spec.name != "scaffold":
+            expect(current).to_have_attribute("href", page_spec.path)
+            assert current.evaluate("(a) => getComputedStyle(a).color") == token(
+                page, "--color-primary")
+        # no dead links: every entry with an address answers, the others are marked soon
+        for href in nav.locator("a").evaluate_all("(links) => links.map((a) => a.href)"):
+            assert httpx.get(href, timeout=30).status_code == 200, href
+        for soon in nav.locator(".shell-nav-soon").all():
+            assert soon.get_attribute("aria-disabled") == "true"
+        width = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+        assert width[0] <= width[1], f"{page_spec.path} is {width[0]} px wide on {width[1]} px"
+        assert page.evaluate("getComputedStyle(document.body).backgroundColor") == \
+            BACKGROUND[scheme] == token(page, "--color-bg", "background-color")
+        # the first primary button outside a hero banner (where primary is white on colour)
+        primary = page.locator(
+            ":is(button[type=submit], .btn-primary):not(.hero *):visible").first
+        if primary.count():
+            assert primary.evaluate("(b) => getComputedStyle(b).backgroundColor") == token(
+                page, "--color-primary", "background-color")
+        assert errors == []
+    finally:
+        page.context.close()
+
+
+def test_the_theme_toggle_switches_the_scheme_and_remembers_it(browser: Any,
+                                                               demo_url: str) -> None:
+    from playwright.sync_api import expect
+
+    page, errors = open_page(browser, demo_url, PAGES[1], "phone", "light")
+    try:
+        background = "() => getComputedStyle(document.body).backgroundColor"
+        toggle = page.locator("#theme-toggle")
+        expect(toggle).to_have_attribute("aria-pressed", "false")
+        toggle.click()
+        expect(toggle).to_have_attribute("aria-pressed", "true")
+        assert page.evaluate(background) == BACKGROUND["dark"]
+        page.reload()
+        expect(page.locator("#theme-toggle")).to_have_attribute("aria-pressed", "true")
+        assert page.evaluate(background) == BACKGROUND["dark"]
+        page.locator("#theme-toggle").click()
+        assert page.evaluate(background) == BACKGROUND["light"]
+        assert errors == []
+    finally:
+        page.context.close()
