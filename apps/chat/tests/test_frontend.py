@@ -96,6 +96,7 @@ def test_the_page_runs_only_its_own_scripts(project: Path) -> None:
     html = response.content.decode()
     scripts = re.findall(r"<script\b[^>]*>", html)
     assert scripts == [
+        '<script src="/static/icframework/shell.js">',
         '<script id="chat-config" type="application/json">',
         '<script type="module" src="/static/chat/chat.js">',
     ]
