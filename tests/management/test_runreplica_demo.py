@@ -92,7 +92,7 @@ def test_the_demo_starts_with_the_chat_seeded_once(tmp_path: Path) -> None:
         # a seeded user in the terminal, with the key the demo generated
         terminal = subprocess.run(
             [sys.executable, "manage.py", "chat", "--room", "general", "--demo-user", "bob",
-             "--url", url, *options],
+             "--network", url, *options],
             cwd=ROOT, input="hello from the terminal\n/quit\n", capture_output=True,
             text=True, timeout=60, check=False,
         )
