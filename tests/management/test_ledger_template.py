@@ -90,7 +90,7 @@ def session(project: Path) -> Iterator[dict[str, Any]]:
     """Deploy the ledger on a fresh replica and run the Node client against it."""
     with override_settings(BASE_DIR=project):
         built = run("build", "ledger")
-        assert re.match(r"ledger: [\d,]+ bytes, hash [0-9a-f]{8}, ", built), built
+        assert re.match(r"ledger: [\d,]+ bytes, module 0x[0-9a-f]{64}, ", built), built
         with running_replica(project / "state") as url:
             deployed = run("deploy", "ledger", "--network", url, "--arg", init_arg())
             found = re.match(r"ledger: canister (\S+) \(created and installed, ", deployed)
