@@ -90,6 +90,20 @@ def test_typed_by_did_file_and_named(
         call("counter", "refuse", *net)
 
 
+def test_a_did_file_with_imports_relative_to_it(
+    project: Path, replica_url: str, canisters: dict[str, str]
+) -> None:
+    # Real-world .did files import others relative to themselves (OpenChat's can.did).
+    (project / "types").mkdir()
+    (project / "types" / "count.did").write_text("type Count = nat64;")
+    did = project / "api" / "counter.did"
+    did.parent.mkdir()
+    did.write_text('import "../types/count.did";\n'
+                   "service : { inc : () -> (Count); get : () -> (Count) query }")
+    first = call(canisters["wat"], "inc", "--network", replica_url, "--candid", str(did))
+    assert first.endswith(" : nat64)")
+
+
 def test_wire_types_without_interface(
     project: Path, replica_url: str, canisters: dict[str, str]
 ) -> None:

@@ -39,6 +39,7 @@ from icframework.candid import (
     encode,
     format_type,
     format_values,
+    load_did,
     parse_did,
     parse_values,
 )
@@ -158,9 +159,9 @@ def agent_errors(target: str = "") -> Iterator[None]:
 
 
 def read_did(path: Path) -> DidFile:
-    """Parse a .did file; `CommandError` if it is missing or malformed."""
+    """Parse a .did file with its imports; `CommandError` if it is missing or malformed."""
     try:
-        return parse_did(path.read_text(encoding="utf-8"))
+        return load_did(path)
     except OSError as exc:
         raise CommandError(f"cannot read {path}: {exc.strerror}") from None
     except CandidError as exc:
