@@ -33,6 +33,7 @@ LAYERS: dict[str, int] = {
     "management": 7,  # commands wire the adapters together
     "pages": 5,  # what the apps' views share: records checked against the replica
     "demo": 5,  # what the apps' demo seeders share
+    "templatetags": 5,  # the app shell's template tags (navigation between the apps)
     "security_headers": 6,  # middleware: the pages' origin policy (uses pages)
     "dashboard": 5,  # pages over the replica and the deploy record (names)
     "channels": 6,  # sockets: the canister socket, and the dashboard's live figures
