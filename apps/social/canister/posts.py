@@ -1,0 +1,688 @@
+"""Posts: text with images, hashtags and mentions; edit and delete; reactions; threaded
+comments with reactions; reposts with a comment; post images served over HTTP.
+
+How it works:
+
+* ``posts[id]`` holds a `Post`; ids grow, so "newest first" is "highest id first".
+  Each post is indexed under its author (``by_author[(author, id)]``), its hashtags
+  (``by_tag[(tag, id)]``), its organisation or group scope (``by_org``,
+  ``by_group``) and, through `post_search`, its words. The feeds (`feed`) read these
+  indexes newest first and never scan every post.
+* Who may read a post is `can_see`: nobody blocked either way; a group post follows
+  its group (`groups.can_read`); a ``connections`` post is its author's and their
+  1st-degree connections'.
+* Reactions: one per user and post (``reactions[(post, user)] -> kind``), counted in
+  ``Post.reactions`` in `ReactionKind` order. Comments live under their post
+  (``comments[(post, id)]``); a reply's parent is a top-level comment (a reply to a
+  reply joins the same thread), listed through ``replies[(post, parent, id)]``.
+* Images are uploaded in chunks of `limits.CHUNK_BYTES` (`begin_post_image`,
+  `upload_post_image_chunk`, `commit_post_image`), attached to one post and served by
+  the gateway at ``/images/<id>-<key>`` (`image_response`); the key is drawn from the
+  upload's digest and time, so only readers of the post learn the URL.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+from icframework.sdk import (
+    Principal,
+    Reject,
+    StableBTreeMap,
+    StableCell,
+    ic,
+    nat32,
+    nat64,
+    query,
+    update,
+)
+
+from . import graph, groups, notifications, orgs, post_search, profiles, ratelimit, safety
+from .limits import CHUNK_BYTES, IMAGE_TYPES
+from .post_records import (
+    Audience,
+    Author,
+    Comment,
+    CommentPage,
+    CommentView,
+    ImageMeta,
+    Post,
+    PostInput,
+    PostView,
+    ReactionCount,
+    ReactionKind,
+    Upload,
+)
+from .records import HttpResponse
+from .text import bounded, clean
+
+MAX_POST_CHARS = 3_000
+MAX_COMMENT_CHARS = 1_250
+MAX_IMAGES_PER_POST = 4
+MAX_POST_IMAGE_BYTES = 2 * 1024 * 1024
+MAX_MENTIONS = 20
+MAX_COMMENTS_PAGE = 50
+EXCERPT_CHARS = 140
+
+KINDS = list(ReactionKind)
+_MAX_ID = 2**64 - 1
+_LOWEST = Principal.management_canister()
+_MENTION = re.compile(r"(?<![\w@])@([A-Za-z0-9_]{3,30})(?!\w)")
+_IMAGE_PATH = re.compile(r"/images/(\d{1,19})-([0-9a-f]{16})")
+_MAGIC = {
+    "image/png": (b"\x89PNG\r\n\x1a\n",),
+    "image/jpeg": (b"\xff\xd8\xff",),
+    "image/gif": (b"GIF87a", b"GIF89a"),
+    "image/webp": (b"RIFF",),
+}
+
+next_post_id = StableCell[nat64]("posts.next_id", default=1)
+posts = StableBTreeMap[nat64, Post]("posts.posts")
+by_author = StableBTreeMap[tuple[Principal, nat64], bool]("posts.by_author")
+by_tag = StableBTreeMap[tuple[str, nat64], bool]("posts.by_tag")
+by_org = StableBTreeMap[tuple[nat64, nat64], bool]("posts.by_org")
+by_group = StableBTreeMap[tuple[nat64, nat64], bool]("posts.by_group")
+reactions = StableBTreeMap[tuple[nat64, Principal], ReactionKind]("posts.reactions")
+reaction_noted = StableBTreeMap[tuple[nat64, nat64, Principal], bool]("posts.reaction_noted")
+comments = StableBTreeMap[tuple[nat64, nat64], Comment]("posts.comments")
+top_level = StableBTreeMap[tuple[nat64, nat64], bool]("posts.top_level")
+replies = StableBTreeMap[tuple[nat64, nat64, nat64], bool]("posts.replies")
+comment_reactions = StableBTreeMap[tuple[nat64, nat64, Principal], ReactionKind](
+    "posts.comment_reactions")
+next_image_id = StableCell[nat64]("posts.next_image", default=1)
+uploads = StableBTreeMap[nat64, Upload]("posts.uploads")
+chunks = StableBTreeMap[tuple[nat64, nat32], bytes]("posts.chunks")
+images = StableBTreeMap[nat64, ImageMeta]("posts.images")
+
+
+# -- reading --------------------------------------------------------------------------------
+
+def author(p: Principal) -> Author:
+    return Author(p, profiles.handle_of(p))
+
+
+def can_see(viewer: Principal, post: Post) -> bool:
+    """Whether ``viewer`` (anonymous included) may read ``post``: not if either blocked
+    the other; a group post as its group says; otherwise as the author's ``posts``
+    profile section says (`safety.can_see_section`; an organisation's posts are its
+    page's, public) and, for a ``connections`` post, to 1st-degree connections only."""
+    if not viewer.is_anonymous and viewer != post.author and graph.is_blocked(viewer, post.author):
+        return False
+    if post.group_id is not None and not groups.can_read(viewer, post.group_id):
+        return False
+    if post.org_id is None and not safety.can_see_section(viewer, post.author, "posts"):
+        return False
+    if post.audience is Audience.connections:
+        return viewer == post.author or graph.is_connected(viewer, post.author)
+    return True
+
+
+def visible(viewer: Principal, post_id: int) -> Post | None:
+    """The post if it exists and ``viewer`` may read it (and, for a repost, nothing
+    hides it: the reposted post is checked by `view`)."""
+    post = posts.get(post_id)
+    if post is None or not can_see(viewer, post):
+        return None
+    return post
+
+
+def _counts(counts: list[int]) -> list[ReactionCount]:
+    return [ReactionCount(kind, n) for kind, n in zip(KINDS, counts, strict=False) if n]
+
+
+def view(viewer: Principal, post: Post, *, nested: bool = False) -> PostView:
+    """``post`` as ``viewer`` sees it (they may read it: see `can_see`)."""
+    original = None
+    if post.repost_of is not None and not nested:
+        inner = visible(viewer, post.repost_of)
+        original = view(viewer, inner, nested=True) if inner is not None else None
+    mine = None if viewer.is_anonymous else reactions.get((post.id, viewer))
+    return PostView(
+        id=post.id, author=author(post.author), text=post.text, images=post.images,
+        hashtags=post.hashtags, mentions=[author(p) for p in post.mentions],
+        audience=post.audience, org_id=post.org_id, group_id=post.group_id,
+        reactions=_counts(post.reactions), my_reaction=mine,
+        comment_count=post.comment_count, repost_count=post.repost_count,
+        created_at=post.created_at, edited_at=post.edited_at, repost_id=post.repost_of,
+        repost_of=original,
+    )
+
+
+def _readable(viewer: Principal, post_id: int) -> Post:
+    post = visible(viewer, post_id)
+    if post is None:
+        raise Reject(f"there is no post {post_id} you can see: it was deleted, or it is "
+                     "shared with its author's connections or a group only")
+    return post
+
+
+# -- text -----------------------------------------------------------------------------------
+
+def mentions_of(text: str, me: Principal) -> list[Principal]:
+    """Users ``@mentioned`` in ``text`` who have a profile and are not blocked with ``me``."""
+    found: dict[Principal, None] = {}
+    for handle in _MENTION.findall(text):
+        user = profiles.principal_of_handle(handle.lower())
+        if user is not None and user != me and not graph.is_blocked(me, user):
+            found[user] = None
+            if len(found) >= MAX_MENTIONS:
+                break
+    return list(found)
+
+
+def _body(text: str, limit: int, what: str, required: bool) -> str:
+    return bounded(what, text, limit, required=required, one_line=False)
+
+
+def _me() -> Principal:
+    """The caller, who must have a profile (`profiles.require_user` rejects otherwise)."""
+    me = ic.caller()
+    profiles.require_user(me)
+    return me
+
+
+def excerpt(text: str) -> str:
+    flat = " ".join(clean(text).split())
+    return flat if len(flat) <= EXCERPT_CHARS else flat[:EXCERPT_CHARS - 1] + "…"
+
+
+# -- indexes --------------------------------------------------------------------------------
+
+def _index(post: Post) -> None:
+    by_author[(post.author, post.id)] = True
+    for tag in post.hashtags:
+        by_tag[(tag, post.id)] = True
+    if post.org_id is not None:
+        by_org[(post.org_id, post.id)] = True
+    if post.group_id is not None:
+        by_group[(post.group_id, post.id)] = True
+    post_search.index(post.id, post.text, post.hashtags)
+
+
+def _unindex(post: Post) -> None:
+    by_author.remove((post.author, post.id))
+    for tag in post.hashtags:
+        by_tag.remove((tag, post.id))
+    if post.org_id is not None:
+        by_org.remove((post.org_id, post.id))
+    if post.group_id is not None:
+        by_group.remove((post.group_id, post.id))
+    post_search.unindex(post.id, post.text, post.hashtags)
+
+
+def _notify_mentions(post: Post, users: list[Principal]) -> None:
+    for user in users:
+        if can_see(user, post):
+            notifications.notify(user, "mention", post.author, excerpt(post.text),
+                                 f"post:{post.id}")
+
+
+# -- posting --------------------------------------------------------------------------------
+
+def _attach(me: Principal, image_ids: list[int], post_id: int) -> list[str]:
+    if len(image_ids) > MAX_IMAGES_PER_POST:
+        raise Reject(f"a post has at most {MAX_IMAGES_PER_POST} images, got {len(image_ids)}")
+    paths = []
+    for image_id in dict.fromkeys(image_ids):
+        meta = images.get(image_id)
+        if meta is None or meta.owner != me:
+            raise Reject(f"image {image_id} is not one of your committed uploads: upload "
+                         "it with begin_post_image, upload_post_image_chunk, commit_post_image")
+        if meta.post_id is not None:
+            raise Reject(f"image {image_id} already belongs to post {meta.post_id}: "
+                         "upload it again for another post")
+        meta.post_id = post_id
+        images[image_id] = meta
+        paths.append(f"/images/{image_id}-{meta.key}")
+    return paths
+
+
+def _new_post(me: Principal, text: str, image_ids: list[int], audience: Audience,
+              org_id: int | None, group_id: int | None, repost_of: int | None) -> Post:
+    ratelimit.check(me, "post")
+    body = _body(text, MAX_POST_CHARS, "a post", required=not image_ids and repost_of is None)
+    if org_id is not None and group_id is not None:
+        raise Reject("a post belongs to an organisation or a group, not both: leave one null")
+    if org_id is not None and not orgs.is_admin(org_id, me):
+        raise Reject(f"only admins of organisation {org_id} post on its page")
+    if group_id is not None:
+        groups.require_member(group_id, me, "post in it")
+    post_id = next_post_id.get()
+    next_post_id.set(post_id + 1)
+    post = Post(
+        id=post_id, author=me, text=body, images=_attach(me, list(image_ids), post_id),
+        hashtags=post_search.hashtags_of(body), mentions=mentions_of(body, me), audience=audience,
+        org_id=org_id, group_id=group_id, repost_of=repost_of, reactions=[0] * len(KINDS),
+        comment_count=0, repost_count=0, created_at=ic.time(), edited_at=None,
+        next_comment=1,
+    )
+    posts[post_id] = post
+    _index(post)
+    _notify_mentions(post, post.mentions)
+    return post
+
+
+@update
+def create_post(data: PostInput) -> PostView:
+    """Publish a post (see `PostInput`); ``@handles`` of people who may read it are
+    notified (``mention``)."""
+    me = _me()
+    post = _new_post(me, data.text, list(data.image_ids), data.audience, data.org_id,
+                     data.group_id, None)
+    return view(me, post)
+
+
+@update
+def repost(post_id: nat64, comment: str, audience: Audience) -> PostView:
+    """Share a public post (a repost of a repost shares the original) with an optional
+    comment; its author is notified (``repost``)."""
+    me = _me()
+    original = _readable(me, post_id)
+    if original.repost_of is not None:
+        original = _readable(me, original.repost_of)
+    if original.audience is not Audience.public or (
+            original.group_id is not None and not groups.is_public(original.group_id)):
+        raise Reject(f"post {original.id} is shared with connections or a closed group "
+                     "only, so it cannot be reposted")
+    post = _new_post(me, comment, [], audience, None, None, original.id)
+    original.repost_count += 1
+    posts[original.id] = original
+    notifications.notify(original.author, "repost", me, excerpt(post.text or original.text),
+                         f"post:{post.id}")
+    return view(me, post)
+
+
+@update
+def edit_post(post_id: nat64, text: str) -> PostView:
+    """Replace the text of one's own post (hashtags, mentions and search words follow;
+    newly mentioned people are notified)."""
+    me = _me()
+    post = posts.get(post_id)
+    if post is None or post.author != me:
+        raise Reject(f"post {post_id} is not one of your posts: only its author edits it")
+    ratelimit.check(me, "post")
+    body = _body(text, MAX_POST_CHARS, "a post",
+                 required=not post.images and post.repost_of is None)
+    _unindex(post)
+    fresh = mentions_of(body, me)
+    new_mentions = [p for p in fresh if p not in post.mentions]
+    post.text, post.hashtags, post.mentions = body, post_search.hashtags_of(body), fresh
+    post.edited_at = ic.time()
+    posts[post_id] = post
+    _index(post)
+    _notify_mentions(post, new_mentions)
+    return view(me, post)
+
+
+def _may_remove(me: Principal, post: Post) -> bool:
+    if post.author == me:
+        return True
+    if post.org_id is not None and orgs.is_admin(post.org_id, me):
+        return True
+    return post.group_id is not None and groups.is_manager(post.group_id, me)
+
+
+@update
+def delete_post(post_id: nat64) -> None:
+    """Delete a post (its author, an admin of its organisation, or an owner or admin
+    of its group), with its images, comments and reactions."""
+    me = _me()
+    post = posts.get(post_id)
+    if post is None or not _may_remove(me, post):
+        raise Reject(f"post {post_id} is not yours to delete: only its author, or an "
+                     "admin of its organisation or group, deletes it")
+    _unindex(post)
+    posts.remove(post_id)
+    for path in post.images:
+        _drop_image(int(path.split("/")[2].split("-")[0]))
+    for key, _kind in list(reactions.range((post_id, _LOWEST), (post_id + 1, _LOWEST))):
+        reactions.remove(key)
+    for ckey, _c in list(comments.range((post_id, 0), (post_id + 1, 0))):
+        comments.remove(ckey)
+    for tkey, _t in list(top_level.range((post_id, 0), (post_id + 1, 0))):
+        top_level.remove(tkey)
+    for rkey, _r in list(replies.range((post_id, 0, 0), (post_id + 1, 0, 0))):
+        replies.remove(rkey)
+    for qkey, _k in list(comment_reactions.range((post_id, 0, _LOWEST),
+                                                 (post_id + 1, 0, _LOWEST))):
+        comment_reactions.remove(qkey)
+    if post.repost_of is not None:
+        original = posts.get(post.repost_of)
+        if original is not None:
+            original.repost_count = max(0, original.repost_count - 1)
+            posts[original.id] = original
+
+
+@query
+def get_post(post_id: nat64) -> PostView:
+    """One post, if the caller may read it."""
+    me = ic.caller()
+    return view(me, _readable(me, post_id))
+
+
+# -- reactions ------------------------------------------------------------------------------
+
+@update
+def react(post_id: nat64, kind: ReactionKind | None) -> PostView:
+    """Set the caller's reaction to a post (null removes it). The author is notified
+    once per person and post (``reaction``)."""
+    me = _me()
+    post = _readable(me, post_id)
+    ratelimit.check(me, "reaction")
+    old = reactions.get((post_id, me))
+    if old is not None:
+        post.reactions[KINDS.index(old)] -= 1
+    if kind is None:
+        reactions.remove((post_id, me))
+    else:
+        reactions[(post_id, me)] = kind
+        post.reactions[KINDS.index(kind)] += 1
+    posts[post_id] = post
+    if kind is not None and (post_id, 0, me) not in reaction_noted:
+        reaction_noted[(post_id, 0, me)] = True
+        notifications.notify(post.author, "reaction", me,
+                             f"{kind.value}: {excerpt(post.text)}", f"post:{post_id}")
+    return view(me, post)
+
+
+@query
+def post_reactions(post_id: nat64, cursor: Principal | None, limit: nat32
+                   ) -> tuple[list[tuple[Author, ReactionKind]], Principal | None]:
+    """Who reacted to a post and how, at most ``limit`` (1–100) per page."""
+    me = ic.caller()
+    _readable(me, post_id)
+    n = max(1, min(int(limit), 100))
+    start = (post_id, cursor) if cursor is not None else (post_id, _LOWEST)
+    rows = list(reactions.range(start, (post_id + 1, _LOWEST), limit=n + 1))
+    out = [(author(user), kind) for (_p, user), kind in rows[:n]
+           if me.is_anonymous or not graph.is_blocked(me, user)]
+    return out, rows[n][0][1] if len(rows) > n else None
+
+
+# -- comments -------------------------------------------------------------------------------
+
+def _comment_view(viewer: Principal, c: Comment) -> CommentView:
+    mine = None if viewer.is_anonymous else comment_reactions.get((c.post_id, c.id, viewer))
+    return CommentView(
+        id=c.id, post_id=c.post_id, parent_id=c.parent_id, author=author(c.author),
+        text="" if c.deleted else c.text,
+        mentions=[] if c.deleted else [author(p) for p in c.mentions],
+        reactions=[] if c.deleted else _counts(c.reactions), my_reaction=mine,
+        reply_count=c.reply_count, created_at=c.created_at, edited_at=c.edited_at,
+        deleted=c.deleted,
+    )
+
+
+def _comment(post_id: int, comment_id: int) -> Comment:
+    c = comments.get((post_id, comment_id))
+    if c is None or c.deleted:
+        raise Reject(f"there is no comment {comment_id} on post {post_id}")
+    return c
+
+
+@update
+def add_comment(post_id: nat64, parent_id: nat64 | None, text: str) -> CommentView:
+    """Comment on a post the caller may read, or reply to one of its comments (a reply
+    to a reply joins the same thread). The post's author (``comment``), the parent
+    comment's author (``comment``) and mentioned readers (``mention``) are notified."""
+    me = _me()
+    post = _readable(me, post_id)
+    ratelimit.check(me, "comment")
+    body = _body(text, MAX_COMMENT_CHARS, "a comment", required=True)
+    parent = None
+    if parent_id is not None:
+        parent = _comment(post_id, parent_id)
+        if parent.parent_id is not None:
+            parent = _comment(post_id, parent.parent_id)
+    c = Comment(
+        id=post.next_comment, post_id=post_id, parent_id=None if parent is None else parent.id,
+        author=me, text=body, mentions=mentions_of(body, me), reactions=[0] * len(KINDS),
+        reply_count=0, created_at=ic.time(), edited_at=None, deleted=False,
+    )
+    post.next_comment += 1
+    post.comment_count += 1
+    posts[post_id] = post
+    comments[(post_id, c.id)] = c
+    if parent is None:
+        top_level[(post_id, c.id)] = True
+    else:
+        parent.reply_count += 1
+        comments[(post_id, parent.id)] = parent
+        replies[(post_id, parent.id, c.id)] = True
+    ref = f"comment:{post_id}:{c.id}"
+    notifications.notify(post.author, "comment", me, excerpt(body), ref)
+    if parent is not None and parent.author != post.author:
+        notifications.notify(parent.author, "comment", me, excerpt(body), ref)
+    for user in c.mentions:
+        if can_see(user, post):
+            notifications.notify(user, "mention", me, excerpt(body), ref)
+    return _comment_view(me, c)
+
+
+@update
+def edit_comment(post_id: nat64, comment_id: nat64, text: str) -> CommentView:
+    """Replace the text of one's own comment."""
+    me = _me()
+    c = _comment(post_id, comment_id)
+    if c.author != me:
+        raise Reject(f"comment {comment_id} is not yours: only its author edits it")
+    ratelimit.check(me, "comment")
+    c.text = _body(text, MAX_COMMENT_CHARS, "a comment", required=True)
+    c.mentions = mentions_of(c.text, me)
+    c.edited_at = ic.time()
+    comments[(post_id, comment_id)] = c
+    return _comment_view(me, c)
+
+
+@update
+def delete_comment(post_id: nat64, comment_id: nat64) -> None:
+    """Delete a comment (its author, the post's author, or whoever may delete the post).
+    A comment with replies stays as a tombstone so the thread keeps its shape."""
+    me = _me()
+    c = _comment(post_id, comment_id)
+    post = posts[post_id]
+    if c.author != me and not _may_remove(me, post):
+        raise Reject(f"comment {comment_id} is not yours to delete: only its author or "
+                     "the post's author deletes it")
+    post.comment_count = max(0, post.comment_count - 1)
+    posts[post_id] = post
+    for key, _k in list(comment_reactions.range((post_id, comment_id, _LOWEST),
+                                                (post_id, comment_id + 1, _LOWEST))):
+        comment_reactions.remove(key)
+    if c.reply_count:
+        c.deleted, c.text, c.mentions, c.reactions = True, "", [], [0] * len(KINDS)
+        comments[(post_id, comment_id)] = c
+        return
+    comments.remove((post_id, comment_id))
+    if c.parent_id is None:
+        top_level.remove((post_id, comment_id))
+        return
+    replies.remove((post_id, c.parent_id, comment_id))
+    parent = comments.get((post_id, c.parent_id))
+    if parent is not None:
+        parent.reply_count -= 1
+        if parent.deleted and not parent.reply_count:
+            comments.remove((post_id, parent.id))
+            top_level.remove((post_id, parent.id))
+        else:
+            comments[(post_id, parent.id)] = parent
+
+
+def _page_cursor(cursor: str | None) -> int:
+    if cursor is None:
+        return 0
+    if not (cursor.isdigit() and cursor.isascii() and len(cursor) <= 20):
+        raise Reject(f"{cursor[:40]!r} is not a comment cursor; pass the next_cursor of "
+                     "the previous page, or null for the first")
+    return int(cursor)
+
+
+def _hidden(viewer: Principal, c: Comment) -> bool:
+    return not viewer.is_anonymous and c.author != viewer and graph.is_blocked(viewer, c.author)
+
+
+@query
+def post_comments(post_id: nat64, cursor: str | None, limit: nat32) -> CommentPage:
+    """A post's top-level comments, oldest first (``reply_count`` tells how many
+    replies each has: read them with `comment_replies`)."""
+    me = ic.caller()
+    _readable(me, post_id)
+    n = max(1, min(int(limit), MAX_COMMENTS_PAGE))
+    rows = list(top_level.range((post_id, _page_cursor(cursor)), (post_id + 1, 0), limit=n + 1))
+    out = [comments[key] for key, _t in rows[:n]]
+    nxt = str(rows[n][0][1]) if len(rows) > n else None
+    return CommentPage([_comment_view(me, c) for c in out if not _hidden(me, c)], nxt)
+
+
+@query
+def comment_replies(post_id: nat64, comment_id: nat64, cursor: str | None, limit: nat32
+                    ) -> CommentPage:
+    """Replies to a top-level comment, oldest first."""
+    me = ic.caller()
+    _readable(me, post_id)
+    n = max(1, min(int(limit), MAX_COMMENTS_PAGE))
+    start = (post_id, comment_id, _page_cursor(cursor))
+    rows = list(replies.range(start, (post_id, comment_id + 1, 0), limit=n + 1))
+    out = [comments[(post_id, key[2])] for key, _r in rows[:n]]
+    nxt = str(rows[n][0][2]) if len(rows) > n else None
+    return CommentPage([_comment_view(me, c) for c in out if not _hidden(me, c)], nxt)
+
+
+@update
+def react_to_comment(post_id: nat64, comment_id: nat64, kind: ReactionKind | None
+                     ) -> CommentView:
+    """Set the caller's reaction to a comment (null removes it); its author is notified
+    once per person and comment."""
+    me = _me()
+    _readable(me, post_id)
+    c = _comment(post_id, comment_id)
+    ratelimit.check(me, "reaction")
+    old = comment_reactions.get((post_id, comment_id, me))
+    if old is not None:
+        c.reactions[KINDS.index(old)] -= 1
+    if kind is None:
+        comment_reactions.remove((post_id, comment_id, me))
+    else:
+        comment_reactions[(post_id, comment_id, me)] = kind
+        c.reactions[KINDS.index(kind)] += 1
+    comments[(post_id, comment_id)] = c
+    if kind is not None and (post_id, comment_id, me) not in reaction_noted:
+        reaction_noted[(post_id, comment_id, me)] = True
+        notifications.notify(c.author, "reaction", me, f"{kind.value}: {excerpt(c.text)}",
+                             f"comment:{post_id}:{comment_id}")
+    return _comment_view(me, c)
+
+
+# -- reports --------------------------------------------------------------------------------
+
+@update
+def report_post(post_id: nat64, reason: str) -> None:
+    """Report a post the caller can read to the moderators."""
+    me = _me()
+    _readable(me, post_id)
+    safety.file_report(me, "post", str(post_id), reason)
+
+
+@update
+def report_comment(post_id: nat64, comment_id: nat64, reason: str) -> None:
+    """Report a comment to the moderators (target ``<post id>:<comment id>``)."""
+    me = _me()
+    _readable(me, post_id)
+    _comment(post_id, comment_id)
+    safety.file_report(me, "comment", f"{post_id}:{comment_id}", reason)
+
+
+# -- images ---------------------------------------------------------------------------------
+
+@update
+def begin_post_image(content_type: str, size: nat32) -> nat64:
+    """Start uploading an image of ``size`` bytes (PNG, JPEG, GIF or WebP, at most
+    2 MiB) for a post; returns its id for `upload_post_image_chunk`."""
+    me = _me()
+    ratelimit.check(me, "image")
+    if content_type not in IMAGE_TYPES:
+        raise Reject(f"images are {', '.join(IMAGE_TYPES)}, not {content_type[:60]!r}")
+    if not 0 < size <= MAX_POST_IMAGE_BYTES:
+        raise Reject(f"a post image is 1 to {MAX_POST_IMAGE_BYTES} bytes, got {size}: "
+                     "scale it down")
+    image_id = next_image_id.get()
+    next_image_id.set(image_id + 1)
+    uploads[image_id] = Upload(me, content_type, size, 0, -(-size // CHUNK_BYTES), ic.time())
+    return image_id
+
+
+@update
+def upload_post_image_chunk(image_id: nat64, index: nat32, data: bytes) -> nat32:
+    """Store chunk ``index`` of an upload (every chunk but the last is exactly
+    512 KiB); returns the bytes received so far."""
+    me = ic.caller()
+    upload = uploads.get(image_id)
+    if upload is None or upload.owner != me:
+        raise Reject(f"no image upload {image_id} of yours in progress: start one with "
+                     "begin_post_image")
+    if index >= upload.chunks:
+        raise Reject(f"upload {image_id} has chunks 0 to {upload.chunks - 1}, got {index}")
+    last = index == upload.chunks - 1
+    expected = upload.size - index * CHUNK_BYTES if last else CHUNK_BYTES
+    if len(data) != expected:
+        raise Reject(f"chunk {index} of upload {image_id} must be {expected} bytes, "
+                     f"got {len(data)}")
+    if (image_id, index) not in chunks:
+        upload.received += len(data)
+    chunks[(image_id, index)] = data
+    uploads[image_id] = upload
+    return upload.received
+
+
+@update
+def commit_post_image(image_id: nat64) -> nat64:
+    """Finish an upload once every chunk is in; pass the id to `create_post`."""
+    me = ic.caller()
+    upload = uploads.get(image_id)
+    if upload is None or upload.owner != me:
+        raise Reject(f"no image upload {image_id} of yours in progress: start one with "
+                     "begin_post_image")
+    if upload.received != upload.size:
+        raise Reject(f"upload {image_id} has {upload.received} of {upload.size} bytes: "
+                     "send the missing chunks first")
+    head = chunks[(image_id, 0)][:12]
+    if not any(head.startswith(m) for m in _MAGIC[upload.content_type]):
+        for n in range(upload.chunks):
+            chunks.remove((image_id, n))
+        uploads.remove(image_id)
+        raise Reject(f"upload {image_id} is not a {upload.content_type} file")
+    digest = hashlib.sha256()
+    for n in range(upload.chunks):
+        digest.update(chunks[(image_id, n)])
+    key = hashlib.sha256(digest.digest() + ic.time().to_bytes(8, "big") + me.raw
+                         + image_id.to_bytes(8, "big")).hexdigest()[:16]
+    images[image_id] = ImageMeta(me, upload.content_type, upload.size, upload.chunks,
+                                 digest.digest(), key, None)
+    uploads.remove(image_id)
+    return image_id
+
+
+def _drop_image(image_id: int) -> None:
+    meta = images.remove(image_id)
+    if meta is not None:
+        for n in range(meta.chunks):
+            chunks.remove((image_id, n))
+
+
+def image_response(path: str) -> HttpResponse | None:
+    """The gateway's answer for ``/images/<id>-<key>``: the image of a post (immutable,
+    cached for a year), or None when no such image is attached to a live post."""
+    match = _IMAGE_PATH.fullmatch(path)
+    if match is None:
+        return None
+    image_id = int(match[1])
+    meta = images.get(image_id)
+    if meta is None or meta.key != match[2] or meta.post_id is None:
+        return None
+    body = b"".join(chunks[(image_id, n)] for n in range(meta.chunks))
+    headers = [("content-type", meta.content_type),
+               ("cache-control", "public, max-age=31536000, immutable"),
+               ("etag", '"' + meta.sha256.hex()[:32] + '"'),
+               ("x-content-type-options", "nosniff")]
+    return HttpResponse(200, headers, body)
