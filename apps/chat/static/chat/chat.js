@@ -13,6 +13,8 @@
 //
 // Invite links are this page's URL with `#invite=<code>`: the fragment never reaches
 // the server, and the page reads it on load (or when it changes) and offers to join.
+// `?dm=<principal>` (the social app's "Message" button) opens the direct conversation
+// with that user once this browser's key has a handle.
 //
 // Messages are built with DOM methods only. A message's `html` (the canister's escaped
 // markdown) is parsed into an inert document and copied element by element, keeping
@@ -160,6 +162,7 @@ class ChatPage {
     this.editing = null;             // MessageView being edited
     this.confirming = null;          // the action the confirm form asks about
     this.pendingInvite = null;       // invite code of the preview
+    this.pendingDirect = null;       // principal from ?dm=, to open a direct room with
     this.socket = null;
     this.connecting = false;
     this.topics = new Set();         // topics the socket is subscribed to
@@ -179,6 +182,7 @@ class ChatPage {
     this.principal = this.identity.getPrincipal().toText();
     $('#principal').textContent = this.principal;
     this.pendingInvite = inviteCode(location.hash) || inviteCode(location.search);
+    this.pendingDirect = new URLSearchParams(location.search).get('dm');
     const did = await (await fetch(this.config.didUrl)).text();
     const { types, idlFactory } = parseDid(IDL, did);
     this.eventType = types.ChatEvent;
@@ -379,6 +383,7 @@ class ChatPage {
     this.connect();
     setInterval(() => { this.refreshRooms(); this.refreshPublicRooms(); }, ROOMS_REFRESH_MS);
     if (this.pendingInvite !== null) await this.previewInvite(this.pendingInvite);
+    if (this.pendingDirect !== null) await this.openPendingDirect();
   }
 
   // -- the socket, and polling while it is down ---------------------------------------------
@@ -772,6 +777,20 @@ class ChatPage {
       url.searchParams.delete('invite');
       history.replaceState(null, '', url);
     }
+  }
+
+  // The direct room with the user named by ?dm=, then the parameter is dropped from the URL.
+  async openPendingDirect() {
+    const peer = this.pendingDirect;
+    this.pendingDirect = null;
+    const url = new URL(location.href);
+    url.searchParams.delete('dm');
+    history.replaceState(null, '', url);
+    await this.run(async () => {
+      const view = await this.chat.open_direct(peer);
+      await this.refreshRooms();
+      await this.openRoom(view.room.id);
+    });
   }
 
   async joinByInvite(code) {
