@@ -404,7 +404,8 @@ def begin_profile_image(kind: ImageKind, content_type: str, size: nat32) -> nat6
         raise Reject(f"pictures are {', '.join(limits.IMAGE_TYPES)}, not {content_type[:60]!r}")
     most = _max_bytes(kind)
     if not 0 < size <= most:
-        raise Reject(f"a {kind.value} is 1 to {most} bytes, got {size}: make it smaller")
+        what = "an avatar" if kind is ImageKind.avatar else "a banner"
+        raise Reject(f"{what} is 1 to {most} bytes, got {size}: make it smaller")
     earlier = open_uploads.get((me, kind.value))
     if earlier is not None and earlier in uploads:
         _drop_upload(earlier, uploads[earlier].chunks)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
+from typing import TYPE_CHECKING
 
 from icframework.sdk import Field, Model, Principal, nat8, nat16, nat32, nat64
 
@@ -214,6 +215,9 @@ class Recommendation(Model):
     class Meta:
         table = "recommendations"
 
+    if TYPE_CHECKING:
+        id: nat64  # the automatic primary key
+
 
 @dataclass
 class RecommendationView:
@@ -287,6 +291,9 @@ class Org(Model):
     class Meta:
         table = "orgs"
 
+    if TYPE_CHECKING:
+        id: nat64  # the automatic primary key
+
 
 @dataclass
 class OrgView:
@@ -348,6 +355,9 @@ class Job(Model):
     class Meta:
         table = "jobs"
 
+    if TYPE_CHECKING:
+        id: nat64  # the automatic primary key
+
 
 @dataclass
 class JobView:
@@ -396,6 +406,9 @@ class Application(Model):
 
     class Meta:
         table = "applications"
+
+    if TYPE_CHECKING:
+        id: nat64  # the automatic primary key
 
 
 @dataclass
@@ -450,6 +463,9 @@ class Report(Model):
 
     class Meta:
         table = "reports"
+
+    if TYPE_CHECKING:
+        id: nat64  # the automatic primary key
 
 
 @dataclass

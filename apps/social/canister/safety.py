@@ -10,6 +10,8 @@ work through the queue (`report_queue`, `resolve_report`).
 
 from __future__ import annotations
 
+from typing import Any
+
 from icframework.sdk import Principal, Reject, ic, nat32, nat64, query, update
 
 from . import graph, limits, people, profiles, ratelimit
@@ -87,7 +89,7 @@ def _check_target(kind: str, target_id: str) -> None:
         raise Reject(f"{target_id[:60]!r} is not an id: a {kind} is reported by its number")
     from .records import Job, Org, Recommendation
 
-    model = {"org": Org, "job": Job, "recommendation": Recommendation}.get(kind)
+    model: Any = {"org": Org, "job": Job, "recommendation": Recommendation}.get(kind)
     if model is not None and model.objects.filter(id=int(target_id)).first() is None:
         raise Reject(f"no {kind} {target_id} to report")
 
