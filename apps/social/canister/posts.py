@@ -109,8 +109,8 @@ def can_see(viewer: Principal, post: Post) -> bool:
     page's, public) and, for a ``connections`` post, to 1st-degree connections only."""
     if not viewer.is_anonymous and viewer != post.author and graph.is_blocked(viewer, post.author):
         return False
-    if post.group_id is not None and not groups.can_read(viewer, post.group_id):
-        return False
+    if post.group_id is not None:
+        return groups.can_read(viewer, post.group_id)
     if post.org_id is None and not safety.can_see_section(viewer, post.author, "posts"):
         return False
     if post.audience is Audience.connections:
