@@ -343,7 +343,7 @@ def _visible_owner(user: Principal, viewer: Principal, section: str) -> None:
     if profiles.visible_to(user, viewer) is None:
         raise Reject(f"no profile {user} for you: it does not exist or a block hides it")
     if not safety.can_see_section(viewer, user, section):
-        raise Reject(f"{profiles.handle_of(user)} shows {section} to connections only")
+        raise Reject(f"@{profiles.handle_of(user)} shows {section} to connections only")
 
 
 @query

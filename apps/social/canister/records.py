@@ -456,7 +456,8 @@ class Report(Model):
     target_id: str
     reporter: Principal
     reason: str
-    status: ReportStatus = Field(index=True)
+    status: ReportStatus
+    queue: str = Field(index=True)  # the status's name: the moderators' queues
     created_at: nat64
     resolved_by: Principal | None = None
     note: str = ""

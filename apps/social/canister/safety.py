@@ -109,7 +109,8 @@ def file_report(reporter: Principal, kind: str, target_id: str, reason: str) -> 
         raise Reject(f"you already reported {kind} {target_id}: moderators will look at it")
     ratelimit.check(reporter, "report")
     report = Report.objects.create(kind=kind, target_id=target_id, reporter=reporter,
-                                   reason=text, status=ReportStatus.open, created_at=ic.time())
+                                   reason=text, status=ReportStatus.open,
+                                   queue=ReportStatus.open.value, created_at=ic.time())
     report_keys[(reporter, kind, target_id)] = report.id
     return report.id
 
@@ -138,7 +139,7 @@ def report_queue(status: ReportStatus, cursor: str | None, limit: nat32) -> Repo
     """Moderators: reports with ``status``, oldest first."""
     require_moderator()
     n = max(1, min(limit, limits.MAX_REPORTS_PAGE))
-    page = Report.objects.filter(status=status).order_by("id").paginate(cursor, limit=n)
+    page = Report.objects.filter(queue=status.value).order_by("id").paginate(cursor, limit=n)
     return ReportPage(list(page.items), page.next_cursor)
 
 
@@ -151,7 +152,7 @@ def resolve_report(report_id: nat64, status: ReportStatus, note: str) -> Report:
     found = Report.objects.filter(id=report_id).first()
     if found is None:
         raise Reject(f"no report {report_id}")
-    found.status = status
+    found.status, found.queue = status, status.value
     found.resolved_by = me
     found.note = bounded("a moderator's note", note, limits.MAX_REASON_CHARS, one_line=False)
     found.save()
