@@ -13,7 +13,9 @@ some connection is shared (at most `limits.MAX_DEGREE_SCAN` connections examined
 
 from __future__ import annotations
 
-from icframework.sdk import Principal, Reject, ic, nat8, nat32, query, update
+from typing import Any
+
+from icframework.sdk import Principal, Reject, StableBTreeMap, ic, nat8, nat32, query, update
 
 from . import limits, notifications, profiles, ratelimit, safety, trust
 from .records import ConnectionRequest, PersonCard, PersonPage
@@ -36,8 +38,12 @@ from .text import bounded
 
 # -- the contract ---------------------------------------------------------------------------
 
-def _scan(table: object, user: Principal, limit: int = 0) -> list[Principal]:
-    return [other for (_, other), _ in table.range(  # type: ignore[attr-defined]
+Pairs = StableBTreeMap[tuple[Principal, Principal], Any]
+
+
+def _scan(table: Pairs, user: Principal, limit: int = 0) -> list[Principal]:
+    """The second principals of ``table``'s pairs that start with ``user``, in order."""
+    return [other for (_, other), _ in table.range(
         (user, MIN_PRINCIPAL), (user, MAX_PRINCIPAL), limit=limit)]
 
 
@@ -319,7 +325,7 @@ def blocked() -> list[PersonCard]:
 
 # -- lists ----------------------------------------------------------------------------------
 
-def _page(table: object, user: Principal, viewer: Principal, cursor: str | None,
+def _page(table: Pairs, user: Principal, viewer: Principal, cursor: str | None,
           limit: int) -> PersonPage:
     n = max(1, min(limit, limits.MAX_PAGE))
     start = (user, MIN_PRINCIPAL)
@@ -328,7 +334,7 @@ def _page(table: object, user: Principal, viewer: Principal, cursor: str | None,
             start = (user, Principal.from_text(cursor))
         except ValueError:
             raise Reject(f"bad cursor {cursor[:60]!r}: pass back the page's next") from None
-    rows = table.range(start, (user, MAX_PRINCIPAL), limit=n + 1)  # type: ignore[attr-defined]
+    rows = table.range(start, (user, MAX_PRINCIPAL), limit=n + 1)
     found = [other for (_, other), _ in rows]
     more = found[n] if len(found) > n else None
     cards = []
