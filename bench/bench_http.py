@@ -49,24 +49,22 @@ import os
 import platform
 import pstats
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.support import runreplica  # noqa: E402
 from icframework.agent import Agent, AsyncAgent, ManagementCanister  # noqa: E402
 from icframework.candid import NAT, decode, encode  # noqa: E402
 from icframework.core import Principal  # noqa: E402
@@ -84,7 +82,6 @@ PROFILE_CLIENTS = 8
 PROFILE_QUERIES = 500
 PROFILE_UPDATES = 150
 PROFILE_TOP = 15
-STARTUP_SECONDS = 60.0
 NO_ARGS = encode([], [])
 INSTALL_CALLS = 2  # provisional_create_canister_with_cycles, install_code
 #: Event-loop and thread-pool dispatch frames: their cumulative time is just "everything".
@@ -93,13 +90,6 @@ CLOCK_TICK = 1 / os.sysconf("SC_CLK_TCK")
 
 
 # -- helpers -----------------------------------------------------------------------------------
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def _server_cpu(pid: int) -> float:
@@ -116,42 +106,6 @@ def _p50_p99(samples: list[float]) -> tuple[float, float]:
 def _nat(reply: bytes) -> int:
     value: int = decode(reply, [NAT])[0]
     return value
-
-
-@contextlib.contextmanager
-def _server(state_dir: Path, log: Path, prefix: list[str] | None = None
-            ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """Run ``manage.py runreplica`` on a free port (under ``prefix``, e.g. the profiler
-    launcher); yield its URL and process; stop it with SIGINT (a clean shutdown)."""
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    command = prefix or [sys.executable, "manage.py"]
-    args = ["runreplica", "--host", "127.0.0.1", "--port", str(port), "--state-dir",
-            str(state_dir)]
-    with log.open("wb") as output:
-        process = subprocess.Popen([*command, *args], cwd=ROOT, stdout=output,
-                                   stderr=subprocess.STDOUT)
-        try:
-            deadline = time.monotonic() + STARTUP_SECONDS
-            while True:
-                if process.poll() is not None:
-                    raise RuntimeError(f"runreplica exited with {process.returncode}:\n"
-                                       + log.read_text(errors="replace")[-2000:])
-                with contextlib.suppress(httpx.HTTPError):
-                    if httpx.get(f"{url}/api/v2/status", timeout=1).status_code == 200:
-                        break
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"runreplica did not answer within {STARTUP_SECONDS} s")
-                time.sleep(0.05)
-            yield url, process
-        finally:
-            if process.poll() is None:
-                process.send_signal(signal.SIGINT)
-                try:
-                    process.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
 
 
 def _install(url: str, wasm: bytes) -> tuple[Principal, bytes]:
@@ -410,9 +364,8 @@ def _dump_files(prefix: str, number: int) -> list[str]:
 def _profile(wasm: bytes, directory: Path) -> None:
     prefix = str(directory / "profile")
     launcher = [sys.executable, str(Path(__file__).resolve()), "--profiled-server", prefix, "--"]
-    with _server(directory / "profiled-state", directory / "profiled.log", launcher) as (
-        url, process,
-    ):
+    with runreplica(directory / "profiled-state", directory / "profiled.log",
+                    command=launcher) as (url, process):
         canister, root_key = _install(url, wasm)
 
         async def drive() -> list[tuple[str, int, float, int, list[str]]]:
@@ -459,7 +412,7 @@ def _motoko_counter() -> bytes | None:
 
 
 def _http_rows(wasm: bytes, directory: Path) -> tuple[list[Row], int]:
-    with _server(directory / "state", directory / "server.log") as (url, process):
+    with runreplica(directory / "state", directory / "server.log") as (url, process):
         canister, root_key = _install(url, wasm)
 
         async def drive() -> tuple[list[Row], int]:

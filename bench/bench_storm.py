@@ -30,26 +30,21 @@ without it the script prints why and stops. Takes about 90 s.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import platform
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-
-import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.support import runreplica  # noqa: E402
 from icframework.agent import Agent, ManagementCanister  # noqa: E402
 from icframework.core import Principal  # noqa: E402
 from icframework.identity import Ed25519Identity  # noqa: E402
@@ -60,7 +55,6 @@ REFERENCE_CONNECTIONS = 8
 CONNECTIONS = (500, 1000)
 SECONDS = 10
 WRK_THREADS = 2
-STARTUP_SECONDS = 60.0
 QUERY_VALIDITY_NS = 4 * 60 * 1_000_000_000
 NO_ARGS = b"DIDL\x00\x00"
 
@@ -109,46 +103,6 @@ class Row:
     p50_ms: float
     p95_ms: float
     p99_ms: float
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-@contextlib.contextmanager
-def _server(project: Path, state_dir: Path, log: Path) -> Iterator[str]:
-    """Run ``manage.py runreplica`` on a free port; yield its URL; stop it with SIGINT."""
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            [sys.executable, "manage.py", "runreplica", "--host", "127.0.0.1", "--port",
-             str(port), "--state-dir", str(state_dir)],
-            cwd=project, stdout=output, stderr=subprocess.STDOUT)
-        try:
-            deadline = time.monotonic() + STARTUP_SECONDS
-            while True:
-                if process.poll() is not None:
-                    raise RuntimeError(f"runreplica exited with {process.returncode}:\n"
-                                       + log.read_text(errors="replace")[-2000:])
-                with contextlib.suppress(httpx.HTTPError):
-                    if httpx.get(f"{url}/api/v2/status", timeout=1).status_code == 200:
-                        break
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"runreplica did not answer within {STARTUP_SECONDS} s")
-                time.sleep(0.05)
-            yield url
-        finally:
-            if process.poll() is None:
-                process.send_signal(signal.SIGINT)
-                try:
-                    process.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
 
 
 def _install(url: str) -> Principal:
@@ -235,8 +189,8 @@ def main(argv: list[str] | None = None) -> None:
     rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="icfw-bench-storm-") as name:
         directory = Path(name)
-        with _server(options.project.resolve(), directory / "state",
-                     directory / "runreplica.log") as url:
+        with runreplica(directory / "state", directory / "runreplica.log",
+                        project=options.project.resolve()) as (url, _process):
             canister = _install(url)
             for new_connections in (False, True):
                 for connections in counts:

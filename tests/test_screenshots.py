@@ -18,9 +18,6 @@ Waits are Playwright's with a generous upper bound; nothing asserts how fast any
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,35 +29,17 @@ from django.template import engines
 from django.test import RequestFactory
 
 from icframework.templatetags.icframework_shell import nav_items
-from tests.agent.live_replica import free_port, wait_until_serving
+from tests.agent.live_replica import served_project
+from tests.browser import chromium, console_errors, new_context, requires_chromium
 
-CHROMIUM = Path("/usr/bin/chromium")
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists(),
-    reason="needs Debian's Chromium at /usr/bin/chromium (apt-get install chromium)",
-)
+pytestmark = requires_chromium
 
 ROOT = Path(__file__).resolve().parents[1]
 SHOTS = ROOT / ".build" / "screenshots"
 SCAFFOLD = ROOT / "icframework" / "compiler" / "templates" / "index.html.tmpl"
-WAIT_MS = 60_000
 VIEWPORTS = {"phone": {"width": 390, "height": 844}, "desktop": {"width": 1280, "height": 800}}
 #: the body's background in each scheme: design.css's --color-bg
 BACKGROUND = {"light": "rgb(245, 246, 250)", "dark": "rgb(15, 17, 23)"}
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
-
-SERVE = """
-import os, sys
-from pathlib import Path
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-from django.conf import settings
-settings.BASE_DIR = Path(sys.argv[1])
-import django
-django.setup()
-from django.core.management import call_command
-call_command("runreplica", "--port", sys.argv[2], "--state-dir", sys.argv[3], "--demo")
-"""
 
 
 @dataclass(frozen=True)
@@ -86,38 +65,15 @@ PAGES += [Page(item.url.strip("/"), item.url, ".shell-nav") for item in nav_item
 def demo_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The URL of a replica serving the demo apps, seeded."""
     project = tmp_path_factory.mktemp("screenshots_project")
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    log = project / "runreplica.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-c", SERVE, str(project), str(port), str(project / "state")],
-            cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
-            env={**os.environ, "ICFRAMEWORK_HOME": str(project / "home")},
-        )
-    try:
-        wait_until_serving(process, url, log, timeout_seconds=600)
-        yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    with served_project(project, demo=True, startup_seconds=600) as served:
+        yield served.url
 
 
 @pytest.fixture(scope="module")
 def browser(demo_url: str) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
     SHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
-        )
+    with chromium() as launched:
         yield launched
-        launched.close()
 
 
 def scaffolded_page() -> str:
@@ -136,11 +92,9 @@ def open_page(browser: Any, url: str, page_spec: Page, viewport: str,
     """A fresh visitor's tab on ``page_spec``, rendered, and the errors its console logs."""
     from playwright.sync_api import expect
 
-    context = browser.new_context(viewport=VIEWPORTS[viewport], color_scheme=scheme)
+    context = new_context(browser, viewport=VIEWPORTS[viewport], color_scheme=scheme)
     page = context.new_page()
-    errors: list[str] = []
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda error: errors.append(f"uncaught: {error}"))
+    errors = console_errors(page)
     if page_spec.name == "scaffold":
         html = scaffolded_page()
         page.route(f"{url}/hello/", lambda route: route.fulfill(
@@ -148,9 +102,8 @@ def open_page(browser: Any, url: str, page_spec: Page, viewport: str,
             headers={"Content-Security-Policy": "default-src 'self'; script-src 'self'; "
                      "style-src 'self'; img-src 'self' data:; object-src 'none'"}))
     page.goto(f"{url}{page_spec.path}")
-    expect(page.locator(page_spec.ready).first).to_be_visible(timeout=WAIT_MS)
-    page.wait_for_function(
-        "() => [...document.images].every((img) => img.complete)", timeout=WAIT_MS)
+    expect(page.locator(page_spec.ready).first).to_be_visible()
+    page.wait_for_function("() => [...document.images].every((img) => img.complete)")
     return page, errors
 
 
@@ -166,13 +119,6 @@ def token(page: Any, name: str, prop: str = "color") -> str:
           probe.remove();
           return value;
         }""", [name, prop]))
-
-
-@pytest.fixture(autouse=True)
-def _wait_bound() -> None:
-    from playwright.sync_api import expect
-
-    expect.set_options(timeout=WAIT_MS)
 
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])

@@ -8,12 +8,8 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
 import pytest
 from django.test import override_settings
 
@@ -25,58 +21,13 @@ from icframework.core import Principal
 from icframework.demo import REPAIRED
 from icframework.identity import AnonymousIdentity, load_pem
 from icframework.replica.embedded import Replica
-from tests.agent.live_replica import ROOT, free_port
+from tests.agent.live_replica import ROOT, served_project
 from tests.replica.wat_counter import counter_wasm
-
-SETTINGS = '''\
-from pathlib import Path
-
-from config.settings import *  # noqa: F403
-
-BASE_DIR = Path({root!r})
-DATABASES = {{"default": {{"ENGINE": "django.db.backends.sqlite3",
-                           "NAME": BASE_DIR / "django.sqlite3"}}}}
-ICFRAMEWORK = {{**ICFRAMEWORK, "STATE_DIR": str(BASE_DIR / "state")}}  # noqa: F405
-'''
-
-
-def project(root: Path) -> list[str]:
-    """A project whose records and state live under ``root``: the manage.py options."""
-    (root / "demo_project_settings.py").write_text(SETTINGS.format(root=str(root)))
-    return ["--settings", "demo_project_settings", "--pythonpath", str(root)]
-
-
-@contextmanager
-def demo_server(root: Path, options: list[str]) -> Iterator[tuple[str, str]]:
-    """``runreplica --demo`` on a free port: (URL, what it printed before serving)."""
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    log_path = root / f"runreplica-{port}.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "manage.py", "runreplica", "--demo", "--port", str(port), *options],
-            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-        )
-        try:
-            deadline = time.monotonic() + 60
-            while True:
-                assert process.poll() is None, log_path.read_text()
-                try:
-                    if httpx.get(f"{url}/api/v2/status", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                assert time.monotonic() < deadline, log_path.read_text()
-                time.sleep(0.1)
-            yield url, log_path.read_text()
-        finally:
-            process.terminate()
-            process.wait(timeout=20)
 
 
 def test_the_demo_starts_with_the_chat_seeded_once(tmp_path: Path) -> None:
-    options = project(tmp_path)
-    with demo_server(tmp_path, options) as (url, printed):
+    with served_project(tmp_path, demo=True) as served:
+        url, printed = served.url, served.printed
         assert f"  chat:      {url}/chat/" in printed
         assert "(created; added user @alice, user @bob, user @carol, room #general" in printed
         assert "demo users @alice, @bob, @carol in #general, #python, #random" in printed
@@ -92,7 +43,7 @@ def test_the_demo_starts_with_the_chat_seeded_once(tmp_path: Path) -> None:
         # a seeded user in the terminal, with the key the demo generated
         terminal = subprocess.run(
             [sys.executable, "manage.py", "chat", "--room", "general", "--demo-user", "bob",
-             "--network", url, *options],
+             "--network", url, *served.options],
             cwd=ROOT, input="hello from the terminal\n/quit\n", capture_output=True,
             text=True, timeout=60, check=False,
         )
@@ -101,7 +52,8 @@ def test_the_demo_starts_with_the_chat_seeded_once(tmp_path: Path) -> None:
                                           f"{canister.to_text()})")
         assert "@alice: Welcome to the **icframework** chat demo!  [👋 1, 🎉 1]" in terminal.stdout
 
-    with demo_server(tmp_path, options) as (url, printed):
+    with served_project(tmp_path, demo=True) as served:
+        url, printed = served.url, served.printed
         assert f"canister {canister.to_text()} (unchanged; nothing new to seed)" in printed
         with ChatClient.connect(url, canister) as anonymous:
             rooms = anonymous.public_rooms()
@@ -117,10 +69,10 @@ def test_the_demo_takes_anonymous_control_away_and_keeps_it(tmp_path: Path) -> N
     controlled by the anonymous principal) is repaired on the next ``--demo`` start, and
     then no demo canister can be stopped, reinstalled or deleted by anyone without the
     admin's key, while the admin (``<state dir>/admin.pem``) can manage them."""
-    options = project(tmp_path)
     with override_settings(BASE_DIR=tmp_path), Replica.open(tmp_path / "state") as replica:
         chat = old_style_chat(replica, "http://127.0.0.1")
-    with demo_server(tmp_path, options) as (url, printed):
+    with served_project(tmp_path, demo=True) as served:
+        url, printed = served.url, served.printed
         assert f"  chat:      {url}/chat/" in printed
         assert f"canister {chat.to_text()} (unchanged; {REPAIRED}; added user @alice" in printed
         admin_pem = tmp_path / "state" / "admin.pem"

@@ -19,102 +19,41 @@ upper bound; nothing asserts how fast anything is.
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from io import StringIO
 from pathlib import Path
 from typing import Any
 
 import pytest
-from django.core.management import call_command
-from django.test import override_settings
 
 from apps.chat.client import ChatClient
 from icframework.identity import Ed25519Identity
-from tests.agent.live_replica import free_port, wait_until_serving
+from tests.agent.live_replica import served_project
+from tests.browser import chromium, console_errors, new_context, requires_chromium
 
-CHROMIUM = Path("/usr/bin/chromium")
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists(),
-    reason="needs Debian's Chromium at /usr/bin/chromium (apt-get install chromium)",
-)
+pytestmark = requires_chromium
 
 ROOT = Path(__file__).resolve().parents[3]
 CHAT_APP = ROOT / "apps" / "chat"
 CHAT_IDS: dict[str, str] = {}  # replica URL -> the chat canister deployed there
-WAIT_MS = 60_000
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
-# runreplica in a process whose project directory (the deploy record's home) is the
-# scratch project, so the page finds the canister this test deployed.
-SERVE = """
-import os, sys
-from pathlib import Path
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-from django.conf import settings
-settings.BASE_DIR = Path(sys.argv[1])
-import django
-django.setup()
-from django.core.management import call_command
-call_command("runreplica", "--port", sys.argv[2], "--state-dir", sys.argv[3])
-"""
 
 
 @pytest.fixture(scope="module")
 def chat_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The URL of a replica serving the chat page, with the chat canister deployed."""
-    project = tmp_path_factory.mktemp("chat_project")
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    log = project / "runreplica.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-c", SERVE, str(project), str(port), str(project / "state")],
-            cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
-            env={**os.environ, "ICFRAMEWORK_HOME": str(project / "home")},
-        )
-    try:
-        wait_until_serving(process, url, log)
-        with pytest.MonkeyPatch.context() as env, override_settings(BASE_DIR=project):
-            env.setenv("ICFRAMEWORK_HOME", str(project / "home"))
-            env.setenv("DFX_CONFIG_ROOT", str(project / "dfxroot"))
-            out_text = StringIO()
-            call_command("deploy", str(CHAT_APP), "--network", url,
-                         stdout=out_text, stderr=StringIO())
-            assert out_text.getvalue().startswith("chat: canister "), out_text.getvalue()
-            CHAT_IDS[url] = out_text.getvalue().split()[2]
-        yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    with served_project(tmp_path_factory.mktemp("chat_project"), demo=False) as served:
+        printed = served.deploy(CHAT_APP)
+        assert printed.startswith("chat: canister "), printed
+        CHAT_IDS[served.url] = printed.split()[2]
+        yield served.url
 
 
 @pytest.fixture(scope="module")
 def browser(chat_url: str) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
-        )
+    with chromium() as launched:
         yield launched
-        launched.close()
 
 
 class SocketSwitch:
@@ -207,8 +146,7 @@ def sign_up(
     ``sockets``, its canister sockets go through that switch."""
     from playwright.sync_api import expect
 
-    context = browser.new_context()
-    context.set_default_timeout(WAIT_MS)
+    context = new_context(browser)
     if not websockets:
         # A network where the socket cannot be opened: the page must fall back to polling.
         context.add_init_script(
@@ -217,19 +155,13 @@ def sign_up(
     if sockets is not None:
         context.route_web_socket(re.compile(r"/ws/canisters/"), sockets.route)
     page = context.new_page()
-    user = User(handle, page)
+    user = User(handle, page, console_errors=console_errors(page))
 
     def on_dialog(dialog: Any) -> None:
         user.dialogs.append(dialog.message)
         dialog.dismiss()
 
-    def on_console(message: Any) -> None:
-        if message.type == "error":
-            user.console_errors.append(message.text)
-
     page.on("dialog", on_dialog)
-    page.on("console", on_console)
-    page.on("pageerror", lambda error: user.console_errors.append(f"uncaught: {error}"))
     page.goto(f"{url}{path}")
     expect(page.locator("#signin")).to_be_visible()
     page.fill("#register-form [name=handle]", handle)
@@ -251,13 +183,6 @@ def create_room(user: User, name: str) -> None:
 def join_room(user: User, name: str) -> None:
     user.page.locator("#public-rooms li", has_text=name).locator("button.join").click()
     user.wait_room(name)
-
-
-@pytest.fixture(autouse=True)
-def _wait_bound() -> None:
-    from playwright.sync_api import expect
-
-    expect.set_options(timeout=WAIT_MS)
 
 
 def test_two_users_chat_live(browser: Any, chat_url: str) -> None:

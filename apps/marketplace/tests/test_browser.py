@@ -23,14 +23,10 @@ import pytest
 
 from apps.marketplace.seed import demo_identities, png
 from icframework.identity import Ed25519Identity
-from tests.management.test_runreplica_demo import demo_server, project
+from tests.agent.live_replica import served_project
+from tests.browser import WAIT_MS, chromium, new_context, requires_chromium
 
-CHROMIUM = Path("/usr/bin/chromium")
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists(),
-    reason="needs Debian's Chromium at /usr/bin/chromium (apt-get install chromium)",
-)
-WAIT_MS = 60_000
+pytestmark = requires_chromium
 
 TAMPERED_CHECKS = """async () => {
   const { verifyListing } = await import('/static/marketplace/certified.js');
@@ -76,22 +72,15 @@ def market_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def market_url(market_root: Path) -> Iterator[str]:
-    root = market_root
-    with demo_server(root, project(root)) as (url, printed):
-        assert f"  market:    {url}/market/" in printed, printed
-        yield url
+    with served_project(market_root, demo=True) as served:
+        assert f"  market:    {served.url}/market/" in served.printed, served.printed
+        yield served.url
 
 
 @pytest.fixture(scope="module")
 def browser(market_url: str) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--no-first-run"])
+    with chromium() as launched:
         yield launched
-        launched.close()
 
 
 def person(browser: Any, url: str, identity: Ed25519Identity | None = None) -> Any:
@@ -102,15 +91,14 @@ def person(browser: Any, url: str, identity: Ed25519Identity | None = None) -> A
     IndexedDB, keeping its principal, and deletes the localStorage entry."""
     from playwright.sync_api import expect
 
-    context = browser.new_context()
-    context.set_default_timeout(WAIT_MS)
+    context = new_context(browser)
     if identity is not None:
         saved = json.dumps([identity.der_public_key.hex(), identity.seed.hex()])
         context.add_init_script(
             f"localStorage.setItem({json.dumps(KEY_STORAGE)}, {json.dumps(saved)});")
     page = context.new_page()
     page.goto(f"{url}/market/")
-    expect(page.locator("#browse")).to_have_attribute("data-ready", "true", timeout=WAIT_MS)
+    expect(page.locator("#browse")).to_have_attribute("data-ready", "true")
     assert page.evaluate(f"localStorage.getItem({json.dumps(KEY_STORAGE)})") is None
     if identity is not None:
         assert page.evaluate("window.marketApp.principal.toText()") == identity.principal.to_text()
@@ -133,7 +121,6 @@ def test_one_user_lists_with_a_picture_another_buys_and_both_follow_the_order(
         browser: Any, market_url: str, tmp_path: Path) -> None:
     from playwright.sync_api import expect
 
-    expect.set_options(timeout=WAIT_MS)
     seller, buyer = person(browser, market_url), person(browser, market_url)
 
     seller.click("[data-view=sell]")
@@ -197,7 +184,6 @@ def test_an_offer_accepted_from_the_item_page_then_reviewed(
         browser: Any, market_url: str) -> None:
     from playwright.sync_api import expect
 
-    expect.set_options(timeout=WAIT_MS)
     seller, buyer = person(browser, market_url), person(browser, market_url)
     seller.click("[data-view=sell]")
     seller.fill("#shop-form [name=name]", "Offer Antiques")
@@ -256,7 +242,6 @@ def test_an_auction_started_from_the_dashboard_takes_bids_and_refunds_the_outbid
         browser: Any, market_url: str) -> None:
     from playwright.sync_api import expect
 
-    expect.set_options(timeout=WAIT_MS)
     seller = person(browser, market_url)
     first, second = person(browser, market_url), person(browser, market_url)
     seller.click("[data-view=sell]")
@@ -322,7 +307,6 @@ def test_a_seller_edits_a_listing_and_sets_up_its_auction_from_the_dashboard(
         browser: Any, market_url: str, tmp_path: Path) -> None:
     from playwright.sync_api import expect
 
-    expect.set_options(timeout=WAIT_MS)
     seller, bidder = person(browser, market_url), person(browser, market_url)
     picture = tmp_path / "stool.png"
     picture.write_bytes(png((120, 80, 40)))
@@ -385,7 +369,6 @@ def test_the_arbiter_decides_disputes_at_the_desk(
         browser: Any, market_url: str, market_root: Path) -> None:
     from playwright.sync_api import expect
 
-    expect.set_options(timeout=WAIT_MS)
     arbiter_key = demo_identities(market_root / "state")["ana"]  # the seed's admin and arbiter
     seller, buyer = person(browser, market_url), person(browser, market_url)
     arbiter = person(browser, market_url, arbiter_key)

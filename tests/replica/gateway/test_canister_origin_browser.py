@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,14 +27,10 @@ from icframework.candid import BLOB, NAT16, Field, Record, encode
 from icframework.core import Principal
 from icframework.identity import Ed25519Identity
 from icframework.replica.gateway import HEADERS
-from tests.management.test_runreplica_demo import demo_server, project
+from tests.agent.live_replica import served_project
+from tests.browser import chromium, requires_chromium
 
-CHROMIUM = Path("/usr/bin/chromium")
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists(),
-    reason="needs Debian's Chromium at /usr/bin/chromium (apt-get install chromium)",
-)
-WAIT_MS = 60_000
+pytestmark = requires_chromium
 
 # Everything a script can find of the origin's keys, as JSON in #report.
 PROBE = """(async () => {
@@ -99,25 +94,19 @@ def hostile_wasm() -> bytes:
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Principal]]:
     """The demo replica's URL and the hostile canister installed on it."""
-    root = tmp_path_factory.mktemp("origin_project")
-    with demo_server(root, project(root)) as (url, _printed):
-        with Agent(url, identity=Ed25519Identity.generate(), fetch_root_key=True) as agent:
+    with served_project(tmp_path_factory.mktemp("origin_project"), demo=True) as project:
+        with Agent(project.url, identity=Ed25519Identity.generate(),
+                   fetch_root_key=True) as agent:
             management = ManagementCanister(agent)
             canister = management.provisional_create_canister_with_cycles()
             management.install_code(canister, hostile_wasm())
-        yield url, canister
+        yield project.url, canister
 
 
 @pytest.fixture(scope="module")
 def browser(served: tuple[str, Principal]) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--no-first-run"])
+    with chromium() as launched:
         yield launched
-        launched.close()
 
 
 def open_both_apps(context: Any, url: str) -> Any:
@@ -126,10 +115,10 @@ def open_both_apps(context: Any, url: str) -> Any:
 
     page = context.new_page()
     page.goto(f"{url}/market/")
-    expect(page.locator("#browse")).to_have_attribute("data-ready", "true", timeout=WAIT_MS)
+    expect(page.locator("#browse")).to_have_attribute("data-ready", "true")
     market_principal = page.evaluate("window.marketApp.principal.toText()")
     page.goto(f"{url}/chat/")
-    expect(page.locator("#signin")).to_be_visible(timeout=WAIT_MS)
+    expect(page.locator("#signin")).to_be_visible()
     assert page.locator("#principal").text_content() == market_principal  # one key, both apps
     return page
 
@@ -144,14 +133,14 @@ def test_a_hostile_canister_is_sent_to_its_own_origin_and_finds_no_key(
     page = open_both_apps(context, url)
 
     page.goto(f"{url}/?canisterId={canister}")
-    expect(page).to_have_title("probed", timeout=WAIT_MS)
+    expect(page).to_have_title("probed")
     assert page.url == f"http://{canister}.localhost:{port}/"
     found = json.loads(page.locator("#report").text_content() or "")
     assert found == {"origin": f"http://{canister}.localhost:{port}", "localStorage": {},
                      "databases": [], "keys": []}
     # A deep link keeps its path and query, minus canisterId.
     page.goto(f"{url}/some/page?canisterId={canister}&x=1")
-    expect(page).to_have_title("probed", timeout=WAIT_MS)
+    expect(page).to_have_title("probed")
     assert page.url == f"http://{canister}.localhost:{port}/some/page?x=1"
     context.close()
 

@@ -9,20 +9,14 @@ verifies every certificate and query signature itself.
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from icframework.core import Principal
-from tests.node import ROOT, requires_node, run_node
+from tests.agent.live_replica import running_replica
+from tests.node import requires_node, run_node
 from tests.replica.corpus import motoko_wasm
 
 pytestmark = requires_node
@@ -30,47 +24,10 @@ pytestmark = requires_node
 GHOST = Principal.from_canister_index(0x80000000001FFFF0)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @pytest.fixture(scope="module")
 def replica_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    state_dir: Path = tmp_path_factory.mktemp("replica")
-    port = _free_port()
-    log = (state_dir / "runreplica.log").open("w+")
-    proc = subprocess.Popen(
-        [sys.executable, "manage.py", "runreplica", "--port", str(port),
-         "--state-dir", str(state_dir)],
-        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/api/v2/status", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                log.seek(0)
-                raise AssertionError(f"runreplica did not come up:\n{log.read()}")
-            time.sleep(0.2)
+    with running_replica(tmp_path_factory.mktemp("replica"), startup_seconds=60) as url:
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,63 @@
+"""Headless Chromium for the browser tests: where it is, how it starts, how long pages may take.
+
+A browser test module marks itself `requires_chromium` (skipped without Debian's
+Chromium), serves its pages with `tests.agent.live_replica.served_project` and drives
+them in the browser `chromium` launches. Every Playwright wait is bounded by `WAIT_MS`
+(``expect``'s and, through `new_context`, the page actions'): generous, since nothing
+asserts how fast anything is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+CHROMIUM = Path("/usr/bin/chromium")
+requires_chromium = pytest.mark.skipif(
+    not CHROMIUM.exists(),
+    reason="needs Debian's Chromium at /usr/bin/chromium (apt-get install chromium)",
+)
+#: the upper bound of every wait for a page to show a state, in milliseconds
+WAIT_MS = 60_000
+# No sandbox (the tests run as root in containers), no GPU, and no traffic of its own.
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+@contextmanager
+def chromium() -> Iterator[Any]:
+    """Debian's Chromium, headless with `CHROMIUM_ARGS`, under Playwright; closed after.
+
+    From here on, ``expect`` waits up to `WAIT_MS` for what it checks.
+    """
+    from playwright.sync_api import expect, sync_playwright
+
+    expect.set_options(timeout=WAIT_MS)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def new_context(browser: Any, **options: Any) -> Any:
+    """``browser.new_context(**options)`` whose page actions wait up to `WAIT_MS`."""
+    context = browser.new_context(**options)
+    context.set_default_timeout(WAIT_MS)
+    return context
+
+
+def console_errors(page: Any) -> list[str]:
+    """The errors ``page`` will log, as they come: console errors (a CSP violation
+    included) and uncaught exceptions (``uncaught: ...``)."""
+    errors: list[str] = []
+    page.on("console", lambda message: errors.append(message.text)
+            if message.type == "error" else None)
+    page.on("pageerror", lambda error: errors.append(f"uncaught: {error}"))
+    return errors
