@@ -26,6 +26,8 @@ def _load(path: Path) -> object:
     if spec is None or spec.loader is None:
         raise SystemExit(f"cannot load benchmark {path}")
     module = importlib.util.module_from_spec(spec)
+    # Registered before it runs, as an import would: @dataclass looks its module up there.
+    sys.modules[path.stem] = module
     spec.loader.exec_module(module)
     return module
 
