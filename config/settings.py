@@ -84,5 +84,6 @@ TIME_ZONE = "UTC"
 ICFRAMEWORK: dict[str, object] = {
     "STATE_DIR": os.environ.get("ICFRAMEWORK_STATE_DIR", str(BASE_DIR / ".replica")),
     # what `manage.py runreplica --demo` (make demo) deploys and seeds, in order
-    "DEMO_SEEDERS": ["apps.chat.seed.run_demo", "apps.marketplace.seed.run_demo"],
+    "DEMO_SEEDERS": ["apps.chat.seed.run_demo", "apps.marketplace.seed.run_demo",
+                     "apps.social.seed.run_demo"],
 }
