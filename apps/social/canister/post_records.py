@@ -97,7 +97,6 @@ class Post:
     repost_count: nat32
     created_at: nat64
     edited_at: nat64 | None
-    next_comment: nat64
 
 
 @dataclass

@@ -13,8 +13,9 @@ How it works:
   1st-degree connections'.
 * Reactions: one per user and post (``reactions[(post, user)] -> kind``), counted in
   ``Post.reactions`` in `ReactionKind` order. Comments live under their post
-  (``comments[(post, id)]``); a reply's parent is a top-level comment (a reply to a
-  reply joins the same thread), listed through ``replies[(post, parent, id)]``.
+  (``comments[(post, id)]``, ids unique across posts); a reply's parent is a
+  top-level comment (a reply to a reply joins the same thread), listed through
+  ``replies[(post, parent, id)]``.
 * Images are uploaded in chunks of `limits.CHUNK_BYTES` (`begin_post_image`,
   `upload_post_image_chunk`, `commit_post_image`), attached to one post and served by
   the gateway at ``/images/<id>-<key>`` (`image_response`); the key is drawn from the
@@ -55,6 +56,7 @@ from .post_records import (
     Upload,
 )
 from .records import HttpResponse
+from .store import moderators
 from .text import bounded, clean
 
 MAX_POST_CHARS = 3_000
@@ -85,7 +87,9 @@ by_org = StableBTreeMap[tuple[nat64, nat64], bool]("posts.by_org")
 by_group = StableBTreeMap[tuple[nat64, nat64], bool]("posts.by_group")
 reactions = StableBTreeMap[tuple[nat64, Principal], ReactionKind]("posts.reactions")
 reaction_noted = StableBTreeMap[tuple[nat64, nat64, Principal], bool]("posts.reaction_noted")
+next_comment_id = StableCell[nat64]("posts.next_comment", default=1)
 comments = StableBTreeMap[tuple[nat64, nat64], Comment]("posts.comments")
+comment_home = StableBTreeMap[nat64, nat64]("posts.comment_home")
 top_level = StableBTreeMap[tuple[nat64, nat64], bool]("posts.top_level")
 replies = StableBTreeMap[tuple[nat64, nat64, nat64], bool]("posts.replies")
 comment_reactions = StableBTreeMap[tuple[nat64, nat64, Principal], ReactionKind](
@@ -255,7 +259,6 @@ def _new_post(me: Principal, text: str, image_ids: list[int], audience: Audience
         hashtags=post_search.hashtags_of(body), mentions=mentions_of(body, me), audience=audience,
         org_id=org_id, group_id=group_id, repost_of=repost_of, reactions=[0] * len(KINDS),
         comment_count=0, repost_count=0, created_at=ic.time(), edited_at=None,
-        next_comment=1,
     )
     posts[post_id] = post
     _index(post)
@@ -316,7 +319,7 @@ def edit_post(post_id: nat64, text: str) -> PostView:
 
 
 def _may_remove(me: Principal, post: Post) -> bool:
-    if post.author == me:
+    if post.author == me or me in moderators:
         return True
     if post.org_id is not None and orgs.is_admin(post.org_id, me):
         return True
@@ -325,8 +328,8 @@ def _may_remove(me: Principal, post: Post) -> bool:
 
 @update
 def delete_post(post_id: nat64) -> None:
-    """Delete a post (its author, an admin of its organisation, or an owner or admin
-    of its group), with its images, comments and reactions."""
+    """Delete a post (its author, an admin of its organisation, an owner or admin of
+    its group, or a moderator), with its images, comments and reactions."""
     me = _me()
     post = posts.get(post_id)
     if post is None or not _may_remove(me, post):
@@ -340,6 +343,7 @@ def delete_post(post_id: nat64) -> None:
         reactions.remove(key)
     for ckey, _c in list(comments.range((post_id, 0), (post_id + 1, 0))):
         comments.remove(ckey)
+        comment_home.remove(ckey[1])
     for tkey, _t in list(top_level.range((post_id, 0), (post_id + 1, 0))):
         top_level.remove(tkey)
     for rkey, _r in list(replies.range((post_id, 0, 0), (post_id + 1, 0, 0))):
@@ -359,6 +363,15 @@ def get_post(post_id: nat64) -> PostView:
     """One post, if the caller may read it."""
     me = ic.caller()
     return view(me, _readable(me, post_id))
+
+
+@query
+def comment_post(comment_id: nat64) -> nat64:
+    """The post a comment belongs to (a reported comment is named by its id alone)."""
+    post_id = comment_home.get(comment_id)
+    if post_id is None:
+        raise Reject(f"there is no comment {comment_id}")
+    return post_id
 
 
 # -- reactions ------------------------------------------------------------------------------
@@ -435,15 +448,17 @@ def add_comment(post_id: nat64, parent_id: nat64 | None, text: str) -> CommentVi
         parent = _comment(post_id, parent_id)
         if parent.parent_id is not None:
             parent = _comment(post_id, parent.parent_id)
+    comment_id = next_comment_id.get()
+    next_comment_id.set(comment_id + 1)
     c = Comment(
-        id=post.next_comment, post_id=post_id, parent_id=None if parent is None else parent.id,
+        id=comment_id, post_id=post_id, parent_id=None if parent is None else parent.id,
         author=me, text=body, mentions=mentions_of(body, me), reactions=[0] * len(KINDS),
         reply_count=0, created_at=ic.time(), edited_at=None, deleted=False,
     )
-    post.next_comment += 1
     post.comment_count += 1
     posts[post_id] = post
     comments[(post_id, c.id)] = c
+    comment_home[c.id] = post_id
     if parent is None:
         top_level[(post_id, c.id)] = True
     else:
@@ -477,7 +492,8 @@ def edit_comment(post_id: nat64, comment_id: nat64, text: str) -> CommentView:
 
 @update
 def delete_comment(post_id: nat64, comment_id: nat64) -> None:
-    """Delete a comment (its author, the post's author, or whoever may delete the post).
+    """Delete a comment (its author, or whoever may delete the post: its author, the
+    admins of its organisation or group, moderators).
     A comment with replies stays as a tombstone so the thread keeps its shape."""
     me = _me()
     c = _comment(post_id, comment_id)
@@ -495,6 +511,7 @@ def delete_comment(post_id: nat64, comment_id: nat64) -> None:
         comments[(post_id, comment_id)] = c
         return
     comments.remove((post_id, comment_id))
+    comment_home.remove(comment_id)
     if c.parent_id is None:
         top_level.remove((post_id, comment_id))
         return
@@ -504,6 +521,7 @@ def delete_comment(post_id: nat64, comment_id: nat64) -> None:
         parent.reply_count -= 1
         if parent.deleted and not parent.reply_count:
             comments.remove((post_id, parent.id))
+            comment_home.remove(parent.id)
             top_level.remove((post_id, parent.id))
         else:
             comments[(post_id, parent.id)] = parent
@@ -586,11 +604,12 @@ def report_post(post_id: nat64, reason: str) -> None:
 
 @update
 def report_comment(post_id: nat64, comment_id: nat64, reason: str) -> None:
-    """Report a comment to the moderators (target ``<post id>:<comment id>``)."""
+    """Report a comment to the moderators (comment ids are unique across posts:
+    `comment_post` finds its post)."""
     me = _me()
     _readable(me, post_id)
     _comment(post_id, comment_id)
-    safety.file_report(me, "comment", f"{post_id}:{comment_id}", reason)
+    safety.file_report(me, "comment", str(comment_id), reason)
 
 
 # -- images ---------------------------------------------------------------------------------

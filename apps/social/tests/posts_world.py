@@ -32,6 +32,7 @@ def user(name: str) -> Principal:
 
 
 ALICE, BOB, CAROL, DAVE, ERIN = (user(n) for n in ("alice", "bob", "carol", "dave", "erin"))
+MOD = user("moderator")
 
 
 def profile_input(name: str) -> Any:
@@ -42,9 +43,9 @@ def profile_input(name: str) -> Any:
 class Net:
     """One canister and helpers to act in it as a user."""
 
-    def __init__(self) -> None:
+    def __init__(self, moderators: list[Principal] | None = None) -> None:
         self.c = LocalCanister(APP.__name__)
-        self.c.install(None)
+        self.c.install(None if moderators is None else APP.records.InitArgs(moderators))
 
     def call(self, who: Principal, method: str, *args: Any) -> Any:
         """``method(*args)`` as ``who``; an update first moves the clock `TICK_NS`."""
