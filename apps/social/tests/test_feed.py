@@ -153,6 +153,28 @@ def test_person_org_and_group_lists(net: Net) -> None:
         net.call(ANON, "org_posts", 77, None, 10)
 
 
+def test_a_block_hides_posts_that_reach_the_viewer_through_groups_and_hashtags(net: Net) -> None:
+    gid = net.call(CAROL, "create_group", R.GroupInput("Open", "", R.JoinPolicy.open)).id
+    for who in (ALICE, BOB):
+        net.call(who, "join_group", gid)
+    net.call(ALICE, "follow_hashtag", "ai")
+    in_group = net.post(BOB, "group news", group_id=gid)
+    tagged = net.post(BOB, "news #ai")
+    assert {i.post.id for i in feed(net, ALICE)} == {in_group.id, tagged.id}
+    net.call(ALICE, "block", BOB)
+    assert feed(net, ALICE) == []
+    assert net.call(ALICE, "group_posts", gid, None, 10).posts == []
+    assert net.call(ALICE, "hashtag_posts", "ai", None, 10).posts == []
+    assert net.call(ALICE, "search_posts", "news", None, 10).posts == []
+    for post in (in_group, tagged):
+        with pytest.raises(Reject, match=f"there is no post {post.id} you can see"):
+            net.call(ALICE, "get_post", post.id)
+        with pytest.raises(Reject, match=f"there is no post {post.id} you can see"):
+            net.call(ALICE, "react", post.id, R.ReactionKind.like)
+        with pytest.raises(Reject, match=f"there is no post {post.id} you can see"):
+            net.call(ALICE, "add_comment", post.id, None, "hello?")
+
+
 def test_anonymous_callers_have_no_home_feed(net: Net) -> None:
     with pytest.raises(Reject, match="sign in first"):
         net.call(ANON, "home_feed", NEWEST, None, 10)
@@ -163,16 +185,20 @@ def test_anonymous_callers_have_no_home_feed(net: Net) -> None:
 USERS = [ALICE, BOB, CAROL, DAVE]
 TAGS = ["ai", "ops"]
 
+post_act = st.tuples(st.just("post"), st.sampled_from(USERS),
+                     st.tuples(st.sampled_from(["public", "connections"]),
+                               st.sampled_from([None, None, 0, 1]),
+                               st.sampled_from([None, *TAGS])))
 act = st.one_of(
+    post_act,
     st.tuples(st.just("connect"), st.sampled_from(USERS), st.sampled_from(USERS)),
     st.tuples(st.just("follow"), st.sampled_from(USERS), st.sampled_from(USERS)),
+    post_act,
     st.tuples(st.just("block"), st.sampled_from(USERS), st.sampled_from(USERS)),
     st.tuples(st.just("private"), st.sampled_from(USERS), st.booleans()),
+    post_act,
     st.tuples(st.just("tag"), st.sampled_from(USERS), st.sampled_from(TAGS)),
     st.tuples(st.just("join"), st.sampled_from(USERS), st.integers(0, 1)),
-    st.tuples(st.just("post"), st.sampled_from(USERS),
-              st.tuples(st.sampled_from(["public", "connections"]),
-                        st.sampled_from([None, 0, 1]), st.sampled_from([None, *TAGS]))),
 )
 
 
@@ -186,8 +212,8 @@ def inside(net: Net) -> Iterator[None]:
         set_backend(previous)
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(act, min_size=1, max_size=25))
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(act, min_size=4, max_size=30))
 def test_feeds_hold_exactly_the_readable_posts_of_their_sources(acts: list[Any]) -> None:
     net = Net()
     for name, who in zip(("alice", "bob", "carol", "dave"), USERS, strict=True):
