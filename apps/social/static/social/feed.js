@@ -60,7 +60,6 @@ export class Feed {
     const me = this.app.me;
     $('#side-me').replaceChildren(
       this.app.personLink({ ...me, degree: 0 }),
-      element('p', { className: 'small muted', text: me.headline }),
       button('Edit profile', () => { location.hash = ''; this.app.open('profile').then(() => this.app.people.edit()); }),
     );
   }

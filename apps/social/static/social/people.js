@@ -67,7 +67,7 @@ export class People {
     $('#profile-name').textContent = view.name;
     $('#profile-headline').textContent = view.headline;
     $('#profile-handle').textContent = `@${view.handle}`;
-    $('#profile-location').textContent = view.location || '';
+    $('#profile-location').textContent = view.location ? `· ${view.location}` : '';
     $('#profile-degree').textContent = own ? 'you' : degreeLabel(view.degree);
     $('#profile-degree').dataset.degree = String(view.degree);
     $('#profile-open').hidden = !view.open_to_work;

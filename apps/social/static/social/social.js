@@ -348,6 +348,14 @@ class SocialApp {
     }
   }
 
+  // What the canister publishes on `user:<principal>` (notifications.NotificationEvent):
+  // published only, so the .did, which lists what methods take and return, may not name it.
+  notificationEventType() {
+    return this.types.NotificationEvent || IDL.Record({
+      notification: IDL.Opt(this.types.NotificationView), unread: IDL.Nat32,
+    });
+  }
+
   setLive(mode) {
     const badge = $('#live');
     badge.hidden = false;
@@ -365,10 +373,14 @@ class SocialApp {
         url: this.config.host, canisterId: this.config.canisterId,
         canisterBytes: this.canisterId.toUint8Array(), identity: this.identity,
       });
-      const eventType = this.types.NotificationEvent;
+      const eventType = this.notificationEventType();
       socket.onEvent((frame) => {
-        const [event] = IDL.decode([eventType], frame.value);
-        this.onNotification(event);
+        try {
+          const [event] = IDL.decode([eventType], frame.value);
+          this.onNotification(event);
+        } catch (error) {
+          this.say(`a live notification could not be read: ${rejectText(error)}`, true);
+        }
       });
       socket.onClose(() => this.lost(socket));
       const { topics } = await socket.subscribe([`user:${this.principal.toText()}`]);
