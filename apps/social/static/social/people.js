@@ -14,6 +14,9 @@ const PAGE = 50;
 const SECTIONS = ['about', 'links', 'experience', 'education', 'skills', 'connections', 'posts'];
 const MONTH = /^\d{4}-(0[1-9]|1[0-2])$/;
 
+// What makes a self-declared position and an attested role the same one.
+const entryKey = (title, organisation) => `${title.trim().toLowerCase()}\n${organisation.trim().toLowerCase()}`;
+
 export class People {
   constructor(app) {
     this.app = app;
@@ -169,7 +172,7 @@ export class People {
   entries(list, kind) {
     if (list === null) return [element('li', { className: 'muted small', text: 'Visible to connections only.' })];
     if (!list.length) return [element('li', { className: 'muted small', text: `No ${kind} listed.` })];
-    return list.map((e) => element('li', { className: 'entry' }, [
+    return list.map((e) => element('li', { className: 'entry', attrs: { 'data-key': kind === 'experience' ? entryKey(e.title, e.organisation) : '' } }, [
       element('div', { className: 'list-main' }, [
         element('strong', { className: 'list-title', text: kind === 'experience' ? e.title : e.school }),
         element('span', { className: 'list-sub', text: kind === 'experience' ? e.organisation : e.degree }),
@@ -185,17 +188,29 @@ export class People {
     const proofs = await Promise.all(attested.map((a) => this.api.certified_attestation(a.id)));
     const items = await Promise.all(proofs.map((proof) => this.attestationItem(proof)));
     const list = $('#profile-experience');
-    if (items.length) {
-      for (const empty of list.querySelectorAll('.muted')) empty.remove();
-      list.prepend(...items);
+    if (!items.length) return;
+    for (const empty of list.querySelectorAll('.muted')) empty.remove();
+    // A self-declared entry the organisation attested shows once: as the attested role,
+    // with the entry's description.
+    for (const item of items) {
+      const twin = [...list.querySelectorAll('li.entry:not(.attested)')].find(
+        (li) => li.dataset.key === item.dataset.key);
+      if (twin) {
+        const description = twin.querySelector('p');
+        if (description) item.querySelector('.list-main').append(description);
+        twin.remove();
+      }
     }
+    list.prepend(...items);
   }
 
   // An attested role with its badge: "✓ Verified" only when `proof` checks out.
   async attestationItem(proof) {
     const a = proof.attestation;
     const badge = element('span', { className: 'badge attest-badge', text: 'checking…', attrs: { 'data-verified': 'pending' } });
-    const li = element('li', { className: 'entry attested', attrs: { 'data-attestation': String(a.id) } }, [
+    const li = element('li', {
+      className: 'entry attested', attrs: { 'data-attestation': String(a.id), 'data-key': entryKey(a.title, a.org_name) },
+    }, [
       element('div', { className: 'list-main' }, [
         element('strong', { className: 'list-title', text: a.title }),
         element('a', { className: 'list-sub', text: a.org_name, attrs: { href: `#org=${a.org_id}` } }),
