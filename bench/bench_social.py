@@ -3,22 +3,24 @@
 An in-process replica (memory store, the wasm Python runtime) runs the social canister
 (``apps/social``); calls enter through the replica's ingress and query paths, as the
 HTTP interface's do, minus envelope signatures. The network is filled to `SIZES` users,
-each connected to about `CONNECTIONS_PER_USER` others (recent neighbours and a few at
-random, so people share connections and "people you may know" has 2nd-degree
-candidates) and each with `POSTS_PER_USER` posts with words and hashtags: 10,000 users
-hold 100,000 connections and 100,000 posts. The first `REPLICA_FILL` users, with their
-requests, accepts and posts (about 30,000 calls, a minute here), go through the
-replica as ingress messages; past them the canister's own methods run natively in
-this process (`LocalCanister`) straight on the canister's key-value store, one
-transaction per call, as ``bench_marketplace.py`` fills (the other 280,000 calls take
-about a minute that way, ten in wasm). The first round after a native fill writes
-every key it added to the replica's state store; it is timed apart ("first round
-after the fill") so the figures below are the steady state. Every call is made as its user with the clock moved a
-second before it, so the per-user rate limits (10 posts a minute, 20 connection
-requests an hour, ...) hold during the fill as they do for real users.
+each asking up to `CONNECTIONS_PER_USER` earlier users to connect (recent neighbours
+and a few at random, so people share connections and "people you may know" has
+2nd-degree candidates; about 20 connections each) and each with `POSTS_PER_USER` posts
+with words and hashtags: 10,000 users hold 99,807 connections and 100,000 posts. The
+first `REPLICA_FILL` users, with their requests, accepts and posts (about 30,000 calls,
+a minute here), go through the replica as ingress messages; past them the canister's
+own methods run natively in this process (`LocalCanister`) straight on the canister's
+key-value store, one transaction per call, as ``bench_marketplace.py`` fills (the
+other 280,000 calls take about a minute that way, ten in wasm). The first round after
+a native fill writes every key it added to the replica's state store; it is timed
+apart ("first round after the fill") so the figures below are the steady state. Every
+call is made as its user with the clock moved a second before it, so the per-user rate
+limits (10 posts a minute, 20 connection requests an hour, ...) hold during the fill
+as they do for real users.
 
 At each size it prints, over `SAMPLES` different users: instructions (median) and
-latency p50/p99 of the home feed's first page and its 5th page, a profile view, a
+latency p50/p99 of the home feed newest first (the first page and the 5th) and by its
+"top" score (the first page), a profile view with degree and mutual count, a
 people search, a post search, people you may know, and two updates (a new post, a
 comment); then the ratio of each median at the largest size to the smallest, with a
 verdict (flat, logarithmic or growing: said out loud), and the state size per user.
@@ -376,9 +378,9 @@ def main(argv: list[str] | None = None) -> None:
     try:
         b = Bench()
         print("Social benchmark (in-process replica, wasm Python runtime)")
-        print(f"  fill: {CONNECTIONS_PER_USER} connections and {POSTS_PER_USER} posts per "
-              f"user; the first {REPLICA_FILL} users through the replica, the rest "
-              "natively on the canister's store")
+        print(f"  fill: each user asks up to {CONNECTIONS_PER_USER} earlier users to connect "
+              f"and writes {POSTS_PER_USER} posts; the first {REPLICA_FILL:,} users through "
+              "the replica, the rest natively on the canister's store")
         results: dict[int, dict[str, tuple[float, float, float]]] = {}
         rows = []
         for size in sizes:
