@@ -58,6 +58,9 @@ def setup(args: InitArgs | None) -> None:
 @post_upgrade
 def upgraded(args: InitArgs | None) -> None:
     """Upgrade: state is kept; admins are replaced only when the argument is given;
-    the certified data is set again (it does not survive an upgrade on the IC)."""
+    the certified data is set again (it does not survive an upgrade on the IC); the
+    public feed's index is built if an older version had none."""
     _set_admins(args)
+    posts.fill_public_index()
     trust.certify_root()
+    posts.resume_cleanup()

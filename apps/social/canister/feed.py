@@ -19,6 +19,9 @@ where ``affinity`` is 4 for one's own posts and 1st-degree connections' posts, 2
 2nd-degree and 1 otherwise, and ``age_hours`` the whole hours between the post and
 ``as_of`` (the time of the first page, kept in the cursor). Ties go to the newer post.
 Every item carries these parts (`ScoreParts`), so the page can show why it ranks there.
+
+`public_feed` is the landing's feed for anyone, signed in or not: the newest posts of
+`posts.by_public` that an anonymous visitor may read, each with its author's card.
 """
 
 from __future__ import annotations
@@ -36,8 +39,11 @@ from .post_records import (
     HashtagView,
     Post,
     PostPage,
+    PublicFeedPage,
+    PublicPost,
     ScoreParts,
 )
+from .records import PersonCard
 
 MAX_SOURCES = 400
 """People, groups, organisations and hashtags one feed reads (bounds its cost)."""
@@ -209,8 +215,10 @@ def home_feed(order: FeedOrder, cursor: str | None, limit: nat32) -> FeedPage:
 
 # -- lists ----------------------------------------------------------------------------------
 
-def _page(me: Principal, source: Source, cursor: str | None, limit: int) -> PostPage:
-    """Readable posts of one source, newest first, from a ``p:<id>`` cursor."""
+def _readable_page(source: Source, readable: Callable[[int], Post | None],
+                   cursor: str | None, limit: int) -> tuple[list[Post], str | None]:
+    """The posts of one source that ``readable`` lets through, newest first, from a
+    ``p:<id>`` cursor; at most `MAX_FEED_SCAN` examined, and ``limit`` (1–50) kept."""
     before = _MAX_ID
     if cursor is not None:
         if not (cursor.startswith("p:") and cursor[2:].isdigit() and cursor.isascii()
@@ -219,21 +227,58 @@ def _page(me: Principal, source: Source, cursor: str | None, limit: int) -> Post
                          "of the previous page, or null for the first")
         before = int(cursor[2:])
     n = max(1, min(int(limit), MAX_FEED_PAGE))
-    out = []
+    out: list[Post] = []
     last = before
     for scanned, post_id in enumerate(source(before), 1):
         last = post_id
-        post = posts.visible(me, post_id)
+        post = readable(post_id)
         if post is not None:
-            out.append(posts.view(me, post))
+            out.append(post)
             if len(out) >= n:
                 break
         if scanned >= MAX_FEED_SCAN:
             break
     else:
-        return PostPage(out, None)
+        return out, None
     more = next(source(last), None) is not None
-    return PostPage(out, f"p:{last}" if more else None)
+    return out, f"p:{last}" if more else None
+
+
+def _page(me: Principal, source: Source, cursor: str | None, limit: int) -> PostPage:
+    """Posts of one source that ``me`` may read, newest first, from a ``p:<id>`` cursor."""
+    found, nxt = _readable_page(source, lambda post_id: posts.visible(me, post_id),
+                                cursor, limit)
+    return PostPage([posts.view(me, post) for post in found], nxt)
+
+
+_public_source = _batched(lambda before, n: [k for k, _t in posts.by_public.range(
+    0, before, reverse=True, limit=n)])
+
+
+@query
+def public_feed(cursor: str | None, limit: nat32) -> PublicFeedPage:
+    """The newest posts anyone may read (public posts of people whose posts are public,
+    organisation posts, open groups' posts; never ``connections`` posts or a request
+    group's), ``limit`` (1–50) a page, each with its author's card. Anyone may call it,
+    the anonymous principal included; a signed-in caller also never sees a post of
+    someone a block stands between. A page examines at most 1,000 posts of
+    `posts.by_public`; ``next_cursor`` (``p:<id>``) continues."""
+    me = ic.caller()
+    anyone = Principal.anonymous()
+
+    def readable(post_id: int) -> Post | None:
+        post = posts.visible(anyone, post_id)
+        return post if post is not None and posts.can_see(me, post) else None
+
+    found, nxt = _readable_page(_public_source, readable, cursor, limit)
+    cards: dict[Principal, PersonCard] = {}
+    items = []
+    for post in found:
+        card = cards.get(post.author)
+        if card is None:
+            card = cards[post.author] = profiles.card_of(post.author, me)
+        items.append(PublicPost(posts.view(me, post), card))
+    return PublicFeedPage(items, nxt)
 
 
 @query

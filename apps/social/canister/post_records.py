@@ -14,6 +14,8 @@ from enum import Enum
 
 from icframework.sdk import Principal, nat32, nat64
 
+from .records import PersonCard
+
 
 class ReactionKind(Enum):
     """The reactions a post or a comment can get (one per user and object)."""
@@ -314,6 +316,22 @@ class FeedPage:
 @dataclass
 class PostPage:
     posts: list[PostView]
+    next_cursor: str | None
+
+
+@dataclass
+class PublicPost:
+    """A post of the public feed with its author's card (avatar, name, headline)."""
+
+    post: PostView
+    author: PersonCard
+
+
+@dataclass
+class PublicFeedPage:
+    """A page of `feed.public_feed`; ``next_cursor`` pages on (null at the end)."""
+
+    items: list[PublicPost]
     next_cursor: str | None
 
 

@@ -8,6 +8,10 @@ How it works:
   (``by_tag[(tag, id)]``), its organisation or group scope (``by_org``,
   ``by_group``) and, through `post_search`, its words. The feeds (`feed`) read these
   indexes newest first and never scan every post.
+* ``by_public`` lists the newest `PUBLIC_INDEX_MAX` posts an anonymous visitor may
+  be able to read (public posts and group posts; never ``connections`` ones outside
+  a group), for the landing's `feed.public_feed`, which still checks `can_see`
+  because privacy settings and group policies change after posting.
 * Who may read a post is `can_see`: nobody blocked either way; a group post follows
   its group (`groups.can_read`); a ``connections`` post is its author's and their
   1st-degree connections'.
@@ -20,27 +24,36 @@ How it works:
   `upload_post_image_chunk`, `commit_post_image`), attached to one post and served by
   the gateway at ``/images/<id>-<key>`` (`image_response`); the key is drawn from the
   upload's digest and time, so only readers of the post learn the URL.
+* Deleting a post removes its record, indexes and images at once, so every read path
+  stops showing it in that message; its reactions and comments (any number of them)
+  are removed `limits.DELETE_BATCH` entries per message: the first batch by
+  `delete_post`, the rest by a timer (`cleanup_step`) working through the durable
+  queue ``cleanup``, which `resume_cleanup` starts again after an upgrade. A deleted
+  comment's reactions go the same way.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+from typing import Any
 
 from icframework.sdk import (
     Principal,
     Reject,
     StableBTreeMap,
     StableCell,
+    clear_timer,
     ic,
     nat32,
     nat64,
     query,
+    set_timer,
     update,
 )
 
 from . import graph, groups, notifications, orgs, post_search, profiles, ratelimit, safety
-from .limits import CHUNK_BYTES, IMAGE_TYPES
+from .limits import CHUNK_BYTES, DELETE_BATCH, IMAGE_TYPES
 from .post_records import (
     Audience,
     Author,
@@ -66,6 +79,8 @@ MAX_POST_IMAGE_BYTES = 2 * 1024 * 1024
 MAX_MENTIONS = 20
 MAX_COMMENTS_PAGE = 50
 EXCERPT_CHARS = 140
+PUBLIC_INDEX_MAX = 10_000
+"""Newest possibly-public posts ``by_public`` keeps (older ones drop out of it)."""
 
 KINDS = list(ReactionKind)
 _MAX_ID = 2**64 - 1
@@ -85,6 +100,7 @@ by_author = StableBTreeMap[tuple[Principal, nat64], bool]("posts.by_author")
 by_tag = StableBTreeMap[tuple[str, nat64], bool]("posts.by_tag")
 by_org = StableBTreeMap[tuple[nat64, nat64], bool]("posts.by_org")
 by_group = StableBTreeMap[tuple[nat64, nat64], bool]("posts.by_group")
+by_public = StableBTreeMap[nat64, bool]("posts.by_public")
 reactions = StableBTreeMap[tuple[nat64, Principal], ReactionKind]("posts.reactions")
 reaction_noted = StableBTreeMap[tuple[nat64, nat64, Principal], bool]("posts.reaction_noted")
 next_comment_id = StableCell[nat64]("posts.next_comment", default=1)
@@ -98,6 +114,10 @@ next_image_id = StableCell[nat64]("posts.next_image", default=1)
 uploads = StableBTreeMap[nat64, Upload]("posts.uploads")
 chunks = StableBTreeMap[tuple[nat64, nat32], bytes]("posts.chunks")
 images = StableBTreeMap[nat64, ImageMeta]("posts.images")
+# Deleted posts ``(post, 0)`` and comments ``(post, comment)`` whose leftovers are still
+# being removed, and the id of the timer that removes them (0: none set).
+cleanup = StableBTreeMap[tuple[nat64, nat64], bool]("posts.cleanup")
+cleanup_timer = StableCell[nat64]("posts.cleanup_timer", default=0)
 
 
 # -- reading --------------------------------------------------------------------------------
@@ -193,6 +213,24 @@ def excerpt(text: str) -> str:
 
 # -- indexes --------------------------------------------------------------------------------
 
+def maybe_public(post: Post) -> bool:
+    """Whether ``post`` belongs in ``by_public``: a public post, or any group post (a
+    group may open later); a ``connections`` post outside a group never does."""
+    return post.group_id is not None or post.audience is Audience.public
+
+
+def fill_public_index() -> None:
+    """Build ``by_public`` from the newest `PUBLIC_INDEX_MAX` posts when it is empty
+    (a canister upgraded from a version without it); reads at most that many posts."""
+    if not by_public.is_empty():
+        return
+    for scanned, (post_id, post) in enumerate(posts.items(reverse=True), 1):
+        if maybe_public(post):
+            by_public[post_id] = True
+        if scanned >= PUBLIC_INDEX_MAX:
+            return
+
+
 def _index(post: Post) -> None:
     by_author[(post.author, post.id)] = True
     for tag in post.hashtags:
@@ -201,6 +239,12 @@ def _index(post: Post) -> None:
         by_org[(post.org_id, post.id)] = True
     if post.group_id is not None:
         by_group[(post.group_id, post.id)] = True
+    if maybe_public(post):
+        by_public[post.id] = True
+        if len(by_public) > PUBLIC_INDEX_MAX:
+            oldest = by_public.first()
+            assert oldest is not None
+            by_public.remove(oldest[0])
     post_search.index(post.id, post.text, post.hashtags)
 
 
@@ -212,6 +256,7 @@ def _unindex(post: Post) -> None:
         by_org.remove((post.org_id, post.id))
     if post.group_id is not None:
         by_group.remove((post.group_id, post.id))
+    by_public.remove(post.id)
     post_search.unindex(post.id, post.text, post.hashtags)
 
 
@@ -329,7 +374,9 @@ def _may_remove(me: Principal, post: Post) -> bool:
 @update
 def delete_post(post_id: nat64) -> None:
     """Delete a post (its author, an admin of its organisation, an owner or admin of
-    its group, or a moderator), with its images, comments and reactions."""
+    its group, or a moderator), with its images, comments and reactions. Readers stop
+    seeing it at once; its reactions and comments beyond the first
+    `limits.DELETE_BATCH` are removed by a timer in later messages."""
     me = _me()
     post = posts.get(post_id)
     if post is None or not _may_remove(me, post):
@@ -339,23 +386,93 @@ def delete_post(post_id: nat64) -> None:
     posts.remove(post_id)
     for path in post.images:
         _drop_image(int(path.split("/")[2].split("-")[0]))
-    for key, _kind in list(reactions.range((post_id, _LOWEST), (post_id + 1, _LOWEST))):
-        reactions.remove(key)
-    for ckey, _c in list(comments.range((post_id, 0), (post_id + 1, 0))):
-        comments.remove(ckey)
-        comment_home.remove(ckey[1])
-    for tkey, _t in list(top_level.range((post_id, 0), (post_id + 1, 0))):
-        top_level.remove(tkey)
-    for rkey, _r in list(replies.range((post_id, 0, 0), (post_id + 1, 0, 0))):
-        replies.remove(rkey)
-    for qkey, _k in list(comment_reactions.range((post_id, 0, _LOWEST),
-                                                 (post_id + 1, 0, _LOWEST))):
-        comment_reactions.remove(qkey)
     if post.repost_of is not None:
         original = posts.get(post.repost_of)
         if original is not None:
             original.repost_count = max(0, original.repost_count - 1)
             posts[original.id] = original
+    _clean_up(post_id, 0)
+
+
+# -- deletion in batches --------------------------------------------------------------------
+
+def _leftovers(post_id: int, comment_id: int
+               ) -> list[tuple[StableBTreeMap[Any, Any], tuple[Any, ...], tuple[Any, ...]]]:
+    """The key ranges ``[low, high)`` of what a deleted post (``comment_id`` 0) or
+    comment leaves behind."""
+    if comment_id:
+        low, high = (post_id, comment_id, _LOWEST), (post_id, comment_id + 1, _LOWEST)
+        return [(comment_reactions, low, high), (reaction_noted, low, high)]
+    return [
+        (reactions, (post_id, _LOWEST), (post_id + 1, _LOWEST)),
+        (comment_reactions, (post_id, 0, _LOWEST), (post_id + 1, 0, _LOWEST)),
+        (reaction_noted, (post_id, 0, _LOWEST), (post_id + 1, 0, _LOWEST)),
+        (replies, (post_id, 0, 0), (post_id + 1, 0, 0)),
+        (top_level, (post_id, 0), (post_id + 1, 0)),
+        (comments, (post_id, 0), (post_id + 1, 0)),
+    ]
+
+
+def _sweep(post_id: int, comment_id: int, budget: int) -> tuple[int, bool]:
+    """Remove at most ``budget`` entries left by a deleted post or comment (a comment
+    counts 2: its record and ``comment_home``); returns the budget left and whether
+    nothing is left."""
+    for table, low, high in _leftovers(post_id, comment_id):
+        cost = 2 if table is comments else 1
+        room = budget // cost
+        if room == 0:
+            return budget, False
+        keys = [key for key, _v in table.range(low, high, limit=room)]
+        for key in keys:
+            table.remove(key)
+            if table is comments:
+                comment_home.remove(key[1])
+        budget -= len(keys) * cost
+        if len(keys) == room:
+            return budget, False
+    return budget, True
+
+
+def _clean_up(post_id: int, comment_id: int) -> None:
+    """Remove a first batch of what a just deleted post or comment left; queue the rest
+    for `cleanup_step`."""
+    _budget, done = _sweep(post_id, comment_id, DELETE_BATCH)
+    if not done:
+        cleanup[(post_id, comment_id)] = True
+        _arm_cleanup()
+
+
+def _arm_cleanup() -> None:
+    """Set the one timer that runs `cleanup_step` (replacing any earlier one, so two
+    steps never share a message)."""
+    clear_timer(cleanup_timer.get())
+    cleanup_timer.set(set_timer(1, cleanup_step))
+
+
+def cleanup_step() -> None:
+    """Timer: remove at most `limits.DELETE_BATCH` entries of the queued deleted posts
+    and comments (each finished queue entry counts one), oldest first; set the timer
+    again while any remain."""
+    budget = DELETE_BATCH
+    for key, _t in list(cleanup.range(limit=budget)):
+        budget, done = _sweep(key[0], key[1], budget)
+        if not done:
+            break
+        cleanup.remove(key)
+        budget -= 1
+        if budget <= 0:
+            break
+    if cleanup.is_empty():
+        cleanup_timer.set(0)
+    else:
+        _arm_cleanup()
+
+
+def resume_cleanup() -> None:
+    """After an upgrade: run the cleanup of deleted posts and comments on (a step that
+    failed stopped its timer; the upgrade that fixes it starts it again)."""
+    if not cleanup.is_empty():
+        _arm_cleanup()
 
 
 @query
@@ -369,7 +486,7 @@ def get_post(post_id: nat64) -> PostView:
 def comment_post(comment_id: nat64) -> nat64:
     """The post a comment belongs to (a reported comment is named by its id alone)."""
     post_id = comment_home.get(comment_id)
-    if post_id is None:
+    if post_id is None or post_id not in posts:
         raise Reject(f"there is no comment {comment_id}")
     return post_id
 
@@ -416,7 +533,8 @@ def post_reactions(post_id: nat64, cursor: Principal | None, limit: nat32
 # -- comments -------------------------------------------------------------------------------
 
 def _comment_view(viewer: Principal, c: Comment) -> CommentView:
-    mine = None if viewer.is_anonymous else comment_reactions.get((c.post_id, c.id, viewer))
+    mine = None if viewer.is_anonymous or c.deleted else comment_reactions.get(
+        (c.post_id, c.id, viewer))
     return CommentView(
         id=c.id, post_id=c.post_id, parent_id=c.parent_id, author=author(c.author),
         text="" if c.deleted else c.text,
@@ -429,7 +547,7 @@ def _comment_view(viewer: Principal, c: Comment) -> CommentView:
 
 def _comment(post_id: int, comment_id: int) -> Comment:
     c = comments.get((post_id, comment_id))
-    if c is None or c.deleted:
+    if c is None or c.deleted or post_id not in posts:  # a deleted post's, being removed
         raise Reject(f"there is no comment {comment_id} on post {post_id}")
     return c
 
@@ -494,7 +612,8 @@ def edit_comment(post_id: nat64, comment_id: nat64, text: str) -> CommentView:
 def delete_comment(post_id: nat64, comment_id: nat64) -> None:
     """Delete a comment (its author, or whoever may delete the post: its author, the
     admins of its organisation or group, moderators).
-    A comment with replies stays as a tombstone so the thread keeps its shape."""
+    A comment with replies stays as a tombstone so the thread keeps its shape; its
+    reactions beyond the first `limits.DELETE_BATCH` are removed by a timer."""
     me = _me()
     c = _comment(post_id, comment_id)
     post = posts[post_id]
@@ -503,9 +622,7 @@ def delete_comment(post_id: nat64, comment_id: nat64) -> None:
                      "the post's author deletes it")
     post.comment_count = max(0, post.comment_count - 1)
     posts[post_id] = post
-    for key, _k in list(comment_reactions.range((post_id, comment_id, _LOWEST),
-                                                (post_id, comment_id + 1, _LOWEST))):
-        comment_reactions.remove(key)
+    _clean_up(post_id, comment_id)
     if c.reply_count:
         c.deleted, c.text, c.mentions, c.reactions = True, "", [], [0] * len(KINDS)
         comments[(post_id, comment_id)] = c

@@ -1,6 +1,8 @@
-"""The home feed, hashtag pages and post lists in plain CPython: sources and reasons,
-cursor paging, the ``top`` score and its parts, and (Hypothesis) that a feed holds
-exactly the posts of its sources the viewer may read: never blocked or private ones."""
+"""The home feed, the public feed, hashtag pages and post lists in plain CPython: sources
+and reasons, cursor paging, the ``top`` score and its parts, what an anonymous visitor
+reads, and (Hypothesis) that a feed holds exactly the posts of its sources the viewer
+may read, and the public feed exactly the posts anyone may read: never blocked or
+private ones."""
 
 from __future__ import annotations
 
@@ -180,6 +182,124 @@ def test_anonymous_callers_have_no_home_feed(net: Net) -> None:
         net.call(ANON, "home_feed", NEWEST, None, 10)
 
 
+# -- the public feed: what a first-time visitor reads --------------------------------------
+
+def public(net: Net, who: Principal = ANON, limit: int = 50) -> list[Any]:
+    """Every item of the public feed as ``who`` reads it, paging to the end."""
+    items, cursor = [], None
+    while True:
+        page = net.call(who, "public_feed", cursor, limit)
+        items += page.items
+        cursor = page.next_cursor
+        if cursor is None:
+            return items
+
+
+def test_the_public_feed_shows_anonymous_exactly_the_posts_anyone_may_read(net: Net) -> None:
+    acme = org(net, DAVE, "Acme")
+    open_group = net.call(CAROL, "create_group", R.GroupInput("Open", "", R.JoinPolicy.open)).id
+    closed = net.call(CAROL, "create_group", R.GroupInput("Closed", "", R.JoinPolicy.request)).id
+    net.call(ERIN, "set_privacy", APP.records.Privacy(posts=APP.records.Visibility.connections))
+    shown = [net.post(ALICE, "hello #world").id,
+             net.post(DAVE, "we are hiring", org_id=acme).id,
+             net.post(CAROL, "open to all", group_id=open_group).id]
+    net.post(BOB, "for my connections only", "connections")
+    net.post(CAROL, "members only", group_id=closed)
+    net.post(ERIN, "public post, but my posts show to connections only")
+    shown.append(net.call(BOB, "repost", shown[0], "worth reading", R.Audience.public).id)
+    items = public(net)
+    assert [i.post.id for i in items] == sorted(shown, reverse=True)
+    alice = next(i for i in items if i.post.id == shown[0])
+    assert (alice.author.user, alice.author.handle, alice.author.name,
+            alice.author.headline, alice.author.degree) == (ALICE, "alice", "Alice",
+                                                            "Alice at work", 3)
+    assert alice.post.author.handle == "alice" and alice.post.my_reaction is None
+    assert next(i for i in items if i.post.id == shown[3]).post.repost_of.id == shown[0]
+    net.call(ERIN, "set_privacy", APP.records.Privacy(posts=APP.records.Visibility.public))
+    assert len(public(net)) == len(shown) + 1
+
+
+def test_a_signed_in_reader_of_the_public_feed_never_sees_someone_blocked(net: Net) -> None:
+    mine = net.post(ALICE, "from alice")
+    theirs = net.post(BOB, "from bob")
+    net.call(ALICE, "block", BOB)
+    assert [i.post.id for i in public(net, ALICE)] == [mine.id]
+    assert [i.post.id for i in public(net, BOB)] == [theirs.id]
+    assert [i.post.id for i in public(net)] == [theirs.id, mine.id]
+
+
+def test_the_public_feed_pages_by_cursor(net: Net) -> None:
+    ids = [net.post((ALICE, BOB, CAROL)[n % 3], f"post {n}").id for n in range(12)]
+    net.post(ALICE, "private", "connections")
+    seen, cursor, sizes = [], None, []
+    while True:
+        page = net.call(ANON, "public_feed", cursor, 5)
+        sizes.append(len(page.items))
+        seen += [i.post.id for i in page.items]
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    assert seen == ids[::-1] and sizes == [5, 5, 2]
+    with pytest.raises(Reject, match="'n:3' is not a posts cursor; pass the next_cursor"):
+        net.call(ANON, "public_feed", "n:3", 5)
+
+
+def test_the_public_feed_reads_a_bounded_index(net: Net, monkeypatch: pytest.MonkeyPatch
+                                               ) -> None:
+    closed = net.call(CAROL, "create_group", R.GroupInput("Closed", "", R.JoinPolicy.request)).id
+    monkeypatch.setattr(APP.posts, "PUBLIC_INDEX_MAX", 6)
+    monkeypatch.setattr(APP.feed, "MAX_FEED_SCAN", 3)
+    for n in range(3):
+        net.post(ALICE, f"early {n}")
+    net.post(ALICE, "connections never enter the index", "connections")
+    late = [net.post(ALICE, f"late {n}").id for n in range(3)]
+    hidden = [net.post(CAROL, f"closed {n}", group_id=closed).id for n in range(3)]
+    with inside(net):
+        assert list(APP.posts.by_public.keys()) == late + hidden
+    page = net.call(ANON, "public_feed", None, 10)
+    assert page.items == [] and page.next_cursor == f"p:{hidden[0]}"
+    page = net.call(ANON, "public_feed", page.next_cursor, 10)
+    assert [i.post.id for i in page.items] == late[::-1] and page.next_cursor is None
+
+
+def test_an_upgrade_builds_a_missing_public_index(net: Net) -> None:
+    ids = [net.post(ALICE, "public").id, net.post(BOB, "private", "connections").id]
+    with inside(net):
+        APP.posts.by_public.clear()
+    assert public(net) == []
+    net.c.upgrade(None)
+    assert [i.post.id for i in public(net)] == [ids[0]]
+
+
+def test_what_the_landing_reads_works_for_anonymous_and_shows_public_sections_only(
+        net: Net) -> None:
+    V = APP.records.Visibility
+    net.call(ALICE, "set_skills", ["Rust", "Kubernetes"])
+    net.call(ALICE, "set_privacy", APP.records.Privacy(about=V.connections, skills=V.public))
+    net.call(BOB, "set_skills", ["Rust"])
+    net.call(BOB, "set_privacy", APP.records.Privacy(skills=V.connections))
+    view = net.call(ANON, "profile", "@alice")
+    assert view.handle == "alice" and view.skills is not None and view.about is None
+    assert view.degree == 3 and view.relation == APP.records.Relation.none
+    assert net.call(ANON, "profile", "bob").skills is None
+    found = net.call(ANON, "search_people", "rust", None, 10).people
+    assert [p.handle for p in found] == ["alice"]
+    acme = org(net, DAVE, "Acme")
+    job = APP.records.JobInput(title="Rust engineer", description="systems", location="Zurich",
+                               workplace=APP.records.Workplace.remote,
+                               seniority=APP.records.Seniority.senior, skills=["Rust"],
+                               salary=None)
+    net.call(DAVE, "post_job", acme, job)
+    query = APP.records.JobQuery(words="", org_id=None, workplace=None, seniority=None,
+                                 skill=None, min_salary=None, include_closed=False)
+    assert [j.job.title for j in net.call(ANON, "search_jobs", query, None, 10).jobs] == [
+        "Rust engineer"]
+    tagged = net.post(ALICE, "learning #rust")
+    net.post(ALICE, "quietly #rust", "connections")
+    assert [p.id for p in net.call(ANON, "hashtag_posts", "rust", None, 10).posts] == [
+        tagged.id]
+
+
 # -- the invariant: a feed is exactly what its sources hold that the viewer may read ----------
 
 USERS = [ALICE, BOB, CAROL, DAVE]
@@ -267,6 +387,10 @@ def test_feeds_hold_exactly_the_readable_posts_of_their_sources(acts: list[Any])
                          or gid in member_of or tag in tags)]
         got = [i.post.id for i in feed(net, viewer, limit=7)]
         assert got == sorted(expected, reverse=True)
+    anyone = [pid for pid, author, audience, gid, _tag in made
+              if readable(ANON, set(), set(), groups[0], blocked, private, author,
+                          audience, gid)]
+    assert [i.post.id for i in public(net, limit=3)] == sorted(anyone, reverse=True)
 
 
 def readable(viewer: Principal, connections: set[Principal], member_of: set[int],
