@@ -81,6 +81,14 @@ PYMK_PER_SHARED = 30
 """People read per shared organisation and per shared skill."""
 PYMK_RESULTS = 20
 
+# -- deleting posts -----------------------------------------------------------------------
+DELETE_BATCH = 500
+"""Entries (reactions, comments and their index entries, comment reactions, reaction
+notes) one message removes of a deleted post or comment; the rest go in later
+messages (`posts.cleanup_step`). A removal costs well under 1 M instructions (a whole
+`add_comment` with its notifications is 2.7 M), so a batch stays below a tenth of a
+message's 5 B limit, and a post with 100,000 reactions is gone in 200 messages."""
+
 # -- safety -------------------------------------------------------------------------------
 MAX_REASON_CHARS = 1_000
 MAX_REPORTS_PAGE = 100

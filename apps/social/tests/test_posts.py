@@ -4,9 +4,12 @@ and flooding, and an upgrade that keeps everything."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
-from icframework.sdk import Principal, Reject
+from icframework.sdk import Principal, Reject, set_backend
+from icframework.sdk.stable import namespace
 
 from .posts_world import ALICE, ANON, APP, BOB, CAROL, DAVE, MOD, TICK_NS, Net, R, people
 
@@ -221,3 +224,194 @@ def test_everything_survives_an_upgrade(net: Net) -> None:
         "before #upgrade", 1, R.ReactionKind.love)
     assert gateway(net, after.images[0])[1] == PNG
     assert [p.id for p in net.call(BOB, "search_posts", "upgrade", None, 10).posts] == [post.id]
+
+
+# -- deleting in batches ----------------------------------------------------------------------
+
+LEFTOVERS = ("reactions", "comments", "comment_home", "top_level", "replies",
+             "comment_reactions", "reaction_noted")
+"""The `posts` tables a deleted post's reactions and comments live in."""
+
+
+def _state(net: Net, read: Any) -> Any:
+    """``read()`` over the canister's committed state."""
+    previous = set_backend(net.c.backend)
+    try:
+        return read()
+    finally:
+        set_backend(previous)
+
+
+def _rows(net: Net) -> set[tuple[str, Any, Any]]:
+    """Every entry of the leftover tables, as ``(table, key, repr(value))``."""
+    return _state(net, lambda: {(name, key, repr(value)) for name in LEFTOVERS
+                                for key, value in getattr(APP.posts, name).items()})
+
+
+def _of(post_id: int, rows: set[tuple[str, Any, Any]]) -> set[tuple[str, Any, Any]]:
+    """The rows that belong to post ``post_id`` (``comment_home`` maps a comment to it)."""
+    return {r for r in rows if (r[2] if r[0] == "comment_home" else r[1][0]) in (
+        post_id, repr(post_id))}
+
+
+def _count_removals(net: Net, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """From now on, each removal from a leftover table appends 1 to the returned list
+    (the real store; `_per_message` reads it per message)."""
+    prefixes = tuple(namespace(f"posts.{name}") for name in LEFTOVERS)
+    removed: list[int] = []
+    delete = net.c.backend.kv_delete
+
+    def counting_delete(key: bytes) -> None:
+        if key.startswith(prefixes):
+            removed.append(1)
+        delete(key)
+
+    monkeypatch.setattr(net.c.backend, "kv_delete", counting_delete)
+    return removed
+
+
+def _popular(net: Net, text: str) -> tuple[Any, list[Any]]:
+    """A post with reactions, comments, replies and comment reactions from bob, carol
+    and dave (36 leftover entries); returns it and its comments."""
+    post = net.post(ALICE, text)
+    made = []
+    for who in (BOB, CAROL, DAVE):
+        net.call(who, "react", post.id, R.ReactionKind.like)
+        top = net.call(who, "add_comment", post.id, None, f"great {text}")
+        made += [top, net.call(ALICE, "add_comment", post.id, top.id, "thanks")]
+    for c in made[:2]:
+        for who in (BOB, CAROL, DAVE):
+            net.call(who, "react_to_comment", post.id, c.id, R.ReactionKind.insightful)
+    return post, made
+
+
+def test_a_popular_post_is_hidden_at_once_and_removed_in_batches(
+        net: Net, monkeypatch: pytest.MonkeyPatch) -> None:
+    batch = 10
+    monkeypatch.setattr(APP.posts, "DELETE_BATCH", batch)  # entries per message
+    other, other_comments = _popular(net, "other #launch")
+    image_id = upload(net, ALICE)
+    post = net.post(ALICE, "popular #launch", image_ids=[image_id])
+    made: list[Any] = []
+    for who in (BOB, CAROL, DAVE):
+        net.call(who, "react", post.id, R.ReactionKind.love)
+        top = net.call(who, "add_comment", post.id, None, "wow")
+        made += [top, net.call(ALICE, "add_comment", post.id, top.id, "thanks")]
+        for c in made:
+            net.call(who, "react_to_comment", post.id, c.id, R.ReactionKind.like)
+    before = _rows(net)
+    theirs = before - _of(post.id, before)
+    assert len(_of(post.id, before)) > 3 * batch
+    removed = _count_removals(net, monkeypatch)
+
+    net.call(ALICE, "delete_post", post.id)
+    assert 0 < len(removed) <= batch
+    # Gone for every reader at once, though most of its entries are still stored.
+    assert len(_of(post.id, _rows(net))) > batch
+    for method, args in [("get_post", (post.id,)), ("post_comments", (post.id, None, 10)),
+                         ("comment_replies", (post.id, made[0].id, None, 10)),
+                         ("post_reactions", (post.id, None, 10)),
+                         ("comment_post", (made[-1].id,)),
+                         ("edit_comment", (post.id, made[-1].id, "edited")),
+                         ("react_to_comment", (post.id, made[-1].id, None)),
+                         ("add_comment", (post.id, None, "late"))]:
+        who = ALICE if method in ("edit_comment", "comment_post") else BOB
+        with pytest.raises(Reject, match=r"there is no (post|comment)"):
+            net.call(who, method, *args)
+    with pytest.raises(Reject, match=f"comment {made[-1].id}"):
+        net.call(ALICE, "delete_comment", post.id, made[-1].id)
+    for page in (net.call(BOB, "user_posts", ALICE, None, 50),
+                 net.call(BOB, "hashtag_posts", "launch", None, 50),
+                 net.call(BOB, "search_posts", "#launch", None, 50)):
+        assert [p.id for p in page.posts] == [other.id]
+    assert [i.post.id for i in net.call(ALICE, "home_feed", R.FeedOrder.newest, None, 50
+                                        ).items] == [other.id]
+    assert net.call(BOB, "hashtag", "launch").post_count == 1
+    assert gateway(net, post.images[0])[0] == 404
+
+    steps = []
+    while _of(post.id, _rows(net)):
+        removed.clear()
+        assert net.c.advance_time(1) == 1, "the cleanup's timer is not set"
+        steps.append(len(removed))
+        assert len(steps) < 20, "the cleanup never finished"
+    assert max(steps) <= batch and len(steps) >= 3
+    assert net.c.advance_time(1) <= 1  # at most the step that finds nothing left
+    assert _state(net, APP.posts.cleanup.is_empty) and net.c.advance_time(1) == 0
+    assert _rows(net) == theirs  # nothing of the other post was touched
+    view = net.call(BOB, "get_post", other.id)
+    assert (view.comment_count, [(r.kind, r.count) for r in view.reactions]) == (
+        6, [(R.ReactionKind.like, 3)])
+    assert len(net.call(BOB, "post_comments", other.id, None, 10).comments) == 3
+    assert net.call(BOB, "comment_post", other_comments[0].id) == other.id
+
+
+def test_a_moderator_deletes_a_popular_post_and_an_upgrade_resumes_the_cleanup(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    net = Net(moderators=[MOD])
+    people(net, "alice", "bob", "carol", "dave")
+    net.register(MOD, "moderator")
+    monkeypatch.setattr(APP.posts, "DELETE_BATCH", 5)
+    post, _made = _popular(net, "rude")
+    other, _theirs = _popular(net, "fine")
+    others = _of(other.id, _rows(net))
+    removed = _count_removals(net, monkeypatch)
+    net.call(MOD, "delete_post", post.id)
+    assert len(removed) == 5
+    with pytest.raises(Reject, match=f"there is no post {post.id}"):
+        net.call(BOB, "get_post", post.id)
+    removed.clear()
+    assert net.c.advance_time(1) == 1 and len(removed) == 5
+    left = len(_of(post.id, _rows(net)))
+
+    # A step that fails stops the timer; the upgrade that follows starts it again.
+    def failing(_post: int, _comment: int, _budget: int) -> tuple[int, bool]:
+        raise RuntimeError("a failing step")
+
+    sweep = APP.posts._sweep
+    monkeypatch.setattr(APP.posts, "_sweep", failing)
+    assert net.c.advance_time(1) == 1
+    monkeypatch.setattr(APP.posts, "_sweep", sweep)
+    assert net.c.advance_time(1) == 0 and len(_of(post.id, _rows(net))) == left
+    net.c.upgrade(None)
+    steps = 0
+    while not _state(net, APP.posts.cleanup.is_empty):
+        removed.clear()
+        assert net.c.advance_time(1) == 1  # one timer, one step per message
+        assert len(removed) <= 5
+        steps += 1
+        assert steps < 20, "the cleanup never finished"
+    assert _of(post.id, _rows(net)) == set()
+    assert _of(other.id, _rows(net)) == others
+    net.c.upgrade(None)  # nothing queued: no timer
+    assert net.c.advance_time(1) == 0
+
+
+def test_a_deleted_comment_loses_its_many_reactions_in_batches(
+        net: Net, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(APP.posts, "DELETE_BATCH", 3)
+    post = net.post(ALICE, "question")
+    top = net.call(BOB, "add_comment", post.id, None, "answer")
+    reply = net.call(CAROL, "add_comment", post.id, top.id, "agree")
+    keep = net.call(DAVE, "add_comment", post.id, None, "another")
+    for who in (ALICE, CAROL, DAVE):
+        net.call(who, "react_to_comment", post.id, top.id, R.ReactionKind.like)
+        net.call(who, "react_to_comment", post.id, keep.id, R.ReactionKind.support)
+
+    def reactions_to(comment_id: int) -> set[tuple[str, Any, Any]]:
+        return {r for r in _rows(net) if r[0] in ("comment_reactions", "reaction_noted")
+                and r[1][:2] == (post.id, comment_id)}
+
+    kept = reactions_to(keep.id)
+    assert len(reactions_to(top.id)) == 6  # 3 reactions, 3 notes that notified
+    removed = _count_removals(net, monkeypatch)
+    net.call(BOB, "delete_comment", post.id, top.id)  # a tombstone: it has a reply
+    assert len(removed) == 3
+    [tomb, _] = net.call(ALICE, "post_comments", post.id, None, 10).comments
+    assert (tomb.deleted, tomb.reactions, tomb.my_reaction) == (True, [], None)
+    while not _state(net, APP.posts.cleanup.is_empty):
+        removed.clear()
+        assert net.c.advance_time(1) == 1 and len(removed) <= 3
+    assert reactions_to(top.id) == set() and reactions_to(keep.id) == kept
+    assert net.call(ALICE, "comment_replies", post.id, top.id, None, 10).comments[0].id == (
+        reply.id)
