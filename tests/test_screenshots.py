@@ -55,6 +55,7 @@ PAGES = [
     Page("dashboard", "/", ".shell-nav"),
     Page("chat", "/chat/", "#landing-preview"),
     Page("market", "/market/", "#browse[data-ready=true] #listings li img"),
+    Page("social", "/social/", "#public-feed[data-ready=true] #public-posts li img.post-image"),
     Page("scaffold", "/hello/", "#canister-id"),
 ]
 PAGES += [Page(item.url.strip("/"), item.url, ".shell-nav") for item in nav_items("")

@@ -1,11 +1,14 @@
 """The social page in real headless Chromium against ``runreplica --demo`` (the social
 canister deployed and seeded with its demo network, next to the demo's chat).
 
-Two people, each a browser context with a key of its own, use the page as a person
-would: they register, connect (a request with a note, accepted from the network page),
-endorse a skill and write a recommendation that shows once accepted, post with a
-picture uploaded in chunks (served from the canister's own origin), comment, and see
-each notification arrive live: the unread badge changes without a reload. One opens
+First a fresh browser, before signing up, reads the landing: the newest public posts
+with their authors and pictures, people and open jobs (never a closed group's post),
+and a click on a person asks it to create a profile. Then two people, each a browser
+context with a key of its own, use the page as a person would: they register, connect
+(a request with a note, accepted from the network page), endorse a skill and write a
+recommendation that shows once accepted, post with a picture uploaded in chunks
+(served from the canister's own origin), comment, and see each notification arrive
+live: the unread badge changes without a reload. One opens
 an organisation, posts a job and attests the other's role; the other applies with a
 note and sees the stage the poster moves the application to. The attested role shows
 a verified badge only after the browser checked the replica's certificate; the same
@@ -94,10 +97,34 @@ def unread(page: Any) -> Any:
     return page.locator("#unread")
 
 
+def visit_landing(browser: Any, url: str) -> None:
+    """A first-time visitor reads the public posts, people and jobs, then is asked to sign up."""
+    from playwright.sync_api import expect
+
+    page = new_context(browser, viewport={"width": 1280, "height": 900}).new_page()
+    errors = console_errors(page)
+    page.goto(f"{url}/social/")
+    expect(page.locator("#public-feed")).to_have_attribute("data-ready", "true")
+    posts = page.locator("#public-posts > li")
+    expect(posts.first).to_contain_text("Welcome to Python on the IC!")  # an open group's
+    expect(posts.locator("img.post-image").first).to_be_visible()
+    expect(page.locator("#public-posts")).not_to_contain_text("Which design tokens")
+    assert page.evaluate("[...document.querySelectorAll('#public-posts img.post-image')]"
+                         ".every((img) => img.complete && img.naturalWidth > 0)")
+    expect(page.locator("#public-people li").first).to_be_visible()
+    expect(page.locator("#public-jobs .public-job").first).to_be_visible()
+    page.locator("#public-people .person-link").first.click()
+    expect(page.locator("#signup-prompt")).to_contain_text("Create your profile to see")
+    expect(page.locator("#signup-form [name=handle]")).to_be_focused()
+    assert errors == []
+    page.context.close()
+
+
 def test_two_people_connect_vouch_post_hire_and_verify_an_attested_role(
         browser: Any, served: ServedProject, tmp_path: Path) -> None:
     from playwright.sync_api import expect
 
+    visit_landing(browser, served.url)
     ada = register(browser, served.url, "ada_quill", "Ada Quill", "Analyst of engines")
     ben = register(browser, served.url, "ben_rivet", "Ben Rivet", SNEAKY)
 

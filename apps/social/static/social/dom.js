@@ -84,10 +84,13 @@ function hue(text) {
   return h;
 }
 
-/** An avatar: the picture at `url` if any, else the initial on a colour from `name`. */
-export function avatar(name, url, size = '') {
+/**
+ * An avatar: the picture at `url` if any, else the initial on a colour from `name`;
+ * loaded when scrolled near unless `eager`.
+ */
+export function avatar(name, url, size = '', { eager = false } = {}) {
   const classes = `avatar ${size} avatar-hue-${hue(name)}`.trim();
-  if (url) return element('img', { className: classes, attrs: { src: url, alt: '', loading: 'lazy' } });
+  if (url) return element('img', { className: classes, attrs: { src: url, alt: '', loading: eager ? 'eager' : 'lazy' } });
   return element('span', { className: classes, text: (String(name || '?').replace(/^@/, '')[0] || '?').toUpperCase(), attrs: { 'aria-hidden': 'true' } });
 }
 

@@ -26,6 +26,7 @@ import { Feed } from './feed.js';
 import { People } from './people.js';
 import { Work } from './work.js';
 import { Groups } from './groups.js';
+import { Landing } from './landing.js';
 
 const LEGACY_KEYS = ['icframework.chat.identity', 'icframework.market.identity'];
 const VIEWS = ['feed', 'profile', 'network', 'jobs', 'orgs', 'groups', 'notifications', 'search'];
@@ -66,6 +67,7 @@ class SocialApp {
     this.people = new People(this);
     this.work = new Work(this);
     this.groups = new Groups(this);
+    this.landing = new Landing(this);
   }
 
   async start() {
@@ -82,7 +84,10 @@ class SocialApp {
     this.bind();
     this.me = unopt(await this.api.me());
     if (this.me) await this.enter();
-    else this.show('signup');
+    else {
+      this.show('signup');
+      await this.guard(() => this.landing.load());
+    }
   }
 
   show(section) {
@@ -110,6 +115,7 @@ class SocialApp {
     this.people.bind();
     this.work.bind();
     this.groups.bind();
+    this.landing.bind();
   }
 
   async enter() {
