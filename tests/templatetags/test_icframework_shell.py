@@ -13,7 +13,7 @@ def test_routed_apps_are_links_and_the_others_are_coming_soon() -> None:
         NavItem("Dashboard", "/", False),
         NavItem("Chat", "/chat/", True),
         NavItem("Marketplace", "/market/", False),
-        NavItem("Social", "", False),
+        NavItem("Social", "/social/", False),
         NavItem("Video", "", False),
     ]
 
@@ -28,8 +28,9 @@ def test_the_shell_links_nothing_that_is_not_routed() -> None:
     html = engines["django"].get_template("icframework/base.html").render(
         {}, RequestFactory().get("/market/"))
     assert '<a href="/market/" aria-current="page">Marketplace</a>' in html
-    assert 'href="/social/"' not in html and 'href="/video/"' not in html
-    assert 'title="Social is coming soon"' in html
+    assert '<a href="/social/">Social</a>' in html
+    assert 'href="/video/"' not in html
+    assert 'title="Video is coming soon"' in html
 
 
 def test_the_shell_renders_without_a_request() -> None:
