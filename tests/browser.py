@@ -9,6 +9,7 @@ asserts how fast anything is.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -61,3 +62,17 @@ def console_errors(page: Any) -> list[str]:
             if message.type == "error" else None)
     page.on("pageerror", lambda error: errors.append(f"uncaught: {error}"))
     return errors
+
+
+def wait_until(page: Any, expression: str, *, poll_seconds: float = 0.05) -> None:
+    """Wait (up to `WAIT_MS`) until the JavaScript ``expression`` is truthy on ``page``.
+
+    Polls with ``page.evaluate``, which the page's Content-Security-Policy does not
+    govern: Playwright's own ``wait_for_function`` compiles its predicate in the page
+    when the first check fails, which a CSP without ``'unsafe-eval'`` refuses.
+    """
+    deadline = time.monotonic() + WAIT_MS / 1000
+    while not page.evaluate(expression):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not true within {WAIT_MS} ms: {expression}")
+        time.sleep(poll_seconds)

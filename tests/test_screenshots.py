@@ -30,7 +30,7 @@ from django.test import RequestFactory
 
 from icframework.templatetags.icframework_shell import nav_items
 from tests.agent.live_replica import served_project
-from tests.browser import chromium, console_errors, new_context, requires_chromium
+from tests.browser import chromium, console_errors, new_context, requires_chromium, wait_until
 
 pytestmark = requires_chromium
 
@@ -104,7 +104,7 @@ def open_page(browser: Any, url: str, page_spec: Page, viewport: str,
                      "style-src 'self'; img-src 'self' data:; object-src 'none'"}))
     page.goto(f"{url}{page_spec.path}")
     expect(page.locator(page_spec.ready).first).to_be_visible()
-    page.wait_for_function("() => [...document.images].every((img) => img.complete)")
+    wait_until(page, "[...document.images].every((img) => img.complete)")
     return page, errors
 
 

@@ -61,6 +61,9 @@ __all__ = ["APP_DIR", "DEMO_GROUPS", "DEMO_JOBS", "DEMO_ORGS", "DEMO_PEOPLE", "D
 
 APP_DIR = Path(__file__).resolve().parent
 APP_NAME = "social"
+FIRST_SEED_SECONDS = 5.0
+"""Seeding a new state directory, pictures already drawn (about 4 s on a 2-core machine);
+drawing them the first time is announced on its own (about 12 s)."""
 CANISTER_MODULE = "apps.social.canister"
 
 

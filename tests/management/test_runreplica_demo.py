@@ -31,6 +31,8 @@ def test_the_demo_starts_with_the_chat_seeded_once(tmp_path: Path) -> None:
         assert f"  chat:      {url}/chat/" in printed
         assert "(created; added user @alice, user @bob, user @carol, room #general" in printed
         assert "demo users @alice, @bob, @carol in #general, #python, #random" in printed
+        # A new state directory and a seeded one are estimated apart (seconds vs. a hundredth).
+        assert "apps.chat.seed.run_demo: deploying and seeding (about 1 s on a new state" in printed
         canister = Principal.from_text(printed.split("canister ")[1].split()[0])
         assert canister.to_text() in (tmp_path / ".icframework" / "canister_ids.json").read_text()
         with ChatClient.connect(url, canister) as anonymous:
@@ -55,6 +57,7 @@ def test_the_demo_starts_with_the_chat_seeded_once(tmp_path: Path) -> None:
     with served_project(tmp_path, demo=True) as served:
         url, printed = served.url, served.printed
         assert f"canister {canister.to_text()} (unchanged; nothing new to seed)" in printed
+        assert "apps.chat.seed.run_demo: checking what is seeded (about 1 s on a seeded" in printed
         with ChatClient.connect(url, canister) as anonymous:
             rooms = anonymous.public_rooms()
             assert sorted(r.name for r in rooms) == sorted(r.name for r in DEMO_ROOMS)

@@ -27,7 +27,7 @@ import pytest
 
 from apps.social.portraits import portrait
 from tests.agent.live_replica import ServedProject, served_project
-from tests.browser import chromium, console_errors, new_context, requires_chromium
+from tests.browser import chromium, console_errors, new_context, requires_chromium, wait_until
 
 pytestmark = requires_chromium
 
@@ -155,7 +155,7 @@ def test_two_people_connect_vouch_post_hire_and_verify_an_attested_role(
     expect(ben.locator("img#profile-avatar")).to_be_visible()
     src = ben.locator("img#profile-avatar").get_attribute("src") or ""
     assert src.startswith(f"http://{canister}.localhost:{port}/"), src
-    ben.wait_for_function("document.querySelector('img#profile-avatar')?.naturalWidth > 0")
+    wait_until(ben, "document.querySelector('img#profile-avatar')?.naturalWidth > 0")
 
     # Ada finds Ben by search and asks to connect, with a note; Ben's badge goes live.
     ada.fill("#search-form [name=q]", "rivet")
@@ -207,8 +207,8 @@ def test_two_people_connect_vouch_post_hire_and_verify_an_attested_role(
     expect(post).to_contain_text("from your network")
     image = post.locator("img.post-image")
     assert (image.get_attribute("src") or "").startswith(f"http://{canister}.localhost:{port}/images/")
-    ben.wait_for_function(
-        f"document.querySelector(\"li[data-post='{post_id}'] img.post-image\")?.naturalWidth > 0")
+    picture = f"li[data-post='{post_id}'] img.post-image"
+    wait_until(ben, f"document.querySelector(\"{picture}\")?.naturalWidth > 0")
     before = int(unread(ada).text_content() or "0")
     post.get_by_role("button", name="Like").click()
     post = ben.locator(f"#posts li.post[data-post='{post_id}']")
