@@ -1,4 +1,5 @@
-"""The Python canister SDK: entry points, ``ic`` System API, types, durable storage.
+"""The Python canister SDK: entry points, ``ic`` System API, types, durable storage,
+HTTP gateway records, chunked uploads.
 
 Pure Python (standard library, `icframework.core` and `icframework.candid` only): it
 runs inside the canister's WebAssembly CPython and, unchanged, in plain CPython for
@@ -6,7 +7,7 @@ unit tests, where a `LocalBackend` stands in for the replica. See docs/sdk.md.
 """
 
 from icframework.core import Principal
-from icframework.sdk import ic
+from icframework.sdk import http, ic
 from icframework.sdk.backend import Backend, LocalBackend, current_backend, set_backend
 from icframework.sdk.calls import Call, Service
 from icframework.sdk.dispatch import Canister, Rejected, Reply, dispatch, load_canister
@@ -27,6 +28,7 @@ from icframework.sdk.errors import (
     Trapped,
     TypeHintError,
 )
+from icframework.sdk.http import HttpRequest, HttpResponse
 from icframework.sdk.interface import did_file, service_did
 from icframework.sdk.local import InFlight, LocalCanister
 from icframework.sdk.methods import (
@@ -56,6 +58,7 @@ from icframework.sdk.types import (
     nat64,
     variant,
 )
+from icframework.sdk.uploads import ChunkedUploads
 
 __all__ = [
     "Backend",
@@ -64,8 +67,11 @@ __all__ = [
     "CallRejected",
     "Canister",
     "CanisterError",
+    "ChunkedUploads",
     "DoesNotExist",
     "Field",
+    "HttpRequest",
+    "HttpResponse",
     "InFlight",
     "IntegrityError",
     "LocalBackend",
@@ -97,6 +103,7 @@ __all__ = [
     "float32",
     "float64",
     "heartbeat",
+    "http",
     "ic",
     "init",
     "inspect_message",
