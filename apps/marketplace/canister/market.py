@@ -12,11 +12,17 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass
 
 from icframework.sdk import Principal, Reject, ic, nat16, nat32, nat64, query, update
+from icframework.sdk.http import (
+    HttpRequest,
+    HttpResponse,
+    immutable_response,
+    text_response,
+    url_path,
+)
 
 from . import access, catalogue, certify, limits
 from .records import (
@@ -31,10 +37,8 @@ from .records import (
 )
 from .store import (
     ImageMeta,
-    Upload,
     activity,
     activity_count,
-    chunks,
     images,
     totals,
     update_totals,
@@ -301,11 +305,9 @@ def begin_image_upload(content_type: str, size: nat32) -> nat64:
         raise Reject(f"images are {', '.join(limits.IMAGE_TYPES)}, not {content_type!r}")
     if not 0 < size <= limits.MAX_IMAGE_BYTES:
         raise Reject(f"an image is 1 to {limits.MAX_IMAGE_BYTES} bytes, got {size}")
-    state = totals.get()
-    image_id = state.next_image
+    image_id = totals.get().next_image
     update_totals(next_image=1)
-    chunk_count = -(-size // limits.CHUNK_BYTES)
-    uploads[image_id] = Upload(who, content_type, size, 0, chunk_count, ic.time())
+    uploads.begin(image_id, who, content_type, size)
     return image_id
 
 
@@ -313,102 +315,38 @@ def begin_image_upload(content_type: str, size: nat32) -> nat64:
 def upload_image_chunk(image_id: nat64, index: nat32, data: bytes) -> nat32:
     """Store chunk ``index`` (every chunk but the last is exactly 512 KiB); returns
     the bytes received so far."""
-    who = access.me()
-    upload = uploads.get(image_id)
-    if upload is None or upload.owner != who:
-        raise Reject(f"no upload {image_id} of {who} in progress")
-    if index >= upload.chunks:
-        raise Reject(f"upload {image_id} has chunks 0 to {upload.chunks - 1}, got {index}")
-    last = index == upload.chunks - 1
-    expected = upload.size - index * limits.CHUNK_BYTES if last else limits.CHUNK_BYTES
-    if len(data) != expected:
-        raise Reject(f"chunk {index} of upload {image_id} must be {expected} bytes, "
-                     f"got {len(data)}")
-    if (image_id, index) not in chunks:
-        upload.received += len(data)
-    chunks[(image_id, index)] = data
-    uploads[image_id] = upload
-    return upload.received
-
-
-_MAGIC = {
-    "image/png": (b"\x89PNG\r\n\x1a\n",),
-    "image/jpeg": (b"\xff\xd8\xff",),
-    "image/gif": (b"GIF87a", b"GIF89a"),
-    "image/webp": (b"RIFF",),
-}
+    return uploads.receive(image_id, access.me(), index, data)
 
 
 @update
 def commit_image(image_id: nat64) -> str:
     """Finish an upload once every chunk is in; returns the image's URL path."""
     who = access.me()
-    upload = uploads.get(image_id)
-    if upload is None or upload.owner != who:
-        raise Reject(f"no upload {image_id} of {who} in progress")
-    if upload.received != upload.size:
-        raise Reject(f"upload {image_id} has {upload.received} of {upload.size} bytes")
-    head = chunks[(image_id, 0)][:12]
-    if not any(head.startswith(m) for m in _MAGIC[upload.content_type]):
-        for n in range(upload.chunks):
-            chunks.remove((image_id, n))
-        uploads.remove(image_id)
-        raise Reject(f"upload {image_id} is not a {upload.content_type} file")
-    digest = hashlib.sha256()
-    for n in range(upload.chunks):
-        digest.update(chunks[(image_id, n)])
+    upload, sha256 = uploads.commit(image_id, who)
     images[image_id] = ImageMeta(who, upload.content_type, upload.size, upload.chunks,
-                                 digest.digest(), None)
-    uploads.remove(image_id)
+                                 sha256, None)
     return f"/images/{image_id}"
 
 
 def _drop_image(image_id: int) -> None:
     meta = images.remove(image_id)
     if meta is not None:
-        for n in range(meta.chunks):
-            chunks.remove((image_id, n))
+        uploads.delete(image_id, meta.chunks)
 
 
 # -- the HTTP gateway -------------------------------------------------------------------------
 
-@dataclass
-class HttpRequest:
-    method: str
-    url: str
-    headers: list[tuple[str, str]]
-    body: bytes
-    certificate_version: nat16 | None = None
-
-
-@dataclass
-class HttpResponse:
-    status_code: nat16
-    headers: list[tuple[str, str]]
-    body: bytes
-    upgrade: bool | None = None
-
-
-def _text(status: int, message: str) -> HttpResponse:
-    return HttpResponse(status, [("content-type", "text/plain; charset=utf-8")],
-                        message.encode("utf-8"))
-
-
 @query
 def http_request(request: HttpRequest) -> HttpResponse:
     """``GET /images/<id>``: an uploaded image (immutable: cached for a year)."""
-    path = request.url.split("?", 1)[0]
+    path = url_path(request)
     if request.method not in ("GET", "HEAD"):
-        return _text(405, f"{request.method} is not served; images are read with GET")
+        return text_response(405, f"{request.method} is not served; images are read with GET")
     match = re.fullmatch(r"/images/(\d{1,19})", path)
     if match is None:
-        return _text(404, f"no such path {path!r}; images are at /images/<id>")
+        return text_response(404, f"no such path {path!r}; images are at /images/<id>")
     meta = images.get(int(match[1]))
     if meta is None:
-        return _text(404, f"no image {match[1]}")
-    body = b"".join(chunks[(int(match[1]), n)] for n in range(meta.chunks))
-    etag = '"' + meta.sha256.hex()[:32] + '"'
-    headers = [("content-type", meta.content_type),
-               ("cache-control", "public, max-age=31536000, immutable"),
-               ("etag", etag), ("x-content-type-options", "nosniff")]
-    return HttpResponse(200, headers, b"" if request.method == "HEAD" else body)
+        return text_response(404, f"no image {match[1]}")
+    return immutable_response(request, meta.content_type,
+                              uploads.content(int(match[1]), meta.chunks), meta.sha256)

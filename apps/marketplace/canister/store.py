@@ -3,8 +3,9 @@
 * ``config``: the `Config` cell (set at install).
 * ``words``: the search postings of versions before the catalogue (`catalogue` now
   keeps the indexes); emptied by the upgrade.
-* ``images[image_id]`` → `ImageMeta`; ``chunks[(image_id, n)]`` → bytes (≤ 512 KiB).
-  An upload is ``uploads[upload_id]`` until committed.
+* ``images[image_id]`` → `ImageMeta`; the bytes are ``chunks[(image_id, n)]`` (≤ 512
+  KiB) of `uploads` (`icframework.sdk.ChunkedUploads`), where an upload is
+  ``uploads[upload_id]`` until committed.
 * ``activity[(listing_id, n)]``: the listing's history, oldest first.
 * ``favourites[(user, listing_id)]`` and its count on the listing.
 * ``totals``: market-wide counters for `stats`.
@@ -16,8 +17,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from icframework.sdk import Principal, StableBTreeMap, StableCell, nat, nat8, nat32, nat64
+from icframework.sdk import (
+    ChunkedUploads,
+    Principal,
+    StableBTreeMap,
+    StableCell,
+    nat,
+    nat8,
+    nat32,
+    nat64,
+)
 
+from . import limits
 from .records import Activity, Config
 
 
@@ -29,16 +40,6 @@ class ImageMeta:
     chunks: nat32
     sha256: bytes
     listing_id: nat64 | None
-
-
-@dataclass
-class Upload:
-    owner: Principal
-    content_type: str
-    size: nat32
-    received: nat32
-    chunks: nat32
-    started_at: nat64
 
 
 @dataclass
@@ -55,8 +56,8 @@ config = StableCell[Config]("config")
 totals = StableCell[Totals]("totals", default=Totals())
 words = StableBTreeMap[tuple[str, nat64], bool]("words")
 images = StableBTreeMap[nat64, ImageMeta]("images")
-chunks = StableBTreeMap[tuple[nat64, nat32], bytes]("chunks")
-uploads = StableBTreeMap[nat64, Upload]("uploads")
+uploads = ChunkedUploads("", limits.CHUNK_BYTES)
+"""Uploads in progress (``uploads``) and the images' bytes (``chunks``)."""
 activity = StableBTreeMap[tuple[nat64, nat32], Activity]("activity")
 activity_count = StableBTreeMap[nat64, nat32]("activity_count")
 favourites = StableBTreeMap[tuple[Principal, nat64], nat64]("favourites")

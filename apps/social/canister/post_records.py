@@ -1,7 +1,7 @@
 """Records of posts, feeds, post search, groups, events and notifications: what is stored
 and what the methods take and return.
 
-Stored records (`Post`, `Comment`, `Group`, `Event`, `Note`, `ImageMeta`, `Upload`)
+Stored records (`Post`, `Comment`, `Group`, `Event`, `Note`, `ImageMeta`)
 keep raw text only; views carry it raw too, and the page inserts it as text, so no
 stored HTML ever reaches a browser. Hashtags and mentions come with each view as
 lists, for the page to link.
@@ -114,16 +114,6 @@ class Comment:
     created_at: nat64
     edited_at: nat64 | None
     deleted: bool
-
-
-@dataclass
-class Upload:
-    owner: Principal
-    content_type: str
-    size: nat32
-    received: nat32
-    chunks: nat32
-    started_at: nat64
 
 
 @dataclass

@@ -39,6 +39,7 @@ import re
 from typing import Any
 
 from icframework.sdk import (
+    ChunkedUploads,
     Principal,
     Reject,
     StableBTreeMap,
@@ -51,6 +52,7 @@ from icframework.sdk import (
     set_timer,
     update,
 )
+from icframework.sdk.http import HttpRequest, HttpResponse, immutable_response
 
 from . import graph, groups, notifications, orgs, post_search, profiles, ratelimit, safety
 from .limits import CHUNK_BYTES, DELETE_BATCH, IMAGE_TYPES
@@ -66,9 +68,7 @@ from .post_records import (
     PostView,
     ReactionCount,
     ReactionKind,
-    Upload,
 )
-from .records import HttpResponse
 from .store import moderators
 from .text import bounded, clean
 
@@ -87,12 +87,6 @@ _MAX_ID = 2**64 - 1
 _LOWEST = Principal.management_canister()
 _MENTION = re.compile(r"(?<![\w@])@([A-Za-z0-9_]{3,30})(?!\w)")
 _IMAGE_PATH = re.compile(r"/images/(\d{1,19})-([0-9a-f]{16})")
-_MAGIC = {
-    "image/png": (b"\x89PNG\r\n\x1a\n",),
-    "image/jpeg": (b"\xff\xd8\xff",),
-    "image/gif": (b"GIF87a", b"GIF89a"),
-    "image/webp": (b"RIFF",),
-}
 
 next_post_id = StableCell[nat64]("posts.next_id", default=1)
 posts = StableBTreeMap[nat64, Post]("posts.posts")
@@ -111,8 +105,10 @@ replies = StableBTreeMap[tuple[nat64, nat64, nat64], bool]("posts.replies")
 comment_reactions = StableBTreeMap[tuple[nat64, nat64, Principal], ReactionKind](
     "posts.comment_reactions")
 next_image_id = StableCell[nat64]("posts.next_image", default=1)
-uploads = StableBTreeMap[nat64, Upload]("posts.uploads")
-chunks = StableBTreeMap[tuple[nat64, nat32], bytes]("posts.chunks")
+uploads = ChunkedUploads(
+    "posts.", CHUNK_BYTES,
+    not_found="no image upload {id} of yours in progress: start one with begin_post_image",
+    incomplete="upload {id} has {received} of {size} bytes: send the missing chunks first")
 images = StableBTreeMap[nat64, ImageMeta]("posts.images")
 # Deleted posts ``(post, 0)`` and comments ``(post, comment)`` whose leftovers are still
 # being removed, and the id of the timer that removes them (0: none set).
@@ -744,7 +740,7 @@ def begin_post_image(content_type: str, size: nat32) -> nat64:
                      "scale it down")
     image_id = next_image_id.get()
     next_image_id.set(image_id + 1)
-    uploads[image_id] = Upload(me, content_type, size, 0, -(-size // CHUNK_BYTES), ic.time())
+    uploads.begin(image_id, me, content_type, size)
     return image_id
 
 
@@ -752,61 +748,28 @@ def begin_post_image(content_type: str, size: nat32) -> nat64:
 def upload_post_image_chunk(image_id: nat64, index: nat32, data: bytes) -> nat32:
     """Store chunk ``index`` of an upload (every chunk but the last is exactly
     512 KiB); returns the bytes received so far."""
-    me = ic.caller()
-    upload = uploads.get(image_id)
-    if upload is None or upload.owner != me:
-        raise Reject(f"no image upload {image_id} of yours in progress: start one with "
-                     "begin_post_image")
-    if index >= upload.chunks:
-        raise Reject(f"upload {image_id} has chunks 0 to {upload.chunks - 1}, got {index}")
-    last = index == upload.chunks - 1
-    expected = upload.size - index * CHUNK_BYTES if last else CHUNK_BYTES
-    if len(data) != expected:
-        raise Reject(f"chunk {index} of upload {image_id} must be {expected} bytes, "
-                     f"got {len(data)}")
-    if (image_id, index) not in chunks:
-        upload.received += len(data)
-    chunks[(image_id, index)] = data
-    uploads[image_id] = upload
-    return upload.received
+    return uploads.receive(image_id, ic.caller(), index, data)
 
 
 @update
 def commit_post_image(image_id: nat64) -> nat64:
     """Finish an upload once every chunk is in; pass the id to `create_post`."""
     me = ic.caller()
-    upload = uploads.get(image_id)
-    if upload is None or upload.owner != me:
-        raise Reject(f"no image upload {image_id} of yours in progress: start one with "
-                     "begin_post_image")
-    if upload.received != upload.size:
-        raise Reject(f"upload {image_id} has {upload.received} of {upload.size} bytes: "
-                     "send the missing chunks first")
-    head = chunks[(image_id, 0)][:12]
-    if not any(head.startswith(m) for m in _MAGIC[upload.content_type]):
-        for n in range(upload.chunks):
-            chunks.remove((image_id, n))
-        uploads.remove(image_id)
-        raise Reject(f"upload {image_id} is not a {upload.content_type} file")
-    digest = hashlib.sha256()
-    for n in range(upload.chunks):
-        digest.update(chunks[(image_id, n)])
-    key = hashlib.sha256(digest.digest() + ic.time().to_bytes(8, "big") + me.raw
+    upload, sha256 = uploads.commit(image_id, me)
+    key = hashlib.sha256(sha256 + ic.time().to_bytes(8, "big") + me.raw
                          + image_id.to_bytes(8, "big")).hexdigest()[:16]
     images[image_id] = ImageMeta(me, upload.content_type, upload.size, upload.chunks,
-                                 digest.digest(), key, None)
-    uploads.remove(image_id)
+                                 sha256, key, None)
     return image_id
 
 
 def _drop_image(image_id: int) -> None:
     meta = images.remove(image_id)
     if meta is not None:
-        for n in range(meta.chunks):
-            chunks.remove((image_id, n))
+        uploads.delete(image_id, meta.chunks)
 
 
-def image_response(path: str) -> HttpResponse | None:
+def image_response(request: HttpRequest, path: str) -> HttpResponse | None:
     """The gateway's answer for ``/images/<id>-<key>``: the image of a post (immutable,
     cached for a year), or None when no such image is attached to a live post."""
     match = _IMAGE_PATH.fullmatch(path)
@@ -816,9 +779,5 @@ def image_response(path: str) -> HttpResponse | None:
     meta = images.get(image_id)
     if meta is None or meta.key != match[2] or meta.post_id is None:
         return None
-    body = b"".join(chunks[(image_id, n)] for n in range(meta.chunks))
-    headers = [("content-type", meta.content_type),
-               ("cache-control", "public, max-age=31536000, immutable"),
-               ("etag", '"' + meta.sha256.hex()[:32] + '"'),
-               ("x-content-type-options", "nosniff")]
-    return HttpResponse(200, headers, body)
+    return immutable_response(request, meta.content_type,
+                              uploads.content(image_id, meta.chunks), meta.sha256)

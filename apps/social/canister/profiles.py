@@ -10,8 +10,6 @@ owner's per-section visibility (`safety.can_see_section`).
 
 from __future__ import annotations
 
-import hashlib
-
 from icframework.sdk import Principal, Reject, ic, nat32, nat64, query, update
 
 from . import graph, limits, people, ratelimit, safety, trust
@@ -28,8 +26,6 @@ from .records import (
 )
 from .store import (
     ImageMeta,
-    Upload,
-    chunks,
     counts_of,
     handles,
     images,
@@ -378,13 +374,6 @@ def people_cards(users: list[Principal]) -> list[PersonCard]:
 
 # -- pictures -------------------------------------------------------------------------------
 
-_MAGIC = {
-    "image/png": (b"\x89PNG\r\n\x1a\n",),
-    "image/jpeg": (b"\xff\xd8\xff",),
-    "image/gif": (b"GIF87a", b"GIF89a"),
-    "image/webp": (b"RIFF",),
-}
-"""The first bytes of each accepted picture type."""
 _PREFIX = {ImageKind.avatar: "/avatars/", ImageKind.banner: "/banners/"}
 
 
@@ -407,41 +396,19 @@ def begin_profile_image(kind: ImageKind, content_type: str, size: nat32) -> nat6
         what = "an avatar" if kind is ImageKind.avatar else "a banner"
         raise Reject(f"{what} is 1 to {most} bytes, got {size}: make it smaller")
     earlier = open_uploads.get((me, kind.value))
-    if earlier is not None and earlier in uploads:
-        _drop_upload(earlier, uploads[earlier].chunks)
+    if earlier is not None:
+        uploads.discard(earlier)
     image_id = next_id("next_image")
-    count = -(-size // limits.CHUNK_BYTES)
-    uploads[image_id] = Upload(me, kind, content_type, size, 0, count, ic.time())
+    uploads.begin(image_id, me, content_type, size)
     open_uploads[(me, kind.value)] = image_id
     return image_id
-
-
-def _drop_upload(upload_id: int, count: int) -> None:
-    for n in range(count):
-        chunks.remove((upload_id, n))
-    uploads.remove(upload_id)
 
 
 @update
 def upload_profile_image_chunk(upload_id: nat64, index: nat32, data: bytes) -> nat32:
     """Store chunk ``index`` (every chunk but the last is exactly 512 KiB); returns the
     bytes received so far."""
-    me = ic.caller()
-    upload = uploads.get(upload_id)
-    if upload is None or upload.owner != me:
-        raise Reject(f"no upload {upload_id} of {me} in progress: begin_profile_image first")
-    if index >= upload.chunks:
-        raise Reject(f"upload {upload_id} has chunks 0 to {upload.chunks - 1}, got {index}")
-    last = index == upload.chunks - 1
-    expected = upload.size - index * limits.CHUNK_BYTES if last else limits.CHUNK_BYTES
-    if len(data) != expected:
-        raise Reject(f"chunk {index} of upload {upload_id} must be {expected} bytes, "
-                     f"got {len(data)}")
-    if (upload_id, index) not in chunks:
-        upload.received += len(data)
-    chunks[(upload_id, index)] = data
-    uploads[upload_id] = upload
-    return upload.received
+    return uploads.receive(upload_id, ic.caller(), index, data)
 
 
 @update
@@ -450,25 +417,13 @@ def commit_profile_image(upload_id: nat64) -> ProfileView:
     banner (the previous one is deleted)."""
     me = ic.caller()
     profile = require_user(me)
-    upload = uploads.get(upload_id)
-    if upload is None or upload.owner != me:
-        raise Reject(f"no upload {upload_id} of {me} in progress: begin_profile_image first")
-    if upload.received != upload.size:
-        raise Reject(f"upload {upload_id} has {upload.received} of {upload.size} bytes: "
-                     "send the missing chunks")
-    head = chunks[(upload_id, 0)][:12]
-    if not any(head.startswith(m) for m in _MAGIC[upload.content_type]):
-        _drop_upload(upload_id, upload.chunks)
-        raise Reject(f"upload {upload_id} is not a {upload.content_type} file: "
-                     "upload the picture itself")
-    digest = hashlib.sha256()
-    for n in range(upload.chunks):
-        digest.update(chunks[(upload_id, n)])
-    images[upload_id] = ImageMeta(me, upload.kind, upload.content_type, upload.size,
-                                  upload.chunks, digest.digest())
-    uploads.remove(upload_id)
-    path = f"{_PREFIX[upload.kind]}{upload_id}"
-    if upload.kind is ImageKind.avatar:
+    upload, sha256 = uploads.commit(upload_id, me)
+    # The upload's kind: each user's one open upload per kind is ``open_uploads``.
+    kind = next(k for k in ImageKind if open_uploads.get((me, k.value)) == upload_id)
+    images[upload_id] = ImageMeta(me, kind, upload.content_type, upload.size,
+                                  upload.chunks, sha256)
+    path = f"{_PREFIX[kind]}{upload_id}"
+    if kind is ImageKind.avatar:
         _drop_image(profile.avatar)
         profile.avatar = path
     else:
@@ -499,8 +454,7 @@ def _drop_image(path: str | None) -> None:
     image_id = int(path.rsplit("/", 1)[1])
     meta = images.remove(image_id)
     if meta is not None:
-        for n in range(meta.chunks):
-            chunks.remove((image_id, n))
+        uploads.delete(image_id, meta.chunks)
 
 
 def image(kind: ImageKind, image_id: int) -> tuple[ImageMeta, bytes] | None:
@@ -508,4 +462,4 @@ def image(kind: ImageKind, image_id: int) -> tuple[ImageMeta, bytes] | None:
     meta = images.get(image_id)
     if meta is None or meta.kind is not kind:
         return None
-    return meta, b"".join(chunks[(image_id, n)] for n in range(meta.chunks))
+    return meta, uploads.content(image_id, meta.chunks)

@@ -11,7 +11,9 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import TYPE_CHECKING
 
-from icframework.sdk import Field, Model, Principal, nat8, nat16, nat32, nat64
+from icframework.sdk import Field, Model, Principal, nat8, nat32, nat64
+from icframework.sdk import HttpRequest as HttpRequest  # the gateway's records, for clients
+from icframework.sdk import HttpResponse as HttpResponse
 
 
 @dataclass
@@ -473,23 +475,4 @@ class Report(Model):
 class ReportPage:
     reports: list[Report]
     next: str | None
-
-
-# -- the HTTP gateway -----------------------------------------------------------------------
-
-@dataclass
-class HttpRequest:
-    method: str
-    url: str
-    headers: list[tuple[str, str]]
-    body: bytes
-    certificate_version: nat16 | None = None
-
-
-@dataclass
-class HttpResponse:
-    status_code: nat16
-    headers: list[tuple[str, str]]
-    body: bytes
-    upgrade: bool | None = None
 

@@ -8,8 +8,10 @@ both directions where both are asked, so one range scan answers each question:
 * ``connections[(a, b)] -> since`` holds both ``(a, b)`` and ``(b, a)``;
   ``requests[(from, to)]`` and ``requests_in[(to, from)]``; ``follows[(a, b)]`` and
   ``followers[(b, a)]``; ``blocks[(a, b)]`` (a blocked b); ``counts[user]``;
-* ``images[id]`` with ``chunks[(id, n)]``; ``uploads[id]`` until committed, the
-  latest of each user and kind in ``open_uploads[(user, kind)]``;
+* ``images[id]`` with ``chunks[(id, n)]`` of `uploads` (`icframework.sdk.ChunkedUploads`),
+  where an upload is ``uploads[id]`` until committed; the latest of each user and kind
+  is ``open_uploads[(user, kind)]``, which is how a commit knows the kind (records
+  stored with a ``kind`` of their own before still load: Candid drops the field);
 * ``endorsements[(subject, skill, endorser)]``, ``endorsement_counts[(subject, skill)]``
   and ``endorsed[(endorser, subject, skill)]`` (to drop them when the pair parts);
 * ``cert_leaves[(bucket, attestation id)]`` and ``cert_buckets`` (see `trust`);
@@ -26,8 +28,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from icframework.sdk import Principal, StableBTreeMap, StableCell, nat8, nat32, nat64
+from icframework.sdk import (
+    ChunkedUploads,
+    Principal,
+    StableBTreeMap,
+    StableCell,
+    nat8,
+    nat32,
+    nat64,
+)
 
+from .limits import CHUNK_BYTES
 from .records import Attestation, ImageKind, Privacy, Profile
 
 
@@ -56,17 +67,6 @@ class ImageMeta:
 
 
 @dataclass
-class Upload:
-    owner: Principal
-    kind: ImageKind
-    content_type: str
-    size: nat32
-    received: nat32
-    chunks: nat32
-    started_at: nat64
-
-
-@dataclass
 class Counters:
     next_image: nat64 = 1
     next_attestation: nat64 = 1
@@ -86,8 +86,11 @@ handles = StableBTreeMap[str, Principal]("handles")
 privacy = StableBTreeMap[Principal, Privacy]("privacy")
 counters = StableCell[Counters]("counters", default=Counters())
 images = StableBTreeMap[nat64, ImageMeta]("images")
-chunks = StableBTreeMap[tuple[nat64, nat32], bytes]("chunks")
-uploads = StableBTreeMap[nat64, Upload]("uploads")
+uploads = ChunkedUploads(
+    "", CHUNK_BYTES,
+    not_found="no upload {id} of {owner} in progress: begin_profile_image first",
+    incomplete="upload {id} has {received} of {size} bytes: send the missing chunks",
+    wrong_type="upload {id} is not a {content_type} file: upload the picture itself")
 open_uploads = StableBTreeMap[tuple[Principal, str], nat64]("open_uploads")
 
 # graph
