@@ -112,9 +112,43 @@ def test_the_page_has_no_inline_handlers_or_styles(project: Path) -> None:
     for control in (
         "signup-form", "composer", "posts", "profile-editor", "request-form", "incoming",
         "pymk", "connections", "job-search", "job-list", "org-form", "group-form",
-        "notification-list", "unread", "search-form",
+        "notification-list", "unread", "search-form", "moderation", "report-list",
+        "reports-empty", "reports-more", "blocked", "blocked-empty", "ask-recommendation-form",
+        "requested-recommendations", "asked-recommendations",
     ):
         assert f'id="{control}"' in html, control
+
+
+def test_the_moderation_tab_starts_hidden_and_shows_each_report_status(project: Path) -> None:
+    """social.js shows the tab once ``is_moderator()`` answers true; the queue filters by
+    the three `ReportStatus` values."""
+    record(project, RECORDED)
+    html = Client().get("/social/").content.decode()
+    tab = re.search(r'<button[^>]*id="moderation-tab"[^>]*>', html)
+    assert tab and " hidden" in tab[0] and 'data-view="moderation"' in tab[0]
+    assert re.findall(r'data-report-status="([a-z]+)"', html) == ["open", "resolved", "dismissed"]
+    section = re.search(r'<section id="moderation"[^>]*>', html)
+    assert section and " hidden" in section[0]
+
+
+# The canister methods the page's newer controls call, each with the module that calls it.
+CALLS = {
+    "moderation.js": ["is_moderator", "report_queue", "resolve_report", "delete_post",
+                      "delete_comment", "comment_post", "people_cards"],
+    "people.js": ["unblock", "blocked", "request_recommendation", "write_recommendation",
+                  "decline_recommendation", "revoke_attestation", "endorsers"],
+    "feed.js": ["edit_comment"],
+    "work.js": ["withdraw_application", "set_job_open"],
+}
+
+
+@pytest.mark.parametrize("script", sorted(CALLS))
+def test_the_page_calls_the_canisters_moderation_and_management_methods(script: str) -> None:
+    text = (SCRIPTS_DIR / script).read_text(encoding="utf-8")
+    did = (APP_DIR / "social.did").read_text(encoding="utf-8")
+    for method in CALLS[script]:
+        assert f"this.api.{method}(" in text, method
+        assert f"  {method} : (" in did, method
 
 
 def test_the_interface_is_the_apps_did(project: Path) -> None:

@@ -1,7 +1,8 @@
 // The feed section: the composer (text, a picture uploaded in chunks with progress,
 // #hashtags and @mentions), the home feed newest-first or "top" with each item's score
 // parts shown, hashtag pages, and each post's reactions, threaded comments (with their
-// own reactions), reposts with a comment, edit and delete, and reports.
+// own reactions, edited and deleted by their authors), reposts with a comment, edit and
+// delete, and reports.
 
 import {
   $, $$, avatar, button, element, opt, plural, richText, tagOf, timeElement, unopt, variant,
@@ -244,6 +245,7 @@ export class Feed {
     }), { className: 'btn-sm btn-ghost', attrs: { 'aria-pressed': String(current !== null), 'aria-label': 'Like this comment' } });
     const reply = element('div', { attrs: { hidden: true } });
     const topLevel = unopt(comment.parent_id) === null;
+    const mine = comment.author.principal.toText() === this.app.principal.toText();
     const actions = element('div', { className: 'cluster' }, [
       like,
       topLevel && button('Reply', () => {
@@ -253,7 +255,8 @@ export class Feed {
           $('textarea', reply).focus();
         }
       }, { className: 'btn-sm btn-ghost' }),
-      comment.author.principal.toText() === this.app.principal.toText()
+      mine && button('Edit', () => this.editCommentForm(post, comment, item, box), { className: 'btn-sm btn-ghost edit-comment' }),
+      mine
         ? button('Delete', () => this.app.busy(item, async () => {
           await this.api.delete_comment(post.id, comment.id);
           await this.loadComments(post, box);
@@ -263,6 +266,7 @@ export class Feed {
     item.append(
       element('div', { className: 'comment-head small' }, [
         element('a', { text: `@${handle}`, attrs: { href: `#profile=${comment.author.principal.toText()}` } }), ' · ', timeElement(comment.created_at),
+        unopt(comment.edited_at) !== null ? element('span', { className: 'muted comment-edited', text: ' · edited' }) : null,
       ]),
       richText(comment.text, { onHandle: (h) => this.app.openProfileByHandle(h) }),
       actions, reply,
@@ -322,6 +326,16 @@ export class Feed {
     this.inlineForm(node, [area], 'Save', async () => {
       const view = await this.api.edit_post(post.id, area.value);
       node.replaceWith(this.postItem(view, null));
+    });
+  }
+
+  // The author's own comment, edited in place; the thread reloads with the new text.
+  editCommentForm(post, comment, item, box) {
+    const area = element('textarea', { attrs: { name: 'text', rows: 2, maxlength: 1500, required: true, 'aria-label': 'Comment text' } });
+    area.value = comment.text;
+    this.inlineForm(item, [area], 'Save', async () => {
+      await this.api.edit_comment(post.id, comment.id, area.value);
+      await this.loadComments(post, box);
     });
   }
 

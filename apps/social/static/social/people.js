@@ -1,12 +1,14 @@
 // Profiles and the network: a profile page (banner, avatar, headline, degree, open to
 // work, about, experience with verified attested roles, education, endorsable skills,
-// recommendations, activity) with connect / follow / block / message actions; the
-// profile editor (fields, pictures uploaded in chunks with progress, experience and
-// education entries, skills, section visibility); the network page (invitations with
-// notes, sent requests, connections, people you may know with dismiss).
+// recommendations asked for, written and answered, activity) with connect / follow /
+// block / message actions; who endorsed a skill; revoking an attested role (its member
+// or an admin of its organisation); the profile editor (fields, pictures uploaded in
+// chunks with progress, experience and education entries, skills, section
+// visibility); the network page (invitations with notes, sent requests, connections,
+// people you may know with dismiss, the people you blocked with unblock).
 
 import {
-  $, avatar, button, degreeLabel, element, opt, plural, richText, tagOf, unopt, variant,
+  $, $$, avatar, button, degreeLabel, element, opt, plural, richText, tagOf, unopt, variant,
 } from './dom.js';
 import { verifyAttestation } from './attest.js';
 
@@ -38,6 +40,11 @@ export class People {
       await this.api.write_recommendation(this.shown.user, form.relationship.value, form.text.value);
       form.reset();
       this.app.toast('Recommendation sent: it shows once they accept it.');
+    }));
+    this.app.onSubmit('#ask-recommendation-form', (form) => this.app.busy(form, async () => {
+      await this.api.request_recommendation(this.shown.user, form.note.value);
+      form.reset();
+      this.app.toast(`Asked @${this.shown.handle} for a recommendation.`);
     }));
     this.app.onSubmit('#profile-editor', (form) => this.app.busy(form, () => this.save(form)));
     $('#profile-editor .close').addEventListener('click', () => { $('#profile-editor').hidden = true; });
@@ -86,6 +93,7 @@ export class People {
     $('#profile-education').replaceChildren(...this.entries(unopt(view.education), 'education'));
     $('#profile-experience').replaceChildren(...this.entries(unopt(view.experience), 'experience'));
     $('#recommend-form').hidden = own || tagOf(view.relation) !== 'connected';
+    $('#ask-recommendation-form').hidden = own || tagOf(view.relation) !== 'connected';
     await Promise.all([
       this.app.guard(() => this.attestations(view)),
       this.app.guard(() => this.recommendations(view, own)),
@@ -152,10 +160,15 @@ export class People {
     if (skills === null) { list.replaceChildren(element('li', { className: 'muted small', text: 'Visible to connections only.' })); return; }
     const connected = tagOf(view.relation) === 'connected';
     list.replaceChildren(...skills.map((skill) => {
-      const count = element('span', { className: 'badge', text: plural(skill.endorsements, 'endorsement') });
       const li = element('li', { className: 'skill', attrs: { 'data-skill': skill.name } }, [
-        element('span', { className: 'list-main', text: skill.name }), count,
+        element('span', { className: 'list-main', text: skill.name }),
       ]);
+      const who = element('ul', { className: 'list endorsers', attrs: { hidden: true } });
+      const count = skill.endorsements > 0
+        ? button(plural(skill.endorsements, 'endorsement'), () => this.app.busy(count, () => this.endorsers(view, skill, who, count)),
+          { className: 'badge btn-link endorsement-count', attrs: { 'aria-expanded': 'false' } })
+        : element('span', { className: 'badge endorsement-count', text: plural(skill.endorsements, 'endorsement') });
+      li.append(count);
       if (!own && connected) {
         const b = button(skill.endorsed_by_me ? 'Endorsed ✓' : 'Endorse', () => this.app.busy(b, async () => {
           if (skill.endorsed_by_me) await this.api.unendorse(view.user, skill.name);
@@ -164,9 +177,24 @@ export class People {
         }), { attrs: { 'aria-pressed': String(skill.endorsed_by_me) } });
         li.append(b);
       }
+      li.append(who);
       return li;
     }));
     if (!skills.length) list.append(element('li', { className: 'muted small', text: 'No skills listed.' }));
+  }
+
+  // Who endorsed `skill` (shown under it; a second click hides them).
+  async endorsers(view, skill, list, toggle) {
+    if (!list.hidden) {
+      list.hidden = true;
+      toggle.setAttribute('aria-expanded', 'false');
+      return;
+    }
+    const people = await this.api.endorsers(view.user, skill.name);
+    list.replaceChildren(...people.map((p) => element('li', {}, [this.app.personLink(p)])));
+    if (!people.length) list.append(element('li', { className: 'muted small', text: 'No endorsements you can see.' }));
+    list.hidden = false;
+    toggle.setAttribute('aria-expanded', 'true');
   }
 
   entries(list, kind) {
@@ -184,9 +212,13 @@ export class People {
 
   // The attested roles, each checked against the replica's certificate before its badge.
   async attestations(view) {
-    const attested = await this.api.attestations_of(view.user);
+    const [attested, mine] = await Promise.all([this.api.attestations_of(view.user), this.api.my_orgs()]);
     const proofs = await Promise.all(attested.map((a) => this.api.certified_attestation(a.id)));
-    const items = await Promise.all(proofs.map((proof) => this.attestationItem(proof)));
+    // The member and the organisation's admins may revoke a role.
+    const me = this.app.principal.toText();
+    const administered = new Set(mine.filter((o) => o.is_admin).map((o) => String(o.org.id)));
+    const items = await Promise.all(proofs.map((proof) => this.attestationItem(proof,
+      proof.attestation.member.toText() === me || administered.has(String(proof.attestation.org_id)))));
     const list = $('#profile-experience');
     if (!items.length) return;
     for (const empty of list.querySelectorAll('.muted')) empty.remove();
@@ -204,8 +236,9 @@ export class People {
     list.prepend(...items);
   }
 
-  // An attested role with its badge: "✓ Verified" only when `proof` checks out.
-  async attestationItem(proof) {
+  // An attested role with its badge: "✓ Verified" only when `proof` checks out; with a
+  // revoke button when `revocable`.
+  async attestationItem(proof, revocable = false) {
     const a = proof.attestation;
     const badge = element('span', { className: 'badge attest-badge', text: 'checking…', attrs: { 'data-verified': 'pending' } });
     const li = element('li', {
@@ -218,6 +251,14 @@ export class People {
       ]),
       badge,
     ]);
+    if (revocable) {
+      const revoke = button('Revoke', () => this.app.busy(revoke, async () => {
+        await this.api.revoke_attestation(a.id);
+        this.app.toast(`The attested role ${a.title} at ${a.org_name} is revoked.`);
+        await this.openProfile(a.member.toText());
+      }), { className: 'btn-sm btn-ghost revoke', attrs: { 'aria-label': `Revoke the attested role ${a.title}` } });
+      li.append(revoke);
+    }
     let ok = false;
     try {
       ok = await verifyAttestation(this.app.agent, this.app.canisterId, proof);
@@ -245,9 +286,13 @@ export class People {
     if (!shown.length) list.append(element('li', { className: 'muted small', text: 'No recommendations yet.' }));
     const pending = $('#pending-recommendations');
     pending.hidden = true;
+    $('#requested-recommendations').hidden = true;
+    $('#asked-recommendations').hidden = true;
     if (!own) return;
     const me = this.app.principal.toText();
-    const waiting = (await this.api.my_recommendations()).filter(
+    const everything = await this.api.my_recommendations();
+    this.requested(everything.filter((r) => tagOf(r.status) === 'requested'), me);
+    const waiting = everything.filter(
       (r) => tagOf(r.status) === 'pending' && r.subject.user.toText() === me);
     pending.hidden = waiting.length === 0;
     $('ul', pending).replaceChildren(...waiting.map((r) => {
@@ -262,6 +307,51 @@ export class People {
       li.append(element('div', { className: 'cluster' }, [answer(true), answer(false)]));
       return li;
     }));
+  }
+
+  // Requests for a recommendation: asked of the caller (write it, or decline) and asked
+  // by the caller (waiting for the author).
+  requested(requests, me) {
+    const ofMe = requests.filter((r) => r.author.user.toText() === me);
+    const byMe = requests.filter((r) => r.subject.user.toText() === me);
+    const asked = $('#requested-recommendations');
+    asked.hidden = ofMe.length === 0;
+    $('ul', asked).replaceChildren(...ofMe.map((r) => {
+      const li = element('li', { className: 'recommendation', attrs: { 'data-recommendation': String(r.id) } }, [
+        this.app.personLink(r.subject),
+        r.request_note ? element('p', { className: 'small request-note', text: `“${r.request_note}”` }) : null,
+      ]);
+      const form = element('form', { className: 'stack-sm write-requested' }, [
+        element('label', { className: 'field', text: 'How you know them ' }, [
+          element('input', { attrs: { name: 'relationship', maxlength: 200, required: true, autocomplete: 'off' } })]),
+        element('label', { className: 'field', text: 'Your recommendation ' }, [
+          element('textarea', { attrs: { name: 'text', rows: 3, maxlength: 3000, required: true } })]),
+        element('div', { className: 'cluster' }, [
+          element('button', { text: 'Write recommendation', attrs: { type: 'submit' } }),
+          button('Decline', () => this.app.busy(form, async () => {
+            await this.api.decline_recommendation(r.id);
+            li.remove();
+            asked.hidden = $$('li', asked).length === 0;
+          }), { className: 'btn-sm btn-ghost' }),
+        ]),
+      ]);
+      form.addEventListener('submit', (event) => {
+        event.preventDefault();
+        this.app.busy(form, async () => {
+          await this.api.write_recommendation(r.subject.user, form.relationship.value, form.text.value);
+          this.app.toast(`Recommendation sent to @${r.subject.handle}: it shows once they accept it.`);
+          li.remove();
+          asked.hidden = $$('li', asked).length === 0;
+        });
+      });
+      li.append(form);
+      return li;
+    }));
+    const mine = $('#asked-recommendations');
+    mine.hidden = byMe.length === 0;
+    $('ul', mine).replaceChildren(...byMe.map((r) => element('li', {
+      className: 'recommendation', attrs: { 'data-recommendation': String(r.id) },
+    }, [this.app.personLink(r.author), element('p', { className: 'small muted', text: 'asked, not written yet' })])));
   }
 
   async activity(view) {
@@ -374,15 +464,17 @@ export class People {
   // -- the network page ----------------------------------------------------------------------
 
   async openNetwork() {
-    const [incoming, outgoing, connections] = await Promise.all([
+    const [incoming, outgoing, connections, blocked] = await Promise.all([
       this.api.incoming_requests(), this.api.outgoing_requests(),
-      this.api.connections_of(this.app.principal, [], PAGE),
+      this.api.connections_of(this.app.principal, [], PAGE), this.api.blocked(),
     ]);
     $('#incoming').replaceChildren(...incoming.map((r) => this.requestItem(r, true)));
     $('#incoming-empty').hidden = incoming.length > 0;
     $('#outgoing').replaceChildren(...outgoing.map((r) => this.requestItem(r, false)));
     $('#connections').replaceChildren(...connections.people.map((p) => element('li', {}, [this.app.personLink(p)])));
     $('#connection-count').textContent = String(connections.people.length) + (unopt(connections.next) !== null ? '+' : '');
+    $('#blocked').replaceChildren(...blocked.map((p) => this.blockedItem(p)));
+    $('#blocked-empty').hidden = blocked.length > 0;
     await this.pymk($('#pymk'), 12, true);
     $('#network').dataset.ready = 'true';
   }
@@ -400,6 +492,18 @@ export class People {
     li.append(element('div', { className: 'cluster' }, incoming
       ? [act('Accept', () => this.api.accept_request(user), 'btn-sm btn-primary'), act('Decline', () => this.api.decline_request(user))]
       : [act('Withdraw', () => this.api.withdraw_request(user))]));
+    return li;
+  }
+
+  blockedItem(person) {
+    const li = element('li', { className: 'blocked', attrs: { 'data-user': person.user.toText() } }, [this.app.personLink(person)]);
+    const unblock = button('Unblock', () => this.app.busy(unblock, async () => {
+      await this.api.unblock(person.user);
+      this.app.toast(`You unblocked @${person.handle}.`);
+      li.remove();
+      $('#blocked-empty').hidden = $('#blocked').children.length > 0;
+    }), { className: 'btn-sm', attrs: { 'aria-label': `Unblock @${person.handle}` } });
+    li.append(unblock);
     return li;
   }
 

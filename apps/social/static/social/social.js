@@ -1,6 +1,7 @@
 // The professional network page: sign-up, a home feed with a composer, profiles and the
 // profile editor, the network (requests, connections, people you may know), jobs,
-// organisations, groups and events, notifications and search.
+// organisations, groups and events, notifications, search and, for moderators, the
+// report queue.
 //
 // Everything runs here with the browser's own key (browserIdentity in the framework
 // bundle: a non-extractable WebCrypto key in IndexedDB, shared by every app of this
@@ -12,9 +13,9 @@
 // http_request on its own origin (config.canisterOrigin). Attested roles show a
 // verified badge only once certified.js has checked the replica's certificate.
 //
-// Each section lives in its own module (feed.js, people.js, work.js, groups.js); this
-// one holds the shell: the actor, navigation, progress and errors, the socket,
-// notifications and search. All text is set with textContent.
+// Each section lives in its own module (feed.js, people.js, work.js, groups.js,
+// moderation.js); this one holds the shell: the actor, navigation, progress and
+// errors, the socket, notifications and search. All text is set with textContent.
 
 import {
   Actor, CanisterSocket, HttpAgent, IDL, Principal, browserIdentity, parseDid,
@@ -27,9 +28,10 @@ import { People } from './people.js';
 import { Work } from './work.js';
 import { Groups } from './groups.js';
 import { Landing } from './landing.js';
+import { Moderation } from './moderation.js';
 
 const LEGACY_KEYS = ['icframework.chat.identity', 'icframework.market.identity'];
-const VIEWS = ['feed', 'profile', 'network', 'jobs', 'orgs', 'groups', 'notifications', 'search'];
+const VIEWS = ['feed', 'profile', 'network', 'jobs', 'orgs', 'groups', 'notifications', 'search', 'moderation'];
 const POLL_MS = 5000;
 const RECONNECT_FIRST_MS = 500;
 const RECONNECT_MAX_MS = 15000;
@@ -68,6 +70,7 @@ class SocialApp {
     this.work = new Work(this);
     this.groups = new Groups(this);
     this.landing = new Landing(this);
+    this.moderation = new Moderation(this);
   }
 
   async start() {
@@ -116,6 +119,7 @@ class SocialApp {
     this.work.bind();
     this.groups.bind();
     this.landing.bind();
+    this.moderation.bind();
   }
 
   async enter() {
@@ -123,7 +127,7 @@ class SocialApp {
     $('#me').hidden = false;
     $('#bell').hidden = false;
     this.show('app');
-    await this.refreshUnread();
+    await Promise.all([this.refreshUnread(), this.guard(() => this.moderation.detect())]);
     this.connect();
     if (!(await this.route())) await this.open('feed');
   }
@@ -164,6 +168,7 @@ class SocialApp {
       if (view === 'groups') await this.groups.open(arg);
       if (view === 'notifications') await this.openNotifications();
       if (view === 'search') await this.search(arg);
+      if (view === 'moderation') await this.moderation.open();
     });
     if (nav === this.nav) $('#content').focus({ preventScroll: true });
   }

@@ -1,6 +1,7 @@
 // Jobs and organisations: job search with filters, a job's page with "apply with a
-// note", the applicant's own applications and their stage; for an organisation's admins
-// the applicants of each job and stage moves. Organisation pages: follow, admins, posts,
+// note", the applicant's own applications and their stage (withdrawn by the applicant);
+// for an organisation's admins the applicants of each job, stage moves and closing or
+// reopening the job. Organisation pages: follow, admins, posts,
 // jobs, and for admins posting jobs, adding admins and attesting a member's role.
 
 import { $, button, element, opt, plural, tagOf, timeElement, unopt, variant } from './dom.js';
@@ -79,8 +80,9 @@ export class Work {
       element('strong', { className: 'list-title', text: job.title }),
       element('span', { className: 'list-sub', text: `${view.org_name} · ${job.location} · ${tagOf(job.workplace)} · ${tagOf(job.seniority)}` }),
     ]);
-    return element('li', { className: 'job', attrs: { 'data-job': String(job.id) } }, [
+    return element('li', { className: 'job', attrs: { 'data-job': String(job.id), 'data-open': String(job.open) } }, [
       link, view.applied ? element('span', { className: 'badge badge-info', text: 'applied' }) : null,
+      job.open ? null : element('span', { className: 'badge', text: 'closed' }),
     ]);
   }
 
@@ -91,6 +93,7 @@ export class Work {
     const box = $('#job-detail');
     box.hidden = false;
     box.dataset.job = String(job.id);
+    box.dataset.open = String(job.open);
     box.replaceChildren(
       element('h2', { text: job.title }),
       element('p', {}, [element('a', { text: view.org_name, attrs: { href: `#org=${job.org_id}` } }),
@@ -118,7 +121,15 @@ export class Work {
       });
       box.append(form);
     }
-    if (view.can_manage) await this.applicants(job, box);
+    if (view.can_manage) {
+      const toggle = button(job.open ? 'Close job' : 'Reopen job', () => this.app.busy(toggle, async () => {
+        const changed = await this.api.set_job_open(job.id, !job.open);
+        this.app.toast(changed.job.open ? `${job.title} is open again.` : `${job.title} is closed to new applications.`);
+        await this.showJob(job.id);
+      }), { className: 'btn-sm job-open-toggle' });
+      box.append(element('div', { className: 'cluster' }, [toggle]));
+      await this.applicants(job, box);
+    }
   }
 
   // The job's applicants, for its organisation's admins, with stage moves.
@@ -147,15 +158,27 @@ export class Work {
   async myApplications() {
     const mine = await this.api.my_applications();
     const list = $('#my-applications');
-    list.replaceChildren(...mine.map((a) => element('li', {
-      className: 'application', attrs: { 'data-application': String(a.id), 'data-stage': tagOf(a.stage) },
-    }, [
-      element('a', { className: 'list-main', attrs: { href: `#job=${a.job_id}` } }, [
-        element('strong', { className: 'list-title', text: a.job_title }),
-        element('span', { className: 'list-sub', text: a.org_name }),
-      ]),
-      element('span', { className: `badge stage stage-${tagOf(a.stage)}`, text: tagOf(a.stage) }),
-    ])));
+    list.replaceChildren(...mine.map((a) => {
+      const stage = tagOf(a.stage);
+      const li = element('li', {
+        className: 'application', attrs: { 'data-application': String(a.id), 'data-stage': stage },
+      }, [
+        element('a', { className: 'list-main', attrs: { href: `#job=${a.job_id}` } }, [
+          element('strong', { className: 'list-title', text: a.job_title }),
+          element('span', { className: 'list-sub', text: a.org_name }),
+        ]),
+        element('span', { className: `badge stage stage-${stage}`, text: stage }),
+      ]);
+      if (stage !== 'withdrawn' && stage !== 'rejected') {
+        const withdraw = button('Withdraw', () => this.app.busy(withdraw, async () => {
+          await this.api.withdraw_application(a.id);
+          this.app.toast(`You withdrew your application to ${a.job_title}.`);
+          await this.myApplications();
+        }), { className: 'btn-sm btn-ghost', attrs: { 'aria-label': `Withdraw the application to ${a.job_title}` } });
+        li.append(withdraw);
+      }
+      return li;
+    }));
     if (!mine.length) list.append(element('li', { className: 'muted small', text: 'No applications yet.' }));
   }
 
@@ -196,7 +219,7 @@ export class Work {
     }), { className: view.following ? 'btn-sm' : 'btn-sm btn-primary' });
     const [admins, jobs, posts] = await Promise.all([
       this.api.org_admins_of(org.id),
-      this.api.org_jobs(org.id, false),
+      this.api.org_jobs(org.id, view.is_admin),  // admins also see closed jobs, to reopen them
       this.api.org_posts(org.id, [], 10),
     ]);
     const postList = element('ol', { className: 'post-list compact' });
