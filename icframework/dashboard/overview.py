@@ -31,6 +31,7 @@ __all__ = [
     "canister_detail",
     "canister_names",
     "canisters",
+    "label",
     "live",
 ]
 
@@ -50,6 +51,15 @@ def canister_names() -> dict[str, str]:
         if isinstance(value, str):
             names.setdefault(value, name)
     return names
+
+
+def label(canister_id: str, names: dict[str, str]) -> str:
+    """What a table calls a canister: its recorded name, else its id cut to 11
+    characters (dashboard.js labels the live rows the same way)."""
+    name = names.get(canister_id)
+    if name:
+        return name
+    return f"{canister_id[:11]}…" if len(canister_id) > 12 else canister_id
 
 
 def app_page(name: str | None) -> str | None:

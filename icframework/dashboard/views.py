@@ -21,6 +21,9 @@ from icframework.replica.embedded import Replica
 from icframework.replica.gateway_middleware import canister_origin
 from icframework.replica.service import get_service
 
+RECENT_CALLS_SHOWN = 20
+"""Rows of the recent-calls table (dashboard.js shows as many of each frame's calls)."""
+
 
 def _with_origins(request: HttpRequest, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for row in rows:
@@ -35,11 +38,16 @@ def index(request: HttpRequest) -> HttpResponse:
 
     def summary(replica: Replica) -> dict[str, Any]:
         subnet = replica.subnet
+        metrics = subnet.metrics.snapshot()
         return {
             "subnet_id": Principal(subnet.config.subnet_id).to_text(),
             "height": subnet.height,
             "canisters": _with_origins(request, overview.canisters(replica, names)),
-            "metrics": subnet.metrics.snapshot(),
+            # copies: the snapshot's entries are the metrics' own ring entries
+            "calls": [{**call, "label": overview.label(call["canister"], names)}
+                      for call in metrics["calls"][:RECENT_CALLS_SHOWN]],
+            "traps": [{**trap, "label": overview.label(trap["canister"], names)}
+                      for trap in metrics["traps"]],
         }
 
     context: dict[str, Any] = {
