@@ -18,6 +18,7 @@ from icframework.channels.routing import websocket_urlpatterns
 from icframework.deployments import save_canister_id
 from icframework.replica.embedded import Replica
 from icframework.replica.errors import CanisterError
+from icframework.replica.metrics import RECENT_CALLS, RECENT_TRAPS
 from icframework.replica.service import ReplicaService, start_service, stop_service
 from tests.dashboard.support import FAIL_LINE, OWNER, install_demo, python_runtime
 from tests.replica.wat_counter import counter_wasm
@@ -117,3 +118,17 @@ def test_no_replica_no_socket() -> None:
         assert (connected, code) == (False, CLOSE_NO_REPLICA)
 
     asyncio.run(scenario())
+
+
+def test_the_docs_describe_the_frame_as_sent(service: ReplicaService) -> None:
+    """docs/dashboard.md: its example frame has a real frame's fields, and its bounds are
+    the metrics' own."""
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "dashboard.md").read_text("utf-8")
+    example = json.loads(doc.split("```json\n")[1].split("```")[0])
+    canister = service.run(lambda replica: replica.create_canister(sender=OWNER))
+    service.run(lambda replica: replica.install_code(canister, counter_wasm(), sender=OWNER))
+    (frame,) = asyncio.run(_frames(1, [HOST]))
+    assert example.keys() == frame.keys()
+    assert example["rows"][0].keys() == frame["rows"][0].keys()
+    assert f"last **{RECENT_CALLS} calls**" in doc
+    assert f"last **{RECENT_TRAPS} traps**" in doc
