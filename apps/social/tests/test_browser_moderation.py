@@ -10,6 +10,10 @@ their own. One posts; the other comments on the post and edits the comment, repo
 post, then blocks the author and unblocks them from the network page. The moderator
 sees the Moderation tab (nobody else does), finds the report with the post's text and
 the reason, and resolves it by deleting the post, which is then gone for its readers.
+Then the other controls the page gained with it: who endorsed a skill (the count
+clicked), a recommendation asked for and written by the person asked, a job its
+organisation's admin closes and reopens, an application withdrawn, and an attested
+role revoked by its member.
 Waits are Playwright's (until the page shows the state); nothing is timed.
 """
 
@@ -136,4 +140,94 @@ def test_a_report_is_resolved_by_deleting_the_post_and_blocks_and_comments_are_u
     expect(cleo.locator(f"#posts li.post[data-post='{post_id}']")).to_have_count(0)
 
     for page in (cleo, dan, mod):
+        assert ERRORS[page] == []
+
+
+def test_endorsers_asked_recommendations_job_closing_withdrawals_and_revokes(
+        browser: Any, served: ServedProject) -> None:
+    from playwright.sync_api import expect
+
+    eve = register(browser, served.url, "eve_escape", "Eve Escape", "Escapement maker")
+    finn = register(browser, served.url, "finn_fitter", "Finn Fitter", "Fitter of gears")
+
+    # Who endorsed a demo person's skill, shown when the count is clicked.
+    open_profile(finn, "alice")
+    python = finn.locator("#profile-skills li[data-skill='Python']")
+    python.locator(".endorsement-count").click()
+    expect(python.locator(".endorsement-count")).to_have_attribute("aria-expanded", "true")
+    expect(python.locator(".endorsers .person-link").first).to_be_visible()
+
+    # Eve and Finn connect; Finn asks Eve for a recommendation, which she writes.
+    open_profile(eve, "finn_fitter")
+    eve.get_by_role("button", name="Connect").click()
+    eve.click("#request-form button[type=submit]")
+    finn.click(".social-tabs [data-view=network]")
+    finn.locator("#incoming li", has_text="Eve Escape").get_by_role("button", name="Accept").click()
+    expect(finn.locator("#connections li", has_text="Eve Escape")).to_be_visible()
+    open_profile(finn, "eve_escape")
+    finn.fill("#ask-recommendation-form [name=note]", "Could you vouch for my gearwork?")
+    finn.click("#ask-recommendation-form button[type=submit]")
+    expect(finn.locator(".toast").last).to_contain_text("Asked @eve_escape")
+    finn.click("#my-profile-tab")
+    expect(finn.locator("#asked-recommendations li", has_text="Eve Escape")).to_be_visible()
+    eve.click("#my-profile-tab")
+    asked = eve.locator("#requested-recommendations li", has_text="Finn Fitter")
+    expect(asked).to_contain_text("Could you vouch for my gearwork?")
+    asked.locator("[name=relationship]").fill("He fitted my escapements")
+    asked.locator("[name=text]").fill("Finn fits gears to a tenth of a hair.")
+    asked.get_by_role("button", name="Write recommendation").click()
+    expect(asked).to_have_count(0)
+    finn.evaluate("location.hash = ''")
+    finn.click(".social-tabs [data-view=feed]")
+    finn.click("#my-profile-tab")
+    pending = finn.locator("#pending-recommendations li", has_text="Eve Escape")
+    pending.get_by_role("button", name="Show on my profile").click()
+    expect(finn.locator("#profile-recommendations li")).to_contain_text("tenth of a hair")
+
+    # Eve opens an organisation, posts a job, attests Finn's role, closes and reopens the job.
+    eve.click(".social-tabs [data-view=orgs]")
+    eve.fill("#org-form [name=name]", "Eve Escapements")
+    eve.click("#org-form button[type=submit]")
+    detail = eve.locator("#org-detail")
+    expect(detail.locator("h2")).to_have_text("Eve Escapements")
+    job_form = detail.locator("form", has_text="Post a job")
+    job_form.locator("[name=title]").fill("Escapement apprentice")
+    job_form.locator("[name=location]").fill("Geneva")
+    job_form.locator("[name=description]").fill("Learn the anchor escapement.")
+    job_form.get_by_role("button", name="Post job").click()
+    posted = detail.locator("li.job", has_text="Escapement apprentice")
+    expect(posted).to_be_visible()  # the page shown again: now the next form
+    attest = detail.locator("form", has_text="Attest a role")
+    attest.locator("[name=member]").fill("@finn_fitter")
+    attest.locator("[name=title]").fill("Escapement fitter")
+    attest.locator("[name=start]").fill("2022-01")
+    attest.get_by_role("button", name="Attest").click()
+    expect(eve.locator(".toast").last).to_contain_text("certified")
+    posted.locator("a").click()
+    job = eve.locator("#job-detail")
+    expect(job.locator("h2")).to_have_text("Escapement apprentice")
+    job.get_by_role("button", name="Close job").click()
+    expect(job).to_have_attribute("data-open", "false")
+    job.get_by_role("button", name="Reopen job").click()
+    expect(job).to_have_attribute("data-open", "true")
+
+    # Finn applies and withdraws his application.
+    finn.click(".social-tabs [data-view=jobs]")
+    finn.fill("#job-search [name=q]", "escapement apprentice")
+    finn.click("#job-search button[type=submit]")
+    finn.locator("#job-list li", has_text="Escapement apprentice").locator("a").click()
+    finn.locator("#job-detail").get_by_role("button", name="Apply with my profile").click()
+    application = finn.locator("#my-applications li", has_text="Escapement apprentice")
+    expect(application).to_have_attribute("data-stage", "applied")
+    application.get_by_role("button", name="Withdraw").click()
+    expect(application).to_have_attribute("data-stage", "withdrawn")
+    expect(application.get_by_role("button", name="Withdraw")).to_have_count(0)
+
+    # Finn revokes the role Eve attested.
+    finn.click("#my-profile-tab")
+    role = finn.locator("#profile-experience li.attested", has_text="Escapement fitter")
+    role.get_by_role("button", name="Revoke the attested role Escapement fitter").click()
+    expect(finn.locator("#profile-experience li.attested")).to_have_count(0)
+
+    for page in (eve, finn):
         assert ERRORS[page] == []
