@@ -5,11 +5,13 @@ The moderator is the demo admin (``<state dir>/admin.pem``, which the seeder nam
 the canister's install argument): its Ed25519 key is handed to the browser the way the
 bundle's `browserIdentity` migrates an older app's key (a ``[DER public key, seed]``
 hex pair in localStorage, put there by an init script and read once, when IndexedDB
-holds no key yet), so the page signs as the admin without test-only code in the page. Two people sign up with keys of
-their own. One posts; the other comments on the post and edits the comment, reports the
-post, then blocks the author and unblocks them from the network page. The moderator
-sees the Moderation tab (nobody else does), finds the report with the post's text and
-the reason, and resolves it by deleting the post, which is then gone for its readers.
+holds no key yet), so the page signs as the admin without test-only code in the page.
+Two people sign up with keys of their own. One posts; the other comments on the post
+and edits the comment, reports the post, then blocks the author and unblocks them from
+the network page. The moderator sees the Moderation tab (nobody else does), finds the
+report with the post's text and the reason, and resolves it by deleting the post, which
+is then gone for its readers.
+
 Then the other controls the page gained with it: who endorsed a skill (the count
 clicked), a recommendation asked for and written by the person asked, a job its
 organisation's admin closes and reopens, an application withdrawn, and an attested
