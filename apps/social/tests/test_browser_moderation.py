@@ -70,6 +70,7 @@ def sign_in_as_moderator(browser: Any, served: ServedProject) -> Any:
     page.fill("#signup-form [name=name]", "Mira Moderator")
     page.click("#signup-form button[type=submit]")
     expect(page.locator("#me")).to_have_text("@mod_mira")
+    expect(page.locator("#feed")).to_have_attribute("data-ready", "true")
     return page
 
 

@@ -127,9 +127,11 @@ class SocialApp {
     $('#me').hidden = false;
     $('#bell').hidden = false;
     this.show('app');
-    await Promise.all([this.refreshUnread(), this.guard(() => this.moderation.detect())]);
+    await this.refreshUnread();
     this.connect();
     if (!(await this.route())) await this.open('feed');
+    // After the first view: a click on the tab then is not undone by that view opening.
+    await this.guard(() => this.moderation.detect());
   }
 
   // #profile=<principal>, #tag=<hashtag>, #job=<id>, #org=<id>, #group=<id>: shareable places.
