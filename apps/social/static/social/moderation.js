@@ -148,9 +148,8 @@ export class Moderation {
     const form = element('form', { className: 'form-row resolve-form' });
     const finish = async (status, fallback) => {
       const done = await this.api.resolve_report(report.id, variant(status), note.value || fallback);
-      li.dataset.status = tagOf(done.status);
       this.app.toast(`Report ${report.id} ${tagOf(done.status)}.`);
-      if (this.status === 'open') li.remove(); else await this.load(true);
+      li.remove();  // only open reports have this form, and the open queue is shown
       $('#reports-empty').hidden = $('#report-list').children.length > 0;
     };
     const act = (label, className) => element('button', { className, text: label, attrs: { type: 'button', 'data-action': label } });
