@@ -207,8 +207,8 @@ def test_two_people_connect_vouch_post_hire_and_verify_an_attested_role(
     expect(post).to_contain_text("from your network")
     image = post.locator("img.post-image")
     assert (image.get_attribute("src") or "").startswith(f"http://{canister}.localhost:{port}/images/")
-    picture = f"li[data-post='{post_id}'] img.post-image"
-    wait_until(ben, f"document.querySelector(\"{picture}\")?.naturalWidth > 0")
+    post_picture = f"li[data-post='{post_id}'] img.post-image"
+    wait_until(ben, f"document.querySelector(\"{post_picture}\")?.naturalWidth > 0")
     before = int(unread(ada).text_content() or "0")
     post.get_by_role("button", name="Like").click()
     post = ben.locator(f"#posts li.post[data-post='{post_id}']")
