@@ -24,8 +24,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-from icframework.agent import DEFAULT_URL, MAINNET_URL
-from icframework.candid import CandidError, DidFile, Func, Service, TypeRef, format_type
+from icframework.agent import DEFAULT_URL, MAINNET_URL, AgentError
+from icframework.agent.actor import service_methods
+from icframework.candid import CandidError, DidFile, Func, format_type
 from icframework.candid import is_subtype as candid_is_subtype
 from icframework.conf import get_setting
 from icframework.core import Principal, PrincipalError
@@ -180,17 +181,11 @@ def format_module_hash(digest: bytes | None) -> str:
 
 
 def _methods(did: DidFile) -> dict[str, Func] | None:
-    service: Any = did.service
-    if isinstance(service, TypeRef):
-        service = service.resolve()
-    if not isinstance(service, Service):
+    """``did``'s service methods, or None when it declares no service."""
+    try:
+        return service_methods(did)
+    except AgentError:
         return None
-    methods = {}
-    for name, method in service.methods:
-        resolved = method.resolve() if isinstance(method, TypeRef) else method
-        if isinstance(resolved, Func):
-            methods[name] = resolved
-    return methods
 
 
 def breaking_changes(old: DidFile, new: DidFile) -> list[str]:
