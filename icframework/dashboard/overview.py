@@ -97,28 +97,32 @@ def _exports_http(module: CanisterModule | None) -> bool:
         "http_request" in module.queries or "http_request" in module.updates)
 
 
+def _row(replica: Replica, canister_id: bytes, state: CanisterState,
+         names: dict[str, str]) -> dict[str, Any]:
+    """A canister's row of the `canisters` table."""
+    text = Principal(canister_id).to_text()
+    module = _module(replica, state)
+    name = names.get(text)
+    return {
+        "id": text,
+        "name": name,
+        "status": state.status.value,
+        "cycles": state.cycles,
+        "memory": replica.subnet.memory_usage(canister_id),
+        "kv": _kv_size(replica, canister_id),
+        "module_hash": format_module_hash(state.module_hash) if state.module_hash else None,
+        "http": _exports_http(module),
+        "candid": module is not None and CANDID_SERVICE in module.metadata,
+        "app": app_page(name),
+    }
+
+
 def canisters(replica: Replica, names: dict[str, str]) -> list[dict[str, Any]]:
     """One row per canister, ordered by name then id: id, name, status, cycles, memory
     and key-value bytes, module hash (as every command shows it), whether it serves
     HTTP, app page."""
-    subnet = replica.subnet
-    rows = []
-    for canister_id, state in subnet.canisters.items():
-        text = Principal(canister_id).to_text()
-        module = _module(replica, state)
-        name = names.get(text)
-        rows.append({
-            "id": text,
-            "name": name,
-            "status": state.status.value,
-            "cycles": state.cycles,
-            "memory": subnet.memory_usage(canister_id),
-            "kv": _kv_size(replica, canister_id),
-            "module_hash": format_module_hash(state.module_hash) if state.module_hash else None,
-            "http": _exports_http(module),
-            "candid": module is not None and CANDID_SERVICE in module.metadata,
-            "app": app_page(name),
-        })
+    rows = [_row(replica, canister_id, state, names)
+            for canister_id, state in replica.subnet.canisters.items()]
     rows.sort(key=lambda row: (row["name"] is None, row["name"] or "", row["id"]))
     return rows
 
@@ -166,8 +170,7 @@ def canister_detail(replica: Replica, canister_id: Principal,
     state = replica.subnet.canisters.get(canister_id.raw)
     if state is None:
         return None
-    text = canister_id.to_text()
-    (row,) = (r for r in canisters(replica, names) if r["id"] == text)
+    row = _row(replica, canister_id.raw, state, names)
     module = _module(replica, state)
     methods = []
     if module is not None:
@@ -181,5 +184,5 @@ def canister_detail(replica: Replica, canister_id: Principal,
         "did": candid_text(replica, canister_id),
         "methods": [{"name": m, "kind": k} for m, k in methods],
         "history": [_change(c) for c in reversed(state.history)],
-        "metrics": replica.subnet.metrics.snapshot()["canisters"].get(text),
+        "metrics": replica.subnet.metrics.snapshot()["canisters"].get(row["id"]),
     }
