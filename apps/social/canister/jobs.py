@@ -27,7 +27,7 @@ from .records import (
     Salary,
     Stage,
 )
-from .store import MAX_ID, applied, job_index, job_term_counts
+from .store import MAX_ID, applied, count_down, count_up, job_index, job_term_counts
 from .text import bounded, skill_key, tokens
 
 
@@ -46,13 +46,9 @@ def _index(job: Job, add: bool) -> None:
     for term in _terms(job, orgs.get(job.org_id).name):
         if add:
             job_index[(term, job.id)] = True
-            job_term_counts[term] = job_term_counts.get(term, 0) + 1
+            count_up(job_term_counts, term)
         elif job_index.remove((term, job.id)) is not None:
-            left = job_term_counts.get(term, 1) - 1
-            if left:
-                job_term_counts[term] = left
-            else:
-                job_term_counts.remove(term)
+            count_down(job_term_counts, term)
 
 
 def _validated(data: JobInput) -> JobInput:

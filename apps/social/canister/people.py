@@ -25,6 +25,8 @@ from .records import PersonCard, PersonPage, Suggestion
 from .store import (
     MAX_PRINCIPAL,
     MIN_PRINCIPAL,
+    count_down,
+    count_up,
     org_members,
     people_index,
     people_term_counts,
@@ -63,15 +65,11 @@ def reindex(user: Principal) -> None:
     new = terms_of(user)
     for term in old - set(new):
         people_index.remove((term, user))
-        left = people_term_counts.get(term, 1) - 1
-        if left:
-            people_term_counts[term] = left
-        else:
-            people_term_counts.remove(term)
+        count_down(people_term_counts, term)
     for term in new:
         if term not in old:
             people_index[(term, user)] = True
-            people_term_counts[term] = people_term_counts.get(term, 0) + 1
+            count_up(people_term_counts, term)
     people_terms[user] = new
 
 

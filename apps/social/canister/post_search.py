@@ -20,6 +20,7 @@ from icframework.sdk import Reject, StableBTreeMap, ic, nat32, nat64, query
 from . import posts
 from .limits import MAX_QUERY_TOKENS, MAX_SEARCH_SCAN
 from .post_records import PostPage
+from .store import count_down, count_up
 from .text import tokens
 
 MAX_HASHTAGS = 10
@@ -64,17 +65,13 @@ def query_tokens(text: str) -> list[str]:
 def index(post_id: int, text: str, hashtags: list[str]) -> None:
     for token in post_tokens(text, hashtags):
         postings[(token, post_id)] = True
-        df[token] = df.get(token, 0) + 1
+        count_up(df, token)
 
 
 def unindex(post_id: int, text: str, hashtags: list[str]) -> None:
     for token in post_tokens(text, hashtags):
         if postings.remove((token, post_id)) is not None:
-            left = df.get(token, 1) - 1
-            if left:
-                df[token] = left
-            else:
-                df.remove(token)
+            count_down(df, token)
 
 
 @query

@@ -27,6 +27,7 @@ both directions where both are asked, so one range scan answers each question:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TypeVar
 
 from icframework.sdk import (
     ChunkedUploads,
@@ -40,6 +41,8 @@ from icframework.sdk import (
 
 from .limits import CHUNK_BYTES
 from .records import Attestation, ImageKind, Privacy, Profile
+
+K = TypeVar("K")
 
 
 @dataclass
@@ -155,3 +158,18 @@ def next_id(name: str) -> int:
     setattr(state, name, value + 1)
     counters.set(state)
     return value
+
+
+def count_up(counter: StableBTreeMap[K, int], key: K) -> None:
+    """Add one to ``counter[key]`` (a missing entry counts as zero)."""
+    counter[key] = counter.get(key, 0) + 1
+
+
+def count_down(counter: StableBTreeMap[K, int], key: K) -> None:
+    """Take one from ``counter[key]``, removing the entry when it reaches zero, so a
+    counter map holds only keys that something still counts."""
+    left = counter.get(key, 1) - 1
+    if left:
+        counter[key] = left
+    else:
+        counter.remove(key)

@@ -48,6 +48,8 @@ from .store import (
     attestations,
     cert_buckets,
     cert_leaves,
+    count_down,
+    count_up,
     endorsed,
     endorsement_counts,
     endorsements,
@@ -75,11 +77,7 @@ def _unendorse(endorser: Principal, subject: Principal, key: str) -> None:
     if endorsements.remove((subject, key, endorser)) is None:
         return
     endorsed.remove((endorser, subject, key))
-    left = endorsement_counts.get((subject, key), 1) - 1
-    if left:
-        endorsement_counts[(subject, key)] = left
-    else:
-        endorsement_counts.remove((subject, key))
+    count_down(endorsement_counts, (subject, key))
 
 
 def drop_between(a: Principal, b: Principal) -> None:
@@ -127,7 +125,7 @@ def endorse(user: Principal, skill: str) -> nat32:
         now = ic.time()
         endorsements[(user, key, me)] = now
         endorsed[(me, user, key)] = now
-        endorsement_counts[(user, key)] = endorsement_counts.get((user, key), 0) + 1
+        count_up(endorsement_counts, (user, key))
         notifications.notify(user, "endorsement", me, skill, f"profile:{user}")
     return endorsement_counts[(user, key)]
 
