@@ -48,7 +48,7 @@ from icframework.core.ic0 import Context
 from icframework.core.outcome import OutcomeError, decode_outcome
 from icframework.replica.errors import ReplicaError
 from icframework.replica.pages import PageMap
-from icframework.replica.sandbox import ExecutionResult
+from icframework.replica.sandbox import ExecutionResult, consume_fuel, instruction_limit_trap
 from icframework.replica.system_api import (
     CanisterTrap,
     ExecutionInput,
@@ -1338,15 +1338,7 @@ class ComponentSandbox:
         """Take ``instructions`` from the fuel (a System API charge); IC0522 if too few."""
         store = self._store
         assert store is not None
-        fuel = store.get_fuel()
-        if instructions > fuel:
-            store.set_fuel(0)
-            raise CanisterTrap(
-                ErrorCode.CANISTER_INSTRUCTION_LIMIT_EXCEEDED,
-                f"Canister exceeded the limit of {self._fuel_limit} instructions for single "
-                "message execution.",
-            )
-        store.set_fuel(fuel - instructions)
+        consume_fuel(store, instructions, self._fuel_limit)
 
     @staticmethod
     def _entry(target: str | tuple[int, int], inp: ExecutionInput) -> tuple[str | None, str, bytes]:
@@ -1387,10 +1379,7 @@ class _Datetime:
 def _translate(exc: wasmtime.WasmtimeError, store: wasmtime.Store, limit: int) -> CanisterTrap:
     """A wasmtime error from the runtime as the IC's trap (fuel exhausted: IC0522)."""
     if store.get_fuel() == 0:
-        return CanisterTrap(
-            ErrorCode.CANISTER_INSTRUCTION_LIMIT_EXCEEDED,
-            f"Canister exceeded the limit of {limit} instructions for single message execution.",
-        )
+        return instruction_limit_trap(limit)
     text = str(exc).strip()
     lines = text.splitlines()
     reason = lines[0] if lines else "unknown error"

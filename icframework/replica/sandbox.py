@@ -141,6 +141,28 @@ class CanisterSandbox(Protocol):
         """Go back to a `snapshot`."""
 
 
+def instruction_limit_trap(instruction_limit: int) -> CanisterTrap:
+    """The IC0522 trap of a message that used up its ``instruction_limit`` instructions."""
+    return CanisterTrap(
+        ErrorCode.CANISTER_INSTRUCTION_LIMIT_EXCEEDED,
+        f"Canister exceeded the limit of {instruction_limit} instructions for single "
+        "message execution.",
+    )
+
+
+def consume_fuel(store: wasmtime.Store, instructions: int, instruction_limit: int) -> None:
+    """Take ``instructions`` from ``store``'s fuel (a System API charge).
+
+    Raises `instruction_limit_trap` of ``instruction_limit``, with the fuel emptied, if
+    fewer are left.
+    """
+    fuel = store.get_fuel()
+    if instructions > fuel:
+        store.set_fuel(0)
+        raise instruction_limit_trap(instruction_limit)
+    store.set_fuel(fuel - instructions)
+
+
 class _Heap:
     """`HeapAccess` over the current instance's memory (bounds-checked, no copies kept)."""
 
@@ -308,12 +330,7 @@ class Sandbox:
         return self._fuel_limit - self.store.get_fuel()
 
     def _consume(self, instructions: int) -> None:
-        """Take ``instructions`` from the fuel (a System API charge); IC0522 if too few."""
-        fuel = self.store.get_fuel()
-        if instructions > fuel:
-            self.store.set_fuel(0)
-            raise self._limit_trap(self._fuel_limit)
-        self.store.set_fuel(fuel - instructions)
+        consume_fuel(self.store, instructions, self._fuel_limit)
 
     # -- image handling ----------------------------------------------------------------------
 
@@ -546,18 +563,10 @@ class Sandbox:
             func(self.store, env - (1 << 32) if env >= 1 << 31 else env)
 
     @staticmethod
-    def _limit_trap(instruction_limit: int) -> CanisterTrap:
-        return CanisterTrap(
-            ErrorCode.CANISTER_INSTRUCTION_LIMIT_EXCEEDED,
-            f"Canister exceeded the limit of {instruction_limit} instructions for single "
-            "message execution.",
-        )
-
-    @staticmethod
     def _translate_trap(exc: wasmtime.Trap, instruction_limit: int) -> CanisterTrap:
         code = exc.trap_code
         if code == wasmtime.TrapCode.OUT_OF_FUEL:
-            return Sandbox._limit_trap(instruction_limit)
+            return instruction_limit_trap(instruction_limit)
         reason = _TRAP_MESSAGES.get(code) if code is not None else None
         if reason is None:
             reason = str(exc).strip().splitlines()[0]
