@@ -49,13 +49,13 @@ from django.test import override_settings  # noqa: E402
 from apps.marketplace.canister.records import ListingInput, SearchQuery  # noqa: E402
 from apps.marketplace.seed import _init_arg  # noqa: E402
 from apps.marketplace.token import build_token, token_init_arg  # noqa: E402
+from bench.support import StoreView, percentile, table  # noqa: E402
 from icframework.candid import encode, parse_did, parse_values  # noqa: E402
 from icframework.compiler.app_build import build_app  # noqa: E402
 from icframework.compiler.runtime_build import load_runtime  # noqa: E402
 from icframework.core import Principal  # noqa: E402
 from icframework.replica.component import (  # noqa: E402
     ComponentSandbox,
-    KeyValueStore,
     set_runtime_loader,
 )
 from icframework.replica.embedded import Replica  # noqa: E402
@@ -72,18 +72,6 @@ E8S = 10**8
 WORDS = ["blue", "red", "green", "bicycle", "teapot", "lamp", "chair", "vintage", "oak",
          "steel", "small", "large", "handmade", "classic", "modern", "travel"]
 CATEGORIES = ["bikes", "kitchen", "home", "garden", "books", "toys", "music", "sports"]
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
-def table(headers: list[str], rows: list[list[str]]) -> None:
-    widths = [max(len(str(r[i])) for r in [headers, *rows]) for i in range(len(headers))]
-    for row in [headers, ["-" * w for w in widths], *rows]:
-        print("  " + "  ".join(str(c).rjust(w) if i else str(c).ljust(w)
-                               for i, (c, w) in enumerate(zip(row, widths, strict=True))))
 
 
 class Bench:
@@ -241,39 +229,13 @@ def throughput(b: Bench) -> list[list[str]]:
     ]
 
 
-class _StoreView:
-    """A replica canister's `KeyValueStore` as a `LocalBackend`'s store: writes join the
-    store's open transaction, which the filler commits after each message."""
-
-    def __init__(self, kv: KeyValueStore) -> None:
-        self.kv = kv
-
-    def __len__(self) -> int:
-        return len(self.kv)
-
-    def get(self, key: bytes) -> bytes | None:
-        return self.kv.get(key)
-
-    def put(self, key: bytes, value: bytes) -> None:
-        self.kv.begin()
-        self.kv.put(key, value)
-
-    def delete(self, key: bytes) -> None:
-        self.kv.begin()
-        self.kv.delete(key)
-
-    def scan(self, start: bytes, end: bytes | None, reverse: bool,
-             limit: int) -> list[tuple[bytes, bytes]]:
-        return self.kv.scan(start, end, reverse=reverse, limit=limit)
-
-
 def fill_natively(b: Bench, numbers: range) -> None:
     """Make listings ``numbers`` with the canister's own ``create_listing`` run in this
     process on the canister's store (see the module doc), one transaction each."""
     sandbox = b.replica.subnet.sandboxes[b.market.raw]
     assert isinstance(sandbox, ComponentSandbox)
     backend = LocalBackend(canister_id=b.market, caller=b.seller, time_ns=b.clock)
-    backend.store = _StoreView(sandbox.kv)  # type: ignore[assignment]
+    backend.store = StoreView(sandbox.kv)  # type: ignore[assignment]
     local = LocalCanister("apps.marketplace.canister", backend=backend)
     for n in numbers:
         b.clock += 1_000_000

@@ -53,12 +53,12 @@ from django.test import override_settings  # noqa: E402
 from apps.social.canister.post_records import Audience, FeedOrder, PostInput  # noqa: E402
 from apps.social.canister.records import ProfileInput  # noqa: E402
 from apps.social.seed import _init_arg  # noqa: E402
+from bench.support import StoreView, percentile, table  # noqa: E402
 from icframework.compiler.app_build import build_app  # noqa: E402
 from icframework.compiler.runtime_build import load_runtime  # noqa: E402
 from icframework.core import Principal  # noqa: E402
 from icframework.replica.component import (  # noqa: E402
     ComponentSandbox,
-    KeyValueStore,
     set_runtime_loader,
 )
 from icframework.replica.embedded import Replica  # noqa: E402
@@ -84,18 +84,6 @@ TOPICS = ["canisters", "hiring", "design", "python", "energy", "security", "star
           "research"]
 WORDS = ["shipped", "release", "team", "meetup", "launch", "lessons", "interview",
          "benchmark", "prototype", "customers", "roadmap", "offsite", "talk", "paper"]
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
-def table(headers: list[str], rows: list[list[str]]) -> None:
-    widths = [max(len(str(r[i])) for r in [headers, *rows]) for i in range(len(headers))]
-    for row in [headers, ["-" * w for w in widths], *rows]:
-        print("  " + "  ".join(str(c).rjust(w) if i else str(c).ljust(w)
-                               for i, (c, w) in enumerate(zip(row, widths, strict=True))))
 
 
 def person(n: int) -> Principal:
@@ -129,32 +117,6 @@ def post_text(n: int, k: int) -> str:
     words = " ".join(WORDS[(n * 3 + k * 5 + j) % len(WORDS)] for j in range(3))
     tags = f"#{TOPICS[(n + k) % len(TOPICS)]} #{TOPICS[(n * k + 3) % len(TOPICS)]}"
     return f"Post {k} of person {n}: {words} with the {SKILLS[n % len(SKILLS)]} team {tags}"
-
-
-class _StoreView:
-    """A replica canister's `KeyValueStore` as a `LocalBackend`'s store: writes join the
-    store's open transaction, which the filler commits after each message."""
-
-    def __init__(self, kv: KeyValueStore) -> None:
-        self.kv = kv
-
-    def __len__(self) -> int:
-        return len(self.kv)
-
-    def get(self, key: bytes) -> bytes | None:
-        return self.kv.get(key)
-
-    def put(self, key: bytes, value: bytes) -> None:
-        self.kv.begin()
-        self.kv.put(key, value)
-
-    def delete(self, key: bytes) -> None:
-        self.kv.begin()
-        self.kv.delete(key)
-
-    def scan(self, start: bytes, end: bytes | None, reverse: bool,
-             limit: int) -> list[tuple[bytes, bytes]]:
-        return self.kv.scan(start, end, reverse=reverse, limit=limit)
 
 
 class Bench:
@@ -239,7 +201,7 @@ class Bench:
         sandbox = self.replica.subnet.sandboxes[self.canister.raw]
         assert isinstance(sandbox, ComponentSandbox)
         backend = LocalBackend(canister_id=self.canister, caller=person(0), time_ns=self.clock)
-        backend.store = _StoreView(sandbox.kv)  # type: ignore[assignment]
+        backend.store = StoreView(sandbox.kv)  # type: ignore[assignment]
         native = LocalCanister(CANISTER, backend=backend)
         for n in numbers:
             for sender, method, args in self.calls_for(n):

@@ -1,4 +1,5 @@
-"""What the HTTP benchmarks share: `runreplica`, a ``manage.py runreplica`` server to measure."""
+"""What the benchmarks share: `runreplica` (a ``manage.py runreplica`` server to measure),
+`StoreView` (native fills on a replica canister's store), `percentile` and `table`."""
 
 from __future__ import annotations
 
@@ -9,7 +10,46 @@ import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from icframework.replica.component import KeyValueStore
 from tests.agent.live_replica import ROOT, free_port, wait_until_serving
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def table(headers: list[str], rows: list[list[str]]) -> None:
+    widths = [max(len(str(r[i])) for r in [headers, *rows]) for i in range(len(headers))]
+    for row in [headers, ["-" * w for w in widths], *rows]:
+        print("  " + "  ".join(str(c).rjust(w) if i else str(c).ljust(w)
+                               for i, (c, w) in enumerate(zip(row, widths, strict=True))))
+
+
+class StoreView:
+    """A replica canister's `KeyValueStore` as a `LocalBackend`'s store: writes join the
+    store's open transaction, which the filler commits after each message."""
+
+    def __init__(self, kv: KeyValueStore) -> None:
+        self.kv = kv
+
+    def __len__(self) -> int:
+        return len(self.kv)
+
+    def get(self, key: bytes) -> bytes | None:
+        return self.kv.get(key)
+
+    def put(self, key: bytes, value: bytes) -> None:
+        self.kv.begin()
+        self.kv.put(key, value)
+
+    def delete(self, key: bytes) -> None:
+        self.kv.begin()
+        self.kv.delete(key)
+
+    def scan(self, start: bytes, end: bytes | None, reverse: bool,
+             limit: int) -> list[tuple[bytes, bytes]]:
+        return self.kv.scan(start, end, reverse=reverse, limit=limit)
 
 
 @contextlib.contextmanager
