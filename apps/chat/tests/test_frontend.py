@@ -4,8 +4,6 @@ test_browser.py)."""
 
 from __future__ import annotations
 
-import json
-import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,6 +12,7 @@ from django.test import Client, override_settings
 
 from icframework.core import Principal
 from icframework.replica.service import ReplicaService, start_service, stop_service
+from tests import pages
 
 APP_DIR = Path(__file__).resolve().parents[1]
 RECORDED = "bkyz2-fmaaa-aaaaa-qaaaq-cai"
@@ -26,12 +25,6 @@ def project(tmp_path: Path) -> Iterator[Path]:
         yield tmp_path
 
 
-def record(project: Path, entry: object) -> None:
-    ids = project / ".icframework" / "canister_ids.json"
-    ids.parent.mkdir(parents=True, exist_ok=True)
-    ids.write_text(json.dumps({"chat": entry}), encoding="utf-8")
-
-
 @pytest.fixture
 def service(project: Path) -> Iterator[ReplicaService]:
     running = start_service(project / "state")
@@ -39,20 +32,16 @@ def service(project: Path) -> Iterator[ReplicaService]:
     stop_service()
 
 
+def record(project: Path, entry: object) -> None:
+    pages.record(project, "chat", entry)
+
+
 def page_config(html: str) -> object:
-    found = re.search(r'<script id="chat-config" type="application/json">(.*?)</script>', html)
-    assert found, html
-    return json.loads(found[1])
+    return pages.page_config(html, "chat")
 
 
 def test_without_a_deploy_record_the_page_says_how_to_deploy(project: Path) -> None:
-    response = Client().get("/chat/")
-    assert response.status_code == 200
-    html = response.content.decode()
-    assert page_config(html) is None
-    assert "The chat canister is not deployed" in html
-    assert f"{project / '.icframework' / 'canister_ids.json'} records no canister named" in html
-    assert "<code>python manage.py deploy chat</code>" in html
+    pages.assert_says_how_to_deploy(project, "chat")
 
 
 @pytest.mark.parametrize("entry", [RECORDED, {"local": RECORDED, "ic": "aaaaa-aa"}])
@@ -71,10 +60,7 @@ def test_the_page_gets_the_recorded_canister(project: Path, entry: object) -> No
 def test_a_record_this_replica_does_not_run_is_not_used(
     project: Path, service: ReplicaService
 ) -> None:
-    record(project, RECORDED)
-    html = Client().get("/chat/").content.decode()
-    assert page_config(html) is None
-    assert f"the recorded chat canister {RECORDED} is not installed on this replica" in html
+    pages.assert_absent_record_not_used(project, "chat", RECORDED)
 
 
 def test_an_empty_canister_is_not_used(project: Path, service: ReplicaService) -> None:
@@ -88,18 +74,11 @@ def test_an_empty_canister_is_not_used(project: Path, service: ReplicaService) -
 
 def test_the_page_runs_only_its_own_scripts(project: Path) -> None:
     record(project, RECORDED)
-    response = Client().get("/chat/")
-    policy = response["Content-Security-Policy"]
-    assert "script-src 'self';" in policy
-    assert "connect-src 'self' ws://testserver wss://testserver;" in policy
-    assert "object-src 'none'" in policy
-    html = response.content.decode()
-    scripts = re.findall(r"<script\b[^>]*>", html)
-    assert scripts == [
+    pages.assert_runs_only(Client().get("/chat/"), [
         '<script src="/static/icframework/shell.js">',
         '<script id="chat-config" type="application/json">',
         '<script type="module" src="/static/chat/chat.js">',
-    ]
+    ])
 
 
 def test_the_interface_is_the_apps_did(project: Path) -> None:
@@ -111,11 +90,7 @@ def test_the_interface_is_the_apps_did(project: Path) -> None:
 
 @pytest.mark.parametrize("path", ["chat/chat.js", "chat/chat.css", "icframework/ic.js"])
 def test_static_files_are_served_without_collectstatic(path: str) -> None:
-    response = Client().get(f"/static/{path}")
-    assert response.status_code == 200
-    assert response["Content-Type"].split(";")[0] in (
-        "text/javascript", "application/javascript", "text/css",
-    )
+    pages.assert_static_served(path)
 
 
 def test_the_page_imports_the_bundle_it_is_served_with() -> None:
@@ -130,14 +105,9 @@ def test_the_page_has_no_inline_handlers_or_styles(project: Path) -> None:
     """The CSP allows no inline script or style: every control is wired up by chat.js."""
     record(project, RECORDED)
     html = Client().get("/chat/").content.decode()
-    assert re.findall(r"<[^>]*\son[a-z]+\s*=", html) == []
-    assert " style=" not in html
-    assert "<style" not in html
-    assert "javascript:" not in html
-    for control in (
+    pages.assert_no_inline_code(html, (
         "register-form", "create-room-form", "direct-form", "join-invite-form",
         "invite-preview", "search-form", "search-results", "pinned-list", "members",
         "add-members-form", "bans", "create-invite-form", "invites", "reports",
         "confirm-form", "compose",
-    ):
-        assert f'id="{control}"' in html, control
+    ))

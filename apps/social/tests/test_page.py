@@ -4,7 +4,6 @@ test_browser.py)."""
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +13,7 @@ from django.test import Client, override_settings
 
 from apps.social import views
 from icframework.replica.service import ReplicaService, start_service, stop_service
+from tests import pages
 
 APP_DIR = Path(__file__).resolve().parents[1]
 RECORDED = "bkyz2-fmaaa-aaaaa-qaaaq-cai"
@@ -32,9 +32,7 @@ def project(tmp_path: Path) -> Iterator[Path]:
 
 
 def record(project: Path, entry: object) -> None:
-    ids = project / ".icframework" / "canister_ids.json"
-    ids.parent.mkdir(parents=True, exist_ok=True)
-    ids.write_text(json.dumps({"social": entry}), encoding="utf-8")
+    pages.record(project, "social", entry)
 
 
 @pytest.fixture
@@ -45,19 +43,11 @@ def service(project: Path) -> Iterator[ReplicaService]:
 
 
 def page_config(html: str) -> object:
-    found = re.search(r'<script id="social-config" type="application/json">(.*?)</script>', html)
-    assert found, html
-    return json.loads(found[1])
+    return pages.page_config(html, "social")
 
 
 def test_without_a_deploy_record_the_page_says_how_to_deploy(project: Path) -> None:
-    response = Client().get("/social/")
-    assert response.status_code == 200
-    html = response.content.decode()
-    assert page_config(html) is None
-    assert "The social canister is not deployed" in html
-    assert f"{project / '.icframework' / 'canister_ids.json'} records no canister named" in html
-    assert "<code>python manage.py deploy social</code>" in html
+    pages.assert_says_how_to_deploy(project, "social")
 
 
 @pytest.mark.parametrize("entry", [RECORDED, {"local": RECORDED, "ic": "aaaaa-aa"}])
@@ -81,42 +71,31 @@ def test_the_page_gets_the_recorded_canister_on_the_shell(project: Path, entry: 
 def test_a_record_this_replica_does_not_run_is_not_used(
     project: Path, service: ReplicaService
 ) -> None:
-    record(project, RECORDED)
-    html = Client().get("/social/").content.decode()
-    assert page_config(html) is None
-    assert f"the recorded social canister {RECORDED} is not installed on this replica" in html
+    pages.assert_absent_record_not_used(project, "social", RECORDED)
 
 
 def test_the_page_runs_only_its_own_scripts_and_shows_canister_images_only(
         project: Path) -> None:
     record(project, RECORDED)
     response = Client().get("/social/")
+    pages.assert_runs_only(response, SCRIPTS)
     policy = response["Content-Security-Policy"]
-    assert "script-src 'self';" in policy
     assert "style-src 'self';" in policy
     assert f"img-src 'self' data: blob: http://{RECORDED}.localhost;" in policy
-    assert "connect-src 'self' ws://testserver wss://testserver;" in policy
-    assert "object-src 'none'" in policy and "frame-ancestors 'none'" in policy
-    html = response.content.decode()
-    assert re.findall(r"<script\b[^>]*>", html) == SCRIPTS
+    assert "frame-ancestors 'none'" in policy
 
 
 def test_the_page_has_no_inline_handlers_or_styles(project: Path) -> None:
     """The CSP allows no inline script or style: every control is wired up by social.js."""
     record(project, RECORDED)
     html = Client().get("/social/").content.decode()
-    assert re.findall(r"<[^>]*\son[a-z]+\s*=", html) == []
-    assert " style=" not in html
-    assert "<style" not in html
-    assert "javascript:" not in html
-    for control in (
+    pages.assert_no_inline_code(html, (
         "signup-form", "composer", "posts", "profile-editor", "request-form", "incoming",
         "pymk", "connections", "job-search", "job-list", "org-form", "group-form",
         "notification-list", "unread", "search-form", "moderation", "report-list",
         "reports-empty", "reports-more", "blocked", "blocked-empty", "ask-recommendation-form",
         "requested-recommendations", "asked-recommendations",
-    ):
-        assert f'id="{control}"' in html, control
+    ))
 
 
 def test_the_moderation_tab_starts_hidden_and_shows_each_report_status(project: Path) -> None:
@@ -175,11 +154,7 @@ def test_an_unbuilt_interface_is_a_404_that_says_how_to_build_it(
     "social/social.js", "social/social.css", "icframework/certified.js", "icframework/ic.js",
 ])
 def test_static_files_are_served_without_collectstatic(path: str) -> None:
-    response = Client().get(f"/static/{path}")
-    assert response.status_code == 200
-    assert response["Content-Type"].split(";")[0] in (
-        "text/javascript", "application/javascript", "text/css",
-    )
+    pages.assert_static_served(path)
 
 
 SCRIPTS_DIR = APP_DIR / "static" / "social"
