@@ -23,7 +23,6 @@ the sender is the demo user's principal.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections.abc import Iterable
@@ -31,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from icframework.core import Principal
-from icframework.deployments import recorded_id, save_canister_id
+from icframework.deployments import module_hash, recorded_id, save_canister_id
 from icframework.identity import Ed25519Identity
 from icframework.replica.admin import admin_identity, admin_pem_path, write_private
 from icframework.replica.embedded import Replica
@@ -72,10 +71,10 @@ def install_recorded(replica: Replica, url: str, name: str, wasm: bytes, *,
             return canister, "kept (deployed by a developer identity)"
         repaired = f"; {REPAIRED}"
         status = replica.canister_status(canister, sender=admin)
-    module_hash = status.get("module_hash")
-    if module_hash == hashlib.sha256(wasm).digest():
+    installed = status.get("module_hash")
+    if installed == module_hash(wasm):
         return canister, "unchanged" + repaired
-    if module_hash is None:
+    if installed is None:
         replica.install_code(canister, wasm, init_arg, mode="install", sender=admin)
         return canister, "installed" + repaired
     replica.install_code(canister, wasm, upgrade_arg, mode="upgrade", sender=admin)
