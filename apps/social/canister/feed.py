@@ -44,6 +44,7 @@ from .post_records import (
     ScoreParts,
 )
 from .records import PersonCard
+from .store import MAX_ID
 
 MAX_SOURCES = 400
 """People, groups, organisations and hashtags one feed reads (bounds its cost)."""
@@ -56,7 +57,6 @@ MAX_FOLLOWED_TAGS = 100
 BATCH = 8
 """Post ids read from one source at a time."""
 HOUR_NS = 3600 * 1_000_000_000
-_MAX_ID = 2**64 - 1
 
 followed_tags = StableBTreeMap[tuple[Principal, str], nat64]("feed.followed_tags")
 
@@ -183,7 +183,7 @@ def home_feed(order: FeedOrder, cursor: str | None, limit: nat32) -> FeedPage:
         items: list[FeedItem] = []
         examined = 0
         last = 0
-        for post_id, found, reason in _merge(me, at[0] if at else _MAX_ID, MAX_FEED_SCAN):
+        for post_id, found, reason in _merge(me, at[0] if at else MAX_ID, MAX_FEED_SCAN):
             examined, last = examined + 1, post_id
             if found is not None:
                 if len(items) == n:
@@ -194,7 +194,7 @@ def home_feed(order: FeedOrder, cursor: str | None, limit: nat32) -> FeedPage:
     as_of = at[0] if at else ic.time()
     degrees: dict[Principal, int] = {me: 0}
     ranked: list[tuple[ScoreParts, Post, str]] = []
-    for _id, post, reason in _merge(me, _MAX_ID, MAX_FEED_SCAN):
+    for _id, post, reason in _merge(me, MAX_ID, MAX_FEED_SCAN):
         if post is None:
             continue
         degree = degrees.get(post.author)
@@ -219,7 +219,7 @@ def _readable_page(source: Source, readable: Callable[[int], Post | None],
                    cursor: str | None, limit: int) -> tuple[list[Post], str | None]:
     """The posts of one source that ``readable`` lets through, newest first, from a
     ``p:<id>`` cursor; at most `MAX_FEED_SCAN` examined, and ``limit`` (1–50) kept."""
-    before = _MAX_ID
+    before = MAX_ID
     if cursor is not None:
         if not (cursor.startswith("p:") and cursor[2:].isdigit() and cursor.isascii()
                 and len(cursor) <= 22):

@@ -47,6 +47,7 @@ from .post_records import (
     JoinPolicy,
     Rsvp,
 )
+from .store import MAX_ID
 from .text import bounded
 
 MAX_GROUP_NAME_CHARS = 100
@@ -61,7 +62,6 @@ MAX_EVENT_NS = 31 * 24 * 3600 * 1_000_000_000
 
 RANK = {GroupRole.owner: 3, GroupRole.admin: 2, GroupRole.member: 1}
 _LOWEST = Principal.management_canister()
-_MAX_ID = 2**64 - 1
 
 
 @dataclass
@@ -106,7 +106,7 @@ def can_read(viewer: Principal, group_id: int) -> bool:
 
 def group_ids_of(user: Principal, limit: int = MAX_GROUPS_PER_USER) -> list[int]:
     """The groups ``user`` belongs to (at most ``limit``)."""
-    return [g for (_u, g), _t in my_groups.range((user, 0), (user, _MAX_ID), limit=limit)]
+    return [g for (_u, g), _t in my_groups.range((user, 0), (user, MAX_ID), limit=limit)]
 
 
 def require_member(group_id: int, user: Principal, action: str) -> Membership:
@@ -159,7 +159,7 @@ def _cursor(cursor: str | None, what: str) -> Principal:
 
 
 def _add(group: Group, user: Principal, role: GroupRole) -> None:
-    if sum(1 for _ in my_groups.range((user, 0), (user, _MAX_ID),
+    if sum(1 for _ in my_groups.range((user, 0), (user, MAX_ID),
                                       limit=MAX_GROUPS_PER_USER)) >= MAX_GROUPS_PER_USER:
         raise Reject(f"a person belongs to at most {MAX_GROUPS_PER_USER} groups: leave one first")
     members[(group.id, user)] = Membership(role, ic.time())
@@ -220,7 +220,7 @@ def list_groups(cursor: nat64 | None, limit: nat32) -> tuple[list[GroupView], na
     """Every group, newest first; pass the returned id back to page on."""
     me = ic.caller()
     n = max(1, min(int(limit), MAX_PAGE))
-    end = _MAX_ID if cursor is None else cursor
+    end = MAX_ID if cursor is None else cursor
     rows = list(groups.range(0, end, reverse=True, limit=n + 1))
     return [_view(me, g) for _id, g in rows[:n]], rows[n - 1][0] if len(rows) > n else None
 

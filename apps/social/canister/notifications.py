@@ -34,6 +34,7 @@ from .post_records import (
     NotificationPage,
     NotificationView,
 )
+from .store import MAX_ID
 
 MAX_KEPT = 500
 """Notifications kept per user (the oldest go first)."""
@@ -47,7 +48,6 @@ kept = StableBTreeMap[Principal, nat32]("notes.kept")
 unread = StableBTreeMap[Principal, nat32]("notes.unread")
 read_upto = StableBTreeMap[Principal, nat64]("notes.read_upto")
 
-_MAX_ID = 2**64 - 1
 
 
 def topic_of(user: Principal) -> str:
@@ -88,7 +88,7 @@ def notify(recipient: Principal, kind: str, actor: Principal, subject: str, ref:
     notes[(recipient, note_id)] = note
     count = kept.get(recipient, 0) + 1
     if count > MAX_KEPT:
-        for key, _old in list(notes.range((recipient, 0), (recipient, _MAX_ID), limit=1)):
+        for key, _old in list(notes.range((recipient, 0), (recipient, MAX_ID), limit=1)):
             notes.remove(key)
             if key[1] > read_upto.get(recipient, 0):
                 unread[recipient] = unread.get(recipient, 1) - 1
@@ -111,7 +111,7 @@ def my_notifications(cursor: str | None, limit: nat32) -> NotificationPage:
     pass ``next_cursor`` back for older ones."""
     me = _me()
     n = max(1, min(int(limit), MAX_PAGE))
-    end = _MAX_ID
+    end = MAX_ID
     if cursor is not None:
         if not (cursor.isdigit() and cursor.isascii() and len(cursor) <= 20):
             raise Reject(f"{cursor[:40]!r} is not a notification cursor; pass the "
@@ -133,7 +133,7 @@ def _mark_read(me: Principal, up_to: int) -> int:
     old = read_upto.get(me, 0)
     if up_to <= old:
         return unread.get(me, 0)
-    top = min(up_to, _MAX_ID - 1)
+    top = min(up_to, MAX_ID - 1)
     newly = sum(1 for _ in notes.range((me, old + 1), (me, top + 1), limit=MAX_KEPT + 1))
     read_upto[me] = up_to
     unread[me] = max(0, unread.get(me, 0) - newly)
@@ -152,7 +152,7 @@ def mark_notifications_read(up_to: nat64) -> nat32:
 def mark_all_notifications_read() -> nat32:
     """Mark every notification of the caller read; returns the unread count (0)."""
     me = _me()
-    for (_user, note_id), _note in notes.range((me, 0), (me, _MAX_ID), reverse=True, limit=1):
+    for (_user, note_id), _note in notes.range((me, 0), (me, MAX_ID), reverse=True, limit=1):
         return _mark_read(me, note_id)
     return unread.get(me, 0)
 

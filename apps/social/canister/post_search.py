@@ -20,14 +20,13 @@ from icframework.sdk import Reject, StableBTreeMap, ic, nat32, nat64, query
 from . import posts
 from .limits import MAX_QUERY_TOKENS, MAX_SEARCH_SCAN
 from .post_records import PostPage
-from .store import count_down, count_up
+from .store import MAX_ID, count_down, count_up
 from .text import tokens
 
 MAX_HASHTAGS = 10
 MAX_HASHTAG_CHARS = 40
 MAX_RESULTS = 50
 _HASHTAG = re.compile(rf"(?<![\w#])#(\w{{1,{MAX_HASHTAG_CHARS}}})(?!\w)")
-_MAX_ID = 2**64 - 1
 
 postings = StableBTreeMap[tuple[str, nat64], bool]("post_search.postings")
 df = StableBTreeMap[str, nat64]("post_search.df")
@@ -87,7 +86,7 @@ def search_posts(text: str, cursor: str | None, limit: nat32) -> PostPage:
     if len(wanted) > MAX_QUERY_TOKENS:
         raise Reject(f"a search has at most {MAX_QUERY_TOKENS} words and hashtags, "
                      f"got {len(wanted)}: drop some")
-    before = _MAX_ID
+    before = MAX_ID
     if cursor is not None:
         if not (cursor.isdigit() and cursor.isascii() and len(cursor) <= 20):
             raise Reject(f"{cursor[:40]!r} is not a search cursor; pass the next_cursor "

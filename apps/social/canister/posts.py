@@ -83,7 +83,6 @@ PUBLIC_INDEX_MAX = 10_000
 """Newest possibly-public posts ``by_public`` keeps (older ones drop out of it)."""
 
 KINDS = list(ReactionKind)
-_MAX_ID = 2**64 - 1
 _LOWEST = Principal.management_canister()
 _MENTION = re.compile(r"(?<![\w@])@([A-Za-z0-9_]{3,30})(?!\w)")
 _IMAGE_PATH = re.compile(r"/images/(\d{1,19})-([0-9a-f]{16})")
