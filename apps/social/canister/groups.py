@@ -47,7 +47,7 @@ from .post_records import (
     JoinPolicy,
     Rsvp,
 )
-from .store import MAX_ID
+from .store import MAX_ID, MIN_PRINCIPAL
 from .text import bounded
 
 MAX_GROUP_NAME_CHARS = 100
@@ -61,7 +61,6 @@ MAX_EVENT_NS = 31 * 24 * 3600 * 1_000_000_000
 """An event lasts at most 31 days."""
 
 RANK = {GroupRole.owner: 3, GroupRole.admin: 2, GroupRole.member: 1}
-_LOWEST = Principal.management_canister()
 
 
 @dataclass
@@ -150,7 +149,7 @@ def _author(p: Principal) -> Author:
 def _cursor(cursor: str | None, what: str) -> Principal:
     """The principal a members or attendees page starts at."""
     if cursor is None:
-        return _LOWEST
+        return MIN_PRINCIPAL
     try:
         return Principal.from_text(cursor[:80])
     except Exception:
@@ -248,7 +247,7 @@ def join_group(group_id: nat64) -> GroupView:
     elif (group_id, me) not in join_requests:
         join_requests[(group_id, me)] = ic.time()
         group.request_count += 1
-        for (_g, user), m in members.range((group_id, _LOWEST), (group_id + 1, _LOWEST),
+        for (_g, user), m in members.range((group_id, MIN_PRINCIPAL), (group_id + 1, MIN_PRINCIPAL),
                                            limit=MAX_PAGE):
             if m.role is not GroupRole.member:
                 notifications.notify(user, "group_request", me, group.name, f"group:{group_id}")
@@ -283,8 +282,8 @@ def join_requests_of(group_id: nat64, cursor: Principal | None, limit: nat32
     if not is_manager(group_id, me):
         raise Reject(f"only the owner and admins of group {group_id} see its join requests")
     n = max(1, min(int(limit), MAX_PAGE))
-    start = (group_id, cursor if cursor is not None else _LOWEST)
-    rows = list(join_requests.range(start, (group_id + 1, _LOWEST), limit=n + 1))
+    start = (group_id, cursor if cursor is not None else MIN_PRINCIPAL)
+    rows = list(join_requests.range(start, (group_id + 1, MIN_PRINCIPAL), limit=n + 1))
     return [_author(u) for (_g, u), _t in rows[:n]], rows[n][0][1] if len(rows) > n else None
 
 
@@ -351,7 +350,7 @@ def group_members(group_id: nat64, cursor: str | None, limit: nat32) -> GroupMem
         raise Reject(f"group {group_id} shows its members to members only: ask to join")
     n = max(1, min(int(limit), MAX_PAGE))
     start = (group_id, _cursor(cursor, "members"))
-    rows = list(members.range(start, (group_id + 1, _LOWEST), limit=n + 1))
+    rows = list(members.range(start, (group_id + 1, MIN_PRINCIPAL), limit=n + 1))
     out = [GroupMemberView(_author(u), m.role, m.joined_at) for (_g, u), m in rows[:n]]
     return GroupMembersPage(out, rows[n][0][1].to_text() if len(rows) > n else None)
 
@@ -442,7 +441,7 @@ def event_attendees(event_id: nat64, cursor: str | None, limit: nat32) -> Attend
     _event(event_id, me)
     n = max(1, min(int(limit), MAX_PAGE))
     start = (event_id, _cursor(cursor, "attendees"))
-    rows = list(rsvps.range(start, (event_id + 1, _LOWEST), limit=n + 1))
+    rows = list(rsvps.range(start, (event_id + 1, MIN_PRINCIPAL), limit=n + 1))
     out = [AttendeeView(_author(u), answer) for (_e, u), answer in rows[:n]
            if answer is not Rsvp.not_going]
     return AttendeesPage(out, rows[n][0][1].to_text() if len(rows) > n else None)

@@ -55,7 +55,7 @@ from icframework.sdk import (
 from icframework.sdk.http import HttpRequest, HttpResponse, immutable_response
 
 from . import graph, groups, notifications, orgs, post_search, profiles, ratelimit, safety
-from .limits import CHUNK_BYTES, DELETE_BATCH, IMAGE_TYPES
+from .limits import CHUNK_BYTES, DELETE_BATCH, HANDLE_MAX_CHARS, HANDLE_MIN_CHARS, IMAGE_TYPES
 from .post_records import (
     Audience,
     Author,
@@ -69,7 +69,7 @@ from .post_records import (
     ReactionCount,
     ReactionKind,
 )
-from .store import moderators
+from .store import MIN_PRINCIPAL, moderators
 from .text import bounded, clean
 
 MAX_POST_CHARS = 3_000
@@ -83,8 +83,8 @@ PUBLIC_INDEX_MAX = 10_000
 """Newest possibly-public posts ``by_public`` keeps (older ones drop out of it)."""
 
 KINDS = list(ReactionKind)
-_LOWEST = Principal.management_canister()
-_MENTION = re.compile(r"(?<![\w@])@([A-Za-z0-9_]{3,30})(?!\w)")
+_MENTION = re.compile(
+    rf"(?<![\w@])@([A-Za-z0-9_]{{{HANDLE_MIN_CHARS},{HANDLE_MAX_CHARS}}})(?!\w)")
 _IMAGE_PATH = re.compile(r"/images/(\d{1,19})-([0-9a-f]{16})")
 
 next_post_id = StableCell[nat64]("posts.next_id", default=1)
@@ -396,12 +396,12 @@ def _leftovers(post_id: int, comment_id: int
     """The key ranges ``[low, high)`` of what a deleted post (``comment_id`` 0) or
     comment leaves behind."""
     if comment_id:
-        low, high = (post_id, comment_id, _LOWEST), (post_id, comment_id + 1, _LOWEST)
+        low, high = (post_id, comment_id, MIN_PRINCIPAL), (post_id, comment_id + 1, MIN_PRINCIPAL)
         return [(comment_reactions, low, high), (reaction_noted, low, high)]
     return [
-        (reactions, (post_id, _LOWEST), (post_id + 1, _LOWEST)),
-        (comment_reactions, (post_id, 0, _LOWEST), (post_id + 1, 0, _LOWEST)),
-        (reaction_noted, (post_id, 0, _LOWEST), (post_id + 1, 0, _LOWEST)),
+        (reactions, (post_id, MIN_PRINCIPAL), (post_id + 1, MIN_PRINCIPAL)),
+        (comment_reactions, (post_id, 0, MIN_PRINCIPAL), (post_id + 1, 0, MIN_PRINCIPAL)),
+        (reaction_noted, (post_id, 0, MIN_PRINCIPAL), (post_id + 1, 0, MIN_PRINCIPAL)),
         (replies, (post_id, 0, 0), (post_id + 1, 0, 0)),
         (top_level, (post_id, 0), (post_id + 1, 0)),
         (comments, (post_id, 0), (post_id + 1, 0)),
@@ -518,8 +518,8 @@ def post_reactions(post_id: nat64, cursor: Principal | None, limit: nat32
     me = ic.caller()
     _readable(me, post_id)
     n = max(1, min(int(limit), 100))
-    start = (post_id, cursor) if cursor is not None else (post_id, _LOWEST)
-    rows = list(reactions.range(start, (post_id + 1, _LOWEST), limit=n + 1))
+    start = (post_id, cursor) if cursor is not None else (post_id, MIN_PRINCIPAL)
+    rows = list(reactions.range(start, (post_id + 1, MIN_PRINCIPAL), limit=n + 1))
     out = [(author(user), kind) for (_p, user), kind in rows[:n]
            if me.is_anonymous or not graph.is_blocked(me, user)]
     return out, rows[n][0][1] if len(rows) > n else None
