@@ -35,6 +35,7 @@ from icframework.protocol import (
     index_tree,
     prune,
 )
+from icframework.replica.errors import ReplicaError
 from icframework.replica.state import IngressState, IngressStatus
 from icframework.replica.subnet import Subnet
 
@@ -176,8 +177,19 @@ class StateCertifier:
         self._current: CertifiedState | None = None
 
     def certified_state(self, subnet: Subnet) -> CertifiedState:
-        """The certified state at ``subnet``'s current height (built on first use)."""
+        """The certified state at ``subnet``'s last committed height (built on first use).
+
+        Between two messages of a round (a caller the replica service let in) that is
+        the tree built before the round started; raises `ReplicaError` if none was.
+        """
         current = self._current
+        if subnet.in_round:
+            if current is None or current.height != subnet.committed_height:
+                raise ReplicaError(
+                    f"no certified state of round {subnet.committed_height} was built before "
+                    f"round {subnet.height} started; call certified_state() between rounds"
+                )
+            return current
         if current is None or current.height != subnet.height or current.time_ns != subnet.time_ns:
             tree = build_state_tree(subnet, self.node)
             index = index_tree(tree)

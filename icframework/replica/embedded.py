@@ -58,7 +58,6 @@ class Replica:
         self.key = key
         self.node_key = node
         self.certifier = StateCertifier(key, node)
-        self._committed: CertifiedState | None = None
 
     @classmethod
     def open(
@@ -191,17 +190,7 @@ class Replica:
         Between two messages of a round (a caller the replica service let in) that is
         the tree built before the round started; raises `ReplicaError` if none was.
         """
-        subnet = self.subnet
-        if subnet.in_round:
-            committed = self._committed
-            if committed is None or committed.height != subnet.committed_height:
-                raise ReplicaError(
-                    f"no certified state of round {subnet.committed_height} was built before "
-                    f"round {subnet.height} started; call certified_state() between rounds"
-                )
-            return committed
-        self._committed = self.certifier.certified_state(subnet)
-        return self._committed
+        return self.certifier.certified_state(self.subnet)
 
     def run_query(
         self, canister_id: Principal, method: str, arg: bytes, *, sender: Principal = ANONYMOUS
