@@ -18,14 +18,13 @@ import re
 from icframework.sdk import Reject, StableBTreeMap, ic, nat32, nat64, query
 
 from . import posts
-from .limits import MAX_QUERY_TOKENS, MAX_SEARCH_SCAN
+from .limits import MAX_QUERY_TOKENS, MAX_SEARCH_RESULTS, MAX_SEARCH_SCAN
 from .post_records import PostPage
 from .store import MAX_ID, count_down, count_up
 from .text import tokens
 
 MAX_HASHTAGS = 10
 MAX_HASHTAG_CHARS = 40
-MAX_RESULTS = 50
 _HASHTAG = re.compile(rf"(?<![\w#])#(\w{{1,{MAX_HASHTAG_CHARS}}})(?!\w)")
 
 postings = StableBTreeMap[tuple[str, nat64], bool]("post_search.postings")
@@ -92,7 +91,7 @@ def search_posts(text: str, cursor: str | None, limit: nat32) -> PostPage:
             raise Reject(f"{cursor[:40]!r} is not a search cursor; pass the next_cursor "
                          "of the previous page, or null for the first")
         before = int(cursor)
-    n = max(1, min(int(limit), MAX_RESULTS))
+    n = max(1, min(int(limit), MAX_SEARCH_RESULTS))
     counts = {token: df.get(token, 0) for token in wanted}
     rarest = min(wanted, key=lambda token: (counts[token], token))
     if counts[rarest] == 0:
