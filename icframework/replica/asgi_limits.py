@@ -34,7 +34,12 @@ from typing import Any
 
 from icframework.conf import ConfigurationError, get_setting
 from icframework.replica.gateway import GatewayError, resolve_canister
-from icframework.replica.http.validation import MAX_REQUEST_BYTES
+from icframework.replica.http.validation import (
+    MAX_REQUEST_BYTES,
+    digits_exceed,
+    length_digits,
+    shown_digits,
+)
 
 __all__ = ["API_MAX_REQUEST_BYTES", "RETRY_AFTER_SECONDS", "Message", "RequestLimits", "body_limit"]
 
@@ -104,8 +109,9 @@ class RequestLimits:
         limit, name = body_limit(scope)
         cors = _API_CORS if scope.get("path", "").startswith("/api/") else ()
         declared = _content_length(scope)
-        if declared is not None and declared > limit:
-            await _answer(send, 413, _too_large(f"{declared} bytes", limit, name), cors,
+        if declared is not None and digits_exceed(declared, limit):
+            await _answer(send, 413, _too_large(f"{shown_digits(declared)} bytes", limit, name),
+                          cors,
                           close=True)
             return
         places = self._semaphore()
@@ -156,10 +162,13 @@ class RequestLimits:
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
         declared = _content_length(scope)
+        if declared == "0":  # an empty body is no body
+            declared = None
         if declared or _header(scope, b"transfer-encoding") is not None:
             await _deny_upgrade(scope, receive, send, 413,
                                 "a WebSocket upgrade carries no body, but this one declares "
-                                + (f"{declared} bytes" if declared else "a chunked body")
+                                + (f"{shown_digits(declared)} bytes" if declared
+                                   else "a chunked body")
                                 + "; send the upgrade request without one", ())
             return
         maximum = _positive_setting("MAX_WEBSOCKETS")
@@ -205,13 +214,11 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
-def _content_length(scope: Scope) -> int | None:
-    """The declared body length, or None if there is none (or it is not a number: the
-    server refuses those itself)."""
+def _content_length(scope: Scope) -> str | None:
+    """The declared body length's digits (`length_digits`: compared by their digits,
+    never converted whole), or None if there is none or it is not a number."""
     value = _header(scope, b"content-length")
-    if value is None or not value.strip().isdigit():
-        return None
-    return int(value)
+    return None if value is None else length_digits(value)
 
 
 def _positive_setting(name: str) -> int:

@@ -173,6 +173,33 @@ def test_the_middleware_refuses_an_upgrade_with_a_body_on_any_server() -> None:
     assert sent[0]["type"] == "websocket.close" and sent[0]["code"] == 1008
 
 
+@pytest.mark.parametrize(("value", "status"), [("9" * 5000, 413), ("0" * 5000 + "7", 200),
+                                              ("\u00b2", 200)])
+def test_a_content_length_of_any_length_is_compared_by_its_digits(
+        value: str, status: int) -> None:
+    # 5,000 digits cannot even be converted to an int (a ValueError: a 500); a superscript
+    # digit passes str.isdigit but is no number. Neither may reach int().
+    sent: list[Message] = []
+
+    async def application(scope: Any, receive: Any, send: Any) -> None:
+        await receive()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    async def body() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def record(message: Message) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "path": "/api/v2/status", "query_string": b"",
+             "headers": [(b"host", b"127.0.0.1"), (b"content-length", value.encode("latin-1"))]}
+    asyncio.run(RequestLimits(application)(scope, body, record))
+    assert sent[0]["status"] == status
+    if status == 413:
+        assert sent[1]["body"].startswith(b"Request body is 99999999999999999999\xe2\x80\xa6 bytes")
+
+
 # -- back-pressure on the real server --------------------------------------------------------
 
 

@@ -61,12 +61,29 @@ def check_content_length(content_length: str | None) -> None:
     The header is compared by its digits, so a 5,000-digit length is refused without
     being converted to an int; anything but ASCII digits is left to the server.
     """
-    digits = (content_length or "").strip().lstrip("0")
-    if not digits.isascii() or not digits.isdigit():
-        return
-    if len(digits) > len(str(MAX_REQUEST_BYTES)) or int(digits) > MAX_REQUEST_BYTES:
-        shown = digits if len(digits) <= 20 else digits[:20] + "…"
-        raise HttpError(PAYLOAD_TOO_LARGE, _too_large(shown))
+    digits = length_digits(content_length)
+    if digits is not None and digits_exceed(digits, MAX_REQUEST_BYTES):
+        raise HttpError(PAYLOAD_TOO_LARGE, _too_large(shown_digits(digits)))
+
+
+def length_digits(content_length: str | None) -> str | None:
+    """A ``Content-Length``'s digits without leading zeros (``"0"`` for zero), or None
+    when it is absent or not ASCII digits (the server refuses those itself)."""
+    value = (content_length or "").strip()
+    if not value.isascii() or not value.isdigit():
+        return None
+    return value.lstrip("0") or "0"
+
+
+def digits_exceed(digits: str, limit: int) -> bool:
+    """``int(digits) > limit`` without converting a number of any length (Python refuses
+    to convert more than 4,300 digits)."""
+    return len(digits) > len(str(limit)) or int(digits) > limit
+
+
+def shown_digits(digits: str) -> str:
+    """A number of any length as an error message shows it (the first 20 digits)."""
+    return digits if len(digits) <= 20 else digits[:20] + "…"
 
 
 def check_body(content_type: str | None, body: bytes) -> None:
