@@ -26,6 +26,7 @@ users' keys stay in their browsers.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import time
 from collections.abc import Callable, Iterator
@@ -561,7 +562,6 @@ DEMO_EVENT = ("python-ic", "zoe", "Python canisters meetup, Lisbon",
 
 
 @dataclass
-@dataclass
 class DemoSocial:
     """What `seed_demo` found and did."""
 
@@ -603,9 +603,14 @@ def pictures_dir() -> Path:
     return Path(settings.BASE_DIR) / ".build" / "social-pictures"
 
 
+@functools.cache
+def _drawing_hash() -> str:
+    """The SHA-256 of `apps.social.portraits`' source, read once per process."""
+    return hashlib.sha256((APP_DIR / "portraits.py").read_bytes()).hexdigest()
+
+
 def _picture_path(kind: str, name: str, look: Look | None) -> Path:
-    drawing = hashlib.sha256((APP_DIR / "portraits.py").read_bytes()).hexdigest()
-    key = hashlib.sha256(f"{drawing} {kind} {name} {look!r}".encode()).hexdigest()
+    key = hashlib.sha256(f"{_drawing_hash()} {kind} {name} {look!r}".encode()).hexdigest()
     return pictures_dir() / f"{kind}-{key[:24]}.jpg"
 
 
