@@ -654,8 +654,7 @@ class Subnet:
         """
         graph = _QueryGraph(self.config.query_instruction_limit)
         result = self._query_node(graph, sender, canister_id, method, arg, data_certificate, 0)
-        return QueryResult(reply=result.reply, reject=result.reject,
-                           instructions=graph.instructions)
+        return dataclasses.replace(result, instructions=graph.instructions)
 
     def _query_node(self, graph: _QueryGraph, sender: bytes, canister_id: bytes, method: str,
                     arg: bytes, data_certificate: bytes | None, depth: int) -> QueryResult:

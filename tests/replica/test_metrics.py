@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from itertools import count
 
 import pytest
+import wasmtime
 
 from icframework.core import Principal
 from icframework.replica.embedded import Replica
@@ -74,6 +75,22 @@ def test_a_trap_is_kept_with_its_method(replica: Replica) -> None:
     assert "trap" in trap["message"]
     assert trap["location"] is None  # a wasm canister names no Python frame
     assert replica.subnet.metrics.snapshot()["canisters"][canister.to_text()]["traps"] == 1
+
+
+COMPOSITE_TRAP_WAT = """
+(module
+  (memory 1)
+  (func (export "canister_composite_query boom") unreachable))
+"""
+
+
+def test_a_composite_query_trap_is_kept_too(replica: Replica) -> None:
+    canister = replica.create_canister(sender=OWNER)
+    replica.install_code(canister, bytes(wasmtime.wat2wasm(COMPOSITE_TRAP_WAT)), sender=OWNER)
+    with pytest.raises(CanisterError):
+        replica.query(canister, "boom")
+    (trap,) = replica.subnet.metrics.snapshot()["traps"]
+    assert (trap["canister"], trap["method"]) == (canister.to_text(), "boom")
 
 
 def test_rings_are_bounded(replica: Replica) -> None:
