@@ -93,6 +93,34 @@ def open_profile(page: Any, handle: str) -> None:
     expect(page.locator("#profile")).to_have_attribute("data-ready", "true")
 
 
+def open_organisation_with_job(page: Any, organisation: str, **job: str) -> Any:
+    """``page`` opens ``organisation`` and posts a job there, filling the form's fields
+    from ``job`` in order; the job's entry on the organisation's page, once shown."""
+    from playwright.sync_api import expect
+
+    page.click(".social-tabs [data-view=orgs]")
+    page.fill("#org-form [name=name]", organisation)
+    page.click("#org-form button[type=submit]")
+    detail = page.locator("#org-detail")
+    expect(detail.locator("h2")).to_have_text(organisation)
+    job_form = detail.locator("form", has_text="Post a job")
+    for field, value in job.items():
+        job_form.locator(f"[name={field}]").fill(value)
+    job_form.get_by_role("button", name="Post job").click()
+    posted = detail.locator("li.job", has_text=job["title"])
+    expect(posted).to_be_visible()  # the page shown again: now the next form
+    return posted
+
+
+def attest_role(page: Any, member: str, title: str, start: str) -> None:
+    """On the open organisation's page, ``page`` attests ``member``'s role ``title``."""
+    attest = page.locator("#org-detail form", has_text="Attest a role")
+    attest.locator("[name=member]").fill(member)
+    attest.locator("[name=title]").fill(title)
+    attest.locator("[name=start]").fill(start)
+    attest.get_by_role("button", name="Attest").click()
+
+
 def unread(page: Any) -> Any:
     return page.locator("#unread")
 
@@ -223,23 +251,10 @@ def test_two_people_connect_vouch_post_hire_and_verify_an_attested_role(
     expect(unread(ada)).to_be_hidden()  # read once seen
 
     # Ada opens an organisation, posts a job and attests Ben's role there.
-    ada.click(".social-tabs [data-view=orgs]")
-    ada.fill("#org-form [name=name]", "Quill Gearworks")
-    ada.click("#org-form button[type=submit]")
-    detail = ada.locator("#org-detail")
-    expect(detail.locator("h2")).to_have_text("Quill Gearworks")
-    job_form = detail.locator("form", has_text="Post a job")
-    job_form.locator("[name=title]").fill("Gearwright")
-    job_form.locator("[name=location]").fill("London")
-    job_form.locator("[name=skills]").fill("Python, gears")
-    job_form.locator("[name=description]").fill("Keep the engines turning.")
-    job_form.get_by_role("button", name="Post job").click()
-    expect(detail.locator("li.job", has_text="Gearwright")).to_be_visible()
-    attest = detail.locator("form", has_text="Attest a role")
-    attest.locator("[name=member]").fill("@ben_rivet")
-    attest.locator("[name=title]").fill("Senior Mechanic")
-    attest.locator("[name=start]").fill("2021-03")
-    attest.get_by_role("button", name="Attest").click()
+    posted = open_organisation_with_job(
+        ada, "Quill Gearworks", title="Gearwright", location="London", skills="Python, gears",
+        description="Keep the engines turning.")
+    attest_role(ada, "@ben_rivet", "Senior Mechanic", "2021-03")
     expect(ada.locator("#notice, .toast").last).to_contain_text("certified")
 
     # Ben applies with a note and sees the stage Ada moves his application to.
@@ -254,7 +269,7 @@ def test_two_people_connect_vouch_post_hire_and_verify_an_attested_role(
     application = ben.locator("#my-applications li", has_text="Gearwright")
     expect(application).to_have_attribute("data-stage", "applied")
 
-    detail.locator("li.job", has_text="Gearwright").locator("a").click()
+    posted.locator("a").click()
     applicant = ada.locator("#job-detail li.applicant", has_text="Ben Rivet")
     expect(applicant).to_contain_text("I already keep them turning.")
     before = int(unread(ben).text_content() or "0")

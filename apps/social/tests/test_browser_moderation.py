@@ -27,7 +27,13 @@ from typing import Any
 
 import pytest
 
-from apps.social.tests.test_browser import ERRORS, open_profile, register
+from apps.social.tests.test_browser import (
+    ERRORS,
+    attest_role,
+    open_organisation_with_job,
+    open_profile,
+    register,
+)
 from icframework.identity import Ed25519Identity
 from icframework.replica.admin import admin_identity
 from tests.agent.live_replica import ServedProject, served_project
@@ -188,23 +194,10 @@ def test_endorsers_asked_recommendations_job_closing_withdrawals_and_revokes(
     expect(finn.locator("#profile-recommendations li")).to_contain_text("tenth of a hair")
 
     # Eve opens an organisation, posts a job, attests Finn's role, closes and reopens the job.
-    eve.click(".social-tabs [data-view=orgs]")
-    eve.fill("#org-form [name=name]", "Eve Escapements")
-    eve.click("#org-form button[type=submit]")
-    detail = eve.locator("#org-detail")
-    expect(detail.locator("h2")).to_have_text("Eve Escapements")
-    job_form = detail.locator("form", has_text="Post a job")
-    job_form.locator("[name=title]").fill("Escapement apprentice")
-    job_form.locator("[name=location]").fill("Geneva")
-    job_form.locator("[name=description]").fill("Learn the anchor escapement.")
-    job_form.get_by_role("button", name="Post job").click()
-    posted = detail.locator("li.job", has_text="Escapement apprentice")
-    expect(posted).to_be_visible()  # the page shown again: now the next form
-    attest = detail.locator("form", has_text="Attest a role")
-    attest.locator("[name=member]").fill("@finn_fitter")
-    attest.locator("[name=title]").fill("Escapement fitter")
-    attest.locator("[name=start]").fill("2022-01")
-    attest.get_by_role("button", name="Attest").click()
+    posted = open_organisation_with_job(
+        eve, "Eve Escapements", title="Escapement apprentice", location="Geneva",
+        description="Learn the anchor escapement.")
+    attest_role(eve, "@finn_fitter", "Escapement fitter", "2022-01")
     expect(eve.locator(".toast").last).to_contain_text("certified")
     posted.locator("a").click()
     job = eve.locator("#job-detail")
