@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from icframework.replica.pages import CHECKPOINT_PAGE
+from icframework.replica.execution.page_map import CHECKPOINT_PAGE
 from icframework.replica.store import MemoryStateStore, RoundChanges, SQLiteStateStore, StateStore
 
 PAGE_COUNTS = (1, 10, 100, 1000, 10000)

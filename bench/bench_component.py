@@ -31,9 +31,9 @@ if str(ROOT) not in sys.path:
 
 from icframework.compiler import runtime_build  # noqa: E402
 from icframework.core.ic0 import Context  # noqa: E402
-from icframework.replica.component import ComponentSandbox  # noqa: E402
-from icframework.replica.engine import ExecutionEngine  # noqa: E402
-from icframework.replica.system_api import ExecutionInput  # noqa: E402
+from icframework.replica.execution.component import ComponentSandbox  # noqa: E402
+from icframework.replica.execution.engine import ExecutionEngine  # noqa: E402
+from icframework.replica.execution.system_api import ExecutionInput  # noqa: E402
 
 CACHE_DIR = ROOT / ".build" / "runtime"
 CALLS = 300

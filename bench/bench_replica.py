@@ -61,10 +61,10 @@ sys.path.insert(0, str(ROOT))
 from icframework.core import Principal  # noqa: E402
 from icframework.core.ic0 import Context  # noqa: E402
 from icframework.replica.embedded import EMPTY_ARGS, Replica  # noqa: E402
-from icframework.replica.sandbox import Sandbox  # noqa: E402
+from icframework.replica.execution.sandbox import Sandbox  # noqa: E402
+from icframework.replica.execution.wasm_module import MEMORY_EXPORT, CanisterModule  # noqa: E402
 from icframework.replica.state import IngressState  # noqa: E402
 from icframework.replica.subnet import RoundReport, Subnet  # noqa: E402
-from icframework.replica.wasm_module import MEMORY_EXPORT, CanisterModule  # noqa: E402
 
 CALLS = 1000
 PASSES = 10

@@ -13,7 +13,7 @@ django_application = get_asgi_application()
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from icframework.channels.routing import websocket_urlpatterns  # noqa: E402
-from icframework.replica.asgi_limits import RequestLimits  # noqa: E402
+from icframework.replica import RequestLimits  # noqa: E402
 
 application = RequestLimits(ProtocolTypeRouter({
     "http": django_application,

@@ -46,7 +46,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    "icframework.replica.gateway_middleware.GatewayMiddleware",
+    "icframework.replica.GatewayMiddleware",
     "icframework.security_headers.SecurityHeadersMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.middleware.common.CommonMiddleware",

@@ -14,6 +14,6 @@ class IcFrameworkConfig(AppConfig):
 
     def ready(self) -> None:
         from icframework.compiler.runtime_build import load_runtime
-        from icframework.replica.component import set_runtime_loader
+        from icframework.replica import set_runtime_loader
 
         set_runtime_loader(load_runtime)

@@ -32,9 +32,13 @@ from typing import Any
 from icframework.core import Principal
 from icframework.deployments import module_hash, recorded_id, save_canister_id
 from icframework.identity import Ed25519Identity
-from icframework.replica.admin import admin_identity, admin_pem_path, write_private
-from icframework.replica.embedded import Replica
-from icframework.replica.errors import CanisterError
+from icframework.replica import (
+    CanisterError,
+    Replica,
+    admin_identity,
+    admin_pem_path,
+    write_private,
+)
 from icframework.sdk.dispatch import CompiledMethod, decode_result, encode_args, method_table
 
 __all__ = ["REPAIRED", "TypedCaller", "admin_identity", "admin_pem_path", "demo_keys",

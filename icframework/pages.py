@@ -16,8 +16,7 @@ from django.http import FileResponse, HttpRequest, HttpResponse
 
 from icframework.core import Principal
 from icframework.deployments import canister_ids_path, recorded_id
-from icframework.replica.embedded import Replica
-from icframework.replica.service import get_service
+from icframework.replica import Replica, get_service
 
 __all__ = ["AppCanister", "candid_response", "find_app_canister", "replica_base_url",
            "set_page_security"]

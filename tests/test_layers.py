@@ -5,6 +5,10 @@ Rules checked:
 2. ``core``, ``candid`` and ``sdk`` are bundled into canisters: standard library and
    lower pure packages only.
 3. ``agent`` is a client library: no Django, no replica, no compiler.
+4. The replica has one public face: code outside ``icframework/replica/`` (the rest of
+   the package, the apps, ``config``) imports ``icframework.replica`` and nothing
+   deeper, and only names in its ``__all__``. Tests and benchmarks of the replica's
+   internals are exempt; so are the apps' tests.
 """
 
 from __future__ import annotations
@@ -91,6 +95,78 @@ def _violations() -> list[str]:
             if top in FORBIDDEN_EXTRA.get(unit, set()):
                 problems.append(f"{where}:{lineno}: {unit} must not import {module}")
     return problems
+
+
+FACADE = "icframework.replica"
+FACADE_USERS = ("icframework", "apps", "config")
+
+
+def _facade_files() -> list[Path]:
+    files: list[Path] = []
+    for top in FACADE_USERS:
+        for path in sorted((ROOT / top).rglob("*.py")):
+            rel = path.relative_to(ROOT)
+            if rel.parts[:2] == ("icframework", "replica") or "tests" in rel.parts:
+                continue
+            files.append(path)
+    return files
+
+
+def _facade_exports(root: Path) -> set[str]:
+    init = root / "icframework" / "replica" / "__init__.py"
+    for node in ast.parse(init.read_text(encoding="utf-8")).body:
+        if isinstance(node, ast.Assign) and any(
+            isinstance(t, ast.Name) and t.id == "__all__" for t in node.targets
+        ):
+            return set(ast.literal_eval(node.value))
+    raise AssertionError(f"{init} defines no __all__")
+
+
+def _facade_violations(files: list[Path], root: Path = ROOT) -> list[str]:
+    exported = _facade_exports(root)
+    problems: list[str] = []
+    for path in files:
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        where = path.relative_to(root)
+        for node in ast.walk(tree):
+            if not isinstance(node, (ast.Import, ast.ImportFrom)):
+                continue
+            modules: list[tuple[str, list[str]]] = []
+            if isinstance(node, ast.Import):
+                modules = [(alias.name, []) for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                modules = [(node.module, [alias.name for alias in node.names])]
+            for module, names in modules:
+                if module.startswith(FACADE + "."):
+                    problems.append(
+                        f"{where}:{node.lineno}: imports {module}; import from {FACADE} "
+                        "(its __all__) instead"
+                    )
+                elif module == FACADE:
+                    for name in sorted(set(names) - exported):
+                        problems.append(
+                            f"{where}:{node.lineno}: {FACADE} does not export {name!r}"
+                        )
+    return problems
+
+
+def test_outsiders_use_the_replica_facade() -> None:
+    problems = _facade_violations(_facade_files())
+    assert not problems, "replica facade violations:\n" + "\n".join(problems)
+
+
+def test_facade_checker_catches_deep_imports(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.py"
+    bad.write_text(
+        "from icframework.replica.subnet import Subnet\n"
+        "from icframework.replica import NotExported\n"
+    )
+    init = tmp_path / "icframework" / "replica" / "__init__.py"
+    init.parent.mkdir(parents=True)
+    init.write_text('__all__ = ["Replica"]\n')
+    problems = _facade_violations([bad], root=tmp_path)
+    assert any("import from icframework.replica" in p for p in problems), problems
+    assert any("does not export 'NotExported'" in p for p in problems), problems
 
 
 def test_every_package_has_a_layer() -> None:

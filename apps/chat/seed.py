@@ -41,8 +41,7 @@ from icframework.demo import (
     method_table,
 )
 from icframework.identity import Ed25519Identity
-from icframework.replica.embedded import Replica
-from icframework.replica.python_module import pack_python_module
+from icframework.replica import Replica, pack_python_module
 
 __all__ = ["APP_DIR", "DEMO_ROOMS", "DEMO_USERS", "DemoChat", "demo_identities",
            "demo_keys_path", "run_demo", "seed_demo"]

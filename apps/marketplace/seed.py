@@ -37,8 +37,7 @@ from icframework.demo import (
     method_table,
 )
 from icframework.identity import Ed25519Identity
-from icframework.replica.embedded import Replica
-from icframework.replica.python_module import pack_python_module
+from icframework.replica import Replica, pack_python_module
 
 from .images import picture
 from .token import TOKEN_NAME, deploy_token

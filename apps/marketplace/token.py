@@ -23,8 +23,7 @@ from icframework.candid import encode, parse_did, parse_values
 from icframework.compiler.app_build import BuildResult, build_app, scaffold_app
 from icframework.core import Principal
 from icframework.demo import admin_identity, install_recorded
-from icframework.replica.embedded import Replica
-from icframework.replica.python_module import pack_python_module
+from icframework.replica import Replica, pack_python_module
 
 __all__ = ["DECIMALS", "SYMBOL", "TOKEN_NAME", "TRANSFER_FEE", "DemoToken", "build_token",
            "deploy_token", "token_init_arg"]

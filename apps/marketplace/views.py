@@ -32,9 +32,7 @@ from icframework.pages import (
     replica_base_url,
     set_page_security,
 )
-from icframework.replica.errors import CanisterError
-from icframework.replica.gateway_middleware import canister_origin
-from icframework.replica.service import get_service
+from icframework.replica import CanisterError, canister_origin, get_service
 
 APP_NAME = "marketplace"
 TOKEN_NAME = "marketplace_token"

@@ -25,7 +25,7 @@ from icframework.pages import (
     replica_base_url,
     set_page_security,
 )
-from icframework.replica.gateway_middleware import canister_origin
+from icframework.replica import canister_origin
 
 APP_NAME = "social"
 DID_PATH = Path(__file__).resolve().parent / "social.did"

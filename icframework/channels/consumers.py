@@ -47,10 +47,7 @@ from icframework.core import ErrorCode, Principal, PrincipalError
 from icframework.protocol import ProtocolError
 from icframework.protocol.errors import MalformedRequestError
 from icframework.protocol.socket_auth import NONCE_BYTES, proof_from_frame, verify_challenge
-from icframework.replica.embedded import Replica
-from icframework.replica.http.errors import error_status
-from icframework.replica.http.views import query_body, submit_call_body
-from icframework.replica.service import get_service
+from icframework.replica import Replica, error_status, get_service, query_body, submit_call_body
 
 __all__ = [
     "ACCESS_METHOD",

@@ -20,7 +20,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 
 from icframework.channels.consumers import foreign_origin
 from icframework.dashboard import overview
-from icframework.replica.service import get_service
+from icframework.replica import get_service
 
 __all__ = ["CLOSE_FOREIGN_ORIGIN", "CLOSE_NO_REPLICA", "INTERVAL_SECONDS",
            "DashboardConsumer", "live_frame"]

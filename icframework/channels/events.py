@@ -26,7 +26,7 @@ from typing import Any
 from channels.layers import BaseChannelLayer, InMemoryChannelLayer, get_channel_layer
 
 from icframework.core import Principal
-from icframework.replica.subnet import CanisterEvent
+from icframework.replica import CanisterEvent
 
 __all__ = ["EVENT_MESSAGE_TYPE", "EventBridge", "bridge", "group_name"]
 

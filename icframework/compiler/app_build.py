@@ -84,7 +84,7 @@ TEMPLATES = ("blank", "counter", "todo", "ledger")
 Progress = Callable[[str], None]
 Packer = Callable[[Mapping[str, str], str, str | None], bytes]
 """``pack(files, entry, did) -> module bytes``: the replica's
-``icframework.replica.python_module.pack_python_module``, passed in by the caller
+``icframework.replica.execution.python_module.pack_python_module``, passed in by the caller
 (the compiler sits beside the replica and may not import it)."""
 
 

@@ -20,9 +20,7 @@ from icframework.deployments import (
     format_module_hash,
     load_canister_ids,
 )
-from icframework.replica.embedded import Replica
-from icframework.replica.state import CanisterChange, CanisterState
-from icframework.replica.wasm_module import CanisterModule
+from icframework.replica import CanisterChange, CanisterModule, CanisterState, Replica
 
 __all__ = [
     "CANDID_SERVICE",

@@ -17,9 +17,7 @@ import icframework
 from icframework.conf import state_dir
 from icframework.core import Principal, PrincipalError
 from icframework.dashboard import overview
-from icframework.replica.embedded import Replica
-from icframework.replica.gateway_middleware import canister_origin
-from icframework.replica.service import get_service
+from icframework.replica import Replica, canister_origin, get_service
 
 RECENT_CALLS_SHOWN = 20
 """Rows of the recent-calls table (dashboard.js shows as many of each frame's calls)."""

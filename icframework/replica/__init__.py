@@ -1,0 +1,78 @@
+"""The bundled replica's public face: what the rest of the project may use.
+
+Everything outside ``icframework/replica/`` (the HTTP adapters in ``config``, the
+pages, the demo, the dashboard, the channels glue, the management commands and the
+apps) imports from here and nowhere deeper; ``tests/test_layers.py`` enforces it.
+Tests and benchmarks of the replica's internals are the exception.
+
+* **The replica**: `Replica` (one subnet in this process, driven from Python),
+  `ReplicaService` with `start_service` / `get_service` / `stop_service` (the replica
+  of a server process: a lock and a round loop).
+* **The IC HTTP interface's requests** as the HTTP views, the gateway and the canister
+  WebSocket all make them: `submit_call_body` (submit, and for v3 wait for the
+  certified outcome), `query_body` (a signed query answer), and `error_status`, the
+  one mapping of errors to HTTP statuses.
+* **Modules**: `pack_python_module`, `load_canister_module`, `CanisterModule`, and the
+  Python runtime's loader (`set_runtime_loader`, `shared_runtime`).
+* **State seen from outside**: `CanisterState`, `CanisterChange`, `CanisterEvent`.
+* **The admin identity** of a state directory: `admin_identity`, `admin_pem_path`,
+  `write_private`.
+* **Web glue**: `RequestLimits` (ASGI limits), `GatewayMiddleware`, `canister_origin`.
+* **Errors**: `ReplicaError` and its subclasses.
+"""
+
+from icframework.replica.admin import admin_identity, admin_pem_path, write_private
+from icframework.replica.asgi_limits import RequestLimits
+from icframework.replica.embedded import Replica
+from icframework.replica.errors import (
+    CanisterError,
+    InvalidModuleError,
+    MemoryAccessError,
+    ReplicaError,
+    StateStoreError,
+)
+from icframework.replica.execution.component import set_runtime_loader, shared_runtime
+from icframework.replica.execution.python_module import pack_python_module
+from icframework.replica.execution.wasm_module import CanisterModule, load_canister_module
+from icframework.replica.gateway_middleware import GatewayMiddleware, canister_origin
+from icframework.replica.http.errors import HttpError, error_status
+from icframework.replica.http.views import query_body, submit_call_body
+from icframework.replica.service import (
+    ReplicaService,
+    get_service,
+    start_service,
+    stop_service,
+)
+from icframework.replica.state import CanisterChange, CanisterState
+from icframework.replica.subnet import CanisterEvent
+
+__all__ = [
+    "CanisterChange",
+    "CanisterError",
+    "CanisterEvent",
+    "CanisterModule",
+    "CanisterState",
+    "GatewayMiddleware",
+    "HttpError",
+    "InvalidModuleError",
+    "MemoryAccessError",
+    "Replica",
+    "ReplicaError",
+    "ReplicaService",
+    "RequestLimits",
+    "StateStoreError",
+    "admin_identity",
+    "admin_pem_path",
+    "canister_origin",
+    "error_status",
+    "get_service",
+    "load_canister_module",
+    "pack_python_module",
+    "query_body",
+    "set_runtime_loader",
+    "shared_runtime",
+    "start_service",
+    "stop_service",
+    "submit_call_body",
+    "write_private",
+]

@@ -22,8 +22,8 @@ from icframework.identity import Ed25519Identity
 from icframework.protocol import BlsKeyPair
 from icframework.protocol.request_id import request_id as compute_request_id
 from icframework.replica.certification import CertifiedState, StateCertifier
-from icframework.replica.engine import ExecutionEngine
 from icframework.replica.errors import CanisterError, ReplicaError
+from icframework.replica.execution.engine import ExecutionEngine
 from icframework.replica.management import (
     CANISTER_ID,
     CANISTER_SETTINGS,

@@ -42,9 +42,9 @@ from icframework.candid.binary import decode, encode
 from icframework.core import ErrorCode, Principal, PrincipalError, RejectCode
 from icframework.core.ic0 import Context
 from icframework.replica.errors import CanisterError
+from icframework.replica.execution.page_map import PageMap
+from icframework.replica.execution.sandbox import CanisterSandbox
 from icframework.replica.messages import CallOrigin, OriginKind, RejectInfo, Request
-from icframework.replica.pages import PageMap
-from icframework.replica.sandbox import CanisterSandbox
 from icframework.replica.state import (
     MAX_CONTROLLERS,
     CanisterChange,

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import IO, Any, Self
 
 from icframework.replica.errors import StateStoreError
-from icframework.replica.pages import CHECKPOINT_PAGE
+from icframework.replica.execution.page_map import CHECKPOINT_PAGE
 
 SpaceKey = tuple[bytes, str]
 """``(canister_id, space)``: one paged memory of one canister."""

@@ -32,16 +32,31 @@ import cbor2
 
 from icframework.core import ErrorCode, Principal, RejectCode
 from icframework.core.ic0 import Context
-from icframework.replica.component import (
+from icframework.replica.cycles import FeeSchedule
+from icframework.replica.errors import CanisterError, ReplicaError
+from icframework.replica.execution.component import (
     ComponentSandbox,
     KeyValueStore,
     RuntimeLoader,
     RuntimeUnavailableError,
     shared_runtime,
 )
-from icframework.replica.cycles import FeeSchedule
-from icframework.replica.engine import ExecutionEngine
-from icframework.replica.errors import CanisterError, ReplicaError
+from icframework.replica.execution.engine import ExecutionEngine
+from icframework.replica.execution.page_map import PageMap
+from icframework.replica.execution.sandbox import (
+    CHECKPOINT_PAGE,
+    CanisterSandbox,
+    ExecutionResult,
+    Sandbox,
+)
+from icframework.replica.execution.system_api import (
+    CanisterTrap,
+    ExecutionInput,
+    ExecutionOutput,
+    Reject,
+    Reply,
+)
+from icframework.replica.execution.wasm_module import CanisterModule, load_canister_module
 from icframework.replica.messages import (
     Callback,
     CallContext,
@@ -55,13 +70,6 @@ from icframework.replica.messages import (
     Response,
 )
 from icframework.replica.metrics import SubnetMetrics
-from icframework.replica.pages import PageMap
-from icframework.replica.sandbox import (
-    CHECKPOINT_PAGE,
-    CanisterSandbox,
-    ExecutionResult,
-    Sandbox,
-)
 from icframework.replica.state import (
     CanisterState,
     CanisterStatus,
@@ -69,14 +77,6 @@ from icframework.replica.state import (
     IngressStatus,
 )
 from icframework.replica.store import RoundChanges, StateStore
-from icframework.replica.system_api import (
-    CanisterTrap,
-    ExecutionInput,
-    ExecutionOutput,
-    Reject,
-    Reply,
-)
-from icframework.replica.wasm_module import CanisterModule, load_canister_module
 
 logger = logging.getLogger(__name__)
 
@@ -211,7 +211,7 @@ class Subnet:
         metrics: SubnetMetrics | None = None,
     ) -> None:
         """``python_runtime`` loads the runtime of Python canisters; by default the
-        process-wide loader (`icframework.replica.component.set_runtime_loader`).
+        process-wide loader (`icframework.replica.execution.component.set_runtime_loader`).
         ``event_listeners`` receive each round's committed events (see `EventListener`);
         the list is shared, not copied, so listeners may be added later. ``metrics``
         watches what the subnet does (a new `SubnetMetrics` by default)."""

@@ -15,7 +15,7 @@ from icframework.candid import BOOL, PRINCIPAL, TEXT, decode, encode
 from icframework.core import Principal
 from icframework.identity import DelegationIdentity, Ed25519Identity
 from icframework.protocol.delegation import create_delegation_chain
-from icframework.replica.python_module import pack_python_module
+from icframework.replica.execution.python_module import pack_python_module
 from icframework.sdk import candid_type_of, load_canister, service_did
 from tests.agent.live_replica import running_replica
 from tests.channels.publisher_canister import Note

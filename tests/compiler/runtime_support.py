@@ -15,7 +15,7 @@ import wasmtime
 from wasmtime import component
 
 from icframework.compiler.runtime_build import load_runtime
-from icframework.replica.engine import ExecutionEngine
+from icframework.replica.execution.engine import ExecutionEngine
 
 CACHE_DIR = Path(__file__).resolve().parents[2] / ".build" / "runtime"
 

@@ -1,6 +1,6 @@
 """The canister ABI's crossing: bulk `list<u8>` conversion, `call-method`, SDK runners.
 
-The sandbox converts the ABI's values itself (`icframework.replica.component`): a blob
+The sandbox converts the ABI's values itself (`icframework.replica.execution.component`): a blob
 in bulk through extended slices of the C API's value array, everything else from the
 WIT types read once. These tests check the converters on their own, every blob-carrying
 import and export end to end with large and edge-case payloads, the routing of ordinary
@@ -16,9 +16,9 @@ import pytest
 
 from icframework.candid import BOOL, NAT64, TEXT, decode, encode
 from icframework.core.ic0 import Context
-from icframework.replica import component as host
-from icframework.replica.component import ComponentSandbox
-from icframework.replica.system_api import ExecutionInput, Reject, Reply
+from icframework.replica.execution import component as host
+from icframework.replica.execution.component import ComponentSandbox
+from icframework.replica.execution.system_api import ExecutionInput, Reject, Reply
 from tests.compiler.runtime_support import runtime, runtime_component
 
 __all__ = ["runtime"]

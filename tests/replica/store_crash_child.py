@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 
-from icframework.replica.pages import CHECKPOINT_PAGE
+from icframework.replica.execution.page_map import CHECKPOINT_PAGE
 from icframework.replica.store import RoundChanges, SQLiteStateStore, StateStore
 
 CANISTER = b"\x00\x00\x00\x00\x00\x00\x00\x01\x01\x01"

@@ -16,10 +16,10 @@ from icframework.candid import NAT, PRINCIPAL, TEXT
 from icframework.candid.binary import decode, encode
 from icframework.compiler.runtime_build import load_runtime
 from icframework.core import ErrorCode, Principal
-from icframework.replica.component import set_runtime_loader
 from icframework.replica.embedded import Replica
 from icframework.replica.errors import CanisterError
-from icframework.replica.python_module import pack_python_module
+from icframework.replica.execution.component import set_runtime_loader
+from icframework.replica.execution.python_module import pack_python_module
 from icframework.sdk import load_canister, service_did
 from tests.compiler.runtime_support import CACHE_DIR, runtime
 

@@ -14,17 +14,17 @@ from icframework.candid import NAT, PRINCIPAL
 from icframework.candid.binary import decode, encode
 from icframework.compiler.runtime_build import load_runtime
 from icframework.core import ErrorCode, Principal
-from icframework.replica.component import set_runtime_loader
 from icframework.replica.embedded import Replica
 from icframework.replica.errors import CanisterError, InvalidModuleError
-from icframework.replica.python_module import (
+from icframework.replica.execution.component import set_runtime_loader
+from icframework.replica.execution.python_module import (
     LOADER_FILENAME,
     PYTHON_SECTION,
     pack_python_module,
     parse_python_app,
 )
+from icframework.replica.execution.wasm_module import load_canister_module
 from icframework.replica.subnet import kv_namespace
-from icframework.replica.wasm_module import load_canister_module
 from tests.compiler.runtime_support import CACHE_DIR, runtime
 from tests.node import requires_node
 from tests.replica.crash_support import run_until_killed

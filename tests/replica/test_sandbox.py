@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from icframework.core import Principal
 from icframework.replica.embedded import Replica
-from icframework.replica.sandbox import CHECKPOINT_PAGE, Sandbox
+from icframework.replica.execution.sandbox import CHECKPOINT_PAGE, Sandbox
 from tests.replica.wat_counter import counter_wasm
 
 OWNER = Principal.self_authenticating(b"sandbox test")

@@ -13,13 +13,16 @@ from icframework.core import ErrorCode, Principal
 from icframework.identity import Ed25519Identity
 from icframework.protocol import BlsKeyPair
 from icframework.replica.embedded import Replica
-from icframework.replica.engine import ExecutionEngine
 from icframework.replica.errors import CanisterError
+from icframework.replica.execution.engine import ExecutionEngine
+from icframework.replica.execution.system_api import (
+    DEFAULT_SYSTEM_API_OVERHEAD,
+    HOST_CALL_COMPLEXITY,
+)
 from icframework.replica.service import ReplicaService
 from icframework.replica.state import IngressState
 from icframework.replica.store import MemoryStateStore, RoundChanges
 from icframework.replica.subnet import RoundReport, Subnet, SubnetConfig
-from icframework.replica.system_api import DEFAULT_SYSTEM_API_OVERHEAD, HOST_CALL_COMPLEXITY
 
 LIMIT = 20_000_000
 CONFIG = SubnetConfig(update_instruction_limit=LIMIT, round_instruction_limit=LIMIT)

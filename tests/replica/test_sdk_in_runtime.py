@@ -12,8 +12,8 @@ from icframework.candid import NAT, NAT64, TEXT, Opt, Vec, decode, encode, parse
 from icframework.core import ErrorCode
 from icframework.core.ic0 import Context
 from icframework.core.outcome import NO_OUTCOME, decode_outcome
-from icframework.replica.component import ComponentSandbox
-from icframework.replica.system_api import Reject, Reply
+from icframework.replica.execution.component import ComponentSandbox
+from icframework.replica.execution.system_api import Reject, Reply
 from icframework.sdk import Canister, load_canister, set_backend
 from icframework.sdk.dispatch import Rejected
 from icframework.sdk.dispatch import Reply as SdkReply

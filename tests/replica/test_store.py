@@ -18,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from icframework.replica.errors import ReplicaError, StateStoreError
-from icframework.replica.pages import CHECKPOINT_PAGE
+from icframework.replica.execution.page_map import CHECKPOINT_PAGE
 from icframework.replica.store import (
     MemoryStateStore,
     RoundChanges,

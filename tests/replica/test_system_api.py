@@ -17,10 +17,10 @@ from icframework.core import ErrorCode, Principal
 from icframework.core.ic0 import Context
 from icframework.replica.embedded import EMPTY_ARGS, Replica
 from icframework.replica.errors import CanisterError
-from icframework.replica.pages import PageMap
+from icframework.replica.execution.page_map import PageMap
+from icframework.replica.execution.system_api import CanisterTrap, ExecutionInput, SystemApi
 from icframework.replica.state import IngressState
 from icframework.replica.subnet import RoundReport
-from icframework.replica.system_api import CanisterTrap, ExecutionInput, SystemApi
 from tests.replica.corpus import wat_wasm
 
 CONTROLLER = Principal.self_authenticating(b"system api test controller")

@@ -19,7 +19,7 @@ from icframework.deployments import save_canister_id
 from icframework.identity import Ed25519Identity, load_pem
 from icframework.replica.embedded import Replica
 from icframework.replica.errors import CanisterError
-from icframework.replica.python_module import pack_python_module
+from icframework.replica.execution.python_module import pack_python_module
 from tests.replica.wat_counter import counter_wasm
 
 URL = "http://127.0.0.1:4943"

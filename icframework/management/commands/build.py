@@ -22,7 +22,7 @@ from icframework.compiler.app_build import (
     unknown_app_message,
 )
 from icframework.deployments import format_module_hash, module_hash
-from icframework.replica.python_module import pack_python_module
+from icframework.replica import pack_python_module
 
 
 def apps_dir() -> Path:

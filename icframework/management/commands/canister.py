@@ -46,8 +46,7 @@ from icframework.management.commands.call import (
     resolve_canister,
     save_canister_id,
 )
-from icframework.replica.errors import ReplicaError
-from icframework.replica.wasm_module import load_canister_module
+from icframework.replica import ReplicaError, load_canister_module
 
 ANONYMOUS = Principal.anonymous()
 

@@ -26,9 +26,7 @@ from icframework.core import Principal, PrincipalError
 from icframework.deployments import NETWORKS, format_module_hash
 from icframework.management.commands.call import resolve_canister
 from icframework.management.commands.canister import anonymous_warning, check_cycles
-from icframework.replica.admin import admin_identity, admin_pem_path
-from icframework.replica.embedded import Replica
-from icframework.replica.errors import CanisterError, ReplicaError
+from icframework.replica import CanisterError, Replica, ReplicaError, admin_identity, admin_pem_path
 
 SENDER_HELP = (
     "principal or identity name (`manage.py identity list`) the calls are made as; "

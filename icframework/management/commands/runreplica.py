@@ -35,10 +35,14 @@ from django.core.management.base import BaseCommand, CommandError
 from icframework.compiler.progress import StepTimes, timed_step
 from icframework.conf import get_setting, state_dir
 from icframework.core import Principal
-from icframework.replica.component import shared_runtime
-from icframework.replica.embedded import Replica
-from icframework.replica.errors import ReplicaError
-from icframework.replica.service import ReplicaService, start_service, stop_service
+from icframework.replica import (
+    Replica,
+    ReplicaError,
+    ReplicaService,
+    shared_runtime,
+    start_service,
+    stop_service,
+)
 
 LISTEN_BACKLOG = 4096  # connections waiting to be accepted (the kernel caps it: somaxconn)
 KEEP_ALIVE_SECONDS = 5  # an idle keep-alive connection is closed after this

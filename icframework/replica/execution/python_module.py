@@ -3,7 +3,7 @@
 A *Python canister module* is a valid wasm binary with no code at all, only custom
 sections: ``icframework:python`` holds the app (a UTF-8 JSON object, below) and an
 optional ``icp:public candid:service`` the app's Candid interface. Every Python
-canister runs the same runtime component (see ``icframework.replica.component``), so
+canister runs the same runtime component (see ``icframework.replica.execution.component``), so
 the module only has to name the app's files; it is installed, hashed (``module_hash`` is
 the SHA-256 of the bytes as installed) and read for metadata like any other module.
 

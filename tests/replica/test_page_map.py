@@ -1,4 +1,4 @@
-"""Tests of `icframework.replica.pages.PageMap`: bytes, transactions, dirty pages, large writes."""
+"""Tests of `execution.page_map.PageMap`: bytes, transactions, dirty pages, large writes."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from icframework.replica.errors import MemoryAccessError, ReplicaError
-from icframework.replica.pages import CHECKPOINT_PAGE, PageMap
+from icframework.replica.execution.page_map import CHECKPOINT_PAGE, PageMap
 
 P = CHECKPOINT_PAGE
 

@@ -25,15 +25,15 @@ import wasmtime
 
 from icframework.core import ErrorCode
 from icframework.core.ic0 import IC0_FUNCTIONS
-from icframework.replica.engine import ExecutionEngine
-from icframework.replica.pages import PageMap
-from icframework.replica.system_api import (
+from icframework.replica.execution.engine import ExecutionEngine
+from icframework.replica.execution.page_map import PageMap
+from icframework.replica.execution.system_api import (
     CanisterTrap,
     ExecutionInput,
     ExecutionOutput,
     SystemApi,
 )
-from icframework.replica.wasm_module import (
+from icframework.replica.execution.wasm_module import (
     GLOBALS_GET_EXPORT,
     GLOBALS_SET_EXPORT,
     MEMORY_EXPORT,
@@ -43,7 +43,7 @@ from icframework.replica.wasm_module import (
 )
 
 if TYPE_CHECKING:
-    from icframework.replica.component import KeyValueStore
+    from icframework.replica.execution.component import KeyValueStore
 
 CHECKPOINT_PAGE = 4096
 # Fuel for the instrumented global accessors (a few instructions per global).
@@ -91,7 +91,7 @@ class CanisterSandbox(Protocol):
 
     Two implementations: `Sandbox` (a wasm module; its state is a heap image, globals
     and the stable memory the subnet owns) and
-    `icframework.replica.component.ComponentSandbox` (a Python canister; its state is a
+    `icframework.replica.execution.component.ComponentSandbox` (a Python canister; its state is a
     key-value store). Each answers the other's state questions with "nothing"
     (``take_dirty_pages`` of a Python canister, ``kv`` of a wasm one), so callers need
     no case analysis.

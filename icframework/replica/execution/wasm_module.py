@@ -25,7 +25,7 @@ from dataclasses import dataclass, field, replace
 from icframework.core import LEB128Error, decode_sleb128, decode_uleb128, encode_uleb128
 from icframework.core.ic0 import IC0_FUNCTIONS
 from icframework.replica.errors import InvalidModuleError
-from icframework.replica.python_module import PYTHON_SECTION, PythonApp, parse_python_app
+from icframework.replica.execution.python_module import PYTHON_SECTION, PythonApp, parse_python_app
 
 WASM_MAGIC = b"\x00asm\x01\x00\x00\x00"
 GZIP_MAGIC = b"\x1f\x8b\x08"

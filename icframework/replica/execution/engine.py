@@ -18,7 +18,7 @@ from pathlib import Path
 import wasmtime
 
 from icframework.replica.errors import InvalidModuleError
-from icframework.replica.wasm_module import CanisterModule
+from icframework.replica.execution.wasm_module import CanisterModule
 
 
 def _wasmtime_version() -> str:

@@ -47,15 +47,19 @@ from icframework.core import ErrorCode
 from icframework.core.ic0 import Context
 from icframework.core.outcome import OutcomeError, decode_outcome
 from icframework.replica.errors import ReplicaError
-from icframework.replica.pages import PageMap
-from icframework.replica.sandbox import ExecutionResult, consume_fuel, instruction_limit_trap
-from icframework.replica.system_api import (
+from icframework.replica.execution.page_map import PageMap
+from icframework.replica.execution.sandbox import (
+    ExecutionResult,
+    consume_fuel,
+    instruction_limit_trap,
+)
+from icframework.replica.execution.system_api import (
     CanisterTrap,
     ExecutionInput,
     ExecutionOutput,
     SystemApi,
 )
-from icframework.replica.wasm_module import CanisterModule
+from icframework.replica.execution.wasm_module import CanisterModule
 
 __all__ = [
     "INSTALL_INSTRUCTION_LIMIT",
@@ -466,7 +470,7 @@ def shared_runtime(
     if load is None:
         raise RuntimeUnavailableError(
             "this replica cannot run Python canisters: no runtime loader is configured "
-            "(icframework.replica.component.set_runtime_loader)"
+            "(icframework.replica.execution.component.set_runtime_loader)"
         )
     try:
         runtime = load(engine)
@@ -763,7 +767,7 @@ class ComponentSandbox:
         self._instantiate_and_install(time_ns, b"install\0" + canister_id)
         self.module = (module or _BARE_MODULE).with_entry_points(self.exports)
 
-    # -- what the subnet expects of a sandbox (`icframework.replica.sandbox.CanisterSandbox`) --
+    # -- what the subnet expects of a sandbox (`execution.sandbox.CanisterSandbox`) --
 
     @property
     def heap_size(self) -> int:

@@ -32,7 +32,7 @@ from icframework.core import ErrorCode, Principal
 from icframework.core.ic0 import IC0_FUNCTIONS, Context
 from icframework.replica.cycles import FeeSchedule
 from icframework.replica.errors import ReplicaError
-from icframework.replica.pages import PageMap
+from icframework.replica.execution.page_map import PageMap
 
 WASM_PAGE = 65536
 MAX_STABLE_PAGES = 500 * 1024**3 // WASM_PAGE
