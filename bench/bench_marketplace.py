@@ -55,11 +55,9 @@ from icframework.compiler.app_build import build_app  # noqa: E402
 from icframework.compiler.runtime_build import load_runtime  # noqa: E402
 from icframework.core import Principal  # noqa: E402
 from icframework.replica.embedded import Replica  # noqa: E402
-from icframework.replica.execution.component import (  # noqa: E402
-    ComponentSandbox,
-    set_runtime_loader,
-)
+from icframework.replica.execution.component import ComponentSandbox  # noqa: E402
 from icframework.replica.execution.python_module import pack_python_module  # noqa: E402
+from icframework.replica.execution.runtime import set_runtime_loader  # noqa: E402
 from icframework.sdk import LocalBackend, LocalCanister  # noqa: E402
 from icframework.sdk.dispatch import Reply, decode_result, encode_args, method_table  # noqa: E402
 

@@ -64,9 +64,10 @@ from icframework.candid.binary import decode, encode  # noqa: E402
 from icframework.compiler import runtime_build  # noqa: E402
 from icframework.core import Principal  # noqa: E402
 from icframework.replica.embedded import EMPTY_ARGS, Replica  # noqa: E402
-from icframework.replica.execution.component import ComponentSandbox, set_runtime_loader  # noqa: E402
+from icframework.replica.execution.component import ComponentSandbox  # noqa: E402
 from icframework.replica.execution.engine import ExecutionEngine  # noqa: E402
 from icframework.replica.execution.python_module import pack_python_module  # noqa: E402
+from icframework.replica.execution.runtime import set_runtime_loader  # noqa: E402
 from icframework.replica.subnet import RoundReport, Subnet  # noqa: E402
 from icframework.sdk import nat64, service_did  # noqa: E402
 from icframework.sdk.keys import key_codec  # noqa: E402

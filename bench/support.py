@@ -10,7 +10,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from icframework.replica.execution.component import KeyValueStore
+from icframework.replica.execution.kv_store import KeyValueStore
 from tests.agent.live_replica import ROOT, free_port, wait_until_serving
 
 

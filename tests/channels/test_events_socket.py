@@ -30,7 +30,7 @@ from icframework.protocol import CallContent, QueryContent, sign_envelope
 from icframework.protocol.delegation import create_delegation_chain
 from icframework.protocol.socket_auth import auth_frame, sign_challenge
 from icframework.replica.errors import CanisterError
-from icframework.replica.execution.component import set_runtime_loader
+from icframework.replica.execution.runtime import set_runtime_loader
 from icframework.replica.service import ReplicaService, start_service, stop_service
 from icframework.replica.subnet import CanisterEvent
 from tests.compiler.runtime_support import CACHE_DIR, runtime

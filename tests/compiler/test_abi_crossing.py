@@ -1,7 +1,7 @@
 """The canister ABI's crossing: bulk `list<u8>` conversion, `call-method`, SDK runners.
 
-The sandbox converts the ABI's values itself (`icframework.replica.execution.component`): a blob
-in bulk through extended slices of the C API's value array, everything else from the
+The sandbox converts the ABI's values itself (`icframework.replica.execution.wit_values`): a
+blob in bulk through extended slices of the C API's value array, everything else from the
 WIT types read once. These tests check the converters on their own, every blob-carrying
 import and export end to end with large and edge-case payloads, the routing of ordinary
 messages through ``call-method`` (by index) against ``call``, and the glue's use of an
@@ -16,7 +16,7 @@ import pytest
 
 from icframework.candid import BOOL, NAT64, TEXT, decode, encode
 from icframework.core.ic0 import Context
-from icframework.replica.execution import component as host
+from icframework.replica.execution import wit_values as host
 from icframework.replica.execution.component import ComponentSandbox
 from icframework.replica.execution.system_api import ExecutionInput, Reject, Reply
 from tests.compiler.runtime_support import runtime, runtime_component

@@ -13,8 +13,8 @@ from icframework.compiler.app_build import build_app
 from icframework.compiler.runtime_build import load_runtime
 from icframework.core import Principal
 from icframework.replica.embedded import Replica
-from icframework.replica.execution.component import set_runtime_loader
 from icframework.replica.execution.python_module import pack_python_module
+from icframework.replica.execution.runtime import set_runtime_loader
 from tests.compiler.runtime_support import CACHE_DIR, runtime_component
 
 __all__ = ["FAIL_LINE", "OWNER", "SOURCE", "build_demo", "install_demo", "python_runtime"]

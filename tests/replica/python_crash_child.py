@@ -15,8 +15,8 @@ from pathlib import Path
 from icframework.compiler.runtime_build import load_runtime
 from icframework.core import Principal
 from icframework.replica.embedded import Replica
-from icframework.replica.execution.component import set_runtime_loader
 from icframework.replica.execution.python_module import pack_python_module
+from icframework.replica.execution.runtime import set_runtime_loader
 from tests.compiler.runtime_support import CACHE_DIR
 
 CONTROLLER = Principal.self_authenticating(b"python crash test controller")

@@ -6,7 +6,8 @@ import pytest
 
 from icframework.core import ErrorCode
 from icframework.core.ic0 import Context
-from icframework.replica.execution.component import ComponentSandbox, KeyValueStore
+from icframework.replica.execution.component import ComponentSandbox
+from icframework.replica.execution.kv_store import KeyValueStore
 from icframework.replica.execution.system_api import CanisterTrap, ExecutionInput, Reject, Reply
 from tests.compiler.runtime_support import runtime, runtime_component
 

@@ -18,8 +18,8 @@ from icframework.compiler.runtime_build import load_runtime
 from icframework.core import ErrorCode, Principal
 from icframework.replica.embedded import Replica
 from icframework.replica.errors import CanisterError
-from icframework.replica.execution.component import set_runtime_loader
 from icframework.replica.execution.python_module import pack_python_module
+from icframework.replica.execution.runtime import set_runtime_loader
 from icframework.sdk import load_canister, service_did
 from tests.compiler.runtime_support import CACHE_DIR, runtime
 

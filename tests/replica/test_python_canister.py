@@ -16,13 +16,13 @@ from icframework.compiler.runtime_build import load_runtime
 from icframework.core import ErrorCode, Principal
 from icframework.replica.embedded import Replica
 from icframework.replica.errors import CanisterError, InvalidModuleError
-from icframework.replica.execution.component import set_runtime_loader
 from icframework.replica.execution.python_module import (
     LOADER_FILENAME,
     PYTHON_SECTION,
     pack_python_module,
     parse_python_app,
 )
+from icframework.replica.execution.runtime import set_runtime_loader
 from icframework.replica.execution.wasm_module import load_canister_module
 from icframework.replica.subnet import kv_namespace
 from tests.compiler.runtime_support import CACHE_DIR, runtime
