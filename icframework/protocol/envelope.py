@@ -230,9 +230,9 @@ def _field(where: str, mapping: Mapping[object, object], name: str, kind: type) 
         expected = "bytes" if kind is bytes else "text"
     if not ok:
         text = repr(value)
-        shown = text if len(text) <= 40 else text[:40] + "…"
+        shown = "" if value is None else " " + (text if len(text) <= 40 else text[:40] + "…")
         raise MalformedRequestError(
-            f"{where} field {name!r} must be {expected}, got {_kind(value)} {shown}"
+            f"{where} field {name!r} must be {expected}, got {_kind(value)}{shown}"
         )
     return value
 
@@ -371,7 +371,9 @@ def parse_envelope(data: bytes) -> Envelope:
     and field types, the nonce (≤ 32 bytes) and path limits (≤ 1000 paths of ≤ 127
     labels), and that the sender is the
     self-authenticating principal of ``sender_pubkey`` — or anonymous with no
-    authentication fields at all. Signatures are checked by `verify_envelope`.
+    authentication fields at all. A null ``sender_pubkey``, ``sender_sig`` or
+    ``sender_delegation`` counts as absent, as on the IC; a null anywhere else is a
+    wrong type. Signatures are checked by `verify_envelope`.
     """
     decoded = loads_strict(data, "request body", MalformedRequestError, REQUEST_CBOR_LIMITS)
     if not isinstance(decoded, Mapping):
@@ -385,15 +387,18 @@ def parse_envelope(data: bytes) -> Envelope:
             f"request envelope field 'content' must be a map, got {_kind(raw_content)}"
         )
     content = _parse_content(raw_content)
+    # The IC reads a null authentication field as one left out, and agents rely on it
+    # (ic-py sends ``sender_pubkey: null, sender_sig: null`` for anonymous requests).
     pubkey = (
-        _bytes("request envelope", decoded, "sender_pubkey") if "sender_pubkey" in decoded else None
+        _bytes("request envelope", decoded, "sender_pubkey")
+        if decoded.get("sender_pubkey") is not None else None
     )
     signature = (
-        _bytes("request envelope", decoded, "sender_sig") if "sender_sig" in decoded else None
+        _bytes("request envelope", decoded, "sender_sig")
+        if decoded.get("sender_sig") is not None else None
     )
-    delegations = (
-        _parse_delegations(decoded["sender_delegation"]) if "sender_delegation" in decoded else None
-    )
+    raw_delegations = decoded.get("sender_delegation")
+    delegations = None if raw_delegations is None else _parse_delegations(raw_delegations)
     envelope = Envelope(content, pubkey, signature, delegations)
     _check_sender(envelope)
     return envelope

@@ -193,6 +193,14 @@ def test_certificates_and_trees_get_the_tag_rule_too() -> None:
 
 # -- Hypothesis: the scan accepts exactly the IC's data model ---------------------------------
 
+def test_null_passes_the_request_scan_and_decodes_as_none() -> None:
+    # ic-py's anonymous request: untagged, with null authentication fields.
+    envelope = {"content": call_content(), "sender_pubkey": None, "sender_sig": None}
+    for body in (cbor2.dumps(envelope), tagged(envelope)):
+        scan(body, "request body", MalformedRequestError, REQUEST_CBOR_LIMITS)
+        decoded = loads_strict(body, "request body", MalformedRequestError, REQUEST_CBOR_LIMITS)
+        assert decoded == envelope
+
 ic_values = st.recursive(
     st.integers(min_value=-(2**64), max_value=2**64 - 1)
     | st.binary(max_size=40)

@@ -221,6 +221,85 @@ def test_bad_signature(identity: Identity) -> None:
     )
 
 
+# -- null authentication fields (ic-py) ------------------------------------------------------
+
+
+def ic_py_body(content: dict[str, object], **auth: object) -> bytes:
+    """A body as ic-py's ``sign_request`` writes it: untagged CBOR, both auth fields set."""
+    return cbor2.dumps({"content": content, "sender_pubkey": None, "sender_sig": None, **auth})
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        QueryContent(CANISTER, "q", b"DIDL\x00\x00", Principal.anonymous(), NOW + MINUTE),
+        CallContent(CANISTER, "inc", b"DIDL\x00\x00", Principal.anonymous(), NOW + MINUTE),
+        ReadStateContent(Principal.anonymous(), NOW + MINUTE, ((b"time",),)),
+    ],
+    ids=["query", "call", "read_state"],
+)
+def test_null_authentication_fields_are_absent(
+    content: CallContent | QueryContent | ReadStateContent,
+) -> None:
+    expected = Envelope(content)
+    assert decode_request(ic_py_body(content.to_map()), now_ns=NOW) == expected
+    assert parse_envelope(ic_py_body(content.to_map(), sender_delegation=None)) == expected
+    tagged = raw_body({"content": content.to_map(), "sender_sig": None})
+    assert decode_request(tagged, now_ns=NOW) == expected
+
+
+def test_signed_request_with_null_signature_is_unsigned() -> None:
+    content = call(ED).to_map()
+    for body in (
+        ic_py_body(content, sender_pubkey=ED.der_public_key),
+        ic_py_body(content),
+    ):
+        with pytest.raises(AuthenticationError) as info:
+            parse_envelope(body)
+        assert str(info.value) == (
+            f"sender {ED.principal} is not anonymous, so the envelope needs sender_pubkey "
+            "and sender_sig"
+        )
+
+
+def test_anonymous_with_one_null_and_one_value_still_authenticates() -> None:
+    content = call(AnonymousIdentity()).to_map()
+    with pytest.raises(
+        AuthenticationError, match=r"the anonymous sender \(2vxsx-fae\) must not send"
+    ):
+        parse_envelope(ic_py_body(content, sender_sig=b"s" * 64))
+
+
+def test_null_in_a_required_field_or_a_wrong_type_stays_an_error() -> None:
+    anonymous = call(AnonymousIdentity()).to_map()
+
+    def error(body: bytes) -> str:
+        with pytest.raises(MalformedRequestError) as info:
+            parse_envelope(body)
+        return str(info.value)
+
+    assert error(cbor2.dumps({"content": None, "sender_sig": None})) == (
+        "request envelope field 'content' must be a map, got null"
+    )
+    assert _content_error(ingress_expiry=None) == (
+        "request content field 'ingress_expiry' must be a nat (CBOR unsigned integer), "
+        "got null"
+    )
+    assert _content_error(nonce=None) == "request content field 'nonce' must be bytes, got null"
+    assert error(ic_py_body(anonymous, sender_sig="sig")) == (
+        "request envelope field 'sender_sig' must be bytes, got text 'sig'"
+    )
+    assert error(ic_py_body(anonymous, sender_pubkey=0)) == (
+        "request envelope field 'sender_pubkey' must be bytes, got integer 0"
+    )
+    assert error(ic_py_body(anonymous, sender_delegation=b"")) == (
+        "sender_delegation must be an array, got bytes"
+    )
+    assert error(ic_py_body(anonymous, sender_delegation=[None])) == (
+        "sender_delegation[0] must be a map, got null"
+    )
+
+
 # -- expiry --------------------------------------------------------------------------------
 
 
@@ -355,6 +434,27 @@ def test_envelope_codec_round_trip(content: CallContent | QueryContent | ReadSta
     assert parse_envelope(envelope.to_cbor()) == envelope
     assert parse_envelope(envelope.to_cbor()).request_id == envelope.request_id
 
+
+@settings(max_examples=150, deadline=None)
+@given(
+    content=method_contents | read_contents,
+    signed=st.booleans(),
+    nulls=st.sets(st.sampled_from(["sender_pubkey", "sender_sig", "sender_delegation"])),
+    self_describe=st.booleans(),
+)
+def test_null_for_an_absent_authentication_field_changes_nothing(
+    content: CallContent | QueryContent | ReadStateContent,
+    signed: bool,
+    nulls: set[str],
+    self_describe: bool,
+) -> None:
+    sender = ED.principal if signed else Principal.anonymous()
+    content = type(content)(**{**_fields(content), "sender": sender})
+    envelope = Envelope(content, ED.der_public_key, b"sig") if signed else Envelope(content)
+    body = envelope.to_map()
+    body.update({name: None for name in nulls if name not in body})
+    data = raw_body(body) if self_describe else cbor2.dumps(body)
+    assert parse_envelope(data) == envelope
 
 def _fields(content: object) -> dict[str, object]:
     from dataclasses import fields
