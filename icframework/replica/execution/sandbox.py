@@ -2,13 +2,19 @@
 
 How it works: a `Sandbox` keeps one wasmtime instance per canister alive between
 messages, plus the *committed image* of its linear memory (a bytearray) and of its
-mutable globals. After an execution that must persist (an update that did not trap),
-`execute` finds the 4 KiB pages that differ from the image with ``memcmp`` (first per
-1 MiB chunk, then per page), copies only those into the image and remembers them as
-dirty for the next checkpoint. After a trap, or after any query, it copies the changed
-pages back from the image instead (or, if the memory grew, re-instantiates and restores
-the image), so a failed message leaves no trace. Stable memory is a `PageMap` with its
-own undo log. Fuel counts instructions; running out is IC0522.
+mutable globals. The module's stores mark the 4 KiB pages they write in a dirty
+bitmap (`icframework.replica.execution.dirty_pages`), and so do the System API's
+copies into the heap (`_Heap.write`). After an execution that must persist (an update
+that did not trap), `execute` reads the bitmap over the heap's pages, compares each
+marked page with the image (a mark is a candidate: one store may mark a neighbour it
+did not touch), copies those that differ into the image, remembers them as dirty for
+the next checkpoint and clears the marks. After a trap, or after any query, it copies
+the marked pages back from the image instead (or, if the memory grew, re-instantiates
+and restores the image), so a failed message leaves no trace. Either way the cost is
+proportional to the pages written, not to the heap. A module the instrumentation could
+not decode has no bitmap: its pages are found by comparing the whole heap with the
+image (``memcmp`` per 1 MiB chunk, then per page; `_changed_pages`). Stable memory is
+a `PageMap` with its own undo log. Fuel counts instructions; running out is IC0522.
 
 Limits: table mutations at run time (``table.set``/``grow``) are not checkpointed; no
 toolchain we know emits them for canisters.
@@ -25,6 +31,7 @@ import wasmtime
 
 from icframework.core import ErrorCode
 from icframework.core.ic0 import IC0_FUNCTIONS
+from icframework.replica.execution.dirty_pages import BITMAP_EXPORT, MARK_SPAN, PAGE_SHIFT
 from icframework.replica.execution.engine import ExecutionEngine
 from icframework.replica.execution.page_map import PageMap
 from icframework.replica.execution.system_api import (
@@ -57,6 +64,7 @@ _libc = ctypes.CDLL(None)
 _memcmp = _libc.memcmp
 _memcmp.restype = ctypes.c_int
 _memcmp.argtypes = (ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t)
+_MARKED = 1
 
 _VALTYPES = {"i32": wasmtime.ValType.i32, "i64": wasmtime.ValType.i64}
 
@@ -189,9 +197,11 @@ class _Heap:
         return ctypes.string_at(base + address, size) if size else b""
 
     def write(self, address: int, data: bytes) -> None:
+        """Copy ``data`` to ``address`` and mark its pages in the dirty bitmap."""
         base = self._base(address, len(data))
         if data:
             ctypes.memmove(base + address, data, len(data))
+            self._sandbox.mark_written(address, len(data))
 
 
 class Sandbox:
@@ -227,6 +237,7 @@ class Sandbox:
         self.store: wasmtime.Store
         self.memory: wasmtime.Memory | None = None
         self.table: wasmtime.Table | None = None
+        self.bitmap: wasmtime.Memory | None = None
         self.exports: dict[str, Any] = {}
         self.image = bytearray()
         self.committed_globals: dict[int, Any] = {}
@@ -241,6 +252,7 @@ class Sandbox:
         self.image = bytearray(self._memory_bytes())
         self.committed_globals = self._read_globals()
         self.dirty_pages = set(range(len(self.image) // CHECKPOINT_PAGE))
+        self._take_marked_pages()
 
     # -- instantiation ------------------------------------------------------------------------
 
@@ -278,6 +290,9 @@ class Sandbox:
     def _instantiate(self) -> None:
         """A fresh store and instance; the start function is not run (see `_run_start`)."""
         self.store = wasmtime.Store(self.engine.engine)
+        # Instantiating a module with two memories evaluates its data segment offsets as
+        # code that takes a little fuel; messages set their own fuel in `_begin`.
+        self.store.set_fuel(_ACCESSOR_FUEL)
         try:
             instance = self._linker().instantiate(self.store, self.compiled)
         except wasmtime.Trap as exc:
@@ -291,6 +306,8 @@ class Sandbox:
         self.memory = memory if isinstance(memory, wasmtime.Memory) else None
         table = self.exports.get(TABLE_EXPORT)
         self.table = table if isinstance(table, wasmtime.Table) else None
+        bitmap = self.exports.get(BITMAP_EXPORT) if self.memory is not None else None
+        self.bitmap = bitmap if isinstance(bitmap, wasmtime.Memory) else None
 
     def _run_start(self, start_input: ExecutionInput, instruction_limit: int) -> None:
         start = self.exports.get(START_EXPORT)
@@ -404,23 +421,77 @@ class Sandbox:
         finally:
             del image_buffer
 
+    def mark_written(self, address: int, size: int) -> None:
+        """Mark the pages of ``size`` > 0 bytes at ``address`` (a host write) as written."""
+        if self.bitmap is None:
+            return
+        first = address >> PAGE_SHIFT
+        last = (address + size - 1) >> PAGE_SHIFT
+        base = ctypes.addressof(self.bitmap.data_ptr(self.store).contents)
+        ctypes.memset(base + first, _MARKED, last - first + 1)
+
+    def _take_marked_pages(self) -> list[int]:
+        """The pages marked in the bitmap since the last call, ascending; clears the marks.
+
+        Reads the bitmap bytes of the live memory's pages (plus the few a store past
+        the last page may mark), so the cost is one ``memchr`` pass over heap / 4096
+        bytes plus one step per marked page.
+        """
+        if self.bitmap is None or self.memory is None:
+            return []
+        pages = self.memory.data_len(self.store) // CHECKPOINT_PAGE
+        span = min(pages + MARK_SPAN, self.bitmap.data_len(self.store))
+        base = ctypes.addressof(self.bitmap.data_ptr(self.store).contents)
+        marks = ctypes.string_at(base, span)
+        marked: list[int] = []
+        page = marks.find(_MARKED)
+        while page >= 0:
+            marked.append(page)
+            page = marks.find(_MARKED, page + 1)
+        if marked:
+            ctypes.memset(base + marked[0], 0, marked[-1] - marked[0] + 1)
+        return [page for page in marked if page < pages]
+
+    def _written_pages(self) -> list[int]:
+        """Pages below the image's size whose content differs from the image.
+
+        From the bitmap's candidates when the module has one, else `_changed_pages`.
+        """
+        if self.bitmap is None:
+            return self._changed_pages()
+        assert self.memory is not None
+        limit = len(self.image) // CHECKPOINT_PAGE
+        candidates = [page for page in self._take_marked_pages() if page < limit]
+        if not candidates:
+            return []
+        live = ctypes.addressof(self.memory.data_ptr(self.store).contents)
+        image_buffer = (ctypes.c_char * len(self.image)).from_buffer(self.image)
+        try:
+            shadow = ctypes.addressof(image_buffer)
+            return [
+                page for page in candidates
+                if _memcmp(live + page * CHECKPOINT_PAGE, shadow + page * CHECKPOINT_PAGE,
+                           CHECKPOINT_PAGE)
+            ]
+        finally:
+            del image_buffer
+
     def _commit_heap(self) -> None:
         if self.memory is not None:
+            changed = self._written_pages()
+            base = ctypes.addressof(self.memory.data_ptr(self.store).contents)
+            for page in changed:
+                offset = page * CHECKPOINT_PAGE
+                self.image[offset : offset + CHECKPOINT_PAGE] = ctypes.string_at(
+                    base + offset, CHECKPOINT_PAGE
+                )
+            self.dirty_pages.update(changed)
             length = self.memory.data_len(self.store)
             old = len(self.image)
             if length > old:
-                base = ctypes.addressof(self.memory.data_ptr(self.store).contents)
+                # Grown pages are dirty whether or not anything was written to them.
                 self.image.extend(ctypes.string_at(base + old, length - old))
                 self.dirty_pages.update(range(old // CHECKPOINT_PAGE, length // CHECKPOINT_PAGE))
-            changed = self._changed_pages()
-            if changed:
-                base = ctypes.addressof(self.memory.data_ptr(self.store).contents)
-                for page in changed:
-                    offset = page * CHECKPOINT_PAGE
-                    self.image[offset : offset + CHECKPOINT_PAGE] = ctypes.string_at(
-                        base + offset, CHECKPOINT_PAGE
-                    )
-                self.dirty_pages.update(changed)
         self.committed_globals = self._read_globals()
 
     def _rollback_heap(self) -> None:
@@ -428,15 +499,17 @@ class Sandbox:
             self.restore_image(self.image, self.committed_globals)
             return
         if self.memory is not None:
-            changed = self._changed_pages()
+            changed = self._written_pages()
             if changed:
                 base = ctypes.addressof(self.memory.data_ptr(self.store).contents)
-                for page in changed:
-                    offset = page * CHECKPOINT_PAGE
-                    ctypes.memmove(
-                        base + offset, bytes(self.image[offset : offset + CHECKPOINT_PAGE]),
-                        CHECKPOINT_PAGE,
-                    )
+                image_buffer = (ctypes.c_char * len(self.image)).from_buffer(self.image)
+                try:
+                    shadow = ctypes.addressof(image_buffer)
+                    for page in changed:
+                        offset = page * CHECKPOINT_PAGE
+                        ctypes.memmove(base + offset, shadow + offset, CHECKPOINT_PAGE)
+                finally:
+                    del image_buffer
         self._write_globals(self.committed_globals)
 
     def restore_image(self, image: bytes | bytearray, global_values: dict[int, Any]) -> None:

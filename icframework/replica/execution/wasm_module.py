@@ -10,7 +10,11 @@ checkpoint and call: memory 0 as ``__icfw_memory``, table 0 as ``__icfw_table`` 
 every mutable global as ``__icfw_global_<index>``. The ``(start)`` section is removed
 and its function exported as ``__icfw_start``, so the replica decides when it runs
 (after loading a kept heap on upgrade; never again when restoring a checkpoint).
-Nothing else in the module changes.
+Finally every function body's memory writes are instrumented to mark their 4 KiB pages
+in a dirty bitmap (`icframework.replica.execution.dirty_pages`, exported as
+``__icfw_dirty_pages``); a module whose code the decoder cannot read keeps its code as
+it is and is checkpointed by comparing the whole heap. Nothing else in the module
+changes.
 """
 
 from __future__ import annotations
@@ -25,7 +29,17 @@ from dataclasses import dataclass, field, replace
 from icframework.core import LEB128Error, decode_sleb128, decode_uleb128, encode_uleb128
 from icframework.core.ic0 import IC0_FUNCTIONS
 from icframework.replica.errors import InvalidModuleError
+from icframework.replica.execution.dirty_pages import (
+    BITMAP_EXPORT,
+    MAX_MEMORY32_PAGES,
+    MAX_MEMORY64_PAGES,
+    bitmap_pages,
+    instrument_code,
+    mark_function_body,
+    mark_function_type,
+)
 from icframework.replica.execution.python_module import PYTHON_SECTION, PythonApp, parse_python_app
+from icframework.replica.execution.wasm_code import UnsupportedInstructionError
 
 WASM_MAGIC = b"\x00asm\x01\x00\x00\x00"
 GZIP_MAGIC = b"\x1f\x8b\x08"
@@ -97,6 +111,8 @@ class CanisterModule:
     mutable_globals: tuple[int, ...]
     has_start: bool = False
     globals_accessors: bool = False
+    dirty_bitmap: bool = False
+    """True when stores mark pages in the ``__icfw_dirty_pages`` bitmap (see `dirty_pages`)."""
     metadata: dict[str, Metadata] = field(default_factory=dict)
     installed_size: int = 0
     python_app: PythonApp | None = None
@@ -268,6 +284,7 @@ class _Parser:
         self.mutable_globals: list[int] = []
         self.defined_globals = 0
         self.memories: list[bool] = []
+        self.memory_limits: list[tuple[int, int, int | None]] = []
         self.tables = 0
         self.exports: list[tuple[str, int, int]] = []
         self.metadata: dict[str, Metadata] = {}
@@ -337,8 +354,11 @@ class _Parser:
                 self.tables += 1
         elif section_id == 5:
             for _ in range(r.uleb()):
-                _, is64 = r.limits()
-                self.memories.append(is64)
+                flags = r.byte()
+                minimum = r.uleb()
+                maximum = r.uleb() if flags & 0x01 else None
+                self.memories.append(bool(flags & 0x04))
+                self.memory_limits.append((flags, minimum, maximum))
         elif section_id == 6:
             for _ in range(r.uleb()):
                 valtype = r.byte()
@@ -408,8 +428,10 @@ class _Parser:
                 f"module has {self.custom_count} icp: custom sections of {self.custom_bytes} "
                 f"bytes; the IC allows {MAX_CUSTOM_SECTIONS} and {MAX_CUSTOM_SECTIONS_BYTES} bytes"
             )
+        wasm, dirty_bitmap = self._instrumented()
         return CanisterModule(
-            wasm=self._instrumented(),
+            wasm=wasm,
+            dirty_bitmap=dirty_bitmap,
             module_hash=self.module_hash,
             memory64=memory64,
             has_memory=bool(self.memories),
@@ -541,11 +563,12 @@ class _Parser:
                 return count, self.wasm[r.pos : end]
         return 0, b""
 
-    def _instrumented(self) -> bytes:
-        """The module with our exports (and global accessor functions) added.
+    def _instrumented(self) -> tuple[bytes, bool]:
+        """The module with our exports, dirty-page marking and global accessors added.
 
-        The accessors read and write every mutable global in one call each, which is
-        far cheaper than one host round trip per global.
+        Returns the module and whether its stores mark the dirty bitmap. The accessors
+        read and write every mutable global in one call each, which is far cheaper than
+        one host round trip per global.
         """
         entries = [_export_entry(name, kind, index) for name, kind, index in self.exports]
         if self.memories:
@@ -556,9 +579,12 @@ class _Parser:
             entries.append(_export_entry(f"{GLOBAL_EXPORT_PREFIX}{index}", 0x03, index))
         if self.start_function is not None:
             entries.append(_export_entry(START_EXPORT, 0x00, self.start_function))
+        functions = _AddedFunctions(self)
         bodies: dict[int, bytes] = {}
+        dirty_bitmap = self._add_dirty_tracking(functions, bodies, entries)
         if self._accessors_possible():
-            bodies.update(self._accessor_sections(entries))
+            self._add_accessors(functions, entries)
+        bodies.update(functions.sections())
         bodies[7] = encode_uleb128(len(entries)) + b"".join(entries)
         missing = sorted(
             (sid for sid in bodies if not any(s == sid for s, _, _ in self.sections)),
@@ -582,19 +608,50 @@ class _Parser:
                 out += self.wasm[start:end]
         for section_id in missing:
             emit(section_id)
-        return bytes(out)
+        return bytes(out), dirty_bitmap
 
-    def _accessor_sections(self, exports: list[bytes]) -> dict[int, bytes]:
-        """New type, function and code sections with the two global accessors appended."""
+    def _add_dirty_tracking(
+        self, functions: _AddedFunctions, bodies: dict[int, bytes], exports: list[bytes]
+    ) -> bool:
+        """Instrument the code's memory writes (see `dirty_pages`); False if not possible.
+
+        Possible for a module with one memory (not shared, 64 KiB pages) whose every
+        function body the decoder reads; the bitmap memory is appended as the last one
+        and a 64-bit memory without a maximum gets `MAX_MEMORY64_PAGES`.
+        """
+        if len(self.memory_limits) != 1:
+            return False
+        flags, minimum, maximum = self.memory_limits[0]
+        if flags & ~0x05:
+            return False
+        memory64 = bool(flags & 0x04)
+        cap = MAX_MEMORY64_PAGES if memory64 else MAX_MEMORY32_PAGES
+        maximum = cap if maximum is None else min(maximum, cap)
+        if minimum > maximum:
+            return False
+        code_count, code_entries = self._section_entries(10)
+        try:
+            params = [len(self.types[t][0]) for t in self.func_types]
+            code = instrument_code(
+                code_entries, code_count, params, memory64=memory64, bitmap=1,
+                mark_function=functions.next_index,
+            )
+        except (UnsupportedInstructionError, IndexError):
+            return False
+        functions.code_entries = code
+        functions.add(mark_function_type(memory64), mark_function_body(memory64, 1))
+        size = bitmap_pages(maximum)
+        bodies[5] = b"\x02" + b"".join(
+            bytes((flags | 0x01,)) + encode_uleb128(low) + encode_uleb128(high)
+            for low, high in ((minimum, maximum), (size, size))
+        )
+        exports.append(_export_entry(BITMAP_EXPORT, 0x02, 1))
+        return True
+
+    def _add_accessors(self, functions: _AddedFunctions, exports: list[bytes]) -> None:
+        """Append the two global accessor functions and export them."""
         valtypes = bytes(self.global_types[i] for i in self.mutable_globals)
         count = len(valtypes)
-        getter_type = b"\x60\x00" + encode_uleb128(count) + valtypes
-        setter_type = b"\x60" + encode_uleb128(count) + valtypes + b"\x00"
-        type_count, type_entries = self._section_entries(1)
-        func_count, func_entries = self._section_entries(3)
-        code_count, code_entries = self._section_entries(10)
-        get_type_index, set_type_index = type_count, type_count + 1
-        get_function = self.imported_funcs + func_count
         getter = b"\x00" + b"".join(b"\x23" + encode_uleb128(i) for i in self.mutable_globals)
         setter = b"\x00" + b"".join(
             b"\x20" + encode_uleb128(n) + b"\x24" + encode_uleb128(i)
@@ -602,14 +659,53 @@ class _Parser:
         )
         getter += b"\x0b"
         setter += b"\x0b"
+        get_function = functions.add(
+            b"\x60\x00" + encode_uleb128(count) + valtypes,
+            encode_uleb128(len(getter)) + getter,
+        )
+        set_function = functions.add(
+            b"\x60" + encode_uleb128(count) + valtypes + b"\x00",
+            encode_uleb128(len(setter)) + setter,
+        )
         exports.append(_export_entry(GLOBALS_GET_EXPORT, 0x00, get_function))
-        exports.append(_export_entry(GLOBALS_SET_EXPORT, 0x00, get_function + 1))
+        exports.append(_export_entry(GLOBALS_SET_EXPORT, 0x00, set_function))
+
+
+class _AddedFunctions:
+    """Functions appended to a module (each with a type of its own), and its new sections."""
+
+    def __init__(self, parser: _Parser) -> None:
+        self.type_count, self.type_entries = parser._section_entries(1)
+        self.func_count, self.func_entries = parser._section_entries(3)
+        self.code_count, self.code_entries = parser._section_entries(10)
+        self.imported_funcs = parser.imported_funcs
+        self.added: list[tuple[bytes, bytes]] = []
+
+    @property
+    def next_index(self) -> int:
+        """The function index the next `add` returns."""
+        return self.imported_funcs + self.func_count + len(self.added)
+
+    def add(self, type_entry: bytes, code_entry: bytes) -> int:
+        """Append a function (a type-section entry and a size-prefixed body); its index."""
+        index = self.next_index
+        self.added.append((type_entry, code_entry))
+        return index
+
+    def sections(self) -> dict[int, bytes]:
+        """New type, function and code sections, or none if nothing was changed or added."""
+        added = len(self.added)
+        if not added:
+            return {}
+        types = self.type_entries + b"".join(t for t, _ in self.added)
+        funcs = self.func_entries + b"".join(
+            encode_uleb128(self.type_count + n) for n in range(added)
+        )
+        code = self.code_entries + b"".join(c for _, c in self.added)
         return {
-            1: encode_uleb128(type_count + 2) + type_entries + getter_type + setter_type,
-            3: encode_uleb128(func_count + 2) + func_entries
-            + encode_uleb128(get_type_index) + encode_uleb128(set_type_index),
-            10: encode_uleb128(code_count + 2) + code_entries
-            + encode_uleb128(len(getter)) + getter + encode_uleb128(len(setter)) + setter,
+            1: encode_uleb128(self.type_count + added) + types,
+            3: encode_uleb128(self.func_count + added) + funcs,
+            10: encode_uleb128(self.code_count + added) + code,
         }
 
 
