@@ -377,22 +377,9 @@ def prune(tree: HashTree, paths: Iterable[Path], index: TreeIndex | None = None)
     else is replaced by `Pruned` hashes, merging sibling prunes into one. Pass the
     tree's `TreeIndex` when cutting many witnesses from one tree.
     """
-    trie: _Trie = {}
-    for path in paths:
-        labels = [_label_bytes(label) for label in path]
-        if not labels:
-            return tree
-        node = trie
-        for depth, label in enumerate(labels):
-            last = depth == len(labels) - 1
-            if label in node and node[label] is None:
-                break
-            if last:
-                node[label] = None
-                break
-            child = node.setdefault(label, {})
-            assert child is not None
-            node = child
+    trie = _path_trie(paths)
+    if trie is None:
+        return tree
     return _Pruner(index).level(tree, trie)
 
 
@@ -465,3 +452,328 @@ def _any_between(sorted_labels: list[bytes], span: tuple[bytes, bytes]) -> bool:
 
 def _hidden(tree: HashTree) -> bool:
     return isinstance(tree, Pruned | Empty)
+
+
+# -- persistent labeled maps ---------------------------------------------------------------
+
+MapValue = Union[HashTree, "LabeledMap"]
+
+
+class _MapNode:
+    """One entry of a `LabeledMap` treap, with the hashes of its fork shape cached.
+
+    The node stands for ``Fork(Fork(left, Labeled(label, value)), right)``, a missing
+    child leaving its fork out, so an in-order walk meets the labels sorted. ``low`` and
+    ``high`` are the subtree's first and last labels.
+    """
+
+    __slots__ = ("digest", "high", "label", "labeled_digest", "left", "low", "priority",
+                 "right", "size", "value")
+
+    digest: bytes
+    high: bytes
+    low: bytes
+    size: int
+
+    def __init__(self, label: bytes, value: MapValue, labeled_digest: bytes, priority: bytes,
+                 left: _MapNode | None, right: _MapNode | None) -> None:
+        self.label = label
+        self.value = value
+        self.labeled_digest = labeled_digest
+        self.priority = priority
+        self.left = left
+        self.right = right
+        inner = labeled_digest
+        size = 1
+        if left is not None:
+            inner = hashlib.sha256(_FORK_DOMAIN + left.digest + labeled_digest).digest()
+            size += left.size
+        self.low = left.low if left is not None else label
+        if right is not None:
+            self.digest = hashlib.sha256(_FORK_DOMAIN + inner + right.digest).digest()
+            size += right.size
+            self.high = right.high
+        else:
+            self.digest = inner
+            self.high = label
+        self.size = size
+
+    def with_children(self, left: _MapNode | None, right: _MapNode | None) -> _MapNode:
+        return _MapNode(self.label, self.value, self.labeled_digest, self.priority, left, right)
+
+
+def _priority(label: bytes) -> bytes:
+    """A treap priority drawn from the label, so a set of labels has exactly one shape."""
+    return hashlib.blake2b(label, digest_size=8).digest()
+
+
+def _value_digest(value: MapValue) -> bytes:
+    return value.digest if isinstance(value, LabeledMap) else reconstruct(value)
+
+
+def _new_node(label: bytes, value: MapValue, left: _MapNode | None = None,
+              right: _MapNode | None = None) -> _MapNode:
+    labeled = hashlib.sha256(_LABELED_DOMAIN + label + _value_digest(value)).digest()
+    return _MapNode(label, value, labeled, _priority(label), left, right)
+
+
+def _split(node: _MapNode | None, label: bytes) -> tuple[_MapNode | None, _MapNode | None]:
+    """The labels below ``label`` and those above it (``label`` itself is dropped)."""
+    if node is None:
+        return None, None
+    if node.label < label:
+        below, above = _split(node.right, label)
+        return node.with_children(node.left, below), above
+    if node.label > label:
+        below, above = _split(node.left, label)
+        return below, node.with_children(above, node.right)
+    return node.left, node.right
+
+
+def _merge(left: _MapNode | None, right: _MapNode | None) -> _MapNode | None:
+    """Join two treaps whose labels do not interleave (every left label first)."""
+    if left is None:
+        return right
+    if right is None:
+        return left
+    if left.priority > right.priority:
+        return left.with_children(left.left, _merge(left.right, right))
+    return right.with_children(_merge(left, right.left), right.right)
+
+
+def _insert(node: _MapNode | None, fresh: _MapNode) -> _MapNode:
+    if node is None or fresh.priority > node.priority:
+        below, above = _split(node, fresh.label)
+        return fresh.with_children(below, above)
+    if fresh.label < node.label:
+        return node.with_children(_insert(node.left, fresh), node.right)
+    if fresh.label > node.label:
+        return node.with_children(node.left, _insert(node.right, fresh))
+    return fresh.with_children(node.left, node.right)
+
+
+def _remove(node: _MapNode | None, label: bytes) -> _MapNode | None:
+    if node is None:
+        return None
+    if label < node.label:
+        left = _remove(node.left, label)
+        return node if left is node.left else node.with_children(left, node.right)
+    if label > node.label:
+        right = _remove(node.right, label)
+        return node if right is node.right else node.with_children(node.left, right)
+    return _merge(node.left, node.right)
+
+
+def _join(left: HashTree | None, right: HashTree | None) -> HashTree | None:
+    """``Fork(left, right)``, leaving out a missing side and merging two pruned sides."""
+    if left is None:
+        return right
+    if right is None:
+        return left
+    if isinstance(left, Pruned) and isinstance(right, Pruned):
+        return Pruned(hashlib.sha256(_FORK_DOMAIN + left.digest + right.digest).digest())
+    return Fork(left, right)
+
+
+class LabeledMap:
+    """A persistent tree level of labeled subtrees, with every node's hash cached.
+
+    How it works: the labels are kept in a treap (a search tree by label, a heap by a
+    priority hashed from the label, so its shape depends only on the set of labels and
+    its depth is O(log n) expected). Each treap node is the fork shape
+    ``Fork(Fork(left, Labeled(label, value)), right)``, so the labels appear sorted
+    left to right, as agents' lookups require, and each node caches its hash. `set`
+    and `remove` return a new map sharing all but the O(log n) nodes on the changed
+    path, which are the only ones rehashed; older maps stay valid. `witness` cuts
+    the proof of a few paths in O(paths × log n) without materialising the level.
+    Values are hash trees, or nested `LabeledMap` levels.
+    """
+
+    __slots__ = ("_root",)
+
+    def __init__(self, root: _MapNode | None = None) -> None:
+        self._root = root
+
+    @classmethod
+    def from_items(cls, entries: Mapping[Label, object]) -> LabeledMap:
+        """A map of ``entries`` (values as `build_tree` takes them, or `LabeledMap`), in O(n)."""
+        nodes: dict[bytes, _MapNode] = {}
+        for key, value in entries.items():
+            label = _label_bytes(key)
+            if label in nodes:
+                raise HashTreeError(f"label {label!r} appears twice (as str and as bytes?)")
+            nodes[label] = _new_node(label, _map_value(value, label))
+        ordered = [nodes[label] for label in sorted(nodes)]
+        # The Cartesian tree of the sorted labels by priority, built with a stack.
+        count = len(ordered)
+        lefts = [-1] * count
+        rights = [-1] * count
+        stack: list[int] = []
+        for position, node in enumerate(ordered):
+            last = -1
+            while stack and ordered[stack[-1]].priority < node.priority:
+                last = stack.pop()
+            lefts[position] = last
+            if stack:
+                rights[stack[-1]] = position
+            stack.append(position)
+        if not stack:
+            return cls()
+        preorder: list[int] = []
+        todo = [stack[0]]
+        while todo:
+            position = todo.pop()
+            if position >= 0:
+                preorder.append(position)
+                todo.append(lefts[position])
+                todo.append(rights[position])
+        built: list[_MapNode | None] = [None] * count
+        for position in reversed(preorder):
+            left, right = lefts[position], rights[position]
+            built[position] = ordered[position].with_children(
+                built[left] if left >= 0 else None, built[right] if right >= 0 else None
+            )
+        return cls(built[stack[0]])
+
+    @property
+    def digest(self) -> bytes:
+        """The root hash of the level as a hash tree (the empty tree's hash when empty)."""
+        return self._root.digest if self._root is not None else _EMPTY_HASH
+
+    def __len__(self) -> int:
+        return self._root.size if self._root is not None else 0
+
+    def __contains__(self, label: object) -> bool:
+        return isinstance(label, bytes | str) and self._node(_label_bytes(label)) is not None
+
+    def get(self, label: Label) -> MapValue | None:
+        node = self._node(_label_bytes(label))
+        return node.value if node is not None else None
+
+    def labels(self) -> list[bytes]:
+        """Every label, sorted (O(n))."""
+        out: list[bytes] = []
+        stack: list[_MapNode] = []
+        node = self._root
+        while stack or node is not None:
+            while node is not None:
+                stack.append(node)
+                node = node.left
+            node = stack.pop()
+            out.append(node.label)
+            node = node.right
+        return out
+
+    def set(self, label: Label, value: object) -> LabeledMap:
+        """A map with ``label`` bound to ``value`` (as `from_items` takes values)."""
+        raw = _label_bytes(label)
+        return LabeledMap(_insert(self._root, _new_node(raw, _map_value(value, raw))))
+
+    def remove(self, label: Label) -> LabeledMap:
+        """A map without ``label`` (the same map if it has none)."""
+        root = _remove(self._root, _label_bytes(label))
+        return self if root is self._root else LabeledMap(root)
+
+    def to_tree(self) -> HashTree:
+        """The whole level as a plain hash tree (O(n); for tests and full reveals)."""
+        return _full(self._root) or Empty()
+
+    def witness(self, paths: Iterable[Path]) -> HashTree:
+        """A witness for ``paths`` with this level as the root; see `prune`."""
+        trie = _path_trie(paths)
+        if trie is None:
+            return self.to_tree()
+        return self._witness(trie)
+
+    def _node(self, label: bytes) -> _MapNode | None:
+        node = self._root
+        while node is not None:
+            if label < node.label:
+                node = node.left
+            elif label > node.label:
+                node = node.right
+            else:
+                return node
+        return None
+
+    def _neighbours(self, label: bytes) -> tuple[bytes | None, bytes | None]:
+        """The labels just below and just above an absent ``label``."""
+        below: bytes | None = None
+        above: bytes | None = None
+        node = self._root
+        while node is not None:
+            if node.label < label:
+                below = node.label
+                node = node.right
+            else:
+                above = node.label
+                node = node.left
+        return below, above
+
+    def _witness(self, trie: _Trie) -> HashTree:
+        reveal: dict[bytes, _Trie | str | None] = {}
+        for label, sub in trie.items():
+            if self._node(label) is not None:
+                reveal[label] = sub
+                continue
+            for neighbour in self._neighbours(label):
+                if neighbour is not None:
+                    reveal.setdefault(neighbour, _LABEL_ONLY)
+        return _witness_node(self._root, reveal, sorted(reveal)) or Empty()
+
+
+def _map_value(value: object, label: bytes) -> MapValue:
+    return value if isinstance(value, LabeledMap) else _build_value(value, label)
+
+
+def _path_trie(paths: Iterable[Path]) -> _Trie | None:
+    """The requested paths as a trie of labels (None: a path asks for everything)."""
+    trie: _Trie = {}
+    for path in paths:
+        labels = [_label_bytes(label) for label in path]
+        if not labels:
+            return None
+        node = trie
+        for depth, label in enumerate(labels):
+            if label in node and node[label] is None:
+                break
+            if depth == len(labels) - 1:
+                node[label] = None
+                break
+            child = node.setdefault(label, {})
+            assert child is not None
+            node = child
+    return trie
+
+
+def _full(node: _MapNode | None) -> HashTree | None:
+    if node is None:
+        return None
+    value = node.value
+    labeled = Labeled(node.label, value.to_tree() if isinstance(value, LabeledMap) else value)
+    return _join(_join(_full(node.left), labeled), _full(node.right))
+
+
+def _witness_node(node: _MapNode | None, reveal: Mapping[bytes, _Trie | str | None],
+                  wanted: list[bytes]) -> HashTree | None:
+    if node is None:
+        return None
+    if not _any_between(wanted, (node.low, node.high)):
+        return Pruned(node.digest)
+    labeled: HashTree
+    if node.label not in reveal:
+        labeled = Pruned(node.labeled_digest)
+    else:
+        action = reveal[node.label]
+        value = node.value
+        if action is None:
+            labeled = Labeled(node.label,
+                              value.to_tree() if isinstance(value, LabeledMap) else value)
+        elif isinstance(action, str):
+            labeled = Labeled(node.label, Pruned(_value_digest(value)))
+        elif isinstance(value, LabeledMap):
+            labeled = Labeled(node.label, value._witness(action))
+        else:
+            labeled = Labeled(node.label, _Pruner(None).level(value, action))
+    left = _witness_node(node.left, reveal, wanted)
+    return _join(_join(left, labeled), _witness_node(node.right, reveal, wanted))

@@ -162,7 +162,11 @@ class Replica:
         if status.state is IngressState.REPLIED:
             assert status.reply is not None
             return status.reply
-        assert status.reject is not None
+        if status.reject is None:
+            raise ReplicaError(
+                f"request {status.state.value}: its answer was pruned from the ingress history; "
+                "wait for it without running the clock past the retention window"
+            )
         raise CanisterError(
             status.reject.error_code or ErrorCode.CANISTER_REJECTED_MESSAGE, status.reject.message
         )

@@ -201,8 +201,20 @@ _TERMINAL = frozenset({IngressState.REPLIED, IngressState.REJECTED, IngressState
 
 
 @dataclass(slots=True)
+class CertificationChanges:
+    """The ids whose certified entries committed rounds changed, since the certifier last looked.
+
+    ``requests``: request ids whose status changed or that were forgotten;
+    ``canisters``: canisters whose record changed, or that were created or deleted.
+    """
+
+    requests: set[bytes] = field(default_factory=set)
+    canisters: set[bytes] = field(default_factory=set)
+
+
+@dataclass(slots=True)
 class IngressStatus:
-    """One request's entry in the ingress history (kept until 5 minutes after expiry)."""
+    """One request's entry in the ingress history (kept as `replica.ingress` describes)."""
 
     state: IngressState
     sender: bytes

@@ -57,13 +57,12 @@ from icframework.replica.execution.system_api import (
     Reply,
 )
 from icframework.replica.execution.wasm_module import CanisterModule, load_canister_module
+from icframework.replica.ingress import IngressHistory
 from icframework.replica.messages import (
     Callback,
     CallContext,
     CallOrigin,
-    IngressMessage,
     IngressQueue,
-    LocalIngressQueue,
     OriginKind,
     RejectInfo,
     Request,
@@ -73,7 +72,7 @@ from icframework.replica.metrics import SubnetMetrics
 from icframework.replica.state import (
     CanisterState,
     CanisterStatus,
-    IngressState,
+    CertificationChanges,
     IngressStatus,
 )
 from icframework.replica.store import RoundChanges, StateStore
@@ -82,12 +81,10 @@ logger = logging.getLogger(__name__)
 
 MANAGEMENT = b""
 NANOS = 1_000_000_000
-INGRESS_RETENTION_NS = 5 * 60 * NANOS
 STORAGE_CHARGE_INTERVAL_NS = 10 * NANOS
 
 _KV_META = "meta"
 _KV_MODULES = "module"
-_KV_INGRESS = "ingress"
 _KV_QUEUES = "queue"
 _KV_CANISTER_PREFIX = "kv:"
 
@@ -230,8 +227,7 @@ class Subnet:
         self.stables: dict[bytes, PageMap] = {}
         self.modules: dict[bytes, CanisterModule] = {}
         self.queues: dict[bytes, deque[Request | Response]] = {}
-        self.ingress_queue: IngressQueue = ingress_queue or LocalIngressQueue()
-        self.ingress_history: dict[bytes, IngressStatus] = {}
+        self.ingress = IngressHistory(ingress_queue)
         self.height = store.height()
         self.time_ns = store.time_ns()
         self.next_canister_index = self.config.first_canister_index
@@ -242,17 +238,14 @@ class Subnet:
         self._cleared_spaces: set[tuple[bytes, str]] = set()
         self._new_modules: dict[bytes, bytes] = {}
         self._kv_wipes: dict[bytes, set[bytes]] = {}
-        self._dirty_ingress: set[bytes] = set()
-        self._deleted_ingress: set[bytes] = set()
         self._dirty_queues: set[bytes] = set()
         self._random_counter = 0
-        self._last_prune_ns = 0
+        self._certification_changes = CertificationChanges()
         self._report = RoundReport(self.height, self.time_ns)
         self._round: _RoundPlan | None = None
         self._usage: dict[bytes, int] = {}
         self._last_turn: dict[bytes, int] = {}
         self._last_cost: dict[bytes, int] = {}
-        self._answered: dict[bytes, IngressStatus] = {}
         self.between_messages: Callable[[], None] | None = None
         """Called by `execute_round` after each message (see `ReplicaService`)."""
         self.metrics = metrics if metrics is not None else SubnetMetrics()
@@ -271,8 +264,7 @@ class Subnet:
             self.next_canister_index = data["next_index"]
             self.seed = data["seed"]
             self._meta_dirty = False
-        for key, value in self.store.kv_scan(_KV_INGRESS):
-            self.ingress_history[key] = IngressStatus.from_record(value)
+        self.ingress.load(self.store)
         for key, value in self.store.kv_scan(_KV_QUEUES):
             self.queues[key] = deque(
                 Request.from_data(d) if kind == "req" else Response.from_data(d)
@@ -559,23 +551,33 @@ class Subnet:
         Call `check_ingress` first: this records the request as ``received`` and only
         execution decides its outcome.
         """
-        if request_id in self.ingress_history:
-            return False
         origin = CallOrigin(OriginKind.INGRESS, request_id=request_id)
         request = Request(sender, canister_id, method, arg, origin)
-        self.ingress_queue.push(IngressMessage(request_id, request, expiry_ns))
-        status = IngressStatus(IngressState.RECEIVED, sender, canister_id, expiry_ns,
-                               updated_ns=self.time_ns)
-        if effective_canister_id is not None:
-            status.canister_id = effective_canister_id
-        self.ingress_history[request_id] = status
-        self._dirty_ingress.add(request_id)
+        if not self.ingress.submit(request_id, request, expiry_ns, self.time_ns,
+                                   effective_canister_id):
+            return False
         self.metrics.call_received(request_id, canister_id, method, sender)  # metrics:
         return True
 
     def ingress_status(self, request_id: bytes) -> IngressStatus | None:
         """The committed (or pending) status of an ingress request, or None if unknown."""
-        return self.ingress_history.get(request_id)
+        return self.ingress.status(request_id)
+
+    @property
+    def ingress_queue(self) -> IngressQueue:
+        """Where accepted calls wait for the next round (shared with the front end)."""
+        return self.ingress.queue
+
+    @property
+    def ingress_history(self) -> dict[bytes, IngressStatus]:
+        """Every remembered request's status, by request id."""
+        return self.ingress.statuses
+
+    def take_certification_changes(self) -> CertificationChanges:
+        """The request and canister ids whose certified entries changed since the last call."""
+        changes, self._certification_changes = (self._certification_changes,
+                                                 CertificationChanges())
+        return changes
 
     # -- queries ----------------------------------------------------------------------------
 
@@ -827,12 +829,9 @@ class Subnet:
             del self.queues[canister_id]
         self._finish_stopping()
         self._charge_storage()
-        self._prune_ingress_history()
         self._age_priorities(plan)
-        self.ingress_history.update(self._answered)
-        answered = [(request_id, None if status.reject is None else status.reject.message)
-                    for request_id, status in self._answered.items()]
-        self._answered.clear()
+        answered = self.ingress.publish_answers()
+        self.ingress.prune(self.time_ns)
         self._commit()
         self._round = None
         self.metrics.round_committed(  # metrics:
@@ -862,9 +861,8 @@ class Subnet:
         return reports
 
     def _induct_ingress(self) -> None:
-        for message in self.ingress_queue.pop_all():
+        for message in self.ingress.take_queued():
             request_id, request, expiry_ns = message.request_id, message.request, message.expiry_ns
-            status = self.ingress_history[request_id]
             if expiry_ns < self.time_ns:
                 self._respond(request.origin, reject=RejectInfo(
                     RejectCode.SYS_TRANSIENT, "Ingress message expired before execution",
@@ -881,9 +879,7 @@ class Subnet:
                     state.cycles -= fee
                     state.cycles_consumed += fee
                     self.mark_dirty(target)
-            status.state = IngressState.PROCESSING
-            status.updated_ns = self.time_ns
-            self._dirty_ingress.add(request_id)
+            self.ingress.mark_processing(request_id, self.time_ns)
             self.enqueue(request)
 
     def enqueue(self, message: Request | Response) -> None:
@@ -1279,16 +1275,7 @@ class Subnet:
         if origin.kind is OriginKind.INGRESS:
             # The answer is staged until the round commits: callers let in between two
             # messages of a round must not see a reply that is not durable yet.
-            request_id = origin.request_id
-            status = self._answered.get(request_id) or self.ingress_history.get(request_id)
-            if status is None:
-                return
-            self._answered[request_id] = dataclasses.replace(
-                status,
-                state=IngressState.REPLIED if reply is not None else IngressState.REJECTED,
-                reply=reply, reject=reject, updated_ns=self.time_ns,
-            )
-            self._dirty_ingress.add(request_id)
+            self.ingress.stage_answer(origin, self.time_ns, reply=reply, reject=reject)
         elif origin.kind is OriginKind.CANISTER:
             self.enqueue(Response(origin, reply=reply, reject=reject, refund=refund,
                                   respondent=respondent))
@@ -1340,19 +1327,6 @@ class Subnet:
                 for origin in waiting:
                     self.respond(CallOrigin.from_data(origin), reply=b"DIDL\x00\x00")
 
-    # -- ingress history ----------------------------------------------------------------------
-
-    def _prune_ingress_history(self) -> None:
-        """Forget answered requests 5 minutes after their expiry (checked once a second)."""
-        if self.time_ns - self._last_prune_ns < NANOS:
-            return
-        self._last_prune_ns = self.time_ns
-        for request_id, status in list(self.ingress_history.items()):
-            if status.state.terminal and status.expiry_ns + INGRESS_RETENTION_NS < self.time_ns:
-                del self.ingress_history[request_id]
-                self._deleted_ingress.add(request_id)
-                self._dirty_ingress.discard(request_id)
-
     # -- commit ------------------------------------------------------------------------------
 
     def _commit(self) -> None:
@@ -1390,11 +1364,9 @@ class Subnet:
                 changes.page_writes[(canister_id, "stable")] = stable_dirty
         for module_hash, raw in self._new_modules.items():
             changes.kv_puts[(_KV_MODULES, module_hash)] = raw
-        for request_id in self._dirty_ingress:
-            record = self.ingress_history[request_id].to_record()
-            changes.kv_puts[(_KV_INGRESS, request_id)] = record
-        for request_id in self._deleted_ingress:
-            changes.kv_deletes.add((_KV_INGRESS, request_id))
+        certified = self._certification_changes
+        certified.requests |= self.ingress.write_changes(changes)
+        certified.canisters |= self._dirty_canisters | self._deleted_canisters
         for canister_id in self._dirty_queues:
             queue = self.queues.get(canister_id)
             if queue:
@@ -1413,8 +1385,6 @@ class Subnet:
         self._cleared_spaces.clear()
         self._new_modules.clear()
         self._kv_wipes.clear()
-        self._dirty_ingress.clear()
-        self._deleted_ingress.clear()
         self._dirty_queues.clear()
         self._meta_dirty = False
 

@@ -25,7 +25,7 @@ from icframework.protocol import (
     prune,
     reconstruct,
 )
-from icframework.protocol.hashtree import index_tree, tree_to_cbor_value
+from icframework.protocol.hashtree import LabeledMap, index_tree, tree_to_cbor_value
 
 # Interface spec, "Certification" > "Example".
 SPEC_TREE_CBOR = bytes.fromhex(
@@ -191,3 +191,52 @@ def test_prune_keeps_root_and_answers(data: dict[bytes, object], paths: list[lis
         if full.status is not LookupStatus.ERROR:
             # A witness proves every requested path exactly as the full tree does.
             assert lookup_path(path, witness) == full, path
+
+
+labels = st.binary(min_size=1, max_size=3)
+edits = st.lists(st.tuples(labels, st.none() | st.binary(max_size=4)), max_size=40)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.dictionaries(labels, st.binary(max_size=4), max_size=30), edits,
+       st.lists(st.lists(labels, min_size=1, max_size=2), max_size=4))
+def test_labeled_map_matches_a_fresh_build(
+    start: dict[bytes, bytes], changes: list[tuple[bytes, bytes | None]],
+    paths: list[list[bytes]],
+) -> None:
+    kept = LabeledMap.from_items({key: {b"v": value} for key, value in start.items()})
+    expected = dict(start)
+    for key, value in changes:
+        if value is None:
+            kept = kept.remove(key)
+            expected.pop(key, None)
+        else:
+            kept = kept.set(key, {b"v": value})
+            expected[key] = value
+    fresh = LabeledMap.from_items({key: {b"v": value} for key, value in expected.items()})
+    # The shape depends only on the labels: edits and a fresh build agree on the hash.
+    assert kept.digest == fresh.digest == reconstruct(kept.to_tree())
+    assert len(kept) == len(expected) and kept.labels() == sorted(expected)
+    tree = kept.to_tree()
+    check_well_formed(tree)
+    witness = kept.witness(paths)
+    assert reconstruct(witness) == kept.digest
+    for path in paths:
+        for probe in (path, [*path, b"v"]):
+            full = lookup_path(probe, tree)
+            if full.status is not LookupStatus.ERROR:
+                assert lookup_path(probe, witness) == full, probe
+
+
+def test_labeled_map_witness_hides_other_entries() -> None:
+    entries = {bytes([n]) * 4: {"status": "replied", "reply": bytes([n])} for n in range(200)}
+    kept = LabeledMap.from_items(entries)
+    witness = kept.witness([[b"\x07" * 4]])
+    assert lookup_value([b"\x07" * 4, "reply"], witness) == b"\x07"
+    assert lookup_path([b"\x08" * 4, "reply"], witness).status is LookupStatus.UNKNOWN
+    # Near log2(200) nodes, not 200 entries.
+    assert len(encode_tree(witness)) < 2_000
+    nested = LabeledMap.from_items({"request_status": kept, "time": 5})
+    assert lookup_value(["request_status", b"\x07" * 4, "status"],
+                        nested.witness([["request_status", b"\x07" * 4]])) == b"replied"
+    assert lookup_value(["time"], nested.witness([["time"]])) == b"\x05"
