@@ -1,5 +1,7 @@
-"""URL routes: the replica's IC HTTP interface under ``/api/``, the apps' pages, static
-files, then the dashboard; and the plain error pages.
+"""URL routes: the apps' pages, static files, then the dashboard; and the plain error pages.
+
+The replica's IC HTTP interface under ``/api/`` is not here: `config.asgi` serves it
+with `icframework.replica.ApiApplication` before a request reaches Django.
 
 Every installed app under ``apps/`` with a ``urls.py`` (``config.settings`` discovers them)
 is served at ``/<name>/``, or at the prefix `APP_PREFIXES` gives it; so an app made with
@@ -68,7 +70,6 @@ def app_routes() -> list[URLResolver]:
 
 
 urlpatterns = [
-    path("api/", include("icframework.replica.http.urls")),
     *app_routes(),
     re_path(r"^static/(?P<path>.*)$", serve, {"insecure": True}),
     path("", include("icframework.dashboard.urls")),

@@ -7,11 +7,13 @@ Tests and benchmarks of the replica's internals are the exception.
 
 * **The replica**: `Replica` (one subnet in this process, driven from Python),
   `ReplicaService` with `start_service` / `get_service` / `stop_service` (the replica
-  of a server process: a lock and a round loop).
-* **The IC HTTP interface's requests** as the HTTP views, the gateway and the canister
-  WebSocket all make them: `submit_call_body` (submit, and for v3 wait for the
-  certified outcome), `query_body` (a signed query answer), and `error_status`, the
-  one mapping of errors to HTTP statuses.
+  of a server process: one thread runs its rounds and the work queued for it with
+  `ReplicaService.run` / `call`; `submit_and_wait` gives a `CallOutcome`).
+* **The IC HTTP interface**: `ApiApplication`, the ASGI application serving ``/api/``
+  in front of Django; its requests as the canister WebSocket makes them,
+  `submit_call_body` (submit, and for v3 wait for the certified outcome) and
+  `query_body` (a signed query answer); and `error_status`, the one mapping of errors
+  to HTTP statuses.
 * **Modules**: `pack_python_module`, `load_canister_module`, `CanisterModule`, and the
   Python runtime's loader (`set_runtime_loader`, `shared_runtime`).
 * **State seen from outside**: `CanisterState`, `CanisterChange`, `CanisterEvent`.
@@ -35,9 +37,10 @@ from icframework.replica.execution.component import set_runtime_loader, shared_r
 from icframework.replica.execution.python_module import pack_python_module
 from icframework.replica.execution.wasm_module import CanisterModule, load_canister_module
 from icframework.replica.gateway_middleware import GatewayMiddleware, canister_origin
+from icframework.replica.http.asgi import ApiApplication, query_body, submit_call_body
 from icframework.replica.http.errors import HttpError, error_status
-from icframework.replica.http.views import query_body, submit_call_body
 from icframework.replica.service import (
+    CallOutcome,
     ReplicaService,
     get_service,
     start_service,
@@ -47,6 +50,8 @@ from icframework.replica.state import CanisterChange, CanisterState
 from icframework.replica.subnet import CanisterEvent
 
 __all__ = [
+    "ApiApplication",
+    "CallOutcome",
     "CanisterChange",
     "CanisterError",
     "CanisterEvent",

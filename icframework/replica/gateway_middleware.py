@@ -2,21 +2,20 @@
 
 `GatewayMiddleware` (first in ``MIDDLEWARE``) sends requests for ``<canister-id>.localhost``
 (``<canister-id>.raw.localhost`` to skip response verification) to
-`icframework.replica.gateway.Gateway`; everything else, and every path under ``/api/``,
-goes on to the URL router. A canister's content is served only on its own origin: a
+`icframework.replica.gateway.Gateway`; everything else goes on to the URL router (paths
+under ``/api/`` never reach Django: `icframework.replica.http.asgi` serves them). A
+canister's content is served only on its own origin: a
 request on another host that names a canister with a ``canisterId`` query parameter is
 redirected (307) to ``<canister-id>.localhost`` on the request's own port, so no
 canister's page shares an origin (and so localStorage, IndexedDB and cookies) with the
 apps and dashboard the replica serves on its main host. `ServiceBackend` runs the
-gateway's calls on the process's `ReplicaService`: queries under the service lock (with
+gateway's calls on the process's `ReplicaService`: queries on the replica's thread (with
 the canister's data certificate once a round has committed, so canisters can certify
-responses), update calls submitted under the lock and awaited outside it while the round
-loop executes them.
+responses), update calls through the service's one submit-and-wait.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
@@ -39,12 +38,11 @@ from icframework.replica.gateway import (
     resolve_canister,
 )
 from icframework.replica.service import ReplicaService, get_service
-from icframework.replica.state import IngressState, IngressStatus
+from icframework.replica.state import IngressState
 
 __all__ = ["GatewayMiddleware", "ServiceBackend", "canister_origin", "canister_origin_url"]
 
 UPDATE_TIMEOUT_SECONDS = 60.0
-_POLL_SECONDS = 0.005
 
 
 class ServiceBackend:
@@ -70,22 +68,19 @@ class ServiceBackend:
         return self.service.run(work)
 
     def update(self, canister_id: Principal, method: str, arg: bytes) -> bytes:
-        """Submit an update call and wait (at most ``update_timeout_seconds``) for its reply.
+        """Submit an update call and wait (at most ``update_timeout_seconds``) for its reply,
+        with the service's one submit-and-wait.
 
         Raises `CanisterError` on a reject and `GatewayError` (504) on the timeout.
         """
-        request_id = self.service.run(lambda replica: replica.submit(canister_id, method, arg))
-        deadline = time.monotonic() + self.update_timeout_seconds
-        while True:
-            status: IngressStatus | None = self.service.run(
-                lambda replica: replica.subnet.ingress_status(request_id))
-            if status is not None and status.state.terminal:
-                break
-            if time.monotonic() >= deadline:
-                raise GatewayError(
-                    504, f"{method} on canister {canister_id} was not answered within "
-                    f"{self.update_timeout_seconds:g} s")
-            time.sleep(_POLL_SECONDS)
+        outcome = self.service.submit_and_wait_blocking(
+            lambda replica: replica.submit(canister_id, method, arg),
+            timeout=self.update_timeout_seconds)
+        status = outcome.status
+        if status is None:
+            raise GatewayError(
+                504, f"{method} on canister {canister_id} was not answered within "
+                f"{self.update_timeout_seconds:g} s")
         if status.state is IngressState.REPLIED and status.reply is not None:
             return status.reply
         if status.reject is None:
@@ -96,10 +91,12 @@ class ServiceBackend:
             status.reject.error_code or ErrorCode.CANISTER_REJECTED_MESSAGE, status.reject.message)
 
     def root_key(self) -> bytes:
-        return self.service.run(lambda replica: replica.subnet.config.root_key)
+        # Fixed when the replica was opened: read without a trip to the replica's thread.
+        return self.service.replica.subnet.config.root_key
 
     def now_ns(self) -> int:
-        return self.service.run(lambda replica: replica.subnet.clock())
+        # The subnet's injected clock (wall time), safe to read from any thread.
+        return self.service.replica.subnet.clock()
 
 
 def _django_response(answer: GatewayResponse) -> HttpResponse:

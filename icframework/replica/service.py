@@ -1,33 +1,51 @@
-"""The replica inside a server process: one `Replica`, a lock, and a round loop thread.
+"""The replica inside a server process: one `Replica` owned by one thread, which runs its
+rounds and the work other threads queue for it.
 
-`manage.py runreplica` starts the service before serving HTTP; request handlers (the
-dashboard, the IC HTTP interface, the gateway) reach it with `get_service()` and do
-their work under its lock through `ReplicaService.run`, because the subnet is not
-thread-safe. The loop executes a round whenever messages wait, and at least once per
-``idle_round_seconds`` so that timers and heartbeats fire.
+How it works: the subnet is not thread-safe, so one thread (``replica-rounds``) owns it and
+nothing else touches it. Callers queue work instead of taking a lock: `run` (blocking,
+for synchronous code such as the dashboard's views and the management commands) and
+`call` (awaitable, for the event loop of the HTTP interface) put ``work(replica)`` on a
+queue and wake the thread. The thread serves the queue between two messages of a round
+(the subnet's ``between_messages`` hook) and between rounds, so queued work waits for
+at most one running message, never a whole round, and no lock changes hands per
+request. Results travel back through a `concurrent.futures.Future` (`run`) or an asyncio
+future resolved with ``loop.call_soon_threadsafe`` (`call`). The round loop executes a
+round whenever messages wait, and at least once per ``idle_round_seconds`` so that timers
+and heartbeats fire.
 
-A round does not hold the lock from start to commit: between two of its messages the
-subnet calls `ReplicaService._let_waiting_in`, which hands the lock to every caller
-waiting in `run` at that moment and takes it back once they are done. Python's locks
-are not fair, so the hand-off counts waiters under a condition; callers arriving while
-the round wants the lock back wait for it, so neither side starves. A query, a status
-read or a submit therefore waits for at most one message, never a whole round. What
-they see mid-round: each canister's state as of its last executed message; ingress
-answers and the certified state of the last committed round only (the subnet stages
-answers until the commit, and the certified state is built before the round starts).
+What work sees mid-round: each canister's state as of its last executed message;
+ingress answers and the certified state of the last committed round only (the subnet
+stages answers until the commit, and the certified state is built before the round
+starts).
+
+**Submit and wait** (`submit_and_wait`, `submit_and_wait_blocking`) is the one way the HTTP
+interface (v3 calls), the gateway's update calls and the canister WebSocket's calls wait
+for an update: the submission runs on the replica thread and registers a waiter for the
+request id there, so no commit can slip between them; after every commit the thread
+resolves the waiters whose calls reached a terminal status (with the certificate of
+``/request_status/<id>`` from that commit when asked for). Nothing polls.
+
+Before `start` and after `stop` there is no thread: `run` then calls ``work`` directly,
+under a lock, in the caller's thread.
 """
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
+import contextlib
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from icframework.replica.embedded import Replica
 from icframework.replica.errors import ReplicaError
+from icframework.replica.state import IngressStatus
 
 T = TypeVar("T")
 logger = logging.getLogger(__name__)
@@ -35,113 +53,278 @@ logger = logging.getLogger(__name__)
 _service: ReplicaService | None = None
 _service_lock = threading.Lock()
 
+__all__ = [
+    "CallOutcome",
+    "ReplicaService",
+    "get_service",
+    "start_service",
+    "stop_service",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class CallOutcome:
+    """What waiting for an update call gave: its request id and, once it was answered
+    within the wait, its terminal status and (when asked for) the certificate of
+    ``/request_status/<request_id>`` and ``/time`` from the round that answered it."""
+
+    request_id: bytes
+    status: IngressStatus | None = None
+    certificate: bytes | None = None
+
+
+Resolve = Callable[[Any, BaseException | None], None]
+
+
+@dataclass(slots=True)
+class _Job:
+    work: Callable[[Replica], Any]
+    resolve: Resolve
+
+
+@dataclass(slots=True)
+class _Waiter:
+    certify: bool
+    resolve: Resolve
+
+
+def _asyncio_resolver(future: asyncio.Future[Any]) -> Resolve:
+    """Resolve ``future`` on its own event loop, from any thread."""
+    loop = future.get_loop()
+
+    def settle(value: Any, error: BaseException | None) -> None:
+        if future.done():  # the caller stopped waiting (timeout, disconnect)
+            return
+        if error is None:
+            future.set_result(value)
+        else:
+            future.set_exception(error)
+
+    def resolve(value: Any, error: BaseException | None) -> None:
+        # A closed loop (RuntimeError) has nobody waiting any more.
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(settle, value, error)
+
+    return resolve
+
+
+def _blocking_resolver(future: concurrent.futures.Future[Any]) -> Resolve:
+    def resolve(value: Any, error: BaseException | None) -> None:
+        if future.done():
+            return
+        if error is None:
+            future.set_result(value)
+        else:
+            future.set_exception(error)
+
+    return resolve
+
 
 class ReplicaService:
-    """Serialises access to a `Replica` and drives its rounds in a background thread."""
+    """A `Replica` owned by its own thread, which runs rounds and queued work."""
 
     def __init__(self, replica: Replica, *, idle_round_seconds: float = 1.0) -> None:
         self.replica = replica
         self.idle_round_seconds = idle_round_seconds
-        self._lock = threading.RLock()
-        self._handoff = threading.Condition(threading.Lock())
-        self._waiting = 0
-        self._round_waiting = False
-        self._owner = threading.local()
+        self.round_errors = 0
+        self._jobs: deque[_Job] = deque()
+        self._waiters: dict[bytes, list[_Waiter]] = {}
         self._wake = threading.Event()
         self._stopped = threading.Event()
+        self._direct = threading.RLock()  # `run` without the thread (before start, after stop)
+        self._serving = False  # the thread is inside a job: the hook must not nest jobs
+        self._seen_height = -1
         self._thread = threading.Thread(target=self._loop, name="replica-rounds", daemon=True)
-        self.round_errors = 0
+
+    # -- life cycle ------------------------------------------------------------------------
 
     def start(self) -> None:
         self._thread.start()
 
     def stop(self) -> None:
-        """Stop the loop after the current round and close the state store."""
+        """Stop the loop after the current round, fail what still waits, close the store."""
         self._stopped.set()
         self._wake.set()
-        if self._thread.is_alive():
+        if self._thread.is_alive() and threading.current_thread() is not self._thread:
             self._thread.join()
-        with self._lock:
+        self._fail_pending(ReplicaError("the replica service stopped"))
+        with self._direct:
             self.replica.close()
 
+    @property
+    def _running(self) -> bool:
+        return self._thread.is_alive() and not self._stopped.is_set()
+
+    # -- work ------------------------------------------------------------------------------
+
     def run(self, work: Callable[[Replica], T]) -> T:
-        """Call ``work(replica)`` under the lock and wake the round loop afterwards.
+        """``work(replica)`` on the replica thread; blocks until done and returns its result
+        (or raises what it raised). Mid-round it waits for the running message only.
 
-        During a round this waits for the message being executed, not for the round.
+        Called from the replica thread itself (work that calls `run`), it runs at once.
         """
-        depth = getattr(self._owner, "depth", 0)
-        if depth == 0:
-            with self._handoff:
-                while self._round_waiting:
-                    self._handoff.wait()
-                self._waiting += 1
-        acquired = False
-        try:
-            self._lock.acquire()
-            acquired = True
-        finally:
-            if depth == 0:
-                with self._handoff:
-                    self._waiting -= 1
-                    self._handoff.notify_all()
-        try:
-            self._owner.depth = depth + 1
-            result = work(self.replica)
-        finally:
-            self._owner.depth = depth
-            if acquired:
-                self._lock.release()
-        self._wake.set()
-        return result
+        if threading.current_thread() is self._thread:
+            return work(self.replica)
+        if not self._running:
+            with self._direct:
+                return work(self.replica)
+        future: concurrent.futures.Future[T] = concurrent.futures.Future()
+        self._enqueue(_Job(work, _blocking_resolver(future)))
+        return future.result()
 
-    def _let_waiting_in(self) -> None:
-        """Between two messages of a round: let the callers waiting in `run` go first."""
-        with self._handoff:
-            if not self._waiting:
-                return
-        self._lock.release()
+    async def call(self, work: Callable[[Replica], T]) -> T:
+        """``work(replica)`` on the replica thread, awaited on the caller's event loop."""
+        if not self._running:
+            with self._direct:
+                return work(self.replica)
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._enqueue(_Job(work, _asyncio_resolver(future)))
+        return await future
+
+    async def submit_and_wait(self, submit: Callable[[Replica], bytes], *, timeout: float,
+                              certify: bool = False) -> CallOutcome:
+        """Submit an update call with ``submit(replica)`` (which returns its request id, or
+        raises, e.g. `CanisterError` for a call refused before execution) and wait at most
+        ``timeout`` seconds for its terminal status.
+
+        Returns a `CallOutcome` whose ``status`` is None if the call was not answered in
+        time; with ``certify`` it carries the certificate of the answering round.
+        """
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[CallOutcome] = loop.create_future()
+        request_id = await self.call(self._submitter(submit, certify,
+                                                     _asyncio_resolver(future)))
         try:
-            with self._handoff:
-                while self._waiting:
-                    self._handoff.wait()
-                self._round_waiting = True
-            self._lock.acquire()
+            return await asyncio.wait_for(future, timeout)
+        except TimeoutError:
+            return CallOutcome(request_id)
         finally:
-            with self._handoff:
-                self._round_waiting = False
-                self._handoff.notify_all()
+            future.cancel()
+
+    def submit_and_wait_blocking(self, submit: Callable[[Replica], bytes], *, timeout: float,
+                                 certify: bool = False) -> CallOutcome:
+        """`submit_and_wait` for synchronous callers (blocks this thread, never the replica's)."""
+        future: concurrent.futures.Future[CallOutcome] = concurrent.futures.Future()
+        request_id = self.run(self._submitter(submit, certify, _blocking_resolver(future)))
+        try:
+            return future.result(timeout)
+        except concurrent.futures.TimeoutError:
+            return CallOutcome(request_id)
+        finally:
+            future.cancel()
+
+    def _submitter(self, submit: Callable[[Replica], bytes], certify: bool,
+                   resolve: Resolve) -> Callable[[Replica], bytes]:
+        """Work that submits and registers the waiter in the same step (replica thread)."""
+
+        def work(replica: Replica) -> bytes:
+            request_id = submit(replica)
+            waiter = _Waiter(certify, resolve)
+            status = replica.subnet.ingress_status(request_id)
+            if (status is not None and status.state.terminal
+                    and not replica.subnet.in_round):
+                self._resolve(replica, request_id, status, [waiter])
+            else:
+                self._waiters.setdefault(request_id, []).append(waiter)
+            return request_id
+
+        return work
+
+    def _enqueue(self, job: _Job) -> None:
+        if self._stopped.is_set():
+            job.resolve(None, ReplicaError("the replica service stopped"))
+            return
+        self._jobs.append(job)
+        self._wake.set()
+
+    # -- the replica thread ------------------------------------------------------------------
+
+    def _serve_jobs(self) -> None:
+        """Run every job queued now (the replica thread; between messages or rounds)."""
+        if self._serving:
+            return
+        jobs = self._jobs
+        self._serving = True
+        try:
+            while jobs:
+                job = jobs.popleft()
+                try:
+                    value = job.work(self.replica)
+                except BaseException as exc:  # handed to the caller, who raises it
+                    job.resolve(None, exc)
+                else:
+                    job.resolve(value, None)
+        finally:
+            self._serving = False
+
+    def _resolve_answered(self) -> None:
+        """After a commit: resolve the waiters whose calls now have a terminal status."""
+        subnet = self.replica.subnet
+        if not self._waiters or subnet.in_round or subnet.height == self._seen_height:
+            return
+        self._seen_height = subnet.height
+        for request_id in list(self._waiters):
+            status = subnet.ingress_status(request_id)
+            if status is None or status.state.terminal:
+                self._resolve(self.replica, request_id, status,
+                              self._waiters.pop(request_id))
+
+    def _resolve(self, replica: Replica, request_id: bytes, status: IngressStatus | None,
+                 waiters: list[_Waiter]) -> None:
+        certificate = None
+        if status is not None and any(waiter.certify for waiter in waiters):
+            try:
+                certificate = replica.certified_state().certificate(
+                    [("request_status", request_id)])
+            except ReplicaError as exc:
+                for waiter in waiters:
+                    waiter.resolve(None, exc)
+                return
+        for waiter in waiters:
+            waiter.resolve(CallOutcome(request_id, status,
+                                       certificate if waiter.certify else None), None)
+
+    def _fail_pending(self, error: ReplicaError) -> None:
+        while self._jobs:
+            self._jobs.popleft().resolve(None, error)
+        waiters, self._waiters = self._waiters, {}
+        for pending in waiters.values():
+            for waiter in pending:
+                waiter.resolve(None, error)
 
     def _loop(self) -> None:
         next_idle_round = 0.0
         while not self._stopped.is_set():
-            with self._lock:
-                subnet = self.replica.subnet
-                failed = False
-                try:
-                    if subnet.has_work() or time.monotonic() >= next_idle_round:
-                        # Callers let in mid-round read the certified state of the
-                        # last committed round: have it built before the round starts.
-                        self.replica.certified_state()
-                        subnet.between_messages = self._let_waiting_in
-                        subnet.execute_round()
-                        next_idle_round = time.monotonic() + self.idle_round_seconds
-                except Exception:
-                    # A failed round committed nothing: log it and go back to the last
-                    # committed state rather than keep a half-applied one in memory.
-                    failed = True
-                    self.round_errors += 1
-                    logger.exception("round %s failed; reloading the committed state",
-                                     subnet.height)
-                    self.replica.reload()
+            self._wake.clear()
+            self._serve_jobs()
+            self._resolve_answered()
+            subnet = self.replica.subnet
+            try:
+                if subnet.has_work() or time.monotonic() >= next_idle_round:
+                    # Work let in mid-round reads the certified state of the last
+                    # committed round: have it built before the round starts.
+                    self.replica.certified_state()
+                    subnet.between_messages = self._serve_jobs
+                    subnet.execute_round()
                     next_idle_round = time.monotonic() + self.idle_round_seconds
-                busy = not failed and self.replica.subnet.has_work()
-            if not busy:
-                self._wake.wait(max(0.0, next_idle_round - time.monotonic()))
-                self._wake.clear()
+            except Exception:
+                # A failed round committed nothing: log it and go back to the last
+                # committed state rather than keep a half-applied one in memory.
+                self.round_errors += 1
+                logger.exception("round %s failed; reloading the committed state",
+                                 subnet.height)
+                self.replica.reload()
+                next_idle_round = time.monotonic() + self.idle_round_seconds
+                continue
+            self._resolve_answered()
+            if self._jobs or self.replica.subnet.has_work():
+                continue
+            self._wake.wait(max(0.0, next_idle_round - time.monotonic()))
+        self._fail_pending(ReplicaError("the replica service stopped"))
 
 
 def start_service(state_dir: Path | None) -> ReplicaService:
-    """Open the replica at ``state_dir`` and start its round loop (once per process)."""
+    """Open the replica at ``state_dir`` and start its thread (once per process)."""
     global _service
     with _service_lock:
         if _service is not None:

@@ -1,9 +1,10 @@
-"""The replica's IC HTTP interface (``/api/v2``, ``/api/v3``) as Django async views.
+"""The replica's IC HTTP interface (``/api/v2``, ``/api/v3``): a lean ASGI application.
 
 * `validation` — body size and content type, envelope decoding, effective canister
   id rules and read_state path authorisation (pure functions).
 * `endpoints` — what each endpoint does with the replica, framework-free.
-* `views` — async Django views adapting HTTP to `endpoints`; `urls` routes them.
+* `asgi` — `ApiApplication`, the ASGI adapter serving ``/api/`` in front of Django:
+  routes, CORS, body checks, and the replica's part on its thread.
 * `errors` — `HttpError` and the one mapping of exceptions to HTTP statuses.
 
 Certificates come from `icframework.replica.certification`.

@@ -1,11 +1,11 @@
 """What each IC HTTP endpoint does with the replica, as functions from requests to responses.
 
-Functions taking a `Replica` run under the replica service's lock (views call them
-through ``service.run``); the others are pure. Each returns an `ApiResponse`
-(status, body, content type) or a value the view turns into one; none of them knows
-about Django. Canister rejects that happen before execution (``canister_inspect_message``
-refusals, unknown or stopped canisters, missing methods) are not errors: they are CBOR
-reject bodies with HTTP 200, as on the IC.
+Functions taking a `Replica` run on the replica service's thread (`http.asgi` calls
+them through ``service.call``); the others are pure and run on the event loop. Each
+returns an `ApiResponse` (status, body, content type) or a value the adapter turns into
+one; none of them knows about HTTP servers. Canister rejects that happen before
+execution (``canister_inspect_message`` refusals, unknown or stopped canisters, missing
+methods) are not errors: they are CBOR reject bodies with HTTP 200, as on the IC.
 """
 
 from __future__ import annotations
@@ -175,7 +175,8 @@ def query(replica: Replica, content: QueryContent) -> dict[str, object]:
 def sign_query(
     replica: Replica, response: dict[str, object], request_id: bytes, now_ns: int | None = None
 ) -> ApiResponse:
-    """The query response body with the node's signature over it (pure; no lock needed)."""
+    """The query response body with the node's signature over it (pure: reads only the
+    replica's node key, so it runs off the replica's thread)."""
     node = replica.node_key
     if node is None:
         raise HttpError(SERVICE_UNAVAILABLE, "The replica has no node key to sign queries with.")
@@ -224,6 +225,7 @@ def authorize_subnet_read(
 def read_state_response(certified: CertifiedState, content: ReadStateContent) -> ApiResponse:
     """The read_state body: a certificate revealing the requested paths and ``/time``.
 
-    Pure (the certified state of a height never changes), so it runs outside the lock.
+    Pure (the certified state of a height never changes), so it runs off the replica's
+    thread.
     """
     return cbor_response({"certificate": certified.certificate(content.paths)})

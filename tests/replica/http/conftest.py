@@ -1,16 +1,18 @@
-"""Fixtures for the HTTP interface tests: a running replica service and request builders."""
+"""Fixtures for the HTTP interface tests: a running replica service, request builders and
+`ApiClient`, which sends requests through the project's whole ASGI application."""
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, MutableMapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import cbor2
 import pytest
 import wasmtime
-from django.test import Client
 
 from icframework.core import Principal
 from icframework.identity import Ed25519Identity, Identity
@@ -91,9 +93,106 @@ def service(tmp_path: Path) -> Iterator[ReplicaService]:
     stop_service()
 
 
+class Answer:
+    """An HTTP answer: ``status_code``, ``content`` and headers by case-insensitive name
+    (``answer["Content-Type"]``, ``"Allow" in answer``), as Django's test client has them."""
+
+    def __init__(self, status: int, headers: list[tuple[bytes, bytes]], content: bytes) -> None:
+        self.status_code = status
+        self.content = content
+        self.headers = {name.decode("latin-1").lower(): value.decode("latin-1")
+                        for name, value in headers}
+
+    def __getitem__(self, name: str) -> str:
+        return self.headers[name.lower()]
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and name.lower() in self.headers
+
+    def get(self, name: str, default: str | None = None) -> str | None:
+        return self.headers.get(name.lower(), default)
+
+
+class ApiClient:
+    """Requests through ``config.asgi.application`` (request limits, the ``/api/``
+    application, Django): what a server hands the application, without a socket.
+
+    The methods take Django test client style header keywords (``HTTP_ACCEPT=…``,
+    ``CONTENT_LENGTH=…``, ``QUERY_STRING=…``); header values are sent as UTF-8 bytes,
+    whatever they hold. Each request runs on its own event loop (`asyncio.run`);
+    `arequest` is the same on the caller's loop.
+    """
+
+    async def arequest(self, method: str, url: str, body: bytes = b"",
+                       content_type: str | None = None, **extra: str) -> Answer:
+        from config.asgi import application
+
+        parts = urlsplit(url)
+        query = extra.pop("QUERY_STRING", parts.query)
+        headers = [(b"host", b"testserver")]
+        if content_type is not None:
+            headers.append((b"content-type", content_type.encode()))
+        if "CONTENT_LENGTH" not in extra:
+            headers.append((b"content-length", str(len(body)).encode()))
+        for key, value in extra.items():
+            name = key.removeprefix("HTTP_").replace("_", "-").lower()
+            headers.append((name.encode(), value.encode()))
+        scope: MutableMapping[str, Any] = {
+            "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
+            "method": method, "scheme": "http", "path": unquote(parts.path),
+            "raw_path": parts.path.encode(), "query_string": query.encode(),
+            "root_path": "", "headers": headers, "client": ("127.0.0.1", 50000),
+            "server": ("testserver", 80),
+        }
+        sent = False
+        status = 0
+        response_headers: list[tuple[bytes, bytes]] = []
+        chunks: list[bytes] = []
+        done = asyncio.Event()
+
+        async def receive() -> MutableMapping[str, Any]:
+            nonlocal sent
+            if not sent:
+                sent = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            await done.wait()
+            return {"type": "http.disconnect"}
+
+        async def send(message: MutableMapping[str, Any]) -> None:
+            nonlocal status, response_headers
+            if message["type"] == "http.response.start":
+                status, response_headers = message["status"], list(message["headers"])
+            elif message["type"] == "http.response.body":
+                chunks.append(message.get("body", b""))
+                if not message.get("more_body", False):
+                    done.set()
+
+        await application(scope, receive, send)
+        done.set()
+        return Answer(status, response_headers, b"".join(chunks))
+
+    def request(self, method: str, url: str, body: bytes = b"",
+                content_type: str | None = None, **extra: str) -> Answer:
+        return asyncio.run(self.arequest(method, url, body, content_type, **extra))
+
+    def generic(self, method: str, url: str, body: bytes = b"",
+                content_type: str | None = None, **extra: str) -> Answer:
+        return self.request(method, url, body, content_type, **extra)
+
+    def get(self, url: str, **extra: str) -> Answer:
+        return self.request("GET", url, **extra)
+
+    def options(self, url: str, **extra: str) -> Answer:
+        return self.request("OPTIONS", url, **extra)
+
+    def post(self, url: str, body: bytes = b"", content_type: str | None = None,
+             **extra: str) -> Answer:
+        return self.request("POST", url, body, content_type, **extra)
+
+
 @pytest.fixture
-def client() -> Client:
-    return Client()
+def client() -> ApiClient:
+    return ApiClient()
 
 
 @pytest.fixture
@@ -131,15 +230,15 @@ def read_state_content(identity: Identity, *paths: tuple[bytes, ...]) -> ReadSta
     return ReadStateContent(identity.principal, expiry(), tuple(paths))
 
 
-def post(client: Client, url: str, body: bytes, **extra: Any) -> Any:
+def post(client: ApiClient, url: str, body: bytes, **extra: Any) -> Answer:
     extra.setdefault("content_type", "application/cbor")
     return client.post(url, body, **extra)
 
 
-def post_signed(client: Client, url: str, content: Content, identity: Identity) -> Any:
+def post_signed(client: ApiClient, url: str, content: Content, identity: Identity) -> Answer:
     return post(client, url, sign_envelope(content, identity).to_cbor())
 
 
-def cbor_body(response: Any) -> Any:
+def cbor_body(response: Answer) -> Any:
     assert response["Content-Type"] == "application/cbor", response.content[:300]
     return cbor2.loads(response.content)

@@ -14,7 +14,6 @@ from typing import Any
 
 import cbor2
 import pytest
-from django.test import Client
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -22,6 +21,7 @@ from icframework.core import Principal
 from icframework.replica.http import HttpError
 from icframework.replica.http.validation import check_content_length
 from icframework.replica.service import ReplicaService, start_service, stop_service
+from tests.replica.http.conftest import ApiClient
 
 ANONYMOUS = Principal.anonymous().raw
 CANISTER = Principal.from_canister_index(0)
@@ -83,7 +83,7 @@ def content(**overrides: object) -> dict[str, object]:
 
 
 def post(path: str, body: bytes, content_type: str = "application/cbor") -> Any:
-    return Client().generic("POST", path, body, content_type=content_type)
+    return ApiClient().generic("POST", path, body, content_type=content_type)
 
 
 # -- the reported inputs ------------------------------------------------------------------------
@@ -139,7 +139,7 @@ def test_a_fraction_of_megabyte_integers_is_refused_at_once(
         response = post(path, body)
         assert response.status_code == 400
         assert "uses CBOR tag 30 (rational number)" in response.content.decode()
-    assert Client().get("/api/v2/status").status_code == 200
+    assert ApiClient().get("/api/v2/status").status_code == 200
 
 
 # -- Hypothesis ----------------------------------------------------------------------------------
@@ -210,7 +210,7 @@ def test_no_path_method_or_header_gives_a_500(
         replica: tuple[ReplicaService, str], effective_id: str, kind: str, endpoint: str,
         version: str, method: str, body: bytes, header: str) -> None:
     path = f"/api/{version}/{kind}/{effective_id}/{endpoint}"
-    response = Client().generic(method, path, body, content_type="application/cbor",
+    response = ApiClient().generic(method, path, body, content_type="application/cbor",
                                 HTTP_X_ANYTHING=header)
     assert_refused_plainly(response)
 
@@ -220,6 +220,6 @@ def test_no_path_method_or_header_gives_a_500(
 @given(query=st.text(max_size=40), accept=st.text(max_size=40))
 def test_status_answers_whatever_the_query_and_headers(
         replica: tuple[ReplicaService, str], query: str, accept: str) -> None:
-    response = Client().get("/api/v2/status", QUERY_STRING=query, HTTP_ACCEPT=accept)
+    response = ApiClient().get("/api/v2/status", QUERY_STRING=query, HTTP_ACCEPT=accept)
     assert response.status_code == 200
     assert response["Content-Type"] == "application/cbor"

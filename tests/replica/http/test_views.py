@@ -1,4 +1,5 @@
-"""The IC HTTP interface through Django's test client: status codes, bodies, certificates."""
+"""The IC HTTP interface through the project's ASGI application: status codes, bodies,
+certificates."""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ from typing import Any
 
 import cbor2
 import pytest
-from django.test import AsyncClient, Client
 
 from icframework.candid.binary import encode
 from icframework.core import Principal, decode_uleb128
@@ -31,13 +31,14 @@ from icframework.protocol import (
 from icframework.protocol.hashtree import flatten_forks, lookup_subtree
 from icframework.replica import service as service_module
 from icframework.replica.embedded import Replica
-from icframework.replica.http import views
+from icframework.replica.http import asgi
 from icframework.replica.management import CANISTER_ID, PROVISIONAL_CREATE_ARGS
 from icframework.replica.service import ReplicaService
 from tests.replica.corpus import wat_wasm
 from tests.replica.http.conftest import (
     EMPTY,
     MINUTE_NS,
+    ApiClient,
     call_content,
     cbor_body,
     post,
@@ -49,7 +50,7 @@ from tests.replica.http.conftest import (
 MANAGEMENT = Principal.management_canister()
 
 
-def root_key(client: Client) -> bytes:
+def root_key(client: ApiClient) -> bytes:
     key: bytes = cbor_body(client.get("/api/v2/status"))["root_key"]
     return key
 
@@ -67,7 +68,7 @@ def wait_terminal(service: ReplicaService, request_id: bytes) -> None:
 # -- status, CORS, methods --------------------------------------------------------------------
 
 
-def test_status(service: ReplicaService, client: Client) -> None:
+def test_status(service: ReplicaService, client: ApiClient) -> None:
     response = client.get("/api/v2/status")
     assert response.status_code == 200
     assert response["Access-Control-Allow-Origin"] == "*"
@@ -82,7 +83,7 @@ def test_status(service: ReplicaService, client: Client) -> None:
     }
 
 
-def test_options_preflight_and_cors(service: ReplicaService, client: Client) -> None:
+def test_options_preflight_and_cors(service: ReplicaService, client: ApiClient) -> None:
     for url in ("/api/v2/status", "/api/v3/canister/aaaaa-aa/call",
                 "/api/v2/canister/aaaaa-aa/read_state", "/api/v2/subnet/aaaaa-aa/read_state"):
         response = client.options(url)
@@ -92,7 +93,7 @@ def test_options_preflight_and_cors(service: ReplicaService, client: Client) -> 
         assert "Content-Type" in response["Access-Control-Allow-Headers"]
 
 
-def test_wrong_method(service: ReplicaService, client: Client) -> None:
+def test_wrong_method(service: ReplicaService, client: ApiClient) -> None:
     response = client.get("/api/v2/canister/aaaaa-aa/call")
     assert response.status_code == 405
     assert response["Allow"] == "POST, OPTIONS"
@@ -100,7 +101,7 @@ def test_wrong_method(service: ReplicaService, client: Client) -> None:
     assert client.post("/api/v2/status").status_code == 405
 
 
-def test_without_a_replica(client: Client) -> None:
+def test_without_a_replica(client: ApiClient) -> None:
     response = client.get("/api/v2/status")
     assert response.status_code == 503
     assert "serves no replica" in response.content.decode()
@@ -109,20 +110,20 @@ def test_without_a_replica(client: Client) -> None:
 # -- body checks --------------------------------------------------------------------------------
 
 
-def test_too_large_by_content_length(service: ReplicaService, client: Client) -> None:
+def test_too_large_by_content_length(service: ReplicaService, client: ApiClient) -> None:
     response = post(client, "/api/v2/canister/aaaaa-aa/call", b"x",
                     CONTENT_LENGTH=str(3 * 1024 * 1024))
     assert response.status_code == 413
     assert response.content.decode().startswith("Request body is 3145728 bytes, larger than")
 
 
-def test_too_large_body(service: ReplicaService, client: Client) -> None:
+def test_too_large_body(service: ReplicaService, client: ApiClient) -> None:
     response = post(client, "/api/v3/canister/aaaaa-aa/call", b"\0" * (2 * 1024 * 1024 + 1))
     assert response.status_code == 413
     assert "2097153 bytes" in response.content.decode()
 
 
-def test_content_type_must_be_cbor(service: ReplicaService, client: Client) -> None:
+def test_content_type_must_be_cbor(service: ReplicaService, client: ApiClient) -> None:
     response = post(client, "/api/v2/canister/aaaaa-aa/query", b"{}",
                     content_type="application/json")
     assert response.status_code == 400
@@ -132,13 +133,13 @@ def test_content_type_must_be_cbor(service: ReplicaService, client: Client) -> N
     assert response["Content-Type"].startswith("text/plain")
 
 
-def test_malformed_cbor(service: ReplicaService, client: Client) -> None:
+def test_malformed_cbor(service: ReplicaService, client: ApiClient) -> None:
     response = post(client, "/api/v2/canister/aaaaa-aa/call", b"\xff\xfe")
     assert response.status_code == 400
     assert response.content.decode().startswith("request body is not valid CBOR")
 
 
-def test_wrong_shape(service: ReplicaService, client: Client) -> None:
+def test_wrong_shape(service: ReplicaService, client: ApiClient) -> None:
     body = cbor2.dumps(cbor2.CBORTag(55799, {"content": {"request_type": "call"}}))
     response = post(client, "/api/v2/canister/aaaaa-aa/call", body)
     assert response.status_code == 400
@@ -146,7 +147,7 @@ def test_wrong_shape(service: ReplicaService, client: Client) -> None:
 
 
 def test_wrong_request_type_for_endpoint(
-    service: ReplicaService, client: Client, owner: Ed25519Identity, canister: Principal
+    service: ReplicaService, client: ApiClient, owner: Ed25519Identity, canister: Principal
 ) -> None:
     response = post_signed(client, f"/api/v2/canister/{canister}/call",
                            query_content(owner, canister, "certificate"), owner)
@@ -156,7 +157,7 @@ def test_wrong_request_type_for_endpoint(
     )
 
 
-def test_invalid_effective_canister_id_in_url(service: ReplicaService, client: Client,
+def test_invalid_effective_canister_id_in_url(service: ReplicaService, client: ApiClient,
                                               owner: Ed25519Identity) -> None:
     response = post_signed(client, "/api/v2/canister/not-a-principal/call",
                            call_content(owner, MANAGEMENT, "raw_rand"), owner)
@@ -167,7 +168,7 @@ def test_invalid_effective_canister_id_in_url(service: ReplicaService, client: C
 
 
 @pytest.mark.parametrize("offset", [-MINUTE_NS, 10 * MINUTE_NS])
-def test_expiry_outside_window(service: ReplicaService, client: Client, owner: Ed25519Identity,
+def test_expiry_outside_window(service: ReplicaService, client: ApiClient, owner: Ed25519Identity,
                                canister: Principal, offset: int) -> None:
     content = call_content(owner, canister, "certify", ingress_expiry=time.time_ns() + offset)
     response = post_signed(client, f"/api/v2/canister/{canister}/call", content, owner)
@@ -177,7 +178,7 @@ def test_expiry_outside_window(service: ReplicaService, client: Client, owner: E
     )
 
 
-def test_bad_signature(service: ReplicaService, client: Client, owner: Ed25519Identity,
+def test_bad_signature(service: ReplicaService, client: ApiClient, owner: Ed25519Identity,
                        canister: Principal) -> None:
     envelope = sign_envelope(call_content(owner, canister, "certify"), owner)
     forged = envelope.to_map()
@@ -188,7 +189,7 @@ def test_bad_signature(service: ReplicaService, client: Client, owner: Ed25519Id
     assert response.content.decode().startswith("Invalid signature: sender_sig does not verify")
 
 
-def test_sender_does_not_match_public_key(service: ReplicaService, client: Client,
+def test_sender_does_not_match_public_key(service: ReplicaService, client: ApiClient,
                                           owner: Ed25519Identity, canister: Principal) -> None:
     other = Ed25519Identity.generate()
     envelope = sign_envelope(call_content(owner, canister, "certify"), owner)
@@ -203,7 +204,7 @@ def test_sender_does_not_match_public_key(service: ReplicaService, client: Clien
 # -- effective canister ids ---------------------------------------------------------------------
 
 
-def test_call_canister_id_must_match_ecid(service: ReplicaService, client: Client,
+def test_call_canister_id_must_match_ecid(service: ReplicaService, client: ApiClient,
                                           owner: Ed25519Identity, canister: Principal) -> None:
     response = post_signed(client, "/api/v2/canister/aaaaa-aa/call",
                            call_content(owner, canister, "certify"), owner)
@@ -213,7 +214,7 @@ def test_call_canister_id_must_match_ecid(service: ReplicaService, client: Clien
     )
 
 
-def test_query_canister_id_must_match_ecid(service: ReplicaService, client: Client,
+def test_query_canister_id_must_match_ecid(service: ReplicaService, client: ApiClient,
                                            owner: Ed25519Identity, canister: Principal) -> None:
     response = post_signed(client, "/api/v2/canister/aaaaa-aa/query",
                            query_content(owner, canister, "certificate"), owner)
@@ -224,7 +225,7 @@ def test_query_canister_id_must_match_ecid(service: ReplicaService, client: Clie
 
 
 def test_management_call_ecid_is_the_argument_canister(
-    service: ReplicaService, client: Client, owner: Ed25519Identity, canister: Principal
+    service: ReplicaService, client: ApiClient, owner: Ed25519Identity, canister: Principal
 ) -> None:
     arg = encode([CANISTER_ID], [{"canister_id": canister}])
     response = post_signed(client, "/api/v2/canister/aaaaa-aa/call",
@@ -241,7 +242,7 @@ def test_management_call_ecid_is_the_argument_canister(
 
 
 def test_management_call_without_canister_id_is_rejected(
-    service: ReplicaService, client: Client, owner: Ed25519Identity, canister: Principal
+    service: ReplicaService, client: ApiClient, owner: Ed25519Identity, canister: Principal
 ) -> None:
     response = post_signed(client, f"/api/v2/canister/{canister}/call",
                            call_content(owner, MANAGEMENT, "start_canister", EMPTY), owner)
@@ -252,7 +253,7 @@ def test_management_call_without_canister_id_is_rejected(
 
 
 @pytest.mark.parametrize("ecid", ["aaaaa-aa", "ryjl3-tyaaa-aaaaa-aaaba-cai", "2vxsx-fae"])
-def test_create_canister_accepts_any_ecid(service: ReplicaService, client: Client,
+def test_create_canister_accepts_any_ecid(service: ReplicaService, client: ApiClient,
                                           owner: Ed25519Identity, ecid: str) -> None:
     arg = encode([PROVISIONAL_CREATE_ARGS], [{
         "amount": None, "settings": None, "specified_id": None, "sender_canister_version": None,
@@ -269,7 +270,7 @@ def test_create_canister_accepts_any_ecid(service: ReplicaService, client: Clien
 # -- calls ----------------------------------------------------------------------------------------
 
 
-def test_v2_call_then_read_state(service: ReplicaService, client: Client,
+def test_v2_call_then_read_state(service: ReplicaService, client: ApiClient,
                                  owner: Ed25519Identity, canister: Principal) -> None:
     content = call_content(owner, canister, "certify", b"data!")
     rid = sign_envelope(content, owner).request_id
@@ -288,7 +289,7 @@ def test_v2_call_then_read_state(service: ReplicaService, client: Client,
 
 
 def test_v3_call_certificate_reveals_exactly_the_request(
-    service: ReplicaService, client: Client, owner: Ed25519Identity, canister: Principal
+    service: ReplicaService, client: ApiClient, owner: Ed25519Identity, canister: Principal
 ) -> None:
     # Another request in the history must stay hidden.
     service.run(lambda r: r.update(canister, "certify", b"earlier", sender=owner.principal))
@@ -314,7 +315,7 @@ def lookup_subtree_labels(tree: HashTree, path: list[bytes]) -> set[bytes]:
 
 
 def test_v3_call_rejected_by_the_canister_is_certified(
-    service: ReplicaService, client: Client, owner: Ed25519Identity, canister: Principal
+    service: ReplicaService, client: ApiClient, owner: Ed25519Identity, canister: Principal
 ) -> None:
     content = call_content(owner, canister, "refuse")
     response = post_signed(client, f"/api/v3/canister/{canister}/call", content, owner)
@@ -328,7 +329,7 @@ def test_v3_call_rejected_by_the_canister_is_certified(
 
 
 def test_unknown_canister_is_a_non_replicated_rejection(
-    service: ReplicaService, client: Client, owner: Ed25519Identity
+    service: ReplicaService, client: ApiClient, owner: Ed25519Identity
 ) -> None:
     ghost = Principal.from_canister_index(0x80000000001FFFF0)
     content = call_content(owner, ghost, "inc")
@@ -345,7 +346,7 @@ def test_unknown_canister_is_a_non_replicated_rejection(
     }
 
 
-def test_inspect_message_refusal(service: ReplicaService, client: Client,
+def test_inspect_message_refusal(service: ReplicaService, client: ApiClient,
                                  owner: Ed25519Identity) -> None:
     inspected = service.run(lambda r: r.create_canister(sender=owner.principal))
     service.run(lambda r: r.install_code(inspected, wat_wasm("inspect"), sender=owner.principal))
@@ -358,7 +359,7 @@ def test_inspect_message_refusal(service: ReplicaService, client: Client,
     assert "Canister rejected the message" in body["reject_message"]
 
 
-def test_stopped_canister_and_missing_method(service: ReplicaService, client: Client,
+def test_stopped_canister_and_missing_method(service: ReplicaService, client: ApiClient,
                                              owner: Ed25519Identity, canister: Principal) -> None:
     response = post_signed(client, f"/api/v2/canister/{canister}/call",
                            call_content(owner, canister, "no_such_method"), owner)
@@ -371,7 +372,7 @@ def test_stopped_canister_and_missing_method(service: ReplicaService, client: Cl
     assert body["reject_message"] == f"Canister {canister} is stopped"
 
 
-def test_resubmitted_request_keeps_its_outcome(service: ReplicaService, client: Client,
+def test_resubmitted_request_keeps_its_outcome(service: ReplicaService, client: ApiClient,
                                                owner: Ed25519Identity, canister: Principal) -> None:
     content = call_content(owner, canister, "certify", b"once")
     body = sign_envelope(content, owner).to_cbor()
@@ -399,12 +400,12 @@ def test_v3_call_times_out_with_202_without_blocking_others(
     canister = idle.run(lambda r: r.create_canister(sender=owner.principal))
     idle.run(lambda r: r.install_code(canister, wat_wasm("inspect"), sender=owner.principal))
     monkeypatch.setattr(service_module, "_service", idle)
-    monkeypatch.setattr(views, "CALL_WAIT_SECONDS", 1.0)
+    monkeypatch.setattr(asgi, "CALL_WAIT_SECONDS", 1.0)
     body = sign_envelope(call_content(owner, canister, "allowed"), owner).to_cbor()
 
     async def scenario() -> tuple[int, float, int, float]:
-        client = AsyncClient()
-        assert (await client.get("/api/v2/status")).status_code == 200  # warm up
+        client = ApiClient()
+        assert (await client.arequest("GET", "/api/v2/status")).status_code == 200  # warm up
         start = time.monotonic()
 
         async def timed(coro: object) -> tuple[int, float]:
@@ -412,9 +413,9 @@ def test_v3_call_times_out_with_202_without_blocking_others(
             return response.status_code, time.monotonic() - start
 
         (call_status, call_done), (status_status, status_done) = await asyncio.gather(
-            timed(client.post(f"/api/v3/canister/{canister}/call", body,
-                              content_type="application/cbor")),
-            timed(_later(client.get("/api/v2/status"))),
+            timed(client.arequest("POST", f"/api/v3/canister/{canister}/call", body,
+                                  content_type="application/cbor")),
+            timed(_later(client.arequest("GET", "/api/v2/status"))),
         )
         return call_status, call_done, status_status, status_done
 
@@ -434,7 +435,7 @@ async def _later(coro: object) -> object:
 # -- queries --------------------------------------------------------------------------------------
 
 
-def node_keys(client: Client, identity: Ed25519Identity, ecid: Principal) -> dict[bytes, bytes]:
+def node_keys(client: ApiClient, identity: Ed25519Identity, ecid: Principal) -> dict[bytes, bytes]:
     """Node id → DER key, read the way agent-js does: read_state ``["subnet"]``."""
     response = post_signed(client, f"/api/v2/canister/{ecid}/read_state",
                            read_state_content(identity, (b"subnet",)), identity)
@@ -469,7 +470,7 @@ def check_signed(response_body: dict[str, object], content: QueryContent,
     assert abs(signature.timestamp - time.time_ns()) < 60 * 1_000_000_000
 
 
-def test_query_reply_is_signed_by_the_node(service: ReplicaService, client: Client,
+def test_query_reply_is_signed_by_the_node(service: ReplicaService, client: ApiClient,
                                            owner: Ed25519Identity, canister: Principal) -> None:
     service.run(lambda r: r.update(canister, "certify", b"certified!", sender=owner.principal))
     content = query_content(owner, canister, "certificate")
@@ -488,7 +489,7 @@ def test_query_reply_is_signed_by_the_node(service: ReplicaService, client: Clie
         assert top == {b"canister", b"time"}
 
 
-def test_query_reject_is_signed(service: ReplicaService, client: Client,
+def test_query_reject_is_signed(service: ReplicaService, client: ApiClient,
                                 owner: Ed25519Identity, canister: Principal) -> None:
     content = query_content(owner, canister, "refuse")
     body = cbor_body(post_signed(client, f"/api/v2/canister/{canister}/query", content, owner))
@@ -499,7 +500,7 @@ def test_query_reject_is_signed(service: ReplicaService, client: Client,
     check_signed(body, content, owner, node_keys(client, owner, canister))
 
 
-def test_query_of_unknown_canister(service: ReplicaService, client: Client,
+def test_query_of_unknown_canister(service: ReplicaService, client: ApiClient,
                                    owner: Ed25519Identity) -> None:
     ghost = Principal.from_canister_index(0x80000000001FFFF0)
     body = cbor_body(post_signed(client, f"/api/v2/canister/{ghost}/query",
@@ -510,14 +511,14 @@ def test_query_of_unknown_canister(service: ReplicaService, client: Client,
 # -- read_state -----------------------------------------------------------------------------------
 
 
-def read_state(client: Client, owner: Identity, ecid: Principal,
+def read_state(client: ApiClient, owner: Identity, ecid: Principal,
                *paths: tuple[bytes, ...]) -> Any:
     return post_signed(client, f"/api/v2/canister/{ecid}/read_state",
                        read_state_content(owner, *paths), owner)
 
 
 def test_read_state_reveals_exactly_the_requested_paths(
-    service: ReplicaService, client: Client, owner: Ed25519Identity, canister: Principal
+    service: ReplicaService, client: ApiClient, owner: Ed25519Identity, canister: Principal
 ) -> None:
     response = read_state(client, owner, canister, (b"canister", canister.raw, b"module_hash"),
                           (b"canister", canister.raw, b"controllers"))
@@ -538,7 +539,7 @@ def test_read_state_reveals_exactly_the_requested_paths(
     assert any(isinstance(n, Pruned) for n in flatten_forks(cert.tree))
 
 
-def test_read_state_metadata(service: ReplicaService, client: Client, owner: Ed25519Identity,
+def test_read_state_metadata(service: ReplicaService, client: ApiClient, owner: Ed25519Identity,
                              canister: Principal) -> None:
     response = read_state(client, owner, canister, (b"canister", canister.raw, b"metadata",
                                                     b"greeting"))
@@ -571,7 +572,7 @@ def test_read_state_metadata(service: ReplicaService, client: Client, owner: Ed2
     (b"time", b"extra"),
     (b"subnet", b"x", b"metrics"),
 ])
-def test_read_state_disallowed_paths(service: ReplicaService, client: Client,
+def test_read_state_disallowed_paths(service: ReplicaService, client: ApiClient,
                                      owner: Ed25519Identity, path: tuple[bytes, ...]) -> None:
     ecid = Principal(bytes.fromhex("80000000001000000101"))
     response = read_state(client, owner, ecid, path)
@@ -579,7 +580,7 @@ def test_read_state_disallowed_paths(service: ReplicaService, client: Client,
     assert response.content.decode() == "Invalid path requested."
 
 
-def test_read_state_canister_must_be_ecid(service: ReplicaService, client: Client,
+def test_read_state_canister_must_be_ecid(service: ReplicaService, client: ApiClient,
                                           owner: Ed25519Identity, canister: Principal) -> None:
     response = read_state(client, owner, MANAGEMENT, (b"canister", canister.raw, b"module_hash"))
     assert response.status_code == 400
@@ -588,7 +589,7 @@ def test_read_state_canister_must_be_ecid(service: ReplicaService, client: Clien
     )
 
 
-def test_read_state_request_status_rules(service: ReplicaService, client: Client,
+def test_read_state_request_status_rules(service: ReplicaService, client: ApiClient,
                                          owner: Ed25519Identity, canister: Principal) -> None:
     content = call_content(owner, canister, "certify")
     rid = sign_envelope(content, owner).request_id
@@ -622,7 +623,7 @@ def test_read_state_request_status_rules(service: ReplicaService, client: Client
 
 
 def test_read_state_time_for_any_ecid_anonymously(service: ReplicaService,
-                                                  client: Client) -> None:
+                                                  client: ApiClient) -> None:
     from icframework.identity import AnonymousIdentity
 
     anonymous = AnonymousIdentity()
@@ -634,7 +635,7 @@ def test_read_state_time_for_any_ecid_anonymously(service: ReplicaService,
     assert abs(cert.time_ns - time.time_ns()) < 60 * 1_000_000_000
 
 
-def test_subnet_read_state(service: ReplicaService, client: Client,
+def test_subnet_read_state(service: ReplicaService, client: ApiClient,
                            owner: Ed25519Identity) -> None:
     subnet_id = Principal(service.replica.subnet.config.subnet_id)
     for version in ("v2", "v3"):
@@ -653,7 +654,7 @@ def test_subnet_read_state(service: ReplicaService, client: Client,
     assert response.status_code == 400
 
 
-def test_read_state_with_delegation_targets(service: ReplicaService, client: Client,
+def test_read_state_with_delegation_targets(service: ReplicaService, client: ApiClient,
                                             canister: Principal) -> None:
     from icframework.identity import DelegationIdentity
     from icframework.protocol import create_delegation_chain

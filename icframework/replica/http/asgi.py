@@ -1,0 +1,323 @@
+"""The IC HTTP interface (``/api/v2``, ``/api/v3``) as a lean ASGI application in front of Django.
+
+How it works: `ApiApplication` wraps the project's ASGI application (``config.asgi``)
+and answers every HTTP request whose path starts with ``/api/`` itself, on the
+server's event loop: no Django middleware, no URL resolver, no thread hop but the one
+to the replica's thread. Anything else goes on to the wrapped application.
+
+Per request: the route is matched (`ROUTES`, the IC's endpoints), ``OPTIONS`` is
+answered as a CORS preflight, other methods than the route's get 405 with ``Allow``;
+the body is read and checked (`validation.check_content_length`, `check_body`); the
+envelope is decoded and its signature verified right here on the event loop (pure
+work, ~90 µs); the replica's part runs on its thread through `ReplicaService.call`
+(queries, status, read_state authorisation) or `ReplicaService.submit_and_wait` (calls;
+v3 waits for the certified outcome, resolved by the commit that answers it). Query
+responses are signed and read_state certificates pruned back on the event loop.
+Errors become HTTP answers in one place, `errors.error_status`; anything else is logged
+and answered with a plain 500 that reveals nothing. Every answer carries the CORS
+headers, so browser agents can read it.
+
+`submit_call_body` and `query_body` are the same requests without HTTP: the canister
+WebSocket sends its signed calls and queries through them.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping
+from dataclasses import dataclass
+from typing import Any
+
+from icframework.core import Principal
+from icframework.protocol import ProtocolError, QueryContent, ReadStateContent
+from icframework.replica.errors import CanisterError, ReplicaError
+from icframework.replica.http import endpoints
+from icframework.replica.http.endpoints import ACCEPTED, ApiResponse
+from icframework.replica.http.errors import (
+    INTERNAL_SERVER_ERROR,
+    METHOD_NOT_ALLOWED,
+    NOT_FOUND,
+    SERVICE_UNAVAILABLE,
+    HttpError,
+    error_status,
+)
+from icframework.replica.http.validation import (
+    check_body,
+    check_content_length,
+    check_query_target,
+    decode_envelope,
+    parse_principal_text,
+)
+from icframework.replica.service import ReplicaService, get_service
+
+__all__ = [
+    "API_PREFIX",
+    "CALL_WAIT_SECONDS",
+    "CORS_HEADERS",
+    "ROUTES",
+    "ApiApplication",
+    "query_body",
+    "submit_call_body",
+]
+
+logger = logging.getLogger(__name__)
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+Application = Callable[[Scope, Receive, Send], Awaitable[None]]
+Headers = list[tuple[bytes, bytes]]
+
+API_PREFIX = "/api/"
+CALL_WAIT_SECONDS = 10.0
+"""How long a v3 call waits for its certified outcome before answering 202."""
+CORS_HEADERS: tuple[tuple[bytes, bytes], ...] = (
+    (b"access-control-allow-origin", b"*"),
+    (b"access-control-allow-methods", b"GET, POST, HEAD, OPTIONS"),
+    (b"access-control-allow-headers", b"Accept, Authorization, Content-Type"),
+)
+PREFLIGHT_MAX_AGE_SECONDS = 86400
+NOT_FOUND_TEXT = ("Not found: no endpoint of the IC HTTP interface has this path; "
+                  "see /api/v2/status.\n")
+INTERNAL_ERROR_TEXT = "Internal error of the replica; the server log has the details."
+_TEXT = "text/plain; charset=utf-8"
+
+
+class _Disconnected(Exception):
+    """The client went away before its body was read: there is nobody to answer."""
+
+
+# -- the replica's part ------------------------------------------------------------------------
+
+
+def _service() -> ReplicaService:
+    service = get_service()
+    if service is None:
+        raise HttpError(
+            SERVICE_UNAVAILABLE,
+            "This process serves no replica; start one with `python manage.py runreplica`.",
+        )
+    return service
+
+
+async def submit_call_body(body: bytes, ecid: Principal, *, v3: bool) -> ApiResponse:
+    """A call envelope's response as the v2/v3 call endpoint gives it (also used by the
+    canister socket): 202 once accepted (v2, or v3 unanswered after `CALL_WAIT_SECONDS`),
+    the certified outcome (v3), or a CBOR non-replicated rejection. Raises what
+    `error_status` maps."""
+    envelope, _targets = decode_envelope(body, "call", now_ns=time.time_ns())
+    service = _service()
+
+    def submit(replica: Any) -> bytes:
+        submitted = endpoints.submit_call(replica, envelope, ecid)
+        if isinstance(submitted, CanisterError):
+            raise submitted
+        return submitted.request_id
+
+    try:
+        if not v3:
+            await service.call(submit)
+            return ApiResponse(ACCEPTED)
+        outcome = await service.submit_and_wait(submit, timeout=CALL_WAIT_SECONDS,
+                                                certify=True)
+    except CanisterError as error:
+        return endpoints.non_replicated_rejection(error, v3=v3)
+    if outcome.certificate is None:
+        return ApiResponse(ACCEPTED)
+    return endpoints.cbor_response({"status": "replied", "certificate": outcome.certificate})
+
+
+async def query_body(body: bytes, ecid: Principal) -> ApiResponse:
+    """A query envelope's signed response as the query endpoint gives it (also used by
+    the canister socket). Raises what `error_status` maps."""
+    envelope, _targets = decode_envelope(body, "query", now_ns=time.time_ns())
+    content = envelope.content
+    assert isinstance(content, QueryContent)
+    check_query_target(content, ecid)
+    service = _service()
+    response = await service.call(lambda replica: endpoints.query(replica, content))
+    return endpoints.sign_query(service.replica, response, envelope.request_id)
+
+
+async def _status(_body: bytes, _label: str) -> ApiResponse:
+    return await _service().call(endpoints.status)
+
+
+async def _call_v2(body: bytes, label: str) -> ApiResponse:
+    return await submit_call_body(body, parse_principal_text(label, "effective canister id"),
+                                  v3=False)
+
+
+async def _call_v3(body: bytes, label: str) -> ApiResponse:
+    return await submit_call_body(body, parse_principal_text(label, "effective canister id"),
+                                  v3=True)
+
+
+async def _query(body: bytes, label: str) -> ApiResponse:
+    return await query_body(body, parse_principal_text(label, "effective canister id"))
+
+
+async def _canister_read_state(body: bytes, label: str) -> ApiResponse:
+    ecid = parse_principal_text(label, "effective canister id")
+    envelope, targets = decode_envelope(body, "read_state", now_ns=time.time_ns())
+    content = envelope.content
+    assert isinstance(content, ReadStateContent)
+    certified = await _service().call(
+        lambda replica: endpoints.authorize_canister_read(replica, content, ecid, targets))
+    return endpoints.read_state_response(certified, content)
+
+
+async def _subnet_read_state(body: bytes, label: str) -> ApiResponse:
+    subnet = parse_principal_text(label, "subnet id")
+    envelope, _targets = decode_envelope(body, "read_state", now_ns=time.time_ns())
+    content = envelope.content
+    assert isinstance(content, ReadStateContent)
+    certified = await _service().call(
+        lambda replica: endpoints.authorize_subnet_read(replica, content, subnet))
+    return endpoints.read_state_response(certified, content)
+
+
+# -- routes ------------------------------------------------------------------------------------
+
+
+Handler = Callable[[bytes, str], Awaitable[ApiResponse]]
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """One endpoint: the methods it takes and its handler of (body, principal label)."""
+
+    methods: tuple[str, ...]
+    handler: Handler
+    reads_body: bool = True
+
+    @property
+    def allow(self) -> str:
+        return ", ".join((*self.methods, "OPTIONS"))
+
+
+_STATUS = Route(("GET", "HEAD"), _status, reads_body=False)
+ROUTES: dict[tuple[str, str, str], Route] = {
+    ("2", "canister", "call"): Route(("POST",), _call_v2),
+    ("3", "canister", "call"): Route(("POST",), _call_v3),
+    **{(version, "canister", "query"): Route(("POST",), _query) for version in "23"},
+    **{(version, "canister", "read_state"): Route(("POST",), _canister_read_state)
+       for version in "23"},
+    **{(version, "subnet", "read_state"): Route(("POST",), _subnet_read_state)
+       for version in "23"},
+}
+"""``(version, "canister" | "subnet", action)`` → route. agent-js 3.x uses v2 status, v3
+call (falling back to v2), v2 query and v2 read_state; newer agents use the v3 query and
+read_state routes, served identically."""
+_PATH = re.compile(r"/api/v([23])/(canister|subnet)/([^/]+)/(call|query|read_state)")
+
+
+def match_route(path: str) -> tuple[Route, str] | None:
+    """The route of an ``/api/`` path and the principal label in it, or None (404)."""
+    if path == "/api/v2/status":
+        return _STATUS, ""
+    found = _PATH.fullmatch(path)
+    if found is None:
+        return None
+    version, kind, label, action = found.groups()
+    route = ROUTES.get((version, kind, action))
+    return None if route is None else (route, label)
+
+
+# -- the ASGI adapter --------------------------------------------------------------------------
+
+
+class ApiApplication:
+    """Serve ``/api/`` (see the module docstring); pass everything else to ``app``.
+
+    ``extra_headers`` go on every ``/api/`` answer (the project's origin policy).
+    """
+
+    def __init__(self, app: Application,
+                 extra_headers: Iterable[tuple[bytes, bytes]] = ()) -> None:
+        self.app = app
+        self.headers: tuple[tuple[bytes, bytes], ...] = (*CORS_HEADERS, *extra_headers)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith(API_PREFIX):
+            await self.app(scope, receive, send)
+            return
+        method: str = scope["method"]
+        extra: Headers = []
+        matched = match_route(scope["path"])
+        try:
+            if matched is None:
+                answer = _text(NOT_FOUND, NOT_FOUND_TEXT)
+            elif method == "OPTIONS":
+                answer = ApiResponse(204)
+                extra.append((b"access-control-max-age", str(PREFLIGHT_MAX_AGE_SECONDS).encode()))
+            elif method not in matched[0].methods:
+                route = matched[0]
+                answer = _text(METHOD_NOT_ALLOWED, f"Method {method} not allowed; this endpoint "
+                               f"takes {route.allow}.")
+                extra.append((b"allow", route.allow.encode()))
+            else:
+                answer = await _answer(*matched, scope, receive)
+        except _Disconnected:
+            return
+        await self._send(send, answer, extra, head=method == "HEAD")
+
+    async def _send(self, send: Send, answer: ApiResponse, extra: Headers, *, head: bool) -> None:
+        headers: Headers = [(b"content-length", str(len(answer.body)).encode())]
+        if answer.content_type is not None:
+            headers.append((b"content-type", answer.content_type.encode()))
+        headers.extend(self.headers)
+        headers.extend(extra)
+        await send({"type": "http.response.start", "status": answer.status, "headers": headers})
+        await send({"type": "http.response.body", "body": b"" if head else answer.body})
+
+
+async def _answer(route: Route, label: str, scope: Scope, receive: Receive) -> ApiResponse:
+    """The route's answer, with every error mapped by `error_status` (never a traceback).
+
+    Raises `_Disconnected` only.
+    """
+    try:
+        body = await _read_body(scope, receive) if route.reads_body else b""
+        return await route.handler(body, label)
+    except _Disconnected:
+        raise
+    except (ProtocolError, ReplicaError) as exc:
+        status, message = error_status(exc)
+        return _text(status, message)
+    except Exception:
+        logger.exception("the IC HTTP interface failed on a request")
+        return _text(INTERNAL_SERVER_ERROR, INTERNAL_ERROR_TEXT)
+
+
+async def _read_body(scope: Scope, receive: Receive) -> bytes:
+    """The request body, checked: declared size first (413), then size and content type.
+
+    Raises `HttpError` or `_Disconnected`.
+    """
+    content_type: str | None = None
+    content_length: str | None = None
+    for name, value in scope.get("headers", ()):
+        if name == b"content-type":
+            content_type = value.decode("latin-1")
+        elif name == b"content-length":
+            content_length = value.decode("latin-1")
+    check_content_length(content_length)
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise _Disconnected
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    check_body(content_type, body)
+    return body
+
+
+def _text(status: int, message: str) -> ApiResponse:
+    return ApiResponse(status, message.encode("utf-8"), _TEXT)
