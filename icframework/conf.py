@@ -32,6 +32,12 @@ Defaults:
     WebSockets open at once; past it an upgrade is answered 503 with ``Retry-After``.
     Default 1000.
 
+``SOCKET_EVENT_BUFFER``
+    Events a canister socket may fall behind before it is closed with a ``resync``
+    frame and code 4410 (docs/events.md): the size of each socket's outbox. Queued
+    frames are shared by every socket of the topic, so a full outbox holds references,
+    not copies. Default 1000.
+
 ``GATEWAY_MAX_REQUEST_BYTES``
     Largest request body (bytes) the HTTP gateway accepts for a canister's
     ``http_request``; a larger one is answered 413 before it is read. Default 2 MiB
@@ -54,6 +60,7 @@ DEFAULTS: dict[str, Any] = {
     "MAX_CONCURRENT_REQUESTS": 128,
     "REQUEST_QUEUE_SECONDS": 1.0,
     "MAX_WEBSOCKETS": 1000,
+    "SOCKET_EVENT_BUFFER": 1000,
     "GATEWAY_MAX_REQUEST_BYTES": 2 * 1024 * 1024,
     "PAGE_MAX_REQUEST_BYTES": 64 * 1024,
 }

@@ -12,7 +12,14 @@ specified in docs/events.md:
   ``unsubscribe`` (topics), ``call`` / ``query`` (a base64 CBOR envelope, answered with
   exactly the body the HTTP endpoint would send);
 * server → ``authenticated``, ``subscribed``, ``unsubscribed`` (access withdrawn),
-  ``event``, ``response``, ``error``.
+  ``event``, ``response``, ``error``, and ``resync`` before closing with `CLOSE_RESYNC`.
+
+Events: each socket has an `icframework.channels.delivery.Outbox` written by its own
+task, so a slow client holds back only its own events, and one that falls the outbox's
+size behind (``ICFRAMEWORK["SOCKET_EVENT_BUFFER"]``) gets ``resync`` (the reason and,
+per topic, the last ``seq`` and ``height`` it was sent) and is closed, never silently
+skipped. Topics are followed through the bridge's in-process fan-out with the in-memory
+channel layer, and through channel-layer groups otherwise (`icframework.channels.events`).
 
 Access: if the canister has a ``can_subscribe : (text) -> (bool) query`` method, each
 topic needs it to answer true for the socket's principal (anonymous until ``auth``);
@@ -32,6 +39,7 @@ import asyncio
 import base64
 import binascii
 import json
+import logging
 import os
 import time
 from collections.abc import Coroutine
@@ -42,15 +50,20 @@ from asgiref.sync import sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
 from icframework.candid import BOOL, TEXT, CandidError, decode, encode
-from icframework.channels.events import MAX_TOPIC_BYTES, bridge, group_name
+from icframework.channels.delivery import CLOSE_RESYNC, Outbox
+from icframework.channels.events import MAX_TOPIC_BYTES, bridge, event_frame, group_name
+from icframework.conf import ConfigurationError, get_setting
 from icframework.core import ErrorCode, Principal, PrincipalError
 from icframework.protocol import ProtocolError
 from icframework.protocol.errors import MalformedRequestError
 from icframework.protocol.socket_auth import NONCE_BYTES, proof_from_frame, verify_challenge
 from icframework.replica import Replica, error_status, get_service, query_body, submit_call_body
 
+logger = logging.getLogger(__name__)
+
 __all__ = [
     "ACCESS_METHOD",
+    "CLOSE_RESYNC",
     "MAX_FRAME_BYTES",
     "MAX_TOPICS",
     "RECHECK_SECONDS",
@@ -102,7 +115,8 @@ class CanisterSocketConsumer(AsyncWebsocketConsumer):
         self.frames: list[float] = []
         self.recheck: asyncio.Task[None] | None = None
         self.envelopes: set[asyncio.Task[None]] = set()
-        bridge.attach_loop(asyncio.get_running_loop())
+        self.outbox = Outbox(_event_buffer())
+        self.writer: asyncio.Task[None] | None = None
         await self.accept()
         await self._send({
             "op": "hello",
@@ -111,16 +125,16 @@ class CanisterSocketConsumer(AsyncWebsocketConsumer):
             "challenge": _b64(self.nonce),
         })
         self.recheck = asyncio.create_task(self._recheck_loop())
+        self.writer = asyncio.create_task(self._write_events())
 
     async def disconnect(self, code: int) -> None:
-        task = getattr(self, "recheck", None)
-        if task is not None:
-            task.cancel()
+        for task in (getattr(self, "recheck", None), getattr(self, "writer", None)):
+            if task is not None:
+                task.cancel()
         for pending in list(getattr(self, "envelopes", ())):
             pending.cancel()
         for topic in list(getattr(self, "topics", ())):
-            await self.channel_layer.group_discard(group_name(self.canister, topic),
-                                                   self.channel_name)
+            await self._unfollow(topic)
 
     # -- frames ---------------------------------------------------------------------------------
 
@@ -209,8 +223,7 @@ class CanisterSocketConsumer(AsyncWebsocketConsumer):
             if reason is not None:
                 refused[topic] = reason
                 continue
-            await self.channel_layer.group_add(group_name(self.canister, topic),
-                                               self.channel_name)
+            await self._follow(topic)
             self.topics.add(topic)
         reply: dict[str, Any] = {"op": "subscribed", "topics": sorted(self.topics)}
         if refused:
@@ -231,8 +244,22 @@ class CanisterSocketConsumer(AsyncWebsocketConsumer):
     async def _drop(self, topic: str) -> None:
         if topic in self.topics:
             self.topics.discard(topic)
-            await self.channel_layer.group_discard(group_name(self.canister, topic),
-                                                   self.channel_name)
+            await self._unfollow(topic)
+            self.outbox.forget(topic)
+
+    async def _follow(self, topic: str) -> None:
+        key = group_name(self.canister, topic)
+        if bridge.in_process:
+            bridge.local.add(key, self.outbox)
+        else:
+            await self.channel_layer.group_add(key, self.channel_name)
+
+    async def _unfollow(self, topic: str) -> None:
+        key = group_name(self.canister, topic)
+        if bridge.in_process:
+            bridge.local.discard(key, self.outbox)
+        else:
+            await self.channel_layer.group_discard(key, self.channel_name)
 
     async def _access(self, topic: str) -> str | None:
         """None if the socket's principal may receive ``topic``, else why not."""
@@ -314,17 +341,28 @@ class CanisterSocketConsumer(AsyncWebsocketConsumer):
     # -- events ------------------------------------------------------------------------------
 
     async def canister_event(self, message: dict[str, Any]) -> None:
-        """A ``canister.event`` from the bridge: forward it if still subscribed."""
+        """A ``canister.event`` from a channel-layer group (out-of-process layers): into
+        the outbox if still subscribed."""
         if message["topic"] not in self.topics or message["canister_id"] != self.canister.to_text():
             return
-        await self._send({
-            "op": "event",
-            "canister_id": message["canister_id"],
-            "topic": message["topic"],
-            "value": _b64(message["value"]),
-            "height": message["height"],
-            "index": message["index"],
-        })
+        self.outbox.offer(event_frame(message))
+
+    async def _write_events(self) -> None:
+        """Write the outbox until it fails, then send ``resync`` and close the socket."""
+        try:
+            resync = await self.outbox.run(self._send_text)
+            for topic in list(self.topics):
+                await self._unfollow(topic)
+            await self._send(resync.frame())
+            await self.close(code=CLOSE_RESYNC, reason="resync: events were missed")
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # the client went away mid-write; disconnect() cleans up
+            logger.debug("the event writer of a socket on %s stopped", self.canister,
+                         exc_info=True)
+
+    async def _send_text(self, text: str) -> None:
+        await self.send(text_data=text)
 
     async def _send(self, frame: dict[str, Any]) -> None:
         await self.send(text_data=json.dumps(frame, separators=(",", ":")))
@@ -357,6 +395,14 @@ def _unb64(frame: dict[str, Any], name: str) -> bytes:
         return base64.b64decode(value, validate=True)
     except binascii.Error as exc:
         raise MalformedRequestError(f"\"{name}\" is not valid base64: {exc}") from None
+
+
+def _event_buffer() -> int:
+    size = get_setting("SOCKET_EVENT_BUFFER")
+    if not isinstance(size, int) or isinstance(size, bool) or size < 1:
+        raise ConfigurationError(f"ICFRAMEWORK['SOCKET_EVENT_BUFFER'] must be a positive "
+                                 f"number of events, not {size!r}")
+    return size
 
 
 def foreign_origin(headers: Any) -> str | None:

@@ -1,37 +1,52 @@
-"""The bridge from committed canister events to the Django Channels layer.
+"""The bridge from committed canister events to the sockets that follow them.
 
 How it works: `EventBridge` is a subnet event listener (see
 `icframework.replica.subnet.EventListener`). After each round that committed events it
-sends every event to the channel-layer group of its (canister, topic) — `group_name` —
-as a ``canister.event`` message. Subscribers (`icframework.channels.consumers`) join
-those groups. Events therefore reach subscribers only after the round that produced
-them is durable, in commit order, and never from a query, a reject or a trap.
+numbers every event within its (canister, topic) — ``seq`` 1, 2, 3... in commit order,
+so a client can tell whether it missed one — and hands it on:
 
-The round loop runs in its own thread. With the in-memory channel layer (the embedded
-default) the sends must run on the event loop of the server that holds the
-subscribers, so consumers register that loop with `attach_loop` when they connect and
-the bridge schedules onto it without waiting; until a consumer has connected there is
-nobody to deliver to. With an out-of-process layer (Redis) the bridge sends directly.
+* with the in-memory channel layer (the embedded default: one process holds the replica
+  and every socket) to `LocalFanout`, which appends the event's frame, serialised once,
+  to the bounded outbox of every socket of that topic (`icframework.channels.delivery`).
+  The channel layer and its per-channel capacity are not on this path;
+* with an out-of-process layer (channels-redis, several server processes) as a
+  ``canister.event`` message to the channel-layer group of its (canister, topic),
+  `group_name`; each socket's consumer puts it in its outbox, which closes the socket
+  with a resync hint when a ``seq`` is missing (the layer dropped a message).
+
+Events therefore reach subscribers only after the round that produced them is durable,
+in commit order, and never from a query, a reject or a trap.
+
+Sequence numbers live in this process, counted from its start (a restart begins again at
+1), for the most recent `MAX_SEQUENCED_TOPICS` topics; a topic silent while that many
+others published starts again at 1 too. A ``seq`` of 1 therefore means "a new count",
+never a gap.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
+import json
 import logging
 import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
 
 from channels.layers import BaseChannelLayer, InMemoryChannelLayer, get_channel_layer
 
+from icframework.channels.delivery import EventFrame, LocalFanout
 from icframework.core import Principal
 from icframework.replica import CanisterEvent
 
-__all__ = ["EVENT_MESSAGE_TYPE", "EventBridge", "bridge", "group_name"]
+__all__ = ["EVENT_MESSAGE_TYPE", "MAX_SEQUENCED_TOPICS", "EventBridge", "bridge",
+           "event_frame", "group_name"]
 
 EVENT_MESSAGE_TYPE = "canister.event"
 MAX_TOPIC_BYTES = 256
+MAX_SEQUENCED_TOPICS = 100_000
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +61,7 @@ def group_name(canister_id: Principal | bytes, topic: str) -> str:
     return f"ic.events.{Principal(raw).to_text()}.{digest}"
 
 
-def event_message(event: CanisterEvent) -> dict[str, Any]:
+def event_message(event: CanisterEvent, seq: int) -> dict[str, Any]:
     """The channel-layer message for ``event`` (msgpack-friendly: bytes, str, int)."""
     return {
         "type": EVENT_MESSAGE_TYPE,
@@ -55,18 +70,51 @@ def event_message(event: CanisterEvent) -> dict[str, Any]:
         "value": event.value,
         "height": event.height,
         "index": event.index,
+        "seq": seq,
     }
 
 
+def event_frame(message: dict[str, Any]) -> EventFrame:
+    """The socket frame of a ``canister.event`` message (docs/events.md, "Events")."""
+    text = json.dumps({
+        "op": "event",
+        "canister_id": message["canister_id"],
+        "topic": message["topic"],
+        "value": base64.b64encode(message["value"]).decode("ascii"),
+        "height": message["height"],
+        "index": message["index"],
+        "seq": message["seq"],
+    }, separators=(",", ":"))
+    return EventFrame(group_name(Principal.from_text(message["canister_id"]), message["topic"]),
+                      message["topic"], message["seq"], message["height"], text)
+
+
+class TopicSequences:
+    """The last ``seq`` of each (canister, topic), for the most recent ``capacity``."""
+
+    def __init__(self, capacity: int = MAX_SEQUENCED_TOPICS) -> None:
+        self.capacity = capacity
+        self._last: OrderedDict[tuple[bytes, str], int] = OrderedDict()
+
+    def next(self, canister_id: bytes, topic: str) -> int:
+        key = (canister_id, topic)
+        seq = self._last.pop(key, 0) + 1
+        self._last[key] = seq
+        if len(self._last) > self.capacity:
+            self._last.popitem(last=False)
+        return seq
+
+
 class EventBridge:
-    """Forwards a round's events to the channel layer (a subnet `EventListener`)."""
+    """Numbers a round's events and hands them to the sockets (a subnet `EventListener`)."""
 
     def __init__(self, layer: BaseChannelLayer | None = None) -> None:
         self._layer = layer
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._sequences = TopicSequences()
         self._lock = threading.Lock()
+        self.local = LocalFanout()
         self.sent = 0
-        self.dropped = 0
+        self.failed = 0
 
     @property
     def layer(self) -> BaseChannelLayer:
@@ -79,32 +127,29 @@ class EventBridge:
             self._layer = layer
         return self._layer
 
-    def attach_loop(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Deliver on ``loop`` (the server loop of the subscribers; see the module doc)."""
-        with self._lock:
-            self._loop = loop
+    @property
+    def in_process(self) -> bool:
+        """True when sockets follow topics through `local` (in-memory channel layer)."""
+        return isinstance(self.layer, InMemoryChannelLayer)
 
     def __call__(self, events: Sequence[CanisterEvent]) -> None:
-        messages = [(group_name(e.canister_id, e.topic), event_message(e)) for e in events]
-        layer = self.layer
-        with self._lock:
-            loop = self._loop
-        if loop is not None and not loop.is_closed():
-            asyncio.run_coroutine_threadsafe(self._send(layer, messages), loop)
-        elif isinstance(layer, InMemoryChannelLayer):
-            self.dropped += len(messages)  # no subscriber has ever connected here
+        with self._lock:  # rounds commit one at a time, but keep numbering atomic anyway
+            messages = [event_message(e, self._sequences.next(e.canister_id, e.topic))
+                        for e in events]
+        if self.in_process:
+            self.local.publish([event_frame(m) for m in messages])
+            self.sent += len(messages)
         else:
-            asyncio.run(self._send(layer, messages))
+            asyncio.run(self._send(self.layer, messages))
 
-    async def _send(
-        self, layer: BaseChannelLayer, messages: list[tuple[str, dict[str, Any]]]
-    ) -> None:
-        for group, message in messages:
+    async def _send(self, layer: BaseChannelLayer, messages: list[dict[str, Any]]) -> None:
+        for message in messages:
+            group = group_name(Principal.from_text(message["canister_id"]), message["topic"])
             try:
                 await layer.group_send(group, message)
                 self.sent += 1
-            except Exception:  # one bad send must not stop the others
-                self.dropped += 1
+            except Exception:  # one bad send must not stop the others; the seq gap shows it
+                self.failed += 1
                 logger.exception("could not send an event to group %s", group)
 
 

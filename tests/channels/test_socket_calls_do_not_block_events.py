@@ -8,13 +8,12 @@ import base64
 import threading
 import time
 
-from channels.layers import get_channel_layer
-
 from icframework.candid import TEXT, encode
-from icframework.channels.events import EVENT_MESSAGE_TYPE, group_name
+from icframework.channels.events import bridge
 from icframework.core import Principal
 from icframework.protocol import CallContent, sign_envelope
 from icframework.replica.service import ReplicaService
+from icframework.replica.subnet import CanisterEvent
 from tests.channels.test_events_socket import (
     ALICE,
     _frame,
@@ -49,10 +48,8 @@ def test_events_arrive_while_the_sockets_call_waits(
         await asyncio.to_thread(held.wait, 10)
         try:
             await _send(socket, op="call", id="c1", envelope=envelope)  # blocked on the replica
-            await get_channel_layer().group_send(group_name(canister, "room:x"), {
-                "type": EVENT_MESSAGE_TYPE, "canister_id": canister.to_text(),
-                "topic": "room:x", "value": b"someone else's event", "height": 1, "index": 0,
-            })
+            # an event handed to the bridge as the round loop hands it (the replica is held)
+            bridge([CanisterEvent(canister.raw, "room:x", b"someone else's event", 1, 0)])
             first = await _frame(socket)
             assert first["op"] == "event", first
             assert base64.b64decode(first["value"]) == b"someone else's event"
