@@ -631,9 +631,10 @@ class _Parser:
             return False
         code_count, code_entries = self._section_entries(10)
         try:
-            params = [len(self.types[t][0]) for t in self.func_types]
+            types = [imported[2] for imported in self.imports] + self.func_types
+            calls = tuple((len(self.types[t][0]), len(self.types[t][1])) for t in types)
             code = instrument_code(
-                code_entries, code_count, params, memory64=memory64, bitmap=1,
+                code_entries, code_count, calls, memory64=memory64, bitmap=1,
                 mark_function=functions.next_index,
             )
         except (UnsupportedInstructionError, IndexError):
