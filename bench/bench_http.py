@@ -1,61 +1,56 @@
-"""The replica's IC HTTP interface: latency, throughput and CPU per request over loopback.
+"""The replica's IC HTTP interface under load: queries/s, updates/s, latency and server CPU.
 
-The server is ``manage.py runreplica`` (daphne + Django ASGI, SQLite state in a temporary
-directory) started as a subprocess on a free port; the Motoko ``counter``
-(``tests/replica/canisters/counter.mo``) is installed through the agent
-(`ManagementCanister`). All figures are measured in this run:
+The server is ``manage.py runreplica`` (SQLite state in a temporary directory) started as
+a subprocess on a free port; the Motoko ``counter`` (``tests/replica/canisters/counter.mo``)
+is installed through the agent. The load generator is **wrk** (a separate C process,
+keep-alive connections), so the figures are the server's, not a Python client's:
 
-1. ``get`` (query, ``/api/v2/.../query``, node signature verified by the agent) and ``inc``
-   (update, ``/api/v3/.../call``, the certificate verified by the agent) with 1, 8 and 64
-   concurrent clients. Each client is an `AsyncAgent` with its own Ed25519 identity and its
-   own HTTP connection, run as an asyncio task in this (single-threaded) process; a client
-   sends its next request when the previous one is answered. Per row: p50/p99 latency,
-   throughput (requests / wall time of the row), server CPU per request (utime + stime of
-   the server process from ``/proc/<pid>/stat``, all threads, 10 ms ticks, read before and
-   after the row) and client CPU per request (`time.process_time` of this process), each
-   also as a share of one core (CPU time / wall time).
+1. ``get`` (signed query, ``POST /api/v2/canister/<id>/query``) and ``inc`` (v3 update,
+   ``POST /api/v3/canister/<id>/call``, the certificate in the answer) at 1, 8 and 64
+   connections. The envelopes are signed (Ed25519) before the row starts: one query
+   envelope per connection, and for updates thousands of distinct call envelopes (each
+   its own nonce), which a wrk Lua script (`WRK_SCRIPT`) deals out from a file so that
+   no envelope is sent twice. Per row: requests/s, p50/p99 latency (wrk's), answers
+   other than HTTP 200 (a 202 is a v3 call that was not answered in time), socket
+   errors, and server CPU (utime + stime of the server process from ``/proc``, all its
+   threads) per request and as a share of one core.
 2. The reference: the in-process replica API on the same wasm (`Replica.query` /
-   `Replica.update`, i.e. submit + round + commit), sequential, with the in-memory store
-   (the reference of the ratio column) and with the SQLite store that the server uses.
-   The ratio is HTTP p50 / in-process (memory) p50: what the HTTP layer, the signing and
-   verification on both sides and the v3 wait add.
-3. Where the server's time goes: a second server runs under a per-thread cProfile (every
-   thread gets its own profiler timed with `time.thread_time_ns`, so the figures are CPU
-   time, blocking waits excluded; plain ``python -m cProfile`` would only see daphne's
-   event-loop thread, not the worker threads nor the round loop). After a warm-up it is
-   driven by `PROFILE_CLIENTS` clients with `PROFILE_QUERIES` queries, then
-   `PROFILE_UPDATES` updates; each phase's profile is printed separately as the top
-   functions by cumulative time (event-loop and thread-pool dispatch frames left out:
-   their cumulative time is everything) and by own time, in µs per request. The
-   profiler's timer is a system call per event, so small hot functions are inflated
-   several-fold; the ranking, not the absolute figure, is the point.
+   `Replica.update`, i.e. submit + round + commit), sequential, with the in-memory and
+   the SQLite store; the ``vs ref`` column is the HTTP row's requests/s over the
+   in-process SQLite store's.
+3. ``--profile``: where the server's time goes. A second server runs under a per-thread
+   cProfile (every thread gets its own profiler timed with `time.thread_time_ns`, so the
+   figures are CPU time, blocking waits excluded); wrk drives it with `PROFILE_CONNECTIONS`
+   connections, queries then updates, and each phase's profile is printed as the top
+   functions by cumulative time (event-loop dispatch frames left out: their cumulative
+   time is everything) and by own time, in µs per request. The profiler's timer is a
+   system call per event, so small hot functions are inflated several-fold; the ranking,
+   not the absolute figure, is the point.
 
-The cost of an update depends on the ingress history: every certificate is pruned from
-the state tree of all requests so far, so the ``hist`` column shows how many there were
-when each row started (the rows run in table order on one server).
-
-No timed assertions. Usage: ``.venv/bin/python bench/bench_http.py`` or ``main()``
-(``bench/run.py``). Needs node and the ``motoko`` npm package, or a cached build under
-``.build``; without them it prints why and stops. Takes about 60-90 s.
+The machine's load average is printed beside the figures: other work on a 2-core
+machine moves them. No timed assertions. Usage: ``.venv/bin/python bench/bench_http.py
+[--server NAME] [--profile]`` or ``main()`` (``bench/run.py``). Needs ``wrk`` on the
+PATH and node with the ``motoko`` npm package (or a cached build under ``.build``);
+without them it prints why and stops. Takes about 60 s (plus 30 s with ``--profile``).
 """
 
 from __future__ import annotations
 
-import asyncio
+import argparse
 import contextlib
 import cProfile
 import marshal
 import os
 import platform
 import pstats
+import shutil
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -64,58 +59,158 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.support import runreplica  # noqa: E402
-from icframework.agent import Agent, AsyncAgent, ManagementCanister  # noqa: E402
-from icframework.candid import NAT, decode, encode  # noqa: E402
+from bench.support import percentile, runreplica, table  # noqa: E402
+from icframework.agent import Agent, ManagementCanister  # noqa: E402
+from icframework.candid import encode  # noqa: E402
 from icframework.core import Principal  # noqa: E402
 from icframework.identity import Ed25519Identity  # noqa: E402
+from icframework.protocol import CallContent, QueryContent, sign_envelope  # noqa: E402
 
-CONCURRENCY = (1, 8, 64)
-#: Requests per row: (method, clients) -> total requests (split evenly over the clients).
-REQUESTS = {
-    ("get", 1): 200, ("get", 8): 400, ("get", 64): 640,
-    ("inc", 1): 100, ("inc", 8): 160, ("inc", 64): 192,
-}
+CONNECTIONS = (1, 8, 64)
+ROW_SECONDS = {1: 3, 8: 3, 64: 5}
+UPDATES_PER_SECOND_BOUND = 2500  # envelopes signed per row second: more than any row sends
 REFERENCE_CALLS = 1000
-WARMUP = 30
-PROFILE_CLIENTS = 8
-PROFILE_QUERIES = 500
-PROFILE_UPDATES = 150
+WARMUP_SECONDS = 1
+PROFILE_CONNECTIONS = 8
+PROFILE_SECONDS = 4
 PROFILE_TOP = 15
 NO_ARGS = encode([], [])
-INSTALL_CALLS = 2  # provisional_create_canister_with_cycles, install_code
-#: Event-loop and thread-pool dispatch frames: their cumulative time is just "everything".
-DISPATCH = ("/asyncio/", "/concurrent/futures/", "/threading.py", "_contextvars.Context")
+EXPIRY_NS = 4 * 60 * 1_000_000_000
+#: Event-loop and thread dispatch frames: their cumulative time is just "everything".
+DISPATCH = ("/asyncio/", "/concurrent/futures/", "/threading.py", "_contextvars.Context",
+            "uvicorn/", "granian/", "twisted/", "daphne/")
 CLOCK_TICK = 1 / os.sysconf("SC_CLK_TCK")
+
+WRK_SCRIPT = r"""
+-- Deals out the envelopes of a file (one hex line each) over wrk's threads: thread i
+-- of n sends lines i, i+n, ...; with cycle=0 each envelope is sent once and a thread
+-- that runs out stops (and says so), with cycle=1 a thread sends its lines again.
+local threads, counter = {}, 0
+function setup(thread)
+  thread:set("id", counter)
+  counter = counter + 1
+  table.insert(threads, thread)
+end
+function init(args)
+  local path, step, cycle = args[1], tonumber(args[2]), args[3] == "1"
+  bodies, next_body, non200, ran_out, repeat_bodies = {}, 0, 0, 0, cycle
+  local k = 0
+  for line in io.lines(path) do
+    if k % step == id then
+      bodies[#bodies + 1] = (line:gsub("..", function(h)
+        return string.char(tonumber(h, 16)) end))
+    end
+    k = k + 1
+  end
+  wrk.method = "POST"
+  wrk.headers["Content-Type"] = "application/cbor"
+end
+function request()
+  next_body = next_body + 1
+  if next_body > #bodies then
+    if repeat_bodies then
+      next_body = 1
+    else
+      ran_out = 1
+      wrk.thread:stop()
+      return wrk.format("GET", "/api/v2/status", {}, "")
+    end
+  end
+  return wrk.format(nil, nil, nil, bodies[next_body])
+end
+function response(status, headers, body)
+  if status ~= 200 then non200 = non200 + 1 end
+end
+function done(summary, latency, requests)
+  local non, out = 0, 0
+  for _, t in ipairs(threads) do
+    non = non + t:get("non200")
+    out = out + t:get("ran_out")
+  end
+  local e = summary.errors
+  io.write(string.format("RESULT %d %d %d %d %d %d %d\n", summary.requests,
+    summary.duration, latency:percentile(50), latency:percentile(99), non,
+    e.connect + e.read + e.write + e.timeout, out))
+end
+"""
 
 
 # -- helpers -----------------------------------------------------------------------------------
 
 
-def _server_cpu(pid: int) -> float:
+def server_cpu(pid: int) -> float:
     """User + system CPU seconds of process ``pid`` (all its threads) so far."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) * CLOCK_TICK  # utime, stime (fields 14, 15)
 
 
-def _p50_p99(samples: list[float]) -> tuple[float, float]:
-    ordered = sorted(samples)
-    return statistics.median(ordered), ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+def load_average() -> str:
+    one, five, fifteen = os.getloadavg()
+    return f"load average {one:.2f} {five:.2f} {fifteen:.2f} on {os.cpu_count()} CPUs"
 
 
-def _nat(reply: bytes) -> int:
-    value: int = decode(reply, [NAT])[0]
-    return value
-
-
-def _install(url: str, wasm: bytes) -> tuple[Principal, bytes]:
-    """Create a canister and install ``wasm`` over HTTP; return it and the root key."""
+def install(url: str, wasm: bytes) -> Principal:
+    """Create a canister and install ``wasm`` over HTTP."""
     with Agent(url, identity=Ed25519Identity.generate(), fetch_root_key=True) as agent:
         management = ManagementCanister(agent)
         canister = management.provisional_create_canister_with_cycles()
         management.install_code(canister, wasm)
-        assert agent.root_key is not None
-        return canister, agent.root_key
+        return canister
+
+
+def query_envelopes(canister: Principal, count: int) -> list[bytes]:
+    """``count`` signed ``get`` query envelopes, each by its own identity."""
+    expiry = time.time_ns() + EXPIRY_NS
+    bodies = []
+    for _ in range(count):
+        identity = Ed25519Identity.generate()
+        content = QueryContent(canister, "get", NO_ARGS, identity.principal, expiry)
+        bodies.append(sign_envelope(content, identity).to_cbor())
+    return bodies
+
+
+def call_envelopes(canister: Principal, count: int) -> list[bytes]:
+    """``count`` distinct signed ``inc`` call envelopes (one identity, a nonce each)."""
+    identity = Ed25519Identity.generate()
+    expiry = time.time_ns() + EXPIRY_NS
+    return [sign_envelope(CallContent(canister, "inc", NO_ARGS, identity.principal,
+                                      ingress_expiry=expiry, nonce=n.to_bytes(8, "big")),
+                          identity).to_cbor()
+            for n in range(count)]
+
+
+@dataclass
+class WrkResult:
+    requests: int
+    seconds: float
+    p50: float  # seconds
+    p99: float
+    non200: int
+    socket_errors: int
+    ran_out: int  # wrk threads that ran out of envelopes before the row's end
+
+    @property
+    def per_second(self) -> float:
+        return self.requests / self.seconds
+
+
+def wrk(url: str, bodies: Sequence[bytes], connections: int, seconds: float, *,
+        cycle: bool, directory: Path) -> WrkResult:
+    """Run wrk with `WRK_SCRIPT` POSTing ``bodies`` to ``url``; its summary."""
+    threads = 1 if connections == 1 else 2
+    script = directory / "envelopes.lua"
+    script.write_text(WRK_SCRIPT)
+    lines = directory / "envelopes.hex"
+    lines.write_text("".join(body.hex() + "\n" for body in bodies))
+    command = ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds}s",
+               "--timeout", "30s", "-s", str(script), url, "--", str(lines), str(threads),
+               "1" if cycle else "0"]
+    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    line = next((row for row in output.splitlines() if row.startswith("RESULT ")), None)
+    if line is None:
+        raise RuntimeError(f"wrk printed no result:\n{output}")
+    requests, micros, p50, p99, non200, errors, ran_out = map(int, line.split()[1:])
+    return WrkResult(requests, micros / 1e6, p50 / 1e6, p99 / 1e6, non200, errors, ran_out)
 
 
 # -- rows --------------------------------------------------------------------------------------
@@ -123,76 +218,47 @@ def _install(url: str, wasm: bytes) -> tuple[Principal, bytes]:
 
 @dataclass
 class Row:
-    label: str
+    path: str
     method: str
+    connections: int | None
     requests: int
+    per_second: float
     p50: float
     p99: float
-    per_second: float
-    server_cpu: float | None  # seconds per request
-    server_share: float | None  # server CPU / wall
-    client_cpu: float
-    client_share: float
-    history: int | None = None  # update calls in the server's ingress history at the start
+    non200: int | None = None
+    socket_errors: int | None = None
+    server_cpu: float | None = None  # seconds per request
+    server_share: float | None = None  # server CPU / wall
+    note: str = ""
 
 
-class Clients:
-    """`AsyncAgent`s, each with its own Ed25519 identity and connection, on one event loop."""
-
-    def __init__(self, url: str, root_key: bytes, canister: Principal, count: int) -> None:
-        self.canister = canister
-        self.updates = INSTALL_CALLS  # calls in the server's ingress history
-        self.agents = [AsyncAgent(url, identity=Ed25519Identity.generate(), root_key=root_key)
-                       for _ in range(count)]
-
-    def call(self, agent: AsyncAgent, method: str) -> Awaitable[bytes]:
-        if method == "get":
-            return agent.query(self.canister, "get", NO_ARGS)
-        self.updates += 1
-        return agent.update(self.canister, "inc", NO_ARGS)
-
-    async def warm_up(self) -> None:
-        """One query per agent (opens its connection, fetches the subnet's node keys)."""
-        await asyncio.gather(*(self.call(agent, "get") for agent in self.agents))
-        for method in ("get", "inc"):
-            for _ in range(WARMUP):
-                await self.call(self.agents[0], method)
-
-    async def drive(self, method: str, clients: int, requests: int) -> tuple[list[float], float]:
-        """``requests`` calls split over ``clients`` agents; per-call seconds, wall seconds."""
-        clock = time.perf_counter
-        samples: list[float] = []
-
-        async def client(agent: AsyncAgent, count: int) -> None:
-            for _ in range(count):
-                start = clock()
-                await self.call(agent, method)
-                samples.append(clock() - start)
-
-        share, extra = divmod(requests, clients)
-        started = clock()
-        await asyncio.gather(*(client(agent, share + (index < extra))
-                               for index, agent in enumerate(self.agents[:clients])))
-        return samples, clock() - started
-
-    async def row(self, method: str, clients: int, server_pid: int) -> Row:
-        requests = REQUESTS[(method, clients)]
-        history = self.updates
-        server_before, client_before = _server_cpu(server_pid), time.process_time()
-        samples, wall = await self.drive(method, clients, requests)
-        server = _server_cpu(server_pid) - server_before
-        client = time.process_time() - client_before
-        p50, p99 = _p50_p99(samples)
-        done = len(samples)
-        return Row(f"HTTP, {clients} client{'s' if clients > 1 else ''}", method, done, p50, p99,
-                   done / wall, server / done, server / wall, client / done, client / wall,
-                   history)
-
-    async def close(self) -> None:
-        await asyncio.gather(*(agent.aclose() for agent in self.agents))
+def http_rows(url: str, pid: int, canister: Principal, directory: Path) -> list[Row]:
+    """`CONNECTIONS` rows of queries, then of updates, against the server at ``url``."""
+    rows = []
+    query_url = f"{url}/api/v2/canister/{canister}/query"
+    call_url = f"{url}/api/v3/canister/{canister}/call"
+    queries = query_envelopes(canister, max(CONNECTIONS))
+    wrk(query_url, queries, 8, WARMUP_SECONDS, cycle=True, directory=directory)
+    wrk(call_url, call_envelopes(canister, 500), 8, WARMUP_SECONDS, cycle=False,
+        directory=directory)
+    for method, target in (("get", query_url), ("inc", call_url)):
+        for connections in CONNECTIONS:
+            seconds = ROW_SECONDS[connections]
+            bodies = (queries if method == "get" else
+                      call_envelopes(canister, UPDATES_PER_SECOND_BOUND * seconds))
+            cpu = server_cpu(pid)
+            result = wrk(target, bodies, connections, seconds, cycle=method == "get",
+                         directory=directory)
+            cpu = server_cpu(pid) - cpu
+            rows.append(Row("HTTP (wrk)", method, connections, result.requests,
+                            result.per_second, result.p50, result.p99, result.non200,
+                            result.socket_errors, cpu / max(1, result.requests),
+                            cpu / result.seconds,
+                            "RAN OUT of envelopes" if result.ran_out else ""))
+    return rows
 
 
-def _reference_rows(wasm: bytes) -> list[Row]:
+def reference_rows(wasm: bytes) -> list[Row]:
     """The in-process replica API, sequential, in-memory and SQLite stores."""
     from icframework.replica.embedded import Replica
 
@@ -207,53 +273,51 @@ def _reference_rows(wasm: bytes) -> list[Row]:
                     "inc": partial(replica.update, canister, "inc"),
                 }
                 for method, call in calls.items():
-                    for _ in range(WARMUP):
+                    for _ in range(30):
                         call()
                     clock = time.perf_counter
                     samples = []
-                    cpu_before, started = time.process_time(), clock()
+                    started = clock()
                     for _ in range(REFERENCE_CALLS):
                         start = clock()
                         call()
                         samples.append(clock() - start)
                     wall = clock() - started
-                    cpu = time.process_time() - cpu_before
-                    p50, p99 = _p50_p99(samples)
-                    rows.append(Row(f"in-process, {store} store", method, REFERENCE_CALLS, p50,
-                                    p99, REFERENCE_CALLS / wall, None, None,
-                                    cpu / REFERENCE_CALLS, cpu / wall))
+                    rows.append(Row(f"in-process, {store} store", method, None,
+                                    REFERENCE_CALLS, REFERENCE_CALLS / wall,
+                                    percentile(samples, 0.5), percentile(samples, 0.99)))
     return rows
 
 
-def _print_rows(rows: list[Row]) -> None:
-    reference = {row.method: row for row in rows if row.label == "in-process, memory store"}
-    print(f"{'path':<27} {'method':<6} {'reqs':>5} {'p50 ms':>8} {'p99 ms':>8} {'req/s':>7} "
-          f"{'srv CPU':>8} {'srv':>5} {'cli CPU':>8} {'cli':>5} {'p50 vs':>7} {'hist':>5}")
-    print(f"{'':<27} {'':<6} {'':>5} {'':>8} {'':>8} {'':>7} "
-          f"{'ms/req':>8} {'core':>5} {'ms/req':>8} {'core':>5} {'ref':>7} {'':>5}")
-    print("-" * 109)
+def print_rows(rows: list[Row]) -> None:
+    reference = {row.method: row for row in rows if row.path == "in-process, SQLite store"}
+    body = []
     for method in ("get", "inc"):
         for row in rows:
             if row.method != method:
                 continue
-            server = "-" if row.server_cpu is None else f"{row.server_cpu * 1e3:.3f}"
-            share = "-" if row.server_share is None else f"{row.server_share:.0%}"
-            ratio = row.p50 / reference[method].p50
-            print(f"{row.label:<27} {row.method:<6} {row.requests:>5} {row.p50 * 1e3:>8.3f} "
-                  f"{row.p99 * 1e3:>8.3f} {row.per_second:>7,.0f} {server:>8} {share:>5} "
-                  f"{row.client_cpu * 1e3:>8.3f} {row.client_share:>5.0%} {ratio:>6.1f}x "
-                  f"{'-' if row.history is None else row.history:>5}")
+            body.append([
+                row.path, row.method, "-" if row.connections is None else str(row.connections),
+                f"{row.requests:,}", f"{row.per_second:,.0f}", f"{row.p50 * 1e3:.2f}",
+                f"{row.p99 * 1e3:.2f}", "-" if row.non200 is None else str(row.non200),
+                "-" if row.socket_errors is None else str(row.socket_errors),
+                "-" if row.server_cpu is None else f"{row.server_cpu * 1e6:,.0f}",
+                "-" if row.server_share is None else f"{row.server_share:.0%}",
+                f"{row.per_second / reference[method].per_second:.2f}x", row.note,
+            ])
+    table(["path", "method", "conns", "requests", "req/s", "p50 ms", "p99 ms", "non-200",
+           "sock err", "srv µs/req", "srv core", "vs ref", ""], body)
 
 
 # -- the profiled server -----------------------------------------------------------------------
 
 
-def _profiled_server(prefix: str, argv: list[str]) -> None:
+def profiled_server(prefix: str, argv: list[str]) -> None:
     """Run ``manage.py <argv>`` with one cProfile per thread (thread CPU time).
 
     Each SIGUSR1 writes every thread's statistics so far to ``<prefix>.<n>.<i>`` (then
     ``<prefix>.<n>.done``) and clears them; the final set is written after the server
-    stops (SIGINT). Runs in the server subprocess (see `_profile`).
+    stops (SIGINT). Runs in the server subprocess (see `profile`).
     """
     profilers: list[cProfile.Profile] = []
     registry = threading.Lock()
@@ -322,12 +386,12 @@ def _short(location: tuple[str, int, str]) -> str:
     return f"{short}:{line}({func})"
 
 
-def _print_profile(title: str, files: list[str], requests: int, server_cpu: float) -> None:
+def _print_profile(title: str, files: list[str], requests: int, cpu: float) -> None:
     stats: dict[Any, Any] = pstats.Stats(*files).stats  # type: ignore[attr-defined]
     rows = [(loc, nc, tt, ct) for loc, (_cc, nc, tt, ct, _callers) in stats.items()]
     profiled = sum(tt for _loc, _nc, tt, _ct in rows)
-    print(f"{title}: {requests} requests; profiled thread CPU {profiled / requests * 1e6:,.0f} "
-          f"µs/req (server process CPU {server_cpu / requests * 1e6:,.0f} µs/req, with the "
+    print(f"{title}: {requests:,} requests; profiled thread CPU {profiled / requests * 1e6:,.0f} "
+          f"µs/req (server process CPU {cpu / requests * 1e6:,.0f} µs/req, with the "
           "profiler's own cost)")
     for heading, key in (("by cumulative time, dispatch frames left out", 3),
                          ("by own time", 2)):
@@ -361,47 +425,44 @@ def _dump_files(prefix: str, number: int) -> list[str]:
     return files
 
 
-def _profile(wasm: bytes, directory: Path) -> None:
+def profile(wasm: bytes, directory: Path, options: Sequence[str]) -> None:
     prefix = str(directory / "profile")
     launcher = [sys.executable, str(Path(__file__).resolve()), "--profiled-server", prefix, "--"]
     with runreplica(directory / "profiled-state", directory / "profiled.log",
-                    command=launcher) as (url, process):
-        canister, root_key = _install(url, wasm)
-
-        async def drive() -> list[tuple[str, int, float, int, list[str]]]:
-            clients = Clients(url, root_key, canister, PROFILE_CLIENTS)
-            try:
-                await clients.warm_up()
-                _signal_dump(process, prefix, 0)  # start-up and warm-up: discarded
-                phases = []
-                for number, (method, requests) in enumerate(
-                    (("get", PROFILE_QUERIES), ("inc", PROFILE_UPDATES)), start=1
-                ):
-                    history = clients.updates
-                    cpu = _server_cpu(process.pid)
-                    samples, _wall = await clients.drive(method, PROFILE_CLIENTS, requests)
-                    cpu = _server_cpu(process.pid) - cpu
-                    # The last phase is written when the server stops.
-                    files = _signal_dump(process, prefix, number) if number == 1 else []
-                    phases.append((method, len(samples), cpu, history, files))
-                return phases
-            finally:
-                await clients.close()
-
-        phases = asyncio.run(drive())
-    phases[-1] = (*phases[-1][:4], _dump_files(prefix, 2))
-    print(f"3. Server profile: cProfile per thread (thread CPU time), {PROFILE_CLIENTS} clients; "
-          "cum = including callees, own = the function itself")
-    for method, requests, cpu, history, files in phases:
-        kind = ("query `get`" if method == "get"
-                else f"v3 update `inc` (ingress history {history} to {history + requests})")
-        _print_profile(kind, files, requests, cpu)
+                    command=launcher, options=options) as (url, process):
+        canister = install(url, wasm)
+        query_url = f"{url}/api/v2/canister/{canister}/query"
+        call_url = f"{url}/api/v3/canister/{canister}/call"
+        queries = query_envelopes(canister, PROFILE_CONNECTIONS)
+        wrk(query_url, queries, PROFILE_CONNECTIONS, WARMUP_SECONDS, cycle=True,
+            directory=directory)
+        _signal_dump(process, prefix, 0)  # start-up and warm-up: discarded
+        phases = []
+        for number, (method, target, bodies) in enumerate((
+                ("get", query_url, queries),
+                ("inc", call_url, call_envelopes(canister, 2000 * PROFILE_SECONDS))), start=1):
+            cpu = server_cpu(process.pid)
+            result = wrk(target, bodies, PROFILE_CONNECTIONS, PROFILE_SECONDS,
+                         cycle=method == "get", directory=directory)
+            cpu = server_cpu(process.pid) - cpu
+            files = _signal_dump(process, prefix, number)
+            phases.append((method, result, cpu, files))
+    print(f"3. Server profile: cProfile per thread (thread CPU time), wrk with "
+          f"{PROFILE_CONNECTIONS} connections for {PROFILE_SECONDS} s per phase; cum = "
+          "including callees, own = the function itself")
+    for method, result, cpu, files in phases:
+        kind = "query `get`" if method == "get" else "v3 update `inc`"
+        _print_profile(f"{kind} ({result.per_second:,.0f}/s under the profiler)", files,
+                       result.requests, cpu)
 
 
 # -- main --------------------------------------------------------------------------------------
 
 
-def _motoko_counter() -> bytes | None:
+def motoko_counter() -> bytes | None:
+    if shutil.which("wrk") is None:
+        print("(skipped: wrk is not on the PATH; install it, e.g. apt-get install wrk)")
+        return None
     try:
         from tests.replica.corpus import motoko_wasm
 
@@ -411,55 +472,51 @@ def _motoko_counter() -> bytes | None:
         return None
 
 
-def _http_rows(wasm: bytes, directory: Path) -> tuple[list[Row], int]:
-    with runreplica(directory / "state", directory / "server.log") as (url, process):
-        canister, root_key = _install(url, wasm)
-
-        async def drive() -> tuple[list[Row], int]:
-            clients = Clients(url, root_key, canister, max(CONCURRENCY))
-            try:
-                await clients.warm_up()
-                rows = [await clients.row(method, count, process.pid)
-                        for method in ("get", "inc") for count in CONCURRENCY]
-                final = _nat(await clients.call(clients.agents[0], "get"))
-                return rows, final
-            finally:
-                await clients.close()
-
-        return asyncio.run(drive())
+def measure_server(wasm: bytes, directory: Path, options: Sequence[str] = ()) -> list[Row]:
+    """`http_rows` against a fresh ``runreplica <options>``."""
+    with runreplica(directory / "state", directory / "server.log",
+                    options=options) as (url, process):
+        canister = install(url, wasm)
+        return http_rows(url, process.pid, canister, directory)
 
 
-def main() -> None:
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--server", default=None,
+                        help="runreplica's --server (default: runreplica's default)")
+    parser.add_argument("--profile", action="store_true",
+                        help="also profile the server per thread (section 3)")
+    args = parser.parse_args(argv)
+    options = ["--server", args.server] if args.server else []
     started = time.perf_counter()
     print(f"machine: {os.cpu_count()} CPUs, Python {platform.python_version()} "
-          f"({platform.python_implementation()}) on {platform.machine()}")
-    wasm = _motoko_counter()
+          f"({platform.python_implementation()}) on {platform.machine()}; {load_average()}")
+    wasm = motoko_counter()
     if wasm is None:
         return
     with tempfile.TemporaryDirectory(prefix="icfw-bench-http-") as name:
         directory = Path(name)
-        http, final = _http_rows(wasm, directory)
-        reference = _reference_rows(wasm)
-        incs = WARMUP + sum(row.requests for row in http if row.method == "inc")
+        http = measure_server(wasm, directory, options)
+        after = load_average()
+        reference = reference_rows(wasm)
         print()
-        print("1+2. Motoko counter over HTTP on loopback (runreplica: daphne + Django, SQLite "
-              "store) vs the in-process Replica API")
-        print(f"     clients = AsyncAgent tasks on one asyncio loop in this process, each with "
-              f"its own Ed25519 identity and connection; {WARMUP} warm-up calls per method")
-        _print_rows(reference + http)
-        print(f"srv CPU = server process utime+stime per request (/proc, {CLOCK_TICK * 1e3:.0f} ms "
-              "ticks), cli CPU = this process; core = CPU time / wall time (1 core = 100%);\n"
-              "p50 vs ref = p50 / in-process memory-store p50. get = signed query verified by "
-              "the agent; inc = v3 call, certificate verified;\nhist = update calls in the "
-              "server's ingress history (all in its certified state tree) when the row starts.\n"
-              f"counter after the run: {final} (expected {incs})")
-        print()
-        _profile(wasm, directory)
+        print(f"1+2. Motoko counter: runreplica {' '.join(options) or '(default server)'} "
+              "(SQLite store) driven by wrk over loopback, vs the in-process Replica API")
+        print_rows(reference + http)
+        print("get = signed query (/api/v2/.../query); inc = v3 call (/api/v3/.../call, "
+              "certificate in the answer); non-200 counts every other answer (202 = not "
+              "answered in time);\nsrv = the server process's utime+stime (/proc, "
+              f"{CLOCK_TICK * 1e3:.0f} ms ticks) per request and per wall second (1 core = "
+              "100%); vs ref = req/s over the in-process SQLite store's req/s (sequential)."
+              f"\n{after} right after the HTTP rows")
+        if args.profile:
+            print()
+            profile(wasm, directory, options)
     print(f"\n(total {time.perf_counter() - started:.0f} s)")
 
 
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--profiled-server"]:
-        _profiled_server(sys.argv[2], sys.argv[4:])
+        profiled_server(sys.argv[2], sys.argv[4:])
     else:
         main()

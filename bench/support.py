@@ -55,19 +55,20 @@ class StoreView:
 @contextlib.contextmanager
 def runreplica(state_dir: Path, log: Path, *, project: Path = ROOT,
                command: Sequence[str] = (sys.executable, "manage.py"),
+               options: Sequence[str] = (),
                startup_seconds: float = 60.0) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """Run ``<command> runreplica`` in ``project`` on a free port with its state in
-    ``state_dir`` and its output in ``log``; yield its URL and process; stop it with
+    """Run ``<command> runreplica <options>`` in ``project`` on a free port with its state
+    in ``state_dir`` and its output in ``log``; yield its URL and process; stop it with
     SIGINT (a clean shutdown), killing it if it is still there after 30 s.
 
     ``command`` is ``manage.py`` under this interpreter, or a launcher in front of it
-    (e.g. a profiler). Raises ``RuntimeError`` with its output if it does not answer
-    within ``startup_seconds``.
+    (e.g. a profiler); ``options`` are more of runreplica's (``--server``). Raises
+    ``RuntimeError`` with its output if it does not answer within ``startup_seconds``.
     """
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     args = ["runreplica", "--host", "127.0.0.1", "--port", str(port), "--state-dir",
-            str(state_dir)]
+            str(state_dir), *options]
     with log.open("wb") as output:
         process = subprocess.Popen([*command, *args], cwd=project, stdout=output,
                                    stderr=subprocess.STDOUT)
