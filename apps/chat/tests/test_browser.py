@@ -10,8 +10,10 @@ open WebSockets still follows the room by polling ``changes_since``; an owner ma
 private room and an invite link that a new user follows, and pins a message the member
 sees pinned; search across rooms and in one room opens a hit at its message; a direct
 message started by handle; roles, reports seen and resolved by the owner, a ban that
-takes the room away at once, unban, remove and leave; and a page whose socket the
-network cuts polls, reconnects by itself and catches up.
+takes the room away at once, unban, remove and leave; a page whose socket the
+network cuts polls, reconnects by itself and catches up; and a page whose socket the
+server closes for a resync (4410: the page fell behind its events) reconnects and
+reads what it missed.
 
 Waits are Playwright's (until an element shows the expected state) with a generous
 upper bound; nothing asserts how fast anything is.
@@ -82,6 +84,39 @@ class SocketSwitch:
 
     def restore(self) -> None:
         self.refusing = False
+
+
+class EventGate(SocketSwitch):
+    """A `SocketSwitch` that can also withhold the server's ``event`` frames from the
+    page and then end the socket as the server ends one that fell behind its events: a
+    ``resync`` frame and close code 4410 (docs/events.md)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.holding = False
+
+    def route(self, socket: Any) -> None:
+        super().route(socket)
+        if not self.live or self.live[-1][0] is not socket:
+            return
+        server_side = self.live[-1][1]
+
+        def forward(message: str | bytes) -> None:
+            if not (self.holding and isinstance(message, str) and '"op":"event"' in message):
+                socket.send(message)
+
+        server_side.on_message(forward)
+
+    def resync(self) -> None:
+        """Send the held sockets' pages the server's last frame and close them (4410)."""
+        for page_side, server_side in self.live:
+            page_side.send('{"op":"resync","reason":"this socket fell 1000 events behind '
+                           '(the client reads more slowly than its topics publish)",'
+                           '"last":{}}')
+            page_side.close(code=4410, reason="resync: events were missed")
+            server_side.close(code=1000, reason="going away")
+        self.live = []
+        self.holding = False
 
 
 @dataclass
@@ -601,3 +636,30 @@ def test_the_socket_reconnects_and_catches_up(browser: Any, chat_url: str) -> No
     expect(thumbs).to_have_attribute("data-count", "1")
     assert victor.dialogs == []
     assert victor.console_errors == [], victor.console_errors
+
+
+def test_a_resync_close_reconnects_and_reads_what_was_missed(browser: Any, chat_url: str) -> None:
+    from playwright.sync_api import expect
+
+    sockets = EventGate()
+    xena = sign_up(browser, chat_url, "xena", sockets=sockets)
+    create_room(xena, "busy room")
+    yuri = sign_up(browser, chat_url, "yuri")
+    join_room(yuri, "busy room")
+    yuri.send("before the burst")
+    expect(xena.message("before the burst")).to_be_visible()
+
+    # the page's events stop arriving (the server's outbox for it overflowed) ...
+    sockets.holding = True
+    yuri.send("missed by the socket")
+    yuri.send("missed as well")
+    # ... and the server says so and closes: the page reopens and catches up by query
+    sockets.resync()
+    expect(xena.message("missed by the socket")).to_be_visible()
+    expect(xena.message("missed as well")).to_be_visible()
+    expect(xena.page.locator("#status")).to_have_attribute("data-mode", "live")
+    assert sockets.opened >= 2
+    yuri.send("after the resync")
+    expect(xena.message("after the resync")).to_be_visible()
+    assert xena.dialogs == []
+    assert xena.console_errors == [], xena.console_errors

@@ -9,7 +9,9 @@
 // open room, the rooms on its list and its user's topic, and applies `ChatEvent`s as
 // docs/chat.md "Sync" describes. When the socket drops (or cannot open) the page polls
 // `changes_since` and reconnects with back-off; once the socket is back it catches up
-// with `changes_since` and stops polling.
+// with `changes_since` and stops polling. A socket the server closed because the page
+// fell behind its events (code 4410, after a `resync` frame) is reopened at once, with
+// the same catch-up: events are never skipped silently.
 //
 // Invite links are this page's URL with `#invite=<code>`: the fragment never reaches
 // the server, and the page reads it on load (or when it changes) and offers to join.
@@ -42,6 +44,7 @@ const FOLLOWED_ROOMS = 60;          // a socket carries at most 64 topics (docs/
 const TYPING_EVERY_MS = 3000;
 const QUICK_REACTIONS = ['👍', '❤️', '😂'];
 const FRAME_BUDGET_SPENT = 4008;    // the server's close code: wait before reconnecting
+const EVENTS_MISSED = 4410;         // the server's close code: catch up and reconnect now
 const RANK = { owner: 3, admin: 2, member: 1 };
 
 const $ = (selector) => document.querySelector(selector);
@@ -459,8 +462,9 @@ class ChatPage {
     if (this.pollTimer === null) this.startPolling();
     if (event && event.code === FRAME_BUDGET_SPENT) this.reconnectDelay = RECONNECT_MAX_MS;
     if (this.reconnectTimer !== null) return;
-    const delay = this.reconnectDelay;
-    this.reconnectDelay = Math.min(this.reconnectDelay * 2, RECONNECT_MAX_MS);
+    // Missed events are no fault of this page: no back-off before the first attempt.
+    const delay = event && event.code === EVENTS_MISSED ? 0 : this.reconnectDelay;
+    this.reconnectDelay = Math.min(Math.max(delay * 2, RECONNECT_FIRST_MS), RECONNECT_MAX_MS);
     this.reconnectTimer = setTimeout(() => { this.reconnectTimer = null; this.connect(); }, delay);
   }
 
