@@ -19,6 +19,13 @@ spread over 10 public rooms of 10 members, each following its room. All in this 
    `PACE_SECONDS` at most, which keeps each user under the canister's rate limit of 20
    messages per 10 s (so at most 100 / `PACE_SECONDS` posts/s are offered): posts
    accepted per second, deliveries per second and their latency under that load.
+   Deliveries offered (each accepted post times the 9 other members), delivered and
+   lost (not arrived `DELIVERY_WAIT` seconds after the posting ended), the post's own
+   call latency under load (the part of a delivery's latency spent before its round
+   committed) and the delivery's time after the poster had its reply (the event path's
+   own share; negative when the event beat the reply), the sockets the server closed
+   for a resync (the client reconnects and catches up by query; what it catches up
+   counts as delivered), and the loaded delivery p50 over the unloaded one.
 4. The canister's cost per message, on an in-process replica (memory store) with the same
    module: instructions (`RoundReport.instructions`, one message per round) and cycles
    (balance before and after, so execution and ingress fees) per call, for posts of a
@@ -27,7 +34,8 @@ spread over 10 public rooms of 10 members, each following its room. All in this 
    fan-out phase are shown beside them.
 
 Clients and server share this machine: 100 client sockets with their reader threads
-cost CPU that the server then lacks, so the sustained figures are a floor. No timed
+cost CPU that the server then lacks, so the sustained figures are a floor; the load
+average (``uptime``) before and after the run is printed beside them. No timed
 assertions. Usage: ``.venv/bin/python bench/bench_chat.py`` or ``main()``
 (``bench/run.py``); about a minute.
 """
@@ -231,7 +239,9 @@ def _fanout(clients: list[ChatClient], receivers: list[Receiver],
 
 
 def _sustained(clients: list[ChatClient], receivers: list[Receiver]) -> dict[str, Any]:
-    sent: dict[str, tuple[int, float]] = {}  # text -> (poster, start)
+    sent: dict[str, tuple[int, float, float]] = {}  # text -> (poster, start, replied)
+    calls: list[float] = []
+    reconnects = sum(c.reconnects for c in clients)
     rejected = [0]
     lock = threading.Lock()
     begin = time.perf_counter()
@@ -254,8 +264,10 @@ def _sustained(clients: list[ChatClient], receivers: list[Receiver]) -> dict[str
                 with lock:
                     rejected[0] += 1
                 continue
+            replied = time.perf_counter()
             with lock:
-                sent[text] = (n, start)
+                sent[text] = (n, start, replied)
+                calls.append(replied - start)
 
     threads = [threading.Thread(target=post, args=(n,)) for n in range(len(clients))]
     for thread in threads:
@@ -270,8 +282,8 @@ def _sustained(clients: list[ChatClient], receivers: list[Receiver]) -> dict[str
         if got >= expected + len(sent):  # the poster receives its own post too
             break
         time.sleep(0.05)
-    latencies, lost = [], 0
-    for text, (poster, start) in sent.items():
+    latencies, after_reply, lost = [], [], 0
+    for text, (poster, start, replied) in sent.items():
         room = poster // PER_ROOM
         for k in range(PER_ROOM):
             member = room * PER_ROOM + k
@@ -282,8 +294,12 @@ def _sustained(clients: list[ChatClient], receivers: list[Receiver]) -> dict[str
                 lost += 1
             else:
                 latencies.append(arrived - start)
+                after_reply.append(arrived - replied)
     return {"sustained_posts": len(sent), "sustained_rejected": rejected[0],
             "sustained_seconds": posting, "sustained": latencies, "sustained_lost": lost,
+            "sustained_offered": expected, "sustained_calls": calls,
+            "sustained_after_reply": after_reply,
+            "sustained_resyncs": sum(c.reconnects for c in clients) - reconnects,
             "sustained_wall": time.perf_counter() - begin}
 
 
@@ -357,10 +373,17 @@ def _costs(wasm: bytes) -> list[tuple[str, float, float]]:
     return out
 
 
+def load_average() -> str:
+    """The 1, 5 and 15 minute load averages (as ``uptime`` prints them)."""
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
 def main() -> None:
     started = time.perf_counter()
+    load_before = load_average()
     wasm = chat_module()
     live = live_benchmark(wasm)
+    load_after = load_average()
     costs = cost_benchmark(wasm)
     ping_p50 = statistics.median(live["update"])
 
@@ -373,12 +396,18 @@ def main() -> None:
                          ("ping (update round trip, reference)", live["update"]),
                          ("send_message call (unloaded)", live["fanout_calls"]),
                          ("post -> delivery to 9 members (unloaded)", live["fanout"]),
-                         ("post -> delivery under sustained load", live["sustained"])):
+                         ("send_message call under sustained load", live["sustained_calls"]),
+                         ("post -> delivery under sustained load", live["sustained"]),
+                         ("post's reply -> delivery under sustained load",
+                          live["sustained_after_reply"])):
         p50 = statistics.median(values) if values else float("nan")
         rows.append([name, str(len(values)), ms(p50), ms(percentile(values, 0.99)),
                      f"{p50 / ping_p50:.2f}"])
     table(["operation", "samples", "p50", "p99", "ratio"], rows)
     print(f"lost deliveries: unloaded {live['fanout_lost']}, sustained {live['sustained_lost']}")
+    unloaded, loaded = statistics.median(live["fanout"]), statistics.median(live["sustained"])
+    print(f"delivery p50 loaded / unloaded: {ms(loaded)} / {ms(unloaded)} ms = "
+          f"{loaded / unloaded:.1f}x")
     print()
     seconds = live["sustained_seconds"]
     posts = live["sustained_posts"]
@@ -386,6 +415,10 @@ def main() -> None:
           f"{PACE_SECONDS:g} s (offered at most {ROOMS * PER_ROOM / PACE_SECONDS:.0f}/s)")
     table(["figure", "value"], [
         ["posts accepted", f"{posts:,}"],
+        ["deliveries offered (posts x 9 others)", f"{live['sustained_offered']:,}"],
+        ["deliveries arrived", f"{live['sustained_offered'] - live['sustained_lost']:,}"],
+        ["deliveries lost", f"{live['sustained_lost']:,}"],
+        ["sockets closed for a resync", f"{live['sustained_resyncs']:,}"],
         ["posts rejected (rate limit)", f"{live['sustained_rejected']:,}"],
         ["posts per second", f"{posts / seconds:.1f}"],
         ["deliveries per second (to the 9 others)", f"{posts * (PER_ROOM - 1) / seconds:.1f}"],
@@ -393,6 +426,7 @@ def main() -> None:
         ["server CPU, share of one core", f"{live['server_cpu'] / live['sustained_wall']:.2f}"],
         ["clients' CPU (this process), share of one core",
          f"{live['client_cpu'] / live['sustained_wall']:.2f}"],
+        ["load average before / after the live run", f"{load_before} / {load_after}"],
     ])
     print()
     ping_instructions = costs[0][1]
