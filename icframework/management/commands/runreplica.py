@@ -44,6 +44,10 @@ from icframework.replica import (
     stop_service,
 )
 
+SERVERS = ("uvicorn", "uvicorn-uvloop", "granian", "daphne")
+"""ASGI servers runreplica can serve with (uvicorn with httptools; its asyncio or uvloop
+event loop)."""
+DEFAULT_SERVER = "uvicorn"
 LISTEN_BACKLOG = 4096  # connections waiting to be accepted (the kernel caps it: somaxconn)
 KEEP_ALIVE_SECONDS = 5  # an idle keep-alive connection is closed after this
 SHUTDOWN_SECONDS = 5  # on Ctrl-C or SIGTERM, open connections get this long to finish
@@ -68,6 +72,14 @@ class Command(BaseCommand):
             type=Path,
             default=None,
             help="directory for the replica's state (default: ICFRAMEWORK['STATE_DIR'])",
+        )
+        parser.add_argument(
+            "--server",
+            choices=SERVERS,
+            default=DEFAULT_SERVER,
+            help=f"the ASGI server (default {DEFAULT_SERVER}); the others are there to "
+            "compare (bench/bench_servers.py): granian refuses a WebSocket past the limit "
+            "by closing it instead of a 503, daphne reads a whole body before the limits see it",
         )
         parser.add_argument(
             "--access-log",
@@ -118,7 +130,8 @@ class Command(BaseCommand):
             self.stdout.write(line)
         self.stdout.write("  stop with Ctrl-C")
         try:
-            serve(host, port, access_log=options["access_log"], sock=listener)
+            serve(host, port, access_log=options["access_log"], sock=listener,
+                  server=options["server"])
         finally:
             stop_service()
 
@@ -258,9 +271,15 @@ def port_holder(port: int) -> str:
 
 
 def serve(host: str, port: int, *, access_log: bool = False,
-          sock: socket.socket | None = None) -> None:
+          sock: socket.socket | None = None, server: str = DEFAULT_SERVER) -> None:
     """Serve ``settings.ASGI_APPLICATION`` on ``host:port`` (on ``sock`` when given, a
-    socket `bind` bound there) with uvicorn until stopped."""
+    socket `bind` bound there) with ``server`` (one of `SERVERS`) until stopped."""
+    if server == "granian":
+        _serve_granian(host, port, access_log=access_log, sock=sock)
+        return
+    if server == "daphne":
+        _serve_daphne(host, port, access_log=access_log, sock=sock)
+        return
     import uvicorn
 
     from icframework.channels.consumers import SERVER_MESSAGE_LIMIT
@@ -273,7 +292,7 @@ def serve(host: str, port: int, *, access_log: bool = False,
         http="httptools",
         ws="websockets-sansio",
         ws_max_size=SERVER_MESSAGE_LIMIT,
-        loop="asyncio",
+        loop="uvloop" if server == "uvicorn-uvloop" else "asyncio",
         lifespan="off",
         backlog=LISTEN_BACKLOG,
         timeout_keep_alive=KEEP_ALIVE_SECONDS,
@@ -283,3 +302,37 @@ def serve(host: str, port: int, *, access_log: bool = False,
         access_log=access_log,
     )
     uvicorn.Server(config).run(sockets=[sock] if sock is not None else None)
+
+
+def _application() -> Any:
+    from django.utils.module_loading import import_string
+
+    return import_string(settings.ASGI_APPLICATION)
+
+
+def _serve_granian(host: str, port: int, *, access_log: bool,
+                   sock: socket.socket | None) -> None:
+    """granian's embedded server (in this process, so it shares the replica service);
+    it binds the port itself, so ``sock`` is closed first."""
+    import asyncio
+
+    from granian.constants import Interfaces
+    from granian.server.embed import Server
+
+    if sock is not None:
+        sock.close()
+    server = Server(_application(), address=host, port=port, interface=Interfaces.ASGINL,
+                    websockets=True, backlog=LISTEN_BACKLOG, log_access=access_log)
+    asyncio.run(server.serve())
+
+
+def _serve_daphne(host: str, port: int, *, access_log: bool,
+                  sock: socket.socket | None) -> None:
+    """daphne (Twisted); it binds the port itself, so ``sock`` is closed first."""
+    from daphne.endpoints import build_endpoint_description_strings
+    from daphne.server import Server
+
+    if sock is not None:
+        sock.close()
+    endpoints = build_endpoint_description_strings(host=host, port=port)
+    Server(_application(), endpoints=endpoints, verbosity=1 if access_log else 0).run()
