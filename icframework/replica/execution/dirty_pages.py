@@ -9,32 +9,49 @@ the heap (``bytes.find``: ~100 KB at a 380 MiB heap), copies exactly the marked 
 into the committed image (commit) or back from it (rollback, and after every query),
 and clears those bytes, so a message costs O(pages written), not O(heap).
 
-A store ``<addr> <value> T.store offset=o`` becomes::
+A store ``T.store offset=o`` of ``w`` bytes whose address operand was pushed by
+``local.get $p`` (or ``local.tee $p``) with nothing setting ``$p`` in between (traced
+back through plain instructions and direct calls; three quarters of a Motoko module's
+stores) becomes::
 
-    local.set $v  local.tee $a  local.get $v  T.store offset=o      ;; the original
-    local.get $a  i32.const 12  i32.shr_u                           ;; page of addr
-    i32.const 0x0101  i32.store16 $bitmap offset=0                  ;; if o = 0
-    i32.const 0x01010101  i32.store $bitmap offset=(o >> 12)        ;; if o > 0
+    T.store offset=o                                  ;; unchanged
+    local.get $p  i32.const 12  i32.shr_u             ;; page b of the address
+    i32.const 0x0101  i32.store16 $bitmap offset=(o >> 12)
+
+and any other store keeps its operands in scratch locals first::
+
+    local.set $v  local.tee $a  local.get $v  T.store offset=o
+    local.get $a  i32.const 12  i32.shr_u  <mark>
 
 (``i64`` address arithmetic for a 64-bit memory; the bitmap then is 64-bit too). The
 mark comes after the store, so only stores that succeeded mark anything and the
 bitmap index is in bounds. Adding ``o >> 12`` in the bitmap store's own offset instead
-of adding ``o`` to the address saves two instructions: the stored bytes (up to 16)
-start on page ``(a >> 12) + (o >> 12)`` or the next and end at most two pages further,
-so marking 2 (no offset) or 4 pages covers them. Extra marks are harmless: the sandbox
-compares each candidate page with the image before counting it as dirty.
+of adding ``o`` to the address saves instructions: the bytes lie in pages
+``b + (o >> 12)`` to ``b + ((o + w + 4094) >> 12)``, one to three pages, marked by an
+8-, 16- or 32-bit store of ``0x01`` bytes (the last marks a fourth page). Extra marks
+are harmless: the sandbox compares each candidate page with the image before
+counting it as dirty. A store whose pages an earlier mark from the same unchanged
+local already covers, in the same straight-line run of code (no block, branch or end
+in between), gets no mark at all.
 
 ``memory.fill``, ``memory.copy`` and ``memory.init`` keep their destination and length
-in locals and then call a generated function that ``memory.fill``\\ s the bitmap over
-the destination's pages. ``memory.grow`` needs nothing: the sandbox treats pages past
-the committed size as dirty. Writes by the host (System API copies into the heap)
-are marked by the sandbox.
+in locals and then call a generated function that sets the bitmap bytes of the
+destination's pages with one ``memory.fill``. ``memory.grow`` needs nothing: the
+sandbox treats pages past the committed size as dirty. Writes by the host (System API
+copies into the heap) are marked by the sandbox.
 
-Cost: a store executes 8 more instructions (each counts as one unit of wasmtime fuel,
-so a message's instruction count, and the cycles charged for it, rise by 8 per store
-executed); a bulk-memory write 6 more plus the marking call (about 20). This is not
-compensated: the IC's own instrumentation charges for its bookkeeping too, and a
-per-store refund would need a counter that costs as much as it refunds.
+Cost and compensation: the marking runs 5 instructions per store through a local (0
+when deduplicated), 8 per other store, and for a bulk write 8 plus the marking call
+(about 30 plus one per marked page, since wasmtime charges ``memory.fill`` per byte).
+Wasmtime fuel counts them all, so every straight-line run that marks adds its static
+count (plus the 4 instructions of the addition itself) to a mutable i64 global,
+``__icfw_overhead``, at the run's end, and the marking function adds its own. The
+sandbox subtracts that global from the fuel used, so a message's instruction count,
+its cycles and its limit are those of the code as written (the tests check the counts
+are equal to the uninstrumented module's), and gives an instrumented module twice its
+instruction limit in fuel as room for the marking. A run cut short by a trap keeps its
+unrefunded instructions, which only raises the count of a message that failed anyway.
+The price is wall time: a Motoko map update runs about 5% more instructions.
 
 Only modules with exactly one memory (all canister toolchains emit that) are
 instrumented; `instrument_code` raises `UnsupportedInstructionError` for a body it
@@ -61,6 +78,7 @@ from icframework.replica.execution.wasm_code import (
 )
 
 BITMAP_EXPORT = "__icfw_dirty_pages"
+OVERHEAD_EXPORT = "__icfw_overhead"
 PAGE_SHIFT = 12
 PAGE_SIZE = 1 << PAGE_SHIFT
 WASM_PAGE = 65536
@@ -100,6 +118,13 @@ _MARKS = {
 _LOCAL_OPS = frozenset({0x20, 0x21, 0x22})
 # How far back `_address_local` looks for the instruction that pushed an address.
 _MAX_WALK = 64
+# Instructions added per mark: from a local (get, const, shr, const, store), with
+# scratch locals (3 more), around a bulk write (5 local operations, 2 gets, the call),
+# and per refund (global.get, i64.const, i64.add, global.set).
+_LOCAL_MARK = 5
+_SCRATCH_MARK = 8
+_BULK_MARK = 8
+_REFUND = 4
 _I64_EXTEND_I32_U, _I32_WRAP_I64 = 0xAD, 0xA7
 
 
@@ -115,20 +140,49 @@ def mark_function_type(memory64: bool) -> bytes:
     return bytes((0x60, 2, address, address, 0))
 
 
-def mark_function_body(memory64: bool, bitmap: int) -> bytes:
-    """Code of ``mark(dst, n)``: set the bitmap bytes of pages ``dst .. dst+n-1`` (if n > 0)."""
+def refund(overhead: int, instructions: int) -> bytes:
+    """Code adding ``instructions`` to the i64 global ``overhead`` (4 instructions itself)."""
+    index = encode_uleb128(overhead)
+    return b"\x23" + index + b"\x42" + encode_sleb128(instructions) + b"\x7c\x24" + index
+
+
+# Fuel `mark_function_body` burns up to its early exit: the refund, 3 instructions and
+# 1 that wasmtime charges for entering a function (measured by the tests).
+_MARK_ENTRY = 4 + 3 + 1
+
+
+def mark_function_body(memory64: bool, bitmap: int, overhead: int) -> bytes:
+    """Code of ``mark(dst, n)``: set the bitmap bytes of pages ``dst .. dst+n-1`` (if n > 0).
+
+    It adds the fuel it burns to the global ``overhead`` itself: wasmtime charges
+    ``memory.fill`` one unit per byte besides the instruction, so the refund after the
+    fill adds the page count it computed to its static cost.
+    """
     if memory64:
-        const, add, sub, shr, eqz = 0x42, 0x7C, 0x7D, 0x88, 0x50
+        const, add, sub, shr, eqz, widen = 0x42, 0x7C, 0x7D, 0x88, 0x50, b""
     else:
-        const, add, sub, shr, eqz = 0x41, 0x6A, 0x6B, 0x76, 0x45
-    first = bytes((_LOCAL_GET, 0, const, PAGE_SHIFT, shr))
-    code = (
-        b"\x00"  # no locals
-        + bytes((_LOCAL_GET, 1, eqz, 0x0D, 0))  # br_if 0 when n = 0
-        + first + b"\x41\x01"  # bitmap destination, value 1
+        const, add, sub, shr, eqz, widen = 0x41, 0x6A, 0x6B, 0x76, 0x45, b"\xad"
+    address = _I64 if memory64 else _I32
+    count_pages = (
+        bytes((_LOCAL_GET, 0, const, PAGE_SHIFT, shr, _LOCAL_TEE, 2))  # first page
+        + b"\x41\x01"  # value 1
         + bytes((_LOCAL_GET, 0, _LOCAL_GET, 1, add, const, 1, sub, const, PAGE_SHIFT, shr))
-        + first + bytes((sub, const, 1, add))  # last page - first page + 1
+        + bytes((_LOCAL_GET, 2, sub, const, 1, add, _LOCAL_TEE, 1))  # last - first + 1
         + b"\xfc\x0b" + encode_uleb128(bitmap)
+    )
+    index = encode_uleb128(overhead)
+    refund_tail_size = 6 + len(widen)
+    static = 4 + 1 + 7 + 5 + 1 + refund_tail_size
+    refund_tail = (
+        b"\x23" + index + bytes((_LOCAL_GET, 1)) + widen + b"\x7c"
+        + b"\x42" + encode_sleb128(static) + b"\x7c\x24" + index
+    )
+    code = (
+        b"\x01\x01" + bytes((address,))  # one local: the first page
+        + refund(overhead, _MARK_ENTRY)
+        + bytes((_LOCAL_GET, 1, eqz, 0x0D, 0))  # br_if 0 when n = 0
+        + count_pages
+        + refund_tail
         + b"\x0b"
     )
     return encode_uleb128(len(code)) + code
@@ -196,14 +250,15 @@ def _address_local(
 
 def instrument_body(
     body: bytes, params: int, *, memory64: bool, bitmap: int, mark_function: int,
-    calls: tuple[tuple[int, int], ...] = (),
+    overhead: int, calls: tuple[tuple[int, int], ...] = (),
 ) -> bytes:
     """One function body (without its size prefix) with its memory writes marking pages.
 
     ``params`` is the function's parameter count (locals are numbered after them),
     ``bitmap`` the bitmap's memory index, ``mark_function`` the index of the function
-    built from `mark_function_body`, ``calls`` every function's (parameter count,
-    result count). Raises `UnsupportedInstructionError`.
+    built from `mark_function_body`, ``overhead`` the index of the i64 global that
+    counts added instructions, ``calls`` every function's (parameter count, result
+    count). Raises `UnsupportedInstructionError`.
 
     A store whose address is a local's value (`_address_local`; most stores compiled
     code emits) is left as it is and followed by the mark computed from that local (5
@@ -224,10 +279,15 @@ def instrument_body(
     copied = code_start
     # Marks made in the current straight-line run: local -> page spans (first, count).
     marked: dict[int, list[tuple[int, int]]] = {}
+    added = 0  # instructions added to the current run, refunded at its end
     for position, ins in enumerate(code):
         opcode = ins.opcode
         if opcode in CONTROL:
             marked.clear()
+            if added:
+                out += body[copied : ins.start] + refund(overhead, added + _REFUND)
+                copied = ins.start
+                added = 0
             continue
         if opcode in (LOCAL_SET, LOCAL_TEE):
             marked.pop(decode_uleb128(body, ins.start + 1)[0], None)
@@ -249,11 +309,13 @@ def instrument_body(
                     continue
                 spans.append((first, count))
                 out += original + bytes((_LOCAL_GET,)) + encode_uleb128(base)
+                added += _LOCAL_MARK
             else:
                 a = locals_.get("address", address)
                 v = locals_.get(f"value {valtype}", valtype)
                 out += bytes((_LOCAL_SET,)) + v + bytes((_LOCAL_TEE,)) + a
                 out += bytes((_LOCAL_GET,)) + v + original + bytes((_LOCAL_GET,)) + a
+                added += _SCRATCH_MARK
             out += page_of + _MARKS[count] + bitmap_index + encode_uleb128(first)
             continue
         a = locals_.get("address", address)
@@ -263,6 +325,7 @@ def instrument_body(
         middle = address if opcode == MEMORY_COPY else _I32
         s = locals_.get(f"value {middle}", middle)
         widen = opcode == MEMORY_INIT and memory64
+        added += _BULK_MARK + 2 * widen
         if widen:
             out.append(_I64_EXTEND_I32_U)
         out += bytes((_LOCAL_SET,)) + n + bytes((_LOCAL_SET,)) + s + bytes((_LOCAL_TEE,)) + a
@@ -272,6 +335,7 @@ def instrument_body(
         out += original
         out += bytes((_LOCAL_GET,)) + a + bytes((_LOCAL_GET,)) + n
         out += bytes((_CALL,)) + encode_uleb128(mark_function)
+    # The body's last instruction is its final ``end``, which flushed the last refund.
     out += body[copied:]
     groups, groups_end = decode_uleb128(body, 0)
     header = encode_uleb128(groups + len(locals_.types)) + body[groups_end:code_start]
@@ -282,7 +346,7 @@ def instrument_body(
 @functools.lru_cache(maxsize=16)
 def instrument_code(
     entries: bytes, count: int, calls: tuple[tuple[int, int], ...], *, memory64: bool,
-    bitmap: int, mark_function: int,
+    bitmap: int, mark_function: int, overhead: int,
 ) -> bytes:
     """A code section's entries (``count`` size-prefixed bodies) instrumented one by one.
 
@@ -301,7 +365,7 @@ def instrument_code(
             raise UnsupportedInstructionError(f"function body {index} is cut off")
         new = instrument_body(
             body, calls[len(calls) - count + index][0], memory64=memory64, bitmap=bitmap,
-            mark_function=mark_function, calls=calls,
+            mark_function=mark_function, overhead=overhead, calls=calls,
         )
         out += encode_uleb128(len(new)) + new
         pos = start + size

@@ -31,7 +31,12 @@ import wasmtime
 
 from icframework.core import ErrorCode
 from icframework.core.ic0 import IC0_FUNCTIONS
-from icframework.replica.execution.dirty_pages import BITMAP_EXPORT, MARK_SPAN, PAGE_SHIFT
+from icframework.replica.execution.dirty_pages import (
+    BITMAP_EXPORT,
+    MARK_SPAN,
+    OVERHEAD_EXPORT,
+    PAGE_SHIFT,
+)
 from icframework.replica.execution.engine import ExecutionEngine
 from icframework.replica.execution.page_map import PageMap
 from icframework.replica.execution.system_api import (
@@ -65,6 +70,9 @@ _memcmp = _libc.memcmp
 _memcmp.restype = ctypes.c_int
 _memcmp.argtypes = (ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t)
 _MARKED = 1
+# Fuel per instruction of the limit for an instrumented module: room for the marking's
+# own instructions (at most as many as the message's, even in a loop of bare stores).
+_FUEL_HEADROOM = 2
 
 _VALTYPES = {"i32": wasmtime.ValType.i32, "i64": wasmtime.ValType.i64}
 
@@ -234,10 +242,12 @@ class Sandbox:
         self._api: SystemApi | None = None
         self._heap = _Heap(self)
         self._fuel_limit = 0
+        self._instruction_limit = 0
         self.store: wasmtime.Store
         self.memory: wasmtime.Memory | None = None
         self.table: wasmtime.Table | None = None
         self.bitmap: wasmtime.Memory | None = None
+        self.overhead: wasmtime.Global | None = None
         self.exports: dict[str, Any] = {}
         self.image = bytearray()
         self.committed_globals: dict[int, Any] = {}
@@ -308,6 +318,8 @@ class Sandbox:
         self.table = table if isinstance(table, wasmtime.Table) else None
         bitmap = self.exports.get(BITMAP_EXPORT) if self.memory is not None else None
         self.bitmap = bitmap if isinstance(bitmap, wasmtime.Memory) else None
+        overhead = self.exports.get(OVERHEAD_EXPORT)
+        self.overhead = overhead if isinstance(overhead, wasmtime.Global) else None
 
     def _run_start(self, start_input: ExecutionInput, instruction_limit: int) -> None:
         start = self.exports.get(START_EXPORT)
@@ -322,6 +334,7 @@ class Sandbox:
             raise CanisterTrap(ErrorCode.CANISTER_TRAPPED, f"Canister trapped: {exc}") from None
         finally:
             self._api = None
+            self._reset_overhead()
 
     def _load_memory(self, data: bytes | bytearray) -> None:
         """Grow the memory to ``len(data)`` if needed and copy ``data`` to its start."""
@@ -334,8 +347,13 @@ class Sandbox:
         ctypes.memmove(base, bytes(data), len(data))
 
     def _begin(self, inp: ExecutionInput, instruction_limit: int, entry_point: str) -> SystemApi:
-        self.store.set_fuel(instruction_limit)
-        self._fuel_limit = instruction_limit
+        # An instrumented module's marking instructions burn fuel but are not counted
+        # (`_instructions_used`), so it gets headroom for them; the limit is enforced
+        # on the count (`_consume`, `execute`).
+        fuel = instruction_limit * (_FUEL_HEADROOM if self.overhead is not None else 1)
+        self.store.set_fuel(fuel)
+        self._fuel_limit = fuel
+        self._instruction_limit = instruction_limit
         api = SystemApi(
             inp, self._heap, self.stable, self._instructions_used,
             memory64=self.module.memory64, entry_point=entry_point, consume=self._consume,
@@ -344,10 +362,27 @@ class Sandbox:
         return api
 
     def _instructions_used(self) -> int:
-        return self._fuel_limit - self.store.get_fuel()
+        """Instructions of this execution: fuel used less what the dirty-page marking used."""
+        used = self._fuel_limit - self.store.get_fuel()
+        if self.overhead is not None:
+            used -= self.overhead.value(self.store)
+        return used
+
+    def _reset_overhead(self) -> None:
+        if self.overhead is not None and self.overhead.value(self.store):
+            self.overhead.set_value(self.store, 0)
 
     def _consume(self, instructions: int) -> None:
-        consume_fuel(self.store, instructions, self._fuel_limit)
+        """Charge a System API call's ``instructions``; IC0522 past the instruction limit."""
+        fuel = self.store.get_fuel()
+        limit = self._instruction_limit
+        # Fuel used bounds the count from above, so the marking counter is read only
+        # near the limit.
+        if (self._fuel_limit - fuel + instructions > limit
+                and self._instructions_used() + instructions > limit) or instructions > fuel:
+            self.store.set_fuel(0)
+            raise instruction_limit_trap(limit)
+        self.store.set_fuel(fuel - instructions)
 
     # -- image handling ----------------------------------------------------------------------
 
@@ -588,7 +623,11 @@ class Sandbox:
         except wasmtime.WasmtimeError as exc:
             trap = CanisterTrap(ErrorCode.CANISTER_TRAPPED, f"Canister trapped: {exc}")
         complexity = api.complexity
-        instructions = max(0, min(self._instructions_used(), instruction_limit) - complexity)
+        used = self._instructions_used()
+        self._reset_overhead()
+        if trap is None and used > instruction_limit:
+            trap = instruction_limit_trap(instruction_limit)
+        instructions = max(0, min(used, instruction_limit) - complexity)
         self._api = None
         if trap is None and persist:
             self._commit_heap()

@@ -199,75 +199,79 @@ def scan(body: bytes, pos: int, end: int, wanted: frozenset[int] | None) -> list
     """
     one_byte = _ONE_BYTE
     found: list[Instruction] = []
-    while pos < end:
-        start = pos
-        op = body[pos]
-        pos += 1
-        shape = one_byte[op]
-        if shape == _UNKNOWN:
-            shapes = _PREFIXED.get(op)
-            if shapes is None:
-                raise _fail(body, start, f"unsupported opcode 0x{op:02x}")
-            sub, pos = _uleb(body, pos)
-            known = shapes.get(sub)
-            if known is None:
-                raise _fail(body, start, f"unsupported opcode 0x{op:02x} {sub}")
-            shape = known
-            op = op << 16 | sub
-        memarg = None
-        if shape == _NONE:
-            pass
-        elif shape == _U32:
-            if body[pos] < 0x80:
-                pos += 1
-            else:
-                pos = _uleb(body, pos)[1]
-        elif shape == _MEMARG:
-            flags = body[pos]
-            offset = body[pos + 1]
-            if flags < 0x40 and offset < 0x80:  # the usual one-byte alignment and offset
-                memarg = MemArg(flags, 0, offset)
-                pos += 2
-            else:
+    start = pos
+    try:
+        while pos < end:
+            start = pos
+            op = body[pos]
+            pos += 1
+            shape = one_byte[op]
+            if shape == _UNKNOWN:
+                shapes = _PREFIXED.get(op)
+                if shapes is None:
+                    raise _fail(body, start, f"unsupported opcode 0x{op:02x}")
+                sub, pos = _uleb(body, pos)
+                known = shapes.get(sub)
+                if known is None:
+                    raise _fail(body, start, f"unsupported opcode 0x{op:02x} {sub}")
+                shape = known
+                op = op << 16 | sub
+            memarg = None
+            if shape == _NONE:
+                pass
+            elif shape == _U32:
+                if body[pos] < 0x80:
+                    pos += 1
+                else:
+                    pos = _uleb(body, pos)[1]
+            elif shape == _MEMARG:
+                flags = body[pos]
+                offset = body[pos + 1]
+                if flags < 0x40 and offset < 0x80:  # the usual one-byte alignment and offset
+                    memarg = MemArg(flags, 0, offset)
+                    pos += 2
+                else:
+                    memarg, pos = _memarg(body, pos)
+            elif shape == _SLEB:
+                if body[pos] < 0x80:
+                    pos += 1
+                else:
+                    pos = _sleb(body, pos)
+            elif shape == _BLOCK:
+                byte = body[pos] if pos < end else -1
+                if byte == 0x40 or byte in _SHORT_VALTYPES:
+                    pos += 1
+                elif byte in _REF_VALTYPES:
+                    pos = _sleb(body, pos + 1)
+                else:
+                    pos = _sleb(body, pos)  # a type index (s33)
+            elif shape == _U32X2:
+                pos = _uleb(body, _uleb(body, pos)[1])[1]
+            elif shape == _BR_TABLE:
+                count, pos = _uleb(body, pos)
+                for _ in range(count + 1):
+                    pos = _uleb(body, pos)[1]
+            elif shape == _F32:
+                pos += 4
+            elif shape == _F64:
+                pos += 8
+            elif shape == _MEMARG_LANE:
                 memarg, pos = _memarg(body, pos)
-        elif shape == _SLEB:
-            if body[pos] < 0x80:
                 pos += 1
-            else:
+            elif shape == _LANE:
+                pos += 1
+            elif shape == _BYTES16:
+                pos += 16
+            elif shape == _SELECT_T:
+                count, pos = _uleb(body, pos)
+                for _ in range(count):
+                    pos = skip_valtype(body, pos)
+            elif shape == _HEAPTYPE:
                 pos = _sleb(body, pos)
-        elif shape == _BLOCK:
-            byte = body[pos] if pos < end else -1
-            if byte == 0x40 or byte in _SHORT_VALTYPES:
-                pos += 1
-            elif byte in _REF_VALTYPES:
-                pos = _sleb(body, pos + 1)
-            else:
-                pos = _sleb(body, pos)  # a type index (s33)
-        elif shape == _U32X2:
-            pos = _uleb(body, _uleb(body, pos)[1])[1]
-        elif shape == _BR_TABLE:
-            count, pos = _uleb(body, pos)
-            for _ in range(count + 1):
-                pos = _uleb(body, pos)[1]
-        elif shape == _F32:
-            pos += 4
-        elif shape == _F64:
-            pos += 8
-        elif shape == _MEMARG_LANE:
-            memarg, pos = _memarg(body, pos)
-            pos += 1
-        elif shape == _LANE:
-            pos += 1
-        elif shape == _BYTES16:
-            pos += 16
-        elif shape == _SELECT_T:
-            count, pos = _uleb(body, pos)
-            for _ in range(count):
-                pos = skip_valtype(body, pos)
-        elif shape == _HEAPTYPE:
-            pos = _sleb(body, pos)
-        if pos > end:
-            raise _fail(body, start, f"opcode 0x{op:02x} runs past the end of its body")
-        if wanted is None or op in wanted:
-            found.append(Instruction(start, pos, op, memarg))
+            if pos > end:
+                raise _fail(body, start, f"opcode 0x{op:02x} runs past the end of its body")
+            if wanted is None or op in wanted:
+                found.append(Instruction(start, pos, op, memarg))
+    except IndexError:
+        raise _fail(body, start, "an instruction is cut off by the end of the body") from None
     return found
