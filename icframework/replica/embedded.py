@@ -33,7 +33,9 @@ from icframework.replica.management import (
     PROVISIONAL_CREATE_ARGS,
     TOP_UP_ARGS,
     UPDATE_SETTINGS_ARGS,
+    ManagementCanister,
 )
+from icframework.replica.queries import QueryResult
 from icframework.replica.state import IngressState, IngressStatus
 from icframework.replica.store import (
     MemoryStateStore,
@@ -41,7 +43,7 @@ from icframework.replica.store import (
     SQLiteStateStore,
     StateStore,
 )
-from icframework.replica.subnet import QueryResult, Subnet, SubnetConfig
+from icframework.replica.subnet import Subnet, SubnetConfig
 
 ANONYMOUS = Principal.anonymous()
 INGRESS_TTL_NS = 4 * 60 * 1_000_000_000
@@ -82,7 +84,8 @@ class Replica:
             root_key=root_key,
             subnet_id=Principal.self_authenticating(root_key).raw,
         )
-        return cls(Subnet(store, engine, config, clock), store, key, node_key(store))
+        subnet = Subnet(store, engine, config, clock, management=ManagementCanister)
+        return cls(subnet, store, key, node_key(store))
 
     def close(self) -> None:
         self.store.close()
@@ -92,8 +95,8 @@ class Replica:
         old = self.subnet
         self.subnet = Subnet(
             self.store, old.engine, old.config, old.clock, old.ingress_queue,
-            python_runtime=old.python_runtime, event_listeners=old.event_listeners,
-            metrics=old.metrics,
+            management=old.management_factory, python_runtime=old.python_runtime,
+            event_listeners=old.event_listeners, metrics=old.metrics,
         )
 
     def __enter__(self) -> Replica:

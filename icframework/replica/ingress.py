@@ -1,10 +1,11 @@
-"""Ingress: the queue of accepted update calls and the history of their statuses.
+"""Ingress: the checks, the queue of accepted update calls and the history of their statuses.
 
-How it works: `submit` records a call as ``received`` and queues it for the next
-round, which inducts it (``processing``, `mark_processing`). Answers are staged
-(`stage_answer`) while the round runs, so callers let in between two messages never
-see a reply that is not durable; `publish_answers` makes them visible just before the
-round commits, and `write_changes` adds the round's ingress records to its commit.
+How it works: `check_update_call` runs the IC's submission checks; `submit` records a
+call as ``received`` and queues it for the next round, which inducts it
+(``processing``, `mark_processing`). Answers are staged (`stage_answer`) while the
+round runs, so callers let in between two messages never see a reply that is not
+durable; `publish_answers` makes them visible just before the round commits, and
+`write_changes` adds the round's ingress records to its commit.
 
 Retention, as the interface spec allows: a request id must be remembered while its
 request may still be submitted (until its ``ingress_expiry``), and a terminal answer
@@ -24,6 +25,11 @@ import dataclasses
 import heapq
 from collections.abc import Iterator
 
+from icframework.core import ErrorCode
+from icframework.core.ic0 import Context
+from icframework.replica.canisters import Canisters, canister_text
+from icframework.replica.charging import Charging
+from icframework.replica.errors import CanisterError
 from icframework.replica.messages import (
     CallOrigin,
     IngressMessage,
@@ -33,7 +39,7 @@ from icframework.replica.messages import (
     RejectInfo,
     Request,
 )
-from icframework.replica.state import IngressState, IngressStatus
+from icframework.replica.state import CanisterStatus, IngressState, IngressStatus
 from icframework.replica.store import RoundChanges, StateStore
 
 NANOS = 1_000_000_000
@@ -168,6 +174,58 @@ class IngressHistory:
         self._dirty = set()
         self._deleted = set()
         return touched
+
+
+def check_update_call(canisters: Canisters, charging: Charging, sender: bytes,
+                      canister_id: bytes, method: str, arg: bytes) -> None:
+    """Non-replicated pre-checks of an update call to a canister, as the IC runs them.
+
+    Runs ``canister_inspect_message`` if exported. Raises `CanisterError` with the
+    IC's code when the message would be refused (IC0301, IC0537, IC0508/9, IC0207,
+    IC0536, IC0406).
+    """
+    state = canisters.canister(canister_id)
+    sandbox = canisters.sandboxes.get(canister_id)
+    name = canister_text(canister_id)
+    if sandbox is None:
+        raise CanisterError(
+            ErrorCode.CANISTER_WASM_MODULE_NOT_FOUND,
+            f"Error from Canister {name}: Attempted to execute a message, but the "
+            "canister contains no Wasm module.",
+        )
+    if state.status is not CanisterStatus.RUNNING:
+        code = (ErrorCode.CANISTER_STOPPED if state.status is CanisterStatus.STOPPED
+                else ErrorCode.CANISTER_STOPPING)
+        raise CanisterError(code, f"Canister {name} is {state.status.value}")
+    module = sandbox.module
+    if method in module.composite_queries:
+        raise CanisterError(
+            ErrorCode.COMPOSITE_QUERY_CALLED_IN_REPLICATED_MODE,
+            f"Error from Canister {name}: Composite query cannot be called in replicated "
+            "mode",
+        )
+    if method not in module.updates and method not in module.queries:
+        raise CanisterError(
+            ErrorCode.CANISTER_METHOD_NOT_FOUND,
+            f"Error from Canister {name}: Canister has no update method '{method}'.",
+        )
+    charging.check_not_frozen(canister_id, 0)
+    if "canister_inspect_message" not in module.system_methods:
+        return
+    inp = canisters.execution_input(state, Context.INSPECT_MESSAGE, sender, arg=arg,
+                                    method_name=method)
+    result = sandbox.execute(
+        "canister_inspect_message", inp, canisters.config.inspect_instruction_limit, persist=False
+    )
+    if result.trap is not None:
+        raise CanisterError(
+            result.trap.error_code, f"Error from Canister {name}: {result.trap.message}"
+        )
+    if result.output is None or not result.output.message_accepted:
+        raise CanisterError(
+            ErrorCode.CANISTER_REJECTED_MESSAGE,
+            f"Error from Canister {name}: Canister rejected the message",
+        )
 
 
 def _deadline(status: IngressStatus) -> int | None:

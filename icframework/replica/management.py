@@ -41,10 +41,12 @@ from icframework.candid import (
 from icframework.candid.binary import decode, encode
 from icframework.core import ErrorCode, Principal, PrincipalError, RejectCode
 from icframework.core.ic0 import Context
+from icframework.replica.canisters import canister_text
 from icframework.replica.errors import CanisterError
 from icframework.replica.execution.page_map import PageMap
 from icframework.replica.execution.sandbox import CanisterSandbox
 from icframework.replica.messages import CallOrigin, OriginKind, RejectInfo, Request
+from icframework.replica.queries import QueryResult
 from icframework.replica.state import (
     MAX_CONTROLLERS,
     CanisterChange,
@@ -52,7 +54,7 @@ from icframework.replica.state import (
     CanisterState,
     CanisterStatus,
 )
-from icframework.replica.subnet import QueryResult, Subnet, canister_text
+from icframework.replica.subnet import Subnet
 
 CANISTER_ID = Record([Field("canister_id", PRINCIPAL)])
 LOG_VISIBILITY = Variant(

@@ -1,63 +1,74 @@
 """The subnet: a deterministic state machine that executes canister messages in rounds.
 
-How it works: ingress requests wait in the ingress queue until the next round inducts
-them into their canister's input queue. `execute_round` fixes the round time (from the
-injected clock, never re-read during execution), then gives canisters turns of one
-message each (a heartbeat, a due global timer or the head of the input queue), the
-fewest instructions used lately first, until no message waits, the round's instruction
-budget is spent or the per-round message cap is hit; between messages it calls the
-``between_messages`` hook, through which the service lets waiting callers in. Finally
-it commits everything the round changed (canister records, dirty
-heap and stable pages, queues, ingress history) to the state store as one atomic
-transaction; only then do replies become visible in the ingress history. A restarted
-subnet loads the last committed round and continues.
+How it works: `execute_round` fixes the round time (from the injected clock, never
+re-read during execution), then gives canisters turns of one message each (a
+heartbeat, a due global timer or the head of the input queue), the fewest instructions
+used lately first, until no message waits, the round's instruction budget is spent or
+the per-round message cap is hit; between messages it calls the ``between_messages``
+hook, through which the service lets waiting callers in. Finally it commits everything
+the round changed to the state store as one atomic transaction; only then do replies
+become visible. A restarted subnet loads the last committed round and continues.
 
-Messages to the management canister (``aaaaa-aa``) are handled by `ManagementCanister`.
-Not thread-safe: one caller drives rounds and queries at a time.
+An update call, top to bottom:
+
+1. **Ingress**: `check_ingress` runs the IC's submission checks and
+   ``canister_inspect_message`` (`replica.ingress.check_update_call`);
+   `submit_ingress` records the call as ``received`` and queues it
+   (`replica.ingress.IngressHistory.submit`).
+2. **Induction**: the next round's `_begin_round` → `_induct_ingress` takes the
+   induction fee (`replica.charging.Charging.induct`), marks the call ``processing``
+   and puts it on its canister's input queue (`enqueue`).
+3. **Execution**: `_execute_next` picks the canister (`_priority_key`) and runs
+   `_execute_request`: cycles are prepaid (`Charging.prepay`), the sandbox executes
+   (`replica.execution`), the fee is settled (`_settle_execution`) and the output is
+   applied (`_apply_output`: calls made are enqueued, the reply goes to `_respond`,
+   which stages an ingress answer in `IngressHistory.stage_answer`).
+4. **Commit**: `_end_round` publishes the staged answers
+   (`IngressHistory.publish_answers`), prunes the ingress history, and `_commit` writes
+   the canisters' changes (`replica.canisters.Canisters.write_changes`), the ingress
+   records and the queues in one `StateStore.commit_round`.
+5. **Certification**: `_commit` hands the changed request and canister ids to the
+   certifier (`take_certification_changes`), which updates the state tree and signs it
+   once per height (`replica.certification.StateCertifier`); the call's certificate
+   is cut from it.
+
+Canister records, sandboxes and memories live in `replica.canisters`, the cycles
+policy in `replica.charging` (fees: `replica.cycles`), non-replicated and composite
+queries in `replica.queries`. Messages to the management canister (``aaaaa-aa``) go to
+the injected `ManagementHandler` (`replica.management.ManagementCanister` in the
+embedded replica). Not thread-safe: one caller drives rounds and queries at a time.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import logging
-import os
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import cbor2
 
-from icframework.core import ErrorCode, Principal, RejectCode
+from icframework.core import ErrorCode, RejectCode
 from icframework.core.ic0 import Context
+from icframework.replica.canisters import Canisters, canister_text, kv_namespace
+from icframework.replica.charging import Charging
 from icframework.replica.cycles import FeeSchedule
-from icframework.replica.errors import CanisterError, ReplicaError
-from icframework.replica.execution.component import (
-    ComponentSandbox,
-    KeyValueStore,
-    RuntimeLoader,
-    RuntimeUnavailableError,
-    shared_runtime,
-)
+from icframework.replica.errors import ReplicaError
+from icframework.replica.execution.component import RuntimeLoader
 from icframework.replica.execution.engine import ExecutionEngine
 from icframework.replica.execution.page_map import PageMap
-from icframework.replica.execution.sandbox import (
-    CHECKPOINT_PAGE,
-    CanisterSandbox,
-    ExecutionResult,
-    Sandbox,
-)
+from icframework.replica.execution.sandbox import CanisterSandbox, ExecutionResult
 from icframework.replica.execution.system_api import (
     CanisterTrap,
     ExecutionInput,
     ExecutionOutput,
-    Reject,
     Reply,
 )
-from icframework.replica.execution.wasm_module import CanisterModule, load_canister_module
-from icframework.replica.ingress import IngressHistory
+from icframework.replica.execution.wasm_module import CanisterModule
+from icframework.replica.ingress import IngressHistory, check_update_call
 from icframework.replica.messages import (
     Callback,
     CallContext,
@@ -69,6 +80,7 @@ from icframework.replica.messages import (
     Response,
 )
 from icframework.replica.metrics import SubnetMetrics
+from icframework.replica.queries import QueryResult, QueryRunner
 from icframework.replica.state import (
     CanisterState,
     CanisterStatus,
@@ -77,22 +89,23 @@ from icframework.replica.state import (
 )
 from icframework.replica.store import RoundChanges, StateStore
 
+__all__ = [
+    "MANAGEMENT",
+    "CanisterEvent",
+    "EventListener",
+    "ManagementHandler",
+    "QueryResult",
+    "RoundReport",
+    "Subnet",
+    "SubnetConfig",
+    "canister_text",
+    "kv_namespace",
+]
+
 logger = logging.getLogger(__name__)
 
 MANAGEMENT = b""
-NANOS = 1_000_000_000
-STORAGE_CHARGE_INTERVAL_NS = 10 * NANOS
-
-_KV_META = "meta"
-_KV_MODULES = "module"
 _KV_QUEUES = "queue"
-_KV_CANISTER_PREFIX = "kv:"
-
-
-def kv_namespace(canister_id: bytes) -> str:
-    """The state store namespace of a Python canister's key-value data."""
-    return _KV_CANISTER_PREFIX + canister_id.hex()
-
 
 @dataclass(frozen=True, slots=True)
 class SubnetConfig:
@@ -125,15 +138,6 @@ class SubnetConfig:
     fees: FeeSchedule = field(default_factory=FeeSchedule)
 
 
-@dataclass(frozen=True, slots=True)
-class QueryResult:
-    """A non-replicated query's outcome: ``reply`` bytes or a ``reject``."""
-
-    reply: bytes | None = None
-    reject: RejectInfo | None = None
-    instructions: int = 0
-    trapped: bool = False
-    """The reject is a trap of the queried canister (or of one it called)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,8 +192,18 @@ class _RoundPlan:
     error: BaseException | None = None
 
 
-def canister_text(canister_id: bytes) -> str:
-    return Principal(canister_id).to_text()
+
+class ManagementHandler(Protocol):
+    """What the subnet needs of the management canister (``aaaaa-aa``)."""
+
+    def check_ingress(self, sender: bytes, method: str, arg: bytes) -> None:
+        """Raise `CanisterError` if an ingress call to ``method`` would be refused."""
+
+    def handle(self, request: Request) -> None:
+        """Execute a request; answer it through `Subnet.respond` (now or later)."""
+
+    def query(self, sender: bytes, method: str, arg: bytes) -> QueryResult:
+        """Answer a non-replicated query."""
 
 
 class Subnet:
@@ -203,41 +217,35 @@ class Subnet:
         clock: Callable[[], int] = time.time_ns,
         ingress_queue: IngressQueue | None = None,
         *,
+        management: Callable[[Subnet], ManagementHandler],
         python_runtime: RuntimeLoader | None = None,
         event_listeners: list[EventListener] | None = None,
         metrics: SubnetMetrics | None = None,
     ) -> None:
-        """``python_runtime`` loads the runtime of Python canisters; by default the
-        process-wide loader (`icframework.replica.execution.component.set_runtime_loader`).
+        """``management`` builds the handler of management canister requests for this
+        subnet (`replica.management.ManagementCanister`). ``python_runtime`` loads the
+        runtime of Python canisters; by default the process-wide loader
+        (`icframework.replica.execution.component.set_runtime_loader`).
         ``event_listeners`` receive each round's committed events (see `EventListener`);
         the list is shared, not copied, so listeners may be added later. ``metrics``
         watches what the subnet does (a new `SubnetMetrics` by default)."""
-        from icframework.replica.management import ManagementCanister
-
         self.store = store
         self.engine = engine
         self.config = config or SubnetConfig()
         self.clock = clock
-        self.canisters: dict[bytes, CanisterState] = {}
         self.python_runtime = python_runtime
         self.event_listeners: list[EventListener] = (
             event_listeners if event_listeners is not None else []
         )
-        self.sandboxes: dict[bytes, CanisterSandbox] = {}
-        self.stables: dict[bytes, PageMap] = {}
-        self.modules: dict[bytes, CanisterModule] = {}
-        self.queues: dict[bytes, deque[Request | Response]] = {}
-        self.ingress = IngressHistory(ingress_queue)
         self.height = store.height()
         self.time_ns = store.time_ns()
-        self.next_canister_index = self.config.first_canister_index
-        self.seed = b""
-        self.management = ManagementCanister(self)
-        self._dirty_canisters: set[bytes] = set()
-        self._deleted_canisters: set[bytes] = set()
-        self._cleared_spaces: set[tuple[bytes, str]] = set()
-        self._new_modules: dict[bytes, bytes] = {}
-        self._kv_wipes: dict[bytes, set[bytes]] = {}
+        self.canister_state = Canisters(store, engine, self.config, self._now, python_runtime)
+        self.charging = Charging(self.canister_state, self.config.fees)
+        self.queries = QueryRunner(self.canister_state, self.config)
+        self.queues: dict[bytes, deque[Request | Response]] = {}
+        self.ingress = IngressHistory(ingress_queue)
+        self.management_factory = management
+        self.management: ManagementHandler = management(self)
         self._dirty_queues: set[bytes] = set()
         self._random_counter = 0
         self._certification_changes = CertificationChanges()
@@ -252,288 +260,116 @@ class Subnet:
         """Fed at the hooks marked ``metrics:`` below; never read by execution."""
         self._load()
 
+    def _now(self) -> int:
+        return self.time_ns
+
     # -- loading -----------------------------------------------------------------------------
 
     def _load(self) -> None:
-        meta = self.store.kv_get(_KV_META, b"subnet")
-        if meta is None:
-            self.seed = os.urandom(32)
-            self._meta_dirty = True
-        else:
-            data = cbor2.loads(meta)
-            self.next_canister_index = data["next_index"]
-            self.seed = data["seed"]
-            self._meta_dirty = False
+        self.canister_state.load()
         self.ingress.load(self.store)
         for key, value in self.store.kv_scan(_KV_QUEUES):
             self.queues[key] = deque(
                 Request.from_data(d) if kind == "req" else Response.from_data(d)
                 for kind, d in cbor2.loads(value)
             )
-        for canister_id, record in self.store.canister_records().items():
-            state = CanisterState.from_record(record)
-            self.canisters[canister_id] = state
-            stable = PageMap()
-            for index, data in self.store.load_pages(canister_id, "stable"):
-                stable.load_page(index, data)
-            stable.resize(state.stable_size)
-            self.stables[canister_id] = stable
-            if state.module_hash is not None:
-                module = self._module_by_hash(state.module_hash)
-                try:
-                    self.sandboxes[canister_id] = self._restore_sandbox(state, module, stable)
-                except (CanisterTrap, RuntimeUnavailableError) as exc:
-                    raise ReplicaError(
-                        f"canister {canister_text(canister_id)} cannot be restored: {exc}"
-                    ) from None
 
-    def _restore_sandbox(self, state: CanisterState, module: CanisterModule,
-                         stable: PageMap) -> CanisterSandbox:
-        """The sandbox of an installed canister from its last checkpoint."""
-        canister_id = state.canister_id
-        if module.is_python:
-            kv = KeyValueStore(dict(self.store.kv_scan(kv_namespace(canister_id))))
-            return self._python_sandbox(state, module, kv)
-        image = bytearray(state.heap_size)
-        for index, data in self.store.load_pages(canister_id, "heap"):
-            offset = index * CHECKPOINT_PAGE
-            if offset < state.heap_size:
-                image[offset : offset + len(data)] = data
-        return Sandbox(
-            self.engine, module, stable, self._input(state, Context.START, b""),
-            self.config.install_instruction_limit, image=bytes(image),
-            global_values=state.globals,
-        )
+    # -- canister state (kept in `replica.canisters`; the management canister uses these) ----
 
-    def _python_sandbox(self, state: CanisterState, module: CanisterModule,
-                        kv: KeyValueStore | None) -> ComponentSandbox:
-        """An instance of the shared runtime with the app of ``module`` loaded over ``kv``.
+    @property
+    def canisters(self) -> dict[bytes, CanisterState]:
+        return self.canister_state.states
 
-        Raises `CanisterTrap` if the app fails to load, `RuntimeUnavailableError` if
-        there is no runtime.
-        """
-        app = module.python_app
-        assert app is not None
-        runtime = shared_runtime(self.engine.engine, self.python_runtime)
-        filename, source = app.install_source()
-        return ComponentSandbox(
-            self.engine.engine, runtime, source, filename=filename,
-            canister_id=state.canister_id, kv=kv, time_ns=self.time_ns,
-            install_instruction_limit=self.config.install_instruction_limit, module=module,
-        )
+    @property
+    def sandboxes(self) -> dict[bytes, CanisterSandbox]:
+        return self.canister_state.sandboxes
 
-    def _module_by_hash(self, module_hash: bytes) -> CanisterModule:
-        module = self.modules.get(module_hash)
-        if module is None:
-            raw = self._new_modules.get(module_hash) or self.store.kv_get(_KV_MODULES, module_hash)
-            if raw is None:
-                raise ReplicaError(f"state store lacks the module with hash {module_hash.hex()}")
-            module = load_canister_module(raw)
-            self.modules[module_hash] = module
-        return module
+    @property
+    def stables(self) -> dict[bytes, PageMap]:
+        return self.canister_state.stables
 
-    # -- registry ----------------------------------------------------------------------------
+    @property
+    def modules(self) -> dict[bytes, CanisterModule]:
+        return self.canister_state.modules
+
+    @property
+    def next_canister_index(self) -> int:
+        return self.canister_state.next_canister_index
 
     def allocate_canister_id(self, specified: bytes | None = None) -> bytes:
-        """A fresh canister id from the subnet's range (or ``specified`` if it is free)."""
-        if specified is not None:
-            if specified in self.canisters or specified in self._deleted_canisters:
-                raise CanisterError(
-                    ErrorCode.CANISTER_ID_ALREADY_EXISTS,
-                    f"Canister {canister_text(specified)} is already installed or was deleted.",
-                )
-            return specified
-        while True:
-            if self.next_canister_index > self.config.last_canister_index:
-                raise CanisterError(
-                    ErrorCode.MAX_NUMBER_OF_CANISTERS_REACHED,
-                    "Subnet has no free canister ids left in its range.",
-                )
-            candidate = Principal.from_canister_index(self.next_canister_index).raw
-            self.next_canister_index += 1
-            self._meta_dirty = True
-            if candidate not in self.canisters:
-                return candidate
+        """See `Canisters.allocate_canister_id`."""
+        return self.canister_state.allocate_canister_id(specified)
 
     def add_canister(self, state: CanisterState) -> None:
-        state.created_ns = self.time_ns
-        state.storage_charged_ns = self.time_ns
-        self.canisters[state.canister_id] = state
-        self.stables[state.canister_id] = PageMap()
-        self.mark_dirty(state.canister_id)
+        self.canister_state.add_canister(state)
 
     def mark_dirty(self, canister_id: bytes) -> None:
-        self._dirty_canisters.add(canister_id)
+        self.canister_state.mark_dirty(canister_id)
 
     def canister(self, canister_id: bytes) -> CanisterState:
         """The state of ``canister_id``; raises `CanisterError` IC0301 if there is none."""
-        state = self.canisters.get(canister_id)
-        if state is None:
-            raise CanisterError(
-                ErrorCode.CANISTER_NOT_FOUND, f"Canister {canister_text(canister_id)} not found"
-            )
-        return state
+        return self.canister_state.canister(canister_id)
 
     def memory_usage(self, canister_id: bytes) -> int:
         """Bytes held: heap, stable memory and the module itself."""
-        state = self.canisters[canister_id]
-        module = self.modules.get(state.module_hash) if state.module_hash else None
-        module_size = module.installed_size if module else 0
-        return state.heap_size + state.stable_size + module_size
+        return self.canister_state.memory_usage(canister_id)
 
     def freezing_threshold(self, canister_id: bytes) -> int:
-        state = self.canisters[canister_id]
-        memory = max(self.memory_usage(canister_id), state.settings.memory_allocation)
-        return self.config.fees.freezing_threshold_cycles(
-            memory, state.settings.compute_allocation, state.settings.freezing_threshold
-        )
-
-    def raw_rand(self) -> bytes:
-        """32 fresh pseudo-random bytes, deterministic given the subnet seed and round."""
-        self._random_counter += 1
-        material = self.seed + self.height.to_bytes(8, "big")
-        return hashlib.sha256(material + self._random_counter.to_bytes(8, "big")).digest()
-
-    # -- module installation (used by the management canister) -------------------------------
+        return self.canister_state.freezing_threshold(canister_id)
 
     def install_module(
         self, canister_id: bytes, wasm: bytes, stable: PageMap, *,
         previous: CanisterSandbox | None = None, keep_heap: bool = False,
     ) -> tuple[CanisterModule, CanisterSandbox]:
-        """Build a sandbox for ``wasm`` on the canister's (current) stable memory.
-
-        For an upgrade, ``previous`` is the current sandbox: a Python canister carries
-        its key-value store over (as a wasm module keeps stable memory), a wasm module
-        its heap if ``keep_heap``. The caller runs the init/post_upgrade entry points
-        and commits or aborts. Raises `CanisterError` IC0505 for invalid modules.
-        """
-        from icframework.replica.errors import InvalidModuleError
-
-        state = self.canisters[canister_id]
-        invalid = (f"Error from Canister {canister_text(canister_id)}: Canister's Wasm module "
-                   "is not valid: ")
-        try:
-            module = load_canister_module(wasm)
-            if module.is_python:
-                shared_runtime(self.engine.engine, self.python_runtime)
-            else:
-                self.engine.compile(module)
-        except (InvalidModuleError, RuntimeUnavailableError) as exc:
-            raise CanisterError(ErrorCode.CANISTER_INVALID_WASM, invalid + str(exc)) from None
-        if module.module_hash not in self.modules:
-            self.modules[module.module_hash] = module
-            self._new_modules[module.module_hash] = wasm
-        sandbox: CanisterSandbox
-        try:
-            if module.is_python:
-                kv = previous.kv if previous is not None else None
-                sandbox = self._python_sandbox(state, module, kv)
-            else:
-                kept_heap = previous.heap_image() if previous is not None and keep_heap else None
-                sandbox = Sandbox(
-                    self.engine, module, stable, self._input(state, Context.START, b""),
-                    self.config.install_instruction_limit, kept_heap=kept_heap,
-                )
-        except CanisterTrap as trap:
-            raise CanisterError(
-                trap.error_code, f"Error from Canister {canister_text(canister_id)}: {trap.message}"
-            ) from None
-        return module, sandbox
+        """See `Canisters.install_module`."""
+        return self.canister_state.install_module(canister_id, wasm, stable,
+                                                  previous=previous, keep_heap=keep_heap)
 
     def set_sandbox(self, canister_id: bytes, sandbox: CanisterSandbox | None) -> None:
-        """Replace the canister's sandbox (None: uninstalled).
-
-        A key-value store the new sandbox does not carry over (reinstall, uninstall, a
-        different kind of module) is wiped in the next commit.
-        """
-        old = self.sandboxes.get(canister_id)
-        if old is not None and (sandbox is None or sandbox.kv is not old.kv):
-            self._wipe_kv(canister_id, old)
-        if sandbox is None:
-            self.sandboxes.pop(canister_id, None)
-        else:
-            self.sandboxes[canister_id] = sandbox
-        self.mark_dirty(canister_id)
-
-    def _wipe_kv(self, canister_id: bytes, sandbox: CanisterSandbox) -> None:
-        kv = sandbox.kv
-        if kv is not None:
-            # Every key the store may hold: the committed ones, and deletions not yet written.
-            keys = self._kv_wipes.setdefault(canister_id, set())
-            keys.update(kv.keys())
-            keys.update(kv.take_dirty())
+        """See `Canisters.set_sandbox`."""
+        self.canister_state.set_sandbox(canister_id, sandbox)
 
     def clear_memories(self, canister_id: bytes, *, stable: bool) -> None:
         """Forget the heap checkpoint (and stable memory if asked) of ``canister_id``."""
-        self._cleared_spaces.add((canister_id, "heap"))
-        if stable:
-            self._cleared_spaces.add((canister_id, "stable"))
-            self.stables[canister_id].clear()
+        self.canister_state.clear_memories(canister_id, stable=stable)
 
     def delete_canister(self, canister_id: bytes) -> None:
-        self.canisters.pop(canister_id)
-        old = self.sandboxes.pop(canister_id, None)
-        if old is not None:
-            self._wipe_kv(canister_id, old)
-        self.stables.pop(canister_id, None)
+        """Forget the canister with its memories and its input queue."""
+        self.canister_state.delete_canister(canister_id)
         self.queues.pop(canister_id, None)
         self._dirty_queues.add(canister_id)
-        self._deleted_canisters.add(canister_id)
-        self._dirty_canisters.discard(canister_id)
+
+    def orphan_callbacks(self, canister_id: bytes) -> None:
+        """Mark open callbacks as belonging to replaced code: their responses are dropped."""
+        self.canister_state.orphan_callbacks(canister_id)
+
+    def canister_ids(self) -> Iterable[bytes]:
+        return list(self.canisters)
+
+    def execution_input(self, state: CanisterState, context: Context, caller: bytes,
+                        **kwargs: Any) -> ExecutionInput:
+        """See `Canisters.execution_input`."""
+        return self.canister_state.execution_input(state, context, caller, **kwargs)
+
+    def raw_rand(self) -> bytes:
+        """32 fresh pseudo-random bytes, deterministic given the subnet seed and round."""
+        self._random_counter += 1
+        material = self.canister_state.seed + self.height.to_bytes(8, "big")
+        return hashlib.sha256(material + self._random_counter.to_bytes(8, "big")).digest()
+
 
     # -- ingress -------------------------------------------------------------------------------
 
     def check_ingress(self, sender: bytes, canister_id: bytes, method: str, arg: bytes) -> None:
         """Non-replicated pre-checks of an update call, as the IC runs them at submission.
 
-        Runs ``canister_inspect_message`` if exported. Raises `CanisterError` with the
-        IC's code when the message would be refused (IC0301, IC0537, IC0508/9, IC0207,
-        IC0536, IC0406).
+        See `replica.ingress.check_update_call`; calls to the management canister are
+        checked by its handler. Raises `CanisterError` with the IC's code.
         """
         if canister_id == MANAGEMENT:
             self.management.check_ingress(sender, method, arg)
             return
-        state = self.canister(canister_id)
-        sandbox = self.sandboxes.get(canister_id)
-        name = canister_text(canister_id)
-        if sandbox is None:
-            raise CanisterError(
-                ErrorCode.CANISTER_WASM_MODULE_NOT_FOUND,
-                f"Error from Canister {name}: Attempted to execute a message, but the "
-                "canister contains no Wasm module.",
-            )
-        if state.status is not CanisterStatus.RUNNING:
-            code = (ErrorCode.CANISTER_STOPPED if state.status is CanisterStatus.STOPPED
-                    else ErrorCode.CANISTER_STOPPING)
-            raise CanisterError(code, f"Canister {name} is {state.status.value}")
-        module = sandbox.module
-        if method in module.composite_queries:
-            raise CanisterError(
-                ErrorCode.COMPOSITE_QUERY_CALLED_IN_REPLICATED_MODE,
-                f"Error from Canister {name}: Composite query cannot be called in replicated "
-                "mode",
-            )
-        if method not in module.updates and method not in module.queries:
-            raise CanisterError(
-                ErrorCode.CANISTER_METHOD_NOT_FOUND,
-                f"Error from Canister {name}: Canister has no update method '{method}'.",
-            )
-        self._check_not_frozen(canister_id, 0)
-        if "canister_inspect_message" not in module.system_methods:
-            return
-        inp = self._input(state, Context.INSPECT_MESSAGE, sender, arg=arg, method_name=method)
-        result = sandbox.execute(
-            "canister_inspect_message", inp, self.config.inspect_instruction_limit, persist=False
-        )
-        if result.trap is not None:
-            raise CanisterError(
-                result.trap.error_code, f"Error from Canister {name}: {result.trap.message}"
-            )
-        if result.output is None or not result.output.message_accepted:
-            raise CanisterError(
-                ErrorCode.CANISTER_REJECTED_MESSAGE,
-                f"Error from Canister {name}: Canister rejected the message",
-            )
+        check_update_call(self.canister_state, self.charging, sender, canister_id, method, arg)
 
     def submit_ingress(
         self,
@@ -579,6 +415,7 @@ class Subnet:
                                                  CertificationChanges())
         return changes
 
+
     # -- queries ----------------------------------------------------------------------------
 
     def query(
@@ -592,7 +429,11 @@ class Subnet:
     ) -> QueryResult:
         """Run a query method non-replicated against the committed state (changes discarded)."""
         started = self.metrics.clock()
-        result = self._query(sender, canister_id, method, arg, data_certificate=data_certificate)
+        if canister_id == MANAGEMENT:
+            result = self.management.query(sender, method, arg)
+        else:
+            result = self.queries.run(sender, canister_id, method, arg,
+                                      data_certificate=data_certificate)
         reject = result.reject
         if reject is not None and result.trapped:
             self.metrics.trapped(canister_id, method, reject.message)  # metrics:
@@ -600,152 +441,6 @@ class Subnet:
                                     None if reject is None else reject.message)
         return result
 
-    def _query(
-        self,
-        sender: bytes,
-        canister_id: bytes,
-        method: str,
-        arg: bytes,
-        *,
-        data_certificate: bytes | None = None,
-    ) -> QueryResult:
-        if canister_id == MANAGEMENT:
-            return self.management.query(sender, method, arg)
-        name = canister_text(canister_id)
-        state = self.canisters.get(canister_id)
-        if state is None:
-            return _query_reject(ErrorCode.CANISTER_NOT_FOUND, f"Canister {name} not found")
-        sandbox = self.sandboxes.get(canister_id)
-        if sandbox is None:
-            return _query_reject(
-                ErrorCode.CANISTER_WASM_MODULE_NOT_FOUND,
-                f"Error from Canister {name}: Attempted to execute a message, but the canister "
-                "contains no Wasm module.",
-            )
-        if state.status is CanisterStatus.STOPPED:
-            return _query_reject(ErrorCode.CANISTER_STOPPED, f"Canister {name} is stopped")
-        module = sandbox.module
-        if method in module.queries:
-            export, context = f"canister_query {method}", Context.QUERY
-        elif method in module.composite_queries:
-            return self._composite_query(sender, canister_id, method, arg, data_certificate)
-        else:
-            return _query_reject(
-                ErrorCode.CANISTER_METHOD_NOT_FOUND,
-                f"Error from Canister {name}: Canister has no query method '{method}'.",
-            )
-        inp = self._input(
-            state, context, sender, arg=arg, data_certificate=data_certificate,
-            max_response_bytes=self.config.max_query_reply_bytes,
-        )
-        result = sandbox.execute(export, inp, self.config.query_instruction_limit, persist=False)
-        return _query_outcome(name, result, result.instructions)
-
-    # -- composite queries ----------------------------------------------------------------------
-
-    def _composite_query(self, sender: bytes, canister_id: bytes, method: str, arg: bytes,
-                         data_certificate: bytes | None) -> QueryResult:
-        """Run a composite query and the query calls it makes, depth first, synchronously.
-
-        Every execution is non-replicated (changes discarded). The call graph shares one
-        instruction budget (`query_instruction_limit`) and may be at most
-        `MAX_QUERY_CALL_DEPTH` deep; a canister may not be re-entered (IC0517). Wasm
-        canisters' composite queries may reply directly but not make calls (their
-        continuation lives in a heap that non-replicated execution rolls back); Python
-        canisters keep continuations in the instance, so their calls work.
-        """
-        graph = _QueryGraph(self.config.query_instruction_limit)
-        result = self._query_node(graph, sender, canister_id, method, arg, data_certificate, 0)
-        return dataclasses.replace(result, instructions=graph.instructions)
-
-    def _query_node(self, graph: _QueryGraph, sender: bytes, canister_id: bytes, method: str,
-                    arg: bytes, data_certificate: bytes | None, depth: int) -> QueryResult:
-        name = canister_text(canister_id)
-        state = self.canisters.get(canister_id)
-        sandbox = self.sandboxes.get(canister_id)
-        if state is None or sandbox is None:
-            code = (ErrorCode.CANISTER_NOT_FOUND if state is None
-                    else ErrorCode.CANISTER_WASM_MODULE_NOT_FOUND)
-            return _query_reject(code, f"Canister {name} not found" if state is None else
-                                 f"Error from Canister {name}: the canister has no module")
-        if state.status is CanisterStatus.STOPPED:
-            return _query_reject(ErrorCode.CANISTER_STOPPED, f"Canister {name} is stopped")
-        module = sandbox.module
-        composite = method in module.composite_queries
-        if not composite and method not in module.queries:
-            return _query_reject(
-                ErrorCode.CANISTER_METHOD_NOT_FOUND,
-                f"Error from Canister {name}: Canister has no query method '{method}'.",
-            )
-        if canister_id in graph.active:
-            return _query_reject(
-                ErrorCode.QUERY_CALL_GRAPH_LOOP_DETECTED,
-                f"Error from Canister {name}: Loop detected. MVP composite queries do not "
-                "support loops in the call graph.",
-            )
-        graph.active.add(canister_id)
-        try:
-            export = (f"canister_composite_query {method}" if composite
-                      else f"canister_query {method}")
-            inp = self._input(
-                state, Context.COMPOSITE_QUERY if composite else Context.QUERY, sender,
-                arg=arg, data_certificate=data_certificate if depth == 0 else None,
-                max_response_bytes=self.config.max_query_reply_bytes,
-            )
-            result = sandbox.execute(export, inp, graph.remaining, persist=False)
-            graph.instructions += result.instructions
-            if result.trap is not None or result.output is None:
-                return _query_outcome(name, result, graph.instructions)
-            output = result.output
-            pending = list(output.calls)
-            while output.response is None and pending:
-                if isinstance(sandbox, Sandbox):
-                    return _query_reject(
-                        ErrorCode.CANISTER_CONTRACT_VIOLATION,
-                        f"Error from Canister {name}: calls from composite queries of wasm "
-                        "canisters are not supported by this replica yet",
-                        graph.instructions,
-                    )
-                call = pending.pop(0)
-                if depth + 1 >= MAX_QUERY_CALL_DEPTH:
-                    answer = _query_reject(
-                        ErrorCode.QUERY_CALL_GRAPH_TOO_DEEP,
-                        f"Error from Canister {name}: Composite query call graph reached the "
-                        f"maximum depth of {MAX_QUERY_CALL_DEPTH}",
-                    )
-                elif graph.remaining <= 0:
-                    return _query_reject(
-                        ErrorCode.QUERY_CALL_GRAPH_TOTAL_INSTRUCTION_LIMIT_EXCEEDED,
-                        f"Error from Canister {name}: Query call graph total instruction "
-                        f"limit of {graph.limit} exceeded",
-                        graph.instructions,
-                    )
-                else:
-                    answer = self._query_node(graph, canister_id, call.callee, call.method,
-                                              bytes(call.payload), None, depth + 1)
-                if answer.reject is None:
-                    target = (call.reply_fun, call.reply_env)
-                    callback_input = self._input(
-                        state, Context.COMPOSITE_REPLY_CALLBACK, sender, arg=answer.reply or b"",
-                        max_response_bytes=self.config.max_query_reply_bytes,
-                    )
-                else:
-                    target = (call.reject_fun, call.reject_env)
-                    callback_input = self._input(
-                        state, Context.COMPOSITE_REJECT_CALLBACK, sender,
-                        reject_code=int(answer.reject.code), reject_message=answer.reject.message,
-                        max_response_bytes=self.config.max_query_reply_bytes,
-                    )
-                result = sandbox.execute(target, callback_input, max(graph.remaining, 0),
-                                         persist=False)
-                graph.instructions += result.instructions
-                if result.trap is not None or result.output is None:
-                    return _query_outcome(name, result, graph.instructions)
-                output = result.output
-                pending.extend(output.calls)
-            return _query_outcome(name, result, graph.instructions)
-        finally:
-            graph.active.discard(canister_id)
 
     # -- rounds ------------------------------------------------------------------------------
 
@@ -828,7 +523,7 @@ class Subnet:
         for canister_id in [c for c, q in self.queues.items() if not q]:
             del self.queues[canister_id]
         self._finish_stopping()
-        self._charge_storage()
+        self.charging.charge_storage(self.time_ns)
         self._age_priorities(plan)
         answered = self.ingress.publish_answers()
         self.ingress.prune(self.time_ns)
@@ -869,16 +564,11 @@ class Subnet:
                     ErrorCode.INGRESS_MESSAGE_TIMEOUT))
                 continue
             target = request.receiver
-            if target != MANAGEMENT:
-                state = self.canisters.get(target)
-                if state is not None:
-                    fee = self.config.fees.ingress_induction(len(request.arg) + len(request.method))
-                    if state.cycles < fee:
-                        self._respond(request.origin, reject=_out_of_cycles(target, fee, state))
-                        continue
-                    state.cycles -= fee
-                    state.cycles_consumed += fee
-                    self.mark_dirty(target)
+            if target != MANAGEMENT and target in self.canisters:
+                unpaid = self.charging.induct(target, len(request.arg) + len(request.method))
+                if unpaid is not None:
+                    self._respond(request.origin, reject=unpaid)
+                    continue
             self.ingress.mark_processing(request_id, self.time_ns)
             self.enqueue(request)
 
@@ -1002,12 +692,12 @@ class Subnet:
             state.global_timer_ns = 0
             self.mark_dirty(canister_id)
         limit = self.config.update_instruction_limit
-        if not self._prepay(canister_id, limit):
+        if not self.charging.prepay(canister_id, limit):
             return
         context = CallContext(state.new_id(), CallOrigin(OriginKind.SYSTEM), MANAGEMENT, export,
                               responded=True)
         state.call_contexts[context.id] = context
-        inp = self._input(state, Context.SYSTEM_TASK, MANAGEMENT)
+        inp = self.execution_input(state, Context.SYSTEM_TASK, MANAGEMENT)
         result = sandbox.execute(export, inp, limit, persist=True)
         self._settle_execution(canister_id, limit, result)
         if result.output is not None:
@@ -1058,16 +748,16 @@ class Subnet:
             )
             return
         limit = self.config.update_instruction_limit
-        frozen = self._frozen_reject(canister_id, self.config.fees.execution_prepayment(
+        frozen = self.charging.frozen_reject(canister_id, self.config.fees.execution_prepayment(
             limit, module.memory64))
         if frozen is not None:
             self._respond(request.origin, reject=frozen, refund=request.cycles)
             return
-        self._prepay(canister_id, limit)
+        self.charging.prepay(canister_id, limit)
         context_state = CallContext(state.new_id(), request.origin, request.sender,
                                     request.method, cycles_available=request.cycles)
         state.call_contexts[context_state.id] = context_state
-        inp = self._input(state, context, request.sender, arg=request.arg,
+        inp = self.execution_input(state, context, request.sender, arg=request.arg,
                           cycles_available=request.cycles)
         result = sandbox.execute(export, inp, limit, persist=persist)
         self._settle_execution(canister_id, limit, result)
@@ -1087,10 +777,9 @@ class Subnet:
         if callback is None:
             return
         self.mark_dirty(canister_id)
-        fees = self.config.fees
         size = len(response.reply) if response.reply is not None else (
             len(response.reject.message.encode()) if response.reject else 0)
-        state.cycles += fees.response_refund(size) + response.refund
+        self.charging.refund_response(state, size, response.refund)
         context_state = state.call_contexts.get(callback.call_context_id)
         if context_state is None:
             return
@@ -1107,8 +796,8 @@ class Subnet:
             target, context, arg = callback.reject, Context.REJECT_CALLBACK, b""
             reject_code, reject_message = int(response.reject.code), response.reject.message
         limit = self.config.update_instruction_limit
-        self._prepay(canister_id, limit)
-        inp = self._input(
+        self.charging.prepay(canister_id, limit)
+        inp = self.execution_input(
             state, context, context_state.caller, arg=arg, reject_code=reject_code,
             reject_message=reject_message, cycles_available=context_state.cycles_available,
             cycles_refunded=response.refund, responded=context_state.responded,
@@ -1121,7 +810,7 @@ class Subnet:
             self._apply_output(canister_id, context_state, result.output)
         elif callback.cleanup is not None:
             self._log_trap(canister_id, "callback", result)
-            cleanup_input = self._input(state, Context.CLEANUP, context_state.caller,
+            cleanup_input = self.execution_input(state, Context.CLEANUP, context_state.caller,
                                         reject_code=reject_code)
             cleanup = sandbox.execute(callback.cleanup, cleanup_input, limit, persist=True)
             self._settle_execution(canister_id, 0, cleanup)
@@ -1129,31 +818,15 @@ class Subnet:
                 self._apply_side_effects(canister_id, cleanup.output)
         self._maybe_close(canister_id, context_state, result.trap)
 
-    # -- applying effects ---------------------------------------------------------------------
 
-    def _prepay(self, canister_id: bytes, limit: int) -> bool:
-        state = self.canisters[canister_id]
-        module = self.sandboxes[canister_id].module if canister_id in self.sandboxes else None
-        cost = self.config.fees.execution_prepayment(limit, bool(module and module.memory64))
-        if state.cycles < cost:
-            return False
-        state.cycles -= cost
-        self.mark_dirty(canister_id)
-        return True
+    # -- applying effects ---------------------------------------------------------------------
 
     def _settle_execution(self, canister_id: bytes, prepaid_limit: int,
                           result: ExecutionResult) -> None:
         """Refund the unused part of the prepayment and count the instructions."""
         state = self.canisters[canister_id]
         sandbox = self.sandboxes.get(canister_id)
-        wasm64 = bool(sandbox and sandbox.module.memory64)
-        fees = self.config.fees
-        used = fees.execution(result.instructions, wasm64)
-        if prepaid_limit:
-            state.cycles += fees.execution_prepayment(prepaid_limit, wasm64) - used
-        else:
-            state.cycles = max(0, state.cycles - used)
-        state.cycles_consumed += used
+        self.charging.settle(canister_id, prepaid_limit, result.instructions)
         report = self._report
         report.instructions += result.instructions
         report.complexity += result.complexity
@@ -1286,34 +959,6 @@ class Subnet:
         """Public entry for the management canister to answer a request."""
         self._respond(origin, reply=reply, reject=reject, refund=refund, respondent=MANAGEMENT)
 
-    # -- cycles -------------------------------------------------------------------------------
-
-    def _frozen_reject(self, canister_id: bytes, needed: int) -> RejectInfo | None:
-        state = self.canisters[canister_id]
-        threshold = self.freezing_threshold(canister_id)
-        if state.cycles < threshold + needed:
-            return _out_of_cycles(canister_id, threshold + needed, state)
-        return None
-
-    def _check_not_frozen(self, canister_id: bytes, needed: int) -> None:
-        reject = self._frozen_reject(canister_id, needed)
-        if reject is not None:
-            raise CanisterError(ErrorCode.CANISTER_OUT_OF_CYCLES, reject.message)
-
-    def _charge_storage(self) -> None:
-        for canister_id, state in self.canisters.items():
-            elapsed = self.time_ns - state.storage_charged_ns
-            if elapsed < STORAGE_CHARGE_INTERVAL_NS:
-                continue
-            memory = max(self.memory_usage(canister_id), state.settings.memory_allocation)
-            cost = self.config.fees.storage(memory, elapsed / NANOS)
-            cost += (state.settings.compute_allocation
-                     * self.config.fees.compute_percent_allocated_per_second * elapsed // NANOS)
-            charged = min(cost, state.cycles)
-            state.cycles -= charged
-            state.cycles_consumed += charged
-            state.storage_charged_ns = self.time_ns
-            self.mark_dirty(canister_id)
 
     # -- stopping ------------------------------------------------------------------------------
 
@@ -1327,46 +972,14 @@ class Subnet:
                 for origin in waiting:
                     self.respond(CallOrigin.from_data(origin), reply=b"DIDL\x00\x00")
 
+
     # -- commit ------------------------------------------------------------------------------
 
     def _commit(self) -> None:
         changes = RoundChanges(height=self.height, time_ns=self.time_ns)
-        for canister_id in self._dirty_canisters:
-            state = self.canisters.get(canister_id)
-            if state is None:
-                continue
-            changes.canister_upserts[canister_id] = state.to_record()
-        for canister_id in self._deleted_canisters:
-            changes.canister_deletes.add(canister_id)
-            changes.space_deletes.update({(canister_id, "heap"), (canister_id, "stable")})
-        for canister_id, space in self._cleared_spaces:
-            if canister_id not in self._deleted_canisters:
-                changes.space_deletes.add((canister_id, space))
-        for canister_id, keys in self._kv_wipes.items():
-            namespace = kv_namespace(canister_id)
-            changes.kv_deletes.update((namespace, key) for key in keys)
-        for canister_id, sandbox in self.sandboxes.items():
-            dirty = sandbox.take_dirty_pages()
-            if dirty:
-                changes.page_writes[(canister_id, "heap")] = dict(dirty)
-            kv_dirty = sandbox.take_dirty_kv()
-            if kv_dirty:
-                namespace = kv_namespace(canister_id)
-                for key, value in kv_dirty.items():
-                    if value is None:
-                        changes.kv_deletes.add((namespace, key))
-                    else:
-                        changes.kv_puts[(namespace, key)] = value
-                        changes.kv_deletes.discard((namespace, key))
-        for canister_id, stable in self.stables.items():
-            stable_dirty = stable.take_dirty()
-            if stable_dirty:
-                changes.page_writes[(canister_id, "stable")] = stable_dirty
-        for module_hash, raw in self._new_modules.items():
-            changes.kv_puts[(_KV_MODULES, module_hash)] = raw
         certified = self._certification_changes
+        certified.canisters |= self.canister_state.write_changes(changes)
         certified.requests |= self.ingress.write_changes(changes)
-        certified.canisters |= self._dirty_canisters | self._deleted_canisters
         for canister_id in self._dirty_queues:
             queue = self.queues.get(canister_id)
             if queue:
@@ -1375,108 +988,5 @@ class Subnet:
                 )
             else:
                 changes.kv_deletes.add((_KV_QUEUES, canister_id))
-        if self._meta_dirty:
-            changes.kv_puts[(_KV_META, b"subnet")] = cbor2.dumps(
-                {"next_index": self.next_canister_index, "seed": self.seed}
-            )
         self.store.commit_round(changes)
-        self._dirty_canisters.clear()
-        self._deleted_canisters.clear()
-        self._cleared_spaces.clear()
-        self._new_modules.clear()
-        self._kv_wipes.clear()
         self._dirty_queues.clear()
-        self._meta_dirty = False
-
-    # -- execution inputs ---------------------------------------------------------------------
-
-    def _input(self, state: CanisterState, context: Context, caller: bytes,
-               **kwargs: Any) -> ExecutionInput:
-        canister_id = state.canister_id
-        threshold = self.freezing_threshold(canister_id) if canister_id in self.canisters else 0
-        return ExecutionInput(
-            context=context,
-            canister_id=canister_id,
-            caller=caller,
-            time_ns=self.time_ns,
-            cycle_balance=state.cycles,
-            status=state.status.code,
-            version=state.version,
-            controllers=frozenset(state.settings.controllers),
-            certified_data=state.certified_data,
-            global_timer_ns=state.global_timer_ns,
-            root_key=self.config.root_key,
-            subnet_id=self.config.subnet_id,
-            freezing_threshold_cycles=threshold,
-            fees=self.config.fees,
-            max_response_bytes=kwargs.pop("max_response_bytes", self.config.max_reply_bytes),
-            **kwargs,
-        )
-
-    def execution_input(self, state: CanisterState, context: Context, caller: bytes,
-                        **kwargs: Any) -> ExecutionInput:
-        """An `ExecutionInput` for the management canister's install entry points."""
-        return self._input(state, context, caller, **kwargs)
-
-    def orphan_callbacks(self, canister_id: bytes) -> None:
-        """Mark open callbacks as belonging to replaced code: their responses are dropped."""
-        for callback in self.canisters[canister_id].callbacks.values():
-            callback.extra["orphaned"] = True
-
-    def canister_ids(self) -> Iterable[bytes]:
-        return list(self.canisters)
-
-
-def _query_reject(code: ErrorCode, message: str, instructions: int = 0) -> QueryResult:
-    return QueryResult(reject=RejectInfo(code.reject_code, message, code),
-                       instructions=instructions)
-
-
-MAX_QUERY_CALL_DEPTH = 6
-"""How deep a composite query's call graph may go (the IC's limit)."""
-
-
-class _QueryGraph:
-    """The shared budget and the canisters on the current path of a composite query."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self.instructions = 0
-        self.active: set[bytes] = set()
-
-    @property
-    def remaining(self) -> int:
-        return self.limit - self.instructions
-
-
-def _query_outcome(name: str, result: ExecutionResult, instructions: int) -> QueryResult:
-    """The `QueryResult` of a query execution: its trap, reply, reject or no reply."""
-    if result.trap is not None:
-        code = result.trap.error_code
-        return QueryResult(reject=RejectInfo(
-            code.reject_code, f"Error from Canister {name}: {result.trap.message}", code),
-            instructions=instructions, trapped=True)
-    assert result.output is not None
-    response = result.output.response
-    if isinstance(response, Reply):
-        return QueryResult(reply=response.data, instructions=instructions)
-    if isinstance(response, Reject):
-        return QueryResult(
-            reject=RejectInfo(RejectCode.CANISTER_REJECT, response.message,
-                              ErrorCode.CANISTER_REJECTED_MESSAGE),
-            instructions=instructions,
-        )
-    return _query_reject(
-        ErrorCode.CANISTER_DID_NOT_REPLY,
-        f"Error from Canister {name}: Canister did not reply to the call",
-        instructions,
-    )
-
-
-def _out_of_cycles(canister_id: bytes, needed: int, state: CanisterState) -> RejectInfo:
-    return RejectInfo(
-        RejectCode.SYS_TRANSIENT,
-        f"Canister {canister_text(canister_id)} is out of cycles: please top up the canister "
-        f"with at least {max(0, needed - state.cycles)} additional cycles",
-        ErrorCode.CANISTER_OUT_OF_CYCLES,
-    )

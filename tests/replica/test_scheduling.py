@@ -19,6 +19,7 @@ from icframework.replica.execution.system_api import (
     DEFAULT_SYSTEM_API_OVERHEAD,
     HOST_CALL_COMPLEXITY,
 )
+from icframework.replica.management import ManagementCanister
 from icframework.replica.service import ReplicaService
 from icframework.replica.state import IngressState
 from icframework.replica.store import MemoryStateStore, RoundChanges
@@ -198,8 +199,8 @@ class _FailingStore(MemoryStateStore):
 
 def _replica_on(store: MemoryStateStore, config: SubnetConfig) -> Replica:
     key = BlsKeyPair.generate()
-    return Replica(Subnet(store, ExecutionEngine(), config), store, key,
-                   Ed25519Identity.generate())
+    subnet = Subnet(store, ExecutionEngine(), config, management=ManagementCanister)
+    return Replica(subnet, store, key, Ed25519Identity.generate())
 
 
 def test_a_failed_round_shows_no_uncommitted_reply_and_reloads() -> None:

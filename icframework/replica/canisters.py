@@ -1,0 +1,386 @@
+"""Canister state of a subnet: canister records, sandboxes and memories, and their persistence.
+
+How it works: `Canisters.load` reads every canister record, stable memory pages and
+heap checkpoint from the state store and restores each installed canister's sandbox
+(Python canisters: the shared runtime over their key-value store). Execution and the
+management canister change records and memories in place and mark what they touched
+(`mark_dirty`, `set_sandbox`, `clear_memories`, `delete_canister`); `write_changes`
+adds exactly that to a round's `RoundChanges`: dirty records, written heap and
+stable pages, key-value writes and wipes, new modules, and the id allocator with the
+subnet's random seed. `execution_input` builds what a sandbox sees of its canister.
+Amounts are cycles, sizes bytes, times nanoseconds.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import cbor2
+
+from icframework.core import ErrorCode, Principal
+from icframework.core.ic0 import Context
+from icframework.replica.errors import CanisterError, InvalidModuleError, ReplicaError
+from icframework.replica.execution.component import (
+    ComponentSandbox,
+    KeyValueStore,
+    RuntimeLoader,
+    RuntimeUnavailableError,
+    shared_runtime,
+)
+from icframework.replica.execution.engine import ExecutionEngine
+from icframework.replica.execution.page_map import PageMap
+from icframework.replica.execution.sandbox import CHECKPOINT_PAGE, CanisterSandbox, Sandbox
+from icframework.replica.execution.system_api import CanisterTrap, ExecutionInput
+from icframework.replica.execution.wasm_module import CanisterModule, load_canister_module
+from icframework.replica.state import CanisterState
+from icframework.replica.store import RoundChanges, StateStore
+
+if TYPE_CHECKING:
+    from icframework.replica.subnet import SubnetConfig
+
+KV_META = "meta"
+KV_MODULES = "module"
+_KV_CANISTER_PREFIX = "kv:"
+
+
+def kv_namespace(canister_id: bytes) -> str:
+    """The state store namespace of a Python canister's key-value data."""
+    return _KV_CANISTER_PREFIX + canister_id.hex()
+
+
+def canister_text(canister_id: bytes) -> str:
+    return Principal(canister_id).to_text()
+
+
+class Canisters:
+    """Every canister of one subnet with its sandbox and memories (see the module docstring).
+
+    ``config`` is the subnet's `SubnetConfig`; ``now`` returns the subnet's round time.
+    """
+
+    def __init__(self, store: StateStore, engine: ExecutionEngine, config: SubnetConfig,
+                 now: Callable[[], int], python_runtime: RuntimeLoader | None = None) -> None:
+        self.store = store
+        self.engine = engine
+        self.config = config
+        self.now = now
+        self.python_runtime = python_runtime
+        self.states: dict[bytes, CanisterState] = {}
+        self.sandboxes: dict[bytes, CanisterSandbox] = {}
+        self.stables: dict[bytes, PageMap] = {}
+        self.modules: dict[bytes, CanisterModule] = {}
+        self.next_canister_index: int = config.first_canister_index
+        self.seed = b""
+        self._meta_dirty = False
+        self._dirty: set[bytes] = set()
+        self._deleted: set[bytes] = set()
+        self._cleared_spaces: set[tuple[bytes, str]] = set()
+        self._new_modules: dict[bytes, bytes] = {}
+        self._kv_wipes: dict[bytes, set[bytes]] = {}
+
+    # -- loading -----------------------------------------------------------------------------
+
+    def load(self) -> None:
+        """Read the id allocator, seed, records and memories; restore every sandbox.
+
+        Raises `ReplicaError` if an installed canister cannot be restored.
+        """
+        meta = self.store.kv_get(KV_META, b"subnet")
+        if meta is None:
+            self.seed = os.urandom(32)
+            self._meta_dirty = True
+        else:
+            data = cbor2.loads(meta)
+            self.next_canister_index = data["next_index"]
+            self.seed = data["seed"]
+        for canister_id, record in self.store.canister_records().items():
+            state = CanisterState.from_record(record)
+            self.states[canister_id] = state
+            stable = PageMap()
+            for index, data in self.store.load_pages(canister_id, "stable"):
+                stable.load_page(index, data)
+            stable.resize(state.stable_size)
+            self.stables[canister_id] = stable
+            if state.module_hash is not None:
+                module = self.module_by_hash(state.module_hash)
+                try:
+                    self.sandboxes[canister_id] = self._restore_sandbox(state, module, stable)
+                except (CanisterTrap, RuntimeUnavailableError) as exc:
+                    raise ReplicaError(
+                        f"canister {canister_text(canister_id)} cannot be restored: {exc}"
+                    ) from None
+
+    def _restore_sandbox(self, state: CanisterState, module: CanisterModule,
+                         stable: PageMap) -> CanisterSandbox:
+        """The sandbox of an installed canister from its last checkpoint."""
+        canister_id = state.canister_id
+        if module.is_python:
+            kv = KeyValueStore(dict(self.store.kv_scan(kv_namespace(canister_id))))
+            return self._python_sandbox(state, module, kv)
+        image = bytearray(state.heap_size)
+        for index, data in self.store.load_pages(canister_id, "heap"):
+            offset = index * CHECKPOINT_PAGE
+            if offset < state.heap_size:
+                image[offset : offset + len(data)] = data
+        return Sandbox(
+            self.engine, module, stable, self.execution_input(state, Context.START, b""),
+            self.config.install_instruction_limit, image=bytes(image),
+            global_values=state.globals,
+        )
+
+    def _python_sandbox(self, state: CanisterState, module: CanisterModule,
+                        kv: KeyValueStore | None) -> ComponentSandbox:
+        """An instance of the shared runtime with the app of ``module`` loaded over ``kv``.
+
+        Raises `CanisterTrap` if the app fails to load, `RuntimeUnavailableError` if
+        there is no runtime.
+        """
+        app = module.python_app
+        assert app is not None
+        runtime = shared_runtime(self.engine.engine, self.python_runtime)
+        filename, source = app.install_source()
+        return ComponentSandbox(
+            self.engine.engine, runtime, source, filename=filename,
+            canister_id=state.canister_id, kv=kv, time_ns=self.now(),
+            install_instruction_limit=self.config.install_instruction_limit, module=module,
+        )
+
+    def module_by_hash(self, module_hash: bytes) -> CanisterModule:
+        """The loaded module with ``module_hash``; raises `ReplicaError` if none is stored."""
+        module = self.modules.get(module_hash)
+        if module is None:
+            raw = self._new_modules.get(module_hash) or self.store.kv_get(KV_MODULES, module_hash)
+            if raw is None:
+                raise ReplicaError(f"state store lacks the module with hash {module_hash.hex()}")
+            module = load_canister_module(raw)
+            self.modules[module_hash] = module
+        return module
+
+    # -- registry ----------------------------------------------------------------------------
+
+    def allocate_canister_id(self, specified: bytes | None = None) -> bytes:
+        """A fresh canister id from the subnet's range (or ``specified`` if it is free)."""
+        if specified is not None:
+            if specified in self.states or specified in self._deleted:
+                raise CanisterError(
+                    ErrorCode.CANISTER_ID_ALREADY_EXISTS,
+                    f"Canister {canister_text(specified)} is already installed or was deleted.",
+                )
+            return specified
+        while True:
+            if self.next_canister_index > self.config.last_canister_index:
+                raise CanisterError(
+                    ErrorCode.MAX_NUMBER_OF_CANISTERS_REACHED,
+                    "Subnet has no free canister ids left in its range.",
+                )
+            candidate = Principal.from_canister_index(self.next_canister_index).raw
+            self.next_canister_index += 1
+            self._meta_dirty = True
+            if candidate not in self.states:
+                return candidate
+
+    def add_canister(self, state: CanisterState) -> None:
+        now = self.now()
+        state.created_ns = now
+        state.storage_charged_ns = now
+        self.states[state.canister_id] = state
+        self.stables[state.canister_id] = PageMap()
+        self.mark_dirty(state.canister_id)
+
+    def mark_dirty(self, canister_id: bytes) -> None:
+        """Have the canister's record written in the next commit."""
+        self._dirty.add(canister_id)
+
+    def canister(self, canister_id: bytes) -> CanisterState:
+        """The state of ``canister_id``; raises `CanisterError` IC0301 if there is none."""
+        state = self.states.get(canister_id)
+        if state is None:
+            raise CanisterError(
+                ErrorCode.CANISTER_NOT_FOUND, f"Canister {canister_text(canister_id)} not found"
+            )
+        return state
+
+    def memory_usage(self, canister_id: bytes) -> int:
+        """Bytes held: heap, stable memory and the module itself."""
+        state = self.states[canister_id]
+        module = self.modules.get(state.module_hash) if state.module_hash else None
+        module_size = module.installed_size if module else 0
+        return state.heap_size + state.stable_size + module_size
+
+    def freezing_threshold(self, canister_id: bytes) -> int:
+        """Cycles the canister must keep to pay its idle costs for its freezing threshold."""
+        state = self.states[canister_id]
+        memory = max(self.memory_usage(canister_id), state.settings.memory_allocation)
+        return self.config.fees.freezing_threshold_cycles(
+            memory, state.settings.compute_allocation, state.settings.freezing_threshold
+        )
+
+    # -- module installation (used by the management canister) -------------------------------
+
+    def install_module(
+        self, canister_id: bytes, wasm: bytes, stable: PageMap, *,
+        previous: CanisterSandbox | None = None, keep_heap: bool = False,
+    ) -> tuple[CanisterModule, CanisterSandbox]:
+        """Build a sandbox for ``wasm`` on the canister's (current) stable memory.
+
+        For an upgrade, ``previous`` is the current sandbox: a Python canister carries
+        its key-value store over (as a wasm module keeps stable memory), a wasm module
+        its heap if ``keep_heap``. The caller runs the init/post_upgrade entry points
+        and commits or aborts. Raises `CanisterError` IC0505 for invalid modules.
+        """
+        state = self.states[canister_id]
+        invalid = (f"Error from Canister {canister_text(canister_id)}: Canister's Wasm module "
+                   "is not valid: ")
+        try:
+            module = load_canister_module(wasm)
+            if module.is_python:
+                shared_runtime(self.engine.engine, self.python_runtime)
+            else:
+                self.engine.compile(module)
+        except (InvalidModuleError, RuntimeUnavailableError) as exc:
+            raise CanisterError(ErrorCode.CANISTER_INVALID_WASM, invalid + str(exc)) from None
+        if module.module_hash not in self.modules:
+            self.modules[module.module_hash] = module
+            self._new_modules[module.module_hash] = wasm
+        sandbox: CanisterSandbox
+        try:
+            if module.is_python:
+                kv = previous.kv if previous is not None else None
+                sandbox = self._python_sandbox(state, module, kv)
+            else:
+                kept_heap = previous.heap_image() if previous is not None and keep_heap else None
+                sandbox = Sandbox(
+                    self.engine, module, stable, self.execution_input(state, Context.START, b""),
+                    self.config.install_instruction_limit, kept_heap=kept_heap,
+                )
+        except CanisterTrap as trap:
+            raise CanisterError(
+                trap.error_code, f"Error from Canister {canister_text(canister_id)}: {trap.message}"
+            ) from None
+        return module, sandbox
+
+    def set_sandbox(self, canister_id: bytes, sandbox: CanisterSandbox | None) -> None:
+        """Replace the canister's sandbox (None: uninstalled).
+
+        A key-value store the new sandbox does not carry over (reinstall, uninstall, a
+        different kind of module) is wiped in the next commit.
+        """
+        old = self.sandboxes.get(canister_id)
+        if old is not None and (sandbox is None or sandbox.kv is not old.kv):
+            self._wipe_kv(canister_id, old)
+        if sandbox is None:
+            self.sandboxes.pop(canister_id, None)
+        else:
+            self.sandboxes[canister_id] = sandbox
+        self.mark_dirty(canister_id)
+
+    def _wipe_kv(self, canister_id: bytes, sandbox: CanisterSandbox) -> None:
+        kv = sandbox.kv
+        if kv is not None:
+            # Every key the store may hold: the committed ones, and deletions not yet written.
+            keys = self._kv_wipes.setdefault(canister_id, set())
+            keys.update(kv.keys())
+            keys.update(kv.take_dirty())
+
+    def clear_memories(self, canister_id: bytes, *, stable: bool) -> None:
+        """Forget the heap checkpoint (and stable memory if asked) of ``canister_id``."""
+        self._cleared_spaces.add((canister_id, "heap"))
+        if stable:
+            self._cleared_spaces.add((canister_id, "stable"))
+            self.stables[canister_id].clear()
+
+    def delete_canister(self, canister_id: bytes) -> None:
+        """Forget the canister, its sandbox, memories and key-value data (its queue is the
+        caller's)."""
+        self.states.pop(canister_id)
+        old = self.sandboxes.pop(canister_id, None)
+        if old is not None:
+            self._wipe_kv(canister_id, old)
+        self.stables.pop(canister_id, None)
+        self._deleted.add(canister_id)
+        self._dirty.discard(canister_id)
+
+    def orphan_callbacks(self, canister_id: bytes) -> None:
+        """Mark open callbacks as belonging to replaced code: their responses are dropped."""
+        for callback in self.states[canister_id].callbacks.values():
+            callback.extra["orphaned"] = True
+
+    # -- execution inputs ---------------------------------------------------------------------
+
+    def execution_input(self, state: CanisterState, context: Context, caller: bytes,
+                        **kwargs: Any) -> ExecutionInput:
+        """What a sandbox sees of ``state`` at the current round time; ``kwargs`` as
+        `ExecutionInput` takes them (``max_response_bytes`` defaults to the reply limit)."""
+        canister_id = state.canister_id
+        threshold = self.freezing_threshold(canister_id) if canister_id in self.states else 0
+        config = self.config
+        return ExecutionInput(
+            context=context,
+            canister_id=canister_id,
+            caller=caller,
+            time_ns=self.now(),
+            cycle_balance=state.cycles,
+            status=state.status.code,
+            version=state.version,
+            controllers=frozenset(state.settings.controllers),
+            certified_data=state.certified_data,
+            global_timer_ns=state.global_timer_ns,
+            root_key=config.root_key,
+            subnet_id=config.subnet_id,
+            freezing_threshold_cycles=threshold,
+            fees=config.fees,
+            max_response_bytes=kwargs.pop("max_response_bytes", config.max_reply_bytes),
+            **kwargs,
+        )
+
+    # -- commit ------------------------------------------------------------------------------
+
+    def write_changes(self, changes: RoundChanges) -> set[bytes]:
+        """Add everything changed since the last commit to ``changes``; returns the ids of
+        canisters whose record changed, or that were created or deleted."""
+        for canister_id in self._dirty:
+            state = self.states.get(canister_id)
+            if state is not None:
+                changes.canister_upserts[canister_id] = state.to_record()
+        for canister_id in self._deleted:
+            changes.canister_deletes.add(canister_id)
+            changes.space_deletes.update({(canister_id, "heap"), (canister_id, "stable")})
+        for canister_id, space in self._cleared_spaces:
+            if canister_id not in self._deleted:
+                changes.space_deletes.add((canister_id, space))
+        for canister_id, keys in self._kv_wipes.items():
+            namespace = kv_namespace(canister_id)
+            changes.kv_deletes.update((namespace, key) for key in keys)
+        for canister_id, sandbox in self.sandboxes.items():
+            dirty = sandbox.take_dirty_pages()
+            if dirty:
+                changes.page_writes[(canister_id, "heap")] = dict(dirty)
+            kv_dirty = sandbox.take_dirty_kv()
+            if kv_dirty:
+                namespace = kv_namespace(canister_id)
+                for key, value in kv_dirty.items():
+                    if value is None:
+                        changes.kv_deletes.add((namespace, key))
+                    else:
+                        changes.kv_puts[(namespace, key)] = value
+                        changes.kv_deletes.discard((namespace, key))
+        for canister_id, stable in self.stables.items():
+            stable_dirty = stable.take_dirty()
+            if stable_dirty:
+                changes.page_writes[(canister_id, "stable")] = stable_dirty
+        for module_hash, raw in self._new_modules.items():
+            changes.kv_puts[(KV_MODULES, module_hash)] = raw
+        if self._meta_dirty:
+            changes.kv_puts[(KV_META, b"subnet")] = cbor2.dumps(
+                {"next_index": self.next_canister_index, "seed": self.seed}
+            )
+        touched = self._dirty | self._deleted
+        self._dirty = set()
+        self._deleted = set()
+        self._cleared_spaces.clear()
+        self._new_modules.clear()
+        self._kv_wipes.clear()
+        self._meta_dirty = False
+        return touched

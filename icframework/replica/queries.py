@@ -1,0 +1,225 @@
+"""Queries: non-replicated execution against committed state, including composite queries.
+
+How it works: `QueryRunner.run` executes a canister's query method with changes
+discarded. A composite query runs with the query calls it makes, depth first and
+synchronously (`QueryRunner.composite`): the call graph shares one instruction budget,
+is at most `MAX_QUERY_CALL_DEPTH` deep and may not re-enter a canister (IC0517).
+Queries to the management canister go to the subnet's management handler.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from icframework.core import ErrorCode, RejectCode
+from icframework.core.ic0 import Context
+from icframework.replica.canisters import Canisters, canister_text
+from icframework.replica.execution.sandbox import ExecutionResult, Sandbox
+from icframework.replica.execution.system_api import Reject, Reply
+from icframework.replica.messages import RejectInfo
+from icframework.replica.state import CanisterStatus
+
+if TYPE_CHECKING:
+    from icframework.replica.subnet import SubnetConfig
+
+MAX_QUERY_CALL_DEPTH = 6
+"""How deep a composite query's call graph may go (the IC's limit)."""
+
+
+@dataclass(frozen=True, slots=True)
+class QueryResult:
+    """A non-replicated query's outcome: ``reply`` bytes or a ``reject``."""
+
+    reply: bytes | None = None
+    reject: RejectInfo | None = None
+    instructions: int = 0
+    trapped: bool = False
+    """The reject is a trap of the queried canister (or of one it called)."""
+
+
+class QueryRunner:
+    """Runs queries of the canisters in ``canisters`` (see the module docstring)."""
+
+    def __init__(self, canisters: Canisters, config: SubnetConfig) -> None:
+        self.canisters = canisters
+        self.config = config
+
+    def run(self, sender: bytes, canister_id: bytes, method: str, arg: bytes, *,
+            data_certificate: bytes | None = None) -> QueryResult:
+        """Run ``method`` of a canister (not the management canister) non-replicated."""
+        name = canister_text(canister_id)
+        state = self.canisters.states.get(canister_id)
+        if state is None:
+            return query_reject(ErrorCode.CANISTER_NOT_FOUND, f"Canister {name} not found")
+        sandbox = self.canisters.sandboxes.get(canister_id)
+        if sandbox is None:
+            return query_reject(
+                ErrorCode.CANISTER_WASM_MODULE_NOT_FOUND,
+                f"Error from Canister {name}: Attempted to execute a message, but the canister "
+                "contains no Wasm module.",
+            )
+        if state.status is CanisterStatus.STOPPED:
+            return query_reject(ErrorCode.CANISTER_STOPPED, f"Canister {name} is stopped")
+        module = sandbox.module
+        if method not in module.queries:
+            if method in module.composite_queries:
+                return self.composite(sender, canister_id, method, arg, data_certificate)
+            return query_reject(
+                ErrorCode.CANISTER_METHOD_NOT_FOUND,
+                f"Error from Canister {name}: Canister has no query method '{method}'.",
+            )
+        inp = self.canisters.execution_input(
+            state, Context.QUERY, sender, arg=arg, data_certificate=data_certificate,
+            max_response_bytes=self.config.max_query_reply_bytes,
+        )
+        result = sandbox.execute(f"canister_query {method}", inp,
+                                 self.config.query_instruction_limit, persist=False)
+        return query_outcome(name, result, result.instructions)
+
+    def composite(self, sender: bytes, canister_id: bytes, method: str, arg: bytes,
+                  data_certificate: bytes | None) -> QueryResult:
+        """Run a composite query and the query calls it makes, depth first, synchronously.
+
+        Every execution is non-replicated (changes discarded). The call graph shares one
+        instruction budget (`query_instruction_limit`) and may be at most
+        `MAX_QUERY_CALL_DEPTH` deep; a canister may not be re-entered (IC0517). Wasm
+        canisters' composite queries may reply directly but not make calls (their
+        continuation lives in a heap that non-replicated execution rolls back); Python
+        canisters keep continuations in the instance, so their calls work.
+        """
+        graph = _QueryGraph(self.config.query_instruction_limit)
+        result = self._query_node(graph, sender, canister_id, method, arg, data_certificate, 0)
+        return dataclasses.replace(result, instructions=graph.instructions)
+
+    def _query_node(self, graph: _QueryGraph, sender: bytes, canister_id: bytes, method: str,
+                    arg: bytes, data_certificate: bytes | None, depth: int) -> QueryResult:
+        name = canister_text(canister_id)
+        state = self.canisters.states.get(canister_id)
+        sandbox = self.canisters.sandboxes.get(canister_id)
+        if state is None or sandbox is None:
+            code = (ErrorCode.CANISTER_NOT_FOUND if state is None
+                    else ErrorCode.CANISTER_WASM_MODULE_NOT_FOUND)
+            return query_reject(code, f"Canister {name} not found" if state is None else
+                                 f"Error from Canister {name}: the canister has no module")
+        if state.status is CanisterStatus.STOPPED:
+            return query_reject(ErrorCode.CANISTER_STOPPED, f"Canister {name} is stopped")
+        module = sandbox.module
+        composite = method in module.composite_queries
+        if not composite and method not in module.queries:
+            return query_reject(
+                ErrorCode.CANISTER_METHOD_NOT_FOUND,
+                f"Error from Canister {name}: Canister has no query method '{method}'.",
+            )
+        if canister_id in graph.active:
+            return query_reject(
+                ErrorCode.QUERY_CALL_GRAPH_LOOP_DETECTED,
+                f"Error from Canister {name}: Loop detected. MVP composite queries do not "
+                "support loops in the call graph.",
+            )
+        graph.active.add(canister_id)
+        try:
+            export = (f"canister_composite_query {method}" if composite
+                      else f"canister_query {method}")
+            inp = self.canisters.execution_input(
+                state, Context.COMPOSITE_QUERY if composite else Context.QUERY, sender,
+                arg=arg, data_certificate=data_certificate if depth == 0 else None,
+                max_response_bytes=self.config.max_query_reply_bytes,
+            )
+            result = sandbox.execute(export, inp, graph.remaining, persist=False)
+            graph.instructions += result.instructions
+            if result.trap is not None or result.output is None:
+                return query_outcome(name, result, graph.instructions)
+            output = result.output
+            pending = list(output.calls)
+            while output.response is None and pending:
+                if isinstance(sandbox, Sandbox):
+                    return query_reject(
+                        ErrorCode.CANISTER_CONTRACT_VIOLATION,
+                        f"Error from Canister {name}: calls from composite queries of wasm "
+                        "canisters are not supported by this replica yet",
+                        graph.instructions,
+                    )
+                call = pending.pop(0)
+                if depth + 1 >= MAX_QUERY_CALL_DEPTH:
+                    answer = query_reject(
+                        ErrorCode.QUERY_CALL_GRAPH_TOO_DEEP,
+                        f"Error from Canister {name}: Composite query call graph reached the "
+                        f"maximum depth of {MAX_QUERY_CALL_DEPTH}",
+                    )
+                elif graph.remaining <= 0:
+                    return query_reject(
+                        ErrorCode.QUERY_CALL_GRAPH_TOTAL_INSTRUCTION_LIMIT_EXCEEDED,
+                        f"Error from Canister {name}: Query call graph total instruction "
+                        f"limit of {graph.limit} exceeded",
+                        graph.instructions,
+                    )
+                else:
+                    answer = self._query_node(graph, canister_id, call.callee, call.method,
+                                              bytes(call.payload), None, depth + 1)
+                if answer.reject is None:
+                    target = (call.reply_fun, call.reply_env)
+                    callback_input = self.canisters.execution_input(
+                        state, Context.COMPOSITE_REPLY_CALLBACK, sender, arg=answer.reply or b"",
+                        max_response_bytes=self.config.max_query_reply_bytes,
+                    )
+                else:
+                    target = (call.reject_fun, call.reject_env)
+                    callback_input = self.canisters.execution_input(
+                        state, Context.COMPOSITE_REJECT_CALLBACK, sender,
+                        reject_code=int(answer.reject.code), reject_message=answer.reject.message,
+                        max_response_bytes=self.config.max_query_reply_bytes,
+                    )
+                result = sandbox.execute(target, callback_input, max(graph.remaining, 0),
+                                         persist=False)
+                graph.instructions += result.instructions
+                if result.trap is not None or result.output is None:
+                    return query_outcome(name, result, graph.instructions)
+                output = result.output
+                pending.extend(output.calls)
+            return query_outcome(name, result, graph.instructions)
+        finally:
+            graph.active.discard(canister_id)
+
+
+def query_reject(code: ErrorCode, message: str, instructions: int = 0) -> QueryResult:
+    return QueryResult(reject=RejectInfo(code.reject_code, message, code),
+                       instructions=instructions)
+
+
+class _QueryGraph:
+    """The shared budget and the canisters on the current path of a composite query."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.instructions = 0
+        self.active: set[bytes] = set()
+
+    @property
+    def remaining(self) -> int:
+        return self.limit - self.instructions
+
+
+def query_outcome(name: str, result: ExecutionResult, instructions: int) -> QueryResult:
+    """The `QueryResult` of a query execution: its trap, reply, reject or no reply."""
+    if result.trap is not None:
+        code = result.trap.error_code
+        return QueryResult(reject=RejectInfo(
+            code.reject_code, f"Error from Canister {name}: {result.trap.message}", code),
+            instructions=instructions, trapped=True)
+    assert result.output is not None
+    response = result.output.response
+    if isinstance(response, Reply):
+        return QueryResult(reply=response.data, instructions=instructions)
+    if isinstance(response, Reject):
+        return QueryResult(
+            reject=RejectInfo(RejectCode.CANISTER_REJECT, response.message,
+                              ErrorCode.CANISTER_REJECTED_MESSAGE),
+            instructions=instructions,
+        )
+    return query_reject(
+        ErrorCode.CANISTER_DID_NOT_REPLY,
+        f"Error from Canister {name}: Canister did not reply to the call",
+        instructions,
+    )
