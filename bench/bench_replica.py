@@ -27,6 +27,15 @@ Tables (all figures measured in this run, wall time with ``time.perf_counter_ns`
    memcmp and rollback but no commit: the reference), `Sandbox.execute` with
    ``persist=True`` (dirty detection and image copy, no store) and the bare wasm call.
 
+5. Heap size against cost: a hand-written WAT canister whose heap is 5 MiB, 64 MiB or
+   380 MiB and whose ``touch`` writes one word (one 4 KiB page, a different one each
+   call); ``touch`` as an update (`Replica.update`, in-memory store) and as a query
+   (`Replica.query`, whose write is rolled back), median over `HEAP_CALLS` calls. The
+   reference is the same canister with one atomic store the loader does not
+   instrument, so its sandbox finds written pages by comparing the whole heap (the
+   method before the dirty bitmap), measured in the same run; "x 5 MiB" is a row's
+   time over the same column at 5 MiB.
+
 Then a cProfile of `PROFILE_CALLS` `Replica.update` calls of ``inc`` (SQLite store): the
 top functions by cumulative time and by own time, per update.
 
@@ -74,6 +83,8 @@ FANOUT = 8
 PAGE_COUNTS = (1, 16, 256, 4096)
 HEAP_PAGES = 16384  # 64 MiB of 4 KiB pages
 PROFILE_CALLS = 300
+HEAP_SIZES_MIB = (5, 64, 380)
+HEAP_CALLS = 200
 CALLER = Principal.anonymous()
 
 # Benchmark-only canister: `touch` reads N (u32 LE, raw bytes, not Candid) and writes
@@ -101,6 +112,28 @@ TOUCH_WAT = """
     (call $reply))
 )
 """
+
+
+# Benchmark-only canister: `touch` (update or query) writes the call counter into the next
+# 4 KiB page of its heap of {pages} 64 KiB pages; {extra} is empty, or a function with an
+# atomic store the loader does not instrument (the whole-heap reference).
+HEAP_WAT = """
+(module
+  (import "ic0" "msg_reply" (func $reply))
+  (memory {pages})
+  (global $calls (mut i32) (i32.const 0))
+  (func $touch
+    (global.set $calls (i32.add (global.get $calls) (i32.const 1)))
+    (i32.store offset=64
+      (i32.mul (i32.rem_u (global.get $calls) (i32.const {pages4k})) (i32.const 4096))
+      (global.get $calls))
+    (call $reply))
+  (func (export "canister_update touch") (call $touch))
+  (func (export "canister_query touch_query") (call $touch))
+  {extra}
+)
+"""
+UNINSTRUMENTED = "(func $uninstrumented (i32.atomic.store (i32.const 0) (i32.const 0)))"
 
 
 # -- timing helpers ----------------------------------------------------------------------------
@@ -544,6 +577,50 @@ def _checkpoint_rows() -> list[str]:
     return lines
 
 
+# -- 5: heap size ------------------------------------------------------------------------------
+
+
+def _heap_wasm(mib: int, *, reference: bool) -> bytes:
+    pages = mib * 16
+    return bytes(wasmtime.wat2wasm(HEAP_WAT.format(
+        pages=pages, pages4k=pages * 16, extra=UNINSTRUMENTED if reference else "")))
+
+
+def _heap_rows() -> list[str]:
+    """Per heap size: update and query p50 with the dirty bitmap and the reference."""
+    results: dict[tuple[int, str], tuple[float, float]] = {}
+    for mib in HEAP_SIZES_MIB:
+        for kind in ("bitmap", "reference"):
+            with _replica("memory") as replica:
+                canister = _install(replica, _heap_wasm(mib, reference=kind == "reference"))
+                sandbox = replica.subnet.sandboxes[canister.raw]
+                assert sandbox.heap_size == mib * 2**20
+                assert (getattr(sandbox, "bitmap", None) is None) == (kind == "reference")
+
+                def update(canister: Principal = canister, replica: Replica = replica) -> None:
+                    replica.update(canister, "touch")
+
+                def query(canister: Principal = canister, replica: Replica = replica) -> None:
+                    replica.query(canister, "touch_query")
+
+                results[mib, kind] = (
+                    statistics.median(_samples(update, HEAP_CALLS, warmup=10)),
+                    statistics.median(_samples(query, HEAP_CALLS, warmup=10)),
+                )
+    lines = []
+    small = HEAP_SIZES_MIB[0]
+    for mib in HEAP_SIZES_MIB:
+        update, query = results[mib, "bitmap"]
+        ref_update, ref_query = results[mib, "reference"]
+        lines.append(
+            f"{mib:>5} {_ms(update):>10} {update / results[small, 'bitmap'][0]:>8.2f}x "
+            f"{_ms(ref_update):>10} {ref_update / update:>8.1f}x "
+            f"{_ms(query):>10} {query / results[small, 'bitmap'][1]:>8.2f}x "
+            f"{_ms(ref_query):>10} {ref_query / query:>8.1f}x"
+        )
+    return lines
+
+
 # -- profile -----------------------------------------------------------------------------------
 
 
@@ -642,6 +719,17 @@ def main() -> None:
           "whole heap + copy-back;\npersist = Sandbox.execute(persist=True): memcmp + image "
           "copy; replica = Replica.update: persist + round + SQLite commit; round+commit = "
           "replica - persist.")
+
+    print()
+    print(f"5. Heap size against cost: WAT canister writing one 4 KiB page per call "
+          f"(median ms of {HEAP_CALLS} calls, in-memory store)")
+    print(f"{'MiB':>5} {'update':>10} {'x 5 MiB':>9} {'ref upd.':>10} {'ref/new':>9} "
+          f"{'query':>10} {'x 5 MiB':>9} {'ref query':>10} {'ref/new':>9}")
+    print("-" * 89)
+    for line in _heap_rows():
+        print(line)
+    print("update/query = dirty bitmap; ref = the same canister checkpointed by comparing "
+          "the whole heap (uninstrumented).")
 
     if wasm is not None:
         print()

@@ -3,8 +3,8 @@
 Each program runs twice on fresh instances: the module as written, and as
 `load_canister_module` instruments it. The instrumented run must leave the same memory,
 mark (in the ``__icfw_dirty_pages`` bitmap) every page whose bytes changed and few
-others, and use the same instructions once the marking's own (``__icfw_overhead``) are
-taken out.
+others, and use the same instructions once the marking's own (counted in the bitmap
+memory's last 8 bytes) are taken out.
 """
 
 from __future__ import annotations
@@ -20,8 +20,9 @@ from hypothesis import strategies as st
 from icframework.core import decode_uleb128, encode_uleb128
 from icframework.replica.execution.dirty_pages import (
     BITMAP_EXPORT,
-    OVERHEAD_EXPORT,
+    COUNTER_BYTES,
     PAGE_SIZE,
+    REFUND,
     STORE_WIDTHS,
 )
 from icframework.replica.execution.engine import ExecutionEngine
@@ -148,11 +149,10 @@ def run(wasm: bytes, export: str = RUN) -> Run:
         bitmap = exports[BITMAP_EXPORT]
         assert isinstance(bitmap, wasmtime.Memory)
         size = memory.data_len(store) // PAGE_SIZE + 4
-        marks = ctypes.string_at(ctypes.addressof(bitmap.data_ptr(store).contents), size)
-        marked = {page for page, mark in enumerate(marks) if mark}
-        counter = exports[OVERHEAD_EXPORT]
-        assert isinstance(counter, wasmtime.Global)
-        overhead = counter.value(store)
+        base = ctypes.addressof(bitmap.data_ptr(store).contents)
+        marked = {page for page, mark in enumerate(ctypes.string_at(base, size)) if mark}
+        end = base + bitmap.data_len(store)
+        overhead = ctypes.c_int64.from_address(end - COUNTER_BYTES).value
     length = memory.data_len(store)
     data = ctypes.string_at(ctypes.addressof(memory.data_ptr(store).contents), length)
     return Run(data, fuel, marked, overhead)
@@ -270,7 +270,7 @@ def test_stores_through_one_unchanged_local_share_one_mark() -> None:
     plain = run(_exporting_memory(wasm))
     assert instrumented.memory == plain.memory
     # Offsets 0, 8 and 4000 lie in pages 1-2 of the first mark; 4096 needs its own.
-    assert instrumented.overhead == 2 * 5 + 4
+    assert instrumented.overhead == 2 * 5 + REFUND
     assert instrumented.marked == {1, 2, 3}
     assert instrumented.fuel - instrumented.overhead == plain.fuel
 

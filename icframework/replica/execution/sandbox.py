@@ -33,8 +33,8 @@ from icframework.core import ErrorCode
 from icframework.core.ic0 import IC0_FUNCTIONS
 from icframework.replica.execution.dirty_pages import (
     BITMAP_EXPORT,
+    COUNTER_BYTES,
     MARK_SPAN,
-    OVERHEAD_EXPORT,
     PAGE_SHIFT,
 )
 from icframework.replica.execution.engine import ExecutionEngine
@@ -247,7 +247,6 @@ class Sandbox:
         self.memory: wasmtime.Memory | None = None
         self.table: wasmtime.Table | None = None
         self.bitmap: wasmtime.Memory | None = None
-        self.overhead: wasmtime.Global | None = None
         self.exports: dict[str, Any] = {}
         self.image = bytearray()
         self.committed_globals: dict[int, Any] = {}
@@ -318,8 +317,6 @@ class Sandbox:
         self.table = table if isinstance(table, wasmtime.Table) else None
         bitmap = self.exports.get(BITMAP_EXPORT) if self.memory is not None else None
         self.bitmap = bitmap if isinstance(bitmap, wasmtime.Memory) else None
-        overhead = self.exports.get(OVERHEAD_EXPORT)
-        self.overhead = overhead if isinstance(overhead, wasmtime.Global) else None
 
     def _run_start(self, start_input: ExecutionInput, instruction_limit: int) -> None:
         start = self.exports.get(START_EXPORT)
@@ -328,6 +325,8 @@ class Sandbox:
         self._begin(start_input, instruction_limit, START_EXPORT)
         try:
             start(self.store)
+            if self._instructions_used() > instruction_limit:
+                raise instruction_limit_trap(instruction_limit)
         except wasmtime.Trap as exc:
             raise self._translate_trap(exc, instruction_limit) from None
         except wasmtime.WasmtimeError as exc:
@@ -350,7 +349,7 @@ class Sandbox:
         # An instrumented module's marking instructions burn fuel but are not counted
         # (`_instructions_used`), so it gets headroom for them; the limit is enforced
         # on the count (`_consume`, `execute`).
-        fuel = instruction_limit * (_FUEL_HEADROOM if self.overhead is not None else 1)
+        fuel = instruction_limit * (_FUEL_HEADROOM if self.bitmap is not None else 1)
         self.store.set_fuel(fuel)
         self._fuel_limit = fuel
         self._instruction_limit = instruction_limit
@@ -361,16 +360,25 @@ class Sandbox:
         self._api = api
         return api
 
+    def _overhead(self) -> ctypes.c_int64 | None:
+        """The instructions the dirty-page marking burnt (`dirty_pages.MarkingCounter`), in place."""
+        if self.bitmap is None:
+            return None
+        end = ctypes.addressof(self.bitmap.data_ptr(self.store).contents) + self.bitmap.data_len(
+            self.store
+        )
+        return ctypes.c_int64.from_address(end - COUNTER_BYTES)
+
     def _instructions_used(self) -> int:
         """Instructions of this execution: fuel used less what the dirty-page marking used."""
         used = self._fuel_limit - self.store.get_fuel()
-        if self.overhead is not None:
-            used -= self.overhead.value(self.store)
-        return used
+        overhead = self._overhead()
+        return used if overhead is None else used - overhead.value
 
     def _reset_overhead(self) -> None:
-        if self.overhead is not None and self.overhead.value(self.store):
-            self.overhead.set_value(self.store, 0)
+        overhead = self._overhead()
+        if overhead is not None:
+            overhead.value = 0
 
     def _consume(self, instructions: int) -> None:
         """Charge a System API call's ``instructions``; IC0522 past the instruction limit."""

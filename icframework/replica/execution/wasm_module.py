@@ -12,7 +12,7 @@ and its function exported as ``__icfw_start``, so the replica decides when it ru
 (after loading a kept heap on upgrade; never again when restoring a checkpoint).
 Finally every function body's memory writes are instrumented to mark their 4 KiB pages
 in a dirty bitmap (`icframework.replica.execution.dirty_pages`, exported as
-``__icfw_dirty_pages``; the instructions that costs are counted in ``__icfw_overhead``);
+``__icfw_dirty_pages``, whose last 8 bytes count the instructions that costs);
 a module whose code the decoder cannot read keeps its code as it is and is
 checkpointed by comparing the whole heap. Nothing else in the module changes.
 """
@@ -31,9 +31,10 @@ from icframework.core.ic0 import IC0_FUNCTIONS
 from icframework.replica.errors import InvalidModuleError
 from icframework.replica.execution.dirty_pages import (
     BITMAP_EXPORT,
+    COUNTER_BYTES,
     MAX_MEMORY32_PAGES,
     MAX_MEMORY64_PAGES,
-    OVERHEAD_EXPORT,
+    MarkingCounter,
     bitmap_pages,
     instrument_code,
     mark_function_body,
@@ -618,9 +619,9 @@ class _Parser:
 
         Possible for a module with one memory (not shared, 64 KiB pages) whose every
         function body the decoder reads; the bitmap memory is appended as the last one
-        and a 64-bit memory without a maximum gets `MAX_MEMORY64_PAGES`. A mutable i64
-        global, exported as ``__icfw_overhead``, counts the instructions the marking
-        adds, so the sandbox can leave them out of the message's instruction count.
+        and a 64-bit memory without a maximum gets `MAX_MEMORY64_PAGES`. The bitmap's
+        last 8 bytes count the instructions the marking adds (`dirty_pages.MarkingCounter`), so
+        the sandbox can leave them out of the message's instruction count.
         """
         if len(self.memory_limits) != 1:
             return False
@@ -633,22 +634,19 @@ class _Parser:
         if minimum > maximum:
             return False
         code_count, code_entries = self._section_entries(10)
-        overhead = self.imported_globals + self.defined_globals
+        size = bitmap_pages(maximum)
+        counter = MarkingCounter(memory64, 1, size * 65536 - COUNTER_BYTES)
         try:
             types = [imported[2] for imported in self.imports] + self.func_types
             calls = tuple((len(self.types[t][0]), len(self.types[t][1])) for t in types)
             code = instrument_code(
                 code_entries, code_count, calls, memory64=memory64, bitmap=1,
-                mark_function=functions.next_index, overhead=overhead,
+                mark_function=functions.next_index, counter=counter,
             )
         except (UnsupportedInstructionError, IndexError):
             return False
         functions.code_entries = code
-        functions.add(mark_function_type(memory64), mark_function_body(memory64, 1, overhead))
-        global_count, global_entries = self._section_entries(6)
-        bodies[6] = encode_uleb128(global_count + 1) + global_entries + b"\x7e\x01\x42\x00\x0b"
-        exports.append(_export_entry(OVERHEAD_EXPORT, 0x03, overhead))
-        size = bitmap_pages(maximum)
+        functions.add(mark_function_type(memory64), mark_function_body(memory64, counter))
         bodies[5] = b"\x02" + b"".join(
             bytes((flags | 0x01,)) + encode_uleb128(low) + encode_uleb128(high)
             for low, high in ((minimum, maximum), (size, size))
