@@ -30,6 +30,13 @@ def post_many(room: str, count: nat) -> None:
 
 
 @update
+def post_padded(room: str, count: nat, size: nat) -> None:
+    """``count`` events of about ``size`` bytes each: ``message <i>`` then dots."""
+    for i in range(count):
+        ic.publish(f"room:{room}", f"message {i} " + "." * size)
+
+
+@update
 def post_then_trap(room: str) -> None:
     ic.publish(f"room:{room}", "never seen")
     raise RuntimeError("trap after publish")

@@ -21,8 +21,8 @@ from icframework.channels import consumers
 from icframework.channels.delivery import CLOSE_RESYNC, EventFrame, Outbox
 from icframework.channels.events import EventBridge, bridge
 from icframework.core import Principal
+from icframework.replica import CanisterEvent
 from icframework.replica.service import ReplicaService
-from icframework.replica.subnet import CanisterEvent
 from tests.channels.test_events_socket import (
     APP,
     _update,

@@ -12,8 +12,8 @@ from icframework.candid import TEXT, encode
 from icframework.channels.events import bridge
 from icframework.core import Principal
 from icframework.protocol import CallContent, sign_envelope
+from icframework.replica import CanisterEvent
 from icframework.replica.service import ReplicaService
-from icframework.replica.subnet import CanisterEvent
 from tests.channels.test_events_socket import (
     ALICE,
     _frame,
