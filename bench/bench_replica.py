@@ -22,9 +22,9 @@ Tables (all figures measured in this run, wall time with ``time.perf_counter_ns`
    `FANOUT` canisters, for both stores.
 4. Checkpoint cost against dirty pages: a hand-written WAT canister with a 64 MiB heap
    whose update writes one word to each of N distinct 4 KiB pages; time per update
-   through the replica with the SQLite store (memcmp dirty detection + image copy +
+   through the replica with the SQLite store (dirty-bitmap read + image copy +
    commit) against `Sandbox.execute` with ``persist=False`` (the same execution with
-   memcmp and rollback but no commit: the reference), `Sandbox.execute` with
+   rollback of the marked pages but no commit: the reference), `Sandbox.execute` with
    ``persist=True`` (dirty detection and image copy, no store) and the bare wasm call.
 
 5. Heap size against cost: a hand-written WAT canister whose heap is 5 MiB, 64 MiB or
@@ -70,6 +70,7 @@ sys.path.insert(0, str(ROOT))
 from icframework.core import Principal  # noqa: E402
 from icframework.core.ic0 import Context  # noqa: E402
 from icframework.replica.embedded import EMPTY_ARGS, Replica  # noqa: E402
+from icframework.replica.execution.dirty_pages import BITMAP_EXPORT, COUNTER_BYTES  # noqa: E402
 from icframework.replica.execution.sandbox import Sandbox  # noqa: E402
 from icframework.replica.execution.wasm_module import MEMORY_EXPORT, CanisterModule  # noqa: E402
 from icframework.replica.state import IngressState  # noqa: E402
@@ -341,12 +342,21 @@ class BareInstance:
 
         return run_and_discard
 
+    def _marking(self) -> int:
+        """Instructions the dirty-page marking burnt so far (`dirty_pages.MarkingCounter`)."""
+        bitmap = self.exports.get(BITMAP_EXPORT)
+        if not isinstance(bitmap, wasmtime.Memory):
+            return 0
+        end = ctypes.addressof(bitmap.data_ptr(self.store).contents) + bitmap.data_len(self.store)
+        return ctypes.c_int64.from_address(end - COUNTER_BYTES).value
+
     def instructions(self, run: Callable[[], object]) -> int:
+        """Instructions of one ``run``: fuel used less the dirty-page marking's own."""
         if not self.metered:
             return 0
-        before = self.store.get_fuel()
+        before, marking = self.store.get_fuel(), self._marking()
         run()
-        return before - self.store.get_fuel()
+        return before - self.store.get_fuel() - (self._marking() - marking)
 
 
 def _no_fuel_engine() -> wasmtime.Engine:
@@ -715,9 +725,9 @@ def main() -> None:
     print("-" * 92)
     for line in _checkpoint_rows():
         print(line)
-    print("bare = the export alone; rollback = Sandbox.execute(persist=False): memcmp of the "
-          "whole heap + copy-back;\npersist = Sandbox.execute(persist=True): memcmp + image "
-          "copy; replica = Replica.update: persist + round + SQLite commit; round+commit = "
+    print("bare = the export alone; rollback = Sandbox.execute(persist=False): bitmap read "
+          "+ copy-back;\npersist = Sandbox.execute(persist=True): bitmap read + compare + "
+          "image copy; replica = Replica.update: persist + round + SQLite commit; round+commit = "
           "replica - persist.")
 
     print()
