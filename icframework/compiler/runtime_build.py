@@ -37,6 +37,7 @@ import wasmtime
 from wasmtime import component
 
 from icframework.abi import WIT_PATH, WORLD
+from icframework.compiler import bulk_bytes
 from icframework.compiler.progress import StepTimes, timed_step
 from icframework.compiler.runtime import GUEST_MODULE, RUNTIME_DIR
 
@@ -123,6 +124,8 @@ def runtime_key() -> str:
     digest.update(b"componentize-py " + version("componentize-py").encode() + b"\0")
     digest.update(b"world " + WORLD.encode() + b"\0")
     digest.update(WIT_PATH.read_bytes() + b"\0")
+    # the rewrite applied to componentize-py's output
+    digest.update(Path(bulk_bytes.__file__).read_bytes() + b"\0")
     for name, data in guest_sources().items():
         digest.update(name.encode() + b"\0" + data + b"\0")
     return digest.hexdigest()[:16]
@@ -185,7 +188,10 @@ def build_runtime(
                 f"componentize-py failed (exit {result.returncode}) building {GUEST_MODULE} "
                 f"against {WIT_PATH}:\n{result.stdout}{result.stderr}"
             )
-        wasm = output.read_bytes()
+        try:
+            wasm = bulk_bytes.latin1_exports(output.read_bytes())
+        except bulk_bytes.BulkBytesError as exc:
+            raise BuildError(f"the runtime component built by componentize-py: {exc}") from exc
         _write_atomically(path, wasm)
     seconds = time.perf_counter() - started
     say(f"cached {path.name} ({len(wasm) / 1e6:.1f} MB)")

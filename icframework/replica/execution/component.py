@@ -229,7 +229,9 @@ class ComponentSandbox:
                     ErrorCode.CANISTER_INVALID_WASM,
                     f"Canister's runtime component does not export {_CANISTER_INTERFACE}",
                 )
-            funcs[name] = ExportFunc(func, store)
+            # The message exports take and answer blobs only, declared to the host as
+            # latin-1 strings (`icframework.compiler.bulk_bytes`): one buffer each way.
+            funcs[name] = ExportFunc(func, store, latin1=name in _LATIN1_EXPORTS)
         install, call = funcs["install"], funcs["call"]
         self.instantiate_seconds = time.perf_counter() - started
         started = time.perf_counter()
@@ -453,6 +455,8 @@ class ComponentSandbox:
             return system, "", b""
         return "update", target, inp.arg
 
+
+_LATIN1_EXPORTS = frozenset({"call-method", "call-callback"})
 
 _BARE_MODULE = CanisterModule(
     wasm=b"", module_hash=b"", memory64=False, has_memory=False, has_table=False,

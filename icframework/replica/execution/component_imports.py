@@ -154,10 +154,16 @@ class ComponentImports:
                 instance_type = item.ty
                 assert isinstance(instance_type, component.ComponentInstanceType)
                 types = {k: v.ty for k, v in instance_type.exports(engine).items()}
+                # The runtime build declares the key-value store's blobs to the host as
+                # latin-1 strings (icframework.compiler.bulk_bytes): bytes in bulk.
+                latin1 = interface == "kv"
                 with root.add_instance(name) as instance:
                     for function_name, function in functions.items():
                         if function_name in types:
-                            add_host_func(instance, function_name, function, types[function_name])
+                            add_host_func(
+                                instance, function_name, function, types[function_name],
+                                latin1=latin1,
+                            )
             for interface, functions in self._wasi_functions().items():
                 if interface in versions:
                     self._define(root, versions[interface], functions)

@@ -102,6 +102,23 @@ def _lower_blob(value: Any, c: Any) -> None:
     c.of.list = items
 
 
+def _lift_latin1(c: Any) -> bytes:
+    text = c.of.string
+    n = text.size
+    if not n:
+        return b""
+    return ctypes.string_at(_address(text.data), n).decode("utf-8").encode("latin-1")
+
+
+def _lower_latin1(value: Any, c: Any) -> None:
+    if type(value) is not bytes:
+        if not isinstance(value, (bytearray, memoryview)):
+            raise TypeError(f"expected bytes for a blob, got {type(value).__name__}")
+        value = bytes(value)
+    c.kind = _STRING_KIND
+    c.of.string = ffi.bytes_to_capi(value.decode("latin-1").encode("utf-8"))
+
+
 def _lift_string(c: Any) -> str:
     return ffi.to_str(c.of.string)
 
@@ -112,14 +129,17 @@ def _lower_string(value: Any, c: Any) -> None:
     c.of.string = text
 
 
-def _lifter(ty: Any) -> _Lift:
-    """The converter of a C value of WIT type ``ty`` to Python (which frees nothing)."""
+def _lifter(ty: Any, *, latin1: bool = False) -> _Lift:
+    """The converter of a C value of WIT type ``ty`` to Python (which frees nothing);
+    with ``latin1`` a ``string`` is bytes, one per character (see `ExportFunc`)."""
     wt = component
+    if latin1 and isinstance(ty, wt.String):
+        return _lift_latin1
     if isinstance(ty, wt.ListType):
         element = ty.element
         if isinstance(element, wt.U8):
             return _lift_blob
-        item = _lifter(element)
+        item = _lifter(element, latin1=latin1)
 
         def lift_list(c: Any) -> list[Any]:
             items = c.of.list
@@ -136,7 +156,7 @@ def _lifter(ty: Any) -> _Lift:
     if isinstance(ty, wt.U64):
         return lambda c: int(c.of.u64)
     if isinstance(ty, wt.TupleType):
-        parts = [_lifter(t) for t in ty.elements]
+        parts = [_lifter(t, latin1=latin1) for t in ty.elements]
 
         def lift_tuple(c: Any) -> tuple[Any, ...]:
             data = c.of.tuple.data
@@ -144,7 +164,7 @@ def _lifter(ty: Any) -> _Lift:
 
         return lift_tuple
     if isinstance(ty, wt.RecordType):
-        fields = [(name, _lifter(t)) for name, t in ty.fields]
+        fields = [(name, _lifter(t, latin1=latin1)) for name, t in ty.fields]
 
         def lift_record(c: Any) -> _Record:
             data = c.of.record.data
@@ -152,7 +172,7 @@ def _lifter(ty: Any) -> _Lift:
 
         return lift_record
     if isinstance(ty, wt.OptionType):
-        payload = _lifter(ty.payload)
+        payload = _lifter(ty.payload, latin1=latin1)
 
         def lift_option(c: Any) -> Any:
             inner = c.of.option
@@ -160,7 +180,7 @@ def _lifter(ty: Any) -> _Lift:
 
         return lift_option
     if isinstance(ty, wt.VariantType):
-        cases = {name: None if t is None else _lifter(t) for name, t in ty.cases}
+        cases = {name: None if t is None else _lifter(t, latin1=latin1) for name, t in ty.cases}
 
         def lift_variant(c: Any) -> tuple[str, Any]:
             variant = c.of.variant
@@ -174,14 +194,17 @@ def _lifter(ty: Any) -> _Lift:
     raise NotImplementedError(f"the canister ABI does not use WIT type {ty!r}")
 
 
-def _lowerer(ty: Any) -> _Lower:
-    """The converter of a Python value to a C value of WIT type ``ty``."""
+def _lowerer(ty: Any, *, latin1: bool = False) -> _Lower:
+    """The converter of a Python value to a C value of WIT type ``ty``; with ``latin1``
+    a ``string`` is given as bytes, one per character (see `ExportFunc`)."""
     wt = component
+    if latin1 and isinstance(ty, wt.String):
+        return _lower_latin1
     if isinstance(ty, wt.ListType):
         element = ty.element
         if isinstance(element, wt.U8):
             return _lower_blob
-        item = _lowerer(element)
+        item = _lowerer(element, latin1=latin1)
 
         def lower_list(value: Any, c: Any) -> None:
             values = list(value)
@@ -218,7 +241,7 @@ def _lowerer(ty: Any) -> _Lower:
 
         return lower_int
     if isinstance(ty, wt.TupleType):
-        parts = [_lowerer(t) for t in ty.elements]
+        parts = [_lowerer(t, latin1=latin1) for t in ty.elements]
         count = len(parts)
 
         def lower_tuple(value: Any, c: Any) -> None:
@@ -236,7 +259,7 @@ def _lowerer(ty: Any) -> _Lower:
 
         return lower_tuple
     if isinstance(ty, wt.OptionType):
-        payload = _lowerer(ty.payload)
+        payload = _lowerer(ty.payload, latin1=latin1)
 
         def lower_option(value: Any, c: Any) -> None:
             if value is None:
@@ -267,16 +290,25 @@ def _free(c: Any) -> None:
 
 
 class ExportFunc:
-    """An export of the runtime, called with converters built once (see the module docstring)."""
+    """An export of the runtime, called with converters built once (see the module docstring).
+
+    With ``latin1`` the export's ``string`` parameters and result are bytes: the runtime
+    build declares the blobs of the message exports to the host as latin-1 strings
+    (`icframework.compiler.bulk_bytes`), which cross as one buffer instead of one value
+    per byte. They are given and returned as ``bytes`` and sent as the UTF-8 of their
+    latin-1 text, which wasmtime transcodes to one byte per character in the guest.
+    """
 
     __slots__ = ("_func", "_lift", "_lowers", "post_return")
 
-    def __init__(self, func: component.Func, store: wasmtime.Store) -> None:
+    def __init__(
+        self, func: component.Func, store: wasmtime.Store, *, latin1: bool = False
+    ) -> None:
         ty = func.type(store)
         self._func = func
-        self._lowers = tuple(_lowerer(t) for _name, t in ty.params)
+        self._lowers = tuple(_lowerer(t, latin1=latin1) for _name, t in ty.params)
         result = ty.result
-        self._lift = None if result is None else _lifter(result)
+        self._lift = None if result is None else _lifter(result, latin1=latin1)
         self.post_return = func.post_return
 
     def __call__(self, store: wasmtime.Store, *args: Any) -> Any:
@@ -332,18 +364,20 @@ def _host_forget(ident: Any) -> None:
 
 
 def add_host_func(
-    instance: component.LinkerInstance, name: str, func: Callable[..., Any], ty: Any
+    instance: component.LinkerInstance, name: str, func: Callable[..., Any], ty: Any,
+    *, latin1: bool = False,
 ) -> None:
     """Define ``func`` (``func(store, *params)``) as ``name`` of a linker instance.
 
     ``ty`` is the function's component type (its parameters and result give the
-    converters); raises `wasmtime.WasmtimeError` if the linker refuses the definition.
+    converters); with ``latin1`` its strings are bytes, as in `ExportFunc`. Raises
+    `wasmtime.WasmtimeError` if the linker refuses the definition.
     """
     ident = next(_host_ids)
     result = ty.result
     _HOST_FUNCS[ident] = (
-        func, tuple(_lifter(t) for _name, t in ty.params),
-        None if result is None else _lowerer(result),
+        func, tuple(_lifter(t, latin1=latin1) for _name, t in ty.params),
+        None if result is None else _lowerer(result, latin1=latin1),
     )
     raw = name.encode("utf-8")
     error = ffi.wasmtime_component_linker_instance_add_func(
