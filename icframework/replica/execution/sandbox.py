@@ -71,7 +71,10 @@ _memcmp.restype = ctypes.c_int
 _memcmp.argtypes = (ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t)
 _MARKED = 1
 # Fuel per instruction of the limit for an instrumented module: room for the marking's
-# own instructions (at most as many as the message's, even in a loop of bare stores).
+# own instructions, which are a few percent of a message's (20% for a Motoko update
+# writing a megabyte). Only a loop that does little but store can burn more marking
+# than its own instructions and so hit IC0522 before its count reaches the limit; a
+# larger factor would let every runaway message burn that much more CPU time.
 _FUEL_HEADROOM = 2
 
 _VALTYPES = {"i32": wasmtime.ValType.i32, "i64": wasmtime.ValType.i64}
@@ -361,7 +364,7 @@ class Sandbox:
         return api
 
     def _overhead(self) -> ctypes.c_int64 | None:
-        """The instructions the dirty-page marking burnt (`dirty_pages.MarkingCounter`), in place."""
+        """The marking's instruction counter (`dirty_pages.MarkingCounter`), in place."""
         if self.bitmap is None:
             return None
         end = ctypes.addressof(self.bitmap.data_ptr(self.store).contents) + self.bitmap.data_len(
