@@ -11,7 +11,7 @@ import wasmtime
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from icframework.core import Principal
+from icframework.core import ErrorCode, Principal
 from icframework.core.ic0 import Context
 from icframework.replica.embedded import Replica
 from icframework.replica.execution.page_map import PageMap
@@ -78,11 +78,14 @@ class Direct:
         )
         self.sandbox.take_dirty_pages()
 
-    def call(self, method: str, arg: bytes = b"", *, query: bool = False) -> ExecutionResult:
+    def call(self, method: str, arg: bytes = b"", *, query: bool = False,
+             limit: int | None = None) -> ExecutionResult:
         context = Context.QUERY if query else Context.UPDATE
         prefix = "canister_query " if query else "canister_update "
         inp = self.subnet.execution_input(self.state, context, OWNER.raw, arg=arg)
-        return self.sandbox.execute(prefix + method, inp, self.limit, persist=not query)
+        return self.sandbox.execute(
+            prefix + method, inp, self.limit if limit is None else limit, persist=not query
+        )
 
 
 WRITER = Direct(WRITER_WAT)
@@ -214,3 +217,17 @@ def test_counter_canister_is_instrumented() -> None:
     replica.install_code(canister, counter_wasm(), sender=OWNER)
     sandbox = replica.subnet.sandboxes[canister.raw]
     assert isinstance(sandbox, Sandbox) and sandbox.bitmap is not None
+
+
+def test_the_instruction_limit_applies_to_the_count_without_the_marking() -> None:
+    direct = Direct(WRITER_WAT)
+    arg = _arg([(4096 + 8 * n, n) for n in range(300)])
+    first = direct.call("write", arg)
+    fuel = direct.sandbox._fuel_limit - direct.sandbox.store.get_fuel()
+    used = first.instructions + first.complexity  # what counts against the limit
+    assert fuel > used + 300 * 8  # the marking burnt fuel that is not counted
+    exact = direct.call("write", arg, limit=used)
+    assert exact.trap is None and exact.instructions == first.instructions
+    over = direct.call("write", arg, limit=used - 1)
+    assert over.trap is not None
+    assert over.trap.error_code is ErrorCode.CANISTER_INSTRUCTION_LIMIT_EXCEEDED
