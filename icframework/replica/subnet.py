@@ -18,11 +18,11 @@ An update call, top to bottom:
 2. **Induction**: the next round's `_begin_round` → `_induct_ingress` takes the
    induction fee (`replica.charging.Charging.induct`), marks the call ``processing``
    and puts it on its canister's input queue (`enqueue`).
-3. **Execution**: `_execute_next` picks the canister (`_priority_key`) and runs
-   `_execute_request`: cycles are prepaid (`Charging.prepay`), the sandbox executes
-   (`replica.execution`), the fee is settled (`_settle_execution`) and the output is
-   applied (`_apply_output`: calls made are enqueued, the reply goes to `_respond`,
-   which stages an ingress answer in `IngressHistory.stage_answer`).
+3. **Execution**: `_execute_next` picks the canister (`_priority_key`) and hands the
+   message to `replica.message_execution.MessageExecutor.execute_request`: cycles are
+   prepaid (`Charging.prepay`), the sandbox executes (`replica.execution`), the fee
+   is settled and the output applied (calls made are enqueued; the reply goes to
+   `send_response`, which stages an ingress answer in `IngressHistory.stage_answer`).
 4. **Commit**: `_end_round` publishes the staged answers
    (`IngressHistory.publish_answers`), prunes the ingress history, and `_commit` writes
    the canisters' changes (`replica.canisters.Canisters.write_changes`), the ingress
@@ -33,10 +33,12 @@ An update call, top to bottom:
    is cut from it.
 
 Canister records, sandboxes and memories live in `replica.canisters`, the cycles
-policy in `replica.charging` (fees: `replica.cycles`), non-replicated and composite
-queries in `replica.queries`. Messages to the management canister (``aaaaa-aa``) go to
-the injected `ManagementHandler` (`replica.management.ManagementCanister` in the
-embedded replica). Not thread-safe: one caller drives rounds and queries at a time.
+policy in `replica.charging` (fees: `replica.cycles`), message execution in
+`replica.message_execution`, non-replicated and composite queries in
+`replica.queries`; this module schedules rounds and routes messages. Messages to the
+management canister (``aaaaa-aa``) go to the injected `ManagementHandler`
+(`replica.management.ManagementCanister` in the embedded replica). Not thread-safe:
+one caller drives rounds and queries at a time.
 """
 
 from __future__ import annotations
@@ -60,18 +62,20 @@ from icframework.replica.errors import ReplicaError
 from icframework.replica.execution.component import RuntimeLoader
 from icframework.replica.execution.engine import ExecutionEngine
 from icframework.replica.execution.page_map import PageMap
-from icframework.replica.execution.sandbox import CanisterSandbox, ExecutionResult
+from icframework.replica.execution.sandbox import CanisterSandbox
 from icframework.replica.execution.system_api import (
-    CanisterTrap,
     ExecutionInput,
-    ExecutionOutput,
-    Reply,
 )
 from icframework.replica.execution.wasm_module import CanisterModule
 from icframework.replica.ingress import IngressHistory, check_update_call
+from icframework.replica.message_execution import (
+    MANAGEMENT,
+    CanisterEvent,
+    EventListener,
+    MessageExecutor,
+    RoundReport,
+)
 from icframework.replica.messages import (
-    Callback,
-    CallContext,
     CallOrigin,
     IngressQueue,
     OriginKind,
@@ -104,7 +108,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-MANAGEMENT = b""
 _KV_QUEUES = "queue"
 
 @dataclass(frozen=True, slots=True)
@@ -138,40 +141,6 @@ class SubnetConfig:
     fees: FeeSchedule = field(default_factory=FeeSchedule)
 
 
-
-
-@dataclass(frozen=True, slots=True)
-class CanisterEvent:
-    """An event a canister published (``events.publish``) in a message that committed.
-
-    ``value`` is the canister's bytes (Candid for SDK canisters); ``height`` the round
-    that committed it and ``index`` its position among that round's events.
-    """
-
-    canister_id: bytes
-    topic: str
-    value: bytes
-    height: int
-    index: int
-
-
-EventListener = Callable[[Sequence[CanisterEvent]], None]
-"""Called after each round that committed events, in the round loop's thread, with
-that round's events in commit order. It must be quick and must not touch the subnet."""
-
-
-@dataclass(slots=True)
-class RoundReport:
-    """What a round did; for logs, benchmarks and tests."""
-
-    height: int
-    time_ns: int
-    messages: int = 0
-    instructions: int = 0
-    complexity: int = 0
-    """Host-call cost counted against the round's budget but not charged in cycles."""
-    logs: list[tuple[bytes, bytes]] = field(default_factory=list)
-    events: list[CanisterEvent] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -244,6 +213,10 @@ class Subnet:
         self.queries = QueryRunner(self.canister_state, self.config)
         self.queues: dict[bytes, deque[Request | Response]] = {}
         self.ingress = IngressHistory(ingress_queue)
+        self.metrics = metrics if metrics is not None else SubnetMetrics()
+        """Fed at the hooks marked ``metrics:`` below; never read by execution."""
+        self.executor = MessageExecutor(self.canister_state, self.charging, self.config,
+                                        self.metrics, self)
         self.management_factory = management
         self.management: ManagementHandler = management(self)
         self._dirty_queues: set[bytes] = set()
@@ -256,8 +229,6 @@ class Subnet:
         self._last_cost: dict[bytes, int] = {}
         self.between_messages: Callable[[], None] | None = None
         """Called by `execute_round` after each message (see `ReplicaService`)."""
-        self.metrics = metrics if metrics is not None else SubnetMetrics()
-        """Fed at the hooks marked ``metrics:`` below; never read by execution."""
         self._load()
 
     def _now(self) -> int:
@@ -357,7 +328,6 @@ class Subnet:
         material = self.canister_state.seed + self.height.to_bytes(8, "big")
         return hashlib.sha256(material + self._random_counter.to_bytes(8, "big")).digest()
 
-
     # -- ingress -------------------------------------------------------------------------------
 
     def check_ingress(self, sender: bytes, canister_id: bytes, method: str, arg: bytes) -> None:
@@ -415,7 +385,6 @@ class Subnet:
                                                  CertificationChanges())
         return changes
 
-
     # -- queries ----------------------------------------------------------------------------
 
     def query(
@@ -440,7 +409,6 @@ class Subnet:
         self.metrics.query_answered(sender, canister_id, method, started,  # metrics:
                                     None if reject is None else reject.message)
         return result
-
 
     # -- rounds ------------------------------------------------------------------------------
 
@@ -490,6 +458,7 @@ class Subnet:
         self.time_ns = max(self.time_ns + 1, self.clock())
         self._random_counter = 0
         self._report = RoundReport(self.height, self.time_ns)
+        self.executor.report = self._report
         plan = _RoundPlan(self._report)
         self._round = plan
         self._induct_ingress()
@@ -559,7 +528,7 @@ class Subnet:
         for message in self.ingress.take_queued():
             request_id, request, expiry_ns = message.request_id, message.request, message.expiry_ns
             if expiry_ns < self.time_ns:
-                self._respond(request.origin, reject=RejectInfo(
+                self.send_response(request.origin, reject=RejectInfo(
                     RejectCode.SYS_TRANSIENT, "Ingress message expired before execution",
                     ErrorCode.INGRESS_MESSAGE_TIMEOUT))
                 continue
@@ -567,7 +536,7 @@ class Subnet:
             if target != MANAGEMENT and target in self.canisters:
                 unpaid = self.charging.induct(target, len(request.arg) + len(request.method))
                 if unpaid is not None:
-                    self._respond(request.origin, reject=unpaid)
+                    self.send_response(request.origin, reject=unpaid)
                     continue
             self.ingress.mark_processing(request_id, self.time_ns)
             self.enqueue(request)
@@ -628,7 +597,7 @@ class Subnet:
         tasks = plan.tasks.get(canister_id)
         before = self._report.instructions + self._report.complexity
         if tasks:
-            self._run_task(canister_id, tasks.popleft(), plan)
+            self.executor.run_task(canister_id, tasks.popleft())
             if not tasks:
                 del plan.tasks[canister_id]
         else:
@@ -636,9 +605,9 @@ class Subnet:
             message = queue.popleft()
             self._dirty_queues.add(canister_id)
             if isinstance(message, Request):
-                self._execute_request(message)
+                self.executor.execute_request(message)
             else:
-                self._execute_response(message)
+                self.executor.execute_response(message)
             plan.messages += 1
         cost = self._report.instructions + self._report.complexity - before
         plan.used += cost
@@ -681,269 +650,11 @@ class Subnet:
         self._last_turn = {c: h for c, h in self._last_turn.items() if c in self.canisters}
         self._last_cost = {c: n for c, n in self._last_cost.items() if c in self.canisters}
 
-    def _run_task(self, canister_id: bytes, export: str, plan: _RoundPlan) -> None:
-        state = self.canisters[canister_id]
-        sandbox = self.sandboxes.get(canister_id)
-        if sandbox is None or state.status is not CanisterStatus.RUNNING:
-            return
-        if export == "canister_global_timer":
-            if not state.global_timer_ns or state.global_timer_ns > self.time_ns:
-                return
-            state.global_timer_ns = 0
-            self.mark_dirty(canister_id)
-        limit = self.config.update_instruction_limit
-        if not self.charging.prepay(canister_id, limit):
-            return
-        context = CallContext(state.new_id(), CallOrigin(OriginKind.SYSTEM), MANAGEMENT, export,
-                              responded=True)
-        state.call_contexts[context.id] = context
-        inp = self.execution_input(state, Context.SYSTEM_TASK, MANAGEMENT)
-        result = sandbox.execute(export, inp, limit, persist=True)
-        self._settle_execution(canister_id, limit, result)
-        if result.output is not None:
-            self._apply_output(canister_id, context, result.output)
-        else:
-            self._log_trap(canister_id, export, result)
-        self._maybe_close(canister_id, context, result.trap)
-
-    # -- executing requests ------------------------------------------------------------------
-
-    def _execute_request(self, request: Request) -> None:
-        canister_id = request.receiver
-        name = canister_text(canister_id)
-        state = self.canisters.get(canister_id)
-        if state is None:
-            self._reject(request, ErrorCode.CANISTER_NOT_FOUND, f"Canister {name} not found")
-            return
-        sandbox = self.sandboxes.get(canister_id)
-        if state.status is not CanisterStatus.RUNNING:
-            code = (ErrorCode.CANISTER_STOPPED if state.status is CanisterStatus.STOPPED
-                    else ErrorCode.CANISTER_STOPPING)
-            self._reject(request, code, f"Canister {name} is {state.status.value}")
-            return
-        if sandbox is None:
-            self._reject(
-                request, ErrorCode.CANISTER_WASM_MODULE_NOT_FOUND,
-                f"Error from Canister {name}: Attempted to execute a message, but the canister "
-                "contains no Wasm module.",
-            )
-            return
-        module = sandbox.module
-        if request.method in module.updates:
-            export, context, persist = f"canister_update {request.method}", Context.UPDATE, True
-        elif request.method in module.queries:
-            export, context = f"canister_query {request.method}", Context.REPLICATED_QUERY
-            persist = False
-        elif request.method in module.composite_queries:
-            self._reject(
-                request, ErrorCode.COMPOSITE_QUERY_CALLED_IN_REPLICATED_MODE,
-                f"Error from Canister {name}: Composite query cannot be called in replicated "
-                "mode",
-            )
-            return
-        else:
-            self._reject(
-                request, ErrorCode.CANISTER_METHOD_NOT_FOUND,
-                f"Error from Canister {name}: Canister has no update method '{request.method}'.",
-            )
-            return
-        limit = self.config.update_instruction_limit
-        frozen = self.charging.frozen_reject(canister_id, self.config.fees.execution_prepayment(
-            limit, module.memory64))
-        if frozen is not None:
-            self._respond(request.origin, reject=frozen, refund=request.cycles)
-            return
-        self.charging.prepay(canister_id, limit)
-        context_state = CallContext(state.new_id(), request.origin, request.sender,
-                                    request.method, cycles_available=request.cycles)
-        state.call_contexts[context_state.id] = context_state
-        inp = self.execution_input(state, context, request.sender, arg=request.arg,
-                          cycles_available=request.cycles)
-        result = sandbox.execute(export, inp, limit, persist=persist)
-        self._settle_execution(canister_id, limit, result)
-        context_state.instructions += result.instructions
-        if result.output is not None:
-            if not persist:
-                result.output.calls.clear()
-            self._apply_output(canister_id, context_state, result.output)
-        self._maybe_close(canister_id, context_state, result.trap)
-
-    def _execute_response(self, response: Response) -> None:
-        canister_id = response.origin.canister_id
-        state = self.canisters.get(canister_id)
-        if state is None:
-            return
-        callback = state.callbacks.pop(response.origin.callback_id, None)
-        if callback is None:
-            return
-        self.mark_dirty(canister_id)
-        size = len(response.reply) if response.reply is not None else (
-            len(response.reject.message.encode()) if response.reject else 0)
-        self.charging.refund_response(state, size, response.refund)
-        context_state = state.call_contexts.get(callback.call_context_id)
-        if context_state is None:
-            return
-        context_state.outstanding -= 1
-        sandbox = self.sandboxes.get(canister_id)
-        if sandbox is None or callback.extra.get("orphaned"):
-            self._maybe_close(canister_id, context_state, None)
-            return
-        if response.reply is not None:
-            target, context, arg = callback.reply, Context.REPLY_CALLBACK, response.reply
-            reject_code, reject_message = 0, ""
-        else:
-            assert response.reject is not None
-            target, context, arg = callback.reject, Context.REJECT_CALLBACK, b""
-            reject_code, reject_message = int(response.reject.code), response.reject.message
-        limit = self.config.update_instruction_limit
-        self.charging.prepay(canister_id, limit)
-        inp = self.execution_input(
-            state, context, context_state.caller, arg=arg, reject_code=reject_code,
-            reject_message=reject_message, cycles_available=context_state.cycles_available,
-            cycles_refunded=response.refund, responded=context_state.responded,
-            call_context_instructions=context_state.instructions,
-        )
-        result = sandbox.execute(target, inp, limit, persist=True)
-        self._settle_execution(canister_id, limit, result)
-        context_state.instructions += result.instructions
-        if result.output is not None:
-            self._apply_output(canister_id, context_state, result.output)
-        elif callback.cleanup is not None:
-            self._log_trap(canister_id, "callback", result)
-            cleanup_input = self.execution_input(state, Context.CLEANUP, context_state.caller,
-                                        reject_code=reject_code)
-            cleanup = sandbox.execute(callback.cleanup, cleanup_input, limit, persist=True)
-            self._settle_execution(canister_id, 0, cleanup)
-            if cleanup.output is not None:
-                self._apply_side_effects(canister_id, cleanup.output)
-        self._maybe_close(canister_id, context_state, result.trap)
-
-
-    # -- applying effects ---------------------------------------------------------------------
-
-    def _settle_execution(self, canister_id: bytes, prepaid_limit: int,
-                          result: ExecutionResult) -> None:
-        """Refund the unused part of the prepayment and count the instructions."""
-        state = self.canisters[canister_id]
-        sandbox = self.sandboxes.get(canister_id)
-        self.charging.settle(canister_id, prepaid_limit, result.instructions)
-        report = self._report
-        report.instructions += result.instructions
-        report.complexity += result.complexity
-        self.metrics.executed(canister_id, result.instructions)  # metrics:
-        if result.output is not None:
-            for topic, value in getattr(result, "events", ()):
-                report.events.append(
-                    CanisterEvent(canister_id, topic, value, self.height, len(report.events))
-                )
-        if sandbox is not None:
-            state.heap_size = sandbox.heap_size
-            state.globals = dict(sandbox.committed_globals)
-        state.stable_size = self.stables[canister_id].size_bytes
-        self.mark_dirty(canister_id)
-
-    def _apply_side_effects(self, canister_id: bytes, output: ExecutionOutput) -> None:
-        state = self.canisters[canister_id]
-        state.cycles += output.cycles_accepted - output.cycles_burned
-        state.cycles -= output.cycles_sent + output.call_fees
-        state.cycles_consumed += output.cycles_burned
-        if output.certified_data is not None:
-            state.certified_data = output.certified_data
-        if output.global_timer_ns is not None:
-            state.global_timer_ns = output.global_timer_ns
-        state.version += 1
-        for line in output.logs:
-            self._report.logs.append((canister_id, line))
-
-    def _apply_output(self, canister_id: bytes, context_state: CallContext,
-                      output: ExecutionOutput) -> None:
-        state = self.canisters[canister_id]
-        self._apply_side_effects(canister_id, output)
-        context_state.cycles_available -= output.cycles_accepted
-        for call in output.calls:
-            callback = Callback(
-                state.new_id(), context_state.id, call.callee,
-                (call.reply_fun, call.reply_env), (call.reject_fun, call.reject_env),
-                call.cleanup, call.cycles, self.config.fees.response_reservation(),
-            )
-            state.callbacks[callback.id] = callback
-            context_state.outstanding += 1
-            origin = CallOrigin(OriginKind.CANISTER, canister_id=canister_id,
-                                callback_id=callback.id)
-            request = Request(canister_id, call.callee, call.method, bytes(call.payload), origin,
-                              call.cycles)
-            if call.callee == MANAGEMENT or call.callee in self.canisters:
-                self.enqueue(request)
-            else:
-                self._respond(origin, reject=RejectInfo(
-                    RejectCode.DESTINATION_INVALID,
-                    f"Canister {canister_text(call.callee)} not found",
-                    ErrorCode.CANISTER_NOT_FOUND), refund=call.cycles)
-        response = output.response
-        if response is not None and not context_state.responded:
-            context_state.responded = True
-            refund = context_state.cycles_available
-            context_state.cycles_available = 0
-            if isinstance(response, Reply):
-                self._respond(context_state.origin, reply=response.data, refund=refund,
-                              respondent=canister_id)
-            else:
-                self._respond(context_state.origin, reject=RejectInfo(
-                    RejectCode.CANISTER_REJECT, response.message,
-                    ErrorCode.CANISTER_REJECTED_MESSAGE), refund=refund, respondent=canister_id)
-
-    def _maybe_close(self, canister_id: bytes, context_state: CallContext,
-                     trap: CanisterTrap | None) -> None:
-        state = self.canisters[canister_id]
-        if trap is not None and not context_state.responded:
-            if context_state.outstanding == 0 or context_state.origin.kind is OriginKind.SYSTEM:
-                self._log_trap_message(canister_id, trap, context_state.method)
-                self._fail_context(canister_id, context_state, RejectInfo(
-                    RejectCode.CANISTER_ERROR,
-                    f"Error from Canister {canister_text(canister_id)}: {trap.message}",
-                    trap.error_code))
-                return
-        elif trap is not None:
-            self._log_trap_message(canister_id, trap, context_state.method)
-        if context_state.outstanding > 0:
-            return
-        if not context_state.responded:
-            self._fail_context(canister_id, context_state, RejectInfo(
-                RejectCode.CANISTER_ERROR,
-                f"Error from Canister {canister_text(canister_id)}: Canister did not reply to "
-                "the call", ErrorCode.CANISTER_DID_NOT_REPLY))
-            return
-        state.call_contexts.pop(context_state.id, None)
-
-    def _fail_context(self, canister_id: bytes, context_state: CallContext,
-                      reject: RejectInfo) -> None:
-        state = self.canisters[canister_id]
-        context_state.responded = True
-        refund = context_state.cycles_available
-        context_state.cycles_available = 0
-        self._respond(context_state.origin, reject=reject, refund=refund, respondent=canister_id)
-        if context_state.outstanding == 0:
-            state.call_contexts.pop(context_state.id, None)
-
-    def _log_trap(self, canister_id: bytes, what: str, result: ExecutionResult) -> None:
-        if result.trap is not None:
-            self._report.logs.append(
-                (canister_id, f"[TRAP in {what}] {result.trap.message}".encode())
-            )
-
-    def _log_trap_message(self, canister_id: bytes, trap: CanisterTrap, method: str) -> None:
-        self._report.logs.append((canister_id, f"[TRAP] {trap.message}".encode()))
-        self.metrics.trapped(canister_id, method, trap.message)  # metrics:
-
     # -- responses ----------------------------------------------------------------------------
 
-    def _reject(self, request: Request, code: ErrorCode, message: str) -> None:
-        self._respond(request.origin, reject=RejectInfo(code.reject_code, message, code),
-                      refund=request.cycles)
-
-    def _respond(self, origin: CallOrigin, *, reply: bytes | None = None,
-                 reject: RejectInfo | None = None, refund: int = 0,
-                 respondent: bytes = b"") -> None:
+    def send_response(self, origin: CallOrigin, *, reply: bytes | None = None,
+                      reject: RejectInfo | None = None, refund: int = 0,
+                      respondent: bytes = b"") -> None:
         """Deliver a response to whoever is waiting for it."""
         if origin.kind is OriginKind.INGRESS:
             # The answer is staged until the round commits: callers let in between two
@@ -957,8 +668,8 @@ class Subnet:
     def respond(self, origin: CallOrigin, *, reply: bytes | None = None,
                 reject: RejectInfo | None = None, refund: int = 0) -> None:
         """Public entry for the management canister to answer a request."""
-        self._respond(origin, reply=reply, reject=reject, refund=refund, respondent=MANAGEMENT)
-
+        self.send_response(origin, reply=reply, reject=reject, refund=refund,
+                           respondent=MANAGEMENT)
 
     # -- stopping ------------------------------------------------------------------------------
 
@@ -971,7 +682,6 @@ class Subnet:
                 waiting, state.stop_requests = state.stop_requests, []
                 for origin in waiting:
                     self.respond(CallOrigin.from_data(origin), reply=b"DIDL\x00\x00")
-
 
     # -- commit ------------------------------------------------------------------------------
 
