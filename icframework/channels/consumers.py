@@ -355,11 +355,16 @@ class CanisterSocketConsumer(AsyncWebsocketConsumer):
                 await self._unfollow(topic)
             await self._send(resync.frame())
             await self.close(code=CLOSE_RESYNC, reason="resync: events were missed")
-        except asyncio.CancelledError:
-            raise
-        except Exception:  # the client went away mid-write; disconnect() cleans up
-            logger.debug("the event writer of a socket on %s stopped", self.canister,
-                         exc_info=True)
+        except OSError:  # the client went away mid-write (uvicorn's ClientDisconnected)
+            logger.debug("the event writer of a socket on %s stopped: the client left",
+                         self.canister, exc_info=True)
+
+    async def close(self, code: int | bool | None = None, reason: str | None = None) -> None:
+        """Close the socket; the event writer stops first, so no event follows the close."""
+        writer = getattr(self, "writer", None)
+        if writer is not None and writer is not asyncio.current_task():
+            writer.cancel()
+        await super().close(code=code, reason=reason)
 
     async def _send_text(self, text: str) -> None:
         await self.send(text_data=text)
