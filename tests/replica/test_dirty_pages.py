@@ -28,6 +28,8 @@ from icframework.replica.execution.dirty_pages import (
 from icframework.replica.execution.engine import ExecutionEngine
 from icframework.replica.execution.wasm_code import FD
 from icframework.replica.execution.wasm_module import MEMORY_EXPORT, load_canister_module
+from tests.node import requires_node
+from tests.replica.corpus import motoko_wasm
 
 ENGINE = ExecutionEngine()
 WASM_PAGES = 4  # 256 KiB: 64 pages of 4 KiB
@@ -287,3 +289,11 @@ def test_store_kinds_table_matches_the_decoder() -> None:
     assert STORE_WIDTHS[0x3E] == 4
     assert STORE_WIDTHS[FD | 11] == 16
     assert {width for _, width, _ in STORE_KINDS.values()} == set(STORE_WIDTHS.values())
+
+
+@requires_node
+@pytest.mark.parametrize("name", ["counter", "stable_blob"])
+def test_motoko_modules_are_decoded_and_instrumented(name: str) -> None:
+    module = load_canister_module(motoko_wasm(name))
+    assert module.dirty_bitmap and module.memory64  # enhanced orthogonal persistence
+    ENGINE.compile(module)  # wasmtime validates the instrumented code
