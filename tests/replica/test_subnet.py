@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import ast
 from pathlib import Path
 
 import pytest
 
+import icframework.replica.subnet as subnet_module
 from icframework.core import ErrorCode, Principal
 from icframework.replica.embedded import Replica
 from icframework.replica.errors import CanisterError
+from icframework.replica.management import ManagementCanister
 from icframework.replica.subnet import SubnetConfig
 from tests.replica.wat_counter import counter_wasm, nat64_reply
 
@@ -163,3 +166,15 @@ def test_state_survives_restart(tmp_path: Path) -> None:
             replica.update(canister, "inc_then_trap")
     with Replica.open(tmp_path) as replica:
         assert replica.query(canister, "get") == nat64_reply(4)
+
+
+def test_subnet_takes_the_management_canister_by_injection() -> None:
+    tree = ast.parse(Path(subnet_module.__file__).read_text(encoding="utf-8"))
+    imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    assert "icframework.replica.management" not in imported
+    replica = Replica.open()
+    assert isinstance(replica.subnet.management, ManagementCanister)
+    # A reloaded subnet is built with the same handler, for the new subnet.
+    replica.reload()
+    assert isinstance(replica.subnet.management, ManagementCanister)
+    assert replica.subnet.management.subnet is replica.subnet
