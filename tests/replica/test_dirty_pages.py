@@ -24,12 +24,14 @@ from icframework.replica.execution.dirty_pages import (
     PAGE_SIZE,
     REFUND,
     STORE_WIDTHS,
+    STORES,
 )
 from icframework.replica.execution.engine import ExecutionEngine
-from icframework.replica.execution.wasm_code import FD
+from icframework.replica.execution.wasm_code import decode_locals, instructions
 from icframework.replica.execution.wasm_module import MEMORY_EXPORT, load_canister_module
 from tests.node import requires_node
 from tests.replica.corpus import motoko_wasm
+from tests.replica.test_wasm_code import code_bodies
 
 ENGINE = ExecutionEngine()
 WASM_PAGES = 4  # 256 KiB: 64 pages of 4 KiB
@@ -277,18 +279,31 @@ def test_stores_through_one_unchanged_local_share_one_mark() -> None:
     assert instrumented.fuel - instrumented.overhead == plain.fuel
 
 
-def test_marking_costs_no_instructions_in_a_loop() -> None:
+def test_marks_in_a_loop_are_refunded_every_iteration() -> None:
     operations: list[Store | Bulk] = [Store("i32.store", 100, 4, 3, "local"),
                                       Store("i64.store", 9000, 0, 3, "computed"),
                                       Bulk("fill", 20000, 1, 100)]
     result = check(operations, memory64=False, loop=50)
-    assert result.overhead > 50 * 5
+    assert result.overhead > 50 * (5 + 8 + REFUND)
 
 
-def test_store_kinds_table_matches_the_decoder() -> None:
-    assert STORE_WIDTHS[0x3E] == 4
-    assert STORE_WIDTHS[FD | 11] == 16
-    assert {width for _, width, _ in STORE_KINDS.values()} == set(STORE_WIDTHS.values())
+def test_a_store_into_grown_memory_marks_its_page() -> None:
+    wasm = program([], memory64=False)
+    grown = run(load_canister_module(wasm).wasm, "canister_update grow")
+    assert grown.marked == {HEAP // PAGE_SIZE, HEAP // PAGE_SIZE + 1}
+    assert grown.memory[HEAP + 8] == 1
+
+
+@pytest.mark.parametrize("kind", sorted(STORE_KINDS))
+def test_store_widths_match_the_encoded_opcodes(kind: str) -> None:
+    valtype, width, lane = STORE_KINDS[kind]
+    wasm = bytes(wasmtime.wat2wasm(
+        f"(module (memory 1) (func ({kind}{lane} (i32.const 0) {_value(valtype, 1)})))"
+    ))
+    body = code_bodies(wasm)[0]
+    stores = [ins for ins in instructions(body, decode_locals(body, 0)[1], len(body))
+              if ins.opcode in STORES]
+    assert [STORE_WIDTHS[ins.opcode] for ins in stores] == [width]
 
 
 @requires_node

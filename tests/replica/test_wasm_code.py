@@ -183,7 +183,7 @@ EVERYTHING_WAT = r"""
 def test_every_function_of_real_modules_decodes_to_its_final_end() -> None:
     for wasm in (bytes(wasmtime.wat2wasm(EVERYTHING_WAT)), wat_wasm("counter"),
                  wat_wasm("mem64")):
-        bodies = _bodies(wasm)
+        bodies = code_bodies(wasm)
         assert bodies
         for body in bodies:
             _, start = decode_locals(body, 0)
@@ -192,7 +192,7 @@ def test_every_function_of_real_modules_decodes_to_its_final_end() -> None:
             assert all(a.end == b.start for a, b in itertools.pairwise(decoded))
 
 
-def _bodies(wasm: bytes) -> list[bytes]:
+def code_bodies(wasm: bytes) -> list[bytes]:
     """The function bodies of a module's code section."""
     pos = 8
     while pos < len(wasm):
