@@ -456,7 +456,7 @@ def _hidden(tree: HashTree) -> bool:
 
 # -- persistent labeled maps ---------------------------------------------------------------
 
-MapValue = Union[HashTree, "LabeledMap"]
+MapValue = Union[HashTree, "LabeledMap", Mapping[Label, object]]
 
 
 class _MapNode:
@@ -508,7 +508,49 @@ def _priority(label: bytes) -> bytes:
 
 
 def _value_digest(value: MapValue) -> bytes:
-    return value.digest if isinstance(value, LabeledMap) else reconstruct(value)
+    if isinstance(value, LabeledMap):
+        return value.digest
+    if isinstance(value, Mapping):
+        return _mapping_digest(value)
+    return reconstruct(value)
+
+
+def _value_tree(value: MapValue, label: bytes) -> HashTree:
+    """A map value as a hash tree (nested mappings are built only when revealed)."""
+    if isinstance(value, LabeledMap):
+        return value.to_tree()
+    if isinstance(value, Mapping):
+        return build_tree(value)
+    return value
+
+
+def _mapping_digest(entries: Mapping[Label, object]) -> bytes:
+    """The root hash `build_tree` would give ``entries``, without building the tree."""
+    digests: dict[bytes, bytes] = {}
+    for key, value in entries.items():
+        label = _label_bytes(key)
+        if label in digests:
+            raise HashTreeError(f"label {label!r} appears twice (as str and as bytes?)")
+        if isinstance(value, Mapping):
+            inner = _mapping_digest(value)
+        elif isinstance(value, bytes):
+            inner = hashlib.sha256(_LEAF_DOMAIN + value).digest()
+        else:
+            inner = reconstruct(_build_value(value, label))
+        digests[label] = hashlib.sha256(_LABELED_DOMAIN + label + inner).digest()
+    return _balanced_digest([digests[label] for label in sorted(digests)])
+
+
+def _balanced_digest(digests: Sequence[bytes]) -> bytes:
+    """The hash of `_balanced` over nodes with these hashes."""
+    if not digests:
+        return _EMPTY_HASH
+    if len(digests) == 1:
+        return digests[0]
+    middle = (len(digests) + 1) // 2
+    return hashlib.sha256(
+        _FORK_DOMAIN + _balanced_digest(digests[:middle]) + _balanced_digest(digests[middle:])
+    ).digest()
 
 
 def _new_node(label: bytes, value: MapValue, left: _MapNode | None = None,
@@ -586,7 +628,8 @@ class LabeledMap:
     and `remove` return a new map sharing all but the O(log n) nodes on the changed
     path, which are the only ones rehashed; older maps stay valid. `witness` cuts
     the proof of a few paths in O(paths × log n) without materialising the level.
-    Values are hash trees, or nested `LabeledMap` levels.
+    Values are hash trees, nested `LabeledMap` levels, or mappings as `build_tree`
+    takes them, kept unbuilt: only their hash is computed until a witness reveals them.
     """
 
     __slots__ = ("_root",)
@@ -597,21 +640,24 @@ class LabeledMap:
     @classmethod
     def from_items(cls, entries: Mapping[Label, object]) -> LabeledMap:
         """A map of ``entries`` (values as `build_tree` takes them, or `LabeledMap`), in O(n)."""
-        nodes: dict[bytes, _MapNode] = {}
+        parts: dict[bytes, tuple[MapValue, bytes, bytes]] = {}
         for key, value in entries.items():
             label = _label_bytes(key)
-            if label in nodes:
+            if label in parts:
                 raise HashTreeError(f"label {label!r} appears twice (as str and as bytes?)")
-            nodes[label] = _new_node(label, _map_value(value, label))
-        ordered = [nodes[label] for label in sorted(nodes)]
+            kept = _map_value(value, label)
+            labeled = hashlib.sha256(_LABELED_DOMAIN + label + _value_digest(kept)).digest()
+            parts[label] = (kept, labeled, _priority(label))
+        labels = sorted(parts)
+        priorities = [parts[label][2] for label in labels]
         # The Cartesian tree of the sorted labels by priority, built with a stack.
-        count = len(ordered)
+        count = len(labels)
         lefts = [-1] * count
         rights = [-1] * count
         stack: list[int] = []
-        for position, node in enumerate(ordered):
+        for position, priority in enumerate(priorities):
             last = -1
-            while stack and ordered[stack[-1]].priority < node.priority:
+            while stack and priorities[stack[-1]] < priority:
                 last = stack.pop()
             lefts[position] = last
             if stack:
@@ -630,8 +676,11 @@ class LabeledMap:
         built: list[_MapNode | None] = [None] * count
         for position in reversed(preorder):
             left, right = lefts[position], rights[position]
-            built[position] = ordered[position].with_children(
-                built[left] if left >= 0 else None, built[right] if right >= 0 else None
+            label = labels[position]
+            value, labeled, priority = parts[label]
+            built[position] = _MapNode(
+                label, value, labeled, priority,
+                built[left] if left >= 0 else None, built[right] if right >= 0 else None,
             )
         return cls(built[stack[0]])
 
@@ -723,7 +772,9 @@ class LabeledMap:
 
 
 def _map_value(value: object, label: bytes) -> MapValue:
-    return value if isinstance(value, LabeledMap) else _build_value(value, label)
+    if isinstance(value, LabeledMap | Mapping):
+        return value
+    return _build_value(value, label)
 
 
 def _path_trie(paths: Iterable[Path]) -> _Trie | None:
@@ -750,7 +801,7 @@ def _full(node: _MapNode | None) -> HashTree | None:
     if node is None:
         return None
     value = node.value
-    labeled = Labeled(node.label, value.to_tree() if isinstance(value, LabeledMap) else value)
+    labeled = Labeled(node.label, _value_tree(value, node.label))
     return _join(_join(_full(node.left), labeled), _full(node.right))
 
 
@@ -767,13 +818,13 @@ def _witness_node(node: _MapNode | None, reveal: Mapping[bytes, _Trie | str | No
         action = reveal[node.label]
         value = node.value
         if action is None:
-            labeled = Labeled(node.label,
-                              value.to_tree() if isinstance(value, LabeledMap) else value)
+            labeled = Labeled(node.label, _value_tree(value, node.label))
         elif isinstance(action, str):
             labeled = Labeled(node.label, Pruned(_value_digest(value)))
         elif isinstance(value, LabeledMap):
             labeled = Labeled(node.label, value._witness(action))
         else:
-            labeled = Labeled(node.label, _Pruner(None).level(value, action))
+            labeled = Labeled(node.label,
+                              _Pruner(None).level(_value_tree(value, node.label), action))
     left = _witness_node(node.left, reveal, wanted)
     return _join(_join(left, labeled), _witness_node(node.right, reveal, wanted))
