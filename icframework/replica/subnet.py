@@ -63,9 +63,7 @@ from icframework.replica.execution.component import RuntimeLoader
 from icframework.replica.execution.engine import ExecutionEngine
 from icframework.replica.execution.page_map import PageMap
 from icframework.replica.execution.sandbox import CanisterSandbox
-from icframework.replica.execution.system_api import (
-    ExecutionInput,
-)
+from icframework.replica.execution.system_api import ExecutionInput
 from icframework.replica.execution.wasm_module import CanisterModule
 from icframework.replica.ingress import IngressHistory, check_update_call
 from icframework.replica.message_execution import (
@@ -109,6 +107,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 _KV_QUEUES = "queue"
+
 
 @dataclass(frozen=True, slots=True)
 class SubnetConfig:
