@@ -24,7 +24,19 @@ Tables (all in this run; wall time with ``time.perf_counter_ns``; memory store,
    performance counter around the body alone; the rest of the message is dispatch,
    Candid and the runtime boundary. The raw-ABI noop shows what the SDK adds; Candid's
    in-canister decode/encode rows are the steady state (third call); the echo rows
-   send a blob through the bare ABI and back (its "around" column: over the noop).
+   send a blob of random bytes through the bare ABI and back (its "around" column: over
+   the noop).
+3b. Bulk bytes: one message through `ComponentSandbox.execute` (no subnet around it), p50
+   wall time per MiB each way at `ECHO_SIZES` of random bytes (the worst case for the
+   latin-1 transcoding, see `icframework.compiler.bulk_bytes`): argument in, reply out,
+   key-value put and get (the value crossing from the store: each get reads a key the
+   instance has not cached), for the bare ABI and for an SDK method taking and returning
+   ``bytes`` (Candid ``blob``); beside them the ``list<u8>`` path this replaced and a host
+   ``memmove`` of the same size (the floor). The old path is measured in the same run for
+   arguments and replies (the generic ``call`` export still takes and answers ``list<u8>``:
+   a sandbox that routes every message there); the key-value store has no old path left,
+   so its rows show `LIST_PATH_MS_PER_MIB` (measured on the same machine before the change,
+   marked "before").
 4. Maps: `StableBTreeMap[nat64, nat64]` against a Motoko ``Map<Nat64, Nat64>`` at
    `MAP_SIZES` entries (1,000 to 1,000,000). The first size is filled by ``fill`` updates
    of `BATCH` inserts each on both sides (its instructions per insert and time are rows);
@@ -42,6 +54,7 @@ build are cached (most of it filling the million-entry maps).
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import functools
 import gc
 import importlib.util
@@ -63,11 +76,13 @@ from icframework.candid import NAT32, NAT64, Opt, parse_type  # noqa: E402
 from icframework.candid.binary import decode, encode  # noqa: E402
 from icframework.compiler import runtime_build  # noqa: E402
 from icframework.core import Principal  # noqa: E402
+from icframework.core.ic0 import Context  # noqa: E402
 from icframework.replica.embedded import EMPTY_ARGS, Replica  # noqa: E402
 from icframework.replica.execution.component import ComponentSandbox  # noqa: E402
 from icframework.replica.execution.engine import ExecutionEngine  # noqa: E402
 from icframework.replica.execution.python_module import pack_python_module  # noqa: E402
 from icframework.replica.execution.runtime import set_runtime_loader  # noqa: E402
+from icframework.replica.execution.system_api import ExecutionInput  # noqa: E402
 from icframework.replica.subnet import RoundReport, Subnet  # noqa: E402
 from icframework.sdk import nat64, service_did  # noqa: E402
 from icframework.sdk.keys import key_codec  # noqa: E402
@@ -93,7 +108,8 @@ BATCH = 1_000
 BIG_BATCH = 50_000  # Motoko fill batches past the first size
 MAP_CALLS = 100
 CALLER = Principal.anonymous()
-ECHO_SIZES = (1024, 64 * 1024, 1024 * 1024)  # blob argument and reply, both ways
+MIB = 1024 * 1024
+ECHO_SIZES = (64 * 1024, MIB, 2 * MIB)  # blob argument and reply, both ways
 ECHO_CALLS = 10
 ECHO_APP = """\
 import icframework_runtime as rt
@@ -103,6 +119,55 @@ import icframework_runtime as rt
 def echo(arg):
     return arg
 """
+BULK_CALLS = 9
+BULK_APP = """\
+import icframework_runtime as rt
+
+held = b""
+
+
+@rt.update
+def take(arg):
+    global held
+    held = arg
+    return b""
+
+
+@rt.update
+def give(arg):
+    return held
+
+
+@rt.update
+def put(arg):
+    rt.kv_put(b"value", arg)
+    return b""
+
+
+@rt.query
+def get(arg):
+    return rt.kv_get(arg)
+"""
+BULK_SDK_APP = """\
+from icframework.sdk import query, update
+
+held = b""
+
+
+@update
+def put_chunk(data: bytes) -> None:
+    global held
+    held = data
+
+
+@query
+def get_chunk() -> bytes:
+    return held
+"""
+LIST_PATH_MS_PER_MIB = {"argument in": 75.7, "reply out": 79.5, "kv put": 157.0, "kv get": 150.8}
+"""ms per MiB of the same bare-ABI messages (1 MiB) when blobs crossed as ``list<u8>``
+values, one 32-byte C value per byte (the runtime before `icframework.compiler.bulk_bytes`;
+the issue's 1 MiB echo: ~151 ms and 3.1 M instructions)."""
 MOTOKO_METHODS = {"increment_global": "increment"}
 """Python methods whose Motoko twin has another name (a Motoko `var` is durable anyway)."""
 THREE_NAT64 = parse_type("record { nat64; nat64; nat64 }")
@@ -433,13 +498,132 @@ def message_tables(python: Target, motoko: Target, raw: Target, echo: Target) ->
     rows.append(["python, encode (nat64) reply", "-", f"{encode_instr:,}", "-", "in-canister"])
     rows.append(["python, perf counter probe", "-", f"{probe:,}", "-", "per body row"])
     for size in ECHO_SIZES:
-        payload = bytes(range(256)) * (size // 256)
+        payload = random.Random(size).randbytes(size)
         instr, seconds = echo.measure("update", "echo", _fixed(payload), ECHO_CALLS, 2)
         rows.append([f"echo {size // 1024} KiB, bare runtime ABI", f"{instr:,}", "-",
-                     f"{instr - raw_instr:,}", f"p50 {_us(seconds)} µs"])
+                     f"{instr - raw_instr:,}",
+                     f"p50 {_us(seconds)} µs, {seconds * 1e3 / (size / MIB):.1f} ms/MiB"])
     print("3. Where the instructions go: whole message vs the body alone "
           "(performance counter); around = dispatch + Candid + boundary")
     _table(["message", "total instr", "body instr", "around", "note"], rows, first=30)
+
+
+# -- 3b. bulk bytes ----------------------------------------------------------------------------
+
+
+_LEGACY: list[ComponentSandbox] = []  # the sandbox of the old path (set by `bulk_table`)
+
+
+def _p50_ms(run: Callable[[int], int]) -> tuple[float, int]:
+    """(p50 ms, instructions of the last call) of ``run(i)`` over `BULK_CALLS` calls."""
+    run(-1)  # warm-up (and, for the "in" rows, what the "out" rows send back)
+    times, instructions = [], 0
+    for i in range(BULK_CALLS):
+        start = time.perf_counter_ns()
+        instructions = run(i)
+        times.append((time.perf_counter_ns() - start) / 1e6)
+    return statistics.median(times), instructions
+
+
+def _memmove_ms(size: int) -> float:
+    source = random.Random(size).randbytes(size)
+    target = bytearray(size)
+    times = []
+    for _ in range(BULK_CALLS):
+        start = time.perf_counter_ns()
+        ctypes.memmove((ctypes.c_char * size).from_buffer(target), source, size)
+        times.append((time.perf_counter_ns() - start) / 1e6)
+    return statistics.median(times)
+
+
+def _bulk_input(context: Context, arg: bytes) -> ExecutionInput:
+    return ExecutionInput(context=context, canister_id=b"\x01", caller=CALLER.raw,
+                          time_ns=1_700_000_000_000_000_000, cycle_balance=10**12, arg=arg)
+
+
+def _bulk_runner(box: ComponentSandbox, export: str, arg: Callable[[int], bytes],
+                 reply_size: int = 0) -> Callable[[int], int]:
+    """Runs ``export`` with argument ``arg(i)``; checks the reply is ``reply_size`` or more."""
+    context = Context.QUERY if export.startswith("canister_query") else Context.UPDATE
+
+    def run(i: int) -> int:
+        result = box.execute(export, _bulk_input(context, arg(i)), 10**11,
+                             persist=context is Context.UPDATE)
+        assert result.trap is None and result.output is not None, result.trap
+        assert len(getattr(result.output.response, "data", b"")) >= reply_size
+        return result.instructions
+
+    return run
+
+
+def _bulk_rows(raw: ComponentSandbox, sdk: ComponentSandbox, data: bytes, chunk: bytes,
+               keys: Sequence[bytes]) -> list[tuple[str, Callable[[int], int]]]:
+    """The measured messages of one size (in the order `_p50_ms` must run them)."""
+    size = len(data)
+    return [
+        ("argument in", _bulk_runner(raw, "canister_update take", lambda _i: data)),
+        ("reply out", _bulk_runner(raw, "canister_update give", lambda _i: b"", size)),
+        ("list<u8> argument in", _bulk_runner(_LEGACY[0], "canister_update take",
+                                              lambda _i: data)),
+        ("list<u8> reply out", _bulk_runner(_LEGACY[0], "canister_update give",
+                                            lambda _i: b"", size)),
+        ("kv put", _bulk_runner(raw, "canister_update put", lambda _i: data)),
+        ("kv get", _bulk_runner(raw, "canister_query get", lambda i: keys[i + 1], size)),
+        ("SDK blob argument in", _bulk_runner(sdk, "canister_update put_chunk", lambda _i: chunk)),
+        ("SDK blob reply out",
+         _bulk_runner(sdk, "canister_query get_chunk", lambda _i: EMPTY_ARGS, size - 16)),
+    ]
+
+
+def bulk_table() -> None:
+    """Table 3b (see the module docstring)."""
+    engine = ExecutionEngine().engine
+    compiled = runtime_build.load_runtime(engine, RUNTIME_CACHE, progress=None)
+    raw = ComponentSandbox(engine, compiled, BULK_APP, filename="app.py")
+    sdk = ComponentSandbox(engine, compiled, BULK_SDK_APP, filename="app.py")
+    legacy = ComponentSandbox(engine, compiled, BULK_APP, filename="app.py")
+    # Without method indices every message takes the generic `call` export, whose blobs
+    # are still list<u8>: the old path, measured beside the new one.
+    legacy._method_index.clear()
+    _LEGACY[:] = [legacy]
+    blob = parse_type("blob")
+    rows = []
+    for size in ECHO_SIZES:
+        mib = size / MIB
+        data = random.Random(size).randbytes(size)
+        chunk = encode([blob], [data[: size - 16]])  # within the reply limit with Candid's header
+        keys = [f"value {i}".encode() for i in range(-1, BULK_CALLS)]
+        raw.kv.begin()
+        for key in keys:  # values written host-side, then never seen by the instance
+            raw.kv.put(key, data)
+        raw.kv.commit()
+        raw.reset_instance()
+        floor = _memmove_ms(size) / mib
+        measured = {label: _p50_ms(run) for label, run in _bulk_rows(raw, sdk, data, chunk, keys)}
+        for label, (ms, instructions) in measured.items():
+            if label.startswith("list<u8>"):
+                continue
+            same_run = measured.get(f"list<u8> {label}")
+            before = LIST_PATH_MS_PER_MIB.get(label)
+            old = f"{same_run[0] / mib:.2f}" if same_run else (
+                f"{before:.1f} before" if before else "-")
+            ratio = (same_run[0] / mib if same_run else before or 0) / (ms / mib)
+            rows.append([
+                f"{label}, {size // 1024} KiB", f"{ms / mib:.2f}", old,
+                f"{ratio:.0f}x" if ratio else "-", f"{instructions:,}", f"{floor:.3f}",
+            ])
+    print("3b. Bulk bytes across the Python canister boundary: p50 ms per MiB of one message "
+          f"(ComponentSandbox.execute, {BULK_CALLS} calls, random bytes); list<u8> = the "
+          "replaced path (this run, or 1 MiB before the change); floor = host memmove")
+    _table(["message", "ms/MiB", "list<u8> ms/MiB", "speed-up", "instructions",
+            "memmove ms/MiB"], rows, first=30)
+    print("Charged: what the guest executes, about one instruction per byte each way (the "
+          "runtime's copy of the bytes into and out of Python objects; an SDK method adds "
+          "Candid's copy of the blob, one more per byte) plus one System API call per import. "
+          "The host's transcoding of the latin-1 text (wasmtime and the replica, outside the "
+          "guest) is not charged, as the list<u8> conversion was not. Random bytes are the "
+          "slow case of that transcoding (about half of them take two UTF-8 bytes); text-like "
+          "payloads cross several times faster.\n")
 
 
 # -- 4. maps -----------------------------------------------------------------------------------
@@ -556,6 +740,7 @@ def main() -> None:
             raw = Target(replica, raw_module)
             echo = Target(replica, pack_python_module({"app.py": ECHO_APP}, "app.py"))
             message_tables(python, motoko, raw, echo)
+            bulk_table()
             map_table(python, motoko)
     print(f"total {time.perf_counter() - begun:.0f} s")
 
