@@ -250,6 +250,10 @@ class Sandbox:
         self.memory: wasmtime.Memory | None = None
         self.table: wasmtime.Table | None = None
         self.bitmap: wasmtime.Memory | None = None
+        self._bitmap_base = 0
+        self._bitmap_size = 0
+        # The marking's instruction counter (`dirty_pages.MarkingCounter`), in place.
+        self._overhead = ctypes.c_int64()
         self.exports: dict[str, Any] = {}
         self.image = bytearray()
         self.committed_globals: dict[int, Any] = {}
@@ -320,6 +324,13 @@ class Sandbox:
         self.table = table if isinstance(table, wasmtime.Table) else None
         bitmap = self.exports.get(BITMAP_EXPORT) if self.memory is not None else None
         self.bitmap = bitmap if isinstance(bitmap, wasmtime.Memory) else None
+        if self.bitmap is not None:
+            # The bitmap memory cannot grow (its minimum is its maximum), so it stays put.
+            self._bitmap_base = ctypes.addressof(self.bitmap.data_ptr(self.store).contents)
+            self._bitmap_size = self.bitmap.data_len(self.store)
+            self._overhead = ctypes.c_int64.from_address(
+                self._bitmap_base + self._bitmap_size - COUNTER_BYTES
+            )
 
     def _run_start(self, start_input: ExecutionInput, instruction_limit: int) -> None:
         start = self.exports.get(START_EXPORT)
@@ -363,25 +374,14 @@ class Sandbox:
         self._api = api
         return api
 
-    def _overhead(self) -> ctypes.c_int64 | None:
-        """The marking's instruction counter (`dirty_pages.MarkingCounter`), in place."""
-        if self.bitmap is None:
-            return None
-        end = ctypes.addressof(self.bitmap.data_ptr(self.store).contents) + self.bitmap.data_len(
-            self.store
-        )
-        return ctypes.c_int64.from_address(end - COUNTER_BYTES)
-
     def _instructions_used(self) -> int:
         """Instructions of this execution: fuel used less what the dirty-page marking used."""
         used = self._fuel_limit - self.store.get_fuel()
-        overhead = self._overhead()
-        return used if overhead is None else used - overhead.value
+        return used - self._overhead.value if self.bitmap is not None else used
 
     def _reset_overhead(self) -> None:
-        overhead = self._overhead()
-        if overhead is not None:
-            overhead.value = 0
+        if self.bitmap is not None:
+            self._overhead.value = 0
 
     def _consume(self, instructions: int) -> None:
         """Charge a System API call's ``instructions``; IC0522 past the instruction limit."""
@@ -473,8 +473,7 @@ class Sandbox:
             return
         first = address >> PAGE_SHIFT
         last = (address + size - 1) >> PAGE_SHIFT
-        base = ctypes.addressof(self.bitmap.data_ptr(self.store).contents)
-        ctypes.memset(base + first, _MARKED, last - first + 1)
+        ctypes.memset(self._bitmap_base + first, _MARKED, last - first + 1)
 
     def _take_marked_pages(self) -> list[int]:
         """The pages marked in the bitmap since the last call, ascending; clears the marks.
@@ -486,9 +485,8 @@ class Sandbox:
         if self.bitmap is None or self.memory is None:
             return []
         pages = self.memory.data_len(self.store) // CHECKPOINT_PAGE
-        span = min(pages + MARK_SPAN, self.bitmap.data_len(self.store))
-        base = ctypes.addressof(self.bitmap.data_ptr(self.store).contents)
-        marks = ctypes.string_at(base, span)
+        base = self._bitmap_base
+        marks = ctypes.string_at(base, min(pages + MARK_SPAN, self._bitmap_size))
         marked: list[int] = []
         page = marks.find(_MARKED)
         while page >= 0:
