@@ -236,6 +236,9 @@ class ReplicaService:
             return
         self._jobs.append(job)
         self._wake.set()
+        if self._stopped.is_set() and not self._thread.is_alive():
+            # The loop ended between the check above and the append: fail it here.
+            self._fail_pending(ReplicaError("the replica service stopped"))
 
     # -- the replica thread ------------------------------------------------------------------
 

@@ -1,12 +1,19 @@
-"""The replica service: the round loop answers calls submitted from other threads."""
+"""The replica service: one thread runs rounds and the work other threads queue for it."""
 
 from __future__ import annotations
 
+import asyncio
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
+
 from icframework.core import Principal
+from icframework.protocol import lookup_value, verify_certificate
 from icframework.replica.embedded import Replica
+from icframework.replica.errors import CanisterError, ReplicaError
 from icframework.replica.service import ReplicaService
 from icframework.replica.state import IngressState
 from tests.replica.wat_counter import counter_wasm, nat64_reply
@@ -14,24 +21,126 @@ from tests.replica.wat_counter import counter_wasm, nat64_reply
 OWNER = Principal.self_authenticating(b"service owner")
 
 
-def test_round_loop_answers_submitted_calls(tmp_path: Path) -> None:
-    service = ReplicaService(Replica.open(tmp_path), idle_round_seconds=0.05)
+@pytest.fixture
+def service(tmp_path: Path) -> Iterator[tuple[ReplicaService, Principal]]:
+    """A started service with an installed counter canister."""
+    running = ReplicaService(Replica.open(tmp_path), idle_round_seconds=0.05)
+    canister = running.run(lambda r: r.create_canister(sender=OWNER))
+    running.run(lambda r: r.install_code(canister, counter_wasm(), sender=OWNER))
+    running.start()
+    yield running, canister
+    running.stop()
+
+
+def test_round_loop_answers_submitted_calls(
+        service: tuple[ReplicaService, Principal]) -> None:
+    running, canister = service
+    request_id = running.run(lambda r: r.submit(canister, "inc"))
+    deadline = time.monotonic() + 10
+    status = None
+    while time.monotonic() < deadline:
+        status = running.run(lambda r: r.subnet.ingress_status(request_id))
+        if status is not None and status.state.terminal:
+            break
+        time.sleep(0.005)
+    assert status is not None and status.state is IngressState.REPLIED
+    assert status.reply == nat64_reply(1)
+    height = running.run(lambda r: r.subnet.height)
+    time.sleep(0.2)
+    assert running.run(lambda r: r.subnet.height) > height, "idle rounds keep running"
+
+
+def test_work_runs_on_the_replica_thread_and_its_errors_reach_the_caller(
+        service: tuple[ReplicaService, Principal]) -> None:
+    running, canister = service
+    assert running.run(lambda r: threading.current_thread().name) == "replica-rounds"
+    # Work that calls run again (on the replica thread) runs at once instead of waiting
+    # for itself.
+    assert running.run(lambda r: running.run(lambda again: again.subnet.height)) >= 1
+    with pytest.raises(CanisterError, match="no update method 'nothing'"):
+        running.run(lambda r: r.submit(canister, "nothing"))
+
+    async def on_the_loop() -> str:
+        return await running.call(lambda r: threading.current_thread().name)
+
+    assert asyncio.run(on_the_loop()) == "replica-rounds"
+
+
+def test_submit_and_wait_gives_the_certified_outcome_of_the_answering_round(
+        service: tuple[ReplicaService, Principal]) -> None:
+    running, canister = service
+    root_key = running.replica.subnet.config.root_key
+
+    async def submit() -> list[object]:
+        outcomes = await asyncio.gather(*(
+            running.submit_and_wait(lambda r: r.submit(canister, "inc"), timeout=10,
+                                    certify=True)
+            for _ in range(5)))
+        return list(outcomes)
+
+    outcomes = asyncio.run(submit())
+    replies = set()
+    for outcome in outcomes:
+        assert outcome.status is not None  # type: ignore[attr-defined]
+        assert outcome.status.state is IngressState.REPLIED  # type: ignore[attr-defined]
+        replies.add(outcome.status.reply)  # type: ignore[attr-defined]
+        certificate = verify_certificate(outcome.certificate, root_key)  # type: ignore[attr-defined]
+        path = ["request_status", outcome.request_id]  # type: ignore[attr-defined]
+        assert lookup_value([*path, "status"], certificate.tree) == b"replied"
+        assert lookup_value([*path, "reply"], certificate.tree) == outcome.status.reply  # type: ignore[attr-defined]
+    assert replies == {nat64_reply(n) for n in range(1, 6)}
+
+
+def test_submit_and_wait_blocking_and_a_refusal(
+        service: tuple[ReplicaService, Principal]) -> None:
+    running, canister = service
+    outcome = running.submit_and_wait_blocking(lambda r: r.submit(canister, "inc"), timeout=10)
+    assert outcome.status is not None and outcome.status.reply == nat64_reply(1)
+    assert outcome.certificate is None  # not asked for
+    with pytest.raises(CanisterError, match="no update method"):
+        running.submit_and_wait_blocking(lambda r: r.submit(canister, "nothing"), timeout=10)
+
+
+def test_an_unanswered_call_times_out_without_a_status(tmp_path: Path) -> None:
+    # Never started: nobody executes rounds, so the call is never answered.
+    idle = ReplicaService(Replica.open(tmp_path))
     try:
-        canister = service.run(lambda r: r.create_canister(sender=OWNER))
-        service.run(lambda r: r.install_code(canister, counter_wasm(), sender=OWNER))
-        service.start()
-        request_id = service.run(lambda r: r.submit(canister, "inc"))
-        deadline = time.monotonic() + 10
-        status = None
-        while time.monotonic() < deadline:
-            status = service.run(lambda r: r.subnet.ingress_status(request_id))
-            if status is not None and status.state.terminal:
-                break
-            time.sleep(0.005)
-        assert status is not None and status.state is IngressState.REPLIED
-        assert status.reply == nat64_reply(1)
-        height = service.run(lambda r: r.subnet.height)
-        time.sleep(0.2)
-        assert service.run(lambda r: r.subnet.height) > height, "idle rounds keep running"
+        canister = idle.run(lambda r: r.create_canister(sender=OWNER))
+        idle.run(lambda r: r.install_code(canister, counter_wasm(), sender=OWNER))
+        started = time.monotonic()
+        outcome = idle.submit_and_wait_blocking(lambda r: r.submit(canister, "inc"),
+                                                timeout=0.3)
+        assert time.monotonic() - started >= 0.3
+        assert outcome.status is None and len(outcome.request_id) == 32
     finally:
-        service.stop()
+        idle.stop()
+
+
+def test_stopping_fails_what_still_waits(tmp_path: Path) -> None:
+    running = ReplicaService(Replica.open(tmp_path), idle_round_seconds=60)
+    canister = running.run(lambda r: r.create_canister(sender=OWNER))
+    running.run(lambda r: r.install_code(canister, counter_wasm(), sender=OWNER))
+    gate = threading.Event()
+    running.start()
+    blocked = threading.Thread(target=lambda: running.run(lambda r: gate.wait(10)))
+    blocked.start()  # holds the replica thread, so the next job stays queued
+    time.sleep(0.1)
+    failures: list[BaseException] = []
+
+    def queued() -> None:
+        try:
+            running.run(lambda r: r.subnet.height)
+        except ReplicaError as exc:
+            failures.append(exc)
+
+    waiter = threading.Thread(target=queued)
+    waiter.start()
+    time.sleep(0.1)
+    stopper = threading.Thread(target=running.stop)
+    stopper.start()
+    gate.set()
+    for thread in (blocked, waiter, stopper):
+        thread.join(10)
+    # Either the queued job ran before the loop saw the stop, or it was failed: never lost.
+    assert not waiter.is_alive()
+    assert all("stopped" in str(failure) for failure in failures)
