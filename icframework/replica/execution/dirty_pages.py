@@ -41,20 +41,20 @@ sandbox treats pages past the committed size as dirty. Writes by the host (Syste
 copies into the heap) are marked by the sandbox.
 
 Cost and compensation: the marking runs 5 instructions per store through a local (0
-when deduplicated), 8 per other store, and for a bulk write 8 plus the marking call
-(about 30 plus one per marked page, since wasmtime charges ``memory.fill`` per byte).
-Wasmtime fuel counts them all, so every straight-line run that marks adds its static
-count (plus the 6 instructions of the addition itself) to a `MarkingCounter` (an i64
-in the bitmap memory's last 8 bytes) at the run's end, and the marking function adds
-its own.
-The sandbox subtracts the counter from the fuel used, so a message's instruction count,
-its cycles and its limit are those of the code as written (the tests check the counts
-are equal to the uninstrumented module's), and gives an instrumented module twice its
-instruction limit in fuel as room for the marking. A run cut short by a trap keeps its
-unrefunded instructions, which only raises the count of a message that failed anyway,
-and ``ic0.performance_counter`` may count the few of the runs still in progress.
-The price is wall time: the marking burns 0.3% more fuel than the message itself for a
-Motoko counter's ``inc`` and 20% for a Motoko update that builds and writes 1 MiB.
+when deduplicated), 8 per other store, 6 per straight-line run that marks (the refund
+below), and for a bulk write about 45 plus one per marked page (wasmtime charges
+``memory.fill`` per byte). Wasmtime fuel counts them all, so every straight-line run
+that marks adds its static count (the refund's own 6 included) to a `MarkingCounter`
+(an i64 in the bitmap memory's last 8 bytes) at the run's end, and the marking
+function adds its own. The sandbox subtracts the counter from the fuel used, so a
+message's instruction count, its cycles and its limit are those of the code as
+written (the tests check the counts equal the uninstrumented module's), and gives an
+instrumented module twice its instruction limit in fuel as room for the marking. A
+run cut short by a trap keeps its unrefunded instructions, which only raises the
+count of a message that failed anyway, and ``ic0.performance_counter`` may count the
+few of the runs still in progress. The price is wall time: the marking burns 0.3%
+more fuel than the message itself for a Motoko counter's ``inc`` and 20% for a Motoko
+update that builds and writes 1 MiB.
 
 Only modules with exactly one memory (all canister toolchains emit that) are
 instrumented; `instrument_code` raises `UnsupportedInstructionError` for a body it
