@@ -705,9 +705,9 @@ def map_table(python: Target, motoko: Target) -> None:
                      "-", "-", "-", "-"])
         got = python.query("map_get", _nat64s(size // 2))[1]
         assert decode(got, [Opt(NAT64)])[0] == (size // 2) * 2
-        length = python.replica.subnet.sandboxes[python.canister.raw].kv.get(
-            namespace("entries") + b"\x00"
-        )
+        store = python.replica.subnet.sandboxes[python.canister.raw].kv
+        assert store is not None
+        length = store.get(namespace("entries") + b"\x00")
         assert length is not None
         inserted_total = sum(MAP_CALLS + WARMUP for s in MAP_SIZES if s <= size)
         assert int.from_bytes(length, "big") == size + inserted_total
