@@ -292,10 +292,12 @@ class ComponentSandbox:
         """
         kind, method, arg = self._entry(target, inp)
         if seed is None:
-            seed = hashlib.sha256(
+            digest = hashlib.sha256(
                 repr((inp.canister_id, inp.caller, inp.time_ns, inp.context.value, target))
-                .encode() + inp.arg
-            ).digest()
+                .encode()
+            )
+            digest.update(inp.arg)  # without copying a large argument first
+            seed = digest.digest()
         reinstall_instructions = 0
         reinstalled = False
         if self._store is None:

@@ -115,8 +115,14 @@ def _lower_latin1(value: Any, c: Any) -> None:
         if not isinstance(value, (bytearray, memoryview)):
             raise TypeError(f"expected bytes for a blob, got {type(value).__name__}")
         value = bytes(value)
+    text = value if value.isascii() else value.decode("latin-1").encode("utf-8")
+    n = len(text)
+    vector = ffi.wasm_byte_vec_t()
+    ffi.wasm_byte_vec_new_uninitialized(ctypes.byref(vector), n)
+    if n:
+        ctypes.memmove(vector.data, text, n)  # one copy (wasmtime-py's helper makes two)
     c.kind = _STRING_KIND
-    c.of.string = ffi.bytes_to_capi(value.decode("latin-1").encode("utf-8"))
+    c.of.string = vector
 
 
 def _lift_string(c: Any) -> str:
