@@ -67,6 +67,16 @@ def scan(arg):
 @rt.init
 def setup(arg):
     rt.kv_put(b"init", arg)
+
+
+@rt.update
+def ask(arg):
+    def on_reply(data):
+        rt.kv_put(b"answer", data)
+        return data[::-1]
+
+    rt.perform_call(b"\\x07", "answer", arg, on_reply=on_reply, on_reject=lambda *_: b"")
+    return None
 '''
 
 SDK_APP = '''\
@@ -171,6 +181,24 @@ def test_init_writes_binary_values_through_commit(runtime: object) -> None:
     result = sandbox.execute("canister_init", message(Context.INIT, arg=data), LIMIT, persist=True)
     assert result.trap is None, result.trap
     assert sandbox.kv.get(b"init") == data
+
+
+def test_a_callback_gets_a_large_binary_reply_and_answers_one(runtime: object) -> None:
+    engine, compiled = runtime_component()
+    sandbox = ComponentSandbox(engine, compiled, RAW_APP, filename="app.py")
+    question = payload(4096)
+    asked = sandbox.execute("canister_update ask", message(arg=question), LIMIT, persist=True)
+    assert asked.output is not None
+    [outgoing] = asked.output.calls
+    assert bytes(outgoing.payload) == question
+    answer = payload(MIB)
+    result = sandbox.execute(
+        (outgoing.reply_fun, outgoing.reply_env), message(Context.REPLY_CALLBACK, answer),
+        LIMIT, persist=True,
+    )
+    assert result.trap is None, result.trap
+    assert result.output is not None and result.output.response == Reply(answer[::-1])
+    assert sandbox.kv.get(b"answer") == answer
 
 
 @settings(max_examples=60, deadline=None)
