@@ -119,7 +119,7 @@ import icframework_runtime as rt
 def echo(arg):
     return arg
 """
-BULK_CALLS = 9
+BULK_CALLS = 15
 BULK_APP = """\
 import icframework_runtime as rt
 
