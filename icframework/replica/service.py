@@ -1,17 +1,22 @@
-"""The replica inside a server process: one `Replica` owned by one thread, which runs its
-rounds and the work other threads queue for it.
+"""The replica inside a server process: one `Replica`, a thread that runs its rounds and
+the work queued for it, and callers that run their work inline while that thread idles.
 
-How it works: the subnet is not thread-safe, so one thread (``replica-rounds``) owns it and
-nothing else touches it. Callers queue work instead of taking a lock: `run` (blocking,
-for synchronous code such as the dashboard's views and the management commands) and
-`call` (awaitable, for the event loop of the HTTP interface) put ``work(replica)`` on a
-queue and wake the thread. The thread serves the queue between two messages of a round
-(the subnet's ``between_messages`` hook) and between rounds, so queued work waits for
-at most one running message, never a whole round, and no lock changes hands per
-request. Results travel back through a `concurrent.futures.Future` (`run`) or an asyncio
-future resolved with ``loop.call_soon_threadsafe`` (`call`). The round loop executes a
-round whenever messages wait, and at least once per ``idle_round_seconds`` so that timers
-and heartbeats fire.
+How it works: the subnet is not thread-safe, so whoever touches it holds `_busy`: the
+service's thread (``replica-rounds``) for each of its turns (serving queued work,
+running a round, resolving waiters), or a caller for one piece of work. `run`
+(blocking, for synchronous code such as the dashboard's views and the management
+commands) and `call` (awaitable, for the event loop of the HTTP interface) run
+``work(replica)`` **inline** in the caller's thread when the replica's thread is idle
+(`_busy` free and not wanted by that thread): no thread hop, which is what queries,
+status reads and submissions between rounds cost. Otherwise the work is **queued** and
+the replica's thread serves the queue between two messages of a round (the subnet's
+``between_messages`` hook) and between rounds, so it waits for at most one running
+message, never a whole round; results travel back through a
+`concurrent.futures.Future` (`run`) or an asyncio future resolved with
+``loop.call_soon_threadsafe`` (`call`). A caller never blocks on `_busy`, and once the
+replica's thread wants it callers queue instead, so no lock is handed back and forth
+and rounds are not starved. The round loop executes a round whenever messages wait, and
+at least once per ``idle_round_seconds`` so that timers and heartbeats fire.
 
 What work sees mid-round: each canister's state as of its last executed message;
 ingress answers and the certified state of the last committed round only (the subnet
@@ -20,8 +25,8 @@ starts).
 
 **Submit and wait** (`submit_and_wait`, `submit_and_wait_blocking`) is the one way the HTTP
 interface (v3 calls), the gateway's update calls and the canister WebSocket's calls wait
-for an update: the submission runs on the replica thread and registers a waiter for the
-request id there, so no commit can slip between them; after every commit the thread
+for an update: the submission registers a waiter for the request id in the same piece
+of work, so no commit can slip between them; after every commit the replica's thread
 resolves the waiters whose calls reached a terminal status (with the certificate of
 ``/request_status/<id>`` from that commit when asked for). Nothing polls.
 
@@ -121,7 +126,8 @@ def _blocking_resolver(future: concurrent.futures.Future[Any]) -> Resolve:
 
 
 class ReplicaService:
-    """A `Replica` owned by its own thread, which runs rounds and queued work."""
+    """A `Replica` driven by its own thread, which runs rounds and queued work (see the
+    module docstring)."""
 
     def __init__(self, replica: Replica, *, idle_round_seconds: float = 1.0) -> None:
         self.replica = replica
@@ -132,6 +138,11 @@ class ReplicaService:
         self._wake = threading.Event()
         self._stopped = threading.Event()
         self._direct = threading.RLock()  # `run` without the thread (before start, after stop)
+        # Held by whoever touches the replica: its thread for a turn (jobs, a round), or a
+        # caller running work inline while the thread is idle (`_inline`).
+        self._busy = threading.Lock()
+        self._round_wants = False  # the thread waits for `_busy`: callers must queue
+        self._inline_holder: int | None = None
         self._serving = False  # the thread is inside a job: the hook must not nest jobs
         self._seen_height = -1
         self._thread = threading.Thread(target=self._loop, name="replica-rounds", daemon=True)
@@ -158,28 +169,55 @@ class ReplicaService:
     # -- work ------------------------------------------------------------------------------
 
     def run(self, work: Callable[[Replica], T]) -> T:
-        """``work(replica)`` on the replica thread; blocks until done and returns its result
-        (or raises what it raised). Mid-round it waits for the running message only.
+        """``work(replica)``, returning its result (or raising what it raised): at once in
+        this thread if the replica's thread is idle, else queued for that thread (mid-round
+        it waits for the running message only). Blocks until done.
 
-        Called from the replica thread itself (work that calls `run`), it runs at once.
+        Called from the replica thread itself, or from work running inline, it runs at once.
         """
-        if threading.current_thread() is self._thread:
+        ident = threading.get_ident()
+        if ident == self._thread.ident or ident == self._inline_holder:
             return work(self.replica)
         if not self._running:
             with self._direct:
                 return work(self.replica)
+        if self._take_inline():
+            return self._inline(work)
         future: concurrent.futures.Future[T] = concurrent.futures.Future()
         self._enqueue(_Job(work, _blocking_resolver(future)))
         return future.result()
 
     async def call(self, work: Callable[[Replica], T]) -> T:
-        """``work(replica)`` on the replica thread, awaited on the caller's event loop."""
+        """`run` for the event loop: ``work(replica)`` inline if the replica's thread is
+        idle, else on that thread, awaited without blocking the loop."""
         if not self._running:
             with self._direct:
                 return work(self.replica)
+        if threading.get_ident() != self._inline_holder and self._take_inline():
+            return self._inline(work)
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         self._enqueue(_Job(work, _asyncio_resolver(future)))
         return await future
+
+    def _take_inline(self) -> bool:
+        """Take `_busy` if the replica's thread neither holds nor waits for it."""
+        if self._round_wants or not self._busy.acquire(blocking=False):
+            return False
+        self._inline_holder = threading.get_ident()
+        return True
+
+    def _inline(self, work: Callable[[Replica], T]) -> T:
+        """Run ``work`` in this thread holding `_busy` (taken by `_take_inline`); wake the
+        replica's thread if it left messages to execute (a submitted call)."""
+        try:
+            result = work(self.replica)
+            wake = self.replica.subnet.has_work()
+        finally:
+            self._inline_holder = None
+            self._busy.release()
+        if wake:
+            self._wake.set()
+        return result
 
     async def submit_and_wait(self, submit: Callable[[Replica], bytes], *, timeout: float,
                               certify: bool = False) -> CallOutcome:
@@ -299,31 +337,38 @@ class ReplicaService:
         next_idle_round = 0.0
         while not self._stopped.is_set():
             self._wake.clear()
-            self._serve_jobs()
-            self._resolve_answered()
-            subnet = self.replica.subnet
-            try:
-                if subnet.has_work() or time.monotonic() >= next_idle_round:
-                    # Work let in mid-round reads the certified state of the last
-                    # committed round: have it built before the round starts.
-                    self.replica.certified_state()
-                    subnet.between_messages = self._serve_jobs
-                    subnet.execute_round()
-                    next_idle_round = time.monotonic() + self.idle_round_seconds
-            except Exception:
-                # A failed round committed nothing: log it and go back to the last
-                # committed state rather than keep a half-applied one in memory.
-                self.round_errors += 1
-                logger.exception("round %s failed; reloading the committed state",
-                                 subnet.height)
-                self.replica.reload()
-                next_idle_round = time.monotonic() + self.idle_round_seconds
-                continue
-            self._resolve_answered()
-            if self._jobs or self.replica.subnet.has_work():
-                continue
-            self._wake.wait(max(0.0, next_idle_round - time.monotonic()))
+            self._round_wants = True  # callers queue from now on instead of running inline
+            with self._busy:
+                self._round_wants = False
+                next_idle_round = self._turn(next_idle_round)
+                busy = bool(self._jobs) or self.replica.subnet.has_work()
+            if not busy:
+                self._wake.wait(max(0.0, next_idle_round - time.monotonic()))
         self._fail_pending(ReplicaError("the replica service stopped"))
+
+    def _turn(self, next_idle_round: float) -> float:
+        """Serve the queue, run a round if one is due, resolve the answered waiters;
+        returns when the next idle round is due (`time.monotonic` seconds)."""
+        self._serve_jobs()
+        self._resolve_answered()
+        subnet = self.replica.subnet
+        try:
+            if subnet.has_work() or time.monotonic() >= next_idle_round:
+                # Work let in mid-round reads the certified state of the last
+                # committed round: have it built before the round starts.
+                self.replica.certified_state()
+                subnet.between_messages = self._serve_jobs
+                subnet.execute_round()
+                next_idle_round = time.monotonic() + self.idle_round_seconds
+        except Exception:
+            # A failed round committed nothing: log it and go back to the last
+            # committed state rather than keep a half-applied one in memory.
+            self.round_errors += 1
+            logger.exception("round %s failed; reloading the committed state", subnet.height)
+            self.replica.reload()
+            return time.monotonic() + self.idle_round_seconds
+        self._resolve_answered()
+        return next_idle_round
 
 
 def start_service(state_dir: Path | None) -> ReplicaService:

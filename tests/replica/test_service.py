@@ -50,20 +50,59 @@ def test_round_loop_answers_submitted_calls(
     assert running.run(lambda r: r.subnet.height) > height, "idle rounds keep running"
 
 
-def test_work_runs_on_the_replica_thread_and_its_errors_reach_the_caller(
-        service: tuple[ReplicaService, Principal]) -> None:
-    running, canister = service
-    assert running.run(lambda r: threading.current_thread().name) == "replica-rounds"
-    # Work that calls run again (on the replica thread) runs at once instead of waiting
-    # for itself.
-    assert running.run(lambda r: running.run(lambda again: again.subnet.height)) >= 1
-    with pytest.raises(CanisterError, match="no update method 'nothing'"):
-        running.run(lambda r: r.submit(canister, "nothing"))
+def test_work_runs_inline_when_idle_and_between_two_messages_mid_round(
+        tmp_path: Path) -> None:
+    running = ReplicaService(Replica.open(tmp_path), idle_round_seconds=60)
+    canister = running.run(lambda r: r.create_canister(sender=OWNER))
+    running.run(lambda r: r.install_code(canister, counter_wasm(), sender=OWNER))
+    in_round, release = threading.Event(), threading.Event()
+    serve_jobs = running._serve_jobs
 
-    async def on_the_loop() -> str:
-        return await running.call(lambda r: threading.current_thread().name)
+    def pausing_hook() -> None:  # also the between_messages hook: pause there, once
+        if running.replica.subnet.in_round and not in_round.is_set():
+            in_round.set()
+            release.wait(10)
+        serve_jobs()
 
-    assert asyncio.run(on_the_loop()) == "replica-rounds"
+    running._serve_jobs = pausing_hook  # type: ignore[method-assign]
+    running.start()
+    try:
+        deadline = time.monotonic() + 10
+        while running.run(lambda r: r.subnet.height) == 0:
+            assert time.monotonic() < deadline, "no first round"
+            time.sleep(0.01)
+        time.sleep(0.1)  # the thread is idle now, waiting for work or the idle round
+        # Idle: the caller's own thread runs the work, without a hop.
+        assert running.run(lambda r: threading.current_thread().name) == "MainThread"
+        # Work that calls run again runs at once instead of waiting for itself.
+        assert running.run(lambda r: running.run(lambda again: again.subnet.height)) >= 1
+        with pytest.raises(CanisterError, match="no update method 'nothing'"):
+            running.run(lambda r: r.submit(canister, "nothing"))
+
+        running.run(lambda r: r.submit(canister, "inc"))
+        assert in_round.wait(10), "the submitted call started a round"
+        seen: dict[str, object] = {}
+
+        def look(r: Replica) -> None:
+            seen["thread"] = threading.current_thread().name
+            seen["in_round"] = r.subnet.in_round
+
+        looker = threading.Thread(target=lambda: running.run(look))
+        looker.start()
+        time.sleep(0.1)
+        assert not seen, "mid-message, the work waits"
+        release.set()
+        looker.join(10)
+        # Served between two messages of that round, on the replica's thread.
+        assert seen == {"thread": "replica-rounds", "in_round": True}
+
+        async def on_the_loop() -> int:
+            return await running.call(lambda r: r.subnet.height)
+
+        assert asyncio.run(on_the_loop()) >= 1
+    finally:
+        release.set()
+        running.stop()
 
 
 def test_submit_and_wait_gives_the_certified_outcome_of_the_answering_round(

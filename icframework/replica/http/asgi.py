@@ -9,9 +9,10 @@ Per request: the route is matched (`ROUTES`, the IC's endpoints), ``OPTIONS`` is
 answered as a CORS preflight, other methods than the route's get 405 with ``Allow``;
 the body is read and checked (`validation.check_content_length`, `check_body`); the
 envelope is decoded and its signature verified right here on the event loop (pure
-work, ~90 µs); the replica's part runs on its thread through `ReplicaService.call`
-(queries, status, read_state authorisation) or `ReplicaService.submit_and_wait` (calls;
-v3 waits for the certified outcome, resolved by the commit that answers it). Query
+work, ~90 µs); the replica's part goes through `ReplicaService.call` (queries, status,
+read_state authorisation: inline on the event loop while the replica's thread idles,
+else queued for that thread) or `ReplicaService.submit_and_wait` (calls; v3 waits for the
+certified outcome, resolved by the commit that answers it). Query
 responses are signed and read_state certificates pruned back on the event loop.
 Errors become HTTP answers in one place, `errors.error_status`; anything else is logged
 and answered with a plain 500 that reveals nothing. Every answer carries the CORS
