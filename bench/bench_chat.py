@@ -64,8 +64,8 @@ from icframework.compiler.runtime_build import load_runtime  # noqa: E402
 from icframework.core import Principal  # noqa: E402
 from icframework.identity import Ed25519Identity  # noqa: E402
 from icframework.replica.embedded import Replica  # noqa: E402
-from icframework.replica.execution.component import set_runtime_loader  # noqa: E402
 from icframework.replica.execution.python_module import pack_python_module  # noqa: E402
+from icframework.replica.execution.runtime import set_runtime_loader  # noqa: E402
 from tests.agent.live_replica import running_replica  # noqa: E402
 
 ROOMS = 10

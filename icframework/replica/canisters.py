@@ -22,15 +22,15 @@ import cbor2
 from icframework.core import ErrorCode, Principal
 from icframework.core.ic0 import Context
 from icframework.replica.errors import CanisterError, InvalidModuleError, ReplicaError
-from icframework.replica.execution.component import (
-    ComponentSandbox,
-    KeyValueStore,
+from icframework.replica.execution.component import ComponentSandbox
+from icframework.replica.execution.engine import ExecutionEngine
+from icframework.replica.execution.kv_store import KeyValueStore
+from icframework.replica.execution.page_map import PageMap
+from icframework.replica.execution.runtime import (
     RuntimeLoader,
     RuntimeUnavailableError,
     shared_runtime,
 )
-from icframework.replica.execution.engine import ExecutionEngine
-from icframework.replica.execution.page_map import PageMap
 from icframework.replica.execution.sandbox import CHECKPOINT_PAGE, CanisterSandbox, Sandbox
 from icframework.replica.execution.system_api import CanisterTrap, ExecutionInput
 from icframework.replica.execution.wasm_module import CanisterModule, load_canister_module

@@ -59,9 +59,9 @@ from icframework.replica.canisters import Canisters, canister_text, kv_namespace
 from icframework.replica.charging import Charging
 from icframework.replica.cycles import FeeSchedule
 from icframework.replica.errors import ReplicaError
-from icframework.replica.execution.component import RuntimeLoader
 from icframework.replica.execution.engine import ExecutionEngine
 from icframework.replica.execution.page_map import PageMap
+from icframework.replica.execution.runtime import RuntimeLoader
 from icframework.replica.execution.sandbox import CanisterSandbox
 from icframework.replica.execution.system_api import ExecutionInput
 from icframework.replica.execution.wasm_module import CanisterModule
@@ -193,7 +193,7 @@ class Subnet:
         """``management`` builds the handler of management canister requests for this
         subnet (`replica.management.ManagementCanister`). ``python_runtime`` loads the
         runtime of Python canisters; by default the process-wide loader
-        (`icframework.replica.execution.component.set_runtime_loader`).
+        (`icframework.replica.set_runtime_loader`).
         ``event_listeners`` receive each round's committed events (see `EventListener`);
         the list is shared, not copied, so listeners may be added later. ``metrics``
         watches what the subnet does (a new `SubnetMetrics` by default)."""

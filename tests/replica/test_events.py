@@ -14,8 +14,8 @@ from icframework.compiler.runtime_build import load_runtime
 from icframework.core import Principal
 from icframework.replica.embedded import Replica
 from icframework.replica.errors import CanisterError
-from icframework.replica.execution.component import set_runtime_loader
 from icframework.replica.execution.python_module import pack_python_module
+from icframework.replica.execution.runtime import set_runtime_loader
 from icframework.replica.subnet import CanisterEvent
 from icframework.sdk import candid_type_of, load_canister, service_did
 from tests.channels.publisher_canister import Note

@@ -55,7 +55,7 @@ from icframework.replica.execution.wasm_module import (
 )
 
 if TYPE_CHECKING:
-    from icframework.replica.execution.component import KeyValueStore
+    from icframework.replica.execution.kv_store import KeyValueStore
 
 CHECKPOINT_PAGE = 4096
 # Fuel for the instrumented global accessors (a few instructions per global).
