@@ -30,14 +30,22 @@ messages.
 
 from __future__ import annotations
 
+import hashlib
+from pathlib import Path
+
 __all__ = [
     "LATIN1_EXPORTS",
     "LATIN1_IMPORT",
     "LATIN1_IMPORT_FUNCTIONS",
     "SHRINKING_REALLOC",
+    "SOURCE_DIGEST",
     "BulkBytesError",
     "latin1_exports",
 ]
+
+SOURCE_DIGEST = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()
+"""SHA-256 of this module's source as it was imported: part of the runtime's cache key, so
+a process that imported an older version never caches its output under the new key."""
 
 LATIN1_EXPORTS: dict[tuple[str, ...], frozenset[str]] = {
     ("index", "arg"): frozenset({"arg"}),  # canister.call-method

@@ -118,14 +118,14 @@ def guest_sources() -> dict[str, bytes]:
 
 
 def runtime_key() -> str:
-    """The cache key: SHA-256 (16 hex digits) of WIT, guest sources and bundled packages,
-    and the componentize-py version."""
+    """The cache key: SHA-256 (16 hex digits) of WIT, the bulk-bytes rewrite, guest sources
+    and bundled packages, and the componentize-py version."""
     digest = hashlib.sha256()
     digest.update(b"componentize-py " + version("componentize-py").encode() + b"\0")
     digest.update(b"world " + WORLD.encode() + b"\0")
     digest.update(WIT_PATH.read_bytes() + b"\0")
-    # the rewrite applied to componentize-py's output
-    digest.update(Path(bulk_bytes.__file__).read_bytes() + b"\0")
+    # the rewrite applied to componentize-py's output, as this process runs it
+    digest.update(b"bulk_bytes " + bulk_bytes.SOURCE_DIGEST.encode() + b"\0")
     for name, data in guest_sources().items():
         digest.update(name.encode() + b"\0" + data + b"\0")
     return digest.hexdigest()[:16]

@@ -93,6 +93,12 @@ def test_key_changes_with_a_guest_source(monkeypatch: pytest.MonkeyPatch) -> Non
     assert runtime_build.runtime_key() != edited
 
 
+def test_key_changes_with_the_bulk_bytes_rewrite(monkeypatch: pytest.MonkeyPatch) -> None:
+    key = runtime_build.runtime_key()
+    monkeypatch.setattr(runtime_build.bulk_bytes, "SOURCE_DIGEST", "0" * 64)
+    assert runtime_build.runtime_key() != key
+
+
 def test_second_build_comes_from_the_cache() -> None:
     runtime_component()  # makes sure a build exists
     artifact = runtime_build.build_runtime(CACHE_DIR, progress=None)
