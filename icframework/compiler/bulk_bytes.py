@@ -1,7 +1,7 @@
-"""Bulk bytes: the runtime component's message exports declared to the host as latin-1 strings.
+"""Bulk bytes: the runtime's message exports and key-value store as latin-1 text to the host.
 
 What it owns: one rewrite of the component componentize-py builds (`latin1_exports`),
-applied by `runtime_build` before the component is cached.
+applied by `runtime_build` before the component is cached (docs/abi.md, "Bulk bytes").
 
 Why: the host runs the component through wasmtime's C API, which hands every
 ``list<u8>`` over as an array of 32-byte values that wasmtime converts to and from the
@@ -15,17 +15,24 @@ bytes arrive as Python ``bytes``, copied in one piece) while the host sees
 ``.encode("latin-1")``; wasmtime transcodes the buffer in bulk.
 
 How it works: the component binary (the component-model binary format) is walked
-section by section. In every (nested) component, a type section that holds exactly one
-function type whose parameter names are one of `LATIN1_EXPORTS` gets the listed
-parameters and its result retyped as ``string``; a ``canon lift`` of such a type gets
-the ``latin1+utf16`` option and a ``realloc`` that can shrink (`SHRINKING_REALLOC`:
-wasmtime writes a latin-1 string into a buffer the size of its UTF-8 form and then
-shrinks it, which componentize-py's ``cabi_realloc`` refuses; the shim module is
-instantiated over the instance that exports it, and the core functions defined after
-it are renumbered). Section sizes are re-encoded. A component laid out in any
-other way (no such function type found) raises `BulkBytesError`, so a new
-componentize-py version that changes the layout fails the build instead of the
-messages.
+section by section, counting the index spaces it needs (`_Spaces`).
+
+- Exports: in every (nested) component, a type section holding exactly one function type
+  whose parameter names are one of `LATIN1_EXPORTS` gets those parameters and its result
+  retyped as ``string``, and a ``canon lift`` of such a type gets the ``latin1+utf16``
+  option.
+- The `LATIN1_IMPORT` interface: its instance type declares its own ``blob`` first
+  (``type blob = list<u8>`` in the WIT), which becomes ``string``, and every ``canon
+  lower`` of its functions gets ``latin1+utf16``.
+- Both take a ``realloc`` that can shrink (`SHRINKING_REALLOC`): wasmtime writes a
+  latin-1 string into a buffer the size of its UTF-8 form and then shrinks it, which
+  componentize-py's ``cabi_realloc`` refuses. The shim module is instantiated over the
+  instance exporting ``cabi_realloc`` just before the first canon section that needs it;
+  the core functions and instances defined after it are renumbered (`_Renumber`).
+
+Section sizes are re-encoded. A component laid out any other way raises
+`BulkBytesError`, so a componentize-py version that changes the layout fails the build
+instead of the messages.
 """
 
 from __future__ import annotations
