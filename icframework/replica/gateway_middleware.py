@@ -37,6 +37,7 @@ from icframework.replica.gateway import (
     canister_url,
     resolve_canister,
 )
+from icframework.replica.http.errors import error_status
 from icframework.replica.service import ReplicaService, get_service
 from icframework.replica.state import IngressState
 
@@ -199,7 +200,7 @@ class GatewayMiddleware:
                 return on_own_origin
             named = resolve_canister(host, path, request.META.get("QUERY_STRING", ""))
         except GatewayError as exc:
-            return _text(exc.status, exc.message)
+            return _text(*error_status(exc))
         if named is None:
             return None
         return _redirect_to_canister_origin(request, named.canister_id)

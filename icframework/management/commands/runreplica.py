@@ -119,7 +119,7 @@ class Command(BaseCommand):
         subnet.event_listeners.append(bridge)
         self.stdout.write(self.style.SUCCESS("icframework replica running"))
         self.stdout.write(f"  state:     {state_dir()} (round {subnet.height}, "
-                          f"{len(subnet.canisters)} canister(s))")
+                          f"{len(subnet.canister_state.states)} canister(s))")
         self.stdout.write(f"  subnet:    {Principal(subnet.config.subnet_id).to_text()}")
         self.stdout.write(f"  dashboard: {base}/")
         self.stdout.write(f"  IC API:    {base}/api/v2/status  (agents: fetch the root key)")
@@ -152,7 +152,7 @@ class Command(BaseCommand):
         times = StepTimes(Path(settings.BASE_DIR) / ".build" / "demo-timings.json")
         # Seeding a new state directory and checking a seeded one differ a hundredfold,
         # so each is estimated from its own last measurement.
-        fresh = service.run(lambda replica: not replica.subnet.canisters)
+        fresh = service.run(lambda replica: not replica.subnet.canister_state.states)
         for path in get_setting("DEMO_SEEDERS"):
             try:
                 seeder = import_string(path)

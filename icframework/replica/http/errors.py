@@ -1,16 +1,19 @@
 """The HTTP interface's error type and the one place exceptions become HTTP statuses.
 
-Views raise `HttpError` for what the IC answers with a plain-text 4xx/5xx body;
+The ``/api/`` application raises `HttpError` for what the IC answers with a plain-text
+4xx/5xx body; the HTTP gateway raises `GatewayError` (which carries its status too);
 `icframework.protocol` raises `ProtocolError` for malformed, expired or wrongly signed
-requests. `error_status` maps both (and any other `ReplicaError`) to a status code and
-a readable text body. Canister rejects are not errors here: they become CBOR reject
-bodies (see `endpoints`).
+requests. `error_status` maps all of them (and any other `ReplicaError`) to a status
+code and a readable text body, for the ``/api/`` application, the gateway middleware and
+the canister WebSocket alike. Canister rejects are not errors here: they become CBOR
+reject bodies (see `endpoints`).
 """
 
 from __future__ import annotations
 
 from icframework.protocol import ProtocolError
 from icframework.replica.errors import ReplicaError
+from icframework.replica.gateway import GatewayError
 
 BAD_REQUEST = 400
 FORBIDDEN = 403
@@ -33,11 +36,11 @@ class HttpError(ReplicaError):
 def error_status(exc: Exception) -> tuple[int, str]:
     """The HTTP status and text body for ``exc``.
 
-    `HttpError` carries its own status. Every `ProtocolError` (malformed CBOR or
+    `HttpError` and `GatewayError` carry their own status. Every `ProtocolError` (malformed CBOR or
     envelope, ``Invalid request expiry: …``, bad signature, sender or delegation) is a
     400, as the IC's current replica answers. Other replica errors are 500s.
     """
-    if isinstance(exc, HttpError):
+    if isinstance(exc, HttpError | GatewayError):
         return exc.status, exc.message
     if isinstance(exc, ProtocolError):
         return BAD_REQUEST, str(exc)

@@ -335,8 +335,8 @@ def _check_metadata(subnet: Subnet, canister: Principal, label: bytes, sender: P
         raise HttpError(
             BAD_REQUEST, f"Could not parse the custom section name: {exc}."
         ) from None
-    state = subnet.canisters.get(canister.raw)
-    sandbox = subnet.sandboxes.get(canister.raw)
+    state = subnet.canister_state.states.get(canister.raw)
+    sandbox = subnet.canister_state.sandboxes.get(canister.raw)
     if state is None or sandbox is None:
         return
     section = sandbox.module.metadata.get(name)

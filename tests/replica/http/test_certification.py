@@ -49,10 +49,8 @@ def test_state_tree_contents() -> None:
     subnet = replica.subnet
     canister = replica.create_canister(sender=OWNER)
     replica.install_code(canister, data_certificate_wasm(), sender=OWNER)
-    replica.update(canister, "certify", b"abc", sender=OWNER)
-    replied = next(rid for rid, s in subnet.ingress_history.items()
-                   if s.state is IngressState.REPLIED and s.canister_id == canister.raw
-                   and s.reply == b"")
+    replied = replica.submit(canister, "certify", b"abc", sender=OWNER)
+    assert replica.wait(replied).state is IngressState.REPLIED
     pending = replica.submit(canister, "certify", b"later", sender=OWNER)
     assert replica.node_key is not None
     tree = build_state_tree(subnet, replica.node_key)
@@ -60,7 +58,7 @@ def test_state_tree_contents() -> None:
     assert decode_uleb128(lookup_value(["time"], tree) or b"")[0] == subnet.time_ns
     assert lookup_value(["canister", cid, "certified_data"], tree) == b"abc"
     assert lookup_value(["canister", cid, "module_hash"], tree) == (
-        subnet.canisters[cid].module_hash)
+        subnet.canister_state.states[cid].module_hash)
     controllers = lookup_value(["canister", cid, "controllers"], tree) or b""
     assert controllers.startswith(b"\xd9\xd9\xf7")
     assert list(cbor2.loads(controllers)) == [OWNER.raw]
@@ -101,7 +99,8 @@ def test_request_status_entries() -> None:
 def test_canister_ranges_cover_specified_ids() -> None:
     replica = Replica.open()
     outside = Principal.from_canister_index(7)  # only older states hold such a canister
-    replica.subnet.add_canister(CanisterState(outside.raw, CanisterSettings([OWNER.raw]), 0))
+    replica.subnet.canister_state.add_canister(
+        CanisterState(outside.raw, CanisterSettings([OWNER.raw]), 0))
     ranges = canister_ranges(replica.subnet)
     assert (outside, outside) in ranges
     config = replica.subnet.config

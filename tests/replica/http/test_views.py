@@ -386,9 +386,8 @@ def test_resubmitted_request_keeps_its_outcome(service: ReplicaService, client: 
     cert = verify_certificate(cbor_body(again)["certificate"], root_key(client))
     assert lookup_value(["request_status", rid, "status"], cert.tree) == b"replied"
     assert post(client, f"/api/v2/canister/{canister}/call", body).status_code == 202
-    history = service.run(lambda r: [s for s in r.subnet.ingress_history.values()
-                                     if s.canister_id == canister.raw and s.reply == b""])
-    assert len(history) == 1
+    status = service.run(lambda r: r.subnet.ingress_status(rid))
+    assert status is not None and status.state.value == "replied" and status.reply == b""
 
 
 def test_v3_call_times_out_with_202_without_blocking_others(
@@ -524,7 +523,7 @@ def test_read_state_reveals_exactly_the_requested_paths(
                           (b"canister", canister.raw, b"controllers"))
     cert = verify_certificate(cbor_body(response)["certificate"], root_key(client),
                               now_ns=time.time_ns())
-    module_hash = service.run(lambda r: r.subnet.canisters[canister.raw].module_hash)
+    module_hash = service.run(lambda r: r.subnet.canister_state.states[canister.raw].module_hash)
     assert lookup_value(["canister", canister.raw, "module_hash"], cert.tree) == module_hash
     raw_controllers = lookup_value(["canister", canister.raw, "controllers"], cert.tree)
     assert raw_controllers is not None and raw_controllers[:3] == b"\xd9\xd9\xf7"
