@@ -66,10 +66,10 @@ def rebuilt_tree(subnet: Subnet, node: Ed25519Identity) -> HashTree:
     """The whole state tree built from the subnet, as certification did before."""
     config = subnet.config
     return build_tree({
-        "canister": {cid: canister_entry(subnet, cid) for cid in subnet.canisters},
+        "canister": {cid: canister_entry(subnet, cid) for cid in subnet.canister_state.states},
         "request_status": {
             request_id: request_status_entries(status)
-            for request_id, status in subnet.ingress_history.items()
+            for request_id, status in subnet.ingress.statuses.items()
             if status.state is not IngressState.RECEIVED
         },
         "subnet": {config.subnet_id: {
@@ -97,7 +97,7 @@ def measure(size: int) -> list[str]:
     node = replica.node_key
     assert node is not None
     canister = replica.create_canister(sender=OWNER)
-    history = subnet.ingress_history
+    history = subnet.ingress.statuses
     for index in range(size):
         request_id = hashlib.sha256(index.to_bytes(8, "big")).digest()
         history[request_id] = IngressStatus(IngressState.REPLIED, OWNER.raw, canister.raw, 0,

@@ -71,19 +71,19 @@ def app_page(name: str | None) -> str | None:
 
 
 def _module(replica: Replica, state: CanisterState) -> CanisterModule | None:
-    sandbox = replica.subnet.sandboxes.get(state.canister_id)
+    sandbox = replica.subnet.canister_state.sandboxes.get(state.canister_id)
     return sandbox.module if sandbox is not None else None
 
 
 def _kv_size(replica: Replica, canister_id: bytes) -> int | None:
     """Bytes of a Python canister's key-value data; None for a wasm canister."""
-    kv = getattr(replica.subnet.sandboxes.get(canister_id), "kv", None)
+    kv = getattr(replica.subnet.canister_state.sandboxes.get(canister_id), "kv", None)
     return None if kv is None else int(kv.size_bytes)
 
 
 def candid_text(replica: Replica, canister_id: Principal) -> str | None:
     """The canister's ``candid:service`` metadata (its .did), or None if it has none."""
-    state = replica.subnet.canisters.get(canister_id.raw)
+    state = replica.subnet.canister_state.states.get(canister_id.raw)
     module = _module(replica, state) if state is not None else None
     if module is None or CANDID_SERVICE not in module.metadata:
         return None
@@ -106,7 +106,7 @@ def _row(replica: Replica, canister_id: bytes, state: CanisterState,
         "name": name,
         "status": state.status.value,
         "cycles": state.cycles,
-        "memory": replica.subnet.memory_usage(canister_id),
+        "memory": replica.subnet.canister_state.memory_usage(canister_id),
         "kv": _kv_size(replica, canister_id),
         "module_hash": format_module_hash(state.module_hash) if state.module_hash else None,
         "http": _exports_http(module),
@@ -120,7 +120,7 @@ def canisters(replica: Replica, names: dict[str, str]) -> list[dict[str, Any]]:
     and key-value bytes, module hash (as every command shows it), whether it serves
     HTTP, app page."""
     rows = [_row(replica, canister_id, state, names)
-            for canister_id, state in replica.subnet.canisters.items()]
+            for canister_id, state in replica.subnet.canister_state.states.items()]
     rows.sort(key=lambda row: (row["name"] is None, row["name"] or "", row["id"]))
     return rows
 
@@ -165,7 +165,7 @@ def _change(change: CanisterChange) -> dict[str, Any]:
 def canister_detail(replica: Replica, canister_id: Principal,
                     names: dict[str, str]) -> dict[str, Any] | None:
     """Everything the canister page shows, or None if the replica has no such canister."""
-    state = replica.subnet.canisters.get(canister_id.raw)
+    state = replica.subnet.canister_state.states.get(canister_id.raw)
     if state is None:
         return None
     row = _row(replica, canister_id.raw, state, names)

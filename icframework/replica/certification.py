@@ -68,7 +68,7 @@ def canister_ranges(subnet: Subnet) -> list[tuple[Principal, Principal]]:
     low = Principal.from_canister_index(config.first_canister_index)
     high = Principal.from_canister_index(config.last_canister_index)
     ranges = [(low, high)]
-    for raw in subnet.canisters:
+    for raw in subnet.canister_state.states:
         canister = Principal(raw)
         if not low <= canister <= high:
             ranges.append((canister, canister))
@@ -101,7 +101,7 @@ def canister_entry(subnet: Subnet, canister_id: bytes) -> dict[str, object] | No
     ``certified_data``, ``controllers`` (tagged CBOR), and ``module_hash`` and
     ``metadata/<name>`` when code is installed.
     """
-    state = subnet.canisters.get(canister_id)
+    state = subnet.canister_state.states.get(canister_id)
     if state is None:
         return None
     entry: dict[str, object] = {
@@ -112,7 +112,7 @@ def canister_entry(subnet: Subnet, canister_id: bytes) -> dict[str, object] | No
     }
     if state.module_hash is not None:
         entry["module_hash"] = state.module_hash
-    sandbox = subnet.sandboxes.get(canister_id)
+    sandbox = subnet.canister_state.sandboxes.get(canister_id)
     if sandbox is not None and sandbox.module.metadata:
         entry["metadata"] = {
             name.encode("utf-8"): section.content
@@ -124,14 +124,14 @@ def canister_entry(subnet: Subnet, canister_id: bytes) -> dict[str, object] | No
 def _certified_requests(subnet: Subnet) -> LabeledMap:
     return LabeledMap.from_items({
         request_id: request_status_entries(status)
-        for request_id, status in subnet.ingress_history.items()
+        for request_id, status in subnet.ingress.statuses.items()
         if status.state is not IngressState.RECEIVED
     })
 
 
 def _certified_canisters(subnet: Subnet) -> LabeledMap:
     return LabeledMap.from_items({
-        canister_id: entry for canister_id in subnet.canisters
+        canister_id: entry for canister_id in subnet.canister_state.states
         if (entry := canister_entry(subnet, canister_id)) is not None
     })
 
@@ -260,7 +260,7 @@ class StateCertifier:
             return
         requests = self._requests
         for request_id in changes.requests:
-            status = subnet.ingress_history.get(request_id)
+            status = subnet.ingress.statuses.get(request_id)
             if status is None or status.state is IngressState.RECEIVED:
                 requests = requests.remove(request_id)
             else:

@@ -94,7 +94,7 @@ class Replica:
         """Drop the in-memory subnet and load the last committed round again."""
         old = self.subnet
         self.subnet = Subnet(
-            self.store, old.engine, old.config, old.clock, old.ingress_queue,
+            self.store, old.engine, old.config, old.clock, old.ingress.queue,
             management=old.management_factory, python_runtime=old.python_runtime,
             event_listeners=old.event_listeners, metrics=old.metrics,
         )
@@ -209,7 +209,7 @@ class Replica:
         """
         subnet = self.subnet
         certificate = None
-        if subnet.committed_height > 0 and canister_id.raw in subnet.canisters:
+        if subnet.committed_height > 0 and canister_id.raw in subnet.canister_state.states:
             certificate = self.certified_state().data_certificate(canister_id.raw)
         return subnet.query(sender.raw, canister_id.raw, method, arg,
                             data_certificate=certificate)

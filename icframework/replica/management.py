@@ -3,7 +3,8 @@
 Requests arrive as Candid, exactly as on the IC (the types below follow the IC's
 ``ic.did``), from ingress or from canisters. Each method checks its caller (only
 controllers manage a canister; ``provisional_*`` are open, as on a local replica),
-performs the change on the `Subnet`, and answers through ``subnet.respond``;
+performs the change on the subnet's canisters (through the narrow `SubnetServices`,
+not the whole `Subnet`), and answers through ``subnet.respond``;
 ``stop_canister`` answers later, once the canister has no open call contexts.
 Installing code is atomic: if ``canister_init``, ``canister_pre_upgrade`` or
 ``canister_post_upgrade`` trap, the canister is left exactly as it was.
@@ -20,7 +21,7 @@ subnet exactly as it was.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 from icframework.candid import (
     BLOB,
@@ -41,7 +42,7 @@ from icframework.candid import (
 from icframework.candid.binary import decode, encode
 from icframework.core import ErrorCode, Principal, PrincipalError, RejectCode
 from icframework.core.ic0 import Context
-from icframework.replica.canisters import canister_text
+from icframework.replica.canisters import Canisters, canister_text
 from icframework.replica.errors import CanisterError
 from icframework.replica.execution.page_map import PageMap
 from icframework.replica.execution.sandbox import CanisterSandbox
@@ -54,7 +55,7 @@ from icframework.replica.state import (
     CanisterState,
     CanisterStatus,
 )
-from icframework.replica.subnet import Subnet
+from icframework.replica.subnet import SubnetConfig
 
 CANISTER_ID = Record([Field("canister_id", PRINCIPAL)])
 LOG_VISIBILITY = Variant(
@@ -248,11 +249,43 @@ _OPEN_METHODS = frozenset({"provisional_create_canister_with_cycles", "provision
                            "subnet_info"})
 
 
-class ManagementCanister:
-    """Handles requests to ``aaaaa-aa`` against a `Subnet`."""
+class SubnetServices(Protocol):
+    """What the management canister needs of its subnet (`replica.subnet.Subnet` has it).
 
-    def __init__(self, subnet: Subnet) -> None:
+    The canisters it creates, changes and installs code in; the subnet's limits and
+    fees; the round's time; a way to answer requests, randomness, and deleting a
+    canister together with its input queue.
+    """
+
+    @property
+    def config(self) -> SubnetConfig:
+        """The subnet's limits and fees."""
+
+    @property
+    def time_ns(self) -> int:
+        """The current round's time, nanoseconds since the epoch."""
+
+    @property
+    def canister_state(self) -> Canisters:
+        """Every canister of the subnet with its sandbox and memories."""
+
+    def respond(self, origin: CallOrigin, *, reply: bytes | None = None,
+                reject: RejectInfo | None = None, refund: int = 0) -> None:
+        """Answer the request made from ``origin`` (``refund`` in cycles)."""
+
+    def raw_rand(self) -> bytes:
+        """32 pseudo-random bytes, deterministic given the subnet's seed and round."""
+
+    def delete_canister(self, canister_id: bytes) -> None:
+        """Forget the canister with its memories and its input queue."""
+
+
+class ManagementCanister:
+    """Handles requests to ``aaaaa-aa`` against the services of its subnet."""
+
+    def __init__(self, subnet: SubnetServices) -> None:
         self.subnet = subnet
+        self.canisters = subnet.canister_state
 
     # -- dispatch ------------------------------------------------------------------------------
 
@@ -313,7 +346,7 @@ class ManagementCanister:
         return value
 
     def _controlled(self, request: Request, canister: Principal) -> CanisterState:
-        state = self.subnet.canister(canister.raw)
+        state = self.canisters.canister(canister.raw)
         if request.sender not in state.settings.controllers:
             controllers = " ".join(Principal(c).to_text() for c in state.settings.controllers)
             raise CanisterError(
@@ -452,8 +485,8 @@ class ManagementCanister:
         checked = self._checked_settings(settings)
         state = CanisterState(b"", CanisterSettings(controllers=[request.sender]), cycles=cycles)
         self._apply_settings(state, checked)
-        state.canister_id = self.subnet.allocate_canister_id(wanted)
-        self.subnet.add_canister(state)
+        state.canister_id = self.canisters.allocate_canister_id(wanted)
+        self.canisters.add_canister(state)
         self._record(state, request, "creation",
                      {"controllers": list(state.settings.controllers)})
         return state.canister_id
@@ -480,18 +513,18 @@ class ManagementCanister:
 
     def _m_provisional_top_up_canister(self, request: Request) -> tuple[bytes, int]:
         args = self._decode(request, TOP_UP_ARGS)
-        state = self.subnet.canister(args["canister_id"].raw)
+        state = self.canisters.canister(args["canister_id"].raw)
         state.cycles = self._credited(request.method, canister_text(state.canister_id),
                                       state.cycles, args["amount"])
-        self.subnet.mark_dirty(state.canister_id)
+        self.canisters.mark_dirty(state.canister_id)
         return EMPTY_REPLY, request.cycles
 
     def _m_deposit_cycles(self, request: Request) -> tuple[bytes, int]:
         args = self._decode(request, CANISTER_ID)
-        state = self.subnet.canister(args["canister_id"].raw)
+        state = self.canisters.canister(args["canister_id"].raw)
         state.cycles = self._credited(request.method, canister_text(state.canister_id),
                                       state.cycles, request.cycles)
-        self.subnet.mark_dirty(state.canister_id)
+        self.canisters.mark_dirty(state.canister_id)
         return EMPTY_REPLY, 0
 
     def _m_raw_rand(self, request: Request) -> tuple[bytes, int]:
@@ -526,21 +559,21 @@ class ManagementCanister:
         if state.settings.controllers != before:
             self._record(state, request, "controllers_change",
                          {"controllers": list(state.settings.controllers)})
-        self.subnet.mark_dirty(state.canister_id)
+        self.canisters.mark_dirty(state.canister_id)
         return EMPTY_REPLY, request.cycles
 
     def _m_canister_status(self, request: Request) -> tuple[bytes, int]:
         args = self._decode(request, CANISTER_ID)
         canister_id = args["canister_id"].raw
-        state = self.subnet.canister(canister_id)
+        state = self.canisters.canister(canister_id)
         if request.sender != canister_id:
             self._controlled(request, args["canister_id"])
         subnet = self.subnet
         fees = subnet.config.fees
-        module = subnet.modules.get(state.module_hash) if state.module_hash else None
+        module = self.canisters.modules.get(state.module_hash) if state.module_hash else None
         binary = module.installed_size if module else 0
         custom = sum(len(m.content) for m in module.metadata.values()) if module else 0
-        memory = subnet.memory_usage(canister_id)
+        memory = self.canisters.memory_usage(canister_id)
         settings = state.settings
         visibility: dict[str, Any] = (
             {"allowed_viewers": []} if settings.log_visibility == "allowed_viewers"
@@ -586,7 +619,7 @@ class ManagementCanister:
 
     def _m_canister_info(self, request: Request) -> tuple[bytes, int]:
         args = self._decode(request, CANISTER_INFO_ARGS)
-        state = self.subnet.canister(args["canister_id"].raw)
+        state = self.canisters.canister(args["canister_id"].raw)
         wanted = args["num_requested_changes"] or 0
         changes = state.history[-wanted:] if wanted else []
         recent = []
@@ -627,7 +660,7 @@ class ManagementCanister:
             state.stop_requests = []
             state.status = CanisterStatus.RUNNING
             state.version += 1
-            self.subnet.mark_dirty(state.canister_id)
+            self.canisters.mark_dirty(state.canister_id)
         return EMPTY_REPLY, request.cycles
 
     def _m_stop_canister(self, request: Request) -> tuple[bytes, int] | None:
@@ -637,7 +670,7 @@ class ManagementCanister:
             return EMPTY_REPLY, request.cycles
         state.status = CanisterStatus.STOPPING
         state.stop_requests.append(request.origin.to_data())
-        self.subnet.mark_dirty(state.canister_id)
+        self.canisters.mark_dirty(state.canister_id)
         return None
 
     def _m_delete_canister(self, request: Request) -> tuple[bytes, int]:
@@ -658,8 +691,8 @@ class ManagementCanister:
         args = self._decode(request, CANISTER_ID)
         state = self._controlled(request, args["canister_id"])
         self._reject_open_contexts(state)
-        self.subnet.set_sandbox(state.canister_id, None)
-        self.subnet.clear_memories(state.canister_id, stable=True)
+        self.canisters.set_sandbox(state.canister_id, None)
+        self.canisters.clear_memories(state.canister_id, stable=True)
         state.module_hash = None
         state.heap_size = state.stable_size = 0
         state.globals = {}
@@ -699,7 +732,7 @@ class ManagementCanister:
         limit = subnet.config.install_instruction_limit
         fees = subnet.config.fees
         cost = fees.execution_prepayment(limit)
-        if state.cycles < cost + subnet.freezing_threshold(state.canister_id):
+        if state.cycles < cost + self.canisters.freezing_threshold(state.canister_id):
             raise CanisterError(
                 ErrorCode.CANISTER_OUT_OF_CYCLES,
                 f"Canister {name} is out of cycles: installing code needs at least {cost} cycles "
@@ -718,7 +751,7 @@ class ManagementCanister:
         state.last_install_ns = subnet.time_ns
         self._record(state, request, "code_deployment",
                      {"mode": {mode: None}, "module_hash": state.module_hash})
-        subnet.mark_dirty(state.canister_id)
+        self.canisters.mark_dirty(state.canister_id)
         return EMPTY_REPLY, request.cycles
 
     def _run_entry(self, sandbox: CanisterSandbox, state: CanisterState, request: Request,
@@ -726,7 +759,7 @@ class ManagementCanister:
         """Run an install-time entry point; raise `CanisterError` if it traps."""
         if export not in sandbox.module.system_methods:
             return 0
-        inp = self.subnet.execution_input(state, context, request.sender, arg=arg)
+        inp = self.canisters.execution_input(state, context, request.sender, arg=arg)
         result = sandbox.execute(export, inp, limit, persist=True)
         if result.trap is not None:
             raise CanisterError(
@@ -746,7 +779,7 @@ class ManagementCanister:
         subnet = self.subnet
         stable = PageMap()
         saved = (state.certified_data, state.global_timer_ns, state.cycles)
-        module, sandbox = subnet.install_module(state.canister_id, wasm, stable)
+        module, sandbox = self.canisters.install_module(state.canister_id, wasm, stable)
         state.certified_data = b""
         state.global_timer_ns = 0
         try:
@@ -757,9 +790,9 @@ class ManagementCanister:
             raise
         if reinstall:
             self._reject_open_contexts(state)
-        subnet.clear_memories(state.canister_id, stable=True)
-        subnet.stables[state.canister_id] = stable
-        subnet.set_sandbox(state.canister_id, sandbox)
+        self.canisters.clear_memories(state.canister_id, stable=True)
+        self.canisters.stables[state.canister_id] = stable
+        self.canisters.set_sandbox(state.canister_id, sandbox)
         self._commit_module(state, module.module_hash, sandbox)
         return used
 
@@ -767,8 +800,8 @@ class ManagementCanister:
                  options: dict[str, Any]) -> int:
         subnet = self.subnet
         canister_id = state.canister_id
-        old_sandbox = subnet.sandboxes[canister_id]
-        stable = subnet.stables[canister_id]
+        old_sandbox = self.canisters.sandboxes[canister_id]
+        stable = self.canisters.stables[canister_id]
         persistence = options.get("wasm_memory_persistence")
         keep = (persistence is None and old_sandbox.module.enhanced_orthogonal_persistence) or (
             persistence is not None and "keep" in persistence)
@@ -789,7 +822,7 @@ class ManagementCanister:
                 used += self._run_entry(old_sandbox, state, request, "canister_pre_upgrade",
                                         Context.PRE_UPGRADE, b"", limit)
             state.global_timer_ns = 0
-            module, sandbox = subnet.install_module(
+            module, sandbox = self.canisters.install_module(
                 canister_id, wasm, stable, previous=old_sandbox, keep_heap=keep)
             used += self._run_entry(sandbox, state, request, "canister_post_upgrade",
                                     Context.INIT, arg, limit - used)
@@ -799,9 +832,9 @@ class ManagementCanister:
             old_sandbox.restore(saved_memory)
             state.certified_data, state.global_timer_ns, state.cycles = saved
             raise
-        subnet.orphan_callbacks(canister_id)
-        subnet.clear_memories(canister_id, stable=False)
-        subnet.set_sandbox(canister_id, sandbox)
+        self.canisters.orphan_callbacks(canister_id)
+        self.canisters.clear_memories(canister_id, stable=False)
+        self.canisters.set_sandbox(canister_id, sandbox)
         self._commit_module(state, module.module_hash, sandbox)
         return used
 
@@ -810,7 +843,7 @@ class ManagementCanister:
         state.module_hash = module_hash
         state.heap_size = sandbox.heap_size
         state.globals = dict(sandbox.committed_globals)
-        state.stable_size = self.subnet.stables[state.canister_id].size_bytes
+        state.stable_size = self.canisters.stables[state.canister_id].size_bytes
         sandbox.mark_all_dirty()
 
 

@@ -47,24 +47,19 @@ import hashlib
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
 import cbor2
 
 from icframework.core import ErrorCode, RejectCode
-from icframework.core.ic0 import Context
 from icframework.replica.canisters import Canisters, canister_text, kv_namespace
 from icframework.replica.charging import Charging
 from icframework.replica.cycles import FeeSchedule
 from icframework.replica.errors import ReplicaError
 from icframework.replica.execution.engine import ExecutionEngine
-from icframework.replica.execution.page_map import PageMap
 from icframework.replica.execution.runtime import RuntimeLoader
-from icframework.replica.execution.sandbox import CanisterSandbox
-from icframework.replica.execution.system_api import ExecutionInput
-from icframework.replica.execution.wasm_module import CanisterModule
 from icframework.replica.ingress import IngressHistory, check_update_call
 from icframework.replica.message_execution import (
     MANAGEMENT,
@@ -84,7 +79,6 @@ from icframework.replica.messages import (
 from icframework.replica.metrics import SubnetMetrics
 from icframework.replica.queries import QueryResult, QueryRunner
 from icframework.replica.state import (
-    CanisterState,
     CanisterStatus,
     CertificationChanges,
     IngressStatus,
@@ -244,82 +238,14 @@ class Subnet:
                 for kind, d in cbor2.loads(value)
             )
 
-    # -- canister state (kept in `replica.canisters`; the management canister uses these) ----
-
-    @property
-    def canisters(self) -> dict[bytes, CanisterState]:
-        return self.canister_state.states
-
-    @property
-    def sandboxes(self) -> dict[bytes, CanisterSandbox]:
-        return self.canister_state.sandboxes
-
-    @property
-    def stables(self) -> dict[bytes, PageMap]:
-        return self.canister_state.stables
-
-    @property
-    def modules(self) -> dict[bytes, CanisterModule]:
-        return self.canister_state.modules
-
-    @property
-    def next_canister_index(self) -> int:
-        return self.canister_state.next_canister_index
-
-    def allocate_canister_id(self, specified: bytes | None = None) -> bytes:
-        """See `Canisters.allocate_canister_id`."""
-        return self.canister_state.allocate_canister_id(specified)
-
-    def add_canister(self, state: CanisterState) -> None:
-        self.canister_state.add_canister(state)
-
-    def mark_dirty(self, canister_id: bytes) -> None:
-        self.canister_state.mark_dirty(canister_id)
-
-    def canister(self, canister_id: bytes) -> CanisterState:
-        """The state of ``canister_id``; raises `CanisterError` IC0301 if there is none."""
-        return self.canister_state.canister(canister_id)
-
-    def memory_usage(self, canister_id: bytes) -> int:
-        """Bytes held: heap, stable memory and the module itself."""
-        return self.canister_state.memory_usage(canister_id)
-
-    def freezing_threshold(self, canister_id: bytes) -> int:
-        return self.canister_state.freezing_threshold(canister_id)
-
-    def install_module(
-        self, canister_id: bytes, wasm: bytes, stable: PageMap, *,
-        previous: CanisterSandbox | None = None, keep_heap: bool = False,
-    ) -> tuple[CanisterModule, CanisterSandbox]:
-        """See `Canisters.install_module`."""
-        return self.canister_state.install_module(canister_id, wasm, stable,
-                                                  previous=previous, keep_heap=keep_heap)
-
-    def set_sandbox(self, canister_id: bytes, sandbox: CanisterSandbox | None) -> None:
-        """See `Canisters.set_sandbox`."""
-        self.canister_state.set_sandbox(canister_id, sandbox)
-
-    def clear_memories(self, canister_id: bytes, *, stable: bool) -> None:
-        """Forget the heap checkpoint (and stable memory if asked) of ``canister_id``."""
-        self.canister_state.clear_memories(canister_id, stable=stable)
+    # -- services of the management canister (`replica.management.SubnetServices`) -----------
 
     def delete_canister(self, canister_id: bytes) -> None:
-        """Forget the canister with its memories and its input queue."""
+        """Forget the canister with its memories (`Canisters.delete_canister`) and its
+        input queue."""
         self.canister_state.delete_canister(canister_id)
         self.queues.pop(canister_id, None)
         self._dirty_queues.add(canister_id)
-
-    def orphan_callbacks(self, canister_id: bytes) -> None:
-        """Mark open callbacks as belonging to replaced code: their responses are dropped."""
-        self.canister_state.orphan_callbacks(canister_id)
-
-    def canister_ids(self) -> Iterable[bytes]:
-        return list(self.canisters)
-
-    def execution_input(self, state: CanisterState, context: Context, caller: bytes,
-                        **kwargs: Any) -> ExecutionInput:
-        """See `Canisters.execution_input`."""
-        return self.canister_state.execution_input(state, context, caller, **kwargs)
 
     def raw_rand(self) -> bytes:
         """32 fresh pseudo-random bytes, deterministic given the subnet seed and round."""
@@ -367,16 +293,6 @@ class Subnet:
     def ingress_status(self, request_id: bytes) -> IngressStatus | None:
         """The committed (or pending) status of an ingress request, or None if unknown."""
         return self.ingress.status(request_id)
-
-    @property
-    def ingress_queue(self) -> IngressQueue:
-        """Where accepted calls wait for the next round (shared with the front end)."""
-        return self.ingress.queue
-
-    @property
-    def ingress_history(self) -> dict[bytes, IngressStatus]:
-        """Every remembered request's status, by request id."""
-        return self.ingress.statuses
 
     def take_certification_changes(self) -> CertificationChanges:
         """The request and canister ids whose certified entries changed since the last call."""
@@ -461,8 +377,8 @@ class Subnet:
         plan = _RoundPlan(self._report)
         self._round = plan
         self._induct_ingress()
-        for canister_id, state in self.canisters.items():
-            sandbox = self.sandboxes.get(canister_id)
+        for canister_id, state in self.canister_state.states.items():
+            sandbox = self.canister_state.sandboxes.get(canister_id)
             if sandbox is None or state.status is not CanisterStatus.RUNNING:
                 continue
             methods = sandbox.module.system_methods
@@ -499,7 +415,8 @@ class Subnet:
         self._round = None
         self.metrics.round_committed(  # metrics:
             self.height, self._report.messages, self._report.instructions, answered,
-            {canister_id: state.cycles_consumed for canister_id, state in self.canisters.items()},
+            {canister_id: state.cycles_consumed
+             for canister_id, state in self.canister_state.states.items()},
         )
         if self._report.events:
             self._notify(self._report.events)
@@ -514,7 +431,7 @@ class Subnet:
 
     def has_work(self) -> bool:
         """True while ingress or canister messages are waiting."""
-        return bool(self.ingress_queue) or any(self.queues.values())
+        return bool(self.ingress.queue) or any(self.queues.values())
 
     def run_until_idle(self, max_rounds: int = 1000) -> list[RoundReport]:
         """Execute rounds until no message is waiting (at least one round)."""
@@ -532,7 +449,7 @@ class Subnet:
                     ErrorCode.INGRESS_MESSAGE_TIMEOUT))
                 continue
             target = request.receiver
-            if target != MANAGEMENT and target in self.canisters:
+            if target != MANAGEMENT and target in self.canister_state.states:
                 unpaid = self.charging.induct(target, len(request.arg) + len(request.method))
                 if unpaid is not None:
                     self.send_response(request.origin, reject=unpaid)
@@ -618,7 +535,7 @@ class Subnet:
 
     def _with_work(self, plan: _RoundPlan) -> list[bytes]:
         """Canisters with a message to execute this round (a system task or a queue)."""
-        ready = [c for c in plan.tasks if c in self.canisters]
+        ready = [c for c in plan.tasks if c in self.canister_state.states]
         if plan.messages < self.config.max_messages_per_round:
             ready.extend(c for c, queue in self.queues.items()
                          if queue and c != MANAGEMENT and c not in plan.tasks)
@@ -644,10 +561,11 @@ class Subnet:
         """
         busy = set(plan.executed) | set(plan.tasks)
         busy.update(c for c, queue in self.queues.items() if queue)
+        states = self.canister_state.states
         self._usage = {c: u // 2 for c, u in self._usage.items()
-                       if c in busy and c in self.canisters and u > 1}
-        self._last_turn = {c: h for c, h in self._last_turn.items() if c in self.canisters}
-        self._last_cost = {c: n for c, n in self._last_cost.items() if c in self.canisters}
+                       if c in busy and c in states and u > 1}
+        self._last_turn = {c: h for c, h in self._last_turn.items() if c in states}
+        self._last_cost = {c: n for c, n in self._last_cost.items() if c in states}
 
     # -- responses ----------------------------------------------------------------------------
 
@@ -673,11 +591,11 @@ class Subnet:
     # -- stopping ------------------------------------------------------------------------------
 
     def _finish_stopping(self) -> None:
-        for canister_id, state in self.canisters.items():
+        for canister_id, state in self.canister_state.states.items():
             if state.status is CanisterStatus.STOPPING and not state.call_contexts:
                 state.status = CanisterStatus.STOPPED
                 state.version += 1
-                self.mark_dirty(canister_id)
+                self.canister_state.mark_dirty(canister_id)
                 waiting, state.stop_requests = state.stop_requests, []
                 for origin in waiting:
                     self.respond(CallOrigin.from_data(origin), reply=b"DIDL\x00\x00")

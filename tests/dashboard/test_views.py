@@ -52,8 +52,8 @@ def test_figures_are_written_for_people(service: ReplicaService) -> None:
     canister = service.run(lambda replica: replica.create_canister(sender=OWNER))
     service.run(lambda replica: replica.install_code(canister, counter_wasm(), sender=OWNER))
     cycles, memory = service.run(lambda replica: (
-        replica.subnet.canisters[canister.raw].cycles,
-        replica.subnet.memory_usage(canister.raw)))
+        replica.subnet.canister_state.states[canister.raw].cycles,
+        replica.subnet.canister_state.memory_usage(canister.raw)))
     page = Client().get("/").content.decode()
     assert f'title="{cycles:,} cycles">{icframework_dashboard.cycles(cycles)}</td>' in page
     assert f'title="{memory:,} bytes">{icframework_dashboard.bytes_size(memory)}</td>' in page

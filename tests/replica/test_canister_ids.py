@@ -33,8 +33,8 @@ def replica() -> Replica:
 
 def subnet_snapshot(replica: Replica) -> tuple[object, ...]:
     subnet = replica.subnet
-    return (sorted(subnet.canisters), subnet.next_canister_index,
-            {raw: state.cycles for raw, state in subnet.canisters.items()})
+    return (sorted(subnet.canister_state.states), subnet.canister_state.next_canister_index,
+            {raw: state.cycles for raw, state in subnet.canister_state.states.items()})
 
 
 def refused(replica: Replica, **create: Any) -> CanisterError:
@@ -114,7 +114,7 @@ def test_absurd_provisional_amounts_are_refused(replica: Replica) -> None:
     assert refused(replica, cycles=MAX_CYCLES + 1).error_code is (
         ErrorCode.INVALID_MANAGEMENT_PAYLOAD)
     full = replica.create_canister(sender=ATTACKER, cycles=MAX_CYCLES)
-    assert replica.subnet.canisters[full.raw].cycles == MAX_CYCLES
+    assert replica.subnet.canister_state.states[full.raw].cycles == MAX_CYCLES
 
 
 def test_a_hostile_specified_id_with_absurd_cycles_is_refused(replica: Replica) -> None:
@@ -138,9 +138,9 @@ def test_top_up_never_lifts_a_balance_above_a_u128(replica: Replica) -> None:
         assert (f"would give {canister.to_text()} a balance above the largest a canister can "
                 f"hold, 2**128-1 cycles (a u128); its balance is {MAX_CYCLES - 5:,}, so add "
                 "at most 5 cycles.") in info.value.message
-        assert replica.subnet.canisters[canister.raw].cycles == MAX_CYCLES - 5
+        assert replica.subnet.canister_state.states[canister.raw].cycles == MAX_CYCLES - 5
     replica.top_up(canister, 5, sender=ATTACKER)
-    assert replica.subnet.canisters[canister.raw].cycles == MAX_CYCLES
+    assert replica.subnet.canister_state.states[canister.raw].cycles == MAX_CYCLES
 
 
 # A canister that calls ``aaaaa-aa.deposit_cycles`` with cycles attached: its argument is
@@ -192,14 +192,14 @@ def test_deposit_cycles_never_lifts_a_balance_above_a_u128(replica: Replica) -> 
     def deposit(amount: int) -> bytes:
         return replica.update(depositor, "deposit", amount.to_bytes(16, "little") + arg)
 
-    spendable = replica.subnet.canisters[depositor.raw].cycles
+    spendable = replica.subnet.canister_state.states[depositor.raw].cycles
     reply = deposit(10**12)
     assert reply.decode() == (
         f"ic00 method deposit_cycles: 1,000,000,000,000 cycles would give {target.to_text()} a "
         "balance above the largest a canister can hold, 2**128-1 cycles (a u128); its balance is "
         f"{MAX_CYCLES - 1_000:,}, so add at most 1,000 cycles.")
-    assert replica.subnet.canisters[target.raw].cycles == MAX_CYCLES - 1_000
-    refunded = replica.subnet.canisters[depositor.raw].cycles
+    assert replica.subnet.canister_state.states[target.raw].cycles == MAX_CYCLES - 1_000
+    refunded = replica.subnet.canister_state.states[depositor.raw].cycles
     assert spendable - refunded < 10**12 // 10  # the attached cycles came back; fees were spent
     assert deposit(1_000) == b"ok"
-    assert replica.subnet.canisters[target.raw].cycles == MAX_CYCLES
+    assert replica.subnet.canister_state.states[target.raw].cycles == MAX_CYCLES

@@ -52,9 +52,9 @@ def canister(replica: Replica) -> Principal:
 def snapshot(replica: Replica) -> tuple[object, ...]:
     subnet = replica.subnet
     return (
-        sorted(subnet.canisters), subnet.next_canister_index,
+        sorted(subnet.canister_state.states), subnet.canister_state.next_canister_index,
         {raw: (state.cycles, state.version, state.settings.to_data(), len(state.history))
-         for raw, state in subnet.canisters.items()},
+         for raw, state in subnet.canister_state.states.items()},
     )
 
 
@@ -176,7 +176,8 @@ def test_at_most_ten_log_viewers(replica: Replica, canister: Principal) -> None:
         "are allowed")
     replica.update_settings(canister, {"log_visibility": {"allowed_viewers": OTHERS[:10]}},
                             sender=OWNER)
-    assert replica.subnet.canisters[canister.raw].settings.log_visibility == "allowed_viewers"
+    settings = replica.subnet.canister_state.states[canister.raw].settings
+    assert settings.log_visibility == "allowed_viewers"
 
 
 def test_zero_is_accepted_for_every_setting(replica: Replica, canister: Principal) -> None:

@@ -35,9 +35,9 @@ class Clock:
 
 def answered_call(replica: Replica) -> bytes:
     """The request id of a replied management call (creating a canister)."""
-    before = set(replica.subnet.ingress_history)
+    before = set(replica.subnet.ingress.statuses)
     replica.create_canister(sender=OWNER)
-    (request_id,) = set(replica.subnet.ingress_history) - before
+    (request_id,) = set(replica.subnet.ingress.statuses) - before
     return request_id
 
 

@@ -153,7 +153,7 @@ def test_canister_status_shows_cycles_spent() -> None:
     # Five ingress messages cost at least the base fees of reception and execution.
     assert spent >= 5 * (1_200_000 + 5_000_000)
     assert after["memory_metrics"]["wasm_memory_size"] > 0
-    assert after["module_hash"] == replica.subnet.canisters[canister.raw].module_hash
+    assert after["module_hash"] == replica.subnet.canister_state.states[canister.raw].module_hash
 
 
 def test_cycles_move_with_calls_and_come_back_on_reject() -> None:
@@ -161,7 +161,7 @@ def test_cycles_move_with_calls_and_come_back_on_reject() -> None:
     sender = install(replica, "cycles")
     receiver = install(replica, "cycles")
     callee = install(replica, "callee")
-    balance = replica.subnet.canisters
+    balance = replica.subnet.canister_state.states
     before_sender = balance[sender.raw].cycles
     before_receiver = balance[receiver.raw].cycles
     amount = 7_000_000_000
@@ -211,11 +211,11 @@ def test_stopping_waits_for_outstanding_calls() -> None:
                                  [{"canister_id": caller}]),
                           sender=CONTROLLER, effective_canister_id=caller)
     replica.subnet.execute_round()
-    assert replica.subnet.canisters[caller.raw].status is CanisterStatus.STOPPING
+    assert replica.subnet.canister_state.states[caller.raw].status is CanisterStatus.STOPPING
     assert not replica.subnet.ingress_status(stop).state.terminal
     assert replica.wait(forward).state is IngressState.REPLIED
     assert replica.wait(stop).state is IngressState.REPLIED
-    assert replica.subnet.canisters[caller.raw].status is CanisterStatus.STOPPED
+    assert replica.subnet.canister_state.states[caller.raw].status is CanisterStatus.STOPPED
 
 
 def test_frozen_canister_is_refused_until_topped_up() -> None:
@@ -226,6 +226,6 @@ def test_frozen_canister_is_refused_until_topped_up() -> None:
         call(replica, canister, "inc", [], [], [NAT])
     assert info.value.error_code is ErrorCode.CANISTER_OUT_OF_CYCLES
     assert "out of cycles" in info.value.message
-    needed = replica.subnet.freezing_threshold(canister.raw)
+    needed = replica.subnet.canister_state.freezing_threshold(canister.raw)
     replica.top_up(canister, needed, sender=CONTROLLER)
     assert call(replica, canister, "inc", [], [], [NAT]) == 1

@@ -60,12 +60,12 @@ def test_trap_rolls_back_globals_memory_and_stable(replica: Replica, counter: Pr
 
 def test_trap_after_memory_grow_restores_the_heap(replica: Replica, counter: Principal) -> None:
     replica.update(counter, "inc")
-    size_before = replica.subnet.sandboxes[counter.raw].heap_size
+    size_before = replica.subnet.canister_state.sandboxes[counter.raw].heap_size
     with pytest.raises(CanisterError) as info:
         replica.update(counter, "grow_then_trap")
     assert info.value.error_code is ErrorCode.CANISTER_TRAPPED
     assert "unreachable" in info.value.message
-    assert replica.subnet.sandboxes[counter.raw].heap_size == size_before
+    assert replica.subnet.canister_state.sandboxes[counter.raw].heap_size == size_before
     assert replica.update(counter, "inc") == nat64_reply(2)
 
 

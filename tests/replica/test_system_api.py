@@ -79,7 +79,7 @@ def assert_error(error: CanisterError, code: ErrorCode, *words: str) -> None:
 
 
 def cycles_of(replica: Replica, canister: Principal) -> int:
-    balance: int = replica.subnet.canisters[canister.raw].cycles
+    balance: int = replica.subnet.canister_state.states[canister.raw].cycles
     return balance
 
 
@@ -148,7 +148,7 @@ def test_cycles(replica: Replica) -> None:
     assert replica.update(canister, "burn_1000") == nat(1000)
     after = cycles_of(replica, canister)
     assert before - after >= 1000
-    assert replica.subnet.canisters[canister.raw].cycles_consumed >= 1000
+    assert replica.subnet.canister_state.states[canister.raw].cycles_consumed >= 1000
     assert_error(query_error(replica, canister, "available_in_query"),
                  ErrorCode.CANISTER_CONTRACT_VIOLATION,
                  '"ic0_msg_cycles_available128" cannot be executed in non replicated query '
@@ -180,7 +180,7 @@ def _state(pages: int, counter: int, stable_pages: int) -> bytes:
 
 def test_grow_then_trap(replica: Replica) -> None:
     canister = install(replica, "grow_then_trap")
-    state = replica.subnet.canisters[canister.raw]
+    state = replica.subnet.canister_state.states[canister.raw]
     assert replica.query(canister, "state") == _state(1, 0, 0)
     assert_error(update_error(replica, canister, "grow_then_trap"),
                  ErrorCode.CANISTER_TRAPPED, "Canister trapped: unreachable")
@@ -191,12 +191,13 @@ def test_grow_then_trap(replica: Replica) -> None:
                  ErrorCode.CANISTER_CALLED_TRAP,
                  "Canister called `ic0.trap` with message: 'grow_then_call_trap'")
     assert replica.query(canister, "state") == _state(1, 0, 0)
-    assert replica.subnet.canisters[canister.raw].certified_data == b""
+    assert replica.subnet.canister_state.states[canister.raw].certified_data == b""
     # Without a trap every change is kept.
     assert replica.update(canister, "grow") == nat64(1)
     assert replica.query(canister, "state") == _state(3, 1, 1)
     assert replica.query(canister, "peek") == nat64(0x1122334455667788)
-    assert replica.subnet.canisters[canister.raw].certified_data == b"grow_then_call_trap"
+    state = replica.subnet.canister_state.states[canister.raw]
+    assert state.certified_data == b"grow_then_call_trap"
     # A later trap rolls back to that state, not to the install.
     assert_error(update_error(replica, canister, "grow_then_trap"),
                  ErrorCode.CANISTER_TRAPPED, "unreachable")
@@ -252,7 +253,7 @@ def test_inspect_trap_is_ic0503(replica: Replica) -> None:
 
 def test_mem64(replica: Replica) -> None:
     canister = install(replica, "mem64")
-    assert replica.subnet.sandboxes[canister.raw].module.memory64
+    assert replica.subnet.canister_state.sandboxes[canister.raw].module.memory64
     assert replica.update(canister, "inc") == nat64(1)
     assert replica.update(canister, "inc") == nat64(2)
     assert replica.query(canister, "get") == nat64(2)
@@ -374,7 +375,7 @@ def test_wrong_context(replica: Replica) -> None:
     # per the replicated-query column.
     assert_error(update_error(replica, canister, "certify_in_query"), violation,
                  '"ic0_certified_data_set" cannot be executed in replicated query mode')
-    assert replica.subnet.canisters[canister.raw].certified_data == b""
+    assert replica.subnet.canister_state.states[canister.raw].certified_data == b""
     assert replica.update(canister, "certificate_present") == nat64(0)
     assert replica.update(canister, "ok") == nat64(1)
     # A query call with a certificate sees it.
