@@ -422,9 +422,9 @@ def _layer_paths(replica: Replica, canister: Principal) -> list[Timed]:
     Uses the replica's own sandbox of ``canister``: the replica must not run it again.
     """
     subnet = replica.subnet
-    sandbox = subnet.sandboxes[canister.raw]
-    state = subnet.canisters[canister.raw]
-    image, global_values = bytes(sandbox.image), dict(sandbox.committed_globals)
+    sandbox = subnet.canister_state.sandboxes[canister.raw]
+    state = subnet.canister_state.states[canister.raw]
+    image, global_values = sandbox.heap_image(), dict(sandbox.committed_globals)
     paths: list[Timed] = []
     for label, engine, compiled in (
         ("bare, fuel off", _no_fuel_engine(), None),
@@ -441,7 +441,7 @@ def _layer_paths(replica: Replica, canister: Principal) -> list[Timed]:
                           partial(bare.instructions, get)))
 
     def execute(context: Context, export: str, limit: int, persist: bool) -> Callable[[], int]:
-        inp = subnet.execution_input(state, context, CALLER.raw, arg=EMPTY_ARGS)
+        inp = subnet.canister_state.execution_input(state, context, CALLER.raw, arg=EMPTY_ARGS)
 
         def run() -> int:
             result = sandbox.execute(export, inp, limit, persist=persist)
@@ -549,19 +549,19 @@ def _checkpoint_rows() -> list[str]:
     with _replica("sqlite") as replica:
         canister = _install(replica, wasm)
         subnet = replica.subnet
-        live = subnet.sandboxes[canister.raw]
+        live = subnet.canister_state.sandboxes[canister.raw]
         module = live.module
-        state = subnet.canisters[canister.raw]
+        state = subnet.canister_state.states[canister.raw]
         limit = subnet.config.update_instruction_limit
         # A separate sandbox for the direct rows, so the replica's image stays its own.
         direct = Sandbox(subnet.engine, module, type(live.stable)(),
-                         subnet.execution_input(state, Context.START, b""), limit)
+                         subnet.canister_state.execution_input(state, Context.START, b""), limit)
         bare = BareInstance(subnet.engine.engine, module, subnet.engine.compile(module))
         touch = bare.call("canister_update touch")
         for pages in PAGE_COUNTS:
             arg = pages.to_bytes(4, "little")
             repeats = _repeats(pages)
-            inp = subnet.execution_input(state, Context.UPDATE, CALLER.raw, arg=arg)
+            inp = subnet.canister_state.execution_input(state, Context.UPDATE, CALLER.raw, arg=arg)
 
             def update(arg: bytes = arg) -> None:
                 replica.update(canister, "touch", arg)
@@ -603,7 +603,7 @@ def _heap_rows() -> list[str]:
         for kind in ("bitmap", "reference"):
             with _replica("memory") as replica:
                 canister = _install(replica, _heap_wasm(mib, reference=kind == "reference"))
-                sandbox = replica.subnet.sandboxes[canister.raw]
+                sandbox = replica.subnet.canister_state.sandboxes[canister.raw]
                 assert sandbox.heap_size == mib * 2**20
                 assert (getattr(sandbox, "bitmap", None) is None) == (kind == "reference")
 

@@ -25,13 +25,13 @@ from icframework.replica.errors import CanisterError, InvalidModuleError, Replic
 from icframework.replica.execution.component import ComponentSandbox
 from icframework.replica.execution.engine import ExecutionEngine
 from icframework.replica.execution.kv_store import KeyValueStore
-from icframework.replica.execution.page_map import PageMap
+from icframework.replica.execution.page_map import CHECKPOINT_PAGE, PageMap
 from icframework.replica.execution.runtime import (
     RuntimeLoader,
     RuntimeUnavailableError,
     shared_runtime,
 )
-from icframework.replica.execution.sandbox import CHECKPOINT_PAGE, CanisterSandbox, Sandbox
+from icframework.replica.execution.sandbox import CanisterSandbox, Sandbox
 from icframework.replica.execution.system_api import CanisterTrap, ExecutionInput
 from icframework.replica.execution.wasm_module import CanisterModule, load_canister_module
 from icframework.replica.state import CanisterState

@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 from icframework.core import ErrorCode, Principal
 from icframework.core.ic0 import Context
 from icframework.replica.embedded import Replica
-from icframework.replica.execution.page_map import PageMap
-from icframework.replica.execution.sandbox import CHECKPOINT_PAGE, ExecutionResult, Sandbox
+from icframework.replica.execution.page_map import CHECKPOINT_PAGE, PageMap
+from icframework.replica.execution.sandbox import ExecutionResult, Sandbox
 from tests.replica.wat_counter import counter_wasm
 
 OWNER = Principal.self_authenticating(b"sandbox test")
@@ -69,12 +69,12 @@ class Direct:
         canister = replica.create_canister(sender=OWNER)
         replica.install_code(canister, bytes(wasmtime.wat2wasm(wat)), sender=OWNER)
         self.subnet = replica.subnet
-        self.state = self.subnet.canisters[canister.raw]
-        installed = self.subnet.sandboxes[canister.raw]
+        self.state = self.subnet.canister_state.states[canister.raw]
+        installed = self.subnet.canister_state.sandboxes[canister.raw]
         self.limit = self.subnet.config.update_instruction_limit
         self.sandbox = Sandbox(
             self.subnet.engine, installed.module, PageMap(),
-            self.subnet.execution_input(self.state, Context.START, b""), self.limit,
+            self.subnet.canister_state.execution_input(self.state, Context.START, b""), self.limit,
         )
         self.sandbox.take_dirty_pages()
 
@@ -82,7 +82,7 @@ class Direct:
              limit: int | None = None) -> ExecutionResult:
         context = Context.QUERY if query else Context.UPDATE
         prefix = "canister_query " if query else "canister_update "
-        inp = self.subnet.execution_input(self.state, context, OWNER.raw, arg=arg)
+        inp = self.subnet.canister_state.execution_input(self.state, context, OWNER.raw, arg=arg)
         return self.sandbox.execute(
             prefix + method, inp, self.limit if limit is None else limit, persist=not query
         )
@@ -114,12 +114,12 @@ def _arg(writes: list[tuple[int, int]]) -> bytes:
 @given(WRITES)
 def test_an_update_commits_exactly_the_pages_it_wrote(writes: list[tuple[int, int]]) -> None:
     sandbox = WRITER.sandbox
-    assert sandbox.bitmap is not None
-    before = bytes(sandbox.image)
+    assert sandbox.checkpoint.bitmap is not None
+    before = bytes(sandbox.checkpoint.image)
     assert WRITER.call("write", _arg(writes)).trap is None
-    after = bytes(sandbox.image)
+    after = bytes(sandbox.checkpoint.image)
     assert _live(sandbox) == after
-    assert sandbox._changed_pages() == []  # the whole-heap method agrees: nothing left
+    assert sandbox.checkpoint.changed_pages() == []  # the whole-heap method agrees: nothing left
     assert set(sandbox.take_dirty_pages()) == _pages_differing(before, after)
 
 
@@ -127,22 +127,22 @@ def test_an_update_commits_exactly_the_pages_it_wrote(writes: list[tuple[int, in
 @given(WRITES)
 def test_queries_and_traps_leave_no_trace(writes: list[tuple[int, int]]) -> None:
     sandbox = WRITER.sandbox
-    image = bytes(sandbox.image)
+    image = bytes(sandbox.checkpoint.image)
     assert WRITER.call("write_query", _arg(writes), query=True).trap is None
-    assert _live(sandbox) == image == bytes(sandbox.image)
+    assert _live(sandbox) == image == bytes(sandbox.checkpoint.image)
     trap = WRITER.call("write_then_trap", _arg(writes)).trap
     assert trap is not None and "ic0.trap" in str(trap)
-    assert _live(sandbox) == image == bytes(sandbox.image)
+    assert _live(sandbox) == image == bytes(sandbox.checkpoint.image)
     assert sandbox.take_dirty_pages() == {}
-    assert sandbox._take_marked_pages() == []  # rollback cleared the marks
+    assert sandbox.checkpoint.take_marked_pages() == []  # rollback cleared the marks
 
 
 def test_grown_pages_are_committed_and_dirty() -> None:
     direct = Direct(WRITER_WAT)
     sandbox = direct.sandbox
     assert direct.call("grow_then_write", _arg([(HEAP + 16, 7), (4096, 9)])).trap is None
-    assert len(sandbox.image) == HEAP + 65536
-    assert _live(sandbox) == bytes(sandbox.image)
+    assert len(sandbox.checkpoint.image) == HEAP + 65536
+    assert _live(sandbox) == bytes(sandbox.checkpoint.image)
     dirty = set(sandbox.take_dirty_pages())
     assert dirty == {0, 1} | set(range(HEAP // CHECKPOINT_PAGE, (HEAP + 65536) // CHECKPOINT_PAGE))
     assert direct.call("write_then_trap", _arg([(HEAP + 16, 8)])).trap is not None
@@ -157,7 +157,7 @@ def test_host_writes_are_marked_and_rolled_back(
 ) -> None:
     sandbox = WRITER.sandbox
     rng = random.Random(seed)
-    image = bytes(sandbox.image)
+    image = bytes(sandbox.checkpoint.image)
     expected: set[int] = set()
     for offset, size in writes:
         size = min(size, HEAP - offset)
@@ -166,9 +166,9 @@ def test_host_writes_are_marked_and_rolled_back(
         expected |= set(range(offset // CHECKPOINT_PAGE, last + 1))
     live = _live(sandbox)
     changed = _pages_differing(live, image)
-    marked = set(sandbox._take_marked_pages())
+    marked = set(sandbox.checkpoint.take_marked_pages())
     assert changed <= marked == expected
-    sandbox.mark_written(0, HEAP)  # mark again what the read took, then roll back
+    sandbox.checkpoint.mark_written(0, HEAP)  # mark again what the read took, then roll back
     sandbox._rollback_heap()
     assert _live(sandbox) == image
 
@@ -176,12 +176,12 @@ def test_host_writes_are_marked_and_rolled_back(
 def test_a_module_the_decoder_cannot_read_is_checkpointed_by_comparing_the_heap() -> None:
     direct = Direct(ATOMIC_WAT)
     sandbox = direct.sandbox
-    assert not sandbox.module.dirty_bitmap and sandbox.bitmap is None
+    assert not sandbox.module.dirty_bitmap and sandbox.checkpoint.bitmap is None
     assert direct.call("atomic").trap is None
     assert set(sandbox.take_dirty_pages()) == {2}
     assert direct.call("write", _arg([(70000, 3)])).trap is None
     assert set(sandbox.take_dirty_pages()) == {0, 70000 // CHECKPOINT_PAGE}
-    image = bytes(sandbox.image)
+    image = bytes(sandbox.checkpoint.image)
     assert direct.call("write_query", _arg([(90000, 3)]), query=True).trap is None
     assert _live(sandbox) == image
 
@@ -202,10 +202,10 @@ def test_whole_heap_comparison_finds_exactly_the_changed_pages(
     for offset, size in writes:
         size = min(size, length - offset)
         ctypes.memmove(base + offset, rng.randbytes(size), size)
-    expected = sorted(_pages_differing(_live(sandbox), bytes(sandbox.image)))
-    assert sandbox._changed_pages() == expected
+    expected = sorted(_pages_differing(_live(sandbox), bytes(sandbox.checkpoint.image)))
+    assert sandbox.checkpoint.changed_pages() == expected
     sandbox._rollback_heap()
-    assert sandbox._changed_pages() == []
+    assert sandbox.checkpoint.changed_pages() == []
 
 
 FALLBACK = Direct(ATOMIC_WAT).sandbox
@@ -215,8 +215,8 @@ def test_counter_canister_is_instrumented() -> None:
     replica = Replica.open()
     canister = replica.create_canister(sender=OWNER)
     replica.install_code(canister, counter_wasm(), sender=OWNER)
-    sandbox = replica.subnet.sandboxes[canister.raw]
-    assert isinstance(sandbox, Sandbox) and sandbox.bitmap is not None
+    sandbox = replica.subnet.canister_state.sandboxes[canister.raw]
+    assert isinstance(sandbox, Sandbox) and sandbox.checkpoint.bitmap is not None
 
 
 def test_the_instruction_limit_applies_to_the_count_without_the_marking() -> None:

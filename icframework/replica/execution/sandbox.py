@@ -1,20 +1,16 @@
-"""A canister's live wasm instance: run entry points atomically, checkpoint by dirty page.
+"""A canister's live wasm instance: run entry points atomically against the System API.
 
 How it works: a `Sandbox` keeps one wasmtime instance per canister alive between
-messages, plus the *committed image* of its linear memory (a bytearray) and of its
-mutable globals. The module's stores mark the 4 KiB pages they write in a dirty
-bitmap (`icframework.replica.execution.dirty_pages`), and so do the System API's
-copies into the heap (`_Heap.write`). After an execution that must persist (an update
-that did not trap), `execute` reads the bitmap over the heap's pages, compares each
-marked page with the image (a mark is a candidate: one store may mark a neighbour it
-did not touch), copies those that differ into the image, remembers them as dirty for
-the next checkpoint and clears the marks. After a trap, or after any query, it copies
-the marked pages back from the image instead (or, if the memory grew, re-instantiates
-and restores the image), so a failed message leaves no trace. Either way the cost is
-proportional to the pages written, not to the heap. A module the instrumentation could
-not decode has no bitmap: its pages are found by comparing the whole heap with the
-image (``memcmp`` per 1 MiB chunk, then per page; `_changed_pages`). Stable memory is
-a `PageMap` with its own undo log. Fuel counts instructions; running out is IC0522.
+messages, linked to the System API (`SystemApi`, one per execution) through the
+``ic0`` host functions. `execute` runs an export or a table callback with fuel as
+instructions (running out is IC0522) and then either commits what the execution
+changed or rolls it back: heap pages and globals through the instance's
+`icframework.replica.execution.heap_image.HeapImage` (the committed image and its
+dirty-page tracking), stable memory through its `PageMap` undo log. An update that did
+not trap is committed; a trap or any query is rolled back, so it leaves no trace. If
+the memory grew in a rolled-back execution, the sandbox re-instantiates the module and
+restores the committed image. An instrumented module marks written pages in a bitmap
+whose marking instructions burn fuel but are not counted (`_instructions_used`).
 
 Limits: table mutations at run time (``table.set``/``grow``) are not checkpointed; no
 toolchain we know emits them for canisters.
@@ -31,13 +27,8 @@ import wasmtime
 
 from icframework.core import ErrorCode
 from icframework.core.ic0 import IC0_FUNCTIONS
-from icframework.replica.execution.dirty_pages import (
-    BITMAP_EXPORT,
-    COUNTER_BYTES,
-    MARK_SPAN,
-    PAGE_SHIFT,
-)
 from icframework.replica.execution.engine import ExecutionEngine
+from icframework.replica.execution.heap_image import ACCESSOR_FUEL, HeapImage
 from icframework.replica.execution.page_map import PageMap
 from icframework.replica.execution.system_api import (
     CanisterTrap,
@@ -46,8 +37,6 @@ from icframework.replica.execution.system_api import (
     SystemApi,
 )
 from icframework.replica.execution.wasm_module import (
-    GLOBALS_GET_EXPORT,
-    GLOBALS_SET_EXPORT,
     MEMORY_EXPORT,
     START_EXPORT,
     TABLE_EXPORT,
@@ -57,19 +46,6 @@ from icframework.replica.execution.wasm_module import (
 if TYPE_CHECKING:
     from icframework.replica.execution.kv_store import KeyValueStore
 
-CHECKPOINT_PAGE = 4096
-# Fuel for the instrumented global accessors (a few instructions per global).
-_ACCESSOR_FUEL = 1_000_000
-# Up to this many changed globals are written one by one; more go through the accessor.
-_FEW_GLOBALS = 8
-_CHUNK = 1024 * 1024
-_PAGES_PER_CHUNK = _CHUNK // CHECKPOINT_PAGE
-
-_libc = ctypes.CDLL(None)
-_memcmp = _libc.memcmp
-_memcmp.restype = ctypes.c_int
-_memcmp.argtypes = (ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t)
-_MARKED = 1
 # Fuel per instruction of the limit for an instrumented module: room for the marking's
 # own instructions, which are a few percent of a message's (20% for a Motoko update
 # writing a megabyte). Only a loop that does little but store can burn more marking
@@ -212,7 +188,7 @@ class _Heap:
         base = self._base(address, len(data))
         if data:
             ctypes.memmove(base + address, data, len(data))
-            self._sandbox.mark_written(address, len(data))
+            self._sandbox.checkpoint.mark_written(address, len(data))
 
 
 class Sandbox:
@@ -249,26 +225,17 @@ class Sandbox:
         self.store: wasmtime.Store
         self.memory: wasmtime.Memory | None = None
         self.table: wasmtime.Table | None = None
-        self.bitmap: wasmtime.Memory | None = None
-        self._bitmap_base = 0
-        self._bitmap_size = 0
-        # The marking's instruction counter (`dirty_pages.MarkingCounter`), in place.
-        self._overhead = ctypes.c_int64()
         self.exports: dict[str, Any] = {}
-        self.image = bytearray()
-        self.committed_globals: dict[int, Any] = {}
-        self.dirty_pages: set[int] = set()
+        self.checkpoint = HeapImage(module)
+        """The committed heap and globals, and the pages written since (see `HeapImage`)."""
         if image is not None:
             self.restore_image(image, global_values or {})
             return
         self._instantiate()
         if kept_heap is not None:
-            self._load_memory(kept_heap)
+            self.checkpoint.load_memory(kept_heap)
         self._run_start(start_input, instruction_limit)
-        self.image = bytearray(self._memory_bytes())
-        self.committed_globals = self._read_globals()
-        self.dirty_pages = set(range(len(self.image) // CHECKPOINT_PAGE))
-        self._take_marked_pages()
+        self.checkpoint.start()
 
     # -- instantiation ------------------------------------------------------------------------
 
@@ -308,7 +275,7 @@ class Sandbox:
         self.store = wasmtime.Store(self.engine.engine)
         # Instantiating a module with two memories evaluates its data segment offsets as
         # code that takes a little fuel; messages set their own fuel in `_begin`.
-        self.store.set_fuel(_ACCESSOR_FUEL)
+        self.store.set_fuel(ACCESSOR_FUEL)
         try:
             instance = self._linker().instantiate(self.store, self.compiled)
         except wasmtime.Trap as exc:
@@ -322,15 +289,7 @@ class Sandbox:
         self.memory = memory if isinstance(memory, wasmtime.Memory) else None
         table = self.exports.get(TABLE_EXPORT)
         self.table = table if isinstance(table, wasmtime.Table) else None
-        bitmap = self.exports.get(BITMAP_EXPORT) if self.memory is not None else None
-        self.bitmap = bitmap if isinstance(bitmap, wasmtime.Memory) else None
-        if self.bitmap is not None:
-            # The bitmap memory cannot grow (its minimum is its maximum), so it stays put.
-            self._bitmap_base = ctypes.addressof(self.bitmap.data_ptr(self.store).contents)
-            self._bitmap_size = self.bitmap.data_len(self.store)
-            self._overhead = ctypes.c_int64.from_address(
-                self._bitmap_base + self._bitmap_size - COUNTER_BYTES
-            )
+        self.checkpoint.attach(self.store, self.memory, self.exports)
 
     def _run_start(self, start_input: ExecutionInput, instruction_limit: int) -> None:
         start = self.exports.get(START_EXPORT)
@@ -349,21 +308,11 @@ class Sandbox:
             self._api = None
             self._reset_overhead()
 
-    def _load_memory(self, data: bytes | bytearray) -> None:
-        """Grow the memory to ``len(data)`` if needed and copy ``data`` to its start."""
-        if self.memory is None:
-            return
-        current = self.memory.data_len(self.store)
-        if len(data) > current:
-            self.memory.grow(self.store, (len(data) - current) // 65536)
-        base = ctypes.addressof(self.memory.data_ptr(self.store).contents)
-        ctypes.memmove(base, bytes(data), len(data))
-
     def _begin(self, inp: ExecutionInput, instruction_limit: int, entry_point: str) -> SystemApi:
         # An instrumented module's marking instructions burn fuel but are not counted
         # (`_instructions_used`), so it gets headroom for them; the limit is enforced
         # on the count (`_consume`, `execute`).
-        fuel = instruction_limit * (_FUEL_HEADROOM if self.bitmap is not None else 1)
+        fuel = instruction_limit * (_FUEL_HEADROOM if self.checkpoint.bitmap is not None else 1)
         self.store.set_fuel(fuel)
         self._fuel_limit = fuel
         self._instruction_limit = instruction_limit
@@ -377,11 +326,13 @@ class Sandbox:
     def _instructions_used(self) -> int:
         """Instructions of this execution: fuel used less what the dirty-page marking used."""
         used = self._fuel_limit - self.store.get_fuel()
-        return used - self._overhead.value if self.bitmap is not None else used
+        checkpoint = self.checkpoint
+        return used - checkpoint.overhead.value if checkpoint.bitmap is not None else used
 
     def _reset_overhead(self) -> None:
-        if self.bitmap is not None:
-            self._overhead.value = 0
+        checkpoint = self.checkpoint
+        if checkpoint.bitmap is not None:
+            checkpoint.overhead.value = 0
 
     def _consume(self, instructions: int) -> None:
         """Charge a System API call's ``instructions``; IC0522 past the instruction limit."""
@@ -395,189 +346,31 @@ class Sandbox:
             raise instruction_limit_trap(limit)
         self.store.set_fuel(fuel - instructions)
 
-    # -- image handling ----------------------------------------------------------------------
-
-    def _memory_bytes(self) -> bytes:
-        if self.memory is None:
-            return b""
-        length = self.memory.data_len(self.store)
-        return ctypes.string_at(ctypes.addressof(self.memory.data_ptr(self.store).contents), length)
-
-    def _read_globals(self) -> dict[int, Any]:
-        indexes = self.module.mutable_globals
-        if self.module.globals_accessors:
-            self.store.set_fuel(_ACCESSOR_FUEL)
-            values = self.exports[GLOBALS_GET_EXPORT](self.store)
-            if len(indexes) == 1:
-                values = [values]
-            return dict(zip(indexes, values, strict=True))
-        return {
-            index: self.exports[self.module.global_export(index)].value(self.store)
-            for index in indexes
-        }
-
-    def _write_globals(self, values: dict[int, Any]) -> None:
-        if not values:
-            return
-        if self.module.globals_accessors:
-            # Converting arguments is what costs in wasmtime-py, so set only what changed.
-            current = self._read_globals()
-            values = {i: v for i, v in values.items() if current.get(i) != v}
-            if not values:
-                return
-        if len(values) > _FEW_GLOBALS and len(values) == len(self.module.mutable_globals):
-            self.store.set_fuel(_ACCESSOR_FUEL)
-            self.exports[GLOBALS_SET_EXPORT](
-                self.store, *(values[index] for index in self.module.mutable_globals)
-            )
-            return
-        for index, value in values.items():
-            self.exports[self.module.global_export(index)].set_value(self.store, value)
-
-    def _changed_pages(self) -> list[int]:
-        """Indexes of 4 KiB pages whose content differs from the image (same sizes).
-
-        Each 1 MiB chunk is compared with one ``memcmp``; a chunk that differs is split
-        in halves recursively down to single pages, so a few scattered writes cost a few
-        dozen comparisons instead of one per page.
-        """
-        assert self.memory is not None
-        length = len(self.image)
-        live = ctypes.addressof(self.memory.data_ptr(self.store).contents)
-        image_buffer = (ctypes.c_char * length).from_buffer(self.image)
-        try:
-            shadow = ctypes.addressof(image_buffer)
-            changed: list[int] = []
-            # A stack of (offset, size) ranges to compare, lowest offset on top.
-            pending = [
-                (start, min(_CHUNK, length - start))
-                for start in reversed(range(0, length, _CHUNK))
-            ]
-            while pending:
-                start, size = pending.pop()
-                if not _memcmp(live + start, shadow + start, size):
-                    continue
-                if size <= CHECKPOINT_PAGE:
-                    changed.append(start // CHECKPOINT_PAGE)
-                    continue
-                half = (size // 2 + CHECKPOINT_PAGE - 1) // CHECKPOINT_PAGE * CHECKPOINT_PAGE
-                pending.append((start + half, size - half))
-                pending.append((start, half))
-            return changed
-        finally:
-            del image_buffer
-
-    def mark_written(self, address: int, size: int) -> None:
-        """Mark the pages of ``size`` > 0 bytes at ``address`` (a host write) as written."""
-        if self.bitmap is None:
-            return
-        first = address >> PAGE_SHIFT
-        last = (address + size - 1) >> PAGE_SHIFT
-        ctypes.memset(self._bitmap_base + first, _MARKED, last - first + 1)
-
-    def _take_marked_pages(self) -> list[int]:
-        """The pages marked in the bitmap since the last call, ascending; clears the marks.
-
-        Reads the bitmap bytes of the live memory's pages (plus the few a store past
-        the last page may mark), so the cost is one ``memchr`` pass over heap / 4096
-        bytes plus one step per marked page.
-        """
-        if self.bitmap is None or self.memory is None:
-            return []
-        pages = self.memory.data_len(self.store) // CHECKPOINT_PAGE
-        base = self._bitmap_base
-        marks = ctypes.string_at(base, min(pages + MARK_SPAN, self._bitmap_size))
-        marked: list[int] = []
-        page = marks.find(_MARKED)
-        while page >= 0:
-            marked.append(page)
-            page = marks.find(_MARKED, page + 1)
-        if marked:
-            ctypes.memset(base + marked[0], 0, marked[-1] - marked[0] + 1)
-        return [page for page in marked if page < pages]
-
-    def _written_pages(self) -> list[int]:
-        """Pages below the image's size whose content differs from the image.
-
-        From the bitmap's candidates when the module has one, else `_changed_pages`.
-        """
-        if self.bitmap is None:
-            return self._changed_pages()
-        assert self.memory is not None
-        limit = len(self.image) // CHECKPOINT_PAGE
-        candidates = [page for page in self._take_marked_pages() if page < limit]
-        if not candidates:
-            return []
-        live = ctypes.addressof(self.memory.data_ptr(self.store).contents)
-        image_buffer = (ctypes.c_char * len(self.image)).from_buffer(self.image)
-        try:
-            shadow = ctypes.addressof(image_buffer)
-            return [
-                page for page in candidates
-                if _memcmp(live + page * CHECKPOINT_PAGE, shadow + page * CHECKPOINT_PAGE,
-                           CHECKPOINT_PAGE)
-            ]
-        finally:
-            del image_buffer
-
-    def _commit_heap(self) -> None:
-        if self.memory is not None:
-            changed = self._written_pages()
-            base = ctypes.addressof(self.memory.data_ptr(self.store).contents)
-            for page in changed:
-                offset = page * CHECKPOINT_PAGE
-                self.image[offset : offset + CHECKPOINT_PAGE] = ctypes.string_at(
-                    base + offset, CHECKPOINT_PAGE
-                )
-            self.dirty_pages.update(changed)
-            length = self.memory.data_len(self.store)
-            old = len(self.image)
-            if length > old:
-                # Grown pages are dirty whether or not anything was written to them.
-                self.image.extend(ctypes.string_at(base + old, length - old))
-                self.dirty_pages.update(range(old // CHECKPOINT_PAGE, length // CHECKPOINT_PAGE))
-        self.committed_globals = self._read_globals()
+    # -- the committed image ----------------------------------------------------------------------
 
     def _rollback_heap(self) -> None:
-        if self.memory is not None and self.memory.data_len(self.store) != len(self.image):
-            self.restore_image(self.image, self.committed_globals)
-            return
-        if self.memory is not None:
-            changed = self._written_pages()
-            if changed:
-                base = ctypes.addressof(self.memory.data_ptr(self.store).contents)
-                image_buffer = (ctypes.c_char * len(self.image)).from_buffer(self.image)
-                try:
-                    shadow = ctypes.addressof(image_buffer)
-                    for page in changed:
-                        offset = page * CHECKPOINT_PAGE
-                        ctypes.memmove(base + offset, shadow + offset, CHECKPOINT_PAGE)
-                finally:
-                    del image_buffer
-        self._write_globals(self.committed_globals)
+        checkpoint = self.checkpoint
+        if not checkpoint.rollback():
+            self.restore_image(checkpoint.image, checkpoint.committed_globals)
 
     def restore_image(self, image: bytes | bytearray, global_values: dict[int, Any]) -> None:
         """Re-instantiate and load a committed heap image and globals (restart, rollback)."""
         self._instantiate()
-        self._load_memory(image)
-        if image is not self.image:
-            self.image = bytearray(image)
-        self._write_globals(global_values)
-        self.committed_globals = self._read_globals()
+        self.checkpoint.restore(image, global_values)
 
     def take_dirty_pages(self) -> dict[int, bytes]:
         """The heap pages changed since the last call (index -> 4 KiB), for the checkpoint."""
-        pages = {
-            index: bytes(self.image[index * CHECKPOINT_PAGE : (index + 1) * CHECKPOINT_PAGE])
-            for index in sorted(self.dirty_pages)
-        }
-        self.dirty_pages.clear()
-        return pages
+        return self.checkpoint.take_dirty_pages()
 
     @property
     def heap_size(self) -> int:
         """Committed linear memory size in bytes."""
-        return len(self.image)
+        return len(self.checkpoint.image)
+
+    @property
+    def committed_globals(self) -> dict[int, Any]:
+        """Committed mutable globals by index."""
+        return self.checkpoint.committed_globals
 
     # -- the rest of `CanisterSandbox` ----------------------------------------------------------
 
@@ -589,13 +382,13 @@ class Sandbox:
         return {}
 
     def mark_all_dirty(self) -> None:
-        self.dirty_pages.update(range(len(self.image) // CHECKPOINT_PAGE))
+        self.checkpoint.mark_all_dirty()
 
     def heap_image(self) -> bytes:
-        return bytes(self.image)
+        return bytes(self.checkpoint.image)
 
     def snapshot(self) -> object:
-        return bytes(self.image), dict(self.committed_globals)
+        return bytes(self.checkpoint.image), dict(self.checkpoint.committed_globals)
 
     def restore(self, snapshot: object) -> None:
         image, global_values = cast("tuple[bytes, dict[int, Any]]", snapshot)
@@ -639,7 +432,7 @@ class Sandbox:
         instructions = max(0, min(used, instruction_limit) - complexity)
         self._api = None
         if trap is None and persist:
-            self._commit_heap()
+            self.checkpoint.commit()
             self.stable.commit()
             output = api.finish()
             output.instructions = instructions
