@@ -486,7 +486,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                         help="runreplica's --server (default: runreplica's default)")
     parser.add_argument("--profile", action="store_true",
                         help="also profile the server per thread (section 3)")
-    args = parser.parse_args(argv)
+    args = parser.parse_args([] if argv is None else argv)  # bench/run.py passes none
     options = ["--server", args.server] if args.server else []
     started = time.perf_counter()
     print(f"machine: {os.cpu_count()} CPUs, Python {platform.python_version()} "
@@ -519,4 +519,4 @@ if __name__ == "__main__":
     if sys.argv[1:2] == ["--profiled-server"]:
         profiled_server(sys.argv[2], sys.argv[4:])
     else:
-        main()
+        main(sys.argv[1:])

@@ -11,9 +11,13 @@ is a `CommandError` naming the holder when ``/proc`` tells it (Linux) and a free
 use instead, and the bound socket is handed to uvicorn, so nothing can take the port
 between the check and the serving.
 
-The server is uvicorn (httptools): it hands request bodies to the application as they
-arrive, so `icframework.replica.asgi_limits` can refuse an oversized one before reading
-it (daphne buffers the whole body first). Its connection settings are the constants
+The server is uvicorn (httptools, asyncio's event loop): it hands request bodies to the
+application as they arrive, so `icframework.replica.asgi_limits` can refuse an oversized
+one before reading it (daphne buffers the whole body first), and it offers the WebSocket
+denial extension the limits answer a 503 with (granian can only close the socket).
+``--server`` serves with uvloop, granian or daphne instead, to compare them
+(``bench/bench_servers.py``); on the IC HTTP interface none measured faster by more than
+the noise of a shared machine, so the default stays. Its connection settings are the constants
 below: a deep listen backlog so a burst of connections waits in the kernel instead of
 being reset, a keep-alive timeout that frees idle connections, and the WebSocket
 message limit the canister socket needs.
