@@ -107,6 +107,46 @@ def test_without_a_replica(client: ApiClient) -> None:
     assert "serves no replica" in response.content.decode()
 
 
+def test_head_unknown_paths_and_what_django_never_sees(service: ReplicaService,
+                                                       client: ApiClient) -> None:
+    head = client.request("HEAD", "/api/v2/status")
+    assert head.status_code == 200 and head.content == b""
+    assert int(head["Content-Length"]) > 100 and head["Content-Type"] == "application/cbor"
+    for path in ("/api/v9/nothing", "/api/v2/subnet/aaaaa-aa/call", "/api/v2/status/",
+                 "/api/v2/canister/aaaaa-aa/query/extra"):
+        missing = client.get(path)
+        assert missing.status_code == 404, path
+        assert missing.content == asgi.NOT_FOUND_TEXT.encode()
+        assert missing["Access-Control-Allow-Origin"] == "*"
+    # No Django middleware on the way: the gateway's canister hosts do not apply to /api/.
+    hosted = client.get("/api/v2/status", HTTP_HOST=f"{MANAGEMENT}.localhost")
+    assert hosted.status_code == 200 and hosted["Content-Type"] == "application/cbor"
+
+
+def test_a_client_gone_mid_body_gets_no_answer(service: ReplicaService) -> None:
+    sent: list[dict[str, Any]] = []
+
+    async def scenario() -> None:
+        messages = iter([{"type": "http.request", "body": b"\xd9", "more_body": True},
+                         {"type": "http.disconnect"}])
+
+        async def receive() -> dict[str, Any]:
+            return next(messages)
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)
+
+        async def never(*_args: Any) -> None:
+            raise AssertionError("an /api/ request reached the wrapped application")
+
+        scope = {"type": "http", "method": "POST", "path": "/api/v2/canister/aaaaa-aa/query",
+                 "headers": [(b"content-type", b"application/cbor")]}
+        await asgi.ApiApplication(never)(scope, receive, send)
+
+    asyncio.run(scenario())
+    assert sent == []
+
+
 # -- body checks --------------------------------------------------------------------------------
 
 
