@@ -35,9 +35,12 @@ An update call, top to bottom:
 Canister records, sandboxes and memories live in `replica.canisters`, the cycles
 policy in `replica.charging` (fees: `replica.cycles`), message execution in
 `replica.message_execution`, non-replicated and composite queries in
-`replica.queries`; this module schedules rounds and routes messages. Messages to the
+`replica.queries`; this module schedules rounds and routes messages. Callers reach
+canister state as ``subnet.canister_state`` and the ingress history as
+``subnet.ingress``; the subnet does not pass their members through. Messages to the
 management canister (``aaaaa-aa``) go to the injected `ManagementHandler`
-(`replica.management.ManagementCanister` in the embedded replica). Not thread-safe:
+(`replica.management.ManagementCanister` in the embedded replica, which sees the subnet
+only through `replica.management.SubnetServices`). Not thread-safe:
 one caller drives rounds and queries at a time.
 """
 
