@@ -341,7 +341,9 @@ class ReplicaService:
             with self._busy:
                 self._round_wants = False
                 next_idle_round = self._turn(next_idle_round)
-                busy = bool(self._jobs) or self.replica.subnet.has_work()
+                # Work queued after the turn's last look sets `_wake`; the thread does not
+                # go round again for it at once, so callers find it idle and run inline.
+                busy = self.replica.subnet.has_work()
             if not busy:
                 self._wake.wait(max(0.0, next_idle_round - time.monotonic()))
         self._fail_pending(ReplicaError("the replica service stopped"))
@@ -368,6 +370,7 @@ class ReplicaService:
             self.replica.reload()
             return time.monotonic() + self.idle_round_seconds
         self._resolve_answered()
+        self._serve_jobs()
         return next_idle_round
 
 
