@@ -605,7 +605,8 @@ def _heap_rows() -> list[str]:
                 canister = _install(replica, _heap_wasm(mib, reference=kind == "reference"))
                 sandbox = replica.subnet.canister_state.sandboxes[canister.raw]
                 assert sandbox.heap_size == mib * 2**20
-                assert (getattr(sandbox, "bitmap", None) is None) == (kind == "reference")
+                assert isinstance(sandbox, Sandbox)
+                assert (sandbox.checkpoint.bitmap is None) == (kind == "reference")
 
                 def update(canister: Principal = canister, replica: Replica = replica) -> None:
                     replica.update(canister, "touch")
