@@ -211,11 +211,16 @@ class ReplicaService:
         replica's thread if it left messages to execute (a submitted call)."""
         try:
             result = work(self.replica)
-            wake = self.replica.subnet.has_work()
         finally:
-            self._inline_holder = None
-            self._busy.release()
-        if wake:
+            try:
+                # Work queued while this caller held the replica: served here and now, so
+                # it needs no turn of the replica's thread (and no hop back).
+                self._serve_jobs()
+                wake = self.replica.subnet.has_work()
+            finally:
+                self._inline_holder = None
+                self._busy.release()
+        if wake or self._jobs:  # messages to execute, or work queued after the serve
             self._wake.set()
         return result
 
@@ -273,7 +278,10 @@ class ReplicaService:
             job.resolve(None, ReplicaError("the replica service stopped"))
             return
         self._jobs.append(job)
-        self._wake.set()
+        # Whoever holds the replica serves the queue before letting go and looks again
+        # after; only if nobody holds it now must the replica's thread be woken for it.
+        if not self._busy.locked():
+            self._wake.set()
         if self._stopped.is_set() and not self._thread.is_alive():
             # The loop ended between the check above and the append: fail it here.
             self._fail_pending(ReplicaError("the replica service stopped"))
@@ -281,13 +289,15 @@ class ReplicaService:
     # -- the replica thread ------------------------------------------------------------------
 
     def _serve_jobs(self) -> None:
-        """Run every job queued now (the replica thread; between messages or rounds)."""
+        """Run the jobs queued now (not those queued meanwhile, so a round between whose
+        messages this runs cannot be held up for ever), holding `_busy`: the replica
+        thread between messages or rounds, or a caller that ran its own work inline."""
         if self._serving:
             return
         jobs = self._jobs
         self._serving = True
         try:
-            while jobs:
+            for _ in range(len(jobs)):
                 job = jobs.popleft()
                 try:
                     value = job.work(self.replica)
@@ -341,10 +351,10 @@ class ReplicaService:
             with self._busy:
                 self._round_wants = False
                 next_idle_round = self._turn(next_idle_round)
-                # Work queued after the turn's last look sets `_wake`; the thread does not
-                # go round again for it at once, so callers find it idle and run inline.
                 busy = self.replica.subnet.has_work()
-            if not busy:
+            # Work queued during the turn was served at its end; only what came after that
+            # needs another turn. Callers meanwhile find the replica free and run inline.
+            if not busy and not self._jobs:
                 self._wake.wait(max(0.0, next_idle_round - time.monotonic()))
         self._fail_pending(ReplicaError("the replica service stopped"))
 
