@@ -8,11 +8,13 @@ running a round, resolving waiters), or a caller for one piece of work. `run`
 commands) and `call` (awaitable, for the event loop of the HTTP interface) run
 ``work(replica)`` **inline** in the caller's thread when the replica's thread is idle
 (`_busy` free and not wanted by that thread): no thread hop, which is what queries,
-status reads and submissions between rounds cost. Otherwise the work is **queued** and
-the replica's thread serves the queue between two messages of a round (the subnet's
-``between_messages`` hook) and between rounds, so it waits for at most one running
-message, never a whole round; results travel back through a
-`concurrent.futures.Future` (`run`) or an asyncio future resolved with
+status reads and submissions between rounds cost. Otherwise the work is **queued**, and
+whoever holds `_busy` serves the queue: the replica's thread between two messages of a
+round (the subnet's ``between_messages`` hook) and at the start and end of each turn,
+an inline caller when its own work is done. So queued work waits for at most one
+running message, never a whole round, and under load callers go back to running inline
+as soon as a turn ends instead of feeding the thread a queue. Results travel back
+through a `concurrent.futures.Future` (`run`) or an asyncio future resolved with
 ``loop.call_soon_threadsafe`` (`call`). A caller never blocks on `_busy`, and once the
 replica's thread wants it callers queue instead, so no lock is handed back and forth
 and rounds are not starved. The round loop executes a round whenever messages wait, and
