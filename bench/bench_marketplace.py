@@ -230,7 +230,7 @@ def throughput(b: Bench) -> list[list[str]]:
 def fill_natively(b: Bench, numbers: range) -> None:
     """Make listings ``numbers`` with the canister's own ``create_listing`` run in this
     process on the canister's store (see the module doc), one transaction each."""
-    sandbox = b.replica.subnet.sandboxes[b.market.raw]
+    sandbox = b.replica.subnet.canister_state.sandboxes[b.market.raw]
     assert isinstance(sandbox, ComponentSandbox)
     backend = LocalBackend(canister_id=b.market, caller=b.seller, time_ns=b.clock)
     backend.store = StoreView(sandbox.kv)  # type: ignore[assignment]

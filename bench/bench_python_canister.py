@@ -273,7 +273,7 @@ class Target:
 
     def state_bytes(self) -> int:
         """Committed state: key-value bytes (Python) or linear memory (wasm)."""
-        return self.replica.subnet.sandboxes[self.canister.raw].heap_size
+        return self.replica.subnet.canister_state.sandboxes[self.canister.raw].heap_size
 
     def query(self, method: str, arg: bytes = EMPTY_ARGS) -> tuple[int, bytes]:
         result = self.replica.run_query(self.canister, method, arg, sender=CALLER)
@@ -398,9 +398,9 @@ def setup_table(sdk_module: bytes, motoko_wasm: bytes, motoko_how: str) -> None:
                 started = time.perf_counter()
                 replica.install_code(canister, module)
                 times.append(time.perf_counter() - started)
-                heap[kind] = replica.subnet.sandboxes[canister.raw].heap_size
+                heap[kind] = replica.subnet.canister_state.sandboxes[canister.raw].heap_size
                 if kind == "python":
-                    found = replica.subnet.sandboxes[canister.raw]
+                    found = replica.subnet.canister_state.sandboxes[canister.raw]
                     assert isinstance(found, ComponentSandbox)
                     sandbox = found
             install[kind] = statistics.median(times)
@@ -633,7 +633,7 @@ def _fill_python_host_side(python: Target, start: int, end: int) -> None:
     """Write entries ``start..end`` of ``sdk_app.py``'s ``entries`` map (key k, value 2k)
     straight into the canister's store, in one transaction, with the SDK's own key and
     value codecs; then drop the instance, whose cache of committed values it bypassed."""
-    sandbox = python.replica.subnet.sandboxes[python.canister.raw]
+    sandbox = python.replica.subnet.canister_state.sandboxes[python.canister.raw]
     assert isinstance(sandbox, ComponentSandbox)
     prefix = namespace("entries")
     lo = prefix + b"\x01"
@@ -705,7 +705,7 @@ def map_table(python: Target, motoko: Target) -> None:
                      "-", "-", "-", "-"])
         got = python.query("map_get", _nat64s(size // 2))[1]
         assert decode(got, [Opt(NAT64)])[0] == (size // 2) * 2
-        store = python.replica.subnet.sandboxes[python.canister.raw].kv
+        store = python.replica.subnet.canister_state.sandboxes[python.canister.raw].kv
         assert store is not None
         length = store.get(namespace("entries") + b"\x00")
         assert length is not None

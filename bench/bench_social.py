@@ -196,7 +196,7 @@ class Bench:
                 self.update(sender, method, *args)
 
     def fill_natively(self, numbers: range) -> None:
-        sandbox = self.replica.subnet.sandboxes[self.canister.raw]
+        sandbox = self.replica.subnet.canister_state.sandboxes[self.canister.raw]
         assert isinstance(sandbox, ComponentSandbox)
         backend = LocalBackend(canister_id=self.canister, caller=person(0), time_ns=self.clock)
         backend.store = StoreView(sandbox.kv)  # type: ignore[assignment]
@@ -223,7 +223,7 @@ class Bench:
         return time.perf_counter() - started
 
     def state_bytes(self) -> int:
-        sandbox = self.replica.subnet.sandboxes[self.canister.raw]
+        sandbox = self.replica.subnet.canister_state.sandboxes[self.canister.raw]
         assert isinstance(sandbox, ComponentSandbox)
         return sandbox.kv.size_bytes
 

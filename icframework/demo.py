@@ -62,7 +62,7 @@ def install_recorded(replica: Replica, url: str, name: str, wasm: bytes, *,
     of a canister created here. Raises `CanisterError` if one is rejected.
     """
     canister = recorded_id(name, url)
-    if canister is None or canister.raw not in replica.subnet.canisters:
+    if canister is None or replica.canister_record(canister) is None:
         canister = replica.create_canister(sender=admin, controllers=[admin])
         replica.install_code(canister, wasm, init_arg, sender=admin)
         save_canister_id(name, canister, url)

@@ -38,7 +38,7 @@ def _installed(canister_id: Principal) -> bool:
         return True
 
     def check(replica: Replica) -> bool:
-        state = replica.subnet.canisters.get(canister_id.raw)
+        state = replica.canister_record(canister_id)
         return state is not None and state.module_hash is not None
 
     return service.run(check)

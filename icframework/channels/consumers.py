@@ -269,8 +269,8 @@ class CanisterSocketConsumer(AsyncWebsocketConsumer):
         arg = encode((TEXT,), (topic,))
 
         def ask(replica: Replica) -> tuple[bytes | None, str | None, ErrorCode | None]:
-            result = replica.subnet.query(self.principal.raw, self.canister.raw,
-                                          ACCESS_METHOD, arg)
+            result = replica.run_query(self.canister, ACCESS_METHOD, arg,
+                                       sender=self.principal)
             if result.reject is None:
                 return result.reply, None, None
             return None, result.reject.message, result.reject.error_code

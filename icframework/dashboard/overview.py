@@ -71,19 +71,12 @@ def app_page(name: str | None) -> str | None:
 
 
 def _module(replica: Replica, state: CanisterState) -> CanisterModule | None:
-    sandbox = replica.subnet.canister_state.sandboxes.get(state.canister_id)
-    return sandbox.module if sandbox is not None else None
-
-
-def _kv_size(replica: Replica, canister_id: bytes) -> int | None:
-    """Bytes of a Python canister's key-value data; None for a wasm canister."""
-    kv = getattr(replica.subnet.canister_state.sandboxes.get(canister_id), "kv", None)
-    return None if kv is None else int(kv.size_bytes)
+    return replica.canister_module(Principal(state.canister_id))
 
 
 def candid_text(replica: Replica, canister_id: Principal) -> str | None:
     """The canister's ``candid:service`` metadata (its .did), or None if it has none."""
-    state = replica.subnet.canister_state.states.get(canister_id.raw)
+    state = replica.canister_record(canister_id)
     module = _module(replica, state) if state is not None else None
     if module is None or CANDID_SERVICE not in module.metadata:
         return None
@@ -106,8 +99,8 @@ def _row(replica: Replica, canister_id: bytes, state: CanisterState,
         "name": name,
         "status": state.status.value,
         "cycles": state.cycles,
-        "memory": replica.subnet.canister_state.memory_usage(canister_id),
-        "kv": _kv_size(replica, canister_id),
+        "memory": replica.memory_usage(Principal(canister_id)),
+        "kv": replica.key_value_bytes(Principal(canister_id)),
         "module_hash": format_module_hash(state.module_hash) if state.module_hash else None,
         "http": _exports_http(module),
         "candid": module is not None and CANDID_SERVICE in module.metadata,
@@ -120,7 +113,7 @@ def canisters(replica: Replica, names: dict[str, str]) -> list[dict[str, Any]]:
     and key-value bytes, module hash (as every command shows it), whether it serves
     HTTP, app page."""
     rows = [_row(replica, canister_id, state, names)
-            for canister_id, state in replica.subnet.canister_state.states.items()]
+            for canister_id, state in replica.canister_records().items()]
     rows.sort(key=lambda row: (row["name"] is None, row["name"] or "", row["id"]))
     return rows
 
@@ -128,8 +121,8 @@ def canisters(replica: Replica, names: dict[str, str]) -> list[dict[str, Any]]:
 def live(replica: Replica, names: dict[str, str]) -> dict[str, Any]:
     """What the dashboard socket sends each second: the subnet's metrics (totals, per
     canister counters, recent calls and traps) and every canister's row."""
-    snapshot = replica.subnet.metrics.snapshot()
-    snapshot["subnet_height"] = replica.subnet.height
+    snapshot = replica.metrics()
+    snapshot["subnet_height"] = replica.height
     snapshot["rows"] = canisters(replica, names)
     snapshot["names"] = names
     return snapshot
@@ -165,7 +158,7 @@ def _change(change: CanisterChange) -> dict[str, Any]:
 def canister_detail(replica: Replica, canister_id: Principal,
                     names: dict[str, str]) -> dict[str, Any] | None:
     """Everything the canister page shows, or None if the replica has no such canister."""
-    state = replica.subnet.canister_state.states.get(canister_id.raw)
+    state = replica.canister_record(canister_id)
     if state is None:
         return None
     row = _row(replica, canister_id.raw, state, names)
@@ -182,5 +175,5 @@ def canister_detail(replica: Replica, canister_id: Principal,
         "did": candid_text(replica, canister_id),
         "methods": [{"name": m, "kind": k} for m, k in methods],
         "history": [_change(c) for c in reversed(state.history)],
-        "metrics": replica.subnet.metrics.snapshot()["canisters"].get(row["id"]),
+        "metrics": replica.metrics()["canisters"].get(row["id"]),
     }

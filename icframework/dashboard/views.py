@@ -35,11 +35,10 @@ def index(request: HttpRequest) -> HttpResponse:
     names = overview.canister_names()
 
     def summary(replica: Replica) -> dict[str, Any]:
-        subnet = replica.subnet
-        metrics = subnet.metrics.snapshot()
+        metrics = replica.metrics()
         return {
-            "subnet_id": Principal(subnet.config.subnet_id).to_text(),
-            "height": subnet.height,
+            "subnet_id": replica.subnet_id.to_text(),
+            "height": replica.height,
             "canisters": _with_origins(request, overview.canisters(replica, names)),
             # copies: the snapshot's entries are the metrics' own ring entries
             "calls": [{**call, "label": overview.label(call["canister"], names)}

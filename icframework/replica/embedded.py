@@ -12,8 +12,9 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from icframework.candid.binary import decode, encode
@@ -24,6 +25,8 @@ from icframework.protocol.request_id import request_id as compute_request_id
 from icframework.replica.certification import CertifiedState, StateCertifier
 from icframework.replica.errors import CanisterError, ReplicaError
 from icframework.replica.execution.engine import ExecutionEngine
+from icframework.replica.execution.runtime import shared_runtime
+from icframework.replica.execution.wasm_module import CanisterModule
 from icframework.replica.management import (
     CANISTER_ID,
     CANISTER_SETTINGS,
@@ -36,14 +39,14 @@ from icframework.replica.management import (
     ManagementCanister,
 )
 from icframework.replica.queries import QueryResult
-from icframework.replica.state import IngressState, IngressStatus
+from icframework.replica.state import CanisterState, IngressState, IngressStatus
 from icframework.replica.store import (
     MemoryStateStore,
     RoundChanges,
     SQLiteStateStore,
     StateStore,
 )
-from icframework.replica.subnet import Subnet, SubnetConfig
+from icframework.replica.subnet import EventListener, Subnet, SubnetConfig
 
 ANONYMOUS = Principal.anonymous()
 INGRESS_TTL_NS = 4 * 60 * 1_000_000_000
@@ -213,6 +216,58 @@ class Replica:
             certificate = self.certified_state().data_certificate(canister_id.raw)
         return subnet.query(sender.raw, canister_id.raw, method, arg,
                             data_certificate=certificate)
+
+    # -- what the subnet holds, read-only (pages, dashboard, commands) ---------------------------
+
+    @property
+    def height(self) -> int:
+        """The last committed round's height (0 before the first round)."""
+        return self.subnet.height
+
+    @property
+    def time_ns(self) -> int:
+        """The subnet's time: that of the last round, in nanoseconds since the epoch."""
+        return self.subnet.time_ns
+
+    @property
+    def subnet_id(self) -> Principal:
+        return Principal(self.subnet.config.subnet_id)
+
+    def canister_records(self) -> Mapping[bytes, CanisterState]:
+        """Every canister's record, by raw id (a read-only view of the live records)."""
+        return MappingProxyType(self.subnet.canister_state.states)
+
+    def canister_record(self, canister_id: Principal) -> CanisterState | None:
+        """The canister's record, or None if the subnet has no such canister."""
+        return self.subnet.canister_state.states.get(canister_id.raw)
+
+    def canister_module(self, canister_id: Principal) -> CanisterModule | None:
+        """The module the canister runs, or None (no such canister, or no code)."""
+        sandbox = self.subnet.canister_state.sandboxes.get(canister_id.raw)
+        return sandbox.module if sandbox is not None else None
+
+    def memory_usage(self, canister_id: Principal) -> int:
+        """Bytes the canister is charged for: memories, module and key-value data."""
+        return self.subnet.canister_state.memory_usage(canister_id.raw)
+
+    def key_value_bytes(self, canister_id: Principal) -> int | None:
+        """Bytes of a Python canister's key-value data; None for a wasm canister."""
+        sandbox = self.subnet.canister_state.sandboxes.get(canister_id.raw)
+        kv = sandbox.kv if sandbox is not None else None
+        return None if kv is None else int(kv.size_bytes)
+
+    def metrics(self) -> dict[str, Any]:
+        """What the subnet did lately (`SubnetMetrics.snapshot`): totals, per-canister
+        counters, recent calls and traps."""
+        return self.subnet.metrics.snapshot()
+
+    def add_event_listener(self, listener: EventListener) -> None:
+        """Hand ``listener`` each round's committed canister events (docs/events.md)."""
+        self.subnet.event_listeners.append(listener)
+
+    def warm_python_runtime(self) -> None:
+        """Load the shared Python runtime now rather than at the first Python install."""
+        shared_runtime(self.subnet.engine.engine)
 
     # -- management shortcuts ------------------------------------------------------------------
 

@@ -17,23 +17,27 @@ from icframework.core import ErrorCode, Principal
 from icframework.demo import REPAIRED, admin_identity, admin_pem_path
 from icframework.deployments import save_canister_id
 from icframework.identity import Ed25519Identity, load_pem
-from icframework.replica.embedded import Replica
-from icframework.replica.errors import CanisterError
-from icframework.replica.execution.python_module import pack_python_module
+from icframework.replica import CanisterError, CanisterState, Replica, pack_python_module
 from tests.replica.wat_counter import counter_wasm
 
 URL = "http://127.0.0.1:4943"
 ANONYMOUS = Principal.anonymous()
 
 
+def record(replica: Replica, canister: Principal) -> CanisterState:
+    state = replica.canister_record(canister)
+    assert state is not None, f"no canister {canister}"
+    return state
+
+
 def controllers(replica: Replica, canister: Principal) -> list[Principal]:
-    return [Principal(c) for c in replica.subnet.canisters[canister.raw].settings.controllers]
+    return [Principal(c) for c in record(replica, canister).settings.controllers]
 
 
 def assert_anonymous_is_refused(replica: Replica, canister: Principal) -> None:
     """Every controller-only management call made as anonymous is refused (IC0512) and
     leaves the canister running its module."""
-    module_hash = replica.subnet.canisters[canister.raw].module_hash
+    module_hash = record(replica, canister).module_hash
     attempts = {
         "stop_canister": lambda: replica.stop_canister(canister, sender=ANONYMOUS),
         "install_code": lambda: replica.install_code(
@@ -50,7 +54,7 @@ def assert_anonymous_is_refused(replica: Replica, canister: Principal) -> None:
             attempt()
         assert info.value.error_code is ErrorCode.CANISTER_INVALID_CONTROLLER, name
         assert f"sender: {ANONYMOUS.to_text()}" in info.value.message
-    state = replica.subnet.canisters[canister.raw]
+    state = record(replica, canister)
     assert (state.status.value, state.module_hash) == ("running", module_hash)
 
 
@@ -101,8 +105,7 @@ def old_style_chat(replica: Replica, url: str) -> Principal:
     replica.install_code(canister, built.wasm, sender=ANONYMOUS)
     save_canister_id("chat", canister, url)
     assert controllers(replica, canister) == [ANONYMOUS]
-    assert hashlib.sha256(built.wasm).digest() == replica.subnet.canisters[
-        canister.raw].module_hash
+    assert hashlib.sha256(built.wasm).digest() == record(replica, canister).module_hash
     return canister
 
 

@@ -122,10 +122,10 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from None
 
     def _info(self, replica: Replica, sender: Principal, options: dict[str, Any]) -> None:
-        subnet = replica.subnet
-        self.stdout.write(f"height {subnet.height}, time {subnet.time_ns} ns, "
-                          f"{len(subnet.canisters)} canister(s)")
-        for canister_id, state in sorted(subnet.canisters.items()):
+        records = replica.canister_records()
+        self.stdout.write(f"height {replica.height}, time {replica.time_ns} ns, "
+                          f"{len(records)} canister(s)")
+        for canister_id, state in sorted(records.items()):
             module = format_module_hash(state.module_hash)
             self.stdout.write(
                 f"  {Principal(canister_id).to_text():<30} {state.status.value:<9} "
