@@ -7,7 +7,22 @@ with the signature), so the socket has the principal the identity's calls have. 
 reader thread sorts incoming frames: ``event`` frames into a queue (`next_event`,
 `events`), ``response`` frames to the call waiting on their id, and the rest
 (``subscribed``, ``authenticated``, ``error``...) to the control queue the request
-methods read.
+methods read. The event queue holds at most ``max_events`` events: while it is full the
+reader stops taking frames off the connection, so a caller that stops reading makes the
+server's outbox fill like any slow client's (requests made meanwhile wait too).
+
+Missed events: a socket that falls ``SOCKET_EVENT_BUFFER`` events behind gets a final
+``resync`` frame and the close code 4410 (docs/events.md). The reader keeps that frame
+apart from the answers to requests; once the events before it are read, `next_event`
+(and any request) raises `SocketResync`, whose ``last`` gives per topic the ``seq`` and
+``height`` of the last event the server sent. The caller reads what changed after them
+through a query, then connects again and subscribes (no back-off is needed).
+
+Every event carries ``seq``, 1, 2, 3... per (canister, topic). A caller can check for
+gaps itself: `CanisterSocket.last_seq` holds, per topic, the ``seq`` of the last event
+`next_event` returned, and `events_missed(last_seq.get(topic), event.seq)` is True when
+the event is not the one after it (a ``seq`` of 1 starts a new count: the server
+restarted), so the caller should resync by query.
 
 Calls and queries: `agent` is an `icframework.agent.Agent` whose call and query
 requests for this canister travel over the socket (the server answers exactly as the
@@ -38,7 +53,15 @@ from icframework.core import Principal
 from icframework.identity import AnonymousIdentity, Identity
 from icframework.protocol.socket_auth import auth_frame, sign_challenge
 
-__all__ = ["CanisterSocket", "SocketError", "SocketEvent", "socket_url"]
+__all__ = [
+    "CanisterSocket",
+    "LastEvent",
+    "SocketError",
+    "SocketEvent",
+    "SocketResync",
+    "events_missed",
+    "socket_url",
+]
 
 _ENVELOPE_PATH = re.compile(r"^/api/v[23]/canister/([^/]+)/(call|query)$")
 _CLOSED = object()
@@ -49,14 +72,60 @@ class SocketError(AgentError):
 
 
 @dataclass(frozen=True, slots=True)
+class LastEvent:
+    """Where a topic stood when the server stopped sending: its last event's ``seq`` and
+    the ``height`` of the round that committed it."""
+
+    seq: int
+    height: int
+
+
+class SocketResync(SocketError):
+    """The server closed the socket (code 4410) because it missed events.
+
+    ``reason`` is the server's; ``last`` maps each subscribed topic to the last event
+    the server sent it (absent for a topic that had none). Read what changed after those
+    events through the canister's query, then connect again and subscribe.
+    """
+
+    def __init__(self, reason: str, last: dict[str, LastEvent]) -> None:
+        self.reason = reason
+        self.last = dict(last)
+        where = ", ".join(f"{topic} after seq {point.seq} (height {point.height})"
+                          for topic, point in sorted(self.last.items())) or "no topic had events"
+        super().__init__(f"the server closed the socket because it missed events: {reason}; "
+                         f"read what changed by query ({where}), then connect again and "
+                         "subscribe")
+
+    @classmethod
+    def from_frame(cls, frame: dict[str, Any]) -> SocketResync:
+        """The exception a ``resync`` frame announces."""
+        last = {str(topic): LastEvent(int(point["seq"]), int(point["height"]))
+                for topic, point in dict(frame.get("last") or {}).items()}
+        return cls(str(frame.get("reason", "")), last)
+
+
+@dataclass(frozen=True, slots=True)
 class SocketEvent:
-    """One event: ``value`` is the canister's Candid bytes for ``topic``."""
+    """One event: ``value`` is the canister's Candid bytes for ``topic``; ``seq`` counts
+    the topic's events (1, 2, 3...), ``height`` and ``index`` order all events."""
 
     canister_id: Principal
     topic: str
     value: bytes
     height: int
     index: int
+    seq: int
+
+
+def events_missed(previous: int | None, seq: int) -> bool:
+    """Whether an event numbered ``seq`` following one numbered ``previous`` (None: the
+    first event of its topic on this socket) means events of the topic were missed.
+
+    A first event cannot tell; ``seq`` 1 starts a new count (the server restarted, or
+    the topic had long been silent); otherwise each ``seq`` is the previous one plus one.
+    """
+    return previous is not None and seq != 1 and seq != previous + 1
 
 
 def socket_url(replica_url: str, canister_id: Principal) -> str:
@@ -89,18 +158,23 @@ class CanisterSocket:
 
     def __init__(self, connection: ClientConnection, canister_id: Principal, agent_url: str,
                  identity: Identity, *, fetch_root_key: bool, root_key: bytes | None,
-                 timeout: float) -> None:
+                 timeout: float, max_events: int = 10_000) -> None:
+        if max_events < 1:
+            raise ValueError(f"max_events must be at least 1, not {max_events}")
         self._ws = connection
         self.canister_id = canister_id
         self.identity = identity
         self.principal = Principal.anonymous()
         self.timeout = timeout
-        self._events: queue.Queue[object] = queue.Queue()
+        self._events: queue.Queue[object] = queue.Queue(maxsize=max_events)
+        self._closing = threading.Event()
         self._control: queue.Queue[object] = queue.Queue()
         self._waiting: dict[str, queue.Queue[object]] = {}
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
         self.closed_reason = ""
+        self.resync: SocketResync | None = None
+        self.last_seq: dict[str, int] = {}
         self.agent = _SocketAgent(self, url=agent_url, identity=identity, root_key=root_key,
                                   fetch_root_key=fetch_root_key)
         self._reader = threading.Thread(target=self._read, name="canister-socket", daemon=True)
@@ -108,9 +182,14 @@ class CanisterSocket:
     @classmethod
     def connect(cls, replica_url: str, canister_id: Principal | str,
                 identity: Identity | None = None, *, fetch_root_key: bool = True,
-                root_key: bytes | None = None, timeout: float = 30.0) -> CanisterSocket:
+                root_key: bytes | None = None, timeout: float = 30.0,
+                max_events: int = 10_000) -> CanisterSocket:
         """Open the socket of ``canister_id`` on the replica at ``replica_url`` (http URL)
-        and authenticate as ``identity`` (anonymous when None)."""
+        and authenticate as ``identity`` (anonymous when None).
+
+        ``max_events`` is how many received events wait for `next_event` before the
+        socket stops reading (and the server, its own buffer full, closes it with a
+        resync)."""
         canister = (canister_id if isinstance(canister_id, Principal)
                     else Principal.from_text(canister_id))
         url = socket_url(replica_url, canister)
@@ -120,7 +199,8 @@ class CanisterSocket:
             raise SocketError(f"cannot open {url}: {exc} (is the replica running?)") from exc
         socket = cls(connection, canister, replica_url.rstrip("/"),
                      identity or AnonymousIdentity(), fetch_root_key=fetch_root_key,
-                     root_key=None if fetch_root_key else root_key, timeout=timeout)
+                     root_key=None if fetch_root_key else root_key, timeout=timeout,
+                     max_events=max_events)
         try:
             hello = json.loads(connection.recv(timeout=timeout))
             if hello.get("op") != "hello":
@@ -155,15 +235,21 @@ class CanisterSocket:
         return list(self._control_frame("subscribed")["topics"])
 
     def next_event(self, timeout: float | None = None) -> SocketEvent | None:
-        """The next event, or None after ``timeout`` seconds (None: wait forever)."""
+        """The next event, or None after ``timeout`` seconds (None: wait forever).
+
+        Once the events received before the socket closed are read, raises
+        `SocketResync` if the server closed it because it missed events, else
+        `SocketError`.
+        """
         try:
             item = self._events.get(timeout=timeout)
         except queue.Empty:
             return None
         if item is _CLOSED:
             self._events.put(_CLOSED)
-            raise SocketError(f"the socket is closed: {self.closed_reason}")
+            raise self._closed_error()
         assert isinstance(item, SocketEvent)
+        self.last_seq[item.topic] = item.seq
         return item
 
     def events(self, timeout: float | None = None) -> Iterator[SocketEvent]:
@@ -180,6 +266,13 @@ class CanisterSocket:
         return self.agent.query(self.canister_id, method, arg)
 
     def close(self) -> None:
+        # unread events are dropped, so a reader waiting for room goes on to the close
+        self._closing.set()
+        while True:
+            try:
+                self._events.get_nowait()
+            except queue.Empty:
+                break
         self._ws.close()
         self.agent.close()
 
@@ -202,11 +295,13 @@ class CanisterSocket:
                 frame = waiter.get(timeout=self.timeout + 15)
             except queue.Empty:
                 raise SocketError(f"no response to {kind} {request_id} within "
-                                  f"{self.timeout + 15:g} s") from None
+                                  f"{self.timeout + 15:g} s{self._backlog()}") from None
         finally:
             with self._lock:
                 self._waiting.pop(request_id, None)
         if frame is _CLOSED:
+            if self.resync is not None:
+                raise self._closed_error()
             raise SocketError(f"the socket closed during a {kind}: {self.closed_reason}")
         assert isinstance(frame, dict)
         return _Response(int(frame["status"]), base64.b64decode(frame["body"]))
@@ -221,9 +316,10 @@ class CanisterSocket:
         try:
             frame = self._control.get(timeout=self.timeout)
         except queue.Empty:
-            raise SocketError(f"no answer from the socket within {self.timeout:g} s") from None
+            raise SocketError(f"no answer from the socket within {self.timeout:g} s"
+                              f"{self._backlog()}") from None
         if frame is _CLOSED:
-            raise SocketError(f"the socket is closed: {self.closed_reason}")
+            raise self._closed_error()
         assert isinstance(frame, dict)
         if expected is not None and frame.get("op") != expected:
             raise SocketError(frame.get("message") or f"unexpected frame {frame!r}")
@@ -235,11 +331,14 @@ class CanisterSocket:
                 frame = json.loads(raw)
                 op = frame.get("op")
                 if op == "event":
-                    self._events.put(SocketEvent(
-                        Principal.from_text(frame["canister_id"]), frame["topic"],
-                        base64.b64decode(frame["value"]), int(frame["height"]),
-                        int(frame["index"]),
-                    ))
+                    if not self._closing.is_set():
+                        self._events.put(SocketEvent(
+                            Principal.from_text(frame["canister_id"]), frame["topic"],
+                            base64.b64decode(frame["value"]), int(frame["height"]),
+                            int(frame["index"]), int(frame["seq"]),
+                        ))
+                elif op == "resync":  # the close reason, never the answer to a request
+                    self.resync = SocketResync.from_frame(frame)
                 elif op == "response":
                     with self._lock:
                         waiter = self._waiting.get(str(frame.get("id")))
@@ -251,11 +350,25 @@ class CanisterSocket:
             self.closed_reason = str(exc)
         finally:
             self.closed_reason = self.closed_reason or "closed by the server"
-            self._events.put(_CLOSED)
             self._control.put(_CLOSED)
             with self._lock:
                 for waiter in self._waiting.values():
                     waiter.put(_CLOSED)
+            if not self._closing.is_set():  # after the events the caller has yet to read
+                self._events.put(_CLOSED)
+
+
+    def _closed_error(self) -> SocketError:
+        if self.resync is not None:
+            return SocketResync(self.resync.reason, self.resync.last)
+        return SocketError(f"the socket is closed: {self.closed_reason}")
+
+    def _backlog(self) -> str:
+        unread = self._events.qsize()
+        if unread < (self._events.maxsize or unread + 1):
+            return ""
+        return (f" ({unread} events are waiting for next_event: the socket reads nothing "
+                "more, answers included, until they are read)")
 
 
 def _b64(data: bytes) -> str:
