@@ -57,6 +57,10 @@ from icframework.replica.state import IngressStatus
 T = TypeVar("T")
 logger = logging.getLogger(__name__)
 
+QUEUE_GRACE_SECONDS = 0.002
+"""How long work queued during a turn waits for an inline caller to serve it before the
+replica's thread takes a turn for it."""
+
 _service: ReplicaService | None = None
 _service_lock = threading.Lock()
 
@@ -354,10 +358,17 @@ class ReplicaService:
                 self._round_wants = False
                 next_idle_round = self._turn(next_idle_round)
                 busy = self.replica.subnet.has_work()
-            # Work queued during the turn was served at its end; only what came after that
-            # needs another turn. Callers meanwhile find the replica free and run inline.
-            if not busy and not self._jobs:
-                self._wake.wait(max(0.0, next_idle_round - time.monotonic()))
+            if busy:
+                continue
+            if self._jobs:
+                # Queued while the turn served the queue: the next caller to run inline
+                # serves it after its own work (no hop). Taking a turn for it at once
+                # would make every caller queue again, and under load the queue would
+                # never empty; only if no caller comes does the thread serve it.
+                self._stopped.wait(QUEUE_GRACE_SECONDS)
+                if self._jobs:
+                    continue
+            self._wake.wait(max(0.0, next_idle_round - time.monotonic()))
         self._fail_pending(ReplicaError("the replica service stopped"))
 
     def _turn(self, next_idle_round: float) -> float:
