@@ -5,10 +5,20 @@
 // key (an @dfinity/identity SignIdentity such as Ed25519KeyIdentity), answers the
 // challenge with the identity's own signature, so the socket has the principal its HTTP
 // calls have. A DelegationIdentity (Internet Identity style: `getDelegation()`) sends its
-// delegation chain along, as its HTTP calls do. No key leaves the page. Events go to the listeners added with `onEvent`;
+// delegation chain along, as its HTTP calls do. No key leaves the page. Events go to the
+// listeners added with `onEvent` as the server's frame with `value` decoded to bytes:
+// { topic, value, height, index, seq }, where `seq` counts the topic's events 1, 2, 3...
+// (a `seq` that is neither the previous one plus one nor 1 means events were missed);
 // `subscribe` resolves with { topics, refused }, `unsubscribe` with the topics left;
 // topics the server withdraws later (access rechecked) go to `onWithdrawn` listeners
 // as { topics, reasons }, and a closed socket to `onClose` listeners.
+//
+// A socket that fell the server's buffer behind its events gets a final `resync` frame
+// { reason, last: { topic: { seq, height } } } and is closed with code 4410. The frame
+// goes to `onResync` listeners (and stays in `socket.resync`) before the close; it never
+// answers a request: requests still waiting are rejected when the socket closes, with an
+// error whose `resync` is the frame. The page then reads what changed after `last`
+// through a query and connects again at once (docs/events.md).
 //
 // It depends only on the standard WebSocket API and on the identity object passed in
 // (`getPublicKey().toDer()`, `sign(bytes)`), so the browser bundle and Node tests share it.
@@ -69,12 +79,14 @@ export class CanisterSocket {
     this.listeners = new Set();
     this.closeListeners = new Set();
     this.withdrawnListeners = new Set();
+    this.resyncListeners = new Set();
+    this.resync = null;
     this.pending = [];
     this.closed = false;
     ws.addEventListener('message', (message) => this._receive(JSON.parse(message.data)));
     ws.addEventListener('close', (event) => {
       this.closed = true;
-      for (const waiter of this.pending.splice(0)) waiter.reject(new Error(`socket closed (${event.code})`));
+      for (const waiter of this.pending.splice(0)) waiter.reject(this._closedError(event.code));
       for (const listener of this.closeListeners) listener(event);
     });
   }
@@ -142,6 +154,9 @@ export class CanisterSocket {
 
   onWithdrawn(listener) { this.withdrawnListeners.add(listener); return () => this.withdrawnListeners.delete(listener); }
 
+  // `listener(frame)` once the server says this socket missed events (`op: 'resync'`).
+  onResync(listener) { this.resyncListeners.add(listener); return () => this.resyncListeners.delete(listener); }
+
   // 1000 (normal closure) explicitly: a close frame without a code is answered without
   // one, which the page would see as 1005 (no status).
   close() { this.ws.close(1000); }
@@ -154,6 +169,14 @@ export class CanisterSocket {
     });
   }
 
+  _closedError(code) {
+    if (!this.resync) return new Error(`socket closed (${code})`);
+    const error = new Error(`socket closed (${code}): it missed events (${this.resync.reason}); `
+      + 'read what changed by query, then connect again');
+    error.resync = this.resync;
+    return error;
+  }
+
   _receive(frame) {
     if (frame.op === 'event') {
       const event = { ...frame, value: b64decode(frame.value) };
@@ -162,6 +185,11 @@ export class CanisterSocket {
     }
     if (frame.op === 'unsubscribed') {
       for (const listener of this.withdrawnListeners) listener({ topics: frame.topics, reasons: frame.reasons || {} });
+      return;
+    }
+    if (frame.op === 'resync') {
+      this.resync = frame;
+      for (const listener of this.resyncListeners) listener(frame);
       return;
     }
     if (frame.op === 'response') return;

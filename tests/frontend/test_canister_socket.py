@@ -5,12 +5,17 @@ script (canister_socket.mjs) signs in two Ed25519 identities with @dfinity/agent
 the actor from chat.did with did.js, and uses `CanisterSocket` as the chat page does:
 authentication with the identity's own key or through an @dfinity/identity delegation
 chain, subscriptions the canister's ``can_subscribe`` allows or refuses, decoded
-``ChatEvent``s, unsubscribe and close.
+``ChatEvent``s, unsubscribe and close. A second script (canister_socket_resync.mjs)
+stops reading on a replica with a small socket buffer and gets the ``resync`` close.
 """
 
 from __future__ import annotations
 
+import base64
+import json
+import os
 import re
+import subprocess
 from collections.abc import Iterator
 from io import StringIO
 from pathlib import Path
@@ -20,15 +25,20 @@ import pytest
 from django.core.management import call_command
 from django.test import override_settings
 
+from icframework.agent import Agent, ManagementCanister
+from icframework.candid import TEXT, encode
 from icframework.identity import Ed25519Identity
+from icframework.replica.execution.python_module import pack_python_module
+from icframework.sdk import load_canister, service_did
 from tests.agent.live_replica import running_replica
-from tests.frontend.node_runner import run_script
+from tests.frontend.node_runner import HERE, run_script, websocket_flags
 from tests.node import requires_node
 
 pytestmark = requires_node
 
 ROOT = Path(__file__).resolve().parents[2]
 SEEDS = {"alice": bytes([7]) * 32, "bob": bytes([8]) * 32}
+PUBLISHER = ROOT / "tests" / "channels" / "publisher_canister.py"
 
 
 @pytest.fixture(scope="module")
@@ -115,3 +125,64 @@ def test_unsubscribe_close_and_errors(result: dict[str, Any]) -> None:
     assert result["anonClosed"] == 1000  # a normal closure
     assert result["requestAfterClose"] == "the socket is closed"
     assert result["badCanister"] == "cannot open the canister socket of not-a-principal"
+
+
+BUFFER = 100  # tests.channels.small_buffer_settings
+POSTS = 400
+TEXT_BYTES = 64 * 1024  # random text: permessage-deflate cannot shrink it on the wire
+
+
+def test_a_page_that_stops_reading_gets_the_resync(tmp_path: Path) -> None:
+    """The script stops its event loop while 400 large events are published; the server
+    closes its socket with 4410 after a ``resync`` frame, which goes to ``onResync`` and
+    is not taken as the answer to the subscribe sent just before."""
+    identity = Ed25519Identity.from_seed(b"canister socket js resync".ljust(32, b"."))
+    with running_replica(tmp_path / "state",
+                         settings_module="tests.channels.small_buffer_settings") as url, \
+            Agent(url, identity=identity, fetch_root_key=True) as agent:
+        management = ManagementCanister(agent)
+        canister = management.provisional_create_canister_with_cycles()
+        did = service_did(load_canister("tests.channels.publisher_canister"))
+        management.install_code(canister, pack_python_module(
+            {"publisher.py": PUBLISHER.read_text()}, "publisher.py", did=did))
+        node = subprocess.Popen(
+            ["node", *websocket_flags(), str(HERE / "canister_socket_resync.mjs")],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            text=True, cwd=ROOT,
+        )
+        try:
+            assert node.stdin is not None and node.stdout is not None
+            node.stdin.write(json.dumps({"host": url, "canisterId": canister.to_text()}) + "\n")
+            node.stdin.flush()
+            assert node.stdout.readline() == "ready\n", node.stderr and node.stderr.read()
+            for _ in range(POSTS):
+                text = base64.b64encode(os.urandom(TEXT_BYTES * 3 // 4)).decode()
+                agent.update(canister, "post", encode((TEXT, TEXT), ("big", text)))
+            node.stdin.write("go\n")
+            node.stdin.flush()
+            out, err = node.communicate(timeout=120)
+        finally:
+            node.kill()
+        assert node.returncode == 0, err
+    result = json.loads(out)
+    events = result["events"]
+    assert result["subscribed"] == {"topics": ["room:big"], "refused": {}}
+    assert 0 < len(events) < POSTS - BUFFER
+    assert [event["seq"] for event in events] == list(range(1, len(events) + 1))
+    frame = {
+        "op": "resync",
+        "reason": f"this socket fell {BUFFER} events behind (the client reads more slowly "
+                  "than its topics publish)",
+        "last": {"room:big": {"seq": len(events), "height": events[-1]["height"]}},
+    }
+    assert result["resyncFrame"] == result["resync"] == frame
+    assert result["order"] == ["resync", "close"]
+    assert result["close"] == {"code": 4410, "reason": "resync: events were missed"}
+    # the server does not answer the late subscribe before closing; had it answered first
+    # that answer would be right too: what must not happen is the resync frame taken as it
+    pending = result["pending"]
+    assert pending in (
+        {"error": f"socket closed (4410): it missed events ({frame['reason']}); read what "
+                  "changed by query, then connect again", "resync": frame},
+        {"answer": {"topics": ["room:big", "room:more"], "refused": {}}},
+    ), pending
