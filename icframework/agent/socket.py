@@ -19,10 +19,9 @@ apart from the answers to requests; once the events before it are read, `next_ev
 through a query, then connects again and subscribes (no back-off is needed).
 
 Every event carries ``seq``, 1, 2, 3... per (canister, topic). A caller can check for
-gaps itself: `CanisterSocket.last_seq` holds, per topic, the ``seq`` of the last event
-`next_event` returned, and `events_missed(last_seq.get(topic), event.seq)` is True when
-the event is not the one after it (a ``seq`` of 1 starts a new count: the server
-restarted), so the caller should resync by query.
+gaps itself: keep the last ``seq`` read per topic; `events_missed(previous, event.seq)`
+is True when an event is not the one after it (a ``seq`` of 1 starts a new count: the
+server restarted), and the caller should then read the topic's changes by query.
 
 Calls and queries: `agent` is an `icframework.agent.Agent` whose call and query
 requests for this canister travel over the socket (the server answers exactly as the
@@ -174,7 +173,6 @@ class CanisterSocket:
         self._lock = threading.Lock()
         self.closed_reason = ""
         self.resync: SocketResync | None = None
-        self.last_seq: dict[str, int] = {}
         self.agent = _SocketAgent(self, url=agent_url, identity=identity, root_key=root_key,
                                   fetch_root_key=fetch_root_key)
         self._reader = threading.Thread(target=self._read, name="canister-socket", daemon=True)
@@ -249,7 +247,6 @@ class CanisterSocket:
             self._events.put(_CLOSED)
             raise self._closed_error()
         assert isinstance(item, SocketEvent)
-        self.last_seq[item.topic] = item.seq
         return item
 
     def events(self, timeout: float | None = None) -> Iterator[SocketEvent]:
