@@ -364,8 +364,9 @@ class CanisterSocket:
         unread = self._events.qsize()
         if unread < (self._events.maxsize or unread + 1):
             return ""
-        return (f" ({unread} events are waiting for next_event: the socket reads nothing "
-                "more, answers included, until they are read)")
+        return (f" (the event queue is full: {unread} events wait for next_event, and the "
+                "socket reads nothing more, answers included, until they are taken; read "
+                "events from another thread or raise max_events)")
 
 
 def _b64(data: bytes) -> str:
