@@ -13,9 +13,10 @@ server's outbox fill like any slow client's (requests made meanwhile wait too).
 
 Missed events: a socket that falls ``SOCKET_EVENT_BUFFER`` events behind gets a final
 ``resync`` frame and the close code 4410 (docs/events.md). The reader keeps that frame
-apart from the answers to requests; once the events before it are read, `next_event`
-(and any request) raises `SocketResync`, whose ``last`` gives per topic the ``seq`` and
-``height`` of the last event the server sent. The caller reads what changed after them
+apart from the answers to requests: a request waiting when the socket closes raises
+`SocketResync` at once, and `next_event` once the events before the frame are read.
+Its ``last`` gives per topic the ``seq`` and ``height`` of the last event the server
+sent. The caller reads what changed after them
 through a query, then connects again and subscribes (no back-off is needed).
 
 Every event carries ``seq``, 1, 2, 3... per (canister, topic). A caller can check for
