@@ -478,8 +478,10 @@ class ChatClient:
         """Reopen the socket, subscribe again and queue what the followed rooms missed;
         False when the client was closed first."""
         assert self._reconnect is not None
-        delay = self._reconnect.first_delay
         reason = self.socket.closed_reason
+        # A resync close (the client fell behind its events) calls for catching up now,
+        # as the page does; any other drop backs off.
+        delay = 0.0 if self.socket.resync is not None else self._reconnect.first_delay
         while not self._stop.is_set():
             logger.info("chat socket lost (%s); reconnecting in %g s", reason, delay)
             if self._stop.wait(delay):
@@ -488,7 +490,7 @@ class ChatClient:
                 socket = self._reconnect.open_socket()
             except AgentError as exc:
                 reason = str(exc)
-                delay = min(delay * 2, self._reconnect.max_delay)
+                delay = min(max(delay * 2, self._reconnect.first_delay), self._reconnect.max_delay)
                 continue
             old, self.socket = self.socket, socket
             old.agent.close()
