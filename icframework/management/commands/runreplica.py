@@ -38,12 +38,10 @@ from django.core.management.base import BaseCommand, CommandError
 
 from icframework.compiler.progress import StepTimes, timed_step
 from icframework.conf import get_setting, state_dir
-from icframework.core import Principal
 from icframework.replica import (
     Replica,
     ReplicaError,
     ReplicaService,
-    shared_runtime,
     start_service,
     stop_service,
 )
@@ -119,12 +117,12 @@ class Command(BaseCommand):
         demo_lines = self.seed_demo(service, base) if options["demo"] else []
         from icframework.channels.events import bridge
 
-        subnet = service.replica.subnet
-        subnet.event_listeners.append(bridge)
+        replica = service.replica
+        replica.add_event_listener(bridge)
         self.stdout.write(self.style.SUCCESS("icframework replica running"))
-        self.stdout.write(f"  state:     {state_dir()} (round {subnet.height}, "
-                          f"{len(subnet.canister_state.states)} canister(s))")
-        self.stdout.write(f"  subnet:    {Principal(subnet.config.subnet_id).to_text()}")
+        self.stdout.write(f"  state:     {state_dir()} (round {replica.height}, "
+                          f"{len(replica.canister_records())} canister(s))")
+        self.stdout.write(f"  subnet:    {replica.subnet_id.to_text()}")
         self.stdout.write(f"  dashboard: {base}/")
         self.stdout.write(f"  IC API:    {base}/api/v2/status  (agents: fetch the root key)")
         self.stdout.write(f"  canisters: http://<canister-id>.localhost:{port}/  "
@@ -149,14 +147,14 @@ class Command(BaseCommand):
 
         lines: list[str] = []
         try:  # first, so that the seeders' own times (and estimates) leave it out
-            service.run(lambda replica: shared_runtime(replica.subnet.engine.engine))
+            service.run(lambda replica: replica.warm_python_runtime())
         except ReplicaError as exc:
             stop_service()
             raise CommandError(f"--demo: {exc}") from None
         times = StepTimes(Path(settings.BASE_DIR) / ".build" / "demo-timings.json")
         # Seeding a new state directory and checking a seeded one differ a hundredfold,
         # so each is estimated from its own last measurement.
-        fresh = service.run(lambda replica: not replica.subnet.canister_state.states)
+        fresh = service.run(lambda replica: not replica.canister_records())
         for path in get_setting("DEMO_SEEDERS"):
             try:
                 seeder = import_string(path)
