@@ -203,19 +203,21 @@ class Replica:
         return self.certifier.certified_state(self.subnet)
 
     def run_query(
-        self, canister_id: Principal, method: str, arg: bytes, *, sender: Principal = ANONYMOUS
+        self, canister_id: Principal, method: str, arg: bytes, *, sender: Principal = ANONYMOUS,
+        instruction_limit: int | None = None,
     ) -> QueryResult:
         """Run a query call as the IC does: with a data certificate of the committed state.
 
         The certificate (``/canister/<id>/certified_data`` and ``/time``) is there once a
         round has committed and the canister exists, so ``ic0.data_certificate_*`` work.
+        ``instruction_limit``: a budget below the query limit (see `Subnet.query`).
         """
         subnet = self.subnet
         certificate = None
         if subnet.committed_height > 0 and canister_id.raw in subnet.canister_state.states:
             certificate = self.certified_state().data_certificate(canister_id.raw)
         return subnet.query(sender.raw, canister_id.raw, method, arg,
-                            data_certificate=certificate)
+                            data_certificate=certificate, instruction_limit=instruction_limit)
 
     # -- what the subnet holds, read-only (pages, dashboard, commands) ---------------------------
 

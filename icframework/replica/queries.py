@@ -37,6 +37,10 @@ class QueryResult:
     instructions: int = 0
     trapped: bool = False
     """The reject is a trap of the queried canister (or of one it called)."""
+    out_of_budget: bool = False
+    """Run with a budget below the query limit (``instruction_limit``), the query (or a
+    call of its graph) used it up: the outcome is not the query's; run it again with the
+    full limit."""
 
 
 class QueryRunner:
@@ -47,8 +51,20 @@ class QueryRunner:
         self.config = config
 
     def run(self, sender: bytes, canister_id: bytes, method: str, arg: bytes, *,
-            data_certificate: bytes | None = None) -> QueryResult:
-        """Run ``method`` of a canister (not the management canister) non-replicated."""
+            data_certificate: bytes | None = None,
+            instruction_limit: int | None = None) -> QueryResult:
+        """Run ``method`` of a canister (not the management canister) non-replicated.
+
+        ``instruction_limit`` lowers the query limit to a budget (the HTTP interface tries
+        queries on its event loop with a small one first); a query that uses it up comes
+        back marked `QueryResult.out_of_budget`, because a limit the query would not have
+        met under the full limit must not decide its outcome.
+        """
+        limit = self.config.query_instruction_limit
+        budgeted = instruction_limit is not None and instruction_limit < limit
+        if budgeted:
+            assert instruction_limit is not None
+            limit = instruction_limit
         name = canister_text(canister_id)
         state = self.canisters.states.get(canister_id)
         if state is None:
@@ -65,7 +81,12 @@ class QueryRunner:
         module = sandbox.module
         if method not in module.queries:
             if method in module.composite_queries:
-                return self.composite(sender, canister_id, method, arg, data_certificate)
+                graph = _QueryGraph(limit)
+                answer = self.composite(graph, sender, canister_id, method, arg,
+                                        data_certificate)
+                if budgeted and graph.exhausted:
+                    return dataclasses.replace(answer, out_of_budget=True)
+                return answer
             return query_reject(
                 ErrorCode.CANISTER_METHOD_NOT_FOUND,
                 f"Error from Canister {name}: Canister has no query method '{method}'.",
@@ -74,22 +95,23 @@ class QueryRunner:
             state, Context.QUERY, sender, arg=arg, data_certificate=data_certificate,
             max_response_bytes=self.config.max_query_reply_bytes,
         )
-        result = sandbox.execute(f"canister_query {method}", inp,
-                                 self.config.query_instruction_limit, persist=False)
-        return query_outcome(name, result, result.instructions)
+        result = sandbox.execute(f"canister_query {method}", inp, limit, persist=False)
+        outcome = query_outcome(name, result, result.instructions)
+        if budgeted and _ran_out(result):
+            return dataclasses.replace(outcome, out_of_budget=True)
+        return outcome
 
-    def composite(self, sender: bytes, canister_id: bytes, method: str, arg: bytes,
-                  data_certificate: bytes | None) -> QueryResult:
+    def composite(self, graph: _QueryGraph, sender: bytes, canister_id: bytes, method: str,
+                  arg: bytes, data_certificate: bytes | None) -> QueryResult:
         """Run a composite query and the query calls it makes, depth first, synchronously.
 
-        Every execution is non-replicated (changes discarded). The call graph shares one
-        instruction budget (`query_instruction_limit`) and may be at most
+        Every execution is non-replicated (changes discarded). The call graph shares
+        ``graph``'s instruction budget (the query limit, or a lower budget) and may be at most
         `MAX_QUERY_CALL_DEPTH` deep; a canister may not be re-entered (IC0517). Wasm
         canisters' composite queries may reply directly but not make calls (their
         continuation lives in a heap that non-replicated execution rolls back); Python
         canisters keep continuations in the instance, so their calls work.
         """
-        graph = _QueryGraph(self.config.query_instruction_limit)
         result = self._query_node(graph, sender, canister_id, method, arg, data_certificate, 0)
         return dataclasses.replace(result, instructions=graph.instructions)
 
@@ -129,6 +151,7 @@ class QueryRunner:
             )
             result = sandbox.execute(export, inp, graph.remaining, persist=False)
             graph.instructions += result.instructions
+            graph.exhausted |= _ran_out(result)
             if result.trap is not None or result.output is None:
                 return query_outcome(name, result, graph.instructions)
             output = result.output
@@ -149,6 +172,7 @@ class QueryRunner:
                         f"maximum depth of {MAX_QUERY_CALL_DEPTH}",
                     )
                 elif graph.remaining <= 0:
+                    graph.exhausted = True
                     return query_reject(
                         ErrorCode.QUERY_CALL_GRAPH_TOTAL_INSTRUCTION_LIMIT_EXCEEDED,
                         f"Error from Canister {name}: Query call graph total instruction "
@@ -174,6 +198,7 @@ class QueryRunner:
                 result = sandbox.execute(target, callback_input, max(graph.remaining, 0),
                                          persist=False)
                 graph.instructions += result.instructions
+                graph.exhausted |= _ran_out(result)
                 if result.trap is not None or result.output is None:
                     return query_outcome(name, result, graph.instructions)
                 output = result.output
@@ -195,10 +220,17 @@ class _QueryGraph:
         self.limit = limit
         self.instructions = 0
         self.active: set[bytes] = set()
+        self.exhausted = False
+        """Some execution of the graph ran out of instructions."""
 
     @property
     def remaining(self) -> int:
         return self.limit - self.instructions
+
+
+def _ran_out(result: ExecutionResult) -> bool:
+    trap = result.trap
+    return trap is not None and trap.error_code is ErrorCode.CANISTER_INSTRUCTION_LIMIT_EXCEEDED
 
 
 def query_outcome(name: str, result: ExecutionResult, instructions: int) -> QueryResult:

@@ -91,6 +91,8 @@ Resolve = Callable[[Any, BaseException | None], None]
 class _Job:
     work: Callable[[Replica], Any]
     resolve: Resolve
+    light: bool
+    """Queued by `call`: bounded work that the event loop may serve (see `call`)."""
 
 
 @dataclass(slots=True)
@@ -188,21 +190,28 @@ class ReplicaService:
             with self._direct:
                 return work(self.replica)
         if self._take_inline():
-            return self._inline(work)
+            return self._inline(work, light_only=False)
         future: concurrent.futures.Future[T] = concurrent.futures.Future()
-        self._enqueue(_Job(work, _blocking_resolver(future)))
+        self._enqueue(_Job(work, _blocking_resolver(future), light=False))
         return future.result()
 
     async def call(self, work: Callable[[Replica], T]) -> T:
         """`run` for the event loop: ``work(replica)`` inline if the replica's thread is
-        idle, else on that thread, awaited without blocking the loop."""
+        idle, else on that thread, awaited without blocking the loop.
+
+        ``work`` must be *light*: bounded to a few milliseconds (status, a submission, a
+        query within a small instruction budget), because inline it runs on the event
+        loop. Heavy work goes through `run` in a worker thread. For the same reason an
+        event-loop caller serves only the light jobs queued meanwhile; the others wait
+        for the replica's thread or a caller in a worker thread.
+        """
         if not self._running:
             with self._direct:
                 return work(self.replica)
         if threading.get_ident() != self._inline_holder and self._take_inline():
-            return self._inline(work)
+            return self._inline(work, light_only=True)
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._enqueue(_Job(work, _asyncio_resolver(future)))
+        self._enqueue(_Job(work, _asyncio_resolver(future), light=True))
         return await future
 
     def _take_inline(self) -> bool:
@@ -212,16 +221,17 @@ class ReplicaService:
         self._inline_holder = threading.get_ident()
         return True
 
-    def _inline(self, work: Callable[[Replica], T]) -> T:
-        """Run ``work`` in this thread holding `_busy` (taken by `_take_inline`); wake the
-        replica's thread if it left messages to execute (a submitted call)."""
+    def _inline(self, work: Callable[[Replica], T], *, light_only: bool) -> T:
+        """Run ``work`` in this thread holding `_busy` (taken by `_take_inline`), then the
+        jobs queued meanwhile (only the light ones if ``light_only``); wake the replica's
+        thread if it left messages to execute (a submitted call) or jobs."""
         try:
             result = work(self.replica)
         finally:
             try:
                 # Work queued while this caller held the replica: served here and now, so
                 # it needs no turn of the replica's thread (and no hop back).
-                self._serve_jobs()
+                self._serve_jobs(light_only=light_only)
                 wake = self.replica.subnet.has_work()
             finally:
                 self._inline_holder = None
@@ -294,17 +304,22 @@ class ReplicaService:
 
     # -- the replica thread ------------------------------------------------------------------
 
-    def _serve_jobs(self) -> None:
+    def _serve_jobs(self, *, light_only: bool = False) -> None:
         """Run the jobs queued now (not those queued meanwhile, so a round between whose
         messages this runs cannot be held up for ever), holding `_busy`: the replica
-        thread between messages or rounds, or a caller that ran its own work inline."""
+        thread between messages or rounds, or a caller that ran its own work inline.
+        With ``light_only`` (an event-loop caller) heavy jobs stay queued, in order."""
         if self._serving:
             return
         jobs = self._jobs
+        skipped: list[_Job] = []
         self._serving = True
         try:
             for _ in range(len(jobs)):
                 job = jobs.popleft()
+                if light_only and not job.light:
+                    skipped.append(job)
+                    continue
                 try:
                     value = job.work(self.replica)
                 except BaseException as exc:  # handed to the caller, who raises it
@@ -312,6 +327,7 @@ class ReplicaService:
                 else:
                     job.resolve(value, None)
         finally:
+            jobs.extendleft(reversed(skipped))
             self._serving = False
 
     def _resolve_answered(self) -> None:

@@ -313,14 +313,23 @@ class Subnet:
         arg: bytes,
         *,
         data_certificate: bytes | None = None,
+        instruction_limit: int | None = None,
     ) -> QueryResult:
-        """Run a query method non-replicated against the committed state (changes discarded)."""
+        """Run a query method non-replicated against the committed state (changes discarded).
+
+        With ``instruction_limit`` below the query limit, a query that uses it up comes
+        back `QueryResult.out_of_budget` (and is not counted in the metrics): run it again
+        without the budget.
+        """
         started = self.metrics.clock()
         if canister_id == MANAGEMENT:
             result = self.management.query(sender, method, arg)
         else:
             result = self.queries.run(sender, canister_id, method, arg,
-                                      data_certificate=data_certificate)
+                                      data_certificate=data_certificate,
+                                      instruction_limit=instruction_limit)
+        if result.out_of_budget:
+            return result
         reject = result.reject
         if reject is not None and result.trapped:
             self.metrics.trapped(canister_id, method, reject.message)  # metrics:

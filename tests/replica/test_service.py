@@ -58,11 +58,11 @@ def test_work_runs_inline_when_idle_and_between_two_messages_mid_round(
     in_round, release = threading.Event(), threading.Event()
     serve_jobs = running._serve_jobs
 
-    def pausing_hook() -> None:  # also the between_messages hook: pause there, once
-        if running.replica.subnet.in_round and not in_round.is_set():
+    def pausing_hook(*, light_only: bool = False) -> None:  # also the between_messages
+        if running.replica.subnet.in_round and not in_round.is_set():  # hook: pause once
             in_round.set()
             release.wait(10)
-        serve_jobs()
+        serve_jobs(light_only=light_only)
 
     running._serve_jobs = pausing_hook  # type: ignore[method-assign]
     running.start()
@@ -183,3 +183,24 @@ def test_stopping_fails_what_still_waits(tmp_path: Path) -> None:
     # Either the queued job ran before the loop saw the stop, or it was failed: never lost.
     assert not waiter.is_alive()
     assert all("stopped" in str(failure) for failure in failures)
+
+
+def test_an_event_loop_caller_serves_only_light_jobs(tmp_path: Path) -> None:
+    """Work queued by `run` (worker threads: possibly a query under the full limit) is
+    never served by an event-loop caller, which would stall the loop; it stays queued in
+    order for the replica's thread, while the light jobs queued by `call` are served."""
+    from icframework.replica.service import _Job
+
+    running = ReplicaService(Replica.open(None))
+    ran: list[str] = []
+
+    def job(name: str, *, light: bool) -> _Job:
+        return _Job(lambda replica: ran.append(name), lambda value, error: None, light)
+
+    running._jobs.extend([job("heavy-1", light=False), job("light-1", light=True),
+                          job("heavy-2", light=False), job("light-2", light=True)])
+    running._serve_jobs(light_only=True)
+    assert ran == ["light-1", "light-2"]
+    running._serve_jobs()
+    assert ran == ["light-1", "light-2", "heavy-1", "heavy-2"]
+    running.replica.close()

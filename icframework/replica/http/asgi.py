@@ -12,7 +12,11 @@ envelope is decoded and its signature verified right here on the event loop (pur
 work, ~90 µs); the replica's part goes through `ReplicaService.call` (queries, status,
 read_state authorisation: inline on the event loop while the replica's thread idles,
 else queued for that thread) or `ReplicaService.submit_and_wait` (calls; v3 waits for the
-certified outcome, resolved by the commit that answers it). Query
+certified outcome, resolved by the commit that answers it). A query runs on the event
+loop only within `INLINE_QUERY_INSTRUCTIONS`; one that needs more is run again in a
+worker thread with the full query limit (queries change nothing, so the retry is
+safe), so no query can hold up the event loop, and with it every other request and
+WebSocket, for longer than that budget. Query
 responses are signed and read_state certificates pruned back on the event loop.
 Errors become HTTP answers in one place, `errors.error_status`; anything else is logged
 and answered with a plain 500 that reveals nothing. Every answer carries the CORS
@@ -24,6 +28,7 @@ WebSocket sends its signed calls and queries through them.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import time
@@ -75,6 +80,9 @@ Headers = list[tuple[bytes, bytes]]
 API_PREFIX = "/api/"
 CALL_WAIT_SECONDS = 10.0
 """How long a v3 call waits for its certified outcome before answering 202."""
+INLINE_QUERY_INSTRUCTIONS = 20_000_000
+"""The instructions a query may use on the event loop (a few milliseconds of wasm);
+one that needs more runs again in a worker thread under the full query limit."""
 CORS_HEADERS: tuple[tuple[bytes, bytes], ...] = (
     (b"access-control-allow-origin", b"*"),
     (b"access-control-allow-methods", b"GET, POST, HEAD, OPTIONS"),
@@ -139,12 +147,19 @@ async def query_body(body: bytes, ecid: Principal) -> ApiResponse:
     assert isinstance(content, QueryContent)
     check_query_target(content, ecid)
     service = _service()
-    response = await service.call(lambda replica: endpoints.query(replica, content))
+    response = await service.call(lambda replica: endpoints.query(
+        replica, content, instruction_limit=INLINE_QUERY_INSTRUCTIONS))
+    if response is None:  # a heavy query: off the event loop, with the full limit
+        response = await asyncio.to_thread(
+            service.run, lambda replica: endpoints.query(replica, content))
+        assert response is not None
     return endpoints.sign_query(service.replica, response, envelope.request_id)
 
 
 async def _status(_body: bytes, _label: str) -> ApiResponse:
-    return await _service().call(endpoints.status)
+    # Two reads (the root key, the committed height) that need not wait for the replica:
+    # status answers at once even while a heavy query or a long message runs.
+    return endpoints.status(_service().replica)
 
 
 async def _call_v2(body: bytes, label: str) -> ApiResponse:

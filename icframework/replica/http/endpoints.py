@@ -90,14 +90,19 @@ def non_replicated_rejection(error: CanisterError, *, v3: bool) -> ApiResponse:
 
 
 def status(replica: Replica) -> ApiResponse:
-    """``GET /api/v2/status``: the root key and health (healthy once a round committed)."""
+    """``GET /api/v2/status``: the root key and health (healthy once a round committed).
+
+    Safe without holding the replica: the root key never changes and the height is one
+    attribute read (at worst a round behind).
+    """
     subnet = replica.subnet
+    height = subnet.height
     return cbor_response({
         "ic_api_version": IC_API_VERSION,
         "impl_version": f"icframework {icframework.__version__}",
         "root_key": subnet.config.root_key,
-        "replica_health_status": "healthy" if subnet.height > 0 else "waiting_for_certified_state",
-        "certified_height": subnet.height,
+        "replica_health_status": "healthy" if height > 0 else "waiting_for_certified_state",
+        "certified_height": height,
     })
 
 
@@ -157,15 +162,21 @@ def call_certificate(replica: Replica, request_id: bytes) -> bytes | None:
 # -- queries -------------------------------------------------------------------------------
 
 
-def query(replica: Replica, content: QueryContent) -> dict[str, object]:
+def query(replica: Replica, content: QueryContent, *,
+          instruction_limit: int | None = None) -> dict[str, object] | None:
     """Run a query against the committed state; return the unsigned response map.
 
     A query to a canister gets a data certificate (``/canister/<id>/certified_data``
     and ``/time``) once a round has committed, so ``ic0.data_certificate_*`` work.
+    With ``instruction_limit`` (a budget below the query limit) it returns None if the
+    query used the budget up: run it again without one.
     """
     result = replica.run_query(
-        content.canister_id, content.method_name, content.arg, sender=content.sender
+        content.canister_id, content.method_name, content.arg, sender=content.sender,
+        instruction_limit=instruction_limit,
     )
+    if result.out_of_budget:
+        return None
     if result.reply is not None:
         return {"status": "replied", "reply": {"arg": result.reply}}
     assert result.reject is not None
