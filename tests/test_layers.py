@@ -8,7 +8,8 @@ Rules checked:
 4. The replica has one public face: code outside ``icframework/replica/`` (the rest of
    the package, the apps, ``config``) imports ``icframework.replica`` and nothing
    deeper, and only names in its ``__all__``. Tests and benchmarks of the replica's
-   internals are exempt; so are the apps' tests.
+   internals are exempt; so are the apps' tests. Nor do they reach through a
+   `Replica` into its subnet (``replica.subnet``): `Replica` offers what they read.
 """
 
 from __future__ import annotations
@@ -129,6 +130,11 @@ def _facade_violations(files: list[Path], root: Path = ROOT) -> list[str]:
         tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
         where = path.relative_to(root)
         for node in ast.walk(tree):
+            if isinstance(node, ast.Attribute) and node.attr == "subnet":
+                problems.append(
+                    f"{where}:{node.lineno}: reaches into the replica's subnet; use what "
+                    "Replica offers (add it there if it is missing)"
+                )
             if not isinstance(node, (ast.Import, ast.ImportFrom)):
                 continue
             modules: list[tuple[str, list[str]]] = []
@@ -160,6 +166,7 @@ def test_facade_checker_catches_deep_imports(tmp_path: Path) -> None:
     bad.write_text(
         "from icframework.replica.subnet import Subnet\n"
         "from icframework.replica import NotExported\n"
+        "height = replica.subnet.height\n"
     )
     init = tmp_path / "icframework" / "replica" / "__init__.py"
     init.parent.mkdir(parents=True)
@@ -167,6 +174,7 @@ def test_facade_checker_catches_deep_imports(tmp_path: Path) -> None:
     problems = _facade_violations([bad], root=tmp_path)
     assert any("import from icframework.replica" in p for p in problems), problems
     assert any("does not export 'NotExported'" in p for p in problems), problems
+    assert any("reaches into the replica's subnet" in p for p in problems), problems
 
 
 def test_every_package_has_a_layer() -> None:
