@@ -15,9 +15,9 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from icframework.channels.routing import websocket_urlpatterns  # noqa: E402
 from icframework.replica import ApiApplication, RequestLimits  # noqa: E402
-from icframework.security_headers import SECURITY_HEADERS  # noqa: E402
+from icframework.security_headers import API_HEADERS  # noqa: E402
 
-api_headers = [(name.lower().encode(), value.encode()) for name, value in SECURITY_HEADERS.items()]
+api_headers = [(name.lower().encode(), value.encode()) for name, value in API_HEADERS.items()]
 
 application = RequestLimits(ApiApplication(ProtocolTypeRouter({
     "http": django_application,

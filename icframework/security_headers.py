@@ -2,7 +2,7 @@
 
 `SecurityHeadersMiddleware` sits right after `GatewayMiddleware` in ``MIDDLEWARE``, so it
 sees every response of the URL router (the reference apps' pages, the dashboard, static
-files, ``/api/``) and never a canister's: canister content is served by the gateway on
+files) and never a canister's: canister content is served by the gateway on
 its own ``<canister-id>.localhost`` origin. It adds, where the view did not set its own:
 
 * ``Content-Security-Policy``: scripts, styles and connections from this origin only
@@ -14,6 +14,10 @@ its own ``<canister-id>.localhost`` origin. It adds, where the view did not set 
   page a user opened from here, say) keeps a handle on ours.
 * ``X-Frame-Options: DENY`` for browsers that predate ``frame-ancestors``.
 * ``X-Content-Type-Options: nosniff`` and ``Referrer-Policy: no-referrer``.
+
+The IC HTTP interface (``/api/``) is answered in front of Django (``config.asgi``); its
+answers (CBOR and plain text, never a page) carry `API_HEADERS`: the headers above and
+a CSP that allows nothing at all.
 """
 
 from __future__ import annotations
@@ -26,13 +30,18 @@ from django.http import HttpRequest, HttpResponseBase
 
 from icframework.pages import set_page_security
 
-__all__ = ["SECURITY_HEADERS", "SecurityHeadersMiddleware", "add_security_headers"]
+__all__ = ["API_HEADERS", "SECURITY_HEADERS", "SecurityHeadersMiddleware",
+           "add_security_headers"]
 
 SECURITY_HEADERS: dict[str, str] = {
     "Cross-Origin-Opener-Policy": "same-origin",
     "X-Frame-Options": "DENY",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
+}
+API_HEADERS: dict[str, str] = {
+    **SECURITY_HEADERS,
+    "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
 }
 
 

@@ -10,7 +10,7 @@ import pytest
 from django.test import AsyncClient, Client
 
 from icframework.core import Principal
-from icframework.security_headers import SECURITY_HEADERS
+from icframework.security_headers import API_HEADERS, SECURITY_HEADERS
 
 CANISTER = Principal.from_canister_index(0x8000000000100000)
 
@@ -30,9 +30,25 @@ def _assert_policy(response: object, host: str = "testserver") -> None:
 
 
 @pytest.mark.parametrize("path", ["/", "/chat/", "/market/", "/static/icframework/ic.js",
-                                  "/api/v2/status", "/no/such/page"])
+                                  "/no/such/page"])
 def test_every_response_of_the_replicas_own_origin_has_the_policy(path: str) -> None:
     _assert_policy(Client().get(path, HTTP_HOST="127.0.0.1:4943"), "127.0.0.1:4943")
+
+
+@pytest.mark.parametrize(("method", "path"), [
+    ("GET", "/api/v2/status"), ("GET", "/api/v2/no/such/endpoint"),
+    ("POST", "/api/v2/canister/aaaaa-aa/query"), ("OPTIONS", "/api/v2/status"),
+])
+def test_the_ic_http_interface_answers_with_the_api_policy(method: str, path: str) -> None:
+    """``/api/`` is answered in front of Django (config.asgi), so the middleware never
+    sees it: its answers carry API_HEADERS themselves, whatever the outcome."""
+    import asyncio
+
+    from tests.replica.http.conftest import ApiClient
+
+    answer = asyncio.run(ApiClient().arequest(method, path))
+    for name, value in API_HEADERS.items():
+        assert answer[name] == value, (name, answer.status_code)
 
 
 def test_the_async_stack_adds_it_too() -> None:
