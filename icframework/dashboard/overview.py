@@ -1,6 +1,6 @@
 """What the dashboard shows of a replica: canisters with names and links, live figures, details.
 
-Functions here run under the replica service's lock (`ReplicaService.run`) and return
+Functions here run while holding the replica (`ReplicaService.run`) and return
 plain values: the views render them, the dashboard socket sends them as JSON. Names come
 from the project's deploy records (`icframework.deployments`: ``manage.py deploy`` and
 the demo's seeders write them); a canister's gateway URL is offered only when its module
