@@ -34,6 +34,7 @@ from icframework.replica.execution.dirty_pages import (
     MARK_SPAN,
     PAGE_SHIFT,
 )
+from icframework.replica.execution.engine import RawFunc
 from icframework.replica.execution.page_map import CHECKPOINT_PAGE
 from icframework.replica.execution.wasm_module import (
     GLOBALS_GET_EXPORT,
@@ -45,8 +46,6 @@ __all__ = ["ACCESSOR_FUEL", "CHECKPOINT_PAGE", "HeapImage"]
 
 ACCESSOR_FUEL = 1_000_000
 """Fuel for the instrumented global accessors (a few instructions per global)."""
-# Up to this many changed globals are written one by one; more go through the accessor.
-_FEW_GLOBALS = 8
 _CHUNK = 1024 * 1024
 
 _libc = ctypes.CDLL(None)
@@ -73,6 +72,8 @@ class HeapImage:
         self.overhead = ctypes.c_int64()
         """The marking's instruction counter (`dirty_pages.MarkingCounter`), in place."""
         self._exports: dict[str, Any] = {}
+        self._globals_get: RawFunc | None = None
+        self._globals_set: RawFunc | None = None
         self._bitmap_base = 0
         self._bitmap_size = 0
 
@@ -85,6 +86,9 @@ class HeapImage:
         self.store = store
         self.memory = memory
         self._exports = exports
+        if self.module.globals_accessors:
+            self._globals_get = RawFunc(store, exports[GLOBALS_GET_EXPORT])
+            self._globals_set = RawFunc(store, exports[GLOBALS_SET_EXPORT])
         bitmap = exports.get(BITMAP_EXPORT) if memory is not None else None
         self.bitmap = bitmap if isinstance(bitmap, wasmtime.Memory) else None
         if self.bitmap is not None:
@@ -122,12 +126,9 @@ class HeapImage:
         """The live instance's mutable globals by index."""
         store = self._store()
         indexes = self.module.mutable_globals
-        if self.module.globals_accessors:
+        if self._globals_get is not None:
             store.set_fuel(ACCESSOR_FUEL)
-            values = self._exports[GLOBALS_GET_EXPORT](store)
-            if len(indexes) == 1:
-                values = [values]
-            return dict(zip(indexes, values, strict=True))
+            return dict(zip(indexes, self._globals_get(), strict=True))
         return {
             index: self._exports[self.module.global_export(index)].value(store)
             for index in indexes
@@ -138,17 +139,14 @@ class HeapImage:
         if not values:
             return
         store = self._store()
-        if self.module.globals_accessors:
-            # Converting arguments is what costs in wasmtime-py, so set only what changed.
+        if self._globals_set is not None:
+            # One raw call reads them all; write only if one changed, in one call too.
             current = self.read_globals()
-            values = {i: v for i, v in values.items() if current.get(i) != v}
-            if not values:
+            if all(current.get(index) == value for index, value in values.items()):
                 return
-        if len(values) > _FEW_GLOBALS and len(values) == len(self.module.mutable_globals):
+            current.update(values)
             store.set_fuel(ACCESSOR_FUEL)
-            self._exports[GLOBALS_SET_EXPORT](
-                store, *(values[index] for index in self.module.mutable_globals)
-            )
+            self._globals_set(*(current[index] for index in self.module.mutable_globals))
             return
         for index, value in values.items():
             self._exports[self.module.global_export(index)].set_value(store, value)
