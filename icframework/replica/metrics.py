@@ -5,7 +5,9 @@ ingress call, each execution (instructions per canister), each trap, each query 
 each committed round (cycles burned per canister are the growth of the canisters'
 ``cycles_consumed`` between two commits). It keeps running totals and two bounded
 rings (`RECENT_CALLS` calls, `RECENT_TRAPS` traps), so its memory does not grow with
-traffic. `snapshot` returns all of it as JSON-ready values; rates (rounds/s, messages/s)
+traffic. A recorded call keeps raw ids, rendered as principal text only when a snapshot
+is read (the text costs ~15 µs per id, too much to pay on every query). `snapshot`
+returns all of it as JSON-ready values; rates (rounds/s, messages/s)
 are for the reader to take from two snapshots. Nothing here is replicated state: the
 wall clock it reads (latency, when) never reaches a canister, and a reloaded subnet
 keeps the same metrics object (`icframework.replica.embedded.Replica.reload`).
@@ -58,6 +60,27 @@ class CanisterCounters:
     traps: int = 0
 
 
+@dataclass(frozen=True, slots=True)
+class _Call:
+    """A recorded ingress call or query, with raw ids (see `_Call.to_json`)."""
+
+    kind: str
+    canister_id: bytes
+    method: str
+    sender: bytes
+    reject: str | None
+    latency_ms: float
+    at: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind, "canister": _text(self.canister_id), "method": self.method,
+            "sender": _text(self.sender),
+            "status": "replied" if self.reject is None else "rejected",
+            "reject": self.reject, "latency_ms": self.latency_ms, "at": self.at,
+        }
+
+
 @dataclass(slots=True)
 class _Pending:
     started: float
@@ -81,7 +104,7 @@ class SubnetMetrics:
     instructions: int = 0
     height: int = 0
     canisters: dict[bytes, CanisterCounters] = field(default_factory=dict)
-    calls: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=RECENT_CALLS))
+    calls: deque[_Call] = field(default_factory=lambda: deque(maxlen=RECENT_CALLS))
     traps: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=RECENT_TRAPS))
     _pending: OrderedDict[bytes, _Pending] = field(default_factory=OrderedDict)
     _consumed: dict[bytes, int] = field(default_factory=dict)
@@ -145,12 +168,10 @@ class SubnetMetrics:
 
     def _record_call(self, kind: str, canister_id: bytes, method: str, sender: bytes,
                      started: float, reject: str | None) -> None:
-        self.calls.appendleft({
-            "kind": kind, "canister": _text(canister_id), "method": method,
-            "sender": _text(sender), "status": "replied" if reject is None else "rejected",
-            "reject": reject, "latency_ms": round((self.clock() - started) * 1000, 3),
-            "at": self.wall_clock(),
-        })
+        self.calls.appendleft(_Call(
+            kind, canister_id, method, sender, reject,
+            round((self.clock() - started) * 1000, 3), self.wall_clock(),
+        ))
 
     # -- read by the dashboard ------------------------------------------------------------
 
@@ -170,6 +191,6 @@ class SubnetMetrics:
                 }
                 for canister_id, c in self.canisters.items()
             },
-            "calls": list(self.calls),
+            "calls": [call.to_json() for call in self.calls],
             "traps": list(self.traps),
         }
