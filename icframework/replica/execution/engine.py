@@ -11,7 +11,11 @@ are trusted).
 results travel as raw 16-byte values packed with one `struct` format, instead of
 wasmtime-py's per-call type lookup and one `Val` object per value (a Motoko module's
 32-global accessor cost ~70 µs per call that way, ~3 µs this way). Traps and errors
-are raised exactly as `wasmtime.Func.__call__` raises them.
+are raised exactly as `wasmtime.Func.__call__` raises them. `define_raw_host` is the
+other direction: a host function whose arguments arrive raw (one `struct` unpack) and
+whose exception becomes a trap that the calling `RawFunc` or `wasmtime.Func` re-raises,
+as wasmtime-py's own trampoline does, without building a `Caller` and a `Val` per
+argument.
 """
 
 from __future__ import annotations
@@ -21,10 +25,12 @@ import hashlib
 import os
 import struct
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import wasmtime
+import wasmtime._func
 from wasmtime import _ffi as ffi
 from wasmtime._func import maybe_raise_last_exn
 
@@ -106,22 +112,30 @@ class RawFunc:
     Calling it returns the results as a tuple (Python ints and floats, i32 and i64
     signed, as wasmtime-py returns them); it raises `wasmtime.Trap` or
     `wasmtime.WasmtimeError` like ``func(store, ...)``, or the exception a host
-    function raised. Arguments must fit their types (i32 in -2**31 .. 2**31 - 1),
-    else `struct.error`.
+    function raised (`wasmtime.WasmtimeError` too for a wrong number of arguments).
+    Arguments must fit their types (i32 in -2**31 .. 2**31 - 1), else `struct.error`.
     """
 
-    __slots__ = ("_func", "_length", "_params", "_ref", "_results", "store")
+    __slots__ = ("_arity", "_func", "_length", "_params", "_ref", "_results", "store")
 
     def __init__(self, store: wasmtime.Store, func: wasmtime.Func) -> None:
         func_type = func.type(store)
         self.store = store
         self._func = func  # keeps the reference below alive
         self._ref = ctypes.byref(func._func)
+        self._arity = len(func_type.params)
         self._params = _raw_format(func_type.params)
         self._results = _raw_format(func_type.results)
-        self._length = max(1, self._params.size, self._results.size) // _RAW_SIZE
+        self._length = max(1, self._params.size // _RAW_SIZE, self._results.size // _RAW_SIZE)
 
     def __call__(self, *args: int | float) -> tuple[Any, ...]:
+        if len(args) != self._arity:
+            # Unchecked means wasm would read arguments that are not there: refuse, with
+            # wasmtime-py's words.
+            raise wasmtime.WasmtimeError(
+                f"too {'many' if len(args) > self._arity else 'few'} parameters provided: "
+                f"given {len(args)}, expected {self._arity}"
+            )
         values = (ffi.wasmtime_val_raw_t * self._length)()
         if args:
             self._params.pack_into(values, 0, *args)
@@ -140,3 +154,57 @@ class RawFunc:
             maybe_raise_last_exn()
             raise trap_object
         return self._results.unpack_from(values)
+
+
+_RESULT_TYPES = {"i32": ctypes.c_int32, "i64": ctypes.c_int64}
+HostCallback = Any
+"""A ctypes callback of `define_raw_host`: keep it alive as long as any store that
+instantiated through the linker."""
+
+
+def define_raw_host(linker: wasmtime.Linker, module: str, name: str,
+                    params: list[wasmtime.ValType], results: list[wasmtime.ValType],
+                    func: Callable[..., Any]) -> HostCallback:
+    """Define ``module.name`` in ``linker`` as ``func`` called with raw arguments.
+
+    ``func`` gets the arguments as Python ints or floats (i32 and i64 signed, as
+    wasmtime-py passes them) and returns None (no result) or one i32 or i64 (wrapped to
+    its width, as wasmtime-py does). An exception it raises traps the wasm caller and
+    is re-raised by the call into wasm. Returns the callback, which the caller must keep
+    alive while any instance linked through ``linker`` may run.
+    """
+    unpack = _raw_format(params)
+    if len(results) > 1:
+        raise TypeError(f"define_raw_host takes at most one result, not {len(results)}")
+    result_type = _RESULT_TYPES[str(results[0])] if results else None
+
+    def callback(_env: object, _caller: object, values: Any, _count: int) -> int:
+        try:
+            address = ctypes.cast(values, ctypes.c_void_p).value or 0
+            result = func(*unpack.unpack(ctypes.string_at(address, unpack.size)))
+            if result_type is None:
+                if result is not None:
+                    raise wasmtime.WasmtimeError("callback produced results when it shouldn't")
+            else:
+                result_type.from_address(address).value = result
+            return 0
+        except BaseException as exc:  # carried across wasm and re-raised by the caller
+            wasmtime._func.LAST_EXCEPTION = exc  # type: ignore[assignment]  # as its trampoline
+            trap = wasmtime.Trap("python exception")._consume()
+            return ctypes.cast(trap, ctypes.c_void_p).value or 0
+
+    raw_callback = ffi.wasmtime_func_unchecked_callback_t(callback)
+    func_type = wasmtime.FuncType(params, results)
+    module_bytes = module.encode()
+    name_bytes = name.encode()
+    error = ffi.wasmtime_linker_define_func_unchecked(
+        linker.ptr(), ctypes.create_string_buffer(module_bytes), len(module_bytes),
+        ctypes.create_string_buffer(name_bytes), len(name_bytes), func_type.ptr(),
+        raw_callback, None, _NO_FINALIZER,
+    )
+    if error:
+        raise wasmtime.WasmtimeError._from_ptr(error)
+    return raw_callback
+
+
+_NO_FINALIZER = ctypes.CFUNCTYPE(None, ctypes.c_void_p)()

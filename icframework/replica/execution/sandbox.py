@@ -27,7 +27,12 @@ import wasmtime
 
 from icframework.core import ErrorCode
 from icframework.core.ic0 import IC0_FUNCTIONS
-from icframework.replica.execution.engine import ExecutionEngine
+from icframework.replica.execution.engine import (
+    ExecutionEngine,
+    HostCallback,
+    RawFunc,
+    define_raw_host,
+)
 from icframework.replica.execution.heap_image import ACCESSOR_FUEL, HeapImage
 from icframework.replica.execution.page_map import PageMap
 from icframework.replica.execution.system_api import (
@@ -226,6 +231,9 @@ class Sandbox:
         self.memory: wasmtime.Memory | None = None
         self.table: wasmtime.Table | None = None
         self.exports: dict[str, Any] = {}
+        self._entry_points: dict[str, RawFunc] = {}
+        self._linked: wasmtime.Linker | None = None
+        self._host_callbacks: list[HostCallback] = []
         self.checkpoint = HeapImage(module)
         """The committed heap and globals, and the pages written since (see `HeapImage`)."""
         if image is not None:
@@ -240,16 +248,21 @@ class Sandbox:
     # -- instantiation ------------------------------------------------------------------------
 
     def _linker(self) -> wasmtime.Linker:
+        """The ``ic0`` imports, defined once per sandbox (its instances share them); the
+        host functions take raw arguments (`define_raw_host`), ~10 µs less per call."""
+        if self._linked is not None:
+            return self._linked
         linker = wasmtime.Linker(self.engine.engine)
         memory64 = self.module.memory64
         for spec in IC0_FUNCTIONS.values():
             if spec.wasm32_only and memory64:
                 continue
             params, results = spec.signature(memory64)
-            func_type = wasmtime.FuncType(
-                [_VALTYPES[p]() for p in params], [_VALTYPES[r]() for r in results]
-            )
-            linker.define_func("ic0", spec.name, func_type, self._host(spec.name))
+            self._host_callbacks.append(define_raw_host(
+                linker, "ic0", spec.name, [_VALTYPES[p]() for p in params],
+                [_VALTYPES[r]() for r in results], self._host(spec.name),
+            ))
+        self._linked = linker
         return linker
 
     def _host(self, name: str) -> Callable[..., Any]:
@@ -285,6 +298,7 @@ class Sandbox:
                 ErrorCode.CANISTER_INVALID_WASM, f"Canister's module cannot be instantiated: {exc}"
             ) from None
         self.exports = dict(instance.exports(self.store).items())
+        self._entry_points = {}
         memory = self.exports.get(MEMORY_EXPORT)
         self.memory = memory if isinstance(memory, wasmtime.Memory) else None
         table = self.exports.get(TABLE_EXPORT)
@@ -447,12 +461,15 @@ class Sandbox:
 
     def _invoke(self, target: str | tuple[int, int]) -> None:
         if isinstance(target, str):
-            func = self.exports.get(target)
-            if not isinstance(func, wasmtime.Func):
-                raise CanisterTrap(
-                    ErrorCode.CANISTER_METHOD_NOT_FOUND, f"Canister has no export {target!r}"
-                )
-            func(self.store)
+            entry_point = self._entry_points.get(target)
+            if entry_point is None:
+                func = self.exports.get(target)
+                if not isinstance(func, wasmtime.Func):
+                    raise CanisterTrap(
+                        ErrorCode.CANISTER_METHOD_NOT_FOUND, f"Canister has no export {target!r}"
+                    )
+                entry_point = self._entry_points[target] = RawFunc(self.store, func)
+            entry_point()
             return
         index, env = target
         if self.table is None:
