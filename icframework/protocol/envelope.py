@@ -14,7 +14,7 @@ what a replica endpoint wants.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 from icframework.core import Principal, PrincipalError
@@ -137,11 +137,17 @@ class Envelope:
     sender_pubkey: bytes | None = None
     sender_sig: bytes | None = None
     sender_delegation: tuple[SignedDelegation, ...] | None = None
+    _request_id: bytes | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def request_id(self) -> bytes:
-        """The 32-byte request id (hash of the content map)."""
-        return request_id(self.content.to_map())
+        """The 32-byte request id (hash of the content map), computed once: verifying
+        the signature and answering the request both need it."""
+        rid = self._request_id
+        if rid is None:
+            rid = request_id(self.content.to_map())
+            object.__setattr__(self, "_request_id", rid)
+        return rid
 
     def to_map(self) -> dict[str, object]:
         """The envelope map; absent authentication fields are left out."""

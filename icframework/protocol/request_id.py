@@ -9,6 +9,7 @@ recursively. A request id is the hash of a request's ``content`` map.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Mapping
 
@@ -59,6 +60,12 @@ def hash_value(value: object) -> bytes:
     )
 
 
+@functools.lru_cache(maxsize=256)
+def _key_hash(key: str) -> bytes:
+    # Requests and responses use a dozen field names: hash each once.
+    return _sha256(key.encode("utf-8")).digest()
+
+
 def hash_of_map(mapping: Mapping[str, object]) -> bytes:
     """The 32-byte hash of a map with text keys; fields whose value is None are skipped."""
     pairs = []
@@ -67,7 +74,7 @@ def hash_of_map(mapping: Mapping[str, object]) -> bytes:
             continue
         if not isinstance(key, str):
             raise ProtocolError(f"map keys must be text to be hashed, got {key!r}")
-        pairs.append(_sha256(key.encode("utf-8")).digest() + hash_value(value))
+        pairs.append(_key_hash(key) + hash_value(value))
     pairs.sort()
     return _sha256(b"".join(pairs)).digest()
 
