@@ -74,6 +74,8 @@ class HeapImage:
         self._exports: dict[str, Any] = {}
         self._globals_get: RawFunc | None = None
         self._globals_set: RawFunc | None = None
+        self._committed_raw: tuple[Any, ...] | None = None
+        """`committed_globals` as the accessor returns them (None without accessors)."""
         self._bitmap_base = 0
         self._bitmap_size = 0
 
@@ -133,6 +135,25 @@ class HeapImage:
             index: self._exports[self.module.global_export(index)].value(store)
             for index in indexes
         }
+
+    def _commit_globals(self) -> None:
+        """Take the live instance's globals as the committed ones."""
+        self.committed_globals = self.read_globals()
+        if self._globals_get is not None:
+            self._committed_raw = tuple(self.committed_globals.values())
+
+    def _rollback_globals(self) -> None:
+        """Reset the live instance's globals to the committed ones (two raw calls at
+        most with accessors: a query rarely changes a global)."""
+        committed = self._committed_raw
+        if committed is None or self._globals_get is None or self._globals_set is None:
+            self.write_globals(self.committed_globals)
+            return
+        store = self._store()
+        store.set_fuel(ACCESSOR_FUEL)
+        if self._globals_get() != committed:
+            store.set_fuel(ACCESSOR_FUEL)
+            self._globals_set(*committed)
 
     def write_globals(self, values: dict[int, Any]) -> None:
         """Set the live instance's mutable globals to ``values`` (by index)."""
@@ -245,7 +266,7 @@ class HeapImage:
         """Take the whole live memory and globals as the image (a new instance: every page
         is dirty) and clear the marks."""
         self.image = bytearray(self._memory_bytes())
-        self.committed_globals = self.read_globals()
+        self._commit_globals()
         self.dirty_pages = set(range(len(self.image) // CHECKPOINT_PAGE))
         self.take_marked_pages()
 
@@ -266,18 +287,24 @@ class HeapImage:
                 # Grown pages are dirty whether or not anything was written to them.
                 self.image.extend(ctypes.string_at(base + old, length - old))
                 self.dirty_pages.update(range(old // CHECKPOINT_PAGE, length // CHECKPOINT_PAGE))
-        self.committed_globals = self.read_globals()
+        self._commit_globals()
 
     def rollback(self) -> bool:
-        """Copy the image back over the pages the live instance wrote, and reset its globals.
+        """Copy the image back over the pages the live instance marked, and reset its globals.
 
         Returns False, changing nothing, if the memory grew: a wasm memory cannot shrink,
-        so the owner must re-instantiate and `restore` the image.
+        so the owner must re-instantiate and `restore` the image. Marked pages are copied
+        back without comparing them first (copying an unchanged page is harmless and
+        costs no more than the comparison).
         """
         if self.memory is not None:
             if self.memory.data_len(self._store()) != len(self.image):
                 return False
-            changed = self.written_pages()
+            if self.bitmap is None:
+                changed = self.changed_pages()
+            else:
+                limit = len(self.image) // CHECKPOINT_PAGE
+                changed = [page for page in self.take_marked_pages() if page < limit]
             if changed:
                 base = ctypes.addressof(self.memory.data_ptr(self._store()).contents)
                 image_buffer = (ctypes.c_char * len(self.image)).from_buffer(self.image)
@@ -288,7 +315,7 @@ class HeapImage:
                         ctypes.memmove(base + offset, shadow + offset, CHECKPOINT_PAGE)
                 finally:
                     del image_buffer
-        self.write_globals(self.committed_globals)
+        self._rollback_globals()
         return True
 
     def restore(self, image: bytes | bytearray, global_values: dict[int, Any]) -> None:
@@ -297,7 +324,7 @@ class HeapImage:
         if image is not self.image:
             self.image = bytearray(image)
         self.write_globals(global_values)
-        self.committed_globals = self.read_globals()
+        self._commit_globals()
 
     # -- checkpoints ----------------------------------------------------------------------------
 
