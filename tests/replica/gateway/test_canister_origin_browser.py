@@ -16,6 +16,7 @@ canister's own origin, where it finds nothing. The same probe run on the app's o
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -28,7 +29,7 @@ from icframework.core import Principal
 from icframework.identity import Ed25519Identity
 from icframework.replica.gateway import HEADERS
 from tests.agent.live_replica import served_project
-from tests.browser import chromium, requires_chromium
+from tests.browser import WAIT_MS, chromium, requires_chromium
 
 pytestmark = requires_chromium
 
@@ -180,6 +181,11 @@ def test_the_app_pages_cannot_be_framed_by_a_canister(
       document.body.append(frame);
     })""", f"{url}/market/")
     (framed,) = [frame for frame in page.frames if frame != page.main_frame]
+    # The frame's load event can reach the page before Playwright has heard of the
+    # navigation it committed (its URL is still ''): let the browser's events catch up.
+    deadline = time.monotonic() + WAIT_MS / 1000
+    while framed.url == "" and time.monotonic() < deadline:
+        page.wait_for_timeout(50)
     assert framed.url == "chrome-error://chromewebdata/"  # the refusal page, not ours
     assert framed.locator("#browse").count() == 0
     context.close()
