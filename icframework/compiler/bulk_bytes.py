@@ -40,6 +40,8 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+from icframework.core import decode_uleb128, encode_uleb128
+
 __all__ = [
     "LATIN1_EXPORTS",
     "LATIN1_IMPORT",
@@ -81,37 +83,13 @@ class BulkBytesError(Exception):
     """The component is not laid out as this rewrite expects (or is not a component)."""
 
 
-def _leb(data: bytes, at: int) -> tuple[int, int]:
-    """The unsigned LEB128 number at ``at`` and the offset after it."""
-    value = shift = 0
-    while True:
-        byte = data[at]
-        at += 1
-        value |= (byte & 0x7F) << shift
-        shift += 7
-        if byte < 0x80:
-            return value, at
-
-
-def _uleb(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte = value & 0x7F
-        value >>= 7
-        if value:
-            out.append(byte | 0x80)
-        else:
-            out.append(byte)
-            return bytes(out)
-
-
 def _encode_name(name: str) -> bytes:
     raw = name.encode("utf-8")
-    return _uleb(len(raw)) + raw
+    return encode_uleb128(len(raw)) + raw
 
 
 def _wasm_section(section: int, body: bytes) -> bytes:
-    return bytes((section,)) + _uleb(len(body)) + body
+    return bytes((section,)) + encode_uleb128(len(body)) + body
 
 
 _REALLOC_TYPE = b"\x60\x04\x7f\x7f\x7f\x7f\x01\x7f"  # (i32 i32 i32 i32) -> i32
@@ -132,7 +110,7 @@ SHRINKING_REALLOC = b"".join((
     ),
     _wasm_section(3, b"\x01\x00"),
     _wasm_section(7, b"\x01" + _encode_name("realloc") + b"\x00\x01"),
-    _wasm_section(10, b"\x01" + _uleb(len(_SHRINK_BODY)) + _SHRINK_BODY),
+    _wasm_section(10, b"\x01" + encode_uleb128(len(_SHRINK_BODY)) + _SHRINK_BODY),
 ))
 """A core module wrapping the runtime's ``cabi_realloc`` (imported as
 ``runtime.cabi_realloc``): ``realloc(old_ptr, old_size, align, new_size)`` returns
@@ -141,7 +119,7 @@ allocation. Exported as ``realloc``."""
 
 
 def _name(data: bytes, at: int) -> tuple[str, int]:
-    size, at = _leb(data, at)
+    size, at = decode_uleb128(data, at)
     return data[at : at + size].decode("utf-8"), at + size
 
 
@@ -149,7 +127,7 @@ def _valtype_end(data: bytes, at: int) -> int:
     """The offset after the valtype at ``at`` (a primitive byte or a type index)."""
     if data[at] >= 0x64 and data[at] <= 0x7F:
         return at + 1
-    return _leb(data, at)[1]
+    return decode_uleb128(data, at)[1]
 
 
 def _rewrite_func_type(entry: bytes) -> tuple[tuple[str, ...], bytes] | None:
@@ -157,7 +135,7 @@ def _rewrite_func_type(entry: bytes) -> tuple[tuple[str, ...], bytes] | None:
     one function type, or None if its parameter names are not one of `LATIN1_EXPORTS`."""
     if entry[:1] != bytes((_FUNC_TYPE,)):
         return None
-    count, at = _leb(entry, 1)
+    count, at = decode_uleb128(entry, 1)
     params: list[tuple[str, bytes, bytes]] = []
     for _ in range(count):
         start = at
@@ -168,7 +146,7 @@ def _rewrite_func_type(entry: bytes) -> tuple[tuple[str, ...], bytes] | None:
     retyped = LATIN1_EXPORTS.get(tuple(name for name, _, _ in params))
     if retyped is None or entry[at] != 0x00:  # 0x00: exactly one result
         return None
-    out = bytearray(entry[:1] + _uleb(count))
+    out = bytearray(entry[:1] + encode_uleb128(count))
     for name, label, valtype in params:
         out += label + (bytes((_STRING,)) if name in retyped else valtype)
     out += bytes((0x00, _STRING))
@@ -179,12 +157,12 @@ def _rewrite_func_type(entry: bytes) -> tuple[tuple[str, ...], bytes] | None:
 
 def _options_end(data: bytes, at: int) -> int:
     """The offset after the canonical-option vector at ``at``."""
-    count, at = _leb(data, at)
+    count, at = decode_uleb128(data, at)
     for _ in range(count):
         kind = data[at]
         at += 1
         if kind in _OPTIONS_WITH_INDEX:
-            at = _leb(data, at)[1]
+            at = decode_uleb128(data, at)[1]
         elif kind > 0x07:
             raise BulkBytesError(f"unknown canonical option 0x{kind:02x}")
     return at
@@ -193,16 +171,16 @@ def _options_end(data: bytes, at: int) -> int:
 def _canon_entries(body: bytes) -> list[bytes]:
     """Every entry of a canon section body."""
     entries = []
-    count, at = _leb(body, 0)
+    count, at = decode_uleb128(body, 0)
     for _ in range(count):
         start = at
         op = body[at]
         if op in (0x00, 0x01):  # lift (with a type index) / lower: op 0x00 func options
-            at = _options_end(body, _leb(body, at + 2)[1])
+            at = _options_end(body, decode_uleb128(body, at + 2)[1])
             if op == 0x00:
-                at = _leb(body, at)[1]
+                at = decode_uleb128(body, at)[1]
         elif op in (0x02, 0x03, 0x04, 0x07):  # resource.new / drop / rep / drop async
-            at = _leb(body, at + 1)[1]
+            at = decode_uleb128(body, at + 1)[1]
         else:
             raise BulkBytesError(f"unknown canon entry 0x{op:02x}")
         entries.append(body[start:at])
@@ -211,12 +189,12 @@ def _canon_entries(body: bytes) -> list[bytes]:
 
 def _realloc_option(entry: bytes) -> int:
     """The core function index of a lift's or lower's ``realloc`` option."""
-    count, at = _leb(entry, _leb(entry, 2)[1])
+    count, at = decode_uleb128(entry, decode_uleb128(entry, 2)[1])
     for _ in range(count):
         kind = entry[at]
         at += 1
         if kind in _OPTIONS_WITH_INDEX:
-            index, at = _leb(entry, at)
+            index, at = decode_uleb128(entry, at)
             if kind == 0x04:
                 return index
     raise BulkBytesError("a function to declare with latin-1 strings has no realloc option")
@@ -264,21 +242,21 @@ class _Spaces:
         kind = data[at]
         at += 1
         if kind == 0x00:
-            index, at = _leb(data, at + 1)
+            index, at = decode_uleb128(data, at + 1)
             return kind, index, at
         if kind == 0x03:
             if data[at] == 0x01:
                 return kind, -1, at + 1
-            index, at = _leb(data, at + 1)
+            index, at = decode_uleb128(data, at + 1)
             return kind, index, at
         if kind == 0x02:
             raise BulkBytesError("value imports and exports are not supported")
-        index, at = _leb(data, at)
+        index, at = decode_uleb128(data, at)
         return kind, index, at
 
     def count(self, section: int, body: bytes) -> None:
         """Count what ``section`` (its body) adds to the index spaces."""
-        count, at = _leb(body, 0)
+        count, at = decode_uleb128(body, 0)
         if section == _TYPE:
             self.types += count
         elif section == _CORE_MODULE:
@@ -303,20 +281,20 @@ class _Spaces:
                 sort, at = self.sort(body, at)
                 target = body[at]
                 if target in (0x00, 0x01):
-                    instance, at = _leb(body, at + 1)
+                    instance, at = decode_uleb128(body, at + 1)
                     name, at = _name(body, at)
                     if sort == (0x00, 0x00) and target == 0x01:
                         self.core_exports[self.core_funcs] = (instance, name)
                     if sort == (0x01,) and target == 0x00 and instance == self.latin1_instance:
                         self.latin1_funcs.add(self.funcs)
                 else:
-                    at = _leb(body, _leb(body, at + 1)[1])[1]
+                    at = decode_uleb128(body, decode_uleb128(body, at + 1)[1])[1]
                 self._add(sort)
         elif section == _EXPORT:
             for _ in range(count):
                 at = _import_name(body, at)[1]
                 sort, at = self.sort(body, at)
-                at = _leb(body, at)[1]
+                at = decode_uleb128(body, at)[1]
                 self._add(sort)
                 at = self.externdesc(body, at + 1)[2] if body[at] == 0x01 else at + 1
 
@@ -352,80 +330,81 @@ def _canon_entry(entry: bytes, latin1: bool, renumber: _Renumber | None) -> byte
     op = entry[0]
     if op not in (0x00, 0x01) or (renumber is None and not latin1):
         return entry
-    func, at = _leb(entry, 2)
+    func, at = decode_uleb128(entry, 2)
     if op == 0x00 and renumber is not None:
         func = renumber.core_func(func)
-    count, at = _leb(entry, at)
+    count, at = decode_uleb128(entry, at)
     options = [bytes((_LATIN1_UTF16,))] if latin1 else []
     for _ in range(count):
         kind = entry[at]
         at += 1
         if kind in _OPTIONS_WITH_INDEX:
-            index, at = _leb(entry, at)
+            index, at = decode_uleb128(entry, at)
             if kind == 0x04 and latin1:
                 assert renumber is not None
                 index = renumber.realloc
             elif renumber is not None:
                 index = renumber.core_func(index)
-            options.append(bytes((kind,)) + _uleb(index))
+            options.append(bytes((kind,)) + encode_uleb128(index))
         elif not (latin1 and kind <= 0x02):  # any other string encoding is replaced
             options.append(bytes((kind,)))
-    return entry[:2] + _uleb(func) + _uleb(len(options)) + b"".join(options) + entry[at:]
+    return (entry[:2] + encode_uleb128(func) + encode_uleb128(len(options))
+            + b"".join(options) + entry[at:])
 
 
 def _core_instances(body: bytes, renumber: _Renumber) -> bytes:
     """A core instance section body with core function and instance indices renumbered."""
-    count, at = _leb(body, 0)
-    out = bytearray(_uleb(count))
+    count, at = decode_uleb128(body, 0)
+    out = bytearray(encode_uleb128(count))
     for _ in range(count):
         kind = body[at]
         out.append(kind)
         at += 1
         if kind == 0x00:  # instantiate a module with named instances
-            module, at = _leb(body, at)
-            out += _uleb(module)
-            args, at = _leb(body, at)
-            out += _uleb(args)
+            module, at = decode_uleb128(body, at)
+            out += encode_uleb128(module)
+            args, at = decode_uleb128(body, at)
+            out += encode_uleb128(args)
             for _ in range(args):
                 start = at
                 _, at = _name(body, at)
-                instance, at = _leb(body, at + 1)
-                out += body[start : at - len(_uleb(instance))] + _uleb(
+                instance, at = decode_uleb128(body, at + 1)
+                out += body[start : at - len(encode_uleb128(instance))] + encode_uleb128(
                     renumber.core_instance(instance)
                 )
         else:  # exports of core items
-            exports, at = _leb(body, at)
-            out += _uleb(exports)
+            exports, at = decode_uleb128(body, at)
+            out += encode_uleb128(exports)
             for _ in range(exports):
                 start = at
                 _, at = _name(body, at)
                 sort = body[at]
-                index, end = _leb(body, at + 1)
+                index, end = decode_uleb128(body, at + 1)
                 if sort == 0x00:
                     index = renumber.core_func(index)
-                out += body[start : at + 1] + _uleb(index)
+                out += body[start : at + 1] + encode_uleb128(index)
                 at = end
     return bytes(out)
 
 
 def _aliases(body: bytes, renumber: _Renumber) -> bytes:
     """An alias section body with core instance indices renumbered."""
-    count, at = _leb(body, 0)
-    out = bytearray(_uleb(count))
+    count, at = decode_uleb128(body, 0)
+    out = bytearray(encode_uleb128(count))
     for _ in range(count):
         start = at
         _sort, at = _Spaces.sort(body, at)
         target = body[at]
         if target == 0x01:
-            instance, end = _leb(body, at + 1)
-            out += body[start : at + 1] + _uleb(renumber.core_instance(instance))
+            instance, end = decode_uleb128(body, at + 1)
+            out += body[start : at + 1] + encode_uleb128(renumber.core_instance(instance))
             at = end
             start = at
             _, at = _name(body, at)
         elif target == 0x00:
-            _, at = _name(body, _leb(body, at + 1)[1])
+            _, at = _name(body, decode_uleb128(body, at + 1)[1])
         else:
-            at = _leb(body, _leb(body, at + 1)[1])[1]
+            at = decode_uleb128(body, decode_uleb128(body, at + 1)[1])[1]
         out += body[start:at]
     return bytes(out)
 
@@ -440,10 +419,10 @@ def _shim_sections(spaces: _Spaces, realloc: int) -> bytes:
             f"export named cabi_realloc ({found})"
         )
     instantiate = (
-        b"\x01\x00" + _uleb(spaces.core_modules) + b"\x01" + _encode_name("runtime")
-        + b"\x12" + _uleb(found[0])
+        b"\x01\x00" + encode_uleb128(spaces.core_modules) + b"\x01" + _encode_name("runtime")
+        + b"\x12" + encode_uleb128(found[0])
     )
-    alias = b"\x01\x00\x00\x01" + _uleb(spaces.core_instances) + _encode_name("realloc")
+    alias = b"\x01\x00\x00\x01" + encode_uleb128(spaces.core_instances) + _encode_name("realloc")
     return b"".join((
         _wasm_section(_CORE_MODULE, SHRINKING_REALLOC),
         _wasm_section(_CORE_INSTANCE, instantiate),
@@ -454,7 +433,7 @@ def _shim_sections(spaces: _Spaces, realloc: int) -> bytes:
 def _latin1_instance_type(entry: bytes) -> bytes:
     """The `LATIN1_IMPORT` instance type with its own ``blob`` (``list<u8>``, its first
     declaration) declared as ``string``."""
-    at = _leb(entry, 1)[1]  # after the number of declarations
+    at = decode_uleb128(entry, 1)[1]  # after the number of declarations
     if entry[at : at + 3] != b"\x01\x70\x7d":
         raise BulkBytesError(
             f"the {LATIN1_IMPORT} interface does not declare its own blob = list<u8> first"
@@ -466,8 +445,8 @@ def _imports_latin1_interface(data: bytes, at: int, type_index: int) -> bool:
     """Whether the section at ``at`` imports `LATIN1_IMPORT` with type ``type_index``."""
     if at >= len(data) or data[at] != _IMPORT:
         return False
-    body_at = _leb(data, at + 1)[1]
-    count, entry = _leb(data, body_at)
+    body_at = decode_uleb128(data, at + 1)[1]
+    count, entry = decode_uleb128(data, body_at)
     if count != 1:
         return False
     name, entry = _import_name(data, entry)
@@ -487,13 +466,13 @@ def _component(data: bytes, found: list[str]) -> bytes:
     renumber: _Renumber | None = None
     while at < len(data):
         section = data[at]
-        size, start = _leb(data, at + 1)
+        size, start = decode_uleb128(data, at + 1)
         body = data[start : start + size]
         at = start + size
         if section == _COMPONENT:
             body = _component(body, found)
         elif section == _TYPE:
-            count, first = _leb(body, 0)
+            count, first = decode_uleb128(body, 0)
             if count == 1 and body[first] == 0x42 and _imports_latin1_interface(
                 data, at, spaces.types
             ):
@@ -513,8 +492,10 @@ def _component(data: bytes, found: list[str]) -> bytes:
         elif section == _CANON:
             entries = _canon_entries(body)
             latin1 = [
-                (e[0] == 0x00 and _leb(e, _options_end(e, _leb(e, 2)[1]))[0] in spaces.latin1_types)
-                or (e[0] == 0x01 and _leb(e, 2)[0] in spaces.latin1_funcs)
+                (e[0] == 0x00
+                 and decode_uleb128(e, _options_end(e, decode_uleb128(e, 2)[1]))[0]
+                 in spaces.latin1_types)
+                or (e[0] == 0x01 and decode_uleb128(e, 2)[0] in spaces.latin1_funcs)
                 for e in entries
             ]
             if any(latin1) and renumber is None:
@@ -526,7 +507,7 @@ def _component(data: bytes, found: list[str]) -> bytes:
                 spaces.core_funcs += 1
             pairs = list(zip(entries, latin1, strict=True))
             found.extend("lower" for e, flag in pairs if flag and e[0] == 0x01)
-            body = _uleb(len(entries)) + b"".join(
+            body = encode_uleb128(len(entries)) + b"".join(
                 _canon_entry(e, flag, renumber) for e, flag in pairs
             )
         spaces.count(section, body)
