@@ -76,12 +76,16 @@ def scan(data: bytes, what: str, error: type[Exception], limits: CborLimits) -> 
     beyond the stack of open containers (at most ``limits.max_depth``). Raises
     ``error`` whose text names ``what``, the byte offset and the rule broken.
     """
-    view = memoryview(data)
+    # Bytes (a request body) index and slice faster than a memoryview of them.
+    view = data if isinstance(data, bytes) else memoryview(data)
     size = len(view)
     position = 0
     items = 0
+    max_items = limits.max_items
     # Open containers: [items still expected, map keys seen or None for arrays].
     stack: list[tuple[list[int], set[str] | None]] = []
+    # The innermost container's map keys (None: an array, or no container).
+    keys: set[str] | None = None
     while True:
         start = position
         if position >= size:
@@ -108,11 +112,11 @@ def scan(data: bytes, what: str, error: type[Exception], limits: CborLimits) -> 
                 "well-formed item"
             )
         items += 1
-        if items > limits.max_items:
+        if items > max_items:
             raise error(
-                f"{what} has more than {limits.max_items} CBOR data items; that is the limit"
+                f"{what} has more than {max_items} CBOR data items; that is the limit"
             )
-        in_key = bool(stack) and stack[-1][1] is not None and stack[-1][0][0] % 2 == 0
+        in_key = keys is not None and stack[-1][0][0] % 2 == 0
         if in_key and major != 3:
             raise error(f"{what} has a map key that is not text at byte {start}; "
                         "the IC's records have text keys")
@@ -128,7 +132,6 @@ def scan(data: bytes, what: str, error: type[Exception], limits: CborLimits) -> 
                 raise error(f"{what} is not valid CBOR: a {argument}-byte string at byte "
                             f"{start} runs past the end ({size - position} bytes left)")
             if in_key:
-                keys = stack[-1][1]
                 assert keys is not None
                 try:
                     key = bytes(view[position:position + argument]).decode("utf-8")
@@ -164,6 +167,7 @@ def scan(data: bytes, what: str, error: type[Exception], limits: CborLimits) -> 
             if remaining[0]:
                 break
             stack.pop()
+            keys = stack[-1][1] if stack else None
         if not stack:
             break
     if position != size:
