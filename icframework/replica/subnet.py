@@ -32,9 +32,9 @@ An update call, top to bottom:
    once per height (`replica.certification.StateCertifier`); the call's certificate
    is cut from it.
 
-Canister records, sandboxes and memories live in `replica.canisters`, the cycles
-policy in `replica.charging` (fees: `replica.cycles`), message execution in
-`replica.message_execution`, non-replicated and composite queries in
+Canister records, sandboxes and memories live in `replica.canisters`, their input
+queues in `replica.input_queues`, the cycles policy in `replica.charging` (fees:
+`replica.cycles`), message execution in `replica.message_execution`, non-replicated and composite queries in
 `replica.queries`; this module schedules rounds and routes messages. Callers reach
 canister state as ``subnet.canister_state`` and the ingress history as
 ``subnet.ingress``; the subnet does not pass their members through. Messages to the
@@ -54,8 +54,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-import cbor2
-
 from icframework.core import ErrorCode, RejectCode
 from icframework.replica.canisters import Canisters, canister_text, kv_namespace
 from icframework.replica.charging import Charging
@@ -64,6 +62,7 @@ from icframework.replica.errors import ReplicaError
 from icframework.replica.execution.engine import ExecutionEngine
 from icframework.replica.execution.runtime import RuntimeLoader
 from icframework.replica.ingress import IngressHistory, check_update_call
+from icframework.replica.input_queues import InputQueues
 from icframework.replica.message_execution import (
     MANAGEMENT,
     CanisterEvent,
@@ -103,7 +102,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-_KV_QUEUES = "queue"
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,7 +205,7 @@ class Subnet:
         self.canister_state = Canisters(store, engine, self.config, self._now, python_runtime)
         self.charging = Charging(self.canister_state, self.config.fees)
         self.queries = QueryRunner(self.canister_state, self.config)
-        self.queues: dict[bytes, deque[Request | Response]] = {}
+        self.queues = InputQueues()
         self.ingress = IngressHistory(ingress_queue)
         self.metrics = metrics if metrics is not None else SubnetMetrics()
         """Fed at the hooks marked ``metrics:`` below; never read by execution."""
@@ -215,7 +213,6 @@ class Subnet:
                                         self.metrics, self)
         self.management_factory = management
         self.management: ManagementHandler = management(self)
-        self._dirty_queues: set[bytes] = set()
         self._random_counter = 0
         self._certification_changes = CertificationChanges()
         self._report = RoundReport(self.height, self.time_ns)
@@ -235,11 +232,7 @@ class Subnet:
     def _load(self) -> None:
         self.canister_state.load()
         self.ingress.load(self.store)
-        for key, value in self.store.kv_scan(_KV_QUEUES):
-            self.queues[key] = deque(
-                Request.from_data(d) if kind == "req" else Response.from_data(d)
-                for kind, d in cbor2.loads(value)
-            )
+        self.queues.load(self.store)
 
     # -- services of the management canister (`replica.management.SubnetServices`) -----------
 
@@ -247,8 +240,7 @@ class Subnet:
         """Forget the canister with its memories (`Canisters.delete_canister`) and its
         input queue."""
         self.canister_state.delete_canister(canister_id)
-        self.queues.pop(canister_id, None)
-        self._dirty_queues.add(canister_id)
+        self.queues.drop(canister_id)
 
     def raw_rand(self) -> bytes:
         """32 fresh pseudo-random bytes, deterministic given the subnet seed and round."""
@@ -416,8 +408,7 @@ class Subnet:
 
     def _end_round(self, plan: _RoundPlan) -> RoundReport:
         self._report.messages += plan.messages
-        for canister_id in [c for c, q in self.queues.items() if not q]:
-            del self.queues[canister_id]
+        self.queues.forget_empty()
         self._finish_stopping()
         self.charging.charge_storage(self.time_ns)
         self._age_priorities(plan)
@@ -443,7 +434,7 @@ class Subnet:
 
     def has_work(self) -> bool:
         """True while ingress or canister messages are waiting."""
-        return bool(self.ingress.queue) or any(self.queues.values())
+        return bool(self.ingress.queue) or self.queues.any_waiting()
 
     def run_until_idle(self, max_rounds: int = 1000) -> list[RoundReport]:
         """Execute rounds until no message is waiting (at least one round)."""
@@ -471,12 +462,7 @@ class Subnet:
 
     def enqueue(self, message: Request | Response) -> None:
         """Put a message on its destination's input queue."""
-        if isinstance(message, Request):
-            destination = message.receiver
-        else:
-            destination = message.origin.canister_id
-        self.queues.setdefault(destination, deque()).append(message)
-        self._dirty_queues.add(destination)
+        self.queues.enqueue(message)
 
     # -- scheduling ---------------------------------------------------------------------------
 
@@ -496,10 +482,9 @@ class Subnet:
         config = self.config
         if plan.used >= config.round_instruction_limit:
             return False
-        management = self.queues.get(MANAGEMENT)
-        if management and plan.messages < config.max_messages_per_round:
-            message = management.popleft()
-            self._dirty_queues.add(MANAGEMENT)
+        if (self.queues.has_messages(MANAGEMENT)
+                and plan.messages < config.max_messages_per_round):
+            message = self.queues.pop(MANAGEMENT)
             assert isinstance(message, Request)
             before = self._report.instructions + self._report.complexity
             self.management.handle(message)
@@ -529,9 +514,7 @@ class Subnet:
             if not tasks:
                 del plan.tasks[canister_id]
         else:
-            queue = self.queues[canister_id]
-            message = queue.popleft()
-            self._dirty_queues.add(canister_id)
+            message = self.queues.pop(canister_id)
             if isinstance(message, Request):
                 self.executor.execute_request(message)
             else:
@@ -549,8 +532,8 @@ class Subnet:
         """Canisters with a message to execute this round (a system task or a queue)."""
         ready = [c for c in plan.tasks if c in self.canister_state.states]
         if plan.messages < self.config.max_messages_per_round:
-            ready.extend(c for c, queue in self.queues.items()
-                         if queue and c != MANAGEMENT and c not in plan.tasks)
+            ready.extend(c for c in self.queues.waiting()
+                         if c != MANAGEMENT and c not in plan.tasks)
         return ready
 
     def _priority_key(self, canister_id: bytes) -> tuple[int, int, bytes]:
@@ -572,7 +555,7 @@ class Subnet:
         waiting) is forgotten, so its next message is first in its round.
         """
         busy = set(plan.executed) | set(plan.tasks)
-        busy.update(c for c, queue in self.queues.items() if queue)
+        busy.update(self.queues.waiting())
         states = self.canister_state.states
         self._usage = {c: u // 2 for c, u in self._usage.items()
                        if c in busy and c in states and u > 1}
@@ -619,13 +602,5 @@ class Subnet:
         certified = self._certification_changes
         certified.canisters |= self.canister_state.write_changes(changes)
         certified.requests |= self.ingress.write_changes(changes)
-        for canister_id in self._dirty_queues:
-            queue = self.queues.get(canister_id)
-            if queue:
-                changes.kv_puts[(_KV_QUEUES, canister_id)] = cbor2.dumps(
-                    [["req" if isinstance(m, Request) else "resp", m.to_data()] for m in queue]
-                )
-            else:
-                changes.kv_deletes.add((_KV_QUEUES, canister_id))
+        self.queues.write_changes(changes)
         self.store.commit_round(changes)
-        self._dirty_queues.clear()
