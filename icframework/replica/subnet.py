@@ -18,7 +18,7 @@ An update call, top to bottom:
 2. **Induction**: the next round's `_begin_round` → `_induct_ingress` takes the
    induction fee (`replica.charging.Charging.induct`), marks the call ``processing``
    and puts it on its canister's input queue (`enqueue`).
-3. **Execution**: `_execute_next` picks the canister (`_priority_key`) and hands the
+3. **Execution**: `_execute_next` picks the canister (`replica.priorities`) and hands the
    message to `replica.message_execution.MessageExecutor.execute_request`: cycles are
    prepaid (`Charging.prepay`), the sandbox executes (`replica.execution`), the fee
    is settled and the output applied (calls made are enqueued; the reply goes to
@@ -33,8 +33,9 @@ An update call, top to bottom:
    is cut from it.
 
 Canister records, sandboxes and memories live in `replica.canisters`, their input
-queues in `replica.input_queues`, the cycles policy in `replica.charging` (fees:
-`replica.cycles`), message execution in `replica.message_execution`, non-replicated and composite queries in
+queues in `replica.input_queues`, their turn priorities in `replica.priorities`, the
+cycles policy in `replica.charging` (fees: `replica.cycles`), message execution in
+`replica.message_execution`, non-replicated and composite queries in
 `replica.queries`; this module schedules rounds and routes messages. Callers reach
 canister state as ``subnet.canister_state`` and the ingress history as
 ``subnet.ingress``; the subnet does not pass their members through. Messages to the
@@ -79,6 +80,7 @@ from icframework.replica.messages import (
     Response,
 )
 from icframework.replica.metrics import SubnetMetrics
+from icframework.replica.priorities import TurnPriorities
 from icframework.replica.queries import QueryResult, QueryRunner
 from icframework.replica.state import (
     CanisterStatus,
@@ -217,9 +219,7 @@ class Subnet:
         self._certification_changes = CertificationChanges()
         self._report = RoundReport(self.height, self.time_ns)
         self._round: _RoundPlan | None = None
-        self._usage: dict[bytes, int] = {}
-        self._last_turn: dict[bytes, int] = {}
-        self._last_cost: dict[bytes, int] = {}
+        self.priorities = TurnPriorities()
         self.between_messages: Callable[[], None] | None = None
         """Called by `execute_round` after each message (see `ReplicaService`)."""
         self._load()
@@ -472,7 +472,7 @@ class Subnet:
         The management canister goes first. Then canisters take turns, one message (a
         heartbeat, a due global timer, or the head of the input queue) per turn, in
         passes: each pass gives every canister with work one turn, choosing next the
-        one that has used the fewest instructions lately (`_priority_key`). The round
+        one that has used the fewest instructions lately (`TurnPriorities.key`). The round
         ends when a pass finds no work, when it has used `round_instruction_limit`
         instructions (the last message may overrun it, by at most one message's
         limit), when the chosen canister's previous message would not fit in what is
@@ -500,8 +500,8 @@ class Subnet:
             if not plan.turned:
                 return False
             plan.turned.clear()
-        canister_id = min(candidates, key=self._priority_key)
-        if plan.executed and plan.used + self._last_cost.get(canister_id, 0) > \
+        canister_id = min(candidates, key=self.priorities.key)
+        if plan.executed and plan.used + self.priorities.last_cost(canister_id) > \
                 config.round_instruction_limit:
             # Its last message would not fit: commit what ran (replies become visible)
             # and let it go first in a round of its own.
@@ -522,9 +522,7 @@ class Subnet:
             plan.messages += 1
         cost = self._report.instructions + self._report.complexity - before
         plan.used += cost
-        self._usage[canister_id] = self._usage.get(canister_id, 0) + cost
-        self._last_cost[canister_id] = cost
-        self._last_turn[canister_id] = self.height
+        self.priorities.record(canister_id, cost, self.height)
         plan.executed.add(canister_id)
         return True
 
@@ -536,31 +534,11 @@ class Subnet:
                          if c != MANAGEMENT and c not in plan.tasks)
         return ready
 
-    def _priority_key(self, canister_id: bytes) -> tuple[int, int, bytes]:
-        """Fewest instructions used lately first, then the longest waiting, then by id.
-
-        `_usage` is this subnet's accumulated priority (negated): what a canister's
-        messages cost, halved after each round (`_age_priorities`), so an idle canister,
-        or one that just got messages, goes before one that has been spinning.
-        """
-        return (self._usage.get(canister_id, 0), self._last_turn.get(canister_id, 0),
-                canister_id)
-
     def _age_priorities(self, plan: _RoundPlan) -> None:
-        """Halve every busy canister's usage after a round; forget idle canisters.
-
-        Halving keeps usage a recent measure: a canister that spins every round keeps
-        about twice its per-round cost, one that waits sees its usage fall until it is
-        first (no canister starves), and an idle canister (nothing executed and nothing
-        waiting) is forgotten, so its next message is first in its round.
-        """
+        """After a round: age the turn priorities of what executed or still waits."""
         busy = set(plan.executed) | set(plan.tasks)
         busy.update(self.queues.waiting())
-        states = self.canister_state.states
-        self._usage = {c: u // 2 for c, u in self._usage.items()
-                       if c in busy and c in states and u > 1}
-        self._last_turn = {c: h for c, h in self._last_turn.items() if c in states}
-        self._last_cost = {c: n for c, n in self._last_cost.items() if c in states}
+        self.priorities.age(busy, self.canister_state.states)
 
     # -- responses ----------------------------------------------------------------------------
 
