@@ -1,8 +1,8 @@
 """The bridge from committed canister events to the sockets that follow them.
 
-How it works: `EventBridge` is a subnet event listener (see
-`icframework.replica.subnet.EventListener`). After each round that committed events it
-numbers every event within its (canister, topic) — ``seq`` 1, 2, 3... in commit order,
+How it works: `EventBridge` is a replica event listener
+(`icframework.replica.Replica.add_event_listener`). After each round that committed
+events it numbers every event within its (canister, topic) — ``seq`` 1, 2, 3... in commit order,
 so a client can tell whether it missed one — and hands it on:
 
 * with the in-memory channel layer (the embedded default: one process holds the replica
