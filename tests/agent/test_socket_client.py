@@ -5,6 +5,7 @@ stops reading closed by the server with a resync (a replica with a small socket 
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
 import threading
 import time
@@ -35,9 +36,11 @@ SOURCE = Path(__file__).parents[1] / "channels" / "publisher_canister.py"
 ALICE = Ed25519Identity.from_seed(b"alice socket client seed 0000000")
 
 
-@pytest.fixture(scope="module")
-def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Principal]]:
-    with running_replica(tmp_path_factory.mktemp("socket") / "state") as url, \
+@contextlib.contextmanager
+def _publisher(state: Path, settings_module: str | None = None,
+               ) -> Iterator[tuple[str, Principal]]:
+    """A running replica at ``state`` with the publisher canister installed."""
+    with running_replica(state, settings_module=settings_module) as url, \
             Agent(url, identity=ALICE, fetch_root_key=True) as agent:
         management = ManagementCanister(agent)
         canister = management.provisional_create_canister_with_cycles()
@@ -45,6 +48,12 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Princi
         module = pack_python_module({"publisher.py": SOURCE.read_text()}, "publisher.py", did=did)
         management.install_code(canister, module)
         yield url, canister
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Principal]]:
+    with _publisher(tmp_path_factory.mktemp("socket") / "state") as served:
+        yield served
 
 
 def test_authenticated_socket_events_and_calls(live: tuple[str, Principal]) -> None:
@@ -131,15 +140,9 @@ def test_events_missed_reads_seq_as_the_server_numbers_it() -> None:
 @pytest.fixture(scope="module")
 def small_buffer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Principal]]:
     """A replica whose sockets may fall only `BUFFER` events behind."""
-    with running_replica(tmp_path_factory.mktemp("resync") / "state",
-                         settings_module="tests.channels.small_buffer_settings") as url, \
-            Agent(url, identity=ALICE, fetch_root_key=True) as agent:
-        management = ManagementCanister(agent)
-        canister = management.provisional_create_canister_with_cycles()
-        did = service_did(load_canister("tests.channels.publisher_canister"))
-        module = pack_python_module({"publisher.py": SOURCE.read_text()}, "publisher.py", did=did)
-        management.install_code(canister, module)
-        yield url, canister
+    with _publisher(tmp_path_factory.mktemp("resync") / "state",
+                    settings_module="tests.channels.small_buffer_settings") as served:
+        yield served
 
 
 BUFFER = 100  # tests.channels.small_buffer_settings
