@@ -27,7 +27,10 @@ The mapping (see docs/sdk.md for the table with examples):
 * tagged unions: a ``Union`` of dataclasses → a variant with one arm per class, labelled
   by the class's tag (its one-value ``Literal`` field) or else its name; the payload is
   the class's record, or ``null`` if it has no other field;
-* ``@variant`` classes → a variant whose arms are the class annotations (any types).
+* ``@variant`` classes → a variant whose arms are the class annotations (any types);
+* ``Annotated[FuncRef, func_type([A], [R], "query")]`` → ``func (A) -> (R) query``: a
+  reference to a canister method (principal + method name), as `FuncRef` values; the
+  argument and result hints are mapped like any other (named types join the .did).
 """
 
 from __future__ import annotations
@@ -61,6 +64,8 @@ from icframework.candid import (
     TEXT,
     CandidType,
     Field,
+    Func,
+    FuncRef,
     Opt,
     Record,
     TypeEnv,
@@ -72,11 +77,14 @@ from icframework.sdk.errors import TypeHintError
 
 __all__ = [
     "Converter",
+    "FuncRef",
+    "FuncType",
     "TypeInfo",
     "TypeMapper",
     "candid_type_of",
     "float32",
     "float64",
+    "func_type",
     "int8",
     "int16",
     "int32",
@@ -111,6 +119,36 @@ class TypeInfo:
     candid: CandidType
     to_wire: Converter | None = None
     from_wire: Converter | None = None
+
+
+# ============================================================================ func types
+
+
+@dataclass(frozen=True, slots=True)
+class FuncType:
+    """The signature of a ``func`` reference hint: argument and result hints, modes.
+
+    Used as ``Annotated`` metadata on `FuncRef` (see `func_type`); the mapper turns it
+    into a Candid `Func`, mapping ``args`` and ``results`` like any other hints.
+    """
+
+    args: tuple[Any, ...]
+    results: tuple[Any, ...]
+    modes: tuple[str, ...]
+
+
+def func_type(args: Sequence[Any], results: Sequence[Any], *modes: str) -> FuncType:
+    """The metadata of a ``func`` hint: ``Annotated[FuncRef, func_type([Token],
+    [Chunk], "query")]`` is ``func (Token) -> (Chunk) query`` in the .did; its values
+    are ``FuncRef(principal, "method")``. ``modes`` are ``query``,
+    ``composite_query`` or ``oneway``."""
+    unknown = [m for m in modes if m not in ("query", "composite_query", "oneway")]
+    if unknown:
+        raise TypeHintError(
+            f"func_type mode(s) {unknown} are unknown; use 'query', 'composite_query' or "
+            "'oneway' (or none for an update method)"
+        )
+    return FuncType(tuple(args), tuple(results), tuple(modes))
 
 
 # ============================================================================ @variant
@@ -283,6 +321,8 @@ class TypeMapper:
     def _annotated(self, hint: Any) -> TypeInfo:
         base, *meta = typing.get_args(hint)
         for m in meta:
+            if isinstance(m, FuncType):
+                return self._func(hint, base, m)
             if isinstance(m, CandidType):
                 inner = self.info(base)
                 return TypeInfo(m, inner.to_wire, inner.from_wire)
@@ -309,6 +349,16 @@ class TypeMapper:
             f"{hint!r}: generic {getattr(origin, '__name__', origin)!r} has no Candid "
             "equivalent; use list, tuple, dict, set or Optional"
         )
+
+    def _func(self, hint: Any, base: Any, signature: FuncType) -> TypeInfo:
+        if base is not FuncRef:
+            raise TypeHintError(
+                f"{hint!r}: func_type(...) describes a method reference, whose values are "
+                f"FuncRef; write Annotated[FuncRef, func_type(...)], not {base!r}"
+            )
+        args = tuple(self.candid(a) for a in signature.args)
+        results = tuple(self.candid(r) for r in signature.results)
+        return TypeInfo(Func(args, results, signature.modes))
 
     # ---- containers --------------------------------------------------------------------
     @staticmethod
