@@ -44,9 +44,11 @@ from icframework.sdk.models import Field, Model, Page
 from icframework.sdk.stable import StableBTreeMap, StableCell, StableVec
 from icframework.sdk.timers import clear_timer, set_timer, set_timer_interval
 from icframework.sdk.types import (
+    FuncRef,
     candid_type_of,
     float32,
     float64,
+    func_type,
     int8,
     int16,
     int32,
@@ -70,6 +72,7 @@ __all__ = [
     "ChunkedUploads",
     "DoesNotExist",
     "Field",
+    "FuncRef",
     "HttpRequest",
     "HttpResponse",
     "InFlight",
@@ -102,6 +105,7 @@ __all__ = [
     "dispatch",
     "float32",
     "float64",
+    "func_type",
     "heartbeat",
     "http",
     "ic",
