@@ -73,8 +73,17 @@ DATABASES = {
 
 CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
-CELERY_BROKER_URL = os.environ.get("ICFRAMEWORK_BROKER_URL", "memory://")
-CELERY_TASK_ALWAYS_EAGER = CELERY_BROKER_URL == "memory://"
+# Off-chain workers (docs/workers.md): ICFRAMEWORK_BROKER_URL names a Redis or RabbitMQ
+# broker; empty, tasks queue on SQLite under the state directory (icframework.workers).
+CELERY_BROKER_URL = os.environ.get("ICFRAMEWORK_BROKER_URL", "")
+# A task's message is acknowledged when it has run, so one a worker died running is
+# delivered again; results are JSON, never pickles.
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
 STATIC_URL = "static/"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

@@ -35,6 +35,7 @@ LAYERS: dict[str, int] = {
     "agent": 3,
     "conf": 2,  # the settings accessor (imports nothing of ours): read by replica and adapters
     "deployments": 4,  # the project's deploy record (agent's network names)
+    "workers": 4,  # off-chain Celery workers: broker settings, in-process worker, identity
     "management": 7,  # commands wire the adapters together
     "pages": 5,  # what the apps' views share: records checked against the replica
     "demo": 5,  # what the apps' demo seeders share

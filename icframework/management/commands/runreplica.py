@@ -6,6 +6,9 @@ its app on the replica and seeds demo data, idempotently: a restart adds nothing
 that ``make demo`` opens on apps with people and things in them. Each seeder is a step
 with its estimate and the time it took (`icframework.compiler.progress`).
 
+It also runs the project's Celery worker in this process (`icframework.workers`) when
+tasks queue on the embedded SQLite broker, or with ``--worker``; it stops with the server.
+
 The port is bound before anything is printed or started: a port another process holds
 is a `CommandError` naming the holder when ``/proc`` tells it (Linux) and a free port to
 use instead, and the bound socket is handed to uvicorn, so nothing can take the port
@@ -29,7 +32,7 @@ import errno
 import os
 import socket
 import sys
-from argparse import ArgumentParser
+from argparse import ArgumentParser, BooleanOptionalAction
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +47,12 @@ from icframework.replica import (
     ReplicaService,
     start_service,
     stop_service,
+)
+from icframework.workers import (
+    InProcessWorker,
+    project_app,
+    uses_embedded_broker,
+    worker_principal,
 )
 
 SERVERS = ("uvicorn", "uvicorn-uvloop", "granian", "daphne")
@@ -90,6 +99,14 @@ class Command(BaseCommand):
             "requests the log line costs more than a refused request's answer)",
         )
         parser.add_argument(
+            "--worker",
+            action=BooleanOptionalAction,
+            default=None,
+            help="run a Celery worker for the project's tasks in this process (docs/workers.md); "
+            "default: on with the embedded SQLite broker, off when ICFRAMEWORK_BROKER_URL "
+            "names Redis or RabbitMQ (run `celery -A config worker` there instead)",
+        )
+        parser.add_argument(
             "--demo",
             action="store_true",
             help="before serving, deploy and seed the apps named in "
@@ -130,12 +147,43 @@ class Command(BaseCommand):
         self.stdout.write(f"  events:    ws://{host}:{port}/ws/canisters/<canister-id>/events")
         for line in demo_lines:
             self.stdout.write(line)
+        worker = self.start_worker(options["worker"])
         self.stdout.write("  stop with Ctrl-C")
         try:
             serve(host, port, access_log=options["access_log"], sock=listener,
                   server=options["server"])
         finally:
+            if worker is not None:
+                worker.stop()
             stop_service()
+
+    def start_worker(self, wanted: bool | None) -> InProcessWorker | None:
+        """The in-process Celery worker, started, unless ``--no-worker`` (or a broker named
+        by ``ICFRAMEWORK_BROKER_URL`` without ``--worker``); prints where it consumes."""
+        try:
+            app = project_app()
+        except ValueError as exc:
+            if wanted:
+                stop_service()
+                raise CommandError(f"--worker: {exc}") from None
+            self.stdout.write(f"  worker:    none ({exc})")
+            return None
+        embedded = uses_embedded_broker(app)
+        broker = app.connection().as_uri()  # a password in the URL is masked
+        if not (embedded if wanted is None else wanted):
+            self.stdout.write(f"  worker:    not in this process; tasks queue on {broker} "
+                              "(--worker runs one here)")
+            return None
+        worker = InProcessWorker(app)
+        try:
+            worker.start()
+        except RuntimeError as exc:
+            stop_service()
+            raise CommandError(f"{exc}; check ICFRAMEWORK_BROKER_URL, or run without "
+                               "--worker") from None
+        self.stdout.write(f"  worker:    Celery, in this process, on {broker} "
+                          f"(acts as {worker_principal(state_dir())})")
+        return worker
 
     def seed_demo(self, service: ReplicaService, base: str) -> list[str]:
         """Run each ``ICFRAMEWORK["DEMO_SEEDERS"]`` entry on the replica; the lines they

@@ -1,0 +1,248 @@
+"""Off-chain workers: the Celery broker settings, the in-process worker, the worker identity.
+
+Work a canister cannot do (transcoding, thumbnails, outbound mail) runs in Celery tasks
+that act on canisters through the agent as the state directory's *worker identity*.
+
+Broker. With ``CELERY_BROKER_URL`` set (the project settings take it from
+``ICFRAMEWORK_BROKER_URL``: ``redis://`` or ``amqp://``) Celery uses it unchanged, with
+results on the same Redis (``rpc://`` over RabbitMQ). Without it, `celery_settings`
+gives the embedded default, which needs no server: kombu's SQLAlchemy transport on
+``<state dir>/broker.sqlite3`` (polled once a second, the transport's own interval: a
+task waits up to a second before it starts) and Celery's database result backend on
+``<state dir>/celery-results.sqlite3``. `use_state_dir_broker` installs that default on
+an app lazily (when its configuration is first read), so importing the app reads no
+setting. Never eager mode: a task always goes through a queue to a worker.
+
+In-process worker. `InProcessWorker` runs a real ``celery.worker.WorkController`` in a
+daemon thread of the serving process (``manage.py runreplica``). Its pool is
+``threads`` (concurrency `WORKER_CONCURRENCY`): the consumer keeps polling the broker
+while a task runs, and a task that spends its time in C code releasing the GIL (a
+video codec) leaves the server's event loop responsive. ``prefork`` would fork the
+server (its threads, sockets and WebAssembly engines) and install signal handlers
+that fight the server's own; ``solo`` runs the task in the consumer's thread. The
+worker is built without heartbeats, mingle and gossip, which need broadcast exchanges
+the SQLAlchemy transport lacks, and installs no signal handlers: Ctrl-C belongs to the
+server, which calls `InProcessWorker.stop` on its way out. Stopping waits for running
+tasks at most `STOP_SECONDS`; a task still running then is left to the daemon thread
+(it dies with the process, and with ``acks_late`` its message is delivered again).
+
+Worker identity. `worker_identity` is an Ed25519 key in ``<state dir>/worker.pem``,
+made once, owner-only (mode 0600), like the admin identity. A canister that accepts
+results from workers authorises its principal at init (`worker_principal`).
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+from celery import Celery, shared_task
+from celery.worker import WorkController
+
+from icframework.conf import state_dir
+from icframework.identity import Ed25519Identity, Identity, IdentityError, load_pem
+from icframework.replica import write_private
+
+logger = logging.getLogger(__name__)
+
+WORKER_CONCURRENCY = 1
+"""Tasks the in-process worker runs at once: one, so a transcode takes at most one of
+the machine's cores from the server."""
+STOP_SECONDS = 5.0
+"""How long stopping waits for running tasks (the server's own shutdown grace)."""
+START_SECONDS = 30.0
+"""How long `InProcessWorker.start` waits for the worker to connect to the broker."""
+
+
+def broker_path(directory: Path) -> Path:
+    """The embedded broker's SQLite file: ``<directory>/broker.sqlite3``."""
+    return directory / "broker.sqlite3"
+
+
+def results_path(directory: Path) -> Path:
+    """The embedded result backend's SQLite file: ``<directory>/celery-results.sqlite3``."""
+    return directory / "celery-results.sqlite3"
+
+
+def celery_settings(directory: Path, broker_url: str | None = None) -> dict[str, Any]:
+    """Celery settings (lower-case names) for ``broker_url``, or for the embedded SQLite
+    broker under ``directory`` when it is empty (see the module docstring)."""
+    if broker_url:
+        if broker_url.startswith(("redis://", "rediss://")):
+            backend = broker_url
+        elif broker_url.startswith(("amqp://", "amqps://", "pyamqp://")):
+            backend = "rpc://"
+        else:
+            raise ValueError(
+                f"broker URL {broker_url!r} is neither Redis (redis://) nor RabbitMQ "
+                "(amqp://); set ICFRAMEWORK_BROKER_URL to one of them, or unset it for "
+                "the embedded SQLite broker")
+        return {"broker_url": broker_url, "result_backend": backend}
+    return {
+        "broker_url": f"sqla+sqlite:///{broker_path(directory)}",
+        "result_backend": f"db+sqlite:///{results_path(directory)}",
+    }
+
+
+def uses_embedded_broker(app: Celery) -> bool:
+    """Whether ``app`` queues on the embedded SQLite broker (no ``CELERY_BROKER_URL``)."""
+    return str(app.conf.broker_url or "").startswith("sqla+sqlite://")
+
+
+def use_state_dir_broker(app: Celery) -> None:
+    """Give ``app`` the embedded broker under the state directory unless its configuration
+    names a broker (then results go where `celery_settings` says, unless it names a
+    result backend too); applied when the configuration is first read."""
+
+    def configure(sender: Celery, source: Any, **_: Any) -> None:
+        if not source.broker_url:
+            source.update(celery_settings(state_dir()))
+        elif not source.result_backend:
+            source.update(result_backend=celery_settings(
+                Path(), source.broker_url)["result_backend"])
+
+    app.on_after_configure.connect(configure, weak=False)
+
+
+def project_app() -> Celery:
+    """The project's Celery app: ``app`` in the ``celery`` module beside the Django
+    settings module (``config.celery`` for ``config.settings``), made the default app so
+    that ``@shared_task`` functions bind to it in every thread."""
+    from django.conf import settings
+
+    package = settings.SETTINGS_MODULE.rpartition(".")[0]
+    name = f"{package}.celery" if package else "celery_app"
+    try:
+        app = importlib.import_module(name).app
+    except (ImportError, AttributeError) as exc:
+        raise ValueError(f"no Celery app at {name}.app ({exc}); define `app = Celery(...)` "
+                         f"there, as config/celery.py does") from None
+    if not isinstance(app, Celery):
+        raise ValueError(f"{name}.app is {type(app).__name__}, not a Celery app")
+    app.set_default()
+    return app
+
+
+class InProcessWorker:
+    """A Celery worker in a daemon thread of this process (see the module docstring)."""
+
+    def __init__(self, app: Celery, *, concurrency: int = WORKER_CONCURRENCY,
+                 hostname: str = "embedded@localhost") -> None:
+        if concurrency < 1:
+            raise ValueError(f"worker concurrency {concurrency} must be at least 1")
+        self.app = app
+        self.concurrency = concurrency
+        self.hostname = hostname
+        self._controller: WorkController | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def start(self) -> None:
+        """Start consuming; returns once the worker is connected to the broker. Raises
+        `RuntimeError` naming the broker if it cannot connect within `START_SECONDS`."""
+        if self.running:
+            raise RuntimeError("this in-process worker is already running")
+        self.app.set_default()  # tasks traced in the worker's threads use this app
+        self.app.finalize()
+        ready = threading.Event()
+        controller = WorkController(
+            app=self.app, hostname=self.hostname, pool="threads",
+            concurrency=self.concurrency, without_heartbeat=True, without_mingle=True,
+            without_gossip=True, ready_callback=lambda consumer: ready.set(),
+        )
+        self._controller = controller
+        self._thread = threading.Thread(target=controller.start, name="celery-worker",
+                                        daemon=True)
+        self._thread.start()
+        # WorkController.start says that a task waiting on another task's result would
+        # block its worker; that holds for its own threads, not for the server's.
+        from celery.result import _set_task_join_will_block
+
+        _set_task_join_will_block(False)
+        waited = 0.0
+        while not ready.wait(0.1):
+            waited += 0.1
+            if not self._thread.is_alive() or waited >= START_SECONDS:
+                self.stop()
+                broker = self.app.connection().as_uri()
+                raise RuntimeError(
+                    f"the Celery worker did not start on its broker {broker} "
+                    + ("(it stopped: its error is logged above)" if waited < START_SECONDS
+                       else f"within {START_SECONDS:.0f} s"))
+
+    def stop(self, timeout: float = STOP_SECONDS) -> bool:
+        """Stop consuming and wait up to ``timeout`` seconds for running tasks; whether
+        the worker thread has ended (else it is left to die with the process)."""
+        controller, thread = self._controller, self._thread
+        if controller is None or thread is None:
+            return True
+        # WorkController.stop waits for the pool's running tasks; it runs in a thread of
+        # its own so that a long task cannot hold the server's shutdown.
+        stopper = threading.Thread(target=controller.stop,
+                                   kwargs={"in_sighandler": False, "exitcode": 0},
+                                   name="celery-worker-stop", daemon=True)
+        stopper.start()
+        stopper.join(timeout)
+        thread.join(max(0.0, timeout / 2) if stopper.is_alive() else timeout)
+        ended = not thread.is_alive()
+        if not ended:
+            logger.warning("the Celery worker still runs a task after %.0f s; leaving it "
+                           "(its message is delivered again if the task acknowledges late)",
+                           timeout)
+        self._controller = self._thread = None
+        return ended
+
+
+@shared_task(name="icframework.ping")
+def ping() -> dict[str, Any]:
+    """Where tasks run: the worker's process id, thread and node name (a health check:
+    ``ping.delay().get(timeout=...)`` answers only when a worker consumes the queue)."""
+    from celery import current_task
+
+    return {"pid": os.getpid(), "thread": threading.current_thread().name,
+            "hostname": current_task.request.hostname}
+
+
+def worker_pem_path(directory: Path) -> Path:
+    """Where the state directory's worker identity is kept: ``<directory>/worker.pem``."""
+    return directory / "worker.pem"
+
+
+def worker_identity(directory: Path) -> Identity:
+    """The identity tasks act as on canisters (see the module docstring).
+
+    Created on first use (Ed25519, written owner-only); any PEM key dfx can use works if
+    put there instead. Raises `ValueError` naming the file and the fix if others may
+    read or change it, or if it is not a plaintext PEM key.
+    """
+    path = worker_pem_path(directory)
+    if not path.exists():
+        identity = Ed25519Identity.generate()
+        try:
+            write_private(path, identity.to_pem(), exclusive=True)
+        except FileExistsError:
+            pass  # made meanwhile by another process: use that one
+        else:
+            return identity
+    mode = path.stat().st_mode & 0o777
+    if mode & 0o077:
+        raise ValueError(f"{path} holds the worker identity's key but other users may read "
+                         f"or change it (mode {mode:o}); run: chmod 600 {path}")
+    try:
+        return load_pem(path.read_text(encoding="ascii"))
+    except (OSError, UnicodeDecodeError, IdentityError) as exc:
+        raise ValueError(f"{path} is not a PEM identity ({exc}); restore it, or delete it to "
+                         "make a new worker identity (and authorise its principal in the "
+                         "canisters that accept work from it)") from None
+
+
+def worker_principal(directory: Path) -> str:
+    """The textual principal of `worker_identity`, for a canister's init arguments."""
+    return worker_identity(directory).principal.to_text()

@@ -1,0 +1,34 @@
+"""Tasks the worker tests send: where a task ran, and one that fails before it succeeds."""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+from celery import shared_task
+
+
+@shared_task(name="tests.workers.where")
+def where(value: int) -> dict[str, Any]:
+    """``value`` doubled, with the process and thread that ran it."""
+    return {"value": value * 2, "pid": os.getpid(), "thread": threading.current_thread().name}
+
+
+class Flaky(RuntimeError):
+    """The failure `flaky` raises on its first attempts."""
+
+
+@shared_task(name="tests.workers.flaky", bind=True, autoretry_for=(Flaky,),
+             retry_backoff=False, default_retry_delay=0, max_retries=5)
+def flaky(self: Any, attempts_file: str, failures: int) -> dict[str, int]:
+    """Fail ``failures`` times (counted in ``attempts_file``, one line per attempt), then
+    answer how many attempts it took and Celery's retry count."""
+    path = Path(attempts_file)
+    with path.open("a", encoding="utf-8") as log:
+        log.write(f"{self.request.retries}\n")
+    attempts = len(path.read_text(encoding="utf-8").splitlines())
+    if attempts <= failures:
+        raise Flaky(f"attempt {attempts} of {failures + 1} fails on purpose")
+    return {"attempts": attempts, "retries": self.request.retries}
