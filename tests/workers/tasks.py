@@ -1,4 +1,8 @@
-"""Tasks the worker tests send: where a task ran, and one that fails before it succeeds."""
+"""Tasks the worker tests send: where a task ran, and one that fails before it succeeds.
+
+Tests send them through their own app (``app.tasks[WHERE]``), never through the shared
+proxies, which follow whichever app is current.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +13,11 @@ from typing import Any
 
 from celery import shared_task
 
+WHERE = "tests.workers.where"
+FLAKY = "tests.workers.flaky"
 
-@shared_task(name="tests.workers.where")
+
+@shared_task(name=WHERE)
 def where(value: int) -> dict[str, Any]:
     """``value`` doubled, with the process and thread that ran it."""
     return {"value": value * 2, "pid": os.getpid(), "thread": threading.current_thread().name}
@@ -20,7 +27,7 @@ class Flaky(RuntimeError):
     """The failure `flaky` raises on its first attempts."""
 
 
-@shared_task(name="tests.workers.flaky", bind=True, autoretry_for=(Flaky,),
+@shared_task(name=FLAKY, bind=True, autoretry_for=(Flaky,),
              retry_backoff=False, default_retry_delay=0, max_retries=5)
 def flaky(self: Any, attempts_file: str, failures: int) -> dict[str, int]:
     """Fail ``failures`` times (counted in ``attempts_file``, one line per attempt), then

@@ -19,7 +19,7 @@ from icframework.workers import (
     use_state_dir_broker,
     uses_embedded_broker,
 )
-from tests.workers.tasks import flaky, where
+from tests.workers.tasks import FLAKY, WHERE
 
 RESULT_SECONDS = 60  # a hang guard, not a performance bound
 
@@ -30,7 +30,7 @@ def test_a_delayed_task_runs_in_the_worker_thread_through_the_sqlite_queue(
     app = embedded_worker.app
     assert not app.conf.task_always_eager
     assert uses_embedded_broker(app)
-    result = where.delay(21)
+    result = app.tasks[WHERE].delay(21)
     answer = result.get(timeout=RESULT_SECONDS)
     assert answer["value"] == 42
     assert answer["pid"] == os.getpid()
@@ -50,6 +50,7 @@ def test_a_task_that_raises_is_retried_until_it_succeeds(
     embedded_worker: InProcessWorker, tmp_path: Path
 ) -> None:
     attempts = tmp_path / "attempts.txt"
+    flaky = embedded_worker.app.tasks[FLAKY]
     answer = flaky.delay(str(attempts), 2).get(timeout=RESULT_SECONDS)
     assert answer == {"attempts": 3, "retries": 2}
     assert attempts.read_text().splitlines() == ["0", "1", "2"]
@@ -59,7 +60,7 @@ def test_a_task_that_keeps_failing_ends_failed_after_its_retries(
     embedded_worker: InProcessWorker, tmp_path: Path
 ) -> None:
     attempts = tmp_path / "attempts.txt"
-    result = flaky.delay(str(attempts), 99)
+    result = embedded_worker.app.tasks[FLAKY].delay(str(attempts), 99)
     with pytest.raises(Exception, match="attempt 6 of 100 fails on purpose"):
         result.get(timeout=RESULT_SECONDS)
     assert result.status == "FAILURE"
@@ -76,7 +77,7 @@ def test_stopping_twice_and_starting_again_work(tmp_path: Path,
     assert worker.stop()
     assert worker.stop()
     worker.start()
-    assert where.delay(1).get(timeout=RESULT_SECONDS)["value"] == 2
+    assert worker.app.tasks[WHERE].delay(1).get(timeout=RESULT_SECONDS)["value"] == 2
     assert worker.stop()
     assert not worker.running
 
