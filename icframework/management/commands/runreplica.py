@@ -50,6 +50,7 @@ from icframework.replica import (
 )
 from icframework.workers import (
     InProcessWorker,
+    celery_settings,
     project_app,
     uses_embedded_broker,
     worker_principal,
@@ -169,6 +170,8 @@ class Command(BaseCommand):
             self.stdout.write(f"  worker:    none ({exc})")
             return None
         embedded = uses_embedded_broker(app)
+        if embedded:  # the state directory of this run, even if the app read another
+            app.conf.update(celery_settings(state_dir()))
         broker = app.connection().as_uri()  # a password in the URL is masked
         if not (embedded if wanted is None else wanted):
             self.stdout.write(f"  worker:    not in this process; tasks queue on {broker} "
