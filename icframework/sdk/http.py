@@ -159,7 +159,7 @@ def immutable_response(request: HttpRequest, content_type: str, body: bytes,
 
 _RANGE = re.compile(r"^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$", re.IGNORECASE | re.ASCII)
 _POSITION_DIGITS = 18
-_POSITION_CAP = 10**_POSITION_DIGITS  # byte positions saturate here (past any body)
+_POSITION_CAP: int = 10**_POSITION_DIGITS  # byte positions saturate here (past any body)
 
 
 class RangeNotSatisfiable(ValueError):
