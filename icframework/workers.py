@@ -44,8 +44,8 @@ from celery import Celery, shared_task
 from celery.worker import WorkController
 
 from icframework.conf import state_dir
-from icframework.identity import Ed25519Identity, Identity, IdentityError, load_pem
-from icframework.replica import write_private
+from icframework.identity import Identity
+from icframework.replica import kept_identity
 
 logger = logging.getLogger(__name__)
 
@@ -222,25 +222,10 @@ def worker_identity(directory: Path) -> Identity:
     put there instead. Raises `ValueError` naming the file and the fix if others may
     read or change it, or if it is not a plaintext PEM key.
     """
-    path = worker_pem_path(directory)
-    if not path.exists():
-        identity = Ed25519Identity.generate()
-        try:
-            write_private(path, identity.to_pem(), exclusive=True)
-        except FileExistsError:
-            pass  # made meanwhile by another process: use that one
-        else:
-            return identity
-    mode = path.stat().st_mode & 0o777
-    if mode & 0o077:
-        raise ValueError(f"{path} holds the worker identity's key but other users may read "
-                         f"or change it (mode {mode:o}); run: chmod 600 {path}")
-    try:
-        return load_pem(path.read_text(encoding="ascii"))
-    except (OSError, UnicodeDecodeError, IdentityError) as exc:
-        raise ValueError(f"{path} is not a PEM identity ({exc}); restore it, or delete it to "
-                         "make a new worker identity (and authorise its principal in the "
-                         "canisters that accept work from it)") from None
+    return kept_identity(
+        worker_pem_path(directory), holds="the worker identity's key",
+        if_lost="make a new worker identity (and authorise its principal in the canisters "
+                "that accept work from it)")
 
 
 def worker_principal(directory: Path) -> str:

@@ -17,13 +17,18 @@ Tests and benchmarks of the replica's internals are the exception.
 * **Modules**: `pack_python_module`, `load_canister_module`, `CanisterModule`, and the
   Python runtime's loader (`set_runtime_loader`, `shared_runtime`).
 * **State seen from outside**: `CanisterState`, `CanisterChange`, `CanisterEvent`.
-* **The admin identity** of a state directory: `admin_identity`, `admin_pem_path`,
-  `write_private`.
+* **Keys kept in a state directory**: the admin identity (`admin_identity`,
+  `admin_pem_path`), any other kept key (`kept_identity`), `write_private`.
 * **Web glue**: `RequestLimits` (ASGI limits), `GatewayMiddleware`, `canister_origin`.
 * **Errors**: `ReplicaError` and its subclasses.
 """
 
-from icframework.replica.admin import admin_identity, admin_pem_path, write_private
+from icframework.replica.admin import (
+    admin_identity,
+    admin_pem_path,
+    kept_identity,
+    write_private,
+)
 from icframework.replica.asgi_limits import RequestLimits
 from icframework.replica.embedded import Replica
 from icframework.replica.errors import (
@@ -71,6 +76,7 @@ __all__ = [
     "canister_origin",
     "error_status",
     "get_service",
+    "kept_identity",
     "load_canister_module",
     "pack_python_module",
     "query_body",

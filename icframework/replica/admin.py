@@ -6,6 +6,9 @@ dfx's default identity does for ``dfx deploy``: the demo's canisters
 Ed25519 key in a dfx-compatible PEM file, owner-only (mode 0600), made on first use.
 Never the anonymous principal, which anyone can send as: a canister it controls can be
 stopped, upgraded, reinstalled or deleted by anyone.
+
+`kept_identity` is how any such key of the state directory is kept (the admin's here,
+the off-chain worker's in `icframework.workers`).
 """
 
 from __future__ import annotations
@@ -28,7 +31,20 @@ def admin_identity(state_dir: Path) -> Identity:
     if put there instead. Raises `ValueError` naming the file and the fix if it is
     readable or writable by other users or is not a plaintext PEM key.
     """
-    path = admin_pem_path(state_dir)
+    return kept_identity(
+        admin_pem_path(state_dir), holds="the demo canisters' admin key",
+        if_lost="make a new admin (which will not control the existing demo canisters: "
+                "delete the state directory to start afresh)")
+
+
+def kept_identity(path: Path, *, holds: str, if_lost: str) -> Identity:
+    """The identity whose key is kept at ``path``, made on first use (Ed25519, written
+    owner-only); any PEM key dfx can use works if put there instead.
+
+    Raises `ValueError` naming the file and the fix if other users may read or change it
+    or it is not a plaintext PEM key; ``holds`` says what the key is for and ``if_lost``
+    what deleting it would do, for those messages.
+    """
     if not path.exists():
         identity = Ed25519Identity.generate()
         try:
@@ -39,14 +55,13 @@ def admin_identity(state_dir: Path) -> Identity:
             return identity
     mode = path.stat().st_mode & 0o777
     if mode & 0o077:
-        raise ValueError(f"{path} holds the demo canisters' admin key but other users may read "
-                         f"or change it (mode {mode:o}); run: chmod 600 {path}")
+        raise ValueError(f"{path} holds {holds} but other users may read or change it "
+                         f"(mode {mode:o}); run: chmod 600 {path}")
     try:
         return load_pem(path.read_text(encoding="ascii"))
     except (OSError, UnicodeDecodeError, IdentityError) as exc:
-        raise ValueError(f"{path} is not a PEM identity ({exc}); restore it, or delete it to "
-                         "make a new admin (which will not control the existing demo "
-                         "canisters: delete the state directory to start afresh)") from None
+        raise ValueError(f"{path} is not a PEM identity ({exc}); restore it, or delete it "
+                         f"to {if_lost}") from None
 
 
 def write_private(path: Path, text: str, *, exclusive: bool = False) -> None:
