@@ -72,6 +72,7 @@ from icframework.protocol import (
 from icframework.protocol._cbor import loads_strict
 from icframework.protocol.hashtree import Empty, HashTree, Leaf, lookup_subtree
 from icframework.replica.errors import CanisterError, ReplicaError
+from icframework.sdk.http import RangeNotSatisfiable, parse_range
 
 __all__ = [
     "CERTIFICATE_VERSION",
@@ -87,7 +88,6 @@ __all__ = [
     "GatewayError",
     "GatewayResponse",
     "HttpRequest",
-    "RangeNotSatisfiable",
     "StreamingCallback",
     "StreamingChunk",
     "VerificationError",
@@ -100,7 +100,6 @@ __all__ = [
     "expression_path",
     "parse_certificate_expression",
     "parse_certificate_header",
-    "parse_range",
     "reject_response",
     "request_hash",
     "resolve_canister",
@@ -418,68 +417,8 @@ def canister_url(path: str, query: str) -> str:
 
 
 # -- ranges -------------------------------------------------------------------------------
-
-_RANGE = re.compile(r"^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$", re.IGNORECASE | re.ASCII)
-# Byte positions saturate here (larger than any body the gateway assembles).
-_POSITION_DIGITS = 18
-_POSITION_CAP = 10**_POSITION_DIGITS
-
-
-class RangeNotSatisfiable(GatewayError):
-    """A ``Range`` no byte of the body satisfies (answered with 416)."""
-
-    def __init__(self, size: int, value: str) -> None:
-        shown = value if len(value) <= 80 else value[:80] + "…"
-        super().__init__(416, f"range {shown!r} is not satisfiable for a body of {size} bytes")
-        self.size = size
-
-
-def _position(digits: str) -> int:
-    """A byte position from its decimal digits, saturated at `_POSITION_CAP`.
-
-    Any number longer than the cap's digits is past the end of every body, so only its
-    size matters; saturating it avoids turning a 5,000-digit number into an int.
-    """
-    significant = digits.lstrip("0")
-    if len(significant) > _POSITION_DIGITS:
-        return _POSITION_CAP
-    return min(int(significant or "0"), _POSITION_CAP)
-
-
-def _digits_less(left: str, right: str) -> bool:
-    """``int(left) < int(right)`` for decimal digit strings of any length."""
-    left, right = left.lstrip("0"), right.lstrip("0")
-    return (len(left), left) < (len(right), right)
-
-
-def parse_range(value: str, size: int) -> tuple[int, int] | None:
-    """The inclusive byte positions ``(first, last)`` a ``Range`` header selects.
-
-    Understands one ``bytes=first-last``, ``bytes=first-`` or ``bytes=-suffix`` range
-    (RFC 9110 §14.1.2); the last position is clamped to the body of ``size`` bytes.
-    Returns None for anything else (several ranges, other units, bad syntax, a last
-    position before the first), which means "ignore the header and send the whole
-    body". Raises `RangeNotSatisfiable` when the range starts at or after the end, or
-    is an empty suffix. Numbers of any length are read without converting them whole.
-    """
-    match = _RANGE.match(value)
-    if match is None:
-        return None
-    first_text, last_text = match.groups()
-    if not first_text:
-        if not last_text:
-            return None
-        suffix = _position(last_text)
-        if suffix == 0 or size == 0:
-            raise RangeNotSatisfiable(size, value)
-        return max(size - suffix, 0), size - 1
-    if last_text and _digits_less(last_text, first_text):
-        return None
-    first = _position(first_text)
-    if first >= size:
-        raise RangeNotSatisfiable(size, value)
-    last = _position(last_text) if last_text else size - 1
-    return first, min(last, size - 1)
+# The ``Range`` parser is the SDK's (`icframework.sdk.http.parse_range`), so the gateway
+# and canisters that answer ranges themselves read a header the same way.
 
 
 def apply_range(request: HttpRequest, response: GatewayResponse) -> GatewayResponse:
@@ -502,12 +441,12 @@ def apply_range(request: HttpRequest, response: GatewayResponse) -> GatewayRespo
     size = len(response.body)
     try:
         selected = parse_range(value, size)
-    except RangeNotSatisfiable as exc:
+    except RangeNotSatisfiable as exc:  # the SDK's parser: canisters answer ranges alike
         kept = tuple((k, v) for k, v in headers if k.lower() != "content-type")
         return GatewayResponse(
             416, (*kept, ("Content-Range", f"bytes */{size}"),
                   ("Content-Type", "text/plain; charset=utf-8")),
-            exc.message.encode(),
+            str(exc).encode(),
         )
     if selected is None:
         return GatewayResponse(response.status, headers, response.body)

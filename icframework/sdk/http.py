@@ -192,7 +192,8 @@ def parse_range(value: str, size: int) -> tuple[int, int] | None:
     §14.1.2), the last position clamped to the body of ``size`` bytes. None for anything
     else (several ranges, other units, bad syntax, last before first): ignore the header
     and send the whole body. Raises `RangeNotSatisfiable` when the range starts at or
-    after the end, or is an empty suffix. The same semantics as the gateway's parser.
+    after the end, or is an empty suffix. The gateway (`icframework.replica.gateway`)
+    uses this parser too, for the ranges it serves from assembled bodies.
     """
     match = _RANGE.match(value)
     if match is None:
