@@ -58,6 +58,10 @@ def test_the_server_process_runs_the_worker_and_ctrl_c_stops_both(
     output = log.read_text()
     assert "still runs a task" not in output
     assert "Finished server process" in output
+    # Ctrl-C is the normal way to stop: no traceback, a clean exit.
+    assert "Traceback" not in output and "KeyboardInterrupt" not in output
+    assert "icframework replica stopped" in output
+    assert process.returncode == 0
 
 
 def test_no_worker_leaves_tasks_queued_for_a_worker_elsewhere(

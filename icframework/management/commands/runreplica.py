@@ -153,6 +153,10 @@ class Command(BaseCommand):
         try:
             serve(host, port, access_log=options["access_log"], sock=listener,
                   server=options["server"])
+        except KeyboardInterrupt:
+            # uvicorn shuts down gracefully on Ctrl-C, then re-raises the interrupt: that
+            # is the normal way to stop, not an error worth a traceback.
+            self.stdout.write("icframework replica stopped")
         finally:
             if worker is not None:
                 worker.stop()
