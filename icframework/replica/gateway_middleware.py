@@ -26,7 +26,6 @@ from django.http import HttpResponse, HttpResponseRedirect
 from django.utils.encoding import escape_uri_path
 
 from icframework.core import ErrorCode, Principal
-from icframework.replica.embedded import Replica
 from icframework.replica.errors import CanisterError
 from icframework.replica.gateway import (
     CanisterRoute,
@@ -56,17 +55,7 @@ class ServiceBackend:
 
     def query(self, canister_id: Principal, method: str, arg: bytes) -> bytes:
         """Run a query with the canister's data certificate; raise `CanisterError` on reject."""
-
-        def work(replica: Replica) -> bytes:
-            result = replica.run_query(canister_id, method, arg)
-            if result.reply is not None:
-                return result.reply
-            assert result.reject is not None
-            raise CanisterError(
-                result.reject.error_code or ErrorCode.CANISTER_REJECTED_MESSAGE,
-                result.reject.message)
-
-        return self.service.run(work)
+        return self.service.run(lambda replica: replica.query(canister_id, method, arg))
 
     def update(self, canister_id: Principal, method: str, arg: bytes) -> bytes:
         """Submit an update call and wait (at most ``update_timeout_seconds``) for its reply,
