@@ -67,3 +67,78 @@ class Video:
     height: nat32
     renditions: list[Rendition]
     sensitive: bool
+
+
+# -- uploads and the worker's interface --------------------------------------------------
+
+
+@dataclass
+class UploadInput:
+    """What ``begin_upload`` announces: the whole original's size and SHA-256."""
+
+    caption: str
+    size: nat64
+    sha256: bytes
+    content_type: str
+
+
+@dataclass
+class UploadTicket:
+    """Where an upload stands: send chunks ``0..chunks-1`` of ``chunk_bytes`` (the last
+    shorter) that are not in ``received``. ``deduplicated``: the canister already had
+    this file, so the video is ready and no chunk is needed."""
+
+    video_id: nat64
+    chunk_bytes: nat32
+    chunks: nat32
+    received: list[nat32]
+    deduplicated: bool
+
+
+@dataclass
+class UploadProgress:
+    """An upload's or processing's state, also published on ``uploads:<creator>``."""
+
+    video_id: nat64
+    status: VideoStatus
+    chunks: nat32
+    received: nat32
+    reason: str | None
+
+
+@dataclass
+class Job:
+    """A video waiting for the transcoding worker: its original is ``chunks`` chunks of
+    ``chunk_bytes`` (``worker_original_chunk``); ``attempt`` counts claims so far."""
+
+    video_id: nat64
+    size: nat64
+    sha256: bytes
+    content_type: str
+    chunk_bytes: nat32
+    chunks: nat32
+    attempt: nat32
+
+
+@dataclass
+class RenditionUpload:
+    """One chunk (``index``) of a rendition the worker made; every chunk of one
+    rendition repeats the same description (kind, type, size, dimensions, SHA-256)."""
+
+    kind: RenditionKind
+    content_type: str
+    size: nat64
+    width: nat32
+    height: nat32
+    sha256: bytes
+    index: nat32
+    data: bytes
+
+
+@dataclass
+class MediaInfo:
+    """What the worker measured of the original."""
+
+    duration_ms: nat32
+    width: nat32
+    height: nat32
