@@ -53,6 +53,8 @@ MAX_FOLLOWING = 5_000
 """People one user may follow; `follows.following_of` never returns more."""
 MAX_REPLIES = 500
 """Replies under one comment (a root comment and its replies go in one message)."""
+COMMENT_LIKES_DROPPED = 1_000
+"""Likes of a deleted comment removed with it (the rest stay unreachable)."""
 SUPER_LIKES_PER_DAY = 3
 """Super-likes per user in any rolling 24 h window."""
 SUPER_LIKE_WINDOW = DAY
@@ -99,11 +101,13 @@ NEWEST_POOL = 100
 POPULAR_DAYS = 7
 POPULAR_PER_DAY = 20
 """For You candidates from the popularity buckets: the most engaging of each recent day."""
-FOLLOWED_SOURCES = 30
-FOLLOWED_PER_CREATOR = 3
-"""For You candidates from followed creators: the newest few of the first creators."""
+FOLLOWED_POOL = 60
+"""For You candidates from followed creators: the newest of the Following feed."""
 FOLLOWING_FEED_SOURCES = 300
 """Followed creators the Following feed merges (the first ones, by principal)."""
+MAX_PAGE_SCAN = 300
+"""Index entries one page of a list (Following, creator, hashtag) examines; when a page
+stops there, its ``next`` continues."""
 MAX_SESSION = 600
 """Videos one For You session (a chain of cursors) remembers as shown; then it ends."""
 MAX_HASHTAGS = 10
