@@ -65,14 +65,18 @@ def replica_base_url(request: HttpRequest) -> str:
 
 
 def set_page_security(request: HttpRequest, response: HttpResponse, *,
-                      img_src: str = "'self' data:") -> HttpResponse:
+                      img_src: str = "'self' data:",
+                      media_src: str | None = None) -> HttpResponse:
     """Defence in depth behind the page's own safe rendering: no inline script, no
     script, frame or plugin from anywhere else, connections to this replica only.
-    ``img_src`` widens where images may come from (e.g. canister gateway hosts)."""
+    ``img_src`` widens where images may come from (e.g. canister gateway hosts);
+    ``media_src``, when given, where audio and video may come from (without it, media
+    follow ``default-src 'self'``)."""
     host = request.get_host()
+    media = f"media-src {media_src}; " if media_src is not None else ""
     response["Content-Security-Policy"] = (
         f"default-src 'self'; script-src 'self'; style-src 'self'; img-src {img_src}; "
-        f"connect-src 'self' ws://{host} wss://{host}; object-src 'none'; "
+        f"{media}connect-src 'self' ws://{host} wss://{host}; object-src 'none'; "
         "base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
     )
     response["Referrer-Policy"] = "no-referrer"

@@ -1,0 +1,82 @@
+// The moderators' review queue: reported (and auto-hidden) videos and people, with the
+// reports' reasons, each decided with keep, blur (marked sensitive) or remove. The tab
+// shows only to the canister's moderators: the queue answers them and refuses others.
+
+import {
+  $, button, captionText, compact, element, opt, tagOf, unopt, variant,
+} from './dom.js';
+
+const itemsOf = (page) => page.items || page.entries || page.reports || [];
+
+export class Moderation {
+  constructor(app) {
+    this.app = app;
+    this.isModerator = false;
+    this.next = null;
+  }
+
+  bind() {
+    $('#review-more').addEventListener('click', () => this.app.guard(() => this.more()));
+  }
+
+  // Show the Review tab when the canister lets the caller read the queue.
+  async detect() {
+    try {
+      await this.app.api.moderation_queue([]);
+      this.isModerator = true;
+    } catch (error) {
+      this.isModerator = false;
+    }
+    $('#moderation-tab').hidden = !this.isModerator;
+  }
+
+  async open() {
+    const section = $('#moderation');
+    section.dataset.ready = 'false';
+    const page = await this.app.api.moderation_queue([]);
+    const items = itemsOf(page);
+    $('#review-list').replaceChildren(...items.map((e) => this.entryItem(e)));
+    $('#review-empty').hidden = items.length > 0;
+    this.next = unopt(page.next);
+    $('#review-more').hidden = !this.next;
+    section.dataset.ready = 'true';
+  }
+
+  async more() {
+    const page = await this.app.api.moderation_queue(opt(this.next));
+    $('#review-list').append(...itemsOf(page).map((e) => this.entryItem(e)));
+    this.next = unopt(page.next);
+    $('#review-more').hidden = !this.next;
+  }
+
+  entryItem(entry) {
+    const target = entry.target || (entry.video_id !== undefined ? variant('video', entry.video_id) : null);
+    const kind = target ? tagOf(target) : 'video';
+    const video = unopt(entry.video) || (entry.video && entry.video.id !== undefined ? entry.video : null);
+    const reasons = entry.reasons || (entry.reason ? [entry.reason] : []);
+    const reports = entry.reports ?? reasons.length;
+    const poster = video ? this.app.posterUrl(video) : null;
+    const label = kind === 'video' ? `Video ${String(target ? target.video : '')}` : `User ${target ? target.user.toText() : ''}`;
+    const item = element('li', { className: 'row review', attrs: { 'data-kind': kind } }, [
+      poster ? element('img', { className: 'mine-poster', attrs: { src: poster, alt: '' } }) : null,
+      element('div', { className: 'list-main' }, [
+        kind === 'video' && target
+          ? element('a', { className: 'list-title', text: label, attrs: { href: `#v=${target.video}` } })
+          : element('span', { className: 'list-title', text: label }),
+        video ? captionText(video.caption, 'p', 'caption small') : null,
+        element('span', { className: 'list-sub', text: `${compact(Number(reports))} reports${reasons.length ? `: ${reasons.join(', ')}` : ''}` }),
+        entry.hidden ? element('span', { className: 'badge badge-warning', text: 'hidden' }) : null,
+      ]),
+      element('div', { className: 'cluster' }, ['keep', 'blur', 'remove'].map((decision) => button(
+        decision[0].toUpperCase() + decision.slice(1),
+        (event) => this.app.busy(event.target, async () => {
+          await this.app.api.moderate(target, variant(decision));
+          item.remove();
+          this.app.toast(`Decided: ${decision}.`);
+        }),
+        { className: decision === 'remove' ? 'btn-sm btn-danger' : 'btn-sm', attrs: { 'data-decision': decision } },
+      ))),
+    ]);
+    return item;
+  }
+}
