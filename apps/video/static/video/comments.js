@@ -7,8 +7,8 @@ import {
   $, button, captionText, compact, element, opt, timeElement, unopt,
 } from './dom.js';
 
-const itemsOf = (page) => page.items || page.comments || [];
-const handleOf = (person) => (person ? unopt(person.handle) ?? person.handle : null);
+const itemsOf = (page) => page.items;
+const handleOf = (person) => person.handle;
 
 export class Comments {
   constructor(app) {
@@ -55,7 +55,6 @@ export class Comments {
     if (!items.length) $('#comment-list').append(element('li', { className: 'muted small empty', text: 'No comments yet: say something.' }));
     this.next = unopt(page.next);
     $('#comments-more').hidden = !this.next;
-    $('#comments-title').textContent = page.total !== undefined ? `${compact(page.total)} comments` : 'Comments';
     $('#comments').dataset.ready = 'true';
   }
 
@@ -95,28 +94,27 @@ export class Comments {
 
   commentItem(comment) {
     const who = handleOf(comment.author);
-    const mine = comment.author && this.app.isMine(comment.author.principal || comment.author.user || comment.author);
-    const replies = Number(comment.replies ?? comment.reply_count ?? 0);
+    const replies = Number(comment.replies);
     const liked = Boolean(comment.liked_by_me);
     const id = String(comment.id);
     const item = element('li', { className: 'row comment', attrs: { 'data-comment': id } }, [
       element('div', { className: 'list-main' }, [
         element('span', { className: 'list-title' }, [
           element('a', { text: `@${who}`, attrs: { href: `#u=${encodeURIComponent(who)}` } }),
-          ' ', timeElement(comment.created_at ?? comment.at),
+          ' ', timeElement(comment.created_at),
         ]),
         captionText(comment.text, 'p', 'comment-text caption'),
         element('span', { className: 'cluster small comment-actions' }, [
-          button(`${liked ? '♥' : '♡'} ${compact(comment.likes ?? 0)}`, (event) => this.app.busy(event.target, async () => {
+          button(`${liked ? '♥' : '♡'} ${compact(comment.likes)}`, (event) => this.app.busy(event.target, async () => {
             await this.app.requireMe('like comments');
             if (liked) await this.app.api.unlike_comment(comment.id);
             else await this.app.api.like_comment(comment.id);
             await this.reload();
           }), { className: 'btn-link comment-like', attrs: { 'aria-pressed': String(liked), 'aria-label': liked ? 'Unlike comment' : 'Like comment' } }),
-          comment.parent && unopt(comment.parent) !== null ? null
+          unopt(comment.parent) !== null ? null
             : button('Reply', () => this.replyTo(comment), { className: 'btn-link' }),
           replies ? button(`${replies} ${replies === 1 ? 'reply' : 'replies'}`, () => this.app.guard(() => this.showReplies(item, comment.id)), { className: 'btn-link comment-replies' }) : null,
-          mine || this.app.moderation.isModerator ? button('Delete', (event) => this.app.busy(event.target, async () => {
+          comment.can_delete ? button('Delete', (event) => this.app.busy(event.target, async () => {
             await this.app.api.delete_comment(comment.id);
             await this.reload();
             await this.app.reels.refresh(this.videoId);

@@ -6,7 +6,7 @@ import {
   $, button, captionText, compact, element, opt, tagOf, unopt, variant,
 } from './dom.js';
 
-const itemsOf = (page) => page.items || page.entries || page.reports || [];
+const itemsOf = (page) => page.items;
 
 export class Moderation {
   constructor(app) {
@@ -21,12 +21,7 @@ export class Moderation {
 
   // Show the Review tab when the canister lets the caller read the queue.
   async detect() {
-    try {
-      await this.app.api.moderation_queue([]);
-      this.isModerator = true;
-    } catch (error) {
-      this.isModerator = false;
-    }
+    this.isModerator = await this.app.api.i_am_moderator();
     $('#moderation-tab').hidden = !this.isModerator;
   }
 
@@ -35,7 +30,7 @@ export class Moderation {
     section.dataset.ready = 'false';
     const page = await this.app.api.moderation_queue([]);
     const items = itemsOf(page);
-    $('#review-list').replaceChildren(...items.map((e) => this.entryItem(e)));
+    $('#review-list').replaceChildren(...await Promise.all(items.map((e) => this.entryItem(e))));
     $('#review-empty').hidden = items.length > 0;
     this.next = unopt(page.next);
     $('#review-more').hidden = !this.next;
@@ -44,27 +39,28 @@ export class Moderation {
 
   async more() {
     const page = await this.app.api.moderation_queue(opt(this.next));
-    $('#review-list').append(...itemsOf(page).map((e) => this.entryItem(e)));
+    $('#review-list').append(...await Promise.all(itemsOf(page).map((e) => this.entryItem(e))));
     this.next = unopt(page.next);
     $('#review-more').hidden = !this.next;
   }
 
-  entryItem(entry) {
-    const target = entry.target || (entry.video_id !== undefined ? variant('video', entry.video_id) : null);
-    const kind = target ? tagOf(target) : 'video';
-    const video = unopt(entry.video) || (entry.video && entry.video.id !== undefined ? entry.video : null);
-    const reasons = entry.reasons || (entry.reason ? [entry.reason] : []);
-    const reports = entry.reports ?? reasons.length;
+  // One case: the reported video or person, how many reported it and why.
+  async entryItem(entry) {
+    const { target } = entry;
+    const kind = tagOf(target);
+    const video = kind === 'video' ? unopt(await this.app.api.video(target.video)) : null;
+    const reasons = [...new Set(entry.reports.map((r) => r.reason))];
+    const reports = entry.reporters;
     const poster = video ? this.app.posterUrl(video) : null;
-    const label = kind === 'video' ? `Video ${String(target ? target.video : '')}` : `User ${target ? target.user.toText() : ''}`;
-    const item = element('li', { className: 'row review', attrs: { 'data-kind': kind } }, [
+    const label = kind === 'video' ? `Video ${target.video}` : `User ${target.user.toText()}`;
+    const item = element('li', { className: 'row review', attrs: { 'data-kind': kind, 'data-case': String(entry.id) } }, [
       poster ? element('img', { className: 'mine-poster', attrs: { src: poster, alt: '' } }) : null,
       element('div', { className: 'list-main' }, [
-        kind === 'video' && target
+        kind === 'video'
           ? element('a', { className: 'list-title', text: label, attrs: { href: `#v=${target.video}` } })
           : element('span', { className: 'list-title', text: label }),
         video ? captionText(video.caption, 'p', 'caption small') : null,
-        element('span', { className: 'list-sub', text: `${compact(Number(reports))} reports${reasons.length ? `: ${reasons.join(', ')}` : ''}` }),
+        element('span', { className: 'list-sub', text: `${compact(Number(reports))} ${Number(reports) === 1 ? 'person' : 'people'} reported${reasons.length ? `: ${reasons.join(', ')}` : ''}` }),
         entry.hidden ? element('span', { className: 'badge badge-warning', text: 'hidden' }) : null,
       ]),
       element('div', { className: 'cluster' }, ['keep', 'blur', 'remove'].map((decision) => button(

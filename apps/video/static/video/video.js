@@ -45,9 +45,8 @@ const NOTIFICATION_TEXT = {
   mention: 'mentioned you',
   tip: 'sent you a tip',
   share: 'shared your video',
-  processed: 'your video is ready',
-  ready: 'your video is ready',
-  rejected: 'your video could not be processed',
+  processing_done: 'Your video is ready',
+  processing_failed: 'Your video could not be processed',
   moderation: 'a moderator reviewed your video',
 };
 
@@ -375,18 +374,19 @@ class VideoApp {
   async openNotifications() {
     await this.requireMe('see your inbox');
     const page = await this.api.notifications([]);
-    const items = page.items || page.notifications || [];
+    const { items } = page;
+    this.setUnread(page.unread);
     $('#notification-list').replaceChildren(...items.map((n) => this.notificationItem(n)));
     $('#notifications-empty').hidden = items.length > 0;
     this.notificationsNext = unopt(page.next);
     $('#notifications-more').hidden = !this.notificationsNext;
-    await this.api.mark_read();
+    if (page.unread > 0) await this.api.mark_read();
     await this.refreshUnread();
   }
 
   async moreNotifications() {
     const page = await this.api.notifications(opt(this.notificationsNext));
-    const items = page.items || page.notifications || [];
+    const { items } = page;
     $('#notification-list').append(...items.map((n) => this.notificationItem(n)));
     this.notificationsNext = unopt(page.next);
     $('#notifications-more').hidden = !this.notificationsNext;
@@ -394,8 +394,8 @@ class VideoApp {
 
   notificationItem(note) {
     const kind = tagOf(note.kind);
-    const actor = unopt(note.actor) || note.actor;
-    const who = actor && (unopt(actor.handle) || actor.handle);
+    const actor = unopt(note.actor);
+    const who = actor ? actor.handle : null;
     const videoId = unopt(note.video_id);
     const text = note.text ? String(note.text) : '';
     const item = element('li', {
@@ -409,7 +409,7 @@ class VideoApp {
         ]),
         text ? element('span', { className: 'list-sub', text }) : null,
       ]),
-      note.at !== undefined || note.created_at !== undefined ? timeElement(note.at ?? note.created_at) : null,
+      timeElement(note.created_at),
     ]);
     item.tabIndex = 0;
     const go = () => {
@@ -426,28 +426,27 @@ class VideoApp {
     await this.openNotifications();
   }
 
-  // A `user:<me>` event: a notification arrived. Its record is read when the .did names
-  // it; the unread count is always read back from the canister.
-  async onNotification(bytes) {
-    const type = this.types.NotificationEvent || this.types.NotificationView || this.types.Notification;
-    if (type) {
-      try {
-        const [event] = IDL.decode([type], bytes);
-        const note = event.notification ? unopt(event.notification) || event.notification : event;
-        if (note && note.kind) {
-          const actor = unopt(note.actor) || note.actor;
-          const who = actor && (unopt(actor.handle) || actor.handle);
-          this.toast(`${who ? `@${who} ` : ''}${NOTIFICATION_TEXT[tagOf(note.kind)] || tagOf(note.kind)}`);
-          if (this.view === 'notifications') {
-            $('#notification-list').prepend(this.notificationItem(note));
-            $('#notifications-empty').hidden = true;
-          }
-        }
-      } catch (error) {
-        // An event of another shape: the count below is still right.
-      }
+  // What the canister publishes on `user:<me>` (NotificationEvent): published only, so
+  // the .did, which lists what methods take and return, may not name it.
+  notificationEventType() {
+    return this.types.NotificationEvent || IDL.Record({
+      notification: IDL.Opt(this.types.NotificationView), unread: IDL.Nat32,
+    });
+  }
+
+  // A `user:<me>` event: a new notification, or only the unread count changed.
+  onNotification(bytes) {
+    const [event] = IDL.decode([this.notificationEventType()], bytes);
+    this.setUnread(event.unread);
+    const note = unopt(event.notification);
+    if (!note) return;
+    const actor = unopt(note.actor);
+    const kind = tagOf(note.kind);
+    this.toast(`${actor ? `@${actor.handle} ` : ''}${NOTIFICATION_TEXT[kind] || kind}`);
+    if (this.view === 'notifications') {
+      $('#notification-list').prepend(this.notificationItem(note));
+      $('#notifications-empty').hidden = true;
     }
-    await this.refreshUnread();
   }
 }
 
