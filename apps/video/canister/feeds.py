@@ -91,7 +91,8 @@ def decode_session(cursor: str) -> tuple[int, set[int]]:
             or len(parts[2]) > 8 * MAX_SESSION):
         raise bad
     try:
-        data = base64.urlsafe_b64decode(parts[2] + "=" * (-len(parts[2]) % 4))
+        data = base64.b64decode(parts[2] + "=" * (-len(parts[2]) % 4), altchars=b"-_",
+                                validate=True)
     except ValueError:
         raise bad from None
     shown: set[int] = set()

@@ -167,7 +167,8 @@ def search(text: str, limit: nat32) -> SearchResults:
 
 @query
 def trending_tags(limit: nat32) -> list[TagCount]:
-    """The hashtags carried by the most shown videos, most first (``limit`` 1–50)."""
+    """The hashtags carried by the most shown videos, most first (``limit`` 1–50; equal
+    counts in reverse alphabetical order, the index's order)."""
     n = max(1, min(int(limit), MAX_TRENDING))
     return [TagCount(tag, count) for (count, tag), _true in scan(
         feed_store.tag_rank, None, None, reverse=True, limit=n)]
