@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from icframework.sdk import LocalCanister, Reject
 
-from .world import ANON, APP, MOD, As, fresh, mp4, records, ready_video, upload, user
+from .world import ANON, APP, MOD, As, fresh, mp4, ready_video, records, upload, user
 
 S = APP.social_records
 
