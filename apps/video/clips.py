@@ -19,7 +19,9 @@ import array
 import hashlib
 import io
 import math
+import tempfile
 from fractions import Fraction
+from pathlib import Path
 
 import av
 
@@ -37,12 +39,15 @@ class ClipError(ValueError):
 
 
 def make_clip(seconds: float, width: int, height: int, fps: int = 30, audio: bool = True,
-              seed: int = 0, label: str = "", *, faststart: bool = False) -> bytes:
+              seed: int = 0, label: str = "", *, faststart: bool = False,
+              rotation: int = 0) -> bytes:
     """An MP4 of ``seconds`` of ``width`` x ``height`` moving test pattern at ``fps``,
     with a sine AAC track unless ``audio`` is false (see the module docstring).
 
     ``faststart`` moves the index (``moov``) before the media (``mdat``), as a
     transcoded rendition has it; by default it comes last, as cameras write it.
+    ``rotation`` (degrees counterclockwise: 90, 180, 270) is stored as a display matrix,
+    as a phone stores a video it filmed held upright: a player shows it turned.
     Raises `ClipError` for sizes that are not even numbers of pixels in 16..4096, a
     non-positive length or frame rate, or more than 10 minutes.
     """
@@ -54,13 +59,30 @@ def make_clip(seconds: float, width: int, height: int, fps: int = 30, audio: boo
         raise ClipError(f"seconds {seconds} must be more than 0 and at most {_MAX_SECONDS:.0f}")
     if not 1 <= fps <= 120:
         raise ClipError(f"fps {fps} must be from 1 to 120")
+    if rotation % 90:
+        raise ClipError(f"rotation {rotation} must be a multiple of 90 degrees")
     digest = hashlib.sha256(f"{seed}\x00{label}".encode()).digest()
+    if faststart:  # the muxer reads the file back to move the index: a real file
+        with tempfile.TemporaryDirectory() as directory:
+            path = Path(directory) / "clip.mp4"
+            _encode(str(path), seconds, width, height, fps, audio, label, digest,
+                    rotation, {"movflags": "+faststart"})
+            return path.read_bytes()
     out = io.BytesIO()
-    options = {"movflags": "+faststart"} if faststart else {}
+    _encode(out, seconds, width, height, fps, audio, label, digest, rotation, {})
+    return out.getvalue()
+
+
+def _encode(out: str | io.BytesIO, seconds: float, width: int, height: int, fps: int,
+            audio: bool, label: str, digest: bytes, rotation: int,
+            options: dict[str, str]) -> None:
     with av.open(out, "w", format="mp4", options=options) as container:
-        container.metadata["title"] = label or f"clip {seed}"
+        if label:
+            container.metadata["title"] = label
         video = container.add_stream("libx264", rate=fps)
         video.width, video.height, video.pix_fmt = width, height, "yuv420p"
+        if rotation % 360:
+            video.set_display_rotation(rotation % 360)
         # One thread and fixed options: the same bytes on every run (x264's threads
         # make its output depend on timing).
         video.options = {"preset": "superfast", "crf": "26", "g": str(2 * fps),
@@ -92,7 +114,6 @@ def make_clip(seconds: float, width: int, height: int, fps: int = 30, audio: boo
         if sound is not None:
             for packet in sound.encode():
                 container.mux(packet)
-    return out.getvalue()
 
 
 def _sine(start: int, count: int, frequency: float) -> av.AudioFrame:
