@@ -11,10 +11,13 @@ DAY = 24 * HOUR
 CHUNK_BYTES = 1024 * 1024
 """Every chunk of an upload, of an original and of a rendition but the last is exactly
 this long; the gateway streams renditions in chunks of this size too."""
-MAX_VIDEO_BYTES = 64 * 1024 * 1024
-"""The largest original a user may upload (64 chunks)."""
-MAX_RENDITION_BYTES = 64 * 1024 * 1024
-"""The largest rendition (or poster) a worker may store."""
+MAX_VIDEO_BYTES = 32 * 1024 * 1024
+"""The largest original a user may upload (32 chunks). ``finish_upload`` hashes the
+whole file in one message, about 82 instructions per byte in the canister's CPython
+(2.6 B for 32 MiB on the replica), so 64 MiB would pass the 5 B limit of a message."""
+MAX_RENDITIONS_BYTES = 32 * 1024 * 1024
+"""The renditions of one video together (``worker_complete`` hashes them all in one
+message: 2.1 B instructions for 24 MiB)."""
 MAX_CAPTION_CHARS = 300
 MAX_OPEN_UPLOADS = 5
 """Unfinished uploads per user; finish or delete one to begin another."""

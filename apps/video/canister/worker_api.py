@@ -28,7 +28,7 @@ from .limits import (
     MAX_DIMENSION,
     MAX_DURATION_MS,
     MAX_JOBS_LISTED,
-    MAX_RENDITION_BYTES,
+    MAX_RENDITIONS_BYTES,
     RENDITION_TYPES,
 )
 from .records import (
@@ -139,13 +139,23 @@ def worker_original_chunk(video_id: nat64, index: nat32) -> bytes:
     return store.original_chunks[(video_id, index)]
 
 
+def _pending(video_id: int) -> list[tuple[RenditionKind, PendingRendition]]:
+    """The renditions being sent for ``video_id``, by kind."""
+    found = ((kind, store.pending.get((video_id, kind.value))) for kind in RenditionKind)
+    return [(kind, sent) for kind, sent in found if sent is not None]
+
+
 def _check_rendition(video_id: int, part: RenditionUpload) -> Rendition:
     allowed = RENDITION_TYPES[part.kind.value]
     if part.content_type not in allowed:
         raise Reject(f"a {part.kind.value} rendition is {' or '.join(allowed)}, got "
                      f"{part.content_type[:60]!r}")
-    if not 1 <= part.size <= MAX_RENDITION_BYTES:
-        raise Reject(f"a rendition is 1 to {MAX_RENDITION_BYTES} bytes, got {part.size}")
+    others = sum(sent.rendition.size for kind, sent in _pending(video_id)
+                 if kind != part.kind)
+    if not 1 <= part.size <= MAX_RENDITIONS_BYTES - others:
+        raise Reject(f"the renditions of a video are at most {MAX_RENDITIONS_BYTES} bytes "
+                     f"together; {others} are taken by the others, so this one is 1 to "
+                     f"{MAX_RENDITIONS_BYTES - others} bytes, got {part.size}")
     if len(part.sha256) != 32:
         raise Reject(f"sha256 is the rendition's 32-byte SHA-256, got {len(part.sha256)} "
                      "bytes")
@@ -185,10 +195,7 @@ def _checked(video_id: int) -> list[Rendition]:
     """The complete renditions sent for ``video_id``; `Reject` for a missing chunk, a
     wrong SHA-256 or no video rendition at all."""
     done: list[Rendition] = []
-    for kind in RenditionKind:
-        sent = store.pending.get((video_id, kind.value))
-        if sent is None:
-            continue
+    for kind, sent in _pending(video_id):
         if len(sent.received) != sent.chunks:
             missing = [n for n in range(sent.chunks) if n not in sent.received]
             raise Reject(f"the {kind.value} rendition of video {video_id} misses chunks "

@@ -140,7 +140,7 @@ def test_rendition_descriptions_are_checked() -> None:
     part = rendition(Kind.r720, b"abc")
     for field, value, message in (
             ("content_type", "text/html", "r720 rendition is video/mp4 or video/webm"),
-            ("size", limits.MAX_RENDITION_BYTES + 1, "a rendition is 1 to"),
+            ("size", limits.MAX_RENDITIONS_BYTES + 1, "this one is 1 to"),
             ("sha256", b"x", "32-byte SHA-256"),
             ("width", 0, "pixels wide and high"),
             ("index", 1, "chunks 0 to 0, got 1"),
@@ -150,6 +150,11 @@ def test_rendition_descriptions_are_checked() -> None:
         rejects(worker.worker_put_rendition, video.id, wrong, match=message)
     worker.worker_put_rendition(video.id, part)
     rejects(worker.worker_put_rendition, 999, part, match="no video 999")
+    # The renditions of one video share one size budget.
+    most = limits.MAX_RENDITIONS_BYTES - 3
+    worker.worker_put_rendition(video.id, rendition(Kind.r360, bytes(most)))
+    rejects(worker.worker_put_rendition, video.id, rendition(Kind.poster, b"jpeg"),
+            match=f"{limits.MAX_RENDITIONS_BYTES} are taken by the others")
 
 
 def test_a_new_description_starts_the_rendition_over() -> None:
