@@ -129,8 +129,10 @@ def block(user: Principal) -> None:
 def unblock(user: Principal) -> None:
     me = ic.caller()
     profiles.require_user(me)
-    if blocks.remove((me, user)) is None:
+    if (me, user) not in blocks:
         raise Reject(f"you have not blocked {user}: nothing to undo")
+    ratelimit.check(me, "follow")
+    blocks.remove((me, user))
 
 
 @query

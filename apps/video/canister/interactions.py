@@ -313,8 +313,10 @@ def like_comment(comment_id: nat64) -> None:
 def unlike_comment(comment_id: nat64) -> None:
     me = ic.caller()
     profiles.require_user(me)
-    if comment_likes.remove((comment_id, me)) is None:
+    if (comment_id, me) not in comment_likes:
         return
+    ratelimit.check(me, "like")
+    comment_likes.remove((comment_id, me))
     c = comments.get(comment_id)
     if c is not None:
         c.likes = max(0, c.likes - 1)
