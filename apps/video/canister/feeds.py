@@ -5,8 +5,9 @@ grid, a hashtag's page, and one video's card.
 videos, the `POPULAR_PER_DAY` most engaging of each of the last `POPULAR_DAYS` days'
 popularity buckets, and the `FOLLOWED_POOL` newest of the Following feed (for a signed-in
 viewer) — at most a few hundred, however many videos there are. Each is scored by
-`ranking` (its counters, its age at the session's time, whether the viewer follows the
-creator and has seen it) and the page takes the best by `ranking.rank_key`: unseen
+`ranking` (its engagement as stored in the popularity index, so ranking reads no
+counters; its age at the session's time; whether the viewer follows the creator and
+has seen it) and the page takes the best by `ranking.rank_key`: unseen
 before seen, then score. Videos of creators a block stands between, hidden and
 non-ready ones never appear (they are not indexed, and every card passes
 `cards.shows`).
@@ -157,11 +158,10 @@ class _Viewer:
 
 
 def terms_for(viewer: _Viewer, video_id: int, e: FeedEntry, stats: VideoStats,
-              as_of: int) -> tuple[ScoreTerms, bool]:
-    """The score terms of an indexed video for ``viewer`` at ``as_of``, and ``seen``."""
-    seen = viewer.seen(video_id)
-    return (ranking.explain(cards.signals(stats, e.duration_ms), as_of - e.created_at,
-                            viewer.following(e.creator), seen), seen)
+              as_of: int) -> ScoreTerms:
+    """Every term of an indexed video's score for ``viewer`` at ``as_of``."""
+    return ranking.explain(cards.signals(stats, e.duration_ms), as_of - e.created_at,
+                           viewer.following(e.creator), viewer.seen(video_id))
 
 
 @query
@@ -172,25 +172,26 @@ def for_you(cursor: str | None, limit: nat32) -> FeedPage:
     n = _limit(limit)
     as_of, shown = decode_session(cursor) if cursor is not None else (ic.time(), set())
     viewer = _Viewer(me)
-    ranked: list[tuple[tuple[int, float, int], Principal, VideoStats]] = []
+    ranked: list[tuple[tuple[int, float, int], Principal]] = []
     for video_id in _candidates(me, as_of):
         if video_id in shown:
             continue
         e = feed_store.entry(video_id)
         if e is None or e.created_at > as_of or viewer.blocks(e.creator):
             continue
-        stats = cards.stats_of(video_id)
-        terms, seen = terms_for(viewer, video_id, e, stats, as_of)
-        ranked.append((ranking.rank_key(terms.score, seen, video_id), e.creator, stats))
+        seen = viewer.seen(video_id)
+        score = ranking.combine(e.popularity / ranking.POPULARITY_SCALE,
+                                as_of - e.created_at, viewer.following(e.creator), seen)
+        ranked.append((ranking.rank_key(score, seen, video_id), e.creator))
     ranked.sort(key=lambda r: r[0], reverse=True)
     items: list[VideoCard] = []
     used = 0
-    for (_tier, score, video_id), creator, stats in ranked:
+    for (_tier, score, video_id), creator in ranked:
         if len(items) >= n or len(shown) >= MAX_SESSION:
             break
         used += 1
         shown.add(video_id)
-        found = cards.card_for(video_id, me, score=score, stats=stats,
+        found = cards.card_for(video_id, me, score=score,
                                following=viewer.following(creator))
         if found is not None:
             items.append(found)
@@ -209,21 +210,35 @@ def explain_score(video_id: nat64) -> ScoreTerms | None:
     viewer = _Viewer(me)
     if viewer.blocks(e.creator):
         return None
-    return terms_for(viewer, video_id, e, cards.stats_of(video_id), ic.time())[0]
+    return terms_for(viewer, video_id, e, cards.stats_of(video_id), ic.time())
 
 
 # -- lists, newest first --------------------------------------------------------------------
 
-def _creator_keys(creator: Principal, before: Key) -> Iterator[Key]:
-    """``creator``'s indexed videos below ``before``, newest first, read in batches."""
+def _batched(fetch: Callable[[Key, int], list[Key]], before: Key, size: int
+             ) -> Iterator[Key]:
+    """Keys below ``before`` newest first, read ``size`` at a time with ``fetch``."""
     while True:
-        batch = [(t, i) for (_c, t, i), _true in scan(
-            feed_store.by_creator, (creator, 0, 0), (creator, *before), reverse=True,
-            limit=BATCH)]
+        batch = fetch(before, size)
         yield from batch
-        if len(batch) < BATCH:
+        if len(batch) < size:
             return
         before = batch[-1]
+
+
+def _creator_fetch(creator: Principal) -> Callable[[Key, int], list[Key]]:
+    def fetch(before: Key, size: int) -> list[Key]:
+        return [(t, i) for (_c, t, i), _true in scan(
+            feed_store.by_creator, (creator, 0, 0), (creator, *before), reverse=True,
+            limit=size)]
+    return fetch
+
+
+def _tag_fetch(tag: str) -> Callable[[Key, int], list[Key]]:
+    def fetch(before: Key, size: int) -> list[Key]:
+        return [(t, i) for (_tag, t, i), _true in scan(
+            feed_store.by_tag, (tag, 0, 0), (tag, *before), reverse=True, limit=size)]
+    return fetch
 
 
 def _following(me: Principal, before: Key, scan_limit: int) -> Iterator[Key]:
@@ -233,7 +248,7 @@ def _following(me: Principal, before: Key, scan_limit: int) -> Iterator[Key]:
     feed_store.meter.count(len(creators))
     heap: list[tuple[tuple[int, int], int, Iterator[Key]]] = []
     for rank, creator in enumerate(creators):
-        it = _creator_keys(creator, before)
+        it = _batched(_creator_fetch(creator), before, BATCH)
         first = next(it, None)
         if first is not None:
             heap.append(((-first[0], -first[1]), rank, it))
@@ -262,14 +277,15 @@ def _parse_key(cursor: str | None, prefix: str) -> Key:
 
 def _list_page(source: Callable[[Key, int], Iterator[Key]], prefix: str,
                cursor: str | None, limit: int) -> FeedPage:
-    """Cards of ``source`` (keys below a key, newest first) the caller may see, from a
+    """Cards of ``source`` (``source(before, batch)``: keys below ``before``, newest
+    first, read ``batch`` at a time) the caller may see, from a
     ``<prefix>.<created>.<id>`` cursor; at most `MAX_PAGE_SCAN` keys examined."""
     me = ic.caller()
     n = _limit(limit)
     before = _parse_key(cursor, prefix)
     items: list[VideoCard] = []
     last = before
-    for examined, key in enumerate(source(before, MAX_PAGE_SCAN + 1)):
+    for examined, key in enumerate(source(before, n + 1)):
         if len(items) >= n or examined >= MAX_PAGE_SCAN:
             return FeedPage(items, f"{prefix}.{last[0]}.{last[1]}")
         last = key
@@ -286,16 +302,15 @@ def following_feed(cursor: str | None, limit: nat32) -> FeedPage:
     me = ic.caller()
     if me.is_anonymous:
         return FeedPage([], None)
-    return _list_page(lambda before, k: _following(me, before, k), "fo", cursor, limit)
+    return _list_page(lambda before, _k: _following(me, before, MAX_PAGE_SCAN + 1), "fo",
+                      cursor, limit)
 
 
 @query
 def creator_videos(p: Principal, cursor: str | None, limit: nat32) -> FeedPage:
     """A creator's shown videos, newest first (the profile grid)."""
-    def source(before: Key, k: int) -> Iterator[Key]:
-        for (_c, t, i), _true in scan(feed_store.by_creator, (p, 0, 0), (p, *before),
-                                      reverse=True, limit=k):
-            yield t, i
+    def source(before: Key, batch: int) -> Iterator[Key]:
+        return _batched(_creator_fetch(p), before, batch)
     return _list_page(source, "cr", cursor, limit)
 
 
@@ -304,10 +319,8 @@ def hashtag(tag: str, cursor: str | None, limit: nat32) -> FeedPage:
     """A hashtag's page: its shown videos, newest first (``tag`` with or without ``#``)."""
     t = normalize_tag(tag)
 
-    def source(before: Key, k: int) -> Iterator[Key]:
-        for (_tag, created, i), _true in scan(feed_store.by_tag, (t, 0, 0), (t, *before),
-                                              reverse=True, limit=k):
-            yield created, i
+    def source(before: Key, batch: int) -> Iterator[Key]:
+        return _batched(_tag_fetch(t), before, batch)
     return _list_page(source, "ht", cursor, limit)
 
 

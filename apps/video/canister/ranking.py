@@ -152,6 +152,13 @@ def recency(age_ns: int) -> float:
     return math.pow(0.5, max(0, age_ns) / HALF_LIFE_NS)
 
 
+def combine(value: float, age_ns: int, follows: bool, seen: bool) -> float:
+    """``value × recency × follow × seen``: the score of a video whose engagement is
+    ``value`` (the feed passes the stored `popularity` / `POPULARITY_SCALE`)."""
+    return (value * recency(age_ns) * (FOLLOW_BONUS if follows else 1.0)
+            * (SEEN_FACTOR if seen else 1.0))
+
+
 def explain(s: Signals, age_ns: int, follows: bool, seen: bool) -> ScoreTerms:
     """Every term of the score of a video with counters ``s``, ``age_ns`` old, for a
     viewer who ``follows`` its creator (or not) and has ``seen`` it (or not)."""
@@ -161,7 +168,7 @@ def explain(s: Signals, age_ns: int, follows: bool, seen: bool) -> ScoreTerms:
     follow = FOLLOW_BONUS if follows else 1.0
     seen_factor = SEEN_FACTOR if seen else 1.0
     return ScoreTerms(watch, completion, like, super_like, comment, share, value, decay,
-                      follow, seen_factor, value * decay * follow * seen_factor)
+                      follow, seen_factor, combine(value, age_ns, follows, seen))
 
 
 def score(s: Signals, age_ns: int, follows: bool, seen: bool) -> float:
