@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,7 @@ from icframework.core import Principal
 from icframework.demo import TypedCaller
 from icframework.replica import CanisterError, Replica, pack_python_module, set_runtime_loader
 from icframework.sdk import Canister
-from icframework.sdk.dispatch import encode_args
+from icframework.sdk.dispatch import CompiledMethod, encode_args
 from tests.compiler.runtime_support import CACHE_DIR, runtime_component
 
 from .world import (
@@ -88,7 +88,7 @@ class Site:
                          records.MediaInfo(duration_ms, 720, 1280))
 
 
-def _install(replica: Replica, wasm: bytes, hook: Callable[..., Any], arg: Any) -> Principal:
+def _install(replica: Replica, wasm: bytes, hook: CompiledMethod, arg: Any) -> Principal:
     canister = replica.create_canister(sender=OWNER)
     replica.install_code(canister, wasm, arg=encode_args(hook, (arg,)), sender=OWNER)
     return canister
