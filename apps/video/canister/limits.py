@@ -12,12 +12,14 @@ CHUNK_BYTES = 1024 * 1024
 """Every chunk of an upload, of an original and of a rendition but the last is exactly
 this long; the gateway streams renditions in chunks of this size too."""
 MAX_VIDEO_BYTES = 32 * 1024 * 1024
-"""The largest original a user may upload (32 chunks). ``finish_upload`` hashes the
-whole file in one message, about 82 instructions per byte in the canister's CPython
-(2.6 B for 32 MiB on the replica), so 64 MiB would pass the 5 B limit of a message."""
+"""The largest original a user may upload (32 chunks). Chunks sent in order are hashed
+as they arrive (88 M instructions per 1 MiB chunk, then ``finish_upload`` costs 5 M),
+but out of order, or after the instance was rebuilt, ``finish_upload`` hashes the whole
+file in one message: about 82 instructions per byte in the canister's CPython (2.6 B
+for 32 MiB on the replica), so 64 MiB could pass the 5 B limit of a message."""
 MAX_RENDITIONS_BYTES = 32 * 1024 * 1024
-"""The renditions of one video together (``worker_complete`` hashes them all in one
-message: 2.1 B instructions for 24 MiB)."""
+"""The renditions of one video together, for the same reason (``worker_complete``
+checks all their SHA-256s in one message)."""
 MAX_CAPTION_CHARS = 300
 MAX_OPEN_UPLOADS = 5
 """Unfinished uploads per user; finish or delete one to begin another."""

@@ -15,6 +15,8 @@ dropped with its chunks by a timer (`sweep`).
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable, Hashable
+from typing import Any
 
 from icframework.sdk import Principal, Reject, ic, nat32, nat64, query, set_timer, update
 
@@ -104,6 +106,57 @@ def _own_upload(video_id: int, caller: Principal) -> tuple[Video, UploadState]:
     return video, upload
 
 
+# -- hashing as chunks arrive --------------------------------------------------------------
+
+_hashing: dict[Hashable, tuple[int, Any]] = {}
+"""A cache, not state: file key → (chunks hashed so far, SHA-256 object over them).
+
+Chunks that arrive in order are hashed as they come (`hash_along`), so finishing a
+file only reads the digest (`digest_of`; a 32 MiB file costs 2.6 B instructions to
+hash at once). Module globals go when the instance is rebuilt (an upgrade, a trap, a
+restart); `digest_of` then hashes the stored chunks itself, as it does when chunks
+came out of order. Keys: ``video_id`` for originals, ``(video_id, kind)`` for
+renditions."""
+
+
+def hash_along(key: Hashable, received: list[int], index: int,
+               read: Callable[[int], bytes]) -> None:
+    """After chunk ``index`` of file ``key`` was stored (``received``: the chunks in,
+    ``read(n)``: chunk ``n``): extend the running hash over the chunks now contiguous
+    from the start, or forget it when an already hashed chunk was replaced."""
+    hashed, digest = _hashing.get(key, (0, None))
+    if index < hashed:
+        _hashing.pop(key, None)
+        return
+    if index != hashed:
+        return
+    digest = digest or hashlib.sha256()
+    present = set(received)
+    while hashed in present:
+        digest.update(read(hashed))
+        hashed += 1
+    _hashing[key] = (hashed, digest)
+
+
+def digest_of(key: Hashable, chunks: int, read: Callable[[int], bytes]) -> Any:
+    """The SHA-256 object over the ``chunks`` chunks of complete file ``key``."""
+    hashed, digest = _hashing.pop(key, (0, None))
+    if digest is not None and hashed == chunks:
+        return digest
+    digest = hashlib.sha256()
+    for n in range(chunks):
+        digest.update(read(n))
+    return digest
+
+
+def forget_hash(key: Hashable) -> None:
+    _hashing.pop(key, None)
+
+
+def _original(video_id: int) -> Callable[[int], bytes]:
+    return lambda n: store.original_chunks[(video_id, n)]
+
+
 # -- expiry -------------------------------------------------------------------------------
 
 
@@ -136,6 +189,7 @@ def sweep() -> None:
         if video is None:
             continue
         media.forget_upload(video)
+        forget_hash(video_id)
         store.videos.remove(video_id)
         store.by_creator.remove((video.creator, video_id))
         catalogue.on_deleted(video)
@@ -222,6 +276,7 @@ def put_chunk(video_id: nat64, index: nat32, data: bytes) -> nat32:
         upload.received = sorted([*upload.received, index])
     _touch(video_id, upload)
     store.uploads[video_id] = upload
+    hash_along(video_id, upload.received, index, _original(video_id))
     return len(upload.received)
 
 
@@ -240,9 +295,7 @@ def finish_upload(video_id: nat64) -> Video:
         shown = ", ".join(str(n) for n in missing[:10]) + (", …" if len(missing) > 10 else "")
         raise Reject(f"upload {video_id} has {len(upload.received)} of {upload.chunks} "
                      f"chunks: send chunks {shown}")
-    digest = hashlib.sha256()
-    for n in range(upload.chunks):
-        digest.update(store.original_chunks[(video_id, n)])
+    digest = digest_of(video_id, upload.chunks, _original(video_id))
     if digest.digest() != video.sha256:
         raise Reject(f"the chunks of upload {video_id} have SHA-256 {digest.hexdigest()}, "
                      f"not the announced {video.sha256.hex()}: send every chunk again")

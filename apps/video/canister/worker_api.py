@@ -16,11 +16,11 @@ later video with the same original (see `media`).
 
 from __future__ import annotations
 
-import hashlib
+from collections.abc import Callable
 
 from icframework.sdk import Principal, Reject, ic, nat32, nat64, query, set_timer, update
 
-from . import media, store
+from . import media, store, uploads
 from .limits import (
     CHUNK_BYTES,
     CLAIM_LEASE_NS,
@@ -177,6 +177,7 @@ def worker_put_rendition(video_id: nat64, part: RenditionUpload) -> None:
     sent = store.pending.get(key)
     if sent is None or sent.rendition != described:
         media.drop_pending_kind(video_id, part.kind)
+        uploads.forget_hash(key)
         sent = PendingRendition(described, store.chunk_count(part.size))
     if part.index >= sent.chunks:
         raise Reject(f"the {part.kind.value} rendition of video {video_id} has chunks 0 to "
@@ -189,6 +190,11 @@ def worker_put_rendition(video_id: nat64, part: RenditionUpload) -> None:
     if part.index not in sent.received:
         sent.received = sorted([*sent.received, part.index])
     store.pending[key] = sent
+    uploads.hash_along(key, sent.received, part.index, _chunks_of(video_id, part.kind))
+
+
+def _chunks_of(video_id: int, kind: RenditionKind) -> Callable[[int], bytes]:
+    return lambda n: store.rendition_chunks[(video_id, kind.value, n)]
 
 
 def _checked(video_id: int) -> list[Rendition]:
@@ -200,9 +206,8 @@ def _checked(video_id: int) -> list[Rendition]:
             missing = [n for n in range(sent.chunks) if n not in sent.received]
             raise Reject(f"the {kind.value} rendition of video {video_id} misses chunks "
                          f"{', '.join(str(n) for n in missing[:10])}: send them first")
-        digest = hashlib.sha256()
-        for n in range(sent.chunks):
-            digest.update(store.rendition_chunks[(video_id, kind.value, n)])
+        digest = uploads.digest_of((video_id, kind.value), sent.chunks,
+                                   _chunks_of(video_id, kind))
         if digest.digest() != sent.rendition.sha256:
             raise Reject(f"the {kind.value} rendition of video {video_id} has SHA-256 "
                          f"{digest.hexdigest()}, not the announced "
