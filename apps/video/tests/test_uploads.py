@@ -13,6 +13,7 @@ from icframework.sdk import CanisterError, LocalCanister
 
 from .world import (
     ANON,
+    APP,
     CHUNK,
     MOD,
     WORKER,
@@ -51,7 +52,9 @@ def rejects(call: Any, *args: Any, match: str) -> None:
 @given(st.data())
 def test_chunks_in_any_order_with_duplicates_and_a_reload_assemble_the_file(
         data: st.DataObject) -> None:
-    size = data.draw(st.integers(16, 3 * CHUNK + 1000), label="size")
+    size = data.draw(st.one_of(st.integers(16, 3 * CHUNK + 1000),
+                               st.sampled_from([CHUNK, CHUNK + 1, 2 * CHUNK - 1, 3 * CHUNK + 9])),
+                     label="size")
     file = mp4(size, salt=size)
     parts = chunks_of(file)
     sends = data.draw(st.lists(st.sampled_from(range(len(parts))), max_size=3 * len(parts)),
@@ -298,3 +301,22 @@ def test_captions_are_edited_by_the_creator_or_a_moderator_only() -> None:
     rejects(As(c, BOB).set_sensitive, video.id, False, match="is not yours")
     rejects(As(c, ALICE).edit_caption, video.id, "\u202eevil", match="U\\+202E")
     assert As(c, BOB).video(video.id).sensitive
+
+
+def test_without_the_running_hash_finish_hashes_the_stored_chunks() -> None:
+    """The running hash is a cache of the instance (gone after a rebuild): finishing
+    without it reads every stored chunk and still catches a wrong one."""
+    c = fresh()
+    alice = As(c, ALICE)
+    file = mp4(2 * CHUNK + 5)
+    ticket = alice.begin_upload(upload_input(file))
+    parts = chunks_of(file)
+    alice.put_chunk(ticket.video_id, 0, parts[0])
+    alice.put_chunk(ticket.video_id, 1, b"\x01" * CHUNK)
+    alice.put_chunk(ticket.video_id, 2, parts[2])
+    APP.uploads._hashing.clear()
+    rejects(alice.finish_upload, ticket.video_id, match="not the announced")
+    alice.put_chunk(ticket.video_id, 1, parts[1])
+    APP.uploads._hashing.clear()
+    assert alice.finish_upload(ticket.video_id).status == Status.processing
+    assert original(c, ticket.video_id, 3) == file
