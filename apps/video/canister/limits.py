@@ -30,8 +30,9 @@ EXPIRE_BATCH = 20
 UPLOADS_PER_HOUR = 30
 """``begin_upload`` calls (new uploads and resumes) per user per sliding hour."""
 VIDEO_TYPES = ("video/mp4", "video/quicktime", "video/webm", "video/x-matroska",
-               "video/x-msvideo", "video/ogg")
-"""Content types an upload may announce (the container is sniffed at the end)."""
+               "video/x-msvideo", "video/ogg", "application/octet-stream")
+"""Content types an upload may announce besides any other ``video/...``: the announced
+type is not trusted, ``finish_upload`` sniffs the container from the first bytes."""
 RENDITION_TYPES = {"r720": ("video/mp4", "video/webm"), "r360": ("video/mp4", "video/webm"),
                    "poster": ("image/jpeg", "image/png", "image/webp")}
 """Content types a worker may store per rendition kind."""
@@ -60,6 +61,9 @@ MAX_REPLIES = 500
 """Replies under one comment (a root comment and its replies go in one message)."""
 COMMENT_LIKES_DROPPED = 1_000
 """Likes of a deleted comment removed with it (the rest stay unreachable)."""
+FORGET_BATCH = 500
+"""Entries (likes, shares, comments, comment likes, reports) of a deleted video one
+message removes; the rest go in timer runs of the same size."""
 SUPER_LIKES_PER_DAY = 3
 """Super-likes per user in any rolling 24 h window."""
 SUPER_LIKE_WINDOW = DAY

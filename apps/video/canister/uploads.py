@@ -85,9 +85,11 @@ def _check_input(data: UploadInput) -> None:
     if len(data.sha256) != 32:
         raise Reject(f"sha256 is the 32-byte SHA-256 digest of the whole file, got "
                      f"{len(data.sha256)} bytes")
-    if data.content_type not in VIDEO_TYPES:
+    kind = data.content_type.split(";", 1)[0].strip().lower()
+    if not (kind.startswith("video/") or kind in VIDEO_TYPES) or len(kind) > 100:
         raise Reject(f"content type {data.content_type[:60]!r} is not a video type: use "
-                     f"one of {', '.join(VIDEO_TYPES)}")
+                     f"video/... (e.g. {', '.join(VIDEO_TYPES[:3])}); the file's own "
+                     "header decides its container")
 
 
 def _open_count(caller: Principal) -> int:
@@ -101,8 +103,8 @@ def _own_upload(video_id: int, caller: Principal) -> tuple[Video, UploadState]:
         raise Reject(f"video {video_id} is not yours: upload chunks of your own videos")
     upload = store.uploads.get(video_id)
     if upload is None or video.status != VideoStatus.uploading:
-        raise Reject(f"video {video_id} is {video.status.value}, not uploading: its chunks "
-                     "are all in")
+        raise Reject(f"video {video_id} is {video.status.value}, not uploading: it takes "
+                     "no more chunks")
     return video, upload
 
 
