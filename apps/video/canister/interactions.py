@@ -19,6 +19,10 @@ video follow them).
   ``seen[(user, video)]`` keeps the latest counted view (the feed demotes seen videos).
   Signed-out visitors' views are not counted: one anonymous principal stands for all.
 * A share counts once per user and video.
+* When a video is deleted, `forget_video` drops its counters, likes, super-likes,
+  shares, comments (with their likes) and reports, `limits.FORGET_BATCH` entries per
+  message, the rest in timer runs (timers are durable, so an upgrade does not stop
+  them). Tips stay: they are payments. ``seen`` entries (keyed by user) stay.
 
 Blocked users cannot like, super-like or comment on each other's videos, or like or
 reply to each other's comments.
@@ -26,7 +30,19 @@ reply to each other's comments.
 
 from __future__ import annotations
 
-from icframework.sdk import Principal, Reject, ic, nat32, nat64, query, update
+from typing import Any
+
+from icframework.sdk import (
+    Principal,
+    Reject,
+    StableBTreeMap,
+    ic,
+    nat32,
+    nat64,
+    query,
+    set_timer,
+    update,
+)
 
 from . import catalogue, follows, limits, media, notifications, profiles, ratelimit, safety
 from .records import Video
@@ -44,12 +60,18 @@ from .social_store import (
     MIN_PRINCIPAL,
     bump,
     bump_stats,
+    case_of,
+    cases,
     comment_likes,
     comments,
+    forgotten,
+    hidden,
     like_notified,
     likes,
     next_id,
     replies_of,
+    report_counts,
+    reports,
     shared,
     stats_of,
     super_likes,
@@ -57,6 +79,7 @@ from .social_store import (
     video_comments,
 )
 from .social_store import seen as _seen
+from .social_store import stats as _stats
 
 # -- the contract ---------------------------------------------------------------------------
 
@@ -240,19 +263,20 @@ def comment(video_id: nat64, parent: nat64 | None, text: str) -> CommentView:
     return _comment_view(c, me, video.creator)
 
 
-def _drop_comment(c: Comment) -> None:
+def _drop_comment(c: Comment) -> int:
     """Remove comment ``c``, its index entry and its likes (up to
     `limits.COMMENT_LIKES_DROPPED`; any beyond stay as unreachable keys: ids are never
-    reused)."""
+    reused); the number of entries removed."""
     comments.remove(c.id)
     if c.parent is None:
         video_comments.remove((c.video_id, c.id))
     else:
         replies_of.remove((c.parent, c.id))
-    rows = comment_likes.range((c.id, MIN_PRINCIPAL), (c.id, MAX_PRINCIPAL),
-                               limit=limits.COMMENT_LIKES_DROPPED)
-    for key, _at in list(rows):
+    rows = list(comment_likes.range((c.id, MIN_PRINCIPAL), (c.id, MAX_PRINCIPAL),
+                                    limit=limits.COMMENT_LIKES_DROPPED))
+    for key, _at in rows:
         comment_likes.remove(key)
+    return 2 + len(rows)
 
 
 @update
@@ -428,3 +452,88 @@ def video_stats(video_id: nat64) -> VideoStats | None:
     if video is None or not safety.is_visible(video, ic.caller()):
         return None
     return stats_of(video_id)
+
+
+# -- deleted videos -------------------------------------------------------------------------
+
+
+def forget_video(video: Video) -> None:
+    """Drop the social state of deleted ``video``: its counters, hidden mark and open
+    case now (and its likes from the creator's count), its per-user entries and comments
+    in batches (`forget_step`)."""
+    likes_now = stats_of(video.id).likes
+    if likes_now:
+        bump(video.creator, likes_received=-likes_now)
+    _stats.remove(video.id)
+    hidden.remove(video.id)
+    key = f"video:{video.id}"
+    case_id = case_of.remove(key)
+    if case_id is not None:
+        cases.remove(case_id)
+    report_counts.remove(key)
+    forgotten[video.id] = True
+    forget_step()
+
+
+_PerVideo = StableBTreeMap[tuple[int, Principal], Any]
+
+
+def _drop_pairs(table: _PerVideo, video_id: int, budget: int) -> int:
+    if budget <= 0:  # a range limit of 0 means no limit
+        return 0
+    rows = list(table.range((video_id, MIN_PRINCIPAL), (video_id, MAX_PRINCIPAL), limit=budget))
+    for key, _ in rows:
+        table.remove(key)
+    return budget - len(rows)
+
+
+def _drop_comments(video_id: int, budget: int) -> int:
+    if budget <= 0:
+        return 0
+    roots = list(video_comments.range((video_id, 0), (video_id, MAX_ID), limit=budget))
+    for (_v, root_id), _ in roots:
+        if budget <= 0:
+            break
+        for (_r, reply_id), _ in list(replies_of.range((root_id, 0), (root_id, MAX_ID),
+                                                       limit=max(1, budget))):
+            reply = comments.get(reply_id)
+            if reply is None:
+                replies_of.remove((root_id, reply_id))
+                budget -= 1
+            else:
+                budget -= _drop_comment(reply)
+            if budget <= 0:
+                return 0
+        root = comments.get(root_id)
+        if root is None:
+            video_comments.remove((video_id, root_id))
+            budget -= 1
+        else:
+            budget -= _drop_comment(root)
+    return max(0, budget)
+
+
+def _drop_reports(video_id: int, budget: int) -> int:
+    if budget <= 0:
+        return 0
+    key = f"video:{video_id}"
+    rows = list(reports.range((key, MIN_PRINCIPAL), (key, MAX_PRINCIPAL), limit=budget))
+    for pair, _ in rows:
+        reports.remove(pair)
+    return budget - len(rows)
+
+
+def forget_step() -> None:
+    """Remove up to `limits.FORGET_BATCH` entries of deleted videos; if some are left,
+    run again from a timer."""
+    budget = limits.FORGET_BATCH
+    for video_id, _ in list(forgotten.range(0, MAX_ID, limit=limits.FORGET_BATCH)):
+        for table in (likes, like_notified, super_likes, shared):
+            budget = _drop_pairs(table, video_id, budget)
+        budget = _drop_comments(video_id, budget)
+        budget = _drop_reports(video_id, budget)
+        if budget <= 0:
+            break
+        forgotten.remove(video_id)
+    if forgotten.first() is not None:
+        set_timer(0, forget_step)

@@ -6,7 +6,8 @@ never changed). A `ProfileView` adds follower, following, video and likes-receiv
 counts and the viewer's relation (following, followed by, blocked). A profile is hidden
 from someone its owner blocked, and from everyone but moderators once its owner is
 suspended. ``videos`` counts ready videos: `video_changed` keeps it (the catalogue
-calls it on every status change and delete).
+calls it on every status change and delete; a delete also drops the video's likes,
+comments and reports).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import re
 
 from icframework.sdk import Principal, Reject, ic, query, update
 
-from . import limits, ratelimit, safety
+from . import interactions, limits, ratelimit, safety
 from .records import Video, VideoStatus
 from .social_records import Profile, ProfileCard, ProfileInput, ProfileView
 from .social_store import blocks, bump, counted_videos, counts_of, follows, handles, profiles
@@ -98,8 +99,12 @@ def view(profile: Profile, viewer: Principal) -> ProfileView:
 
 
 def video_changed(video: Video, deleted: bool = False) -> None:
-    """Keep ``Counts.videos`` of ``video``'s creator: count it while it is ready and not
-    ``deleted``. Idempotent: call it after every status change and on delete."""
+    """Keep the social side in step with ``video``: ``Counts.videos`` of its creator
+    counts it while it is ready and not ``deleted``; once ``deleted``, its likes,
+    comments, reports and counters go too (`interactions.forget_video`). Idempotent:
+    the catalogue calls it after every status change and on delete."""
+    if deleted:
+        interactions.forget_video(video)
     counted = video.id in counted_videos
     ready = video.status is VideoStatus.ready and not deleted
     if ready and not counted:

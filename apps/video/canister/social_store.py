@@ -13,7 +13,8 @@ both directions where both are asked, so one range scan answers each question:
   ``shared[(video, user)]``, ``seen[(user, video)]`` (`SeenRecord`),
   ``like_notified[(video, user)]`` (a like is notified once);
 * ``comments[id]`` with ``video_comments[(video, id)]`` (roots), ``replies_of[(root, id)]``
-  and ``comment_likes[(comment, user)]``;
+  and ``comment_likes[(comment, user)]``; ``forgotten[video]``: deleted videos whose
+  entries are still being removed (`interactions.forget_video`);
 * ``tips[id]``, ``tips_by_creator[(creator, id)]``, ``tip_totals[video]``,
   ``tips_received[creator]``;
 * ``hidden[video] -> reason`` (auto-hidden or removed), ``suspended[user] -> reason``;
@@ -88,6 +89,7 @@ comments = StableBTreeMap[nat64, Comment]("social.comments")
 video_comments = StableBTreeMap[tuple[nat64, nat64], bool]("social.video_comments")
 replies_of = StableBTreeMap[tuple[nat64, nat64], bool]("social.replies_of")
 comment_likes = StableBTreeMap[tuple[nat64, Principal], nat64]("social.comment_likes")
+forgotten = StableBTreeMap[nat64, bool]("social.forgotten")
 
 # tips
 tips = StableBTreeMap[nat64, Tip]("social.tips")

@@ -263,3 +263,50 @@ def test_a_share_counts_once_per_user(w: World) -> None:
     assert w.carol.share(w.video.id) == 2
     rejects(As(w.c, ANON).share, w.video.id, match="sign in first")
     assert stats(w.c, w.video.id).shares == 2
+
+
+# -- deleting a video -----------------------------------------------------------------------
+
+
+def test_a_deleted_videos_social_state_goes_in_batches(w: World) -> None:
+    fans = [person(w.c, f"fan{n:02d}") for n in range(40)]
+    for fan in fans:
+        fan.like(w.video.id)
+        fan.share(w.video.id)
+        root = fan.comment(w.video.id, None, "root")
+        for n in range(11):
+            fan.comment(w.video.id, root.id, f"reply {n}")
+        w.bob.like_comment(root.id)
+    w.bob.report(R.ReportTarget(video=w.video.id), "spam")
+    kept = ready_video(w.c, w.alice.who)
+    w.bob.like(kept.id)
+    w.bob.comment(kept.id, None, "stays")
+    store = APP.social_store
+    tables = ("likes", "like_notified", "shared", "comments", "video_comments", "replies_of",
+              "comment_likes", "reports", "forgotten")
+
+    def sizes() -> dict[str, int]:
+        previous = set_backend(w.c.backend)
+        try:
+            return {name: len(getattr(store, name)) for name in tables}
+        finally:
+            set_backend(previous)
+
+    before = sizes()
+    assert before["comments"] == 40 * 12 + 1 and before["likes"] == 41
+    assert w.alice.me().likes_received == 41
+    w.alice.delete_video(w.video.id)
+    assert w.alice.me().likes_received == 1  # the kept video's like
+    assert w.alice.video_stats(w.video.id) is None
+    first = sizes()
+    removed = sum(before[t] - first[t] for t in tables if t != "forgotten")
+    # One batch: it stops once the budget is spent, at most one comment (its two entries
+    # and its likes) past it.
+    assert first["forgotten"] == 1
+    assert limits.FORGET_BATCH <= removed <= limits.FORGET_BATCH + 2
+    runs = w.c.advance_time(SECOND)  # the timer takes the rest
+    assert runs >= 1
+    assert sizes() == {"likes": 1, "like_notified": 1, "shared": 0, "comments": 1,
+                       "video_comments": 1, "replies_of": 0, "comment_likes": 0, "reports": 0,
+                       "forgotten": 0}
+    assert [c.text for c in w.bob.comments(kept.id, None).items] == ["stays"]
