@@ -40,10 +40,10 @@ RENDITION = bytes((n * 31 + n // 4096) % 253 for n in range(3 * CHUNK + 77))
 
 
 class Site:
-    """The replica service, the canister and typed calls to it."""
+    """The replica service, the canister (and its module) and typed calls to it."""
 
-    def __init__(self, service: ReplicaService, canister: Principal) -> None:
-        self.service, self.canister = service, canister
+    def __init__(self, service: ReplicaService, canister: Principal, wasm: bytes) -> None:
+        self.service, self.canister, self.wasm = service, canister, wasm
         self.methods = Canister(APP.__name__).methods
 
     def call(self, sender: Principal, method: str, *args: Any) -> Any:
@@ -66,7 +66,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     try:
         canister = service.run(lambda r: r.create_canister(sender=OWNER))
         service.run(lambda r: r.install_code(canister, wasm, arg=arg, sender=OWNER))
-        yield Site(service, canister)
+        yield Site(service, canister, wasm)
     finally:
         stop_service()
         set_runtime_loader(previous)
@@ -133,3 +133,23 @@ def test_the_original_is_gone_and_unknown_paths_are_404(site: Site, video: Any) 
         site.call(WORKER, "worker_original_chunk", video.id, 0)
     assert site.get(f"/v/{video.id}/360.mp4").status_code == 404
     assert site.get("/v/424242/720.mp4").status_code == 404
+
+
+def test_an_upload_resumes_across_an_upgrade(site: Site) -> None:
+    """The upgraded instance has no running hash: finish hashes the stored chunks."""
+    file = mp4(2 * CHUNK + 99)
+    parts = chunks_of(file)
+    ticket = site.call(ALICE, "begin_upload", upload_input(file, "across an upgrade"))
+    site.call(ALICE, "put_chunk", ticket.video_id, 0, parts[0])
+    upgrade = Canister(APP.__name__).hooks["post_upgrade"]
+    arg = encode_args(upgrade, (None,))
+    site.service.run(lambda r: r.install_code(site.canister, site.wasm, arg=arg,
+                                              mode="upgrade", sender=OWNER))
+    resumed = site.call(ALICE, "begin_upload", upload_input(file, "across an upgrade"))
+    assert (resumed.video_id, resumed.received) == (ticket.video_id, [0])
+    for index in (2, 1):
+        site.call(ALICE, "put_chunk", ticket.video_id, index, parts[index])
+    finished = site.call(ALICE, "finish_upload", ticket.video_id)
+    assert finished.status == records.VideoStatus.processing
+    assert b"".join(site.call(WORKER, "worker_original_chunk", ticket.video_id, n)
+                    for n in range(3)) == file
