@@ -9,7 +9,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from icframework.sdk import CanisterError, LocalCanister
+from icframework.candid import decode
+from icframework.sdk import CanisterError, LocalCanister, Principal, candid_type_of
 
 from .world import (
     ANON,
@@ -97,13 +98,28 @@ def test_finish_names_the_missing_chunks_and_a_second_finish_returns_the_video()
             match="is processing, not uploading")
 
 
+def published(c: LocalCanister, who: Principal) -> list[tuple[int, str, int, str | None]]:
+    """(video id, status, chunks received, reason) of each event on ``uploads:<who>``."""
+    kind = candid_type_of(records.UploadProgress)
+    found = []
+    for topic, payload in c.backend.events:
+        if topic == f"uploads:{who.to_text()}":
+            [event] = decode(payload, [kind])
+            found.append((event["video_id"], next(iter(event["status"])), event["received"],
+                          event["reason"]))
+    return found
+
+
 def test_status_changes_are_published_to_the_creator() -> None:
     c = fresh()
-    video = ready_video(c, ALICE)
-    topic = f"uploads:{ALICE.to_text()}"
-    statuses = [event for event in c.backend.events if event[0] == topic]
-    assert len(statuses) == 3  # uploading, processing, ready
+    video = ready_video(c, ALICE, size=CHUNK + 1)
     assert video.status == Status.ready and video.ready_at is not None
+    assert published(c, ALICE) == [(video.id, "uploading", 0, None),
+                                   (video.id, "processing", 2, None),
+                                   (video.id, "ready", 2, None)]
+    failed = upload(c, ALICE, b"not a video at all")
+    assert published(c, ALICE)[-1] == (failed.id, "rejected", 1, failed.reason)
+    assert published(c, BOB) == []
 
 
 # -- dedup ---------------------------------------------------------------------------------
