@@ -17,7 +17,8 @@ video follow them).
   update that view's watch time (the largest reported, capped at the duration); a view
   reaching `limits.COMPLETION_PERCENT` of the duration is a completion.
   ``seen[(user, video)]`` keeps the latest counted view (the feed demotes seen videos).
-  Signed-out visitors' views are not counted: one anonymous principal stands for all.
+  Signed-out visitors' views are not counted (one anonymous principal stands for all),
+  nor are a creator's views of their own video.
 * A share counts once per user and video.
 * When a video is deleted, `forget_video` drops its counters, likes, super-likes,
   shares, comments (with their likes) and reports, `limits.FORGET_BATCH` entries per
@@ -404,11 +405,14 @@ def _completes(watched: int, duration: int) -> bool:
 def record_view(video_id: nat64, watched_ms: nat32) -> None:
     """Report that the caller watched a video for ``watched_ms`` (this viewing): one
     view counts per user and video per hour, later reports within the hour update its
-    watch time. Signed-out visitors' reports are accepted and not counted."""
+    watch time. Reports of signed-out visitors and of the video's creator are accepted
+    and not counted."""
     me = ic.caller()
     if me.is_anonymous:
         return
     video = safety.require_visible(video_id, me)
+    if video.creator == me:
+        return
     ratelimit.check(me, "view")
     duration = int(video.duration_ms)
     watched = min(int(watched_ms), duration) if duration > 0 else int(watched_ms)

@@ -250,11 +250,66 @@ def test_one_view_per_user_and_hour_with_watch_time_capped(w: World) -> None:
     assert [(e.views, e.likes) for _t, e in live(w.c)] == [(1, 0), (1, 0), (2, 0), (3, 0)]
 
 
-def test_signed_out_views_are_not_counted_and_hidden_videos_refuse_views(w: World) -> None:
+def test_signed_out_and_own_views_are_not_counted_and_unready_videos_refuse_views(
+        w: World) -> None:
     As(w.c, ANON).record_view(w.video.id, 1_000)
+    w.alice.record_view(w.video.id, 1_000)  # the creator
     assert stats(w.c, w.video.id).views == 0
+    assert seen(w.c, ALICE, w.video.id) is None
     processing = upload(w.c, w.alice.who, mp4(64))
     rejects(w.bob.record_view, processing.id, 1_000, match=f"no video {processing.id}")
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.integers(0, 2), st.integers(0, 30_000), st.booleans()),
+                max_size=25))
+def test_views_watch_time_and_completions_stay_consistent(
+        reports: list[tuple[int, int, bool]]) -> None:
+    """Whatever the reports: views count (user, hour) pairs, each view's watch time is at
+    most the duration, a completion is a view that reached 90 %."""
+    w = World()  # a 20 s video
+    duration = 20_000
+    viewers = [w.bob, w.carol, person(w.c, "dave")]
+    best: dict[tuple[int, int], int] = {}  # (viewer, hour) -> longest report
+    hour = 0
+    for n, watched, next_hour in reports:
+        if next_hour:
+            w.c.backend.advance_time(HOUR)
+            hour += 1
+        viewers[n].record_view(w.video.id, watched)
+        key = (n, hour)
+        best[key] = max(best.get(key, 0), min(watched, duration))
+    s = stats(w.c, w.video.id)
+    assert s.views == len(best)
+    assert s.watch_ms == sum(best.values()) <= s.views * duration
+    assert s.completions == sum(1 for v in best.values() if v * 100 >= duration * 90)
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.sampled_from(["root", "reply", "delete"]), st.integers(0, 2),
+                          st.integers(0, 50)), max_size=20))
+def test_the_comment_count_equals_the_comments_left(steps: list[tuple[str, int, int]]) -> None:
+    w = World()
+    people = [w.alice, w.bob, w.carol]
+    alive: dict[int, int | None] = {}  # comment id -> root id (None for a root)
+    for action, n, pick in steps:
+        ids = sorted(alive)
+        if action == "root" or not ids:
+            alive[people[n].comment(w.video.id, None, f"root {pick}").id] = None
+        elif action == "reply":
+            target = ids[pick % len(ids)]
+            root = alive[target] if alive[target] is not None else target
+            alive[people[n].comment(w.video.id, target, f"reply {pick}").id] = root
+        else:
+            target = ids[pick % len(ids)]
+            w.alice.delete_comment(target)  # the creator may delete any
+            gone = {target} | {c for c, r in alive.items() if r == target}
+            alive = {c: r for c, r in alive.items() if c not in gone}
+    assert stats(w.c, w.video.id).comments == len(alive)
+    roots = w.carol.comments(w.video.id, None).items
+    assert sorted(c.id for c in roots) == sorted(c for c, r in alive.items() if r is None)
+    for c in roots:
+        assert c.replies == sum(1 for r in alive.values() if r == c.id)
 
 
 def test_a_share_counts_once_per_user(w: World) -> None:
