@@ -10,6 +10,12 @@ unfinished resumes it (the ticket lists the chunks received). A SHA-256 whose me
 the canister already keeps makes a new video sharing it, ready at once, with no
 chunk sent (``deduplicated``). An upload that receives nothing for `UPLOAD_TTL_NS` is
 dropped with its chunks by a timer (`sweep`).
+
+Dedup trusts a SHA-256 only after the canister computed it over bytes it holds: media
+enter `store.media_by_hash` when the worker completes a video whose original matched
+its announced digest, so nobody can plant other bytes under a popular file's hash.
+Announcing a known hash without having the file gives a copy of a ready (public) video,
+no more than its URL gives.
 """
 
 from __future__ import annotations
