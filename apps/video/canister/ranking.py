@@ -30,7 +30,8 @@ prior) gets 0.35 + 0.15 + 0.16 + 0.04 + 0.08 + 0.05 = 0.83, and each signal can 
 it by about as much as watch time can. Super-likes are scarce (3 a day) and costly,
 so one counts five likes; a share carries a video to people outside the app.
 `popularity` is engagement as an integer (micro-units), the key of the canister's
-popularity index.
+popularity index; the feed ranks with that stored value (`combine`), so a page reads
+no counters, and `explain` recomputes it from the counters (equal to 1e-6).
 
 **Recency** is exponential decay with a half-life of `HALF_LIFE_NS` (36 hours):
 ``0.5 ** (age / half-life)``; a video from the future (clock skew) counts as new.

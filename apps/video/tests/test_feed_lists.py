@@ -11,7 +11,9 @@ import pytest
 
 from icframework.sdk import LocalCanister, Reject
 
-from .world import ANON, WORKER, As, fresh, mp4, ready_video, upload, user
+from .world import ANON, APP, MOD, WORKER, As, fresh, mp4, ready_video, records, upload, user
+
+S = APP.social_records
 
 
 def register(c: LocalCanister, handle: str) -> As:
@@ -122,3 +124,20 @@ def test_processing_results_and_mentions_notify_once(c: LocalCanister) -> None:
     As(c, WORKER).worker_reject(failed.id, "no video stream")
     assert notes(alice)[0] == ("processing_failed", failed.id, "no video stream")
     assert every(carol, "creator_videos", alice.who) == [video.id]
+
+
+def test_the_indexes_survive_an_upgrade_and_a_suspension_empties_a_creators_lists(
+        c: LocalCanister) -> None:
+    alice, carol = register(c, "alice"), register(c, "carol")
+    made = [ready_video(c, alice, f"#kept video {n}").id for n in range(3)]
+    carol.follow(alice.who)
+    c.upgrade(records.InitArgs(admins=[MOD], workers=[WORKER], ledger=None))
+    assert every(carol, "hashtag", "kept") == made[::-1]
+    assert every(carol, "following_feed") == made[::-1]
+    assert [t.tag for t in carol.trending_tags(5)] == ["kept"]
+    assert [v.video.id for v in carol.search("video", 10).videos] == made[::-1]
+    As(c, MOD).moderate(S.ReportTarget(user=alice.who), S.Decision.remove)
+    assert every(carol, "following_feed") == [] and every(carol, "hashtag", "kept") == []
+    assert carol.trending_tags(5) == [] and carol.for_you(None, 10).items == []
+    As(c, MOD).moderate(S.ReportTarget(user=alice.who), S.Decision.keep)
+    assert every(carol, "creator_videos", alice.who) == made[::-1]
