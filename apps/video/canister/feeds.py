@@ -16,7 +16,9 @@ A For You *session* is a chain of cursors. The cursor holds the session's time (
 uploaded later wait for the next session; ages are measured at that time) and the ids
 already shown; each page is the best of the candidates not shown yet, so paging never
 repeats a video, and a video whose score rose or fell between pages is still shown
-once. The session ends (``next`` null) when the candidates are used up or it has shown
+once. (The newest pool is fixed by the session's time; a video that drops out of its
+day's popularity top between pages, and is in no other pool, is not shown later in
+that session.) The session ends (``next`` null) when the candidates are used up or it has shown
 `MAX_SESSION` videos; the page then starts a new one (with null).
 
 **Following**, **creator** and **hashtag** pages are newest first over one ordered
@@ -107,7 +109,7 @@ def decode_session(cursor: str) -> tuple[int, set[int]]:
             last += value
             shown.add(last)
             value = shift = 0
-    if shift or len(shown) > MAX_SESSION or last > MAX_ID:
+    if shift or len(shown) > MAX_SESSION or last > MAX_ID or int(parts[1]) >= MAX_ID:
         raise bad
     return int(parts[1]), shown
 

@@ -171,7 +171,8 @@ def test_a_session_keeps_its_time_new_videos_wait_for_the_next_one(c: LocalCanis
 
 def test_a_cursor_that_is_not_one_is_refused_with_the_fix(c: LocalCanister) -> None:
     carol = register(c, "carol")
-    for bad in ("fy.12", "fy.x.AA", "ht.1.2", "fy.1.!!"):
+    for bad in ("fy.12", "fy.x.AA", "ht.1.2", "fy.1.!!", "fy.99999999999999999999.",
+                "fy.1.gICAgICAgICAgIAB", "fy.1.gA"):
         with pytest.raises(Reject, match="is not a For You cursor: pass the previous "
                                          "page's next unchanged, or null"):
             carol.for_you(bad, 5)
