@@ -95,4 +95,6 @@ ICFRAMEWORK: dict[str, object] = {
     # what `manage.py runreplica --demo` (make demo) deploys and seeds, in order
     "DEMO_SEEDERS": ["apps.chat.seed.run_demo", "apps.marketplace.seed.run_demo",
                      "apps.social.seed.run_demo"],
+    # called by `manage.py runreplica` once the replica and worker run (docs/workers.md)
+    "REPLICA_HOOKS": ["apps.video.jobs.start"],
 }

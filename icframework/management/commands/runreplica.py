@@ -8,6 +8,9 @@ with its estimate and the time it took (`icframework.compiler.progress`).
 
 It also runs the project's Celery worker in this process (`icframework.workers`) when
 tasks queue on the embedded SQLite broker, or with ``--worker``; it stops with the server.
+Then it calls the project's replica hooks (``ICFRAMEWORK["REPLICA_HOOKS"]``: dotted
+paths of ``hook(service, base_url, state_dir)``, e.g. an app's job dispatcher that
+listens to canister events), and on the way out the stop functions they returned.
 
 The port is bound before anything is printed or started: a port another process holds
 is a `CommandError` naming the holder when ``/proc`` tells it (Linux) and a free port to
@@ -33,6 +36,7 @@ import os
 import socket
 import sys
 from argparse import ArgumentParser, BooleanOptionalAction
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -149,6 +153,7 @@ class Command(BaseCommand):
         for line in demo_lines:
             self.stdout.write(line)
         worker = self.start_worker(options["worker"])
+        stop_hooks = self.start_hooks(service, base)
         self.stdout.write("  stop with Ctrl-C")
         try:
             serve(host, port, access_log=options["access_log"], sock=listener,
@@ -158,6 +163,8 @@ class Command(BaseCommand):
             # is the normal way to stop, not an error worth a traceback.
             self.stdout.write("icframework replica stopped")
         finally:
+            for stop_hook in reversed(stop_hooks):
+                stop_hook()
             if worker is not None:
                 worker.stop()
             stop_service()
@@ -191,6 +198,30 @@ class Command(BaseCommand):
         self.stdout.write(f"  worker:    Celery, in this process, on {broker} "
                           f"(acts as {worker_principal(state_dir())})")
         return worker
+
+    def start_hooks(self, service: ReplicaService, base: str) -> list[Callable[[], Any]]:
+        """Call each ``ICFRAMEWORK["REPLICA_HOOKS"]`` entry with (service, base URL, state
+        directory), after the replica and the worker started; the stop functions they
+        returned, called on the way out (docs/workers.md, "Replica hooks")."""
+        from django.utils.module_loading import import_string
+
+        paths = getattr(settings, "ICFRAMEWORK", {}).get("REPLICA_HOOKS", [])
+        stops: list[Callable[[], Any]] = []
+        for path in paths:
+            try:
+                hook = import_string(path)
+                stop = hook(service, base, state_dir())
+            except Exception as exc:
+                for started in reversed(stops):
+                    started()
+                stop_service()
+                raise CommandError(f"ICFRAMEWORK['REPLICA_HOOKS'] names {path!r}, which "
+                                   f"failed to start: {exc}") from exc
+            if callable(stop):
+                stops.append(stop)
+        if paths:
+            self.stdout.write(f"  hooks:     {', '.join(paths)}")
+        return stops
 
     def seed_demo(self, service: ReplicaService, base: str) -> list[str]:
         """Run each ``ICFRAMEWORK["DEMO_SEEDERS"]`` entry on the replica; the lines they

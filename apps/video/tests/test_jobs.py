@@ -1,0 +1,287 @@
+"""Transcoding jobs end to end on a real replica (``manage.py runreplica`` serving a scratch
+project, the built video canister installed with the state directory's worker principal):
+
+* the product path: a user uploads a real clip with the agent; the canister's
+  ``uploads:`` event reaches the dispatcher (the replica hook runreplica starts), which
+  enqueues `transcode_video` on the embedded broker; runreplica's in-process worker runs
+  it; the video becomes ready, and the gateway serves renditions whose MP4s have their
+  index first and a JPEG poster;
+* the task alone, sent from this process to an in-process worker on a temp-dir broker,
+  for a canister the dispatcher does not know: a clip becomes ready, a truncated one is
+  rejected with the transcoder's reason, a video already ready is skipped;
+* the dispatcher's rules against a canister in this process and a real Celery broker
+  with no worker: a sweep enqueues each listed job once, again only after its task ended.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from django.test import override_settings
+
+from apps.video.clips import make_clip
+from apps.video.jobs import Dispatcher, JobLedger
+from apps.video.tasks import TASK_NAME
+from apps.video.transcode import mp4_boxes
+from icframework.agent import Actor, Agent, ManagementCanister
+from icframework.candid import encode, parse_type
+from icframework.compiler.app_build import build_app
+from icframework.core import Principal
+from icframework.deployments import save_canister_id
+from icframework.identity import Ed25519Identity
+from icframework.replica import pack_python_module
+from icframework.workers import InProcessWorker, worker_identity
+from tests.agent.live_replica import served_project
+from tests.workers.conftest import make_app
+
+from .world import APP_DIR, CHUNK, WORKER, As, fresh, mp4, upload
+
+BUILD_CACHE = APP_DIR.parents[1] / ".build" / "apps"
+DID = (APP_DIR / "video.did").read_text(encoding="utf-8")
+INIT = parse_type("record { admins : vec principal; workers : vec principal; "
+                  "ledger : opt principal }")
+READY_SECONDS = 180  # a hang guard, not a performance bound
+
+
+@dataclass
+class Site:
+    url: str
+    root: Path
+    worker: Principal
+    wasm: bytes
+
+    def install(self) -> Principal:
+        """A new video canister that accepts this state directory's worker."""
+        admin = ManagementCanister(Agent(self.url, identity=Ed25519Identity.generate(),
+                                         fetch_root_key=True))
+        canister = admin.provisional_create_canister_with_cycles()
+        arg = encode([INIT], [{"admins": [], "workers": [self.worker], "ledger": None}])
+        admin.install_code(canister, self.wasm, arg)
+        return canister
+
+    def actor(self, canister: Principal, identity: Any = None) -> Actor:
+        agent = Agent(self.url, identity=identity or Ed25519Identity.generate(),
+                      fetch_root_key=True)
+        return Actor(agent, canister, DID)
+
+    def get(self, canister: Principal, path: str) -> httpx.Response:
+        port = self.url.rsplit(":", 1)[1]
+        return httpx.get(f"{self.url}{path}", headers={"Host": f"{canister}.localhost:{port}"},
+                         timeout=60)
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    root = tmp_path_factory.mktemp("video-jobs")
+    # the scratch project's Celery app (its settings module has no package)
+    (root / "celery_app.py").write_text("from config.celery import app  # noqa: F401\n")
+    worker = worker_identity(root / "state").principal  # runreplica reads the same key
+    wasm = build_app(APP_DIR, pack_python_module, cache_dir=BUILD_CACHE, progress=None).wasm
+    with served_project(root, demo=False) as served:
+        assert "  hooks:     apps.video.jobs.start" in served.printed
+        yield Site(served.url, root, worker, wasm)
+
+
+def upload_clip(actor: Actor, data: bytes, caption: str) -> int:
+    ticket = actor.begin_upload({"caption": caption, "size": len(data),
+                                 "sha256": hashlib.sha256(data).digest(),
+                                 "content_type": "video/mp4"})
+    for index in range(ticket["chunks"]):
+        actor.put_chunk(ticket["video_id"], index, data[index * CHUNK:(index + 1) * CHUNK])
+    video = actor.finish_upload(ticket["video_id"])
+    assert "processing" in video["status"], video
+    return int(ticket["video_id"])
+
+
+def wait_for(actor: Actor, video_id: int, status: str) -> dict[str, Any]:
+    deadline = time.monotonic() + READY_SECONDS
+    while True:
+        video = actor.video(video_id)
+        assert video is not None
+        if status in video["status"]:
+            return dict(video)
+        assert "processing" in video["status"], video
+        assert time.monotonic() < deadline, f"video {video_id} still {video['status']}"
+        time.sleep(0.5)
+
+
+def check_served(site: Site, canister: Principal, video: dict[str, Any]) -> None:
+    kinds = {next(iter(r["kind"])): r for r in video["renditions"]}
+    assert set(kinds) == {"r720", "r360", "poster"}
+    for kind, rendition in kinds.items():
+        response = site.get(canister, rendition["path"])
+        assert response.status_code == 200, (kind, response.status_code)
+        body = response.content
+        assert len(body) == rendition["size"]
+        assert hashlib.sha256(body).digest() == bytes(rendition["sha256"])
+        assert response.headers["content-type"] == rendition["content_type"]
+        if kind == "poster":
+            assert body[:3] == b"\xff\xd8\xff"  # a JPEG
+        else:
+            boxes = mp4_boxes(body)
+            assert boxes.index("moov") < boxes.index("mdat"), boxes
+
+
+def test_an_upload_is_transcoded_by_the_server_without_anyone_asking(site: Site) -> None:
+    canister = site.install()
+    with override_settings(BASE_DIR=site.root):
+        save_canister_id("video", canister, site.url)  # what `manage.py deploy` records
+    alice = site.actor(canister)
+    data = make_clip(3, 1280, 720, label="through the dispatcher", seed=1)
+    video_id = upload_clip(alice, data, "first #clip")
+    video = wait_for(alice, video_id, "ready")
+    assert (video["width"], video["height"]) == (1280, 720)
+    assert 2900 <= video["duration_ms"] <= 3100
+    check_served(site, canister, video)
+    # enqueued once: the event and the sweeps agree
+    with sqlite3.connect(site.root / "state" / "video-jobs.sqlite3") as db:
+        rows = db.execute("SELECT video FROM enqueued WHERE canister = ?",
+                          (canister.to_text(),)).fetchall()
+    assert rows == [(video_id,)]
+
+
+@pytest.fixture
+def task_worker(site: Site, tmp_path: Path, restore_default_app: None
+                ) -> Iterator[InProcessWorker]:
+    """An in-process worker in this process, on a broker in ``tmp_path``, acting as the
+    served state directory's worker identity."""
+    worker = InProcessWorker(make_app(tmp_path))
+    with override_settings(ICFRAMEWORK={"STATE_DIR": str(site.root / "state")}):
+        worker.start()
+        try:
+            yield worker
+        finally:
+            assert worker.stop()
+
+
+def test_the_task_makes_a_clip_ready_and_rejects_a_truncated_one(
+    site: Site, task_worker: InProcessWorker
+) -> None:
+    canister = site.install()  # not recorded: the server's dispatcher leaves it alone
+    bob = site.actor(canister)
+    good = make_clip(2, 1080, 1920, label="vertical", seed=2)
+    cut = make_clip(2, 640, 360, seed=3)
+    cut = cut[:len(cut) // 2]
+    good_id, cut_id = upload_clip(bob, good, "upright"), upload_clip(bob, cut, "cut")
+    task = task_worker.app.tasks[TASK_NAME]
+    answer = task.delay(canister.to_text(), good_id, site.url).get(timeout=READY_SECONDS)
+    assert answer["status"] == "ready" and answer["attempt"] == 1
+    video = bob.video(good_id)
+    assert (video["width"], video["height"]) == (1080, 1920)
+    sizes = {next(iter(r["kind"])): (r["width"], r["height"]) for r in video["renditions"]}
+    assert sizes == {"r720": (720, 1280), "r360": (360, 640), "poster": (720, 1280)}
+    check_served(site, canister, video)
+
+    refused = task.delay(canister.to_text(), cut_id, site.url).get(timeout=READY_SECONDS)
+    assert refused["status"] == "rejected"
+    assert "truncated" in refused["reason"]
+    rejected = bob.video(cut_id)
+    assert "rejected" in rejected["status"] and "truncated" in rejected["reason"]
+    assert rejected["renditions"] == []
+
+    again = task.delay(canister.to_text(), good_id, site.url).get(timeout=READY_SECONDS)
+    assert again["status"] == "skipped"
+    assert "ready, not processing" in again["reason"]
+
+
+def test_a_sweep_enqueues_each_listed_job_once_until_its_task_ends(
+    tmp_path: Path, restore_default_app: None
+) -> None:
+    c = fresh()
+    videos = [upload(c, As(c, Principal.self_authenticating(b"dana")), mp4(2000)).id
+              for _ in range(3)]
+    app = make_app(tmp_path)  # a real broker; no worker yet, so the tasks stay queued
+    canister = Principal.self_authenticating(b"the video canister")
+    now = [1000.0]
+
+    def list_jobs(_: Principal) -> list[int]:
+        return [job.video_id for job in c.query("worker_jobs", caller=WORKER)]
+
+    def send(canister_text: str, video_id: int, task_id: str) -> None:
+        app.send_task("tests.workers.where", args=[video_id], task_id=task_id)
+
+    def is_finished(task_id: str) -> bool:
+        return bool(app.AsyncResult(task_id).ready())
+
+    dispatcher = Dispatcher(JobLedger(tmp_path / "jobs.sqlite3"), lambda: canister,
+                            list_jobs, send, is_finished=is_finished, lost_seconds=3600,
+                            clock=lambda: now[0])
+    first = dispatcher.sweep()
+    assert sorted(job.video_id for job in first) == sorted(videos)
+    assert dispatcher.sweep() == []  # queued: not again
+    assert queued(tmp_path) == 3
+    # a restart keeps the ledger: a new dispatcher does not enqueue them either
+    again = Dispatcher(JobLedger(tmp_path / "jobs.sqlite3"), lambda: canister, list_jobs,
+                       send, is_finished=is_finished, clock=lambda: now[0])
+    assert again.sweep() == []
+    # the tasks run (and end) while the videos stay listed: each is enqueued once more
+    worker = InProcessWorker(app)
+    worker.start()
+    try:
+        for job in first:
+            app.AsyncResult(job.task_id).get(timeout=60)
+    finally:
+        assert worker.stop()
+    second = again.sweep()
+    assert sorted(job.video_id for job in second) == sorted(videos)
+    assert {job.task_id for job in second}.isdisjoint({job.task_id for job in first})
+    assert again.sweep() == []
+    # a task queued longer than lost_seconds is presumed lost
+    now[0] += 3601
+    assert len(again.sweep()) == 3
+    # a claimed video (leased to a worker) is not listed, so not enqueued
+    As(c, WORKER).worker_claim(videos[0])
+    now[0] += 3601
+    assert sorted(job.video_id for job in again.sweep()) == sorted(videos[1:])
+
+
+def queued(directory: Path) -> int:
+    with sqlite3.connect(directory / "broker.sqlite3") as db:
+        (count,) = db.execute("SELECT COUNT(*) FROM kombu_message WHERE visible = 1").fetchone()
+    return int(count)
+
+
+def test_the_event_listener_hands_on_only_videos_entering_processing(
+    tmp_path: Path
+) -> None:
+    from icframework.replica import CanisterEvent
+
+    progress = parse_type("record { video_id : nat64; status : variant { uploading; "
+                          "processing; ready; rejected }; chunks : nat32; received : nat32; "
+                          "reason : opt text }")
+    canister = Principal.self_authenticating(b"video canister")
+
+    def event(topic: str, video_id: int, status: str) -> CanisterEvent:
+        value = encode([progress], [{"video_id": video_id, "status": {status: None},
+                                     "chunks": 1, "received": 1, "reason": None}])
+        return CanisterEvent(canister.raw, topic, value, 7, 0)
+
+    sent: list[tuple[str, int]] = []
+    dispatcher = Dispatcher(JobLedger(tmp_path / "jobs.sqlite3"), lambda: canister,
+                            lambda _: [], lambda c, v, t: sent.append((c, v)),
+                            is_finished=lambda _: False)
+    dispatcher.on_events([event("uploads:abc", 1, "uploading"),
+                          event("uploads:abc", 2, "processing"),
+                          event("video:2", 3, "processing"),
+                          CanisterEvent(canister.raw, "uploads:x", b"not candid", 7, 1),
+                          event("uploads:abc", 4, "ready"),
+                          event("uploads:abc", 2, "processing")])
+    assert [job.video_id for job in dispatcher.dispatch()] == [2]
+    assert sent == [(canister.to_text(), 2)]
+
+
+@pytest.fixture
+def restore_default_app() -> Iterator[None]:
+    from celery import _state
+
+    before = _state.default_app
+    yield
+    _state.set_default_app(before)
