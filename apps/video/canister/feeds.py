@@ -53,7 +53,8 @@ from .search import normalize_tag
 from .social_records import VideoStats
 
 BATCH = 4
-"""Keys read from one followed creator's index at a time."""
+"""Keys read from one followed creator's index at a time (after the first one, which
+is all the merge needs of most creators)."""
 Key = tuple[int, int]
 """``(created_at, id)``: the order of every list, newest first."""
 _TOP: Key = (MAX_ID, MAX_ID)
@@ -217,15 +218,17 @@ def explain_score(video_id: nat64) -> ScoreTerms | None:
 
 # -- lists, newest first --------------------------------------------------------------------
 
-def _batched(fetch: Callable[[Key, int], list[Key]], before: Key, size: int
-             ) -> Iterator[Key]:
-    """Keys below ``before`` newest first, read ``size`` at a time with ``fetch``."""
+def _batched(fetch: Callable[[Key, int], list[Key]], before: Key, size: int,
+             first: int | None = None) -> Iterator[Key]:
+    """Keys below ``before`` newest first, read with ``fetch``: ``first`` (default
+    ``size``) of them, then ``size`` at a time."""
+    want = size if first is None else first
     while True:
-        batch = fetch(before, size)
+        batch = fetch(before, want)
         yield from batch
-        if len(batch) < size:
+        if len(batch) < want:
             return
-        before = batch[-1]
+        before, want = batch[-1], size
 
 
 def _creator_fetch(creator: Principal) -> Callable[[Key, int], list[Key]]:
@@ -250,7 +253,7 @@ def _following(me: Principal, before: Key, scan_limit: int) -> Iterator[Key]:
     feed_store.meter.count(len(creators))
     heap: list[tuple[tuple[int, int], int, Iterator[Key]]] = []
     for rank, creator in enumerate(creators):
-        it = _batched(_creator_fetch(creator), before, BATCH)
+        it = _batched(_creator_fetch(creator), before, BATCH, first=1)
         first = next(it, None)
         if first is not None:
             heap.append(((-first[0], -first[1]), rank, it))
