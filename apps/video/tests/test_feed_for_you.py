@@ -234,3 +234,30 @@ def test_a_session_holds_exactly_the_shown_videos_of_unblocked_creators_once(
             if (name, maker) not in blocked and (maker, name) not in blocked)
         tiers = [card.video.id in {v for v, _m in videos} for card in session(who[name])]
         assert all(tiers)
+
+
+def test_candidates_come_from_the_newest_the_popular_and_the_followed_only(
+        c: LocalCanister) -> None:
+    limits = APP.limits
+    makers = [register(c, f"maker{n}") for n in range(8)]  # under the upload rate limit
+    friend, carol = register(c, "friend"), register(c, "carol")
+    fans = [register(c, f"fan{n}") for n in range(3)]
+
+    def made(n: int) -> int:
+        return int(ready_video(c, makers[n % len(makers)], f"video {n}").id)
+
+    popular_old = made(0)
+    friends_old = ready_video(c, friend, "old, by a friend").id
+    plain_old = [made(n) for n in range(limits.POPULAR_PER_DAY + 3)]
+    for fan in fans:
+        fan.like(popular_old)
+    for n, video_id in enumerate(plain_old[:limits.POPULAR_PER_DAY - 1]):
+        fans[n % 3].like(video_id)  # the day's top: these and popular_old
+    newest = [made(n) for n in range(limits.NEWEST_POOL)]
+    carol.follow(friend.who)
+    got = set(ids(session(carol)))
+    assert set(newest) <= got  # the newest pool
+    assert popular_old in got  # its day's popularity bucket
+    assert friends_old in got  # a followed creator's newest
+    assert not set(plain_old[limits.POPULAR_PER_DAY:]) & got  # in no pool
+    assert len(got) == limits.NEWEST_POOL + limits.POPULAR_PER_DAY + 1
