@@ -45,7 +45,6 @@ from celery.worker import WorkController
 
 from icframework.conf import state_dir
 from icframework.identity import Identity
-from icframework.replica import kept_identity
 
 logger = logging.getLogger(__name__)
 
@@ -222,6 +221,10 @@ def worker_identity(directory: Path) -> Identity:
     put there instead. Raises `ValueError` naming the file and the fix if others may
     read or change it, or if it is not a plaintext PEM key.
     """
+    # Imported here: the project package imports this module with its Celery app, and
+    # loading the settings should not load the replica.
+    from icframework.replica import kept_identity
+
     return kept_identity(
         worker_pem_path(directory), holds="the worker identity's key",
         if_lost="make a new worker identity (and authorise its principal in the canisters "
