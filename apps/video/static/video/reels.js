@@ -273,9 +273,9 @@ export class Reels {
 
   async superLike(id) {
     await this.app.requireMe('super-like videos');
-    await this.app.api.super_like(id);
+    const left = await this.app.api.super_like(id);
     await this.refresh(id);
-    this.app.toast('Super-liked: the creator sees it, and the video is shown to more people.');
+    this.app.toast(`Super-liked: the creator is told, and the video ranks higher. ${left} super-likes left today.`);
   }
 
   async share(id) {
@@ -315,19 +315,25 @@ export class Reels {
     this.app.toast('Thanks: a moderator will look at it.');
   }
 
-  why(id) {
+  // "Why this video": every term of its For You score for this viewer (`explain_score`),
+  // or its counters when it is not in the For You ranking.
+  async why(id) {
     const card = this.cards.get(String(id));
     if (!card) return;
     const { stats } = card;
-    const views = Math.max(1, Number(stats.views));
-    const terms = [
-      card.score ? `Ranking score ${Number(card.score).toFixed(3)} (For You ranks by engagement, recency and who you follow).` : null,
-      card.following_creator ? 'You follow the creator.' : 'Recommended from outside the people you follow.',
-      `${compact(stats.likes)} likes and ${compact(stats.super_likes)} super-likes from ${compact(stats.views)} views.`,
-      stats.completions !== undefined ? `${Math.round((100 * Number(stats.completions)) / views)}% of views watched it to the end.` : null,
-      `${compact(stats.comments)} comments, ${compact(stats.shares)} shares.`,
-    ].filter(Boolean);
-    $('#why-terms').replaceChildren(...terms.map((t) => element('li', { text: t })));
+    const terms = unopt(await this.app.api.explain_score(id));
+    const pct = (x) => `${(100 * x).toFixed(1)}%`;
+    const lines = terms ? [
+      `Score ${terms.score.toFixed(4)} = engagement × recency × follow × seen.`,
+      `Engagement ${terms.engagement.toFixed(3)}: watch time ${pct(terms.watch)}, completion ${pct(terms.completion)}, likes ${pct(terms.like)}, super-likes ${pct(terms.super_like)}, comments ${pct(terms.comment)}, shares ${pct(terms.share)} per view (smoothed).`,
+      `Recency ×${terms.recency.toFixed(3)} (newer videos rank higher).`,
+      card.following_creator ? `Follow bonus ×${terms.follow.toFixed(2)}: you follow the creator.` : `Follow ×${terms.follow.toFixed(2)}: you do not follow the creator.`,
+      terms.seen < 1 ? `Seen ×${terms.seen.toFixed(2)}: you watched it already.` : 'Not seen by you yet.',
+    ] : [
+      `${compact(stats.likes)} likes, ${compact(stats.comments)} comments and ${compact(stats.shares)} shares from ${compact(stats.views)} views.`,
+      'It is not in your For You ranking (it is new, or you opened it from a link).',
+    ];
+    $('#why-terms').replaceChildren(...lines.map((t) => element('li', { text: t })));
     const dialog = $('#why');
     for (const close of $$('.close', dialog)) close.onclick = () => dialog.close();
     dialog.showModal();
