@@ -7,7 +7,8 @@ counts and the viewer's relation (following, followed by, blocked). A profile is
 from someone its owner blocked, and from everyone but moderators once its owner is
 suspended. ``videos`` counts ready videos: `video_changed` keeps it (the catalogue
 calls it on every status change and delete; a delete also drops the video's likes,
-comments and reports).
+comments and reports). People search hears of a new profile and of a new name
+(`catalogue.on_profile_changed`).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import re
 
 from icframework.sdk import Principal, Reject, ic, query, update
 
-from . import interactions, limits, ratelimit, safety
+from . import catalogue, interactions, limits, ratelimit, safety
 from .records import Video, VideoStatus
 from .social_records import Profile, ProfileCard, ProfileInput, ProfileView
 from .social_store import blocks, bump, counted_videos, counts_of, follows, handles, profiles
@@ -141,6 +142,7 @@ def register(handle: str, name: str) -> Profile:
     _apply(profile, ProfileInput(name=name, bio=""))
     handles[h] = me
     profiles[me] = profile
+    catalogue.on_profile_changed(profile)
     return profile
 
 
@@ -160,9 +162,12 @@ def update_profile(data: ProfileInput) -> Profile:
     me = ic.caller()
     profile = require_user(me)
     ratelimit.check(me, "profile")
+    old_name = profile.name
     _apply(profile, data)
     profile.updated_at = ic.time()
     profiles[me] = profile
+    if profile.name != old_name:
+        catalogue.on_profile_changed(profile)
     return profile
 
 
