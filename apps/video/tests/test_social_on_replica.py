@@ -179,3 +179,16 @@ def test_a_tip_awaits_the_ledger_and_moves_the_tokens(site: Site) -> None:
     assert site.ledger(ALICE, "icrc1_balance_of", account(ALICE, None)) == 700
     received = site.call(ALICE, "tips_received")
     assert (received.total, received.count, received.recent[0].block) == (700, 1, block)
+
+
+def test_deleting_a_video_drops_its_social_state_on_the_replica(site: Site) -> None:
+    video = site.ready_video(CAROL)
+    site.call(BOB, "like", video.id)
+    root = site.call(BOB, "comment", video.id, None, "soon gone")
+    site.call(DAVE, "like_comment", root.id)
+    assert site.call(CAROL, "me").likes_received == 1
+    site.call(CAROL, "delete_video", video.id)
+    assert site.call(CAROL, "me").likes_received == 0
+    assert site.call(BOB, "video_stats", video.id) is None
+    with pytest.raises(CanisterError, match=f"no comment {root.id}"):
+        site.call(DAVE, "like_comment", root.id)
