@@ -106,8 +106,6 @@ def test_search_finds_people_by_handle_prefix_and_hashtags_by_prefix(c: LocalCan
     assert viewer.search("tra ins", 10).tags == []
 
 
-@pytest.mark.xfail(strict=True, reason="profiles.register and update_profile do not call "
-                   "catalogue.on_profile_changed yet, so names are not indexed")
 def test_people_are_found_by_the_words_of_their_name(c: LocalCanister) -> None:
     alice = register(c, "alice", "Alice Liddell")
     viewer = register(c, "viewer")
