@@ -94,7 +94,7 @@ ICFRAMEWORK: dict[str, object] = {
     "STATE_DIR": os.environ.get("ICFRAMEWORK_STATE_DIR", str(BASE_DIR / ".replica")),
     # what `manage.py runreplica --demo` (make demo) deploys and seeds, in order
     "DEMO_SEEDERS": ["apps.chat.seed.run_demo", "apps.marketplace.seed.run_demo",
-                     "apps.social.seed.run_demo"],
+                     "apps.social.seed.run_demo", "apps.video.seed.run_demo"],
     # called by `manage.py runreplica` once the replica and worker run (docs/workers.md)
     "REPLICA_HOOKS": ["apps.video.jobs.start"],
 }
