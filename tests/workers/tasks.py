@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from celery import shared_task
 
 WHERE = "tests.workers.where"
 FLAKY = "tests.workers.flaky"
+HOLD = "tests.workers.hold"
 
 
 @shared_task(name=WHERE)
@@ -39,3 +41,20 @@ def flaky(self: Any, attempts_file: str, failures: int) -> dict[str, int]:
     if attempts <= failures:
         raise Flaky(f"attempt {attempts} of {failures + 1} fails on purpose")
     return {"attempts": attempts, "retries": self.request.retries}
+
+
+@shared_task(name=HOLD, acks_late=True)
+def hold(runs_file: str) -> dict[str, int]:
+    """Append this process's id to ``runs_file``; on the first run, then wait (up to 5
+    minutes) for the process to be killed; on a later run, answer how many runs there
+    were and where this one ran."""
+    path = Path(runs_file)
+    with path.open("a", encoding="utf-8") as log:
+        log.write(f"{os.getpid()}\n")
+    runs = len(path.read_text(encoding="utf-8").splitlines())
+    if runs == 1:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            time.sleep(0.1)
+        raise TimeoutError("the first run of `hold` was not killed within 5 minutes")
+    return {"runs": runs, "pid": os.getpid()}

@@ -35,7 +35,7 @@ def test_a_delayed_task_runs_in_the_worker_thread_through_the_sqlite_queue(
     assert answer["value"] == 42
     assert answer["pid"] == os.getpid()
     assert answer["thread"] != threading.current_thread().name
-    assert answer["thread"].startswith("ThreadPoolExecutor")  # the worker's threads pool
+    assert answer["thread"].startswith("celery-task-")  # the worker's threads pool
     # the message went through the broker's tables, the result through the backend's
     with sqlite3.connect(tmp_path / "broker.sqlite3") as broker:
         queues = {name for (name,) in broker.execute("SELECT name FROM kombu_queue")}

@@ -52,7 +52,7 @@ def test_the_server_process_runs_the_worker_and_ctrl_c_stops_both(
         assert (tmp_path / "state" / "worker.pem").stat().st_mode & 0o777 == 0o600
         answer = client.send_task("icframework.ping").get(timeout=ANSWER_SECONDS)
         assert answer["pid"] == process.pid
-        assert answer["thread"].startswith("ThreadPoolExecutor")
+        assert answer["thread"].startswith("celery-task-")
         process.send_signal(signal.SIGINT)
         process.wait(timeout=EXIT_SECONDS)
     output = log.read_text()
