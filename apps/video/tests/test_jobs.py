@@ -39,7 +39,7 @@ from icframework.deployments import save_canister_id
 from icframework.identity import Ed25519Identity
 from icframework.replica import pack_python_module
 from icframework.workers import InProcessWorker, worker_identity
-from tests.agent.live_replica import served_project
+from tests.agent.live_replica import free_port, served_project
 from tests.workers.conftest import make_app
 
 from .world import APP_DIR, CHUNK, WORKER, As, fresh, mp4, upload
@@ -190,6 +190,34 @@ def test_the_task_makes_a_clip_ready_and_rejects_a_truncated_one(
     again = task.delay(canister.to_text(), good_id, site.url).get(timeout=READY_SECONDS)
     assert again["status"] == "skipped"
     assert "ready, not processing" in again["reason"]
+
+
+def test_a_video_out_of_claims_is_left_to_the_canister_and_the_replica_unreachable_retried(
+    site: Site, task_worker: InProcessWorker
+) -> None:
+    """A file that killed the worker three times (three claims, never completed) is not
+    claimed a fourth time: the task ends and the canister rejects the video when the last
+    lease ends. A replica that does not answer is a transient error: retried."""
+    canister = site.install()
+    carol = site.actor(canister)
+    video_id = upload_clip(carol, make_clip(1, 320, 180, seed=4), "poison")
+    as_worker = site.actor(canister, worker_identity(site.root / "state"))
+    for attempt in (1, 2, 3):  # three deliveries that died after claiming
+        assert as_worker.worker_claim(video_id)["attempt"] == attempt
+    task = task_worker.app.tasks[TASK_NAME]
+    answer = task.delay(canister.to_text(), video_id, site.url).get(timeout=READY_SECONDS)
+    assert answer["status"] == "skipped"
+    assert "already had 3 processing attempts" in answer["reason"]
+    assert "processing" in carol.video(video_id)["status"]  # until the lease ends
+
+    unreachable = f"http://127.0.0.1:{free_port()}"
+    result = task.delay(canister.to_text(), video_id, unreachable)
+    deadline = time.monotonic() + READY_SECONDS
+    while result.state != "RETRY":
+        assert result.state == "PENDING", result.state
+        assert time.monotonic() < deadline, "the task was not retried"
+        time.sleep(0.2)
+    assert "did not answer" in str(result.info)
 
 
 def test_a_sweep_enqueues_each_listed_job_once_until_its_task_ends(
