@@ -277,12 +277,25 @@ def make_subnet_delegation(
     canister_ranges: Sequence[tuple[Principal, Principal]],
     time_ns: int,
 ) -> CertificateDelegation:
-    """A root-signed delegation to a subnet key, as the NNS issues for other subnets."""
+    """A root-signed delegation to a subnet key, as the NNS issues for other subnets.
+
+    Its certificate reveals ``/subnet/<id>/public_key``, ``/subnet/<id>/canister_ranges``
+    (what agent-js 3.x and `verify_certificate` read), the same ranges as one shard
+    ``/canister_ranges/<id>/<first id>`` (what newer agents read) and ``/time``
+    (``time_ns``: agents accept a delegation up to 30 days old). Raises
+    `CertificateError` if ``canister_ranges`` is empty.
+    """
+    if not canister_ranges:
+        raise CertificateError(
+            f"a delegation to subnet {subnet_id} needs at least one canister range"
+        )
+    ranges = encode_canister_ranges(canister_ranges)
     tree = build_tree(
         {
+            "canister_ranges": {subnet_id.raw: {min(canister_ranges)[0].raw: ranges}},
             "subnet": {
                 subnet_id.raw: {
-                    "canister_ranges": encode_canister_ranges(canister_ranges),
+                    "canister_ranges": ranges,
                     "public_key": subnet_public_key_der,
                 }
             },

@@ -18,6 +18,19 @@ The tree holds only committed state: requests still ``received`` (submitted afte
 last round, not yet inducted) are left out, so a tree for a height is a function of
 that height's committed state. Callers must hold the replica service's lock, since
 the subnet is read directly.
+
+Subnets and delegations (§4.6): a subnet signs with its own BLS key; its
+`SubnetIdentity` says which key, the root key agents trust, its canister-id range and,
+for any subnet but the root, the delegation by which the root key vouches for that
+key and range (a root-signed certificate revealing ``/subnet/<id>/public_key``,
+``/subnet/<id>/canister_ranges`` and ``/time``). Every certificate a delegated subnet
+hands out (read_state, v3 call replies, data certificates) carries
+``delegation = {subnet_id, certificate}``; the root subnet's carry none, which is the
+embedded default. The subnet's own tree lists its key under
+``/subnet/<id>/public_key`` (the subnet key, not the root key). agent-js accepts a
+delegation up to 30 days old; a deployment replaces it with a fresh one once
+`SubnetIdentity.needs_refresh` (older than `DELEGATION_REFRESH_NS`, a day), through
+`StateCertifier.set_delegation`.
 """
 
 from __future__ import annotations
@@ -33,9 +46,16 @@ from icframework.protocol import (
     STATE_ROOT_DOMAIN,
     BlsKeyPair,
     Certificate,
+    CertificateDelegation,
+    CertificateError,
     HashTree,
     build_tree,
+    decode_canister_ranges,
     encode_canister_ranges,
+    lookup_value,
+    make_subnet_delegation,
+    parse_certificate,
+    verify_certificate,
 )
 from icframework.protocol.hashtree import LabeledMap
 from icframework.replica.errors import ReplicaError
@@ -44,17 +64,147 @@ from icframework.replica.subnet import Subnet
 
 SUBNET_TYPE = "application"
 SELF_DESCRIBE_TAG = 55799
+DEFAULT_FIRST_CANISTER_INDEX = 0x8000000000100000
+DEFAULT_LAST_CANISTER_INDEX = 0x80000000001FFFFF
+DELEGATION_REFRESH_NS = 24 * 3600 * 1_000_000_000
+"""A delegation older than this (a day) should be replaced; agents refuse one older than
+30 days (agent-js's policy), so a day leaves ample room for a slow refresh."""
 Path = Sequence[bytes | str]
 
 __all__ = [
+    "DELEGATION_REFRESH_NS",
     "SUBNET_TYPE",
     "CertifiedState",
     "StateCertifier",
+    "SubnetIdentity",
     "build_state_tree",
     "canister_entry",
     "canister_ranges",
     "request_status_entries",
 ]
+
+
+@dataclass(frozen=True, slots=True)
+class SubnetIdentity:
+    """Who a subnet is: its BLS ``key``, the ``root_key_der`` agents trust, its
+    canister-index range and, unless it is the root subnet, its ``delegation``.
+
+    The subnet id is the self-authenticating principal of the subnet key's DER form. The
+    root subnet's key is the root key and it has no delegation; any other subnet needs
+    a delegation naming it. Use `root` and `delegated` to make one; raises
+    `ReplicaError` for an inconsistent record.
+    """
+
+    key: BlsKeyPair
+    root_key_der: bytes
+    first_canister_index: int = DEFAULT_FIRST_CANISTER_INDEX
+    last_canister_index: int = DEFAULT_LAST_CANISTER_INDEX
+    delegation: CertificateDelegation | None = None
+
+    def __post_init__(self) -> None:
+        if self.first_canister_index > self.last_canister_index:
+            raise ReplicaError(
+                f"canister range {self.first_canister_index:#x}..{self.last_canister_index:#x} "
+                "is empty: the first index must not exceed the last"
+            )
+        if self.is_root:
+            if self.delegation is not None:
+                raise ReplicaError(
+                    "the root subnet signs with the root key itself and takes no delegation; "
+                    "drop the delegation or use another subnet key"
+                )
+            return
+        if self.delegation is None:
+            raise ReplicaError(
+                f"subnet {self.subnet_id} does not hold the root key, so agents only trust its "
+                "certificates through a delegation; pass one (SubnetIdentity.delegated)"
+            )
+        if self.delegation.subnet_id != self.subnet_id:
+            raise ReplicaError(
+                f"the delegation names subnet {self.delegation.subnet_id}, not this subnet "
+                f"{self.subnet_id}; ask the root subnet for one for this subnet's key"
+            )
+        try:
+            inner = verify_certificate(self.delegation.certificate, self.root_key_der)
+        except CertificateError as exc:
+            raise ReplicaError(
+                f"the delegation of subnet {self.subnet_id} does not verify under the root "
+                f"key: {exc}"
+            ) from exc
+        vouched = lookup_value(["subnet", self.subnet_id.raw, "public_key"], inner.tree)
+        if vouched != self.key.public_key_der:
+            raise ReplicaError(
+                f"the delegation of subnet {self.subnet_id} vouches for another key than the "
+                "subnet's own; ask the root subnet for one for this key"
+            )
+
+    @classmethod
+    def root(cls, key: BlsKeyPair, *,
+             first_canister_index: int = DEFAULT_FIRST_CANISTER_INDEX,
+             last_canister_index: int = DEFAULT_LAST_CANISTER_INDEX) -> SubnetIdentity:
+        """The root subnet: ``key`` is the root key (the embedded replica's case)."""
+        return cls(key, key.public_key_der, first_canister_index, last_canister_index)
+
+    @classmethod
+    def delegated(cls, root_key: BlsKeyPair, key: BlsKeyPair, *, first_canister_index: int,
+                  last_canister_index: int, time_ns: int) -> SubnetIdentity:
+        """A non-root subnet with ``key``, vouched for by ``root_key`` at ``time_ns``."""
+        identity = cls.root(key, first_canister_index=first_canister_index,
+                            last_canister_index=last_canister_index)
+        return identity.with_delegation(make_subnet_delegation(
+            root_key, identity.subnet_id, key.public_key_der, identity.canister_ranges,
+            time_ns,
+        ), root_key.public_key_der)
+
+    @property
+    def subnet_id(self) -> Principal:
+        return Principal.self_authenticating(self.key.public_key_der)
+
+    @property
+    def is_root(self) -> bool:
+        """Whether this subnet's key is the root key (no delegation needed)."""
+        return self.key.public_key_der == self.root_key_der
+
+    @property
+    def canister_ranges(self) -> list[tuple[Principal, Principal]]:
+        """The configured range as principals (closed interval)."""
+        return [(Principal.from_canister_index(self.first_canister_index),
+                 Principal.from_canister_index(self.last_canister_index))]
+
+    def with_delegation(self, delegation: CertificateDelegation,
+                        root_key_der: bytes | None = None) -> SubnetIdentity:
+        """This identity with a new (refreshed) ``delegation`` (and root key, if given)."""
+        return SubnetIdentity(self.key, root_key_der or self.root_key_der,
+                              self.first_canister_index, self.last_canister_index, delegation)
+
+    def delegation_time_ns(self) -> int | None:
+        """The ``/time`` of the delegation's certificate, or None for the root subnet."""
+        if self.delegation is None:
+            return None
+        time_ns = parse_certificate(self.delegation.certificate).time_ns
+        if time_ns is None:
+            raise ReplicaError(f"the delegation of subnet {self.subnet_id} has no /time")
+        return time_ns
+
+    def needs_refresh(self, now_ns: int) -> bool:
+        """Whether the delegation is older than `DELEGATION_REFRESH_NS` at ``now_ns``."""
+        time_ns = self.delegation_time_ns()
+        return time_ns is not None and now_ns - time_ns > DELEGATION_REFRESH_NS
+
+    def delegated_ranges(self) -> tuple[tuple[Principal, Principal], ...]:
+        """The canister ranges the delegation vouches for (the configured one if root)."""
+        if self.delegation is None:
+            return tuple(self.canister_ranges)
+        tree = parse_certificate(self.delegation.certificate).tree
+        raw = lookup_value(["subnet", self.subnet_id.raw, "canister_ranges"], tree)
+        if raw is None:
+            raise ReplicaError(
+                f"the delegation of subnet {self.subnet_id} does not reveal its canister_ranges"
+            )
+        try:
+            return decode_canister_ranges(raw)
+        except CertificateError as exc:
+            raise ReplicaError(f"the delegation of subnet {self.subnet_id}: {exc}") from exc
 
 
 def canister_ranges(subnet: Subnet) -> list[tuple[Principal, Principal]]:
@@ -136,13 +286,13 @@ def _certified_canisters(subnet: Subnet) -> LabeledMap:
     })
 
 
-def _subnet_entry(subnet: Subnet, node: Ed25519Identity) -> HashTree:
+def _subnet_entry(subnet: Subnet, node: Ed25519Identity, public_key_der: bytes) -> HashTree:
     config = subnet.config
     return build_tree({
         config.subnet_id: {
             "canister_ranges": encode_canister_ranges(canister_ranges(subnet)),
             "node": {node.principal.raw: {"public_key": node.der_public_key}},
-            "public_key": config.root_key,
+            "public_key": public_key_der,
             "type": SUBNET_TYPE,
         }
     })
@@ -158,8 +308,10 @@ def _state_root(canisters: LabeledMap, requests: LabeledMap, subnet_entry: HashT
     })
 
 
-def build_state_tree(subnet: Subnet, node: Ed25519Identity) -> HashTree:
-    """The whole certified state tree of ``subnet``, built from scratch (``node``: its node).
+def build_state_tree(subnet: Subnet, node: Ed25519Identity,
+                     public_key_der: bytes | None = None) -> HashTree:
+    """The whole certified state tree of ``subnet``, built from scratch (``node``: its node;
+    ``public_key_der``: the subnet's key, by default the root key of its config).
 
     Leaves: ``/time`` (ns, LEB128); ``/request_status/<id>/…`` for every inducted
     request; ``/canister/<id>/…`` (see `canister_entry`);
@@ -167,8 +319,9 @@ def build_state_tree(subnet: Subnet, node: Ed25519Identity) -> HashTree:
     shape and root hash as the levels `StateCertifier` keeps up to date; O(n), for
     tests and checks.
     """
+    key = subnet.config.root_key if public_key_der is None else public_key_der
     root = _state_root(_certified_canisters(subnet), _certified_requests(subnet),
-                       _subnet_entry(subnet, node), subnet.time_ns)
+                       _subnet_entry(subnet, node, key), subnet.time_ns)
     return root.to_tree()
 
 
@@ -177,13 +330,15 @@ class CertifiedState:
     """The signed state tree of one round height; hands out witnesses of it.
 
     ``signature`` is the BLS signature of the root hash, valid for every witness cut
-    from ``root``. Data certificates are cached per canister.
+    from ``root``; ``delegation`` (a non-root subnet's) goes with every certificate.
+    Data certificates are cached per canister.
     """
 
     height: int
     time_ns: int
     root: LabeledMap
     signature: bytes
+    delegation: CertificateDelegation | None = None
     _data_certificates: dict[bytes, bytes] = field(default_factory=dict, repr=False)
 
     @property
@@ -196,9 +351,10 @@ class CertifiedState:
         return self.root.to_tree()
 
     def certificate(self, paths: Iterable[Path]) -> bytes:
-        """CBOR certificate revealing ``paths`` and ``/time``, and nothing else."""
+        """CBOR certificate revealing ``paths`` and ``/time``, and nothing else (with the
+        subnet's delegation, if it has one)."""
         witness = self.root.witness([*paths, ("time",)])
-        return Certificate(witness, self.signature).to_cbor()
+        return Certificate(witness, self.signature, self.delegation).to_cbor()
 
     def data_certificate(self, canister_id: bytes) -> bytes:
         """The certificate ``ic0.data_certificate_copy`` gives a query of ``canister_id``."""
@@ -210,16 +366,29 @@ class CertifiedState:
 
 
 class StateCertifier:
-    """Keeps the state tree up to date and signs it once per height (see the module docstring)."""
+    """Keeps the state tree up to date and signs it once per height (see the module docstring).
 
-    def __init__(self, key: BlsKeyPair, node: Ed25519Identity) -> None:
+    ``delegation``: the root key's delegation to ``key`` when this is not the root subnet.
+    """
+
+    def __init__(self, key: BlsKeyPair, node: Ed25519Identity,
+                 delegation: CertificateDelegation | None = None) -> None:
         self.key = key
         self.node = node
+        self.delegation = delegation
         self._current: CertifiedState | None = None
         self._subnet: Subnet | None = None
         self._requests = LabeledMap()
         self._canisters = LabeledMap()
         self._subnet_entry: HashTree | None = None
+
+    def set_delegation(self, delegation: CertificateDelegation) -> None:
+        """Hand out ``delegation`` (a refreshed one) from now on, at this height too."""
+        self.delegation = delegation
+        if self._current is not None:
+            current = self._current
+            self._current = CertifiedState(current.height, current.time_ns, current.root,
+                                           current.signature, delegation)
 
     def certified_state(self, subnet: Subnet) -> CertifiedState:
         """The certified state at ``subnet``'s last committed height (built on first use).
@@ -245,7 +414,8 @@ class StateCertifier:
             # What `sign_certificate` signs, computed once: every witness cut from the
             # tree has the same root hash, so this signature serves all of them.
             signature = self.key.sign(STATE_ROOT_DOMAIN + root.digest)
-            current = CertifiedState(subnet.height, subnet.time_ns, root, signature)
+            current = CertifiedState(subnet.height, subnet.time_ns, root, signature,
+                                     self.delegation)
             self._current = current
         return current
 
@@ -256,7 +426,7 @@ class StateCertifier:
             self._subnet = subnet
             self._requests = _certified_requests(subnet)
             self._canisters = _certified_canisters(subnet)
-            self._subnet_entry = _subnet_entry(subnet, self.node)
+            self._subnet_entry = _subnet_entry(subnet, self.node, self.key.public_key_der)
             return
         requests = self._requests
         for request_id in changes.requests:
@@ -275,4 +445,4 @@ class StateCertifier:
                          else canisters.set(canister_id, entry))
         self._canisters = canisters
         if membership_changed or self._subnet_entry is None:
-            self._subnet_entry = _subnet_entry(subnet, self.node)
+            self._subnet_entry = _subnet_entry(subnet, self.node, self.key.public_key_der)

@@ -17,12 +17,14 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+import cbor2
+
 from icframework.candid.binary import decode, encode
 from icframework.core import ErrorCode, Principal
 from icframework.identity import Ed25519Identity
-from icframework.protocol import BlsKeyPair
+from icframework.protocol import BlsKeyPair, CertificateDelegation
 from icframework.protocol.request_id import request_id as compute_request_id
-from icframework.replica.certification import CertifiedState, StateCertifier
+from icframework.replica.certification import CertifiedState, StateCertifier, SubnetIdentity
 from icframework.replica.errors import CanisterError, ReplicaError
 from icframework.replica.execution.engine import ExecutionEngine
 from icframework.replica.execution.runtime import shared_runtime
@@ -57,12 +59,15 @@ class Replica:
     """One subnet with its state store and wasm engine (see the module docstring)."""
 
     def __init__(self, subnet: Subnet, store: StateStore, key: BlsKeyPair,
-                 node: Ed25519Identity) -> None:
+                 node: Ed25519Identity, identity: SubnetIdentity | None = None) -> None:
         self.subnet = subnet
         self.store = store
         self.key = key
         self.node_key = node
-        self.certifier = StateCertifier(key, node)
+        self.identity = identity or SubnetIdentity.root(
+            key, first_canister_index=subnet.config.first_canister_index,
+            last_canister_index=subnet.config.last_canister_index)
+        self.certifier = StateCertifier(key, node, self.identity.delegation)
 
     @classmethod
     def open(
@@ -71,8 +76,15 @@ class Replica:
         *,
         config: SubnetConfig | None = None,
         clock: Callable[[], int] = time.time_ns,
+        identity: SubnetIdentity | None = None,
     ) -> Replica:
-        """Open the replica whose state lives in ``state_dir`` (in memory if None)."""
+        """Open the replica whose state lives in ``state_dir`` (in memory if None).
+
+        ``identity`` runs it as that subnet (key, root key, canister range, delegation;
+        see `SubnetIdentity`) and is stored with the state, so a later open without one
+        is the same subnet. Without either, it is the root subnet with a key of its own.
+        The subnet id, root key and canister range of ``config`` come from the identity.
+        """
         if state_dir is None:
             store: StateStore = MemoryStateStore()
             engine = ExecutionEngine()
@@ -80,15 +92,27 @@ class Replica:
             state_dir.mkdir(parents=True, exist_ok=True)
             store = SQLiteStateStore(state_dir / "state.sqlite3")
             engine = ExecutionEngine(cache_dir=state_dir / "wasm-cache")
-        key = subnet_key(store)
-        root_key = key.public_key_der
+        identity = subnet_identity(store, identity, config or SubnetConfig())
         config = dataclasses.replace(
             config or SubnetConfig(),
-            root_key=root_key,
-            subnet_id=Principal.self_authenticating(root_key).raw,
+            root_key=identity.root_key_der,
+            subnet_id=identity.subnet_id.raw,
+            first_canister_index=identity.first_canister_index,
+            last_canister_index=identity.last_canister_index,
         )
         subnet = Subnet(store, engine, config, clock, management=ManagementCanister)
-        return cls(subnet, store, key, node_key(store))
+        return cls(subnet, store, identity.key, node_key(store), identity)
+
+    def set_delegation(self, delegation: CertificateDelegation) -> None:
+        """Use (and store) a refreshed delegation for this subnet's key, from now on.
+
+        Refresh once `SubnetIdentity.needs_refresh` (a day old; agents accept 30 days).
+        Raises `ReplicaError` if it does not fit this subnet (see `SubnetIdentity`).
+        """
+        identity = self.identity.with_delegation(delegation)
+        _store_identity(self.store, identity)
+        self.identity = identity
+        self.certifier.set_delegation(delegation)
 
     def close(self) -> None:
         self.store.close()
@@ -379,6 +403,57 @@ def subnet_key(store: StateStore) -> BlsKeyPair:
         ))
         return key
     return BlsKeyPair.from_secret(secret)
+
+
+_IDENTITY_KEY = ("meta", b"subnet_identity")
+
+
+def subnet_identity(store: StateStore, identity: SubnetIdentity | None,
+                    config: SubnetConfig) -> SubnetIdentity:
+    """The identity the replica on ``store`` runs as: ``identity`` (then stored), else the
+    stored one, else the root subnet with `subnet_key` and ``config``'s canister range.
+
+    Raises `ReplicaError` if ``identity``'s key is not the key the state was made with.
+    """
+    stored_secret = store.kv_get("meta", b"bls_secret")
+    if identity is not None:
+        secret = identity.key.secret.to_bytes(32, "big")
+        if stored_secret is not None and stored_secret != secret:
+            raise ReplicaError(
+                "this state belongs to a subnet with another key; open it without an "
+                "identity, or give the identity a fresh state directory"
+            )
+        _store_identity(store, identity, {("meta", b"bls_secret"): secret})
+        return identity
+    key = subnet_key(store)
+    record = store.kv_get(*_IDENTITY_KEY)
+    if record is None:
+        return SubnetIdentity.root(key, first_canister_index=config.first_canister_index,
+                                   last_canister_index=config.last_canister_index)
+    fields = cbor2.loads(record)
+    delegation = fields.get("delegation")
+    return SubnetIdentity(
+        key, fields["root_key"], fields["first_canister_index"], fields["last_canister_index"],
+        None if delegation is None else CertificateDelegation(
+            Principal(delegation["subnet_id"]), delegation["certificate"]),
+    )
+
+
+def _store_identity(store: StateStore, identity: SubnetIdentity,
+                    extra: Mapping[tuple[str, bytes], bytes] | None = None) -> None:
+    """Store ``identity`` (all but its key, which `subnet_key` keeps) in ``store``."""
+    delegation = identity.delegation
+    record = cbor2.dumps({
+        "root_key": identity.root_key_der,
+        "first_canister_index": identity.first_canister_index,
+        "last_canister_index": identity.last_canister_index,
+        "delegation": None if delegation is None else {
+            "subnet_id": delegation.subnet_id.raw, "certificate": delegation.certificate},
+    })
+    store.commit_round(RoundChanges(
+        height=store.height(), time_ns=store.time_ns(),
+        kv_puts={_IDENTITY_KEY: record, **(extra or {})},
+    ))
 
 
 def node_key(store: StateStore) -> Ed25519Identity:
