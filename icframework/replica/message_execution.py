@@ -7,8 +7,9 @@ that the canister can take it, prepays the instruction limit (`replica.charging`
 executes the entry point in the canister's sandbox, settles the fee, and applies the
 output (`_apply_output`): cycles moved, certified data and timer set, calls made
 turned into requests with callbacks, and the reply or reject of the call context sent
-back. Requests and answers leave through the `Router` (the subnet: input queues, and
-the ingress history for ingress answers). What the round did is added to ``report``.
+back. Requests and answers leave through the `Router` (the subnet: input queues, the
+XNet streams to other subnets, and the ingress history for ingress answers). What the
+round did is added to ``report``.
 """
 
 from __future__ import annotations
@@ -79,8 +80,11 @@ class RoundReport:
 class Router(Protocol):
     """Where the executor sends what a message produced (the subnet)."""
 
-    def enqueue(self, message: Request | Response) -> None:
-        """Put a request or response on its destination's input queue."""
+    def send_request(self, request: Request) -> None:
+        """Deliver a call a canister made: to a canister of this subnet (its input
+        queue), to one on another subnet (the XNet stream to that subnet), or, if no
+        subnet hosts the callee, answer it with a ``DESTINATION_INVALID`` reject that
+        refunds the attached cycles."""
 
     def send_response(self, origin: CallOrigin, *, reply: bytes | None = None,
                       reject: RejectInfo | None = None, refund: int = 0,
@@ -294,13 +298,7 @@ class MessageExecutor:
                                 callback_id=callback.id)
             request = Request(canister_id, call.callee, call.method, bytes(call.payload), origin,
                               call.cycles)
-            if call.callee == MANAGEMENT or call.callee in self.canisters.states:
-                self.router.enqueue(request)
-            else:
-                self.router.send_response(origin, reject=RejectInfo(
-                    RejectCode.DESTINATION_INVALID,
-                    f"Canister {canister_text(call.callee)} not found",
-                    ErrorCode.CANISTER_NOT_FOUND), refund=call.cycles)
+            self.router.send_request(request)
         response = output.response
         if response is not None and not context_state.responded:
             context_state.responded = True

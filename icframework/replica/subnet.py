@@ -32,6 +32,19 @@ An update call, top to bottom:
    once per height (`replica.certification.StateCertifier`); the call's certificate
    is cut from it.
 
+Calls between subnets: given a routing (``routing``, `replica.xnet.Routing`: which
+subnet hosts a canister), a request to a canister on another subnet, and the response
+to a call that came from one, go into the outgoing XNet stream to that subnet
+(`replica.xnet.XNetState`, committed with the round). The transport takes
+`outgoing_slices` and hands each to the destination's `induct_slice`, which takes the
+new messages; the next round inducts them (`_induct_xnet`) at its start, after ingress.
+A request for a canister this subnet does not host is answered with a
+``DESTINATION_INVALID`` reject, attached cycles refunded, through the reverse stream.
+Without a routing (the embedded replica) a call to an unknown canister is rejected
+at once, as before. Fees are those of any call (`replica.cycles.FeeSchedule.call`:
+the IC's xnet call and byte fees, charged to the caller when it calls, the response
+reservation refunded when the answer lands), the same on one subnet or across two.
+
 Canister records, sandboxes and memories live in `replica.canisters`, their input
 queues in `replica.input_queues`, their turn priorities in `replica.priorities`, the
 cycles policy in `replica.charging` (fees: `replica.cycles`), message execution in
@@ -88,6 +101,7 @@ from icframework.replica.state import (
     IngressStatus,
 )
 from icframework.replica.store import RoundChanges, StateStore
+from icframework.replica.xnet import Routing, StreamIndex, StreamSlice, XNetState
 
 __all__ = [
     "MANAGEMENT",
@@ -122,6 +136,8 @@ class SubnetConfig:
     """
 
     subnet_id: bytes = b""
+    subnet_name: str = "root"
+    """The subnet's name in the registry (``root``, ``app1``, …): the XNet streams' ends."""
     root_key: bytes = b""
     first_canister_index: int = 0x8000000000100000
     last_canister_index: int = 0x80000000001FFFFF
@@ -186,6 +202,7 @@ class Subnet:
         python_runtime: RuntimeLoader | None = None,
         event_listeners: list[EventListener] | None = None,
         metrics: SubnetMetrics | None = None,
+        routing: Routing | None = None,
     ) -> None:
         """``management`` builds the handler of management canister requests for this
         subnet (`replica.management.ManagementCanister`). ``python_runtime`` loads the
@@ -193,7 +210,9 @@ class Subnet:
         (`icframework.replica.set_runtime_loader`).
         ``event_listeners`` receive each round's committed events (see `EventListener`);
         the list is shared, not copied, so listeners may be added later. ``metrics``
-        watches what the subnet does (a new `SubnetMetrics` by default)."""
+        watches what the subnet does (a new `SubnetMetrics` by default). ``routing``
+        says which subnet hosts a canister this one does not (see the module docstring);
+        it may also be set later as ``subnet.routing``."""
         self.store = store
         self.engine = engine
         self.config = config or SubnetConfig()
@@ -208,6 +227,8 @@ class Subnet:
         self.charging = Charging(self.canister_state, self.config.fees)
         self.queries = QueryRunner(self.canister_state, self.config)
         self.queues = InputQueues()
+        self.routing = routing
+        self.xnet = XNetState(self.config.subnet_name)
         self.ingress = IngressHistory(ingress_queue)
         self.metrics = metrics if metrics is not None else SubnetMetrics()
         """Fed at the hooks marked ``metrics:`` below; never read by execution."""
@@ -233,6 +254,7 @@ class Subnet:
         self.canister_state.load()
         self.ingress.load(self.store)
         self.queues.load(self.store)
+        self.xnet.load(self.store)
 
     # -- services of the management canister (`replica.management.SubnetServices`) -----------
 
@@ -381,6 +403,7 @@ class Subnet:
         plan = _RoundPlan(self._report)
         self._round = plan
         self._induct_ingress()
+        self._induct_xnet()
         for canister_id, state in self.canister_state.states.items():
             sandbox = self.canister_state.sandboxes.get(canister_id)
             if sandbox is None or state.status is not CanisterStatus.RUNNING:
@@ -434,7 +457,8 @@ class Subnet:
 
     def has_work(self) -> bool:
         """True while ingress or canister messages are waiting."""
-        return bool(self.ingress.queue) or self.queues.any_waiting()
+        return (bool(self.ingress.queue) or self.queues.any_waiting()
+                or self.xnet.has_accepted())
 
     def run_until_idle(self, max_rounds: int = 1000) -> list[RoundReport]:
         """Execute rounds until no message is waiting (at least one round)."""
@@ -463,6 +487,63 @@ class Subnet:
     def enqueue(self, message: Request | Response) -> None:
         """Put a message on its destination's input queue."""
         self.queues.enqueue(message)
+
+    # -- cross-subnet (XNet) messages ----------------------------------------------------------
+
+    def remote_subnet(self, canister_id: bytes) -> str | None:
+        """The name of the other subnet hosting ``canister_id``, or None if this subnet
+        hosts it, no routing is set, or no subnet does."""
+        if (self.routing is None or canister_id == MANAGEMENT
+                or canister_id in self.canister_state.states):
+            return None
+        name = self.routing.subnet_of(canister_id)
+        return None if name == self.config.subnet_name else name
+
+    def send_request(self, request: Request) -> None:
+        """Deliver a call a canister made (`message_execution.Router.send_request`)."""
+        callee = request.receiver
+        if callee == MANAGEMENT or callee in self.canister_state.states:
+            self.enqueue(request)
+            return
+        remote = self.remote_subnet(callee)
+        if remote is not None:
+            self.xnet.push(remote, request)
+            return
+        self.send_response(request.origin, reject=_not_found(callee), refund=request.cycles)
+
+    def induct_slice(self, piece: StreamSlice) -> int:
+        """Take the new messages of a slice from another subnet; the next round inducts
+        them. Returns how many are new (0 for a slice delivered before).
+
+        The slice's signal garbage-collects this subnet's stream to its source at once.
+        Raises `replica.xnet.StreamGapError` (nothing taken) when the slice starts after
+        the index expected next: the transport resends from ``error.expected``;
+        `replica.xnet.XNetError` for a slice addressed elsewhere or a bad signal.
+        """
+        return len(self.xnet.accept(piece))
+
+    def outgoing_slices(self, since: dict[str, StreamIndex] | None = None, *,
+                        max_messages: int | None = None,
+                        max_bytes: int | None = None) -> list[StreamSlice]:
+        """One slice per peer subnet of the committed stream to it, from ``since[peer]``
+        (default: the oldest message not yet acknowledged), carrying this subnet's
+        signal (committed expected index) for the peer's stream to it."""
+        return self.xnet.slices(since, max_messages=max_messages, max_bytes=max_bytes)
+
+    def signals(self) -> dict[str, StreamIndex]:
+        """Per source subnet, the committed index of the next message expected from it."""
+        return self.xnet.signals()
+
+    def _induct_xnet(self) -> None:
+        """Put the messages taken by `induct_slice` on their canisters' input queues, in
+        stream order; a request for a canister not here gets its reject back."""
+        for source, message in self.xnet.take_accepted():
+            if isinstance(message, Response) or message.receiver in self.canister_state.states:
+                self.enqueue(message)
+            else:
+                self.xnet.push(source, Response(
+                    message.origin, reject=_not_found(message.receiver),
+                    refund=message.cycles))
 
     # -- scheduling ---------------------------------------------------------------------------
 
@@ -551,8 +632,13 @@ class Subnet:
             # messages of a round must not see a reply that is not durable yet.
             self.ingress.stage_answer(origin, self.time_ns, reply=reply, reject=reject)
         elif origin.kind is OriginKind.CANISTER:
-            self.enqueue(Response(origin, reply=reply, reject=reject, refund=refund,
-                                  respondent=respondent))
+            response = Response(origin, reply=reply, reject=reject, refund=refund,
+                                respondent=respondent)
+            remote = self.remote_subnet(origin.canister_id)
+            if remote is not None:
+                self.xnet.push(remote, response)
+            else:
+                self.enqueue(response)
         # SYSTEM origins (timers, heartbeats) expect no response.
 
     def respond(self, origin: CallOrigin, *, reply: bytes | None = None,
@@ -581,4 +667,12 @@ class Subnet:
         certified.canisters |= self.canister_state.write_changes(changes)
         certified.requests |= self.ingress.write_changes(changes)
         self.queues.write_changes(changes)
+        self.xnet.write_changes(changes)
         self.store.commit_round(changes)
+
+
+def _not_found(canister_id: bytes) -> RejectInfo:
+    """The reject of a call to a canister no subnet hosts."""
+    return RejectInfo(RejectCode.DESTINATION_INVALID,
+                      f"Canister {canister_text(canister_id)} not found",
+                      ErrorCode.CANISTER_NOT_FOUND)
