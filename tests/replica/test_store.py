@@ -1,4 +1,7 @@
-"""Tests of `icframework.replica.store`: both stores against one model, atomicity, crashes."""
+"""Tests of the state stores' own parts: SQLite's atomicity, durability and locking;
+PostgreSQL's change tracking for read-only copies, tombstone collection, shared tables and
+failures. The interface every store implements is tested in ``test_store_conformance.py``.
+"""
 
 from __future__ import annotations
 
@@ -8,260 +11,23 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from icframework.replica.errors import ReplicaError, StateStoreError
-from icframework.replica.execution.page_map import CHECKPOINT_PAGE
-from icframework.replica.store import (
-    MemoryStateStore,
-    RoundChanges,
-    SQLiteStateStore,
-    StateStore,
-)
+from icframework.replica.errors import StateStoreError
+from icframework.replica.postgres_store import Changes, PostgresStateStore
+from icframework.replica.store import MemoryStateStore, RoundChanges, SQLiteStateStore
 from tests.replica.store_crash_child import check_state
+from tests.replica.test_store_conformance import A, B, page, rounds, snapshot
+
+pytest_plugins = ["tests.services"]
 
 ROOT = Path(__file__).resolve().parents[2]
-P = CHECKPOINT_PAGE
-A, B = b"canister-a", b"canister-b"
-
-
-def page(fill: int) -> bytes:
-    return bytes([fill]) * P
-
-
-@pytest.fixture(params=["memory", "sqlite"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StateStore]:
-    opened: StateStore = (
-        MemoryStateStore() if request.param == "memory" else SQLiteStateStore(tmp_path / "s.db")
-    )
-    yield opened
-    opened.close()
-
-
-def snapshot(store: StateStore) -> dict[str, object]:
-    """Everything the tests below can put in a store, read back."""
-    return {
-        "height": store.height(),
-        "time_ns": store.time_ns(),
-        "canisters": store.canister_records(),
-        "pages": {
-            (cid, space): list(store.load_pages(cid, space))
-            for cid in (A, B)
-            for space in ("heap", "stable")
-        },
-        "kv": {ns: list(store.kv_scan(ns)) for ns in ("x", "y")},
-    }
-
-
-# -- the interface --------------------------------------------------------------------------
-
-
-def test_new_store_is_empty(store: StateStore) -> None:
-    assert snapshot(store) == {
-        "height": 0,
-        "time_ns": 0,
-        "canisters": {},
-        "pages": {(c, s): [] for c in (A, B) for s in ("heap", "stable")},
-        "kv": {"x": [], "y": []},
-    }
-    assert store.kv_get("x", b"k") is None
-
-
-def test_round_is_read_back_in_order(store: StateStore) -> None:
-    changes = RoundChanges(height=7, time_ns=1_700_000_000_123_456_789)
-    changes.canister_upserts[A] = b"record a"
-    changes.page_writes[(A, "heap")] = {5: page(5), 0: page(1), 2: None}
-    changes.page_writes[(A, "stable")] = {1_000_000: page(9)}
-    changes.kv_puts[("x", b"\xff")] = b"last"
-    changes.kv_puts[("x", b"\x00")] = b"first"
-    changes.kv_puts[("y", b"k")] = b""
-    store.commit_round(changes)
-    assert store.height() == 7
-    assert store.time_ns() == 1_700_000_000_123_456_789
-    assert store.canister_records() == {A: b"record a"}
-    assert list(store.load_pages(A, "heap")) == [(0, page(1)), (5, page(5))]
-    assert list(store.load_pages(A, "stable")) == [(1_000_000, page(9))]
-    assert list(store.load_pages(B, "heap")) == []
-    assert list(store.kv_scan("x")) == [(b"\x00", b"first"), (b"\xff", b"last")]
-    assert store.kv_get("y", b"k") == b""
-
-
-def test_deletions_apply_before_writes_of_the_same_round(store: StateStore) -> None:
-    first = RoundChanges(height=1, time_ns=10)
-    first.canister_upserts.update({A: b"a1", B: b"b1"})
-    first.page_writes[(A, "heap")] = {0: page(1), 1: page(1)}
-    first.page_writes[(A, "stable")] = {0: page(2)}
-    first.kv_puts.update({("x", b"k"): b"old", ("x", b"gone"): b"soon"})
-    store.commit_round(first)
-
-    second = RoundChanges(height=2, time_ns=20)
-    second.canister_deletes.update({A, B})
-    second.canister_upserts[A] = b"a2"
-    second.space_deletes.add((A, "heap"))
-    second.page_writes[(A, "heap")] = {3: page(3)}
-    second.page_writes[(A, "stable")] = {0: None}
-    second.kv_deletes.update({("x", b"k"), ("x", b"gone"), ("y", b"never there")})
-    second.kv_puts[("x", b"k")] = b"new"
-    store.commit_round(second)
-
-    assert store.canister_records() == {A: b"a2"}
-    assert list(store.load_pages(A, "heap")) == [(3, page(3))]
-    assert list(store.load_pages(A, "stable")) == []
-    assert list(store.kv_scan("x")) == [(b"k", b"new")]
-    assert (store.height(), store.time_ns()) == (2, 20)
-
-
-def test_upserts_replace(store: StateStore) -> None:
-    for height in (1, 2):
-        changes = RoundChanges(height=height, time_ns=height)
-        changes.canister_upserts[A] = b"r%d" % height
-        changes.page_writes[(A, "heap")] = {0: page(height)}
-        changes.kv_puts[("x", b"k")] = b"v%d" % height
-        store.commit_round(changes)
-    assert store.canister_records() == {A: b"r2"}
-    assert list(store.load_pages(A, "heap")) == [(0, page(2))]
-    assert store.kv_get("x", b"k") == b"v2"
-
-
-@pytest.mark.parametrize(
-    ("mutate", "message"),
-    [
-        (
-            lambda c: c.page_writes.__setitem__((A, "heap"), {4: b"short"}),
-            "round 3: page 4 of space 'heap' of canister b'canister-a' has 5 bytes; "
-            "pages have non-negative indexes and exactly 4096 bytes",
-        ),
-        (
-            lambda c: c.page_writes.__setitem__((A, "heap"), {-1: None}),
-            "page -1 of space 'heap'",
-        ),
-        (
-            lambda c: c.kv_puts.__setitem__(("x", b"bad"), "text"),
-            "round 3: the value of key b'bad' in namespace 'x' is a str; "
-            "the store keeps bytes only",
-        ),
-        (lambda c: setattr(c, "time_ns", -5), "round 3: time_ns is -5; expected 0 <= int"),
-    ],
-)
-def test_malformed_round_is_refused_and_changes_nothing(
-    store: StateStore, mutate: object, message: str
-) -> None:
-    good = RoundChanges(height=1, time_ns=1)
-    good.kv_puts[("x", b"k")] = b"v"
-    store.commit_round(good)
-    before = snapshot(store)
-    bad = RoundChanges(height=3, time_ns=3)
-    bad.canister_upserts[A] = b"would land first"
-    bad.kv_puts[("x", b"k")] = b"changed"
-    mutate(bad)  # type: ignore[operator]
-    with pytest.raises(StateStoreError) as info:
-        store.commit_round(bad)
-    assert message in str(info.value)
-    assert isinstance(info.value, ReplicaError)
-    assert snapshot(store) == before
-
-
-def test_closed_store_refuses_use(store: StateStore) -> None:
-    store.close()
-    store.close()
-    with pytest.raises(StateStoreError, match="closed"):
-        store.height()
-    with pytest.raises(StateStoreError, match="closed"):
-        store.commit_round(RoundChanges(height=1, time_ns=1))
-
-
-# -- model check: both stores, random rounds ------------------------------------------------
-
-canister_ids = st.sampled_from([A, B])
-spaces = st.tuples(canister_ids, st.sampled_from(["heap", "stable"]))
-kv_keys = st.tuples(st.sampled_from(["x", "y"]), st.sampled_from([b"", b"k", b"\x00", b"\xff"]))
-blobs = st.sampled_from([b"", b"1", b"22", b"\x00" * 3])
-page_data = st.one_of(st.none(), st.integers(0, 3).map(page))
-
-
-@st.composite
-def rounds(draw: st.DrawFn, height: int) -> RoundChanges:
-    return RoundChanges(
-        height=height,
-        time_ns=draw(st.integers(0, 2**63 - 1)),
-        canister_upserts=draw(st.dictionaries(canister_ids, blobs, max_size=2)),
-        canister_deletes=draw(st.sets(canister_ids, max_size=2)),
-        page_writes=draw(
-            st.dictionaries(
-                spaces, st.dictionaries(st.integers(0, 5), page_data, max_size=4), max_size=3
-            )
-        ),
-        space_deletes=draw(st.sets(spaces, max_size=2)),
-        kv_puts=draw(st.dictionaries(kv_keys, blobs, max_size=3)),
-        kv_deletes=draw(st.sets(kv_keys, max_size=3)),
-    )
-
-
-def apply_to_model(model: dict[str, object], changes: RoundChanges) -> None:
-    """The documented semantics, spelled out on plain dicts."""
-    canisters: dict[bytes, bytes] = model["canisters"]  # type: ignore[assignment]
-    pages: dict[tuple[bytes, str], dict[int, bytes]] = model["pages"]  # type: ignore[assignment]
-    kv: dict[tuple[str, bytes], bytes] = model["kv"]  # type: ignore[assignment]
-    for cid in changes.canister_deletes:
-        canisters.pop(cid, None)
-    canisters.update(changes.canister_upserts)
-    for space in changes.space_deletes:
-        pages[space] = {}
-    for space, writes in changes.page_writes.items():
-        for index, data in writes.items():
-            if data is None:
-                pages[space].pop(index, None)
-            else:
-                pages[space][index] = data
-    for key in changes.kv_deletes:
-        kv.pop(key, None)
-    kv.update(changes.kv_puts)
-    model["height"], model["time_ns"] = changes.height, changes.time_ns
-
-
-def model_snapshot(model: dict[str, object]) -> dict[str, object]:
-    pages: dict[tuple[bytes, str], dict[int, bytes]] = model["pages"]  # type: ignore[assignment]
-    kv: dict[tuple[str, bytes], bytes] = model["kv"]  # type: ignore[assignment]
-    return {
-        "height": model["height"],
-        "time_ns": model["time_ns"],
-        "canisters": model["canisters"],
-        "pages": {space: sorted(content.items()) for space, content in pages.items()},
-        "kv": {ns: sorted((k, v) for (n, k), v in kv.items() if n == ns) for ns in ("x", "y")},
-    }
-
-
-@settings(max_examples=40, deadline=None)
-@given(st.data())
-def test_both_stores_follow_the_model(data: st.DataObject) -> None:
-    model: dict[str, object] = {
-        "height": 0,
-        "time_ns": 0,
-        "canisters": {},
-        "pages": {(c, s): {} for c in (A, B) for s in ("heap", "stable")},
-        "kv": {},
-    }
-    with tempfile.TemporaryDirectory() as directory:
-        path = Path(directory) / "s.db"
-        memory, sqlite = MemoryStateStore(), SQLiteStateStore(path)
-        for height in range(1, data.draw(st.integers(1, 6)) + 1):
-            changes = data.draw(rounds(height))
-            memory.commit_round(changes)
-            sqlite.commit_round(changes)
-            apply_to_model(model, changes)
-            expected = model_snapshot(model)
-            assert snapshot(memory) == expected
-            assert snapshot(sqlite) == expected
-        sqlite.close()
-        with SQLiteStateStore(path) as reopened:
-            assert snapshot(reopened) == model_snapshot(model)
 
 
 # -- SQLite: atomicity, durability, locking -------------------------------------------------
@@ -391,3 +157,167 @@ def test_kill_9_loses_no_committed_round_and_lands_no_partial_one(tmp_path: Path
             assert printed <= committed <= printed + 1
             check_state(store, committed)
         printed = committed
+
+
+# -- PostgreSQL: shared tables, change tracking, failures -----------------------------------
+
+
+@pytest.mark.services
+def test_postgres_subnets_share_the_tables_but_not_their_rows(postgres_url: str) -> None:
+    with (
+        PostgresStateStore(postgres_url, "app1") as app1,
+        PostgresStateStore(postgres_url, "app2") as app2,
+    ):
+        changes = RoundChanges(height=4, time_ns=40)
+        changes.canister_upserts[A] = b"a"
+        changes.page_writes[(A, "heap")] = {0: page(1)}
+        changes.kv_puts[("x", b"k")] = b"v"
+        app1.commit_round(changes)
+        assert (app2.height(), app2.canister_records(), app2.kv_get("x", b"k")) == (0, {}, None)
+        assert list(app2.load_pages(A, "heap")) == []
+        assert snapshot(app1)["kv"] == {"x": [(b"k", b"v")], "y": []}
+
+
+@pytest.mark.services
+def test_changes_since_lists_writes_and_deletions_after_a_height(postgres_url: str) -> None:
+    with PostgresStateStore(postgres_url, "app1") as store:
+        first = RoundChanges(height=1, time_ns=10)
+        first.canister_upserts.update({A: b"a1", B: b"b1"})
+        first.page_writes[(A, "heap")] = {0: page(1), 1: page(1), 2: page(1)}
+        first.kv_puts.update({("x", b"keep"): b"1", ("x", b"drop"): b"2"})
+        store.commit_round(first)
+        second = RoundChanges(height=2, time_ns=20)
+        second.canister_deletes.add(B)
+        second.page_writes[(A, "heap")] = {1: None, 2: page(2)}
+        second.kv_deletes.add(("x", b"drop"))
+        second.kv_deletes.add(("x", b"never there"))
+        store.commit_round(second)
+
+        assert store.changes_since(1) == Changes(
+            height=2,
+            time_ns=20,
+            canister_deletes={B},
+            page_writes={(A, "heap"): {1: None, 2: page(2)}},
+            kv_deletes={("x", b"drop")},
+            since=1,
+        )
+        assert store.changes_since(2) == Changes(height=2, time_ns=20, since=2)
+        assert store.changes_since(0) == Changes(
+            height=2,
+            time_ns=20,
+            canister_upserts={A: b"a1"},
+            page_writes={(A, "heap"): {0: page(1), 2: page(2)}},
+            kv_puts={("x", b"keep"): b"1"},
+            full=True,
+        )
+
+
+@pytest.mark.services
+def test_collected_tombstones_turn_older_copies_into_full_reloads(postgres_url: str) -> None:
+    with PostgresStateStore(postgres_url, "app1") as store:
+        for height in (1, 2, 3):
+            changes = RoundChanges(height=height, time_ns=height)
+            changes.kv_puts[("x", b"%d" % height)] = b"v"
+            changes.kv_deletes.add(("x", b"%d" % (height - 1)))
+            store.commit_round(changes)
+        # Rounds 2 and 3 each left one tombstone (keys 1 and 2); collect round 2's.
+        assert store.collect_tombstones(2) == 1
+        assert store.changes_since(2) == Changes(
+            height=3, time_ns=3, kv_puts={("x", b"3"): b"v"}, kv_deletes={("x", b"2")}, since=2
+        )
+        assert store.changes_since(1) == Changes(
+            height=3, time_ns=3, kv_puts={("x", b"3"): b"v"}, full=True
+        )
+        assert store.collect_tombstones(1) == 0  # the floor never goes down
+        assert store.changes_since(1).full
+        assert store.collect_tombstones(3) == 1
+        assert store.changes_since(3) == Changes(height=3, time_ns=3, since=3)
+
+
+@pytest.mark.services
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(data=st.data())
+def test_a_copy_following_changes_since_always_equals_the_store(
+    postgres_url: str, data: st.DataObject
+) -> None:
+    """Random rounds, a copy that catches up at random moments, tombstones collected at
+    random heights: after each catch-up the copy reads exactly like the store."""
+    subnet = f"follow{data.draw(st.integers(0, 2**40))}"
+    with PostgresStateStore(postgres_url, subnet) as store:
+        copy = MemoryStateStore()
+        for height in range(1, data.draw(st.integers(2, 8)) + 1):
+            store.commit_round(data.draw(rounds(height)))
+            if data.draw(st.booleans()):
+                store.collect_tombstones(data.draw(st.integers(0, height)))
+            if data.draw(st.booleans()) or height == 1:
+                changes = store.changes_since(copy.height())
+                if changes.full:
+                    copy = MemoryStateStore()
+                copy.commit_round(changes)
+                assert snapshot(copy) == snapshot(store)
+
+
+@pytest.mark.services
+def test_postgres_failure_mid_round_lands_nothing_and_store_stays_usable(
+    postgres_url: str,
+) -> None:
+    with PostgresStateStore(postgres_url, "app1") as store:
+        first = RoundChanges(height=1, time_ns=1)
+        first.page_writes[(A, "heap")] = {0: page(1)}
+        store.commit_round(first)
+        with psycopg.connect(postgres_url, autocommit=True) as other:
+            other.execute(
+                "CREATE FUNCTION boom() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                "IF NEW.key = 'boom'::bytea THEN RAISE EXCEPTION 'injected failure'; END IF; "
+                "RETURN NEW; END $$"
+            )
+            other.execute(
+                "CREATE TRIGGER boom BEFORE INSERT ON ic_kv FOR EACH ROW EXECUTE FUNCTION boom()"
+            )
+        before = snapshot(store)
+        bad = RoundChanges(height=2, time_ns=2)
+        bad.canister_upserts[A] = b"a"
+        bad.page_writes[(A, "heap")] = {0: page(2), 1: page(2)}
+        bad.space_deletes.add((A, "stable"))
+        bad.kv_puts[("x", b"boom")] = b"!"
+        with pytest.raises(
+            StateStoreError,
+            match=r"cannot commit round 2 to the state store of subnet 'app1' at postgresql://"
+            r".*injected failure",
+        ):
+            store.commit_round(bad)
+        assert snapshot(store) == before
+        third = RoundChanges(height=3, time_ns=3)
+        third.kv_puts[("x", b"fine")] = b"ok"
+        store.commit_round(third)
+        assert store.kv_get("x", b"fine") == b"ok"
+        assert list(store.load_pages(A, "heap")) == [(0, page(1))]
+
+
+@pytest.mark.services
+def test_postgres_unknown_schema_version_is_refused(postgres_url: str) -> None:
+    PostgresStateStore(postgres_url, "app1").close()
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute("UPDATE ic_schema SET version = 99 WHERE component = 'state'")
+    with pytest.raises(StateStoreError, match="has state schema version 99, this replica reads"):
+        PostgresStateStore(postgres_url, "app1")
+
+
+def test_unreachable_postgres_is_named_without_its_password() -> None:
+    url = "postgresql://ic:secret@127.0.0.1:1/state"
+    with pytest.raises(StateStoreError) as info:
+        PostgresStateStore(url, "app1")
+    message = str(info.value)
+    assert message.startswith(
+        "cannot open the state store of subnet 'app1' at postgresql://ic@127.0.0.1:1/state: "
+    )
+    assert "check that PostgreSQL runs there" in message
+    assert "secret" not in message
+
+
+@pytest.mark.parametrize("name", ["", "App1", "-x", "a b", "x" * 64, "root;"])
+def test_subnet_names_are_checked(name: str) -> None:
+    with pytest.raises(StateStoreError, match=f"subnet name {name!r} is invalid; use 1-63"):
+        PostgresStateStore("postgresql://127.0.0.1:1/none", name)
