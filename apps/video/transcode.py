@@ -160,7 +160,15 @@ def transcode(source: Path, workdir: Path,
     except av.error.FFmpegError as exc:
         raise _unopenable(source, exc) from None
     with container:
-        return _transcode(container, workdir, limits)
+        try:
+            return _transcode(container, workdir, limits)
+        except av.error.FFmpegError as exc:
+            if isinstance(exc, OSError):
+                raise  # our side's input/output (a full disk): not the file's fault
+            # FFmpeg gave up on this file mid-way (a stream that changes its shape, a
+            # codec parameter it cannot encode): the file's, reported as its reason
+            raise CorruptMedia(f"the video could not be processed ({_ffmpeg_reason(exc)}); "
+                               "export it again as an H.264 MP4 and upload that") from None
 
 
 def _unopenable(source: Path, exc: Exception) -> TranscodeError:
@@ -351,8 +359,7 @@ class _Plan:
         self.resampler: av.AudioResampler | None = None
         self.pending_audio: list[av.AudioFrame] = []
         if audio is not None:
-            channels = audio.codec_context.channels if hasattr(audio.codec_context,
-                                                                "channels") else 2
+            channels = audio.codec_context.layout.nb_channels
             self.audio_layout = "mono" if channels == 1 else "stereo"
             self.resampler = av.AudioResampler(format="fltp", layout=self.audio_layout,
                                                rate=48_000, frame_size=1024)

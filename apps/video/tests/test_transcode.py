@@ -264,3 +264,33 @@ def test_mp4_boxes_lists_top_level_box_types_in_order(
         if large else struct.pack(">I4s", 8 + len(body), kind.encode()) + body
         for kind, body, large in boxes)
     assert mp4_boxes(data) == [kind for kind, _, _ in boxes]
+
+
+def remuxed(data: bytes, container_format: str) -> bytes:
+    """``data``'s streams, unchanged, in another container (e.g. Matroska)."""
+    out = io.BytesIO()
+    with av.open(io.BytesIO(data), "r") as source, \
+            av.open(out, "w", format=container_format) as target:
+        streams = {s.index: target.add_stream_from_template(s) for s in source.streams}
+        for packet in source.demux():
+            if packet.dts is None:
+                continue
+            packet.stream = streams[packet.stream.index]
+            target.mux(packet)
+    return out.getvalue()
+
+
+def test_a_matroska_original_is_taken_and_its_mono_sound_stays_mono(tmp_path: Path) -> None:
+    mkv = remuxed(make_clip(2, 640, 360, seed=5), "matroska")
+    assert mkv[:4] == b"\x1aE\xdf\xa3"
+    result = run(tmp_path, mkv)
+    check_files(result)
+    with av.open(str(by_kind(result)["r360"].path)) as container:
+        audio = container.streams.audio[0]
+        assert (audio.codec_context.name, audio.sample_rate) == ("aac", 48_000)
+        assert audio.codec_context.layout.nb_channels == 1
+
+
+def test_a_container_this_service_does_not_take_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(NotAVideo, match="format this service does not take"):
+        run(tmp_path, remuxed(make_clip(1, 320, 180), "mpegts"))
