@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from icframework.agent import AsyncAgent, CertificateVerificationError
+from icframework.agent import AsyncAgent, AsyncManagementCanister, CertificateVerificationError
 from icframework.core import Principal
 from icframework.protocol import BlsKeyPair, Certificate, lookup_value, verify_certificate
 from icframework.replica import ReplicaService
@@ -92,3 +92,19 @@ def test_a_canister_outside_the_delegated_range_is_refused(canister: Principal) 
     for work in (read, query):
         with pytest.raises(CertificateVerificationError, match="not authorised to certify"):
             with_agent(ROOT.public_key_der, work)
+
+
+def test_creating_a_canister_needs_an_effective_id_in_the_subnet_range(
+    canister: Principal,
+) -> None:
+    """As on the IC: the create call's certificate is checked against its effective
+    canister id, and ``aaaaa-aa`` lies in no subnet's range (agent-js does the same)."""
+
+    async def create(agent: AsyncAgent, ecid: Principal | None) -> Principal:
+        return await AsyncManagementCanister(agent).provisional_create_canister_with_cycles(
+            effective_canister_id=ecid)
+
+    created = with_agent(ROOT.public_key_der, lambda agent: create(agent, canister))
+    assert APP.first_canister_index < created.canister_index() <= APP.last_canister_index
+    with pytest.raises(CertificateVerificationError, match="not authorised to certify"):
+        with_agent(ROOT.public_key_der, lambda agent: create(agent, None))
