@@ -177,6 +177,12 @@ class SubnetIdentity:
         return SubnetIdentity(self.key, root_key_der or self.root_key_der,
                               self.first_canister_index, self.last_canister_index, delegation)
 
+    def fresh_delegation(self, root_key: BlsKeyPair, time_ns: int) -> CertificateDelegation:
+        """A new delegation to this subnet's key and delegated ranges, signed at ``time_ns``
+        by ``root_key`` (what the root subnet issues; hand it to `Replica.set_delegation`)."""
+        return make_subnet_delegation(root_key, self.subnet_id, self.key.public_key_der,
+                                      self.delegated_ranges(), time_ns)
+
     def delegation_time_ns(self) -> int | None:
         """The ``/time`` of the delegation's certificate, or None for the root subnet."""
         if self.delegation is None:

@@ -57,6 +57,12 @@ try {
     ? Principal.fromUint8Array(polled.certificate.cert.delegation.subnet_id).toText()
     : null;
 
+  // The node keys agent-js checks query signatures with: from a /subnet read_state whose
+  // certificate it verified through the delegation (subnet id from the delegation).
+  const subnetStatus = await agent.fetchSubnetKeys(certifierId);
+  out.nodeKeysSubnet = subnetStatus?.subnetId ?? null;
+  out.nodeKeyCount = subnetStatus?.nodeKeys?.size ?? 0;
+
   const queried = await agent.query(certifierId, { methodName: 'certificate', arg: new Uint8Array() });
   out.queryStatus = queried.status;
   const dataCertificate = queried.reply.arg;

@@ -67,6 +67,13 @@ def test_read_state_polling_verifies_the_delegation(outcome: dict[str, Any]) -> 
     assert outcome["pollCertificateDelegation"] == APP.subnet_id.to_text()
 
 
+def test_query_signatures_are_checked_with_node_keys_of_the_delegated_subnet(
+    outcome: dict[str, Any],
+) -> None:
+    assert outcome["nodeKeysSubnet"] == APP.subnet_id.to_text()
+    assert outcome["nodeKeyCount"] == 1
+
+
 def test_the_data_certificate_verifies_with_certified_data(outcome: dict[str, Any]) -> None:
     assert outcome["queryStatus"] == "replied"
     assert outcome["certifiedData"] == CERTIFIED

@@ -198,8 +198,7 @@ def test_a_delegation_a_day_old_is_refreshed_and_kept(tmp_path: Path) -> None:
     with Replica.open(tmp_path, identity=identity) as replica:
         canister = replica.create_canister()
         stale = replica.certified_state().certificate([("canister", canister.raw)])
-        fresh = make_subnet_delegation(ROOT, identity.subnet_id, identity.key.public_key_der,
-                                       identity.canister_ranges, time.time_ns())
+        fresh = identity.fresh_delegation(ROOT, time.time_ns())
         replica.set_delegation(fresh)
         assert not replica.identity.needs_refresh(time.time_ns())
         renewed = replica.certified_state().certificate([("canister", canister.raw)])
