@@ -39,7 +39,8 @@ to a call that came from one, go into the outgoing XNet stream to that subnet
 `outgoing_slices` and hands each to the destination's `induct_slice`, which takes the
 new messages; the next round inducts them (`_induct_xnet`) at its start, after ingress.
 A request for a canister this subnet does not host is answered with a
-``DESTINATION_INVALID`` reject, attached cycles refunded, through the reverse stream.
+``DESTINATION_INVALID`` reject, one beyond the callee's input queue capacity with a
+``SYS_TRANSIENT`` queue-full reject, attached cycles refunded, through the reverse stream.
 Without a routing (the embedded replica) a call to an unknown canister is rejected
 at once, as before. Fees are those of any call (`replica.cycles.FeeSchedule.call`:
 the IC's xnet call and byte fees, charged to the caller when it calls, the response
@@ -76,7 +77,7 @@ from icframework.replica.errors import ReplicaError
 from icframework.replica.execution.engine import ExecutionEngine
 from icframework.replica.execution.runtime import RuntimeLoader
 from icframework.replica.ingress import IngressHistory, check_update_call
-from icframework.replica.input_queues import InputQueues
+from icframework.replica.input_queues import INPUT_QUEUE_CAPACITY, InputQueues
 from icframework.replica.message_execution import (
     MANAGEMENT,
     CanisterEvent,
@@ -536,14 +537,25 @@ class Subnet:
 
     def _induct_xnet(self) -> None:
         """Put the messages taken by `induct_slice` on their canisters' input queues, in
-        stream order; a request for a canister not here gets its reject back."""
+        stream order; a request for a canister not here, or beyond the input queue's
+        capacity for its sender (`input_queues.INPUT_QUEUE_CAPACITY`), gets its reject
+        back with its cycles."""
         for source, message in self.xnet.take_accepted():
-            if isinstance(message, Response) or message.receiver in self.canister_state.states:
+            if isinstance(message, Response):
                 self.enqueue(message)
-            else:
+            elif message.receiver not in self.canister_state.states:
                 self.xnet.push(source, Response(
                     message.origin, reject=_not_found(message.receiver),
                     refund=message.cycles))
+            elif (self.queues.requests_from(message.receiver, message.sender)
+                  >= INPUT_QUEUE_CAPACITY):
+                self.xnet.push(source, Response(message.origin, reject=RejectInfo(
+                    RejectCode.SYS_TRANSIENT,
+                    f"Canister {canister_text(message.receiver)} has {INPUT_QUEUE_CAPACITY} "
+                    f"requests of {canister_text(message.sender)} waiting, its limit: retry "
+                    "later", ErrorCode.CANISTER_QUEUE_FULL), refund=message.cycles))
+            else:
+                self.enqueue(message)
 
     # -- scheduling ---------------------------------------------------------------------------
 
