@@ -64,9 +64,17 @@ class Replica:
         self.store = store
         self.key = key
         self.node_key = node
+        config = subnet.config
         self.identity = identity or SubnetIdentity.root(
-            key, first_canister_index=subnet.config.first_canister_index,
-            last_canister_index=subnet.config.last_canister_index)
+            key, first_canister_index=config.first_canister_index,
+            last_canister_index=config.last_canister_index)
+        if identity is not None and (identity.key.public_key_der != key.public_key_der
+                                     or identity.subnet_id.raw != config.subnet_id
+                                     or identity.root_key_der != config.root_key):
+            raise ReplicaError(
+                f"the identity of subnet {identity.subnet_id} does not match the subnet's key "
+                "or config (subnet_id, root_key); build the config from the identity"
+            )
         self.certifier = StateCertifier(key, node, self.identity.delegation)
 
     @classmethod
