@@ -16,9 +16,14 @@ project, the built video canister installed with the state directory's worker pr
 from __future__ import annotations
 
 import hashlib
+import os
+import signal
 import sqlite3
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,7 +44,14 @@ from icframework.deployments import save_canister_id
 from icframework.identity import Ed25519Identity
 from icframework.replica import pack_python_module
 from icframework.workers import InProcessWorker, worker_identity
-from tests.agent.live_replica import free_port, served_project
+from tests.agent.live_replica import (
+    ROOT,
+    free_port,
+    project_options,
+    served_project,
+    stop,
+    wait_until_serving,
+)
 from tests.workers.conftest import make_app
 
 from .world import APP_DIR, CHUNK, WORKER, As, fresh, mp4, upload
@@ -218,6 +230,76 @@ def test_a_video_out_of_claims_is_left_to_the_canister_and_the_replica_unreachab
         assert time.monotonic() < deadline, "the task was not retried"
         time.sleep(0.2)
     assert "did not answer" in str(result.info)
+
+
+@contextmanager
+def server(root: Path, port: int) -> Iterator[subprocess.Popen[bytes]]:
+    """``runreplica`` serving the scratch project under ``root`` on ``port``."""
+    log = root / f"runreplica-{time.monotonic_ns()}.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "manage.py", "runreplica", "--port", str(port),
+             *project_options(root)], cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        wait_until_serving(process, f"http://127.0.0.1:{port}", log)
+        yield process
+    finally:
+        if process.poll() is None:
+            stop(process)
+
+
+def test_a_server_killed_mid_transcode_finishes_the_video_after_its_restart(
+    tmp_path: Path, restore_default_app: None
+) -> None:
+    """SIGKILL during a transcode (the video claimed, its renditions not sent): the next
+    start queues the task again (acks_late and the broker's in-flight record), the same
+    worker claims the video a second time and completes it; nothing is enqueued twice."""
+    root = tmp_path
+    (root / "celery_app.py").write_text("from config.celery import app  # noqa: F401\n")
+    worker = worker_identity(root / "state").principal
+    wasm = build_app(APP_DIR, pack_python_module, cache_dir=BUILD_CACHE, progress=None).wasm
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    site = Site(url, root, worker, wasm)
+    data = make_clip(20, 1280, 720, seed=6, label="killed mid-way")  # ~11 s to transcode
+    broker = root / "state" / "broker.sqlite3"
+    with server(root, port) as first:
+        canister = site.install()
+        with override_settings(BASE_DIR=root):
+            save_canister_id("video", canister, url)
+        dave = site.actor(canister)
+        video_id = upload_clip(dave, data, "long")
+        as_worker = site.actor(canister, worker_identity(root / "state"))
+
+        def claimed() -> bool:
+            listed = {job["video_id"] for job in as_worker.worker_jobs()}
+            return video_id not in listed and broker.exists() and \
+                rows(broker, "icframework_inflight") == 1
+
+        deadline = time.monotonic() + READY_SECONDS
+        while not claimed():
+            assert time.monotonic() < deadline, "the server's worker did not claim the video"
+            time.sleep(0.2)
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=60)
+    with sqlite3.connect(root / "state" / "video-jobs.sqlite3") as db:
+        ((task_id,),) = db.execute("SELECT task_id FROM enqueued").fetchall()
+    with server(root, port):
+        video = wait_for(dave, video_id, "ready")  # its creator sees it while processing
+        check_served(site, canister, video)
+        with sqlite3.connect(root / "state" / "video-jobs.sqlite3") as db:
+            assert db.execute("SELECT task_id FROM enqueued").fetchall() == [(task_id,)]
+    results = make_app(root / "state")
+    answer = results.AsyncResult(task_id).get(timeout=READY_SECONDS)
+    assert answer["status"] == "ready" and answer["attempt"] == 2
+    assert 19_900 <= video["duration_ms"] <= 20_100
+
+
+def rows(broker: Path, table: str) -> int:
+    with sqlite3.connect(broker) as db:
+        (count,) = db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()
+    return int(count)
 
 
 def test_a_sweep_enqueues_each_listed_job_once_until_its_task_ends(
