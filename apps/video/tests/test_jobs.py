@@ -8,7 +8,10 @@ project, the built video canister installed with the state directory's worker pr
   index first and a JPEG poster;
 * the task alone, sent from this process to an in-process worker on a temp-dir broker,
   for a canister the dispatcher does not know: a clip becomes ready, a truncated one is
-  rejected with the transcoder's reason, a video already ready is skipped;
+  rejected with the transcoder's reason, a video already ready or out of claims is
+  skipped, an unreachable replica is retried;
+* a server killed (SIGKILL) mid-transcode: after its restart the task runs again, claims
+  the video a second time and completes it;
 * the dispatcher's rules against a canister in this process and a real Celery broker
   with no worker: a sweep enqueues each listed job once, again only after its task ended.
 """
