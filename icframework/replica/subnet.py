@@ -41,8 +41,10 @@ new messages; the next round inducts them (`_induct_xnet`) at its start, after i
 A request for a canister this subnet does not host is answered with a
 ``DESTINATION_INVALID`` reject, one beyond the callee's input queue capacity with a
 ``SYS_TRANSIENT`` queue-full reject, attached cycles refunded, through the reverse stream.
-Without a routing (the embedded replica) a call to an unknown canister is rejected
-at once, as before. Fees are those of any call (`replica.cycles.FeeSchedule.call`:
+A canister's call to the management canister about a canister on another subnet
+(`replica.xnet.management_target`) goes to that subnet's management canister, as on
+the IC. Without a routing (the embedded replica) a call to an unknown canister is
+rejected at once, as before. Fees are those of any call (`replica.cycles.FeeSchedule.call`:
 the IC's xnet call and byte fees, charged to the caller when it calls, the response
 reservation refunded when the answer lands), the same on one subnet or across two.
 
@@ -102,7 +104,13 @@ from icframework.replica.state import (
     IngressStatus,
 )
 from icframework.replica.store import RoundChanges, StateStore
-from icframework.replica.xnet import Routing, StreamIndex, StreamSlice, XNetState
+from icframework.replica.xnet import (
+    Routing,
+    StreamIndex,
+    StreamSlice,
+    XNetState,
+    management_target,
+)
 
 __all__ = [
     "MANAGEMENT",
@@ -503,7 +511,16 @@ class Subnet:
     def send_request(self, request: Request) -> None:
         """Deliver a call a canister made (`message_execution.Router.send_request`)."""
         callee = request.receiver
-        if callee == MANAGEMENT or callee in self.canister_state.states:
+        if callee == MANAGEMENT:
+            target = None if self.routing is None else management_target(request.method,
+                                                                          request.arg)
+            remote = None if target is None else self.remote_subnet(target)
+            if remote is None:
+                self.enqueue(request)
+            else:
+                self.xnet.push(remote, request)
+            return
+        if callee in self.canister_state.states:
             self.enqueue(request)
             return
         remote = self.remote_subnet(callee)
@@ -541,7 +558,7 @@ class Subnet:
         capacity for its sender (`input_queues.INPUT_QUEUE_CAPACITY`), gets its reject
         back with its cycles."""
         for source, message in self.xnet.take_accepted():
-            if isinstance(message, Response):
+            if isinstance(message, Response) or message.receiver == MANAGEMENT:
                 self.enqueue(message)
             elif message.receiver not in self.canister_state.states:
                 self.xnet.push(source, Response(

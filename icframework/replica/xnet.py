@@ -35,6 +35,8 @@ from typing import Any, Protocol
 
 import cbor2
 
+from icframework.candid import PRINCIPAL, CandidError, Field, Record
+from icframework.candid.binary import decode
 from icframework.replica.errors import ReplicaError
 from icframework.replica.messages import Request, Response
 from icframework.replica.store import RoundChanges, StateStore
@@ -48,6 +50,7 @@ __all__ = [
     "XNetError",
     "XNetMessage",
     "XNetState",
+    "management_target",
     "message_from_data",
     "message_to_data",
 ]
@@ -84,6 +87,31 @@ class Routing(Protocol):
 
     def subnet_of(self, canister_id: bytes) -> str | None:
         """The name of the subnet whose canister range holds ``canister_id``, or None."""
+
+
+_TARGETED = frozenset({
+    "canister_info", "canister_status", "clear_chunk_store", "delete_canister",
+    "delete_canister_snapshot", "deposit_cycles", "fetch_canister_logs", "install_code",
+    "list_canister_snapshots", "load_canister_snapshot", "provisional_top_up_canister",
+    "start_canister", "stop_canister", "stored_chunks", "take_canister_snapshot",
+    "uninstall_code", "update_settings", "upload_chunk",
+})
+"""Management methods whose argument names the canister they act on (``canister_id``)."""
+_TARGET = Record([Field("canister_id", PRINCIPAL)])
+
+
+def management_target(method: str, arg: bytes) -> bytes | None:
+    """The canister a management canister call acts on (its ``canister_id``), for the
+    methods that name one; None for the others and for an argument that does not decode
+    (the management canister of the caller's subnet then answers it). As on the IC, a
+    canister's call to ``aaaaa-aa`` goes to the subnet hosting that canister."""
+    if method not in _TARGETED:
+        return None
+    try:
+        (value,) = decode(arg, [_TARGET])
+    except (CandidError, ValueError):
+        return None
+    return bytes(value["canister_id"].raw)
 
 
 def message_to_data(message: XNetMessage) -> list[Any]:

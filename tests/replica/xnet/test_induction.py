@@ -4,11 +4,16 @@ stream with their cycles; the rest execute in stream order. WAT counter canister
 
 from __future__ import annotations
 
+import wasmtime
+
+from icframework.candid.binary import encode
 from icframework.core import ErrorCode, Principal, RejectCode
 from icframework.replica.cluster import Cluster, canister_range
 from icframework.replica.input_queues import INPUT_QUEUE_CAPACITY
+from icframework.replica.management import CANISTER_ID
 from icframework.replica.messages import CallOrigin, OriginKind, Request, Response
-from icframework.replica.xnet import StreamSlice
+from icframework.replica.xnet import StreamSlice, management_target
+from tests.replica.test_canister_ids import DEPOSITOR_WAT
 from tests.replica.wat_counter import counter_wasm, nat64_reply
 
 CALLER = Principal.from_canister_index(canister_range(0)[0] + 9).raw
@@ -88,3 +93,26 @@ def test_without_routing_a_subnet_rejects_unknown_callees_at_once() -> None:
     subnet.send_request(_request(elsewhere, 4))
     assert subnet.xnet.streams == {}
     assert subnet.queues.has_messages(CALLER)
+
+
+def test_a_management_call_about_a_remote_canister_runs_on_its_subnet() -> None:
+    cluster = Cluster(("root", "app1"))
+    root, app1 = cluster.replica("root"), cluster.replica("app1")
+    depositor = root.create_canister()
+    root.install_code(depositor, bytes(wasmtime.wat2wasm(DEPOSITOR_WAT)))
+    target = app1.create_canister(cycles=10**12)
+    arg = encode([CANISTER_ID], [{"canister_id": target}])
+    before = app1.subnet.canister_state.states[target.raw].cycles
+    reply = root.update(depositor, "deposit", (5_000_000).to_bytes(16, "little") + arg)
+    assert reply == b"ok"
+    assert app1.subnet.canister_state.states[target.raw].cycles == before + 5_000_000
+    assert app1.subnet.signals() == {"root": 1}
+    # The root subnet's management canister never saw it (it hosts no such canister).
+    absent = Principal.from_canister_index(canister_range(1)[0] + 300)
+    missing = encode([CANISTER_ID], [{"canister_id": absent}])
+    answer = root.update(depositor, "deposit", (7).to_bytes(16, "little") + missing)
+    assert absent.to_text() in answer.decode()
+    assert app1.subnet.signals() == {"root": 2}
+    assert management_target("raw_rand", b"DIDL\x00\x00") is None
+    assert management_target("canister_status", b"garbage") is None
+    assert management_target("canister_status", arg) == target.raw
