@@ -8,7 +8,9 @@ its destination's `Subnet.induct_slice` (`exchange`). Tests and anything embedde
 a scale-out deployment moves the same slices over the broker instead.
 
 The first subnet is the root: its key is the root key every subnet reports, and it
-keeps the embedded replica's canister range; subnet number k gets the range ``k``
+signs each other subnet's delegation (`certification.SubnetIdentity.delegated`, stored
+with that subnet's state, so its certificates verify under the root key); it keeps
+the embedded replica's canister range; subnet number k gets the range ``k``
 ranges of ``0x100000`` canister indexes above it (`canister_range`). The replicas are
 `ClusterReplica`s: all of `Replica`'s helpers (create, install, update, query) work on
 them, and waiting for a call runs the whole cluster, so a call that crosses subnets
@@ -27,7 +29,8 @@ from pathlib import Path
 from icframework.core import Principal, PrincipalError
 from icframework.identity import Ed25519Identity
 from icframework.protocol import BlsKeyPair
-from icframework.replica.embedded import ANONYMOUS, Replica, node_key, subnet_key
+from icframework.replica.certification import SubnetIdentity
+from icframework.replica.embedded import ANONYMOUS, Replica, node_key, subnet_identity
 from icframework.replica.errors import ReplicaError
 from icframework.replica.execution.engine import ExecutionEngine
 from icframework.replica.management import ManagementCanister
@@ -107,8 +110,8 @@ class ClusterReplica(Replica):
     """A `Replica` of one subnet of a `Cluster`: waiting for a call steps the cluster."""
 
     def __init__(self, cluster: Cluster, subnet: Subnet, store: StateStore, key: BlsKeyPair,
-                 node: Ed25519Identity) -> None:
-        super().__init__(subnet, store, key, node)
+                 node: Ed25519Identity, identity: SubnetIdentity | None = None) -> None:
+        super().__init__(subnet, store, key, node, identity)
         self.cluster = cluster
 
     def wait(self, request_id: bytes, max_rounds: int = 1000) -> IngressStatus:
@@ -156,11 +159,8 @@ class Cluster:
         for number, name in enumerate(self.names):
             self.routing.add(name, *canister_range(number))
         self.replicas: dict[str, ClusterReplica] = {}
-        self.root_key = b""
         for name in self.names:
             self.replicas[name] = self._open(name, self._store(name))
-            if not self.root_key:
-                self.root_key = self.replicas[name].key.public_key_der
 
     def _store(self, name: str) -> StateStore:
         if self.state_dir is None:
@@ -169,17 +169,35 @@ class Cluster:
         directory.mkdir(parents=True, exist_ok=True)
         return SQLiteStateStore(directory / "state.sqlite3")
 
-    def _open(self, name: str, store: StateStore) -> ClusterReplica:
-        key = subnet_key(store)
+    @property
+    def root_key(self) -> bytes:
+        """The root key (DER): the root subnet's public key, which every subnet reports."""
+        return self.replicas[self.names[0]].key.public_key_der
+
+    def _identity(self, name: str, store: StateStore) -> SubnetIdentity:
+        """The subnet's stored identity; on first open, a root identity for the root
+        subnet and one delegated by the root subnet's key for the others (stored)."""
         first, last = canister_range(self.names.index(name))
+        config = dataclasses.replace(self.config, first_canister_index=first,
+                                     last_canister_index=last)
+        identity = subnet_identity(store, None, config)
+        if name == self.names[0] or not identity.is_root:
+            return identity
+        root_key = self.replicas[self.names[0]].key
+        delegated = SubnetIdentity.delegated(root_key, identity.key, first_canister_index=first,
+                                             last_canister_index=last, time_ns=self.clock())
+        return subnet_identity(store, delegated, config)
+
+    def _open(self, name: str, store: StateStore) -> ClusterReplica:
+        identity = self._identity(name, store)
         config = dataclasses.replace(
-            self.config, subnet_name=name, first_canister_index=first,
-            last_canister_index=last, root_key=self.root_key or key.public_key_der,
-            subnet_id=Principal.self_authenticating(key.public_key_der).raw,
+            self.config, subnet_name=name, first_canister_index=identity.first_canister_index,
+            last_canister_index=identity.last_canister_index, root_key=identity.root_key_der,
+            subnet_id=identity.subnet_id.raw,
         )
         subnet = Subnet(store, self.engine, config, self.clock, management=ManagementCanister,
                         routing=self.routing)
-        return ClusterReplica(self, subnet, store, key, node_key(store))
+        return ClusterReplica(self, subnet, store, identity.key, node_key(store), identity)
 
     def close(self) -> None:
         for replica in self.replicas.values():

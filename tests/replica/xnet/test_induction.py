@@ -4,10 +4,14 @@ stream with their cycles; the rest execute in stream order. WAT counter canister
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
 import wasmtime
 
 from icframework.candid.binary import encode
 from icframework.core import ErrorCode, Principal, RejectCode
+from icframework.protocol import CertificateError, verify_certificate
 from icframework.replica.cluster import Cluster, canister_range
 from icframework.replica.input_queues import INPUT_QUEUE_CAPACITY
 from icframework.replica.management import CANISTER_ID
@@ -116,3 +120,23 @@ def test_a_management_call_about_a_remote_canister_runs_on_its_subnet() -> None:
     assert management_target("raw_rand", b"DIDL\x00\x00") is None
     assert management_target("canister_status", b"garbage") is None
     assert management_target("canister_status", arg) == target.raw
+
+
+def test_each_subnet_certifies_under_the_root_key(tmp_path: Path) -> None:
+    cluster = Cluster(("root", "app1", "app2"), tmp_path)
+    canisters = {name: cluster.create_canister(name) for name in cluster.names}
+    for name, canister in canisters.items():
+        replica = cluster.replica(name)
+        certificate = replica.certified_state().data_certificate(canister.raw)
+        parsed = verify_certificate(certificate, cluster.root_key, canister_id=canister)
+        assert (parsed.delegation is None) == (name == "root")
+        other = canisters["app2" if name != "app2" else "app1"]
+        if name != "root":
+            with pytest.raises(CertificateError):
+                verify_certificate(certificate, cluster.root_key, canister_id=other)
+    ids = {name: cluster.replica(name).subnet_id for name in cluster.names}
+    cluster.close()
+    again = Cluster(("root", "app1", "app2"), tmp_path)
+    assert {name: again.replica(name).subnet_id for name in again.names} == ids
+    assert again.replica("app1").identity.delegation is not None
+    again.close()
