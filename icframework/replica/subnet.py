@@ -67,7 +67,7 @@ import hashlib
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -540,7 +540,7 @@ class Subnet:
         """
         return len(self.xnet.accept(piece))
 
-    def outgoing_slices(self, since: dict[str, StreamIndex] | None = None, *,
+    def outgoing_slices(self, since: Mapping[str, StreamIndex] | None = None, *,
                         max_messages: int | None = None,
                         max_bytes: int | None = None) -> list[StreamSlice]:
         """One slice per peer subnet of the committed stream to it, from ``since[peer]``
