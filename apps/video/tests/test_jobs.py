@@ -18,6 +18,7 @@ project, the built video canister installed with the state directory's worker pr
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import signal
@@ -37,7 +38,7 @@ from django.test import override_settings
 
 from apps.video.clips import make_clip
 from apps.video.jobs import Dispatcher, JobLedger
-from apps.video.tasks import TASK_NAME
+from apps.video.tasks import TASK_NAME, process_video, replica_caller
 from apps.video.transcode import mp4_boxes
 from icframework.agent import Actor, Agent, ManagementCanister
 from icframework.candid import encode, parse_type
@@ -398,3 +399,49 @@ def restore_default_app() -> Iterator[None]:
     before = _state.default_app
     yield
     _state.set_default_app(before)
+
+
+def test_a_seeder_can_process_a_video_on_the_replica_in_its_own_process(
+    tmp_path: Path,
+) -> None:
+    """`process_video` through `replica_caller`: no HTTP, no queue (what a demo seeder
+    running before the server opens can do)."""
+    from icframework.compiler.runtime_build import load_runtime
+    from icframework.replica import Replica, set_runtime_loader
+    from tests.compiler.runtime_support import CACHE_DIR, runtime_component
+
+    runtime_component()
+    previous = set_runtime_loader(functools.partial(load_runtime, cache_dir=CACHE_DIR,
+                                                    progress=None))
+    replica = Replica.open(tmp_path / "state")
+    try:
+        owner = Principal.self_authenticating(b"seeder")
+        worker = Principal.self_authenticating(b"seeder's worker")
+        creator = Principal.self_authenticating(b"seeded creator")
+        wasm = build_app(APP_DIR, pack_python_module, cache_dir=BUILD_CACHE,
+                         progress=None).wasm
+        canister = replica.create_canister(sender=owner)
+        replica.install_code(canister, wasm, encode([INIT], [{
+            "admins": [], "workers": [worker], "ledger": None}]), sender=owner)
+        as_creator = replica_caller(replica, canister, creator)
+        data = make_clip(2, 720, 1280, seed=7, label="seeded")
+        ticket = as_creator("begin_upload", {"caption": "seeded #demo", "size": len(data),
+                                             "sha256": hashlib.sha256(data).digest(),
+                                             "content_type": "video/mp4"})
+        for index in range(ticket["chunks"]):
+            as_creator("put_chunk", ticket["video_id"], index,
+                       data[index * CHUNK:(index + 1) * CHUNK])
+        as_creator("finish_upload", ticket["video_id"])
+        done = process_video(replica_caller(replica, canister, worker), ticket["video_id"])
+        assert done["status"] == "ready" and done["attempt"] == 1
+        video = as_creator("video", ticket["video_id"])
+        assert "ready" in video["status"]
+        assert (video["width"], video["height"]) == (720, 1280)
+        assert {next(iter(r["kind"])) for r in video["renditions"]} == {"r720", "r360",
+                                                                         "poster"}
+        # a call the canister refuses ends the job quietly
+        again = process_video(replica_caller(replica, canister, worker), ticket["video_id"])
+        assert again["status"] == "skipped"
+    finally:
+        replica.close()
+        set_runtime_loader(previous)
