@@ -19,7 +19,8 @@ No double enqueue. Each enqueued job is recorded in ``<state dir>/video-jobs.sql
 (canister, video, Celery task id, time), which outlives restarts. A video is enqueued
 again only when its last task has finished (its result is ready: it ran and the video
 is still listed, so that attempt failed) or was enqueued more than `LOST_SECONDS` ago
-(its message is presumed lost). A second message for a video already queued would cost
+(its message is presumed lost); records of jobs no longer listed go after two such
+periods. A second message for a video already queued would cost
 it one of its ``MAX_ATTEMPTS`` claims for nothing, so this matters.
 """
 
@@ -91,6 +92,16 @@ class JobLedger:
             db.execute("INSERT OR REPLACE INTO enqueued VALUES (?, ?, ?, ?)",
                        (canister, video, task_id, at))
 
+    def prune(self, canister: str, listed: set[int], before: float) -> int:
+        """Forget the jobs of ``canister`` enqueued before ``before`` that are not
+        ``listed`` any more (ready, rejected or deleted since); how many."""
+        with self._connect() as db:
+            old = db.execute("SELECT video FROM enqueued WHERE canister = ? AND at < ?",
+                             (canister, before)).fetchall()
+            gone = [(canister, video) for (video,) in old if video not in listed]
+            db.executemany("DELETE FROM enqueued WHERE canister = ? AND video = ?", gone)
+        return len(gone)
+
 
 @dataclass(frozen=True)
 class Enqueued:
@@ -158,7 +169,10 @@ class Dispatcher:
         canister = self.lookup()
         if canister is None:
             return []
-        done = (self.enqueue(canister, video_id) for video_id in self.list_jobs(canister))
+        listed = self.list_jobs(canister)
+        done = [self.enqueue(canister, video_id) for video_id in listed]
+        # a job not listed for two lost-periods is finished one way or another
+        self.ledger.prune(canister.to_text(), set(listed), self.clock() - 2 * self.lost_seconds)
         return [job for job in done if job is not None]
 
     def dispatch(self, wait: float = 0.0) -> list[Enqueued]:

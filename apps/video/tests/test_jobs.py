@@ -355,6 +355,13 @@ def test_a_sweep_enqueues_each_listed_job_once_until_its_task_ends(
     As(c, WORKER).worker_claim(videos[0])
     now[0] += 3601
     assert sorted(job.video_id for job in again.sweep()) == sorted(videos[1:])
+    # its record goes once it has not been listed for two hours; the others' stay
+    ledger = again.ledger
+    assert ledger.last(canister.to_text(), videos[0]) is not None
+    now[0] += 3600
+    assert len(again.sweep()) == 2
+    assert ledger.last(canister.to_text(), videos[0]) is None
+    assert all(ledger.last(canister.to_text(), v) is not None for v in videos[1:])
 
 
 def queued(directory: Path) -> int:
