@@ -1,6 +1,7 @@
-"""The video page in real headless Chromium against ``runreplica --demo`` with the video
-canister deployed (its workers: the state directory's worker identity; its ledger: the
-marketplace's token).
+"""The video page in real headless Chromium against ``runreplica --demo``: the video
+canister seeded with its demo creators, the transcoding worker running in the server
+(`apps.video.jobs` hands each processing upload to `apps.video.tasks`, which acts as the
+state directory's worker identity), and the marketplace's token as the tips' ledger.
 
 Ada, on a desktop-sized window with a key of her own, picks a real clip (a 1280x720
 H.264/AAC test pattern from `apps.video.clips`), is asked for a handle on the way, and
@@ -8,34 +9,41 @@ uploads it: the file's SHA-256 is computed in the browser, its 1 MiB chunks go u
 the progress bar filling, and the status she sees moves to processing and then, live
 over the canister socket, to ready once the clip is transcoded. Ben, on a phone-sized
 window with another key, opens the shared link: the 360p rendition plays from the
-canister's own origin, answered with 206 Range responses; Ada's 720p one seeks, and the
-jump is another 206 from the canister. Ben likes and comments; Ada, who watches the same
-video, sees the like and comment counters move without a reload, and her inbox badge
-counts both. Text carrying markup stays text.
+canister's own origin, answered with 206 Range responses; Ada's 720p one plays from a
+206 too, and seeks: the time jumps and playing goes on from there. Ben likes and
+comments; Ada, who watches the same video, sees the like and comment counters move
+without a reload, and her inbox badge counts both. Text carrying markup stays text.
 Waits are Playwright's (until the page shows the state); nothing is timed.
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
+import hashlib
+import json
+import time
+from collections.abc import Collection, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from io import StringIO
 from pathlib import Path
 from typing import Any
-from unittest import mock
 
 import pytest
-from django.core.management import call_command
 from django.test import override_settings
 
 from apps.video.canister import limits
 from apps.video.clips import make_clip
+from icframework.agent import Actor, Agent
 from icframework.deployments import recorded_id
-from icframework.replica.admin import admin_identity
-from icframework.workers import worker_principal
+from icframework.identity import Ed25519Identity, Identity
 from tests.agent.live_replica import ServedProject, served_project
-from tests.browser import chromium, console_errors, new_context, requires_chromium, wait_until
+from tests.browser import (
+    WAIT_MS,
+    chromium,
+    console_errors,
+    new_context,
+    requires_chromium,
+    wait_until,
+)
 
 pytestmark = requires_chromium
 
@@ -43,6 +51,8 @@ APP_DIR = Path(__file__).resolve().parents[1]
 SNEAKY = 'Nice <img src=x onerror="window.pwned=1"> clip'
 DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 390, "height": 844}
+#: where `browserIdentity` looks for an older app's key to migrate (video.js LEGACY_KEYS)
+LEGACY_KEY = "icframework.chat.identity"
 
 
 @dataclass
@@ -63,31 +73,32 @@ class Served:
         return f"http://{self.canister}.localhost:{port}"
 
 
-def deploy_video(project: ServedProject) -> Served:
-    """``manage.py deploy video`` as a developer runs it, with the install argument naming
-    the demo admin as moderator, the worker identity and the marketplace token."""
-    state = project.root / "state"
+def video_of(project: ServedProject) -> Served:
+    """The video canister and the token ``runreplica --demo`` deployed and recorded (the
+    video seeder names the state directory's worker identity and the token in its
+    install argument)."""
     with override_settings(BASE_DIR=project.root):
-        ledger = recorded_id("marketplace_token", project.url)
-    assert ledger is not None, "the demo records its token as marketplace_token"
-    admin = admin_identity(state).principal.to_text()
-    arg = (f'(opt record {{ admins = vec {{ principal "{admin}" }}; '
-           f'workers = vec {{ principal "{worker_principal(state)}" }}; '
-           f'ledger = opt principal "{ledger.to_text()}" }})')
-    identities = {"ICFRAMEWORK_HOME": str(project.root / "home"),
-                  "DFX_CONFIG_ROOT": str(project.root / "dfxroot")}
-    with mock.patch.dict(os.environ, identities), override_settings(BASE_DIR=project.root):
-        call_command("deploy", str(APP_DIR), "--network", project.url, "--arg", arg,
-                     stdout=StringIO(), stderr=StringIO())
         canister = recorded_id("video", project.url)
-    assert canister is not None
+        ledger = recorded_id("marketplace_token", project.url)
+    assert canister is not None and ledger is not None, project.printed
     return Served(project, canister.to_text(), ledger.to_text())
+
+
+@contextmanager
+def served_demo(root: Path) -> Iterator[Served]:
+    """``runreplica --demo`` serving a scratch project under ``root``, with its worker:
+    the scratch settings module has no package, so its Celery app is ``celery_app``
+    (`icframework.workers.project_app`), the project's own."""
+    (root / "celery_app.py").write_text("from config.celery import app  # noqa: F401\n")
+    with served_project(root, demo=True) as project:
+        assert "  worker:    Celery, in this process" in project.printed, project.printed
+        yield video_of(project)
 
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    with served_project(tmp_path_factory.mktemp("video_project"), demo=True) as project:
-        yield deploy_video(project)
+    with served_demo(tmp_path_factory.mktemp("video_project")) as demo:
+        yield demo
 
 
 @pytest.fixture(scope="module")
@@ -102,10 +113,13 @@ class Network:
 
     origin: str
     seen: list[tuple[int, str, dict[str, str]]] = field(default_factory=list)
+    failed: list[tuple[int, str]] = field(default_factory=list)  # any origin's 5xx
 
     def record(self, response: Any) -> None:
         if response.url.startswith(self.origin):
             self.seen.append((response.status, response.url, response.headers))
+        if response.status >= 500:
+            self.failed.append((response.status, response.url))
 
     def partial(self, suffix: str) -> list[tuple[int, int]]:
         """The byte ranges (first, last) of the 206 answers for URLs ending in ``suffix``."""
@@ -117,49 +131,58 @@ class Network:
         return ranges
 
 
-def transcode_as_worker(served: Served) -> None:
-    """What the transcoding worker does, as the worker identity over the IC HTTP
-    interface: claim each processing video, read its original, transcode it
-    (`apps.video.transcode`), send every rendition in chunks and complete it."""
-    import hashlib
-    import tempfile
-
-    from apps.video.transcode import transcode
-    from icframework.agent import Actor, Agent
-    from icframework.workers import worker_identity
-
-    agent = Agent(served.url, identity=worker_identity(served.project.root / "state"),
-                  fetch_root_key=True)
-    actor = Actor(agent, served.canister, (APP_DIR / "video.did").read_text())
-    for job in actor.worker_jobs():
-        video_id = job["video_id"]
-        job = actor.worker_claim(video_id)
-        original = b"".join(actor.worker_original_chunk(video_id, index)
-                            for index in range(job["chunks"]))
-        assert hashlib.sha256(original).digest() == job["sha256"]
-        with tempfile.TemporaryDirectory() as work:
-            source = Path(work) / "original"
-            source.write_bytes(original)
-            made = transcode(source, Path(work) / "out")
-            step = job["chunk_bytes"]
-            for rendition in made.renditions:
-                data = rendition.path.read_bytes()
-                for index in range(max(1, -(-len(data) // step))):
-                    actor.worker_put_rendition(video_id, {
-                        "kind": {rendition.kind: None}, "content_type": rendition.content_type,
-                        "size": rendition.size, "width": rendition.width,
-                        "height": rendition.height, "sha256": rendition.sha256,
-                        "index": index, "data": data[index * step:(index + 1) * step]})
-        actor.worker_complete(video_id, {"duration_ms": made.duration_ms,
-                                         "width": made.width, "height": made.height})
+def api_as(served: Served, identity: Identity | None = None) -> Actor:
+    """The video canister's methods over the IC HTTP interface, signed by ``identity``."""
+    agent = Agent(served.url, identity=identity, fetch_root_key=True)
+    return Actor(agent, served.canister, (APP_DIR / "video.did").read_text())
 
 
-def open_page(browser: Any, served: Served, viewport: dict[str, int],
-              hash_: str = "") -> tuple[Any, list[str], Network]:
-    """A new browser context (a key of its own) on the video page."""
+def post_video(api: Actor, data: bytes, caption: str) -> int:
+    """Upload ``data`` as ``api``'s identity (chunk by chunk, as the page does); its id,
+    processing."""
+    ticket = api.begin_upload({"caption": caption, "size": len(data), "content_type": "video/mp4",
+                               "sha256": hashlib.sha256(data).digest()})
+    step = ticket["chunk_bytes"]
+    for index in range(ticket["chunks"]):
+        api.put_chunk(ticket["video_id"], index, data[index * step:(index + 1) * step])
+    video = api.finish_upload(ticket["video_id"])
+    assert video["status"] == {"processing": None}, video
+    return int(video["id"])
+
+
+def with_key(browser: Any, identity: Ed25519Identity, viewport: dict[str, int]) -> Any:
+    """A browser context whose key is ``identity``'s: handed to the page the way the
+    bundle's `browserIdentity` migrates an older app's key (a ``[DER public key, seed]``
+    hex pair in localStorage, read once, when IndexedDB holds no key yet)."""
+    context = new_context(browser, viewport=viewport)
+    key = json.dumps([identity.der_public_key.hex(), identity.seed.hex()])
+    context.add_init_script(f"localStorage.getItem({json.dumps(LEGACY_KEY)}) === null && "
+                            f"localStorage.setItem({json.dumps(LEGACY_KEY)}, {json.dumps(key)})")
+    return context
+
+
+def wait_ready(api: Actor, ids: Collection[int]) -> None:
+    """Wait (up to `WAIT_MS`) until the worker running in the served replica has made
+    every video of ``ids`` ready."""
+    deadline = time.monotonic() + WAIT_MS / 1000
+    while True:
+        statuses = [api.video(video_id)["status"] for video_id in ids]
+        if all(status == {"ready": None} for status in statuses):
+            return
+        assert {"rejected": None} not in statuses, statuses
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not ready within {WAIT_MS} ms: {statuses}")
+        time.sleep(0.2)
+
+
+def open_page(browser: Any, served: Served, viewport: dict[str, int], hash_: str = "",
+              identity: Ed25519Identity | None = None) -> tuple[Any, list[str], Network]:
+    """A new browser context on the video page: a key of its own, or ``identity``'s."""
     from playwright.sync_api import expect
 
-    page = new_context(browser, viewport=viewport).new_page()
+    context = (new_context(browser, viewport=viewport) if identity is None
+               else with_key(browser, identity, viewport))
+    page = context.new_page()
     errors = console_errors(page)
     network = Network(served.origin)
     page.on("response", network.record)
@@ -226,7 +249,6 @@ def test_upload_process_watch_seek_like_and_comment_live(
     assert video_id
 
     # The worker transcodes it; the page hears "ready" on uploads:<me>, without a reload.
-    transcode_as_worker(served)
     expect(status).to_have_attribute("data-status", "ready")
     expect(mine).to_have_attribute("data-status", "ready")
 
@@ -283,5 +305,5 @@ def test_upload_process_watch_seek_like_and_comment_live(
 
     for page in (ada, ben):
         assert page.evaluate("window.pwned") is None
-    assert ada_errors == []
-    assert ben_errors == []
+    assert ada_errors == [], ada_net.failed
+    assert ben_errors == [], ben_net.failed

@@ -29,6 +29,8 @@ import { Comments } from './comments.js';
 import { Wallet } from './wallet.js';
 import { Moderation } from './moderation.js';
 
+// Keys of the older apps of this origin, migrated into the shared browser key once.
+const LEGACY_KEYS = ['icframework.chat.identity', 'icframework.market.identity'];
 const VIEWS = ['feed', 'upload', 'profile', 'tag', 'search', 'notifications', 'moderation'];
 const POLL_MS = 5000;
 const RECONNECT_FIRST_MS = 500;
@@ -70,7 +72,7 @@ class VideoApp {
   }
 
   async start() {
-    this.identity = await browserIdentity();
+    this.identity = await browserIdentity({ legacyStorageKeys: LEGACY_KEYS });
     this.principal = this.identity.getPrincipal();
     const did = await (await fetch(this.config.didUrl)).text();
     const { types, idlFactory } = parseDid(IDL, did);
