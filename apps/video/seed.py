@@ -414,29 +414,35 @@ class _Seeder:
                     found[clip.key] = max(same, key=lambda v: int(v.id))
         return found
 
-    def engagement(self) -> list[str]:
-        """Views, comments with replies, shares, super-likes and likes of each ready demo
-        video whose first liker has not liked it yet (likes come last, so that like marks
-        the video as done); the clip keys still waiting for the worker."""
-        waiting, engaged = [], 0
+    def to_engage(self) -> tuple[list[str], list[tuple[str, Any]]]:
+        """The clip keys still waiting for the worker, and the ready demo videos whose
+        first liker has not liked them yet (likes come last, so that like marks a video's
+        engagement as done)."""
+        waiting, ready = [], []
         for key, video in self.videos().items():
-            if video.status is R.VideoStatus.processing \
-                    or video.status is R.VideoStatus.uploading:
+            if video.status in (R.VideoStatus.processing, R.VideoStatus.uploading):
                 waiting.append(key)
                 continue
             if video.status is not R.VideoStatus.ready:
                 continue  # rejected: nothing to engage with (the page shows the reason)
             likers = LIKES.get(key, ())
             card = self(likers[0], "card", video.id) if likers else None
-            if card is None or card.liked_by_me:
-                continue
-            self._engage(key, video)
-            engaged += 1
-        if engaged:
-            self.added.append(f"engagement of {engaged} videos (views, comments, likes)")
+            if card is not None and not card.liked_by_me:
+                ready.append((key, video))
+        return waiting, ready
+
+    def engagement(self) -> list[str]:
+        """Views, comments with replies, shares, super-likes and likes of each ready demo
+        video not engaged yet (`to_engage`); the clip keys still waiting for the worker."""
+        waiting, ready = self.to_engage()
+        for key, video in ready:
+            self.engage(key, video)
+        if ready:
+            self.added.append(_engaged(len(ready)))
         return waiting
 
-    def _engage(self, key: str, video: Any) -> None:
+    def engage(self, key: str, video: Any) -> None:
+        """One video's views, comments and replies, shares, super-likes and likes."""
         vid = int(video.id)
         for who, share in VIEWS.get(key, ()):
             if self.users[who] != video.creator:
@@ -459,6 +465,15 @@ class _Seeder:
                 self(who, "super_like", vid)
         for who in reversed(LIKES.get(key, ())):
             self(who, "like", vid)
+
+
+def _engage_one(seeder: Callable[[Replica], _Seeder], key: str, video: Any,
+                replica: Replica) -> None:
+    seeder(replica).engage(key, video)
+
+
+def _engaged(count: int) -> str:
+    return f"engagement of {count} videos (views, comments, likes)"
 
 
 def _missing(mine: list[Any], creator: DemoCreator) -> list[DemoClip]:
@@ -494,15 +509,18 @@ class Finisher:
         return not self._thread.is_alive()
 
     def round(self) -> list[str]:
-        """One pass: engage what is ready; the clip keys still processing."""
-        def work(replica: Replica) -> list[str]:
+        """One pass: engage what is ready, one video per turn of the replica thread (so
+        the server's requests go between them); the clip keys still processing."""
+        def seeder(replica: Replica) -> _Seeder:
             call = TypedCaller(replica, self.canister, method_table(CANISTER_MODULE))
-            seeder = _Seeder(call, self.users, lambda _line: None)
-            waiting = seeder.engagement()
-            self.added += seeder.added
-            return waiting
+            return _Seeder(call, self.users, lambda _line: None)
 
-        return self.service.run(work)
+        waiting, ready = self.service.run(lambda replica: seeder(replica).to_engage())
+        for key, video in ready:
+            self.service.run(functools.partial(_engage_one, seeder, key, video))
+        if ready:
+            self.added.append(_engaged(len(ready)))
+        return waiting
 
     def _run(self) -> None:
         deadline = time.monotonic() + self.timeout_seconds
