@@ -556,8 +556,20 @@ class Subnet:
         """Put the messages taken by `induct_slice` on their canisters' input queues, in
         stream order; a request for a canister not here, or beyond the input queue's
         capacity for its sender (`input_queues.INPUT_QUEUE_CAPACITY`), gets its reject
-        back with its cycles."""
+        back with its cycles. A message whose sender (or respondent) the routing places
+        on a subnet other than the slice's source is dropped and counted
+        (``xnet.dropped``): a subnet speaks only for its own canisters."""
         for source, message in self.xnet.take_accepted():
+            claimed = message.sender if isinstance(message, Request) else message.respondent
+            host = None if self.routing is None or not claimed else \
+                self.routing.subnet_of(claimed)
+            if host is not None and host != source:
+                # A subnet speaks only for its own canisters (as the IC checks).
+                self.xnet.dropped += 1
+                logger.warning("dropped a message from subnet %r that claims to come from "
+                               "%s, a canister of subnet %r", source, canister_text(claimed),
+                               host)
+                continue
             if isinstance(message, Response) or message.receiver == MANAGEMENT:
                 self.enqueue(message)
             elif message.receiver not in self.canister_state.states:

@@ -256,6 +256,8 @@ class XNetState:
         self._stored: dict[str, tuple[StreamIndex, StreamIndex]] = {}
         self._dirty_streams: set[str] = set()
         self._dirty_expected: set[str] = set()
+        self.dropped = 0
+        """Inducted messages the subnet dropped as forged (since this object was made)."""
 
     # -- loading and committing -----------------------------------------------------------
 

@@ -140,3 +140,21 @@ def test_each_subnet_certifies_under_the_root_key(tmp_path: Path) -> None:
     assert {name: again.replica(name).subnet_id for name in again.names} == ids
     assert again.replica("app1").identity.delegation is not None
     again.close()
+
+
+def test_a_subnet_speaks_only_for_its_own_canisters() -> None:
+    cluster = Cluster(("root", "app1", "app2"))
+    app1 = cluster.replica("app1")
+    counter = app1.create_canister()
+    app1.install_code(counter, counter_wasm())
+    on_app2 = Principal.from_canister_index(canister_range(2)[0] + 3).raw
+    forged = Request(on_app2, counter.raw, "inc", b"DIDL\x00\x00",
+                     CallOrigin(OriginKind.CANISTER, canister_id=on_app2, callback_id=1))
+    genuine = _request(counter.raw, 2)
+    piece = StreamSlice("root", "app1", 0, (forged, genuine), 0)
+    assert app1.subnet.induct_slice(piece) == 2
+    app1.subnet.run_until_idle()
+    assert app1.subnet.xnet.dropped == 1
+    assert app1.query(counter, "get") == nat64_reply(1)
+    assert [a.origin.callback_id for a in _answers(cluster)] == [2]
+    assert "app2" not in app1.subnet.xnet.streams
