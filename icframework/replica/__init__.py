@@ -44,6 +44,18 @@ from icframework.replica.execution.wasm_module import CanisterModule, load_canis
 from icframework.replica.gateway_middleware import GatewayMiddleware, canister_origin
 from icframework.replica.http.asgi import ApiApplication, query_body, submit_call_body
 from icframework.replica.http.errors import HttpError, error_status
+from icframework.replica.lease import WriterLease
+from icframework.replica.postgres_store import LeaseLost, PostgresStateStore
+from icframework.replica.registry import (
+    CanisterRange,
+    MemoryRegistry,
+    PostgresRegistry,
+    Registry,
+    RegistryError,
+    RoutingTable,
+    SubnetRecord,
+    subnet_range,
+)
 from icframework.replica.service import (
     CallOutcome,
     ReplicaService,
@@ -61,16 +73,26 @@ __all__ = [
     "CanisterError",
     "CanisterEvent",
     "CanisterModule",
+    "CanisterRange",
     "CanisterState",
     "GatewayMiddleware",
     "HttpError",
     "InvalidModuleError",
+    "LeaseLost",
     "MemoryAccessError",
+    "MemoryRegistry",
+    "PostgresRegistry",
+    "PostgresStateStore",
+    "Registry",
+    "RegistryError",
     "Replica",
     "ReplicaError",
     "ReplicaService",
     "RequestLimits",
+    "RoutingTable",
     "StateStoreError",
+    "SubnetRecord",
+    "WriterLease",
     "admin_identity",
     "admin_pem_path",
     "canister_origin",
@@ -85,5 +107,6 @@ __all__ = [
     "start_service",
     "stop_service",
     "submit_call_body",
+    "subnet_range",
     "write_private",
 ]

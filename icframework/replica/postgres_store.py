@@ -157,9 +157,7 @@ def connect(url: str, what: str) -> psycopg.Connection[Any]:
                 )
     except psycopg.Error as exc:
         conn.close()
-        raise StateStoreError(
-            f"cannot create the tables of {what}: {exc}"
-        ) from exc
+        raise StateStoreError(f"cannot create the tables of {what}: {exc}") from exc
     except BaseException:
         conn.close()
         raise
