@@ -2,7 +2,9 @@
 
 `Cluster` opens one `Replica` per named subnet (each with its own state store: in
 memory, or a SQLite file under ``state_dir/<name>/``), each with its own BLS key and
-canister range, a routing table over those ranges, and an in-process transport: after
+canister range, registers them in a registry (`replica.registry`; in memory unless one
+is given), routes by the registry's `RoutingTable`, and moves messages with an
+in-process transport: after
 the rounds of a step it takes every subnet's `Subnet.outgoing_slices` and hands each to
 its destination's `Subnet.induct_slice` (`exchange`). Tests and anything embedded use it;
 a scale-out deployment moves the same slices over the broker instead.
@@ -11,7 +13,7 @@ The first subnet is the root: its key is the root key every subnet reports, and 
 signs each other subnet's delegation (`certification.SubnetIdentity.delegated`, stored
 with that subnet's state, so its certificates verify under the root key); it keeps
 the embedded replica's canister range; subnet number k gets the range ``k``
-ranges of ``0x100000`` canister indexes above it (`canister_range`). The replicas are
+ranges of ``0x100000`` canister indexes above it (`registry.subnet_range`). The replicas are
 `ClusterReplica`s: all of `Replica`'s helpers (create, install, update, query) work on
 them, and waiting for a call runs the whole cluster, so a call that crosses subnets
 is answered. An optional ``transport`` function sees each exchange's slices and returns
@@ -20,13 +22,14 @@ what actually arrives (duplicated, reordered or dropped: a faulty network for te
 
 from __future__ import annotations
 
-import bisect
 import dataclasses
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from icframework.core import Principal, PrincipalError
+import cbor2
+
+from icframework.core import Principal
 from icframework.identity import Ed25519Identity
 from icframework.protocol import BlsKeyPair
 from icframework.replica.certification import SubnetIdentity
@@ -34,26 +37,24 @@ from icframework.replica.embedded import ANONYMOUS, Replica, node_key, subnet_id
 from icframework.replica.errors import ReplicaError
 from icframework.replica.execution.engine import ExecutionEngine
 from icframework.replica.management import ManagementCanister
+from icframework.replica.registry import (
+    MemoryRegistry,
+    Registry,
+    RoutingTable,
+    SubnetRecord,
+    subnet_range,
+)
 from icframework.replica.state import IngressStatus
 from icframework.replica.store import MemoryStateStore, SQLiteStateStore, StateStore
 from icframework.replica.subnet import Subnet, SubnetConfig
 from icframework.replica.xnet import StreamGapError, StreamSlice
 
 __all__ = [
-    "RANGE_SIZE",
-    "ROOT_FIRST_INDEX",
     "Cluster",
     "ClusterError",
     "ClusterReplica",
-    "SubnetRanges",
     "Transport",
-    "canister_range",
 ]
-
-ROOT_FIRST_INDEX = 0x8000000000100000
-"""The first canister index of the root subnet (the embedded replica's range)."""
-RANGE_SIZE = 0x100000
-"""Canister indexes per subnet."""
 
 Transport = Callable[[list[StreamSlice]], Sequence[StreamSlice]]
 """Given one exchange's slices, the slices that arrive, in the order they arrive."""
@@ -61,49 +62,6 @@ Transport = Callable[[list[StreamSlice]], Sequence[StreamSlice]]
 
 class ClusterError(ReplicaError):
     """A cluster asked for a subnet or canister it does not have."""
-
-
-def canister_range(number: int) -> tuple[int, int]:
-    """The first and last canister index of subnet ``number`` (0: the root subnet)."""
-    first = ROOT_FIRST_INDEX + number * RANGE_SIZE
-    return first, first + RANGE_SIZE - 1
-
-
-class SubnetRanges:
-    """A routing table: canister index ranges → subnet names, looked up by bisection.
-
-    The in-process cluster's own table (the registry's `RoutingTable` has the same
-    `subnet_of`); ranges may not overlap.
-    """
-
-    def __init__(self) -> None:
-        self._firsts: list[int] = []
-        self._ranges: list[tuple[int, int, str]] = []
-
-    def add(self, name: str, first: int, last: int) -> None:
-        """Route canister indexes ``first..last`` (inclusive) to subnet ``name``."""
-        if first > last:
-            raise ClusterError(f"range {first:#x}..{last:#x} of {name!r} is empty: first > last")
-        at = bisect.bisect_left(self._firsts, first)
-        for other_first, other_last, other in self._ranges[max(0, at - 1):at + 1]:
-            if first <= other_last and other_first <= last:
-                raise ClusterError(
-                    f"range {first:#x}..{last:#x} of {name!r} overlaps {other_first:#x}.."
-                    f"{other_last:#x} of {other!r}: give each subnet its own range")
-        self._firsts.insert(at, first)
-        self._ranges.insert(at, (first, last, name))
-
-    def subnet_of(self, canister_id: bytes) -> str | None:
-        """The subnet whose range holds ``canister_id``; None for other principals."""
-        try:
-            index = Principal(canister_id).canister_index()
-        except PrincipalError:
-            return None
-        at = bisect.bisect_right(self._firsts, index) - 1
-        if at < 0:
-            return None
-        first, last, name = self._ranges[at]
-        return name if first <= index <= last else None
 
 
 class ClusterReplica(Replica):
@@ -143,6 +101,7 @@ class Cluster:
         config: SubnetConfig | None = None,
         clock: Callable[[], int] = time.time_ns,
         transport: Transport | None = None,
+        registry: Registry | None = None,
     ) -> None:
         if not names or len(set(names)) != len(names):
             raise ClusterError(f"subnet names {list(names)!r}: give one or more distinct names")
@@ -155,12 +114,12 @@ class Cluster:
         """Slices refused by a destination for a gap (resent by a later exchange)."""
         self.engine = ExecutionEngine(
             cache_dir=None if state_dir is None else state_dir / "wasm-cache")
-        self.routing = SubnetRanges()
-        for number, name in enumerate(self.names):
-            self.routing.add(name, *canister_range(number))
+        self.registry: Registry = registry if registry is not None else MemoryRegistry()
+        self.routing = RoutingTable()
         self.replicas: dict[str, ClusterReplica] = {}
         for name in self.names:
             self.replicas[name] = self._open(name, self._store(name))
+        self.refresh_routing()
 
     def _store(self, name: str) -> StateStore:
         if self.state_dir is None:
@@ -174,10 +133,18 @@ class Cluster:
         """The root key (DER): the root subnet's public key, which every subnet reports."""
         return self.replicas[self.names[0]].key.public_key_der
 
+    def refresh_routing(self) -> None:
+        """Route every subnet by the registry's current routing table (after a change,
+        such as `Registry.move_range`)."""
+        self.routing = self.registry.routing_table()
+        for replica in self.replicas.values():
+            replica.subnet.routing = self.routing
+
     def _identity(self, name: str, store: StateStore) -> SubnetIdentity:
         """The subnet's stored identity; on first open, a root identity for the root
         subnet and one delegated by the root subnet's key for the others (stored)."""
-        first, last = canister_range(self.names.index(name))
+        default = subnet_range(self.names.index(name))
+        first, last = default.first, default.last
         config = dataclasses.replace(self.config, first_canister_index=first,
                                      last_canister_index=last)
         identity = subnet_identity(store, None, config)
@@ -197,6 +164,13 @@ class Cluster:
         )
         subnet = Subnet(store, self.engine, config, self.clock, management=ManagementCanister,
                         routing=self.routing)
+        delegation = identity.delegation
+        self.registry.register_subnet(SubnetRecord(
+            name, identity.subnet_id.raw, identity.key.public_key_der, identity.is_root,
+            subnet_range(self.names.index(name)),
+            None if delegation is None else cbor2.dumps({
+                "subnet_id": delegation.subnet_id.raw, "certificate": delegation.certificate}),
+        ))
         return ClusterReplica(self, subnet, store, identity.key, node_key(store), identity)
 
     def close(self) -> None:

@@ -12,15 +12,16 @@ import wasmtime
 from icframework.candid.binary import encode
 from icframework.core import ErrorCode, Principal, RejectCode
 from icframework.protocol import CertificateError, verify_certificate
-from icframework.replica.cluster import Cluster, canister_range
+from icframework.replica.cluster import Cluster
 from icframework.replica.input_queues import INPUT_QUEUE_CAPACITY
 from icframework.replica.management import CANISTER_ID
 from icframework.replica.messages import CallOrigin, OriginKind, Request, Response
+from icframework.replica.registry import subnet_range
 from icframework.replica.xnet import StreamSlice, management_target
 from tests.replica.test_canister_ids import DEPOSITOR_WAT
 from tests.replica.wat_counter import counter_wasm, nat64_reply
 
-CALLER = Principal.from_canister_index(canister_range(0)[0] + 9).raw
+CALLER = Principal.from_canister_index(subnet_range(0).first + 9).raw
 """A canister of the root subnet (as the cluster routes it); the slices come from there."""
 
 
@@ -41,7 +42,7 @@ def test_requests_execute_in_order_and_missing_callees_are_answered() -> None:
     app1 = cluster.replica("app1")
     counter = app1.create_canister()
     app1.install_code(counter, counter_wasm())
-    absent = Principal.from_canister_index(canister_range(1)[0] + 500).raw
+    absent = Principal.from_canister_index(subnet_range(1).first + 500).raw
     requests = [_request(counter.raw, 0), _request(absent, 1), _request(counter.raw, 2)]
     piece = StreamSlice("root", "app1", 0, tuple(requests), 0)
     assert app1.subnet.induct_slice(piece) == 3
@@ -92,7 +93,7 @@ def test_without_routing_a_subnet_rejects_unknown_callees_at_once() -> None:
     cluster = Cluster(("root",))
     subnet = cluster.subnet("root")
     subnet.routing = None
-    elsewhere = Principal.from_canister_index(canister_range(1)[0]).raw
+    elsewhere = Principal.from_canister_index(subnet_range(1).first).raw
     assert subnet.remote_subnet(elsewhere) is None
     subnet.send_request(_request(elsewhere, 4))
     assert subnet.xnet.streams == {}
@@ -112,7 +113,7 @@ def test_a_management_call_about_a_remote_canister_runs_on_its_subnet() -> None:
     assert app1.subnet.canister_state.states[target.raw].cycles == before + 5_000_000
     assert app1.subnet.signals() == {"root": 1}
     # The root subnet's management canister never saw it (it hosts no such canister).
-    absent = Principal.from_canister_index(canister_range(1)[0] + 300)
+    absent = Principal.from_canister_index(subnet_range(1).first + 300)
     missing = encode([CANISTER_ID], [{"canister_id": absent}])
     answer = root.update(depositor, "deposit", (7).to_bytes(16, "little") + missing)
     assert absent.to_text() in answer.decode()
@@ -135,6 +136,12 @@ def test_each_subnet_certifies_under_the_root_key(tmp_path: Path) -> None:
             with pytest.raises(CertificateError):
                 verify_certificate(certificate, cluster.root_key, canister_id=other)
     ids = {name: cluster.replica(name).subnet_id for name in cluster.names}
+    assert cluster.registry.root().name == "root"
+    for number, name in enumerate(cluster.names):
+        record = cluster.registry.subnet(name)
+        assert record.subnet_id == ids[name].raw
+        assert (record.delegation is None) == record.is_root == (name == "root")
+        assert cluster.routing.ranges_of(name) == [subnet_range(number)]
     cluster.close()
     again = Cluster(("root", "app1", "app2"), tmp_path)
     assert {name: again.replica(name).subnet_id for name in again.names} == ids
@@ -147,7 +154,7 @@ def test_a_subnet_speaks_only_for_its_own_canisters() -> None:
     app1 = cluster.replica("app1")
     counter = app1.create_canister()
     app1.install_code(counter, counter_wasm())
-    on_app2 = Principal.from_canister_index(canister_range(2)[0] + 3).raw
+    on_app2 = Principal.from_canister_index(subnet_range(2).first + 3).raw
     forged = Request(on_app2, counter.raw, "inc", b"DIDL\x00\x00",
                      CallOrigin(OriginKind.CANISTER, canister_id=on_app2, callback_id=1))
     genuine = _request(counter.raw, 2)

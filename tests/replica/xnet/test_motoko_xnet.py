@@ -14,9 +14,10 @@ import pytest
 from icframework.candid import NAT, PRINCIPAL, TEXT, CandidType, Opt
 from icframework.candid.binary import decode, encode
 from icframework.core import Principal
-from icframework.replica.cluster import Cluster, canister_range
+from icframework.replica.cluster import Cluster
 from icframework.replica.embedded import Replica
 from icframework.replica.errors import CanisterError
+from icframework.replica.registry import subnet_range
 from tests.node import requires_node
 from tests.replica.corpus import motoko_wasm
 
@@ -58,8 +59,7 @@ def cluster() -> Cluster:
 def test_canisters_are_created_in_their_subnets_range(cluster: Cluster) -> None:
     for number, name in enumerate(cluster.names):
         canister = cluster.create_canister(name, sender=CONTROLLER)
-        first, last = canister_range(number)
-        assert first <= canister.canister_index() <= last
+        assert canister.canister_index() in subnet_range(number)
         assert cluster.replica_of(canister) is cluster.replica(name)
     ids = {cluster.replica(name).subnet_id for name in cluster.names}
     assert len(ids) == 2
@@ -94,8 +94,7 @@ def test_reply_reject_and_trap_cross_subnets(cluster: Cluster) -> None:
 def test_missing_callee_on_the_other_subnet_is_destination_invalid(cluster: Cluster) -> None:
     callee = install(cluster.replica("app1"), "callee")
     caller = install(cluster.replica("root"), "caller", encode([PRINCIPAL], [callee]))
-    first, _ = canister_range(1)
-    absent = Principal.from_canister_index(first + 77)
+    absent = Principal.from_canister_index(subnet_range(1).first + 77)
     assert cluster.routing.subnet_of(absent.raw) == "app1"
     call(cluster, caller, "set_callee", [PRINCIPAL], [absent], [])
     answer = call(cluster, caller, "call_rejecting", [NAT], [1], [TEXT])
@@ -107,7 +106,7 @@ def test_missing_callee_on_the_other_subnet_is_destination_invalid(cluster: Clus
 
 def test_call_to_a_canister_in_no_range_is_rejected_at_once(cluster: Cluster) -> None:
     caller = install(cluster.replica("root"), "caller", encode([PRINCIPAL], [CONTROLLER]))
-    nowhere = Principal.from_canister_index(canister_range(5)[0])
+    nowhere = Principal.from_canister_index(subnet_range(5).first)
     call(cluster, caller, "set_callee", [PRINCIPAL], [nowhere], [])
     answer = call(cluster, caller, "call_rejecting", [NAT], [1], [TEXT])
     assert answer == f"3: Canister {nowhere.to_text()} not found"
