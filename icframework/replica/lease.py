@@ -68,6 +68,7 @@ class WriterLease:
         self.ttl_s = float(ttl_s)
         self.epoch: int | None = None
         self._where = f"the writer lease of subnet {subnet!r} at {describe_url(url)}"
+        self._url = url
         self._mutex = threading.Lock()
         self._conn: psycopg.Connection[Any] | None = connect(url, self._where)
         self._renewer: threading.Thread | None = None
@@ -82,6 +83,9 @@ class WriterLease:
         with self._mutex:
             if self._conn is None:
                 raise StateStoreError(f"{self._where} is closed")
+            if self._conn.broken or self._conn.closed:  # the database restarted: reconnect
+                self._conn.close()
+                self._conn = connect(self._url, self._where)
             try:
                 return self._conn.execute(query, params).fetchone()
             except psycopg.Error as exc:

@@ -132,8 +132,8 @@ def connect(url: str, what: str) -> psycopg.Connection[Any]:
     """An autocommit connection to ``url`` with the schema in place, or `StateStoreError`.
 
     ``what`` names the opener and the database in error messages (e.g. "the state store
-    of subnet 'app1' at postgresql://host/db", see `describe_url`). Creates the tables on first use and refuses a database whose schema
-    version is not `SCHEMA_VERSION`.
+    of subnet 'app1' at postgresql://host/db", see `describe_url`). Creates the tables on
+    first use and refuses a database whose schema version is not `SCHEMA_VERSION`.
     """
     try:
         conn = psycopg.connect(url, autocommit=True, connect_timeout=10)
@@ -196,20 +196,30 @@ class PostgresStateStore(StateStore):
     for an unfenced writer or a reader. It may be set later (``store.epoch = ...``) when a
     standby that opened the store acquires the lease. Calls are serialized by a lock, so
     one store can be shared by threads; readers in other processes open their own.
+
+    A call that fails because the connection broke (the database restarted, the network
+    dropped) raises `StateStoreError`; the next call connects again. A commit is never
+    retried: after such a failure the round may or may not have landed, and the writer
+    learns which from `height`.
     """
 
     def __init__(self, url: str, subnet: str, *, epoch: int | None = None) -> None:
         self.subnet = check_subnet_name(subnet)
         self.epoch = epoch
         self._where = f"the state store of subnet {subnet!r} at {describe_url(url)}"
+        self._url = url
         self._mutex = threading.Lock()
         self._conn: psycopg.Connection[Any] | None = connect(url, self._where)
 
     # -- plumbing ---------------------------------------------------------------------
 
     def _connection(self) -> psycopg.Connection[Any]:
+        """The open connection; a new one if the last was broken (database restarted)."""
         if self._conn is None:
             raise StateStoreError(f"{self._where} is closed")
+        if self._conn.broken or self._conn.closed:
+            self._conn.close()
+            self._conn = connect(self._url, self._where)
         return self._conn
 
     def _check_open(self) -> None:

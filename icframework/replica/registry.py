@@ -396,6 +396,7 @@ class PostgresRegistry:
 
     def __init__(self, url: str) -> None:
         self._where = f"the registry at {describe_url(url)}"
+        self._url = url
         self._mutex = threading.Lock()
         try:
             self._conn: psycopg.Connection[Any] | None = connect(url, self._where)
@@ -426,8 +427,15 @@ class PostgresRegistry:
             raise
 
     def _connection(self) -> psycopg.Connection[Any]:
+        """The open connection; a new one if the last was broken (database restarted)."""
         if self._conn is None:
             raise RegistryError(f"{self._where} is closed")
+        if self._conn.broken or self._conn.closed:
+            self._conn.close()
+            try:
+                self._conn = connect(self._url, self._where)
+            except StateStoreError as exc:
+                raise RegistryError(str(exc)) from exc
         return self._conn
 
     def _load(self, conn: psycopg.Connection[Any]) -> _RegistryState:

@@ -303,3 +303,17 @@ def test_a_writer_process_frozen_past_its_lease_is_fenced(postgres_url: str) -> 
             os.kill(child.pid, signal.SIGCONT)
             child.kill()
             child.communicate()
+
+
+def test_a_lease_survives_its_connection_breaking(postgres_url: str) -> None:
+    with WriterLease(postgres_url, "app1", "a", LONG) as lease:
+        assert lease.acquire()
+        with psycopg.connect(postgres_url, autocommit=True) as admin:
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        with pytest.raises(StateStoreError, match="cannot reach the writer lease of subnet"):
+            lease.renew()
+        lease.renew()
+        assert lease.epoch == 1

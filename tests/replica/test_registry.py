@@ -8,6 +8,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import replace
 
+import psycopg
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -282,3 +283,17 @@ def test_postgres_registries_share_one_state_and_serialize_changes(postgres_url:
 def test_unreachable_postgres_registry_names_the_database() -> None:
     with pytest.raises(RegistryError, match=r"cannot open the registry at postgresql://x@127\."):
         PostgresRegistry("postgresql://x:pw@127.0.0.1:1/reg")
+
+
+@pytest.mark.services
+def test_postgres_registry_connects_again_after_the_connection_broke(postgres_url: str) -> None:
+    with PostgresRegistry(postgres_url) as registry:
+        registry.register_subnet(record("root", 0, is_root=True))
+        with psycopg.connect(postgres_url, autocommit=True) as admin:
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        with pytest.raises(RegistryError, match="cannot read the registry at postgresql://"):
+            registry.subnets()
+        assert [r.name for r in registry.subnets()] == ["root"]

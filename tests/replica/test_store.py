@@ -321,3 +321,19 @@ def test_unreachable_postgres_is_named_without_its_password() -> None:
 def test_subnet_names_are_checked(name: str) -> None:
     with pytest.raises(StateStoreError, match=f"subnet name {name!r} is invalid; use 1-63"):
         PostgresStateStore("postgresql://127.0.0.1:1/none", name)
+
+
+@pytest.mark.services
+def test_postgres_store_connects_again_after_the_connection_broke(postgres_url: str) -> None:
+    with PostgresStateStore(postgres_url, "app1") as store:
+        store.commit_round(RoundChanges(height=1, time_ns=1))
+        with psycopg.connect(postgres_url, autocommit=True) as admin:
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        with pytest.raises(StateStoreError, match="cannot read the state store of subnet 'app1'"):
+            store.height()
+        assert store.height() == 1
+        store.commit_round(RoundChanges(height=2, time_ns=2))
+        assert store.height() == 2
