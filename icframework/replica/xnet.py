@@ -167,8 +167,8 @@ class Stream:
         ``end``), at most ``max_messages`` and about ``max_bytes`` of encoded messages
         (always at least one message when there is one); with the index of the first.
         """
-        start = max(from_index, self.begin)
         stop = self.end if upto is None else min(upto, self.end)
+        start = min(max(from_index, self.begin), max(stop, self.begin))
         taken: list[XNetMessage] = []
         size = 0
         for index in range(start, stop):
@@ -344,9 +344,10 @@ class XNetState:
         """Take the new messages of ``piece`` for induction and apply its signal to the
         reverse stream; return the new messages (none for a duplicate or an old slice).
 
-        Raises `StreamGapError` (nothing taken) if the slice starts after the next
-        expected index, `XNetError` if it is addressed to another subnet or its signal
-        acknowledges messages never sent.
+        Raises `StreamGapError` (nothing taken) if the slice has messages and starts
+        after the next expected index (an empty slice only carries its signal);
+        `XNetError` if it is addressed to another subnet or its signal acknowledges
+        messages never sent.
         """
         if piece.destination != self.name:
             raise XNetError(f"slice from {piece.source!r} is addressed to subnet "
@@ -356,7 +357,7 @@ class XNetState:
         pending = self._pending.get(piece.source)
         next_index = (pending.next_index if pending is not None
                       else self.expected.get(piece.source, 0))
-        if piece.begin > next_index:
+        if piece.begin > next_index and piece.messages:
             raise StreamGapError(piece.source, next_index, piece.begin)
         stream = self.streams.get(piece.source)
         if stream is not None:
@@ -365,7 +366,7 @@ class XNetState:
         elif piece.signal > 0:
             raise XNetError(f"signal {piece.signal} from {piece.source!r} acknowledges a "
                             "stream this subnet never had")
-        new = list(piece.messages[next_index - piece.begin:])
+        new = list(piece.messages[next_index - piece.begin:]) if piece.messages else []
         if new:
             if pending is None:
                 pending = self._pending[piece.source] = _Pending(next_index)

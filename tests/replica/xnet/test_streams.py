@@ -68,6 +68,8 @@ def test_stream_numbers_slices_and_collects() -> None:
     assert (stream.begin, stream.end) == (3, 5)
     assert stream.slice(0) == (3, [request(3), request(4)])
     assert stream.gc(2) == 0
+    assert stream.slice(9) == (5, [])
+    assert stream.slice(4, upto=4) == (4, [])
     with pytest.raises(XNetError, match="signal 9 acknowledges messages up to index 9, but "
                                         "the stream ends at 5"):
         stream.gc(9)
@@ -128,6 +130,8 @@ def test_accept_takes_new_indices_once_and_refuses_gaps() -> None:
         app.state.accept(root.state.slices({"app1": 4})[0])
     assert (info.value.expected, info.value.begin) == (3, 4)
     assert "resend the stream from index 3" in str(info.value)
+    # An empty slice past the expected index carries only its signal.
+    assert app.state.accept(StreamSlice("root", "app1", 9, (), 0)) == []
     # An overlapping slice contributes only what is new.
     assert app.state.accept(root.state.slices({"app1": 2})[0]) == [request(n) for n in (3, 4, 5)]
     # Nothing is signalled before the induction commits.
