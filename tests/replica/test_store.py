@@ -5,6 +5,7 @@ failures. The interface every store implements is tested in ``test_store_conform
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import random
 import signal
@@ -19,11 +20,22 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from icframework.core import Principal
+from icframework.replica.embedded import Replica, node_key, subnet_identity
 from icframework.replica.errors import StateStoreError
+from icframework.replica.execution.engine import ExecutionEngine
+from icframework.replica.management import ManagementCanister
 from icframework.replica.postgres_store import Changes, PostgresStateStore
-from icframework.replica.store import MemoryStateStore, RoundChanges, SQLiteStateStore
+from icframework.replica.store import (
+    MemoryStateStore,
+    RoundChanges,
+    SQLiteStateStore,
+    StateStore,
+)
+from icframework.replica.subnet import Subnet, SubnetConfig
 from tests.replica.store_crash_child import check_state
 from tests.replica.test_store_conformance import A, B, page, rounds, snapshot
+from tests.replica.wat_counter import counter_wasm, nat64_reply
 
 pytest_plugins = ["tests.services"]
 
@@ -337,3 +349,56 @@ def test_postgres_store_connects_again_after_the_connection_broke(postgres_url: 
         assert store.height() == 1
         store.commit_round(RoundChanges(height=2, time_ns=2))
         assert store.height() == 2
+
+
+def replica_on(store: StateStore) -> Replica:
+    """A replica on ``store``, opened as `Replica.open` opens one on its own stores."""
+    config = SubnetConfig()
+    identity = subnet_identity(store, None, config)
+    config = dataclasses.replace(
+        config, root_key=identity.root_key_der, subnet_id=identity.subnet_id.raw
+    )
+    subnet = Subnet(store, ExecutionEngine(), config, management=ManagementCanister)
+    return Replica(subnet, store, identity.key, node_key(store), identity)
+
+
+@pytest.mark.services
+def test_a_subnet_runs_on_postgres_and_a_copy_catches_up_with_it(postgres_url: str) -> None:
+    """A canister's memory and globals written through the subnet land in PostgreSQL; a
+    reopened store and an in-memory copy fed by `changes_since` both serve the state."""
+    controller = Principal.self_authenticating(b"test controller key")
+    store = PostgresStateStore(postgres_url, "app1")
+    replica = replica_on(store)
+    counter = replica.create_canister(sender=controller)
+    replica.install_code(counter, counter_wasm(), sender=controller)
+    replica.update(counter, "inc")
+    copy = MemoryStateStore()
+    copy.commit_round(store.changes_since(copy.height()))
+    for _ in range(2):
+        replica.update(counter, "inc")
+    replica.update(counter, "save_stable")
+    assert replica.query(counter, "get") == nat64_reply(3)
+    changes = store.changes_since(copy.height())
+    replica.close()
+    assert not changes.full and changes.since > 0 and changes.page_writes
+    copy.commit_round(changes)
+    with PostgresStateStore(postgres_url, "app1") as reopened:
+        assert snapshot_all(copy) == snapshot_all(reopened)
+        for reader in (replica_on(reopened), replica_on(copy)):
+            assert reader.query(counter, "get") == nat64_reply(3)
+            assert reader.query(counter, "memory_counter") == nat64_reply(3)
+            assert reader.query(counter, "load_stable") == nat64_reply(3)
+
+
+def snapshot_all(store: StateStore) -> dict[str, object]:
+    """Every record and every page of every canister, and the subnet's kv namespaces."""
+    records = store.canister_records()
+    return {
+        "height": store.height(),
+        "records": records,
+        "pages": {
+            (cid, space): list(store.load_pages(cid, space))
+            for cid in records
+            for space in ("heap", "stable")
+        },
+    }
