@@ -131,7 +131,7 @@ class Replica:
         self.subnet = Subnet(
             self.store, old.engine, old.config, old.clock, old.ingress.queue,
             management=old.management_factory, python_runtime=old.python_runtime,
-            event_listeners=old.event_listeners, metrics=old.metrics,
+            event_listeners=old.event_listeners, metrics=old.metrics, routing=old.routing,
         )
 
     def __enter__(self) -> Replica:
