@@ -26,11 +26,12 @@ Then, section by section, it adds what the canister does not have yet:
 Seeding does not wait for transcoding. Finished uploads are *processing*; the
 dispatcher `apps.video.jobs` (a replica hook that starts after the seeders) finds them
 with its first sweep and queues them for the in-process Celery worker, which makes them
-ready over the next seconds (about 1.5 s of one core per clip). Likes, comments and
-views need a ready video, so when videos are still processing and the seeder runs in a
-replica service (``runreplica``), a daemon thread (`Finisher`) adds each video's
-engagement as soon as it is ready; a seeding run without a service (tests) leaves it to
-the next run. A second start adds nothing.
+ready over the next seconds (about 1.5 s of one core per clip: the 16 clips took 37 s
+on a loaded 2-core machine). Likes, comments and views need a ready video, so when
+videos are still processing and the seeder runs in a replica service (``runreplica``),
+a daemon thread (`Finisher`) adds each video's engagement as soon as it is ready, its
+calls going through the service as the HTTP interface's do (`ServedCalls`); a seeding
+run without a service (tests) leaves it to the next run. A second start adds nothing.
 
 The demo people are the chat's (alice, bob, carol), the marketplace's (ana, ben, cleo)
 — the same keys, so one demo user is one principal in every app — and the video app's
@@ -48,13 +49,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 
 from icframework.candid import encode, parse_did, parse_values
 from icframework.compiler.app_build import build_app
-from icframework.core import Principal
+from icframework.core import ErrorCode, Principal
 from icframework.demo import (
     TypedCaller,
     admin_identity,
@@ -68,6 +69,7 @@ from icframework.identity import Ed25519Identity
 from icframework.replica import (
     CanisterError,
     Replica,
+    ReplicaError,
     ReplicaService,
     get_service,
     pack_python_module,
@@ -79,8 +81,8 @@ from .canister.limits import CHUNK_BYTES
 
 __all__ = ["APP_DIR", "APP_NAME", "CANISTER_MODULE", "COMMENTS", "DEMO_CREATORS", "FOLLOWS",
            "LIKES", "SHARES", "SUPER_LIKES", "VIEWS", "DemoClip", "DemoCreator",
-           "DemoVideo", "Finisher", "clip_bytes", "clips_dir", "demo_identities", "run_demo",
-           "seed_demo"]
+           "DemoVideo", "Finisher", "ServedCalls", "clip_bytes", "clips_dir", "demo_identities",
+           "run_demo", "seed_demo", "served_caller"]
 
 APP_DIR = Path(__file__).resolve().parent
 APP_NAME = "video"
@@ -91,6 +93,7 @@ FIRST_SEED_SECONDS = 8.0
 first time is announced on its own, about 0.5 s a clip)."""
 RENDER_SECONDS = 0.5
 FINISH_POLL_SECONDS = 2.0
+CALL_TIMEOUT_SECONDS = 60.0
 FINISH_TIMEOUT_SECONDS = 900.0
 """How long `Finisher` waits for the demo's videos to be ready before it gives up (the
 next start adds what is missing)."""
@@ -467,11 +470,6 @@ class _Seeder:
             self(who, "like", vid)
 
 
-def _engage_one(seeder: Callable[[Replica], _Seeder], key: str, video: Any,
-                replica: Replica) -> None:
-    seeder(replica).engage(key, video)
-
-
 def _engaged(count: int) -> str:
     return f"engagement of {count} videos (views, comments, likes)"
 
@@ -481,21 +479,67 @@ def _missing(mine: list[Any], creator: DemoCreator) -> list[DemoClip]:
     return [clip for clip in creator.clips if clip.caption not in captions]
 
 
+class ServedCalls:
+    """`Replica.update` and `Replica.query` made through a running `ReplicaService` the way
+    the HTTP interface makes them, for `TypedCaller` (`served_caller`): an update is
+    submitted and waited for (`ReplicaService.submit_and_wait_blocking`), so the
+    service's thread runs and certifies the rounds; a query runs between two rounds.
+    Work that runs rounds itself (`Replica.update` inside `ReplicaService.run`) must not
+    run while the server answers requests: the certified state of a round would be
+    missing."""
+
+    def __init__(self, service: ReplicaService,
+                 timeout_seconds: float = CALL_TIMEOUT_SECONDS) -> None:
+        self.service, self.timeout_seconds = service, timeout_seconds
+
+    def update(self, canister_id: Principal, method: str, arg: bytes, *,
+               sender: Principal) -> bytes:
+        outcome = self.service.submit_and_wait_blocking(
+            lambda replica: replica.submit(canister_id, method, arg, sender=sender),
+            timeout=self.timeout_seconds)
+        status = outcome.status
+        if status is None:
+            raise ReplicaError(f"{method} on {canister_id.to_text()} was not answered within "
+                               f"{self.timeout_seconds:.0f} s; is the replica running rounds?")
+        if status.reply is not None:
+            return status.reply
+        if status.reject is None:
+            raise ReplicaError(f"{method}: its answer was pruned from the ingress history")
+        raise CanisterError(status.reject.error_code or ErrorCode.CANISTER_REJECTED_MESSAGE,
+                            status.reject.message)
+
+    def query(self, canister_id: Principal, method: str, arg: bytes, *,
+              sender: Principal) -> bytes:
+        return self.service.run(
+            lambda replica: replica.query(canister_id, method, arg, sender=sender))
+
+
+def served_caller(service: ReplicaService, canister: Principal) -> TypedCaller:
+    """Typed calls to the video canister through ``service`` (`ServedCalls`)."""
+    return TypedCaller(cast(Replica, ServedCalls(service)), canister,
+                       method_table(CANISTER_MODULE))
+
+
 class Finisher:
-    """A daemon thread that adds the engagement of the demo videos as they become ready
-    (`_Seeder.engagement` every `FINISH_POLL_SECONDS` through the replica service), until
-    none is processing or `FINISH_TIMEOUT_SECONDS` passed."""
+    """A daemon thread that adds the engagement of the demo videos as they become ready:
+    every `FINISH_POLL_SECONDS`, `_Seeder.to_engage` and `_Seeder.engage` with calls made
+    through the replica service like the HTTP interface's (`served_caller`), until none
+    is processing or `FINISH_TIMEOUT_SECONDS` passed."""
 
     def __init__(self, service: ReplicaService, canister: Principal,
                  users: dict[str, Principal], *, poll_seconds: float = FINISH_POLL_SECONDS,
                  timeout_seconds: float = FINISH_TIMEOUT_SECONDS) -> None:
-        self.service, self.canister, self.users = service, canister, users
+        self.seeder = _Seeder(served_caller(service, canister), users, lambda _line: None)
         self.poll_seconds, self.timeout_seconds = poll_seconds, timeout_seconds
-        self.added: list[str] = []
         self.waiting: list[str] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="video-demo-finisher",
                                         daemon=True)
+
+    @property
+    def added(self) -> list[str]:
+        """What the passes added, one entry per pass that engaged videos."""
+        return self.seeder.added
 
     def start(self) -> None:
         self._thread.start()
@@ -509,18 +553,8 @@ class Finisher:
         return not self._thread.is_alive()
 
     def round(self) -> list[str]:
-        """One pass: engage what is ready, one video per turn of the replica thread (so
-        the server's requests go between them); the clip keys still processing."""
-        def seeder(replica: Replica) -> _Seeder:
-            call = TypedCaller(replica, self.canister, method_table(CANISTER_MODULE))
-            return _Seeder(call, self.users, lambda _line: None)
-
-        waiting, ready = self.service.run(lambda replica: seeder(replica).to_engage())
-        for key, video in ready:
-            self.service.run(functools.partial(_engage_one, seeder, key, video))
-        if ready:
-            self.added.append(_engaged(len(ready)))
-        return waiting
+        """One pass: engage what is ready; the clip keys still processing."""
+        return self.seeder.engagement()
 
     def _run(self) -> None:
         deadline = time.monotonic() + self.timeout_seconds
