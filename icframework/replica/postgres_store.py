@@ -14,17 +14,27 @@ subnet runs unchanged on it; it adds what the scale-out deployment needs on top:
   standby: tests, tools) may commit only while no lease was ever taken for its subnet.
 - **Change tracking for read-only copies.** Every row records the height of the round
   that last wrote it (``written_at``); a deletion does not remove the row but turns it
-  into a *tombstone* (its data set to NULL) written at that height. `changes_since`
-  returns everything written or deleted after a height, as a `Changes` that a copy
-  applies with its own ``commit_round``.
+  into a *tombstone* (its data set to NULL) written at that height. `changes_since(h)`
+  returns everything written or deleted at height ``h`` or later, as a `Changes` that a
+  copy at height ``h`` applies with its own ``commit_round``. Rows written at ``h``
+  itself are included because a commit may repeat the current height (the embedded
+  replica stores its identity and delegation that way): re-applying them is harmless
+  (upserts and deletions are idempotent), missing them would not be. A copy may check
+  `height` first and call `changes_since` only once it moved.
 
 Tombstone garbage collection: tombstones are only needed by copies older than them.
-`collect_tombstones(height)` deletes the tombstones written at or below ``height`` and
-records ``height`` as the subnet's *GC floor*; `changes_since(h)` for ``h`` below the floor
-cannot list the deletions it lost, so it returns a full copy instead (``Changes.full``:
-the copy starts again from an empty store). The writer calls it with the lowest height
-its copies are known to have reached, or simply every N rounds with ``height() - N``
-(copies that fell further behind pay one full reload).
+`collect_tombstones(h)` deletes the tombstones written below height ``h`` and records
+``h`` as the subnet's *GC floor*; `changes_since(s)` for ``s`` below the floor cannot list
+the deletions it lost, so it returns a full copy instead (``Changes.full``: the copy
+starts again from an empty store). The writer calls it with the lowest height its copies
+are known to have reached, or simply every N rounds with ``height() - N`` (copies that
+fell further behind pay one full reload).
+
+Durability: a commit returns once PostgreSQL flushed it to its write-ahead log (the
+server's default ``synchronous_commit=on``), so neither a crash of the replica nor of
+the database loses a committed round. Adding ``options=-csynchronous_commit%3Doff`` to the
+URL returns before that flush, a little faster: a database crash may then lose the last
+rounds, never part of one (the SQLite store's default makes the same trade).
 
 Schema (all tables shared by the subnets, created on first open; version in
 ``ic_schema``)::
@@ -96,10 +106,11 @@ class Changes(RoundChanges):
     """What a read-only copy needs to catch up from height ``since`` to ``height``.
 
     A `RoundChanges` (so a copy applies it with its own ``commit_round``) holding every
-    canister record, page and key/value entry written after ``since`` (deleted ones as
-    deletions), with the store's current height and time. When ``full`` is true the
-    copy was too old for the kept tombstones: the changes hold the whole state and no
-    deletions, and must be applied to an empty store.
+    canister record, page and key/value entry written at ``since`` or later (deleted ones
+    as deletions), with the store's current height and time. When ``full`` is true the
+    copy was too old for the kept tombstones (or claimed a height the store never
+    reached): the changes hold the whole state and no deletions, and must be applied to
+    an empty store.
     """
 
     since: int = 0
@@ -376,7 +387,8 @@ class PostgresStateStore(StateStore):
 
         Read in one repeatable-read snapshot, so the rows and the height agree even while
         the writer commits. Below the GC floor (see the module docstring) the answer is
-        a full copy (``full=True``); ``changes_since(0)`` is a full copy too.
+        a full copy (``full=True``); so is ``changes_since(0)``, and the answer to a
+        height above the store's (a copy of a newer state: it must start again).
         """
         if not isinstance(height, int) or height < 0:
             raise StateStoreError(f"changes_since({height!r}): expected a height >= 0")
@@ -393,19 +405,20 @@ class PostgresStateStore(StateStore):
         meta = dict(
             conn.execute("SELECT name, value FROM ic_meta WHERE subnet = %s", (self.subnet,))
         )
-        full = since == 0 or since < meta.get("gc_floor", 0)
+        height = int(meta.get("height", 0))
+        full = since == 0 or since < meta.get("gc_floor", 0) or since > height
         changes = Changes(
-            height=int(meta.get("height", 0)),
+            height=height,
             time_ns=int(meta.get("time_ns", 0)),
             since=0 if full else since,
             full=full,
         )
-        after = -1 if full else since
+        start = 0 if full else since
         alive: LiteralString = " AND record IS NOT NULL" if full else ""
         for cid, record in conn.execute(
-            "SELECT canister_id, record FROM ic_canisters WHERE subnet = %s AND written_at > %s"
+            "SELECT canister_id, record FROM ic_canisters WHERE subnet = %s AND written_at >= %s"
             + alive,
-            (self.subnet, after),
+            (self.subnet, start),
         ):
             if record is None:
                 changes.canister_deletes.add(bytes(cid))
@@ -414,15 +427,16 @@ class PostgresStateStore(StateStore):
         alive = " AND data IS NOT NULL" if full else ""
         for cid, space, index, data in conn.execute(
             "SELECT canister_id, space, idx, data FROM ic_pages WHERE subnet = %s "
-            "AND written_at > %s" + alive,
-            (self.subnet, after),
+            "AND written_at >= %s" + alive,
+            (self.subnet, start),
         ):
             pages = changes.page_writes.setdefault((bytes(cid), space), {})
             pages[int(index)] = None if data is None else bytes(data)
         alive = " AND value IS NOT NULL" if full else ""
         for namespace, key, value in conn.execute(
-            "SELECT namespace, key, value FROM ic_kv WHERE subnet = %s AND written_at > %s" + alive,
-            (self.subnet, after),
+            "SELECT namespace, key, value FROM ic_kv WHERE subnet = %s AND written_at >= %s"
+            + alive,
+            (self.subnet, start),
         ):
             if value is None:
                 changes.kv_deletes.add((namespace, bytes(key)))
@@ -430,14 +444,14 @@ class PostgresStateStore(StateStore):
                 changes.kv_puts[(namespace, bytes(key))] = bytes(value)
         return changes
 
-    def collect_tombstones(self, up_to_height: int) -> int:
-        """Delete the tombstones written at or below ``up_to_height``; return how many.
+    def collect_tombstones(self, below_height: int) -> int:
+        """Delete the tombstones written below ``below_height``; return how many.
 
-        Raises the GC floor to ``up_to_height``: copies older than it get a full copy
-        from `changes_since`. Runs in one transaction, fenced like a commit.
+        Raises the GC floor to ``below_height`` (it never goes down): copies older than it
+        get a full copy from `changes_since`. Runs in one transaction, fenced like a commit.
         """
-        if not isinstance(up_to_height, int) or up_to_height < 0:
-            raise StateStoreError(f"collect_tombstones({up_to_height!r}): expected a height >= 0")
+        if not isinstance(below_height, int) or below_height < 0:
+            raise StateStoreError(f"collect_tombstones({below_height!r}): expected a height >= 0")
         removed = 0
         with self._mutex:
             conn = self._connection()
@@ -451,17 +465,17 @@ class PostgresStateStore(StateStore):
                     ):
                         cursor = conn.execute(
                             sql.SQL(
-                                "DELETE FROM {} WHERE subnet = %s AND written_at <= %s "
+                                "DELETE FROM {} WHERE subnet = %s AND written_at < %s "
                                 "AND {} IS NULL"
                             ).format(sql.Identifier(table), sql.Identifier(column)),
-                            (self.subnet, up_to_height),
+                            (self.subnet, below_height),
                         )
                         removed += cursor.rowcount
                     conn.execute(
                         "INSERT INTO ic_meta VALUES (%s, 'gc_floor', %s) ON CONFLICT "
                         "(subnet, name) DO UPDATE SET value = "
                         "GREATEST(ic_meta.value, excluded.value)",
-                        (self.subnet, up_to_height),
+                        (self.subnet, below_height),
                     )
             except psycopg.Error as exc:
                 raise StateStoreError(

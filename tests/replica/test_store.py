@@ -191,7 +191,7 @@ def test_postgres_subnets_share_the_tables_but_not_their_rows(postgres_url: str)
 
 
 @pytest.mark.services
-def test_changes_since_lists_writes_and_deletions_after_a_height(postgres_url: str) -> None:
+def test_changes_since_lists_writes_and_deletions_from_a_height_on(postgres_url: str) -> None:
     with PostgresStateStore(postgres_url, "app1") as store:
         first = RoundChanges(height=1, time_ns=10)
         first.canister_upserts.update({A: b"a1", B: b"b1"})
@@ -205,16 +205,25 @@ def test_changes_since_lists_writes_and_deletions_after_a_height(postgres_url: s
         second.kv_deletes.add(("x", b"never there"))
         store.commit_round(second)
 
-        assert store.changes_since(1) == Changes(
+        assert store.changes_since(2) == Changes(
             height=2,
             time_ns=20,
             canister_deletes={B},
             page_writes={(A, "heap"): {1: None, 2: page(2)}},
             kv_deletes={("x", b"drop")},
+            since=2,
+        )
+        assert store.changes_since(1) == Changes(
+            height=2,
+            time_ns=20,
+            canister_upserts={A: b"a1"},
+            canister_deletes={B},
+            page_writes={(A, "heap"): {0: page(1), 1: None, 2: page(2)}},
+            kv_puts={("x", b"keep"): b"1"},
+            kv_deletes={("x", b"drop")},
             since=1,
         )
-        assert store.changes_since(2) == Changes(height=2, time_ns=20, since=2)
-        assert store.changes_since(0) == Changes(
+        full = Changes(
             height=2,
             time_ns=20,
             canister_upserts={A: b"a1"},
@@ -222,6 +231,31 @@ def test_changes_since_lists_writes_and_deletions_after_a_height(postgres_url: s
             kv_puts={("x", b"keep"): b"1"},
             full=True,
         )
+        assert store.changes_since(0) == full
+        assert store.changes_since(3) == full  # a copy ahead of the store starts again
+        with pytest.raises(StateStoreError, match=r"changes_since\(-1\): expected a height"):
+            store.changes_since(-1)
+
+
+@pytest.mark.services
+def test_a_commit_that_repeats_the_height_reaches_copies_at_that_height(
+    postgres_url: str,
+) -> None:
+    """The embedded replica stores its identity with the current height; a copy that
+    already caught up with that height must still receive it."""
+    with PostgresStateStore(postgres_url, "app1") as store:
+        first = RoundChanges(height=1, time_ns=10)
+        first.kv_puts[("x", b"round")] = b"1"
+        store.commit_round(first)
+        copy = MemoryStateStore()
+        copy.commit_round(store.changes_since(copy.height()))
+        again = RoundChanges(height=store.height(), time_ns=store.time_ns())
+        again.kv_puts[("meta", b"identity")] = b"delegation"
+        store.commit_round(again)
+        assert copy.height() == store.height() == 1
+        copy.commit_round(store.changes_since(copy.height()))
+        assert copy.kv_get("meta", b"identity") == b"delegation"
+        assert copy.kv_get("x", b"round") == b"1"
 
 
 @pytest.mark.services
@@ -232,43 +266,50 @@ def test_collected_tombstones_turn_older_copies_into_full_reloads(postgres_url: 
             changes.kv_puts[("x", b"%d" % height)] = b"v"
             changes.kv_deletes.add(("x", b"%d" % (height - 1)))
             store.commit_round(changes)
-        # Rounds 2 and 3 each left one tombstone (keys 1 and 2); collect round 2's.
-        assert store.collect_tombstones(2) == 1
-        assert store.changes_since(2) == Changes(
-            height=3, time_ns=3, kv_puts={("x", b"3"): b"v"}, kv_deletes={("x", b"2")}, since=2
-        )
-        assert store.changes_since(1) == Changes(
-            height=3, time_ns=3, kv_puts={("x", b"3"): b"v"}, full=True
-        )
-        assert store.collect_tombstones(1) == 0  # the floor never goes down
-        assert store.changes_since(1).full
+        # Rounds 2 and 3 each left one tombstone (of keys 1 and 2). Copies are at 3 or
+        # later: collect what they no longer need, round 2's.
         assert store.collect_tombstones(3) == 1
-        assert store.changes_since(3) == Changes(height=3, time_ns=3, since=3)
+        assert store.changes_since(3) == Changes(
+            height=3, time_ns=3, kv_puts={("x", b"3"): b"v"}, kv_deletes={("x", b"2")}, since=3
+        )
+        older = Changes(height=3, time_ns=3, kv_puts={("x", b"3"): b"v"}, full=True)
+        assert store.changes_since(2) == older
+        assert store.collect_tombstones(1) == 0  # the floor never goes down
+        assert store.changes_since(2) == older
+        assert store.collect_tombstones(4) == 1
+        assert store.changes_since(3) == older
+        with pytest.raises(StateStoreError, match=r"collect_tombstones\(-2\): expected"):
+            store.collect_tombstones(-2)
 
 
 @pytest.mark.services
 @settings(
-    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(data=st.data())
 def test_a_copy_following_changes_since_always_equals_the_store(
     postgres_url: str, data: st.DataObject
 ) -> None:
-    """Random rounds, a copy that catches up at random moments, tombstones collected at
-    random heights: after each catch-up the copy reads exactly like the store."""
+    """Random rounds (some repeating the height, as identity updates do), a copy that
+    catches up at random moments, tombstones collected at random heights: after each
+    catch-up the copy reads exactly like the store."""
     subnet = f"follow{data.draw(st.integers(0, 2**40))}"
     with PostgresStateStore(postgres_url, subnet) as store:
         copy = MemoryStateStore()
-        for height in range(1, data.draw(st.integers(2, 8)) + 1):
+        last = data.draw(st.integers(2, 8))
+        for height in range(1, last + 1):
             store.commit_round(data.draw(rounds(height)))
             if data.draw(st.booleans()):
-                store.collect_tombstones(data.draw(st.integers(0, height)))
-            if data.draw(st.booleans()) or height == 1:
+                store.collect_tombstones(data.draw(st.integers(0, height + 1)))
+            if data.draw(st.booleans()) or height in (1, last):
                 changes = store.changes_since(copy.height())
                 if changes.full:
                     copy = MemoryStateStore()
                 copy.commit_round(changes)
                 assert snapshot(copy) == snapshot(store)
+            if data.draw(st.booleans()) and height < last:
+                # The same height again, after the copy may have caught up with it.
+                store.commit_round(data.draw(rounds(height)))
 
 
 @pytest.mark.services
