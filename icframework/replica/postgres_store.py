@@ -251,7 +251,7 @@ class PostgresStateStore(StateStore):
         with self._mutex:
             conn = self._connection()
             try:
-                with conn.transaction(), conn.pipeline():
+                with conn.pipeline(), conn.transaction():
                     check_epoch(conn, self.subnet, self.epoch)
                     self._write(conn, changes)
             except psycopg.Error as exc:
