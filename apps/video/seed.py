@@ -368,7 +368,7 @@ class _Seeder:
                                                                 bio=creator.bio))
             made += 1
         if made:
-            self.added.append(f"{made} creators")
+            self.added.append(_count(made, "creator"))
 
     def uploads(self) -> None:
         """Each clip its creator has not uploaded (no video with its caption): rendered
@@ -394,7 +394,7 @@ class _Seeder:
                         self(creator.handle, "put_chunk", ticket.video_id, index,
                              data[index * CHUNK_BYTES:(index + 1) * CHUNK_BYTES])
                 self(creator.handle, "finish_upload", ticket.video_id)
-        self.added.append(f"{len(missing)} uploads")
+        self.added.append(_count(len(missing), "upload"))
 
     def follows(self) -> None:
         made = 0
@@ -404,7 +404,7 @@ class _Seeder:
                 self(a, "follow", self.users[b])
                 made += 1
         if made:
-            self.added.append(f"{made} follows")
+            self.added.append(_count(made, "follow"))
 
     def videos(self) -> dict[str, Any]:
         """The demo's videos by clip key (the newest with the clip's caption)."""
@@ -470,12 +470,19 @@ class _Seeder:
             self(who, "like", vid)
 
 
+def _count(n: int, what: str) -> str:
+    return f"{n} {what}" if n == 1 else f"{n} {what}s"
+
+
 def _engaged(count: int) -> str:
-    return f"engagement of {count} videos (views, comments, likes)"
+    return f"engagement of {_count(count, 'video')} (views, comments, likes)"
 
 
 def _missing(mine: list[Any], creator: DemoCreator) -> list[DemoClip]:
-    captions = {v.caption for v in mine if v.status is not R.VideoStatus.rejected}
+    """The creator's clips with no finished upload: never begun, cut off mid-way (begun
+    again, the upload resumes with the chunks it lacks) or rejected."""
+    captions = {v.caption for v in mine
+                if v.status in (R.VideoStatus.processing, R.VideoStatus.ready)}
     return [clip for clip in creator.clips if clip.caption not in captions]
 
 

@@ -11,6 +11,7 @@ made the videos ready.
 from __future__ import annotations
 
 import hashlib
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ from apps.video.seed import (
     LIKES,
     SHARES,
     SUPER_LIKES,
+    clip_bytes,
     clips_dir,
     demo_identities,
     run_demo,
@@ -202,10 +204,10 @@ def test_in_a_replica_service_the_finisher_engages_the_videos_once_ready(
             assert demo.finisher.join(HANG_GUARD_SECONDS)
             assert demo.finisher.waiting == []
             # each pass engages what became ready since the one before
-            counts = [int(note.split()[2]) for note in demo.finisher.added]
-            assert sum(counts) == len(CLIPS)
-            assert all(note.endswith(" videos (views, comments, likes)")
-                       for note in demo.finisher.added)
+            notes = [re.fullmatch(r"engagement of (\d+) videos? \(views, comments, likes\)",
+                                  note) for note in demo.finisher.added]
+            assert all(notes)
+            assert sum(int(n[1]) for n in notes if n) == len(CLIPS)
             stats = served_caller(service, demo.canister_id)(
                 demo.users["bob"], "video_stats", made[0].id)
             again = service.run(lambda replica: run_demo(replica, URL, state))
@@ -213,3 +215,23 @@ def test_in_a_replica_service_the_finisher_engages_the_videos_once_ready(
             stop_service()
     assert stats.likes > 0 and stats.views > 0
     assert again[1].endswith("(unchanged; nothing new to seed)")
+
+
+def test_an_upload_cut_off_mid_way_is_resumed_and_a_deleted_clip_uploaded_again(
+        tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    clip = DEMO_CREATORS[0].clips[0]
+    with override_settings(BASE_DIR=tmp_path), Replica.open(state) as replica:
+        run_demo(replica, URL, state)
+        call = caller(replica)
+        alice = demo_identities(state)["alice"].principal
+        gone = next(v for v in call(alice, "my_videos") if v.caption == clip.caption)
+        call(alice, "delete_video", gone.id)
+        data = clip_bytes(clip)
+        begun = call(alice, "begin_upload", R.UploadInput(
+            clip.caption, len(data), hashlib.sha256(data).digest(), "video/mp4"))
+        assert begun.received == []  # as if the server stopped before its chunks
+        again = run_demo(replica, URL, state)
+        mine = [v for v in call(alice, "my_videos") if v.caption == clip.caption]
+    assert again[1].endswith("(unchanged; added 1 upload)")
+    assert [(v.id, v.status) for v in mine] == [(begun.video_id, R.VideoStatus.processing)]
