@@ -19,7 +19,16 @@ moved the epoch and the old writer's next commit raises `LeaseLost`.
 - `release` gives the lease up at once (the standby need not wait for the expiry).
 
 Holder names should be unique per process (e.g. ``host:pid``); ``ttl_s`` should be a
-few renewal intervals (renew every ``ttl_s / 3``).
+few renewal intervals (renew every ``ttl_s / 3``). A writer whose store raised `LeaseLost`
+calls `release` (which then touches nothing: the row is the new holder's) and, to stand
+by again, `acquire`.
+
+Typical writer::
+
+    lease = WriterLease(url, "app1", f"{socket.gethostname()}:{os.getpid()}", ttl_s=10)
+    lease.acquire()                      # blocks while another writer holds it
+    lease.keep_renewed(on_lost=stop_the_subnet)
+    store = PostgresStateStore(url, "app1", epoch=lease.epoch)
 """
 
 from __future__ import annotations
