@@ -32,7 +32,7 @@ from django.test import override_settings
 
 from apps.video.canister import limits
 from apps.video.clips import make_clip
-from icframework.agent import Actor, Agent
+from icframework.agent import Actor, Agent, HttpError
 from icframework.deployments import recorded_id
 from icframework.identity import Ed25519Identity, Identity
 from tests.agent.live_replica import ServedProject, served_project
@@ -166,8 +166,12 @@ def wait_ready(api: Actor, ids: Collection[int]) -> None:
     every video of ``ids`` ready."""
     deadline = time.monotonic() + WAIT_MS / 1000
     while True:
-        statuses = [api.video(video_id)["status"] for video_id in ids]
-        if all(status == {"ready": None} for status in statuses):
+        try:
+            statuses = [api.video(video_id)["status"] for video_id in ids]
+        except HttpError as exc:  # the replica's transient 500 between rounds: poll again
+            assert exc.status == 500, exc
+            statuses = []
+        if statuses and all(status == {"ready": None} for status in statuses):
             return
         assert {"rejected": None} not in statuses, statuses
         if time.monotonic() > deadline:

@@ -203,6 +203,7 @@ def test_a_tip_is_approved_and_paid_in_the_marketplace_token(
     dan, ids = creator
     fay, errors, _ = open_page(browser, served, DESKTOP, f"#v={ids[0]}")
     fay.goto(f"{served.url}/market/")
+    expect(fay.locator("#balance")).to_have_text("0 MKT")  # the page is up, with Fay's key
     fay.click("#faucet")
     expect(fay.locator("#balance")).to_have_text("100 MKT")
     fay.goto(f"{served.url}/video/#v={ids[0]}")

@@ -140,7 +140,10 @@ export class Reels {
     player.addEventListener('click', () => this.togglePlay(player));
     player.addEventListener('timeupdate', () => this.tick(id, player));
     player.addEventListener('seeked', () => { this.watchOf(id).last = player.currentTime; });
-    player.addEventListener('playing', () => { item.dataset.playing = 'true'; });
+    player.addEventListener('playing', () => {
+      item.dataset.playing = 'true';
+      this.watchOf(id).last = player.currentTime;
+    });
     player.addEventListener('pause', () => { item.dataset.playing = 'false'; });
 
     const creator = card.creator;
@@ -436,6 +439,8 @@ export class Reels {
     return this.watch.get(id);
   }
 
+  // Add the time played since the last look (not a seek: a jump of 2 s or more; a loop
+  // back to the start counts from there).
   tick(id, player) {
     const state = this.watchOf(id);
     const now = player.currentTime;
@@ -450,13 +455,15 @@ export class Reels {
     if (!item) return;
     const id = item.dataset.video;
     const state = this.watchOf(id);
+    const player = $('video', item);
+    if (player) this.tick(id, player);
     const watched = Math.min(U32_MAX, Math.round(state.ms));
     state.ms = 0;
     state.last = null;
     if (watched < 1) return;
     this.app.api.record_view(BigInt(id), watched)
       .then(() => this.refresh(BigInt(id)))
-      .catch(() => {});  // one counted view per hour: a refused repeat is fine
+      .catch((error) => console.warn(`the view of video ${id} was not recorded: ${rejectText(error)}`));
   }
 
   // -- live counters -------------------------------------------------------------------------------
