@@ -19,6 +19,7 @@ import os
 import socket
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from urllib.parse import quote, urlsplit
 
 import psycopg
@@ -63,6 +64,7 @@ def postgres_database() -> Iterator[str]:
     except psycopg.Error as exc:
         pytest.skip(f"PostgreSQL at {POSTGRES_URL} refuses connections: {exc}")
     with admin:
+        drop_abandoned_databases(admin)
         admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     try:
         yield with_database(POSTGRES_URL, name)
@@ -70,6 +72,27 @@ def postgres_database() -> Iterator[str]:
         with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
             admin.execute(
                 sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
+
+
+def drop_abandoned_databases(admin: psycopg.Connection[tuple[object, ...]]) -> None:
+    """Drop the test databases of sessions whose process is gone (killed before cleanup).
+
+    Only on a server on this machine (the process id in the name means nothing elsewhere)
+    and only databases nobody is connected to.
+    """
+    if urlsplit(POSTGRES_URL).hostname not in ("127.0.0.1", "localhost", "::1"):
+        return
+    rows = admin.execute(
+        "SELECT datname FROM pg_database d WHERE datname LIKE 'ic\\_test\\_%' AND NOT EXISTS "
+        "(SELECT 1 FROM pg_stat_activity a WHERE a.datname = d.datname)"
+    ).fetchall()
+    for (dbname,) in rows:
+        dbname = str(dbname)
+        pid = dbname.split("_")[2]
+        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+            admin.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(dbname))
             )
 
 
