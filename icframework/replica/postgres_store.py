@@ -46,9 +46,10 @@ Schema (all tables shared by the subnets, created on first open; version in
     ic_leases    (subnet, holder?, epoch, expires_at)    see lease.py
 
 (``?``: NULL in a tombstone; each data table has an index on ``(subnet, written_at)``.)
-A round's commit is one transaction of a few statements, sent in one pipeline: the
-fencing check, one statement per kind of change (each change list is passed as arrays
-and expanded with ``unnest``), and the meta update.
+A round's commit is one transaction of a few statements sent through a pipeline (about
+three round trips): the fencing check, one statement per kind of change (each change
+list is passed as arrays and expanded with ``unnest``), and the meta update. A round of
+10 pages and 10 key/value entries commits in a few milliseconds, most of it the WAL flush.
 """
 
 from __future__ import annotations
