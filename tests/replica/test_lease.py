@@ -6,6 +6,7 @@ is frozen with SIGSTOP past its lease, as a paused writer would be.
 
 from __future__ import annotations
 
+import itertools
 import os
 import random
 import signal
@@ -16,6 +17,9 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from hypothesis import settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 
 from icframework.replica.errors import StateStoreError
 from icframework.replica.lease import LeaseLost, WriterLease
@@ -317,3 +321,103 @@ def test_a_lease_survives_its_connection_breaking(postgres_url: str) -> None:
             lease.renew()
         lease.renew()
         assert lease.epoch == 1
+
+
+_machines = itertools.count(1)
+
+
+def test_lease_operations_follow_a_model(postgres_database: str) -> None:
+    """A Hypothesis state machine: three holders (two named alike, as a restarted process
+    is) acquire, renew, release and commit in any order while the lease expires at any
+    moment; every answer matches a model of the row, and no two holders ever hold the
+    current epoch."""
+
+    class Leases(RuleBasedStateMachine):
+        def __init__(self) -> None:
+            super().__init__()
+            self.subnet = f"model{next(_machines)}"
+            self.leases = [
+                WriterLease(postgres_database, self.subnet, name, LONG) for name in ("a", "b", "a")
+            ]
+            self.stores = [PostgresStateStore(postgres_database, self.subnet) for _ in range(3)]
+            self.row: tuple[str | None, int] | None = None  # (holder, epoch)
+            self.expired = False
+            self.height = 0
+
+        @rule(who=st.integers(0, 2))
+        def acquire(self, who: int) -> None:
+            lease = self.leases[who]
+            if lease.held:
+                with pytest.raises(StateStoreError, match="already held"):
+                    lease.try_acquire()
+                return
+            free = (
+                self.row is None
+                or self.row[0] is None
+                or self.row[0] == lease.holder
+                or self.expired
+            )
+            assert lease.try_acquire() == free
+            if free:
+                epoch = 1 if self.row is None else self.row[1] + 1
+                assert lease.epoch == epoch
+                self.row, self.expired = (lease.holder, epoch), False
+                self.stores[who].epoch = epoch
+
+        @rule(who=st.integers(0, 2))
+        def renew(self, who: int) -> None:
+            lease = self.leases[who]
+            current = self.row is not None and self.row == (lease.holder, lease.epoch)
+            if current:
+                lease.renew()
+                self.expired = False
+            else:
+                with pytest.raises(LeaseLost):
+                    lease.renew()
+                assert not lease.held
+
+        @rule(who=st.integers(0, 2))
+        def release(self, who: int) -> None:
+            lease = self.leases[who]
+            if self.row is not None and self.row == (lease.holder, lease.epoch):
+                self.row, self.expired = (None, self.row[1]), True
+            lease.release()
+            assert not lease.held
+
+        @rule()
+        def expire(self) -> None:
+            with psycopg.connect(postgres_database, autocommit=True) as conn:
+                conn.execute(
+                    "UPDATE ic_leases SET expires_at = clock_timestamp() - interval '1 second' "
+                    "WHERE subnet = %s",
+                    (self.subnet,),
+                )
+            self.expired = True
+
+        @rule(who=st.integers(0, 2))
+        def commit(self, who: int) -> None:
+            store = self.stores[who]
+            changes = round_at(self.height + 1, b"%d" % who)
+            if store.epoch == (None if self.row is None else self.row[1]):
+                store.commit_round(changes)
+                self.height += 1
+            else:
+                with pytest.raises(LeaseLost):
+                    store.commit_round(changes)
+            assert store.height() == self.height
+
+        @invariant()
+        def one_holder_of_the_current_epoch(self) -> None:
+            if self.row is not None:
+                holders = [x for x in self.leases if x.epoch == self.row[1]]
+                assert len(holders) <= 1
+
+        def teardown(self) -> None:
+            for lease in self.leases:
+                lease.close()
+            for store in self.stores:
+                store.close()
+
+    run_state_machine_as_test(
+        Leases, settings=settings(max_examples=30, stateful_step_count=25, deadline=None)
+    )
