@@ -15,8 +15,8 @@ Then, section by section, it adds what the canister does not have yet:
 1. **people**: each `DEMO_CREATORS` entry registered with its name and bio;
 2. **uploads**: each creator's clips (`DemoClip`), rendered by `apps.video.clips.make_clip`
    (moving test patterns with the clip's label, vertical, landscape or filmed "upright"
-   with a rotation matrix, a few seconds each) and uploaded with ``begin_upload``,
-   ``put_chunk`` and ``finish_upload``, as the page uploads. Rendering takes about 0.5 s
+   with a rotation matrix, two or three seconds each) and uploaded with ``begin_upload``,
+   ``put_chunk`` and ``finish_upload``, as the page uploads. Rendering takes about 0.3 s
    a clip, so the clips are kept in ``.build/video-clips`` keyed by the generating code
    (`clips_dir`): the next fresh state directory reads them back;
 3. **follows** (`FOLLOWS`);
@@ -26,12 +26,12 @@ Then, section by section, it adds what the canister does not have yet:
 Seeding does not wait for transcoding. Finished uploads are *processing*; the
 dispatcher `apps.video.jobs` (a replica hook that starts after the seeders) finds them
 with its first sweep and queues them for the in-process Celery worker, which makes them
-ready over the next seconds (about 1.5 s of one core per clip: the 16 clips took 37 s
-on a loaded 2-core machine). Likes, comments and views need a ready video, so when
-videos are still processing and the seeder runs in a replica service (``runreplica``),
-a daemon thread (`Finisher`) adds each video's engagement as soon as it is ready, its
-calls going through the service as the HTTP interface's do (`ServedCalls`); a seeding
-run without a service (tests) leaves it to the next run. A second start adds nothing.
+ready over the next seconds (about 0.5 s of one core per clip). Likes, comments and
+views need a ready video, so when videos are still processing and the seeder runs in a
+replica service (``runreplica``), a daemon thread (`Finisher`) adds each video's
+engagement as soon as it is ready, its calls going through the service as the HTTP
+interface's do (`ServedCalls`); a seeding run without a service (tests) leaves it to
+the next run. A second start adds nothing.
 
 The demo people are the chat's (alice, bob, carol), the marketplace's (ana, ben, cleo)
 — the same keys, so one demo user is one principal in every app — and the video app's
@@ -90,8 +90,8 @@ CANISTER_MODULE = "apps.video.canister"
 TOKEN_NAME = "marketplace_token"  # apps.marketplace.token.TOKEN_NAME
 FIRST_SEED_SECONDS = 8.0
 """Seeding a new state directory with the clips already rendered (rendering them the
-first time is announced on its own, about 0.5 s a clip)."""
-RENDER_SECONDS = 0.5
+first time is announced on its own, about 0.3 s a clip)."""
+RENDER_SECONDS = 0.3
 FINISH_POLL_SECONDS = 2.0
 CALL_TIMEOUT_SECONDS = 60.0
 FINISH_TIMEOUT_SECONDS = 900.0
@@ -124,9 +124,12 @@ class DemoCreator:
     clips: tuple[DemoClip, ...]
 
 
-V, H = (540, 960), (960, 540)
+V, H = (360, 640), (640, 360)
 """Vertical (phone) and landscape sizes; a landscape picture with ``rotation=90`` is a
-phone video filmed upright that stores its turn as a display matrix: it plays vertical."""
+phone video filmed upright that stores its turn as a display matrix: it plays vertical.
+Small, so the worker makes the 16 clips ready in seconds (about 0.5 s of one core each:
+a transcode is never scaled up, so both renditions are at most this size) and an upload
+made right after the start does not wait long behind them."""
 
 DEMO_CREATORS: tuple[DemoCreator, ...] = (
     DemoCreator("alice", "Alice Martin", "Python canisters by day, sunsets by night.", (
