@@ -85,16 +85,23 @@ class Replica:
         config: SubnetConfig | None = None,
         clock: Callable[[], int] = time.time_ns,
         identity: SubnetIdentity | None = None,
+        store: StateStore | None = None,
     ) -> Replica:
         """Open the replica whose state lives in ``state_dir`` (in memory if None).
+
+        ``store``: run on this state store instead (a scale-out writer's
+        `PostgresStateStore`); ``state_dir`` then only holds the compiled-module cache.
 
         ``identity`` runs it as that subnet (key, root key, canister range, delegation;
         see `SubnetIdentity`) and is stored with the state, so a later open without one
         is the same subnet. Without either, it is the root subnet with a key of its own.
         The subnet id, root key and canister range of ``config`` come from the identity.
         """
-        if state_dir is None:
-            store: StateStore = MemoryStateStore()
+        if store is not None:
+            engine = ExecutionEngine(
+                cache_dir=None if state_dir is None else state_dir / "wasm-cache")
+        elif state_dir is None:
+            store = MemoryStateStore()
             engine = ExecutionEngine()
         else:
             state_dir.mkdir(parents=True, exist_ok=True)
