@@ -1,0 +1,106 @@
+"""Read-only copies: a front end's copy of a subnet serves what the writer committed, with
+the writer's certificates byte for byte, and refuses to be written to."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+
+from icframework.core import Principal
+from icframework.replica import PostgresStateStore, Replica
+from icframework.replica.store import RoundChanges
+from icframework.scaleout.copies import CopyError, ReadOnlyCopy
+from tests.replica.wat_counter import counter_wasm, nat64_reply
+
+pytest_plugins = ["tests.services"]
+
+CONTROLLER = Principal.self_authenticating(b"copies test controller")
+
+
+@dataclass(frozen=True)
+class Source:
+    database_url: str
+    redis_url: str | None = None
+
+
+def writer_with_counter(url: str) -> tuple[Replica, Principal]:
+    writer = Replica.open(store=PostgresStateStore(url, "app1"))
+    counter = writer.create_canister(sender=CONTROLLER)
+    writer.install_code(counter, counter_wasm(), sender=CONTROLLER)
+    return writer, counter
+
+
+@pytest.mark.services
+def test_a_copy_certifies_byte_identically_to_the_writer(postgres_url: str) -> None:
+    writer, counter = writer_with_counter(postgres_url)
+    request_id = writer.submit(counter, "inc")
+    writer.wait(request_id)
+    copy = ReadOnlyCopy("app1", Source(postgres_url))
+    try:
+        assert copy.sync() == writer.height
+        paths = [("request_status", request_id), ("canister", counter.raw, "certified_data")]
+        assert copy.run(lambda r: r.certified_state().certificate(paths)) == \
+            writer.certified_state().certificate(paths)
+        assert copy.replica.subnet_id == writer.subnet_id
+        assert copy.run(lambda r: r.query(counter, "get")) == nat64_reply(1)
+
+        for _ in range(2):
+            writer.update(counter, "inc")
+        assert copy.run(lambda r: r.query(counter, "get")) == nat64_reply(1)  # not yet synced
+        assert copy.sync() == writer.height
+        assert copy.run(lambda r: r.query(counter, "get")) == nat64_reply(3)
+        assert copy.run(lambda r: r.certified_state().certificate(paths)) == \
+            writer.certified_state().certificate(paths)
+    finally:
+        copy.stop()
+        writer.close()
+
+
+@pytest.mark.services
+def test_a_copy_refuses_rounds_and_writes(postgres_url: str) -> None:
+    writer, counter = writer_with_counter(postgres_url)
+    copy = ReadOnlyCopy("app1", Source(postgres_url))
+    try:
+        height = copy.sync()
+        with pytest.raises(CopyError, match="refused a commit"):
+            copy.run(lambda r: r.update(counter, "inc"))
+        with pytest.raises(CopyError, match="refused a commit"):
+            copy.replica.store.commit_round(RoundChanges(height=height + 1, time_ns=1))
+        assert copy.height == height
+        assert copy.run(lambda r: r.query(counter, "get")) == nat64_reply(0)
+    finally:
+        copy.stop()
+        writer.close()
+
+
+@pytest.mark.services
+def test_a_copy_without_a_writer_says_so(postgres_url: str) -> None:
+    copy = ReadOnlyCopy("app2", Source(postgres_url))
+    with pytest.raises(CopyError, match="no stored keys"):
+        copy.sync()
+    with pytest.raises(CopyError, match="no state yet"):
+        _ = copy.replica
+    copy.stop()
+
+
+@pytest.mark.services
+def test_a_started_copy_follows_round_notices(postgres_url: str, redis_url: str) -> None:
+    """With the refresher running (Redis notices and polling), the copy reaches each new
+    height of the writer within its staleness bound."""
+    import redis
+
+    writer, counter = writer_with_counter(postgres_url)
+    copy = ReadOnlyCopy("app1", Source(postgres_url, redis_url), refresh_ms=20).start()
+    client = redis.Redis.from_url(redis_url)
+    try:
+        for expected in range(1, 4):
+            writer.update(counter, "inc")
+            client.publish("icframework:rounds:app1", str(writer.height))
+            assert copy.wait_for_height(writer.height, timeout=30)
+            assert copy.run(lambda r: r.query(counter, "get")) == nat64_reply(expected)
+        assert copy.refreshes >= 4
+    finally:
+        copy.stop()
+        writer.close()
+        client.close()
