@@ -24,6 +24,14 @@ headers, so browser agents can read it.
 
 `submit_call_body` and `query_body` are the same requests without HTTP: the canister
 WebSocket sends its signed calls and queries through them.
+
+**Backends.** Where the replica's part runs is an `ApiBackend`: by default the embedded
+one (`EmbeddedBackend`: this process's `ReplicaService` for everything). A scale-out
+front end sets another with `set_api_backend`: a `ReplicaReader` per subnet (a
+read-only copy) for queries, read_state and status, chosen by the effective canister id
+or subnet id, and its own submission (to the subnet's writer) for calls. Its
+submission goes through `forward_call`, which runs the same submission checks as the
+embedded path on the reader before handing the envelope on, so both answer alike.
 """
 
 from __future__ import annotations
@@ -34,10 +42,17 @@ import re
 import time
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from icframework.core import Principal
-from icframework.protocol import ProtocolError, QueryContent, ReadStateContent
+from icframework.protocol import (
+    CallContent,
+    Envelope,
+    ProtocolError,
+    QueryContent,
+    ReadStateContent,
+)
+from icframework.replica.embedded import Replica
 from icframework.replica.errors import CanisterError, ReplicaError
 from icframework.replica.http import endpoints
 from icframework.replica.http.endpoints import ACCEPTED, ApiResponse
@@ -64,7 +79,12 @@ __all__ = [
     "CORS_HEADERS",
     "ROUTES",
     "ApiApplication",
+    "ApiBackend",
+    "EmbeddedBackend",
+    "ReplicaReader",
+    "forward_call",
     "query_body",
+    "set_api_backend",
     "submit_call_body",
 ]
 
@@ -101,6 +121,90 @@ class _Disconnected(Exception):
 
 # -- the replica's part ------------------------------------------------------------------------
 
+T = TypeVar("T")
+
+
+class ReplicaReader(Protocol):
+    """A replica to read from: a `ReplicaService`, or a front end's read-only copy."""
+
+    @property
+    def replica(self) -> Replica: ...
+
+    def run(self, work: Callable[[Replica], T]) -> T: ...
+
+    async def call(self, work: Callable[[Replica], T]) -> T: ...
+
+
+class ApiBackend(Protocol):
+    """Where the endpoints' replica work runs (see the module docstring).
+
+    The ``reader*`` methods raise `HttpError` (404, 503) when no replica serves the id.
+    """
+
+    def reader(self, ecid: Principal) -> ReplicaReader:
+        """The replica of the subnet hosting effective canister id ``ecid``."""
+        ...
+
+    def subnet_reader(self, subnet_id: Principal) -> ReplicaReader:
+        """The replica of subnet ``subnet_id``."""
+        ...
+
+    def root_reader(self) -> ReplicaReader:
+        """The root subnet's replica (``/api/v2/status``)."""
+        ...
+
+    async def submit(self, body: bytes, envelope: Envelope, ecid: Principal, *,
+                     v3: bool) -> ApiResponse:
+        """A decoded, signature-checked call envelope's response (see `submit_call_body`)."""
+        ...
+
+
+class EmbeddedBackend:
+    """The embedded replica: this process's `ReplicaService` serves everything."""
+
+    def reader(self, ecid: Principal) -> ReplicaReader:
+        return _service()
+
+    def subnet_reader(self, subnet_id: Principal) -> ReplicaReader:
+        return _service()
+
+    def root_reader(self) -> ReplicaReader:
+        return _service()
+
+    async def submit(self, body: bytes, envelope: Envelope, ecid: Principal, *,
+                     v3: bool) -> ApiResponse:
+        service = _service()
+
+        def submit(replica: Any) -> bytes:
+            submitted = endpoints.submit_call(replica, envelope, ecid)
+            if isinstance(submitted, CanisterError):
+                raise submitted
+            return submitted.request_id
+
+        try:
+            if not v3:
+                await service.call(submit)
+                return ApiResponse(ACCEPTED)
+            outcome = await service.submit_and_wait(submit, timeout=CALL_WAIT_SECONDS,
+                                                    certify=True)
+        except CanisterError as error:
+            return endpoints.non_replicated_rejection(error, v3=v3)
+        if outcome.certificate is None:
+            return ApiResponse(ACCEPTED)
+        return endpoints.cbor_response({"status": "replied",
+                                        "certificate": outcome.certificate})
+
+
+_EMBEDDED = EmbeddedBackend()
+_backend: ApiBackend = _EMBEDDED
+
+
+def set_api_backend(backend: ApiBackend | None) -> None:
+    """Serve the IC HTTP interface (and the canister socket's calls and queries) from
+    ``backend`` in this process; None: the embedded replica again."""
+    global _backend
+    _backend = _EMBEDDED if backend is None else backend
+
 
 def _service() -> ReplicaService:
     service = get_service()
@@ -112,31 +216,41 @@ def _service() -> ReplicaService:
     return service
 
 
+async def forward_call(
+    reader: ReplicaReader, envelope: Envelope, ecid: Principal, *, v3: bool,
+    forward: Callable[[], Awaitable[ApiResponse | None]],
+) -> ApiResponse:
+    """A call handed to another process's writer, answered as the embedded path answers:
+    the submission checks (effective canister id, ``canister_inspect_message``, stopped
+    or missing canister) run on ``reader`` first and give the same non-replicated
+    rejection; a call ``reader`` already saw answered gets its certificate at once (v3);
+    else ``forward()`` hands the envelope on and gives the writer's answer, or None for
+    202 (v2, or a v3 call not answered in time)."""
+    content = envelope.content
+    assert isinstance(content, CallContent)
+
+    def check(replica: Replica) -> CanisterError | bytes | None:
+        known = endpoints.known_call(replica, envelope, ecid)
+        if known:
+            return endpoints.call_certificate(replica, envelope.request_id) if v3 else None
+        return endpoints.check_call(replica, envelope, ecid)
+
+    checked = await reader.call(check)
+    if isinstance(checked, CanisterError):
+        return endpoints.non_replicated_rejection(checked, v3=v3)
+    if isinstance(checked, bytes):
+        return endpoints.cbor_response({"status": "replied", "certificate": checked})
+    answer = await forward()
+    return ApiResponse(ACCEPTED) if answer is None else answer
+
+
 async def submit_call_body(body: bytes, ecid: Principal, *, v3: bool) -> ApiResponse:
     """A call envelope's response as the v2/v3 call endpoint gives it (also used by the
     canister socket): 202 once accepted (v2, or v3 unanswered after `CALL_WAIT_SECONDS`),
     the certified outcome (v3), or a CBOR non-replicated rejection. Raises what
     `error_status` maps."""
     envelope, _targets = decode_envelope(body, "call", now_ns=time.time_ns())
-    service = _service()
-
-    def submit(replica: Any) -> bytes:
-        submitted = endpoints.submit_call(replica, envelope, ecid)
-        if isinstance(submitted, CanisterError):
-            raise submitted
-        return submitted.request_id
-
-    try:
-        if not v3:
-            await service.call(submit)
-            return ApiResponse(ACCEPTED)
-        outcome = await service.submit_and_wait(submit, timeout=CALL_WAIT_SECONDS,
-                                                certify=True)
-    except CanisterError as error:
-        return endpoints.non_replicated_rejection(error, v3=v3)
-    if outcome.certificate is None:
-        return ApiResponse(ACCEPTED)
-    return endpoints.cbor_response({"status": "replied", "certificate": outcome.certificate})
+    return await _backend.submit(body, envelope, ecid, v3=v3)
 
 
 async def query_body(body: bytes, ecid: Principal) -> ApiResponse:
@@ -146,20 +260,20 @@ async def query_body(body: bytes, ecid: Principal) -> ApiResponse:
     content = envelope.content
     assert isinstance(content, QueryContent)
     check_query_target(content, ecid)
-    service = _service()
-    response = await service.call(lambda replica: endpoints.query(
+    reader = _backend.reader(ecid)
+    response = await reader.call(lambda replica: endpoints.query(
         replica, content, instruction_limit=INLINE_QUERY_INSTRUCTIONS))
     if response is None:  # a heavy query: off the event loop, with the full limit
         response = await asyncio.to_thread(
-            service.run, lambda replica: endpoints.query(replica, content))
+            reader.run, lambda replica: endpoints.query(replica, content))
         assert response is not None
-    return endpoints.sign_query(service.replica, response, envelope.request_id)
+    return endpoints.sign_query(reader.replica, response, envelope.request_id)
 
 
 async def _status(_body: bytes, _label: str) -> ApiResponse:
     # Two reads (the root key, the committed height) that need not wait for the replica:
     # status answers at once even while a heavy query or a long message runs.
-    return endpoints.status(_service().replica)
+    return endpoints.status(_backend.root_reader().replica)
 
 
 async def _call_v2(body: bytes, label: str) -> ApiResponse:
@@ -181,7 +295,7 @@ async def _canister_read_state(body: bytes, label: str) -> ApiResponse:
     envelope, targets = decode_envelope(body, "read_state", now_ns=time.time_ns())
     content = envelope.content
     assert isinstance(content, ReadStateContent)
-    certified = await _service().call(
+    certified = await _backend.reader(ecid).call(
         lambda replica: endpoints.authorize_canister_read(replica, content, ecid, targets))
     return endpoints.read_state_response(certified, content)
 
@@ -191,7 +305,7 @@ async def _subnet_read_state(body: bytes, label: str) -> ApiResponse:
     envelope, _targets = decode_envelope(body, "read_state", now_ns=time.time_ns())
     content = envelope.content
     assert isinstance(content, ReadStateContent)
-    certified = await _service().call(
+    certified = await _backend.subnet_reader(subnet).call(
         lambda replica: endpoints.authorize_subnet_read(replica, content, subnet))
     return endpoints.read_state_response(certified, content)
 

@@ -48,6 +48,8 @@ __all__ = [
     "authorize_subnet_read",
     "call_certificate",
     "cbor_response",
+    "check_call",
+    "known_call",
     "non_replicated_rejection",
     "query",
     "read_state_response",
@@ -129,15 +131,11 @@ def submit_call(
     assert isinstance(content, CallContent)
     request_id = envelope.request_id
     subnet = replica.subnet
-    try:
-        check_call_target(content, ecid)
-        if subnet.ingress_status(request_id) is not None:
-            return CallSubmitted(request_id)
-        subnet.check_ingress(
-            content.sender.raw, content.canister_id.raw, content.method_name, content.arg
-        )
-    except CanisterError as error:
-        return error
+    if known_call(replica, envelope, ecid):
+        return CallSubmitted(request_id)
+    refused = check_call(replica, envelope, ecid)
+    if refused is not None:
+        return refused
     subnet.submit_ingress(
         request_id,
         content.sender.raw,
@@ -148,6 +146,29 @@ def submit_call(
         effective_canister_id=ecid.raw,
     )
     return CallSubmitted(request_id)
+
+
+def known_call(replica: Replica, envelope: Envelope, ecid: Principal) -> bool:
+    """Whether the replica already has this call in its ingress history (then it is not
+    checked or queued again). Raises `HttpError` 400 if ``ecid`` does not fit the call."""
+    content = envelope.content
+    assert isinstance(content, CallContent)
+    check_call_target(content, ecid)
+    return replica.subnet.ingress_status(envelope.request_id) is not None
+
+
+def check_call(replica: Replica, envelope: Envelope, ecid: Principal) -> CanisterError | None:
+    """The non-replicated rejection of an update call (``canister_inspect_message``,
+    missing or stopped canister, missing method), or None if it may be queued."""
+    content = envelope.content
+    assert isinstance(content, CallContent)
+    try:
+        replica.subnet.check_ingress(
+            content.sender.raw, content.canister_id.raw, content.method_name, content.arg
+        )
+    except CanisterError as error:
+        return error
+    return None
 
 
 def call_certificate(replica: Replica, request_id: bytes) -> bytes | None:
