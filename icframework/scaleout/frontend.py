@@ -1,0 +1,226 @@
+"""A stateless front end of the scale-out deployment: the IC HTTP interface for every
+subnet, routed by the registry.
+
+`FrontendBackend` is an `ApiBackend` of the embedded HTTP interface
+(`icframework.replica.http.asgi`): the same endpoint code serves the requests, with the
+replica's part done here instead:
+
+- **Routing.** The effective canister id of a request picks its subnet through the
+  registry's routing table (`PostgresRegistry.routing_table`, reloaded when the
+  registry's version moves, checked at most every `ROUTING_CHECK_S`); management
+  canister calls (``aaaaa-aa``) go by the effective canister id in their URL, like every
+  call; ``/api/v2/subnet/<id>/read_state`` by the subnet id; ``/api/v2/status`` to the
+  root subnet (its key is the root key).
+- **Reads.** Queries, read_state and status run on the front end's `ReadOnlyCopy` of
+  that subnet (started on first use, refreshed on round notices): the copy certifies
+  and signs as the subnet, so a client verifies the answer like the writer's.
+- **Calls.** `forward_call` runs the embedded submission checks on the copy (the same
+  non-replicated rejections), then the envelope goes to the subnet's writer as the
+  Celery task ``icframework.subnet.submit`` on queue ``subnet.<name>``. A v3 call waits
+  on `Answers` (registered before the task is sent) for the writer's certified answer,
+  and after `CALL_WAIT_SECONDS` answers 202 as the embedded replica does, the client
+  then polling read_state on any front end.
+
+A front end holds no state of its own: kill one and a client retries on another (a
+resubmitted call is the same request id, so the writer runs it at most once).
+
+`serve_frontend_backend` installs the backend in the process (the HTTP interface and the
+canister socket's calls and queries use it); the ASGI application is the embedded one
+(``config.asgi``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from icframework.core import Principal
+from icframework.protocol import Envelope
+from icframework.replica import HttpError, PostgresRegistry, Registry, RoutingTable
+from icframework.replica.http.asgi import (
+    CALL_WAIT_SECONDS,
+    ReplicaReader,
+    forward_call,
+    set_api_backend,
+)
+from icframework.replica.http.endpoints import ApiResponse
+from icframework.scaleout.answers import Answers
+from icframework.scaleout.config import ClusterConfig
+from icframework.scaleout.copies import REFRESH_MS, CopyError, ReadOnlyCopy
+
+__all__ = ["ROUTING_CHECK_S", "FrontendBackend", "serve_frontend_backend"]
+
+ROUTING_CHECK_S = 1.0
+"""How often (at most) a front end checks the registry's version for routing changes."""
+BAD_REQUEST = 400
+NOT_FOUND = 404
+SERVICE_UNAVAILABLE = 503
+MANAGEMENT = Principal.management_canister()
+CBOR = "application/cbor"
+TEXT = "text/plain; charset=utf-8"
+SELF_DESCRIBE = b"\xd9\xd9\xf7"
+
+Send = Callable[[str, str, str, bytes], Any]
+
+
+def _send_submit(subnet: str, kind: str, canister_id_text: str, body: bytes) -> Any:
+    from icframework.scaleout.celery import send_submit
+
+    return send_submit(subnet, kind, canister_id_text, body)
+
+
+class FrontendBackend:
+    """Serves the IC HTTP interface from copies and the subnets' writers (see above)."""
+
+    def __init__(self, config: ClusterConfig, *, registry: Registry | None = None,
+                 answers: Answers | None = None, refresh_ms: int = REFRESH_MS,
+                 cache_dir: Path | None = None, send: Send = _send_submit,
+                 call_wait_s: float = CALL_WAIT_SECONDS) -> None:
+        self.config = config
+        self.registry: Registry = registry or PostgresRegistry(config.database_url)
+        self.answers = answers or Answers(config.redis_url)
+        self.refresh_ms = refresh_ms
+        self.cache_dir = cache_dir
+        self.send = send
+        self.call_wait_s = call_wait_s
+        self._lock = threading.Lock()
+        self._copies: dict[str, ReadOnlyCopy] = {}
+        self._routing = RoutingTable()
+        self._routing_version = -1
+        self._routing_checked = 0.0
+        self.forwarded = 0
+        self.answered = 0
+        self.timed_out = 0
+
+    def start(self) -> FrontendBackend:
+        """Subscribe to answers and start a copy of every registered subnet that has
+        state (the others start on first use)."""
+        from icframework.scaleout.celery import configure
+
+        configure(self.config)
+        self.answers.start()
+        self._refresh_routing(force=True)
+        for record in self.registry.subnets():
+            try:
+                self.copy(record.name)
+            except HttpError:
+                continue
+        return self
+
+    def stop(self) -> None:
+        self.answers.stop()
+        with self._lock:
+            copies = list(self._copies.values())
+            self._copies.clear()
+        for copy in copies:
+            copy.stop()
+
+    # -- routing --------------------------------------------------------------------------
+
+    def _refresh_routing(self, *, force: bool = False) -> RoutingTable:
+        now = time.monotonic()
+        if force or now - self._routing_checked >= ROUTING_CHECK_S:
+            self._routing_checked = now
+            version = self.registry.version()
+            if version != self._routing_version:
+                self._routing = self.registry.routing_table()
+                self._routing_version = version
+        return self._routing
+
+    def subnet_of(self, ecid: Principal) -> str:
+        """The name of the subnet serving effective canister id ``ecid``; raises
+        `HttpError` 400 when no subnet's range holds it."""
+        if ecid == MANAGEMENT:
+            return self.registry.root().name
+        name = self._refresh_routing().subnet_of(ecid)
+        if name is None:  # a range may just have moved: look again before refusing
+            name = self._refresh_routing(force=True).subnet_of(ecid)
+        if name is None:
+            ranges = ", ".join(f"{subnet}: {r}" for r, subnet in self._routing.routes())
+            raise HttpError(BAD_REQUEST, f"No subnet hosts effective canister id {ecid}: "
+                            f"it is in no range of the routing table ({ranges}); use the id "
+                            "of a canister, or one in the range of the subnet to create on.")
+        return name
+
+    def copy(self, name: str) -> ReadOnlyCopy:
+        """The started copy of subnet ``name``; raises `HttpError` 503 if the subnet has
+        no state yet (its writer has not committed)."""
+        with self._lock:
+            copy = self._copies.get(name)
+            if copy is not None:
+                return copy
+            copy = ReadOnlyCopy(name, self.config, refresh_ms=self.refresh_ms,
+                                cache_dir=self.cache_dir)
+            try:
+                copy.start()
+            except CopyError as exc:
+                copy.stop()
+                raise HttpError(SERVICE_UNAVAILABLE, f"Subnet {name!r} is not serving yet: "
+                                f"{exc}. Please try again...") from None
+            self._copies[name] = copy
+            return copy
+
+    @property
+    def copies(self) -> dict[str, ReadOnlyCopy]:
+        with self._lock:
+            return dict(self._copies)
+
+    # -- ApiBackend -------------------------------------------------------------------------
+
+    def reader(self, ecid: Principal) -> ReplicaReader:
+        return self.copy(self.subnet_of(ecid))
+
+    def subnet_reader(self, subnet_id: Principal) -> ReplicaReader:
+        for record in self.registry.subnets():
+            if record.subnet_id == subnet_id.raw:
+                return self.copy(record.name)
+        raise HttpError(NOT_FOUND, f"No subnet {subnet_id} in this deployment's registry; "
+                        "/api/v2/status and certificates' delegations name the subnets.")
+
+    def root_reader(self) -> ReplicaReader:
+        return self.copy(self.registry.root().name)
+
+    async def submit(self, body: bytes, envelope: Envelope, ecid: Principal, *,
+                     v3: bool) -> ApiResponse:
+        name = self.subnet_of(ecid)
+
+        async def forward() -> ApiResponse | None:
+            return await self._forward(name, body, envelope.request_id, ecid, v3=v3)
+
+        return await forward_call(self.copy(name), envelope, ecid, v3=v3, forward=forward)
+
+    async def _forward(self, name: str, body: bytes, request_id: bytes, ecid: Principal, *,
+                       v3: bool) -> ApiResponse | None:
+        future = self.answers.expect(request_id) if v3 else None
+        try:
+            try:
+                await asyncio.to_thread(self.send, name, "call_v3" if v3 else "call",
+                                        ecid.to_text(), body)
+            except Exception as exc:
+                raise HttpError(SERVICE_UNAVAILABLE, f"The broker did not take the call for "
+                                f"subnet {name!r} ({type(exc).__name__}: {exc}); retry the "
+                                "call (the same request runs at most once).") from exc
+            self.forwarded += 1
+            if future is None:
+                return None
+            answer = await self.answers.wait(future, self.call_wait_s)
+        finally:
+            if future is not None:
+                self.answers.forget(request_id, future)
+        if answer is None:
+            self.timed_out += 1
+            return None
+        self.answered += 1
+        content_type = CBOR if answer.body.startswith(SELF_DESCRIBE) else TEXT
+        return ApiResponse(answer.status, answer.body, content_type)
+
+
+def serve_frontend_backend(config: ClusterConfig, **options: Any) -> FrontendBackend:
+    """Start a `FrontendBackend` and serve this process's IC HTTP interface from it."""
+    backend = FrontendBackend(config, **options).start()
+    set_api_backend(backend)
+    return backend
