@@ -292,3 +292,98 @@ def test_every_range_request_of_a_video_is_answered_with_206(
     assert min(first for first, _ in ranges) == 0
     assert max(last for _, last in ranges) == size - 1
     page.context.close()
+
+
+def test_comments_thread_with_replies_likes_and_deletes_and_shares_and_super_likes(
+        browser: Any, served: Served, creator: tuple[Ed25519Identity, list[int]]) -> None:
+    from playwright.sync_api import expect
+
+    _, ids = creator
+    video = ids[0]
+    hal, errors, _ = open_page(browser, served, DESKTOP, f"#v={video}")
+    reel = reel_of(hal, video)
+    expect(reel).to_have_class(re.compile(r"\bactive\b"))
+    comments_before = int(reel.locator(".reel-comments .reel-count").get_attribute("data-count")
+                          or "0")
+    reel.locator(".reel-comments").click()
+    drawer = hal.locator("#comments")
+    expect(drawer).to_have_attribute("data-ready", "true")
+    hal.fill("#comment-form [name=text]", "First! #loop")
+    hal.click("#comment-form button[type=submit]")
+    register(hal, "hal_comments", "Hal")
+    mine = drawer.locator("li.comment", has_text="First! #loop").first
+    expect(mine).to_be_visible()
+    expect(reel.locator(".reel-comments .reel-count")).to_have_text(str(comments_before + 1))
+
+    # Like it, then reply to it: the thread opens with the reply.
+    mine.locator(".comment-like").click()
+    mine = drawer.locator("li.comment", has_text="First! #loop").first
+    expect(mine.locator(".comment-like")).to_have_attribute("aria-pressed", "true")
+    expect(mine.locator(".comment-like")).to_have_text("♥ 1")
+    mine.get_by_role("button", name="Reply").click()
+    expect(hal.locator("#comment-replying")).to_contain_text("Replying to @hal_comments")
+    hal.fill("#comment-form [name=text]", "And a reply")
+    hal.click("#comment-form button[type=submit]")
+    thread = drawer.locator("li.comment", has_text="First! #loop").first
+    reply = thread.locator("ol.replies li.comment")
+    expect(reply).to_have_count(1)
+    expect(reply.locator(".comment-text")).to_have_text("And a reply")
+    expect(thread.locator(".comment-replies")).to_have_text("1 reply")
+
+    # Delete the top comment (its own author may): gone from the thread.
+    thread.locator(".comment-delete").first.click()
+    expect(drawer.locator("li.comment", has_text="First! #loop")).to_have_count(0)
+    hal.locator("#comments-close").click()
+    expect(drawer).to_be_hidden()
+
+    # Share (counted once) and super-like (the creator's counter moves).
+    reel.locator(".reel-share").click()
+    expect(reel.locator(".reel-share .reel-count")).to_have_text("1")
+    expect(hal.locator(".toast").last).to_contain_text(f"#v={video}")
+    reel.locator(".reel-super").click()
+    expect(reel.locator(".reel-super .reel-count")).to_have_text("1")
+    expect(hal.locator(".toast").last).to_contain_text("2 super-likes left today")
+    expect(reel.locator(".reel-like")).to_have_attribute("aria-pressed", "true")  # liked too
+    assert errors == []
+    hal.context.close()
+
+
+def test_a_rejected_upload_says_why_and_a_video_is_recaptioned_and_deleted(
+        browser: Any, served: Served, tmp_path: Path) -> None:
+    from playwright.sync_api import expect
+
+    iris, errors, _ = open_page(browser, served, DESKTOP, "#upload")
+    register(iris, "iris_edits", "Iris")
+    fake = tmp_path / "holiday.mp4"
+    fake.write_bytes(b"%PDF-1.7 this is a document, not a video " * 100)
+    iris.locator("#upload-form [name=file]").set_input_files(str(fake))
+    iris.click("#upload-form button[type=submit]")
+    status = iris.locator("#upload-status")
+    expect(status).to_have_attribute("data-status", "rejected")
+    reason = iris.locator("#upload-detail").text_content() or ""
+    assert reason.strip(), "a rejection names its reason"
+    rejected = iris.locator("#my-videos li.mine[data-status=rejected]")
+    expect(rejected).to_have_count(1)
+    expect(rejected.locator(".mine-reason")).to_have_text(f" {reason}")
+
+    clip = tmp_path / "keeper.mp4"
+    clip.write_bytes(make_clip(2, 640, 360, seed=51, label="keeper"))
+    iris.locator("#upload-form [name=file]").set_input_files(str(clip))
+    iris.fill("#upload-form [name=caption]", "Keep me")
+    iris.click("#upload-form button[type=submit]")
+    expect(status).to_have_attribute("data-status", "ready")  # the worker, heard live
+    kept = iris.locator("#my-videos li.mine[data-status=ready]")
+    expect(kept).to_have_count(1)
+    kept.get_by_role("button", name="Edit caption").click()
+    kept.locator(".caption-editor [name=caption]").fill("Kept, with a #newcaption")
+    kept.locator(".caption-editor button[type=submit]").click()
+    expect(kept.locator(".list-title")).to_have_text("Kept, with a #newcaption")
+    video_id = int(kept.get_attribute("data-video") or "0")
+    assert api_as(served).video(video_id)["caption"] == "Kept, with a #newcaption"
+
+    iris.once("dialog", lambda dialog: dialog.accept())
+    kept.get_by_role("button", name="Delete").click()
+    expect(iris.locator(f"#my-videos li.mine[data-video='{video_id}']")).to_have_count(0)
+    assert api_as(served).video(video_id) is None
+    assert errors == []
+    iris.context.close()

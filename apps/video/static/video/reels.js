@@ -47,6 +47,15 @@ export class Reels {
     });
     window.addEventListener('pagehide', () => this.flush(this.active));
     this.app.onLive('video', (topic, bytes) => this.onLive(topic, bytes));
+    window.addEventListener('resize', () => this.fit());
+  }
+
+  // The feed fills the window below the page's header and tabs.
+  fit() {
+    if (this.app.view !== 'feed') return;
+    const top = this.list.getBoundingClientRect().top + window.scrollY;
+    const below = window.innerWidth <= NARROW_PX ? 8 : 40;
+    this.list.style.height = `${Math.max(320, window.innerHeight - top - below)}px`;
   }
 
   // Open the feed `kind` ('foryou' or 'following'), starting at video `start` if given.
@@ -54,6 +63,7 @@ export class Reels {
     if (kind === 'following') await this.app.requireMe('see the people you follow');
     const same = kind === this.kind && this.list.children.length > 0 && start === undefined;
     $('#feed').dataset.kind = kind;
+    this.fit();
     if (same) { this.play(this.active); return; }
     this.flush(this.active);
     this.kind = kind;
@@ -77,7 +87,7 @@ export class Reels {
       ? 'Nobody you follow has posted yet. Find people in For You or search.'
       : 'No videos yet.';
     $('#feed').dataset.ready = 'true';
-    if (!empty) this.list.firstElementChild.scrollIntoView({ block: 'start' });
+    if (!empty) this.scrollTo(this.list.firstElementChild, 'instant');
     this.list.focus({ preventScroll: true });
   }
 
@@ -294,7 +304,7 @@ export class Reels {
       await this.app.api.share(id);
       await this.refresh(id);
     }
-    this.app.toast(copied ? 'Link copied.' : `Share this link: ${link}`);
+    this.app.toast(copied ? `Link copied: ${link}` : `Share this link: ${link}`);
   }
 
   async report(id) {
@@ -396,6 +406,12 @@ export class Reels {
     for (const player of $$('video', this.list)) player.pause();
   }
 
+  // The feed goes off screen: report the watch time so far and stop playing.
+  leave() {
+    this.flush(this.active);
+    this.pause();
+  }
+
   togglePlay(player) {
     if (player.paused) player.play().catch(() => {});
     else player.pause();
@@ -405,7 +421,12 @@ export class Reels {
     const current = this.active || this.list.firstElementChild;
     if (!current) return;
     const target = direction > 0 ? current.nextElementSibling : current.previousElementSibling;
-    if (target) target.scrollIntoView({ block: 'start', behavior: 'smooth' });
+    if (target) this.scrollTo(target, 'smooth');
+  }
+
+  // Bring `item` on screen inside the feed only (the page itself does not move).
+  scrollTo(item, behavior) {
+    this.list.scrollTo({ top: item.offsetTop, behavior });
   }
 
   onKey(event) {

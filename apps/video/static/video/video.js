@@ -142,7 +142,8 @@ class VideoApp {
   async open(view, arg) {
     this.nav = (this.nav || 0) + 1;
     const nav = this.nav;
-    if (this.view === 'feed' && view !== 'feed') this.reels.pause();
+    if (this.view === 'feed' && view !== 'feed') this.reels.leave();
+    this.comments.close();
     this.view = view;
     for (const id of VIEWS) $(`#${id}`).hidden = id !== view;
     document.body.dataset.view = view;
