@@ -96,6 +96,28 @@ def still_until_tapped(reel: Any) -> None:
     expect(reel).to_have_class(re.compile(r"\brevealed\b"))
 
 
+def test_for_you_reads_the_next_page_as_the_viewer_nears_the_end(
+        browser: Any, served: Served, creator: tuple[Ed25519Identity, list[int]]) -> None:
+    """The demo's creators and Dan have more videos than a page (`PAGE` in reels.js): the
+    For You feed starts with one page and reads the next before the last is reached."""
+    from playwright.sync_api import expect
+
+    page, errors, _ = open_page(browser, served, DESKTOP)
+    expect(page.locator("#feed")).to_have_attribute("data-ready", "true")
+    reels = page.locator("#reels li.reel")
+    first_page = reels.count()
+    assert first_page == 6, first_page
+    page.locator("#reels").focus()
+    for index in range(1, first_page - 2):  # the third from the end asks for more
+        page.keyboard.press("ArrowDown")
+        expect(reels.nth(index)).to_have_class(re.compile(r"\bactive\b"))
+    expect(reels).not_to_have_count(first_page)
+    shown = reels.evaluate_all("(items) => items.map((i) => i.dataset.video)")
+    assert len(shown) == len(set(shown)), shown  # no video twice
+    assert errors == []
+    page.context.close()
+
+
 def test_an_interrupted_upload_resumes_with_the_chunks_the_canister_has(
         browser: Any, served: Served, tmp_path: Path) -> None:
     from playwright.sync_api import expect
@@ -170,6 +192,15 @@ def test_the_feed_plays_one_video_preloads_the_next_and_reports_watch_time(
     assert first.locator("video").evaluate("(v) => v.paused")
     expect(first.locator(".reel-views")).to_have_attribute("data-count", "1")
     sensitive = first
+
+    # A wheel gesture over the feed moves one video; the up key comes back.
+    box = eve.locator("#reels").bounding_box()
+    assert box is not None
+    eve.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    eve.mouse.wheel(0, 120)
+    expect(reel_of(eve, order[2])).to_have_class(re.compile(r"\bactive\b"))
+    eve.keyboard.press("ArrowUp")
+    expect(second).to_have_class(re.compile(r"\bactive\b"))
 
     # Why this video: the terms of its score for Eve.
     sensitive.locator(".reel-why").click()
