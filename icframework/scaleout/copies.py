@@ -124,6 +124,7 @@ class ReadOnlyCopy:
         self.cache_dir = cache_dir
         self.source = PostgresStateStore(config.database_url, subnet)
         self._lock = threading.Lock()
+        self._sync_lock = threading.Lock()
         self._store: MirrorStore | None = None
         self._replica: Replica | None = None
         self._stop = threading.Event()
@@ -183,6 +184,10 @@ class ReadOnlyCopy:
 
         Raises `CopyError` if the subnet has no state yet.
         """
+        with self._sync_lock:  # one sync at a time: an older fetch never lands last
+            return self._sync()
+
+    def _sync(self) -> int:
         started = time.perf_counter()
         store = self._store
         changes = self.source.changes_since(0 if store is None else store.height())
@@ -201,6 +206,13 @@ class ReadOnlyCopy:
         self.last_apply_s = time.perf_counter() - started
         with self._height_changed:
             self._height_changed.notify_all()
+        return self.height
+
+    def catch_up(self) -> int:
+        """`sync` if the subnet's store is ahead of the copy (one height read otherwise);
+        return the copy's height."""
+        if self.source.height() != self.height:
+            return self.sync()
         return self.height
 
     def _check_keys(self, replica: Replica) -> None:

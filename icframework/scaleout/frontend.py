@@ -15,7 +15,9 @@ replica's part done here instead:
   that subnet (started on first use, refreshed on round notices): the copy certifies
   and signs as the subnet, so a client verifies the answer like the writer's.
 - **Calls.** `forward_call` runs the embedded submission checks on the copy (the same
-  non-replicated rejections), then the envelope goes to the subnet's writer as the
+  non-replicated rejections; before refusing, the copy catches up with the writer's
+  latest round and checks again, so a client never sees a refusal its own earlier call
+  made stale), then the envelope goes to the subnet's writer as the
   Celery task ``icframework.subnet.submit`` on queue ``subnet.<name>``. A v3 call waits
   on `Answers` (registered before the task is sent) for the writer's certified answer,
   and after `CALL_WAIT_SECONDS` answers 202 as the embedded replica does, the client
@@ -191,7 +193,13 @@ class FrontendBackend:
         async def forward() -> ApiResponse | None:
             return await self._forward(name, body, envelope.request_id, ecid, v3=v3)
 
-        return await forward_call(self.copy(name), envelope, ecid, v3=v3, forward=forward)
+        copy = self.copy(name)
+
+        async def catch_up() -> None:
+            await asyncio.to_thread(copy.catch_up)
+
+        return await forward_call(copy, envelope, ecid, v3=v3, forward=forward,
+                                  catch_up=catch_up)
 
     async def _forward(self, name: str, body: bytes, request_id: bytes, ecid: Principal, *,
                        v3: bool) -> ApiResponse | None:

@@ -219,13 +219,18 @@ def _service() -> ReplicaService:
 async def forward_call(
     reader: ReplicaReader, envelope: Envelope, ecid: Principal, *, v3: bool,
     forward: Callable[[], Awaitable[ApiResponse | None]],
+    catch_up: Callable[[], Awaitable[None]] | None = None,
 ) -> ApiResponse:
     """A call handed to another process's writer, answered as the embedded path answers:
     the submission checks (effective canister id, ``canister_inspect_message``, stopped
     or missing canister) run on ``reader`` first and give the same non-replicated
     rejection; a call ``reader`` already saw answered gets its certificate at once (v3);
     else ``forward()`` hands the envelope on and gives the writer's answer, or None for
-    202 (v2, or a v3 call not answered in time)."""
+    202 (v2, or a v3 call not answered in time).
+
+    ``reader`` may lag the writer (a copy): before refusing, ``catch_up()`` brings it to
+    the writer's latest round and the checks run again, so a call is never refused for
+    a state its sender already saw change (say, a module just installed)."""
     content = envelope.content
     assert isinstance(content, CallContent)
 
@@ -236,6 +241,9 @@ async def forward_call(
         return endpoints.check_call(replica, envelope, ecid)
 
     checked = await reader.call(check)
+    if isinstance(checked, CanisterError) and catch_up is not None:
+        await catch_up()
+        checked = await reader.call(check)
     if isinstance(checked, CanisterError):
         return endpoints.non_replicated_rejection(checked, v3=v3)
     if isinstance(checked, bytes):
