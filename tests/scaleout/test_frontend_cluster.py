@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import httpx
 import pytest
@@ -170,7 +171,7 @@ def test_a_call_survives_its_front_end_being_killed(cluster: Cluster) -> None:
     caller = threading.Thread(target=call_a)
     caller.start()
     queue = redis.Redis.from_url(cluster.config.redis_url)
-    eventually(lambda: queue.llen(queue_name(app)) > 0, True, "A forwarded the call")
+    eventually(lambda: cast(int, queue.llen(queue_name(app))) > 0, True, "A forwarded the call")
     cluster.frontends[0].proc.kill()
     caller.join()
     assert "error" in outcome, outcome  # A died mid-call: the client saw no answer
