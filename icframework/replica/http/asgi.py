@@ -82,6 +82,7 @@ __all__ = [
     "ApiBackend",
     "EmbeddedBackend",
     "ReplicaReader",
+    "api_backend",
     "forward_call",
     "query_body",
     "set_api_backend",
@@ -204,6 +205,12 @@ def set_api_backend(backend: ApiBackend | None) -> None:
     ``backend`` in this process; None: the embedded replica again."""
     global _backend
     _backend = _EMBEDDED if backend is None else backend
+
+
+def api_backend() -> ApiBackend:
+    """The backend this process serves the IC HTTP interface from (for other readers of
+    canisters, such as the canister socket's ``can_subscribe`` check)."""
+    return _backend
 
 
 def _service() -> ReplicaService:
