@@ -12,10 +12,16 @@ Its public face (everything outside this package imports these names only):
   (record, keys and `SubnetIdentity` of a subnet), `migrate_canister`.
 * **The writer**: `SubnetWriter` (``manage.py runsubnet``), `EXIT_LEASE_LOST`.
 * **XNet over the broker**: `SlicePusher`, `encode_slice`, `decode_slice`.
+* **Front ends** (``manage.py runfrontend``): `FrontendBackend` / `serve_frontend_backend`
+  (the IC HTTP interface routed by the registry), `ReadOnlyCopy` (a subnet's state for
+  reads, refreshed every `REFRESH_MS`), `Answers` (call answers over Redis).
+* **Events across processes**: `publish_round_events` (the writer's event listener),
+  `EventPublisher`, `channel_layers_setting` (``CHANNEL_LAYERS`` on Redis).
 * **Errors**: `ScaleoutError` and its subclasses `ConfigError`, `KeysError`,
   `BootstrapError`.
 """
 
+from icframework.scaleout.answers import Answers, AnswersError
 from icframework.scaleout.bootstrap import (
     BootstrapError,
     SubnetStatus,
@@ -35,16 +41,30 @@ from icframework.scaleout.config import (
     queue_name,
     rounds_channel,
 )
+from icframework.scaleout.copies import REFRESH_MS, CopyError, ReadOnlyCopy
+from icframework.scaleout.events_bridge import (
+    EventPublisher,
+    channel_layers_setting,
+    publish_round_events,
+)
+from icframework.scaleout.frontend import FrontendBackend, serve_frontend_backend
 from icframework.scaleout.keys import KeysError, SubnetKeys, ensure_keys, load_keys
 from icframework.scaleout.writer import EXIT_LEASE_LOST, SubnetWriter
 from icframework.scaleout.xnet_transport import SlicePusher, decode_slice, encode_slice
 
 __all__ = [
     "EXIT_LEASE_LOST",
+    "REFRESH_MS",
+    "Answers",
+    "AnswersError",
     "BootstrapError",
     "ClusterConfig",
     "ConfigError",
+    "CopyError",
+    "EventPublisher",
+    "FrontendBackend",
     "KeysError",
+    "ReadOnlyCopy",
     "ScaleoutError",
     "SlicePusher",
     "SubnetKeys",
@@ -52,6 +72,7 @@ __all__ = [
     "SubnetWriter",
     "answers_channel",
     "app",
+    "channel_layers_setting",
     "cluster_status",
     "configure_celery",
     "decode_slice",
@@ -61,9 +82,11 @@ __all__ = [
     "init_cluster",
     "load_keys",
     "migrate_canister",
+    "publish_round_events",
     "queue_name",
     "rounds_channel",
     "send_submit",
     "send_xnet",
+    "serve_frontend_backend",
     "writer_identity",
 ]

@@ -54,6 +54,11 @@ def configure(config: ClusterConfig | None = None) -> Celery:
     config = config or ClusterConfig.from_env()
     if _configured == config:
         return app
+    if _configured is not None and _configured.broker_url != config.broker_url:
+        # Connections and producers made for the old broker must not be reused (they
+        # stay in kombu's pools, keyed by broker, for a later switch back).
+        app._pool = None
+        app.amqp._producer_pool = None
     app.conf.update(
         broker_url=config.broker_url,
         result_backend=None,

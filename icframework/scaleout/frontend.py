@@ -94,6 +94,8 @@ class FrontendBackend:
         self._routing = RoutingTable()
         self._routing_version = -1
         self._routing_checked = 0.0
+        self._by_id: dict[bytes, str] = {}
+        self._root: str | None = None
         self.forwarded = 0
         self.answered = 0
         self.timed_out = 0
@@ -124,20 +126,35 @@ class FrontendBackend:
     # -- routing --------------------------------------------------------------------------
 
     def _refresh_routing(self, *, force: bool = False) -> RoutingTable:
+        """The routing table, with the subnet records, reloaded when the registry's
+        version moved (checked at most every `ROUTING_CHECK_S`, or now with ``force``)."""
         now = time.monotonic()
         if force or now - self._routing_checked >= ROUTING_CHECK_S:
             self._routing_checked = now
             version = self.registry.version()
             if version != self._routing_version:
+                records = self.registry.subnets()
                 self._routing = self.registry.routing_table()
+                self._by_id = {record.subnet_id: record.name for record in records}
+                self._root = next((r.name for r in records if r.is_root), None)
                 self._routing_version = version
         return self._routing
+
+    def root_name(self) -> str:
+        """The root subnet's name; raises `HttpError` 503 before ``cluster init``."""
+        self._refresh_routing()
+        if self._root is None:
+            self._refresh_routing(force=True)
+        if self._root is None:
+            raise HttpError(SERVICE_UNAVAILABLE, "The cluster has no root subnet yet: run "
+                            "`manage.py cluster init --subnets root,...` first.")
+        return self._root
 
     def subnet_of(self, ecid: Principal) -> str:
         """The name of the subnet serving effective canister id ``ecid``; raises
         `HttpError` 400 when no subnet's range holds it."""
         if ecid == MANAGEMENT:
-            return self.registry.root().name
+            return self.root_name()
         name = self._refresh_routing().subnet_of(ecid)
         if name is None:  # a range may just have moved: look again before refusing
             name = self._refresh_routing(force=True).subnet_of(ecid)
@@ -177,14 +194,18 @@ class FrontendBackend:
         return self.copy(self.subnet_of(ecid))
 
     def subnet_reader(self, subnet_id: Principal) -> ReplicaReader:
-        for record in self.registry.subnets():
-            if record.subnet_id == subnet_id.raw:
-                return self.copy(record.name)
+        self._refresh_routing()
+        name = self._by_id.get(subnet_id.raw)
+        if name is None:
+            self._refresh_routing(force=True)
+            name = self._by_id.get(subnet_id.raw)
+        if name is not None:
+            return self.copy(name)
         raise HttpError(NOT_FOUND, f"No subnet {subnet_id} in this deployment's registry; "
                         "/api/v2/status and certificates' delegations name the subnets.")
 
     def root_reader(self) -> ReplicaReader:
-        return self.copy(self.registry.root().name)
+        return self.copy(self.root_name())
 
     async def submit(self, body: bytes, envelope: Envelope, ecid: Principal, *,
                      v3: bool) -> ApiResponse:

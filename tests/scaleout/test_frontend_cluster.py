@@ -24,7 +24,7 @@ from icframework.candid.binary import decode
 from icframework.core import Principal
 from icframework.identity import Ed25519Identity
 from icframework.protocol import CallContent, sign_envelope
-from icframework.replica import subnet_range
+from icframework.replica import PostgresRegistry, subnet_range
 from icframework.scaleout import ClusterConfig, queue_name
 from icframework.scaleout.bootstrap import root_key_der
 from tests.node import node_available
@@ -114,6 +114,14 @@ def test_python_agent_through_either_front_end(cluster: Cluster) -> None:
     eventually(lambda: count(agent_b.query(canister, "get", EMPTY)), 1, "query via B")
     assert count(agent_b.update(canister, "inc", EMPTY)) == 2
     eventually(lambda: count(agent_a.query(canister, "get", EMPTY)), 2, "query via A")
+    # Subnet read_state goes by the subnet id: each front end answers for each subnet.
+    with PostgresRegistry(cluster.config.database_url) as registry:
+        subnet_ids = [Principal(registry.subnet(name).subnet_id) for name in cluster.names]
+    for agent in (agent_a, agent_b):
+        for subnet_id, delegated in zip(subnet_ids, (False, True), strict=True):
+            certificate = agent.read_subnet_state(subnet_id, [("time",)])
+            assert certificate.time_ns is not None
+            assert (certificate.delegation is not None) is delegated
     # A canister on the root subnet, created by the management canister's own id.
     on_root = ManagementCanister(agent_b).provisional_create_canister_with_cycles()
     assert subnet_range(0).first <= on_root.canister_index() <= subnet_range(0).last
