@@ -20,7 +20,13 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from icframework.management.commands.runreplica import DEFAULT_SERVER, bind, serve
-from icframework.scaleout import ClusterConfig, ScaleoutError
+from icframework.scaleout import (
+    REFRESH_MS,
+    ClusterConfig,
+    ScaleoutError,
+    channel_layers_setting,
+    serve_frontend_backend,
+)
 
 
 class Command(BaseCommand):
@@ -36,10 +42,6 @@ class Command(BaseCommand):
                             help="print a line per HTTP request")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        from icframework.scaleout.copies import REFRESH_MS
-        from icframework.scaleout.events_bridge import channel_layers_setting
-        from icframework.scaleout.frontend import serve_frontend_backend
-
         host, port = options["host"], options["port"]
         if not 0 < port < 65536:
             raise CommandError(f"--port {port} is not a TCP port (1-65535)")
