@@ -255,6 +255,13 @@ def test_a_tip_is_approved_and_paid_in_the_marketplace_token(
     assert errors == []
     fay.context.close()
 
+    # Dan sees it on his own profile.
+    page, dan_errors, _ = open_page(browser, served, DESKTOP, "#me", identity=dan)
+    expect(page.locator("#profile")).to_have_attribute("data-ready", "true")
+    expect(page.locator("#tips-received")).to_have_text("🪙 2.5 MKT in 1 tip")
+    assert dan_errors == []
+    page.context.close()
+
 
 def test_a_reported_video_reaches_the_review_queue_and_is_removed(
         browser: Any, served: Served, creator: tuple[Ed25519Identity, list[int]]) -> None:
@@ -380,10 +387,15 @@ def test_comments_thread_with_replies_likes_and_deletes_and_shares_and_super_lik
 
 
 def test_a_rejected_upload_says_why_and_a_video_is_recaptioned_and_deleted(
-        browser: Any, served: Served, tmp_path: Path) -> None:
+        browser: Any, served: Served, creator: tuple[Ed25519Identity, list[int]],
+        tmp_path: Path) -> None:
     from playwright.sync_api import expect
 
     iris, errors, _ = open_page(browser, served, DESKTOP, "#upload")
+    expect(iris.locator("#register")).to_be_visible()
+    iris.locator("#register [name=handle]").fill("Dan_Loops")  # Dan's, whatever the case
+    wait_until(iris, "document.querySelector('#register-form').handle.validationMessage"
+                     " === '@dan_loops is taken: pick another'")
     register(iris, "iris_edits", "Iris")
     fake = tmp_path / "holiday.mp4"
     fake.write_bytes(b"%PDF-1.7 this is a document, not a video " * 100)

@@ -173,17 +173,19 @@ def test_an_unbuilt_interface_is_a_404_that_says_how_to_build_it(
 
 # The canister methods each module calls (the contract's names), checked against the .did.
 CALLS = {
-    "video.js": ["me", "register", "unread_count", "notifications", "mark_read"],
+    "video.js": ["me", "register", "handle_available", "unread_count", "notifications",
+                 "mark_read"],
     "reels.js": ["for_you", "following_feed", "card", "like", "unlike", "super_like", "share",
-                 "report", "record_view", "follow"],
+                 "report", "record_view", "follow", "explain_score"],
     "upload.js": ["begin_upload", "put_chunk", "finish_upload", "video", "my_videos",
                   "edit_caption", "set_sensitive", "delete_video"],
     "people.js": ["profile_by_handle", "profile", "creator_videos", "followers", "following",
-                  "unfollow", "block", "hashtag", "search", "trending_tags", "update_profile"],
+                  "unfollow", "block", "hashtag", "search", "trending_tags", "update_profile",
+                  "tips_received"],
     "comments.js": ["comments", "replies", "comment", "like_comment", "unlike_comment",
                     "delete_comment"],
     "wallet.js": ["tip"],
-    "moderation.js": ["moderation_queue", "moderate"],
+    "moderation.js": ["i_am_moderator", "moderation_queue", "moderate", "video"],
 }
 
 

@@ -85,6 +85,14 @@ export class People {
     if (mine) {
       actions.push(button('Edit profile', () => this.edit(profile)));
       actions.push(element('a', { className: 'btn btn-sm', text: 'Your videos', attrs: { href: '#upload' } }));
+      if (this.app.config.ledgerId) {
+        const tips = element('span', { className: 'badge badge-success', attrs: { id: 'tips-received' } });
+        actions.push(tips);
+        this.app.guard(async () => {
+          const [received] = await Promise.all([this.app.api.tips_received(), this.app.wallet.connect()]);
+          tips.textContent = `🪙 ${this.app.wallet.format(received.total)} in ${plural(received.count, 'tip')}`;
+        });
+      }
     } else {
       const following = Boolean(profile.following_by_me ?? profile.followed_by_me ?? profile.i_follow);
       const follow = button(following ? 'Following' : 'Follow', () => this.app.busy(follow, async () => {

@@ -102,6 +102,8 @@ class VideoApp {
       event.preventDefault();
       location.hash = `search=${encodeURIComponent(event.target.q.value.trim())}`;
     });
+    const handle = $('#register-form').handle;
+    handle.addEventListener('input', () => this.checkHandle(handle));
     this.reels.bind();
     this.uploader.bind();
     this.people.bind();
@@ -147,8 +149,9 @@ class VideoApp {
     this.view = view;
     for (const id of VIEWS) $(`#${id}`).hidden = id !== view;
     document.body.dataset.view = view;
+    const own = view === 'profile' && (arg === null || (this.me && arg === this.me.handle));
     const tabName = view === 'feed' ? (arg && arg.kind) || 'foryou'
-      : view === 'profile' && arg === null ? 'profile' : view;
+      : view === 'profile' ? (own ? 'profile' : null) : view;
     for (const tab of $$('.video-tabs [data-view]')) {
       if (tab.dataset.view === tabName) tab.setAttribute('aria-current', 'page');
       else tab.removeAttribute('aria-current');
@@ -194,6 +197,17 @@ class VideoApp {
     await this.refreshUnread();
     await this.guard(() => this.moderation.detect());
     return this.me;
+  }
+
+  // Say at once when a well-formed handle is taken (the canister decides at register).
+  async checkHandle(input) {
+    const wanted = input.value.trim().replace(/^@/, '').toLowerCase();
+    input.setCustomValidity('');
+    if (!/^[a-z0-9_]{3,30}$/.test(wanted)) return;
+    const free = await this.api.handle_available(wanted).catch(() => true);
+    if (input.value.trim().replace(/^@/, '').toLowerCase() !== wanted) return;
+    input.setCustomValidity(free ? '' : `@${wanted} is taken: pick another`);
+    if (!free) input.reportValidity();
   }
 
   // -- progress and errors -----------------------------------------------------------------------
