@@ -21,7 +21,7 @@ import cbor2
 import psycopg
 
 from icframework.core import Principal
-from icframework.protocol import CertificateDelegation
+from icframework.protocol import CertificateDelegation, make_subnet_delegation
 from icframework.replica import (
     PostgresRegistry,
     RegistryError,
@@ -29,8 +29,9 @@ from icframework.replica import (
     WriterLease,
     subnet_range,
 )
-from icframework.replica.canisters import kv_namespace
+from icframework.replica.canisters import KV_MODULES, kv_namespace
 from icframework.replica.certification import SubnetIdentity
+from icframework.replica.state import CanisterState
 from icframework.scaleout.config import ScaleoutError
 from icframework.scaleout.keys import SubnetKeys, ensure_keys, load_keys
 
@@ -190,7 +191,10 @@ def migrate_canister(url: str, canister: Principal, to_subnet: str) -> str:
     while a writer holds one), copies the canister's record, memory pages and key/value
     namespace to the destination and tombstones them at the source, in one PostgreSQL
     transaction fenced by both lease epochs, then routes the canister's id to the
-    destination in the registry. A writer started afterwards runs it there.
+    destination in the registry, and re-signs the delegations of the (non-root) subnets
+    involved for their new ranges. Writers started afterwards run it there. The
+    canister keeps its state as of the source's last committed round; messages still
+    queued for it in the source's streams or input queues are not moved.
     """
     with PostgresRegistry(url) as registry:
         table = registry.routing_table()
@@ -216,10 +220,28 @@ def migrate_canister(url: str, canister: Principal, to_subnet: str) -> str:
             _move_rows(url, canister.raw, source, to_subnet,
                        [lease.epoch or 0 for lease in leases])
             registry.move_range(canister, canister, to_subnet)
+            _redelegate(url, registry, (source, to_subnet))
         finally:
             for lease in leases:
                 lease.close()
     return source
+
+
+def _redelegate(url: str, registry: PostgresRegistry, names: Sequence[str]) -> None:
+    """Sign new delegations for the non-root subnets ``names`` covering the ranges the
+    routing table now gives them (agents check a canister against its subnet's ranges)."""
+    table = registry.routing_table()
+    root = registry.root()
+    root_keys = load_keys(url, root.name)
+    for name in names:
+        record = registry.subnet(name)
+        if record.is_root:
+            continue
+        ranges = [r.principals() for r in table.ranges_of(name)]
+        delegation = make_subnet_delegation(root_keys.bls, Principal(record.subnet_id),
+                                            record.public_key_der, ranges, time.time_ns())
+        registry.set_delegation(name, cbor2.dumps({
+            "subnet_id": delegation.subnet_id.raw, "certificate": delegation.certificate}))
 
 
 def _move_rows(url: str, canister_id: bytes, source: str, destination: str,
@@ -236,9 +258,20 @@ def _move_rows(url: str, canister_id: bytes, source: str, destination: str,
             "SELECT subnet, value FROM ic_meta WHERE name = 'height' AND subnet IN (%s, %s)",
             (source, destination)).fetchall())
         src_h, dst_h = int(heights.get(source, 0)), int(heights.get(destination, 0))
-        if conn.execute("SELECT 1 FROM ic_canisters WHERE subnet = %s AND canister_id = %s "
-                        "AND record IS NOT NULL", (source, canister_id)).fetchone() is None:
+        found = conn.execute("SELECT record FROM ic_canisters WHERE subnet = %s AND "
+                             "canister_id = %s AND record IS NOT NULL",
+                             (source, canister_id)).fetchone()
+        if found is None:
             raise BootstrapError(f"subnet {source!r} holds no canister {Principal(canister_id)}")
+        module_hash = CanisterState.from_record(bytes(found[0])).module_hash
+        if module_hash is not None:  # modules are kept once per subnet, by hash
+            conn.execute(
+                "INSERT INTO ic_kv (subnet, namespace, key, value, written_at) "
+                "SELECT %s, namespace, key, value, %s FROM ic_kv WHERE subnet = %s AND "
+                "namespace = %s AND key = %s AND value IS NOT NULL "
+                "ON CONFLICT (subnet, namespace, key) DO UPDATE SET value = excluded.value, "
+                "written_at = excluded.written_at",
+                (destination, dst_h, source, KV_MODULES, module_hash))
         conn.execute(
             "INSERT INTO ic_canisters (subnet, canister_id, record, written_at) "
             "SELECT %s, canister_id, record, %s FROM ic_canisters WHERE subnet = %s AND "

@@ -7,6 +7,8 @@ from pathlib import Path
 import cbor2
 import pytest
 
+from icframework.candid import NAT64
+from icframework.candid.binary import decode
 from icframework.protocol import CertificateDelegation, verify_certificate
 from icframework.replica import PostgresRegistry, WriterLease, subnet_range
 from icframework.scaleout import (
@@ -18,10 +20,16 @@ from icframework.scaleout import (
     migrate_canister,
     writer_identity,
 )
-from tests.scaleout.cluster_support import ClusterProcesses, unique_names
+from tests.replica.corpus import wat_wasm
+from tests.scaleout.cluster_support import Answers, Client, ClusterProcesses, unique_names
 
 pytest_plugins = ["tests.services"]
 pytestmark = pytest.mark.services
+
+
+def _count(reply: bytes) -> int:
+    (value,) = decode(reply, [NAT64])
+    return int(value)
 
 
 def test_init_is_idempotent_and_registers_keys_ranges_and_delegations(postgres_url: str) -> None:
@@ -83,3 +91,34 @@ def test_commands_init_twice_and_status(postgres_url: str, redis_url: str,
         status = procs.manage("cluster", "status")
     assert names[0] in status and names[1] in status and "no writer" in status
     assert str(subnet_range(1)) in status
+
+
+def test_migrate_moves_a_canister_between_stopped_subnets(
+        postgres_url: str, redis_url: str, tmp_path: Path) -> None:
+    config = ClusterConfig(postgres_url, redis_url, redis_url)
+    names = unique_names(3)
+    _root, source, destination = names
+    answers = Answers(redis_url, names)
+    try:
+        with ClusterProcesses(tmp_path, config) as procs:
+            procs.init(names)
+            writers = [procs.start_writer(name, f"{name}-w") for name in (source, destination)]
+            client = Client(config, answers)
+            counter = client.create_canister(source, 1)
+            client.install(source, counter, wat_wasm("counter"))
+            assert _count(client.update(source, counter, "inc")) == 1
+            assert _count(client.update(source, counter, "inc")) == 2
+            for writer in writers:
+                assert writer.stop() == 0
+            moved = procs.manage("cluster", "migrate", counter.to_text(), "--to", destination)
+            assert f"from {source} to {destination}" in moved
+            for name in (source, destination):
+                procs.start_writer(name, f"{name}-w2")
+            # Its state came along; the certificate verifies for it under the
+            # destination's new delegation.
+            assert _count(client.update(destination, counter, "inc")) == 3
+            _body, request_id = client.send(source, counter, "inc", b"DIDL\x00\x00")
+            assert answers.wait(request_id)["outcome"] == "refused"
+            assert _count(client.update(destination, counter, "inc")) == 4
+    finally:
+        answers.close()
