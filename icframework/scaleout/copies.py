@@ -39,6 +39,7 @@ from typing import Any, Protocol, TypeVar
 
 from icframework.replica import PostgresStateStore, Replica, StateStoreError
 from icframework.replica.store import MemoryStateStore, RoundChanges
+from icframework.scaleout.config import rounds_channel
 from icframework.scaleout.keys import KeysError, load_keys
 
 __all__ = ["REFRESH_MS", "CopyError", "CopySource", "MirrorStore", "ReadOnlyCopy"]
@@ -49,8 +50,8 @@ T = TypeVar("T")
 REFRESH_MS = 50
 """The copies' refresh interval (milliseconds): the most often a copy applies changes,
 and how often it checks the height when no round notice arrives."""
-ROUNDS_CHANNEL = "icframework:rounds:{subnet}"
-HEIGHT_KEY = "icframework:height:{subnet}"
+IDENTITY_KEY = ("meta", b"subnet_identity")
+"""Where a subnet's state keeps its identity (root key, range, delegation)."""
 
 
 class CopyError(StateStoreError):
@@ -198,6 +199,12 @@ class ReadOnlyCopy:
             self._check_keys(replica)
             with self._lock:
                 self._store, self._replica = fresh, replica
+        elif IDENTITY_KEY in changes.kv_puts:
+            # The writer stored a new identity (a renewed delegation): open the replica
+            # again so its certificates carry the same delegation as the writer's.
+            with self._lock:
+                store.sync(changes)
+                self._replica = replica_on_mirror(store, self.subnet, self.cache_dir)
         else:
             with self._lock:
                 store.sync(changes)
@@ -278,7 +285,7 @@ class ReadOnlyCopy:
         """Wake the refresher on each round notice (Redis pub/sub), reconnecting on errors."""
         import redis
 
-        channel = ROUNDS_CHANNEL.format(subnet=self.subnet)
+        channel = rounds_channel(self.subnet)
         while not self._stop.is_set():
             try:
                 client = redis.Redis.from_url(str(self.config.redis_url))

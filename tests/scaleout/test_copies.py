@@ -8,7 +8,9 @@ from dataclasses import dataclass
 import pytest
 
 from icframework.core import Principal
-from icframework.replica import PostgresStateStore, Replica
+from icframework.protocol import BlsKeyPair
+from icframework.replica import PostgresStateStore, Replica, subnet_range
+from icframework.replica.certification import SubnetIdentity
 from icframework.replica.store import RoundChanges
 from icframework.scaleout.copies import CopyError, ReadOnlyCopy
 from tests.replica.wat_counter import counter_wasm, nat64_reply
@@ -104,3 +106,32 @@ def test_a_started_copy_follows_round_notices(postgres_url: str, redis_url: str)
         copy.stop()
         writer.close()
         client.close()
+
+
+@pytest.mark.services
+def test_a_copy_certifies_with_the_writers_renewed_delegation(postgres_url: str) -> None:
+    """A delegated subnet's copy serves the writer's delegation, and the renewed one once
+    the writer renewed it, so its certificates stay byte-identical."""
+    root_key, key = BlsKeyPair.generate(), BlsKeyPair.generate()
+    app = subnet_range(1)
+    identity = SubnetIdentity.delegated(root_key, key, first_canister_index=app.first,
+                                        last_canister_index=app.last, time_ns=10**18)
+    writer = Replica.open(store=PostgresStateStore(postgres_url, "app1"), identity=identity)
+    counter = writer.create_canister(sender=CONTROLLER)
+    writer.install_code(counter, counter_wasm(), sender=CONTROLLER)
+    copy = ReadOnlyCopy("app1", Source(postgres_url))
+    paths = [("canister", counter.raw, "certified_data")]
+    try:
+        copy.sync()
+        before = copy.run(lambda r: r.certified_state().certificate(paths))
+        assert before == writer.certified_state().certificate(paths)
+        writer.set_delegation(identity.fresh_delegation(root_key, 2 * 10**18))
+        writer.update(counter, "inc")
+        copy.sync()
+        after = copy.run(lambda r: r.certified_state().certificate(paths))
+        assert after == writer.certified_state().certificate(paths)
+        assert copy.replica.identity.delegation == writer.identity.delegation
+        assert copy.replica.identity.delegation != identity.delegation
+    finally:
+        copy.stop()
+        writer.close()
