@@ -50,6 +50,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any, TypeVar
 
+import cbor2
 import redis
 
 from icframework.core import Principal
@@ -78,6 +79,7 @@ from icframework.scaleout.config import (
     queue_name,
     rounds_channel,
 )
+from icframework.scaleout.keys import load_keys
 from icframework.scaleout.xnet_transport import SlicePusher, decode_slice
 
 __all__ = ["EXIT_LEASE_LOST", "SubnetWriter"]
@@ -250,6 +252,7 @@ class SubnetWriter:
             if now >= next_routing:
                 next_routing = now + ROUTING_CHECK_S
                 self._refresh_routing(replica)
+                self._refresh_delegation(replica)
 
     def _run_job(self, work: Callable[[Replica], Any],
                  future: concurrent.futures.Future[Any]) -> None:
@@ -273,6 +276,19 @@ class SubnetWriter:
             self._routing_version = version
             replica.subnet.routing = self._registry.routing_table()
             self.say(f"routing table reloaded (registry version {version})")
+
+    def _refresh_delegation(self, replica: Replica) -> None:
+        """Renew a day-old delegation with the root subnet's key (agents accept 30 days),
+        in the subnet's state and in the registry, so its front ends serve it too."""
+        now = time.time_ns()
+        if not replica.identity.needs_refresh(now):
+            return
+        root = load_keys(self.config.database_url, self._registry.root().name)
+        delegation = replica.identity.fresh_delegation(root.bls, now)
+        replica.set_delegation(delegation)
+        self._registry.set_delegation(self.subnet_name, cbor2.dumps({
+            "subnet_id": delegation.subnet_id.raw, "certificate": delegation.certificate}))
+        self.say("delegation renewed by the root key")
 
     def _after_commit(self, replica: Replica) -> None:
         self._publish_height(replica)

@@ -4,6 +4,7 @@ updates submitted as Celery tasks, with answers (certified) read from Redis."""
 from __future__ import annotations
 
 import base64
+import time
 from pathlib import Path
 
 import cbor2
@@ -12,7 +13,9 @@ import redis
 
 from icframework.candid import NAT64
 from icframework.candid.binary import decode
-from icframework.scaleout import ClusterConfig, height_key, send_submit
+from icframework.protocol import verify_certificate
+from icframework.replica import PostgresRegistry
+from icframework.scaleout import ClusterConfig, height_key, init_cluster, send_submit
 from tests.replica.corpus import wat_wasm
 from tests.scaleout.cluster_support import (
     Answers,
@@ -71,7 +74,8 @@ def test_two_writers_and_a_standby_answer_calls_from_the_broker(
             # The standby consumed nothing: the app subnet's writer is still the first.
             assert "consuming queue" not in standby.text()
             store = redis.Redis.from_url(redis_url)
-            assert int(store.get(height_key(app)) or 0) > 0
+            height = store.get(height_key(app))
+            assert isinstance(height, bytes) and int(height) > 0
             status = procs.manage("cluster", "status")
             assert f"writer {app}-w1" in status and f"writer {root}-w1" in status
             assert writers[app].stop() == 0
@@ -79,3 +83,22 @@ def test_two_writers_and_a_standby_answer_calls_from_the_broker(
             assert _count(client.update(app, counters[app], "inc")) == 5
     finally:
         answers.close()
+
+
+def test_a_writer_renews_a_stale_delegation(postgres_url: str, redis_url: str,
+                                            tmp_path: Path) -> None:
+    config = ClusterConfig(postgres_url, redis_url, redis_url)
+    root, app = unique_names(2)
+    stale = time.time_ns() - 3 * 24 * 3600 * 10**9
+    init_cluster(postgres_url, [root, app], time_ns=stale)
+    with PostgresRegistry(postgres_url) as registry:
+        old = registry.subnet(app).delegation
+    with ClusterProcesses(tmp_path, config) as procs:
+        writer = procs.start_writer(app, "w")
+        writer.wait_for("delegation renewed")
+    with PostgresRegistry(postgres_url) as registry:
+        record = registry.subnet(app)
+        root_key = registry.root().public_key_der
+    assert record.delegation is not None and record.delegation != old
+    certificate = verify_certificate(cbor2.loads(record.delegation)["certificate"], root_key)
+    assert (certificate.time_ns or 0) > stale
