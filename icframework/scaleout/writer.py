@@ -13,7 +13,8 @@
 4. runs the rounds on its own (main) thread: jobs from the tasks between rounds, a
    round whenever messages wait (at least every ``idle_round_s``, for timers), and
    after each commit: the height to Redis (``icframework:height:<name>`` and pub/sub
-   ``icframework:rounds:<name>``), the answers of the calls that round answered to
+   ``icframework:rounds:<name>``), its canister events to the front ends' channel
+   groups (`events_bridge.EventPublisher`), the answers of the calls it answered to
    ``icframework:answers:<name>``, and the new XNet slices to their destinations'
    queues (`xnet_transport.SlicePusher`, which also resends unacknowledged ones);
 5. renews the lease from a thread: a lost lease (or a commit refused by the fence)
@@ -79,6 +80,7 @@ from icframework.scaleout.config import (
     queue_name,
     rounds_channel,
 )
+from icframework.scaleout.events_bridge import EventPublisher
 from icframework.scaleout.keys import load_keys
 from icframework.scaleout.xnet_transport import SlicePusher, decode_slice
 
@@ -115,6 +117,7 @@ class SubnetWriter:
         self._stop = threading.Event()
         self._redis: redis.Redis | None = None
         self._controller: Any = None
+        self._events: EventPublisher | None = None
 
     def say(self, line: str) -> None:
         print(f"[subnet {self.subnet_name}] {line}", file=self.out, flush=True)
@@ -149,6 +152,8 @@ class SubnetWriter:
             self.lease.close()
             if self.replica is not None:
                 self.replica.close()
+            if self._events is not None:
+                self._events.close()
         self.say("stopped; lease released")
         return 0
 
@@ -184,6 +189,9 @@ class SubnetWriter:
         self._registry = PostgresRegistry(db)
         self._routing_version = self._registry.version()
         replica.subnet.routing = self._registry.routing_table()
+        # Committed canister events go to the front ends' sockets (channels-redis groups).
+        self._events = EventPublisher(self.config.redis_url)
+        replica.add_event_listener(self._events)
         self._redis = redis.Redis.from_url(self.config.redis_url)
         self._publish_height(replica)
         return replica
