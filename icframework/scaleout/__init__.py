@@ -14,7 +14,8 @@ Its public face (everything outside this package imports these names only):
 * **XNet over the broker**: `SlicePusher`, `encode_slice`, `decode_slice`.
 * **Front ends** (``manage.py runfrontend``): `FrontendBackend` / `serve_frontend_backend`
   (the IC HTTP interface routed by the registry), `ReadOnlyCopy` (a subnet's state for
-  reads, refreshed every `REFRESH_MS`), `Answers` (call answers over Redis).
+  reads, refreshed every `REFRESH_MS`), `Answers` (call answers over Redis),
+  `GatewayCanisters` (the HTTP gateway's canister backend on a front end).
 * **Events across processes**: `publish_round_events` (the writer's event listener),
   `EventPublisher`, `channel_layers_setting` (``CHANNEL_LAYERS`` on Redis).
 * **Errors**: `ScaleoutError` and its subclasses `ConfigError`, `KeysError`,
@@ -47,7 +48,11 @@ from icframework.scaleout.events_bridge import (
     channel_layers_setting,
     publish_round_events,
 )
-from icframework.scaleout.frontend import FrontendBackend, serve_frontend_backend
+from icframework.scaleout.frontend import (
+    FrontendBackend,
+    GatewayCanisters,
+    serve_frontend_backend,
+)
 from icframework.scaleout.keys import KeysError, SubnetKeys, ensure_keys, load_keys
 from icframework.scaleout.writer import EXIT_LEASE_LOST, SubnetWriter
 from icframework.scaleout.xnet_transport import SlicePusher, decode_slice, encode_slice
@@ -63,6 +68,7 @@ __all__ = [
     "CopyError",
     "EventPublisher",
     "FrontendBackend",
+    "GatewayCanisters",
     "KeysError",
     "ReadOnlyCopy",
     "ScaleoutError",

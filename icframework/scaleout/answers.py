@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import concurrent.futures
 import contextlib
 import json
 import logging
@@ -67,13 +68,16 @@ class Answer:
                 from exc
 
 
+Waiter = asyncio.Future[Answer] | concurrent.futures.Future[Answer]
+
+
 class Answers:
     """The process's answers subscriber (see the module docstring)."""
 
     def __init__(self, redis_url: str) -> None:
         self.redis_url = redis_url
         self._lock = threading.Lock()
-        self._waiting: dict[bytes, list[asyncio.Future[Answer]]] = {}
+        self._waiting: dict[bytes, list[Waiter]] = {}
         self._ready = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -103,7 +107,14 @@ class Answers:
             self._waiting.setdefault(request_id, []).append(future)
         return future
 
-    def forget(self, request_id: bytes, future: asyncio.Future[Answer]) -> None:
+    def expect_blocking(self, request_id: bytes) -> concurrent.futures.Future[Answer]:
+        """`expect` for synchronous code (a thread): wait with ``future.result(timeout)``."""
+        future: concurrent.futures.Future[Answer] = concurrent.futures.Future()
+        with self._lock:
+            self._waiting.setdefault(request_id, []).append(future)
+        return future
+
+    def forget(self, request_id: bytes, future: Waiter) -> None:
         with self._lock:
             futures = self._waiting.get(request_id)
             if futures is None:
@@ -131,8 +142,11 @@ class Answers:
         with self._lock:
             futures = self._waiting.pop(answer.request_id, [])
         for future in futures:
-            with contextlib.suppress(RuntimeError):  # its loop closed: nobody waits
-                future.get_loop().call_soon_threadsafe(_settle, future, answer)
+            if isinstance(future, asyncio.Future):
+                with contextlib.suppress(RuntimeError):  # its loop closed: nobody waits
+                    future.get_loop().call_soon_threadsafe(_settle, future, answer)
+            elif not future.done():
+                future.set_result(answer)
             self.resolved += 1
 
     def _listen(self) -> None:

@@ -34,15 +34,26 @@ canister socket's calls and queries use it); the ASGI application is the embedde
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from icframework.core import Principal
-from icframework.protocol import Envelope
-from icframework.replica import HttpError, PostgresRegistry, Registry, RoutingTable
+import cbor2
+
+from icframework.agent import request_status_from_certificate
+from icframework.core import ErrorCode, Principal
+from icframework.protocol import CallContent, Envelope, ProtocolError, verify_certificate
+from icframework.replica import (
+    CanisterError,
+    HttpError,
+    PostgresRegistry,
+    Registry,
+    RoutingTable,
+)
+from icframework.replica.gateway import GatewayError
 from icframework.replica.http.asgi import (
     CALL_WAIT_SECONDS,
     ReplicaReader,
@@ -54,7 +65,7 @@ from icframework.scaleout.answers import Answers
 from icframework.scaleout.config import ClusterConfig
 from icframework.scaleout.copies import REFRESH_MS, CopyError, ReadOnlyCopy
 
-__all__ = ["ROUTING_CHECK_S", "FrontendBackend", "serve_frontend_backend"]
+__all__ = ["ROUTING_CHECK_S", "FrontendBackend", "GatewayCanisters", "serve_frontend_backend"]
 
 ROUTING_CHECK_S = 1.0
 """How often (at most) a front end checks the registry's version for routing changes."""
@@ -253,3 +264,82 @@ def serve_frontend_backend(config: ClusterConfig, **options: Any) -> FrontendBac
     backend = FrontendBackend(config, **options).start()
     set_api_backend(backend)
     return backend
+
+
+GATEWAY_UPDATE_TIMEOUT_S = 60.0
+INGRESS_EXPIRY_NS = 240 * 10**9
+ANONYMOUS = Principal.anonymous()
+
+
+class GatewayCanisters:
+    """The HTTP gateway's `CanisterBackend` on a front end: ``http_request`` queries on
+    the copy of the canister's subnet, ``http_request_update`` calls (anonymous, as the
+    gateway makes them) to its writer, answered through `Answers` with the certificate
+    verified under the root key. Blocking: the gateway runs in Django's threads."""
+
+    def __init__(self, frontend: FrontendBackend, *,
+                 update_timeout_s: float = GATEWAY_UPDATE_TIMEOUT_S) -> None:
+        self.frontend = frontend
+        self.update_timeout_s = update_timeout_s
+
+    def query(self, canister_id: Principal, method: str, arg: bytes) -> bytes:
+        copy = self.frontend.copy(self.frontend.subnet_of(canister_id))
+        return copy.run(lambda replica: replica.query(canister_id, method, arg))
+
+    def update(self, canister_id: Principal, method: str, arg: bytes) -> bytes:
+        """Raises `CanisterError` on a reject, `GatewayError` 504 after the timeout and
+        502 on a refusal that is not a canister reject."""
+        frontend = self.frontend
+        name = frontend.subnet_of(canister_id)
+        content = CallContent(canister_id, method, arg, ANONYMOUS,
+                              time.time_ns() + INGRESS_EXPIRY_NS, os.urandom(8))
+        envelope = Envelope(content)
+        request_id = envelope.request_id
+        future = frontend.answers.expect_blocking(request_id)
+        try:
+            frontend.send(name, "call_v3", canister_id.to_text(), envelope.to_cbor())
+            answer = future.result(self.update_timeout_s)
+        except TimeoutError:
+            raise GatewayError(504, f"{method} on canister {canister_id} was not answered "
+                               f"within {self.update_timeout_s:g} s") from None
+        finally:
+            frontend.answers.forget(request_id, future)
+        body = _cbor_map(answer.body) if answer.body.startswith(SELF_DESCRIBE) else None
+        if body is None:
+            raise GatewayError(502, f"{method} on canister {canister_id} was refused: "
+                               f"{answer.status} {answer.body[:200].decode(errors='replace')}")
+        if "certificate" not in body:  # a non-replicated rejection
+            raise _reject(body.get("error_code"), str(body.get("reject_message", "")))
+        try:
+            certificate = verify_certificate(body["certificate"], self.root_key(),
+                                             canister_id=canister_id)
+        except ProtocolError as exc:
+            raise GatewayError(502, f"the answer of {method} on canister {canister_id} "
+                               f"has an invalid certificate: {exc}") from exc
+        status = request_status_from_certificate(certificate, request_id)
+        if status.status == "replied" and status.reply is not None:
+            return bytes(status.reply)
+        raise _reject(status.error_code, status.reject_message or "")
+
+    def root_key(self) -> bytes:
+        return self.frontend.copy(self.frontend.root_name()).replica.identity.root_key_der
+
+    def now_ns(self) -> int:
+        return time.time_ns()
+
+
+def _cbor_map(body: bytes) -> Mapping[str, Any] | None:
+    value = cbor2.loads(body)
+    value = value.value if isinstance(value, cbor2.CBORTag) else value
+    return value if isinstance(value, Mapping) else None
+
+
+def _reject(error_code: object, message: str) -> CanisterError:
+    """The `CanisterError` of a reject with ``IC0xxx`` code ``error_code`` (a canister's
+    own reject when it has none)."""
+    if isinstance(error_code, str) and error_code.startswith("IC"):
+        try:
+            return CanisterError(ErrorCode(int(error_code[2:])), message)
+        except ValueError:
+            pass
+    return CanisterError(ErrorCode.CANISTER_REJECTED_MESSAGE, message)
