@@ -221,8 +221,17 @@ def test_the_feed_plays_one_video_preloads_the_next_and_reports_watch_time(
     expect(eve.locator("#profile-followers")).to_have_text("1 follower")
     expect(eve.locator("#profile-grid li")).to_have_count(len(ids))
     expect(eve.locator("#profile-actions [data-action=follow]")).to_have_text("Following")
+    eve.click("#profile-followers")
+    expect(eve.locator("#people-title")).to_have_text("Followers")
+    expect(eve.locator("#people li")).to_have_count(1)
+    expect(eve.locator("#people li")).to_contain_text("Eve @eve_watches")
     eve.locator("#profile-grid a").first.click()
     expect(eve.locator("#feed")).to_have_attribute("data-ready", "true")
+    eve.go_back()  # and unfollow from the profile
+    expect(eve.locator("#profile")).to_have_attribute("data-ready", "true")
+    eve.locator("#profile-actions [data-action=follow]").click()
+    expect(eve.locator("#profile-actions [data-action=follow]")).to_have_text("Follow")
+    expect(eve.locator("#profile-followers")).to_have_text("0 followers")
     assert errors == []
     eve.context.close()
 

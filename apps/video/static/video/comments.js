@@ -8,7 +8,6 @@ import {
 } from './dom.js';
 
 const itemsOf = (page) => page.items;
-const handleOf = (person) => person.handle;
 
 export class Comments {
   constructor(app) {
@@ -71,7 +70,7 @@ export class Comments {
     note.hidden = !comment;
     note.replaceChildren();
     if (comment) {
-      note.append(`Replying to @${handleOf(comment.author)} `, button('cancel', () => this.replyTo(null), { className: 'btn-link small' }));
+      note.append(`Replying to @${comment.author.handle} `, button('cancel', () => this.replyTo(null), { className: 'btn-link small' }));
       $('#comment-form').text.focus();
     }
   }
@@ -93,7 +92,7 @@ export class Comments {
   }
 
   commentItem(comment) {
-    const who = handleOf(comment.author);
+    const who = comment.author.handle;
     const replies = Number(comment.replies);
     const liked = Boolean(comment.liked_by_me);
     const id = String(comment.id);

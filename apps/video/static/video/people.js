@@ -12,13 +12,6 @@ const GRID_PAGE = 18;
 const SEARCH_LIMIT = 20;
 const TRENDING = 12;
 
-const count = (profile, ...names) => {
-  for (const name of names) if (profile[name] !== undefined) return profile[name];
-  return 0;
-};
-const handleOf = (person) => unopt(person.handle) ?? person.handle;
-const nameOf = (person) => unopt(person.name) ?? person.name;
-const principalOf = (person) => person.principal || person.user || person.id;
 
 export class People {
   constructor(app) {
@@ -71,16 +64,16 @@ export class People {
   }
 
   render(profile) {
-    const handle = handleOf(profile);
-    const name = nameOf(profile) || `@${handle}`;
-    const mine = this.app.isMine(principalOf(profile));
+    const handle = profile.handle;
+    const name = profile.name || `@${handle}`;
+    const mine = this.app.isMine(profile.principal);
     $('#profile-avatar').replaceWith(Object.assign(avatar(name, 'avatar-lg'), { id: 'profile-avatar' }));
     $('#profile-name').textContent = name;
     $('#profile-handle').textContent = `@${handle}`;
     $('#profile-bio').textContent = profile.bio || '';
-    $('#profile-following').textContent = `${compact(count(profile, 'following', 'following_count'))} following`;
-    $('#profile-followers').textContent = plural(count(profile, 'followers', 'follower_count', 'followers_count'), 'follower');
-    $('#profile-likes').textContent = `${compact(count(profile, 'likes', 'likes_received', 'total_likes'))} likes`;
+    $('#profile-following').textContent = `${compact(profile.following)} following`;
+    $('#profile-followers').textContent = plural(profile.followers, 'follower');
+    $('#profile-likes').textContent = `${compact(profile.likes_received)} likes · ${plural(profile.videos, 'video')}`;
     const actions = [];
     if (mine) {
       actions.push(button('Edit profile', () => this.edit(profile)));
@@ -94,10 +87,10 @@ export class People {
         });
       }
     } else {
-      const following = Boolean(profile.following_by_me ?? profile.followed_by_me ?? profile.i_follow);
+      const following = profile.followed_by_me;
       const follow = button(following ? 'Following' : 'Follow', () => this.app.busy(follow, async () => {
         await this.app.requireMe('follow');
-        const target = principalOf(profile);
+        const target = profile.principal;
         if (following) await this.app.api.unfollow(target);
         else await this.app.api.follow(target);
         const again = unopt(await this.app.api.profile(target));
@@ -107,13 +100,13 @@ export class People {
       if (this.app.me) {
         const block = button('Block', () => this.app.busy(block, async () => {
           if (!window.confirm(`Block @${handle}? Neither of you will see the other's videos.`)) return;
-          await this.app.api.block(principalOf(profile));
+          await this.app.api.block(profile.principal);
           this.app.toast(`@${handle} is blocked.`);
         }), { className: 'btn-sm btn-ghost' });
         const report = button('Report', () => this.app.busy(report, async () => {
           const reason = window.prompt(`Why report @${handle}?`);
           if (!reason) return;
-          await this.app.api.report({ user: principalOf(profile) }, reason);
+          await this.app.api.report({ user: profile.principal }, reason);
           this.app.toast('Thanks: a moderator will look at it.');
         }), { className: 'btn-sm btn-ghost' });
         actions.push(block, report);
@@ -124,7 +117,7 @@ export class People {
 
   edit(profile) {
     const editor = $('#profile-editor');
-    editor.name.value = nameOf(profile) || '';
+    editor.name.value = profile.name || '';
     editor.bio.value = profile.bio || '';
     editor.hidden = false;
     editor.name.focus();
@@ -147,7 +140,7 @@ export class People {
   }
 
   async loadGrid(nav) {
-    const page = await this.app.api.creator_videos(principalOf(this.shown), [], GRID_PAGE);
+    const page = await this.app.api.creator_videos(this.shown.principal, [], GRID_PAGE);
     if (!this.app.isCurrent(nav)) return;
     $('#profile-grid').replaceChildren(...page.items.map((c) => this.posterItem(c)));
     $('#profile-empty').hidden = page.items.length > 0;
@@ -156,7 +149,7 @@ export class People {
   }
 
   async moreGrid() {
-    const page = await this.app.api.creator_videos(principalOf(this.shown), opt(this.gridNext), GRID_PAGE);
+    const page = await this.app.api.creator_videos(this.shown.principal, opt(this.gridNext), GRID_PAGE);
     $('#profile-grid').append(...page.items.map((c) => this.posterItem(c)));
     this.gridNext = unopt(page.next);
     $('#profile-more').hidden = !this.gridNext;
@@ -165,11 +158,11 @@ export class People {
   // -- followers and following -------------------------------------------------------------
 
   personItem(person) {
-    const handle = handleOf(person);
+    const handle = person.handle;
     return element('li', {}, [
       element('a', { className: 'person-link', attrs: { href: `#u=${encodeURIComponent(handle)}` } }, [
-        avatar(nameOf(person) || handle, 'avatar-sm'),
-        element('strong', { text: ` ${nameOf(person) || ''}` }),
+        avatar(person.name || handle, 'avatar-sm'),
+        element('strong', { text: ` ${person.name || ''}` }),
         element('span', { className: 'small muted', text: ` @${handle}` }),
       ]),
     ]);
@@ -185,12 +178,12 @@ export class People {
   }
 
   async morePeople(first = false) {
-    const target = principalOf(this.shown);
+    const target = this.shown.principal;
     const cursor = first ? [] : opt(this.peopleNext);
     const page = this.peopleKind === 'followers'
       ? await this.app.api.followers(target, cursor)
       : await this.app.api.following(target, cursor);
-    const people = page.items || page.people || [];
+    const people = page.items;
     $('#people').append(...people.map((p) => this.personItem(p)));
     if (first && !people.length) $('#people').append(element('li', { className: 'muted small', text: 'Nobody yet.' }));
     this.peopleNext = unopt(page.next);
@@ -221,8 +214,7 @@ export class People {
   }
 
   tagItem(tag) {
-    const name = tag.tag ?? tag.name ?? tag[0];
-    const uses = tag.count ?? tag.videos ?? tag[1] ?? 0;
+    const { tag: name, count: uses } = tag;
     return element('li', {}, [
       element('a', { className: 'badge badge-info hashtag', text: `#${name} · ${compact(uses)}`, attrs: { href: `#tag=${encodeURIComponent(name)}` } }),
     ]);

@@ -157,7 +157,7 @@ export class Reels {
     player.addEventListener('pause', () => { item.dataset.playing = 'false'; });
 
     const creator = card.creator;
-    const handle = unopt(creator.handle) ?? creator.handle;
+    const { handle } = creator;
     const item = element('li', {
       className: `reel${video.sensitive ? ' sensitive' : ''}`,
       attrs: { 'data-video': id, 'data-playing': 'false', 'aria-label': `Video by @${handle}` },
@@ -169,7 +169,7 @@ export class Reels {
       this.muteButton(),
       element('div', { className: 'reel-info' }, [
         element('a', { className: 'reel-creator', text: `@${handle}`, attrs: { href: `#u=${encodeURIComponent(handle)}` } }),
-        creator.name ? element('span', { className: 'reel-name small', text: ` ${unopt(creator.name) ?? creator.name}` }) : null,
+        creator.name ? element('span', { className: 'reel-name small', text: ` ${creator.name}` }) : null,
         this.followButton(card),
         captionText(video.caption, 'p', 'caption reel-caption'),
       ]),
@@ -202,7 +202,7 @@ export class Reels {
       await this.app.api.follow(card.video.creator);
       card.following_creator = true;
       node.remove();
-      this.app.toast(`You follow @${unopt(card.creator.handle) ?? card.creator.handle}`);
+      this.app.toast(`You follow @${card.creator.handle}`);
     }), { className: 'btn-sm btn-secondary reel-follow' });
     return node;
   }
