@@ -30,6 +30,7 @@ from icframework.scaleout.config import ClusterConfig, ScaleoutError, queue_name
 __all__ = [
     "SUBMIT_TASK",
     "VISIBILITY_TIMEOUT_S",
+    "XNET_EXPIRES_S",
     "XNET_TASK",
     "TaskHandler",
     "app",
@@ -43,6 +44,10 @@ SUBMIT_TASK = "icframework.subnet.submit"
 XNET_TASK = "icframework.subnet.xnet"
 VISIBILITY_TIMEOUT_S = 10
 """Seconds after which Redis hands an unacknowledged message to another consumer."""
+XNET_EXPIRES_S = 30
+"""An XNet slice not executed within this many seconds is discarded: its source resends
+what stays unacknowledged every second, so slices for a subnet whose writer is down do
+not pile up in its queue."""
 
 app = Celery("icframework.scaleout")
 _configured: ClusterConfig | None = None
@@ -128,4 +133,4 @@ def send_submit(subnet: str, kind: str, canister_id_text: str, body: bytes) -> A
 def send_xnet(subnet: str, slice_bytes: bytes) -> Any:
     """Queue an XNet slice (CBOR) for subnet ``subnet``'s writer."""
     return app.send_task(XNET_TASK, args=[subnet, base64.b64encode(slice_bytes).decode()],
-                         queue=queue_name(subnet))
+                         queue=queue_name(subnet), expires=XNET_EXPIRES_S)

@@ -253,14 +253,25 @@ class SubnetWriter:
                                      "state", subnet.height, self.subnet_name)
                     replica.reload()
                 else:
-                    self._after_commit(replica)
+                    self._outside(self._after_commit, replica)
                 next_round = time.monotonic() + self.idle_round_s
             elif self.pusher.peers:
-                self.pusher.push(subnet.outgoing_slices(), now)
+                self._outside(self._push_slices, replica)
             if now >= next_routing:
                 next_routing = now + ROUTING_CHECK_S
                 self._refresh_routing(replica)
                 self._refresh_delegation(replica)
+
+    def _outside(self, action: Callable[[Replica], Any], replica: Replica) -> None:
+        """Run ``action`` that talks to Redis or the broker: a failure is logged, not fatal
+        (answers then time out at the front ends; slices go again with the next push)."""
+        try:
+            action(replica)
+        except LeaseLost:
+            raise
+        except Exception:
+            logger.exception("subnet %s: publishing after round %s failed", self.subnet_name,
+                             replica.height)
 
     def _run_job(self, work: Callable[[Replica], Any],
                  future: concurrent.futures.Future[Any]) -> None:
@@ -309,7 +320,10 @@ class SubnetWriter:
                 v3 = self._pending.pop(request_id)
                 if v3:
                     self._publish_answer(replica, request_id)
-        self.pusher.push(subnet.outgoing_slices(), time.monotonic())
+        self._push_slices(replica)
+
+    def _push_slices(self, replica: Replica) -> None:
+        self.pusher.push(replica.subnet.outgoing_slices(), time.monotonic())
 
     # -- publishing ---------------------------------------------------------------------------
 
