@@ -189,6 +189,10 @@ class Replica:
                 raise ReplicaError(f"unknown request id {request_id.hex()}")
             if status.state.terminal:
                 return status
+            if self.subnet.between_messages is not None:
+                # Work let in between this round's messages (a service serving its
+                # queue) reads the certified state of the last committed round.
+                self.certified_state()
             self.subnet.execute_round()
         raise ReplicaError(f"request {request_id.hex()} not answered after {max_rounds} rounds")
 

@@ -204,3 +204,25 @@ def test_an_event_loop_caller_serves_only_light_jobs(tmp_path: Path) -> None:
     running._serve_jobs()
     assert ran == ["light-1", "light-2", "heavy-1", "heavy-2"]
     running.replica.close()
+
+
+def test_a_blocking_update_run_as_work_lets_waiting_queries_read_the_certificate(
+        tmp_path: Path) -> None:
+    """Work that calls `Replica.update` (a faucet's mint, a seeder) runs rounds itself; a
+    query let in between its messages reads the certified state of the last committed
+    round, which must have been built before that round started (it was not: the query
+    failed with "no certified state of round N", a 500 over HTTP)."""
+    replica = Replica.open(tmp_path)
+    canister = replica.create_canister(sender=OWNER)
+    replica.install_code(canister, counter_wasm(), sender=OWNER)
+    replica.update(canister, "inc", sender=OWNER)  # a new height nobody certified yet
+    seen: list[int] = []
+
+    def waiting_query() -> None:  # what a service serving its queue mid-round does
+        if not seen:
+            seen.append(replica.certified_state().height)
+
+    replica.subnet.between_messages = waiting_query
+    replica.update(canister, "inc", sender=OWNER)
+    replica.update(canister, "inc", sender=OWNER)
+    assert seen and seen[0] >= 1
