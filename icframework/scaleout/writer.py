@@ -93,6 +93,10 @@ EXIT_LEASE_LOST = 3
 """The exit status of a writer that lost its lease."""
 WORKER_CONCURRENCY = 4
 ROUTING_CHECK_S = 1.0
+TOMBSTONE_ROUNDS = 600
+"""Tombstones (deleted rows kept for the read-only copies) are collected once they are
+this many rounds old (about ten minutes of idle rounds); a copy further behind than
+that reloads in full."""
 
 
 class SubnetWriter:
@@ -118,6 +122,7 @@ class SubnetWriter:
         self._redis: redis.Redis | None = None
         self._controller: Any = None
         self._events: EventPublisher | None = None
+        self._gc_floor = 0
 
     def say(self, line: str) -> None:
         print(f"[subnet {self.subnet_name}] {line}", file=self.out, flush=True)
@@ -261,6 +266,7 @@ class SubnetWriter:
                 next_routing = now + ROUTING_CHECK_S
                 self._refresh_routing(replica)
                 self._refresh_delegation(replica)
+                self._collect_tombstones(replica)
 
     def _outside(self, action: Callable[[Replica], Any], replica: Replica) -> None:
         """Run ``action`` that talks to Redis or the broker: a failure is logged, not fatal
@@ -295,6 +301,15 @@ class SubnetWriter:
             self._routing_version = version
             replica.subnet.routing = self._registry.routing_table()
             self.say(f"routing table reloaded (registry version {version})")
+
+    def _collect_tombstones(self, replica: Replica) -> None:
+        """Every `TOMBSTONE_ROUNDS` rounds, drop the tombstones older than that."""
+        floor = replica.height - TOMBSTONE_ROUNDS
+        if floor - self._gc_floor >= TOMBSTONE_ROUNDS:
+            store = replica.store
+            assert isinstance(store, PostgresStateStore)
+            store.collect_tombstones(floor)
+            self._gc_floor = floor
 
     def _refresh_delegation(self, replica: Replica) -> None:
         """Renew a day-old delegation with the root subnet's key (agents accept 30 days),
