@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import cbor2
+import kombu
 import redis
 
 from icframework.agent.client import request_status_from_certificate
@@ -48,6 +49,7 @@ from icframework.scaleout import (
     ClusterConfig,
     answers_channel,
     configure_celery,
+    queue_name,
     send_submit,
 )
 from icframework.scaleout.bootstrap import root_key_der
@@ -118,6 +120,7 @@ class ClusterProcesses:
         self.tmp_path = tmp_path
         self.config = config
         self.procs: list[Proc] = []
+        self.names: list[str] = []
         self.env = {**os.environ, **config.env(), "PYTHONUNBUFFERED": "1"}
 
     def manage(self, *args: str) -> str:
@@ -130,6 +133,7 @@ class ClusterProcesses:
         return done.stdout
 
     def init(self, names: Sequence[str]) -> str:
+        self.names.extend(name for name in names if name not in self.names)
         return self.manage("cluster", "init", "--subnets", ",".join(names))
 
     def spawn(self, args: Sequence[str], name: str) -> Proc:
@@ -149,6 +153,19 @@ class ClusterProcesses:
     def close(self) -> None:
         for proc in reversed(self.procs):
             proc.stop()
+        self.drop_queues()
+
+    def drop_queues(self) -> None:
+        """Delete the test's subnet queues from the broker (what the writers left)."""
+        if not self.names:
+            return
+        with kombu.Connection(self.config.broker_url, connect_timeout=5) as conn:
+            channel = conn.default_channel
+            for name in self.names:
+                try:
+                    channel.queue_delete(queue_name(name))
+                except Exception:  # never declared (the subnet got no task): nothing to drop
+                    channel = conn.channel()
 
     def __enter__(self) -> ClusterProcesses:
         return self
