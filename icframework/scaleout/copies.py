@@ -156,9 +156,9 @@ class ReadOnlyCopy:
 
     @property
     def height(self) -> int:
-        """The height the copy has reached (0 before the first sync)."""
-        store = self._store
-        return 0 if store is None else store.height()
+        """The height of the state the copy serves (0 before the first sync)."""
+        replica = self._replica
+        return 0 if replica is None else replica.height
 
     def run(self, work: Callable[[Replica], T]) -> T:
         """``work(replica)`` on the copy, between two syncs."""
@@ -199,12 +199,12 @@ class ReadOnlyCopy:
         store = self._store
         changes = self.source.changes_since(0 if store is None else store.height())
         if store is None or changes.full:
-            fresh = MirrorStore()
-            fresh.sync(changes)
-            replica = replica_on_mirror(fresh, self.subnet, self.cache_dir)
+            mirror = MirrorStore()
+            mirror.sync(changes)
+            replica = replica_on_mirror(mirror, self.subnet, self.cache_dir)
             self._check_keys(replica)
             with self._lock:
-                self._store, self._replica = fresh, replica
+                self._store, self._replica = mirror, replica
         else:
             # The replica serving reads loaded everything at its start and reads the
             # store again only for modules (content-addressed, only ever added), so the

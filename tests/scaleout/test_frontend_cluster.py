@@ -18,7 +18,7 @@ import httpx
 import pytest
 import redis
 
-from icframework.agent import Agent, ManagementCanister
+from icframework.agent import Agent, ManagementCanister, RejectError
 from icframework.candid import NAT64
 from icframework.candid.binary import decode
 from icframework.core import Principal
@@ -88,7 +88,10 @@ def eventually(read: object, expected: object, what: str) -> None:
     assert callable(read)
     deadline = time.monotonic() + WAIT_S
     while True:
-        value = read()
+        try:
+            value = read()
+        except RejectError as exc:  # the copy does not have the canister's module yet
+            value = exc
         if value == expected:
             return
         if time.monotonic() > deadline:

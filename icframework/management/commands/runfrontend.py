@@ -19,7 +19,12 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from icframework.management.commands.runreplica import DEFAULT_SERVER, bind, serve
+from icframework.management.commands.runreplica import (
+    DEFAULT_SERVER,
+    LISTEN_BACKLOG,
+    bind,
+    serve,
+)
 from icframework.scaleout import (
     REFRESH_MS,
     ClusterConfig,
@@ -58,6 +63,9 @@ class Command(BaseCommand):
         except Exception as exc:
             listener.close()
             raise CommandError(f"the front end cannot start: {exc}") from exc
+        # Listening before saying so: a client that connects at once waits in the
+        # backlog until the server accepts, instead of being refused.
+        listener.listen(LISTEN_BACKLOG)
         base = f"http://{host}:{port}"
         self.stdout.write(self.style.SUCCESS("icframework front end running"))
         for name, copy in sorted(backend.copies.items()):
