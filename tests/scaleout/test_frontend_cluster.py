@@ -117,6 +117,9 @@ def test_python_agent_through_either_front_end(cluster: Cluster) -> None:
     eventually(lambda: count(agent_b.query(canister, "get", EMPTY)), 1, "query via B")
     assert count(agent_b.update(canister, "inc", EMPTY)) == 2
     eventually(lambda: count(agent_a.query(canister, "get", EMPTY)), 2, "query via A")
+    # A v2 call (202) through A, its certified outcome polled through B.
+    request_id = agent_a.submit(canister, "inc", EMPTY)
+    assert count(agent_b.poll(canister, request_id, "inc")) == 3
     # Subnet read_state goes by the subnet id: each front end answers for each subnet.
     with PostgresRegistry(cluster.config.database_url) as registry:
         subnet_ids = [Principal(registry.subnet(name).subnet_id) for name in cluster.names]
