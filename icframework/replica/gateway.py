@@ -72,7 +72,7 @@ from icframework.protocol import (
 from icframework.protocol._cbor import loads_strict
 from icframework.protocol.hashtree import Empty, HashTree, Leaf, lookup_subtree
 from icframework.replica.errors import CanisterError, ReplicaError
-from icframework.sdk.http import RangeNotSatisfiable, parse_range
+from icframework.sdk.http import RangeNotSatisfiable, if_range_holds, parse_range
 
 __all__ = [
     "CERTIFICATE_VERSION",
@@ -426,7 +426,8 @@ def apply_range(request: HttpRequest, response: GatewayResponse) -> GatewayRespo
 
     Gives 206 with ``Content-Range`` for a satisfiable range, 416 with
     ``Content-Range: bytes */<size>`` for an unsatisfiable one, and the response as is
-    otherwise (no or unsupported ``Range``, an ``If-Range`` precondition, a method other
+    otherwise (no or unsupported ``Range``, an ``If-Range`` that does not name the
+    response's strong ETag (`icframework.sdk.http.if_range_holds`), a method other
     than GET or HEAD, or a status other than 200). 200 responses to GET and HEAD gain
     ``Accept-Ranges: bytes``.
     """
@@ -436,7 +437,8 @@ def apply_range(request: HttpRequest, response: GatewayResponse) -> GatewayRespo
     if _header(headers, "accept-ranges") is None:
         headers = (*headers, ("Accept-Ranges", "bytes"))
     value = request.header("range")
-    if value is None or request.header("if-range") is not None:
+    if value is None or not if_range_holds(request.header("if-range"),
+                                           _header(headers, "etag")):
         return GatewayResponse(response.status, headers, response.body)
     size = len(response.body)
     try:

@@ -45,6 +45,7 @@ __all__ = [
     "chunk_indexes",
     "etag_of",
     "header",
+    "if_range_holds",
     "immutable_response",
     "parse_range",
     "streaming_chunk",
@@ -215,6 +216,22 @@ def parse_range(value: str, size: int) -> tuple[int, int] | None:
     return first, min(last, size - 1)
 
 
+def if_range_holds(if_range: str | None, etag: str | None) -> bool:
+    """Whether a ``Range`` may be served under the request's ``If-Range`` (RFC 9110 §13.1.5).
+
+    No ``If-Range``: yes. An entity tag: only if it is strong and equal to the
+    representation's strong ``etag`` (a weak tag never matches; browsers send the ETag
+    they cached on every range request after the first). A date: no, since these answers
+    carry no ``Last-Modified`` to compare it with, so the whole body is sent.
+    """
+    if if_range is None:
+        return True
+    wanted = if_range.strip()
+    if not wanted.startswith('"') or etag is None or etag.startswith("W/"):
+        return False
+    return wanted == etag.strip()
+
+
 def chunk_indexes(first: int, last: int, chunk_bytes: int) -> range:
     """The indexes of the ``chunk_bytes``-byte chunks that hold bytes ``first..last``."""
     if chunk_bytes <= 0:
@@ -284,7 +301,8 @@ def streaming_response(request: HttpRequest, body: ChunkedBody, callback: str | 
 
     * With ``sha256``, the answer carries its ETag and the immutable cache header, and
       an ``If-None-Match`` listing the ETag gets 304 without a body.
-    * A satisfiable ``Range`` (GET, no ``If-Range``) gets 206 with ``Content-Range`` and
+    * A satisfiable ``Range`` (GET, with no ``If-Range`` or one naming this ETag: see
+      `if_range_holds`) gets 206 with ``Content-Range`` and
       the bytes read from only the chunks they lie in; at most ``max_range_bytes``
       (default ``chunk_bytes``) are sent, and the client asks for the rest. An
       unsatisfiable one gets 416 with ``Content-Range: bytes */size``.
@@ -294,15 +312,15 @@ def streaming_response(request: HttpRequest, body: ChunkedBody, callback: str | 
     """
     out = [("content-type", content_type), ("accept-ranges", "bytes"),
            ("x-content-type-options", "nosniff"), *(headers or [])]
-    if sha256 is not None:
-        etag = etag_of(sha256)
+    etag = etag_of(sha256) if sha256 is not None else None
+    if etag is not None:
         out += [("cache-control", IMMUTABLE), ("etag", etag)]
         wanted = header(request, "if-none-match")
         if wanted is not None and etag in (tag.strip() for tag in wanted.split(",")):
             return HttpResponse(304, out, b"")
     wanted_range = header(request, "range")
     if (wanted_range is not None and request.method == "GET"
-            and header(request, "if-range") is None):
+            and if_range_holds(header(request, "if-range"), etag)):
         try:
             selected = parse_range(wanted_range, body.size)
         except RangeNotSatisfiable as exc:

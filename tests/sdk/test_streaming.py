@@ -30,6 +30,7 @@ from icframework.sdk.http import (
     StreamingToken,
     chunk_indexes,
     etag_of,
+    if_range_holds,
     parse_range,
     streaming_chunk,
     streaming_response,
@@ -284,3 +285,30 @@ def test_chunk_slices_match_the_body(a: int, b: int, chunk_bytes: int) -> None:
     assert reads.indexes == list(chunk_indexes(first, last, chunk_bytes))
     assert reads.indexes[0] * chunk_bytes <= first
     assert last < (reads.indexes[-1] + 1) * chunk_bytes
+
+
+def test_a_range_with_if_range_naming_the_etag_gets_206() -> None:
+    """A seek after the first range request carries the cached ETag as ``If-Range``."""
+    etag = etag_of(DIGEST)
+    seek = streaming_response(get(("Range", "bytes=100-199"), ("If-Range", etag)),
+                              Reads().body(), STREAM, content_type="video/mp4", sha256=DIGEST)
+    assert seek.status_code == 206 and seek.body == DATA[100:200]
+    changed = streaming_response(get(("Range", "bytes=100-199"), ("If-Range", '"other"')),
+                                 Reads().body(), STREAM, content_type="video/mp4",
+                                 sha256=DIGEST)
+    assert changed.status_code == 200 and changed.streaming_strategy is not None
+
+
+@pytest.mark.parametrize(("if_range", "etag", "holds"), [
+    (None, None, True),
+    (None, '"a"', True),
+    ('"a"', '"a"', True),
+    (' "a" ', '"a"', True),
+    ('"a"', '"b"', False),
+    ('W/"a"', '"a"', False),
+    ('"a"', 'W/"a"', False),
+    ('"a"', None, False),
+    ("Sat, 05 Dec 2026 10:00:00 GMT", '"a"', False),
+])
+def test_if_range_holds(if_range: str | None, etag: str | None, holds: bool) -> None:
+    assert if_range_holds(if_range, etag) is holds

@@ -408,3 +408,16 @@ def test_hop_by_hop_headers_are_dropped_and_status_checked() -> None:
     assert served.headers[:1] == (("X-Kept", "1"),)
     bad = FakeBackend({"http_request": lambda arg: http_response(42, b"")})
     assert Gateway(bad).handle(CANISTER, get()).status == 502
+
+
+def test_apply_range_honours_an_if_range_naming_the_strong_etag() -> None:
+    """Browsers send the cached ETag as ``If-Range`` with every range request after the
+    first (a seek): RFC 9110 §13.1.5 serves the range when it matches, else the whole body."""
+    tagged = GatewayResponse(200, (("Content-Type", "video/mp4"), ("ETag", '"v1"')), BODY)
+    seek = apply_range(get(("Range", "bytes=10-19"), ("If-Range", '"v1"')), tagged)
+    assert (seek.status, seek.body) == (206, BODY[10:20])
+    for stale in ('"v0"', 'W/"v1"', "Sat, 05 Dec 2026 10:00:00 GMT"):
+        whole = apply_range(get(("Range", "bytes=10-19"), ("If-Range", stale)), tagged)
+        assert (whole.status, whole.body) == (200, BODY)
+    weak = GatewayResponse(200, (("ETag", 'W/"v1"'),), BODY)
+    assert apply_range(get(("Range", "bytes=0-1"), ("If-Range", 'W/"v1"')), weak).status == 200
