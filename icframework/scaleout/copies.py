@@ -233,6 +233,16 @@ class ReadOnlyCopy:
             return self.sync()
         return self.height
 
+    def catch_up_to(self, height: int) -> int:
+        """`sync` now (not at the next refresh) unless the copy reached ``height``;
+        return the copy's height. Read-your-writes: a front end calls it with the height
+        that answered a call before it answers the call."""
+        if self.height < height:
+            with self._sync_lock:  # a sync that ran meanwhile may have got there
+                if self.height < height:
+                    return self._sync()
+        return self.height
+
     def _check_keys(self, replica: Replica) -> None:
         """Refuse to serve a state whose keys are not the subnet's registered keys."""
         try:

@@ -21,7 +21,10 @@ replica's part done here instead:
   Celery task ``icframework.subnet.submit`` on queue ``subnet.<name>``. A v3 call waits
   on `Answers` (registered before the task is sent) for the writer's certified answer,
   and after `CALL_WAIT_SECONDS` answers 202 as the embedded replica does, the client
-  then polling read_state on any front end.
+  then polling read_state on any front end. Before a v3 answer goes out, the copy is
+  brought to the answering round (`ReadOnlyCopy.catch_up_to`), so the caller's next
+  query on the same front end sees its call (read-your-writes; other front ends see
+  it within their staleness bound).
 
 A front end holds no state of its own: kill one and a client retries on another (a
 resubmitted call is the same request id, so the writer runs it at most once).
@@ -255,6 +258,9 @@ class FrontendBackend:
             self.timed_out += 1
             return None
         self.answered += 1
+        if answer.outcome in ("replied", "rejected"):
+            # Read-your-writes on this front end: the caller's next query sees the call.
+            await asyncio.to_thread(self.copy(name).catch_up_to, answer.height)
         content_type = CBOR if answer.body.startswith(SELF_DESCRIBE) else TEXT
         return ApiResponse(answer.status, answer.body, content_type)
 

@@ -114,6 +114,7 @@ def test_python_agent_through_either_front_end(cluster: Cluster) -> None:
     assert subnet_range(1).first <= canister.canister_index() <= subnet_range(1).last
     ManagementCanister(agent_a).install_code(canister, wat_wasm("counter"))
     assert count(agent_a.update(canister, "inc", EMPTY)) == 1
+    assert count(agent_a.query(canister, "get", EMPTY)) == 1  # read-your-writes on A
     eventually(lambda: count(agent_b.query(canister, "get", EMPTY)), 1, "query via B")
     assert count(agent_b.update(canister, "inc", EMPTY)) == 2
     eventually(lambda: count(agent_a.query(canister, "get", EMPTY)), 2, "query via A")
