@@ -310,6 +310,8 @@ class GatewayCanisters:
                                f"within {self.update_timeout_s:g} s") from None
         finally:
             frontend.answers.forget(request_id, future)
+        if answer.outcome in ("replied", "rejected"):
+            frontend.copy(name).catch_up_to(answer.height)  # the next page shows the call
         body = _cbor_map(answer.body) if answer.body.startswith(SELF_DESCRIBE) else None
         if body is None:
             raise GatewayError(502, f"{method} on canister {canister_id} was refused: "

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from icframework.candid import BLOB, encode
+from icframework.candid import BLOB, NAT, decode, encode
 from icframework.core import Principal
 from icframework.protocol import build_tree, encode_tree, reconstruct
 from icframework.replica.gateway import VERIFICATION_HEADER, Gateway, GatewayResponse, HttpRequest
@@ -28,6 +28,7 @@ from tests.scaleout.cluster_support import (
 pytest_plugins = ["tests.services"]
 pytestmark = [pytest.mark.services, requires_node]
 
+EMPTY = b"DIDL\x00\x00"
 INDEX_HTML = b"<!doctype html><title>http_site</title><h1>Hello from http_site</h1>\n"
 
 
@@ -69,6 +70,9 @@ def test_gateway_pages_from_the_copy_and_updates_through_the_writer(
                 assert (first.status, first.body) == (200, b"counter=1"), first.body[:400]
                 assert (second.status, second.body) == (200, b"counter=2")
                 assert first.header(VERIFICATION_HEADER) == "update-call"
+                # read-your-writes: the copy already has the round of the last update
+                reply = GatewayCanisters(frontend).query(canister, "get_counter", EMPTY)
+                assert list(decode(reply, [NAT])) == [2]
                 missing = page(gateway, canister, "/no/such/page")
                 assert (missing.status, missing.body) == (404, b"not found: /no/such/page")
             finally:
