@@ -5,8 +5,7 @@ HTTP gateway interface and sends it as a query to ``http_request`` through a
 `CanisterBackend` (the replica service in production, a fake in tests). The reply is
 decoded with the canister's own wire types (`decode_http_response`), because the
 streaming token's type is the canister's choice: the gateway keeps the token's wire
-type and re-encodes the token with it for each ``callback(token)`` query, appending
-chunks until the token is null (capped at ``max_body_bytes``). A reply with
+type and re-encodes the token with it for each ``callback(token)`` query. A reply with
 ``upgrade = opt true`` is replaced by the reply of an update call to
 ``http_request_update``. Then the response is verified (`verify_response`): with an
 ``IC-Certificate`` header, the certificate must be signed by the replica's root key and
@@ -16,6 +15,37 @@ body; v2: the ``http_expr`` expression path, ``IC-CertificateExpression`` and th
 request and response hashes). A failed verification becomes a 503 with a text body;
 responses without the header pass, marked as not certified. Finally a ``Range`` header
 is served from the assembled body (`apply_range`).
+
+Streaming: `Gateway.open` answers a streamed body (``StreamingStrategy::Callback``) as a
+`StreamedResponse` as soon as the first chunk is in: status and headers are final, and
+its `BodyStream` queries the callback for the next chunk only when the server asks for
+it, so the client gets its first byte after one query, the gateway holds one chunk at a
+time, and a client that goes away (the server closes the stream) stops the queries.
+The stream is bounded (``max_streaming_calls`` callbacks, ``max_body_bytes`` bytes). A
+failure after the status was sent (a callback reject, a reply that does not decode, a
+cap exceeded, a body that does not match its certificate) cannot become an error
+status any more: the stream raises `StreamAborted`, which the server must turn into a
+closed connection, so the client sees a truncated response, never a complete one.
+`Gateway.handle` is `Gateway.open` with the body collected (for callers that want the
+whole body; a stream failure is then the error status it would have been).
+
+Certified streamed bodies are streamed too, verified incrementally: everything the
+certificate proves apart from the body (the signature, the certified data, the tree's
+``http_assets`` entry or the v2 expression path and expression) is checked before the
+status is sent (a failure is the 503 as for any response), and the body's SHA-256 (v1:
+of the decoded body, a gzip or deflate body decoded as it streams) is computed as
+chunks pass. The last byte of the body is held back until the hash matches: on a
+mismatch the stream aborts one byte short, so the client never receives a complete
+body that the certificate does not prove, only a truncated response (and the
+connection closes without the message's end). This was chosen over buffering certified
+bodies because buffering would keep the first byte of every certified video behind its
+whole body (the problem this solves) and memory growing with the body; the cost is
+that a client may have consumed the unproven prefix of a body that turns out wrong,
+which it must treat like any other broken download (it never got the end of it).
+
+A ``Range`` request the canister answered itself (206) passes as any response. A Range
+request the canister answered with a complete streamed 200 (`apply_range` needs the
+whole body) is assembled within the same caps and served from the gateway.
 
 Every response carries ``X-IC-Response-Verification``: ``verified-v1``,
 ``verified-v2``, ``not-certified`` (no ``IC-Certificate`` header, passed for local
@@ -27,11 +57,11 @@ from __future__ import annotations
 
 import base64
 import binascii
-import gzip
 import hashlib
 import re
+import threading
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
@@ -77,9 +107,13 @@ from icframework.sdk.http import RangeNotSatisfiable, if_range_holds, parse_rang
 __all__ = [
     "CERTIFICATE_VERSION",
     "DEFAULT_MAX_BODY_BYTES",
+    "DEFAULT_MAX_STREAMING_CALLS",
     "HTTP_REQUEST",
     "HTTP_UPDATE_REQUEST",
     "VERIFICATION_HEADER",
+    "BodyCheck",
+    "BodyHasher",
+    "BodyStream",
     "CanisterBackend",
     "CanisterHttpResponse",
     "CanisterRoute",
@@ -88,6 +122,8 @@ __all__ = [
     "GatewayError",
     "GatewayResponse",
     "HttpRequest",
+    "StreamAborted",
+    "StreamedResponse",
     "StreamingCallback",
     "StreamingChunk",
     "VerificationError",
@@ -104,6 +140,7 @@ __all__ = [
     "request_hash",
     "resolve_canister",
     "response_hash",
+    "start_verification",
     "verify_response",
 ]
 
@@ -138,6 +175,20 @@ class VerificationError(GatewayError):
 
     def __init__(self, message: str) -> None:
         super().__init__(503, message)
+
+
+class StreamAborted(GatewayError):
+    """A streamed body failed after its status was sent; the server must close the connection.
+
+    ``cause`` is the failure (what the answer would have been before the status was
+    sent: a 502, or a `VerificationError`'s 503); ``sent`` the body bytes already given out.
+    """
+
+    def __init__(self, canister_id: Principal, cause: GatewayError, sent: int) -> None:
+        super().__init__(cause.status, f"the body stream of canister {canister_id} was aborted "
+                                       f"after {sent} bytes: {cause.message}")
+        self.cause = cause
+        self.sent = sent
 
 
 # -- Candid interface ----------------------------------------------------------------------
@@ -206,6 +257,22 @@ class GatewayResponse:
     status: int
     headers: tuple[tuple[str, str], ...]
     body: bytes
+
+    def header(self, name: str) -> str | None:
+        """The first value of header ``name`` (case-insensitive), or None."""
+        return _header(self.headers, name)
+
+
+@dataclass(frozen=True, slots=True)
+class StreamedResponse:
+    """A response whose body follows: final status and headers, ``body`` read lazily.
+
+    Iterate ``body`` (a `BodyStream`) to send it; close it when the client goes away.
+    """
+
+    status: int
+    headers: tuple[tuple[str, str], ...]
+    body: BodyStream
 
     def header(self, name: str) -> str | None:
         """The first value of header ``name`` (case-insensitive), or None."""
@@ -665,6 +732,12 @@ def response_hash(status: int, headers: Sequence[tuple[str, str]], body: bytes,
     ``IC-Certificate`` is never included and ``IC-CertificateExpression`` always is;
     ``:ic-cert-status`` carries the status code.
     """
+    return _response_digest(status, headers, hashlib.sha256(body).digest(), expression)
+
+
+def _response_digest(status: int, headers: Sequence[tuple[str, str]], body_digest: bytes,
+                     expression: CertificationExpression) -> bytes:
+    """`response_hash` from the body's SHA-256 (for bodies hashed as they stream)."""
     listed = {name.lower() for name in expression.response_headers}
     pairs: list[tuple[str, str | int]] = []
     for name, value in headers:
@@ -675,7 +748,7 @@ def response_hash(status: int, headers: Sequence[tuple[str, str]], body: bytes,
                 (lower in listed) != expression.exclude_response_headers):
             pairs.append((lower, value))
     pairs.append((":ic-cert-status", status))
-    return hashlib.sha256(_hash_pairs(pairs) + hashlib.sha256(body).digest()).digest()
+    return hashlib.sha256(_hash_pairs(pairs) + body_digest).digest()
 
 
 def expression_path(url_path: str, *, wildcard: bool = False) -> list[str]:
@@ -686,20 +759,84 @@ def expression_path(url_path: str, *, wildcard: bool = False) -> list[str]:
     return ["http_expr", *segments, "<*>" if wildcard else "<$>"]
 
 
-def _decoded_body(body: bytes, encoding: str | None) -> bytes:
-    coding = (encoding or "identity").strip().lower()
-    try:
-        if coding == "gzip":
-            return gzip.decompress(body)
-        if coding == "deflate":
-            return zlib.decompress(body)
-    except (OSError, EOFError, zlib.error) as exc:
-        raise VerificationError(f"the body is not valid {coding} data: {exc}") from exc
-    return body
+# Decoded output per decompression step: a gzip bomb is hashed in bounded steps, never held.
+_DECODE_STEP = 1 << 20
 
 
-def _verify_v1(url: str, headers: Sequence[tuple[str, str]], body: bytes,
-               tree: HashTree) -> None:
+class BodyHasher:
+    """SHA-256 of a body fed in chunks, decoding a gzip or deflate ``Content-Encoding``
+    first when ``encoding`` says so (v1 certifies the decoded body).
+
+    Decoding failures raise `VerificationError` (from `update` or `digest`), naming the
+    coding.
+    """
+
+    def __init__(self, encoding: str | None = None) -> None:
+        coding = (encoding or "identity").strip().lower()
+        self.coding = coding if coding in ("gzip", "deflate") else "identity"
+        self._hash = hashlib.sha256()
+        self._inflater: Any = None
+
+    def update(self, data: bytes) -> None:
+        """Hash (the decoded form of) the next ``data``."""
+        if self.coding == "identity":
+            self._hash.update(data)
+            return
+        try:
+            self._inflate(data)
+        except zlib.error as exc:
+            raise VerificationError(f"the body is not valid {self.coding} data: {exc}") from exc
+
+    def _inflate(self, data: bytes) -> None:
+        while data:
+            if self._inflater is not None and self._inflater.eof:
+                if self.coding == "deflate":
+                    return  # as zlib.decompress: what follows the stream is ignored
+                data = data.lstrip(b"\0")  # as gzip.decompress: zero padding, then a member
+                if not data:
+                    return
+                self._inflater = None
+            if self._inflater is None:
+                self._inflater = zlib.decompressobj(31 if self.coding == "gzip" else 15)
+            inflater = self._inflater
+            self._hash.update(inflater.decompress(data, _DECODE_STEP))
+            while inflater.unconsumed_tail and not inflater.eof:
+                self._hash.update(inflater.decompress(inflater.unconsumed_tail, _DECODE_STEP))
+            data = inflater.unused_data if inflater.eof else b""
+
+    def digest(self) -> bytes:
+        """The SHA-256 of the whole (decoded) body; raises `VerificationError` if it is cut."""
+        inflater = self._inflater
+        if self.coding != "identity" and (
+                (inflater is None and self.coding == "deflate")
+                or (inflater is not None and not inflater.eof)):
+            raise VerificationError(
+                f"the body is not valid {self.coding} data: the compressed stream ends early")
+        return self._hash.digest()
+
+
+class BodyCheck:
+    """What a certificate proves about a body, checked once the body has streamed past.
+
+    `verify_response` checks everything else before the body is read and returns this;
+    feed every chunk to `update`, then `finish` raises `VerificationError` if the body
+    is not the certified one.
+    """
+
+    def __init__(self, hasher: BodyHasher, compare: Callable[[bytes], None]) -> None:
+        self._hasher = hasher
+        self._compare = compare
+
+    def update(self, data: bytes) -> None:
+        """Hash the next chunk of the body."""
+        self._hasher.update(data)
+
+    def finish(self) -> None:
+        """Check the whole body's hash against the certified one."""
+        self._compare(self._hasher.digest())
+
+
+def _verify_v1(url: str, headers: Sequence[tuple[str, str]], tree: HashTree) -> BodyCheck:
     path = unquote(urlsplit(url).path)
     found = lookup_path(["http_assets", path], tree)
     if found.status is not LookupStatus.FOUND:
@@ -707,11 +844,15 @@ def _verify_v1(url: str, headers: Sequence[tuple[str, str]], body: bytes,
     if found.status is not LookupStatus.FOUND or found.value is None:
         raise VerificationError(
             f"the certified tree has no http_assets entry for {path!r} (nor /index.html)")
-    digest = hashlib.sha256(_decoded_body(body, _header(headers, "content-encoding"))).digest()
-    if digest != found.value:
-        raise VerificationError(
-            f"the body's SHA-256 {digest.hex()} is not the certified {found.value.hex()} "
-            f"for {path!r}: the response was altered")
+    certified = found.value
+
+    def compare(digest: bytes) -> None:
+        if digest != certified:
+            raise VerificationError(
+                f"the body's SHA-256 {digest.hex()} is not the certified {certified.hex()} "
+                f"for {path!r}: the response was altered")
+
+    return BodyCheck(BodyHasher(_header(headers, "content-encoding")), compare)
 
 
 def _exists(path: Sequence[str], tree: HashTree) -> bool:
@@ -742,7 +883,7 @@ def _check_expression_path(expr_path: list[str], url: str, tree: HashTree) -> No
 
 
 def _verify_v2(request: HttpRequest, status: int, headers: Sequence[tuple[str, str]],
-               body: bytes, tree: HashTree, fields: dict[str, bytes | int | str]) -> None:
+               tree: HashTree, fields: dict[str, bytes | int | str]) -> BodyCheck | None:
     raw_path = fields.get("expr_path")
     if not isinstance(raw_path, bytes):
         raise VerificationError("IC-Certificate version 2 needs an expr_path=:<base64 CBOR>:")
@@ -764,15 +905,19 @@ def _verify_v2(request: HttpRequest, status: int, headers: Sequence[tuple[str, s
         raise VerificationError(
             f"the certified tree has no expression hash {expr_hash.hex()} under {expr_path}")
     if expression.no_certification:
-        return
-    response_digest = response_hash(status, headers, body, expression)
+        return None
     request_label = (b"" if expression.request_headers is None
                      else request_hash(request, expression))
-    leaf = lookup_subtree([request_label, response_digest], expr_tree)
-    if not (isinstance(leaf, Empty) or leaf == Leaf(b"")):
-        raise VerificationError(
-            "the certified tree does not hold this request/response pair (response hash "
-            f"{response_digest.hex()}): the response was altered")
+
+    def compare(body_digest: bytes) -> None:
+        response_digest = _response_digest(status, headers, body_digest, expression)
+        leaf = lookup_subtree([request_label, response_digest], expr_tree)
+        if not (isinstance(leaf, Empty) or leaf == Leaf(b"")):
+            raise VerificationError(
+                "the certified tree does not hold this request/response pair (response hash "
+                f"{response_digest.hex()}): the response was altered")
+
+    return BodyCheck(BodyHasher(), compare)
 
 
 def verify_response(
@@ -789,6 +934,31 @@ def verify_response(
     Returns the response-verification version that proved it (1 or 2), or None when
     the response has no ``IC-Certificate`` header. Raises `VerificationError` naming the
     failed check otherwise.
+    """
+    started = start_verification(canister_id, request, response, root_key=root_key,
+                                 now_ns=now_ns)
+    if started is None:
+        return None
+    version, check = started
+    if check is not None:
+        check.update(body)
+        check.finish()
+    return version
+
+
+def start_verification(
+    canister_id: Principal,
+    request: HttpRequest,
+    response: CanisterHttpResponse,
+    *,
+    root_key: bytes,
+    now_ns: int | None,
+) -> tuple[int, BodyCheck | None] | None:
+    """`verify_response` up to the body: everything the certificate proves but the body.
+
+    Returns None without an ``IC-Certificate`` header, else the version (1 or 2) and
+    the `BodyCheck` the body must pass (None when a v2 expression certifies no body).
+    Raises `VerificationError` naming the failed check.
     """
     value = _header(response.headers, CERTIFICATE_HEADER)
     if value is None:
@@ -816,11 +986,9 @@ def verify_response(
             "or is stale")
     version = fields.get("version", 1)
     if version == 1:
-        _verify_v1(request.url, response.headers, body, tree)
-        return 1
+        return 1, _verify_v1(request.url, response.headers, tree)
     if version == 2:
-        _verify_v2(request, response.status_code, response.headers, body, tree, fields)
-        return 2
+        return 2, _verify_v2(request, response.status_code, response.headers, tree, fields)
     raise VerificationError(f"IC-Certificate version {version!r} is not supported (1 or 2)")
 
 
@@ -880,6 +1048,109 @@ def reject_response(canister_id: Principal, error: CanisterError) -> GatewayResp
         f"{error.message}")
 
 
+class BodyStream:
+    """The rest of a streamed body, one callback query per chunk, as the server asks for it.
+
+    Iterating gives the first chunk (already in hand) and then each callback's chunk;
+    the next query runs only when the previous chunk has been taken. Raises
+    `StreamAborted` for a failure (a reject, an undecodable reply, a cap exceeded, a
+    body that fails its `BodyCheck`); then, and after `close`, it makes no more
+    queries. With a `BodyCheck` the body's last byte is held back until the check
+    passes (module docstring). Safe to `close` from another thread while a query runs.
+    """
+
+    def __init__(self, gateway: Gateway, canister_id: Principal, first: bytes,
+                 streaming: StreamingCallback, check: BodyCheck | None = None) -> None:
+        self._backend = gateway.backend
+        self._max_body_bytes = gateway.max_body_bytes
+        self._max_calls = gateway.max_streaming_calls
+        self._canister_id = canister_id
+        self._method = streaming.callback.method
+        self._pending: bytes | None = first
+        self._token_arg: bytes | None = streaming.token_arg
+        self._check = check
+        self._held = b""
+        self._lock = threading.Lock()
+        self._ended = False
+        self.closed = False
+        self.queries = 0  # callback queries made
+        self.received = 0  # body bytes received from the canister
+        self.sent = 0  # body bytes given out
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self
+
+    def __next__(self) -> bytes:
+        with self._lock:
+            while not (self._ended or self.closed):
+                piece = self._pending
+                self._pending = None
+                if piece is None:
+                    piece = self._next_chunk()
+                    if piece is None:
+                        continue
+                out = self._account(piece)
+                if out:
+                    self.sent += len(out)
+                    return out
+            raise StopIteration
+
+    def close(self) -> None:
+        """Make no more queries (the client went away); a running query still completes."""
+        self.closed = True
+
+    def _fail(self, cause: GatewayError) -> StreamAborted:
+        self._ended = True
+        return StreamAborted(self._canister_id, cause, self.sent)
+
+    def _next_chunk(self) -> bytes | None:
+        """The next callback's chunk, or None (and ended) when the token was the last."""
+        if self._token_arg is None:
+            self._ended = True
+            return b"" if self._check is not None or self._held else None
+        self.queries += 1
+        if self.queries > self._max_calls:
+            raise self._fail(GatewayError(
+                502, f"the body needs more than {self._max_calls} streaming callbacks"))
+        try:
+            chunk = decode_streaming_chunk(
+                self._backend.query(self._canister_id, self._method, self._token_arg))
+        except CanisterError as exc:
+            raise self._fail(GatewayError(
+                502, f"the streaming callback {self._method} was rejected: reject code "
+                f"{int(exc.reject_code)} ({exc.reject_code.name}), {exc.error_code}: "
+                f"{exc.message}")) from exc
+        except GatewayError as exc:
+            raise self._fail(exc) from exc
+        self._token_arg = chunk.next_token_arg
+        return chunk.body
+
+    def _account(self, piece: bytes) -> bytes:
+        """Count, cap and check ``piece``; what may be sent of it now."""
+        self.received += len(piece)
+        if self.received > self._max_body_bytes:
+            raise self._fail(GatewayError(
+                502, f"the streamed body exceeds the gateway's limit of "
+                f"{self._max_body_bytes} bytes"))
+        check = self._check
+        if check is None:
+            return piece
+        try:
+            check.update(piece)
+            last = self._ended or (self._pending is None and self._token_arg is None)
+            if last:
+                self._ended = True
+                check.finish()
+        except VerificationError as exc:
+            raise self._fail(exc) from exc
+        out = self._held + piece
+        if last:
+            self._held = b""
+            return out
+        self._held = out[-1:]  # the last byte waits for the check (module docstring)
+        return out[:-1]
+
+
 class Gateway:
     """Serves HTTP requests from canisters through a `CanisterBackend` (module docstring)."""
 
@@ -891,17 +1162,32 @@ class Gateway:
 
     def handle(self, canister_id: Principal, request: HttpRequest, *,
                verify: bool = True) -> GatewayResponse:
-        """Answer ``request`` from ``canister_id``; never raises for canister-side failures."""
+        """Answer ``request`` from ``canister_id`` with the whole body; never raises for
+        canister-side failures (a failed stream is the error it would have been)."""
+        answer = self.open(canister_id, request, verify=verify)
+        if isinstance(answer, GatewayResponse):
+            return answer
         try:
-            return self._handle(canister_id, request, verify)
-        except CanisterError as exc:
-            return reject_response(canister_id, exc)
-        except GatewayError as exc:
-            return _text_response(exc.status, exc.message, (
-                (VERIFICATION_HEADER, "failed"),) if isinstance(exc, VerificationError) else ())
+            body = b"".join(answer.body)
+        except StreamAborted as exc:
+            return _error_response(canister_id, exc.cause)
+        return GatewayResponse(answer.status, answer.headers, body)
 
-    def _handle(self, canister_id: Principal, request: HttpRequest,
-                verify: bool) -> GatewayResponse:
+    def open(self, canister_id: Principal, request: HttpRequest, *,
+             verify: bool = True) -> GatewayResponse | StreamedResponse:
+        """Answer ``request``: a `StreamedResponse` for a body that streams (its first
+        chunk in hand, the rest read lazily), a complete `GatewayResponse` otherwise.
+
+        Never raises for canister-side failures before the status; iterating a
+        `StreamedResponse`'s body raises `StreamAborted` for those after it.
+        """
+        try:
+            return self._open(canister_id, request, verify)
+        except (CanisterError, GatewayError) as exc:
+            return _error_response(canister_id, exc)
+
+    def _open(self, canister_id: Principal, request: HttpRequest,
+              verify: bool) -> GatewayResponse | StreamedResponse:
         reply = self.backend.query(canister_id, "http_request", encode_http_request(request))
         response = decode_http_response(reply)
         upgraded = response.upgrade
@@ -909,13 +1195,18 @@ class Gateway:
             reply = self.backend.update(
                 canister_id, "http_request_update", encode_http_update_request(request))
             response = decode_http_response(reply)
-        body = self._assemble(canister_id, response)
+        streaming = response.streaming
+        if streaming is not None and streaming.callback.service != canister_id:
+            raise GatewayError(
+                502, f"the streaming callback {streaming.callback.service}."
+                f"{streaming.callback.method} is not a method of canister {canister_id}")
         if not 200 <= response.status_code <= 599:
             # 1xx are interim answers: none can end an exchange, so none is a final response.
             raise GatewayError(
                 502, f"canister {canister_id} answered with HTTP status {response.status_code}; "
                 "a final response needs a status from 200 to 599")
         _check_headers(canister_id, response.headers)
+        check: BodyCheck | None = None
         if upgraded:
             verification = "update-call"
         elif not verify:
@@ -923,41 +1214,44 @@ class Gateway:
         elif _header(response.headers, CERTIFICATE_HEADER) is None:
             verification = "not-certified"
         else:
-            version = verify_response(canister_id, request, response, body,
-                                      root_key=self.backend.root_key(),
-                                      now_ns=self.backend.now_ns())
-            verification = f"verified-v{version}"
-        headers = tuple((name, value) for name, value in response.headers
-                        if name.lower() not in _HOP_BY_HOP)
-        served = GatewayResponse(response.status_code,
-                                 (*headers, (VERIFICATION_HEADER, verification)), body)
-        return apply_range(request, served)
-
-    def _assemble(self, canister_id: Principal, response: CanisterHttpResponse) -> bytes:
-        """The complete body: the first chunk plus every streamed one, within the caps."""
-        streaming = response.streaming
+            started = start_verification(canister_id, request, response,
+                                         root_key=self.backend.root_key(),
+                                         now_ns=self.backend.now_ns())
+            assert started is not None  # the response has the header
+            verification = f"verified-v{started[0]}"
+            check = started[1]
+        headers = (*(header for header in response.headers
+                     if header[0].lower() not in _HOP_BY_HOP),
+                   (VERIFICATION_HEADER, verification))
         if streaming is None:
-            return response.body
-        if streaming.callback.service != canister_id:
-            raise GatewayError(
-                502, f"the streaming callback {streaming.callback.service}."
-                f"{streaming.callback.method} is not a method of canister {canister_id}")
-        parts = [response.body]
-        size = len(response.body)
-        token_arg: bytes | None = streaming.token_arg
-        calls = 0
-        while token_arg is not None:
-            calls += 1
-            if calls > self.max_streaming_calls:
-                raise GatewayError(502, f"the body needs more than {self.max_streaming_calls} "
-                                        "streaming callbacks")
-            chunk = decode_streaming_chunk(
-                self.backend.query(canister_id, streaming.callback.method, token_arg))
-            size += len(chunk.body)
-            if size > self.max_body_bytes:
-                raise GatewayError(
-                    502, f"the streamed body exceeds the gateway's limit of "
-                    f"{self.max_body_bytes} bytes")
-            parts.append(chunk.body)
-            token_arg = chunk.next_token_arg
-        return b"".join(parts)
+            if check is not None:
+                check.update(response.body)
+                check.finish()
+            return apply_range(request, GatewayResponse(response.status_code, headers,
+                                                        response.body))
+        stream = BodyStream(self, canister_id, response.body, streaming, check)
+        if _range_applies(request, response.status_code, headers):
+            # apply_range needs the whole body: assemble it, within the stream's caps.
+            try:
+                body = b"".join(stream)
+            except StreamAborted as exc:
+                raise exc.cause from exc
+            return apply_range(request, GatewayResponse(response.status_code, headers, body))
+        served = apply_range(request, GatewayResponse(response.status_code, headers, b""))
+        return StreamedResponse(served.status, served.headers, stream)
+
+
+def _range_applies(request: HttpRequest, status: int,
+                   headers: Sequence[tuple[str, str]]) -> bool:
+    """Whether `apply_range` would serve a part of this response's body."""
+    return (status == 200 and request.method in ("GET", "HEAD")
+            and request.header("range") is not None
+            and if_range_holds(request.header("if-range"), _header(headers, "etag")))
+
+
+def _error_response(canister_id: Principal, error: CanisterError | GatewayError
+                    ) -> GatewayResponse:
+    if isinstance(error, CanisterError):
+        return reject_response(canister_id, error)
+    return _text_response(error.status, error.message, (
+        (VERIFICATION_HEADER, "failed"),) if isinstance(error, VerificationError) else ())
