@@ -57,7 +57,14 @@ from icframework.core import ErrorCode, Principal, PrincipalError
 from icframework.protocol import ProtocolError
 from icframework.protocol.errors import MalformedRequestError
 from icframework.protocol.socket_auth import NONCE_BYTES, proof_from_frame, verify_challenge
-from icframework.replica import Replica, error_status, get_service, query_body, submit_call_body
+from icframework.replica import (
+    HttpError,
+    Replica,
+    api_backend,
+    error_status,
+    query_body,
+    submit_call_body,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -263,9 +270,10 @@ class CanisterSocketConsumer(AsyncWebsocketConsumer):
 
     async def _access(self, topic: str) -> str | None:
         """None if the socket's principal may receive ``topic``, else why not."""
-        service = get_service()
-        if service is None:
-            return "this process serves no replica"
+        try:  # the embedded replica, or a front end's copy of the canister's subnet
+            reader = api_backend().reader(self.canister)
+        except HttpError as exc:
+            return exc.message
         arg = encode((TEXT,), (topic,))
 
         def ask(replica: Replica) -> tuple[bytes | None, str | None, ErrorCode | None]:
@@ -275,7 +283,7 @@ class CanisterSocketConsumer(AsyncWebsocketConsumer):
                 return result.reply, None, None
             return None, result.reject.message, result.reject.error_code
 
-        reply, message, code = await sync_to_async(service.run, thread_sensitive=False)(ask)
+        reply, message, code = await sync_to_async(reader.run, thread_sensitive=False)(ask)
         if reply is None:
             if code is ErrorCode.CANISTER_METHOD_NOT_FOUND and ACCESS_METHOD in (message or ""):
                 return None  # no access method: the canister's topics are public

@@ -42,7 +42,14 @@ from icframework.replica.execution.component import set_runtime_loader, shared_r
 from icframework.replica.execution.python_module import pack_python_module
 from icframework.replica.execution.wasm_module import CanisterModule, load_canister_module
 from icframework.replica.gateway_middleware import GatewayMiddleware, canister_origin
-from icframework.replica.http.asgi import ApiApplication, query_body, submit_call_body
+from icframework.replica.http.asgi import (
+    ApiApplication,
+    ApiBackend,
+    api_backend,
+    query_body,
+    set_api_backend,
+    submit_call_body,
+)
 from icframework.replica.http.errors import HttpError, error_status
 from icframework.replica.lease import WriterLease
 from icframework.replica.postgres_store import LeaseLost, PostgresStateStore
@@ -68,6 +75,7 @@ from icframework.replica.subnet import CanisterEvent
 
 __all__ = [
     "ApiApplication",
+    "ApiBackend",
     "CallOutcome",
     "CanisterChange",
     "CanisterError",
@@ -95,6 +103,7 @@ __all__ = [
     "WriterLease",
     "admin_identity",
     "admin_pem_path",
+    "api_backend",
     "canister_origin",
     "error_status",
     "get_service",
@@ -102,6 +111,7 @@ __all__ = [
     "load_canister_module",
     "pack_python_module",
     "query_body",
+    "set_api_backend",
     "set_runtime_loader",
     "shared_runtime",
     "start_service",

@@ -77,11 +77,6 @@ def test_published_round_events_reach_a_front_ends_group_in_order(redis_url: str
 SOURCE = Path(__file__).resolve().parents[1] / "channels" / "publisher_canister.py"
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "needs the writer to publish its rounds' events (replica.add_event_listener("
-    "publish_round_events) in SubnetWriter) and the canister socket's can_subscribe check "
-    "to read api_backend().reader(canister) instead of get_service(); remove this marker "
-    "once both are in"))
 def test_a_socket_on_front_end_b_gets_events_of_a_canister_updated_through_a(
         runtime: object, postgres_url: str, redis_url: str, tmp_path: Path) -> None:
     """A Python canister on the app subnet publishes in an update called through front
