@@ -12,27 +12,41 @@ apps and dashboard the replica serves on its main host. `ServiceBackend` runs th
 gateway's calls on the process's `ReplicaService`: queries on the replica's thread (with
 the canister's data certificate once a round has committed, so canisters can certify
 responses), update calls through the service's one submit-and-wait.
+
+Streamed bodies (`icframework.replica.gateway.StreamedResponse`) become a
+``StreamingHttpResponse``: headers and the first chunk go out at once, and each further
+chunk is one callback query made when the server asks for it. Under ASGI the body is an
+async iterator that runs each query in a worker thread (Django would otherwise read a
+sync iterator to the end before sending a byte); when the client disconnects, Django
+cancels the response and the stream is closed, so no further query is made (one
+already running completes and is dropped). A stream that fails after the status was
+sent (`icframework.replica.gateway.StreamAborted`) is logged and re-raised, so the
+server closes the connection: the client sees a truncated body, never a complete one.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
 from django.http import HttpRequest as DjangoRequest
-from django.http import HttpResponse, HttpResponseRedirect
+from django.http import HttpResponse, HttpResponseBase, HttpResponseRedirect, StreamingHttpResponse
 from django.utils.encoding import escape_uri_path
 
 from icframework.core import ErrorCode, Principal
 from icframework.replica.errors import CanisterError
 from icframework.replica.gateway import (
+    BodyStream,
     CanisterRoute,
     Gateway,
     GatewayError,
     GatewayResponse,
     HttpRequest,
+    StreamAborted,
+    StreamedResponse,
     canister_url,
     resolve_canister,
 )
@@ -43,6 +57,8 @@ from icframework.replica.state import IngressState
 __all__ = ["GatewayMiddleware", "ServiceBackend", "canister_origin", "canister_origin_url"]
 
 UPDATE_TIMEOUT_SECONDS = 60.0
+
+logger = logging.getLogger(__name__)
 
 
 class ServiceBackend:
@@ -89,8 +105,16 @@ class ServiceBackend:
         return self.service.replica.subnet.clock()
 
 
-def _django_response(answer: GatewayResponse) -> HttpResponse:
-    response = HttpResponse(answer.body, status=answer.status)
+def _django_response(answer: GatewayResponse | StreamedResponse, *,
+                     asynchronous: bool = False) -> HttpResponseBase:
+    """The Django response for ``answer``; a streamed body as a sync iterator, or (for
+    ASGI, ``asynchronous``) an async one whose queries run in worker threads."""
+    response: HttpResponseBase
+    if isinstance(answer, StreamedResponse):
+        content = (_async_body(answer.body) if asynchronous else _sync_body(answer.body))
+        response = StreamingHttpResponse(content, status=answer.status)
+    else:
+        response = HttpResponse(answer.body, status=answer.status)
     del response["Content-Type"]
     merged: dict[str, tuple[str, str]] = {}
     for name, value in answer.headers:
@@ -100,6 +124,39 @@ def _django_response(answer: GatewayResponse) -> HttpResponse:
     for name, value in merged.values():
         response[name] = value
     return response
+
+
+def _log_abort(exc: StreamAborted) -> None:
+    logger.warning("closing the connection, the response is incomplete: %s", exc.message)
+
+
+def _sync_body(stream: BodyStream) -> Iterator[bytes]:
+    """``stream`` for a WSGI server (or the test client): closed when the response is."""
+    try:
+        yield from stream
+    except StreamAborted as exc:
+        _log_abort(exc)
+        raise
+    finally:
+        stream.close()
+
+
+def _next_piece(stream: BodyStream) -> bytes | None:
+    return next(stream, None)
+
+
+async def _async_body(stream: BodyStream) -> AsyncIterator[bytes]:
+    """``stream`` for an ASGI server: each chunk's query in a worker thread; closed when
+    the client goes away (Django cancels the response) or the body ends."""
+    read = sync_to_async(_next_piece, thread_sensitive=False)
+    try:
+        while (piece := await read(stream)) is not None:
+            yield piece
+    except StreamAborted as exc:
+        _log_abort(exc)
+        raise
+    finally:
+        stream.close()
 
 
 def _text(status: int, message: str) -> HttpResponse:
@@ -169,14 +226,15 @@ class GatewayMiddleware:
             return route
         return self._serve(request, route)
 
-    async def _acall(self, request: DjangoRequest) -> HttpResponse:
+    async def _acall(self, request: DjangoRequest) -> HttpResponseBase:
         route = self._route(request)
         if route is None:
-            response: HttpResponse = await self.get_response(request)
+            response: HttpResponseBase = await self.get_response(request)
             return response
         if isinstance(route, HttpResponse):
             return route
-        return await sync_to_async(self._serve, thread_sensitive=False)(request, route)
+        return await sync_to_async(self._serve, thread_sensitive=False)(
+            request, route, asynchronous=True)
 
     @staticmethod
     def _route(request: DjangoRequest) -> CanisterRoute | HttpResponse | None:
@@ -195,7 +253,8 @@ class GatewayMiddleware:
         return _redirect_to_canister_origin(request, named.canister_id)
 
     @staticmethod
-    def _serve(request: DjangoRequest, route: CanisterRoute) -> HttpResponse:
+    def _serve(request: DjangoRequest, route: CanisterRoute, *,
+               asynchronous: bool = False) -> HttpResponseBase:
         service = get_service()
         if service is None:
             return _text(503, "this process serves no replica: start it with "
@@ -206,6 +265,6 @@ class GatewayMiddleware:
             headers=tuple(request.headers.items()),
             body=request.body,
         )
-        answer = Gateway(ServiceBackend(service)).handle(
+        answer = Gateway(ServiceBackend(service)).open(
             route.canister_id, gateway_request, verify=not route.raw)
-        return _django_response(answer)
+        return _django_response(answer, asynchronous=asynchronous)

@@ -1,19 +1,30 @@
-"""A Python canister streams a 5 MiB file through the gateway: Django's test client against
-a running replica serving ``tests/sdk/streaming_canister.py``.
+"""A Python canister streams a 5 MiB file through the gateway: Django's test client, the
+project's ASGI application (``config.asgi``) driven message by message, and uvicorn with
+an HTTP client, against a running replica serving ``tests/sdk/streaming_canister.py``.
 
-The canister keeps the file as 2 MiB chunks in a stable map; the gateway assembles the
-whole body from the first chunk and the ``http_stream`` callback, the canister answers a
+The canister keeps the file as 2 MiB chunks in a stable map; the gateway streams the
+body: the first chunk goes out before the ``http_stream`` callback is queried, and each
+further chunk is queried when the server asks for it (the callback queries are counted
+in the replica's metrics, never timed). A client that disconnects stops the queries; a
+callback that rejects mid-stream truncates the response. The canister answers a
 ``Range`` itself with 206 from the one chunk it touches, and ``If-None-Match`` with 304.
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import hashlib
-from collections.abc import Iterator
+import socket
+import threading
+from collections.abc import Iterator, MutableMapping
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
+import uvicorn
+from django.http import StreamingHttpResponse
 from django.test import Client
 
 from icframework.candid import BLOB, NAT32, NAT64, TEXT, decode, encode
@@ -22,7 +33,7 @@ from icframework.compiler.runtime_build import load_runtime
 from icframework.core import Principal
 from icframework.replica.execution.python_module import pack_python_module
 from icframework.replica.execution.runtime import set_runtime_loader
-from icframework.replica.gateway import VERIFICATION_HEADER
+from icframework.replica.gateway import VERIFICATION_HEADER, StreamAborted
 from icframework.replica.service import ReplicaService, start_service, stop_service
 from icframework.sdk.http import etag_of
 from tests.compiler.runtime_support import CACHE_DIR, runtime_component
@@ -30,6 +41,8 @@ from tests.compiler.runtime_support import CACHE_DIR, runtime_component
 OWNER = Principal.self_authenticating(b"streaming test owner")
 CHUNK = 2 * 1024 * 1024
 BODY = bytes((p * 13 + 5) % 251 for p in range(5 * 1024 * 1024 + 321))
+CALLBACKS = 2  # the two chunks after the first
+BROKEN = "broken"  # a file whose chunk 1 is replaced by a short one after the commit
 SOURCE = Path(__file__).resolve().parents[2] / "sdk" / "streaming_canister.py"
 
 
@@ -51,9 +64,18 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ReplicaServ
             arg = encode([TEXT, NAT32, BLOB],
                          ["clip", index, BODY[index * CHUNK:(index + 1) * CHUNK]])
             service.run(lambda r, arg=arg: r.update(canister, "put_chunk", arg, sender=OWNER))
-        arg = encode([TEXT, NAT64, TEXT], ["clip", len(BODY), "video/mp4"])
-        reply = service.run(lambda r: r.update(canister, "commit", arg, sender=OWNER))
-        assert decode(reply, [BLOB]) == (hashlib.sha256(BODY).digest(),)
+        for name in ("clip", BROKEN):
+            arg = encode([TEXT, NAT64, TEXT], [name, len(BODY), "video/mp4"])
+            if name == BROKEN:  # the same chunks, committed; then chunk 1 loses its tail
+                for index in range(-(-len(BODY) // CHUNK)):
+                    part = encode([TEXT, NAT32, BLOB],
+                                  [BROKEN, index, BODY[index * CHUNK:(index + 1) * CHUNK]])
+                    service.run(lambda r, a=part: r.update(canister, "put_chunk", a,
+                                                           sender=OWNER))
+            reply = service.run(lambda r, a=arg: r.update(canister, "commit", a, sender=OWNER))
+            assert decode(reply, [BLOB]) == (hashlib.sha256(BODY).digest(),)
+        short = encode([TEXT, NAT32, BLOB], [BROKEN, 1, BODY[CHUNK:2 * CHUNK - 1]])
+        service.run(lambda r: r.update(canister, "put_chunk", short, sender=OWNER))
         yield service, canister
     finally:
         stop_service()
@@ -64,7 +86,20 @@ def host(canister: Principal) -> str:
     return f"{canister}.localhost"
 
 
-def test_the_gateway_assembles_the_streamed_body(
+def callback_queries(service: ReplicaService, canister: Principal) -> int:
+    """How many ``http_stream`` queries the canister has answered (or rejected), from the
+    replica's recent calls (a ring far longer than this module's calls)."""
+    calls = service.run(lambda r: r.metrics())["calls"]
+    return sum(1 for call in calls
+               if call["canister"] == canister.to_text() and call["method"] == "http_stream")
+
+
+def streamed(response: Any) -> bytes:
+    assert isinstance(response, StreamingHttpResponse)
+    return b"".join(response.streaming_content)
+
+
+def test_the_gateway_streams_the_body_to_the_test_client(
         site: tuple[ReplicaService, Principal]) -> None:
     _, canister = site
     response = Client().get("/files/clip", HTTP_HOST=host(canister))
@@ -73,7 +108,8 @@ def test_the_gateway_assembles_the_streamed_body(
     assert response["Accept-Ranges"] == "bytes"
     assert response["ETag"] == etag_of(hashlib.sha256(BODY).digest())
     assert response[VERIFICATION_HEADER] == "not-certified"
-    content = response.content
+    assert not response.has_header("Content-Length")
+    content = streamed(response)
     assert len(content) == len(BODY) and content == BODY
 
 
@@ -107,3 +143,178 @@ def test_unsatisfiable_range_and_if_none_match(
     cached = Client().get("/files/clip", HTTP_HOST=host(canister), HTTP_IF_NONE_MATCH=etag)
     assert cached.status_code == 304
     assert cached.content == b""
+
+
+# -- the project's ASGI application, message by message -----------------------------------------
+
+
+Message = MutableMapping[str, Any]
+
+
+class AsgiExchange:
+    """One GET through ``config.asgi.application``: what the application sends, and the
+    callback queries counted when the first body bytes were sent. With ``disconnect``,
+    the client goes away as soon as it has the first body bytes."""
+
+    def __init__(self, service: ReplicaService, canister: Principal, path: str, *,
+                 disconnect: bool = False) -> None:
+        self.service, self.canister, self.path = service, canister, path
+        self.disconnect = disconnect
+        self.messages: list[Message] = []
+        self.queries_at_first_byte: int | None = None
+        self.error: BaseException | None = None
+
+    @property
+    def status(self) -> int:
+        return int(self.messages[0]["status"])
+
+    @property
+    def body(self) -> bytes:
+        return b"".join(m.get("body", b"") for m in self.messages[1:])
+
+    @property
+    def completed(self) -> bool:
+        """Whether the application ended the response (a body message without more_body)."""
+        return any(m["type"] == "http.response.body" and not m.get("more_body", False)
+                   for m in self.messages)
+
+    def run(self) -> AsgiExchange:
+        from config.asgi import application
+
+        self.before = callback_queries(self.service, self.canister)
+        got_first_byte = asyncio.Event()
+        requested = False
+
+        async def receive() -> Message:
+            nonlocal requested
+            if not requested:
+                requested = True
+                return {"type": "http.request", "body": b"", "more_body": False}
+            if self.disconnect:
+                await got_first_byte.wait()
+            else:
+                await asyncio.Event().wait()  # never: the client stays
+            return {"type": "http.disconnect"}
+
+        async def send(message: Message) -> None:
+            self.messages.append(message)
+            if message.get("body") and self.queries_at_first_byte is None:
+                self.queries_at_first_byte = (callback_queries(self.service, self.canister)
+                                              - self.before)
+                got_first_byte.set()
+            await asyncio.sleep(0)
+
+        scope = {
+            "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
+            "method": "GET", "scheme": "http", "path": self.path,
+            "raw_path": self.path.encode(), "query_string": b"", "root_path": "",
+            "headers": [(b"host", host(self.canister).encode())],
+            "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 8000),
+        }
+
+        async def exchange() -> None:
+            try:
+                await application(scope, receive, send)
+            except Exception as exc:  # what the server sees: it closes the connection
+                self.error = exc
+
+        asyncio.run(exchange())  # waits for the worker threads (a query in flight) too
+        self.after = callback_queries(self.service, self.canister) - self.before
+        return self
+
+
+def test_asgi_sends_the_first_chunk_before_any_callback_query(
+        site: tuple[ReplicaService, Principal]) -> None:
+    exchange = AsgiExchange(*site, "/files/clip").run()
+    assert exchange.error is None
+    assert exchange.status == 200
+    headers = {name.lower(): value for name, value in exchange.messages[0]["headers"]}
+    assert headers[b"content-type"] == b"video/mp4"
+    assert headers[VERIFICATION_HEADER.lower().encode()] == b"not-certified"
+    assert exchange.queries_at_first_byte == 0
+    assert exchange.after == CALLBACKS
+    assert exchange.completed
+    assert exchange.body == BODY
+
+
+def test_asgi_client_disconnect_stops_the_callback_queries(
+        site: tuple[ReplicaService, Principal]) -> None:
+    exchange = AsgiExchange(*site, "/files/clip", disconnect=True).run()
+    assert exchange.error is None
+    assert exchange.queries_at_first_byte == 0
+    # The query asked for when the client left may complete; none is made after it.
+    assert exchange.after <= 1 < CALLBACKS
+    assert not exchange.completed
+    assert len(exchange.body) < len(BODY)
+
+
+def test_asgi_callback_reject_mid_stream_aborts_the_response(
+        site: tuple[ReplicaService, Principal]) -> None:
+    exchange = AsgiExchange(*site, f"/files/{BROKEN}").run()
+    assert exchange.status == 200
+    assert isinstance(exchange.error, StreamAborted)
+    assert "http_stream was rejected" in str(exchange.error)
+    assert f"chunk 1 of {BROKEN!r} has {CHUNK - 1} bytes" in str(exchange.error)
+    assert exchange.after == 1  # the rejected one; never the chunk after it
+    assert not exchange.completed
+    assert exchange.body == BODY[:CHUNK]
+
+
+# -- uvicorn and an HTTP client -----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def server(site: tuple[ReplicaService, Principal]) -> Iterator[str]:
+    """``config.asgi.application`` served by uvicorn on a free loopback port."""
+    from config.asgi import application
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    serving = uvicorn.Server(uvicorn.Config(application, log_level="critical", lifespan="off"))
+    thread = threading.Thread(target=serving.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        while not serving.started:
+            if not thread.is_alive():
+                raise RuntimeError("uvicorn stopped before serving")
+            threading.Event().wait(0.01)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        serving.should_exit = True
+        thread.join()
+        sock.close()
+
+
+def test_http_client_reads_the_first_chunk_before_later_queries(
+        site: tuple[ReplicaService, Principal], server: str) -> None:
+    service, canister = site
+    before = callback_queries(service, canister)
+    received = bytearray()
+    with httpx.Client(timeout=60) as client, client.stream(
+            "GET", f"{server}/files/clip", headers={"Host": host(canister)}) as response:
+        assert response.status_code == 200
+        assert response.headers["transfer-encoding"] == "chunked"
+        pieces = response.iter_raw()
+        received += next(pieces)
+        # uvicorn pauses a stream whose client does not read: at most the next chunk's
+        # query has run (socket buffers may hold part of chunk 0); never the last one.
+        assert callback_queries(service, canister) - before < CALLBACKS
+        for piece in pieces:
+            received += piece
+    assert bytes(received) == BODY
+    assert callback_queries(service, canister) - before == CALLBACKS
+
+
+def test_http_client_sees_a_truncated_body_when_a_callback_rejects(
+        site: tuple[ReplicaService, Principal], server: str) -> None:
+    _, canister = site
+    received = bytearray()
+    with httpx.Client(timeout=60) as client, client.stream(
+            "GET", f"{server}/files/{BROKEN}", headers={"Host": host(canister)}) as response:
+        assert response.status_code == 200  # sent before the failure
+        with pytest.raises(httpx.RemoteProtocolError, match="incomplete chunked read"):
+            for piece in response.iter_raw():
+                received += piece
+    assert bytes(received) == BODY[:len(received)]
+    assert len(received) == CHUNK < len(BODY)
