@@ -21,6 +21,7 @@ import base64
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -284,3 +285,10 @@ class Client:
 
 def cluster_config(database_url: str, broker_url: str, redis_url: str) -> ClusterConfig:
     return ClusterConfig(database_url, broker_url, redis_url)
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now (for a front end to listen on)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
