@@ -14,7 +14,7 @@ the tree must certify the response (v1: ``http_assets/<path>`` = SHA-256 of the 
 body; v2: the ``http_expr`` expression path, ``IC-CertificateExpression`` and the
 request and response hashes). A failed verification becomes a 503 with a text body;
 responses without the header pass, marked as not certified. Finally a ``Range`` header
-is served from the assembled body (`apply_range`).
+the canister did not answer is served from the body (`apply_range`).
 
 Streaming: `Gateway.open` answers a streamed body (``StreamingStrategy::Callback``) as a
 `StreamedResponse` as soon as the first chunk is in: status and headers are final, and
@@ -34,14 +34,16 @@ certificate proves apart from the body (the signature, the certified data, the t
 ``http_assets`` entry or the v2 expression path and expression) is checked before the
 status is sent (a failure is the 503 as for any response), and the body's SHA-256 (v1:
 of the decoded body, a gzip or deflate body decoded as it streams) is computed as
-chunks pass. The last byte of the body is held back until the hash matches: on a
-mismatch the stream aborts one byte short, so the client never receives a complete
-body that the certificate does not prove, only a truncated response (and the
-connection closes without the message's end). This was chosen over buffering certified
-bodies because buffering would keep the first byte of every certified video behind its
-whole body (the problem this solves) and memory growing with the body; the cost is
-that a client may have consumed the unproven prefix of a body that turns out wrong,
-which it must treat like any other broken download (it never got the end of it).
+chunks pass. Each chunk's last byte is held back until the next chunk is in, and the
+final chunk (with the byte held before it) is sent only once the whole body's hash
+matches: on a mismatch the stream aborts short of the end, so the client never
+receives a complete body that the certificate does not prove, only a truncated
+response (and the connection closes without the message's end). This was chosen over
+buffering certified bodies because buffering would keep the first byte of every
+certified video behind its whole body (the problem this solves) and memory growing
+with the body; the cost is that a client may have consumed the unproven prefix of a
+body that turns out wrong, which it must treat like any other broken download (it
+never got the end of it).
 
 A ``Range`` request the canister answered itself (206) passes as any response. A Range
 request the canister answered with a complete streamed 200 (`apply_range` needs the
@@ -1055,8 +1057,9 @@ class BodyStream:
     the next query runs only when the previous chunk has been taken. Raises
     `StreamAborted` for a failure (a reject, an undecodable reply, a cap exceeded, a
     body that fails its `BodyCheck`); then, and after `close`, it makes no more
-    queries. With a `BodyCheck` the body's last byte is held back until the check
-    passes (module docstring). Safe to `close` from another thread while a query runs.
+    queries. With a `BodyCheck` each chunk's last byte waits for the next chunk and the
+    final chunk for the check (module docstring). Safe to `close` from another thread
+    while a query runs.
     """
 
     def __init__(self, gateway: Gateway, canister_id: Principal, first: bytes,
