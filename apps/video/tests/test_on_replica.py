@@ -102,7 +102,7 @@ def test_the_whole_rendition_is_assembled_from_the_streaming_callback(
     assert response.status_code == 200
     assert response["Content-Type"] == "video/mp4"
     assert response["ETag"] == etag_of(hashlib.sha256(RENDITION).digest())
-    assert response.content == RENDITION
+    assert b"".join(response.streaming_content) == RENDITION
 
 
 @pytest.mark.parametrize(("value", "first", "last"), [
