@@ -7,7 +7,9 @@ management canister change records and memories in place and mark what they touc
 (`mark_dirty`, `set_sandbox`, `clear_memories`, `delete_canister`); `write_changes`
 adds exactly that to a round's `RoundChanges`: dirty records, written heap and
 stable pages, key-value writes and wipes, new modules, and the id allocator with the
-subnet's random seed. `execution_input` builds what a sandbox sees of its canister.
+subnet's random seed. `refresh` goes the other way for a read-only copy: given the
+changes another process committed to the store, it updates only the canisters they
+touch. `execution_input` builds what a sandbox sees of its canister.
 Amounts are cycles, sizes bytes, times nanoseconds.
 """
 
@@ -41,14 +43,17 @@ from icframework.replica.store import RoundChanges, StateStore
 if TYPE_CHECKING:
     from icframework.replica.subnet import SubnetConfig
 
+_ZERO_PAGE = bytes(CHECKPOINT_PAGE)
+
 KV_META = "meta"
 KV_MODULES = "module"
-_KV_CANISTER_PREFIX = "kv:"
+KV_CANISTER_PREFIX = "kv:"
+"""The prefix of the state store namespaces of Python canisters' key-value data."""
 
 
 def kv_namespace(canister_id: bytes) -> str:
     """The state store namespace of a Python canister's key-value data."""
-    return _KV_CANISTER_PREFIX + canister_id.hex()
+    return KV_CANISTER_PREFIX + canister_id.hex()
 
 
 @functools.lru_cache(maxsize=4096)
@@ -123,16 +128,20 @@ class Canisters:
         if module.is_python:
             kv = KeyValueStore(dict(self.store.kv_scan(kv_namespace(canister_id))))
             return self._python_sandbox(state, module, kv)
+        return Sandbox(
+            self.engine, module, stable, self.execution_input(state, Context.START, b""),
+            self.config.install_instruction_limit, image=self._heap_image(state),
+            global_values=state.globals,
+        )
+
+    def _heap_image(self, state: CanisterState) -> bytes:
+        """The committed heap of a wasm canister, from its stored checkpoint pages."""
         image = bytearray(state.heap_size)
-        for index, data in self.store.load_pages(canister_id, "heap"):
+        for index, data in self.store.load_pages(state.canister_id, "heap"):
             offset = index * CHECKPOINT_PAGE
             if offset < state.heap_size:
                 image[offset : offset + len(data)] = data
-        return Sandbox(
-            self.engine, module, stable, self.execution_input(state, Context.START, b""),
-            self.config.install_instruction_limit, image=bytes(image),
-            global_values=state.globals,
-        )
+        return bytes(image)
 
     def _python_sandbox(self, state: CanisterState, module: CanisterModule,
                         kv: KeyValueStore | None) -> ComponentSandbox:
@@ -150,6 +159,121 @@ class Canisters:
             canister_id=state.canister_id, kv=kv, time_ns=self.now(),
             install_instruction_limit=self.config.install_instruction_limit, module=module,
         )
+
+    def refresh(self, changes: RoundChanges) -> set[bytes]:
+        """Bring the loaded canisters to the store's state after ``changes`` were committed
+        to it by another process (a read-only copy following its subnet's writer); returns
+        the ids whose certified entry may have changed (record upserted, created, deleted).
+
+        Only what ``changes`` names is touched, so the result equals a fresh `load`:
+
+        - a new canister, a new module (install, reinstall, upgrade: another module hash
+          or install time) or no sandbox yet: the sandbox is restored as `load` does
+          (compiled modules come from the engine's cache);
+        - stable memory: the changed pages are loaded into the canister's `PageMap` in
+          place (all of it first dropped if its space was deleted), then sized;
+        - a Python canister's key-value writes go into its `KeyValueStore` in place;
+        - a wasm canister whose heap pages, heap size or globals changed is re-instantiated
+          on the same sandbox (its linker and compiled module kept) from the stored image;
+        - a canister whose record alone changed (cycles, status, …) keeps its sandbox;
+        - deleted canisters are dropped, the id allocator and seed follow ``meta``.
+
+        Raises `ReplicaError` if a sandbox cannot be restored; the canisters are then
+        partly refreshed and must be loaded again (`load` on a new instance).
+        """
+        meta = changes.kv_puts.get((KV_META, b"subnet"))
+        if meta is not None:
+            data = cbor2.loads(meta)
+            self.next_canister_index = data["next_index"]
+            self.seed = data["seed"]
+        cleared = {canister_id for canister_id, space in changes.space_deletes
+                   if space == "stable"}
+        heap_changed = {canister_id for canister_id, space in changes.space_deletes
+                        if space == "heap"}
+        stable_writes: dict[bytes, dict[int, bytes | None]] = {}
+        for (canister_id, space), pages in changes.page_writes.items():
+            if space == "stable":
+                stable_writes[canister_id] = pages
+            elif space == "heap":
+                heap_changed.add(canister_id)
+        kv_writes: dict[bytes, dict[bytes, bytes | None]] = {}
+        for namespace, key in changes.kv_deletes:
+            if namespace.startswith(KV_CANISTER_PREFIX):
+                canister_id = bytes.fromhex(namespace[len(KV_CANISTER_PREFIX):])
+                kv_writes.setdefault(canister_id, {})[key] = None
+        for (namespace, key), value in changes.kv_puts.items():
+            if namespace.startswith(KV_CANISTER_PREFIX):
+                canister_id = bytes.fromhex(namespace[len(KV_CANISTER_PREFIX):])
+                kv_writes.setdefault(canister_id, {})[key] = value
+
+        touched: set[bytes] = set()
+        previous: dict[bytes, CanisterState | None] = {}
+        for canister_id in changes.canister_deletes - changes.canister_upserts.keys():
+            if self.states.pop(canister_id, None) is not None:
+                touched.add(canister_id)
+            self.sandboxes.pop(canister_id, None)
+            self.stables.pop(canister_id, None)
+        for canister_id, record in changes.canister_upserts.items():
+            old = None if canister_id in changes.canister_deletes else \
+                self.states.get(canister_id)
+            previous[canister_id] = old
+            self.states[canister_id] = CanisterState.from_record(record)
+            touched.add(canister_id)
+        memories = heap_changed | cleared | stable_writes.keys() | kv_writes.keys()
+        for canister_id in previous.keys() | memories:
+            if canister_id not in self.states:
+                continue  # memories of a deleted canister: gone with it
+            old = previous.get(canister_id, self.states[canister_id])
+            try:
+                self._refresh_canister(
+                    canister_id, old, clear_stable=canister_id in cleared,
+                    stable_pages=stable_writes.get(canister_id, {}),
+                    heap_changed=canister_id in heap_changed,
+                    kv=kv_writes.get(canister_id, {}))
+            except (CanisterTrap, RuntimeUnavailableError) as exc:
+                raise ReplicaError(
+                    f"canister {canister_text(canister_id)} cannot be restored: {exc}"
+                ) from None
+        return touched
+
+    def _refresh_canister(self, canister_id: bytes, old: CanisterState | None, *,
+                          clear_stable: bool, stable_pages: dict[int, bytes | None],
+                          heap_changed: bool, kv: dict[bytes, bytes | None]) -> None:
+        """`refresh` of one canister whose record (``old`` before it) or memories changed."""
+        state = self.states[canister_id]
+        stable = self.stables.get(canister_id)
+        if stable is None:
+            stable = self.stables[canister_id] = PageMap()
+        if clear_stable:
+            stable.clear()
+        for index, data in stable_pages.items():
+            stable.load_page(index, data if data is not None else _ZERO_PAGE)
+        stable.resize(state.stable_size)
+        stable.take_dirty()  # loaded, not written: nothing for a checkpoint
+        if state.module_hash is None:
+            self.sandboxes.pop(canister_id, None)
+            return
+        sandbox = self.sandboxes.get(canister_id)
+        if (sandbox is None or old is None or old.module_hash != state.module_hash
+                or old.last_install_ns != state.last_install_ns):
+            module = self.module_by_hash(state.module_hash)
+            self.sandboxes[canister_id] = self._restore_sandbox(state, module, stable)
+            return
+        store = sandbox.kv
+        if store is not None:
+            if kv:
+                store.begin()
+                for key, value in kv.items():
+                    if value is None:
+                        store.delete(key)
+                    else:
+                        store.put(key, value)
+                store.commit()
+                store.take_dirty()  # loaded, not written: nothing for a checkpoint
+        elif isinstance(sandbox, Sandbox) and (
+                heap_changed or sandbox.heap_size != state.heap_size
+                or sandbox.committed_globals != state.globals):
+            sandbox.restore_image(self._heap_image(state), state.globals)
 
     def module_by_hash(self, module_hash: bytes) -> CanisterModule:
         """The loaded module with ``module_hash``; raises `ReplicaError` if none is stored."""

@@ -141,6 +141,20 @@ class Replica:
             event_listeners=old.event_listeners, metrics=old.metrics, routing=old.routing,
         )
 
+    def apply_changes(self, changes: RoundChanges) -> None:
+        """Catch up with ``changes``, rounds another process committed to this replica's
+        store (its subnet's writer; already applied to the store), without loading the
+        whole subnet again: only the canisters, request statuses and subnet-level state
+        the changes name are read (`Subnet.refresh`), and the next certified state
+        rehashes only those.
+
+        A read-only copy calls it after each sync; a copy that had to start again from a
+        full state (`PostgresStateStore.changes_since` said ``full``) opens a new replica
+        instead. Raises `ReplicaError` if a canister cannot be restored; the subnet is
+        then partly refreshed: `reload` it.
+        """
+        self.subnet.refresh(changes)
+
     def __enter__(self) -> Replica:
         return self
 

@@ -72,13 +72,20 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from icframework.core import ErrorCode, RejectCode
-from icframework.replica.canisters import Canisters, canister_text, kv_namespace
+from icframework.replica.canisters import (
+    KV_CANISTER_PREFIX,
+    KV_META,
+    KV_MODULES,
+    Canisters,
+    canister_text,
+    kv_namespace,
+)
 from icframework.replica.charging import Charging
 from icframework.replica.cycles import FeeSchedule
 from icframework.replica.errors import ReplicaError
 from icframework.replica.execution.engine import ExecutionEngine
 from icframework.replica.execution.runtime import RuntimeLoader
-from icframework.replica.ingress import IngressHistory, check_update_call
+from icframework.replica.ingress import KV_INGRESS, IngressHistory, check_update_call
 from icframework.replica.input_queues import INPUT_QUEUE_CAPACITY, InputQueues
 from icframework.replica.message_execution import (
     MANAGEMENT,
@@ -264,6 +271,52 @@ class Subnet:
         self.ingress.load(self.store)
         self.queues.load(self.store)
         self.xnet.load(self.store)
+
+    def refresh(self, changes: RoundChanges) -> None:
+        """Catch up with ``changes``: rounds another process (the subnet's writer) committed
+        to this subnet's store, already applied to it; what a read-only copy does instead
+        of loading the whole subnet again.
+
+        Height and time come from the store; canisters as `Canisters.refresh` says (only
+        those the changes name); changed request statuses are read into the ingress
+        history; any other subnet-level key (input queues, XNet streams) has those
+        loaded again. The changed canister and request ids go to the certifier
+        (`take_certification_changes`), so it rehashes only them. The result answers,
+        and certifies, like a subnet loaded from the store afresh (turn priorities,
+        metrics and the ingress pruning schedule, which only rounds use, are the
+        exception: a copy never runs rounds). Raises `ReplicaError` in a round, or if a
+        canister cannot be restored: then load the subnet again (`Replica.reload`).
+        """
+        if self._round is not None:
+            raise ReplicaError(
+                f"cannot refresh subnet {self.config.subnet_name!r} during round "
+                f"{self.height}: refresh between rounds"
+            )
+        self.height = self.store.height()
+        self.time_ns = self.store.time_ns()
+        certified = self._certification_changes
+        certified.canisters |= self.canister_state.refresh(changes)
+        requests: set[bytes] = set()
+        subnet_level = False
+        for namespace, key in [*changes.kv_deletes, *changes.kv_puts]:
+            if namespace == KV_INGRESS:
+                requests.add(key)
+            elif namespace not in (KV_META, KV_MODULES) and \
+                    not namespace.startswith(KV_CANISTER_PREFIX):
+                subnet_level = True
+        statuses = self.ingress.statuses
+        for request_id in requests:
+            record = self.store.kv_get(KV_INGRESS, request_id)
+            if record is None:
+                statuses.pop(request_id, None)
+            else:
+                statuses[request_id] = IngressStatus.from_record(record)
+        certified.requests |= requests
+        if subnet_level:
+            self.queues = InputQueues()
+            self.queues.load(self.store)
+            self.xnet = XNetState(self.config.subnet_name)
+            self.xnet.load(self.store)
 
     # -- services of the management canister (`replica.management.SubnetServices`) -----------
 

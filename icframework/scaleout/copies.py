@@ -39,11 +39,10 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from copy import copy as shallow_copy
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
-from icframework.replica import PostgresStateStore, Replica, StateStoreError
+from icframework.replica import PostgresStateStore, Replica, ReplicaError, StateStoreError
 from icframework.replica.store import MemoryStateStore, RoundChanges
 from icframework.scaleout.config import rounds_channel
 from icframework.scaleout.keys import KeysError, load_keys
@@ -83,13 +82,44 @@ class MirrorStore(MemoryStateStore):
         super().__init__()
         self._syncing = False
 
-    def sync(self, changes: RoundChanges) -> None:
-        """Apply the changes read from the subnet's store (the only writes allowed)."""
+    def sync(self, changes: RoundChanges) -> RoundChanges:
+        """Apply the changes read from the subnet's store (the only writes allowed);
+        return the part of them that changed something (see `news`)."""
+        news = self.news(changes)
         self._syncing = True
         try:
             self.commit_round(changes)
         finally:
             self._syncing = False
+        return news
+
+    def news(self, changes: RoundChanges) -> RoundChanges:
+        """The entries of ``changes`` that differ from what this store holds, with its
+        height and time: `PostgresStateStore.changes_since` lists again the rows
+        written at the copy's own height, and the copy's replica should not restore a
+        canister for a record it already has."""
+        news = RoundChanges(height=changes.height, time_ns=changes.time_ns)
+        records = self._canisters
+        news.canister_deletes = {c for c in changes.canister_deletes
+                                 if c in records and c not in changes.canister_upserts}
+        news.canister_upserts = {c: record for c, record in changes.canister_upserts.items()
+                                 if c in changes.canister_deletes or records.get(c) != record}
+        news.space_deletes = {space for space in changes.space_deletes if space in self._spaces}
+        for space, writes in changes.page_writes.items():
+            held = {} if space in changes.space_deletes else self._spaces.get(space, {})
+            fresh = {index: data for index, data in writes.items()
+                     if held.get(index) != (None if data is None else bytes(data))}
+            if fresh:
+                news.page_writes[space] = fresh
+        kv = self._kv
+        news.kv_deletes = {(namespace, key) for namespace, key in changes.kv_deletes
+                           if key in kv.get(namespace, {})
+                           and (namespace, key) not in changes.kv_puts}
+        news.kv_puts = {(namespace, key): value
+                        for (namespace, key), value in changes.kv_puts.items()
+                        if (namespace, key) in changes.kv_deletes
+                        or kv.get(namespace, {}).get(key) != bytes(value)}
+        return news
 
     def commit_round(self, changes: RoundChanges) -> None:
         if not self._syncing:
@@ -206,20 +236,26 @@ class ReadOnlyCopy:
             with self._lock:
                 self._store, self._replica = mirror, replica
         else:
-            # The replica serving reads loaded everything at its start and reads the
-            # store again only for modules (content-addressed, only ever added), so the
-            # changes go in and the next replica loads beside it; reads wait only for
-            # the swap, never for the load.
-            store.sync(changes)
-            if IDENTITY_KEY in changes.kv_puts:
+            news = store.sync(changes)
+            if IDENTITY_KEY in news.kv_puts:
                 # A new identity (a renewed delegation): open the replica again, so its
                 # certificates carry the same delegation as the writer's.
                 fresh = replica_on_mirror(store, self.subnet, self.cache_dir)
+                with self._lock:
+                    self._replica = fresh
             else:
-                fresh = shallow_copy(self.replica)
-                fresh.reload()
-            with self._lock:
-                self._replica = fresh
+                # Only what changed is read into the replica serving reads (reads wait
+                # for that); a canister that cannot be restored has the copy load the
+                # whole subnet again, which raises if it cannot either.
+                with self._lock:
+                    replica = self.replica
+                    try:
+                        replica.apply_changes(news)
+                    except ReplicaError:
+                        logger.warning("the copy of subnet %r reloads in full: applying the "
+                                       "changes of height %s failed", self.subnet,
+                                       news.height, exc_info=True)
+                        replica.reload()
         self.refreshes += 1
         self.last_apply_s = time.perf_counter() - started
         with self._height_changed:
