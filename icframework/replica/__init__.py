@@ -41,7 +41,11 @@ from icframework.replica.errors import (
 from icframework.replica.execution.component import set_runtime_loader, shared_runtime
 from icframework.replica.execution.python_module import pack_python_module
 from icframework.replica.execution.wasm_module import CanisterModule, load_canister_module
-from icframework.replica.gateway_middleware import GatewayMiddleware, canister_origin
+from icframework.replica.gateway_middleware import (
+    GatewayMiddleware,
+    canister_origin,
+    set_gateway_backend,
+)
 from icframework.replica.http.asgi import (
     ApiApplication,
     ApiBackend,
@@ -112,6 +116,7 @@ __all__ = [
     "pack_python_module",
     "query_body",
     "set_api_backend",
+    "set_gateway_backend",
     "set_runtime_loader",
     "shared_runtime",
     "start_service",

@@ -8,7 +8,8 @@ canister's content is served only on its own origin: a
 request on another host that names a canister with a ``canisterId`` query parameter is
 redirected (307) to ``<canister-id>.localhost`` on the request's own port, so no
 canister's page shares an origin (and so localStorage, IndexedDB and cookies) with the
-apps and dashboard the replica serves on its main host. `ServiceBackend` runs the
+apps and dashboard the replica serves on its main host. `ServiceBackend` (unless
+`set_gateway_backend` named another, as a scale-out front end does) runs the
 gateway's calls on the process's `ReplicaService`: queries on the replica's thread (with
 the canister's data certificate once a round has committed, so canisters can certify
 responses), update calls through the service's one submit-and-wait.
@@ -40,6 +41,7 @@ from icframework.core import ErrorCode, Principal
 from icframework.replica.errors import CanisterError
 from icframework.replica.gateway import (
     BodyStream,
+    CanisterBackend,
     CanisterRoute,
     Gateway,
     GatewayError,
@@ -54,11 +56,28 @@ from icframework.replica.http.errors import error_status
 from icframework.replica.service import ReplicaService, get_service
 from icframework.replica.state import IngressState
 
-__all__ = ["GatewayMiddleware", "ServiceBackend", "canister_origin", "canister_origin_url"]
+__all__ = ["GatewayMiddleware", "ServiceBackend", "canister_origin", "canister_origin_url",
+           "set_gateway_backend"]
 
 UPDATE_TIMEOUT_SECONDS = 60.0
 
 logger = logging.getLogger(__name__)
+
+_backend: CanisterBackend | None = None
+
+
+def set_gateway_backend(backend: CanisterBackend | None) -> None:
+    """Serve canister pages in this process through ``backend`` (a scale-out front end's
+    copies and writers); None: the process's `ReplicaService` (`ServiceBackend`) again."""
+    global _backend
+    _backend = backend
+
+
+def _canister_backend() -> CanisterBackend | None:
+    if _backend is not None:
+        return _backend
+    service = get_service()
+    return None if service is None else ServiceBackend(service)
 
 
 class ServiceBackend:
@@ -255,8 +274,8 @@ class GatewayMiddleware:
     @staticmethod
     def _serve(request: DjangoRequest, route: CanisterRoute, *,
                asynchronous: bool = False) -> HttpResponseBase:
-        service = get_service()
-        if service is None:
+        backend = _canister_backend()
+        if backend is None:
             return _text(503, "this process serves no replica: start it with "
                               "`python manage.py runreplica`")
         gateway_request = HttpRequest(
@@ -265,6 +284,6 @@ class GatewayMiddleware:
             headers=tuple(request.headers.items()),
             body=request.body,
         )
-        answer = Gateway(ServiceBackend(service)).open(
+        answer = Gateway(backend).open(
             route.canister_id, gateway_request, verify=not route.raw)
         return _django_response(answer, asynchronous=asynchronous)

@@ -57,6 +57,7 @@ from icframework.replica import (
     RoutingTable,
 )
 from icframework.replica.gateway import GatewayError
+from icframework.replica.gateway_middleware import set_gateway_backend
 from icframework.replica.http.asgi import (
     CALL_WAIT_SECONDS,
     ReplicaReader,
@@ -266,9 +267,11 @@ class FrontendBackend:
 
 
 def serve_frontend_backend(config: ClusterConfig, **options: Any) -> FrontendBackend:
-    """Start a `FrontendBackend` and serve this process's IC HTTP interface from it."""
+    """Start a `FrontendBackend` and serve this process's IC HTTP interface and its HTTP
+    gateway (canister pages on ``<canister-id>.localhost``) from it."""
     backend = FrontendBackend(config, **options).start()
     set_api_backend(backend)
+    set_gateway_backend(GatewayCanisters(backend))
     return backend
 
 

@@ -8,6 +8,7 @@ import hashlib
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 from icframework.candid import BLOB, NAT, decode, encode
@@ -22,6 +23,7 @@ from tests.scaleout.cluster_support import (
     Answers,
     Client,
     ClusterProcesses,
+    free_port,
     unique_names,
 )
 
@@ -77,5 +79,15 @@ def test_gateway_pages_from_the_copy_and_updates_through_the_writer(
                 assert (missing.status, missing.body) == (404, b"not found: /no/such/page")
             finally:
                 frontend.stop()
+            # A `runfrontend` process serves the page on the canister's own origin too.
+            port = free_port()
+            served = procs.spawn(["runfrontend", "--port", str(port)], "frontend-gateway")
+            served.wait_for("icframework front end running")
+            host = f"{canister.to_text()}.localhost:{port}"
+            over_http = httpx.get(f"http://127.0.0.1:{port}/", headers={"Host": host},
+                                  timeout=WAIT_S)
+            assert over_http.status_code == 200, over_http.text[:400]
+            assert over_http.content == INDEX_HTML
+            assert over_http.headers[VERIFICATION_HEADER] == "verified-v1"
     finally:
         answers.close()
