@@ -223,8 +223,8 @@ def test_untouched_canisters_keep_their_sandboxes() -> None:
     assert now[other.raw] is sandboxes[other.raw]
     assert now[scenario.python[0].raw] is sandboxes[scenario.python[0].raw]
     assert follower.query(scenario.python[0], "read", b"a") == b"1"
-    assert follower.canister_record(changed).cycles == \
-        scenario.writer.canister_record(changed).cycles
+    copied, written = follower.canister_record(changed), scenario.writer.canister_record(changed)
+    assert copied is not None and written is not None and copied.cycles == written.cycles
     scenario.writer.install_code(changed, counter_wasm(), mode="upgrade", sender=CONTROLLER)
     for changes in scenario.store.take_rounds():
         copy_store.commit_round(changes)
