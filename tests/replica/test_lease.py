@@ -335,7 +335,7 @@ def test_lease_operations_follow_a_model(postgres_database: str) -> None:
     class Leases(RuleBasedStateMachine):
         def __init__(self) -> None:
             super().__init__()
-            self.subnet = f"model{next(_machines)}"
+            self.subnet = f"lease-model{next(_machines)}"
             self.leases = [
                 WriterLease(postgres_database, self.subnet, name, LONG) for name in ("a", "b", "a")
             ]

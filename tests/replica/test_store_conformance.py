@@ -253,7 +253,7 @@ def open_durable(kind: str, directory: Path, request: pytest.FixtureRequest) -> 
         return SQLiteStateStore(directory / "s.db")
     url = request.getfixturevalue("postgres_database")
     # One database for the whole session: each example gets a subnet of its own.
-    subnet = f"model{next(_subnets)}"
+    subnet = f"store-model{next(_subnets)}"
     (directory / "subnet").write_text(subnet)
     return PostgresStateStore(url, subnet)
 

@@ -3,17 +3,28 @@
 from __future__ import annotations
 
 from django.template import engines
-from django.test import RequestFactory
+from django.test import RequestFactory, override_settings
 
 from icframework.templatetags.icframework_shell import NavItem, nav_items
 
 
-def test_routed_apps_are_links_and_the_others_are_coming_soon() -> None:
+def test_every_reference_app_is_a_link() -> None:
     assert nav_items("/chat/room/1") == [
         NavItem("Dashboard", "/", False),
         NavItem("Chat", "/chat/", True),
         NavItem("Marketplace", "/market/", False),
         NavItem("Social", "/social/", False),
+        NavItem("Video", "/video/", False),
+    ]
+
+
+@override_settings(ROOT_URLCONF="tests.templatetags.chat_only_urls")
+def test_apps_a_project_does_not_route_are_coming_soon() -> None:
+    assert nav_items("/chat/") == [
+        NavItem("Dashboard", "", False),
+        NavItem("Chat", "/chat/", True),
+        NavItem("Marketplace", "", False),
+        NavItem("Social", "", False),
         NavItem("Video", "", False),
     ]
 
@@ -24,11 +35,19 @@ def test_the_dashboard_is_current_only_at_the_root() -> None:
     assert not any(item.current for item in nav_items("/nowhere/"))
 
 
-def test_the_shell_links_nothing_that_is_not_routed() -> None:
+def test_the_shell_links_every_routed_app() -> None:
     html = engines["django"].get_template("icframework/base.html").render(
         {}, RequestFactory().get("/market/"))
     assert '<a href="/market/" aria-current="page">Marketplace</a>' in html
     assert '<a href="/social/">Social</a>' in html
+    assert '<a href="/video/">Video</a>' in html
+
+
+@override_settings(ROOT_URLCONF="tests.templatetags.chat_only_urls")
+def test_the_shell_links_nothing_that_is_not_routed() -> None:
+    html = engines["django"].get_template("icframework/base.html").render(
+        {}, RequestFactory().get("/chat/"))
+    assert '<a href="/chat/" aria-current="page">Chat</a>' in html
     assert 'href="/video/"' not in html
     assert 'title="Video is coming soon"' in html
 
