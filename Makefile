@@ -49,7 +49,7 @@ typecheck: $(STAMP)
 	$(VENV)/bin/mypy --strict $(STRICT_PACKAGES)
 
 pytest: $(STAMP) $(NODE_STAMP)
-	$(VENV)/bin/pytest -q
+	$(VENV)/bin/pytest -q --durations=20
 
 test: lint typecheck pytest
 
