@@ -2,8 +2,11 @@
 
 A thin adapter around `icframework.dashboard.overview.live`: on connect, and then every
 `INTERVAL_SECONDS`, it sends one JSON text frame ``{"type": "live", ...}`` with the
-subnet's metrics (totals, per-canister counters, recent calls, traps) and every
-canister's row; the page turns successive frames into rates and charts. The socket
+metrics (totals, per-canister counters, recent calls, traps), every canister's row and
+each subnet's facts (height, its age, lag behind the writer, lease): one subnet for the
+embedded replica, every subnet of the cluster on a scale-out front end (read from its
+copies, so each subnet's figures move as its copy refreshes); the page turns successive
+frames into rates and charts. The socket
 only sends; a frame from the client closes it. A page of another site (a foreign
 ``Origin``) is refused, as are connections to a process that serves no replica
 (close code `CLOSE_NO_REPLICA`): the figures name the replica's canisters and callers.
@@ -20,7 +23,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 
 from icframework.channels.consumers import foreign_origin
 from icframework.dashboard import overview
-from icframework.replica import get_service
+from icframework.dashboard.subnets import subnet_sources
 
 __all__ = ["CLOSE_FOREIGN_ORIGIN", "CLOSE_NO_REPLICA", "INTERVAL_SECONDS",
            "DashboardConsumer", "live_frame"]
@@ -33,11 +36,10 @@ CLOSE_NOT_LISTENING = 4000
 
 def live_frame() -> dict[str, Any] | None:
     """The next frame's content, or None when this process serves no replica."""
-    service = get_service()
-    if service is None:
+    sources = subnet_sources()
+    if not sources:
         return None
-    names = overview.canister_names()
-    frame = service.run(lambda replica: overview.live(replica, names))
+    frame = overview.live(sources, overview.canister_names())
     frame["type"] = "live"
     return frame
 
@@ -51,7 +53,7 @@ class DashboardConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         if foreign_origin(self.scope.get("headers", ())) is not None:
             await self.close(code=CLOSE_FOREIGN_ORIGIN)
             return
-        if get_service() is None:
+        if not await sync_to_async(subnet_sources, thread_sensitive=False)():
             await self.close(code=CLOSE_NO_REPLICA)
             return
         await self.accept()

@@ -1,7 +1,10 @@
 """What the dashboard shows of a replica: canisters with names and links, live figures, details.
 
-Functions here run while holding the replica (`ReplicaService.run`) and return
-plain values: the views render them, the dashboard socket sends them as JSON. Names come
+Functions here run while holding the replica (`ReplicaService.run`, or a front end's
+read-only copy) and return plain values: the views render them, the dashboard socket
+sends them as JSON. `subnets` and `live` cover every subnet the process shows
+(`icframework.dashboard.subnets`: the embedded replica, or each subnet's copy on a
+scale-out front end), each row naming its subnet. Names come
 from the project's deploy records (`icframework.deployments`: ``manage.py deploy`` and
 the demo's seeders write them); a canister's gateway URL is offered only when its module
 exports ``http_request``, since the gateway answers anything else with an error.
@@ -15,6 +18,7 @@ from typing import Any
 from django.urls import NoReverseMatch, reverse
 
 from icframework.core import Principal
+from icframework.dashboard.subnets import SubnetSource, subnet_summary
 from icframework.deployments import (
     DeploymentRecordError,
     format_module_hash,
@@ -31,6 +35,8 @@ __all__ = [
     "canisters",
     "label",
     "live",
+    "recent",
+    "subnets",
 ]
 
 CANDID_SERVICE = "candid:service"
@@ -118,13 +124,46 @@ def canisters(replica: Replica, names: dict[str, str]) -> list[dict[str, Any]]:
     return rows
 
 
-def live(replica: Replica, names: dict[str, str]) -> dict[str, Any]:
-    """What the dashboard socket sends each second: the subnet's metrics (totals, per
-    canister counters, recent calls and traps) and every canister's row."""
-    snapshot = replica.metrics()
-    snapshot["subnet_height"] = replica.height
-    snapshot["rows"] = canisters(replica, names)
+def subnets(sources: list[SubnetSource], names: dict[str, str]) -> list[dict[str, Any]]:
+    """Each subnet's facts (`subnet_summary`) with its canisters' rows (``rows``, each
+    naming its ``subnet``) and its metrics snapshot (``metrics``)."""
+    out = []
+    for source in sources:
+        summary = subnet_summary(source)
+
+        def read(replica: Replica) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+            return canisters(replica, names), replica.metrics()
+
+        rows, metrics = source.reader.run(read)
+        for row in rows:
+            row["subnet"] = source.name
+        out.append({**summary, "rows": rows, "metrics": metrics})
+    return out
+
+
+def recent(shown: list[dict[str, Any]], key: str) -> list[dict[str, Any]]:
+    """The ``key`` entries (``calls`` or ``traps``) of every subnet's metrics, newest
+    first (one subnet's are already)."""
+    if len(shown) == 1:
+        return list(shown[0]["metrics"][key])
+    merged = [entry for subnet in shown for entry in subnet["metrics"][key]]
+    merged.sort(key=lambda entry: entry.get("at", 0), reverse=True)
+    return merged
+
+
+def live(sources: list[SubnetSource], names: dict[str, str]) -> dict[str, Any]:
+    """What the dashboard socket sends each second: the first subnet's metrics (totals
+    and per canister counters; the root subnet on a front end), the recent calls and
+    traps of all subnets, every canister's row and each subnet's facts (``subnets``)."""
+    shown = subnets(sources, names)
+    snapshot = dict(shown[0]["metrics"])
+    snapshot["calls"] = recent(shown, "calls")
+    snapshot["traps"] = recent(shown, "traps")
+    snapshot["subnet_height"] = shown[0]["height"]
+    snapshot["rows"] = [row for subnet in shown for row in subnet["rows"]]
     snapshot["names"] = names
+    snapshot["subnets"] = [{k: v for k, v in subnet.items() if k not in ("rows", "metrics")}
+                           for subnet in shown]
     return snapshot
 
 

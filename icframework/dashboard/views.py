@@ -17,7 +17,13 @@ import icframework
 from icframework.conf import state_dir
 from icframework.core import Principal, PrincipalError
 from icframework.dashboard import overview
-from icframework.replica import Replica, canister_origin, get_service
+from icframework.dashboard.subnets import (
+    SubnetSource,
+    find_canister,
+    subnet_sources,
+    subnet_summary,
+)
+from icframework.replica import canister_origin
 
 RECENT_CALLS_SHOWN = 20
 """Rows of the recent-calls table (dashboard.js shows as many of each frame's calls)."""
@@ -30,27 +36,32 @@ def _with_origins(request: HttpRequest, rows: list[dict[str, Any]]) -> list[dict
 
 
 def index(request: HttpRequest) -> HttpResponse:
-    """The landing page: version, state directory, the subnet and its canisters."""
-    service = get_service()
+    """The landing page: version, state directory, each subnet and its canisters (the
+    embedded replica's one subnet, or every subnet of the cluster on a front end)."""
     names = overview.canister_names()
-
-    def summary(replica: Replica) -> dict[str, Any]:
-        metrics = replica.metrics()
-        return {
-            "subnet_id": replica.subnet_id.to_text(),
-            "height": replica.height,
-            "canisters": _with_origins(request, overview.canisters(replica, names)),
-            # copies: the snapshot's entries are the metrics' own ring entries
-            "calls": [{**call, "label": overview.label(call["canister"], names)}
-                      for call in metrics["calls"][:RECENT_CALLS_SHOWN]],
-            "traps": [{**trap, "label": overview.label(trap["canister"], names)}
-                      for trap in metrics["traps"]],
+    shown = overview.subnets(subnet_sources(), names)
+    for subnet in shown:
+        _with_origins(request, subnet["rows"])
+    replica: dict[str, Any] | None = None
+    if shown:
+        label = overview.label
+        replica = {
+            "subnet_id": shown[0]["subnet_id"],
+            "height": shown[0]["height"],
+            "name": shown[0]["name"],
+            "canisters": [row for subnet in shown for row in subnet["rows"]],
+            "calls": [{**call, "label": label(call["canister"], names)}
+                      for call in overview.recent(shown, "calls")[:RECENT_CALLS_SHOWN]],
+            "traps": [{**trap, "label": label(trap["canister"], names)}
+                      for trap in overview.recent(shown, "traps")],
         }
-
     context: dict[str, Any] = {
         "version": icframework.__version__,
         "state_dir": state_dir(),
-        "replica": service.run(summary) if service else None,
+        "replica": replica,
+        "subnets": shown,
+        "cluster": any(subnet["lease_epoch"] is not None or subnet["committed_height"] !=
+                       subnet["height"] for subnet in shown) or len(shown) > 1,
     }
     return render(request, "icframework/dashboard.html", context)
 
@@ -62,27 +73,35 @@ def _canister_id(text: str) -> Principal:
         raise Http404(f"{text!r} is not a canister id") from None
 
 
-def canister(request: HttpRequest, canister_id: str) -> HttpResponse:
-    """A canister's page: interface, controllers, module hash, history, method form."""
-    service = get_service()
-    if service is None:
-        raise Http404("this process serves no replica")
+def _source(canister_id: str) -> tuple[Principal, SubnetSource]:
     principal = _canister_id(canister_id)
-    names = overview.canister_names()
-    detail = service.run(lambda replica: overview.canister_detail(replica, principal, names))
-    if detail is None:
+    sources = subnet_sources()
+    if not sources:
+        raise Http404("this process serves no replica")
+    source = find_canister(principal, sources)
+    if source is None:
         raise Http404(f"no canister {canister_id} on this replica")
+    return principal, source
+
+
+def canister(request: HttpRequest, canister_id: str) -> HttpResponse:
+    """A canister's page, on whichever subnet holds it: interface, controllers, module
+    hash, history, method form."""
+    principal, source = _source(canister_id)
+    names = overview.canister_names()
+    detail = source.reader.run(
+        lambda replica: overview.canister_detail(replica, principal, names))
+    if detail is None:  # deleted between the two reads
+        raise Http404(f"no canister {canister_id} on this replica")
+    detail["subnet"] = subnet_summary(source)
     _with_origins(request, [detail])
     return render(request, "icframework/dashboard_canister.html", {"canister": detail})
 
 
 def candid(request: HttpRequest, canister_id: str) -> HttpResponse:
     """The canister's ``candid:service`` metadata as a .did file (the method form reads it)."""
-    service = get_service()
-    if service is None:
-        raise Http404("this process serves no replica")
-    principal = _canister_id(canister_id)
-    text = service.run(lambda replica: overview.candid_text(replica, principal))
+    principal, source = _source(canister_id)
+    text = source.reader.run(lambda replica: overview.candid_text(replica, principal))
     if text is None:
         raise Http404(f"canister {canister_id} publishes no candid:service metadata")
     return HttpResponse(text, content_type="text/plain; charset=utf-8")

@@ -146,6 +146,32 @@ function updateRows(frame) {
   }
 }
 
+// One row per subnet on a cluster front end: each subnet's height moves as this front
+// end's copy of it refreshes; the committed height and the lag are the writer's.
+function updateSubnets(frame) {
+  for (const subnet of frame.subnets || []) {
+    const tr = document.querySelector(`tr[data-subnet="${CSS.escape(subnet.name)}"]`);
+    if (!tr) continue;
+    const cell = (field) => tr.querySelector(`[data-field="${field}"]`);
+    if (cell('height')) cell('height').textContent = exactCount(subnet.height);
+    if (cell('committed')) {
+      cell('committed').textContent = exactCount(subnet.committed_height);
+      if (subnet.lag) cell('committed').append(' ', element('span', `(${subnet.lag} behind)`, 'muted small'));
+    }
+    if (cell('age')) cell('age').textContent = subnet.age_s === null ? '–' : `${subnet.age_s.toFixed(1)} s`;
+    if (cell('lease')) {
+      const lease = cell('lease');
+      if (subnet.lease_holder) {
+        lease.replaceChildren(`${subnet.lease_holder} `, element('span', `epoch ${subnet.lease_epoch}`, 'muted small'));
+      } else if (subnet.lease_epoch !== null) {
+        lease.replaceChildren(element('span', `free (epoch ${subnet.lease_epoch})`, 'muted'));
+      } else {
+        lease.replaceChildren(element('span', 'none', 'muted'));
+      }
+    }
+  }
+}
+
 function updateCalls(frame) {
   const body = $('#calls');
   const rows = frame.calls.slice(0, 20).map((call) => {
@@ -198,6 +224,7 @@ function show(frame) {
   }
   drawCharts(frame);
   updateRows(frame);
+  updateSubnets(frame);
   updateCalls(frame);
   updateTraps(frame);
 }
