@@ -82,6 +82,7 @@ from icframework.scaleout.config import (
 )
 from icframework.scaleout.events_bridge import EventPublisher
 from icframework.scaleout.keys import load_keys
+from icframework.scaleout.migration import MigrationStep, adopt_delegation, migrated_away
 from icframework.scaleout.xnet_transport import SlicePusher, decode_slice
 
 __all__ = ["EXIT_LEASE_LOST", "SubnetWriter"]
@@ -194,6 +195,8 @@ class SubnetWriter:
         self._registry = PostgresRegistry(db)
         self._routing_version = self._registry.version()
         replica.subnet.routing = self._registry.routing_table()
+        self._migrations = MigrationStep(db, self.subnet_name, self.say)
+        adopt_delegation(replica, self._registry, self.subnet_name)
         # Committed canister events go to the front ends' sockets (channels-redis groups).
         self._events = EventPublisher(self.config.redis_url)
         replica.add_event_listener(self._events)
@@ -264,6 +267,7 @@ class SubnetWriter:
                 self._outside(self._push_slices, replica)
             if now >= next_routing:
                 next_routing = now + ROUTING_CHECK_S
+                self._migrate(replica)
                 self._refresh_routing(replica)
                 self._refresh_delegation(replica)
                 self._collect_tombstones(replica)
@@ -301,6 +305,23 @@ class SubnetWriter:
             self._routing_version = version
             replica.subnet.routing = self._registry.routing_table()
             self.say(f"routing table reloaded (registry version {version})")
+
+    def _migrate(self, replica: Replica) -> None:
+        """This subnet's steps of the online migrations (`migration`), then the routing
+        table and delegation at once when the registry moved (a migration re-signs the
+        delegations of both subnets)."""
+        try:
+            self._migrations.run(replica, self.lease.epoch or 0, self._registry)
+            if self._registry.version() != self._routing_version:
+                replica.subnet.routing = self._registry.routing_table()
+                if adopt_delegation(replica, self._registry, self.subnet_name):
+                    self.say("delegation re-signed for the subnet's new canister ranges")
+        except LeaseLost:
+            raise
+        except Exception:
+            logger.exception("subnet %s: a migration step failed; it is tried again",
+                             self.subnet_name)
+            replica.reload()
 
     def _collect_tombstones(self, replica: Replica) -> None:
         """Every `TOMBSTONE_ROUNDS` rounds, drop the tombstones older than that."""
@@ -387,6 +408,10 @@ class SubnetWriter:
             return
 
         def work(replica: Replica) -> None:
+            moved_to = self._moved_to(replica, ecid)
+            if moved_to is not None:  # a front end routed by a registry older than a move
+                tasks.send_submit(moved_to, kind, canister_id_text, body)
+                return
             try:
                 submitted = endpoints.submit_call(replica, envelope, ecid)
             except Exception as exc:  # HttpError 400: the effective canister id
@@ -407,6 +432,20 @@ class SubnetWriter:
                 self._pending[request_id] = v3
 
         self.call(work)
+
+    def _moved_to(self, replica: Replica, ecid: Principal) -> str | None:
+        """The subnet a canister this subnet does not hold was migrated to online (the
+        registry, read again now if it moved, routes it there and a migration record
+        says it left from here), or None: the call is this subnet's to answer."""
+        if ecid.is_management_canister or replica.canister_record(ecid) is not None:
+            return None
+        self._refresh_routing(replica)
+        routing = replica.subnet.routing
+        owner = None if routing is None else routing.subnet_of(ecid.raw)
+        if owner is None or owner == self.subnet_name:
+            return None
+        return owner if migrated_away(self.config.database_url, ecid, self.subnet_name,
+                                      owner) else None
 
     def xnet(self, slice_bytes: bytes) -> None:
         """The ``icframework.subnet.xnet`` task: induct a stream slice (once by index)."""

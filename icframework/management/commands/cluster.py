@@ -4,8 +4,11 @@
   subnets (the first is the root); idempotent, a new name adds a subnet.
 - ``cluster status``: subnets, canister ranges, lease holders and heights.
 - ``cluster migrate CANISTER --to SUBNET``: move one canister to another subnet (its
-  record, memory and key/value data, then the routing of its id); both subnets'
-  writers must be stopped (the command takes both leases).
+  record, memory and key/value data, then the routing of its id and the subnets'
+  delegations). With the writers of both subnets running, they do it online
+  (`scaleout.migration`: the source stops the canister, the destination imports and
+  starts it, the source drops it; the command waits, ``--timeout`` seconds at most);
+  with both stopped, the command moves the rows itself under both leases.
 
 The database comes from ``ICFRAMEWORK_DATABASE_URL``.
 """
@@ -25,6 +28,7 @@ from icframework.scaleout import (
     init_cluster,
     migrate_canister,
 )
+from icframework.scaleout.migration import MIGRATE_TIMEOUT_S, migrate_online
 
 DATABASE_VARIABLE = "ICFRAMEWORK_DATABASE_URL"
 
@@ -41,6 +45,8 @@ class Command(BaseCommand):
         migrate = sub.add_parser("migrate", help="move a canister to another subnet")
         migrate.add_argument("canister", help="the canister id")
         migrate.add_argument("--to", required=True, dest="to_subnet", help="the destination")
+        migrate.add_argument("--timeout", type=float, default=MIGRATE_TIMEOUT_S,
+                             help="seconds to wait for running writers to finish the move")
 
     def handle(self, *args: Any, **options: Any) -> None:
         url = os.environ.get(DATABASE_VARIABLE, "").strip()
@@ -60,11 +66,19 @@ class Command(BaseCommand):
                     canister = Principal.from_text(options["canister"])
                 except PrincipalError as exc:
                     raise CommandError(f"canister id {options['canister']!r}: {exc}") from exc
-                source = migrate_canister(url, canister, options["to_subnet"])
+                source = self._migrate(url, canister, options["to_subnet"],
+                                       options["timeout"])
                 self.stdout.write(f"moved {canister.to_text()} from {source} to "
                                   f"{options['to_subnet']}")
         except ScaleoutError as exc:
             raise CommandError(str(exc)) from exc
+
+    def _migrate(self, url: str, canister: Principal, to_subnet: str, timeout: float) -> str:
+        running = {row.name for row in cluster_status(url) if row.holder is not None}
+        if not running:
+            return migrate_canister(url, canister, to_subnet)
+        return migrate_online(url, canister, to_subnet, timeout_s=timeout,
+                              progress=lambda phase: self.stdout.write(f"phase: {phase}"))
 
     def _status(self, url: str) -> None:
         rows = cluster_status(url)

@@ -1,0 +1,373 @@
+"""Online canister migration: move one canister between subnets while both writers run.
+
+``manage.py cluster migrate CANISTER --to SUBNET`` (`migrate_online`) writes a
+*migration record* (table ``ic_migrations``, one row per canister) and waits while the
+two writers carry it through its phases, each step in the writer's own thread between
+rounds and each commit fenced by that writer's lease epoch:
+
+``stopping``  (written by the command) The source writer stops the canister with the
+              management ``stop_canister`` semantics: calls already executing finish,
+              new ingress is refused with the IC's "canister is stopping/stopped"
+              reject, XNet requests reaching it are rejected with a refund. Once it is
+              stopped the source marks it migrating (kv ``migration``/``<id>`` = the
+              destination) in a round of its own and moves the record to ``stopped``.
+``stopped``   The destination writer reads the canister's record, memory pages,
+              key/value namespace and module from the source's committed rows and
+              imports them in a round of its own (`PostgresStateStore.commit_round`,
+              fenced by its epoch), moves the canister's id to itself in the registry
+              (`PostgresRegistry.move_range`: the version bumps, so writers and front
+              ends reload the routing table within `ROUTING_CHECK_S`), signs new
+              delegations for both subnets' new ranges with the root key, adopts its
+              own, starts the canister and moves the record to ``moved``.
+``moved``     The source writer drops the canister (record, pages, key/value data and
+              the mark) in a round of its own, adopts its new delegation and moves the
+              record to ``done``; the command returns.
+
+Why a record the writers honour rather than the command copying rows itself (as
+`bootstrap.migrate_canister` does with both writers stopped): only a subnet's writer
+may commit to its store (the lease epoch fences every commit), and only it holds the
+subnet's state in memory; a copy made behind a running writer's back would be
+overwritten by its next round or missed by its in-memory state. Each phase change is
+an ``UPDATE ... WHERE phase = <expected>`` guarded by the writer's current lease epoch,
+so a writer that lost its lease cannot advance it, and every step is idempotent: a
+writer that dies mid-phase is replaced by its standby, which sees the same phase and
+does the step again (an import overwrites the same rows; a stopped canister stays
+stopped). The source's copy cannot change once it is stopped (no ingress, no XNet
+request and no timer executes on a stopped canister), so the destination's import
+reads a frozen state without holding the source's lease.
+
+Messages in flight: ingress reaching the source while the canister stops or is stopped
+is refused with the IC's reject (IC0508/IC0509 "canister is stopping/stopped", a
+non-replicated rejection the front end passes on); once the registry moved, a call a
+front end still routes to the source (its routing table is reloaded within a second) is
+forwarded by the source's writer to the destination's queue, whose answer reaches the
+caller (front ends take answers from every subnet), so it is not refused for a stale
+route; front ends route by the new registry once they reloaded it. (A canister moved by
+the offline `bootstrap.migrate_canister` leaves no record: calls for it reaching the old
+subnet are refused with "canister not found", as on the IC.)
+
+XNet requests already in a stream to the source are rejected there with a DESTINATION_INVALID / canister-not-found reject response that
+travels back with the refunded cycles (the IC's answer to a request for a canister its
+subnet no longer hosts); nothing is dropped silently. Requests the source had queued
+for the canister before it stopped were executed before it counted as stopped.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import cbor2
+import psycopg
+
+from icframework.core import Principal
+from icframework.protocol import CertificateDelegation, make_subnet_delegation
+from icframework.replica import PostgresRegistry, PostgresStateStore, RegistryError, Replica
+from icframework.replica.canisters import KV_MODULES, kv_namespace
+from icframework.replica.state import CanisterState, CanisterStatus
+from icframework.replica.store import RoundChanges
+from icframework.scaleout.bootstrap import BootstrapError
+from icframework.scaleout.copies import IDENTITY_KEY
+from icframework.scaleout.keys import load_keys
+
+__all__ = [
+    "MIGRATION_NAMESPACE",
+    "MigrationError",
+    "MigrationRecord",
+    "MigrationStep",
+    "migrate_online",
+    "migrated_away",
+    "migrations_for",
+]
+
+MIGRATION_NAMESPACE = "migration"
+"""The kv namespace where a source subnet marks a canister it is migrating away."""
+PHASES = ("stopping", "stopped", "moved", "done")
+MIGRATE_TIMEOUT_S = 120.0
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS ic_migrations (
+    canister_id BYTEA PRIMARY KEY,
+    source TEXT NOT NULL,
+    destination TEXT NOT NULL,
+    phase TEXT NOT NULL,
+    detail TEXT NOT NULL DEFAULT '',
+    updated_at TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp()
+)
+"""
+
+
+class MigrationError(BootstrapError):
+    """A canister cannot be migrated as asked, or its migration did not finish."""
+
+
+@dataclass(frozen=True, slots=True)
+class MigrationRecord:
+    """One row of ``ic_migrations``."""
+
+    canister_id: bytes
+    source: str
+    destination: str
+    phase: str
+    detail: str
+
+
+def _connect(url: str) -> psycopg.Connection[Any]:
+    conn = psycopg.connect(url, autocommit=True, connect_timeout=10)
+    conn.execute(_SCHEMA)
+    return conn
+
+
+def _record(row: tuple[Any, ...]) -> MigrationRecord:
+    return MigrationRecord(bytes(row[0]), row[1], row[2], row[3], row[4])
+
+
+def migrations_for(url: str, subnet: str) -> list[MigrationRecord]:
+    """The unfinished migrations subnet ``subnet`` takes part in."""
+    with _connect(url) as conn:
+        rows = conn.execute(
+            "SELECT canister_id, source, destination, phase, detail FROM ic_migrations "
+            "WHERE phase <> 'done' AND (source = %s OR destination = %s)",
+            (subnet, subnet)).fetchall()
+    return [_record(row) for row in rows]
+
+
+def migrated_away(url: str, canister: Principal, source: str, destination: str) -> bool:
+    """Whether ``canister`` was migrated online from ``source`` to ``destination`` (the
+    source then forwards calls a front end still routes to it; see the module docstring)."""
+    with _connect(url) as conn:
+        row = conn.execute("SELECT 1 FROM ic_migrations WHERE canister_id = %s AND "
+                           "source = %s AND destination = %s AND phase IN ('moved', 'done')",
+                           (canister.raw, source, destination)).fetchone()
+    return row is not None
+
+
+def _advance(url: str, canister_id: bytes, subnet: str, epoch: int, expected: str,
+             phase: str) -> bool:
+    """Move the record from ``expected`` to ``phase`` if ``subnet``'s lease still has
+    ``epoch`` (the writer doing the step still holds it); say whether it moved."""
+    with _connect(url) as conn:
+        cursor = conn.execute(
+            "UPDATE ic_migrations SET phase = %s, updated_at = clock_timestamp() "
+            "WHERE canister_id = %s AND phase = %s AND EXISTS (SELECT 1 FROM ic_leases "
+            "WHERE subnet = %s AND epoch = %s AND expires_at > clock_timestamp())",
+            (phase, canister_id, expected, subnet, epoch))
+        return cursor.rowcount == 1
+
+
+def migrate_online(url: str, canister: Principal, to_subnet: str, *,
+                   timeout_s: float = MIGRATE_TIMEOUT_S,
+                   progress: Callable[[str], None] | None = None) -> str:
+    """Migrate ``canister`` to ``to_subnet`` with both writers running; return the
+    subnet it was on once the move is done (see the module docstring)."""
+    with PostgresRegistry(url) as registry:
+        source = registry.routing_table().subnet_of(canister.raw)
+        if source is None:
+            raise MigrationError(f"{canister.to_text()} is in no subnet's canister range")
+        try:
+            registry.subnet(to_subnet)
+        except RegistryError as exc:
+            raise MigrationError(f"{exc}; name a registered subnet with --to") from exc
+    if source == to_subnet:
+        raise MigrationError(f"{canister.to_text()} is on subnet {to_subnet!r} already")
+    with _connect(url) as conn:
+        row = conn.execute("SELECT source, destination, phase FROM ic_migrations WHERE "
+                           "canister_id = %s", (canister.raw,)).fetchone()
+        if row is not None and row[2] != "done" and (row[0], row[1]) != (source, to_subnet):
+            raise MigrationError(f"{canister.to_text()} is being migrated from {row[0]!r} "
+                                 f"to {row[1]!r} already (phase {row[2]}); wait for it")
+        if row is None or row[2] == "done":
+            conn.execute(
+                "INSERT INTO ic_migrations (canister_id, source, destination, phase) "
+                "VALUES (%s, %s, %s, 'stopping') ON CONFLICT (canister_id) DO UPDATE SET "
+                "source = excluded.source, destination = excluded.destination, "
+                "phase = 'stopping', detail = '', updated_at = clock_timestamp()",
+                (canister.raw, source, to_subnet))
+    deadline = time.monotonic() + timeout_s
+    seen = ""
+    while True:
+        with _connect(url) as conn:
+            found = conn.execute("SELECT phase, detail FROM ic_migrations WHERE "
+                                 "canister_id = %s", (canister.raw,)).fetchone()
+        phase, detail = (found[0], found[1]) if found else ("done", "")
+        if phase != seen:
+            seen = phase
+            if progress is not None:
+                progress(phase)
+        if phase == "done":
+            return source
+        if time.monotonic() > deadline:
+            waiting = source if phase in ("stopping", "moved") else to_subnet
+            raise MigrationError(
+                f"the migration of {canister.to_text()} is still in phase {phase!r} after "
+                f"{timeout_s:.0f} s{': ' + detail if detail else ''}; is the writer of "
+                f"{waiting!r} running (`manage.py runsubnet {waiting}`)? It resumes when "
+                "that writer runs; run the command again to wait for it")
+        time.sleep(0.1)
+
+
+class MigrationStep:
+    """A writer's part in the migrations (called from its round loop between rounds)."""
+
+    def __init__(self, url: str, subnet: str, say: Callable[[str], None]) -> None:
+        self.url = url
+        self.subnet = subnet
+        self.say = say
+
+    def run(self, replica: Replica, epoch: int, registry: PostgresRegistry) -> bool:
+        """Do the next step of every migration waiting for this subnet; say whether
+        the registry changed (the caller reloads routing and delegation)."""
+        changed = False
+        for record in migrations_for(self.url, self.subnet):
+            canister = Principal(record.canister_id)
+            if record.source == self.subnet and record.phase == "stopping":
+                self._stop(replica, epoch, record, canister)
+            elif record.destination == self.subnet and record.phase == "stopped":
+                self._import(replica, epoch, registry, record, canister)
+                changed = True
+            elif record.source == self.subnet and record.phase == "moved":
+                self._drop(replica, epoch, record, canister)
+                changed = True
+        return changed
+
+    # -- source: stop, mark -----------------------------------------------------------
+
+    def _stop(self, replica: Replica, epoch: int, record: MigrationRecord,
+              canister: Principal) -> None:
+        state = replica.canister_record(canister)
+        if state is None:
+            raise MigrationError(f"subnet {self.subnet!r} holds no canister {canister}")
+        if state.status is not CanisterStatus.STOPPED:
+            # The management call (as a controller) runs rounds until the calls in
+            # flight have finished.
+            replica.stop_canister(canister, sender=_controller(state))
+        key = (MIGRATION_NAMESPACE, canister.raw)
+        if replica.store.kv_get(*key) is None:
+            _commit(replica, RoundChanges(height=0, time_ns=0, kv_puts={
+                key: record.destination.encode()}))
+        if _advance(self.url, canister.raw, self.subnet, epoch, "stopping", "stopped"):
+            self.say(f"migration: {canister} stopped and marked for {record.destination}")
+
+    # -- destination: import, route, start ---------------------------------------------
+
+    def _import(self, replica: Replica, epoch: int, registry: PostgresRegistry,
+                record: MigrationRecord, canister: Principal) -> None:
+        source = PostgresStateStore(self.url, record.source)
+        try:
+            changes = _export(self.url, source, canister.raw)
+        finally:
+            source.close()
+        _commit(replica, changes)
+        registry.move_range(canister, canister, self.subnet)
+        redelegate(self.url, registry, (record.source, self.subnet))
+        adopt_delegation(replica, registry, self.subnet)
+        state = replica.canister_record(canister)
+        if state is not None and state.status is not CanisterStatus.RUNNING:
+            replica.start_canister(canister, sender=_controller(state))
+        if _advance(self.url, canister.raw, self.subnet, epoch, "stopped", "moved"):
+            self.say(f"migration: {canister} imported from {record.source} and started")
+
+    # -- source: drop -------------------------------------------------------------------
+
+    def _drop(self, replica: Replica, epoch: int, record: MigrationRecord,
+              canister: Principal) -> None:
+        store = replica.store
+        assert isinstance(store, PostgresStateStore)
+        namespace = kv_namespace(canister.raw)
+        changes = RoundChanges(height=0, time_ns=0,
+                               kv_deletes={(MIGRATION_NAMESPACE, canister.raw)})
+        if canister.raw in store.canister_records():
+            changes.canister_deletes.add(canister.raw)
+            changes.space_deletes.update((canister.raw, space)
+                                         for space in _spaces(self.url, self.subnet, canister.raw))
+            changes.kv_deletes.update((namespace, key) for key, _ in store.kv_scan(namespace))
+        _commit(replica, changes)
+        with PostgresRegistry(self.url) as registry:
+            adopt_delegation(replica, registry, self.subnet)
+        if _advance(self.url, canister.raw, self.subnet, epoch, "moved", "done"):
+            self.say(f"migration: {canister} now runs on {record.destination}; dropped here")
+
+
+def _controller(state: CanisterState) -> Principal:
+    controllers = state.settings.controllers
+    return Principal(controllers[0]) if controllers else Principal.anonymous()
+
+
+def _commit(replica: Replica, changes: RoundChanges) -> None:
+    """Commit ``changes`` as a round of the replica's own (the next height, fenced by
+    the store's epoch) and load the subnet again so its memory matches."""
+    store = replica.store
+    changes.height = store.height() + 1
+    changes.time_ns = max(store.time_ns(), time.time_ns())
+    store.commit_round(changes)
+    replica.reload()
+
+
+def _spaces(url: str, subnet: str, canister_id: bytes) -> list[str]:
+    """The memory spaces (stable memory, heap, ...) ``canister_id`` has pages in."""
+    with psycopg.connect(url, autocommit=True, connect_timeout=10) as conn:
+        rows = conn.execute(
+            "SELECT DISTINCT space FROM ic_pages WHERE subnet = %s AND canister_id = %s "
+            "AND data IS NOT NULL", (subnet, canister_id)).fetchall()
+    return [str(row[0]) for row in rows]
+
+
+def _export(url: str, source: PostgresStateStore, canister_id: bytes) -> RoundChanges:
+    """The rows of ``canister_id`` committed at ``source`` as changes for another store."""
+    record = source.canister_records().get(canister_id)
+    if record is None:
+        raise MigrationError(f"subnet {source.subnet!r} holds no canister "
+                             f"{Principal(canister_id)} to import")
+    changes = RoundChanges(height=0, time_ns=0, canister_upserts={canister_id: record})
+    for space in _spaces(url, source.subnet, canister_id):
+        changes.page_writes[(canister_id, space)] = dict(source.load_pages(canister_id, space))
+    namespace = kv_namespace(canister_id)
+    for key, value in source.kv_scan(namespace):
+        changes.kv_puts[(namespace, key)] = value
+    module_hash = CanisterState.from_record(record).module_hash
+    if module_hash is not None:  # modules are kept once per subnet, by hash
+        module = source.kv_get(KV_MODULES, module_hash)
+        if module is None:
+            raise MigrationError(f"subnet {source.subnet!r} lacks the module of "
+                                 f"{Principal(canister_id)}")
+        changes.kv_puts[(KV_MODULES, module_hash)] = module
+    return changes
+
+
+def redelegate(url: str, registry: PostgresRegistry, names: tuple[str, ...]) -> None:
+    """Sign new delegations for the non-root subnets ``names`` covering the ranges the
+    routing table now gives them (agents check a canister against its subnet's ranges)."""
+    table = registry.routing_table()
+    root = registry.root()
+    root_keys = load_keys(url, root.name)
+    for name in names:
+        record = registry.subnet(name)
+        if record.is_root:
+            continue
+        ranges = [r.principals() for r in table.ranges_of(name)]
+        delegation = make_subnet_delegation(root_keys.bls, Principal(record.subnet_id),
+                                            record.public_key_der, ranges, time.time_ns())
+        registry.set_delegation(name, cbor2.dumps({
+            "subnet_id": delegation.subnet_id.raw, "certificate": delegation.certificate}))
+
+
+def adopt_delegation(replica: Replica, registry: PostgresRegistry, name: str) -> bool:
+    """Have ``replica`` certify with the registry's delegation of subnet ``name`` when it
+    differs from the one it uses (after a migration re-signed it); say whether it did."""
+    record = registry.subnet(name)
+    if record.delegation is None:
+        return False
+    fields = cbor2.loads(record.delegation)
+    current = replica.identity.delegation
+    if current is not None and current.certificate == fields["certificate"]:
+        return False
+    replica.set_delegation(CertificateDelegation(Principal(fields["subnet_id"]),
+                                                 fields["certificate"]))
+    # `set_delegation` stores the identity at the current height; write it again in a
+    # round of its own so read-only copies past that height see it and follow.
+    stored = replica.store.kv_get(*IDENTITY_KEY)
+    if stored is not None:
+        _commit(replica, RoundChanges(height=0, time_ns=0, kv_puts={IDENTITY_KEY: stored}))
+    return True
