@@ -21,6 +21,7 @@ higher layer): a front end's backend is recognised by what it offers (`ClusterBa
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from icframework.core import Principal
 from icframework.replica import (
     HttpError,
     Registry,
+    RegistryError,
     Replica,
     StateStoreError,
     WriterLease,
@@ -112,17 +114,25 @@ def _embedded() -> list[SubnetSource]:
     return [SubnetSource("local", service, (f"{first:#x}..{last:#x}",), identity.is_root)]
 
 
+_lease_readers: dict[tuple[str, str], WriterLease] = {}
+_lease_readers_lock = threading.Lock()
+
+
 def _lease(url: str, subnet: str) -> Lease | None:
+    """The lease row of ``subnet`` (None if it has none, or the database does not
+    answer: the page then shows no lease). One reader (connection) per subnet and
+    process, reconnecting by itself after a database restart."""
     try:
-        lease = WriterLease(url, subnet, LEASE_READER, ttl_s=1)
+        with _lease_readers_lock:
+            reader = _lease_readers.get((url, subnet))
+            if reader is None:
+                reader = _lease_readers[(url, subnet)] = WriterLease(
+                    url, subnet, LEASE_READER, ttl_s=1)
+        row = reader.current()
     except StateStoreError:
         logger.warning("the dashboard could not read the lease of subnet %r", subnet,
                        exc_info=True)
         return None
-    try:
-        row = lease.current()
-    finally:
-        lease.close()
     return None if row is None else Lease(*row)
 
 
@@ -138,17 +148,26 @@ def _committed_height(reader: ReplicaReader) -> int | None:
 
 
 def _cluster(backend: ClusterBackend) -> list[SubnetSource]:
-    table = backend.registry.routing_table()
     url = backend.config.database_url
+    try:
+        records = [(r.name, r.is_root) for r in backend.registry.subnets()]
+        table = backend.registry.routing_table()
+        ranges = {name: tuple(str(r) for r in table.ranges_of(name)) for name, _ in records}
+    except (RegistryError, StateStoreError):
+        # The database does not answer: show the copies this front end already has
+        # (they keep serving their last state), without ranges.
+        logger.warning("the dashboard could not read the registry", exc_info=True)
+        records = [(name, copy.run(lambda replica: replica.identity.is_root))
+                   for name, copy in backend.copies.items()]
+        ranges = {}
     sources = []
-    for record in backend.registry.subnets():
+    for name, is_root in records:
         try:
-            reader = backend.copy(record.name)
+            reader = backend.copy(name)
         except HttpError:  # its writer has not committed yet: nothing to read
             continue
-        sources.append(SubnetSource(
-            record.name, reader, tuple(str(r) for r in table.ranges_of(record.name)),
-            record.is_root, _lease(url, record.name), _committed_height(reader)))
+        sources.append(SubnetSource(name, reader, ranges.get(name, ()), is_root,
+                                    _lease(url, name), _committed_height(reader)))
     sources.sort(key=lambda source: (not source.is_root, source.name))
     return sources
 
