@@ -14,16 +14,19 @@ import cbor2
 import pytest
 
 from icframework.agent import Agent, AgentError, ManagementCanister, RejectError
-from icframework.candid import NAT64
-from icframework.candid.binary import decode
+from icframework.candid import NAT, NAT64, PRINCIPAL
+from icframework.candid.binary import decode, encode
 from icframework.core import Principal
 from icframework.identity import Ed25519Identity
 from icframework.protocol import parse_certificate
-from icframework.replica import PostgresRegistry, subnet_range
+from icframework.replica import PostgresRegistry, PostgresStateStore, Replica, subnet_range
 from icframework.scaleout import ClusterConfig
-from tests.replica.corpus import wat_wasm
+from tests.node import requires_node
+from tests.replica.corpus import motoko_wasm, wat_wasm
 from tests.scaleout.cluster_support import (
     WAIT_S,
+    Answers,
+    Client,
     ClusterProcesses,
     free_port,
     unique_names,
@@ -122,3 +125,72 @@ def test_a_counter_moves_between_running_subnets_and_keeps_every_call(
         status = procs.manage("cluster", "status")
         index = canister.canister_index()
         assert f"range {index:#x}..{index:#x}" in status.split(app2, 1)[1]
+
+
+def _nat(reply: bytes) -> int:
+    (value,) = decode(reply, [NAT])
+    return int(value)
+
+
+@requires_node
+def test_calls_from_another_subnet_during_a_move_are_answered_or_rejected_never_lost(
+        postgres_url: str, redis_url: str, tmp_path: Path) -> None:
+    """A caller on the root subnet keeps calling a callee (XNet) while the callee moves
+    from app1 to app2: each call ends (replied, or rejected while the callee is stopped);
+    afterwards the root subnet's calls reach it on app2, and it ran each replied call once."""
+    config = ClusterConfig(postgres_url, redis_url, redis_url)
+    names = unique_names(3)
+    root, app1, app2 = names
+    answers = Answers(redis_url, names)
+    try:
+        with ClusterProcesses(tmp_path, config) as procs:
+            procs.init(names)
+            for name in names:
+                procs.start_writer(name, f"{name}-w1")
+            client = Client(config, answers)
+            callee = client.create_canister(app1, 1)
+            client.install(app1, callee, motoko_wasm("callee"))
+            caller = client.create_canister(root, 0)
+            client.install(root, caller, motoko_wasm("caller"), encode([PRINCIPAL], [callee]))
+            assert _nat(client.update(root, caller, "forward", encode([NAT], [1]))) == 0
+            outcomes: list[tuple[int, str, bytes]] = []
+            moving = threading.Event()
+
+            def stream() -> None:
+                value = 2
+                while not moving.is_set():
+                    _body, request_id = client.send(root, caller, "forward",
+                                                    encode([NAT], [value]))
+                    answer = answers.wait(request_id)  # raises if it never comes
+                    outcomes.append((value, answer["outcome"], request_id))
+                    value += 1
+
+            streamer = threading.Thread(target=stream)
+            streamer.start()
+            try:
+                moved = procs.manage("cluster", "migrate", callee.to_text(), "--to", app2)
+            finally:
+                moving.set()
+                streamer.join(WAIT_S)
+            assert not streamer.is_alive()
+            assert f"from {app1} to {app2}" in moved
+            assert outcomes and {kind for _v, kind, _r in outcomes} <= {"replied", "rejected"}
+            # Each replied forward saw the value the previous replied one left.
+            last = 1
+            for value, kind, request_id in outcomes:
+                if kind == "replied":
+                    assert _nat(client.reply(request_id, caller)) == last
+                    last = value
+            after = 10_000
+            assert _nat(client.update(root, caller, "forward", encode([NAT], [after]))) == last
+        replied = sum(1 for _v, kind, _r in outcomes if kind == "replied")
+        assert _query(postgres_url, app2, callee, "call_count") == 1 + replied + 1
+        assert _query(postgres_url, app2, callee, "get") == after
+    finally:
+        answers.close()
+
+
+def _query(url: str, subnet: str, canister: Principal, method: str) -> int:
+    """A query on the subnet's committed state (its writers stopped), read-only."""
+    with Replica.open(store=PostgresStateStore(url, subnet)) as replica:
+        return _nat(replica.query(canister, method))
