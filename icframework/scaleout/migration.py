@@ -46,10 +46,13 @@ route; front ends route by the new registry once they reloaded it. (A canister m
 the offline `bootstrap.migrate_canister` leaves no record: calls for it reaching the old
 subnet are refused with "canister not found", as on the IC.)
 
-XNet requests already in a stream to the source are rejected there with a DESTINATION_INVALID / canister-not-found reject response that
-travels back with the refunded cycles (the IC's answer to a request for a canister its
-subnet no longer hosts); nothing is dropped silently. Requests the source had queued
-for the canister before it stopped were executed before it counted as stopped.
+XNet requests reaching the source while the canister is stopped are rejected
+(CANISTER_STOPPED, cycles refunded); those still in a stream to the source after the
+drop are answered there with a DESTINATION_INVALID "canister not found" reject response
+that travels back with the refunded cycles (the IC's answer to a request for a canister
+its subnet no longer hosts); nothing is dropped silently. The canister counts as
+stopped only once the calls it was executing finished (``stop_canister``), so it has
+no call context open when it moves.
 """
 
 from __future__ import annotations
@@ -62,10 +65,12 @@ from typing import Any
 import cbor2
 import psycopg
 
+from icframework.candid.binary import encode
 from icframework.core import Principal
 from icframework.protocol import CertificateDelegation, make_subnet_delegation
 from icframework.replica import PostgresRegistry, PostgresStateStore, RegistryError, Replica
 from icframework.replica.canisters import KV_MODULES, kv_namespace
+from icframework.replica.management import CANISTER_ID
 from icframework.replica.state import CanisterState, CanisterStatus
 from icframework.replica.store import RoundChanges
 from icframework.scaleout.bootstrap import BootstrapError
@@ -239,10 +244,16 @@ class MigrationStep:
         state = replica.canister_record(canister)
         if state is None:
             raise MigrationError(f"subnet {self.subnet!r} holds no canister {canister}")
-        if state.status is not CanisterStatus.STOPPED:
-            # The management call (as a controller) runs rounds until the calls in
-            # flight have finished.
-            replica.stop_canister(canister, sender=_controller(state))
+        if state.status is CanisterStatus.RUNNING:
+            # The management call (as a controller) is answered once the calls in flight
+            # have finished, in the writer's ordinary rounds: look again next time.
+            replica.submit(Principal.management_canister(), "stop_canister",
+                           encode([CANISTER_ID], [{"canister_id": canister}]),
+                           sender=_controller(state), nonce=b"migration",
+                           effective_canister_id=canister)
+            return
+        if state.status is CanisterStatus.STOPPING:
+            return
         key = (MIGRATION_NAMESPACE, canister.raw)
         if replica.store.kv_get(*key) is None:
             _commit(replica, RoundChanges(height=0, time_ns=0, kv_puts={
