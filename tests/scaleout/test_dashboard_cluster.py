@@ -20,6 +20,7 @@ from icframework.core import Principal
 from icframework.identity import Ed25519Identity
 from icframework.replica import PostgresRegistry, set_api_backend, subnet_range
 from icframework.scaleout import ClusterConfig, FrontendBackend
+from tests.browser import chromium, console_errors, new_context, requires_chromium
 from tests.replica.corpus import wat_wasm
 from tests.scaleout.cluster_support import WAIT_S, ClusterProcesses, Proc, unique_names
 from tests.scaleout.test_frontend_cluster import free_port
@@ -160,3 +161,35 @@ def test_live_frame_follows_each_subnet(cluster: Running) -> None:
         set_api_backend(None)
         backend.stop()
         agent.close()
+
+
+
+@requires_chromium
+def test_a_browser_on_the_front_end(cluster: Running) -> None:
+    """The canister page's method form calls the app subnet's canister through the front
+    end (update to its writer, query on the copy); the landing page's live socket
+    connects and the app subnet's row follows its copy's height."""
+    from playwright.sync_api import expect
+
+    agent = Agent(cluster.url, Ed25519Identity.generate(), fetch_root_key=True)
+    canister = _counter(agent)
+    app = cluster.names[1]
+    with chromium() as browser:
+        context = new_context(browser)
+        page = context.new_page()
+        errors = console_errors(page)
+        page.goto(f"{cluster.url}/canisters/{canister}/")
+        expect(page.locator("#method-forms")).to_have_attribute("data-ready", "true")
+        page.locator("form[data-method=inc] button[type=submit]").click()
+        expect(page.locator("form[data-method=inc] output")).to_have_text("(2)")
+        page.locator("form[data-method=get] button[type=submit]").click()
+        expect(page.locator("form[data-method=get] output")).to_have_text("(2)")
+        page.goto(f"{cluster.url}/")
+        expect(page.locator("#live-status")).to_have_text("live")
+        height = page.locator(f'tr[data-subnet="{app}"] [data-field="height"]')
+        shown = int((height.text_content() or "0").replace(",", ""))
+        agent.update(canister, "inc", EMPTY)
+        expect(height).not_to_have_text(f"{shown:,}")  # the socket moved it
+        assert errors == []
+        context.close()
+    agent.close()
