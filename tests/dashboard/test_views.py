@@ -92,7 +92,7 @@ def test_gateway_link_only_for_a_canister_that_serves_http(service: ReplicaServi
 def test_gateway_link_is_a_short_label_with_the_origin_in_href_and_title(
         service: ReplicaService) -> None:
     site = service.run(lambda replica: replica.create_canister(sender=OWNER))
-    module = wasmtime.wat2wasm('(module (func (export "canister_query http_request")))')
+    module = bytes(wasmtime.wat2wasm('(module (func (export "canister_query http_request")))'))
     service.run(lambda replica: replica.install_code(site, module, sender=OWNER))
     origin = f"http://{site}.localhost:4943/"
     link = (f'<a href="{origin}" title="{origin}" rel="noopener noreferrer">'
