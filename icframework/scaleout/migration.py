@@ -119,9 +119,15 @@ class MigrationRecord:
     detail: str
 
 
+_SCHEMA_MADE: set[str] = set()
+
+
 def _connect(url: str) -> psycopg.Connection[Any]:
+    """An autocommit connection to ``url``, with ``ic_migrations`` there (made once)."""
     conn = psycopg.connect(url, autocommit=True, connect_timeout=10)
-    conn.execute(_SCHEMA)
+    if url not in _SCHEMA_MADE:
+        conn.execute(_SCHEMA)
+        _SCHEMA_MADE.add(url)
     return conn
 
 
@@ -129,13 +135,16 @@ def _record(row: tuple[Any, ...]) -> MigrationRecord:
     return MigrationRecord(bytes(row[0]), row[1], row[2], row[3], row[4])
 
 
-def migrations_for(url: str, subnet: str) -> list[MigrationRecord]:
-    """The unfinished migrations subnet ``subnet`` takes part in."""
-    with _connect(url) as conn:
-        rows = conn.execute(
-            "SELECT canister_id, source, destination, phase, detail FROM ic_migrations "
-            "WHERE phase <> 'done' AND (source = %s OR destination = %s)",
-            (subnet, subnet)).fetchall()
+def migrations_for(url: str, subnet: str,
+                   conn: psycopg.Connection[Any] | None = None) -> list[MigrationRecord]:
+    """The unfinished migrations subnet ``subnet`` takes part in (on ``conn`` if given)."""
+    query = ("SELECT canister_id, source, destination, phase, detail FROM ic_migrations "
+             "WHERE phase <> 'done' AND (source = %s OR destination = %s)")
+    if conn is not None:
+        rows = conn.execute(query, (subnet, subnet)).fetchall()
+    else:
+        with _connect(url) as fresh:
+            rows = fresh.execute(query, (subnet, subnet)).fetchall()
     return [_record(row) for row in rows]
 
 
@@ -167,50 +176,54 @@ def migrate_online(url: str, canister: Principal, to_subnet: str, *,
                    progress: Callable[[str], None] | None = None) -> str:
     """Migrate ``canister`` to ``to_subnet`` with both writers running; return the
     subnet it was on once the move is done (see the module docstring)."""
-    with PostgresRegistry(url) as registry:
-        source = registry.routing_table().subnet_of(canister.raw)
-        if source is None:
-            raise MigrationError(f"{canister.to_text()} is in no subnet's canister range")
-        try:
-            registry.subnet(to_subnet)
-        except RegistryError as exc:
-            raise MigrationError(f"{exc}; name a registered subnet with --to") from exc
-    if source == to_subnet:
-        raise MigrationError(f"{canister.to_text()} is on subnet {to_subnet!r} already")
     with _connect(url) as conn:
         row = conn.execute("SELECT source, destination, phase FROM ic_migrations WHERE "
                            "canister_id = %s", (canister.raw,)).fetchone()
-        if row is not None and row[2] != "done" and (row[0], row[1]) != (source, to_subnet):
+    if row is not None and row[2] != "done":
+        if row[1] != to_subnet:
             raise MigrationError(f"{canister.to_text()} is being migrated from {row[0]!r} "
                                  f"to {row[1]!r} already (phase {row[2]}); wait for it")
-        if row is None or row[2] == "done":
+        source = str(row[0])  # the same move asked again: wait for it to finish
+    else:
+        with PostgresRegistry(url) as registry:
+            found = registry.routing_table().subnet_of(canister.raw)
+            if found is None:
+                raise MigrationError(f"{canister.to_text()} is in no subnet's canister range")
+            try:
+                registry.subnet(to_subnet)
+            except RegistryError as exc:
+                raise MigrationError(f"{exc}; name a registered subnet with --to") from exc
+        source = found
+        if source == to_subnet:
+            raise MigrationError(f"{canister.to_text()} is on subnet {to_subnet!r} already")
+        with _connect(url) as conn:
             conn.execute(
                 "INSERT INTO ic_migrations (canister_id, source, destination, phase) "
                 "VALUES (%s, %s, %s, 'stopping') ON CONFLICT (canister_id) DO UPDATE SET "
                 "source = excluded.source, destination = excluded.destination, "
-                "phase = 'stopping', detail = '', updated_at = clock_timestamp()",
-                (canister.raw, source, to_subnet))
+                "phase = 'stopping', detail = '', updated_at = clock_timestamp() "
+                "WHERE ic_migrations.phase = 'done'", (canister.raw, source, to_subnet))
     deadline = time.monotonic() + timeout_s
     seen = ""
-    while True:
-        with _connect(url) as conn:
-            found = conn.execute("SELECT phase, detail FROM ic_migrations WHERE "
-                                 "canister_id = %s", (canister.raw,)).fetchone()
-        phase, detail = (found[0], found[1]) if found else ("done", "")
-        if phase != seen:
-            seen = phase
-            if progress is not None:
-                progress(phase)
-        if phase == "done":
-            return source
-        if time.monotonic() > deadline:
-            waiting = source if phase in ("stopping", "moved") else to_subnet
-            raise MigrationError(
-                f"the migration of {canister.to_text()} is still in phase {phase!r} after "
-                f"{timeout_s:.0f} s{': ' + detail if detail else ''}; is the writer of "
-                f"{waiting!r} running (`manage.py runsubnet {waiting}`)? It resumes when "
-                "that writer runs; run the command again to wait for it")
-        time.sleep(0.1)
+    with _connect(url) as conn:
+        while True:
+            current = conn.execute("SELECT phase, detail FROM ic_migrations WHERE "
+                                   "canister_id = %s", (canister.raw,)).fetchone()
+            phase, detail = (current[0], current[1]) if current else ("done", "")
+            if phase != seen:
+                seen = phase
+                if progress is not None:
+                    progress(phase)
+            if phase == "done":
+                return source
+            if time.monotonic() > deadline:
+                waiting = source if phase in ("stopping", "moved") else to_subnet
+                raise MigrationError(
+                    f"the migration of {canister.to_text()} is still in phase {phase!r} "
+                    f"after {timeout_s:.0f} s{': ' + detail if detail else ''}; is the "
+                    f"writer of {waiting!r} running (`manage.py runsubnet {waiting}`)? It "
+                    "resumes when that writer runs; run the command again to wait for it")
+            time.sleep(0.1)
 
 
 class MigrationStep:
@@ -220,12 +233,26 @@ class MigrationStep:
         self.url = url
         self.subnet = subnet
         self.say = say
+        self._conn: psycopg.Connection[Any] | None = None
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
 
     def run(self, replica: Replica, epoch: int, registry: PostgresRegistry) -> bool:
         """Do the next step of every migration waiting for this subnet; say whether
         the registry changed (the caller reloads routing and delegation)."""
+        if self._conn is None or self._conn.closed:
+            self._conn = _connect(self.url)  # kept: the writer asks once a second
+        try:
+            records = migrations_for(self.url, self.subnet, self._conn)
+        except psycopg.Error:
+            self._conn.close()
+            self._conn = None
+            raise
         changed = False
-        for record in migrations_for(self.url, self.subnet):
+        for record in records:
             canister = Principal(record.canister_id)
             if record.source == self.subnet and record.phase == "stopping":
                 self._stop(replica, epoch, record, canister)
