@@ -124,6 +124,7 @@ class SubnetWriter:
         self._controller: Any = None
         self._events: EventPublisher | None = None
         self._gc_floor = 0
+        self._migrations: MigrationStep | None = None
 
     def say(self, line: str) -> None:
         print(f"[subnet {self.subnet_name}] {line}", file=self.out, flush=True)
@@ -160,6 +161,8 @@ class SubnetWriter:
                 self.replica.close()
             if self._events is not None:
                 self._events.close()
+            if self._migrations is not None:
+                self._migrations.close()
         self.say("stopped; lease released")
         return 0
 
@@ -310,6 +313,7 @@ class SubnetWriter:
         """This subnet's steps of the online migrations (`migration`), then the routing
         table and delegation at once when the registry moved (a migration re-signs the
         delegations of both subnets)."""
+        assert self._migrations is not None
         try:
             self._migrations.run(replica, self.lease.epoch or 0, self._registry)
             if self._registry.version() != self._routing_version:
