@@ -357,9 +357,10 @@ class SubnetWriter:
             if status is None:
                 del self._pending[request_id]
             elif status.state.terminal:
-                v3 = self._pending.pop(request_id)
-                if v3:
+                if self._pending[request_id]:  # v3: publish the answer
                     self._publish_answer(replica, request_id)
+                # Only once published: if Redis failed, the next round publishes it again.
+                del self._pending[request_id]
         self._push_slices(replica)
 
     def _push_slices(self, replica: Replica) -> None:
