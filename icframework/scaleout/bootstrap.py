@@ -194,7 +194,8 @@ def migrate_canister(url: str, canister: Principal, to_subnet: str) -> str:
     destination in the registry, and re-signs the delegations of the (non-root) subnets
     involved for their new ranges. Writers started afterwards run it there. The
     canister keeps its state as of the source's last committed round; messages still
-    queued for it in the source's streams or input queues are not moved.
+    queued for it in the source's streams or input queues are not moved. With the
+    writers running, ``cluster migrate`` moves it online instead (`migration`).
     """
     with PostgresRegistry(url) as registry:
         table = registry.routing_table()
@@ -207,6 +208,7 @@ def migrate_canister(url: str, canister: Principal, to_subnet: str) -> str:
             raise BootstrapError(str(exc)) from exc
         if source == to_subnet:
             raise BootstrapError(f"{canister.to_text()} is on subnet {to_subnet!r} already")
+        _check_no_online_move(url, canister)
         holder = f"cluster-migrate:{os.getpid()}"
         leases = [WriterLease(url, name, holder, _MIGRATE_TTL_S) for name in (source, to_subnet)]
         try:
@@ -220,14 +222,29 @@ def migrate_canister(url: str, canister: Principal, to_subnet: str) -> str:
             _move_rows(url, canister.raw, source, to_subnet,
                        [lease.epoch or 0 for lease in leases])
             registry.move_range(canister, canister, to_subnet)
-            _redelegate(url, registry, (source, to_subnet))
+            redelegate(url, registry, (source, to_subnet))
         finally:
             for lease in leases:
                 lease.close()
     return source
 
 
-def _redelegate(url: str, registry: PostgresRegistry, names: Sequence[str]) -> None:
+def _check_no_online_move(url: str, canister: Principal) -> None:
+    """Refuse while an online migration of ``canister`` (`migration`) is unfinished."""
+    with psycopg.connect(url, autocommit=True, connect_timeout=10) as conn:
+        try:
+            row = conn.execute("SELECT destination, phase FROM ic_migrations WHERE "
+                               "canister_id = %s AND phase <> 'done'",
+                               (canister.raw,)).fetchone()
+        except psycopg.errors.UndefinedTable:
+            row = None
+    if row is not None:
+        raise BootstrapError(f"{canister.to_text()} is being migrated online to {row[0]!r} "
+                             f"(phase {row[1]}); start both writers and run `cluster "
+                             "migrate` again to let them finish it")
+
+
+def redelegate(url: str, registry: PostgresRegistry, names: Sequence[str]) -> None:
     """Sign new delegations for the non-root subnets ``names`` covering the ranges the
     routing table now gives them (agents check a canister against its subnet's ranges)."""
     table = registry.routing_table()

@@ -67,15 +67,14 @@ import psycopg
 
 from icframework.candid.binary import encode
 from icframework.core import Principal
-from icframework.protocol import CertificateDelegation, make_subnet_delegation
+from icframework.protocol import CertificateDelegation
 from icframework.replica import PostgresRegistry, PostgresStateStore, RegistryError, Replica
 from icframework.replica.canisters import KV_MODULES, kv_namespace
 from icframework.replica.management import CANISTER_ID
 from icframework.replica.state import CanisterState, CanisterStatus
 from icframework.replica.store import RoundChanges
-from icframework.scaleout.bootstrap import BootstrapError
+from icframework.scaleout.bootstrap import BootstrapError, redelegate
 from icframework.scaleout.copies import IDENTITY_KEY
-from icframework.scaleout.keys import load_keys
 
 __all__ = [
     "MIGRATION_NAMESPACE",
@@ -297,6 +296,13 @@ class MigrationStep:
             changes = _export(self.url, source, canister.raw)
         finally:
             source.close()
+        # What an earlier stay here left (a canister moved back) goes first: deletions
+        # apply before the writes of the same round.
+        changes.space_deletes.update((canister.raw, space)
+                                     for space in _spaces(self.url, self.subnet, canister.raw))
+        namespace = kv_namespace(canister.raw)
+        changes.kv_deletes.update((namespace, key) for key, _ in replica.store.kv_scan(namespace)
+                                  if (namespace, key) not in changes.kv_puts)
         _commit(replica, changes)
         registry.move_range(canister, canister, self.subnet)
         redelegate(self.url, registry, (record.source, self.subnet))
@@ -372,23 +378,6 @@ def _export(url: str, source: PostgresStateStore, canister_id: bytes) -> RoundCh
                                  f"{Principal(canister_id)}")
         changes.kv_puts[(KV_MODULES, module_hash)] = module
     return changes
-
-
-def redelegate(url: str, registry: PostgresRegistry, names: tuple[str, ...]) -> None:
-    """Sign new delegations for the non-root subnets ``names`` covering the ranges the
-    routing table now gives them (agents check a canister against its subnet's ranges)."""
-    table = registry.routing_table()
-    root = registry.root()
-    root_keys = load_keys(url, root.name)
-    for name in names:
-        record = registry.subnet(name)
-        if record.is_root:
-            continue
-        ranges = [r.principals() for r in table.ranges_of(name)]
-        delegation = make_subnet_delegation(root_keys.bls, Principal(record.subnet_id),
-                                            record.public_key_der, ranges, time.time_ns())
-        registry.set_delegation(name, cbor2.dumps({
-            "subnet_id": delegation.subnet_id.raw, "certificate": delegation.certificate}))
 
 
 def adopt_delegation(replica: Replica, registry: PostgresRegistry, name: str) -> bool:

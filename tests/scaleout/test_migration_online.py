@@ -126,6 +126,14 @@ def test_a_counter_moves_between_running_subnets_and_keeps_every_call(
         index = canister.canister_index()
         assert f"range {index:#x}..{index:#x}" in status.split(app2, 1)[1]
 
+        # And back again: app1 takes it in over the rows its first stay left there.
+        back = procs.manage("cluster", "migrate", canister.to_text(), "--to", app1)
+        assert f"moved {canister.to_text()} from {app2} to {app1}" in back
+        assert count(agent.update(canister, "inc", EMPTY)) == after + 1
+        certificate = agent.read_state(canister, [("time",)])
+        assert certificate.delegation is not None
+        assert certificate.delegation.subnet_id == app1_id
+
 
 def _nat(reply: bytes) -> int:
     (value,) = decode(reply, [NAT])
