@@ -9,7 +9,9 @@
    the node key of ``ic_subnet_keys`` and the registry's routing table;
 3. starts a Celery worker in this process (a ``WorkController`` in a daemon thread,
    as `icframework.workers.InProcessWorker`, consuming queue ``subnet.<name>`` only)
-   whose tasks (``celery.py``) hand their work to the writer's thread;
+   whose tasks (``celery.py``) hand their work to the writer's thread; a worker that
+   ends on its own (Celery gives up after some broker connection losses) is started
+   again;
 4. runs the rounds on its own (main) thread: jobs from the tasks between rounds, a
    round whenever messages wait (at least every ``idle_round_s``, for timers), and
    after each commit: the height to Redis (``icframework:height:<name>`` and pub/sub
@@ -122,6 +124,7 @@ class SubnetWriter:
         self._stop = threading.Event()
         self._redis: redis.Redis | None = None
         self._controller: Any = None
+        self._worker_thread: threading.Thread | None = None
         self._events: EventPublisher | None = None
         self._gc_floor = 0
         self._migrations: MigrationStep | None = None
@@ -207,7 +210,7 @@ class SubnetWriter:
         self._publish_height(replica)
         return replica
 
-    def _start_worker(self) -> None:
+    def _start_worker(self, *, wait: bool = True) -> None:
         from celery.worker import WorkController
 
         from icframework.workers import DaemonThreadPool
@@ -217,18 +220,38 @@ class SubnetWriter:
         app.set_default()
         app.finalize()
         ready = threading.Event()
+
+        def on_ready(consumer: Any) -> None:
+            ready.set()
+            if not wait:
+                self.say(f"consuming queue {queue_name(self.subnet_name)} again")
+
         controller = WorkController(
             app=app, hostname=f"{self.subnet_name}@{self.holder}", pool=DaemonThreadPool,
             concurrency=WORKER_CONCURRENCY, queues=[queue_name(self.subnet_name)],
             without_heartbeat=True, without_mingle=True, without_gossip=True,
-            ready_callback=lambda consumer: ready.set())
+            ready_callback=on_ready)
         self._controller = controller
         thread = threading.Thread(target=controller.start, name="celery-worker", daemon=True)
         thread.start()
+        self._worker_thread = thread
+        if not wait:
+            return
         if not ready.wait(30):
             raise RuntimeError(f"the Celery worker did not reach the broker "
                                f"{app.connection().as_uri()} within 30 s")
         self.say(f"consuming queue {queue_name(self.subnet_name)}")
+
+    def _check_worker(self) -> None:
+        """Start the Celery worker again if it ended: Celery gives up on some broker
+        connection losses (an "Unrecoverable error" while it closes the broken connection)
+        and its thread ends while this writer holds the lease, consuming nothing."""
+        thread = self._worker_thread
+        if thread is None or thread.is_alive() or self._stop.is_set():
+            return
+        self.say("the Celery worker stopped (its broker connection broke); starting it again")
+        self._controller = None
+        self._start_worker(wait=False)
 
     def _stop_worker(self) -> None:
         controller, self._controller = self._controller, None
@@ -270,6 +293,7 @@ class SubnetWriter:
                 self._outside(self._push_slices, replica)
             if now >= next_routing:
                 next_routing = now + ROUTING_CHECK_S
+                self._check_worker()
                 self._migrate(replica)
                 self._refresh_routing(replica)
                 self._refresh_delegation(replica)
