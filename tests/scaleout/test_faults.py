@@ -24,16 +24,17 @@ import httpx
 import pytest
 import redis
 
-from icframework.agent import Agent
+from icframework.agent import Agent, request_status_from_certificate
 from icframework.candid import NAT, NAT64, PRINCIPAL
 from icframework.candid.binary import decode, encode
 from icframework.core import Principal
 from icframework.identity import Ed25519Identity
-from icframework.protocol import CallContent, sign_envelope
+from icframework.protocol import CallContent, sign_envelope, verify_certificate
 from icframework.replica import PostgresStateStore, Replica
 from icframework.replica.xnet import XNetState
 from icframework.scaleout import ClusterConfig, send_submit
 from icframework.scaleout.bootstrap import root_key_der
+from icframework.scaleout.celery import VISIBILITY_TIMEOUT_S
 from tests.node import requires_node
 from tests.replica.corpus import motoko_wasm, wat_wasm
 from tests.scaleout.cluster_support import (
@@ -82,6 +83,18 @@ def _until(condition: Callable[[], bool], what: str) -> None:
         time.sleep(0.05)
 
 
+def _reply(client: Client, answer: dict[str, object], request_id: bytes,
+           canister: Principal) -> int:
+    """The reply in one published answer, its certificate verified."""
+    body = cbor2.loads(base64.b64decode(str(answer["body_b64"])))
+    body = body.value if isinstance(body, cbor2.CBORTag) else body
+    certificate = verify_certificate(body["certificate"], client.root_key,
+                                     canister_id=canister)
+    status = request_status_from_certificate(certificate, request_id)
+    assert status.status == "replied" and status.reply is not None, status
+    return _nat(bytes(status.reply))
+
+
 def _setup_xnet(client: Client, root: str, app: str) -> tuple[Principal, Principal]:
     """A Motoko callee on the app subnet and a caller on the root subnet forwarding to it."""
     callee = client.create_canister(app, 1)
@@ -92,36 +105,51 @@ def _setup_xnet(client: Client, root: str, app: str) -> tuple[Principal, Princip
 
 
 def _answer_all(client: Client, answers: Answers,
-                calls: list[tuple[str, Principal, bytes, bytes]]) -> None:
-    """Until every call was answered: a call whose answer never came (its submission was
-    taken by a writer whose connection then broke, or its answer was published into a cut
-    connection) is submitted again, the same envelope, as a client retries."""
-    deadline = time.monotonic() + WAIT_S
+                calls: list[tuple[str, Principal, bytes, bytes]]) -> int:
+    """Until every call was answered; the number of calls submitted again.
+
+    First without help: a task a writer had taken when its connection broke is
+    unacknowledged, and the broker delivers it again after its visibility timeout
+    (`VISIBILITY_TIMEOUT_S`). After twice that, a call still unanswered (its message
+    was popped into the cut connection) is submitted again, the same envelope, as a
+    client retries."""
+    patience = time.monotonic() + 2 * VISIBILITY_TIMEOUT_S
+    deadline = patience + WAIT_S
+    retried: set[bytes] = set()
     while True:
         missing = [call for call in calls if call[3].hex() not in answers.answered()]
         if not missing:
-            return
+            return len(retried)
         assert time.monotonic() < deadline, f"{len(missing)} calls were never answered"
-        time.sleep(2.0)
+        time.sleep(0.5)
+        if time.monotonic() < patience:
+            continue
         for subnet, target, body, request_id in missing:
             if request_id.hex() not in answers.answered():
                 send_submit(subnet, "call_v3", target.to_text(), body)
+                retried.add(request_id)
 
 
 @requires_node
+@pytest.mark.parametrize("broker", ["redis", "rabbitmq"])
 def test_calls_and_xnet_survive_cut_broker_connections(
-        postgres_url: str, redis_url: str, tmp_path: Path) -> None:
-    """Two subnet writers reach Redis (their broker and answers channel) through a proxy
-    whose connections are cut twice during a stream of forwards (root -> app over XNet)
-    and direct ingress to the callee: each call ends replied, and the callee's counter
-    and replies show each of its ``set`` calls ran exactly once."""
+        broker: str, postgres_url: str, redis_url: str, request: pytest.FixtureRequest,
+        tmp_path: Path) -> None:
+    """Two subnet writers reach their broker (Redis or RabbitMQ) and Redis (answers,
+    heights) through proxies whose connections are cut twice during a stream of
+    forwards (root -> app over XNet) and direct ingress to the callee: each call ends
+    replied, and the callee's counter and replies show each of its ``set`` calls ran
+    exactly once."""
+    broker_url = redis_url if broker == "redis" else request.getfixturevalue("rabbitmq_url")
     root, app = unique_names(2)
-    direct = ClusterConfig(postgres_url, redis_url, redis_url)
+    direct = ClusterConfig(postgres_url, broker_url, redis_url)
     answers = Answers(redis_url, [root, app])
-    with TcpProxy.to(redis_url, 6379) as proxy:
-        via = proxy.url(redis_url)
+    with TcpProxy.to(redis_url, 6379) as proxy, \
+            TcpProxy.to(broker_url, 5672 if broker == "rabbitmq" else 6379) as broker_proxy:
+        writers_config = ClusterConfig(postgres_url, broker_proxy.url(broker_url),
+                                       proxy.url(redis_url))
         try:
-            with ClusterProcesses(tmp_path, ClusterConfig(postgres_url, via, via)) as procs:
+            with ClusterProcesses(tmp_path, writers_config) as procs:
                 procs.init([root, app])
                 writers = [procs.start_writer(name, f"{name}-w") for name in (root, app)]
                 client = Client(direct, answers)
@@ -146,23 +174,25 @@ def test_calls_and_xnet_survive_cut_broker_connections(
                         _until(lambda n=number: len(answers.answered()) >= n // 2,  # type: ignore[misc]
                                "answers before the cut")
                         proxy.block()  # mid-stream: calls and slices are in flight
-                        cut_connections.append(proxy.connections)
+                        broker_proxy.block()
+                        cut_connections.append(broker_proxy.connections)
                         time.sleep(HOLD_S)
                         proxy.restore()
+                        broker_proxy.restore()
                     send_submit(subnet, "call_v3", target.to_text(), body)
                     time.sleep(0.01)
-                _answer_all(client, answers, calls)
+                retried = _answer_all(client, answers, calls)
                 elapsed = time.monotonic() - started
                 replies = []
                 for _subnet, target, _body, request_id in calls:
                     outcomes = answers.by_id[request_id.hex()]
-                    # Every answer of a call (a resubmission is answered again) is the same.
+                    # Every answer of a call (a call delivered again is answered again)
+                    # is the same certified reply.
                     assert {a["outcome"] for a in outcomes} == {"replied"}, outcomes
-                    assert len({a["body_b64"] for a in outcomes if a["height"] ==
-                                outcomes[0]["height"]}) == 1
+                    assert len({_reply(client, a, request_id, target) for a in outcomes}) == 1
                     replies.append(_nat(client.reply(request_id, target)))
                 # The writers came back to the broker after each cut and still serve.
-                assert proxy.connections > cut_connections[-1] > 0
+                assert broker_proxy.connections > cut_connections[-1] > 0
                 assert _nat(client.update(root, caller, "forward", encode([NAT], [7]))) \
                     not in replies
                 for writer in writers:
@@ -176,10 +206,43 @@ def test_calls_and_xnet_survive_cut_broker_connections(
             assert len(last_of_stream) == 1
             assert sorted(replies) == sorted([0] + [v for v in values
                                                     if v != last_of_stream[0]])
-            resubmitted = sum(len(answers.by_id[c[3].hex()]) > 1 for c in calls)
-            print(f"\nbroker cuts: {CALLS} calls with {len(CUTS)} cuts of {HOLD_S} s "
-                  f"answered in {elapsed:.2f} s; {resubmitted} answered more than once "
-                  f"(resubmitted); proxy connections {proxy.connections}")
+            again = sum(len(answers.by_id[c[3].hex()]) > 1 for c in calls)
+            print(f"\n{broker} broker cuts: {CALLS} calls with {len(CUTS)} cuts of {HOLD_S} s "
+                  f"answered in {elapsed:.2f} s; {retried} submitted again by the client, "
+                  f"{again} answered more than once; broker connections "
+                  f"{broker_proxy.connections}")
+        finally:
+            answers.close()
+
+
+def test_an_answer_the_writer_could_not_publish_goes_out_when_redis_is_back(
+        postgres_url: str, redis_url: str, tmp_path: Path) -> None:
+    """The writer's Redis (answers, heights; not its broker) goes through a proxy that
+    refuses connections while a call runs: the round commits and publishing after it
+    fails; once Redis answers again the writer publishes the answer, once, without the
+    call's sender resubmitting (the writer keeps a call pending until its answer went
+    out)."""
+    root, app = unique_names(2)
+    direct = ClusterConfig(postgres_url, redis_url, redis_url)
+    answers = Answers(redis_url, [app])
+    with TcpProxy.to(redis_url, 6379) as proxy:
+        try:
+            writers = ClusterConfig(postgres_url, redis_url, proxy.url(redis_url))
+            with ClusterProcesses(tmp_path, writers) as procs:
+                procs.init([root, app])
+                writer = procs.start_writer(app, f"{app}-w")
+                client = Client(direct, answers)
+                counter = client.create_canister(app, 1)
+                client.install(app, counter, wat_wasm("counter"))
+                assert _nat64(client.update(app, counter, "inc")) == 1
+                proxy.block()
+                _body, request_id = client.send(app, counter, "inc", EMPTY)
+                writer.wait_for("publishing after round")
+                assert request_id.hex() not in answers.by_id
+                proxy.restore()
+                assert _nat64(client.reply(request_id, counter)) == 2
+                assert len(answers.by_id[request_id.hex()]) == 1
+                assert _nat64(client.update(app, counter, "inc")) == 3
         finally:
             answers.close()
 
