@@ -193,6 +193,8 @@ def migrate_online(url: str, canister: Principal, to_subnet: str, *,
             except RegistryError as exc:
                 raise MigrationError(f"{exc}; name a registered subnet with --to") from exc
         source = found
+        if source == to_subnet and row is not None and row[1] == to_subnet:
+            return str(row[0])  # the move asked again finished meanwhile: done
         if source == to_subnet:
             raise MigrationError(f"{canister.to_text()} is on subnet {to_subnet!r} already")
         with _connect(url) as conn:
@@ -253,14 +255,20 @@ class MigrationStep:
         changed = False
         for record in records:
             canister = Principal(record.canister_id)
-            if record.source == self.subnet and record.phase == "stopping":
-                self._stop(replica, epoch, record, canister)
-            elif record.destination == self.subnet and record.phase == "stopped":
-                self._import(replica, epoch, registry, record, canister)
-                changed = True
-            elif record.source == self.subnet and record.phase == "moved":
-                self._drop(replica, epoch, record, canister)
-                changed = True
+            try:
+                if record.source == self.subnet and record.phase == "stopping":
+                    self._stop(replica, epoch, record, canister)
+                elif record.destination == self.subnet and record.phase == "stopped":
+                    self._import(replica, epoch, registry, record, canister)
+                    changed = True
+                elif record.source == self.subnet and record.phase == "moved":
+                    self._drop(replica, epoch, record, canister)
+                    changed = True
+            except MigrationError as exc:  # the command's timeout message shows it
+                self._conn.execute("UPDATE ic_migrations SET detail = %s WHERE "
+                                   "canister_id = %s", (f"{self.subnet}: {exc}",
+                                                        record.canister_id))
+                raise
         return changed
 
     # -- source: stop, mark -----------------------------------------------------------
@@ -271,6 +279,9 @@ class MigrationStep:
         if state is None:
             raise MigrationError(f"subnet {self.subnet!r} holds no canister {canister}")
         if state.status is CanisterStatus.RUNNING:
+            if not state.settings.controllers:
+                raise MigrationError(f"{canister} has no controller to stop it with; "
+                                     "add one (update_settings) and migrate again")
             # The management call (as a controller) is answered once the calls in flight
             # have finished, in the writer's ordinary rounds: look again next time.
             replica.submit(Principal.management_canister(), "stop_canister",
@@ -335,6 +346,7 @@ class MigrationStep:
 
 
 def _controller(state: CanisterState) -> Principal:
+    """A controller of the canister: who stops and starts it for the move."""
     controllers = state.settings.controllers
     return Principal(controllers[0]) if controllers else Principal.anonymous()
 
