@@ -219,6 +219,10 @@ class SubnetWriter:
         tasks.set_handler(self)
         app.set_default()
         app.finalize()
+        # After a broker connection loss Celery lowers the prefetch count and raises it
+        # again as tasks finish: a synchronous basic.qos on the AMQP connection that the
+        # task threads ack on, which was seen to block the consumer for good.
+        app.conf.worker_enable_prefetch_count_reduction = False
         ready = threading.Event()
 
         def on_ready(consumer: Any) -> None:
