@@ -9,7 +9,8 @@ Its public face (everything outside this package imports these names only):
   (the ``icframework.subnet.submit`` / ``.xnet`` tasks on a subnet's queue).
 * **Subnet keys** (``ic_subnet_keys``): `SubnetKeys`, `ensure_keys`, `load_keys`.
 * **Bootstrap**: `init_cluster`, `cluster_status`, `SubnetStatus`, `writer_identity`
-  (record, keys and `SubnetIdentity` of a subnet), `migrate_canister`.
+  (record, keys and `SubnetIdentity` of a subnet), `migrate_canister` (stopped
+  subnets); `migrate_online` and `MIGRATE_TIMEOUT_S` (running ones, `migration`).
 * **The writer**: `SubnetWriter` (``manage.py runsubnet``), `EXIT_LEASE_LOST`.
 * **XNet over the broker**: `SlicePusher`, `encode_slice`, `decode_slice`.
 * **Front ends** (``manage.py runfrontend``): `FrontendBackend` / `serve_frontend_backend`
@@ -54,11 +55,13 @@ from icframework.scaleout.frontend import (
     serve_frontend_backend,
 )
 from icframework.scaleout.keys import KeysError, SubnetKeys, ensure_keys, load_keys
+from icframework.scaleout.migration import MIGRATE_TIMEOUT_S, migrate_online
 from icframework.scaleout.writer import EXIT_LEASE_LOST, SubnetWriter
 from icframework.scaleout.xnet_transport import SlicePusher, decode_slice, encode_slice
 
 __all__ = [
     "EXIT_LEASE_LOST",
+    "MIGRATE_TIMEOUT_S",
     "REFRESH_MS",
     "Answers",
     "AnswersError",
@@ -88,6 +91,7 @@ __all__ = [
     "init_cluster",
     "load_keys",
     "migrate_canister",
+    "migrate_online",
     "publish_round_events",
     "queue_name",
     "rounds_channel",

@@ -23,12 +23,13 @@ from django.core.management.base import BaseCommand, CommandError
 
 from icframework.core import Principal, PrincipalError
 from icframework.scaleout import (
+    MIGRATE_TIMEOUT_S,
     ScaleoutError,
     cluster_status,
     init_cluster,
     migrate_canister,
+    migrate_online,
 )
-from icframework.scaleout.migration import MIGRATE_TIMEOUT_S, migrate_online
 
 DATABASE_VARIABLE = "ICFRAMEWORK_DATABASE_URL"
 
