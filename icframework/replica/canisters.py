@@ -172,7 +172,8 @@ class Canisters:
           (compiled modules come from the engine's cache);
         - stable memory: the changed pages are loaded into the canister's `PageMap` in
           place (all of it first dropped if its space was deleted), then sized;
-        - a Python canister's key-value writes go into its `KeyValueStore` in place;
+        - a Python canister whose key-value data changed gets a new instance over the
+          stored values (the old instance caches values it read: `_refresh_canister`);
         - a wasm canister whose heap pages, heap size or globals changed is re-instantiated
           on the same sandbox (its linker and compiled module kept) from the stored image;
         - a canister whose record alone changed (cycles, status, …) keeps its sandbox;
@@ -259,17 +260,13 @@ class Canisters:
             module = self.module_by_hash(state.module_hash)
             self.sandboxes[canister_id] = self._restore_sandbox(state, module, stable)
             return
-        store = sandbox.kv
-        if store is not None:
+        if sandbox.kv is not None:
             if kv:
-                store.begin()
-                for key, value in kv.items():
-                    if value is None:
-                        store.delete(key)
-                    else:
-                        store.put(key, value)
-                store.commit()
-                store.take_dirty()  # loaded, not written: nothing for a checkpoint
+                # The running instance keeps the committed values it has read (the SDK's
+                # read cache, valid until its own writes or rollbacks), so values written
+                # by another process are only seen by a new instance over the new store.
+                module = self.module_by_hash(state.module_hash)
+                self.sandboxes[canister_id] = self._restore_sandbox(state, module, stable)
         elif isinstance(sandbox, Sandbox) and (
                 heap_changed or sandbox.heap_size != state.heap_size
                 or sandbox.committed_globals != state.globals):

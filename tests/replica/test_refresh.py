@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
+from icframework.candid import NAT, decode
 from icframework.compiler.runtime_build import load_runtime
 from icframework.core import Principal
 from icframework.replica.embedded import Replica
@@ -221,7 +222,8 @@ def test_untouched_canisters_keep_their_sandboxes() -> None:
     now = follower.subnet.canister_state.sandboxes
     assert now[changed.raw] is sandboxes[changed.raw]
     assert now[other.raw] is sandboxes[other.raw]
-    assert now[scenario.python[0].raw] is sandboxes[scenario.python[0].raw]
+    # a Python canister whose data changed gets a new instance (its old one caches reads)
+    assert now[scenario.python[0].raw] is not sandboxes[scenario.python[0].raw]
     assert follower.query(scenario.python[0], "read", b"a") == b"1"
     copied, written = follower.canister_record(changed), scenario.writer.canister_record(changed)
     assert copied is not None and written is not None and copied.cycles == written.cycles
@@ -258,3 +260,42 @@ def test_refreshing_in_a_round_is_refused() -> None:
         request_id = replica.submit(canister, "inc")
         with pytest.raises(ReplicaError, match="refresh between rounds"):
             replica.wait(request_id)
+
+
+SDK_COUNTER = '''\
+from icframework.sdk import StableCell, nat, query, update
+
+count = StableCell[nat]("count", default=0)
+
+
+@update
+def inc() -> nat:
+    count.set(count.get() + 1)
+    return count.get()
+
+
+@query
+def get() -> nat:
+    return count.get()
+'''
+
+
+def test_an_sdk_canister_reads_values_written_by_the_writer() -> None:
+    """The SDK keeps values it has read (`StableCell`'s memo, the runtime backend's
+    read cache) in the running instance: a copy that only wrote the writer's values into
+    the store kept answering the old count (a front end never caught up). A Python
+    canister whose data changed gets a new instance over the new values."""
+    store = RecordingStore()
+    writer = Replica.open(store=store)
+    canister = writer.create_canister(sender=CONTROLLER)
+    writer.install_code(canister, pack_python_module({"app.py": SDK_COUNTER}, "app.py"),
+                        sender=CONTROLLER)
+    copy_store, follower = follower_of(store)
+    empty = b"DIDL\x00\x00"
+    assert decode(follower.query(canister, "get", empty), [NAT]) == (0,)  # read: cached
+    for expected in (1, 2):
+        writer.update(canister, "inc", empty)
+        for changes in store.take_rounds():
+            copy_store.commit_round(changes)
+            follower.apply_changes(changes)
+        assert decode(follower.query(canister, "get", empty), [NAT]) == (expected,)
