@@ -25,8 +25,9 @@ PostgreSQL's height with the same interval and bound.
 **Catching up.** A sync applies only what changed: `MirrorStore.sync` keeps the rows
 that differ from the mirror (`changes_since` lists the rows of the copy's own height
 again), and `Replica.apply_changes` reads just those into the loaded subnet: canisters
-with a new module are restored (compiled modules cached), changed memories and
-key-value data are updated in place, untouched canisters stay as they are, request
+with a new module are restored (compiled modules cached), changed memories are
+updated in place, a Python canister whose key-value data changed gets a new instance
+(the running one caches values it read), untouched canisters stay as they are, request
 statuses and subnet-level state follow, and the certifier rehashes only the changed
 ids. So a sync costs time in proportion to what the rounds changed, not to the
 subnet's canisters: with one canister of 1, 10 or 100 changed, about 1.0, 1.0 and 1.4 ms
