@@ -27,7 +27,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,7 @@ import cbor2
 import kombu
 import redis
 
+from icframework.agent import RejectError
 from icframework.agent.client import request_status_from_certificate
 from icframework.candid.binary import decode, encode
 from icframework.core import Principal
@@ -292,3 +293,20 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def agreed_reply(read_a: Callable[[], bytes], read_b: Callable[[], bytes], what: str) -> bytes:
+    """Front end A's reply once front end B's equals it: read-your-writes holds on A, while
+    B's copy may lag its staleness bound (a reject on B counts as not caught up yet); the
+    timeout only guards against a hang."""
+    deadline = time.monotonic() + WAIT_S
+    while True:
+        mine = read_a()
+        try:
+            other: bytes | None = read_b()
+        except RejectError:
+            other = None
+        if other == mine:
+            return mine
+        assert time.monotonic() < deadline, f"front end B never caught up on {what}"
+        time.sleep(0.02)

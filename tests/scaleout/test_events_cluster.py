@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import socket
 import time
 import uuid
 from pathlib import Path
@@ -25,7 +24,7 @@ from icframework.scaleout import ClusterConfig
 from icframework.scaleout.events_bridge import EventPublisher, redis_channel_layer
 from icframework.sdk import load_canister, service_did
 from tests.compiler.runtime_support import runtime
-from tests.scaleout.cluster_support import WAIT_S, ClusterProcesses, unique_names
+from tests.scaleout.cluster_support import WAIT_S, ClusterProcesses, free_port, unique_names
 
 __all__ = ["runtime"]
 
@@ -122,9 +121,3 @@ def test_a_socket_on_front_end_b_gets_events_of_a_canister_updated_through_a(
         [("event", "room:x", 1), ("event", "room:x", 2)]
     assert [decode(base64.b64decode(f["value"]), (TEXT,))[0] for f in frames] == \
         ["message 0", "message 1"]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])

@@ -5,7 +5,6 @@ of a 2-subnet cluster, used by the Python agent and by the unmodified npm
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import threading
 import time
@@ -29,7 +28,13 @@ from icframework.scaleout import ClusterConfig, queue_name
 from icframework.scaleout.bootstrap import root_key_der
 from tests.node import node_available
 from tests.replica.corpus import wat_wasm
-from tests.scaleout.cluster_support import WAIT_S, ClusterProcesses, Proc, unique_names
+from tests.scaleout.cluster_support import (
+    WAIT_S,
+    ClusterProcesses,
+    Proc,
+    free_port,
+    unique_names,
+)
 
 pytest_plugins = ["tests.services"]
 pytestmark = pytest.mark.services
@@ -37,11 +42,6 @@ pytestmark = pytest.mark.services
 ROOT = Path(__file__).resolve().parents[2]
 EMPTY = b"DIDL\x00\x00"
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def count(reply: bytes) -> int:

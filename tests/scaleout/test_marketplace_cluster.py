@@ -13,7 +13,6 @@ from __future__ import annotations
 import base64
 import functools
 import json
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,7 @@ from websockets.sync.client import connect
 
 from apps.marketplace.canister.records import ListingInput
 from apps.marketplace.token import build_token, token_init_arg
-from icframework.agent import Agent, ManagementCanister, RejectError
+from icframework.agent import Agent, ManagementCanister
 from icframework.agent.socket import socket_url
 from icframework.candid import NAT, decode, encode, parse_did, parse_values
 from icframework.candid.did import DidFile
@@ -38,7 +37,13 @@ from icframework.replica.execution.runtime import set_runtime_loader
 from icframework.scaleout import ClusterConfig
 from icframework.sdk.dispatch import CompiledMethod, decode_result, encode_args, method_table
 from tests.compiler.runtime_support import CACHE_DIR, runtime
-from tests.scaleout.cluster_support import WAIT_S, ClusterProcesses, free_port, unique_names
+from tests.scaleout.cluster_support import (
+    WAIT_S,
+    ClusterProcesses,
+    agreed_reply,
+    free_port,
+    unique_names,
+)
 
 __all__ = ["runtime"]
 
@@ -106,17 +111,8 @@ class ClusterSide(Side):
     def query(self, who: Ed25519Identity, canister: Principal, method: str,
               arg: bytes) -> bytes:
         self.a.identity = self.b.identity = who
-        mine = self.a.query(canister, method, arg)
-        deadline = time.monotonic() + WAIT_S
-        while True:
-            try:
-                other = self.b.query(canister, method, arg)
-            except RejectError:
-                other = None
-            if other == mine:
-                return mine
-            assert time.monotonic() < deadline, f"front end B never caught up on {method}"
-            time.sleep(0.02)
+        return agreed_reply(lambda: self.a.query(canister, method, arg),
+                            lambda: self.b.query(canister, method, arg), method)
 
 
 class ReplicaSide(Side):

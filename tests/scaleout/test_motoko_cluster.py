@@ -10,7 +10,6 @@ subnet (`Replica`): the outcomes and the balance changes are the same.
 from __future__ import annotations
 
 import functools
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -31,7 +30,12 @@ from icframework.scaleout import ClusterConfig
 from tests.compiler.runtime_support import CACHE_DIR, runtime
 from tests.node import requires_node
 from tests.replica.corpus import motoko_wasm
-from tests.scaleout.cluster_support import WAIT_S, ClusterProcesses, free_port, unique_names
+from tests.scaleout.cluster_support import (
+    ClusterProcesses,
+    agreed_reply,
+    free_port,
+    unique_names,
+)
 
 __all__ = ["runtime"]
 
@@ -161,17 +165,8 @@ class ClusterSide(Side):
     def query(self, canister: Principal, method: str, arg: bytes = EMPTY) -> bytes:
         # Read-your-writes holds on A; B's copy may lag its staleness bound: read both
         # until they agree (the timeout only guards against a hang).
-        deadline = time.monotonic() + WAIT_S
-        while True:
-            mine = self.a.query(canister, method, arg)
-            try:
-                other = self.b.query(canister, method, arg)
-            except RejectError:
-                other = None
-            if other == mine:
-                return mine
-            assert time.monotonic() < deadline, f"front end B never caught up on {method}"
-            time.sleep(0.02)
+        return agreed_reply(lambda: self.a.query(canister, method, arg),
+                            lambda: self.b.query(canister, method, arg), method)
 
 
 class ReplicaSide(Side):
