@@ -5,102 +5,40 @@ Following feed, a hashtag page, search, trending tags, a card and ``explain_scor
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from icframework.compiler.app_build import build_app
-from icframework.compiler.runtime_build import load_runtime
 from icframework.core import Principal
-from icframework.demo import TypedCaller
-from icframework.replica import CanisterError, Replica, pack_python_module, set_runtime_loader
+from icframework.replica import CanisterError, Replica
 from icframework.sdk import Canister
 from icframework.sdk.dispatch import encode_args
-from tests.compiler.runtime_support import CACHE_DIR, runtime_component
 
-from .world import (
-    APP,
-    APP_DIR,
-    MOD,
-    SECOND,
-    WORKER,
-    chunks_of,
-    mp4,
-    records,
-    rendition,
-    rendition_bytes,
-    upload_input,
-    user,
-)
+from .replica_site import Clock, VideoSite, built, python_runtime
+from .world import APP, APP_DIR, MOD, WORKER, records, user
 
-BUILD_CACHE = APP_DIR.parents[1] / ".build" / "apps"
 OWNER = Principal.self_authenticating(b"video feed replica test owner")
 ALICE, BOB, CAROL = (user(n) for n in ("alice", "bob", "carol"))
 
 
-class Clock:
-    """The replica's time, moved by the test."""
-
-    def __init__(self) -> None:
-        self.now = 1_750_000_000 * SECOND
-
-    def __call__(self) -> int:
-        return self.now
-
-
-class Site:
-    """The installed canister and calls to it, the clock moved 5 s before each."""
-
-    def __init__(self, replica: Replica, clock: Clock, canister: Principal) -> None:
-        self.replica, self.clock = replica, clock
-        self.video = TypedCaller(replica, canister, Canister(APP.__name__).methods)
-
-    def call(self, who: Principal, method: str, *args: Any) -> Any:
-        self.clock.now += 5 * SECOND
-        return self.video(who, method, *args)
-
-    def ready_video(self, creator: Principal, caption: str) -> Any:
-        data = mp4(2000)
-        ticket = self.call(creator, "begin_upload", upload_input(data, caption))
-        for index, chunk in enumerate(chunks_of(data)):
-            self.call(creator, "put_chunk", ticket.video_id, index, chunk)
-        self.call(creator, "finish_upload", ticket.video_id)
-        self.call(WORKER, "worker_claim", ticket.video_id)
-        for kind in records.RenditionKind:
-            part = rendition_bytes(ticket.video_id, kind)
-            self.call(WORKER, "worker_put_rendition", ticket.video_id, rendition(kind, part))
-        return self.call(WORKER, "worker_complete", ticket.video_id,
-                         records.MediaInfo(12_000, 720, 1280))
-
-
 @pytest.fixture(scope="module")
-def site() -> Iterator[Site]:
-    runtime_component()
-    previous = set_runtime_loader(functools.partial(load_runtime, cache_dir=CACHE_DIR,
-                                                    progress=None))
+def site() -> Iterator[VideoSite]:
     clock = Clock()
-    replica = Replica.open(None, clock=clock)
-    try:
-        wasm = build_app(APP_DIR, pack_python_module, cache_dir=BUILD_CACHE,
-                         progress=None).wasm
+    with python_runtime(), Replica.open(None, clock=clock) as replica:
         canister = replica.create_canister(sender=OWNER)
         init = Canister(APP.__name__).hooks["init"]
-        replica.install_code(canister, wasm, sender=OWNER, arg=encode_args(
+        replica.install_code(canister, built(APP_DIR), sender=OWNER, arg=encode_args(
             init, (records.InitArgs(admins=[MOD], workers=[WORKER], ledger=None),)))
-        s = Site(replica, clock, canister)
+        s = VideoSite(replica, clock, canister)
         for handle, who in (("alice", ALICE), ("bob", BOB), ("carol", CAROL)):
             s.call(who, "register", handle, handle.title())
         yield s
-    finally:
-        replica.close()
-        set_runtime_loader(previous)
 
 
-def test_the_feeds_search_and_trending_on_the_replica(site: Site) -> None:
-    made = [site.ready_video(ALICE if n % 2 else BOB, f"wasm clip {n} #replica #n{n % 2}")
-            for n in range(5)]
+def test_the_feeds_search_and_trending_on_the_replica(site: VideoSite) -> None:
+    made = [site.ready_video(ALICE if n % 2 else BOB, f"wasm clip {n} #replica #n{n % 2}",
+                             size=2000, duration_ms=12_000) for n in range(5)]
     for fan in (BOB, CAROL):
         site.call(fan, "like", made[1].id)
     site.call(CAROL, "follow", ALICE)

@@ -9,7 +9,6 @@ access, and a tip that awaits ``icrc2_transfer_from`` on a real ledger canister 
 
 from __future__ import annotations
 
-import functools
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,32 +16,17 @@ from typing import Any
 
 import pytest
 
-from icframework.compiler.app_build import build_app, load_app, scaffold_app
-from icframework.compiler.runtime_build import load_runtime
+from icframework.compiler.app_build import load_app, scaffold_app
 from icframework.core import Principal
 from icframework.demo import TypedCaller
-from icframework.replica import CanisterError, Replica, pack_python_module, set_runtime_loader
+from icframework.replica import CanisterError, Replica
 from icframework.sdk import Canister
 from icframework.sdk.dispatch import CompiledMethod, encode_args
-from tests.compiler.runtime_support import CACHE_DIR, runtime_component
 
-from .world import (
-    APP,
-    APP_DIR,
-    MOD,
-    SECOND,
-    WORKER,
-    chunks_of,
-    mp4,
-    records,
-    rendition,
-    rendition_bytes,
-    upload_input,
-    user,
-)
+from .replica_site import Clock, VideoSite, built, python_runtime
+from .world import APP, APP_DIR, MOD, SECOND, WORKER, records, user
 
 R = APP.social_records
-BUILD_CACHE = APP_DIR.parents[1] / ".build" / "apps"
 OWNER = Principal.self_authenticating(b"video social replica test owner")
 MINTER = Principal.self_authenticating(b"video social replica test minter")
 FEE = 10_000
@@ -52,40 +36,14 @@ LEDGER_SRC = scaffold_app("vrtoken", "ledger", _LEDGER_DIR)
 LEDGER_APP = load_app(LEDGER_SRC, "video_replica_test_ledger")
 
 
-class Clock:
-    """The replica's time: moved 5 s before every call, so no rate limit is reached."""
+class Site(VideoSite):
+    """The video canister beside the ledger its tips are paid in."""
 
-    def __init__(self) -> None:
-        self.now = 1_750_000_000 * SECOND
-
-    def __call__(self) -> int:
-        return self.now
-
-
-class Site:
     def __init__(self, replica: Replica, clock: Clock, video: Principal,
                  ledger: Principal) -> None:
-        self.replica, self.clock = replica, clock
-        self.video_id, self.ledger_id = video, ledger
-        self.video = TypedCaller(replica, video, Canister(APP.__name__).methods)
+        super().__init__(replica, clock, video)
+        self.ledger_id = ledger
         self.ledger = TypedCaller(replica, ledger, Canister(LEDGER_APP.__name__).methods)
-
-    def call(self, who: Principal, method: str, *args: Any) -> Any:
-        self.clock.now += 5 * SECOND
-        return self.video(who, method, *args)
-
-    def ready_video(self, creator: Principal, duration_ms: int = 10_000) -> Any:
-        data = mp4(3000)
-        ticket = self.call(creator, "begin_upload", upload_input(data, "on the replica"))
-        for index, chunk in enumerate(chunks_of(data)):
-            self.call(creator, "put_chunk", ticket.video_id, index, chunk)
-        self.call(creator, "finish_upload", ticket.video_id)
-        self.call(WORKER, "worker_claim", ticket.video_id)
-        for kind in records.RenditionKind:
-            part = rendition_bytes(ticket.video_id, kind)
-            self.call(WORKER, "worker_put_rendition", ticket.video_id, rendition(kind, part))
-        return self.call(WORKER, "worker_complete", ticket.video_id,
-                         records.MediaInfo(duration_ms, 720, 1280))
 
 
 def _install(replica: Replica, wasm: bytes, hook: CompiledMethod, arg: Any) -> Principal:
@@ -96,33 +54,22 @@ def _install(replica: Replica, wasm: bytes, hook: CompiledMethod, arg: Any) -> P
 
 @pytest.fixture(scope="module")
 def site() -> Iterator[Site]:
-    runtime_component()
-    previous = set_runtime_loader(functools.partial(load_runtime, cache_dir=CACHE_DIR,
-                                                    progress=None))
     clock = Clock()
-    replica = Replica.open(None, clock=clock)
-    try:
-        ledger_wasm = build_app(LEDGER_SRC, pack_python_module, cache_dir=BUILD_CACHE,
-                                progress=None).wasm
+    with python_runtime(), Replica.open(None, clock=clock) as replica:
         account = LEDGER_APP.Account
-        ledger = _install(replica, ledger_wasm, Canister(LEDGER_APP.__name__).hooks["init"],
+        ledger = _install(replica, built(LEDGER_SRC), Canister(LEDGER_APP.__name__).hooks["init"],
                           LEDGER_APP.LedgerArg(Init=LEDGER_APP.InitArgs(
                               token_name="Video Token", token_symbol="VTK",
                               minting_account=account(MINTER, None), transfer_fee=FEE,
                               initial_balances=[(account(BOB, None), 1_000_000)],
                               metadata=[], decimals=None, max_memo_length=None,
                               fee_collector_account=None)))
-        video_wasm = build_app(APP_DIR, pack_python_module, cache_dir=BUILD_CACHE,
-                               progress=None).wasm
-        video = _install(replica, video_wasm, Canister(APP.__name__).hooks["init"],
+        video = _install(replica, built(APP_DIR), Canister(APP.__name__).hooks["init"],
                          records.InitArgs(admins=[MOD], workers=[WORKER], ledger=ledger))
         s = Site(replica, clock, video, ledger)
         for handle, who in (("alice", ALICE), ("bob", BOB), ("carol", CAROL), ("dave", DAVE)):
             s.call(who, "register", handle, handle.title())
         yield s
-    finally:
-        replica.close()
-        set_runtime_loader(previous)
 
 
 def test_follows_likes_comments_and_views_on_the_replica(site: Site) -> None:
