@@ -155,25 +155,42 @@ def connect(url: str, what: str) -> psycopg.Connection[Any]:
             "runs there and the URL's user, password and database"
         ) from exc
     try:
-        with conn.transaction():
-            conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
-            for statement in _SCHEMA:
-                conn.execute(statement)
-            row = conn.execute("SELECT version FROM ic_schema WHERE component = 'state'").fetchone()
-            if row is None:
-                conn.execute("INSERT INTO ic_schema VALUES ('state', %s)", (SCHEMA_VERSION,))
-            elif row[0] != SCHEMA_VERSION:
-                raise StateStoreError(
-                    f"the database {describe_url(url)} has state schema version {row[0]}, "
-                    f"this replica reads version {SCHEMA_VERSION}; use another database"
-                )
-    except psycopg.Error as exc:
-        conn.close()
-        raise StateStoreError(f"cannot create the tables of {what}: {exc}") from exc
+        install_schema(conn, "state", _SCHEMA, SCHEMA_VERSION, _SCHEMA_LOCK, what)
     except BaseException:
         conn.close()
         raise
     return conn
+
+
+def install_schema(
+    conn: psycopg.Connection[Any],
+    component: str,
+    statements: Sequence[LiteralString],
+    version: int,
+    lock: int,
+    what: str,
+) -> None:
+    """Create ``component``'s tables with ``statements`` if they are missing (one opener at
+    a time: the advisory ``lock``) and record ``version`` in ``ic_schema``; raise
+    `StateStoreError` naming ``what`` if the database holds another version of them, or
+    if PostgreSQL refuses."""
+    try:
+        with conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (lock,))
+            for statement in statements:
+                conn.execute(statement)
+            row = conn.execute(
+                "SELECT version FROM ic_schema WHERE component = %s", (component,)
+            ).fetchone()
+            if row is None:
+                conn.execute("INSERT INTO ic_schema VALUES (%s, %s)", (component, version))
+            elif row[0] != version:
+                raise StateStoreError(
+                    f"{what} has {component} schema version {row[0]}, this replica reads "
+                    f"version {version}; use another database"
+                )
+    except psycopg.Error as exc:
+        raise StateStoreError(f"cannot create the tables of {what}: {exc}") from exc
 
 
 def check_epoch(conn: psycopg.Connection[Any], subnet: str, epoch: int | None) -> None:

@@ -34,7 +34,12 @@ import psycopg
 
 from icframework.core import Principal, PrincipalError
 from icframework.replica.errors import ReplicaError, StateStoreError
-from icframework.replica.postgres_store import check_subnet_name, connect, describe_url
+from icframework.replica.postgres_store import (
+    check_subnet_name,
+    connect,
+    describe_url,
+    install_schema,
+)
 
 ROOT_FIRST_INDEX = 0x8000000000100000
 """The first canister index of the root subnet (the embedded replica's range)."""
@@ -374,6 +379,8 @@ class MemoryRegistry:
 
 
 _REGISTRY_SCHEMA_VERSION = 1
+_REGISTRY_SCHEMA_LOCK = 0x1C_5CE3B
+"""The advisory lock that lets one opener at a time create the registry's tables."""
 
 _REGISTRY_SCHEMA: tuple[LiteralString, ...] = (
     "CREATE TABLE IF NOT EXISTS ic_subnets (name TEXT PRIMARY KEY, subnet_id BYTEA NOT NULL "
@@ -403,25 +410,17 @@ class PostgresRegistry:
         except StateStoreError as exc:
             raise RegistryError(str(exc)) from exc
         try:
-            with self._conn.transaction():
-                self._conn.execute("SELECT pg_advisory_xact_lock(%s)", (0x1C_5CE3B,))
-                for statement in _REGISTRY_SCHEMA:
-                    self._conn.execute(statement)
-                row = self._conn.execute(
-                    "SELECT version FROM ic_schema WHERE component = 'registry'"
-                ).fetchone()
-                if row is None:
-                    self._conn.execute(
-                        "INSERT INTO ic_schema VALUES ('registry', %s)", (_REGISTRY_SCHEMA_VERSION,)
-                    )
-                elif row[0] != _REGISTRY_SCHEMA_VERSION:
-                    raise RegistryError(
-                        f"{self._where} has schema version {row[0]}, this replica reads "
-                        f"version {_REGISTRY_SCHEMA_VERSION}; use another database"
-                    )
-        except psycopg.Error as exc:
+            install_schema(
+                self._conn,
+                "registry",
+                _REGISTRY_SCHEMA,
+                _REGISTRY_SCHEMA_VERSION,
+                _REGISTRY_SCHEMA_LOCK,
+                self._where,
+            )
+        except StateStoreError as exc:
             self.close()
-            raise RegistryError(f"cannot create the tables of {self._where}: {exc}") from exc
+            raise RegistryError(str(exc)) from exc
         except BaseException:
             self.close()
             raise
