@@ -182,6 +182,8 @@ class ReadOnlyCopy:
         """Syncs applied so far (full copies included)."""
         self.last_apply_s = 0.0
         """Seconds the last sync took to fetch and apply (the staleness bound's second part)."""
+        self._known_at = 0.0  # `time.monotonic()` when the copy last matched the store
+        self._fresh_after = 0.0  # the next read first catches up if `_known_at` is older
 
     # -- reading -----------------------------------------------------------------------
 
@@ -202,6 +204,8 @@ class ReadOnlyCopy:
 
     def run(self, work: Callable[[Replica], T]) -> T:
         """``work(replica)`` on the copy, between two syncs."""
+        if self._behind_a_required_moment():
+            self.catch_up()
         with self._lock:
             return self._work(work)
 
@@ -217,6 +221,8 @@ class ReadOnlyCopy:
 
     async def call(self, work: Callable[[Replica], T]) -> T:
         """`run` for the event loop: inline when no sync holds the copy, else in a thread."""
+        if self._behind_a_required_moment():
+            await asyncio.to_thread(self.catch_up)
         if self._lock.acquire(blocking=False):
             try:
                 return self._work(work)
@@ -236,6 +242,7 @@ class ReadOnlyCopy:
 
     def _sync(self) -> int:
         started = time.perf_counter()
+        known_at = time.monotonic()
         store = self._store
         changes = self.source.changes_since(0 if store is None else store.height())
         if store is None or changes.full:
@@ -268,6 +275,7 @@ class ReadOnlyCopy:
                         replica.reload()
         self.refreshes += 1
         self.last_apply_s = time.perf_counter() - started
+        self._known_at = max(self._known_at, known_at)
         with self._height_changed:
             self._height_changed.notify_all()
         return self.height
@@ -275,9 +283,26 @@ class ReadOnlyCopy:
     def catch_up(self) -> int:
         """`sync` if the subnet's store is ahead of the copy (one height read otherwise);
         return the copy's height."""
+        known_at = time.monotonic()
         if self.source.height() != self.height:
             return self.sync()
+        self._known_at = max(self._known_at, known_at)
         return self.height
+
+    def require_rounds_before(self, moment: float) -> None:
+        """Have the next read first catch up with every round the subnet committed before
+        ``moment`` (a `time.monotonic()` value), without waiting for the next refresh.
+
+        Causal reads across subnets: a call answered by one subnet may have changed
+        canisters on others (its inter-canister calls committed there before the answer
+        came), so a front end marks its other copies with the answer's arrival; the
+        caller's next query anywhere then sees those changes. The cost is one height
+        read on the next read of each marked copy."""
+        if moment > self._fresh_after:
+            self._fresh_after = moment
+
+    def _behind_a_required_moment(self) -> bool:
+        return self._fresh_after > self._known_at
 
     def catch_up_to(self, height: int) -> int:
         """`sync` now (not at the next refresh) unless the copy reached ``height``;

@@ -24,7 +24,10 @@ replica's part done here instead:
   then polling read_state on any front end. Before a v3 answer goes out, the copy is
   brought to the answering round (`ReadOnlyCopy.catch_up_to`), so the caller's next
   query on the same front end sees its call (read-your-writes; other front ends see
-  it within their staleness bound).
+  it within their staleness bound), and the copies of the other subnets catch up at
+  their next read with every round committed before the answer came
+  (`ReadOnlyCopy.require_rounds_before`): what the call's inter-canister calls changed
+  there is visible too (causal reads).
 
 A front end holds no state of its own: kill one and a client retries on another (a
 resubmitted call is the same request id, so the writer runs it at most once).
@@ -198,6 +201,15 @@ class FrontendBackend:
             self._copies[name] = copy
             return copy
 
+    def mark_other_copies(self, answered_by: str, moment: float) -> None:
+        """A call answered by subnet ``answered_by`` at ``moment``: every other copy
+        catches up with the rounds committed before it at its next read
+        (`ReadOnlyCopy.require_rounds_before`), so reads after a call see what its
+        inter-canister calls did on other subnets (causal reads on this front end)."""
+        for name, copy in self.copies.items():
+            if name != answered_by:
+                copy.require_rounds_before(moment)
+
     @property
     def copies(self) -> dict[str, ReadOnlyCopy]:
         with self._lock:
@@ -260,7 +272,9 @@ class FrontendBackend:
             return None
         self.answered += 1
         if answer.outcome in ("replied", "rejected"):
-            # Read-your-writes on this front end: the caller's next query sees the call.
+            # Read-your-writes on this front end: the caller's next query sees the call,
+            # and what its inter-canister calls changed on other subnets.
+            self.mark_other_copies(name, time.monotonic())
             await asyncio.to_thread(self.copy(name).catch_up_to, answer.height)
         content_type = CBOR if answer.body.startswith(SELF_DESCRIBE) else TEXT
         return ApiResponse(answer.status, answer.body, content_type)
@@ -314,6 +328,7 @@ class GatewayCanisters:
         finally:
             frontend.answers.forget(request_id, future)
         if answer.outcome in ("replied", "rejected"):
+            frontend.mark_other_copies(name, time.monotonic())
             frontend.copy(name).catch_up_to(answer.height)  # the next page shows the call
         body = _cbor_map(answer.body) if answer.body.startswith(SELF_DESCRIBE) else None
         if body is None:

@@ -3,6 +3,8 @@ the writer's certificates byte for byte, and refuses to be written to."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from dataclasses import dataclass
 
 import pytest
@@ -54,6 +56,36 @@ def test_a_copy_certifies_byte_identically_to_the_writer(postgres_url: str) -> N
         assert copy.run(lambda r: r.query(counter, "get")) == nat64_reply(3)
         assert copy.run(lambda r: r.certified_state().certificate(paths)) == \
             writer.certified_state().certificate(paths)
+    finally:
+        copy.stop()
+        writer.close()
+
+
+@pytest.mark.services
+def test_a_copy_marked_after_a_call_elsewhere_catches_up_at_its_next_read(
+        postgres_url: str) -> None:
+    """Causal reads across subnets: a call answered by another subnet may have changed
+    this one (its inter-canister calls committed here first); once marked with the
+    answer's arrival, the copy's next read catches up without waiting for a refresh,
+    and later reads cost nothing more."""
+    writer, counter = writer_with_counter(postgres_url)
+    copy = ReadOnlyCopy("app1", Source(postgres_url), refresh_ms=3_600_000)
+    try:
+        copy.sync()
+        writer.update(counter, "inc")  # committed here before the other subnet answered
+        answered = time.monotonic()
+        assert copy.run(lambda r: r.query(counter, "get")) == nat64_reply(0)  # not marked
+        copy.require_rounds_before(answered)
+        assert copy.run(lambda r: r.query(counter, "get")) == nat64_reply(1)
+        syncs = copy.refreshes
+        assert asyncio.run(copy.call(lambda r: r.query(counter, "get"))) == nat64_reply(1)
+        assert copy.refreshes == syncs
+
+        writer.update(counter, "inc")
+        copy.require_rounds_before(time.monotonic())
+        assert asyncio.run(copy.call(lambda r: r.query(counter, "get"))) == nat64_reply(2)
+        copy.require_rounds_before(answered)  # an older moment: already caught up
+        assert copy.run(lambda r: r.height) == writer.height
     finally:
         copy.stop()
         writer.close()
