@@ -18,6 +18,7 @@ Rules checked:
 from __future__ import annotations
 
 import ast
+import subprocess
 import sys
 from pathlib import Path
 
@@ -213,3 +214,31 @@ def test_checker_catches_violations(
     monkeypatch.setattr(sys.modules[__name__], "ROOT", tmp_path)
     problems = _violations()
     assert any(expected in p for p in problems), problems
+
+
+def test_importing_the_replica_does_not_load_psycopg() -> None:
+    """The PostgreSQL pieces load on first use: a process that imports the replica pays
+    for psycopg only when it touches `PostgresStateStore` and the like."""
+    probe = (
+        "import sys\n"
+        "import icframework.replica as replica\n"
+        "print('psycopg' in sys.modules)\n"
+        "from icframework.replica import PostgresRegistry, PostgresStateStore\n"
+        "print('psycopg' in sys.modules, PostgresStateStore.__module__, "
+        "PostgresRegistry.__module__, replica.WriterLease.__name__, replica.LeaseLost.__name__)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert result.stdout.split("\n")[:2] == [
+        "False",
+        "True icframework.replica.postgres_store icframework.replica.postgres_registry "
+        "WriterLease LeaseLost",
+    ], result.stdout + result.stderr
+
+
+def test_the_replica_facade_refuses_unknown_names() -> None:
+    import icframework.replica as replica
+
+    with pytest.raises(AttributeError, match="has no attribute 'NoSuchThing'"):
+        getattr(replica, "NoSuchThing")  # noqa: B009

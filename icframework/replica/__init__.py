@@ -21,7 +21,14 @@ Tests and benchmarks of the replica's internals are the exception.
   `admin_pem_path`), any other kept key (`kept_identity`), `write_private`.
 * **Web glue**: `RequestLimits` (ASGI limits), `GatewayMiddleware`, `canister_origin`.
 * **Errors**: `ReplicaError` and its subclasses.
+
+The PostgreSQL pieces of a scale-out deployment (`PostgresStateStore`, `LeaseLost`,
+`WriterLease`, `PostgresRegistry`) load on first use, so importing the replica does not
+load psycopg.
 """
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from icframework.replica.admin import (
     admin_identity,
@@ -55,12 +62,9 @@ from icframework.replica.http.asgi import (
     submit_call_body,
 )
 from icframework.replica.http.errors import HttpError, error_status
-from icframework.replica.lease import WriterLease
-from icframework.replica.postgres_store import LeaseLost, PostgresStateStore
 from icframework.replica.registry import (
     CanisterRange,
     MemoryRegistry,
-    PostgresRegistry,
     Registry,
     RegistryError,
     RoutingTable,
@@ -76,6 +80,30 @@ from icframework.replica.service import (
 )
 from icframework.replica.state import CanisterChange, CanisterState
 from icframework.replica.subnet import CanisterEvent
+
+if TYPE_CHECKING:
+    from icframework.replica.lease import WriterLease
+    from icframework.replica.postgres_registry import PostgresRegistry
+    from icframework.replica.postgres_store import LeaseLost, PostgresStateStore
+
+_LOADED_ON_USE = {
+    "LeaseLost": "icframework.replica.postgres_store",
+    "PostgresStateStore": "icframework.replica.postgres_store",
+    "PostgresRegistry": "icframework.replica.postgres_registry",
+    "WriterLease": "icframework.replica.lease",
+}
+"""The PostgreSQL pieces, imported on first use: psycopg takes tens of milliseconds to
+load, and only a scale-out deployment needs it."""
+
+
+def __getattr__(name: str) -> Any:
+    module = _LOADED_ON_USE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "ApiApplication",

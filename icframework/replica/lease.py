@@ -41,12 +41,8 @@ from typing import Any, LiteralString
 import psycopg
 
 from icframework.replica.errors import StateStoreError
-from icframework.replica.postgres_store import (
-    LeaseLost,
-    check_subnet_name,
-    connect,
-    describe_url,
-)
+from icframework.replica.postgres_store import LeaseLost, connect, describe_url
+from icframework.replica.registry import check_subnet_name
 
 __all__ = ["LeaseLost", "WriterLease"]
 

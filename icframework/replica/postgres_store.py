@@ -54,7 +54,6 @@ list is passed as arrays and expanded with ``unnest``), and the meta update. A r
 
 from __future__ import annotations
 
-import re
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -64,11 +63,10 @@ import psycopg
 from psycopg import sql
 
 from icframework.replica.errors import StateStoreError
+from icframework.replica.registry import check_subnet_name
 from icframework.replica.store import RoundChanges, StateStore
 
 SCHEMA_VERSION = 1
-
-_SUBNET_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
 
 # Any constant: held (per transaction) while the tables are created, so that processes
 # opening a new database at once do not race in CREATE TABLE IF NOT EXISTS.
@@ -116,16 +114,6 @@ class Changes(RoundChanges):
 
     since: int = 0
     full: bool = False
-
-
-def check_subnet_name(subnet: str) -> str:
-    """Return ``subnet`` if it is a valid subnet name, else raise `StateStoreError`."""
-    if not isinstance(subnet, str) or not _SUBNET_NAME.fullmatch(subnet):
-        raise StateStoreError(
-            f"subnet name {subnet!r} is invalid; use 1-63 lowercase letters, digits, "
-            "'-' or '_', starting with a letter or digit (e.g. 'root', 'app1')"
-        )
-    return subnet
 
 
 def describe_url(url: str) -> str:

@@ -15,10 +15,10 @@ from hypothesis import strategies as st
 
 from icframework.core import Principal
 from icframework.replica.errors import ReplicaError
+from icframework.replica.postgres_registry import PostgresRegistry
 from icframework.replica.registry import (
     CanisterRange,
     MemoryRegistry,
-    PostgresRegistry,
     Registry,
     RegistryError,
     RoutingTable,
