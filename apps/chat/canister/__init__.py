@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from icframework.sdk import Reject, init, post_upgrade
 
-from . import messages, reports, rooms, search, users
+from . import messages, orders, reports, rooms, search, users
 from .records import InitArgs
 from .store import moderators
 
-__all__ = ["messages", "reports", "rooms", "search", "users"]
+__all__ = ["messages", "orders", "reports", "rooms", "search", "users"]
 
 
 def _set_moderators(args: InitArgs | None) -> None:
@@ -26,6 +26,7 @@ def _set_moderators(args: InitArgs | None) -> None:
         if user.is_anonymous:
             raise Reject("the anonymous principal cannot be a moderator")
         moderators[user] = True
+    orders.configure(args.marketplace)
 
 
 @init

@@ -40,9 +40,11 @@ class MemberStatus(Enum):
 @dataclass
 class InitArgs:
     """``@init``/``@post_upgrade`` argument: platform moderators (replaces the set when
-    given at an upgrade)."""
+    given at an upgrade) and the marketplace canister that may open order rooms
+    (`orders`; null keeps the current one)."""
 
     moderators: list[Principal]
+    marketplace: Principal | None = None
 
 
 @dataclass
