@@ -56,6 +56,7 @@ from icframework.replica.state import (
     CanisterStatus,
 )
 from icframework.replica.subnet import SubnetConfig
+from icframework.replica.vetkd import vetkd_derive_key, vetkd_public_key
 
 CANISTER_ID = Record([Field("canister_id", PRINCIPAL)])
 LOG_VISIBILITY = Variant(
@@ -530,6 +531,12 @@ class ManagementCanister:
     def _m_raw_rand(self, request: Request) -> tuple[bytes, int]:
         self._decode_empty(request)
         return encode([BLOB], [self.subnet.raw_rand()]), request.cycles
+
+    def _m_vetkd_public_key(self, request: Request) -> tuple[bytes, int]:
+        return vetkd_public_key(request, self.canisters.seed)
+
+    def _m_vetkd_derive_key(self, request: Request) -> tuple[bytes, int]:
+        return vetkd_derive_key(request, self.canisters.seed)
 
     def _m_subnet_info(self, request: Request) -> tuple[bytes, int]:
         import icframework

@@ -7,7 +7,7 @@ unit tests, where a `LocalBackend` stands in for the replica. See docs/sdk.md.
 """
 
 from icframework.core import Principal
-from icframework.sdk import http, ic
+from icframework.sdk import http, ic, vetkd
 from icframework.sdk.backend import Backend, LocalBackend, current_backend, set_backend
 from icframework.sdk.calls import Call, Service
 from icframework.sdk.dispatch import Canister, Rejected, Reply, dispatch, load_canister
@@ -130,4 +130,5 @@ __all__ = [
     "set_timer_interval",
     "update",
     "variant",
+    "vetkd",
 ]
