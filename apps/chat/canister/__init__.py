@@ -11,11 +11,25 @@ from __future__ import annotations
 
 from icframework.sdk import Reject, init, post_upgrade
 
-from . import messages, orders, reports, rooms, search, users
+from . import (
+    folders,
+    messages,
+    orders,
+    receipts,
+    reports,
+    rooms,
+    schedule,
+    search,
+    threads,
+    users,
+)
 from .records import InitArgs
 from .store import moderators
 
-__all__ = ["messages", "orders", "reports", "rooms", "search", "users"]
+__all__ = [
+    "folders", "messages", "orders", "receipts", "reports", "rooms", "schedule",
+    "search", "threads", "users",
+]
 
 
 def _set_moderators(args: InitArgs | None) -> None:

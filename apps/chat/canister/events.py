@@ -98,11 +98,14 @@ class ChatEvent:
     """The one event type of every chat topic (a Candid variant; ``.tag``/``.value``).
 
     On ``room:<id>``: ``message`` (a new message), ``edited``, ``deleted``,
-    ``reaction``, ``typing``, ``read``, ``pinned``, ``member``, ``room`` (the room's
-    settings changed). On ``user:<principal>``: ``room_added`` (a new direct room, a
-    room created, joined or added to), ``mention``, and ``member`` (the user was
-    removed or banned). In `Changes`, ``message`` carries any changed message (treat
-    ``message`` and ``edited`` alike: upsert by id) and ``deleted`` a deleted one.
+    ``reaction``, ``typing``, ``read``, ``delivered`` (a member's page got messages up to
+    ``up_to``; rooms of at most 50 members), ``pinned``, ``member``, ``room`` (the room's
+    settings changed). A thread reply comes as ``message`` with ``thread_root`` set,
+    and its root as ``edited`` with the new ``thread`` counts. On ``user:<principal>``:
+    ``room_added`` (a new direct room, a room created, joined or added to), ``mention``,
+    and ``member`` (the user was removed or banned). In `Changes`, ``message`` carries
+    any changed message (treat ``message`` and ``edited`` alike: upsert by id) and
+    ``deleted`` a deleted one.
     """
 
     message: MessageView
@@ -116,6 +119,7 @@ class ChatEvent:
     room: RoomView
     room_added: MyRoomView
     mention: MentionEvent
+    delivered: ReadEvent
 
     if TYPE_CHECKING:  # what @variant provides, for type checkers
 

@@ -67,6 +67,31 @@ MAX_SEARCH_SCAN = 5_000
 """Index entries one search may examine (bounds its cost)."""
 
 
+# -- threads, receipts, scheduled messages, end-to-end encryption -------------------------
+MAX_THREAD_PAGE = 100
+"""Replies one `thread` page returns."""
+MAX_THREADS_LISTED = 100
+"""Threads `my_threads` returns (most recently active first)."""
+RECEIPT_SAMPLE = 50
+"""Users a `receipts` answer names for "delivered" and for "read" (the counts go on)."""
+RECEIPT_COUNT_CAP = 1_000
+"""Receipt counts stop counting here: a `receipts` call examines at most this many
+index entries per list, whatever the room's size."""
+RECEIPT_LIVE_MEMBERS = 50
+"""Rooms up to this size publish every member's ``delivered`` marker live; larger rooms
+publish only ``read`` (clients ask `receipts` when a message is opened)."""
+MAX_SCHEDULED_PER_USER = 50
+"""Pending scheduled messages one user may have."""
+MAX_SCHEDULE_AHEAD_NS = 366 * 24 * HOUR
+"""How far ahead a message may be scheduled."""
+SCHEDULED_BATCH = 100
+"""Scheduled messages one timer run posts (the rest run in the next)."""
+E2E_NONCE_BYTES = 12
+MAX_SEALED_BYTES = 4 * MAX_TEXT_CHARS + 64
+"""Ciphertext of an end-to-end-encrypted body: UTF-8 of the longest text plus the tag."""
+
+
+
 @dataclass(frozen=True, slots=True)
 class RateLimit:
     """At most ``count`` actions per sliding ``window_ns``, per user."""

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+from itertools import islice
 
 from icframework.sdk import Principal, Reject, ic, nat32, nat64, query, update
 
+from . import receipts, thread_index
 from .access import (
     blocked_between,
     get_room,
@@ -29,10 +31,12 @@ from .events import (
 )
 from .feed import publish_room, publish_user, save_room, touch_message
 from .limits import (
+    E2E_NONCE_BYTES,
     MAX_CHANGES_PAGE,
     MAX_DISTINCT_REACTIONS,
     MAX_HISTORY_PAGE,
     MAX_PINS,
+    MAX_SEALED_BYTES,
     MAX_TEXT_CHARS,
     MESSAGE_RATE,
     REACTION_RATE,
@@ -40,7 +44,7 @@ from .limits import (
     TYPING_RATE,
 )
 from .ratelimit import allow, check
-from .records import HistoryPage, MessageView, Role, RoomKind
+from .records import HistoryPage, MessageView, Role, RoomKind, Sealed
 from .rooms import direct_room
 from .store import (
     MAX_ID,
@@ -128,30 +132,67 @@ def _stir_entropy() -> None:
     entropy.set(hashlib.sha256(seed).digest())
 
 
-def _post(me: Principal, handle: str, room: Room, member: Member, text: str,
-          reply_to: int | None) -> MessageView:
+def check_sealed(room: Room, body: Sealed) -> None:
+    """`Reject` unless ``body`` fits an end-to-end-encrypted message of ``room``: direct
+    rooms only (their two members derive the key), a 12-byte nonce, a ciphertext with
+    at least the 16-byte AES-GCM tag and at most `MAX_SEALED_BYTES`."""
+    if room.kind is not RoomKind.direct:
+        raise Reject("end-to-end encryption is for direct rooms: group rooms are plain text")
+    if len(body.nonce) != E2E_NONCE_BYTES:
+        raise Reject(f"an encrypted message needs a {E2E_NONCE_BYTES}-byte nonce, got "
+                     f"{len(body.nonce)} bytes")
+    if not 16 <= len(body.ciphertext) <= MAX_SEALED_BYTES:
+        raise Reject(f"an encrypted body is 16–{MAX_SEALED_BYTES} bytes (AES-GCM with its "
+                     f"tag), got {len(body.ciphertext)}")
+
+
+def thread_root_of(room_id: int, root_id: int) -> Message:
+    """The undeleted timeline message ``root_id`` that a thread reply answers."""
+    root = _live_message(room_id, root_id)
+    if root.thread_root is not None:
+        raise Reject(f"message {root_id} is a thread reply: reply in its thread "
+                     f"(root {root.thread_root}) instead")
+    return root
+
+
+def post_message(me: Principal, handle: str, room: Room, member: Member, text: str,
+          reply_to: int | None, *, thread_root: int | None = None,
+          sealed: Sealed | None = None) -> MessageView:
+    """Store and announce a new message: plain ``text``, or (``sealed`` given, ``text``
+    empty) an end-to-end-encrypted body the canister cannot read; in the timeline, or
+    in the thread of ``thread_root``."""
     check(me, MESSAGE_RATE)
     if room.kind is RoomKind.direct:
         other = next((p for p in room.direct_members if p != me), me)
         if blocked_between(me, other):
             raise Reject("you cannot message this user (one of you blocked the other)")
-    body = _text(text)
+    if sealed is None:
+        body = _text(text)
+        html, mentioned = _render(room.id, body)
+    else:
+        body, html, mentioned = "", "", []
     if reply_to is not None:
         _live_message(room.id, reply_to)
-    html, mentioned = _render(room.id, body)
+    if thread_root is not None:
+        thread_root_of(room.id, thread_root)
     now = ic.time()
     msg = Message(
         id=room.last_message_id + 1, author=me, text=body, html=html, reply_to=reply_to,
         mentions=mentioned, reactions=[], edited=False, edited_at=None, deleted=False,
-        deleted_by=None, pinned=False, created_at=now, seq=0,
+        deleted_by=None, pinned=False, created_at=now, seq=0, thread_root=thread_root,
+        sealed=sealed,
     )
     room.last_message_id = msg.id
     room.last_activity = now
     touch_message(room, msg)
-    live[(room.id, msg.id)] = me
+    if thread_root is None:
+        live[(room.id, msg.id)] = me
+        member.read_up_to = msg.id
+        members[(room.id, me)] = member
+        receipts.note_read(room, me, msg.id)
+    else:
+        thread_index.reply_posted(room, msg)
     _index(room.id, msg)
-    member.read_up_to = msg.id
-    members[(room.id, me)] = member
     _stir_entropy()
     save_room(room)
     view = Views(None).message(room.id, msg)
@@ -168,7 +209,7 @@ def send_message(room_id: nat64, text: str, reply_to: nat64 | None) -> MessageVi
     of, optionally replying to a message of that room. Publishes ``message``, and
     ``mention`` to each mentioned member."""
     me, user, room, member = membership(room_id)
-    return _post(me, user.handle, room, member, text, reply_to)
+    return post_message(me, user.handle, room, member, text, reply_to)
 
 
 @update
@@ -177,7 +218,7 @@ def send_direct(to: str, text: str) -> MessageView:
     sending ``room_added`` to both users) on first contact."""
     me, user = require_user()
     room, _created = direct_room(me, resolve_user(to))
-    return _post(me, user.handle, room, members[(room.id, me)], text, None)
+    return post_message(me, user.handle, room, members[(room.id, me)], text, None)
 
 
 @update
@@ -188,6 +229,9 @@ def edit_message(room_id: nat64, message_id: nat64, text: str) -> MessageView:
     msg = _live_message(room_id, message_id)
     if msg.author != me:
         raise Reject("you can only edit your own messages")
+    if msg.sealed is not None:
+        raise Reject("an end-to-end-encrypted message cannot be edited: delete it and "
+                     "send a new one")
     check(me, MESSAGE_RATE)
     body = _text(text)
     if body == msg.text:
@@ -241,9 +285,11 @@ def delete_message(room_id: nat64, message_id: nat64) -> None:
         pins.remove((room_id, msg.id))
         room.pin_count -= 1
     msg.text = msg.html = ""
-    msg.mentions, msg.reactions = [], []
+    msg.mentions, msg.reactions, msg.sealed = [], [], None
     msg.deleted, msg.deleted_by, msg.pinned = True, me, False
     touch_message(room, msg)
+    if msg.thread_root is not None:
+        thread_index.reply_deleted(room, msg)
     save_room(room)
     publish_room(room_id, ChatEvent(deleted=DeletedEvent(
         room_id=room_id, message_id=msg.id, by=me, seq=msg.seq)))
@@ -369,6 +415,7 @@ def mark_read(room_id: nat64, up_to: nat64) -> None:
         return
     member.read_up_to = target
     members[(room_id, me)] = member
+    receipts.note_read(room, me, target)
     publish_room(room_id, ChatEvent(read=ReadEvent(room_id=room_id, user=me, up_to=target)))
 
 
@@ -381,13 +428,15 @@ def _reader_views() -> Views:
 
 @query
 def history(room_id: nat64, before: nat64 | None, limit: nat32) -> HistoryPage:
-    """Up to ``limit`` (1–100) messages before message id ``before`` (null: the newest),
-    oldest first, deleted ones as tombstones."""
+    """Up to ``limit`` (1–100) timeline messages (thread replies are read with
+    `thread`) before message id ``before`` (null: the newest), oldest first, deleted ones
+    as tombstones."""
     room = readable_room(room_id)
     n = max(1, min(limit, MAX_HISTORY_PAGE))
     end = MAX_ID if before is None else before
-    found = [m for _, m in messages.range((room_id, 0), (room_id, end), reverse=True,
-                                          limit=n + 1)]
+    found = list(islice((m for _, m in messages.range((room_id, 0), (room_id, end),
+                                                      reverse=True)
+                         if m.thread_root is None), n + 1))
     more = len(found) > n
     page = found[:n]
     page.reverse()

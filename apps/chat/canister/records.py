@@ -116,10 +116,30 @@ class ReactionView:
 
 
 @dataclass
+class ThreadInfo:
+    """A thread root's summary: undeleted replies, the newest reply's id and time."""
+
+    reply_count: nat32
+    last_reply_id: nat64
+    last_reply_at: nat64
+
+
+@dataclass
+class Sealed:
+    """An end-to-end-encrypted body: AES-GCM ``ciphertext`` (with its tag) and the
+    12-byte ``nonce``. Only the conversation's members can derive the key (vetKD)."""
+
+    ciphertext: bytes
+    nonce: bytes
+
+
+@dataclass
 class MessageView:
     """A message. ``text`` is raw (as sent, stripped); ``html`` is the safe rendering
     (everything escaped, then a small markdown subset). A deleted message keeps its id,
-    author and times with empty text/html/mentions/reactions."""
+    author and times with empty text/html/mentions/reactions. A thread reply has
+    ``thread_root``; a root with replies has ``thread``. An end-to-end-encrypted message
+    has ``sealed`` and empty text/html (the page decrypts it)."""
 
     id: nat64
     room_id: nat64
@@ -137,6 +157,9 @@ class MessageView:
     created_at: nat64
     edited_at: nat64 | None
     seq: nat64
+    thread_root: nat64 | None = None
+    thread: ThreadInfo | None = None
+    sealed: Sealed | None = None
 
 
 @dataclass
@@ -152,6 +175,8 @@ class MyRoomView:
     muted: bool
     last_message: MessageView | None
     peer: Profile | None
+    archived: bool = False
+    favourite: bool = False
 
 
 @dataclass
@@ -205,3 +230,76 @@ class SearchHit:
     room_id: nat64
     room_name: str
     message: MessageView
+
+
+@dataclass
+class ThreadPage:
+    """`thread`: the root, replies oldest first (``next_before`` pages back), the
+    caller's read marker in the thread and their unread replies (capped at 100)."""
+
+    root: MessageView
+    replies: list[MessageView]
+    next_before: nat64 | None
+    read_up_to: nat64
+    unread: nat32
+
+
+@dataclass
+class ThreadView:
+    """A thread the caller follows (`my_threads`), with their unread replies."""
+
+    room_id: nat64
+    room_name: str
+    root: MessageView
+    reply_count: nat32
+    last_reply_at: nat64
+    unread: nat32
+
+
+@dataclass
+class Receipts:
+    """`receipts`: of a message's ``recipients`` (the other members now), how many got
+    it and how many read it; the first 50 of each; ``capped`` when a count stopped at
+    1,000."""
+
+    message_id: nat64
+    recipients: nat32
+    delivered: nat32
+    read: nat32
+    delivered_to: list[Principal]
+    read_by: list[Principal]
+    capped: bool
+
+
+@dataclass
+class MemberMarks:
+    """A member's receipt markers: the highest message id delivered to and read by them."""
+
+    user: Principal
+    handle: str
+    delivered: nat64
+    read: nat64
+
+
+@dataclass
+class ScheduledView:
+    """A message waiting to be posted at ``at`` (nanoseconds since the epoch)."""
+
+    id: nat64
+    room_id: nat64
+    text: str
+    at: nat64
+    created_at: nat64
+
+
+@dataclass
+class E2eKey:
+    """`e2e_key`: the caller's vetKey for a direct room, encrypted to their transport
+    key (192 bytes), with the room's derived public key (96 bytes) to verify it and the
+    ``input`` it was derived for. The page decrypts it in the browser."""
+
+    room_id: nat64
+    encrypted_key: bytes
+    public_key: bytes
+    input: bytes
+    context: bytes

@@ -7,6 +7,7 @@ import hashlib
 
 from icframework.sdk import Principal, Reject, ic, nat32, nat64, query, update
 
+from . import folders, receipts, thread_index
 from .access import (
     blocked_between,
     get_room,
@@ -133,6 +134,8 @@ def _drop(room: Room, user: Principal, status: MemberStatus, by: Principal) -> N
     members.remove((room.id, user))
     memberships.remove((user, room.id))
     room.member_count -= 1
+    for feature in (folders, receipts, thread_index):
+        feature.forget_member(room.id, user)
     event = _member_event(room, user, status, None, by)
     record(room, event)
     if status is not MemberStatus.left:

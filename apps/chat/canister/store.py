@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from icframework.sdk import Field, Model, Principal, StableBTreeMap, StableCell, nat32, nat64
 
 from .events import ChatEvent
-from .records import Role, RoomKind
+from .records import Role, RoomKind, Sealed
 
 
 @dataclass
@@ -83,6 +83,37 @@ class Message:
     pinned: bool
     created_at: nat64
     seq: nat64
+    thread_root: nat64 | None = None
+    sealed: Sealed | None = None
+
+
+@dataclass
+class Thread:
+    """A thread root's counters (``reply_count`` counts undeleted replies)."""
+
+    reply_count: nat32
+    last_reply_id: nat64
+    last_reply_at: nat64
+
+
+@dataclass
+class Marks:
+    """One member's receipt markers in a room: the highest message id delivered to
+    (fetched by) and read by them."""
+
+    delivered: nat64
+    read: nat64
+
+
+@dataclass
+class Scheduled:
+    """A message to post at ``at`` (nanoseconds) in ``room_id`` as ``author``."""
+
+    room_id: nat64
+    author: Principal
+    text: str
+    at: nat64
+    created_at: nat64
 
 
 @dataclass
@@ -159,6 +190,30 @@ pins = StableBTreeMap[Key2, nat64]("pins")
 changes = StableBTreeMap[Key2, Change]("changes")
 search_index = StableBTreeMap[tuple[str, nat64, nat64], nat64]("search_index")
 report_keys = StableBTreeMap[tuple[nat64, nat64, Principal], nat64]("report_keys")
+
+# threads (see threads): live replies by root, counters, per-user read markers, followers
+thread_replies = StableBTreeMap[tuple[nat64, nat64, nat64], Principal]("thread_replies")
+threads = StableBTreeMap[Key2, Thread]("threads")
+thread_reads = StableBTreeMap[tuple[nat64, nat64, Principal], nat64]("thread_reads")
+thread_follows = StableBTreeMap[tuple[Principal, nat64, nat64], nat64]("thread_follows")
+
+# per-user room folders (see folders)
+archived = StableBTreeMap[tuple[Principal, nat64], nat64]("archived")
+favourites = StableBTreeMap[tuple[Principal, nat64], nat64]("favourites")
+
+# receipts (see receipts): markers per member and the two ordered indexes over them
+marks = StableBTreeMap[RoomUser, Marks]("marks")
+delivered_index = StableBTreeMap[tuple[nat64, nat64, Principal], nat64]("delivered_index")
+read_index = StableBTreeMap[tuple[nat64, nat64, Principal], nat64]("read_index")
+
+# scheduled messages (see schedule): by id, by (time, id) for the timer, by author
+scheduled_counter = StableCell[nat64]("scheduled_counter", default=0)
+scheduled = StableBTreeMap[nat64, Scheduled]("scheduled")
+scheduled_due = StableBTreeMap[Key2, nat64]("scheduled_due")
+scheduled_by_author = StableBTreeMap[tuple[Principal, nat64], nat64]("scheduled_by_author")
+
+# end-to-end encryption (see e2e): each direct room's derived public key, once fetched
+e2e_public_keys = StableBTreeMap[nat64, bytes]("e2e_public_keys")
 
 MAX_ID = (1 << 64) - 1
 """The largest nat64: an exclusive upper bound for scans over one room's keys."""

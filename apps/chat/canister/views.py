@@ -12,17 +12,29 @@ from itertools import islice
 from icframework.sdk import Principal
 
 from .limits import UNREAD_CAP
-from .records import MessageView, MyRoomView, Profile, Quote, ReactionView, RoomKind, RoomView
+from .records import (
+    MessageView,
+    MyRoomView,
+    Profile,
+    Quote,
+    ReactionView,
+    RoomKind,
+    RoomView,
+    ThreadInfo,
+)
 from .store import (
     MAX_ID,
     Member,
     Message,
     Room,
     User,
+    archived,
+    favourites,
     live,
     mention_index,
     messages,
     reactions,
+    threads,
     users,
 )
 from .text import excerpt
@@ -51,8 +63,20 @@ def room_view(room: Room) -> RoomView:
 
 
 def last_message(room_id: int) -> Message | None:
-    found = next(messages.range((room_id, 0), (room_id, MAX_ID), reverse=True, limit=1), None)
-    return None if found is None else found[1]
+    """The room's newest message outside threads."""
+    return next((m for _, m in messages.range((room_id, 0), (room_id, MAX_ID), reverse=True)
+                 if m.thread_root is None), None)
+
+
+def thread_info(room_id: int, msg: Message) -> ThreadInfo | None:
+    """The thread summary of a root with replies (None for other messages)."""
+    if msg.thread_root is not None:
+        return None
+    found = threads.get((room_id, msg.id))
+    if found is None or found.reply_count == 0:
+        return None
+    return ThreadInfo(reply_count=found.reply_count, last_reply_id=found.last_reply_id,
+                      last_reply_at=found.last_reply_at)
 
 
 class Views:
@@ -113,6 +137,9 @@ class Views:
             created_at=msg.created_at,
             edited_at=msg.edited_at,
             seq=msg.seq,
+            thread_root=msg.thread_root,
+            thread=thread_info(room_id, msg),
+            sealed=None if msg.deleted else msg.sealed,
         )
 
     def my_room(self, room: Room, member: Member) -> MyRoomView:
@@ -141,4 +168,6 @@ class Views:
             muted=member.muted,
             last_message=None if last is None else self.message(room.id, last),
             peer=peer,
+            archived=(me, room.id) in archived,
+            favourite=(me, room.id) in favourites,
         )
