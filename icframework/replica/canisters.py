@@ -24,6 +24,7 @@ import cbor2
 
 from icframework.core import ErrorCode, Principal
 from icframework.core.ic0 import Context
+from icframework.replica.chunk_store import CHUNK_SIZE, ChunkData
 from icframework.replica.errors import CanisterError, InvalidModuleError, ReplicaError
 from icframework.replica.execution.component import ComponentSandbox
 from icframework.replica.execution.engine import ExecutionEngine
@@ -88,6 +89,7 @@ class Canisters:
         self._cleared_spaces: set[tuple[bytes, str]] = set()
         self._new_modules: dict[bytes, bytes] = {}
         self._kv_wipes: dict[bytes, set[bytes]] = {}
+        self.chunks = ChunkData(store)
 
     # -- loading -----------------------------------------------------------------------------
 
@@ -328,11 +330,13 @@ class Canisters:
         return state
 
     def memory_usage(self, canister_id: bytes) -> int:
-        """Bytes held: heap, stable memory and the module itself."""
+        """Bytes held: heap, stable memory, the module itself and the chunk store (each
+        chunk counted as `CHUNK_SIZE` bytes, as the IC charges it)."""
         state = self.states[canister_id]
         module = self.modules.get(state.module_hash) if state.module_hash else None
         module_size = module.installed_size if module else 0
-        return state.heap_size + state.stable_size + module_size
+        chunks = len(state.chunk_hashes) * CHUNK_SIZE
+        return state.heap_size + state.stable_size + module_size + chunks
 
     def freezing_threshold(self, canister_id: bytes) -> int:
         """Cycles the canister must keep to pay its idle costs for its freezing threshold."""
@@ -419,7 +423,8 @@ class Canisters:
     def delete_canister(self, canister_id: bytes) -> None:
         """Forget the canister, its sandbox, memories and key-value data (its queue is the
         caller's)."""
-        self.states.pop(canister_id)
+        state = self.states.pop(canister_id)
+        self.chunks.drop(canister_id, state.chunk_hashes)
         old = self.sandboxes.pop(canister_id, None)
         if old is not None:
             self._wipe_kv(canister_id, old)
@@ -497,6 +502,7 @@ class Canisters:
                 changes.page_writes[(canister_id, "stable")] = stable_dirty
         for module_hash, raw in self._new_modules.items():
             changes.kv_puts[(KV_MODULES, module_hash)] = raw
+        self.chunks.write_changes(changes)
         if self._meta_dirty:
             changes.kv_puts[(KV_META, b"subnet")] = cbor2.dumps(
                 {"next_index": self.next_canister_index, "seed": self.seed}

@@ -43,6 +43,7 @@ from icframework.candid.binary import decode, encode
 from icframework.core import ErrorCode, Principal, PrincipalError, RejectCode
 from icframework.core.ic0 import Context
 from icframework.replica.canisters import Canisters, canister_text
+from icframework.replica.chunk_store import CHUNK_SIZE, ChunkStoreMethods
 from icframework.replica.errors import CanisterError
 from icframework.replica.execution.page_map import PageMap
 from icframework.replica.execution.sandbox import CanisterSandbox
@@ -242,7 +243,8 @@ INGRESS_METHODS = frozenset(
     {
         "install_code", "uninstall_code", "update_settings", "canister_status", "start_canister",
         "stop_canister", "delete_canister", "provisional_create_canister_with_cycles",
-        "provisional_top_up_canister",
+        "provisional_top_up_canister", "upload_chunk", "clear_chunk_store", "stored_chunks",
+        "install_chunked_code",
     }
 )
 _OPEN_METHODS = frozenset({"provisional_create_canister_with_cycles", "provisional_top_up_canister",
@@ -281,8 +283,9 @@ class SubnetServices(Protocol):
         """Forget the canister with its memories and its input queue."""
 
 
-class ManagementCanister:
-    """Handles requests to ``aaaaa-aa`` against the services of its subnet."""
+class ManagementCanister(ChunkStoreMethods):
+    """Handles requests to ``aaaaa-aa`` against the services of its subnet (the chunk store
+    methods come from `replica.chunk_store`)."""
 
     def __init__(self, subnet: SubnetServices) -> None:
         self.subnet = subnet
@@ -609,7 +612,7 @@ class ManagementCanister:
                 "wasm_binary_size": binary,
                 "custom_sections_size": custom,
                 "canister_history_size": 0,
-                "wasm_chunk_store_size": 0,
+                "wasm_chunk_store_size": len(state.chunk_hashes) * CHUNK_SIZE,
                 "snapshots_size": 0,
             },
             "cycles": state.cycles,
@@ -705,6 +708,7 @@ class ManagementCanister:
         state.globals = {}
         state.certified_data = b""
         state.global_timer_ns = 0
+        self.clear_chunks(state)
         state.version += 1
         self._record(state, request, "code_uninstall", {})
         return EMPTY_REPLY, request.cycles
@@ -719,7 +723,11 @@ class ManagementCanister:
         state.callbacks.clear()
 
     def _m_install_code(self, request: Request) -> tuple[bytes, int]:
-        args = self._decode(request, INSTALL_CODE_ARGS)
+        self._install_code(request, self._decode(request, INSTALL_CODE_ARGS))
+        return EMPTY_REPLY, request.cycles
+
+    def _install_code(self, request: Request, args: dict[str, Any]) -> int:
+        """Install ``args`` (an ``install_code_args`` value); returns the cycles charged."""
         state = self._controlled(request, args["canister_id"])
         ((mode, options),) = args["mode"].items()
         name = canister_text(state.canister_id)
@@ -759,7 +767,7 @@ class ManagementCanister:
         self._record(state, request, "code_deployment",
                      {"mode": {mode: None}, "module_hash": state.module_hash})
         self.canisters.mark_dirty(state.canister_id)
-        return EMPTY_REPLY, request.cycles
+        return charged
 
     def _run_entry(self, sandbox: CanisterSandbox, state: CanisterState, request: Request,
                    export: str, context: Context, arg: bytes, limit: int) -> int:

@@ -116,6 +116,9 @@ class CanisterState:
     last_install_ns: int = 0
     cycles_consumed: int = 0
     storage_charged_ns: int = 0
+    chunk_hashes: list[bytes] = field(default_factory=list)
+    """SHA-256 hashes of the chunks in the canister's chunk store, in upload order (the
+    chunks themselves are in the state store: `replica.chunk_store`)."""
 
     def new_id(self) -> int:
         """A fresh id for a call context or callback (unique within this canister)."""
@@ -152,6 +155,7 @@ class CanisterState:
                 "last_install": self.last_install_ns,
                 "consumed": self.cycles_consumed,
                 "storage_charged": self.storage_charged_ns,
+                "chunks": self.chunk_hashes,
             }
         )
 
@@ -182,6 +186,7 @@ class CanisterState:
             last_install_ns=data["last_install"],
             cycles_consumed=data["consumed"],
             storage_charged_ns=data["storage_charged"],
+            chunk_hashes=[bytes(h) for h in data.get("chunks", ())],
         )
 
 
