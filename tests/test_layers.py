@@ -9,10 +9,8 @@ Rules checked:
    the package, the apps, ``config``) imports ``icframework.replica`` and nothing
    deeper, and only names in its ``__all__``. Tests and benchmarks of the replica's
    internals are exempt; so are the apps' tests. Nor do they reach through a
-   `Replica` into its subnet (``replica.subnet``): `Replica` offers what they read.
-   ``icframework/scaleout/`` is exempt too: it runs subnets as processes (a writer
-   drives a subnet's rounds, streams and ingress as `replica.cluster` does in one
-   process), so it works with the replica's internals by design.
+   `Replica` into its subnet (``replica.subnet``): `Replica` offers what they read, and
+   `SubnetDriver` what a scale-out writer, which runs a subnet's rounds itself, drives.
 """
 
 from __future__ import annotations
@@ -106,7 +104,7 @@ def _violations() -> list[str]:
 
 FACADE = "icframework.replica"
 FACADE_USERS = ("icframework", "apps", "config")
-FACADE_EXEMPT = {("icframework", "replica"), ("icframework", "scaleout")}
+FACADE_EXEMPT = {("icframework", "replica")}
 
 
 def _facade_files() -> list[Path]:
@@ -130,6 +128,16 @@ def _facade_exports(root: Path) -> set[str]:
     raise AssertionError(f"{init} defines no __all__")
 
 
+def _is_replica(node: ast.expr) -> bool:
+    """Whether ``node`` names a replica (``replica``, ``self._replica``, ``copy.replica``):
+    its ``.subnet`` is the replica's internals, unlike a registry's ``subnet(name)`` or
+    an object's own ``subnet`` name."""
+    name = node.id if isinstance(node, ast.Name) else (
+        node.attr if isinstance(node, ast.Attribute) else ""
+    )
+    return name.lstrip("_").lower().endswith("replica")
+
+
 def _facade_violations(files: list[Path], root: Path = ROOT) -> list[str]:
     exported = _facade_exports(root)
     problems: list[str] = []
@@ -137,7 +145,11 @@ def _facade_violations(files: list[Path], root: Path = ROOT) -> list[str]:
         tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
         where = path.relative_to(root)
         for node in ast.walk(tree):
-            if isinstance(node, ast.Attribute) and node.attr == "subnet":
+            if (
+                isinstance(node, ast.Attribute)
+                and node.attr == "subnet"
+                and _is_replica(node.value)
+            ):
                 problems.append(
                     f"{where}:{node.lineno}: reaches into the replica's subnet; use what "
                     "Replica offers (add it there if it is missing)"
@@ -174,6 +186,9 @@ def test_facade_checker_catches_deep_imports(tmp_path: Path) -> None:
         "from icframework.replica.subnet import Subnet\n"
         "from icframework.replica import NotExported\n"
         "height = replica.subnet.height\n"
+        "routing = self._replica.subnet.routing\n"
+        "record = registry.subnet('app1')\n"
+        "name = self.subnet\n"
     )
     init = tmp_path / "icframework" / "replica" / "__init__.py"
     init.parent.mkdir(parents=True)
@@ -181,7 +196,8 @@ def test_facade_checker_catches_deep_imports(tmp_path: Path) -> None:
     problems = _facade_violations([bad], root=tmp_path)
     assert any("import from icframework.replica" in p for p in problems), problems
     assert any("does not export 'NotExported'" in p for p in problems), problems
-    assert any("reaches into the replica's subnet" in p for p in problems), problems
+    reaches = [p for p in problems if "reaches into the replica's subnet" in p]
+    assert [p.split(":")[1] for p in reaches] == ["3", "4"], problems
 
 
 def test_every_package_has_a_layer() -> None:

@@ -21,6 +21,17 @@ Tests and benchmarks of the replica's internals are the exception.
   `admin_pem_path`), any other kept key (`kept_identity`), `write_private`.
 * **Web glue**: `RequestLimits` (ASGI limits), `GatewayMiddleware`, `canister_origin`.
 * **Errors**: `ReplicaError` and its subclasses.
+* **What a scale-out deployment builds on** (``icframework.scaleout``: subnets run as
+  processes over PostgreSQL and a broker): `SubnetDriver` (a writer runs its subnet's
+  rounds, streams and request statuses itself), the registry (`Registry`,
+  `MemoryRegistry`, `PostgresRegistry`, `RoutingTable`, `SubnetRecord`, `CanisterRange`,
+  `subnet_range`), the stores and their changes (`PostgresStateStore`,
+  `MemoryStateStore`, `RoundChanges`, `KV_MODULES`, `kv_namespace`), the writer's lease
+  (`WriterLease`, `LeaseLost`), `SubnetIdentity` and `SubnetConfig`, XNet slices
+  (`StreamSlice`, `StreamGapError`, `XNetError`), and the HTTP interface's steps a
+  writer and a front end run apart (`decode_envelope`, `submit_call`,
+  `non_replicated_rejection`, `call_certificate`, `cbor_response`, `ApiResponse`,
+  `forward_call`, `ReplicaReader`, `CALL_WAIT_SECONDS`, `GatewayError`).
 
 The PostgreSQL pieces of a scale-out deployment (`PostgresStateStore`, `LeaseLost`,
 `WriterLease`, `PostgresRegistry`) load on first use, so importing the replica does not
@@ -37,6 +48,9 @@ from icframework.replica.admin import (
     write_private,
 )
 from icframework.replica.asgi_limits import RequestLimits
+from icframework.replica.canisters import KV_MODULES, kv_namespace
+from icframework.replica.certification import SubnetIdentity
+from icframework.replica.driver import SubnetDriver
 from icframework.replica.embedded import Replica
 from icframework.replica.errors import (
     CanisterError,
@@ -48,20 +62,32 @@ from icframework.replica.errors import (
 from icframework.replica.execution.component import set_runtime_loader, shared_runtime
 from icframework.replica.execution.python_module import pack_python_module
 from icframework.replica.execution.wasm_module import CanisterModule, load_canister_module
+from icframework.replica.gateway import GatewayError
 from icframework.replica.gateway_middleware import (
     GatewayMiddleware,
     canister_origin,
     set_gateway_backend,
 )
 from icframework.replica.http.asgi import (
+    CALL_WAIT_SECONDS,
     ApiApplication,
     ApiBackend,
+    ReplicaReader,
     api_backend,
+    forward_call,
     query_body,
     set_api_backend,
     submit_call_body,
 )
+from icframework.replica.http.endpoints import (
+    ApiResponse,
+    call_certificate,
+    cbor_response,
+    non_replicated_rejection,
+    submit_call,
+)
 from icframework.replica.http.errors import HttpError, error_status
+from icframework.replica.http.validation import decode_envelope
 from icframework.replica.registry import (
     CanisterRange,
     MemoryRegistry,
@@ -78,8 +104,10 @@ from icframework.replica.service import (
     start_service,
     stop_service,
 )
-from icframework.replica.state import CanisterChange, CanisterState
-from icframework.replica.subnet import CanisterEvent
+from icframework.replica.state import CanisterChange, CanisterState, CanisterStatus, IngressState
+from icframework.replica.store import MemoryStateStore, RoundChanges
+from icframework.replica.subnet import CanisterEvent, SubnetConfig
+from icframework.replica.xnet import StreamGapError, StreamSlice, XNetError
 
 if TYPE_CHECKING:
     from icframework.replica.lease import WriterLease
@@ -106,8 +134,11 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "CALL_WAIT_SECONDS",
+    "KV_MODULES",
     "ApiApplication",
     "ApiBackend",
+    "ApiResponse",
     "CallOutcome",
     "CanisterChange",
     "CanisterError",
@@ -115,32 +146,50 @@ __all__ = [
     "CanisterModule",
     "CanisterRange",
     "CanisterState",
+    "CanisterStatus",
+    "GatewayError",
     "GatewayMiddleware",
     "HttpError",
+    "IngressState",
     "InvalidModuleError",
     "LeaseLost",
     "MemoryAccessError",
     "MemoryRegistry",
+    "MemoryStateStore",
     "PostgresRegistry",
     "PostgresStateStore",
     "Registry",
     "RegistryError",
     "Replica",
     "ReplicaError",
+    "ReplicaReader",
     "ReplicaService",
     "RequestLimits",
+    "RoundChanges",
     "RoutingTable",
     "StateStoreError",
+    "StreamGapError",
+    "StreamSlice",
+    "SubnetConfig",
+    "SubnetDriver",
+    "SubnetIdentity",
     "SubnetRecord",
     "WriterLease",
+    "XNetError",
     "admin_identity",
     "admin_pem_path",
     "api_backend",
+    "call_certificate",
     "canister_origin",
+    "cbor_response",
+    "decode_envelope",
     "error_status",
+    "forward_call",
     "get_service",
     "kept_identity",
+    "kv_namespace",
     "load_canister_module",
+    "non_replicated_rejection",
     "pack_python_module",
     "query_body",
     "set_api_backend",
@@ -149,6 +198,7 @@ __all__ = [
     "shared_runtime",
     "start_service",
     "stop_service",
+    "submit_call",
     "submit_call_body",
     "subnet_range",
     "write_private",

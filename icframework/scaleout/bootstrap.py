@@ -23,15 +23,16 @@ import psycopg
 from icframework.core import Principal
 from icframework.protocol import CertificateDelegation, make_subnet_delegation
 from icframework.replica import (
+    KV_MODULES,
+    CanisterState,
     PostgresRegistry,
     RegistryError,
+    SubnetIdentity,
     SubnetRecord,
     WriterLease,
+    kv_namespace,
     subnet_range,
 )
-from icframework.replica.canisters import KV_MODULES, kv_namespace
-from icframework.replica.certification import SubnetIdentity
-from icframework.replica.state import CanisterState
 from icframework.scaleout.config import ScaleoutError
 from icframework.scaleout.keys import SubnetKeys, ensure_keys, load_keys
 

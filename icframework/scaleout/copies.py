@@ -52,8 +52,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
-from icframework.replica import PostgresStateStore, Replica, ReplicaError, StateStoreError
-from icframework.replica.store import MemoryStateStore, RoundChanges
+from icframework.replica import (
+    MemoryStateStore,
+    PostgresStateStore,
+    Replica,
+    ReplicaError,
+    RoundChanges,
+    StateStoreError,
+)
 from icframework.scaleout.config import rounds_channel
 from icframework.scaleout.keys import KeysError, load_keys
 

@@ -53,21 +53,19 @@ from icframework.agent import request_status_from_certificate
 from icframework.core import ErrorCode, Principal
 from icframework.protocol import CallContent, Envelope, ProtocolError, verify_certificate
 from icframework.replica import (
+    CALL_WAIT_SECONDS,
+    ApiResponse,
     CanisterError,
+    GatewayError,
     HttpError,
     PostgresRegistry,
     Registry,
-    RoutingTable,
-)
-from icframework.replica.gateway import GatewayError
-from icframework.replica.gateway_middleware import set_gateway_backend
-from icframework.replica.http.asgi import (
-    CALL_WAIT_SECONDS,
     ReplicaReader,
+    RoutingTable,
     forward_call,
     set_api_backend,
+    set_gateway_backend,
 )
-from icframework.replica.http.endpoints import ApiResponse
 from icframework.scaleout.answers import Answers
 from icframework.scaleout.config import ClusterConfig
 from icframework.scaleout.copies import REFRESH_MS, CopyError, ReadOnlyCopy

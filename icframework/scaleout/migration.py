@@ -65,14 +65,21 @@ from typing import Any
 import cbor2
 import psycopg
 
+from icframework.candid import PRINCIPAL, Field, Record
 from icframework.candid.binary import encode
 from icframework.core import Principal
 from icframework.protocol import CertificateDelegation
-from icframework.replica import PostgresRegistry, PostgresStateStore, RegistryError, Replica
-from icframework.replica.canisters import KV_MODULES, kv_namespace
-from icframework.replica.management import CANISTER_ID
-from icframework.replica.state import CanisterState, CanisterStatus
-from icframework.replica.store import RoundChanges
+from icframework.replica import (
+    KV_MODULES,
+    CanisterState,
+    CanisterStatus,
+    PostgresRegistry,
+    PostgresStateStore,
+    RegistryError,
+    Replica,
+    RoundChanges,
+    kv_namespace,
+)
 from icframework.scaleout.bootstrap import BootstrapError, redelegate
 from icframework.scaleout.copies import IDENTITY_KEY
 
@@ -89,6 +96,8 @@ __all__ = [
 MIGRATION_NAMESPACE = "migration"
 """The kv namespace where a source subnet marks a canister it is migrating away."""
 PHASES = ("stopping", "stopped", "moved", "done")
+_CANISTER_ID_ARGUMENT = Record([Field("canister_id", PRINCIPAL)])
+"""The Candid argument of ``stop_canister``."""
 MIGRATE_TIMEOUT_S = 120.0
 
 _SCHEMA = """
@@ -285,7 +294,7 @@ class MigrationStep:
             # The management call (as a controller) is answered once the calls in flight
             # have finished, in the writer's ordinary rounds: look again next time.
             replica.submit(Principal.management_canister(), "stop_canister",
-                           encode([CANISTER_ID], [{"canister_id": canister}]),
+                           encode([_CANISTER_ID_ARGUMENT], [{"canister_id": canister}]),
                            sender=_controller(state), nonce=b"migration",
                            effective_canister_id=canister)
             return

@@ -60,19 +60,24 @@ from icframework.core import Principal
 from icframework.protocol import ProtocolError, parse_envelope
 from icframework.replica import (
     CanisterError,
+    IngressState,
     LeaseLost,
     PostgresRegistry,
     PostgresStateStore,
     Replica,
+    RoundChanges,
+    StreamGapError,
+    SubnetConfig,
+    SubnetDriver,
     WriterLease,
+    XNetError,
+    call_certificate,
+    cbor_response,
+    decode_envelope,
     error_status,
+    non_replicated_rejection,
+    submit_call,
 )
-from icframework.replica.http import endpoints
-from icframework.replica.http.validation import decode_envelope
-from icframework.replica.state import IngressState
-from icframework.replica.store import RoundChanges
-from icframework.replica.subnet import SubnetConfig
-from icframework.replica.xnet import StreamGapError, XNetError
 from icframework.scaleout import celery as tasks
 from icframework.scaleout.bootstrap import writer_identity
 from icframework.scaleout.config import (
@@ -200,7 +205,7 @@ class SubnetWriter:
         self.replica = replica
         self._registry = PostgresRegistry(db)
         self._routing_version = self._registry.version()
-        replica.subnet.routing = self._registry.routing_table()
+        SubnetDriver(replica).routing = self._registry.routing_table()
         self._migrations = MigrationStep(db, self.subnet_name, self.say)
         adopt_delegation(replica, self._registry, self.subnet_name)
         # Committed canister events go to the front ends' sockets (channels-redis groups).
@@ -280,15 +285,15 @@ class SubnetWriter:
             except queue.Empty:
                 pass
             now = time.monotonic()
-            subnet = replica.subnet
-            if subnet.has_work() or now >= next_round:
+            driver = SubnetDriver(replica)
+            if driver.has_work() or now >= next_round:
                 try:
-                    subnet.execute_round()
+                    driver.execute_round()
                 except LeaseLost:
                     raise
                 except Exception:
                     logger.exception("round %s of subnet %s failed; reloading the committed "
-                                     "state", subnet.height, self.subnet_name)
+                                     "state", replica.height, self.subnet_name)
                     replica.reload()
                 else:
                     self._outside(self._after_commit, replica)
@@ -334,7 +339,7 @@ class SubnetWriter:
         version = self._registry.version()
         if version != self._routing_version:
             self._routing_version = version
-            replica.subnet.routing = self._registry.routing_table()
+            SubnetDriver(replica).routing = self._registry.routing_table()
             self.say(f"routing table reloaded (registry version {version})")
 
     def _migrate(self, replica: Replica) -> None:
@@ -345,7 +350,7 @@ class SubnetWriter:
         try:
             self._migrations.run(replica, self.lease.epoch or 0, self._registry)
             if self._registry.version() != self._routing_version:
-                replica.subnet.routing = self._registry.routing_table()
+                SubnetDriver(replica).routing = self._registry.routing_table()
                 if adopt_delegation(replica, self._registry, self.subnet_name):
                     self.say("delegation re-signed for the subnet's new canister ranges")
         except LeaseLost:
@@ -379,9 +384,9 @@ class SubnetWriter:
 
     def _after_commit(self, replica: Replica) -> None:
         self._publish_height(replica)
-        subnet = replica.subnet
+        driver = SubnetDriver(replica)
         for request_id in list(self._pending):
-            status = subnet.ingress_status(request_id)
+            status = driver.ingress_status(request_id)
             if status is None:
                 del self._pending[request_id]
             elif status.state.terminal:
@@ -392,7 +397,7 @@ class SubnetWriter:
         self._push_slices(replica)
 
     def _push_slices(self, replica: Replica) -> None:
-        self.pusher.push(replica.subnet.outgoing_slices(), time.monotonic())
+        self.pusher.push(SubnetDriver(replica).outgoing_slices(), time.monotonic())
 
     # -- publishing ---------------------------------------------------------------------------
 
@@ -412,12 +417,12 @@ class SubnetWriter:
             "status": status, "body_b64": base64.b64encode(body).decode()}))
 
     def _publish_answer(self, replica: Replica, request_id: bytes) -> None:
-        status = replica.subnet.ingress_status(request_id)
-        certificate = endpoints.call_certificate(replica, request_id)
+        status = SubnetDriver(replica).ingress_status(request_id)
+        certificate = call_certificate(replica, request_id)
         if status is None or certificate is None:
             return
         outcome = "replied" if status.state is IngressState.REPLIED else "rejected"
-        response = endpoints.cbor_response({"status": "replied", "certificate": certificate})
+        response = cbor_response({"status": "replied", "certificate": certificate})
         self._publish(request_id, replica.height, outcome, response.status, response.body)
 
     # -- tasks (Celery worker threads) -------------------------------------------------------
@@ -446,17 +451,17 @@ class SubnetWriter:
                 tasks.send_submit(moved_to, kind, canister_id_text, body)
                 return
             try:
-                submitted = endpoints.submit_call(replica, envelope, ecid)
+                submitted = submit_call(replica, envelope, ecid)
             except Exception as exc:  # HttpError 400: the effective canister id
                 code, text = error_status(exc)
                 self._publish(request_id, replica.height, "refused", code, text.encode())
                 return
             if isinstance(submitted, CanisterError):
-                response = endpoints.non_replicated_rejection(submitted, v3=v3)
+                response = non_replicated_rejection(submitted, v3=v3)
                 self._publish(request_id, replica.height, "refused", response.status,
                               response.body)
                 return
-            status = replica.subnet.ingress_status(request_id)
+            status = SubnetDriver(replica).ingress_status(request_id)
             if not v3:
                 self._publish(request_id, replica.height, "accepted", 202, b"")
             elif status is not None and status.state.terminal:
@@ -473,7 +478,7 @@ class SubnetWriter:
         if ecid.is_management_canister or replica.canister_record(ecid) is not None:
             return None
         self._refresh_routing(replica)
-        routing = replica.subnet.routing
+        routing = SubnetDriver(replica).routing
         owner = None if routing is None else routing.subnet_of(ecid.raw)
         if owner is None or owner == self.subnet_name:
             return None
@@ -486,7 +491,7 @@ class SubnetWriter:
 
         def work(replica: Replica) -> None:
             try:
-                new = replica.subnet.induct_slice(piece)
+                new = SubnetDriver(replica).induct_slice(piece)
             except StreamGapError as exc:
                 logger.info("subnet %s: %s", self.subnet_name, exc)
                 self.pusher.want_signal(piece.source)

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import cbor2
 
-from icframework.replica.xnet import StreamSlice
+from icframework.replica import StreamSlice
 
 __all__ = ["SlicePusher", "decode_slice", "encode_slice"]
 
