@@ -27,7 +27,20 @@ from icframework.sdk import (
     update,
 )
 
-from . import access, auctions, catalogue, certify, limits, market, offers, orders, social
+from . import (  # noqa: F401 - collection, icrc7, icrc37: the ICRC-7/ICRC-37 methods
+    access,
+    auctions,
+    catalogue,
+    certify,
+    collection,
+    icrc7,
+    icrc37,
+    limits,
+    market,
+    offers,
+    orders,
+    social,
+)
 from .records import CertifiedListing, Config, InitArgs, MarketConfig
 from .store import config
 

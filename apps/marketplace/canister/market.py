@@ -24,7 +24,7 @@ from icframework.sdk.http import (
     url_path,
 )
 
-from . import access, catalogue, certify, limits
+from . import access, catalogue, certify, collection, limits
 from .records import (
     Activity,
     Listing,
@@ -58,6 +58,7 @@ def listing_changed(listing: Listing) -> None:
     certify.refresh(listing.id, listing.seller, listing.price, listing.quantity,
                     listing.status.value)
     catalogue.refresh(listing)
+    collection.reconcile(listing)  # a unique item nothing holds in escrow goes back
 
 
 def view(listing: Listing, shop: Shop | None = None) -> ListingView:
@@ -217,6 +218,8 @@ def update_listing(listing_id: nat64, data: ListingInput, image_ids: list[nat64]
     if listing.status is ListingStatus.auction:
         raise Reject(f"listing {listing_id} is being auctioned; edit it after the auction")
     data = _check_input(data)
+    if (unique := collection.check_edit(listing, data.quantity)) is not None:
+        raise Reject(unique)
     old_price = listing.price
     listing.title, listing.description, listing.category = (data.title, data.description,
                                                            data.category)

@@ -23,7 +23,7 @@ from itertools import islice
 
 from icframework.sdk import Principal, Reject, ic, nat16, nat32, nat64, query, update
 
-from . import access, catalogue, limits, payouts
+from . import access, catalogue, collection, limits, payouts
 from .ledger import LedgerAnswer, escrow_subaccount, memo, pull
 from .market import listing_changed, record_activity
 from .records import (
@@ -216,6 +216,7 @@ def start_settlement(order: Order, why: str) -> list[int]:
     order.updated_at = ic.time()
     order.note = why
     order.save()
+    collection.order_settled(order)  # a unique item goes to the buyer with the payouts
     return [payouts.record(purpose, to, gross, order.escrow, order_id=order.id).id
             for purpose, to, gross in payouts.settlement_shares(order, shop)]
 
@@ -237,6 +238,7 @@ def start_refund(order: Order, why: str) -> list[int]:
     order.note = why
     order.save()
     record_activity(order.listing_id, "refund", order.buyer, order.amount, order.id)
+    collection.order_refunded(order)  # a unique item stays listed or goes back to the seller
     buyer = Account(order.buyer)
     return [payouts.record("refund", buyer, order.amount, order.escrow, order_id=order.id).id]
 
