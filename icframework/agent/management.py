@@ -1,5 +1,11 @@
 """Typed helpers for the management canister ``aaaaa-aa``: create, install, status, cycles.
 
+A module too large for one ingress message (`MAX_INSTALL_CODE_BYTES`) is installed
+through the chunk store: `ManagementCanister.install_large_code` uploads it in chunks of
+`CHUNK_BYTES` (skipping chunks the store already holds), installs it with
+``install_chunked_code`` and clears the store; ``upload_chunk``, ``stored_chunks``,
+``clear_chunk_store`` and ``install_chunked_code`` are also offered one by one.
+
 Calls to ``aaaaa-aa`` are routed by an *effective canister id*: the canister they
 manage (``canister_id`` in the argument), except canister creation, which any id
 routes (``aaaaa-aa`` itself by default, as agent-js does; pass another to pick the
@@ -9,6 +15,7 @@ subnet). `ManagementCanister` wraps an `Agent`, `AsyncManagementCanister` an
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -20,6 +27,12 @@ from icframework.candid import Func, decode, encode, parse_did
 from icframework.core import Principal
 
 MANAGEMENT_CANISTER = Principal.management_canister()
+
+#: The largest chunk ``upload_chunk`` accepts, in bytes (1 MiB).
+CHUNK_BYTES = 1024 * 1024
+#: The largest module (plus argument) sent in one ``install_code``, in bytes: the IC's
+#: 2 MiB ingress limit less room for the envelope and the rest of the Candid argument.
+MAX_INSTALL_CODE_BYTES = 2 * 1024 * 1024 - 64 * 1024
 
 InstallMode = Literal["install", "reinstall", "upgrade"]
 WasmMemoryPersistence = Literal["keep", "replace"]
@@ -57,6 +70,7 @@ type canister_install_mode = variant {
     wasm_memory_persistence : opt variant { keep; replace };
   };
 };
+type chunk_hash = record { hash : blob };
 type canister_status_result = record {
   status : variant { running; stopping; stopped };
   settings : definite_canister_settings;
@@ -92,6 +106,18 @@ service : {
     sender_canister_version : opt nat64;
   }) -> ();
   canister_status : (record { canister_id : canister_id }) -> (canister_status_result);
+  upload_chunk : (record { canister_id : principal; chunk : blob }) -> (chunk_hash);
+  clear_chunk_store : (record { canister_id : canister_id }) -> ();
+  stored_chunks : (record { canister_id : canister_id }) -> (vec chunk_hash);
+  install_chunked_code : (record {
+    mode : canister_install_mode;
+    target_canister : canister_id;
+    store_canister : opt canister_id;
+    chunk_hashes_list : vec chunk_hash;
+    wasm_module_hash : blob;
+    arg : blob;
+    sender_canister_version : opt nat64;
+  }) -> ();
   start_canister : (record { canister_id : canister_id }) -> ();
   stop_canister : (record { canister_id : canister_id }) -> ();
   delete_canister : (record { canister_id : canister_id }) -> ();
@@ -283,12 +309,47 @@ def _create(
     )
 
 
+_CONVERT: dict[str, Callable[[Any], Any]] = {
+    "canister_status": CanisterStatus.from_candid,
+    "upload_chunk": lambda record: record["hash"],
+    "stored_chunks": lambda records: [record["hash"] for record in records],
+}
+
+
 def _targeted(method: str, canister_id: CanisterLike, **fields: Any) -> _Call:
     target = as_principal(canister_id)
-    convert: Callable[[Any], Any] = (
-        CanisterStatus.from_candid if method == "canister_status" else _ignore
+    return _Call(method, {"canister_id": target, **fields}, target, _CONVERT.get(method, _ignore))
+
+
+def chunks_of(wasm_module: bytes) -> list[bytes]:
+    """``wasm_module`` cut into `CHUNK_BYTES` pieces, in order."""
+    return [wasm_module[i : i + CHUNK_BYTES] for i in range(0, len(wasm_module), CHUNK_BYTES)]
+
+
+def _install_chunked(
+    canister_id: CanisterLike,
+    chunk_hashes: Sequence[bytes],
+    wasm_module_hash: bytes,
+    arg: bytes,
+    mode: InstallMode,
+    store_canister: CanisterLike | None,
+    wasm_module: bytes,
+) -> _Call:
+    target = as_principal(canister_id)
+    return _Call(
+        "install_chunked_code",
+        {
+            "mode": install_mode_value(mode, wasm_module),
+            "target_canister": target,
+            "store_canister": None if store_canister is None else as_principal(store_canister),
+            "chunk_hashes_list": [{"hash": bytes(h)} for h in chunk_hashes],
+            "wasm_module_hash": bytes(wasm_module_hash),
+            "arg": bytes(arg),
+            "sender_canister_version": None,
+        },
+        target,
+        _ignore,
     )
-    return _Call(method, {"canister_id": target, **fields}, target, convert)
 
 
 def _install(
@@ -386,6 +447,67 @@ class ManagementCanister:
         """Mint ``cycles`` into the canister (development replicas only)."""
         self._call(_targeted("provisional_top_up_canister", canister_id, amount=cycles))
 
+    def upload_chunk(self, canister_id: CanisterLike, chunk: bytes) -> bytes:
+        """Store ``chunk`` (at most `CHUNK_BYTES`) in the canister's chunk store; its SHA-256."""
+        result: bytes = self._call(_targeted("upload_chunk", canister_id, chunk=bytes(chunk)))
+        return result
+
+    def stored_chunks(self, canister_id: CanisterLike) -> list[bytes]:
+        """The hashes of the chunks in the canister's chunk store."""
+        result: list[bytes] = self._call(_targeted("stored_chunks", canister_id))
+        return result
+
+    def clear_chunk_store(self, canister_id: CanisterLike) -> None:
+        """Empty the canister's chunk store."""
+        self._call(_targeted("clear_chunk_store", canister_id))
+
+    def install_chunked_code(
+        self,
+        canister_id: CanisterLike,
+        chunk_hashes: Sequence[bytes],
+        wasm_module_hash: bytes,
+        arg: bytes = b"DIDL\x00\x00",
+        mode: InstallMode = "install",
+        *,
+        store_canister: CanisterLike | None = None,
+        wasm_module: bytes = b"",
+    ) -> None:
+        """Install the module made of the stored chunks ``chunk_hashes`` (in order), whose
+        SHA-256 is ``wasm_module_hash``; ``wasm_module`` (if given) picks the upgrade's
+        memory persistence as `install_code` does."""
+        self._call(_install_chunked(canister_id, chunk_hashes, wasm_module_hash, arg, mode,
+                                    store_canister, wasm_module))
+
+    def install_large_code(
+        self,
+        canister_id: CanisterLike,
+        wasm_module: bytes,
+        arg: bytes = b"DIDL\x00\x00",
+        mode: InstallMode = "install",
+        *,
+        progress: Callable[[str], None] | None = None,
+    ) -> None:
+        """Install ``wasm_module`` of any size: by `install_code` when it fits one message,
+        else chunk by chunk (chunks the store holds already are not sent again), then
+        ``install_chunked_code``, then ``clear_chunk_store``."""
+        if len(wasm_module) + len(arg) <= MAX_INSTALL_CODE_BYTES:
+            self.install_code(canister_id, wasm_module, arg, mode)
+            return
+        chunks = chunks_of(wasm_module)
+        stored = set(self.stored_chunks(canister_id))
+        hashes = []
+        for number, chunk in enumerate(chunks, 1):
+            digest = hashlib.sha256(chunk).digest()
+            if digest not in stored:
+                if progress is not None:
+                    progress(f"chunk {number}/{len(chunks)}: {len(chunk):,} bytes")
+                digest = self.upload_chunk(canister_id, chunk)
+                stored.add(digest)
+            hashes.append(digest)
+        self.install_chunked_code(canister_id, hashes, hashlib.sha256(wasm_module).digest(), arg,
+                                  mode, wasm_module=wasm_module)
+        self.clear_chunk_store(canister_id)
+
 
 class AsyncManagementCanister:
     """The asyncio twin of `ManagementCanister`, over an `AsyncAgent`."""
@@ -463,3 +585,33 @@ class AsyncManagementCanister:
     async def provisional_top_up_canister(self, canister_id: CanisterLike, cycles: int) -> None:
         """See `ManagementCanister.provisional_top_up_canister`."""
         await self._call(_targeted("provisional_top_up_canister", canister_id, amount=cycles))
+
+    async def upload_chunk(self, canister_id: CanisterLike, chunk: bytes) -> bytes:
+        """See `ManagementCanister.upload_chunk`."""
+        result: bytes = await self._call(
+            _targeted("upload_chunk", canister_id, chunk=bytes(chunk)))
+        return result
+
+    async def stored_chunks(self, canister_id: CanisterLike) -> list[bytes]:
+        """See `ManagementCanister.stored_chunks`."""
+        result: list[bytes] = await self._call(_targeted("stored_chunks", canister_id))
+        return result
+
+    async def clear_chunk_store(self, canister_id: CanisterLike) -> None:
+        """See `ManagementCanister.clear_chunk_store`."""
+        await self._call(_targeted("clear_chunk_store", canister_id))
+
+    async def install_chunked_code(
+        self,
+        canister_id: CanisterLike,
+        chunk_hashes: Sequence[bytes],
+        wasm_module_hash: bytes,
+        arg: bytes = b"DIDL\x00\x00",
+        mode: InstallMode = "install",
+        *,
+        store_canister: CanisterLike | None = None,
+        wasm_module: bytes = b"",
+    ) -> None:
+        """See `ManagementCanister.install_chunked_code`."""
+        await self._call(_install_chunked(canister_id, chunk_hashes, wasm_module_hash, arg, mode,
+                                          store_canister, wasm_module))
