@@ -12,6 +12,7 @@ from __future__ import annotations
 from icframework.sdk import Reject, init, post_upgrade
 
 from . import (
+    e2e,
     folders,
     messages,
     orders,
@@ -27,7 +28,7 @@ from .records import InitArgs
 from .store import moderators
 
 __all__ = [
-    "folders", "messages", "orders", "receipts", "reports", "rooms", "schedule",
+    "e2e", "folders", "messages", "orders", "receipts", "reports", "rooms", "schedule",
     "search", "threads", "users",
 ]
 

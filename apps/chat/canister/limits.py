@@ -116,7 +116,9 @@ TYPING_RATE = RateLimit("typing", 1, 2 * SECOND, "typing notices")
 REPORT_RATE = RateLimit("report", 10, HOUR, "reports")
 JOIN_RATE = RateLimit("join", 10, MINUTE, "joins")
 INVITE_RATE = RateLimit("invite", 20, MINUTE, "invite links")
+E2E_KEY_RATE = RateLimit("e2e_key", 10, MINUTE, "end-to-end key requests")
 
 RATE_LIMITS = (
     MESSAGE_RATE, REACTION_RATE, ROOM_RATE, TYPING_RATE, REPORT_RATE, JOIN_RATE, INVITE_RATE,
+    E2E_KEY_RATE,
 )
