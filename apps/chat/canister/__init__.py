@@ -12,8 +12,12 @@ from __future__ import annotations
 from icframework.sdk import Reject, init, post_upgrade
 
 from . import (
+    attachments,
+    compose,
     e2e,
+    ephemeral,
     folders,
+    gateway,
     messages,
     orders,
     receipts,
@@ -28,8 +32,9 @@ from .records import InitArgs
 from .store import moderators
 
 __all__ = [
-    "e2e", "folders", "messages", "orders", "receipts", "reports", "rooms", "schedule",
-    "search", "threads", "users",
+    "attachments", "compose", "e2e", "ephemeral", "folders", "gateway", "messages",
+    "orders", "receipts", "reports", "rooms", "schedule", "search",
+    "threads", "users",
 ]
 
 

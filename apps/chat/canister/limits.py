@@ -91,6 +91,31 @@ MAX_SEALED_BYTES = 4 * MAX_TEXT_CHARS + 64
 """Ciphertext of an end-to-end-encrypted body: UTF-8 of the longest text plus the tag."""
 
 
+# -- attachments, polls, disappearing messages --------------------------------------------
+MIB = 1024 * 1024
+ATTACHMENT_CHUNK_BYTES = MIB
+"""Every chunk of an attachment upload is this long but the last (1 MiB, in bytes)."""
+MAX_ATTACHMENT_BYTES = {"image": 10 * MIB, "video": 64 * MIB, "audio": 20 * MIB,
+                        "file": 20 * MIB}
+"""The largest attachment of each kind, in bytes."""
+MAX_ATTACHMENTS_PER_MESSAGE = 10
+MAX_OPEN_ATTACHMENTS = 20
+"""Attachments one user may have uploaded or be uploading but not yet sent."""
+UNSENT_ATTACHMENT_TTL_NS = HOUR
+"""An attachment not sent within this time after `begin_attachment` is dropped."""
+MAX_FILE_NAME_CHARS = 200
+MAX_POLL_OPTIONS = 10
+MAX_POLL_OPTION_CHARS = 100
+MAX_POLL_QUESTION_CHARS = 300
+MAX_POLL_DURATION_NS = 30 * 24 * HOUR
+POLL_VOTER_SAMPLE = 20
+"""Voters a poll option lists (when the poll is not anonymous; the count is exact)."""
+MIN_ROOM_TTL_NS = 10 * SECOND
+MAX_ROOM_TTL_NS = 30 * 24 * HOUR
+"""Bounds of a room's disappearing-message time-to-live."""
+EXPIRE_BATCH = 200
+"""Expired messages one timer run erases (the rest go in the next run, at once)."""
+
 
 @dataclass(frozen=True, slots=True)
 class RateLimit:
@@ -117,8 +142,11 @@ REPORT_RATE = RateLimit("report", 10, HOUR, "reports")
 JOIN_RATE = RateLimit("join", 10, MINUTE, "joins")
 INVITE_RATE = RateLimit("invite", 20, MINUTE, "invite links")
 E2E_KEY_RATE = RateLimit("e2e_key", 10, MINUTE, "end-to-end key requests")
+ATTACHMENT_RATE = RateLimit("attachment", 30, MINUTE, "attachment uploads")
+VOTE_RATE = RateLimit("vote", 20, 10 * SECOND, "poll votes")
 
 RATE_LIMITS = (
     MESSAGE_RATE, REACTION_RATE, ROOM_RATE, TYPING_RATE, REPORT_RATE, JOIN_RATE, INVITE_RATE,
     E2E_KEY_RATE,
+    ATTACHMENT_RATE, VOTE_RATE,
 )

@@ -7,7 +7,7 @@ from itertools import islice
 
 from icframework.sdk import Principal, Reject, ic, nat32, nat64, query, update
 
-from . import receipts, thread_index
+from . import attachments, ephemeral, polls, receipts, thread_index
 from .access import (
     blocked_between,
     get_room,
@@ -185,6 +185,7 @@ def post_message(me: Principal, handle: str, room: Room, member: Member, text: s
     room.last_message_id = msg.id
     room.last_activity = now
     touch_message(room, msg)
+    ephemeral.schedule(room.id, msg)
     if thread_root is None:
         live[(room.id, msg.id)] = me
         member.read_up_to = msg.id
@@ -287,6 +288,8 @@ def delete_message(room_id: nat64, message_id: nat64) -> None:
     msg.text = msg.html = ""
     msg.mentions, msg.reactions, msg.sealed = [], [], None
     msg.deleted, msg.deleted_by, msg.pinned = True, me, False
+    attachments.drop_message(room_id, msg.id)
+    polls.drop_message(room_id, msg.id)
     touch_message(room, msg)
     if msg.thread_root is not None:
         thread_index.reply_deleted(room, msg)

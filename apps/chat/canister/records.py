@@ -7,10 +7,12 @@ to decode replies and events (see `events`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 
 from icframework.sdk import Principal, nat32, nat64
+
+from .media_records import AttachmentView, PollView
 
 
 class Role(Enum):
@@ -66,7 +68,8 @@ class Presence:
 @dataclass
 class RoomView:
     """A room as every reader sees it. ``name`` is empty for direct rooms (show the
-    peer); ``owner`` is null for them; ``direct_members`` lists their two users."""
+    peer); ``owner`` is null for them; ``direct_members`` lists their two users.
+    ``ttl_ns``: messages sent now disappear this long after (null: they stay)."""
 
     id: nat64
     kind: RoomKind
@@ -81,6 +84,7 @@ class RoomView:
     last_activity: nat64
     seq: nat64
     direct_members: list[Principal]
+    ttl_ns: nat64 | None = None
 
 
 @dataclass
@@ -139,7 +143,9 @@ class MessageView:
     (everything escaped, then a small markdown subset). A deleted message keeps its id,
     author and times with empty text/html/mentions/reactions. A thread reply has
     ``thread_root``; a root with replies has ``thread``. An end-to-end-encrypted message
-    has ``sealed`` and empty text/html (the page decrypts it)."""
+    has ``sealed`` and empty text/html (the page decrypts it). ``attachments`` and
+    ``poll`` are what the message carries; ``expired`` marks the tombstone of a message
+    that disappeared at its room's time-to-live (pages hide it)."""
 
     id: nat64
     room_id: nat64
@@ -160,6 +166,9 @@ class MessageView:
     thread_root: nat64 | None = None
     thread: ThreadInfo | None = None
     sealed: Sealed | None = None
+    attachments: list[AttachmentView] = field(default_factory=list)
+    poll: PollView | None = None
+    expired: bool = False
 
 
 @dataclass

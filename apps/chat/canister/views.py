@@ -11,6 +11,7 @@ from itertools import islice
 
 from icframework.sdk import Principal
 
+from . import attachments, ephemeral_state, polls
 from .limits import UNREAD_CAP
 from .records import (
     MessageView,
@@ -59,6 +60,7 @@ def room_view(room: Room) -> RoomView:
         last_activity=room.last_activity,
         seq=room.seq,
         direct_members=list(room.direct_members),
+        ttl_ns=ephemeral_state.room_ttls.get(room.id),
     )
 
 
@@ -140,6 +142,9 @@ class Views:
             thread_root=msg.thread_root,
             thread=thread_info(room_id, msg),
             sealed=None if msg.deleted else msg.sealed,
+            attachments=attachments.attachment_views(room_id, msg.id),
+            poll=None if msg.deleted else polls.poll_view(room_id, msg.id, viewer),
+            expired=ephemeral_state.expired(msg),
         )
 
     def my_room(self, room: Room, member: Member) -> MyRoomView:
