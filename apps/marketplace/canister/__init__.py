@@ -8,7 +8,8 @@ reference and explains why no path loses or duplicates money. Modules: `market`
 (shops, listings, images, search, the HTTP gateway), `orders` (checkout, lifecycle,
 the sweeper), `offers`, `auctions`, `payouts`, `social` (favourites, reviews, stats),
 `catalogue` (the search indexes), `certify` (certified prices and ownership), `ledger`
-(the ICRC calls), `limits`.
+(the ICRC calls), `notifications` (kept and pushed live), `messaging` (order
+conversations in the chat canister), `limits`.
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ from . import (  # noqa: F401 - collection, icrc7, icrc37: the ICRC-7/ICRC-37 me
     icrc37,
     limits,
     market,
+    messaging,
+    notifications,
     offers,
     orders,
     social,
@@ -44,7 +47,8 @@ from . import (  # noqa: F401 - collection, icrc7, icrc37: the ICRC-7/ICRC-37 me
 from .records import CertifiedListing, Config, InitArgs, MarketConfig
 from .store import config
 
-__all__ = ["auctions", "catalogue", "certify", "market", "offers", "orders", "social"]
+__all__ = ["auctions", "catalogue", "certify", "market", "messaging", "notifications", "offers",
+           "orders", "social"]
 
 
 async def sweep_timer() -> None:
@@ -54,7 +58,8 @@ async def sweep_timer() -> None:
 @init
 def setup(args: InitArgs) -> None:
     """Install with ``record { ledger = principal "..."; admin = opt ...; arbiter = opt
-    ...; platform_fee_bps = opt 250; ledger_fee = opt 10_000 }``."""
+    ...; platform_fee_bps = opt 250; ledger_fee = opt 10_000; chat = opt principal
+    "..." }``."""
     if args.ledger.is_anonymous:
         raise Reject("the ledger must be a canister id, not the anonymous principal")
     admin = args.admin or ic.caller()
@@ -71,14 +76,17 @@ def setup(args: InitArgs) -> None:
     ))
     ic.set_certified_data(certify.root_hash(certify.all_buckets()))
     catalogue.version.set(catalogue.VERSION)
+    messaging.configure(args.chat)
     set_timer_interval(limits.SWEEP_EVERY_NS, sweep_timer)
 
 
 @post_upgrade
-def upgraded(_args: InitArgs) -> None:
-    """Keep everything; bring the catalogue of an older version to the current layout
-    (before version 1, search read the ``words`` postings and scanned listings): one
-    step now, the rest by a timer, a step per message."""
+def upgraded(args: InitArgs) -> None:
+    """Keep everything (a ``chat`` in the argument replaces the chat canister); bring
+    the catalogue of an older version to the current layout (before version 1, search
+    read the ``words`` postings and scanned listings; before version 2 auctions shared
+    the for-sale family): one step now, the rest by a timer, a step per message."""
+    messaging.configure(args.chat)
     if catalogue.version.get() < catalogue.VERSION and not catalogue.rebuilding():
         catalogue.start_rebuild()
         rebuild_timer()

@@ -12,6 +12,13 @@ replaces is refunded; if another bid landed first, it is refunded at once. A ref
 pull fails the bid (nothing was taken); an unanswered one stays pending and the sweeper
 asks again with the same ``created_at_time`` and memo.
 
+Anti-sniping: a bid that takes the lead with `limits.AUCTION_EXTEND_NS` (5 minutes)
+or less to go moves ``ends_at`` 5 minutes later (``extensions`` counts the moves), so
+a last-second bid always leaves the others time to answer. Buy it now: the seller may
+give a running auction a buy-it-now price (`set_buy_now`, at least the start, the
+reserve and the next bid); `buy_now` bids exactly that, and any paid bid that reaches
+it wins at once — the auction is sold to it then, and later bids are refunded.
+
 At ``ends_at`` the sweeper (`close_due`, every 10 s) closes the auction once none of
 its bids is pending: a leading bid at or above the reserve wins and its escrow becomes
 a paid order (``source = "auction"``) that goes on as any other (ship, confirm,
@@ -26,6 +33,7 @@ from icframework.sdk import Reject, ic, nat, nat64, query, update
 from . import access, limits, payouts
 from .ledger import LedgerAnswer, memo, pull
 from .market import listing_changed, record_activity
+from .notifications import notify
 from .orders import _payment_error, new_escrow
 from .records import (
     Account,
@@ -59,6 +67,7 @@ def auction_view(auction: Auction) -> AuctionView:
         auction.quantity, auction.start_price, auction.min_increment, next_min_bid(auction),
         reserve_met, auction.starts_at, auction.ends_at, auction.status,
         auction.leading_bidder, auction.leading_amount, auction.bids, auction.order_id,
+        auction.buy_now_price, auction.extensions or 0,
     )
 
 
@@ -180,14 +189,30 @@ def apply_pull(bid_id: int, answer: LedgerAnswer) -> tuple[BidResult, list[int]]
         if previous is not None and previous.status == "leading":
             refunds.append(_refund(previous, f"outbid by {bid.amount}; refunded"))
             record_activity(auction.listing_id, "outbid", previous.bidder, previous.amount)
+            if previous.bidder != bid.bidder:
+                notify(previous.bidder, "outbid", f"your bid on auction {auction.id} was "
+                       "beaten; it is refunded", listing_id=auction.listing_id,
+                       auction_id=auction.id, amount=bid.amount)
     bid.status, bid.note = "leading", "the leading bid"
     bid.save()
     auction.leading_bid, auction.leading_bidder = bid.id, bid.bidder
     auction.leading_amount = bid.amount
     auction.bids += 1
+    _extend_if_late(auction, bid.created_at_time)
     auction.save()
     record_activity(auction.listing_id, "bid", bid.bidder, bid.amount)
+    if auction.buy_now_price is not None and bid.amount >= auction.buy_now_price:
+        _sell(auction, bid)  # bought now: the auction ends with this bid
     return BidResult(Ok=bid_view(bid)), refunds
+
+
+def _extend_if_late(auction: Auction, placed_at: int) -> None:
+    """Anti-sniping: a bid placed with `limits.AUCTION_EXTEND_NS` or less to go that
+    takes the lead moves the end that much later, so others can answer it."""
+    if auction.ends_at - placed_at <= limits.AUCTION_EXTEND_NS:
+        auction.ends_at += limits.AUCTION_EXTEND_NS
+        auction.extensions = (auction.extensions or 0) + 1
+        record_activity(auction.listing_id, "extended", auction.seller)
 
 
 @update
@@ -196,6 +221,10 @@ async def place_bid(auction_id: nat64, amount: nat) -> BidResult:
     approve the marketplace for ``amount`` plus the ledger fee first. The funds stay in
     the bid's escrow until it is outbid (refunded), loses to the reserve (refunded) or
     wins (the order's escrow)."""
+    return await _bid(auction_id, amount)
+
+
+async def _bid(auction_id: int, amount: int) -> BidResult:
     who = access.me()
     cfg = access.settings()
     auction = _get_auction(auction_id)
@@ -265,6 +294,12 @@ def _sell(auction: Auction, bid: Bid) -> None:
         shop.save()
     update_totals(sales=1)  # the escrow was counted when the bid was paid
     record_activity(listing.id, "sold", bid.bidder, bid.amount, order.id)
+    notify(auction.seller, "item_sold", f"auction {auction.id}: {listing.title} sold as "
+           f"order {order.id}; ship it to the buyer", listing_id=listing.id,
+           order_id=order.id, auction_id=auction.id, amount=bid.amount)
+    notify(bid.bidder, "auction_won", f"you won auction {auction.id}: {listing.title} "
+           f"(order {order.id})", listing_id=listing.id, order_id=order.id,
+           auction_id=auction.id, amount=bid.amount)
 
 
 def close_due(now: int) -> None:
@@ -299,6 +334,42 @@ async def retry_pulls(now: int, budget: int) -> int:
                             memo_bytes=memo(b"bid", bid.id), created_at_time=bid.created_at_time)
         apply_pull(bid.id, answer)  # refunds it records are sent with the other payouts
     return budget
+
+
+@update
+def set_buy_now(auction_id: nat64, price: nat | None) -> AuctionView:
+    """The seller offers the lot at ``price`` to whoever pays it first (`buy_now`), or
+    withdraws that offer (null). Allowed while the leading bid is below ``price``;
+    ``price`` is at least the start and the reserve price."""
+    auction = _get_auction(auction_id)
+    who = access.me()
+    if auction.seller != who:
+        raise Reject(f"only the seller may set the buy-it-now price of auction {auction_id} "
+                     f"({who} is not)")
+    if auction.status != "running":
+        raise Reject(f"auction {auction_id} is {auction.status}, not running")
+    if price is not None:
+        access.price(price)
+        least = max(auction.start_price, auction.reserve_price, next_min_bid(auction))
+        if price < least:
+            raise Reject(f"a buy-it-now price on auction {auction_id} is at least {least} "
+                         f"(the start, the reserve and the next bid), got {price}")
+    auction.buy_now_price = price
+    auction.save()
+    record_activity(auction.listing_id, "buy_now", who, price)
+    return auction_view(auction)
+
+
+@update
+async def buy_now(auction_id: nat64) -> BidResult:
+    """Pay the auction's buy-it-now price (approve the marketplace for it plus the
+    ledger fee first): a bid of that amount, which ends the auction at once with this
+    buyer as the winner once the ledger has the funds (a paid order, as for a won
+    auction). Raises `Reject` if the auction has no buy-it-now price."""
+    auction = _get_auction(auction_id)
+    if auction.buy_now_price is None:
+        raise Reject(f"auction {auction_id} has no buy-it-now price; bid with place_bid")
+    return await _bid(auction_id, auction.buy_now_price)
 
 
 @query

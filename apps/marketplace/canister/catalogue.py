@@ -2,8 +2,10 @@
 page costs about its own size, not the number of listings.
 
 Every listing that is not delisted is in the catalogue, in a *family*: ``+`` while it
-is for sale (active or in an auction), ``-`` once sold out (searched only with
-``include_sold_out``). Under its family a listing has:
+is for sale at its price (active), ``~`` while it is being auctioned, ``-`` once sold
+out. A search reads the families of its status filter (`STATUSES`: by default
+``for_sale``, i.e. ``+`` and ``~``, plus ``-`` with ``include_sold_out``), merging
+them in order. Under its family a listing has:
 
 * postings of ``family + token`` for each distinct word of its title, description and
   category (`tokens`) and the filter tokens ``"\\x00c" + category`` and
@@ -43,10 +45,14 @@ from .records import Listing, ListingStatus, SearchQuery
 
 _WORD = re.compile(r"[\w]+", re.UNICODE)
 MAX = 2**64 - 1
-FOR_SALE, SOLD_OUT = "+", "-"
+FOR_SALE, AUCTION, SOLD_OUT = "+", "~", "-"
 ORDERS = {"newest": "n", "price_asc": "p", "price_desc": "p", "popular": "h"}
+STATUSES = {"for_sale": [FOR_SALE, AUCTION], "active": [FOR_SALE], "auction": [AUCTION],
+            "sold_out": [SOLD_OUT], "any": [FOR_SALE, AUCTION, SOLD_OUT]}
+"""``SearchQuery.status`` → the families searched."""
 BLOCK = 1024  # listing ids per postings block (a block is at most 16 KiB)
-VERSION = 1  # of the layout above; `start_rebuild` brings an older canister's state to it
+VERSION = 2  # of the layout above; `start_rebuild` brings an older canister's state to it
+# (version 1 kept auctions in the ``+`` family)
 
 
 @dataclass
@@ -81,7 +87,8 @@ def tokens(text: str) -> list[str]:
 def _entry(listing: Listing) -> Entry | None:
     if listing.status is ListingStatus.delisted:
         return None
-    family = SOLD_OUT if listing.status is ListingStatus.sold_out else FOR_SALE
+    family = (SOLD_OUT if listing.status is ListingStatus.sold_out
+              else AUCTION if listing.status is ListingStatus.auction else FOR_SALE)
     words = tokens(f"{listing.title} {listing.description} {listing.category}")
     return Entry(family, listing.category, listing.shop_id, listing.price, listing.sold,
                  listing.favourites, words)
@@ -214,12 +221,17 @@ def rebuild_step() -> bool:
 
 
 def for_sale_by_category() -> list[tuple[str, int]]:
-    """``(category, listings for sale)`` for every category with any, by name."""
-    return [(scope[2:], n) for scope, n in counts.range(FOR_SALE + "c", FOR_SALE + "d")]
+    """``(category, listings for sale)`` for every category with any, by name (active
+    and auctioned listings)."""
+    totals: dict[str, int] = {}
+    for family in (FOR_SALE, AUCTION):
+        for scope, n in counts.range(family + "c", family + "d"):
+            totals[scope[2:]] = totals.get(scope[2:], 0) + n
+    return sorted(totals.items())
 
 
 def for_sale_count() -> int:
-    return counts.get(FOR_SALE + "*", 0)
+    return counts.get(FOR_SALE + "*", 0) + counts.get(AUCTION + "*", 0)
 
 
 # -- search ------------------------------------------------------------------------------------
@@ -235,9 +247,12 @@ class Found:
 
 
 def search(q: SearchQuery, offset: int, limit: int) -> Found:
-    """The listing ids of page ``offset``..``offset + limit`` of ``q`` (its sort already
-    checked)."""
-    families = [FOR_SALE, SOLD_OUT] if q.include_sold_out else [FOR_SALE]
+    """The listing ids of page ``offset``..``offset + limit`` of ``q`` (its sort and
+    status already checked)."""
+    if q.status is not None:
+        families = STATUSES[q.status]
+    else:
+        families = STATUSES["any"] if q.include_sold_out else STATUSES["for_sale"]
     words = tokens(q.text)[: limits.MAX_SEARCH_TOKENS]
     category = q.category.casefold() if q.category is not None else None
     if not words and (category is None or q.shop_id is None):

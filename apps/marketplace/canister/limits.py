@@ -34,3 +34,7 @@ MAX_AUCTION_NS = 30 * DAY
 SWEEP_EVERY_NS = 10 * SECOND
 SWEEP_BUDGET = 25  # ledger calls per sweep
 STALE_IN_FLIGHT_NS = 2 * MINUTE  # an in-flight payout older than this is retried (deduplicated)
+DISPUTE_WITHIN_NS = 14 * DAY  # an undecided dispute closes by the rule in `orders` after this
+AUCTION_EXTEND_NS = 5 * MINUTE  # a bid in the last 5 minutes moves the end 5 minutes later
+AUCTION_ENDING_NOTICE_NS = 15 * MINUTE  # bidders and the seller hear this long before the end
+MAX_TITLE_IN_CHAT = 60  # characters of the listing title in an order room name

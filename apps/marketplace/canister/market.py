@@ -7,7 +7,8 @@
   `upload_image_chunk`, `commit_image`; PNG, JPEG, GIF or WebP, at most 2 MiB) and
   served by `http_request` at ``/images/<id>`` through the replica's HTTP gateway.
 * `search` answers words (every word must match the title, description or category),
-  filters (category, shop, price range, sold-out) and a sort, with cursor paging.
+  filters (category, shop, price range, status: for_sale, active, auction, sold_out or
+  any) and a sort, with cursor paging.
 """
 
 from __future__ import annotations
@@ -271,6 +272,9 @@ def search(q: SearchQuery) -> ListingPage:
     plus, with words, the postings of those words."""
     if q.sort not in catalogue.ORDERS:
         raise Reject(f"unknown sort {q.sort!r}; use one of {', '.join(catalogue.ORDERS)}")
+    if q.status is not None and q.status not in catalogue.STATUSES:
+        raise Reject(f"unknown status {q.status!r}; use one of "
+                     f"{', '.join(catalogue.STATUSES)} (or null)")
     limit = min(max(q.limit, 1), limits.MAX_PAGE)
     try:
         offset = int(q.cursor) if q.cursor else 0

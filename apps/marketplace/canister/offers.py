@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from icframework.sdk import Reject, ic, nat, nat32, nat64, query, update
 
-from . import access, limits, payouts
+from . import access, limits, notifications, payouts
 from .ledger import LedgerAnswer, memo, pull
 from .market import listing_changed, record_activity
 from .orders import _payment_error, new_escrow, order_view
@@ -50,6 +50,7 @@ def apply_pull(offer_id: int, answer: LedgerAnswer) -> OfferResult:
         offer.save()
         update_totals(escrow_held=offer.amount)
         record_activity(offer.listing_id, "offer", offer.buyer, offer.amount)
+        notifications.offer_received(offer)
         return OfferResult(Ok=offer_view(offer))
     if answer.kind == "refused":
         offer.status = "failed"

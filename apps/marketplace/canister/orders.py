@@ -14,7 +14,10 @@ refunded; the buyer confirms delivery (``confirm_delivery``) or it is confirmed 
 `limits.CONFIRM_WITHIN_NS`; confirming settles (platform fee, the shop's royalty, the
 seller's rest; `payouts`). Before confirming, the buyer may open a dispute, which the
 arbiter decides (refund or pay the seller); the seller may cancel an unshipped order
-(refund). The sweeper (`sweep`, a timer every 10 s) drives everything time-based.
+(refund). A dispute the arbiter has not decided within `limits.DISPUTE_WITHIN_NS`
+(14 days) closes by a fixed rule (`close_overdue_dispute`): refund if the goods never
+shipped, pay the seller if they did. The sweeper (`sweep`, a timer every 10 s) drives
+everything time-based.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from icframework.sdk import Principal, Reject, ic, nat16, nat32, nat64, query, u
 from . import access, catalogue, collection, limits, payouts
 from .ledger import LedgerAnswer, escrow_subaccount, memo, pull
 from .market import listing_changed, record_activity
+from .notifications import notify
 from .records import (
     Account,
     CheckoutResult,
@@ -60,6 +64,7 @@ def order_view(order: Order) -> OrderView:
         Account(ic.id(), order.escrow),
         [PayoutView(p.to, p.gross, p.purpose, PayoutStatus(p.status), p.block, p.last_error)
          for p in rows],
+        dispute_deadline(order) if order.status == "disputed" else None,
     )
 
 
@@ -99,6 +104,8 @@ def _paid(order: Order) -> None:
         listing.save()
         catalogue.refresh(listing)  # the popular order counts sales
         record_activity(listing.id, "sold", order.buyer, order.amount, order.id)
+        notify(order.seller, "item_sold", f"order {order.id}: {listing.title} sold; ship it "
+               "to the buyer", listing_id=listing.id, order_id=order.id, amount=order.amount)
     shop = Shop.objects.filter(owner=order.seller).first()
     if shop is not None:
         shop.sales += order.quantity
@@ -206,6 +213,8 @@ def ship(order_id: nat64, note: str) -> OrderView:
     order.note = "shipped"
     order.save()
     record_activity(order.listing_id, "shipped", order.seller, None, order.id)
+    notify(order.buyer, "order_shipped", f"order {order.id} shipped: {order.shipping_note}",
+           listing_id=order.listing_id, order_id=order.id)
     return order_view(order)
 
 
@@ -286,9 +295,13 @@ def open_dispute(order_id: nat64, reason: str) -> OrderView:
     order.dispute_reason = access.text(reason, "a reason", limits.MAX_NOTE_CHARS)
     order.status = "disputed"
     order.updated_at = ic.time()
+    order.dispute_by = order.updated_at + limits.DISPUTE_WITHIN_NS
     order.note = "disputed: waiting for the arbiter"
     order.save()
     record_activity(order.listing_id, "disputed", order.buyer, None, order.id)
+    text = f"order {order.id} is disputed: {order.dispute_reason}"
+    for user in (order.seller, access.settings().arbiter):
+        notify(user, "dispute", text, listing_id=order.listing_id, order_id=order.id)
     return order_view(order)
 
 
@@ -306,8 +319,37 @@ async def resolve_dispute(order_id: nat64, refund_buyer: bool, note: str) -> Ord
         ids = start_refund(order, f"the arbiter refunded the buyer: {note}")
     else:
         ids = start_settlement(order, f"the arbiter paid the seller: {note}")
+    _dispute_closed(order)
     await _send_all(ids)
     return order_view(access.get_order(order_id))
+
+
+def _dispute_closed(order: Order) -> None:
+    for user in (order.buyer, order.seller):
+        notify(user, "dispute", f"the dispute of order {order.id} is closed: {order.note}",
+               listing_id=order.listing_id, order_id=order.id)
+
+
+def dispute_deadline(order: Order) -> int:
+    """When the dispute of ``order`` closes by the rule if the arbiter has not decided:
+    its ``dispute_by``, or for a dispute opened before deadlines existed, the last change
+    plus `limits.DISPUTE_WITHIN_NS`."""
+    return order.dispute_by if order.dispute_by else order.updated_at + limits.DISPUTE_WITHIN_NS
+
+
+def close_overdue_dispute(order: Order) -> list[int]:
+    """The rule for a dispute the arbiter left undecided past its deadline: goods that
+    never shipped are refunded to the buyer; goods the seller shipped are paid to the
+    seller, as if the buyer had not disputed (the shipment stands, as it would have at
+    the confirmation deadline). Its payout ids."""
+    if order.shipped_at:
+        ids = start_settlement(order, "the arbiter did not decide the dispute in time: the "
+                                      "goods had shipped, so the seller is paid")
+    else:
+        ids = start_refund(order, "the arbiter did not decide the dispute in time: the "
+                                  "goods never shipped, so the buyer is refunded")
+    _dispute_closed(order)
+    return ids
 
 
 @query
@@ -359,9 +401,10 @@ def disputes(cursor: str | None, limit: nat16) -> list[OrderView]:
 async def sweep() -> None:
     """Everything time-based, up to `limits.SWEEP_BUDGET` ledger calls: pulls nobody
     answered, payouts to (re)send, unshipped orders past ``ship_by`` (refund), shipped
-    orders past ``confirm_by`` (settle), expired offers (refund), auctions past their
-    end (close), bids nobody answered."""
-    from . import auctions, offers
+    orders past ``confirm_by`` (settle), disputes past their deadline
+    (`close_overdue_dispute`), expired offers (refund), auctions past their end (close),
+    auctions about to end (notify), bids nobody answered."""
+    from . import auctions, notifications, offers
 
     now = ic.time()
     budget = limits.SWEEP_BUDGET
@@ -381,10 +424,14 @@ async def sweep() -> None:
     for o in Order.objects.filter(status="shipped").list():
         if o.confirm_by and o.confirm_by < now:
             start_settlement(o, "delivery confirmed automatically after the confirmation period")
+    for o in Order.objects.filter(status="disputed").list():
+        if dispute_deadline(o) < now:
+            close_overdue_dispute(o)
     offers.expire(now)
     await offers.retry_pulls(now)
     budget = await auctions.retry_pulls(now, budget)
     auctions.close_due(now)
+    notifications.auction_ending(now)
     for payout_id in payouts.due(ic.time()):
         if budget <= 0:
             return

@@ -103,6 +103,7 @@ class Order(Model):
     note: str = ""  # the last thing that happened, in words (payment errors too)
     reviewed: bool = False
     source: str = "checkout"  # "checkout", "offer" or "auction"
+    dispute_by: nat64 | None = None  # a dispute not decided by then closes by the rule
 
 
 class Payout(Model):
@@ -163,6 +164,8 @@ class Auction(Model):
     leading_amount: nat = 0
     bids: nat32 = 0  # bids that were paid into escrow
     order_id: nat64 | None = None
+    buy_now_price: nat | None = None  # a paid bid of at least this wins at once
+    extensions: nat32 | None = None  # times a late bid moved ``ends_at``
 
 
 class Bid(Model):
@@ -201,6 +204,7 @@ class InitArgs:
     arbiter: Principal | None = None
     platform_fee_bps: nat16 | None = None
     ledger_fee: nat | None = None
+    chat: Principal | None = None  # the chat canister of order conversations (`messaging`)
 
 
 @dataclass
@@ -250,6 +254,7 @@ class SearchQuery:
     max_price: nat | None = None
     include_sold_out: bool = False
     sort: str = "newest"  # newest, price_asc, price_desc, popular
+    status: str | None = None  # for_sale, active, auction, sold_out or any (`catalogue`)
     cursor: str | None = None
     limit: nat16 = 24
 
@@ -277,6 +282,7 @@ class OrderView:
     source: str
     escrow: Account
     payouts: list[PayoutView]
+    dispute_by: nat64 | None = None  # when an undecided dispute closes (`orders`)
 
 
 @dataclass
@@ -360,6 +366,8 @@ class AuctionView:
     leading_amount: nat
     bids: nat32
     order_id: nat64 | None
+    buy_now_price: nat | None = None
+    extensions: nat32 = 0
 
 
 @dataclass
@@ -383,6 +391,23 @@ class BidResult:
         value: Any
 
         def __init__(self, **arm: Any) -> None: ...
+
+
+@dataclass
+class Notification:
+    """A notification of `notifications`: ``kind`` names what happened (offer_received,
+    item_sold, outbid, auction_ending, auction_won, order_shipped, dispute,
+    order_message), ``text`` says it in words; the ids say what it is about."""
+
+    id: nat64
+    kind: str
+    text: str
+    at: nat64
+    listing_id: nat64 | None
+    order_id: nat64 | None
+    auction_id: nat64 | None
+    room_id: nat64 | None
+    amount: nat | None  # token units (an offer, a bid, a sale)
 
 
 @dataclass

@@ -223,7 +223,11 @@ def test_an_unanswered_bid_is_asked_again_and_the_auction_waits_for_it(w: World)
     w.advance(2 * limits.MINUTE)  # past the end, ledger still down: the auction waits
     assert w.q(BUYER, "auction", a.id).status == "running"
     w.market.connect(LEDGER_ID, w.ledger)
-    w.advance(limits.SWEEP_EVERY_NS)  # the pull goes through, then the auction closes
+    w.advance(limits.SWEEP_EVERY_NS)  # the pull goes through: a late bid, so the end moves
+    extended = w.q(BUYER, "auction", a.id)
+    assert extended.status == "running" and extended.extensions == 1
+    assert extended.ends_at == a.ends_at + limits.AUCTION_EXTEND_NS
+    w.advance(limits.AUCTION_EXTEND_NS)  # nobody answered: the auction closes
     ended = w.q(BUYER, "auction", a.id)
     assert ended.status == "sold" and ended.leading_bidder == BUYER
     balanced(w)
