@@ -287,15 +287,17 @@ def order_settled(order: Order) -> None:
         move(token_id, order.buyer, ZERO, memo=b"order:" + order.id.to_bytes(8, "big"))
 
 
-def reconcile(listing: Listing) -> None:
-    """After a listing or one of its orders changed: an escrowed item that is neither
-    for sale, in checkout, nor held for an open order goes back to the seller."""
+def reconcile(listing: Listing, *, refunded: bool = False) -> None:
+    """After a listing changed, or one of its orders was ``refunded``: an escrowed item
+    goes back to the seller once its listing is delisted, or a refund left it unsold
+    (the goods had shipped), and no checkout or open order holds it."""
     token_id = _escrowed(listing.id)
-    if token_id is None:
+    if token_id is None or listing.locked:
         return
-    for_sale = listing.status in (ListingStatus.active, ListingStatus.auction)
-    if listing.locked or (for_sale and listing.quantity):
-        return  # in checkout, or for sale
+    for_sale = listing.status in (ListingStatus.active, ListingStatus.auction) and \
+        listing.quantity > 0
+    if listing.status is not ListingStatus.delisted and (not refunded or for_sale):
+        return
     if any(o.status in OPEN_ORDER for o in Order.objects.filter(listing_id=listing.id)):
         return
     move(token_id, listing.seller, ZERO)
@@ -305,7 +307,7 @@ def order_refunded(order: Order) -> None:
     """After a refund was recorded: see `reconcile`."""
     listing = Listing.objects.filter(id=order.listing_id).first()
     if listing is not None:
-        reconcile(listing)
+        reconcile(listing, refunded=True)
 
 
 def check_edit(listing: Listing, quantity: int) -> str | None:
