@@ -58,6 +58,7 @@ from icframework.replica.state import (
 )
 from icframework.replica.subnet import SubnetConfig
 from icframework.replica.vetkd import vetkd_derive_key, vetkd_public_key
+from icframework.replica.xnet import Routing
 
 CANISTER_ID = Record([Field("canister_id", PRINCIPAL)])
 LOG_VISIBILITY = Variant(
@@ -272,6 +273,10 @@ class SubnetServices(Protocol):
     def canister_state(self) -> Canisters:
         """Every canister of the subnet with its sandbox and memories."""
 
+    @property
+    def routing(self) -> Routing | None:
+        """Which subnet hosts a canister, when the subnet is one of several (else None)."""
+
     def respond(self, origin: CallOrigin, *, reply: bytes | None = None,
                 reject: RejectInfo | None = None, refund: int = 0) -> None:
         """Answer the request made from ``origin`` (``refund`` in cycles)."""
@@ -429,17 +434,25 @@ class ManagementCanister(ChunkStoreMethods):
     # -- creation and cycles ------------------------------------------------------------------
 
     def _check_specified_id(self, specified: Principal) -> bytes:
-        """The raw id of ``specified`` if it is a canister id of the subnet's range.
+        """The raw id of ``specified`` if it is a canister id of the subnet's range and,
+        on a subnet of several, the routing table routes it here (a range or a canister
+        migrated away is no longer this subnet's to create: the canister would be
+        unreachable).
 
         Raises `CanisterError` IC0405 as the IC words it ("Unsuccessful validation of
-        specified ID"), naming the id, what it is instead and the valid range.
+        specified ID"), naming the id, what it is instead (with the subnet the routing
+        table places it on, or none) and the valid range.
         """
         config = self.subnet.config
+        routing = self.subnet.routing
         try:
             index: int | None = specified.canister_index()
         except PrincipalError:
             index = None
-        if index is not None and config.first_canister_index <= index <= config.last_canister_index:
+        host = None if routing is None or index is None else routing.subnet_of(specified.raw)
+        in_range = (index is not None
+                    and config.first_canister_index <= index <= config.last_canister_index)
+        if in_range and (routing is None or host == config.subnet_name):
             return specified.raw
         if specified.is_anonymous:
             kind = "the anonymous principal"
@@ -449,6 +462,12 @@ class ManagementCanister(ChunkStoreMethods):
             kind = "a user's self-authenticating principal"
         elif index is None:
             kind = "not a canister id"
+        elif host is not None and host != config.subnet_name:
+            kind = (f"a canister id the routing table places on subnet {host!r} (index "
+                    f"{index:#x}); create it there, with an effective canister id of that "
+                    "subnet")
+        elif routing is not None and host is None:
+            kind = f"a canister id in no subnet's range (index {index:#x})"
         else:
             kind = f"a canister id outside this subnet's range (index {index:#x})"
         low = Principal.from_canister_index(config.first_canister_index).to_text()
@@ -458,7 +477,8 @@ class ManagementCanister(ChunkStoreMethods):
             f"Unsuccessful validation of specified ID: Specified CanisterId "
             f"{specified.to_text()} is not hosted by subnet {Principal(config.subnet_id)} "
             f"({kind}). Specify a canister id from {low} to {high} (indexes "
-            f"{config.first_canister_index:#x} to {config.last_canister_index:#x}), or none.",
+            f"{config.first_canister_index:#x} to {config.last_canister_index:#x})"
+            f"{'' if routing is None else ' that the routing table routes here'}, or none.",
         )
 
     @staticmethod
