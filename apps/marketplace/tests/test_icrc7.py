@@ -305,6 +305,22 @@ def test_an_accepted_offer_settles_the_item_to_the_bidder(w: World) -> None:
     assert owner(w, token) == acct(BUYER2)
 
 
+def test_a_won_auction_settles_the_item_to_the_winner(w: World) -> None:
+    token = minted(w)
+    hour = 3600 * 10**9
+    auction = w.u(SELLER, "start_auction", token, 500_000, 0, 100_000, hour)
+    w.approve(BUYER, 10_000_000)
+    w.approve(BUYER2, 10_000_000)
+    assert w.u(BUYER, "place_bid", auction.id, 600_000).tag == "Ok"
+    assert w.u(BUYER2, "place_bid", auction.id, 700_000).tag == "Ok"
+    assert owner(w, token) == escrow_of(token)
+    w.advance(hour + 60 * 10**9)  # the sweeper closes it: BUYER2's bid is a paid order
+    closed = w.q(SELLER, "auction", auction.id)
+    assert closed.status == "sold" and owner(w, token) == escrow_of(token)
+    w.u(BUYER2, "confirm_delivery", closed.order_id)
+    assert owner(w, token) == acct(BUYER2)
+
+
 def test_a_holder_relists_the_item_and_it_sells_again(w: World) -> None:
     token, _order = sold_to(w, BUYER)
     w.shop(BUYER)
