@@ -5,17 +5,24 @@ use: it opens (or creates) the state under a directory, builds the subnet and of
 blocking helpers that submit a call and run rounds until it is answered. Calls are
 identified by real IC request ids (the representation-independent hash of the call's
 content), so an update submitted here and one arriving over HTTP are the same thing.
+
+The subnet is not thread-safe. A replica driven by a `ReplicaService` (``service.py``)
+is serialized by it (`Replica.serialize_with`): its calls (submit, wait, update, query,
+the management helpers, the certified state) then run as the service's work, inline or
+on its thread, so code holding the replica may call it from any thread while the
+service runs rounds. A replica without a service belongs to the thread that uses it.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 
 import cbor2
 
@@ -54,6 +61,31 @@ ANONYMOUS = Principal.anonymous()
 INGRESS_TTL_NS = 4 * 60 * 1_000_000_000
 EMPTY_ARGS = b"DIDL\x00\x00"
 
+T = TypeVar("T")
+P = ParamSpec("P")
+
+
+class Serializer(Protocol):
+    """Runs ``work(replica)`` alone on the replica and returns its result
+    (`ReplicaService.run`); runs it at once when called from work it runs."""
+
+    def __call__(self, work: Callable[[Replica], T], /) -> T: ...
+
+
+def _serialized(
+    method: Callable[Concatenate[Replica, P], T],
+) -> Callable[Concatenate[Replica, P], T]:
+    """Run ``method`` through the replica's serializer when one is set."""
+
+    @functools.wraps(method)
+    def serialized(self: Replica, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        serializer = self.serializer
+        if serializer is None:
+            return method(self, *args, **kwargs)
+        return serializer(lambda _replica: method(self, *args, **kwargs))
+
+    return serialized
+
 
 class Replica:
     """One subnet with its state store and wasm engine (see the module docstring)."""
@@ -76,6 +108,11 @@ class Replica:
                 "or config (subnet_id, root_key); build the config from the identity"
             )
         self.certifier = StateCertifier(key, node, self.identity.delegation)
+        self.serializer: Serializer | None = None
+
+    def serialize_with(self, serializer: Serializer | None) -> None:
+        """Run this replica's calls through ``serializer`` from now on (None: directly)."""
+        self.serializer = serializer
 
     @classmethod
     def open(
@@ -118,6 +155,7 @@ class Replica:
         subnet = Subnet(store, engine, config, clock, management=ManagementCanister)
         return cls(subnet, store, identity.key, node_key(store), identity)
 
+    @_serialized
     def set_delegation(self, delegation: CertificateDelegation) -> None:
         """Use (and store) a refreshed delegation for this subnet's key, from now on.
 
@@ -132,6 +170,7 @@ class Replica:
     def close(self) -> None:
         self.store.close()
 
+    @_serialized
     def reload(self) -> None:
         """Drop the in-memory subnet and load the last committed round again."""
         old = self.subnet
@@ -141,6 +180,7 @@ class Replica:
             event_listeners=old.event_listeners, metrics=old.metrics, routing=old.routing,
         )
 
+    @_serialized
     def apply_changes(self, changes: RoundChanges) -> None:
         """Catch up with ``changes``, rounds another process committed to this replica's
         store (its subnet's writer; already applied to the store), without loading the
@@ -163,6 +203,7 @@ class Replica:
 
     # -- calls -------------------------------------------------------------------------------
 
+    @_serialized
     def submit(
         self,
         canister_id: Principal,
@@ -195,6 +236,7 @@ class Replica:
                               effective_canister_id=ecid)
         return request_id
 
+    @_serialized
     def wait(self, request_id: bytes, max_rounds: int = 1000) -> IngressStatus:
         """Run rounds until ``request_id`` is replied or rejected; return its status."""
         for _ in range(max_rounds):
@@ -210,6 +252,7 @@ class Replica:
             self.subnet.execute_round()
         raise ReplicaError(f"request {request_id.hex()} not answered after {max_rounds} rounds")
 
+    @_serialized
     def update(
         self,
         canister_id: Principal,
@@ -251,6 +294,7 @@ class Replica:
             result.reject.error_code or ErrorCode.CANISTER_REJECTED_MESSAGE, result.reject.message
         )
 
+    @_serialized
     def certified_state(self) -> CertifiedState:
         """The signed state tree of the last committed round.
 
@@ -259,6 +303,7 @@ class Replica:
         """
         return self.certifier.certified_state(self.subnet)
 
+    @_serialized
     def run_query(
         self, canister_id: Principal, method: str, arg: bytes, *, sender: Principal = ANONYMOUS,
         instruction_limit: int | None = None,
@@ -305,10 +350,12 @@ class Replica:
         sandbox = self.subnet.canister_state.sandboxes.get(canister_id.raw)
         return sandbox.module if sandbox is not None else None
 
+    @_serialized
     def memory_usage(self, canister_id: Principal) -> int:
         """Bytes the canister is charged for: memories, module and key-value data."""
         return self.subnet.canister_state.memory_usage(canister_id.raw)
 
+    @_serialized
     def key_value_bytes(self, canister_id: Principal) -> int | None:
         """Bytes of a Python canister's key-value data; None for a wasm canister."""
         sandbox = self.subnet.canister_state.sandboxes.get(canister_id.raw)

@@ -34,6 +34,11 @@ resolves the waiters whose calls reached a terminal status (with the certificate
 
 Before `start` and after `stop` there is no thread: `run` then calls ``work`` directly,
 under a lock, in the caller's thread.
+
+The service serializes the replica itself too (`Replica.serialize_with`): a thread that
+calls ``service.replica.update(...)`` (or submit, query, a management helper) directly
+runs it through `run`, exactly as if it had written ``service.run(lambda r:
+r.update(...))``; inside work the replica's calls run at once.
 """
 
 from __future__ import annotations
@@ -154,6 +159,8 @@ class ReplicaService:
         self._serving = False  # the thread is inside a job: the hook must not nest jobs
         self._seen_height = -1
         self._thread = threading.Thread(target=self._loop, name="replica-rounds", daemon=True)
+        # Code holding the replica may call it from any thread: its calls become our work.
+        replica.serialize_with(self.run)
 
     # -- life cycle ------------------------------------------------------------------------
 
