@@ -12,13 +12,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["IcBuild", "IcTargetError", "build_ic_module"]
+from icframework.compiler.ic_target.build import IcTargetError, build, deterministic_gzip
+from icframework.compiler.ic_target.toolchain import CPYTHON_VERSION
+
+__all__ = ["CPYTHON_VERSION", "DEFAULT_CACHE_DIR", "IcBuild", "IcTargetError", "build_ic_module"]
 
 Progress = Callable[[str], None]
-
-
-class IcTargetError(Exception):
-    """The IC-target module cannot be built (missing toolchain, failed link, bad app)."""
+DEFAULT_CACHE_DIR = Path(".build/ic")
+"""Where the toolchain, the shared base module and built apps are cached."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,5 +50,10 @@ def build_ic_module(
     cache_dir: Path,
     progress: Progress | None = None,
 ) -> IcBuild:
-    """Build the app in ``app_dir`` into an IC module; raises `IcTargetError`."""
-    raise NotImplementedError("the IC target is being built")
+    """Build the app in ``app_dir`` into an IC module (see `icframework.compiler.ic_target.build`).
+
+    Raises `IcTargetError` for a missing or failing toolchain and
+    `icframework.compiler.app_build.BuildError` for a problem in the app (``file:line``).
+    """
+    name, wasm, did, cached, seconds = build(Path(app_dir), Path(cache_dir), progress)
+    return IcBuild(name, wasm, deterministic_gzip(wasm), did, cached, seconds)

@@ -1,0 +1,492 @@
+/* The IC-target runtime's C side: the `_ic0` Python extension over the ic0 System API,
+ * the interpreter's boot, and the entry points the module exports.
+ *
+ * How it works: the module is linked as a WASI reactor with a static CPython. At build
+ * time `icf_boot` starts the interpreter and imports the runtime glue
+ * (`icframework_ic_runtime`), and `icf_load_app` executes an app's sources; the memory
+ * this leaves is snapshotted into the module, so at run time nothing is initialised.
+ * Every IC entry point is one of the numbered `icf_entry_<i>` exports (generated beside
+ * this file), renamed per app to `canister_update <name>` and so on; each calls the
+ * glue's `_entry(i)`. Responses to inter-canister calls come back through
+ * `icf_on_reply`, `icf_on_reject` and `icf_on_cleanup` (passed to ic0.call_new by
+ * table index) and reach the glue's `_callback(env, which)`.
+ *
+ * A Python exception that leaves the glue becomes ic0.trap with its traceback, so the
+ * IC rolls the message back and the caller reads what failed.
+ */
+#include <Python.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define IC0(name) __attribute__((import_module("ic0"), import_name(#name)))
+
+IC0(msg_arg_data_size) uint32_t ic0_msg_arg_data_size(void);
+IC0(msg_arg_data_copy) void ic0_msg_arg_data_copy(uint32_t dst, uint32_t off, uint32_t size);
+IC0(msg_caller_size) uint32_t ic0_msg_caller_size(void);
+IC0(msg_caller_copy) void ic0_msg_caller_copy(uint32_t dst, uint32_t off, uint32_t size);
+IC0(msg_reject_code) uint32_t ic0_msg_reject_code(void);
+IC0(msg_reject_msg_size) uint32_t ic0_msg_reject_msg_size(void);
+IC0(msg_reject_msg_copy) void ic0_msg_reject_msg_copy(uint32_t dst, uint32_t off, uint32_t size);
+IC0(msg_reply_data_append) void ic0_msg_reply_data_append(uint32_t src, uint32_t size);
+IC0(msg_reply) void ic0_msg_reply(void);
+IC0(msg_reject) void ic0_msg_reject(uint32_t src, uint32_t size);
+IC0(msg_cycles_available128) void ic0_msg_cycles_available128(uint32_t dst);
+IC0(msg_cycles_refunded128) void ic0_msg_cycles_refunded128(uint32_t dst);
+IC0(msg_cycles_accept128) void ic0_msg_cycles_accept128(uint64_t high, uint64_t low, uint32_t dst);
+IC0(cycles_burn128) void ic0_cycles_burn128(uint64_t high, uint64_t low, uint32_t dst);
+IC0(accept_message) void ic0_accept_message(void);
+IC0(canister_self_size) uint32_t ic0_canister_self_size(void);
+IC0(canister_self_copy) void ic0_canister_self_copy(uint32_t dst, uint32_t off, uint32_t size);
+IC0(canister_cycle_balance128) void ic0_canister_cycle_balance128(uint32_t dst);
+IC0(call_new) void ic0_call_new(uint32_t callee_src, uint32_t callee_size, uint32_t name_src,
+                                uint32_t name_size, uint32_t reply_fun, uint32_t reply_env,
+                                uint32_t reject_fun, uint32_t reject_env);
+IC0(call_on_cleanup) void ic0_call_on_cleanup(uint32_t fun, uint32_t env);
+IC0(call_data_append) void ic0_call_data_append(uint32_t src, uint32_t size);
+IC0(call_cycles_add128) void ic0_call_cycles_add128(uint64_t high, uint64_t low);
+IC0(call_perform) uint32_t ic0_call_perform(void);
+IC0(stable64_size) uint64_t ic0_stable64_size(void);
+IC0(stable64_grow) uint64_t ic0_stable64_grow(uint64_t pages);
+IC0(stable64_write) void ic0_stable64_write(uint64_t offset, uint64_t src, uint64_t size);
+IC0(stable64_read) void ic0_stable64_read(uint64_t dst, uint64_t offset, uint64_t size);
+IC0(certified_data_set) void ic0_certified_data_set(uint32_t src, uint32_t size);
+IC0(data_certificate_present) uint32_t ic0_data_certificate_present(void);
+IC0(data_certificate_size) uint32_t ic0_data_certificate_size(void);
+IC0(data_certificate_copy) void ic0_data_certificate_copy(uint32_t dst, uint32_t off, uint32_t size);
+IC0(time) uint64_t ic0_time(void);
+IC0(global_timer_set) uint64_t ic0_global_timer_set(uint64_t timestamp);
+IC0(performance_counter) uint64_t ic0_performance_counter(uint32_t type);
+IC0(is_controller) uint32_t ic0_is_controller(uint32_t src, uint32_t size);
+IC0(in_replicated_execution) uint32_t ic0_in_replicated_execution(void);
+IC0(canister_version) uint64_t ic0_canister_version(void);
+IC0(debug_print) void ic0_debug_print(uint32_t src, uint32_t size);
+IC0(trap) void ic0_trap(uint32_t src, uint32_t size);
+
+#define PTR(p) ((uint32_t)(uintptr_t)(p))
+
+static PyObject *entry_func;     /* icframework_ic_runtime._entry */
+static PyObject *callback_func;  /* icframework_ic_runtime._callback */
+static PyObject *load_func;      /* icframework_ic_runtime._load_app */
+
+/* ---- helpers ------------------------------------------------------------------------ */
+
+typedef uint32_t (*size_fn)(void);
+typedef void (*copy_fn)(uint32_t, uint32_t, uint32_t);
+
+static PyObject *copy_blob(size_fn size, copy_fn copy) {
+    uint32_t n = size();
+    PyObject *out = PyBytes_FromStringAndSize(NULL, n);
+    if (out != NULL && n > 0) copy(PTR(PyBytes_AS_STRING(out)), 0, n);
+    return out;
+}
+
+static PyObject *from_u128(const uint8_t bytes[16]) {
+    return _PyLong_FromByteArray(bytes, 16, 1, 0);
+}
+
+static int to_u128(PyObject *value, uint64_t *high, uint64_t *low) {
+    uint8_t bytes[16];
+    if (!PyLong_Check(value)) {
+        PyErr_SetString(PyExc_TypeError, "a cycle amount must be an int");
+        return -1;
+    }
+    if (_PyLong_AsByteArray((PyLongObject *)value, bytes, 16, 1, 0) < 0) return -1;
+    memcpy(low, bytes, 8);
+    memcpy(high, bytes + 8, 8);
+    return 0;
+}
+
+static void trap_text(const char *text, size_t size) {
+    ic0_trap(PTR(text), (uint32_t)size);
+}
+
+/* The pending Python exception as ic0.trap (its traceback, formatted by the glue). */
+static void trap_with_python_error(void) {
+    PyObject *type, *value, *tb;
+    PyErr_Fetch(&type, &value, &tb);
+    PyErr_NormalizeException(&type, &value, &tb);
+    PyObject *text = NULL;
+    PyObject *traceback = PyImport_ImportModule("traceback");
+    if (traceback != NULL && value != NULL) {
+        PyObject *lines = PyObject_CallMethod(traceback, "format_exception", "OOO",
+                                              type, value, tb ? tb : Py_None);
+        if (lines != NULL) {
+            PyObject *empty = PyUnicode_FromString("");
+            text = empty ? PyUnicode_Join(empty, lines) : NULL;
+            Py_XDECREF(empty);
+            Py_DECREF(lines);
+        }
+    }
+    Py_ssize_t size = 0;
+    const char *utf8 = text ? PyUnicode_AsUTF8AndSize(text, &size) : NULL;
+    if (utf8 == NULL) {
+        static const char fallback[] = "the Python runtime failed and its error cannot be shown";
+        trap_text(fallback, sizeof fallback - 1);
+    }
+    trap_text(utf8, (size_t)size);
+}
+
+/* ---- the _ic0 module ------------------------------------------------------------------ */
+
+static PyObject *py_msg_arg_data(PyObject *self, PyObject *unused) {
+    return copy_blob(ic0_msg_arg_data_size, ic0_msg_arg_data_copy);
+}
+
+static PyObject *py_msg_caller(PyObject *self, PyObject *unused) {
+    return copy_blob(ic0_msg_caller_size, ic0_msg_caller_copy);
+}
+
+static PyObject *py_canister_self(PyObject *self, PyObject *unused) {
+    return copy_blob(ic0_canister_self_size, ic0_canister_self_copy);
+}
+
+static PyObject *py_msg_reject_code(PyObject *self, PyObject *unused) {
+    return PyLong_FromUnsignedLong(ic0_msg_reject_code());
+}
+
+static PyObject *py_msg_reject_msg(PyObject *self, PyObject *unused) {
+    PyObject *raw = copy_blob(ic0_msg_reject_msg_size, ic0_msg_reject_msg_copy);
+    if (raw == NULL) return NULL;
+    PyObject *text = PyUnicode_DecodeUTF8(PyBytes_AS_STRING(raw), PyBytes_GET_SIZE(raw), "replace");
+    Py_DECREF(raw);
+    return text;
+}
+
+/* reply(data: bytes): append and send the reply in one crossing. */
+static PyObject *py_reply(PyObject *self, PyObject *data) {
+    Py_buffer view;
+    if (PyObject_GetBuffer(data, &view, PyBUF_SIMPLE) < 0) return NULL;
+    ic0_msg_reply_data_append(PTR(view.buf), (uint32_t)view.len);
+    PyBuffer_Release(&view);
+    ic0_msg_reply();
+    Py_RETURN_NONE;
+}
+
+static PyObject *py_reject(PyObject *self, PyObject *message) {
+    Py_ssize_t size;
+    const char *text = PyUnicode_AsUTF8AndSize(message, &size);
+    if (text == NULL) return NULL;
+    ic0_msg_reject(PTR(text), (uint32_t)size);
+    Py_RETURN_NONE;
+}
+
+static PyObject *py_msg_cycles_available(PyObject *self, PyObject *unused) {
+    uint8_t out[16];
+    ic0_msg_cycles_available128(PTR(out));
+    return from_u128(out);
+}
+
+static PyObject *py_msg_cycles_refunded(PyObject *self, PyObject *unused) {
+    uint8_t out[16];
+    ic0_msg_cycles_refunded128(PTR(out));
+    return from_u128(out);
+}
+
+static PyObject *py_msg_cycles_accept(PyObject *self, PyObject *amount) {
+    uint64_t high, low;
+    uint8_t out[16];
+    if (to_u128(amount, &high, &low) < 0) return NULL;
+    ic0_msg_cycles_accept128(high, low, PTR(out));
+    return from_u128(out);
+}
+
+static PyObject *py_cycles_burn(PyObject *self, PyObject *amount) {
+    uint64_t high, low;
+    uint8_t out[16];
+    if (to_u128(amount, &high, &low) < 0) return NULL;
+    ic0_cycles_burn128(high, low, PTR(out));
+    return from_u128(out);
+}
+
+static PyObject *py_canister_cycle_balance(PyObject *self, PyObject *unused) {
+    uint8_t out[16];
+    ic0_canister_cycle_balance128(PTR(out));
+    return from_u128(out);
+}
+
+static PyObject *py_accept_message(PyObject *self, PyObject *unused) {
+    ic0_accept_message();
+    Py_RETURN_NONE;
+}
+
+/* call_perform(callee, method, arg, cycles, env, cleanup) -> 0 or the reject code. */
+static PyObject *py_call_perform(PyObject *self, PyObject *args) {
+    Py_buffer callee, arg;
+    const char *method;
+    Py_ssize_t method_size;
+    PyObject *cycles;
+    unsigned int env;
+    int cleanup;
+    if (!PyArg_ParseTuple(args, "y*s#y*OIp", &callee, &method, &method_size, &arg, &cycles,
+                          &env, &cleanup))
+        return NULL;
+    uint64_t high = 0, low = 0;
+    if (to_u128(cycles, &high, &low) < 0) {
+        PyBuffer_Release(&callee);
+        PyBuffer_Release(&arg);
+        return NULL;
+    }
+    extern void icf_on_reply(uint32_t env);
+    extern void icf_on_reject(uint32_t env);
+    extern void icf_on_cleanup(uint32_t env);
+    ic0_call_new(PTR(callee.buf), (uint32_t)callee.len, PTR(method), (uint32_t)method_size,
+                 PTR(&icf_on_reply), env, PTR(&icf_on_reject), env);
+    if (cleanup) ic0_call_on_cleanup(PTR(&icf_on_cleanup), env);
+    if (arg.len > 0) ic0_call_data_append(PTR(arg.buf), (uint32_t)arg.len);
+    if (high != 0 || low != 0) ic0_call_cycles_add128(high, low);
+    PyBuffer_Release(&callee);
+    PyBuffer_Release(&arg);
+    return PyLong_FromUnsignedLong(ic0_call_perform());
+}
+
+static PyObject *py_stable_size(PyObject *self, PyObject *unused) {
+    return PyLong_FromUnsignedLongLong(ic0_stable64_size());
+}
+
+static PyObject *py_stable_grow(PyObject *self, PyObject *pages) {
+    unsigned long long n = PyLong_AsUnsignedLongLong(pages);
+    if (n == (unsigned long long)-1 && PyErr_Occurred()) return NULL;
+    uint64_t previous = ic0_stable64_grow(n);
+    if (previous == UINT64_MAX) return PyLong_FromLong(-1);
+    return PyLong_FromUnsignedLongLong(previous);
+}
+
+/* stable_write(offset, data): data is bytes-like. */
+static PyObject *py_stable_write(PyObject *self, PyObject *args) {
+    unsigned long long offset;
+    Py_buffer data;
+    if (!PyArg_ParseTuple(args, "Ky*", &offset, &data)) return NULL;
+    if (data.len > 0) ic0_stable64_write(offset, PTR(data.buf), (uint64_t)data.len);
+    PyBuffer_Release(&data);
+    Py_RETURN_NONE;
+}
+
+static PyObject *py_stable_read(PyObject *self, PyObject *args) {
+    unsigned long long offset, size;
+    if (!PyArg_ParseTuple(args, "KK", &offset, &size)) return NULL;
+    PyObject *out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)size);
+    if (out != NULL && size > 0) ic0_stable64_read(PTR(PyBytes_AS_STRING(out)), offset, size);
+    return out;
+}
+
+static PyObject *py_certified_data_set(PyObject *self, PyObject *data) {
+    Py_buffer view;
+    if (PyObject_GetBuffer(data, &view, PyBUF_SIMPLE) < 0) return NULL;
+    ic0_certified_data_set(PTR(view.buf), (uint32_t)view.len);
+    PyBuffer_Release(&view);
+    Py_RETURN_NONE;
+}
+
+static PyObject *py_data_certificate(PyObject *self, PyObject *unused) {
+    if (!ic0_data_certificate_present()) Py_RETURN_NONE;
+    return copy_blob(ic0_data_certificate_size, ic0_data_certificate_copy);
+}
+
+static PyObject *py_time(PyObject *self, PyObject *unused) {
+    return PyLong_FromUnsignedLongLong(ic0_time());
+}
+
+static PyObject *py_global_timer_set(PyObject *self, PyObject *timestamp) {
+    unsigned long long t = PyLong_AsUnsignedLongLong(timestamp);
+    if (t == (unsigned long long)-1 && PyErr_Occurred()) return NULL;
+    return PyLong_FromUnsignedLongLong(ic0_global_timer_set(t));
+}
+
+static PyObject *py_performance_counter(PyObject *self, PyObject *type) {
+    long t = PyLong_AsLong(type);
+    if (t == -1 && PyErr_Occurred()) return NULL;
+    return PyLong_FromUnsignedLongLong(ic0_performance_counter((uint32_t)t));
+}
+
+static PyObject *py_is_controller(PyObject *self, PyObject *principal) {
+    Py_buffer view;
+    if (PyObject_GetBuffer(principal, &view, PyBUF_SIMPLE) < 0) return NULL;
+    uint32_t answer = ic0_is_controller(PTR(view.buf), (uint32_t)view.len);
+    PyBuffer_Release(&view);
+    return PyBool_FromLong(answer);
+}
+
+static PyObject *py_in_replicated_execution(PyObject *self, PyObject *unused) {
+    return PyBool_FromLong(ic0_in_replicated_execution());
+}
+
+static PyObject *py_canister_version(PyObject *self, PyObject *unused) {
+    return PyLong_FromUnsignedLongLong(ic0_canister_version());
+}
+
+static PyObject *py_debug_print(PyObject *self, PyObject *message) {
+    Py_ssize_t size;
+    const char *text = PyUnicode_AsUTF8AndSize(message, &size);
+    if (text == NULL) return NULL;
+    ic0_debug_print(PTR(text), (uint32_t)size);
+    Py_RETURN_NONE;
+}
+
+static PyObject *py_trap(PyObject *self, PyObject *message) {
+    Py_ssize_t size;
+    const char *text = PyUnicode_AsUTF8AndSize(message, &size);
+    if (text == NULL) return NULL;
+    trap_text(text, (size_t)size);
+    Py_RETURN_NONE; /* not reached: ic0.trap does not return */
+}
+
+static PyMethodDef ic0_methods[] = {
+    {"msg_arg_data", py_msg_arg_data, METH_NOARGS, "The message's argument bytes."},
+    {"msg_caller", py_msg_caller, METH_NOARGS, "The caller's principal bytes."},
+    {"canister_self", py_canister_self, METH_NOARGS, "This canister's principal bytes."},
+    {"msg_reject_code", py_msg_reject_code, METH_NOARGS, "In a reject callback: the code."},
+    {"msg_reject_msg", py_msg_reject_msg, METH_NOARGS, "In a reject callback: the message."},
+    {"reply", py_reply, METH_O, "Reply with these bytes."},
+    {"reject", py_reject, METH_O, "Reject with this text."},
+    {"msg_cycles_available", py_msg_cycles_available, METH_NOARGS, "Cycles attached."},
+    {"msg_cycles_refunded", py_msg_cycles_refunded, METH_NOARGS, "Cycles refunded."},
+    {"msg_cycles_accept", py_msg_cycles_accept, METH_O, "Accept up to this many cycles."},
+    {"cycles_burn", py_cycles_burn, METH_O, "Burn up to this many cycles."},
+    {"canister_cycle_balance", py_canister_cycle_balance, METH_NOARGS, "The balance."},
+    {"accept_message", py_accept_message, METH_NOARGS, "Accept an ingress message."},
+    {"call_perform", py_call_perform, METH_VARARGS,
+     "call_perform(callee, method, arg, cycles, env, cleanup) -> 0 or a reject code."},
+    {"stable_size", py_stable_size, METH_NOARGS, "Stable memory size in 64 KiB pages."},
+    {"stable_grow", py_stable_grow, METH_O, "Grow stable memory; previous size or -1."},
+    {"stable_write", py_stable_write, METH_VARARGS, "stable_write(offset, data)."},
+    {"stable_read", py_stable_read, METH_VARARGS, "stable_read(offset, size) -> bytes."},
+    {"certified_data_set", py_certified_data_set, METH_O, "Set the certified data."},
+    {"data_certificate", py_data_certificate, METH_NOARGS, "The data certificate or None."},
+    {"time", py_time, METH_NOARGS, "The message time in nanoseconds."},
+    {"global_timer_set", py_global_timer_set, METH_O, "Arm the global timer."},
+    {"performance_counter", py_performance_counter, METH_O, "Instructions so far."},
+    {"is_controller", py_is_controller, METH_O, "Whether the principal controls this canister."},
+    {"in_replicated_execution", py_in_replicated_execution, METH_NOARGS, "Replicated?"},
+    {"canister_version", py_canister_version, METH_NOARGS, "The canister version."},
+    {"debug_print", py_debug_print, METH_O, "Print to the canister log."},
+    {"trap", py_trap, METH_O, "Trap with this text."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef ic0_module = {
+    PyModuleDef_HEAD_INIT, "_ic0", "The IC System API (ic0) for Python.", -1, ic0_methods,
+};
+
+static PyObject *PyInit__ic0(void) { return PyModule_Create(&ic0_module); }
+
+/* ---- boot (build time) ------------------------------------------------------------------ */
+
+static char *result_buffer;
+static uint32_t result_size;
+
+static void set_result(PyObject *text) {
+    Py_ssize_t size = 0;
+    const char *utf8 = text ? PyUnicode_AsUTF8AndSize(text, &size) : NULL;
+    free(result_buffer);
+    result_buffer = NULL;
+    result_size = 0;
+    if (utf8 == NULL) return;
+    result_buffer = malloc((size_t)size);
+    memcpy(result_buffer, utf8, (size_t)size);
+    result_size = (uint32_t)size;
+}
+
+static void set_error_result(void) {
+    PyObject *type, *value, *tb;
+    PyErr_Fetch(&type, &value, &tb);
+    PyErr_NormalizeException(&type, &value, &tb);
+    PyObject *traceback = PyImport_ImportModule("traceback");
+    PyObject *lines = traceback ? PyObject_CallMethod(traceback, "format_exception", "OOO", type,
+                                                      value, tb ? tb : Py_None) : NULL;
+    PyObject *empty = PyUnicode_FromString("");
+    PyObject *text = lines ? PyUnicode_Join(empty, lines) : PyObject_Str(value);
+    set_result(text);
+    PyErr_Clear();
+}
+
+__attribute__((export_name("icf_result_ptr"))) uint32_t icf_result_ptr(void) {
+    return PTR(result_buffer);
+}
+
+__attribute__((export_name("icf_result_size"))) uint32_t icf_result_size(void) {
+    return result_size;
+}
+
+__attribute__((export_name("icf_alloc"))) uint32_t icf_alloc(uint32_t size) {
+    return PTR(malloc(size));
+}
+
+__attribute__((export_name("icf_free"))) void icf_free(uint32_t ptr) { free((void *)(uintptr_t)ptr); }
+
+/* Start CPython with the standard library and the bundled packages at /lib and /pkgs
+ * (mapped by the builder), import the glue. 0 on success, else 1 with the error text
+ * in the result buffer. */
+__attribute__((export_name("icf_boot"))) int icf_boot(void) {
+    PyStatus status;
+    PyConfig config;
+    if (PyImport_AppendInittab("_ic0", PyInit__ic0) < 0) return 1;
+    PyConfig_InitIsolatedConfig(&config);
+    config.site_import = 0;
+    config.write_bytecode = 0;
+    config.install_signal_handlers = 0;
+    config.use_hash_seed = 1;
+    config.hash_seed = 0;
+    config.pathconfig_warnings = 0;
+    config.module_search_paths_set = 1;
+    PyWideStringList_Append(&config.module_search_paths, L"/pkgs");
+    PyWideStringList_Append(&config.module_search_paths, L"/lib");
+    PyConfig_SetString(&config, &config.home, L"/lib");
+    PyConfig_SetString(&config, &config.program_name, L"python");
+    status = Py_InitializeFromConfig(&config);
+    PyConfig_Clear(&config);
+    if (PyStatus_Exception(status)) {
+        const char *msg = status.err_msg ? status.err_msg : "Py_InitializeFromConfig failed";
+        PyObject *text = PyUnicode_FromString(msg);
+        set_result(text);
+        return 1;
+    }
+    PyObject *glue = PyImport_ImportModule("icframework_ic_runtime");
+    if (glue == NULL) {
+        set_error_result();
+        return 1;
+    }
+    entry_func = PyObject_GetAttrString(glue, "_entry");
+    callback_func = PyObject_GetAttrString(glue, "_callback");
+    load_func = PyObject_GetAttrString(glue, "_load_app");
+    if (entry_func == NULL || callback_func == NULL || load_func == NULL) {
+        set_error_result();
+        return 1;
+    }
+    return 0;
+}
+
+/* Execute an app: `payload` is the glue's JSON (files and entry). 0 with the export
+ * names (JSON) in the result buffer, else 1 with the error text. */
+__attribute__((export_name("icf_load_app"))) int icf_load_app(uint32_t ptr, uint32_t size) {
+    PyObject *payload = PyBytes_FromStringAndSize((const char *)(uintptr_t)ptr, size);
+    PyObject *out = payload ? PyObject_CallOneArg(load_func, payload) : NULL;
+    Py_XDECREF(payload);
+    if (out == NULL) {
+        set_error_result();
+        return 1;
+    }
+    set_result(out);
+    Py_DECREF(out);
+    return 0;
+}
+
+/* ---- run time --------------------------------------------------------------------------- */
+
+void icf_run_entry(uint32_t index) {
+    PyObject *number = PyLong_FromUnsignedLong(index);
+    PyObject *out = number ? PyObject_CallOneArg(entry_func, number) : NULL;
+    Py_XDECREF(number);
+    if (out == NULL) trap_with_python_error();
+    Py_DECREF(out);
+}
+
+static void run_callback(uint32_t env, int which) {
+    PyObject *out = PyObject_CallFunction(callback_func, "Ii", env, which);
+    if (out == NULL) trap_with_python_error();
+    Py_DECREF(out);
+}
+
+void icf_on_reply(uint32_t env) { run_callback(env, 0); }
+void icf_on_reject(uint32_t env) { run_callback(env, 1); }
+void icf_on_cleanup(uint32_t env) { run_callback(env, 2); }

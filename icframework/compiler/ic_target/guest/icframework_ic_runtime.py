@@ -1,0 +1,164 @@
+"""The guest side of the IC-target runtime: the Python the module's C entry points call.
+
+How it works: at build time the C boot (``csrc/ic_runtime.c``) starts CPython and
+imports this module, which pre-imports the standard-library modules an app may use and
+the bundled ``icframework`` packages; the builder then calls `_load_app` with the app's
+files, which executes them as module ``canister`` (a package app as package
+``canister``), compiles its SDK methods and answers the IC export names, in the order
+the numbered ``icf_entry_<i>`` exports take. The memory this leaves is snapshotted into
+the module: at run time every message starts from it (after install or upgrade) or from
+the heap the previous update left.
+
+At run time `_entry(i)` runs entry point ``i`` through the SDK on an
+`icframework.sdk.ic0_backend.Ic0Backend`, and `_callback(env, which)` the response to an
+inter-canister call. An exception that leaves them becomes ``ic0.trap`` with its
+traceback (the C side formats it). ``print`` goes to ``ic0.debug_print``, one line a
+call. There is no file system at run time: only the modules imported here (or by the
+app while it loads, from this list) can be imported.
+
+Standard library, ``_ic0`` and the bundled ``icframework`` packages only.
+"""
+
+from __future__ import annotations
+
+# Pre-imported at build time so apps can use them (no file system at run time). Unlike
+# the component runtime there is no zlib: this CPython was built without it.
+import base64
+import binascii
+import bisect
+import collections
+import copy
+import dataclasses
+import datetime
+import decimal
+import enum
+import fractions
+import functools
+import hashlib
+import heapq
+import hmac
+import importlib.util
+import io
+import itertools
+import json
+import linecache
+import math
+import operator
+import os
+import random
+import re
+import statistics
+import string
+import struct
+import sys
+import textwrap
+import time
+import traceback
+import types
+import typing
+import uuid
+from typing import Any
+
+import _ic0
+
+from icframework.sdk.backend import set_backend
+from icframework.sdk.dispatch import Canister, load_canister
+from icframework.sdk.ic0_backend import Ic0Backend, entry_table
+from icframework.sdk.runtime_backend import export_names
+
+PRELOADED_MODULES = frozenset(
+    m.__name__ for m in (
+        base64, binascii, bisect, collections, copy, dataclasses, datetime, decimal, enum,
+        fractions, functools, hashlib, heapq, hmac, io, itertools, json, math, operator, os,
+        random, re, statistics, string, struct, sys, textwrap, time, traceback, types, typing,
+        uuid,
+    )
+)
+
+
+class _DebugStream(io.TextIOBase):
+    """``sys.stdout``/``sys.stderr``: each complete line becomes one ``ic0.debug_print``."""
+
+    def __init__(self) -> None:
+        self._pending = ""
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        lines = (self._pending + text).split("\n")
+        self._pending = lines.pop()
+        for line in lines:
+            _ic0.debug_print(line)
+        return len(text)
+
+    def flush(self) -> None:
+        if self._pending:
+            _ic0.debug_print(self._pending)
+            self._pending = ""
+
+
+_stdout = _DebugStream()
+sys.stdout = _stdout
+sys.stderr = _stdout
+
+_backend = Ic0Backend(_ic0, before_trap=_stdout.flush)
+_canister: Canister | None = None
+_table: list[tuple[str, str]] = []
+
+
+class _AppFinder:
+    """Imports the app's own modules (``canister`` and its submodules) from its files."""
+
+    def __init__(self, files: dict[str, str]) -> None:
+        self.files = files
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> Any:
+        if name != "canister" and not name.startswith("canister."):
+            return None
+        relative = name.replace(".", "/")
+        for candidate, package in ((relative + "/__init__.py", True), (relative + ".py", False)):
+            if candidate in self.files:
+                spec = importlib.util.spec_from_loader(name, self,  # type: ignore[arg-type]
+                                                       origin=candidate,
+                                                       is_package=package)
+                if spec is not None:
+                    spec.has_location = True
+                return spec
+        return None
+
+    def create_module(self, spec: Any) -> None:
+        return None
+
+    def exec_module(self, module: types.ModuleType) -> None:
+        filename = str(module.__spec__.origin)  # type: ignore[union-attr]
+        source = self.files[filename]
+        module.__file__ = filename
+        linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+        exec(compile(source, filename, "exec"), module.__dict__)
+
+
+def _load_app(payload: bytes) -> str:
+    """Execute the app (JSON ``{"files": {path: source}}``); answer its export names (JSON)."""
+    global _canister, _table
+    files = json.loads(payload)["files"]
+    sys.meta_path.insert(0, _AppFinder(files))
+    set_backend(_backend)
+    module = __import__("canister")
+    canister = load_canister(module)
+    names = export_names(canister)
+    _canister = canister
+    _table = entry_table(names)
+    _stdout.flush()
+    return json.dumps(names)
+
+
+def _entry(index: int) -> None:
+    kind, method = _table[index]
+    _backend.run_entry(_canister, kind, method)  # type: ignore[arg-type]
+    _stdout.flush()
+
+
+def _callback(env: int, which: int) -> None:
+    _backend.run_callback(env, which)
+    _stdout.flush()

@@ -1,0 +1,74 @@
+"""The runtime link: the C side and the static CPython linked into one WASI reactor module.
+
+What it owns: compiling ``csrc/ic_runtime.c`` and the generated numbered entry points
+(`ENTRY_POINTS` of them, ``icf_entry_<i>``) with ``zig cc -target wasm32-wasi
+-mexec-model=reactor`` against ``libpython3.11.a``, ``libmpdec.a`` and ``libexpat.a``.
+The result imports ``ic0`` and WASI and is the same for every app, so it is cached by
+`link_key` (the C sources, the entry count, the zig version and the CPython pinned) and
+made once per cache directory. ``-ffile-prefix-map``/``-fdebug-prefix-map`` and
+``--build-id=none`` keep the build directory and time out of the bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import tempfile
+from pathlib import Path
+
+from icframework.compiler.ic_target.toolchain import (
+    CPYTHON_SDIST_SHA256,
+    ZIG_VERSION,
+    CPython,
+    ToolchainError,
+    zig,
+)
+
+__all__ = ["C_SOURCE", "ENTRY_POINTS", "entry_source", "link_key", "link_runtime"]
+
+C_SOURCE = Path(__file__).resolve().parent / "csrc" / "ic_runtime.c"
+ENTRY_POINTS = 256
+"""Numbered entry points the runtime offers; an app can export at most this many."""
+
+
+def entry_source(count: int = ENTRY_POINTS) -> str:
+    """The C of the numbered entry points: each calls ``icf_run_entry(i)``."""
+    lines = ["#include <stdint.h>", "void icf_run_entry(uint32_t index);"]
+    lines += [
+        f'__attribute__((export_name("icf_entry_{i}"))) void icf_entry_{i}(void) '
+        f"{{ icf_run_entry({i}); }}"
+        for i in range(count)
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def link_key() -> str:
+    """SHA-256 (16 hex digits) of what the link's output depends on."""
+    digest = hashlib.sha256()
+    digest.update(f"zig {ZIG_VERSION} cpython {CPYTHON_SDIST_SHA256} entries {ENTRY_POINTS}\0"
+                  .encode())
+    digest.update(C_SOURCE.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def link_runtime(python: CPython, output: Path) -> None:
+    """Compile and link the runtime reactor module into ``output``; raises `ToolchainError`."""
+    with tempfile.TemporaryDirectory(prefix="ic-link-") as tmp:
+        work = Path(tmp)
+        entries = work / "ic_entries.c"
+        entries.write_text(entry_source(), encoding="utf-8")
+        shutil_c = work / "ic_runtime.c"
+        shutil_c.write_bytes(C_SOURCE.read_bytes())
+        command = [
+            str(zig()), "cc", "-target", "wasm32-wasi", "-mexec-model=reactor", "-O2",
+            f"-ffile-prefix-map={work}=.", f"-fdebug-prefix-map={work}=.",
+            "-I", str(python.include), str(shutil_c), str(entries),
+            *(str(a) for a in python.archives),
+            "-Wl,--export=_initialize", "-Wl,--build-id=none", "-s",
+            "-o", str(output),
+        ]
+        done = subprocess.run(command, capture_output=True, text=True, cwd=work, check=False)
+        if done.returncode != 0 or not output.is_file():
+            raise ToolchainError(
+                "linking the IC runtime failed:\n" + (done.stderr or done.stdout).strip()
+            )

@@ -1,0 +1,253 @@
+"""The SDK's `Backend` on the IC target: every method maps onto the ``_ic0`` extension.
+
+How it works: the IC-target runtime glue (``icframework_ic_runtime``, built into the
+module by ``icframework.compiler.ic_target``) builds one `Ic0Backend` over the ``_ic0``
+module it was linked with (passed in, so this file imports nothing that exists only in
+the canister) and runs every IC entry point through `Ic0Backend.run_entry` and every
+call response through `Ic0Backend.run_callback`.
+
+Durable state is a `StableLog` in stable memory; one message is one transaction: writes
+go to a `WriteBuffer` over it and are appended to the log when an update-like entry
+point returns without rejecting. Queries and `Rejected` outcomes drop them. A trap ends
+the message in ``ic0.trap``, and the IC rolls back the heap and stable memory together.
+The other effects (cycles, certified data, the global timer, calls) go to ``ic0`` at
+once, as on the IC.
+
+Events (`icframework.sdk.events.publish`) have no equivalent on the Internet Computer:
+`Ic0Backend.publish` raises `SdkError` (a trap that names the limitation).
+"""
+
+from __future__ import annotations
+
+from typing import Any, NoReturn
+
+from icframework.sdk.backend import WriteBuffer
+from icframework.sdk.calls import REJECT_CALLBACK, REPLY_CALLBACK, Done, Pending
+from icframework.sdk.dispatch import Canister, Rejected, Reply
+from icframework.sdk.dispatch import active_canister as _active_canister
+from icframework.sdk.errors import SdkError
+from icframework.sdk.methods import (
+    CALL_KINDS,
+    COMPOSITE_QUERY,
+    GLOBAL_TIMER,
+    HEARTBEAT,
+    INIT,
+    INSPECT_MESSAGE,
+    POST_UPGRADE,
+    PRE_UPGRADE,
+    QUERY,
+    UPDATE,
+)
+from icframework.sdk.stable_log import StableLog
+
+__all__ = ["EVENTS_UNSUPPORTED", "Ic0Backend", "entry_table"]
+
+EVENTS_UNSUPPORTED = (
+    "events.publish is not available on the Internet Computer: events are a feature of the "
+    "local replica (subscribers over WebSockets); on the IC target, keep the data in "
+    "stable structures and let clients poll a query (docs/ic-target.md)"
+)
+
+_READ_ONLY = frozenset({QUERY, COMPOSITE_QUERY, INSPECT_MESSAGE})
+_NO_ARGUMENT = frozenset({PRE_UPGRADE, HEARTBEAT, GLOBAL_TIMER})
+_SYSTEM_EXPORTS = {
+    "canister_init": INIT,
+    "canister_pre_upgrade": PRE_UPGRADE,
+    "canister_post_upgrade": POST_UPGRADE,
+    "canister_heartbeat": HEARTBEAT,
+    "canister_global_timer": GLOBAL_TIMER,
+    "canister_inspect_message": INSPECT_MESSAGE,
+}
+_METHOD_PREFIXES = (
+    ("canister_update ", UPDATE),
+    ("canister_query ", QUERY),
+    ("canister_composite_query ", COMPOSITE_QUERY),
+)
+_EMPTY = b"DIDL\x00\x00"
+
+
+def entry_table(export_names: list[str]) -> list[tuple[str, str]]:
+    """The SDK ``(kind, method)`` of each IC export name, in the same order."""
+    table = []
+    for name in export_names:
+        if name in _SYSTEM_EXPORTS:
+            table.append((_SYSTEM_EXPORTS[name], ""))
+            continue
+        for prefix, kind in _METHOD_PREFIXES:
+            if name.startswith(prefix):
+                table.append((kind, name[len(prefix):]))
+                break
+        else:
+            raise SdkError(f"{name!r} is not an IC entry point this runtime can export")
+    return table
+
+
+class Ic0Backend:
+    """`Backend` over ``_ic0`` (see the module docstring); ``before_trap`` runs just
+    before ``ic0.trap`` (the glue flushes ``print`` output)."""
+
+    def __init__(self, ic0: Any, *, before_trap: Any = None) -> None:
+        self._ic0 = ic0
+        self._before_trap = before_trap
+        self.store = StableLog(ic0)
+        self.buffer = WriteBuffer(self.store)
+        self.kind = ""
+        # The SDK's callback ids by the 32-bit env the IC hands back to the callbacks.
+        self._callbacks: dict[int, int] = {}
+        self.generation = 0  # see `Backend.generation`; `set_backend` renumbers it
+
+    # ---- entry points ---------------------------------------------------------------------
+    def run_entry(self, canister: Canister, kind: str, method: str) -> None:
+        """Run one IC entry point: reply or reject a call, commit or drop its writes."""
+        store = self.store
+        if not store.loaded:
+            store.load()
+        arg = _EMPTY if kind in _NO_ARGUMENT else self._ic0.msg_arg_data()
+        self.kind = kind
+        try:
+            outcome = canister.dispatch(kind, method, arg)
+        finally:
+            self.kind = ""
+        if isinstance(outcome, Rejected) or kind in _READ_ONLY:
+            self.discard()
+        else:
+            self.commit()
+        if isinstance(outcome, Pending | Done):
+            return
+        if kind in CALL_KINDS:
+            if isinstance(outcome, Reply):
+                self._ic0.reply(outcome.data)
+            else:
+                self._ic0.reject(outcome.message)
+        elif isinstance(outcome, Rejected) and kind != INSPECT_MESSAGE:
+            self.trap(f"{kind} rejected: {outcome.message}")
+
+    def run_callback(self, env: int, which: int) -> None:
+        """Run the response to call ``env``: ``which`` 0 reply, 1 reject, 2 cleanup (the
+        callbacks trapped: nothing to run, the waiting coroutine is gone with the trap)."""
+        callback = self._callbacks.pop(env, env)
+        if which == 2:
+            return
+        store = self.store
+        if not store.loaded:
+            store.load()
+        kind = REPLY_CALLBACK if which == 0 else REJECT_CALLBACK
+        arg = self._ic0.msg_arg_data() if which == 0 else b""
+        self.kind = kind
+        try:
+            outcome = _active_canister().dispatch(kind, str(callback), arg)
+        finally:
+            self.kind = ""
+        if isinstance(outcome, Rejected):
+            self.discard()
+            self._ic0.reject(outcome.message)
+            return
+        self.commit()
+        if type(outcome) is Reply:
+            self._ic0.reply(outcome.data)
+
+    def commit(self) -> None:
+        pending = self.buffer.pending
+        if pending:
+            self.store.apply(self.buffer.changes())
+            pending.clear()
+            self.generation += 1
+
+    def discard(self) -> None:
+        pending = self.buffer.pending
+        if pending:
+            pending.clear()
+            self.generation += 1
+
+    # ---- Backend: message context -----------------------------------------------------------
+    def caller(self) -> bytes:
+        return bytes(self._ic0.msg_caller())
+
+    def canister_self(self) -> bytes:
+        return bytes(self._ic0.canister_self())
+
+    def time(self) -> int:
+        return int(self._ic0.time())
+
+    # ---- Backend: cycles ----------------------------------------------------------------------
+    def cycles_balance(self) -> int:
+        return int(self._ic0.canister_cycle_balance())
+
+    def cycles_available(self) -> int:
+        return int(self._ic0.msg_cycles_available())
+
+    def cycles_accept(self, max_amount: int) -> int:
+        return int(self._ic0.msg_cycles_accept(max_amount))
+
+    def cycles_refunded(self) -> int:
+        return int(self._ic0.msg_cycles_refunded())
+
+    def cycles_burn(self, amount: int) -> int:
+        return int(self._ic0.cycles_burn(amount))
+
+    # ---- Backend: certification, metering, output ---------------------------------------
+    def certified_data_set(self, data: bytes) -> None:
+        self._ic0.certified_data_set(bytes(data))
+
+    def data_certificate(self) -> bytes | None:
+        certificate = self._ic0.data_certificate()
+        return None if certificate is None else bytes(certificate)
+
+    def performance_counter(self, counter_type: int) -> int:
+        return int(self._ic0.performance_counter(counter_type))
+
+    def is_controller(self, principal: bytes) -> bool:
+        """Whether ``principal`` controls this canister (``ic0.is_controller``)."""
+        return bool(self._ic0.is_controller(bytes(principal)))
+
+    def debug_print(self, message: str) -> None:
+        self._ic0.debug_print(message)
+
+    def trap(self, message: str) -> NoReturn:
+        if self._before_trap is not None:
+            self._before_trap()
+        self._ic0.trap(message)
+        raise AssertionError("ic0.trap returned")  # pragma: no cover - it never does
+
+    def accept_message(self) -> None:
+        self._ic0.accept_message()
+
+    # ---- Backend: timer ------------------------------------------------------------------------
+    def global_timer_set(self, timestamp_ns: int) -> int:
+        return int(self._ic0.global_timer_set(timestamp_ns))
+
+    # ---- Backend: key-value store ------------------------------------------------------------
+    def kv_get(self, key: bytes) -> bytes | None:
+        return self.buffer.get(key)
+
+    def kv_put(self, key: bytes, value: bytes) -> None:
+        self.buffer.pending[bytes(key)] = bytes(value)
+
+    def kv_delete(self, key: bytes) -> None:
+        self.buffer.pending[bytes(key)] = None
+
+    def kv_scan(
+        self, start: bytes, end: bytes | None, reverse: bool, limit: int
+    ) -> list[tuple[bytes, bytes]]:
+        return self.buffer.scan(start, end, reverse, limit)
+
+    # ---- Backend: calls and events ------------------------------------------------------------
+    def call_perform(
+        self, callee: bytes, method: str, arg: bytes, cycles: int, callback: int
+    ) -> int:
+        # The IC passes a 32-bit env to the callbacks: the SDK's callback ids are 64-bit
+        # (an epoch and a counter), so the low 32 bits travel and are mapped back here.
+        env = callback & 0xFFFF_FFFF
+        code = int(self._ic0.call_perform(bytes(callee), method, bytes(arg), cycles, env, True))
+        if code == 0:
+            self._callbacks[env] = callback
+        return code
+
+    def reject_code(self) -> int:
+        return int(self._ic0.msg_reject_code())
+
+    def reject_message(self) -> str:
+        return str(self._ic0.msg_reject_msg())
+
+    def publish(self, topic: str, value: bytes) -> None:
+        raise SdkError(EVENTS_UNSUPPORTED)
