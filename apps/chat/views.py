@@ -2,7 +2,9 @@
 
 The page does everything in the browser with the user's own key (static/chat/chat.js):
 the server only says which canister to talk to — the id ``manage.py deploy chat``
-recorded — and serves the canister's Candid interface, ``apps/chat/chat.did``. When the
+recorded, and its own origin, where attachments are served (the page's CSP allows that
+origin for images and media only) — and serves the canister's Candid interface,
+``apps/chat/chat.did``. When the
 record is missing, or names a canister this replica does not run, the page says how to
 deploy the app instead (`icframework.pages`).
 """
@@ -22,6 +24,7 @@ from icframework.pages import (
     replica_base_url,
     set_page_security,
 )
+from icframework.replica import canister_origin
 
 APP_NAME = "chat"
 DID_PATH = Path(__file__).resolve().parent / "chat.did"
@@ -39,9 +42,12 @@ def index(request: HttpRequest) -> HttpResponse:
     base = replica_base_url(request)
     found = find_chat_canister(base)
     config = None
+    origin = ""
     if found.canister_id is not None:
+        origin = canister_origin(request, found.canister_id)
         config = {
             "canisterId": found.canister_id.to_text(),
+            "canisterOrigin": origin,
             "host": base,
             "didUrl": reverse("chat:interface"),
         }
@@ -50,7 +56,10 @@ def index(request: HttpRequest) -> HttpResponse:
         "chat/index.html",
         {"config": config, "problem": found.problem, "deploy_command": DEPLOY_COMMAND},
     )
-    return set_page_security(request, response)
+    # Attachments are served by the canister on its own origin: images and media only.
+    images = f"'self' data: blob: {origin}" if origin else "'self' data: blob:"
+    media = f"'self' blob: {origin}" if origin else "'self' blob:"
+    return set_page_security(request, response, img_src=images, media_src=media)
 
 
 def interface(request: HttpRequest) -> HttpResponse:

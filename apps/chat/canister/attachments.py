@@ -169,7 +169,8 @@ def begin_attachment(room_id: nat64, name: str, content_type: str, size: nat64
     kind, stored_type = kind_of(content_type)
     limit = MAX_ATTACHMENT_BYTES[kind.value]
     if not 1 <= size <= limit:
-        raise Reject(f"a {kind.value} attachment is 1 to {limit} bytes "
+        article = "an" if kind.value[0] in "aeiou" else "a"
+        raise Reject(f"{article} {kind.value} attachment is 1 to {limit} bytes "
                      f"({limit // (1024 * 1024)} MiB), got {size}")
     shown = clean_name(name)
     if _open_count(me) >= MAX_OPEN_ATTACHMENTS:

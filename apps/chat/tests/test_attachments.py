@@ -128,7 +128,7 @@ def test_limits_and_checks_name_the_problem(c: LocalCanister, alice: As, bob: As
     room = group(c, alice, bob)
     other = group(c, alice, name="other")
     too_big = limits.MAX_ATTACHMENT_BYTES["image"] + 1
-    with pytest.raises(Reject, match=r"a image attachment is 1 to 10485760 bytes"):
+    with pytest.raises(Reject, match=r"an image attachment is 1 to 10485760 bytes"):
         alice.begin_attachment(room, "big.png", "image/png", too_big)
     with pytest.raises(Reject, match="a file name is 1–200 characters"):
         alice.begin_attachment(room, "dir/", "image/png", 10)

@@ -47,12 +47,18 @@ def test_without_a_deploy_record_the_page_says_how_to_deploy(project: Path) -> N
 @pytest.mark.parametrize("entry", [RECORDED, {"local": RECORDED, "ic": "aaaaa-aa"}])
 def test_the_page_gets_the_recorded_canister(project: Path, entry: object) -> None:
     record(project, entry)
-    html = Client().get("/chat/").content.decode()
+    response = Client().get("/chat/")
+    html = response.content.decode()
+    origin = f"http://{RECORDED}.localhost"
     assert page_config(html) == {
         "canisterId": RECORDED,
+        "canisterOrigin": origin,
         "host": "http://testserver",
         "didUrl": "/chat/chat.did",
     }
+    policy = response["Content-Security-Policy"]
+    assert f"img-src 'self' data: blob: {origin};" in policy
+    assert f"media-src 'self' blob: {origin};" in policy
     assert 'id="register-form"' in html
     assert "not deployed" not in html
 

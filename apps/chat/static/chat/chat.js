@@ -30,6 +30,8 @@
 import {
   Actor, CanisterSocket, HttpAgent, IDL, Principal, browserIdentity, parseDid,
 } from '../icframework/ic.js';
+import { attachmentNodes, bindTray } from './attachments.js';
+import { Polls, expiredBy } from './polls.js';
 
 // Where earlier versions of the apps kept an extractable key: migrated once, then deleted.
 const LEGACY_KEYS = ['icframework.chat.identity', 'icframework.market.identity'];
@@ -194,6 +196,9 @@ class ChatPage {
     });
     this.chat = Actor.createActor(idlFactory, { agent: this.agent, canisterId: this.config.canisterId });
     this.bindForms();
+    this.tray = bindTray(this);
+    this.polls = new Polls(this);
+    this.polls.bind();
     this.me = unopt(await this.chat.me());
     if (this.me) {
       await this.enter();
@@ -649,6 +654,7 @@ class ChatPage {
       $('#reports-panel').hidden = true;
     }
     $('#add-members-form').hidden = !this.isManager();
+    this.polls.showTtl(view, kind === 'direct' || this.isManager());
   }
 
   async openRoom(roomId, { focus } = {}) {
@@ -662,6 +668,7 @@ class ChatPage {
     this.seq = 0n;
     this.nextBefore = null;
     this.resetCompose();
+    this.tray.clear({ cancel: true });
     this.hideConfirm();
     $('#messages').replaceChildren();
     $('#pinned-list').replaceChildren();
@@ -1085,6 +1092,7 @@ class ChatPage {
       if (message) {
         this.upsert({
           ...message, deleted: true, pinned: false, text: '', html: '', reactions: [], mentions: [], seq: value.seq,
+          attachments: [], poll: [], expired: expiredBy(value, this.config.canisterId),
         });
       } else {
         this.schedulePinnedRefresh();
@@ -1192,6 +1200,7 @@ class ChatPage {
       className: classes.join(' '),
       attrs: { 'data-message-id': String(message.id), 'data-author': message.author_handle },
     }, [avatar(message.author_handle)]);
+    if (message.expired) item.hidden = true;
     const header = element('div', { className: 'meta' }, [
       element('span', { className: 'author', text: `@${message.author_handle}` }),
       element('time', { text: timeOf(message.created_at).toLocaleTimeString() }),
@@ -1218,6 +1227,7 @@ class ChatPage {
       return item;
     }
     item.append(renderHtml(message.html));
+    item.append(...attachmentNodes(message, this.config.canisterOrigin), ...this.polls.nodes(message));
     const reactions = element('div', { className: 'reactions' });
     for (const reaction of message.reactions) {
       const me = this.iReacted(reaction);
@@ -1313,11 +1323,12 @@ class ChatPage {
   submitCompose() {
     const box = $('#compose textarea');
     const text = box.value;
-    if (!text.trim() || this.roomId === null) return;
+    if ((!text.trim() && !this.tray.hasFiles()) || this.roomId === null) return;
     const roomId = this.roomId;
     this.run(async () => {
       const view = this.editing
         ? await this.chat.edit_message(roomId, this.editing.id, text)
+        : this.tray.hasFiles() ? await this.tray.send(roomId, text, opt(this.replyTo && this.replyTo.id))
         : await this.chat.send_message(roomId, text, opt(this.replyTo && this.replyTo.id));
       this.resetCompose();
       if (view.room_id === this.roomId) this.upsert(view);
