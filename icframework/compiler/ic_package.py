@@ -12,9 +12,7 @@ and ``/canister/<id>/module_hash`` report it.
 
 from __future__ import annotations
 
-import gzip
 import hashlib
-import io
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,14 +49,6 @@ class IcPackage:
     def module_hash(self) -> bytes:
         """SHA-256 of `installed`, the module hash the IC reports once it is installed."""
         return hashlib.sha256(self.installed).digest()
-
-
-def deterministic_gzip(data: bytes) -> bytes:
-    """``data`` gzipped with no file name and mtime 0, so equal input gives equal bytes."""
-    out = io.BytesIO()
-    with gzip.GzipFile(fileobj=out, mode="wb", compresslevel=9, mtime=0, filename="") as stream:
-        stream.write(data)
-    return out.getvalue()
 
 
 def _checked(name: str, module: bytes, progress: Progress | None) -> ModuleFacts:
