@@ -196,7 +196,7 @@ def _upload(url: str, canister: Principal, identity: Any, room: int, streams: in
     started = time.perf_counter()
     view = actors[0].commit_attachment(attachment)
     committed = time.perf_counter() - started
-    actors[0].send_attachments(room, "", [], [attachment])
+    actors[0].send_attachments(room, "", None, [attachment])
     return sent, committed, view["path"], data
 
 
