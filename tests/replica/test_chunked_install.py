@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from icframework.candid import NAT
+from icframework.candid import BLOB, NAT, PRINCIPAL
 from icframework.candid.binary import decode, encode
 from icframework.core import ErrorCode, Principal, encode_uleb128
 from icframework.replica.chunk_store import (
@@ -33,7 +33,8 @@ from icframework.replica.chunk_store import (
 )
 from icframework.replica.embedded import Replica
 from icframework.replica.errors import CanisterError
-from tests.replica.corpus import motoko_wasm
+from tests.node import requires_node
+from tests.replica.corpus import motoko_wasm, run_motoko_build
 
 OWNER = Principal.self_authenticating(b"chunk owner")
 STRANGER = Principal.self_authenticating(b"someone else")
@@ -289,3 +290,49 @@ def test_the_store_survives_a_restart(tmp_path: Path, large_wasm: bytes) -> None
         assert counter_value(replica, canister, "get") == 1
         assert replica.canister_status(
             canister, sender=OWNER)["memory_metrics"]["wasm_chunk_store_size"] == 3 * CHUNK_SIZE
+
+
+def test_a_gzipped_module_unpacking_past_100_mib_is_refused(
+        replica: Replica, canister: Principal) -> None:
+    bomb = gzip.compress(b"\x00asm\x01\x00\x00\x00" + bytes(100 * 1024 * 1024), mtime=0)
+    assert len(bomb) < CHUNK_SIZE
+    digest = upload(replica, canister, bomb)
+    error = refused(install_chunked, replica, canister, [digest], hashlib.sha256(bomb).digest())
+    assert error.error_code == ErrorCode.CANISTER_INVALID_WASM
+    assert "decompresses to more than 104857600 bytes" in error.message
+
+
+UPLOADER = """
+persistent actor {
+  type Hash = { hash : Blob };
+  transient let ic = actor "aaaaa-aa" : actor {
+    upload_chunk : ({ canister_id : Principal; chunk : Blob }) -> async Hash;
+    stored_chunks : ({ canister_id : Principal }) -> async [Hash];
+  };
+  public func upload(target : Principal, chunk : Blob) : async Blob {
+    (await ic.upload_chunk({ canister_id = target; chunk })).hash
+  };
+  public func stored(target : Principal) : async Nat {
+    (await ic.stored_chunks({ canister_id = target })).size()
+  };
+};
+"""
+
+
+@requires_node
+def test_a_canister_manages_its_own_chunk_store(replica: Replica, canister: Principal) -> None:
+    answer = run_motoko_build({"/main.mo": UPLOADER}, "/main.mo", name="uploader")
+    replica.install_code(canister, bytes.fromhex(answer["wasm_hex"]), sender=OWNER)
+    (own,) = decode(replica.update(canister, "upload", encode(
+        [PRINCIPAL, BLOB], [canister, b"from the canister"]), sender=OWNER), [BLOB])
+    assert own == hashlib.sha256(b"from the canister").digest()
+    assert stored(replica, canister) == [own]
+    (size,) = decode(replica.update(canister, "stored", encode([PRINCIPAL], [canister]),
+                                    sender=OWNER), [NAT])
+    assert size == 1
+    # Another canister's store is its controllers' (and its own), not this canister's.
+    other = replica.create_canister(sender=OWNER)
+    error = refused(replica.update, canister, "upload",
+                    encode([PRINCIPAL, BLOB], [other, b"x"]), sender=OWNER)
+    assert f"Only controllers of canister {other.to_text()}" in error.message
+    assert stored(replica, other) == []
