@@ -32,6 +32,7 @@ from . import (  # noqa: F401 - collection, icrc7, icrc37: the ICRC-7/ICRC-37 me
     access,
     auctions,
     catalogue,
+    certified_http,
     certify,
     collection,
     icrc7,
@@ -45,7 +46,7 @@ from . import (  # noqa: F401 - collection, icrc7, icrc37: the ICRC-7/ICRC-37 me
     social,
 )
 from .records import CertifiedListing, Config, InitArgs, MarketConfig
-from .store import config
+from .store import config, images
 
 __all__ = ["auctions", "catalogue", "certify", "market", "messaging", "notifications", "offers",
            "orders", "social"]
@@ -74,7 +75,7 @@ def setup(args: InitArgs) -> None:
         checkout_timeout_ns=limits.CHECKOUT_TIMEOUT_NS, ship_within_ns=limits.SHIP_WITHIN_NS,
         confirm_within_ns=limits.CONFIRM_WITHIN_NS, offer_ttl_ns=limits.OFFER_TTL_NS,
     ))
-    ic.set_certified_data(certify.root_hash(certify.all_buckets()))
+    ic.set_certified_data(certified_http.root(certify.root_hash(certify.all_buckets())))
     catalogue.version.set(catalogue.VERSION)
     messaging.configure(args.chat)
     set_timer_interval(limits.SWEEP_EVERY_NS, sweep_timer)
@@ -85,8 +86,10 @@ def upgraded(args: InitArgs) -> None:
     """Keep everything (a ``chat`` in the argument replaces the chat canister); bring
     the catalogue of an older version to the current layout (before version 1, search
     read the ``words`` postings and scanned listings; before version 2 auctions shared
-    the for-sale family): one step now, the rest by a timer, a step per message."""
+    the for-sale family): one step now, the rest by a timer, a step per message. Images
+    stored before they were certified are certified now (`certified_http`)."""
     messaging.configure(args.chat)
+    certified_http.certify_all([(image_id, meta.sha256) for image_id, meta in images.range()])
     if catalogue.version.get() < catalogue.VERSION and not catalogue.rebuilding():
         catalogue.start_rebuild()
         rebuild_timer()
@@ -145,4 +148,5 @@ def certified_listing(listing_id: nat64) -> CertifiedListing:
         certify.leaf_hash(listing.id, listing.seller, listing.price, listing.quantity,
                           listing.status.value),
         certify.bucket_leaves(listing.id), certify.all_buckets(), ic.data_certificate(),
+        certified_http.listings_witness(certify.listings_root()),
     )

@@ -2,13 +2,16 @@
 
 A listing's *leaf* is the SHA-256 of its id, seller, price, available units and
 status (`leaf_hash`). Listings fall into 256 buckets by ``id % 256``; a bucket's hash
-is the SHA-256 of its leaves in id order (32 zero bytes when empty), and the certified
-data is the SHA-256 of the 256 bucket hashes. A buyer gets a `CertifiedListing` from
-the ``certified_listing`` query — the leaf, its bucket, the bucket hashes and the
-replica's data certificate — and checks it with `verify` before paying: the
-certificate's signature and its ``certified_data`` path (the agent's job), then that
-this chain of hashes ends there. Every update that changes a listing's certified
-fields calls `refresh`; a change costs one bucket (about n/256 leaves) and the root.
+is the SHA-256 of its leaves in id order (32 zero bytes when empty), and the listings'
+root is the SHA-256 of the 256 bucket hashes; it is the ``listings`` leaf of the hash
+tree whose root is the canister's certified data (`certified_http`, which also
+certifies the images). A buyer gets a `CertifiedListing` from the ``certified_listing``
+query — the leaf, its bucket, the bucket hashes, the tree's witness of the
+``listings`` leaf and the replica's data certificate — and checks it with `verify`
+before paying: the certificate's signature and its ``certified_data`` path (the
+agent's job), then that this chain of hashes ends there. Every update that changes a
+listing's certified fields calls `refresh`; a change costs one bucket (about n/256
+leaves) and the root.
 
 `verify` is plain Python: clients import it as ``apps.marketplace.canister.certify``.
 """
@@ -18,6 +21,8 @@ from __future__ import annotations
 import hashlib
 
 from icframework.sdk import Principal, ic
+
+from . import certified_http
 
 EMPTY = bytes(32)
 BUCKETS = 256
@@ -48,15 +53,24 @@ def root_hash(buckets: list[bytes]) -> bytes:
 
 
 def verify(listing_id: int, seller: Principal, price: int, available: int, status: str,
-           bucket: list[bytes], buckets: list[bytes], certified_data: bytes) -> bool:
+           bucket: list[bytes], buckets: list[bytes], certified_data: bytes,
+           witness: bytes) -> bool:
     """Whether these listing fields are certified by ``certified_data`` through
-    ``bucket`` (its bucket's leaves) and ``buckets`` (all bucket hashes)."""
+    ``bucket`` (its bucket's leaves), ``buckets`` (all bucket hashes) and ``witness``
+    (the hash tree revealing the ``listings`` leaf; a malformed one is not)."""
     leaf = leaf_hash(listing_id, seller, price, available, status)
     if len(buckets) != BUCKETS or leaf not in bucket:
         return False
     if buckets[bucket_of(listing_id)] != bucket_hash(bucket):
         return False
-    return root_hash(buckets) == certified_data
+    try:
+        tree = certified_http.decode(witness)
+    except ValueError:
+        return False
+    found = certified_http.lookup(tree, certified_http.LISTINGS)
+    if found is None or found[0] != "leaf" or found[1] != root_hash(buckets):
+        return False
+    return certified_http.reconstruct(tree) == certified_data
 
 
 # -- inside the canister ---------------------------------------------------------------------
@@ -92,7 +106,14 @@ def refresh(listing_id: int, seller: Principal, price: int, available: int, stat
     joined = cert_bucket_hashes.get()
     joined = joined[: 32 * b] + bucket_hash(_bucket_leaves(b)) + joined[32 * b + 32:]
     cert_bucket_hashes.set(joined)
-    ic.set_certified_data(root_hash_of(joined))
+    ic.set_certified_data(certified_http.root(root_hash_of(joined)))
+
+
+def listings_root() -> bytes:
+    """The listings' root hash (the ``listings`` leaf of the certified tree)."""
+    from .store import cert_bucket_hashes
+
+    return root_hash_of(cert_bucket_hashes.get())
 
 
 def root_hash_of(joined: bytes) -> bytes:

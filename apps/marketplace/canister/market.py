@@ -5,7 +5,9 @@
   it (not while units are locked by a checkout), `delist` takes it down.
 * Images are uploaded in chunks of at most 512 KiB (`begin_image_upload`,
   `upload_image_chunk`, `commit_image`; PNG, JPEG, GIF or WebP, at most 2 MiB) and
-  served by `http_request` at ``/images/<id>`` through the replica's HTTP gateway.
+  served by `http_request` at ``/images/<id>`` through the replica's HTTP gateway,
+  certified (`certified_http`): the gateway checks each answer against the certified
+  SHA-256 of the uploaded bytes.
 * `search` answers words (every word must match the title, description or category),
   filters (category, shop, price range, status: for_sale, active, auction, sold_out or
   any) and a sort, with cursor paging.
@@ -25,7 +27,7 @@ from icframework.sdk.http import (
     url_path,
 )
 
-from . import access, catalogue, certify, collection, limits
+from . import access, catalogue, certified_http, certify, collection, limits
 from .records import (
     Activity,
     Listing,
@@ -332,6 +334,7 @@ def commit_image(image_id: nat64) -> str:
     upload, sha256 = uploads.commit(image_id, who)
     images[image_id] = ImageMeta(who, upload.content_type, upload.size, upload.chunks,
                                  sha256, None)
+    certified_http.set_image(image_id, sha256)
     return f"/images/{image_id}"
 
 
@@ -339,13 +342,17 @@ def _drop_image(image_id: int) -> None:
     meta = images.remove(image_id)
     if meta is not None:
         uploads.delete(image_id, meta.chunks)
+        certified_http.set_image(image_id, None)
 
 
 # -- the HTTP gateway -------------------------------------------------------------------------
 
 @query
 def http_request(request: HttpRequest) -> HttpResponse:
-    """``GET /images/<id>``: an uploaded image (immutable: cached for a year)."""
+    """``GET /images/<id>``: an uploaded image (immutable: cached for a year), with an
+    ``IC-Certificate`` header proving its bytes (`certified_http`) when the replica
+    gives the query a data certificate; a 304 or a ``HEAD`` answer has no body to prove
+    and goes without."""
     path = url_path(request)
     if request.method not in ("GET", "HEAD"):
         return text_response(405, f"{request.method} is not served; images are read with GET")
@@ -355,5 +362,11 @@ def http_request(request: HttpRequest) -> HttpResponse:
     meta = images.get(int(match[1]))
     if meta is None:
         return text_response(404, f"no image {match[1]}")
-    return immutable_response(request, meta.content_type,
-                              uploads.content(int(match[1]), meta.chunks), meta.sha256)
+    response = immutable_response(request, meta.content_type,
+                                  uploads.content(int(match[1]), meta.chunks), meta.sha256)
+    certificate = ic.data_certificate()
+    witness = certified_http.image_witness(int(match[1]), certify.listings_root())
+    if response.status_code == 200 and request.method == "GET" and certificate and witness:
+        response.headers.append(("ic-certificate", certified_http.header_value(certificate,
+                                                                               witness)))
+    return response

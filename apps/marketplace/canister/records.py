@@ -461,8 +461,9 @@ class MarketConfig:
 class CertifiedListing:
     """A listing's price, seller and status as certified data: ``leaf`` is the hash
     `certify.leaf_hash` gives; ``bucket`` the leaves of its bucket (sorted); ``buckets``
-    the 256 bucket hashes whose hash is the canister's certified data, which
-    ``certificate`` (the replica's signed state) reveals."""
+    the 256 bucket hashes whose hash is the ``listings`` leaf of ``witness``, a hash
+    tree whose root is the canister's certified data, which ``certificate`` (the
+    replica's signed state) reveals."""
 
     listing_id: nat64
     price: nat
@@ -473,3 +474,4 @@ class CertifiedListing:
     bucket: list[bytes]
     buckets: list[bytes]
     certificate: bytes | None
+    witness: bytes = b""  # the hash tree revealing the listings' root (`certified_http`)

@@ -65,7 +65,7 @@ def test_the_highest_bid_wins_and_the_outbid_are_refunded(w: World) -> None:
     proof = w.q(BUYER, "certified_listing", a.listing_id)
     assert proof.status.value == "auction" and certify.verify(
         proof.listing_id, proof.seller, proof.price, proof.available, proof.status.value,
-        proof.bucket, proof.buckets, w.market.backend.certified_data)
+        proof.bucket, proof.buckets, w.market.backend.certified_data, proof.witness)
     first = bid(w, BUYER, a.id, START)
     assert first.tag == "Ok" and first.value.status == "leading"
     assert w.balance(MARKET_ID, first.value.escrow.subaccount) == START

@@ -415,10 +415,14 @@ def test_certified_listing_verifies_against_certified_data(w: World) -> None:
     for item in items:
         proof = w.q(BUYER, "certified_listing", item.id)
         assert certify.verify(proof.listing_id, proof.seller, proof.price, proof.available,
-                              proof.status.value, proof.bucket, proof.buckets, data)
+                              proof.status.value, proof.bucket, proof.buckets, data,
+                              proof.witness)
         assert not certify.verify(proof.listing_id, proof.seller, proof.price + 1,
                                   proof.available, proof.status.value, proof.bucket,
-                                  proof.buckets, data)
+                                  proof.buckets, data, proof.witness)
+        assert not certify.verify(proof.listing_id, proof.seller, proof.price,
+                                  proof.available, proof.status.value, proof.bucket,
+                                  proof.buckets, data, proof.witness[:-1])
     assert w.q(BUYER, "certified_listing", items[2].id).price == 999
 
 
