@@ -7,7 +7,12 @@ sellers and buyers get 1,000 MKT each), builds and installs ``apps/marketplace``
 (recorded as ``marketplace``, its install argument naming the token) and, for each demo
 shop that has no listings yet, opens it and lists its items, each with a picture that
 `apps.marketplace.images` draws (a bicycle, a teapot, …). A
-second start adds nothing. Both canisters are deployed by, and controlled only by, the
+second start adds nothing. When the demo's chat canister is recorded (the chat seeder
+runs first), the two are wired for order conversations: the marketplace is installed
+(or upgraded) with ``chat`` naming it, and the chat canister, unless it already trusts
+this marketplace, is upgraded with ``marketplace`` naming it (its install argument;
+the demo's chat has no platform moderators, so the argument's empty list keeps it
+so). Both canisters are deployed by, and controlled only by, the
 demo's admin identity (`icframework.demo.admin_identity`, ``<state dir>/admin.pem``);
 canisters an older version left to the anonymous principal are handed to the admin.
 The demo users' keys are generated on first use and kept in
@@ -36,8 +41,9 @@ from icframework.demo import (
     install_recorded,
     method_table,
 )
+from icframework.deployments import recorded_id
 from icframework.identity import Ed25519Identity
-from icframework.replica import Replica, pack_python_module
+from icframework.replica import CanisterError, Replica, pack_python_module
 
 from .images import picture
 from .token import TOKEN_NAME, deploy_token
@@ -46,6 +52,8 @@ __all__ = ["DEMO_ITEMS", "demo_identities", "faucet", "png", "run_demo", "seed_d
 
 APP_DIR = Path(__file__).resolve().parent
 APP_NAME = "marketplace"
+CHAT_APP_DIR = APP_DIR.parent / "chat"
+CHAT_APP_NAME = "chat"
 CANISTER_MODULE = "apps.marketplace.canister"
 E8S = 10**8
 DEMO_USERS = ("minter", "ana", "ben", "cleo")
@@ -88,12 +96,13 @@ def demo_identities(state_dir: Path) -> dict[str, Ed25519Identity]:
     return demo_keys(state_dir / "demo" / "market-users.json", DEMO_USERS, create=True)
 
 
-def _init_arg(did: str, ledger: Principal, admin: Principal) -> bytes:
+def _init_arg(did: str, ledger: Principal, admin: Principal, chat: Principal | None) -> bytes:
     service = parse_did(did)
     assert service.service_args is not None
+    chat_text = f'opt principal "{chat.to_text()}"' if chat is not None else "null"
     text = (f'(record {{ ledger = principal "{ledger.to_text()}"; '
             f'admin = opt principal "{admin.to_text()}"; arbiter = null; '
-            "platform_fee_bps = opt 250; ledger_fee = opt 10_000 })")
+            f"platform_fee_bps = opt 250; ledger_fee = opt 10_000; chat = {chat_text} }})")
     return encode(service.service_args, parse_values(text, service.service_args,
                                                      env=service.env))
 
@@ -108,10 +117,14 @@ def seed_demo(replica: Replica, url: str, state_dir: Path,
     built = build_app(APP_DIR, pack_python_module,
                       cache_dir=Path(settings.BASE_DIR) / ".build" / "apps", progress=progress)
     admin = admin_identity(state_dir).principal
-    market, done = install_recorded(
-        replica, url, APP_NAME, built.wasm, admin=admin,
-        init_arg=_init_arg(built.did, token.canister_id, people["ana"].principal),
-        upgrade_arg=_init_arg(built.did, token.canister_id, people["ana"].principal))
+    chat = recorded_id(CHAT_APP_NAME, url)
+    if chat is not None and replica.canister_record(chat) is None:
+        chat = None
+    arg = _init_arg(built.did, token.canister_id, people["ana"].principal, chat)
+    market, done = install_recorded(replica, url, APP_NAME, built.wasm, admin=admin,
+                                    init_arg=arg, upgrade_arg=arg)
+    wired = _wire_chat(replica, chat, market, admin, progress) if chat is not None else \
+        "no chat canister: order conversations are off"
     call = TypedCaller(replica, market, method_table(CANISTER_MODULE))
     from apps.marketplace.canister.limits import CHUNK_BYTES
     from apps.marketplace.canister.records import ListingInput
@@ -142,9 +155,34 @@ def seed_demo(replica: Replica, url: str, state_dir: Path,
         f"{token.canister_id.to_text()} ({token.done})",
         "             demo shops: " + ", ".join(s for s, _ in DEMO_ITEMS.values())
         + ("; added " + ", ".join(added) if added else "; nothing new to seed"),
+        f"             order conversations: {wired}",
         f"             controller: the demo admin {admin.to_text()} "
         f"({admin_pem_path(state_dir)})",
     ]
+
+
+def _wire_chat(replica: Replica, chat: Principal, market: Principal, admin: Principal,
+               progress: Callable[[str], None] | None) -> str:
+    """Make the chat canister trust ``market`` to open order rooms (an upgrade with its
+    install argument naming it, unless it does already); what was done. A chat
+    canister the demo's admin does not control is left as it is."""
+    from apps.chat.client import CANISTER_MODULE as CHAT_MODULE
+
+    chat_call = TypedCaller(replica, chat, method_table(CHAT_MODULE))
+    if chat_call(admin, "order_marketplace") == market:
+        return f"chat {chat.to_text()} already opens this marketplace's order rooms"
+    built = build_app(CHAT_APP_DIR, pack_python_module,
+                      cache_dir=Path(settings.BASE_DIR) / ".build" / "apps", progress=progress)
+    service = parse_did(built.did)
+    assert service.service_args is not None
+    text = ("(opt record { moderators = vec {}; "
+            f'marketplace = opt principal "{market.to_text()}" }})')
+    arg = encode(service.service_args, parse_values(text, service.service_args, env=service.env))
+    try:
+        replica.install_code(chat, built.wasm, arg, mode="upgrade", sender=admin)
+    except CanisterError as exc:
+        return f"chat {chat.to_text()} was not upgraded to trust this marketplace ({exc})"
+    return f"chat {chat.to_text()} upgraded to open this marketplace's order rooms"
 
 
 def _query(shop_id: int) -> object:
@@ -161,8 +199,6 @@ def run_demo(replica: Replica, url: str, state_dir: Path,
 
 def faucet(replica: Replica, url: str, state_dir: Path, to: Principal, amount: int) -> int:
     """Mint ``amount`` demo tokens to ``to`` (signed as the demo minter); the block."""
-    from icframework.deployments import recorded_id
-
     token = recorded_id(TOKEN_NAME, url)
     if token is None:
         raise ValueError(f"no {TOKEN_NAME} is recorded: start the replica with --demo")

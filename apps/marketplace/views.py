@@ -60,6 +60,7 @@ def index(request: HttpRequest) -> HttpResponse:
             "didUrl": reverse("marketplace:interface"),
             "ledgerDidUrl": reverse("marketplace:token_interface"),
             "faucetUrl": reverse("marketplace:faucet"),
+            "chatDidUrl": reverse("chat:interface"),
         }
     response = render(
         request,

@@ -14,6 +14,9 @@
 // All text is set with textContent: nothing from a canister is parsed as HTML. A refused
 // call shows the canister's own reject message in the error line.
 //
+// Notifications arrive live over the marketplace's canister socket and buyers and sellers
+// talk about an order in a private room of the chat canister (live.js).
+//
 // A visitor browses the shop window at once (queries need no account); while their
 // wallet is empty a welcome banner offers the faucet's test tokens and a shop of their own.
 
@@ -21,6 +24,7 @@ import {
   Actor, HttpAgent, IDL, Principal, browserIdentity, parseDid, signCallEnvelope,
 } from '../icframework/ic.js';
 import { verifyListing } from './certified.js';
+import { MarketLive } from './live.js';
 
 // Where earlier versions of the apps kept an extractable key: migrated once, then deleted.
 const LEGACY_KEYS = ['icframework.market.identity', 'icframework.chat.identity'];
@@ -74,8 +78,13 @@ function toUnits(text) {
 }
 
 async function actorFrom(url, agent, canisterId) {
-  const { idlFactory } = parseDid(IDL, await (await fetch(url)).text());
-  return Actor.createActor(idlFactory, { agent, canisterId });
+  return (await actorAndTypes(url, agent, canisterId)).actor;
+}
+
+// The actor and the named Candid types of a .did (events are decoded with the types).
+async function actorAndTypes(url, agent, canisterId) {
+  const { idlFactory, types } = parseDid(IDL, await (await fetch(url)).text());
+  return { actor: Actor.createActor(idlFactory, { agent, canisterId }), types };
 }
 
 class Market {
@@ -92,7 +101,8 @@ class Market {
     this.agent = await HttpAgent.create({
       host: this.config.host, identity: this.identity, shouldFetchRootKey: true,
     });
-    this.market = await actorFrom(this.config.didUrl, this.agent, this.config.canisterId);
+    const market = await actorAndTypes(this.config.didUrl, this.agent, this.config.canisterId);
+    this.market = market.actor;
     this.ledger = await actorFrom(this.config.ledgerDidUrl, this.agent, this.config.ledgerId);
     this.settings = await this.market.market_config();
     const me = this.principal.toText();
@@ -120,12 +130,33 @@ class Market {
       button.addEventListener('click', () => { button.form.hidden = true; });
     }
     $('#more-disputes').addEventListener('click', () => this.guarded(() => this.disputes(true)));
+    $('#buy-now').addEventListener('click', () => this.buyNow());
     await this.refreshBalance();
+    await this.startLive(market.types);
     await this.open('browse');
   }
 
+  // Notifications and order conversations (live.js); the page works without them.
+  async startLive(types) {
+    try {
+      const chatId = unopt(await this.market.chat_canister());
+      const chat = chatId && this.config.chatDidUrl
+        ? { ...(await actorAndTypes(this.config.chatDidUrl, this.agent, chatId.toText())), canisterId: chatId.toText() }
+        : null;
+      this.live = new MarketLive(this, types, chat);
+      await this.live.start();
+      $('#notifications').dataset.live = 'true';
+    } catch (error) {
+      this.say(`live notifications are off: ${rejectText(error)}`, true);
+    }
+  }
+
+  format(amount) {
+    return mkt(amount);
+  }
+
   show(id) {
-    for (const section of ['browse', 'item', 'orders', 'sell', 'watchlist', 'disputes']) $(`#${section}`).hidden = section !== id;
+    for (const section of ['browse', 'item', 'orders', 'sell', 'watchlist', 'disputes', 'notifications']) $(`#${section}`).hidden = section !== id;
     const tab = id === 'item' ? 'browse' : id;
     for (const button of document.querySelectorAll('.market-tabs [data-view]')) {
       if (button.dataset.view === tab) button.setAttribute('aria-current', 'page');
@@ -153,6 +184,7 @@ class Market {
       if (view === 'sell') await this.sellView();
       if (view === 'watchlist') await this.watchlist();
       if (view === 'disputes') await this.disputes(false);
+      if (view === 'notifications' && this.live) this.live.clearUnread();
       await this.refreshBalance();
     });
   }
@@ -187,6 +219,7 @@ class Market {
     const page = await this.market.search({
       text: form.text.value, category: [], shop_id: [], min_price: [], max_price: [],
       include_sold_out: false, sort: form.sort.value, cursor: [], limit: 48,
+      status: [form.status.value],
     });
     $('#listings').replaceChildren(...page.listings.map((item) => this.card(item)));
     $('#listings-empty').hidden = page.listings.length > 0;
@@ -270,8 +303,12 @@ class Market {
       ? `leading bid ${mkt(running.leading_amount)}${leader.toText() === this.principal.toText() ? ' (yours)' : ''}`
       : 'no bids yet';
     const ends = new Date(Number(running.ends_at / 1000000n)).toLocaleString();
+    const extended = running.extensions > 0 ? ` (extended ${running.extensions}× by late bids)` : '';
     $('#auction-state').textContent = `Auction: ${leading}; next bid at least ${mkt(running.next_min_bid)}; `
-      + `${running.reserve_met ? 'reserve met' : 'reserve not met'}; ends ${ends}`;
+      + `${running.reserve_met ? 'reserve met' : 'reserve not met'}; ends ${ends}${extended}`;
+    const buyNow = unopt(running.buy_now_price);
+    $('#buy-now').hidden = buyNow === null || item.seller.toText() === this.principal.toText();
+    if (buyNow !== null) $('#buy-now').textContent = `Buy it now for ${mkt(buyNow)}`;
     Object.assign($('#auction-state').dataset, {
       bids: String(running.bids), startsAt: String(running.starts_at), endsAt: String(running.ends_at),
     });
@@ -292,6 +329,23 @@ class Market {
       form.reset();
       await this.refreshBalance();
       this.say(`Your bid of ${mkt(amount)} is in escrow; it comes back if you are outbid.`);
+      await this.item(this.current.id);
+    });
+  }
+
+  async buyNow() {
+    const auction = this.auction;
+    await this.guarded(async () => {
+      const price = unopt(auction.buy_now_price);
+      this.say('Approving the payment…');
+      await this.approve(price);
+      const result = await this.market.buy_now(auction.id);
+      if ('Err' in result) {
+        const tag = variantTag(result.Err);
+        throw new Error(`buying failed: ${tag} ${String(result.Err[tag])}`);
+      }
+      await this.refreshBalance();
+      this.say(`You bought it for ${mkt(price)}; the order is in My orders.`);
       await this.item(this.current.id);
     });
   }
@@ -410,6 +464,11 @@ class Market {
       li.append(' ', button);
     };
     if (asSeller && status === 'paid') action('Mark shipped', () => this.market.ship(order.id, 'sent'));
+    if (this.live && status !== 'pending_payment' && status !== 'failed') {
+      const talk = element('button', { text: asSeller ? 'Message buyer' : 'Message seller', attrs: { type: 'button', 'data-talk': String(order.id) } });
+      talk.addEventListener('click', () => this.guarded(() => this.live.open(order.id)));
+      li.append(' ', talk);
+    }
     if (!asSeller && (status === 'paid' || status === 'shipped')) {
       action('Confirm delivery', () => this.market.confirm_delivery(order.id));
       action('Dispute', () => this.market.open_dispute(order.id, 'not as described'));
@@ -442,7 +501,7 @@ class Market {
     $('#dashboard-stats').textContent = `${shop.sales} sold${rating}`;
     const page = await this.market.search({
       text: '', category: [], shop_id: [shop.id], min_price: [], max_price: [],
-      include_sold_out: true, sort: 'newest', cursor: [], limit: 100,
+      include_sold_out: true, sort: 'newest', cursor: [], limit: 100, status: [],
     });
     $('#my-listings tbody').replaceChildren(...page.listings.map((item) => {
       const status = variantTag(item.status);
@@ -522,6 +581,7 @@ class Market {
       const auction = await this.market.start_auction(
         item.id, toUnits(form.start.value), toUnits(form.reserve.value),
         toUnits(form.increment.value), BigInt(Math.round(hours * NS_PER_HOUR)));
+      if (form.buynow.value) await this.market.set_buy_now(auction.id, [toUnits(form.buynow.value)]);
       form.hidden = true;
       const ends = new Date(Number(auction.ends_at / 1000000n)).toLocaleString();
       this.say(`“${item.title}” is up for auction until ${ends}.`);
