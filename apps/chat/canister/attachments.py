@@ -14,7 +14,8 @@ it (`drop_message`). `gateway` serves the bytes at `AttachmentView.path`.
 
 State: ``att_meta[id]`` → `Attachment`; its bytes in ``att_chunks`` (`uploads`);
 ``att_by_message[(room, message, id)]``; ``att_unsent[(owner, id)]`` and
-``att_unsent_due[(deadline, id)]`` for attachments not sent yet.
+``att_unsent_due[(deadline, id)]`` for attachments not sent yet, swept by one timer
+armed for the earliest deadline (``att_sweep_armed``).
 """
 
 from __future__ import annotations
@@ -116,6 +117,8 @@ meta = StableBTreeMap[nat64, Attachment]("att_meta")
 by_message = StableBTreeMap[tuple[nat64, nat64, nat64], bool]("att_by_message")
 unsent = StableBTreeMap[tuple[Principal, nat64], nat64]("att_unsent")
 unsent_due = StableBTreeMap[tuple[nat64, nat64], bool]("att_unsent_due")
+sweep_armed = StableCell[nat64]("att_sweep_armed", default=0)
+"""The deadline the sweep timer is armed for (0: none): one timer, not one per upload."""
 uploads = ChunkedUploads(
     "att_", ATTACHMENT_CHUNK_BYTES,
     signatures={t: (b"",) for t in [*INLINE_TYPES, FILE_TYPE]},  # `sniff` checks first
@@ -187,7 +190,7 @@ def begin_attachment(room_id: nat64, name: str, content_type: str, size: nat64
     deadline = now + UNSENT_ATTACHMENT_TTL_NS
     unsent[(me, attachment_id)] = deadline
     unsent_due[(deadline, attachment_id)] = True
-    set_timer(UNSENT_ATTACHMENT_TTL_NS, sweep_unsent)
+    _arm_sweep(deadline)
     return AttachmentTicket(id=attachment_id, chunk_bytes=ATTACHMENT_CHUNK_BYTES,
                             chunks=upload.chunks)
 
@@ -231,14 +234,27 @@ def cancel_attachment(attachment_id: nat64) -> None:
     _drop(attachment_id, found)
 
 
+def _arm_sweep(deadline: int) -> None:
+    armed = sweep_armed.get()
+    if armed and armed <= deadline:
+        return
+    sweep_armed.set(deadline)
+    set_timer(max(0, deadline - ic.time()), sweep_unsent)
+
+
 def sweep_unsent() -> None:
-    """Timer: drop the attachments whose time to be sent has passed."""
+    """Timer: drop the attachments whose time to be sent has passed, then arm for the
+    next deadline."""
+    sweep_armed.set(0)
     now = ic.time()
     for (deadline, attachment_id), _ in list(unsent_due.range((0, 0), (now + 1, 0))):
         unsent_due.remove((deadline, attachment_id))
         found = meta.get(attachment_id)
         if found is not None and found.message_id is None:
             _drop(attachment_id, found)
+    following = next(unsent_due.range((0, 0), (MAX_ID, 0), limit=1), None)
+    if following is not None:
+        _arm_sweep(following[0][0])
 
 
 # -- messages -----------------------------------------------------------------------------

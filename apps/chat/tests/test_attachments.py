@@ -194,3 +194,15 @@ def test_attachments_not_sent_in_time_are_dropped_by_the_timer(
     assert whole_body(c, kept.path) == PNG[:2000]
     with pytest.raises(Reject, match=f"there is no attachment {forgotten.id} of yours"):
         alice.send_attachments(room, "", None, [forgotten.id])
+
+
+def test_one_sweep_timer_serves_every_unsent_attachment(c: LocalCanister, alice: As) -> None:
+    room = group(c, alice)
+    first = upload(alice, room, PNG[:1000])
+    c.advance_time(limits.UNSENT_ATTACHMENT_TTL_NS // 2)
+    second = upload(alice, room, PNG[:1000])
+    assert c.advance_time(limits.UNSENT_ATTACHMENT_TTL_NS // 2) == 1
+    assert first.id not in attachments_mod.meta and second.id in attachments_mod.meta
+    assert c.advance_time(limits.UNSENT_ATTACHMENT_TTL_NS // 2) == 1  # armed again
+    assert second.id not in attachments_mod.meta
+    assert attachments_mod.sweep_armed.get() == 0
