@@ -18,8 +18,9 @@ pytestmark = requires_node
 
 BUNDLE = ROOT / "icframework" / "static" / "icframework" / "ic.js"
 EXPORTS = [
-    "Actor", "AnonymousIdentity", "CanisterSocket", "Certificate", "DidSyntaxError",
-    "ECDSAKeyIdentity", "HttpAgent", "IDL", "Principal", "WebCryptoEd25519Identity",
+    "Actor", "AnonymousIdentity", "CanisterSocket", "Certificate", "DerivedKeyMaterial",
+    "DerivedPublicKey", "DidSyntaxError", "ECDSAKeyIdentity", "EncryptedVetKey", "HttpAgent",
+    "IDL", "Principal", "TransportSecretKey", "WebCryptoEd25519Identity",
     "browserIdentity", "challengeMessage", "lookupResultToBuffer", "parseDid",
     "signCallEnvelope", "socketUrl",
 ]

@@ -68,10 +68,12 @@ async def e2e_key(room_id: nat64, transport_public_key: bytes) -> E2eKey:
 
 
 @update
-def send_sealed(room_id: nat64, body: Sealed) -> MessageView:
+def send_sealed(room_id: nat64, body: Sealed, reply_to: nat64 | None) -> MessageView:
     """Post an end-to-end-encrypted message to a direct room: AES-GCM ``ciphertext``
-    (16 bytes of tag and up to 40,000 bytes of text) and its 12-byte ``nonce``. The
-    message has empty text; publishes ``message`` like `send_message`."""
+    (16 bytes of tag and up to 40,000 bytes of text) and its 12-byte ``nonce``,
+    optionally replying to a message (its quote has no excerpt: the page shows its own
+    decrypted copy). The message has empty text; publishes ``message`` like
+    `send_message`."""
     me, user, room, member = membership(room_id)
     check_sealed(room, body)
-    return post_message(me, user.handle, room, member, "", None, sealed=body)
+    return post_message(me, user.handle, room, member, "", reply_to, sealed=body)

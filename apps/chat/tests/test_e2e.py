@@ -90,7 +90,7 @@ def test_sealed_messages_store_no_plaintext(c: LocalCanister, alice: As, bob: As
     key = vetkey_of(alice, room)
     ciphertext, nonce = seal(key, PLAINTEXT)
     records = base.records
-    sent = alice.send_sealed(room, records.Sealed(ciphertext=ciphertext, nonce=nonce))
+    sent = alice.send_sealed(room, records.Sealed(ciphertext=ciphertext, nonce=nonce), None)
     assert (sent.text, sent.html, sent.sealed.ciphertext) == ("", "", ciphertext)
     events = [e.value for t, e in base.drain(c) if t == room_topic(room) and e.tag == "message"]
     assert events[-1].sealed.nonce == nonce and events[-1].text == ""
@@ -115,17 +115,21 @@ def test_sealed_message_rules(c: LocalCanister, alice: As, bob: As) -> None:
     records = base.records
     ok = records.Sealed(ciphertext=b"\x01" * 32, nonce=b"\x02" * 12)
     with pytest.raises(Reject, match="needs a 12-byte nonce, got 8 bytes"):
-        alice.send_sealed(room, records.Sealed(ciphertext=b"\x01" * 32, nonce=b"\x02" * 8))
+        alice.send_sealed(room, records.Sealed(ciphertext=b"\x01" * 32, nonce=b"\x02" * 8),
+                          None)
     with pytest.raises(Reject, match="is 16–40064 bytes"):
-        alice.send_sealed(room, records.Sealed(ciphertext=b"\x01" * 15, nonce=b"\x02" * 12))
+        alice.send_sealed(room, records.Sealed(ciphertext=b"\x01" * 15, nonce=b"\x02" * 12),
+                          None)
     group = alice.create_room("plain", "", True).room.id
     with pytest.raises(Reject, match="end-to-end encryption is for direct rooms"):
-        alice.send_sealed(group, ok)
+        alice.send_sealed(group, ok, None)
     with pytest.raises(Reject, match="end-to-end encryption is for direct rooms"):
         alice.e2e_key(group, b"\x00" * 48)
     with pytest.raises(Reject, match="48-byte compressed G1 point, got 3 bytes"):
         alice.e2e_key(room, b"abc")
-    sent = alice.send_sealed(room, ok)
+    sent = alice.send_sealed(room, ok, None)
+    answer = bob.send_sealed(room, ok, sent.id)
+    assert answer.reply_to == sent.id and answer.quote.excerpt == ""
     with pytest.raises(Reject, match="cannot be edited"):
         alice.edit_message(room, sent.id, "plain now")
     reply = bob.send_sealed_thread_reply(room, sent.id, ok)

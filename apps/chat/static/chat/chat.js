@@ -26,10 +26,18 @@
 // A visitor without a handle sees the landing: the public rooms with the recent
 // messages of one of them (anyone may read public rooms, docs/chat.md) next to the
 // sign-up form; the connection badge shows only once the page follows rooms live.
+//
+// Direct messages are end-to-end encrypted (e2e.js): the page seals what it sends to a
+// direct room and opens what it receives; search covers the messages it opened, here.
+// Threads open in a panel beside the room (threads.js). Rooms can be favourites (listed
+// first) or archived (folded away); own messages show delivered/read receipts; a message
+// can be scheduled for later (plain rooms only: a sealed body needs the page to send it).
 
 import {
   Actor, CanisterSocket, HttpAgent, IDL, Principal, browserIdentity, parseDid,
 } from '../icframework/ic.js';
+import { DirectKeys } from './e2e.js';
+import { ThreadPanel } from './threads.js';
 import { attachmentNodes, bindTray } from './attachments.js';
 import { Polls, expiredBy } from './polls.js';
 
@@ -48,6 +56,7 @@ const QUICK_REACTIONS = ['👍', '❤️', '😂'];
 const FRAME_BUDGET_SPENT = 4008;    // the server's close code: wait before reconnecting
 const EVENTS_MISSED = 4410;         // the server's close code: catch up and reconnect now
 const RANK = { owner: 3, admin: 2, member: 1 };
+const RECEIPT_ROOM_MAX = 50;        // rooms up to this size list every member's markers
 
 const $ = (selector) => document.querySelector(selector);
 
@@ -180,6 +189,12 @@ class ChatPage {
     this.pollTimer = null;
     this.syncing = null;
     this.lastTyping = 0;
+    this.keys = null;                // DirectKeys: the direct rooms' AES-GCM keys
+    this.threads = null;             // ThreadPanel
+    this.plain = new Map();          // "room:id" -> text of an opened sealed message
+    this.threadUnread = new Map();   // root id (string) -> unread replies, open room
+    this.marks = null;               // principal -> { delivered, read }, open room (small rooms)
+    this.marksRefresh = null;
   }
 
   async start() {
@@ -195,6 +210,8 @@ class ChatPage {
       host: this.config.host, identity: this.identity, shouldFetchRootKey: true,
     });
     this.chat = Actor.createActor(idlFactory, { agent: this.agent, canisterId: this.config.canisterId });
+    this.keys = new DirectKeys(this.chat, `${this.config.canisterId}:${this.principal}`);
+    this.threads = new ThreadPanel(this);
     this.bindForms();
     this.tray = bindTray(this);
     this.polls = new Polls(this);
@@ -372,6 +389,12 @@ class ChatPage {
       this.sendTyping();
     });
     this.onClick('#cancel-compose', () => this.resetCompose());
+    this.onClick('#schedule-send', () => this.scheduleCompose());
+    this.onClick('#show-archived', () => {
+      const list = $('#archived-rooms');
+      list.hidden = !list.hidden;
+      $('#show-archived').setAttribute('aria-expanded', String(!list.hidden));
+    });
     // Back online: try the socket now rather than at the end of the back-off.
     window.addEventListener('online', () => {
       if (this.socket || this.connecting || !this.me) return;
@@ -583,9 +606,13 @@ class ChatPage {
     const rooms = await this.chat.my_rooms();
     this.rooms = new Map(rooms.map((view) => [String(view.room.id), view]));
     const list = $('#rooms');
+    const archivedList = $('#archived-rooms');
     list.replaceChildren();
+    archivedList.replaceChildren();
     this.syncTopics();
-    for (const view of rooms) {
+    // Favourites first (each group keeps the canister's most-recent-first order).
+    const ordered = [...rooms.filter((v) => v.favourite), ...rooms.filter((v) => !v.favourite)];
+    for (const view of ordered) {
       const open = this.roomId !== null && view.room.id === this.roomId;
       const unread = open ? 0 : view.unread;
       const kind = roomKind(view.room);
@@ -602,8 +629,19 @@ class ChatPage {
         }),
       ]);
       item.querySelector('button').addEventListener('click', () => this.run(() => this.openRoom(view.room.id)));
-      list.append(item);
+      item.append(
+        button(view.favourite ? 'favourite on btn-sm btn-ghost' : 'favourite btn-sm btn-ghost', view.favourite ? '★' : '☆',
+          () => this.run(() => this.setRoomFlag('set_favourite', view.room.id, !view.favourite)),
+          { title: view.favourite ? 'Remove from favourites' : 'Add to favourites', 'aria-pressed': String(view.favourite) }),
+        button('archive btn-sm btn-ghost', view.archived ? 'Unarchive' : 'Archive',
+          () => this.run(() => this.setRoomFlag('set_archived', view.room.id, !view.archived))),
+      );
+      if (view.favourite) item.classList.add('is-favourite');
+      (view.archived ? archivedList : list).append(item);
     }
+    const archivedCount = archivedList.childElementCount;
+    $('#archived-box').hidden = archivedCount === 0;
+    $('#show-archived').textContent = `Archived (${archivedCount})`;
     const after = this.openView();
     if (after) {
       this.renderRoomHeader();
@@ -613,6 +651,11 @@ class ChatPage {
         this.schedulePinnedRefresh();
       }
     }
+  }
+
+  async setRoomFlag(method, roomId, value) {
+    await this.chat[method](roomId, value);
+    await this.refreshRooms();
   }
 
   async refreshPublicRooms() {
@@ -649,6 +692,8 @@ class ChatPage {
     $('#show-invites').hidden = !this.isManager();
     $('#show-reports').hidden = !this.isManager();
     $('#leave-room').hidden = kind === 'direct';
+    $('#room-e2e').hidden = kind !== 'direct';
+    $('#schedule-box').hidden = kind === 'direct';
     if (!this.isManager()) {
       $('#invites-panel').hidden = true;
       $('#reports-panel').hidden = true;
@@ -678,6 +723,10 @@ class ChatPage {
     $('#reports-panel').hidden = true;
     $('#load-older').hidden = true;
     $('#typing').textContent = '';
+    this.threads.close();
+    this.threadUnread = new Map();
+    this.marks = null;
+    $('#scheduled-box').hidden = true;
     $('#room').hidden = false;
     $('#room-name').textContent = `room ${roomId}`;
     this.renderRoomHeader();
@@ -691,6 +740,7 @@ class ChatPage {
     await this.refreshPinned();
     await this.markRead();
     await this.refreshRooms();
+    await Promise.all([this.refreshThreads(), this.refreshMarks(), this.refreshScheduled()]);
     if (roomId !== this.roomId) return;
     $('#room').dataset.ready = 'true';
     if (focus !== undefined) await this.focusMessage(focus);
@@ -700,6 +750,7 @@ class ChatPage {
   closeRoom(note) {
     this.roomId = null;
     this.messages = new Map();
+    this.threads.close();
     this.hideConfirm();
     $('#room').hidden = true;
     $('#room').dataset.ready = 'false';
@@ -1017,6 +1068,17 @@ class ChatPage {
     const roomId = scope === 'room' ? this.roomId : null;
     this.run(async () => {
       const hits = await this.chat.search(opt(roomId), text, SEARCH_LIMIT);
+      // Encrypted messages are searched here, among those this page has decrypted.
+      const local = this.localHits(text, roomId).map(({ room, id, plain }) => {
+        const view = this.rooms.get(String(room));
+        const shown = room === this.roomId ? this.messages.get(String(id)) : null;
+        return {
+          room_id: room,
+          room_name: view ? roomTitle(view) : `room ${room}`,
+          message: { id, author_handle: shown ? shown.author_handle : '', text: plain },
+        };
+      });
+      hits.push(...local.slice(0, SEARCH_LIMIT - hits.length));
       const where = roomId === null ? 'in your rooms' : 'in this room';
       $('#search-summary').textContent =
         `${hits.length} ${hits.length === 1 ? 'message' : 'messages'} with “${excerpt(text, 40)}” ${where}`;
@@ -1057,7 +1119,7 @@ class ChatPage {
     $('#pinned-bar').hidden = pinned.length === 0;
     $('#pinned-list').replaceChildren(...pinned.map((message) => {
       const item = element('li', { className: 'pinned-item', attrs: { 'data-message-id': String(message.id) } }, [
-        button('jump', `@${message.author_handle}: ${excerpt(message.text, 80)}`,
+        button('jump', `@${message.author_handle}: ${excerpt(this.textOf(message), 80)}`,
           () => this.run(() => this.focusMessage(message.id))),
       ]);
       if (canPin) item.append(button('unpin', 'Unpin', () => this.setPinned(message, false)));
@@ -1083,11 +1145,19 @@ class ChatPage {
     const tag = tagOf(event);
     const value = event[tag];
     if (value.seq !== undefined && value.seq > this.seq) this.seq = value.seq;
-    if (tag === 'message' || tag === 'edited') {
+    if ((tag === 'message' || tag === 'edited') && value.thread_root.length) {
+      this.threads.onReply(value);
+      if (tag === 'message') this.refreshThreadsSoon();
+    } else if (tag === 'message' || tag === 'edited') {
       const isNew = !this.messages.has(String(value.id));
       this.upsert(value);
+      this.threads.onRoot(value);
       if (isNew && document.visibilityState === 'visible') this.markRead();
+      else if (isNew) this.markDelivered();
+    } else if (tag === 'read' || tag === 'delivered') {
+      this.applyMark(tag, value);
     } else if (tag === 'deleted') {
+      this.threads.onDeleted(value.room_id, value.message_id);
       const message = this.messages.get(String(value.message_id));
       if (message) {
         this.upsert({
@@ -1161,8 +1231,10 @@ class ChatPage {
 
   // Replies and events can arrive in either order: a view older than the one shown is dropped.
   upsert(message, { scroll = true } = {}) {
+    if (message.thread_root.length) return;    // a thread reply: the thread panel shows it
     const shown = this.messages.get(String(message.id));
     if (shown && shown.seq > message.seq) return;
+    if (message.sealed.length) this.revealOnce(message);
     this.messages.set(String(message.id), message);
     if ((shown ? shown.pinned : false) !== message.pinned || (message.pinned && shown && shown.text !== message.text)) {
       this.schedulePinnedRefresh();
@@ -1190,9 +1262,11 @@ class ChatPage {
     }
   }
 
-  renderMessage(message) {
+  renderMessage(message, { inThread = false } = {}) {
     const mine = message.author.toText() === this.principal;
+    const sealed = message.sealed.length > 0;
     const classes = ['message'];
+    if (sealed) classes.push('sealed');
     if (mine) classes.push('mine');
     if (message.deleted) classes.push('deleted');
     if (message.pinned) classes.push('is-pinned');
@@ -1214,19 +1288,25 @@ class ChatPage {
       }));
     }
     if (message.pinned) header.append(element('span', { className: 'pinned', text: '📌', attrs: { title: 'pinned' } }));
+    if (sealed) header.append(element('span', { className: 'lock', text: '🔒', attrs: { title: 'end-to-end encrypted' } }));
+    if (mine && !message.deleted && !inThread) {
+      const receipt = this.receiptOf(message);
+      if (receipt) header.append(element('span', { className: 'receipt', text: receipt.text, attrs: { 'data-state': receipt.state } }));
+    }
     item.append(header);
     const quote = unopt(message.quote);
     if (quote) {
+      const quoted = this.plain.get(`${message.room_id}:${quote.message_id}`);
       item.append(element('blockquote', {
         className: 'quote',
-        text: quote.deleted ? 'deleted message' : `@${quote.author_handle}: ${quote.excerpt}`,
+        text: quote.deleted ? 'deleted message' : `@${quote.author_handle}: ${quoted ? excerpt(quoted, 120) : quote.excerpt}`,
       }));
     }
     if (message.deleted) {
       item.append(element('div', { className: 'body', text: 'message deleted' }));
       return item;
     }
-    item.append(renderHtml(message.html));
+    item.append(sealed ? this.sealedBody(message) : renderHtml(message.html));
     item.append(...attachmentNodes(message, this.config.canisterOrigin), ...this.polls.nodes(message));
     const reactions = element('div', { className: 'reactions' });
     for (const reaction of message.reactions) {
@@ -1236,9 +1316,24 @@ class ChatPage {
         { 'data-emoji': reaction.emoji, 'data-count': String(reaction.count) }));
     }
     item.append(reactions);
+    const thread = unopt(message.thread);
+    if (thread && !inThread) {
+      const unread = this.threadUnread.get(String(message.id)) || 0;
+      item.append(button('thread-link btn-sm btn-ghost',
+        `💬 ${thread.reply_count} ${thread.reply_count === 1 ? 'reply' : 'replies'}${unread ? ` · ${unread} new` : ''}`,
+        () => this.run(() => this.threads.open(message)), { 'data-unread': String(unread) }));
+    }
     const actions = element('div', { className: 'actions' });
     const action = (className, text, handler, attrs) => actions.append(button(className, text, handler, attrs));
+    if (inThread) {
+      if (mine && message.thread_root.length) {
+        action('delete', 'Delete', () => this.run(() => this.chat.delete_message(message.room_id, message.id)));
+      }
+      item.append(actions);
+      return item;
+    }
     action('reply', 'Reply', () => this.startReply(message));
+    action('thread', 'Thread', () => this.run(() => this.threads.open(message)));
     for (const emoji of QUICK_REACTIONS) {
       action('react', emoji, () => this.toggleReaction(message, emoji), { 'data-emoji': emoji, title: `react ${emoji}` });
     }
@@ -1247,7 +1342,7 @@ class ChatPage {
       else action('pin', 'Pin', () => this.setPinned(message, true));
     }
     if (mine) {
-      action('edit', 'Edit', () => this.startEdit(message));
+      if (!sealed) action('edit', 'Edit', () => this.startEdit(message));
       action('delete', 'Delete', () => this.run(() => this.chat.delete_message(message.room_id, message.id)));
     } else {
       if (this.isManager()) {
@@ -1258,7 +1353,7 @@ class ChatPage {
         }));
       }
       action('report', 'Report', () => this.ask({
-        text: `Report @${message.author_handle}'s message to the room's admins: “${excerpt(message.text, 80)}”`,
+        text: `Report @${message.author_handle}'s message to the room's admins: “${excerpt(this.textOf(message), 80)}”`,
         confirm: 'Report',
         reason: { placeholder: 'What is wrong with it?', required: true },
         action: async (reason) => {
@@ -1295,7 +1390,8 @@ class ChatPage {
   startReply(message) {
     this.editing = null;
     this.replyTo = message;
-    this.showComposeContext(`Replying to @${message.author_handle}: ${message.text.slice(0, 80)}`);
+    const text = this.textOf(message);
+    this.showComposeContext(`Replying to @${message.author_handle}: ${text.slice(0, 80)}`);
     $('#compose textarea').focus();
   }
 
@@ -1326,15 +1422,183 @@ class ChatPage {
     if ((!text.trim() && !this.tray.hasFiles()) || this.roomId === null) return;
     const roomId = this.roomId;
     this.run(async () => {
-      const view = this.editing
-        ? await this.chat.edit_message(roomId, this.editing.id, text)
-        : this.tray.hasFiles() ? await this.tray.send(roomId, text, opt(this.replyTo && this.replyTo.id))
-        : await this.chat.send_message(roomId, text, opt(this.replyTo && this.replyTo.id));
+      const replyTo = opt(this.replyTo && this.replyTo.id);
+      let view;
+      if (this.editing) {
+        view = await this.chat.edit_message(roomId, this.editing.id, text);
+      } else if (this.tray.hasFiles()) {
+        view = await this.tray.send(roomId, text, replyTo);
+      } else if (this.isSealedRoom(roomId)) {
+        view = await this.chat.send_sealed(roomId, await this.keys.seal(roomId, text), replyTo);
+        this.plain.set(plainKey(view), text.trim());
+      } else {
+        view = await this.chat.send_message(roomId, text, replyTo);
+      }
       this.resetCompose();
       if (view.room_id === this.roomId) this.upsert(view);
     });
   }
+
+  // -- end-to-end encryption (direct rooms) ---------------------------------------------------
+
+  // What a message says: its text, or for a sealed one what this page decrypted ('' until then).
+  textOf(message) {
+    if (!message.sealed.length) return message.text;
+    const text = this.plain.get(plainKey(message));
+    if (typeof text !== 'string') this.revealOnce(message);
+    return typeof text === 'string' ? text : '';
+  }
+
+  isSealedRoom(roomId) {
+    const view = this.rooms.get(String(roomId));
+    return Boolean(view) && isDirect(view.room);
+  }
+
+  sealedBody(message) {
+    const text = this.plain.get(plainKey(message));
+    if (text === undefined) return element('div', { className: 'body sealed-pending', text: '🔒 decrypting…' });
+    if (text === null) return element('div', { className: 'body sealed-failed', text: '🔒 this message cannot be decrypted here' });
+    return element('div', { className: 'body sealed-text', text });
+  }
+
+  revealOnce(message) {
+    if (!this.plain.has(plainKey(message))) this.reveal(message);
+  }
+
+  // Decrypt a sealed message, then show it (in the room or the thread panel).
+  reveal(message) {
+    const key = plainKey(message);
+    this.plain.set(key, undefined);
+    this.keys.open(message.room_id, message.sealed[0]).then(
+      (text) => this.plain.set(key, text),
+      () => this.plain.set(key, null),
+    ).then(() => {
+      if (message.pinned) this.schedulePinnedRefresh();
+      const current = this.messages.get(String(message.id));
+      if (current && message.room_id === this.roomId) this.upsert(current, { scroll: false });
+      if (this.threads.isOpen(message.room_id)) {
+        if (message.thread_root.length) this.threads.onReply(message);
+        else this.threads.onRoot(message);
+      }
+    });
+  }
+
+  // The messages this page decrypted that contain every word of `text` (newest first).
+  localHits(text, roomId) {
+    const words = text.toLowerCase().split(/\s+/).filter(Boolean);
+    const hits = [];
+    for (const [key, plain] of this.plain) {
+      if (typeof plain !== 'string') continue;
+      const [room, id] = key.split(':').map(BigInt);
+      if (roomId !== null && room !== roomId) continue;
+      const lower = plain.toLowerCase();
+      if (words.every((word) => lower.includes(word))) hits.push({ room, id, plain });
+    }
+    return hits.sort((a, b) => (a.id > b.id ? -1 : 1));
+  }
+
+  // -- threads --------------------------------------------------------------------------------
+
+  async refreshThreads() {
+    if (this.roomId === null) return;
+    const roomId = this.roomId;
+    const threads = await this.chat.my_threads([roomId]);
+    if (roomId !== this.roomId) return;
+    this.threadUnread = new Map(threads.map((t) => [String(t.root.id), t.unread]));
+    this.rerenderMessages();
+  }
+
+  refreshThreadsSoon() {
+    clearTimeout(this.threadsRefresh);
+    this.threadsRefresh = setTimeout(() => this.refreshThreads().catch(() => {}), 200);
+  }
+
+  threadRead(roomId, rootId) {
+    if (roomId !== this.roomId) return;
+    this.threadUnread.set(String(rootId), 0);
+    const root = this.messages.get(String(rootId));
+    if (root) this.upsert(root, { scroll: false });
+  }
+
+  // -- receipts -------------------------------------------------------------------------------
+
+  async refreshMarks() {
+    const view = this.openView();
+    if (!view || view.room.member_count > RECEIPT_ROOM_MAX) { this.marks = null; return; }
+    const roomId = this.roomId;
+    const marks = await this.chat.room_marks(roomId);
+    if (roomId !== this.roomId) return;
+    this.marks = new Map(marks.map((m) => [m.user.toText(), { delivered: m.delivered, read: m.read }]));
+    this.rerenderMessages();
+  }
+
+  applyMark(tag, event) {
+    if (!this.marks || event.room_id !== this.roomId) return;
+    const user = event.user.toText();
+    const mark = this.marks.get(user) || { delivered: 0n, read: 0n };
+    if (tag === 'read' && event.up_to > mark.read) mark.read = event.up_to;
+    if (event.up_to > mark.delivered) mark.delivered = event.up_to;
+    this.marks.set(user, mark);
+    clearTimeout(this.marksRefresh);
+    this.marksRefresh = setTimeout(() => this.rerenderMessages(), 100);
+  }
+
+  // ✓ sent, ✓✓ delivered to everyone else, read by the peer (direct) or by k of n (group).
+  receiptOf(message) {
+    if (!this.marks || message.room_id !== this.roomId) return null;
+    const others = [...this.marks.entries()].filter(([user]) => user !== this.principal).map(([, m]) => m);
+    if (!others.length) return null;
+    const read = others.filter((m) => m.read >= message.id).length;
+    const delivered = others.filter((m) => m.delivered >= message.id).length;
+    if (read === others.length) return { state: 'read', text: others.length === 1 ? '✓✓ read' : '✓✓ read by all' };
+    if (read > 0) return { state: 'partly-read', text: `✓✓ read by ${read} of ${others.length}` };
+    if (delivered === others.length) return { state: 'delivered', text: '✓✓ delivered' };
+    return { state: 'sent', text: '✓ sent' };
+  }
+
+  async markDelivered() {
+    let last = 0n;
+    for (const message of this.messages.values()) if (message.id > last) last = message.id;
+    if (last > 0n) await this.chat.mark_delivered(this.roomId, last).catch(() => {});
+  }
+
+  // -- scheduled messages ---------------------------------------------------------------------
+
+  scheduleCompose() {
+    const box = $('#compose textarea');
+    const when = $('#schedule-at').value;
+    if (!box.value.trim() || this.roomId === null) return;
+    if (!when) { this.error('pick when to send it'); return; }
+    const at = BigInt(new Date(when).getTime()) * 1_000_000n;
+    const roomId = this.roomId;
+    this.run(async () => {
+      const item = await this.chat.schedule_message(roomId, box.value, at);
+      this.resetCompose();
+      this.notify(`Scheduled for ${timeOf(item.at).toLocaleString()}.`);
+      await this.refreshScheduled();
+    });
+  }
+
+  async refreshScheduled() {
+    if (this.roomId === null) return;
+    const roomId = this.roomId;
+    const items = await this.chat.my_scheduled([roomId]);
+    if (roomId !== this.roomId) return;
+    $('#scheduled-box').hidden = items.length === 0;
+    $('#scheduled').replaceChildren(...items.map((item) => element('li', {
+      className: 'scheduled-item', attrs: { 'data-scheduled-id': String(item.id) },
+    }, [
+      element('time', { text: timeOf(item.at).toLocaleString() }),
+      element('span', { className: 'scheduled-text', text: excerpt(item.text, 80) }),
+      button('cancel-scheduled btn-sm btn-ghost', 'Cancel', () => this.run(async () => {
+        await this.chat.cancel_scheduled(item.id);
+        await this.refreshScheduled();
+      })),
+    ])));
+  }
 }
+
+const plainKey = (message) => `${message.room_id}:${message.id}`;
 
 const config = JSON.parse($('#chat-config').textContent);
 if (config) {
