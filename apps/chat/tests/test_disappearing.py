@@ -115,3 +115,14 @@ def test_messages_sent_after_the_ttl_is_lifted_stay(c: LocalCanister, alice: As)
 def whole_chunks(attachment_id: int) -> int:
     return len(list(attachments_mod.uploads.chunks.range((attachment_id, 0),
                                                          (attachment_id + 1, 0))))
+
+
+def test_expiry_survives_an_upgrade(c: LocalCanister, alice: As) -> None:
+    room = group(c, alice)
+    alice.set_room_ttl(room, TTL)
+    said = alice.send_message(room, "still goes after the upgrade", None)
+    c.upgrade(None)
+    assert alice.room(room).ttl_ns == TTL
+    c.advance_time(said.created_at + TTL - c.backend.time())
+    assert store.messages[(room, said.id)].text == ""
+    assert alice.message(room, said.id).expired
