@@ -1,7 +1,7 @@
 """Every page on the shared shell in headless Chromium, at phone and desktop widths, light and dark.
 
-A module fixture starts ``manage.py runreplica --demo`` (chat and marketplace seeded)
-in a scratch project and launches Debian's Chromium. Each page the shell links to —
+The session's ``manage.py runreplica --demo`` (every app seeded, `tests.demo_server`)
+serves the pages, and a module fixture launches Debian's Chromium. Each page the shell links to —
 the dashboard, chat and marketplace, and any app added later — plus the page that
 ``startdapp`` scaffolds (its template rendered as a new app's view renders it, served at
 ``/hello/`` on the same origin) is opened as a first-time visitor at 390×844 and
@@ -29,7 +29,7 @@ from django.template import engines
 from django.test import RequestFactory
 
 from icframework.templatetags.icframework_shell import nav_items
-from tests.agent.live_replica import served_project
+from tests.agent.live_replica import ServedProject
 from tests.browser import chromium, console_errors, new_context, requires_chromium, wait_until
 
 pytestmark = requires_chromium
@@ -64,11 +64,10 @@ PAGES += [Page(item.url.strip("/"), item.url, ".shell-nav") for item in nav_item
 
 
 @pytest.fixture(scope="module")
-def demo_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The URL of a replica serving the demo apps, seeded."""
-    project = tmp_path_factory.mktemp("screenshots_project")
-    with served_project(project, demo=True, startup_seconds=600) as served:
-        yield served.url
+def demo_url(demo_project: ServedProject) -> str:
+    """The URL of the session's replica serving the demo apps, seeded
+    (`tests.demo_server`)."""
+    return demo_project.url
 
 
 @pytest.fixture(scope="module")

@@ -22,10 +22,12 @@ from icframework.demo import REPAIRED
 from icframework.identity import AnonymousIdentity, load_pem
 from icframework.replica.embedded import Replica
 from tests.agent.live_replica import ROOT, served_project
+from tests.demo_server import share_build_caches
 from tests.replica.wat_counter import counter_wasm
 
 
 def test_the_demo_starts_with_the_chat_seeded_once(tmp_path: Path) -> None:
+    share_build_caches(tmp_path)  # a new state still; the modules and pictures built before
     with served_project(tmp_path, demo=True) as served:
         url, printed = served.url, served.printed
         assert f"  chat:      {url}/chat/" in printed

@@ -26,7 +26,7 @@ from typing import Any
 import pytest
 
 from apps.social.portraits import portrait
-from tests.agent.live_replica import ServedProject, served_project
+from tests.agent.live_replica import ServedProject
 from tests.browser import chromium, console_errors, new_context, requires_chromium, wait_until
 
 pytestmark = requires_chromium
@@ -54,11 +54,12 @@ TAMPERED_CHECKS = """async (attestationId) => {
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedProject]:
-    """The demo: chat, marketplace and the seeded social network."""
-    with served_project(tmp_path_factory.mktemp("social_project"), demo=True) as project:
-        assert f"  social:    {project.url}/social/" in project.printed, project.printed
-        yield project
+def served(demo_project: ServedProject) -> ServedProject:
+    """The session's demo (`tests.demo_server`): chat, marketplace and the seeded social
+    network."""
+    assert f"  social:    {demo_project.url}/social/" in demo_project.printed, \
+        demo_project.printed
+    return demo_project
 
 
 @pytest.fixture(scope="module")

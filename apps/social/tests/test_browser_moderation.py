@@ -36,7 +36,7 @@ from apps.social.tests.test_browser import (
 )
 from icframework.identity import Ed25519Identity
 from icframework.replica.admin import admin_identity
-from tests.agent.live_replica import ServedProject, served_project
+from tests.agent.live_replica import ServedProject
 from tests.browser import chromium, console_errors, new_context, requires_chromium
 
 pytestmark = requires_chromium
@@ -46,10 +46,10 @@ LEGACY_KEY = "icframework.chat.identity"
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedProject]:
-    """The demo: chat, marketplace and the seeded social network."""
-    with served_project(tmp_path_factory.mktemp("social_moderation"), demo=True) as project:
-        yield project
+def served(demo_project: ServedProject) -> ServedProject:
+    """The session's demo (`tests.demo_server`): chat, marketplace and the seeded social
+    network."""
+    return demo_project
 
 
 @pytest.fixture(scope="module")

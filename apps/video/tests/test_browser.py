@@ -22,7 +22,6 @@ import hashlib
 import json
 import time
 from collections.abc import Collection, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,7 +34,7 @@ from apps.video.clips import make_clip
 from icframework.agent import Actor, Agent, HttpError
 from icframework.deployments import recorded_id
 from icframework.identity import Ed25519Identity, Identity
-from tests.agent.live_replica import ServedProject, served_project
+from tests.agent.live_replica import ServedProject
 from tests.browser import (
     WAIT_MS,
     chromium,
@@ -84,21 +83,17 @@ def video_of(project: ServedProject) -> Served:
     return Served(project, canister.to_text(), ledger.to_text())
 
 
-@contextmanager
-def served_demo(root: Path) -> Iterator[Served]:
-    """``runreplica --demo`` serving a scratch project under ``root``, with its worker:
-    the scratch settings module has no package, so its Celery app is ``celery_app``
-    (`icframework.workers.project_app`), the project's own."""
-    (root / "celery_app.py").write_text("from config.celery import app  # noqa: F401\n")
-    with served_project(root, demo=True) as project:
-        assert "  worker:    Celery, in this process" in project.printed, project.printed
-        yield video_of(project)
+def served_video(project: ServedProject) -> Served:
+    """The video canister of a demo served with its worker (`tests.demo_server`): the
+    seeded canister, the token, and the transcoder the pages wait for."""
+    assert "  worker:    Celery, in this process" in project.printed, project.printed
+    return video_of(project)
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    with served_demo(tmp_path_factory.mktemp("video_project")) as demo:
-        yield demo
+def served(demo_project: ServedProject) -> Served:
+    """The session's demo, whose worker transcodes what the pages upload."""
+    return served_video(demo_project)
 
 
 @pytest.fixture(scope="module")

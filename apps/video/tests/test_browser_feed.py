@@ -42,12 +42,13 @@ from apps.video.tests.test_browser import (
     playing,
     post_video,
     register,
-    served_demo,
+    served_video,
     wait_ready,
 )
 from icframework.agent import Actor, Agent
 from icframework.identity import Ed25519Identity
 from icframework.replica.admin import admin_identity
+from tests.agent.live_replica import ServedProject
 from tests.browser import chromium, requires_chromium, wait_until
 
 pytestmark = requires_chromium
@@ -56,9 +57,9 @@ LEDGER_DID = Path(__file__).resolve().parents[2] / "marketplace" / "icrc.did"
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    with served_demo(tmp_path_factory.mktemp("video_feed")) as demo:
-        yield demo
+def served(demo_project: ServedProject) -> Served:
+    """The session's demo, whose worker transcodes what the pages upload."""
+    return served_video(demo_project)
 
 
 @pytest.fixture(scope="module")

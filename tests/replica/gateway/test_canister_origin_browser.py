@@ -28,7 +28,7 @@ from icframework.candid import BLOB, NAT16, Field, Record, encode
 from icframework.core import Principal
 from icframework.identity import Ed25519Identity
 from icframework.replica.gateway import HEADERS
-from tests.agent.live_replica import served_project
+from tests.agent.live_replica import ServedProject
 from tests.browser import WAIT_MS, chromium, requires_chromium
 
 pytestmark = requires_chromium
@@ -93,15 +93,15 @@ def hostile_wasm() -> bytes:
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Principal]]:
-    """The demo replica's URL and the hostile canister installed on it."""
-    with served_project(tmp_path_factory.mktemp("origin_project"), demo=True) as project:
-        with Agent(project.url, identity=Ed25519Identity.generate(),
-                   fetch_root_key=True) as agent:
-            management = ManagementCanister(agent)
-            canister = management.provisional_create_canister_with_cycles()
-            management.install_code(canister, hostile_wasm())
-        yield project.url, canister
+def served(demo_project: ServedProject) -> tuple[str, Principal]:
+    """The session's demo replica's URL (`tests.demo_server`) and the hostile canister
+    installed on it."""
+    with Agent(demo_project.url, identity=Ed25519Identity.generate(),
+               fetch_root_key=True) as agent:
+        management = ManagementCanister(agent)
+        canister = management.provisional_create_canister_with_cycles()
+        management.install_code(canister, hostile_wasm())
+    return demo_project.url, canister
 
 
 @pytest.fixture(scope="module")
