@@ -48,6 +48,8 @@ MAX_REASON_CHARS = 1_000
 
 # -- reading ------------------------------------------------------------------------------
 MAX_HISTORY_PAGE = 100
+MAX_HISTORY_SCAN = 2_000
+"""Stored messages one `history` call examines (thread replies are skipped there)."""
 DEFAULT_PAGE = 50
 MAX_CHANGES_PAGE = 200
 UNREAD_CAP = 100

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-from itertools import islice
 
 from icframework.sdk import Principal, Reject, ic, nat32, nat64, query, update
 
@@ -35,6 +34,7 @@ from .limits import (
     MAX_CHANGES_PAGE,
     MAX_DISTINCT_REACTIONS,
     MAX_HISTORY_PAGE,
+    MAX_HISTORY_SCAN,
     MAX_PINS,
     MAX_SEALED_BYTES,
     MAX_TEXT_CHARS,
@@ -433,20 +433,34 @@ def _reader_views() -> Views:
 def history(room_id: nat64, before: nat64 | None, limit: nat32) -> HistoryPage:
     """Up to ``limit`` (1–100) timeline messages (thread replies are read with
     `thread`) before message id ``before`` (null: the newest), oldest first, deleted ones
-    as tombstones."""
+    as tombstones. One call examines at most 2,000 stored messages: a stretch of thread
+    replies longer than that gives a short page whose ``next_before`` goes on."""
     room = readable_room(room_id)
     n = max(1, min(limit, MAX_HISTORY_PAGE))
     end = MAX_ID if before is None else before
-    found = list(islice((m for _, m in messages.range((room_id, 0), (room_id, end),
-                                                      reverse=True)
-                         if m.thread_root is None), n + 1))
-    more = len(found) > n
+    found: list[Message] = []
+    oldest_seen: int | None = None
+    scanned = 0
+    for _, msg in messages.range((room_id, 0), (room_id, end), reverse=True,
+                                 limit=MAX_HISTORY_SCAN):
+        scanned += 1
+        oldest_seen = msg.id
+        if msg.thread_root is None:
+            found.append(msg)
+            if len(found) > n:
+                break
     page = found[:n]
+    if len(found) > n:
+        next_before: int | None = page[-1].id
+    elif scanned >= MAX_HISTORY_SCAN:
+        next_before = oldest_seen
+    else:
+        next_before = None
     page.reverse()
     views = _reader_views()
     return HistoryPage(
         messages=[views.message(room_id, m) for m in page],
-        next_before=page[0].id if more else None,
+        next_before=next_before,
         seq=room.seq,
     )
 

@@ -65,8 +65,10 @@ def room_view(room: Room) -> RoomView:
 
 
 def last_message(room_id: int) -> Message | None:
-    """The room's newest message outside threads."""
-    return next((m for _, m in messages.range((room_id, 0), (room_id, MAX_ID), reverse=True)
+    """The room's newest message outside threads, among its newest 200 (None past them:
+    a room list stays cheap however long a thread runs)."""
+    return next((m for _, m in messages.range((room_id, 0), (room_id, MAX_ID), reverse=True,
+                                              limit=200)
                  if m.thread_root is None), None)
 
 

@@ -98,3 +98,23 @@ def test_thread_rules(c: LocalCanister, alice: As, bob: As) -> None:
     with pytest.raises(Reject, match="not a member"):
         As(c, CAROL).send_thread_reply(room, root.id, "let me in")
     assert [h.message.id for h in alice.search(room, "reply", 10)] == [reply.id]
+
+
+def test_history_skips_a_long_thread_within_its_scan_bound(
+        c: LocalCanister, alice: As, bob: As, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(base.APP.messages, "MAX_HISTORY_SCAN", 5)  # examine 5 per call
+    room = group(c, alice, bob)
+    early = [alice.send_message(room, f"early {i}", None) for i in range(2)]
+    root = alice.send_message(room, "root", None)
+    for i in range(6):
+        c.backend.advance_time(2 * base.SECOND)  # under the message rate limit
+        bob.send_thread_reply(room, root.id, f"reply {i}")
+    first = alice.history(room, None, 10)
+    assert first.messages == [] and first.next_before is not None  # 5 replies examined
+    texts: list[str] = []
+    page = first
+    while page.next_before is not None:
+        page = alice.history(room, page.next_before, 10)
+        texts = [m.text for m in page.messages] + texts
+    assert texts == ["early 0", "early 1", "root"]
+    assert [m.id for m in early] == [1, 2]
