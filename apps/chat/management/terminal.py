@@ -126,7 +126,12 @@ class TerminalChat:
         reactions = ", ".join(f"{r.emoji} {r.count}" for r in message.reactions)
         reactions = f"  [{reactions}]" if reactions else ""
         head = f"[{message.id}] {when} @{message.author_handle}{verb}{reply}{edited}"
-        return f"{head}: {message.text}{reactions}"
+        if message.thread_root is not None:
+            head += f" (in thread {message.thread_root})"
+        # an end-to-end-encrypted body opens only in the page, which holds the key
+        text = "(end-to-end encrypted: open it in the chat page)" if message.sealed else (
+            message.text)
+        return f"{head}: {text}{reactions}"
 
     def format_update(self, update: ChatUpdate) -> str | None:
         """The line for ``update``, or None when it is not shown (other rooms, read
