@@ -129,18 +129,21 @@ export class MarketLive {
     this.show(note, true);
   }
 
+  // After (re)connecting: what the socket missed. The first time it is the user's list
+  // as it was (not counted as unread); after a drop it is news.
   async catchUp() {
     const notes = await this.app.market.my_notifications([], 50);
-    for (const note of notes.reverse()) this.show(note, false);
+    for (const note of notes.reverse()) this.show(note, false, this.caughtUp === true);
+    this.caughtUp = true;
   }
 
-  show(note, live) {
+  show(note, live, news = live) {
     const key = String(note.id);
     if (this.seen.has(key)) return;
     this.seen.add(key);
     const amount = unopt(note.amount);
     const text = amount === null ? note.text : `${note.text} (${this.app.format(amount)})`;
-    this.addEntry(note.kind, text, { order: unopt(note.order_id), room: unopt(note.room_id) });
+    this.addEntry(note.kind, text, { order: unopt(note.order_id), room: unopt(note.room_id), news });
     if (live) this.toast(text);
     const room = unopt(note.room_id);
     const order = unopt(note.order_id);
@@ -149,7 +152,7 @@ export class MarketLive {
     }
   }
 
-  addEntry(kind, text, { order = null, room = null } = {}) {
+  addEntry(kind, text, { order = null, room = null, news = true } = {}) {
     const li = element('li', { attrs: { 'data-kind': kind }, text });
     if (order !== null) li.dataset.order = String(order);
     if (room !== null) li.dataset.room = String(room);
@@ -160,7 +163,7 @@ export class MarketLive {
     }
     $('#note-list').prepend(li);
     $('#notes-empty').hidden = true;
-    if ($('#notifications').hidden) {
+    if (news && $('#notifications').hidden) {
       this.unread += 1;
       $('#note-count').textContent = String(this.unread);
       $('#note-count').hidden = false;
