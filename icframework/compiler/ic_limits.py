@@ -211,6 +211,11 @@ def module_facts(module: bytes) -> ModuleFacts:
 
     Raises `IcLimitError` if it is no wasm module or cannot be read.
     """
+    return _read(module)[0]
+
+
+def _read(module: bytes) -> tuple[ModuleFacts, bytes]:
+    """`module_facts` and the uncompressed module."""
     gzipped = module.startswith(GZIP_MAGIC)
     wasm = _gunzip(module) if gzipped else module
     limit = IC_LIMITS["module size"]
@@ -227,7 +232,7 @@ def module_facts(module: bytes) -> ModuleFacts:
         _read_sections(wasm, facts)
     except _Malformed as exc:
         raise IcLimitError([Violation("format", "malformed", "a valid module", str(exc))]) from None
-    return facts
+    return facts, wasm
 
 
 def _read_sections(wasm: bytes, facts: ModuleFacts) -> None:
@@ -314,13 +319,12 @@ def check_ic_limits(module: bytes, *, validate_code: bool = True) -> ModuleFacts
     ``validate_code`` also runs the engine's validator with the IC's feature set (seconds
     for a large module). Raises `IcLimitError` listing every limit broken.
     """
-    facts = module_facts(module)
+    facts, wasm = _read(module)
     violations = _numeric_violations(facts)
     violations += _import_violations(facts)
     violations += _export_violations(facts)
     violations += _custom_section_violations(facts)
     if validate_code and not violations:
-        wasm = _gunzip(module) if facts.gzipped_size is not None else module
         try:
             wasmtime.Module.validate(_engine(), wasm)
         except wasmtime.WasmtimeError as exc:
