@@ -132,6 +132,10 @@ def test_python_agent_through_either_front_end(cluster: Cluster) -> None:
     # A canister on the root subnet, created by the management canister's own id.
     on_root = ManagementCanister(agent_b).provisional_create_canister_with_cycles()
     assert subnet_range(0).first <= on_root.canister_index() <= subnet_range(0).last
+    # A specified id in no subnet's range is refused by the subnet, naming the ranges.
+    nowhere = Principal.from_canister_index(subnet_range(7).first)
+    with pytest.raises(RejectError, match=r"in no subnet's range .*Specify a canister id from"):
+        ManagementCanister(agent_b).provisional_create_canister_with_cycles(specified_id=nowhere)
     # Refusals come from the copy exactly as from the embedded replica.
     ghost = Principal.from_canister_index(subnet_range(1).first + 999)
     refused = httpx.post(f"{cluster.frontends[0].url}/api/v3/canister/{ghost}/call",
