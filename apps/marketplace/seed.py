@@ -96,7 +96,8 @@ def demo_identities(state_dir: Path) -> dict[str, Ed25519Identity]:
     return demo_keys(state_dir / "demo" / "market-users.json", DEMO_USERS, create=True)
 
 
-def _init_arg(did: str, ledger: Principal, admin: Principal, chat: Principal | None) -> bytes:
+def _init_arg(did: str, ledger: Principal, admin: Principal,
+              chat: Principal | None = None) -> bytes:
     service = parse_did(did)
     assert service.service_args is not None
     chat_text = f'opt principal "{chat.to_text()}"' if chat is not None else "null"
