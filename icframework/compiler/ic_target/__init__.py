@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from icframework.compiler.ic_target.build import IcTargetError, build, deterministic_gzip
+from icframework.compiler.ic_target.builder import IcTargetError, build, deterministic_gzip
 from icframework.compiler.ic_target.toolchain import CPYTHON_VERSION
 
 __all__ = ["CPYTHON_VERSION", "DEFAULT_CACHE_DIR", "IcBuild", "IcTargetError", "build_ic_module"]

@@ -98,6 +98,10 @@ class _DebugStream(io.TextIOBase):
             self._pending = ""
 
 
+# The finders' caches hold the build machine's directories and their modification
+# times; at run time there is no file system to find anything in.
+sys.path_importer_cache.clear()
+
 _stdout = _DebugStream()
 sys.stdout = _stdout
 sys.stderr = _stdout

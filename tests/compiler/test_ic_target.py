@@ -1,0 +1,217 @@
+"""The IC target end to end: an SDK app built into a standard IC module (imports only
+``ic0``), installed and called on our replica's IC-module loader, upgraded, trapped;
+the build reproducible and cached.
+
+The first run builds the shared base (zig link of the static CPython, boot snapshot,
+WASI shim: about two minutes on 2 cores) under ``<repo>/.build/ic``; later runs reuse it
+and build only the app (about 30 s). The replica compiles the 20 MB module once per test
+module (about 40 s).
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import wasmtime
+
+from icframework.candid import NAT, NAT64, PRINCIPAL, TEXT, CandidType, Opt
+from icframework.candid.binary import decode, encode
+from icframework.compiler.app_build import BuildError
+from icframework.compiler.ic_limits import check_ic_limits
+from icframework.compiler.ic_target import IcBuild, build_ic_module
+from icframework.core import ErrorCode, Principal
+from icframework.replica.embedded import Replica
+from icframework.replica.errors import CanisterError
+from icframework.sdk.ic0_backend import EVENTS_UNSUPPORTED
+from tests.node import requires_node
+
+pytestmark = requires_node  # wasm-merge (binaryen) runs on node
+
+CACHE = Path(__file__).resolve().parents[2] / ".build" / "ic"
+CONTROLLER = Principal.self_authenticating(b"ic target test controller")
+USER = Principal.self_authenticating(b"ic target test user")
+
+APP = '''"""A counter and a notes map on stable memory, for the IC-target tests."""
+
+from icframework.sdk import StableBTreeMap, StableCell, ic, nat, nat64, query, update
+
+count = StableCell[nat]("count", default=0)
+notes = StableBTreeMap[str, str]("notes")
+
+
+@update
+def increment() -> nat:
+    count.set(count.get() + 1)
+    return count.get()
+
+
+@query
+def get() -> nat:
+    return count.get()
+
+
+@update
+def put(key: str, value: str) -> nat:
+    notes[key] = value
+    return len(notes)
+
+
+@query
+def lookup(key: str) -> str | None:
+    return notes.get(key)
+
+
+@query
+def keys() -> list[str]:
+    return list(notes.keys())
+
+
+@update
+def fail() -> nat:
+    count.set(count.get() + 100)
+    notes["lost"] = "never committed"
+    return helper()
+
+
+def helper() -> nat:
+    raise ValueError("boom in fail")
+
+
+@query
+def whoami() -> ic.Principal:
+    return ic.caller()
+
+
+@update
+def now() -> nat64:
+    return ic.time()
+
+
+@update
+def announce() -> nat:
+    ic.publish("news", "hello")
+    return 0
+'''
+
+
+def write_app(directory: Path, source: str = APP) -> Path:
+    app = directory / "icapp"
+    app.mkdir(parents=True, exist_ok=True)
+    (app / "canister.py").write_text(source, encoding="utf-8")
+    return app
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> IcBuild:
+    app = write_app(tmp_path_factory.mktemp("ic-app"))
+    return build_ic_module(app, cache_dir=CACHE, progress=None)
+
+
+@pytest.fixture(scope="module")
+def replica(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Replica]:
+    with Replica.open(tmp_path_factory.mktemp("ic-replica")) as opened:
+        yield opened
+
+
+@pytest.fixture(scope="module")
+def canister(replica: Replica, built: IcBuild) -> Principal:
+    created = replica.create_canister(sender=CONTROLLER)
+    replica.install_code(created, built.gzipped, b"DIDL\x00\x00", sender=CONTROLLER)
+    return created
+
+
+def call(replica: Replica, canister: Principal, method: str, types: list[CandidType],
+         values: list[Any], result: CandidType, *, query: bool = False,
+         sender: Principal = CONTROLLER) -> Any:
+    run = replica.query if query else replica.update
+    raw = run(canister, method, encode(types, values), sender=sender)
+    return decode(raw, [result])[0]
+
+
+def test_module_imports_only_ic0_and_meets_the_ic_limits(built: IcBuild) -> None:
+    module = wasmtime.Module(wasmtime.Engine(), built.wasm)
+    assert {item.module for item in module.imports} == {"ic0"}
+    assert sorted(export.name for export in module.exports) == [
+        "canister_global_timer", "canister_init", "canister_post_upgrade",
+        "canister_query get", "canister_query keys", "canister_query lookup",
+        "canister_query whoami", "canister_update announce", "canister_update fail",
+        "canister_update increment", "canister_update now", "canister_update put", "memory",
+    ]
+    facts = check_ic_limits(built.wasm)
+    assert facts.icp_sections["icp:public candid:service"] == built.did.encode()
+    assert facts.icp_sections["icp:public icframework:target"] == b"ic"
+    assert facts.icp_sections["icp:public icframework:python"] == b"3.11"
+    assert "increment : () -> (nat);" in built.did
+    assert built.module_hash == hashlib.sha256(built.wasm).hexdigest()
+    assert gzip.decompress(built.gzipped) == built.wasm
+
+
+def test_update_query_and_stable_structures(replica: Replica, canister: Principal) -> None:
+    assert [call(replica, canister, "increment", [], [], NAT) for _ in range(3)] == [1, 2, 3]
+    assert call(replica, canister, "get", [], [], NAT, query=True) == 3
+    assert call(replica, canister, "put", [TEXT, TEXT], ["b", "beta"], NAT) == 1
+    assert call(replica, canister, "put", [TEXT, TEXT], ["a", "alpha"], NAT) == 2
+    assert call(replica, canister, "lookup", [TEXT], ["a"], Opt(TEXT), query=True) == "alpha"
+    assert call(replica, canister, "lookup", [TEXT], ["z"], Opt(TEXT), query=True) is None
+    assert call(replica, canister, "whoami", [], [], PRINCIPAL, query=True,
+                sender=USER) == USER
+    assert call(replica, canister, "now", [], [], NAT64) > 1_700_000_000 * 10**9
+
+
+def test_upgrade_keeps_stable_state(
+    replica: Replica, canister: Principal, built: IcBuild
+) -> None:
+    before = call(replica, canister, "increment", [], [], NAT)
+    call(replica, canister, "put", [TEXT, TEXT], ["kept", "yes"], NAT)
+    replica.install_code(canister, built.gzipped, mode="upgrade", sender=CONTROLLER)
+    assert call(replica, canister, "get", [], [], NAT, query=True) == before
+    assert call(replica, canister, "lookup", [TEXT], ["kept"], Opt(TEXT), query=True) == "yes"
+    assert call(replica, canister, "increment", [], [], NAT) == before + 1
+
+
+def test_a_trap_rolls_back_and_shows_the_python_traceback(
+    replica: Replica, canister: Principal
+) -> None:
+    before = call(replica, canister, "get", [], [], NAT, query=True)
+    with pytest.raises(CanisterError) as caught:
+        call(replica, canister, "fail", [], [], NAT)
+    assert caught.value.error_code == ErrorCode.CANISTER_CALLED_TRAP
+    message = caught.value.message
+    assert "ValueError: boom in fail" in message
+    assert "canister.py:40 in fail" in message and "canister.py:44 in helper" in message
+    assert call(replica, canister, "get", [], [], NAT, query=True) == before
+    assert call(replica, canister, "lookup", [TEXT], ["lost"], Opt(TEXT), query=True) is None
+    assert call(replica, canister, "increment", [], [], NAT) == before + 1
+
+
+def test_events_fail_clearly_on_the_ic_target(replica: Replica, canister: Principal) -> None:
+    with pytest.raises(CanisterError) as caught:
+        call(replica, canister, "announce", [], [], NAT)
+    assert EVENTS_UNSUPPORTED in caught.value.message
+
+
+def test_builds_are_reproducible_and_cached(tmp_path: Path, built: IcBuild) -> None:
+    app = write_app(tmp_path / "source")
+    again = build_ic_module(app, cache_dir=CACHE, progress=None)
+    assert again.cached and again.wasm == built.wasm
+    # A fresh app cache (the shared base reused): the same bytes, and the same gzip.
+    fresh = tmp_path / "cache"
+    fresh.mkdir()
+    for base in CACHE.glob("base-*.wasm"):
+        (fresh / base.name).symlink_to(base)
+    rebuilt = build_ic_module(app, cache_dir=fresh, progress=None)
+    assert not rebuilt.cached
+    assert rebuilt.wasm == built.wasm
+    assert rebuilt.gzipped == built.gzipped
+    assert rebuilt.module_hash == built.module_hash
+
+
+def test_an_app_that_fails_to_load_names_its_line(tmp_path: Path) -> None:
+    app = write_app(tmp_path, "from icframework.sdk import update\n\nx = 1 // 0\n")
+    with pytest.raises(BuildError, match=r"canister.py:3.*ZeroDivisionError"):
+        build_ic_module(app, cache_dir=CACHE, progress=None)
