@@ -51,7 +51,8 @@ def _set_moderators(args: InitArgs | None) -> None:
 
 @init
 def setup(args: InitArgs | None) -> None:
-    """Install: optional ``record { moderators : vec principal }``."""
+    """Install: optional ``record { moderators : vec principal; marketplace : opt
+    principal }`` (the marketplace that may open order rooms, `orders`)."""
     _set_moderators(args)
 
 
