@@ -32,13 +32,18 @@ SHARED_CACHES = ("apps", "social-pictures", "video-clips")
 STARTUP_SECONDS = 600.0
 
 
-def share_build_caches(root: Path) -> None:
+def share_build_caches(root: Path, caches: tuple[str, ...] = SHARED_CACHES) -> None:
     """Link ``root/.build/<cache>`` to the checkout's ``.build/<cache>`` for each of
-    `SHARED_CACHES`, creating the checkout's when missing; a cache already in ``root``
-    is left as it is."""
+    ``caches`` (some of `SHARED_CACHES`), creating the checkout's when missing; a cache
+    already in ``root`` is left as it is. Raises ``ValueError`` for a name not in
+    `SHARED_CACHES`."""
+    unknown = set(caches) - set(SHARED_CACHES)
+    if unknown:
+        raise ValueError(f"not a shared build cache: {sorted(unknown)}; "
+                         f"choose from {SHARED_CACHES}")
     build = root / ".build"
     build.mkdir(parents=True, exist_ok=True)
-    for name in SHARED_CACHES:
+    for name in caches:
         shared = ROOT / ".build" / name
         shared.mkdir(parents=True, exist_ok=True)
         link = build / name

@@ -34,6 +34,7 @@ from icframework.core import Principal
 from icframework.demo import TypedCaller, admin_identity, method_table
 from icframework.deployments import recorded_id
 from icframework.replica.embedded import Replica
+from tests.demo_server import share_build_caches
 
 URL = "http://127.0.0.1:4943"
 ANONYMOUS = Principal.anonymous()
@@ -42,6 +43,7 @@ ANONYMOUS = Principal.anonymous()
 def test_seeding_builds_the_network_once_and_only_the_admin_controls_it(
         tmp_path: Path) -> None:
     state = tmp_path / "state"
+    share_build_caches(tmp_path, ("apps",))  # the pictures are drawn and kept here, checked
     with override_settings(BASE_DIR=tmp_path):
         with Replica.open(state) as replica:
             first = run_demo(replica, URL, state)

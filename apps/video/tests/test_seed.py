@@ -44,6 +44,7 @@ from icframework.deployments import recorded_id, save_canister_id
 from icframework.replica import start_service, stop_service
 from icframework.replica.embedded import Replica
 from icframework.workers import worker_identity
+from tests.demo_server import share_build_caches
 
 URL = "http://127.0.0.1:4943"
 CLIPS = [clip for creator in DEMO_CREATORS for clip in creator.clips]
@@ -94,6 +95,7 @@ def videos_by_clip(call: TypedCaller, users: dict[str, Principal]) -> dict[str, 
 def test_seeding_uploads_once_and_engages_the_videos_the_worker_made_ready(
         tmp_path: Path) -> None:
     state = tmp_path / "state"
+    share_build_caches(tmp_path, ("apps",))  # the clips are rendered and kept here, checked
     token = Principal.self_authenticating(b"a marketplace token")
     with override_settings(BASE_DIR=tmp_path):
         save_canister_id("marketplace_token", token, URL)  # the marketplace seeder's record
@@ -193,6 +195,7 @@ def check_demo(call: TypedCaller, state: Path, admin: Principal) -> None:
 def test_in_a_replica_service_the_finisher_engages_the_videos_once_ready(
         tmp_path: Path) -> None:
     state = tmp_path / "state"
+    share_build_caches(tmp_path)  # the module and the clips rendered before
     with override_settings(BASE_DIR=tmp_path):
         service = start_service(state)
         try:
@@ -220,6 +223,7 @@ def test_in_a_replica_service_the_finisher_engages_the_videos_once_ready(
 def test_an_upload_cut_off_mid_way_is_resumed_and_a_deleted_clip_uploaded_again(
         tmp_path: Path) -> None:
     state = tmp_path / "state"
+    share_build_caches(tmp_path)  # the module and the clips rendered before
     clip = DEMO_CREATORS[0].clips[0]
     with override_settings(BASE_DIR=tmp_path), Replica.open(state) as replica:
         run_demo(replica, URL, state)
