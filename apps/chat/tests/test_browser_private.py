@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,7 @@ import pytest
 
 from apps.chat.client import ChatClient
 from apps.chat.tests import test_browser as base
-from apps.chat.tests.test_browser import CHAT_APP, CHAT_IDS, User, sign_up
+from apps.chat.tests.test_browser import CHAT_APP, CHAT_IDS, User, create_room, sign_up
 from icframework.identity import Ed25519Identity
 from tests.agent.live_replica import ServedProject, served_project
 from tests.browser import console_errors, new_context, requires_chromium
@@ -122,6 +123,31 @@ def test_two_users_exchange_encrypted_messages_and_a_thread(
     expect(theirs.locator(".body")).to_have_text(IN_THREAD)
     expect(theirs.locator(".lock")).to_be_visible()
     expect(link).to_have_attribute("data-unread", "0")
+
+    # favourites come first, archived rooms fold away (each user's own list)
+    create_room(bruno, "plans")
+    bruno.room_item("@amara").locator("button.favourite").click()
+    expect(bruno.page.locator("#rooms li").first).to_contain_text("@amara")
+    expect(bruno.room_item("@amara").locator("button.favourite")).to_have_attribute(
+        "aria-pressed", "true")
+    bruno.room_item("plans").locator("button.archive").click()
+    expect(bruno.page.locator("#show-archived")).to_have_text("Archived (1)")
+    expect(bruno.page.locator("#rooms li", has_text="plans")).to_have_count(0)
+    bruno.page.click("#show-archived")
+    bruno.page.locator("#archived-rooms li", has_text="plans").locator(
+        "button.archive").click()
+    expect(bruno.page.locator("#archived-box")).to_be_hidden()
+    # "send later" in a group room: listed until cancelled
+    bruno.open_room("plans")
+    bruno.page.fill("#compose textarea", "stand-up starts now")
+    bruno.page.click("#schedule-box summary")
+    tomorrow = datetime.now() + timedelta(days=1)  # the browser's local time, as typed
+    bruno.page.fill("#schedule-at", tomorrow.strftime("%Y-%m-%dT%H:%M"))
+    bruno.page.click("#schedule-send")
+    scheduled = bruno.page.locator("#scheduled li.scheduled-item")
+    expect(scheduled).to_contain_text("stand-up starts now")
+    scheduled.locator("button.cancel-scheduled").click()
+    expect(bruno.page.locator("#scheduled-box")).to_be_hidden()
 
     # what the canister answers, and what the replica stored, is ciphertext
     with ChatClient.connect(chat_url, CHAT_IDS[chat_url], amara_key) as client:

@@ -515,7 +515,7 @@ class ChatPage {
       return;
     }
     // Another room on the list changed (unread counts, last message), or a new room.
-    if (tag !== 'typing' && tag !== 'read') this.scheduleRoomsRefresh();
+    if (tag !== 'typing' && tag !== 'read' && tag !== 'delivered') this.scheduleRoomsRefresh();
   }
 
   scheduleRoomsRefresh() {
