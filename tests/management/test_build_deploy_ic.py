@@ -1,14 +1,16 @@
 """``manage.py build/deploy --target ic``: options, limit checks and deploying a standard IC
 module, chunked when it is over the 2 MiB ingress limit, into ``runreplica``.
 
-The modules are prebuilt (``deploy NAME --target ic --wasm PATH``): the Motoko counter of
+Most modules are prebuilt (``deploy NAME --target ic --wasm PATH``): the Motoko counter of
 the replica corpus, as it is and padded with random bytes to over 2 MiB and gzipped, and
-a hand-made module importing WASI, which the IC would refuse.
+a hand-made module importing WASI, which the IC would refuse. The last test builds the
+counter template with the real IC target and deploys what ``build`` wrote.
 """
 
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 import re
 from collections.abc import Iterator
@@ -141,3 +143,42 @@ def test_a_small_module_is_installed_in_one_message(project: Path, replica_url: 
     assert re.fullmatch(r"small: canister \S+ \(created and installed, [\d,]+ bytes, "
                         r"module 0x[0-9a-f]{64}\)", out), out
     assert "[deploy] chunk" not in err
+
+
+def test_build_the_counter_template_for_the_ic_and_deploy_it(
+        tmp_path: Path, settings: Settings, monkeypatch: pytest.MonkeyPatch,
+        replica_url: str) -> None:
+    """The real IC target: ``startdapp x --template counter``, ``build x --target ic``
+    (the project's IC cache is shared, so only the first run links the runtime), the
+    same bytes again from the cache, then ``deploy --target ic`` of the written module."""
+    monkeypatch.setenv("ICFRAMEWORK_HOME", str(tmp_path / "home"))
+    run("startdapp", "x", "--template", "counter", "--directory", str(tmp_path))
+    out_dir = tmp_path / "out"
+    built, err = run("build", str(tmp_path / "x"), "--target", "ic", "--out", str(out_dir))
+    lines = built.splitlines()
+    first = re.fullmatch(r"x: ([\d,]+) bytes \(([\d,]+) gzipped\), module (0x[0-9a-f]{64}), "
+                         r"(built in [\d.]+ s|cached)", lines[0])
+    assert first, built
+    assert lines[1].endswith("imports only ic0: True"), lines[1]
+    assert lines[2] == f"  wrote {out_dir}/x.wasm, {out_dir}/x.wasm.gz, {out_dir}/x.did"
+    assert "[build] checking x against the IC's module limits" in err
+    gzipped = (out_dir / "x.wasm.gz").read_bytes()
+    assert gzip.decompress(gzipped) == (out_dir / "x.wasm").read_bytes()
+    assert "increment : () -> (nat)" in (out_dir / "x.did").read_text()
+    assert first[3] == "0x" + hashlib.sha256(gzipped).hexdigest()
+
+    again, _ = run("build", str(tmp_path / "x"), "--target", "ic", "--out", str(out_dir))
+    assert again.splitlines()[0].endswith(f"module {first[3]}, cached")
+    assert (out_dir / "x.wasm.gz").read_bytes() == gzipped
+
+    settings.BASE_DIR = tmp_path
+    deployed, err = run("deploy", "x", "--target", "ic", "--wasm", str(out_dir / "x.wasm.gz"),
+                        "--network", replica_url)
+    match = re.fullmatch(rf"x: canister (\S+) \(created and installed, [\d,]+ bytes, "
+                         rf"module {first[3]}\)", deployed)
+    assert match, deployed
+    assert "[deploy] chunk 6/6" in err or "[deploy] chunk 7/7" in err, err
+    agent = Agent(replica_url, fetch_root_key=True)
+    canister = Principal.from_text(match[1])
+    assert decode(agent.update(canister, "increment", EMPTY), [NAT]) == (1,)
+    assert decode(agent.query(canister, "get", EMPTY), [NAT]) == (1,)
