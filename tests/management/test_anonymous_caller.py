@@ -4,7 +4,6 @@ controllers lists without it, get no warning."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from io import StringIO
 from pathlib import Path
 
@@ -16,16 +15,9 @@ from icframework.agent import Agent, ManagementCanister
 from icframework.agent.identities import IdentityStore
 from icframework.core import Principal
 from icframework.management.commands.canister import anonymous_warning
-from tests.agent.live_replica import running_replica
 from tests.replica.wat_counter import counter_wasm
 
 ANONYMOUS = Principal.anonymous()
-
-
-@pytest.fixture(scope="module")
-def replica_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with running_replica(tmp_path_factory.mktemp("replica") / "state") as url:
-        yield url
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from io import StringIO
 from pathlib import Path
 
@@ -14,17 +13,10 @@ from pytest_django.fixtures import Settings
 
 from icframework.agent import Agent, ManagementCanister
 from icframework.identity import Ed25519Identity
-from tests.agent.live_replica import running_replica
 from tests.replica.corpus import motoko_wasm
 from tests.replica.wat_counter import counter_wasm
 
 WAT_DID = "service : { inc : () -> (nat64); get : () -> (nat64) query; refuse : () -> () }"
-
-
-@pytest.fixture(scope="module")
-def replica_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with running_replica(tmp_path_factory.mktemp("replica") / "state") as url:
-        yield url
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
 from io import StringIO
 from pathlib import Path
 
@@ -13,15 +12,8 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from pytest_django.fixtures import Settings
 
-from tests.agent.live_replica import running_replica
 from tests.replica.corpus import motoko_wasm
 from tests.replica.wat_counter import counter_wasm
-
-
-@pytest.fixture(scope="module")
-def replica_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with running_replica(tmp_path_factory.mktemp("replica") / "state") as url:
-        yield url
 
 
 @pytest.fixture
