@@ -5,7 +5,8 @@ How it works, in three cached steps:
 1. **link** (`link.link_runtime`): the C runtime and the static CPython into a WASI
    reactor; cached as ``<cache>/link-<link key>.wasm``.
 2. **base**: the reactor is instantiated on wasmtime with the standard library and the
-   bundled ``icframework`` packages mapped in (WASI), ``icf_boot`` starts CPython and
+   bundled ``icframework`` packages mapped in (`boot_wasi.BootWasi`: a read-only WASI
+   whose answers do not depend on the host), ``icf_boot`` starts CPython and
    imports the glue, and the memory is snapshotted (`snapshot.snapshot`); the WASI shim
    (`shim`) is then merged in, so the base imports only ``ic0``. Cached as
    ``<cache>/base-<base key>.wasm``; every app starts from it.
@@ -40,6 +41,7 @@ import wasmtime
 from icframework.compiler.app_build import AppSources, BuildError, collect_sources, validate
 from icframework.compiler.ic_target import link, shim, snapshot
 from icframework.compiler.ic_target._wasm import Export
+from icframework.compiler.ic_target.boot_wasi import BootWasi
 from icframework.compiler.ic_target.toolchain import CPYTHON_VERSION, ToolchainError, cpython
 from icframework.compiler.runtime_build import BUNDLED_PACKAGES
 
@@ -134,33 +136,6 @@ class _Ic0Stubs:
         return unavailable
 
 
-def _fixed_clock_and_random(linker: wasmtime.Linker) -> None:
-    """WASI's clock and random source, replaced for the boot: the time is `BOOT_TIME_NS`
-    and the random bytes a fixed pattern, so the snapshot (``random``'s seeded state,
-    hash secrets) is the same on every build."""
-    linker.allow_shadowing = True
-    i32, i64 = wasmtime.ValType.i32(), wasmtime.ValType.i64()
-
-    def clock_time_get(caller: wasmtime.Caller, clock: int, precision: int, out: int) -> int:
-        memory = caller.get("memory")
-        assert isinstance(memory, wasmtime.Memory)
-        memory.write(caller, BOOT_TIME_NS.to_bytes(8, "little"), out)
-        return 0
-
-    def random_get(caller: wasmtime.Caller, out: int, size: int) -> int:
-        memory = caller.get("memory")
-        assert isinstance(memory, wasmtime.Memory)
-        memory.write(caller, bytes(i % 251 for i in range(size)), out)
-        return 0
-
-    linker.define_func(shim.WASI_MODULE, "clock_time_get",
-                       wasmtime.FuncType([i32, i64, i32], [i32]), clock_time_get,
-                       access_caller=True)
-    linker.define_func(shim.WASI_MODULE, "random_get", wasmtime.FuncType([i32, i32], [i32]),
-                       random_get, access_caller=True)
-    linker.allow_shadowing = False
-
-
 def _engine() -> wasmtime.Engine:
     config = wasmtime.Config()
     config.cranelift_opt_level = "speed"  # the replica's setting: same native stack use
@@ -211,10 +186,6 @@ def build_base(cache: Path, progress: Progress | None = None) -> Path:
             target = pkgs / name
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(data)
-        # The import system keeps directories' modification times (its finders' caches):
-        # fixed ones keep the snapshot the same from build to build.
-        for staged in [*sorted(pkgs.rglob("*"), reverse=True), pkgs]:
-            os.utime(staged, ns=(BOOT_TIME_NS, BOOT_TIME_NS))
         wasm = linked.read_bytes()
         stubs = _Ic0Stubs()
         engine = _engine()
@@ -224,13 +195,10 @@ def build_base(cache: Path, progress: Progress | None = None) -> Path:
             if item.module == shim.WASI_MODULE
         ]
 
+        wasi = BootWasi({"/lib": python.stdlib, "/pkgs": pkgs}, BOOT_TIME_NS)
+
         def define(linker: wasmtime.Linker, store: wasmtime.Store) -> None:
-            config = wasmtime.WasiConfig()
-            config.preopen_dir(str(python.stdlib), "/lib")
-            config.preopen_dir(str(pkgs), "/pkgs")
-            store.set_wasi(config)
-            linker.define_wasi()
-            _fixed_clock_and_random(linker)
+            wasi.define(linker, compiled, shim.WASI_MODULE)
             stubs.define(linker, compiled)
 
         def boot(instance: wasmtime.Instance, store: wasmtime.Store) -> None:
