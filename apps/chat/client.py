@@ -49,7 +49,11 @@ from apps.chat.canister.records import (
     MyRoomView,
     Presence,
     Profile,
+    Receipts,
     RoomView,
+    ScheduledView,
+    ThreadPage,
+    ThreadView,
 )
 from icframework.agent.errors import AgentError
 from icframework.agent.socket import CanisterSocket, SocketError
@@ -343,6 +347,46 @@ class ChatClient:
 
     def mark_read(self, room_id: int, up_to: int) -> None:
         self.call("mark_read", room_id, up_to)
+
+    def mark_delivered(self, room_id: int, up_to: int) -> None:
+        """This user got the room's messages up to ``up_to`` (a delivered receipt)."""
+        self.call("mark_delivered", room_id, up_to)
+
+    def receipts(self, room_id: int, message_id: int) -> Receipts:
+        """Who got and who read a message (counts up to 1,000, the first 50 of each)."""
+        result: Receipts = self.call("receipts", room_id, message_id)
+        return result
+
+    def send_thread_reply(self, room_id: int, root_id: int, text: str) -> MessageView:
+        """Reply in the thread of message ``root_id``."""
+        result: MessageView = self.call("send_thread_reply", room_id, root_id, text)
+        return result
+
+    def thread(self, room_id: int, root_id: int, before: int | None = None,
+               limit: int = 50) -> ThreadPage:
+        """A thread: its root and up to ``limit`` (≤ 100) replies before ``before``."""
+        result: ThreadPage = self.call("thread", room_id, root_id, before, limit)
+        return result
+
+    def mark_thread_read(self, room_id: int, root_id: int, up_to: int) -> None:
+        self.call("mark_thread_read", room_id, root_id, up_to)
+
+    def my_threads(self, room_id: int | None = None) -> list[ThreadView]:
+        """The threads this user follows (in one room or all), with unread replies."""
+        result: list[ThreadView] = self.call("my_threads", room_id)
+        return result
+
+    def schedule_message(self, room_id: int, text: str, at_ns: int) -> ScheduledView:
+        """Post ``text`` at ``at_ns`` (nanoseconds since the epoch) from a canister timer."""
+        result: ScheduledView = self.call("schedule_message", room_id, text, at_ns)
+        return result
+
+    def cancel_scheduled(self, scheduled_id: int) -> None:
+        self.call("cancel_scheduled", scheduled_id)
+
+    def my_scheduled(self, room_id: int | None = None) -> list[ScheduledView]:
+        result: list[ScheduledView] = self.call("my_scheduled", room_id)
+        return result
 
     def history(self, room_id: int, before: int | None = None, limit: int = 50) -> HistoryPage:
         """Up to ``limit`` (≤ 100) messages before message id ``before``, oldest first."""

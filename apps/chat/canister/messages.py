@@ -198,6 +198,9 @@ def post_message(me: Principal, handle: str, room: Room, member: Member, text: s
     save_room(room)
     view = Views(None).message(room.id, msg)
     publish_room(room.id, ChatEvent(message=view))
+    if thread_root is not None:
+        thread_index.announce_root(room, thread_root)
+        save_room(room)
     _notify_mentions(room, msg, mentioned, handle)
     return view
 
@@ -291,11 +294,14 @@ def delete_message(room_id: nat64, message_id: nat64) -> None:
     attachments.drop_message(room_id, msg.id)
     polls.drop_message(room_id, msg.id)
     touch_message(room, msg)
-    if msg.thread_root is not None:
-        thread_index.reply_deleted(room, msg)
+    in_thread = msg.thread_root is not None and thread_index.reply_deleted(room, msg)
     save_room(room)
     publish_room(room_id, ChatEvent(deleted=DeletedEvent(
         room_id=room_id, message_id=msg.id, by=me, seq=msg.seq)))
+    if in_thread:
+        assert msg.thread_root is not None
+        thread_index.announce_root(room, msg.thread_root)
+        save_room(room)
 
 
 # -- reactions -----------------------------------------------------------------------------

@@ -6,8 +6,10 @@ timeline (`history`, ``live`` and the room's unread count) and indexed here inst
 ``thread_replies[(room, root, id)]`` holds the undeleted replies, ``threads[(room,
 root)]`` the root's counters, ``thread_follows[(user, room, root)]`` who follows a
 thread (the root's author and everyone who replied) and ``thread_reads`` each user's
-read marker in a thread. Every change to a thread touches its root (new ``seq``,
-``edited`` event), so a room's change feed carries the new reply count.
+read marker in a thread. Every change to a thread then touches its root (`announce_root`:
+a new ``seq`` and an ``edited`` event), so a room's change feed carries the new reply
+count. Callers announce the root after publishing the reply's own event, so events go
+out in ``seq`` order (clients drop an event older than one they have seen).
 """
 
 from __future__ import annotations
@@ -38,13 +40,16 @@ def follow(user: Principal, room_id: int, root_id: int) -> None:
         thread_follows[(user, room_id, root_id)] = ic.time()
 
 
-def _touch_root(room: Room, root: Message) -> None:
+def announce_root(room: Room, root_id: int) -> None:
+    """Give a thread's root the next ``seq`` and publish it (``edited``, with the counts);
+    the caller saves the room."""
+    root = messages[(room.id, root_id)]
     touch_message(room, root)
     publish_room(room.id, ChatEvent(edited=Views(None).message(room.id, root)))
 
 
 def reply_posted(room: Room, reply: Message) -> None:
-    """Index a new reply (already stored), update its root and tell the room."""
+    """Index a new reply (already stored) and count it on its root."""
     assert reply.thread_root is not None
     root = messages[(room.id, reply.thread_root)]
     thread_replies[(room.id, root.id, reply.id)] = reply.author
@@ -56,15 +61,14 @@ def reply_posted(room: Room, reply: Message) -> None:
     follow(root.author, room.id, root.id)
     follow(reply.author, room.id, root.id)
     thread_reads[(room.id, root.id, reply.author)] = reply.id
-    _touch_root(room, root)
 
 
-def reply_deleted(room: Room, reply: Message) -> None:
-    """Take a deleted reply out of its thread's index and counters."""
+def reply_deleted(room: Room, reply: Message) -> bool:
+    """Take a deleted reply out of its thread's index and counters; whether it was in."""
     assert reply.thread_root is not None
     root_id = reply.thread_root
     if thread_replies.remove((room.id, root_id, reply.id)) is None:
-        return
+        return False
     found = threads[(room.id, root_id)]
     found.reply_count -= 1
     newest = next(thread_replies.range((room.id, root_id, 0), (room.id, root_id, MAX_ID),
@@ -75,7 +79,7 @@ def reply_deleted(room: Room, reply: Message) -> None:
         found.last_reply_id = newest[0][2]
         found.last_reply_at = messages[(room.id, found.last_reply_id)].created_at
     threads[(room.id, root_id)] = found
-    _touch_root(room, messages[(room.id, root_id)])
+    return True
 
 
 def forget_member(room_id: int, user: Principal) -> None:

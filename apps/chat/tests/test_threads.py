@@ -40,9 +40,16 @@ def test_thread_events_are_live_and_in_the_change_feed(
     tags = {tag: value for _t, tag, value in events}
     assert tags["message"].id == reply.id and tags["message"].thread_root == root.id
     assert tags["edited"].id == root.id and tags["edited"].thread.reply_count == 1
+    # in seq order (clients drop an event older than one they have applied)
+    assert [tag for _t, tag, _v in events] == ["message", "edited"]
+    assert events[0][2].seq < events[1][2].seq
     changed = alice.changes_since(room, seq).events
     assert {(e.tag, e.value.id) for e in changed} == {("message", root.id),
                                                       ("message", reply.id)}
+    bob.delete_message(room, reply.id)
+    events = [(e.tag, e.value) for t, e in drain(c) if t == room_topic(room)]
+    assert [tag for tag, _v in events] == ["deleted", "edited"]
+    assert events[0][1].seq < events[1][1].seq and events[1][1].thread is None
 
 
 def test_unread_per_thread_and_read_markers(c: LocalCanister, alice: As, bob: As,
