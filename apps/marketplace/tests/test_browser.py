@@ -59,6 +59,14 @@ PRIVATE_KEY_EXPORT = """async () => {
   catch (error) { return `${key.algorithm.name} refused: ${error.name}`; }
 }"""
 
+# The item on show minted as a unique item; who holds a token, by icrc7_owner_of.
+MINT_CURRENT = """async () => String(await window.marketApp.market.mint_item(
+  window.marketApp.current.id))"""
+OWNER_OF = """async (token) => {
+  const [found] = await window.marketApp.market.icrc7_owner_of([BigInt(token)]);
+  return found.length ? found[0].owner.toText() : null;
+}"""
+
 TITLE = 'Green <img src=x onerror="window.pwned=1"> bicycle'
 KEY_STORAGE = "icframework.market.identity"  # where market.js kept the page's key before
 HOUR_NS = 3600 * 10**9
@@ -139,6 +147,8 @@ def test_one_user_lists_with_a_picture_another_buys_and_both_follow_the_order(
     seller.click("#sell-form button[type=submit]")
     expect(seller.locator("#item-title")).to_have_text(TITLE)  # as text, not markup
     assert seller.evaluate("window.pwned") is None
+    # The seller makes it a unique item (an ICRC-7 token, held in escrow while listed).
+    token = seller.evaluate(MINT_CURRENT)
     # The picture comes from the canister's own origin, never from the page's.
     market_id = seller.evaluate("window.marketApp.config.canisterId")
     assert (seller.locator("#item-image").get_attribute("src") or "").startswith(
@@ -161,6 +171,7 @@ def test_one_user_lists_with_a_picture_another_buys_and_both_follow_the_order(
     bought = buyer.locator("#bought li")
     expect(bought).to_have_attribute("data-status", "paid")
     expect(buyer.locator("#balance")).to_have_text("97.4998 MKT")  # price + approve and pull fees
+    assert buyer.evaluate(OWNER_OF, token) == market_id  # paid: still in escrow
 
     seller.click("[data-view=orders]")
     sold = seller.locator("#sold li")
@@ -172,6 +183,8 @@ def test_one_user_lists_with_a_picture_another_buys_and_both_follow_the_order(
     expect(bought).to_have_attribute("data-status", "shipped")
     bought.get_by_role("button", name="Confirm delivery").click()
     expect(bought).to_have_attribute("data-status", "settled")
+    # settled: the item is the buyer's, as any ICRC-7 wallet reads it
+    assert buyer.evaluate(OWNER_OF, token) == buyer.evaluate("window.marketApp.principal.toText()")
 
     seller.click("[data-view=orders]")
     expect(sold).to_have_attribute("data-status", "settled")
