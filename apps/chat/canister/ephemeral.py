@@ -136,7 +136,9 @@ def erase(room: Room, msg: Message) -> None:
     msg.deleted, msg.deleted_by, msg.pinned = True, ic.id(), False
     msg.sealed = None
     touch_message(room, msg)
-    if msg.thread_root is not None:
-        thread_index.reply_deleted(room, msg)
+    in_thread = msg.thread_root is not None and thread_index.reply_deleted(room, msg)
     publish_room(room_id, ChatEvent(deleted=DeletedEvent(
         room_id=room_id, message_id=msg.id, by=ic.id(), seq=msg.seq)))
+    if in_thread:  # the root's new counts, after the reply's own event (seq order)
+        assert msg.thread_root is not None
+        thread_index.announce_root(room, msg.thread_root)

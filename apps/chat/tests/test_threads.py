@@ -125,3 +125,18 @@ def test_history_skips_a_long_thread_within_its_scan_bound(
         texts = [m.text for m in page.messages] + texts
     assert texts == ["early 0", "early 1", "root"]
     assert [m.id for m in early] == [1, 2]
+
+
+def test_a_reply_that_disappears_leaves_its_thread(c: LocalCanister, alice: As,
+                                                   bob: As) -> None:
+    room = group(c, alice, bob)
+    root = alice.send_message(room, "root, before the room's messages disappear", None)
+    alice.set_room_ttl(room, 10 * base.SECOND)
+    bob.send_thread_reply(room, root.id, "gone soon")
+    assert alice.message(room, root.id).thread.reply_count == 1
+    drain(c)
+    c.advance_time(11 * base.SECOND)
+    events = [(e.tag, e.value) for t, e in drain(c) if t == room_topic(room)]
+    assert [tag for tag, _v in events] == ["deleted", "edited"]
+    assert events[1][1].id == root.id and events[1][1].thread is None
+    assert alice.thread(room, root.id, None, 10).replies == []
