@@ -367,8 +367,6 @@ def mint_item(listing_id: nat64) -> nat:
         raise Reject(f"a unique item is one unit never sold: listing {listing_id} has "
                      f"{listing.quantity} for sale, {listing.locked} in checkout and "
                      f"{listing.sold} sold")
-    if collection.items.get(listing_id) is not None:
-        raise Reject(f"token {listing_id} exists already")  # an item relisted under its id
     image = f"/images/{listing.images[0]}" if listing.images else ""
     collection.mint(listing_id, listing, image, listing.seller)
     market.record_activity(listing_id, "minted", listing.seller)

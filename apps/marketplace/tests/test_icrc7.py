@@ -20,6 +20,7 @@ from .world import (
     ARBITER,
     BUYER,
     BUYER2,
+    LEDGER_ID,
     MARKET_APP,
     MARKET_ID,
     SELLER,
@@ -339,6 +340,21 @@ def test_a_holder_relists_the_item_and_it_sells_again(w: World) -> None:
     assert owner(w, token) == acct(BUYER2)
     (meta,) = w.q(BUYER, "icrc7_token_metadata", [token])
     assert dict(meta)["market:listing"].value == listing.id
+
+
+def test_an_upgrade_keeps_items_approvals_and_the_log(w: World) -> None:
+    token, order = sold_to(w, BUYER)
+    listed = minted(w, "Listed")
+    at = now(w)
+    first = transfer(w, BUYER, token, acct(BUYER2), at=at)
+    w.market.upgrade(records.InitArgs(ledger=LEDGER_ID))
+    assert owner(w, token) == acct(BUYER2) and owner(w, listed) == escrow_of(listed)
+    assert w.q(BUYER, "icrc7_balance_of", [acct(BUYER2)]) == [1]
+    assert len(w.q(BUYER, "collection_log", 0, None)) == 4  # two mints, settlement, transfer
+    # the deduplication window survives too
+    again = transfer(w, BUYER, token, acct(BUYER2), at=at)
+    assert err(again) == "Duplicate" and again.value.value.duplicate_of == first.value
+    assert order.status.value == "settled"
 
 
 # -- icrc7_transfer ---------------------------------------------------------------------------
