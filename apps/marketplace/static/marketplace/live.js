@@ -14,7 +14,9 @@
 // reads the room's history, sends messages, and follows `room:<id>` over the chat
 // canister's socket. Every order room of the user is followed, so a message about any of
 // their orders arrives live as a notification even when that conversation is not open.
-// Text from canisters is set with textContent only.
+// Messages the chat page sealed end to end (it encrypts direct rooms, and an order room
+// is one there) are shown as such: this page does not hold the room's key. Text from
+// canisters is set with textContent only.
 
 import { CanisterSocket, IDL, Principal } from '../icframework/ic.js';
 
@@ -25,6 +27,11 @@ const HISTORY = 50;
 
 const $ = (selector) => document.querySelector(selector);
 const unopt = (value) => (value.length ? value[0] : null);
+
+// A message's text; one sealed end-to-end in the chat page (order rooms are direct rooms
+// there, where the page encrypts) is only readable in that page.
+const SEALED_TEXT = '🔒 an end-to-end encrypted message: read it on the Chat page';
+const messageText = (message) => (message.sealed && message.sealed.length ? SEALED_TEXT : message.text);
 
 function element(tag, { className, text, attrs } = {}) {
   const node = document.createElement(tag);
@@ -221,7 +228,7 @@ export class MarketLive {
     if (onScreen) this.renderMessage(message);
     if (message.author.toText() === this.me || onScreen) return;
     const order = this.roomOrders.get(String(message.room_id));
-    const text = `New message about order ${order === undefined ? '?' : order}: ${message.text}`;
+    const text = `New message about order ${order === undefined ? '?' : order}: ${messageText(message)}`;
     this.addEntry('chat_message', text, { order: order === undefined ? null : order, room: message.room_id });
     this.toast(text);
   }
@@ -260,7 +267,7 @@ export class MarketLive {
     const mine = message.author.toText() === this.me;
     const li = element('li', { className: mine ? 'chat-mine' : 'chat-theirs', attrs: { 'data-message': String(message.id) } });
     li.append(element('span', { className: 'chat-author', text: mine ? 'you' : `@${message.author_handle}` }),
-      element('span', { className: 'chat-text', text: message.text }));
+      element('span', { className: 'chat-text', text: messageText(message) }));
     $('#chat-messages').append(li);
     li.scrollIntoView({ block: 'nearest' });
   }
