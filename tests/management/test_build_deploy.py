@@ -20,7 +20,6 @@ from pytest_django.fixtures import Settings
 from icframework.agent import Agent
 from icframework.candid import NAT, decode, encode
 from icframework.core import Principal
-from tests.agent.live_replica import running_replica
 
 
 @pytest.fixture
@@ -69,7 +68,7 @@ def test_build_reports_errors_with_file_and_line(project: Path) -> None:
         run("build", "broken")
 
 
-def test_scaffold_test_build_and_deploy_the_counter(project: Path) -> None:
+def test_scaffold_test_build_and_deploy_the_counter(project: Path, replica_url: str) -> None:
     created = run("startdapp", "counter", "--template", "counter")
     app = project / "apps" / "counter"
     assert created.startswith(f"Created {app} from the counter template.")
@@ -93,88 +92,87 @@ def test_scaffold_test_build_and_deploy_the_counter(project: Path) -> None:
     )
     assert run("build", "counter").endswith(f"module {match[2]}, cached, did {app}/counter.did")
 
-    (project / "replica").mkdir()
-    with running_replica(project / "replica" / "state") as url:
-        port = url.rsplit(":", 1)[1]
-        deployed = run("deploy", "counter", "--network", url).splitlines()
-        first = re.fullmatch(
-            r"counter: canister (\S+) \(created and installed, [\d,]+ bytes, module (0x\w+)\)",
-            deployed[0],
-        )
-        assert first, deployed
-        canister_id = first[1]
-        # the page (urls.py), and no gateway URL: without http_request it answers 502
-        assert deployed[1:] == [f"  page:    {url}/counter/"]
-        gateway = f"http://{canister_id}.localhost:{port}/"
-        assert browser_get(gateway).status_code == 502
-        # one module hash: the SHA-256 of the module, as canister status shows it
-        wasm = next((project / ".build" / "apps" / "counter").glob("*.wasm")).read_bytes()
-        assert first[2] == match[2] == "0x" + hashlib.sha256(wasm).hexdigest()
-        status = run("canister", "status", "counter", "--network", url).splitlines()
-        assert status[2] == f"Module hash:        {first[2]}"
-        ids = json.loads((project / ".icframework" / "canister_ids.json").read_text())
-        assert ids == {"counter": canister_id}
-        assert run("canister", "id", "counter") == canister_id
+    url = replica_url
+    port = url.rsplit(":", 1)[1]
+    deployed = run("deploy", "counter", "--network", url).splitlines()
+    first = re.fullmatch(
+        r"counter: canister (\S+) \(created and installed, [\d,]+ bytes, module (0x\w+)\)",
+        deployed[0],
+    )
+    assert first, deployed
+    canister_id = first[1]
+    # the page (urls.py), and no gateway URL: without http_request it answers 502
+    assert deployed[1:] == [f"  page:    {url}/counter/"]
+    gateway = f"http://{canister_id}.localhost:{port}/"
+    assert browser_get(gateway).status_code == 502
+    # one module hash: the SHA-256 of the module, as canister status shows it
+    wasm = next((project / ".build" / "apps" / "counter").glob("*.wasm")).read_bytes()
+    assert first[2] == match[2] == "0x" + hashlib.sha256(wasm).hexdigest()
+    status = run("canister", "status", "counter", "--network", url).splitlines()
+    assert status[2] == f"Module hash:        {first[2]}"
+    ids = json.loads((project / ".icframework" / "canister_ids.json").read_text())
+    assert ids == {"counter": canister_id}
+    assert run("canister", "id", "counter") == canister_id
 
-        agent = Agent(url, fetch_root_key=True)
-        canister = Principal.from_text(canister_id)
-        empty = encode([], [])
-        assert decode(agent.update(canister, "increment", empty), [NAT]) == (1,)
-        assert decode(agent.update(canister, "increment", empty), [NAT]) == (2,)
-        assert decode(agent.query(canister, "get", empty), [NAT]) == (2,)
+    agent = Agent(url, fetch_root_key=True)
+    canister = Principal.from_text(canister_id)
+    empty = encode([], [])
+    assert decode(agent.update(canister, "increment", empty), [NAT]) == (1,)
+    assert decode(agent.update(canister, "increment", empty), [NAT]) == (2,)
+    assert decode(agent.query(canister, "get", empty), [NAT]) == (2,)
 
-        assert run("deploy", "counter", "--network", url).startswith(
-            f"counter: canister {canister_id} (unchanged,"
-        )
-        source = (app / "canister.py").read_text()
-        reset = "\n\n@update\ndef reset() -> None:\n    count.set(0)\n"
-        (app / "canister.py").write_text(source + reset)
-        assert run("deploy", "counter", "--network", url).startswith(
-            f"counter: canister {canister_id} (upgraded,"
-        )
-        assert decode(agent.query(canister, "get", empty), [NAT]) == (2,)
-        agent.update(canister, "reset", empty)
-        assert decode(agent.query(canister, "get", empty), [NAT]) == (0,)
+    assert run("deploy", "counter", "--network", url).startswith(
+        f"counter: canister {canister_id} (unchanged,"
+    )
+    source = (app / "canister.py").read_text()
+    reset = "\n\n@update\ndef reset() -> None:\n    count.set(0)\n"
+    (app / "canister.py").write_text(source + reset)
+    assert run("deploy", "counter", "--network", url).startswith(
+        f"counter: canister {canister_id} (upgraded,"
+    )
+    assert decode(agent.query(canister, "get", empty), [NAT]) == (2,)
+    agent.update(canister, "reset", empty)
+    assert decode(agent.query(canister, "get", empty), [NAT]) == (0,)
 
-        (app / "urls.py").unlink()
-        assert run("deploy", "counter", "--network", url).splitlines()[1:] == []
+    (app / "urls.py").unlink()
+    assert run("deploy", "counter", "--network", url).splitlines()[1:] == []
 
 
-def test_deploy_refuses_an_upgrade_that_breaks_callers(project: Path) -> None:
+def test_deploy_refuses_an_upgrade_that_breaks_callers(project: Path,
+                                                       replica_url: str) -> None:
     """Before: ``increment: () -> (nat)`` became ``(nat) -> (nat)`` silently, and every
     caller's ``increment()`` was then rejected."""
     run("startdapp", "counter", "--template", "counter")
     app = project / "apps" / "counter"
-    (project / "replica").mkdir()
-    with running_replica(project / "replica" / "state") as url:
-        net = ["--network", url]
-        canister_id = run("deploy", "counter", *net).split()[2]
-        source = (app / "canister.py").read_text()
-        (app / "canister.py").write_text(source.replace(
-            "def increment() -> nat:\n    count.set(count.get() + 1)",
-            "def increment(step: nat) -> nat:\n    count.set(count.get() + step)"))
-        with pytest.raises(CommandError) as refused:
-            run("deploy", "counter", *net)
-        assert str(refused.value) == (
-            f"upgrading counter ({canister_id}) would break callers of its current interface "
-            "(increment: () -> (nat) becomes (nat) -> (nat)); keep the old methods' types "
-            "(adding methods, optional arguments and results is safe), or pass --yes to "
-            "upgrade anyway"
-        )
-        assert run("call", "counter", "increment", *net) == "(1 : nat)"  # still the old one
+    url = replica_url
+    net = ["--network", url]
+    canister_id = run("deploy", "counter", *net).split()[2]
+    source = (app / "canister.py").read_text()
+    (app / "canister.py").write_text(source.replace(
+        "def increment() -> nat:\n    count.set(count.get() + 1)",
+        "def increment(step: nat) -> nat:\n    count.set(count.get() + step)"))
+    with pytest.raises(CommandError) as refused:
+        run("deploy", "counter", *net)
+    assert str(refused.value) == (
+        f"upgrading counter ({canister_id}) would break callers of its current interface "
+        "(increment: () -> (nat) becomes (nat) -> (nat)); keep the old methods' types "
+        "(adding methods, optional arguments and results is safe), or pass --yes to "
+        "upgrade anyway"
+    )
+    assert run("call", "counter", "increment", *net) == "(1 : nat)"  # still the old one
 
-        out, err = StringIO(), StringIO()
-        call_command("deploy", "counter", "--yes", *net, stdout=out, stderr=err)
-        assert out.getvalue().startswith(f"counter: canister {canister_id} (upgraded,")
-        assert err.getvalue().splitlines()[-1] == (
-            f"Warning: upgrading counter ({canister_id}) breaks callers of its current "
-            "interface (increment: () -> (nat) becomes (nat) -> (nat)); upgrading anyway (--yes)"
-        )
-        assert run("call", "counter", "increment", "(5)", *net) == "(6 : nat)"
+    out, err = StringIO(), StringIO()
+    call_command("deploy", "counter", "--yes", *net, stdout=out, stderr=err)
+    assert out.getvalue().startswith(f"counter: canister {canister_id} (upgraded,")
+    assert err.getvalue().splitlines()[-1] == (
+        f"Warning: upgrading counter ({canister_id}) breaks callers of its current "
+        "interface (increment: () -> (nat) becomes (nat) -> (nat)); upgrading anyway (--yes)"
+    )
+    assert run("call", "counter", "increment", "(5)", *net) == "(6 : nat)"
 
-        (app / "canister.py").write_text(source.replace(
-            "def increment() -> nat:", "def increment(step: nat | None) -> nat:"))
-        assert "(upgraded," in run("deploy", "counter", *net)  # optional argument: safe
+    (app / "canister.py").write_text(source.replace(
+        "def increment() -> nat:", "def increment(step: nat | None) -> nat:"))
+    assert "(upgraded," in run("deploy", "counter", *net)  # optional argument: safe
 
 
 GATEWAY_APP = '''"""Serves its counter over HTTP."""
@@ -205,15 +203,15 @@ def http_request(request: HttpRequest) -> HttpResponse:
 '''
 
 
-def test_deploy_prints_the_gateway_url_of_a_canister_that_serves_http(project: Path) -> None:
+def test_deploy_prints_the_gateway_url_of_a_canister_that_serves_http(
+        project: Path, replica_url: str) -> None:
     app = project / "apps" / "site"
     app.mkdir(parents=True)
     (app / "canister.py").write_text(GATEWAY_APP)
-    (project / "replica").mkdir()
-    with running_replica(project / "replica" / "state") as url:
-        deployed = run("deploy", "site", "--network", url).splitlines()
-        canister_id = deployed[0].split()[2]
-        port = url.rsplit(":", 1)[1]
-        assert deployed[1:] == [f"  gateway: http://{canister_id}.localhost:{port}/"]
-        answer = browser_get(deployed[1].split()[1])
-        assert (answer.status_code, answer.text) == (200, "served")
+    url = replica_url
+    deployed = run("deploy", "site", "--network", url).splitlines()
+    canister_id = deployed[0].split()[2]
+    port = url.rsplit(":", 1)[1]
+    assert deployed[1:] == [f"  gateway: http://{canister_id}.localhost:{port}/"]
+    answer = browser_get(deployed[1].split()[1])
+    assert (answer.status_code, answer.text) == (200, "served")
