@@ -145,12 +145,8 @@ def tokens_held(owner: Principal, sub: bytes, after: int | None, take: int) -> l
     if after is not None and after >= MAX_TOKEN_ID:
         return []
     start = 0 if after is None else after + 1
-    found: list[int] = []
-    for (o, s, tid), _ in held.range((owner, sub, start), None, limit=take):
-        if (o, s) != (owner, sub):
-            break
-        found.append(tid)
-    return found
+    return [tid for (_o, _s, tid), _ in held.range((owner, sub, start),
+                                                    (owner, sub, MAX_TOKEN_ID), limit=take)]
 
 
 # -- the log and deduplication --------------------------------------------------------------
