@@ -25,7 +25,6 @@ from django.test import override_settings
 
 from icframework.core import Principal
 from icframework.identity import Ed25519Identity
-from tests.agent.live_replica import running_replica
 from tests.node import requires_node, run_node
 
 SEEDS = {name: bytes([i + 1]) * 32 for i, name in enumerate(("minter", "alice", "bob", "carol"))}
@@ -86,40 +85,41 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 
 @pytest.fixture(scope="module")
-def session(project: Path) -> Iterator[dict[str, Any]]:
-    """Deploy the ledger on a fresh replica and run the Node client against it."""
+def session(project: Path, replica_url: str) -> Iterator[dict[str, Any]]:
+    """Deploy the ledger on the package's replica (a canister of its own) and run the Node
+    client against it."""
     with override_settings(BASE_DIR=project):
         built = run("build", "ledger")
         assert re.match(r"ledger: [\d,]+ bytes, module 0x[0-9a-f]{64}, ", built), built
-        with running_replica(project / "state") as url:
-            deployed = run("deploy", "ledger", "--network", url, "--arg", init_arg())
-            found = re.match(r"ledger: canister (\S+) \(created and installed, ", deployed)
-            assert found, deployed
-            payload = {
-                "host": url,
-                "canisterId": found[1],
-                "seeds": {name: seed.hex() for name, seed in SEEDS.items()},
-            }
-            result: dict[str, Any] = run_node("ledger_icrc.mjs", payload, timeout=300)
-            result["canisterId"] = found[1]
-            # the commands docs/ledger.md shows, typed by the canister's candid:service
-            bob = candid_account(PRINCIPALS["bob"])
-            result["cli"] = {
-                "supply": run("call", "ledger", "icrc1_total_supply", "--network", url),
-                "balance": run("call", "ledger", "icrc1_balance_of", f"({bob})", "--network", url),
-                "transfer": run("call", "ledger", "icrc1_transfer",
-                                f"(record {{ to = {bob}; amount = 1_000 }})", "--network", url),
-            }
-            # an upgrade (the source changed) keeps the balances and applies its arguments
-            code = project / "apps" / "ledger" / "canister.py"
-            code.write_text(code.read_text() + "\n# version 2\n")
-            raise_fee = "(variant { Upgrade = opt record { transfer_fee = opt 20_000 } })"
-            result["cli"]["upgrade"] = run("deploy", "ledger", "--network", url, "--arg", raise_fee)
-            result["cli"]["feeAfterUpgrade"] = run("call", "ledger", "icrc1_fee", "--network", url)
-            result["cli"]["balanceAfterUpgrade"] = run(
-                "call", "ledger", "icrc1_balance_of", f"({bob})", "--network", url
-            )
-            yield result
+        url = replica_url
+        deployed = run("deploy", "ledger", "--network", url, "--arg", init_arg())
+        found = re.match(r"ledger: canister (\S+) \(created and installed, ", deployed)
+        assert found, deployed
+        payload = {
+            "host": url,
+            "canisterId": found[1],
+            "seeds": {name: seed.hex() for name, seed in SEEDS.items()},
+        }
+        result: dict[str, Any] = run_node("ledger_icrc.mjs", payload, timeout=300)
+        result["canisterId"] = found[1]
+        # the commands docs/ledger.md shows, typed by the canister's candid:service
+        bob = candid_account(PRINCIPALS["bob"])
+        result["cli"] = {
+            "supply": run("call", "ledger", "icrc1_total_supply", "--network", url),
+            "balance": run("call", "ledger", "icrc1_balance_of", f"({bob})", "--network", url),
+            "transfer": run("call", "ledger", "icrc1_transfer",
+                            f"(record {{ to = {bob}; amount = 1_000 }})", "--network", url),
+        }
+        # an upgrade (the source changed) keeps the balances and applies its arguments
+        code = project / "apps" / "ledger" / "canister.py"
+        code.write_text(code.read_text() + "\n# version 2\n")
+        raise_fee = "(variant { Upgrade = opt record { transfer_fee = opt 20_000 } })"
+        result["cli"]["upgrade"] = run("deploy", "ledger", "--network", url, "--arg", raise_fee)
+        result["cli"]["feeAfterUpgrade"] = run("call", "ledger", "icrc1_fee", "--network", url)
+        result["cli"]["balanceAfterUpgrade"] = run(
+            "call", "ledger", "icrc1_balance_of", f"({bob})", "--network", url
+        )
+        yield result
 
 
 def test_the_generated_tests_pass(project: Path) -> None:
