@@ -34,7 +34,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from icframework.sdk import Principal, StableBTreeMap, StableCell, ic, nat64
+from icframework.sdk import Principal, StableBTreeMap, ic, nat64
 
 from .records import Account, Listing, ListingStatus, Order
 
@@ -106,7 +106,6 @@ collection_approvals = StableBTreeMap[tuple[Principal, bytes, Principal, bytes],
 log = StableBTreeMap[nat64, Block]("icrc7.log")
 seen = StableBTreeMap[bytes, nat64]("icrc7.seen")
 seen_at = StableBTreeMap[tuple[nat64, bytes], bool]("icrc7.seen_at")
-minted = StableCell[nat64]("icrc7.minted", default=0)
 SMALLEST = Principal.management_canister()  # the empty principal: the first key of a range
 
 
@@ -218,7 +217,6 @@ def mint(token_id: int, listing: Listing, image: str, by: Principal) -> int:
                            image, ic.time(), by)
     _hold(ic.id(), escrow, token_id, 1)
     listing_token[listing.id] = token_id
-    minted.set(minted.get() + 1)
     return append("7mint", token_id, None, shown(ic.id(), escrow))
 
 
