@@ -20,7 +20,7 @@ request (rate limited per user).
 
 from __future__ import annotations
 
-from icframework.sdk import CallRejected, Reject, nat64, update, vetkd
+from icframework.sdk import CallRejected, Reject, nat64, query, update, vetkd
 
 from .access import membership
 from .limits import E2E_KEY_RATE
@@ -65,6 +65,17 @@ async def e2e_key(room_id: nat64, transport_public_key: bytes) -> E2eKey:
         raise Reject(f"the key could not be derived: {rejected.message}") from None
     return E2eKey(room_id=room_id, encrypted_key=encrypted, public_key=public_key,
                   input=input_, context=context)
+
+
+@query
+def e2e_public_key(room_id: nat64) -> bytes | None:
+    """The direct room's derived public key (96 bytes) once any member asked for the
+    key, else null; members only. A page that kept key material from an earlier visit
+    checks it against this (a new replica state means new master keys)."""
+    _me, _, room, _member = membership(room_id)
+    if room.kind is not RoomKind.direct:
+        raise Reject("end-to-end encryption is for direct rooms: group rooms are plain text")
+    return e2e_public_keys.get(room_id)
 
 
 @update

@@ -8,7 +8,7 @@ replica's stored state (every file of the served project) holds the ciphertext b
 not one plaintext phrase. Then the first user opens the chat on a second device (a
 fresh browser profile holding the same key): the key depends on the conversation and
 the user, not the browser, so the history decrypts there too, and the page's own
-search finds the encrypted message.
+search finds the encrypted message. A reload reuses the key material the page kept.
 
 Waits are Playwright's (until an element shows the expected state); nothing asserts
 how fast anything is.
@@ -162,11 +162,21 @@ def test_two_users_exchange_encrypted_messages_and_a_thread(
         assert phrase.encode() not in state, phrase
     assert any(s is not None and s.ciphertext in state for s in sealed)
 
+    # a reload opens the history with the key material kept in IndexedDB (checked
+    # against the room's public key), and sealing still works with it
+    amara.page.reload()
+    expect(amara.page.locator("#me")).to_have_text("@amara")
+    amara.open_room("@bruno")
+    expect(amara.message(SECRET).locator(".body")).to_have_text(SECRET)
+    amara.send("after the reload")  # the second device below reads it
+
     # a second device of amara's: a fresh profile with her key reads the history
     again = device(browser, chat_url, amara_key, "amara", register=False)
     again.open_room("@bruno")
     expect(again.message(SECRET).locator(".body")).to_have_text(SECRET)
     expect(again.message(ANSWER).locator(".body")).to_have_text(ANSWER)
+    expect(again.message("after the reload").locator(".body")).to_have_text(
+        "after the reload")
     # search runs in the page over what it decrypted (the canister cannot read it)
     hits = again.search("vault code")
     expect(hits).to_have_count(1)

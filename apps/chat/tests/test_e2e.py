@@ -76,6 +76,7 @@ def unseal(vetkey: bytes, ciphertext: bytes, nonce: bytes) -> str:
 def test_both_members_and_a_new_device_derive_the_same_key(c: LocalCanister, alice: As,
                                                            bob: As, carol: As) -> None:
     room = alice.open_direct("bob").room.id
+    assert alice.e2e_public_key(room) is None  # nobody asked yet
     first, second_device, theirs = (vetkey_of(alice, room), vetkey_of(alice, room),
                                     vetkey_of(bob, room))
     assert first == second_device == theirs
@@ -83,6 +84,10 @@ def test_both_members_and_a_new_device_derive_the_same_key(c: LocalCanister, ali
     assert vetkey_of(alice, other) != first  # each conversation has its own key
     with pytest.raises(Reject, match="not a member"):
         carol.e2e_key(room, b"\x00" * 48)
+    with pytest.raises(Reject, match="not a member"):
+        carol.e2e_public_key(room)
+    public_key = bob.e2e_public_key(room)
+    assert public_key is not None and len(public_key) == 96
 
 
 def test_sealed_messages_store_no_plaintext(c: LocalCanister, alice: As, bob: As) -> None:

@@ -5,8 +5,9 @@
 // fresh transport key pair (@dfinity/vetkeys, in the framework bundle), asks the
 // canister for the room's key encrypted to it (`e2e_key`), decrypts and verifies it
 // against the room's derived public key, and keeps only non-extractable WebCrypto keys:
-// the HKDF key material (cached in IndexedDB, so a reload needs no new key request) and
-// the AES-GCM key derived from it. Message bodies are AES-GCM with a fresh 12-byte nonce;
+// the HKDF key material (cached in IndexedDB with the room's public key, so a reload
+// needs only a query, `e2e_public_key`, to check it still belongs to the room: a new
+// replica state has new master keys) and the AES-GCM key derived from it. Message bodies are AES-GCM with a fresh 12-byte nonce;
 // the canister stores the ciphertext and the nonce, never the text. The key depends on
 // the room, not on the browser, so the same user on a new device, or the other member,
 // derives the same key and reads the whole history.
@@ -19,6 +20,8 @@ const DOMAIN = 'icframework.chat.dm/v1 message';
 const NONCE_BYTES = 12;
 const DB_NAME = 'icframework.chat.e2e';
 const STORE = 'keys';
+
+const hex = (bytes) => Array.from(new Uint8Array(bytes), (b) => b.toString(16).padStart(2, '0')).join('');
 
 function openDb() {
   return new Promise((resolve, reject) => {
@@ -67,7 +70,12 @@ export class DirectKeys {
 
   async derive(roomId) {
     const name = `${this.scope}:${roomId}`;
-    let material = await stored(name).catch(() => undefined);
+    const cached = await stored(name).catch(() => undefined);
+    let material = null;
+    if (cached) {
+      const current = await this.chat.e2e_public_key(roomId);
+      if (current.length && hex(current[0]) === cached.publicKey) material = cached.material;
+    }
     if (!material) {
       const transport = TransportSecretKey.random();
       const reply = await this.chat.e2e_key(roomId, transport.publicKeyBytes());
@@ -75,7 +83,8 @@ export class DirectKeys {
         transport, DerivedPublicKey.deserialize(new Uint8Array(reply.public_key)), new Uint8Array(reply.input),
       );
       material = (await vetKey.asDerivedKeyMaterial()).getCryptoKey();
-      await stored(name, material).catch(() => {});   // private browsing: no cache, still works
+      const entry = { material, publicKey: hex(reply.public_key) };
+      await stored(name, entry).catch(() => {});   // private browsing: no cache, still works
     }
     return DerivedKeyMaterial.fromCryptoKey(material).deriveAesGcmCryptoKey(DOMAIN);
   }
