@@ -123,6 +123,14 @@ def test_two_users_exchange_encrypted_messages_and_a_thread(
     expect(theirs.locator(".body")).to_have_text(IN_THREAD)
     expect(theirs.locator(".lock")).to_be_visible()
     expect(link).to_have_attribute("data-unread", "0")
+    # the page's own search finds the sealed reply and opens it in its thread
+    amara.page.click("#thread-close")
+    hits = amara.search("north gate")
+    expect(hits).to_have_count(1)
+    hits.locator("button").click()
+    expect(amara.page.locator("#thread-panel")).to_have_attribute("data-ready", "true")
+    root_id = amara.message(SECRET).get_attribute("data-message-id")
+    expect(amara.page.locator("#thread-panel")).to_have_attribute("data-root-id", root_id or "")
 
     # favourites come first, archived rooms fold away (each user's own list)
     create_room(bruno, "plans")

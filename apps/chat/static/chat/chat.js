@@ -192,6 +192,7 @@ class ChatPage {
     this.keys = null;                // DirectKeys: the direct rooms' AES-GCM keys
     this.threads = null;             // ThreadPanel
     this.plain = new Map();          // "room:id" -> text of an opened sealed message
+    this.threadOf = new Map();       // "room:id" -> root id, for the sealed thread replies
     this.threadUnread = new Map();   // root id (string) -> unread replies, open room
     this.marks = null;               // principal -> { delivered, read }, open room (small rooms)
     this.marksRefresh = null;
@@ -1069,13 +1070,13 @@ class ChatPage {
     this.run(async () => {
       const hits = await this.chat.search(opt(roomId), text, SEARCH_LIMIT);
       // Encrypted messages are searched here, among those this page has decrypted.
-      const local = this.localHits(text, roomId).map(({ room, id, plain }) => {
+      const local = this.localHits(text, roomId).map(({ room, id, plain, root }) => {
         const view = this.rooms.get(String(room));
         const shown = room === this.roomId ? this.messages.get(String(id)) : null;
         return {
           room_id: room,
           room_name: view ? roomTitle(view) : `room ${room}`,
-          message: { id, author_handle: shown ? shown.author_handle : '', text: plain },
+          message: { id, author_handle: shown ? shown.author_handle : '', text: plain, thread_root: opt(root) },
         };
       });
       hits.push(...local.slice(0, SEARCH_LIMIT - hits.length));
@@ -1084,7 +1085,7 @@ class ChatPage {
         `${hits.length} ${hits.length === 1 ? 'message' : 'messages'} with “${excerpt(text, 40)}” ${where}`;
       $('#search-results').replaceChildren(...hits.map((hit) => {
         const message = hit.message;
-        const open = button('open-hit', '', () => this.run(() => this.openRoom(hit.room_id, { focus: message.id })));
+        const open = button('open-hit', '', () => this.run(() => this.openHit(hit)));
         open.append(
           element('span', { className: 'hit-room', text: hit.room_name }),
           element('span', { className: 'author', text: ` @${message.author_handle}: ` }),
@@ -1097,6 +1098,15 @@ class ChatPage {
       }));
       $('#search-results-box').hidden = false;
     });
+  }
+
+  // A search hit: its room at the message, or, for a thread reply, the room and its thread.
+  async openHit(hit) {
+    const root = hit.message.thread_root && hit.message.thread_root.length ? hit.message.thread_root[0] : null;
+    if (root === null) { await this.openRoom(hit.room_id, { focus: hit.message.id }); return; }
+    await this.openRoom(hit.room_id, { focus: root });
+    const view = unopt(await this.chat.message(hit.room_id, root));
+    if (view && hit.room_id === this.roomId) await this.threads.open(view);
   }
 
   // -- pinned messages ------------------------------------------------------------------------
@@ -1469,6 +1479,7 @@ class ChatPage {
   reveal(message) {
     const key = plainKey(message);
     this.plain.set(key, undefined);
+    if (message.thread_root.length) this.threadOf.set(key, message.thread_root[0]);
     this.keys.open(message.room_id, message.sealed[0]).then(
       (text) => this.plain.set(key, text),
       () => this.plain.set(key, null),
@@ -1492,7 +1503,7 @@ class ChatPage {
       const [room, id] = key.split(':').map(BigInt);
       if (roomId !== null && room !== roomId) continue;
       const lower = plain.toLowerCase();
-      if (words.every((word) => lower.includes(word))) hits.push({ room, id, plain });
+      if (words.every((word) => lower.includes(word))) hits.push({ room, id, plain, root: this.threadOf.get(key) });
     }
     return hits.sort((a, b) => (a.id > b.id ? -1 : 1));
   }
