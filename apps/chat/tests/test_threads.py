@@ -47,9 +47,9 @@ def test_thread_events_are_live_and_in_the_change_feed(
     assert {(e.tag, e.value.id) for e in changed} == {("message", root.id),
                                                       ("message", reply.id)}
     bob.delete_message(room, reply.id)
-    events = [(e.tag, e.value) for t, e in drain(c) if t == room_topic(room)]
-    assert [tag for tag, _v in events] == ["deleted", "edited"]
-    assert events[0][1].seq < events[1][1].seq and events[1][1].thread is None
+    after = [(e.tag, e.value) for t, e in drain(c) if t == room_topic(room)]
+    assert [tag for tag, _v in after] == ["deleted", "edited"]
+    assert after[0][1].seq < after[1][1].seq and after[1][1].thread is None
 
 
 def test_unread_per_thread_and_read_markers(c: LocalCanister, alice: As, bob: As,
