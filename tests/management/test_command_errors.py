@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.agent.live_replica import ROOT, running_replica
+from tests.agent.live_replica import ROOT
 
 
 @dataclass(frozen=True)
@@ -37,26 +37,25 @@ def manage(project: Project, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Project]:
+def project(tmp_path_factory: pytest.TempPathFactory, replica_url: str) -> Iterator[Project]:
+    """A project with ``hello`` deployed to the package's replica and ``my_ledger`` built."""
     root = tmp_path_factory.mktemp("project")
-    (root / "replica").mkdir()
-    with running_replica(root / "replica" / "state") as url:
-        env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.management.project_settings",
-               "ICFRAMEWORK_TEST_PROJECT": str(root), "ICFRAMEWORK_HOME": str(root / "home"),
-               "DFX_CONFIG_ROOT": str(root / "dfxroot"), "ICFRAMEWORK_NETWORK": url}
-        setup = Project(root, env, "")
-        for args in (("startdapp", "hello", "--template", "counter"),
-                     ("startdapp", "my_ledger", "--template", "ledger"),
-                     ("deploy", "hello"), ("build", "my_ledger")):
-            done = manage(setup, *args)
-            assert done.returncode == 0, done.stdout + done.stderr
-        broken = root / "apps" / "broken"
-        broken.mkdir()
-        (broken / "canister.py").write_text("import numpy\n")
-        (root / "breaking.did").write_text(
-            "service : { get : () -> (text) query; increment : (nat) -> (nat) }")
-        ids = json.loads((root / ".icframework" / "canister_ids.json").read_text())
-        yield Project(root, env, ids["hello"])
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.management.project_settings",
+           "ICFRAMEWORK_TEST_PROJECT": str(root), "ICFRAMEWORK_HOME": str(root / "home"),
+           "DFX_CONFIG_ROOT": str(root / "dfxroot"), "ICFRAMEWORK_NETWORK": replica_url}
+    setup = Project(root, env, "")
+    for args in (("startdapp", "hello", "--template", "counter"),
+                 ("startdapp", "my_ledger", "--template", "ledger"),
+                 ("deploy", "hello"), ("build", "my_ledger")):
+        done = manage(setup, *args)
+        assert done.returncode == 0, done.stdout + done.stderr
+    broken = root / "apps" / "broken"
+    broken.mkdir()
+    (broken / "canister.py").write_text("import numpy\n")
+    (root / "breaking.did").write_text(
+        "service : { get : () -> (text) query; increment : (nat) -> (nat) }")
+    ids = json.loads((root / ".icframework" / "canister_ids.json").read_text())
+    yield Project(root, env, ids["hello"])
 
 
 def bad_inputs(project: Project) -> list[tuple[str, ...]]:
