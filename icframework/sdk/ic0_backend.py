@@ -19,6 +19,8 @@ Events (`icframework.sdk.events.publish`) have no equivalent on the Internet Com
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from typing import Any, NoReturn
 
 from icframework.sdk.backend import WriteBuffer
@@ -83,12 +85,13 @@ def entry_table(export_names: list[str]) -> list[tuple[str, str]]:
 
 
 class Ic0Backend:
-    """`Backend` over ``_ic0`` (see the module docstring); ``before_trap`` runs just
-    before ``ic0.trap`` (the glue flushes ``print`` output)."""
+    """`Backend` over ``_ic0`` (see the module docstring); ``output`` is the glue's
+    ``print`` stream (a ``_pending`` partial line and ``flush``), flushed after each
+    message and before a trap."""
 
-    def __init__(self, ic0: Any, *, before_trap: Any = None) -> None:
+    def __init__(self, ic0: Any, *, output: Any = None) -> None:
         self._ic0 = ic0
-        self._before_trap = before_trap
+        self._output = output
         self.store = StableLog(ic0)
         self.buffer = WriteBuffer(self.store)
         self.kind = ""
@@ -97,6 +100,55 @@ class Ic0Backend:
         self.generation = 0  # see `Backend.generation`; `set_backend` renumbers it
 
     # ---- entry points ---------------------------------------------------------------------
+    def entry(self, canister: Canister, kind: str, method: str) -> Callable[[], None]:
+        """The function the module's export for ``(kind, method)`` calls, prepared once.
+
+        For update and query methods it is the hot path, written for few Python
+        operations (each costs instructions): the method's prepared runner
+        (`Canister.method_runner`), then reply, commit or drop the writes; other
+        outcomes (a reject, an ``await``) and the other entry points go through
+        `run_entry`.
+        """
+        if kind not in CALL_KINDS:
+            return functools.partial(self.run_entry, canister, kind, method)
+        run = canister.method_runner(kind, method)
+        if run is None:
+            return functools.partial(self.run_entry, canister, kind, method)
+        ic0 = self._ic0
+        arg_data, reply = ic0.msg_arg_data, ic0.reply
+        store = self.store
+        pending = self.buffer.pending
+        output = self._output
+        read_only = kind in _READ_ONLY
+        finish = self._finish
+
+        def call_method() -> None:
+            if not store.loaded:
+                store.load()
+            out = run(arg_data())
+            if type(out) is bytes:
+                if pending:
+                    if read_only:
+                        self.discard()
+                    else:
+                        self.commit()
+                reply(out)
+            else:
+                finish(out, read_only)
+            if output is not None and output._pending:
+                output.flush()
+
+        return call_method
+
+    def _finish(self, out: object, read_only: bool) -> None:
+        if isinstance(out, Rejected):
+            self.discard()
+            self._ic0.reject(out.message)
+        elif read_only:
+            self.discard()
+        else:
+            self.commit()  # waiting on an await: state is committed at each await
+
     def run_entry(self, canister: Canister, kind: str, method: str) -> None:
         """Run one IC entry point: reply or reject a call, commit or drop its writes."""
         store = self.store
@@ -204,8 +256,8 @@ class Ic0Backend:
         self._ic0.debug_print(message)
 
     def trap(self, message: str) -> NoReturn:
-        if self._before_trap is not None:
-            self._before_trap()
+        if self._output is not None:
+            self._output.flush()
         self._ic0.trap(message)
         raise AssertionError("ic0.trap returned")  # pragma: no cover - it never does
 

@@ -7,13 +7,14 @@
  * this leaves is snapshotted into the module, so at run time nothing is initialised.
  * Every IC entry point is one of the numbered `icf_entry_<i>` exports (generated beside
  * this file), renamed per app to `canister_update <name>` and so on; each calls the
- * glue's `_entry(i)`. Responses to inter-canister calls come back through
+ * glue's `_entries[i]`. Responses to inter-canister calls come back through
  * `icf_on_reply`, `icf_on_reject` and `icf_on_cleanup` (passed to ic0.call_new by
  * table index) and reach the glue's `_callback(env, which)`.
  *
  * A Python exception that leaves the glue becomes ic0.trap with its traceback, so the
  * IC rolls the message back and the caller reads what failed.
  */
+#define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -65,7 +66,7 @@ IC0(trap) void ic0_trap(uint32_t src, uint32_t size);
 
 #define PTR(p) ((uint32_t)(uintptr_t)(p))
 
-static PyObject *entry_func;     /* icframework_ic_runtime._entry */
+static PyObject *entries;        /* icframework_ic_runtime._entries (a list) */
 static PyObject *callback_func;  /* icframework_ic_runtime._callback */
 static PyObject *load_func;      /* icframework_ic_runtime._load_app */
 
@@ -446,10 +447,10 @@ __attribute__((export_name("icf_boot"))) int icf_boot(void) {
         set_error_result();
         return 1;
     }
-    entry_func = PyObject_GetAttrString(glue, "_entry");
+    entries = PyObject_GetAttrString(glue, "_entries");
     callback_func = PyObject_GetAttrString(glue, "_callback");
     load_func = PyObject_GetAttrString(glue, "_load_app");
-    if (entry_func == NULL || callback_func == NULL || load_func == NULL) {
+    if (entries == NULL || !PyList_Check(entries) || callback_func == NULL || load_func == NULL) {
         set_error_result();
         return 1;
     }
@@ -474,9 +475,11 @@ __attribute__((export_name("icf_load_app"))) int icf_load_app(uint32_t ptr, uint
 /* ---- run time --------------------------------------------------------------------------- */
 
 void icf_run_entry(uint32_t index) {
-    PyObject *number = PyLong_FromUnsignedLong(index);
-    PyObject *out = number ? PyObject_CallOneArg(entry_func, number) : NULL;
-    Py_XDECREF(number);
+    if (index >= (uint32_t)PyList_GET_SIZE(entries)) {
+        static const char missing[] = "this entry point has no Python function";
+        trap_text(missing, sizeof missing - 1);
+    }
+    PyObject *out = PyObject_CallNoArgs(PyList_GET_ITEM(entries, index));
     if (out == NULL) trap_with_python_error();
     Py_DECREF(out);
 }

@@ -9,12 +9,12 @@ the numbered ``icf_entry_<i>`` exports take. The memory this leaves is snapshott
 the module: at run time every message starts from it (after install or upgrade) or from
 the heap the previous update left.
 
-At run time `_entry(i)` runs entry point ``i`` through the SDK on an
-`icframework.sdk.ic0_backend.Ic0Backend`, and `_callback(env, which)` the response to an
-inter-canister call. An exception that leaves them becomes ``ic0.trap`` with its
-traceback (the C side formats it). ``print`` goes to ``ic0.debug_print``, one line a
-call. There is no file system at run time: only the modules imported here (or by the
-app while it loads, from this list) can be imported.
+At run time export ``i`` calls ``_entries[i]`` (prepared by
+`icframework.sdk.ic0_backend.Ic0Backend.entry` over the SDK), and `_callback(env, which)`
+runs the response to an inter-canister call. An exception that leaves them becomes
+``ic0.trap`` with its traceback (the C side formats it). ``print`` goes to
+``ic0.debug_print``, one line a call. There is no file system at run time: only the
+modules imported here (or by the app while it loads, from this list) can be imported.
 
 Standard library, ``_ic0`` and the bundled ``icframework`` packages only.
 """
@@ -34,6 +34,7 @@ import decimal
 import enum
 import fractions
 import functools
+import gc
 import hashlib
 import heapq
 import hmac
@@ -57,6 +58,7 @@ import traceback
 import types
 import typing
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import _ic0
@@ -106,9 +108,11 @@ _stdout = _DebugStream()
 sys.stdout = _stdout
 sys.stderr = _stdout
 
-_backend = Ic0Backend(_ic0, before_trap=_stdout.flush)
+_backend = Ic0Backend(_ic0, output=_stdout)
 _canister: Canister | None = None
-_table: list[tuple[str, str]] = []
+# The function each numbered export calls (the C side calls them straight from this
+# list, filled in place by `_load_app`).
+_entries: list[Callable[[], None]] = []
 
 
 class _AppFinder:
@@ -144,23 +148,28 @@ class _AppFinder:
 
 def _load_app(payload: bytes) -> str:
     """Execute the app (JSON ``{"files": {path: source}}``); answer its export names (JSON)."""
-    global _canister, _table
+    global _canister
     files = json.loads(payload)["files"]
     sys.meta_path.insert(0, _AppFinder(files))
     set_backend(_backend)
     module = __import__("canister")
     canister = load_canister(module)
     names = export_names(canister)
+    # Prepare every method's runner (its Candid codecs are generated code) now, so it is
+    # in the snapshot: a query's heap changes are discarded, so one prepared during a
+    # query would be prepared again by every query.
+    for name, kind in canister.method_table().items():
+        canister.method_runner(kind, name)
+        if kind != "update":
+            canister.method_runner("update", name)
     _canister = canister
-    _table = entry_table(names)
+    _entries[:] = [_backend.entry(canister, kind, method) for kind, method in entry_table(names)]
     _stdout.flush()
+    # Everything alive now is in the snapshot for good: the collector need not walk it
+    # (a query's heap changes are discarded, so it would walk it again every time).
+    gc.collect()
+    gc.freeze()
     return json.dumps(names)
-
-
-def _entry(index: int) -> None:
-    kind, method = _table[index]
-    _backend.run_entry(_canister, kind, method)  # type: ignore[arg-type]
-    _stdout.flush()
 
 
 def _callback(env: int, which: int) -> None:
