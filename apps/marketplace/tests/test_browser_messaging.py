@@ -9,8 +9,12 @@ is the seeded ``ana`` (her shop has bicycle lights) and the buyer the seeded ``b
 what a user does: ben buys, ana's page hears of the sale over the marketplace socket;
 ben opens the order's conversation (the marketplace asks the chat canister for the
 order's private room) and writes; ana's page hears of it over the chat canister's socket
-and shows it; she answers from the conversation and ben's panel shows her answer. Waits
-are Playwright's (until the page shows the state); nothing is timed.
+and shows it; she answers from the conversation and ben's panel shows her answer. An
+order room is a direct room of the chat canister, so both pages seal what they send with
+the room's vetKey-derived key and open what they read: the chat canister answers empty
+text with a ciphertext, and no byte the replica stored (the whole project directory)
+holds either phrase. Waits are Playwright's (until the page shows the state); nothing is
+timed.
 """
 
 from __future__ import annotations
@@ -26,6 +30,15 @@ from tests.agent.live_replica import served_project
 from tests.browser import chromium, requires_chromium
 
 from .test_browser import person
+
+QUESTION = "Hello! Do the lights come with a USB cable?"
+ANSWER = "Yes, a cable is in the box."
+
+
+def stored_bytes(project: Path) -> bytes:
+    """Every byte the served project keeps on disk (state store, its journal, records)."""
+    return b"".join(path.read_bytes() for path in sorted(project.rglob("*"))
+                    if path.is_file() and not path.name.endswith(".log"))
 
 pytestmark = requires_chromium
 
@@ -80,10 +93,9 @@ def test_a_buyer_messages_the_seller_from_an_order_and_the_seller_is_told_live(
     bought.locator(f"[data-talk='{order_id}']").click()
     expect(buyer.locator("#chat-panel")).to_be_visible()
     expect(buyer.locator("#chat-title")).to_have_text(f"Order {order_id}: buyer and seller")
-    buyer.fill("#chat-text", "Hello! Do the lights come with a USB cable?")
+    buyer.fill("#chat-text", QUESTION)
     buyer.click("#chat-form button[type=submit]")
-    expect(buyer.locator("#chat-messages li.chat-mine")).to_contain_text(
-        "Hello! Do the lights come with a USB cable?")
+    expect(buyer.locator("#chat-messages li.chat-mine")).to_contain_text(QUESTION)
 
     # The seller's page: told that the buyer wants to talk, then the message itself.
     seller.click("[data-view=notifications]")
@@ -94,15 +106,27 @@ def test_a_buyer_messages_the_seller_from_an_order_and_the_seller_is_told_live(
     expect(seller.locator("#toasts .toast").last).to_contain_text("New message about order")
 
     message_note.get_by_role("button", name="Open conversation").click()
-    expect(seller.locator("#chat-messages li.chat-theirs")).to_contain_text("USB cable")
-    seller.fill("#chat-text", "Yes, a cable is in the box.")
+    theirs = seller.locator("#chat-messages li.chat-theirs")
+    expect(theirs).to_contain_text(QUESTION)
+    expect(theirs).to_have_class("chat-theirs chat-sealed")
+    seller.fill("#chat-text", ANSWER)
     seller.click("#chat-form button[type=submit]")
-    expect(buyer.locator("#chat-messages li.chat-theirs")).to_contain_text(
-        "Yes, a cable is in the box.")
+    expect(buyer.locator("#chat-messages li.chat-theirs")).to_contain_text(ANSWER)
+
+    # The chat canister holds ciphertext only: its answer has no text, and no stored byte
+    # of the replica holds either phrase.
+    room = seller.locator("#chat-panel").get_attribute("data-room")
+    held = buyer.evaluate(
+        "async (room) => (await window.marketApp.live.chat.actor.history(BigInt(room), [], 10))"
+        ".messages.map((m) => [m.text, m.sealed.map((s) => s.nonce.length)])", room)
+    assert [sealed for text, sealed in held if sealed] == [[12], [12]], held
+    assert not any("cable" in text for text, _ in held), held
+    state = stored_bytes(demo_root)
+    for phrase in (QUESTION, ANSWER, "USB cable", "cable is in the box"):
+        assert phrase.encode() not in state, phrase
 
     # Nobody else can read the room: a third browser user is refused by the chat canister.
     stranger = person(browser, demo.url)
-    room = seller.locator("#chat-panel").get_attribute("data-room")
     refused = stranger.evaluate(
         "async (room) => { try { await window.marketApp.live.chat.actor.history("
         "BigInt(room), [], 10); return 'read'; } catch (e) { return String(e.message); } }",

@@ -14,11 +14,16 @@
 // reads the room's history, sends messages, and follows `room:<id>` over the chat
 // canister's socket. Every order room of the user is followed, so a message about any of
 // their orders arrives live as a notification even when that conversation is not open.
-// Messages the chat page sealed end to end (it encrypts direct rooms, and an order room
-// is one there) are shown as such: this page does not hold the room's key. Text from
-// canisters is set with textContent only.
+// An order room is a direct room of the chat canister, so its messages are end-to-end
+// encrypted: this page uses the chat page's own module (chat/e2e.js, one origin, one
+// browser key, one IndexedDB cache of key material) to derive the room's key from its
+// vetKey, seals what it sends (`send_sealed`) and opens what it reads, so a message
+// written on either page reads on both. Reading a sealed message needs a chat handle
+// (the canister gives the room's key to registered members only): the page registers
+// one when the user has none. Text from canisters is set with textContent only.
 
 import { CanisterSocket, IDL, Principal } from '../icframework/ic.js';
+import { DirectKeys } from '../chat/e2e.js';
 
 const RECONNECT_FIRST_MS = 500;
 const RECONNECT_MAX_MS = 15000;
@@ -28,10 +33,9 @@ const HISTORY = 50;
 const $ = (selector) => document.querySelector(selector);
 const unopt = (value) => (value.length ? value[0] : null);
 
-// A message's text; one sealed end-to-end in the chat page (order rooms are direct rooms
-// there, where the page encrypts) is only readable in that page.
-const SEALED_TEXT = '🔒 an end-to-end encrypted message: read it on the Chat page';
-const messageText = (message) => (message.sealed && message.sealed.length ? SEALED_TEXT : message.text);
+const PENDING_TEXT = '🔒 decrypting…';
+const FAILED_TEXT = '🔒 this message cannot be decrypted here';
+const messageKey = (message) => `${message.room_id}:${message.id}`;
 
 function element(tag, { className, text, attrs } = {}) {
   const node = document.createElement(tag);
@@ -108,6 +112,9 @@ export class MarketLive {
     this.seenMessages = new Set();  // `${room}:${message}` already announced
     this.openRoom = null;           // the conversation on screen: { orderId, roomId }
     this.unread = 0;
+    this.plain = new Map();         // `${room}:${message}` -> Promise of a sealed message's text
+    this.registered = null;         // Promise: the user has a chat handle
+    this.keys = chat ? new DirectKeys(chat.actor, `${chat.canisterId}:${this.me}`) : null;
   }
 
   async start() {
@@ -220,24 +227,45 @@ export class MarketLive {
     if ('message' in event) this.onMessage(event.message);
   }
 
-  onMessage(message) {
-    const key = `${message.room_id}:${message.id}`;
+  async onMessage(message) {
+    const key = messageKey(message);
     if (this.seenMessages.has(key)) return;
     this.seenMessages.add(key);
     const onScreen = this.openRoom && this.openRoom.roomId === message.room_id;
     if (onScreen) this.renderMessage(message);
     if (message.author.toText() === this.me || onScreen) return;
     const order = this.roomOrders.get(String(message.room_id));
-    const text = `New message about order ${order === undefined ? '?' : order}: ${messageText(message)}`;
+    const text = `New message about order ${order === undefined ? '?' : order}: ${await this.textOf(message)}`;
     this.addEntry('chat_message', text, { order: order === undefined ? null : order, room: message.room_id });
     this.toast(text);
   }
 
+  // What a message says: its text, or a sealed one decrypted with the room's key.
+  textOf(message) {
+    if (!message.sealed || !message.sealed.length) return Promise.resolve(message.text);
+    const key = messageKey(message);
+    if (!this.plain.has(key)) {
+      this.plain.set(key, this.ensureChatUser()
+        .then(() => this.keys.open(message.room_id, message.sealed[0]))
+        .catch((error) => {
+          console.warn('cannot decrypt an order message:', error);
+          return FAILED_TEXT;
+        }));
+    }
+    return this.plain.get(key);
+  }
+
   // A chat handle for users who have none: "m" and the first letters of the principal.
-  async ensureChatUser() {
-    if (unopt(await this.chat.actor.me())) return;
-    const handle = `m${this.me.replace(/-/g, '').slice(0, 15)}`;
-    await this.chat.actor.register(handle, `Market user ${this.me.slice(0, 5)}`);
+  ensureChatUser() {
+    if (!this.registered) {
+      this.registered = (async () => {
+        if (unopt(await this.chat.actor.me())) return;
+        const handle = `m${this.me.replace(/-/g, '').slice(0, 15)}`;
+        await this.chat.actor.register(handle, `Market user ${this.me.slice(0, 5)}`);
+      })();
+      this.registered.catch(() => { this.registered = null; });
+    }
+    return this.registered;
   }
 
   async open(orderId) {
@@ -266,20 +294,29 @@ export class MarketLive {
   renderMessage(message) {
     const mine = message.author.toText() === this.me;
     const li = element('li', { className: mine ? 'chat-mine' : 'chat-theirs', attrs: { 'data-message': String(message.id) } });
-    li.append(element('span', { className: 'chat-author', text: mine ? 'you' : `@${message.author_handle}` }),
-      element('span', { className: 'chat-text', text: messageText(message) }));
+    const sealed = Boolean(message.sealed && message.sealed.length);
+    const body = element('span', { className: 'chat-text', text: sealed ? PENDING_TEXT : message.text });
+    li.append(element('span', { className: 'chat-author', text: mine ? 'you' : `@${message.author_handle}` }), body);
+    if (sealed) {
+      li.classList.add('chat-sealed');
+      li.title = 'end-to-end encrypted';
+      this.textOf(message).then((text) => { body.textContent = text; });
+    }
     $('#chat-messages').append(li);
     li.scrollIntoView({ block: 'nearest' });
   }
 
+  // Seal the text with the room's key and send it; the page knows its own words already.
   async send() {
     const input = $('#chat-text');
     const text = input.value.trim();
     if (!text || !this.openRoom) return;
+    const { roomId } = this.openRoom;
     await this.app.guarded(async () => {
-      const message = await this.chat.actor.send_message(this.openRoom.roomId, text, []);
+      const message = await this.chat.actor.send_sealed(roomId, await this.keys.seal(roomId, text), []);
+      this.plain.set(messageKey(message), Promise.resolve(text));
       input.value = '';
-      this.onMessage(message);
+      await this.onMessage(message);
     });
   }
 }
