@@ -12,7 +12,16 @@ them (`claim`); one not sent within `UNSENT_ATTACHMENT_TTL_NS` is dropped by a t
 (`sweep_unsent`). When its message is deleted or expires, an attachment's bytes go with
 it (`drop_message`). `gateway` serves the bytes at `AttachmentView.path`.
 
+Sealed attachments (direct rooms, `begin_sealed_attachment`): the page encrypts the file
+itself with the room's end-to-end key (docs/chat.md "Sealed attachments": each stored
+chunk is a 12-byte nonce, the AES-GCM ciphertext of `SEALED_PLAIN_CHUNK_BYTES` of the
+file and its 16-byte tag). The canister cannot see the bytes, so it skips the signature
+check; it still enforces the sizes, on the ciphertext, and a lower ceiling for every
+kind (`MAX_SEALED_ATTACHMENT_BYTES`), because the page holds a sealed file whole in
+memory to decrypt it.
+
 State: ``att_meta[id]`` → `Attachment`; its bytes in ``att_chunks`` (`uploads`);
+``att_sealed[id]`` for the sealed ones;
 ``att_by_message[(room, message, id)]``; ``att_unsent[(owner, id)]`` and
 ``att_unsent_due[(deadline, id)]`` for attachments not sent yet, swept by one timer
 armed for the earliest deadline (``att_sweep_armed``).
@@ -49,6 +58,7 @@ from .limits import (
 )
 from .media_records import AttachmentKind, AttachmentTicket, AttachmentView
 from .ratelimit import check
+from .records import RoomKind
 from .store import MAX_ID, entropy
 
 FILE_TYPE = "application/octet-stream"
@@ -69,6 +79,14 @@ INLINE_TYPES: dict[str, AttachmentKind] = {
     "audio/mp4": AttachmentKind.audio,
 }
 """The types shown inline, each checked against its file signature at commit."""
+
+SEALED_OVERHEAD_BYTES = 12 + 16
+"""What sealing adds to each chunk: its AES-GCM nonce and tag."""
+SEALED_PLAIN_CHUNK_BYTES = ATTACHMENT_CHUNK_BYTES - SEALED_OVERHEAD_BYTES
+"""The bytes of the file in each sealed chunk (every chunk but the last)."""
+MAX_SEALED_ATTACHMENT_BYTES = 20 * 1024 * 1024
+"""The ciphertext of a sealed attachment, any kind: the page decrypts it whole, in memory,
+with no Range requests (a sealed video downloads completely before it plays)."""
 
 _EBML = b"\x1a\x45\xdf\xa3"  # WebM / Matroska
 
@@ -117,6 +135,8 @@ meta = StableBTreeMap[nat64, Attachment]("att_meta")
 by_message = StableBTreeMap[tuple[nat64, nat64, nat64], bool]("att_by_message")
 unsent = StableBTreeMap[tuple[Principal, nat64], nat64]("att_unsent")
 unsent_due = StableBTreeMap[tuple[nat64, nat64], bool]("att_unsent_due")
+sealed = StableBTreeMap[nat64, bool]("att_sealed")
+"""The attachments whose bytes the page sealed end to end (direct rooms)."""
 sweep_armed = StableCell[nat64]("att_sweep_armed", default=0)
 """The deadline the sweep timer is armed for (0: none): one timer, not one per upload."""
 uploads = ChunkedUploads(
@@ -167,10 +187,31 @@ def begin_attachment(room_id: nat64, name: str, content_type: str, size: nat64
     (PNG, JPEG, GIF, WebP), video (MP4, WebM, Ogg) and audio (MP3, Ogg, WAV, WebM, M4A)
     are shown inline; any other type is a downloadable file. Sizes: images 10 MiB,
     video 64 MiB, audio and files 20 MiB."""
-    me, _user, _room, _member = membership(room_id)
+    return _begin(room_id, name, content_type, size, is_sealed=False)
+
+
+@update
+def begin_sealed_attachment(room_id: nat64, name: str, content_type: str, size: nat64
+                            ) -> AttachmentTicket:
+    """Announce a file the page encrypted end to end for a direct room the caller is in:
+    ``size`` is the ciphertext's (each chunk carries its 12-byte nonce and 16-byte tag,
+    so the file has `SEALED_PLAIN_CHUNK_BYTES` per chunk), at most the kind's limit and
+    20 MiB; ``content_type`` says how the page shows the decrypted file. Its bytes are
+    not checked at commit (the canister cannot read them)."""
+    return _begin(room_id, name, content_type, size, is_sealed=True)
+
+
+def _begin(room_id: int, name: str, content_type: str, size: int, *, is_sealed: bool
+           ) -> AttachmentTicket:
+    me, _user, room, _member = membership(room_id)
+    if is_sealed and room.kind is not RoomKind.direct:
+        raise Reject("end-to-end encryption is for direct rooms: send group attachments "
+                     "with begin_attachment")
     check(me, ATTACHMENT_RATE)
     kind, stored_type = kind_of(content_type)
     limit = MAX_ATTACHMENT_BYTES[kind.value]
+    if is_sealed:
+        limit = min(limit, MAX_SEALED_ATTACHMENT_BYTES)
     if not 1 <= size <= limit:
         article = "an" if kind.value[0] in "aeiou" else "a"
         raise Reject(f"{article} {kind.value} attachment is 1 to {limit} bytes "
@@ -187,6 +228,8 @@ def begin_attachment(room_id: nat64, name: str, content_type: str, size: nat64
         owner=me, room_id=room_id, message_id=None, kind=kind, name=shown,
         content_type=stored_type, size=size, chunks=upload.chunks, sha256=b"", key="",
         created_at=now)
+    if is_sealed:
+        sealed[attachment_id] = True
     deadline = now + UNSENT_ATTACHMENT_TTL_NS
     unsent[(me, attachment_id)] = deadline
     unsent_due[(deadline, attachment_id)] = True
@@ -205,11 +248,13 @@ def put_attachment_chunk(attachment_id: nat64, index: nat32, data: bytes) -> nat
 @update
 def commit_attachment(attachment_id: nat64) -> AttachmentView:
     """Finish an upload once every chunk is in: images, video and audio must start with
-    their type's signature. Send it with `send_attachments`."""
+    their type's signature (sealed ones are not checked). Send it with
+    `send_attachments`."""
     me = ic.caller()
     found = _own(attachment_id, me)
     upload = uploads.in_progress(attachment_id, me)
-    if upload.received == upload.size and found.kind is not AttachmentKind.file:
+    if (upload.received == upload.size and found.kind is not AttachmentKind.file
+            and attachment_id not in sealed):
         head = uploads.chunks[(attachment_id, 0)][:16]
         if not sniff(found.content_type, head):
             raise Reject(f"attachment {attachment_id} ({found.name!r}) is not a "
@@ -266,7 +311,8 @@ def path_of(attachment_id: int, found: Attachment) -> str:
 def view(attachment_id: int, found: Attachment) -> AttachmentView:
     return AttachmentView(id=attachment_id, kind=found.kind, name=found.name,
                           content_type=found.content_type, size=found.size,
-                          sha256=found.sha256, path=path_of(attachment_id, found))
+                          sha256=found.sha256, path=path_of(attachment_id, found),
+                          sealed=attachment_id in sealed)
 
 
 def claim(me: Principal, room_id: int, message_id: int, ids: list[int]
@@ -324,6 +370,7 @@ def drop_message(room_id: int, message_id: int) -> int:
 
 def _drop(attachment_id: int, found: Attachment) -> None:
     meta.remove(attachment_id)
+    sealed.remove(attachment_id)
     uploads.discard(attachment_id)  # an upload in progress, with its chunks
     uploads.delete(attachment_id, found.chunks)
     deadline = unsent.remove((found.owner, attachment_id))

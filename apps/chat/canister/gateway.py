@@ -8,8 +8,11 @@ of its SHA-256 gets 304, a whole body goes out as its first chunk plus the
 capability: it is only in the message, which only the room's readers see. Images, video
 and audio are inline; files are ``application/octet-stream`` with
 ``Content-Disposition: attachment``; every answer is sandboxed and ``nosniff``, so no
-attachment runs as a page of the canister's origin. Unknown, unsent, deleted and expired
-attachments get 404; other methods 405.
+attachment runs as a page of the canister's origin. A sealed attachment (ciphertext the
+page decrypts) is an ``application/octet-stream`` download whatever its type, and the
+one answer any origin may read (``Access-Control-Allow-Origin: *``): the chat page
+fetches it from its own origin to decrypt it, and the bytes are useless without the
+room's key. Unknown, unsent, deleted and expired attachments get 404; other methods 405.
 """
 
 from __future__ import annotations
@@ -51,8 +54,8 @@ def disposition(kind: AttachmentKind, name: str) -> str:
     return f"{how}; filename=\"{plain}\"; filename*=UTF-8''{_percent(name)}"
 
 
-def find(path: str) -> tuple[attachments.Attachment, ChunkedBody] | None:
-    """The sent attachment served at ``path`` and its body."""
+def find(path: str) -> tuple[int, attachments.Attachment, ChunkedBody] | None:
+    """The id of the sent attachment served at ``path``, the attachment and its body."""
     match = _PATH.fullmatch(path)
     if match is None:
         return None
@@ -64,7 +67,7 @@ def find(path: str) -> tuple[attachments.Attachment, ChunkedBody] | None:
     def read(index: int) -> bytes:
         return attachments.uploads.chunks[(attachment_id, index)]
 
-    return found, ChunkedBody(path, found.size, ATTACHMENT_CHUNK_BYTES, read)
+    return attachment_id, found, ChunkedBody(path, found.size, ATTACHMENT_CHUNK_BYTES, read)
 
 
 @query
@@ -78,10 +81,14 @@ def http_request(request: HttpRequest) -> HttpResponse:
     if found is None:
         return text_response(404, f"no attachment at {path[:80]!r}: it was never sent, or "
                                   "its message was deleted or has disappeared")
-    attachment, body = found
-    headers = [("content-disposition", disposition(attachment.kind, attachment.name)),
-               ("content-security-policy", "default-src 'none'; sandbox")]
-    return streaming_response(request, body, CALLBACK, content_type=attachment.content_type,
+    attachment_id, attachment, body = found
+    content_type, kind = attachment.content_type, attachment.kind
+    headers = [("content-security-policy", "default-src 'none'; sandbox")]
+    if attachment_id in attachments.sealed:
+        content_type, kind = attachments.FILE_TYPE, AttachmentKind.file
+        headers.append(("access-control-allow-origin", "*"))
+    headers.insert(0, ("content-disposition", disposition(kind, attachment.name)))
+    return streaming_response(request, body, CALLBACK, content_type=content_type,
                               headers=headers, sha256=attachment.sha256)
 
 
@@ -91,4 +98,4 @@ def http_request_streaming_callback(token: StreamingToken) -> StreamingCallbackH
     found = find(token.key)
     if found is None:
         return StreamingCallbackHttpResponse(b"", None)
-    return streaming_chunk(token, found[1])
+    return streaming_chunk(token, found[2])

@@ -33,7 +33,10 @@ class AttachmentTicket:
 class AttachmentView:
     """A committed attachment. ``path`` is served by the canister's ``http_request`` on its
     own origin (``<canister-id>.localhost``); the path holds a random key, so only those
-    who can read the message learn it. ``size`` in bytes; ``sha256`` of the bytes."""
+    who can read the message learn it. ``size`` in bytes; ``sha256`` of the bytes. A
+    ``sealed`` one (direct rooms) holds ciphertext the page decrypts: ``size`` and
+    ``sha256`` are of the ciphertext, ``kind`` and ``content_type`` say how to show the
+    plaintext."""
 
     id: nat64
     kind: AttachmentKind
@@ -42,6 +45,7 @@ class AttachmentView:
     size: nat64
     sha256: bytes
     path: str
+    sealed: bool = False
 
 
 @dataclass
