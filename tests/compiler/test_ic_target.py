@@ -288,3 +288,17 @@ def test_an_app_that_fails_to_load_names_its_line(tmp_path: Path) -> None:
     app = write_app(tmp_path, "from icframework.sdk import update\n\nx = 1 // 0\n")
     with pytest.raises(BuildError, match=r"canister.py:3.*ZeroDivisionError"):
         build_ic_module(app, cache_dir=CACHE, progress=None)
+
+
+def test_a_package_app_loads_with_relative_imports(tmp_path: Path) -> None:
+    app = tmp_path / "pkgapp"
+    (app / "canister").mkdir(parents=True)
+    (app / "canister" / "__init__.py").write_text(
+        "from icframework.sdk import query, nat\n\nfrom .numbers import double\n\n\n"
+        "@query\ndef twice(n: nat) -> nat:\n    return double(n)\n", encoding="utf-8")
+    (app / "canister" / "numbers.py").write_text(
+        "def double(n: int) -> int:\n    return 2 * n\n", encoding="utf-8")
+    built = build_ic_module(app, cache_dir=CACHE, progress=None)
+    names = {export.name for export in wasmtime.Module(wasmtime.Engine(), built.wasm).exports}
+    assert "canister_query twice" in names
+    assert "twice : (nat) -> (nat) query;" in built.did

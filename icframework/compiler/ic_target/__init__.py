@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from icframework.compiler.ic_target.builder import IcTargetError, build, deterministic_gzip
+from icframework.compiler.ic_target.builder import IcTargetError, build
 from icframework.compiler.ic_target.toolchain import CPYTHON_VERSION
 
 __all__ = ["CPYTHON_VERSION", "DEFAULT_CACHE_DIR", "IcBuild", "IcTargetError", "build_ic_module"]
@@ -55,5 +55,5 @@ def build_ic_module(
     Raises `IcTargetError` for a missing or failing toolchain and
     `icframework.compiler.app_build.BuildError` for a problem in the app (``file:line``).
     """
-    name, wasm, did, cached, seconds = build(Path(app_dir), Path(cache_dir), progress)
-    return IcBuild(name, wasm, deterministic_gzip(wasm), did, cached, seconds)
+    name, wasm, gzipped, did, cached, seconds = build(Path(app_dir), Path(cache_dir), progress)
+    return IcBuild(name, wasm, gzipped, did, cached, seconds)

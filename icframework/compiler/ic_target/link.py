@@ -12,6 +12,7 @@ made once per cache directory. ``-ffile-prefix-map``/``-fdebug-prefix-map`` and
 from __future__ import annotations
 
 import hashlib
+import os
 import subprocess
 import tempfile
 from pathlib import Path
@@ -67,7 +68,12 @@ def link_runtime(python: CPython, output: Path) -> None:
             "-Wl,--export=_initialize", "-Wl,--build-id=none", "-s",
             "-o", str(output),
         ]
-        done = subprocess.run(command, capture_output=True, text=True, cwd=work, check=False)
+        # zig's caches in the scratch directory: nothing written outside the build cache,
+        # and every link starts from the same (empty) state.
+        env = {**os.environ, "ZIG_GLOBAL_CACHE_DIR": str(work / "zig-cache"),
+               "ZIG_LOCAL_CACHE_DIR": str(work / "zig-cache")}
+        done = subprocess.run(command, capture_output=True, text=True, cwd=work, env=env,
+                              check=False)
         if done.returncode != 0 or not output.is_file():
             raise ToolchainError(
                 "linking the IC runtime failed:\n" + (done.stderr or done.stdout).strip()

@@ -27,6 +27,7 @@ import base64
 import binascii
 import bisect
 import collections
+import contextlib
 import copy
 import dataclasses
 import datetime
@@ -67,6 +68,7 @@ from icframework.sdk.backend import set_backend
 from icframework.sdk.dispatch import Canister, load_canister
 from icframework.sdk.ic0_backend import Ic0Backend, entry_table
 from icframework.sdk.runtime_backend import export_names
+from icframework.sdk.stable import ValueCodec
 
 PRELOADED_MODULES = frozenset(
     m.__name__ for m in (
@@ -164,12 +166,37 @@ def _load_app(payload: bytes) -> str:
             canister.method_runner("update", name)
     _canister = canister
     _entries[:] = [_backend.entry(canister, kind, method) for kind, method in entry_table(names)]
+    _prepare_value_codecs()
     _stdout.flush()
     # Everything alive now is in the snapshot for good: the collector need not walk it
     # (a query's heap changes are discarded, so it would walk it again every time).
     gc.collect()
     gc.freeze()
     return json.dumps(names)
+
+
+def _prepare_value_codecs() -> None:
+    """Compile every stable structure's value codec now, so it is in the snapshot.
+
+    A `ValueCodec` compiles its ``load``/``dump`` on first use; in a query that work is
+    discarded with the query's heap and redone by the next one (about 300,000
+    instructions for a map read). Calling the first-use functions with input they
+    refuse installs the compiled functions and then fails, which is ignored.
+    """
+    for codec in [obj for obj in gc.get_objects() if type(obj) is ValueCodec]:
+        if getattr(codec.load, "__func__", None) is ValueCodec._first_load:
+            with contextlib.suppress(Exception):  # refused input: the codec is compiled
+                codec.load(b"")
+        if getattr(codec.dump, "__func__", None) is ValueCodec._first_dump:
+            with contextlib.suppress(Exception):
+                codec.dump(_NOT_A_VALUE)
+
+
+class _NotAValue:
+    """A value no Candid type accepts (see `_prepare_value_codecs`)."""
+
+
+_NOT_A_VALUE = _NotAValue()
 
 
 def _callback(env: int, which: int) -> None:
