@@ -66,17 +66,19 @@ def replica_base_url(request: HttpRequest) -> str:
 
 def set_page_security(request: HttpRequest, response: HttpResponse, *,
                       img_src: str = "'self' data:",
-                      media_src: str | None = None) -> HttpResponse:
+                      media_src: str | None = None, connect_src: str = "") -> HttpResponse:
     """Defence in depth behind the page's own safe rendering: no inline script, no
     script, frame or plugin from anywhere else, connections to this replica only.
     ``img_src`` widens where images may come from (e.g. canister gateway hosts);
     ``media_src``, when given, where audio and video may come from (without it, media
-    follow ``default-src 'self'``)."""
+    follow ``default-src 'self'``); ``connect_src``, origins beyond this replica that
+    ``fetch`` may read (e.g. a canister's origin, for bytes the page decrypts itself)."""
     host = request.get_host()
     media = f"media-src {media_src}; " if media_src is not None else ""
+    connect = f"'self' ws://{host} wss://{host}" + (f" {connect_src}" if connect_src else "")
     response["Content-Security-Policy"] = (
         f"default-src 'self'; script-src 'self'; style-src 'self'; img-src {img_src}; "
-        f"{media}connect-src 'self' ws://{host} wss://{host}; object-src 'none'; "
+        f"{media}connect-src {connect}; object-src 'none'; "
         "base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
     )
     response["Referrer-Policy"] = "no-referrer"

@@ -49,11 +49,13 @@ def assert_absent_record_not_used(project: Path, app: str, canister: str) -> Non
     assert f"the recorded {app} canister {canister} is not installed on this replica" in html
 
 
-def assert_runs_only(response: object, scripts: list[str]) -> None:
-    """The page's CSP runs only its own scripts, and ``scripts`` are its script tags."""
+def assert_runs_only(response: object, scripts: list[str], connect_too: str = "") -> None:
+    """The page's CSP runs only its own scripts, and ``scripts`` are its script tags;
+    it connects to this server and to ``connect_too`` only."""
     policy = response["Content-Security-Policy"]  # type: ignore[index]
     assert "script-src 'self';" in policy
-    assert "connect-src 'self' ws://testserver wss://testserver;" in policy
+    extra = f" {connect_too}" if connect_too else ""
+    assert f"connect-src 'self' ws://testserver wss://testserver{extra};" in policy
     assert "object-src 'none'" in policy
     html = response.content.decode()  # type: ignore[attr-defined]
     assert re.findall(r"<script\b[^>]*>", html) == scripts

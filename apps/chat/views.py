@@ -56,10 +56,12 @@ def index(request: HttpRequest) -> HttpResponse:
         "chat/index.html",
         {"config": config, "problem": found.problem, "deploy_command": DEPLOY_COMMAND},
     )
-    # Attachments are served by the canister on its own origin: images and media only.
+    # Attachments are served by the canister on its own origin: images and media, and the
+    # sealed ones the page fetches to decrypt (shown from blob: URLs).
     images = f"'self' data: blob: {origin}" if origin else "'self' data: blob:"
     media = f"'self' blob: {origin}" if origin else "'self' blob:"
-    return set_page_security(request, response, img_src=images, media_src=media)
+    return set_page_security(request, response, img_src=images, media_src=media,
+                             connect_src=origin)
 
 
 def interface(request: HttpRequest) -> HttpResponse:

@@ -10,6 +10,17 @@
 // page's: images are shown scaled by CSS (no thumbnail is made; the browser scales the
 // original), video and audio play in the browser's own players, which fetch with Range
 // requests, and files are links to download. Every text is set with DOM methods.
+//
+// In a direct room files are sealed end to end (e2e.js, docs/chat.md "Sealed
+// attachments"): the page encrypts every chunk with the room's file key before it goes up
+// (`begin_sealed_attachment`), and a typed caption goes as a sealed message of its own
+// after the files (the canister stores attachment captions as text). To show one, the
+// page fetches the ciphertext whole from the canister's origin, decrypts it in memory and
+// shows it from a blob: URL, kept for the page's life; no Range requests (a sealed video
+// plays once it has all arrived), which is why sealed files are limited to 20 MiB. The
+// name, type and size of a sealed file stay visible to the canister.
+
+import { SEALED_CHUNK_BYTES, sealedChunkCount, sealedSize } from './e2e.js';
 
 const PARALLEL = 4;
 const IMAGE_TYPES = ['image/png', 'image/jpeg', 'image/gif', 'image/webp'];
@@ -30,9 +41,11 @@ function node(tag, className, text) {
 
 // The compose tray: files being uploaded or ready to send with the next message.
 export class AttachmentTray {
-  constructor({ chat, roomId, list, onError }) {
+  constructor({ chat, roomId, list, onError, sealed, keys }) {
     this.chat = chat;
     this.roomId = roomId;          // () => BigInt of the open room, or null
+    this.sealed = sealed;          // (room id) => whether files there are sealed end to end
+    this.keys = keys;              // () => DirectKeys of the page
     this.list = list;              // the <ul> that shows the tray
     this.onError = onError;
     this.items = [];               // { file, id, state: 'uploading'|'ready'|'failed', row, bar }
@@ -63,15 +76,27 @@ export class AttachmentTray {
     this.list.hidden = false;
     try {
       const bytes = new Uint8Array(await file.arrayBuffer());
-      const ticket = await this.chat.begin_attachment(roomId, file.name, file.type || 'application/octet-stream', BigInt(bytes.length));
+      const type = file.type || 'application/octet-stream';
+      const sealed = this.sealed(roomId);
+      const ticket = sealed
+        ? await this.chat.begin_sealed_attachment(roomId, file.name, type, BigInt(sealedSize(bytes.length)))
+        : await this.chat.begin_attachment(roomId, file.name, type, BigInt(bytes.length));
       item.id = ticket.id;
       const chunkBytes = Number(ticket.chunk_bytes);
+      let chunkAt = (index) => bytes.subarray(index * chunkBytes, (index + 1) * chunkBytes);
+      if (sealed) {
+        if (chunkBytes !== SEALED_CHUNK_BYTES || Number(ticket.chunks) !== sealedChunkCount(bytes.length)) {
+          throw new Error(`the canister cuts files in ${chunkBytes}-byte chunks; this page seals ${SEALED_CHUNK_BYTES}-byte ones: reload the page`);
+        }
+        const chunks = await this.keys().sealFile(roomId, ticket.id, bytes);
+        chunkAt = (index) => chunks[index];
+      }
       const todo = [...Array(Number(ticket.chunks)).keys()];
       let done = 0;
       const send = async () => {
         while (todo.length && item.state === 'uploading') {
           const index = todo.shift();
-          await this.chat.put_attachment_chunk(ticket.id, index, bytes.subarray(index * chunkBytes, (index + 1) * chunkBytes));
+          await this.chat.put_attachment_chunk(ticket.id, index, chunkAt(index));
           done += 1;
           item.bar.value = done / Number(ticket.chunks);
         }
@@ -102,13 +127,18 @@ export class AttachmentTray {
 
   busy() { return this.items.some((item) => item.state === 'uploading'); }
 
-  // Post the ready attachments of ``roomId`` with ``text``; the tray empties.
+  // Post the ready attachments of ``roomId`` with ``text``; the tray empties. Where files
+  // are sealed the caption is sealed too, as a message of its own after the files.
   async send(roomId, text, replyTo) {
     if (this.busy()) throw new Error('wait until the attachments are uploaded');
     const ready = this.items.filter((item) => item.state === 'ready' && item.roomId === roomId);
     if (!ready.length) throw new Error('no attachment is ready to send: remove the failed ones');
-    const view = await this.chat.send_attachments(roomId, text, replyTo, ready.map((item) => item.id));
+    const sealed = this.sealed(roomId);
+    const view = await this.chat.send_attachments(roomId, sealed ? '' : text, replyTo, ready.map((item) => item.id));
     this.clear();
+    if (sealed && text.trim()) {
+      await this.chat.send_sealed(roomId, await this.keys().seal(roomId, text), []);
+    }
     return view;
   }
 
@@ -126,50 +156,86 @@ export class AttachmentTray {
   }
 }
 
-// The media of ``message`` as nodes to append to its body (empty when it has none).
-export function attachmentNodes(message, origin) {
+// The media of ``message`` as nodes to append to its body (empty when it has none);
+// ``keys`` (DirectKeys) opens sealed ones.
+export function attachmentNodes(message, origin, keys) {
   if (!message.attachments || !message.attachments.length || message.deleted) return [];
   const box = node('div', 'attachments');
   for (const attachment of message.attachments) {
-    const url = `${origin}${attachment.path}`;
     const kind = Object.keys(attachment.kind)[0];
     const figure = node('figure', `attachment attachment-${kind}`);
     figure.dataset.attachmentId = String(attachment.id);
-    if (kind === 'image' && IMAGE_TYPES.includes(attachment.content_type)) {
-      const link = node('a');
-      link.href = url;
-      link.target = '_blank';
-      link.rel = 'noopener noreferrer';
-      const image = node('img');
-      image.src = url;
-      image.alt = attachment.name;
-      image.loading = 'lazy';
-      link.append(image);
-      figure.append(link);
-    } else if (kind === 'video') {
-      const video = node('video');
-      video.src = url;
-      video.controls = true;
-      video.preload = 'metadata';
-      video.playsInline = true;
-      figure.append(video);
-    } else if (kind === 'audio') {
-      const audio = node('audio');
-      audio.src = url;
-      audio.controls = true;
-      audio.preload = 'metadata';
-      figure.append(audio);
+    const caption = node('figcaption', 'muted small', `${attachment.name} · ${formatSize(attachment.size)}`);
+    if (attachment.sealed) {
+      figure.dataset.sealed = 'pending';
+      const status = node('span', 'attachment-sealed muted small', '🔒 decrypting…');
+      figure.append(status, caption);
+      openSealed(message.room_id, attachment, origin, keys).then(
+        (url) => {
+          figure.dataset.sealed = 'open';
+          status.replaceWith(mediaNode(kind, attachment, url));
+        },
+        () => {
+          figure.dataset.sealed = 'failed';
+          status.textContent = '🔒 this file cannot be decrypted here';
+        },
+      );
     } else {
-      const link = node('a', 'attachment-file', `📄 ${attachment.name}`);
-      link.href = url;
-      link.download = attachment.name;
-      link.rel = 'noopener noreferrer';
-      figure.append(link);
+      figure.append(mediaNode(kind, attachment, `${origin}${attachment.path}`), caption);
     }
-    figure.append(node('figcaption', 'muted small', `${attachment.name} · ${formatSize(attachment.size)}`));
     box.append(figure);
   }
   return [box];
+}
+
+const opened = new Map();   // attachment path -> Promise of its blob: URL
+
+// A sealed attachment decrypted into a blob: URL (fetched once per page).
+function openSealed(roomId, attachment, origin, keys) {
+  if (!opened.has(attachment.path)) {
+    const made = (async () => {
+      if (!keys) throw new Error('no end-to-end keys on this page');
+      const response = await fetch(`${origin}${attachment.path}`, { credentials: 'omit' });
+      if (!response.ok) throw new Error(`attachment ${attachment.id}: HTTP ${response.status}`);
+      const parts = await keys.openFile(roomId, attachment.id, await response.arrayBuffer());
+      return URL.createObjectURL(new Blob(parts, { type: attachment.content_type }));
+    })();
+    made.catch((error) => {
+      console.warn(`sealed attachment ${attachment.id}:`, error);
+      opened.delete(attachment.path);
+    });
+    opened.set(attachment.path, made);
+  }
+  return opened.get(attachment.path);
+}
+
+// How an attachment of ``kind`` at ``url`` is shown: image, player or download link.
+function mediaNode(kind, attachment, url) {
+  if (kind === 'image' && IMAGE_TYPES.includes(attachment.content_type)) {
+    const link = node('a');
+    link.href = url;
+    link.target = '_blank';
+    link.rel = 'noopener noreferrer';
+    const image = node('img');
+    image.src = url;
+    image.alt = attachment.name;
+    image.loading = 'lazy';
+    link.append(image);
+    return link;
+  }
+  if (kind === 'video' || kind === 'audio') {
+    const player = node(kind);
+    player.src = url;
+    player.controls = true;
+    player.preload = 'metadata';
+    if (kind === 'video') player.playsInline = true;
+    return player;
+  }
+  const link = node('a', 'attachment-file', `📄 ${attachment.name}`);
+  link.href = url;
+  link.download = attachment.name;
+  link.rel = 'noopener noreferrer';
+  return link;
 }
 
 // The page's tray: files picked with the compose form's 📎 input upload at once.
@@ -179,6 +245,8 @@ export function bindTray(page) {
     roomId: () => page.roomId,
     list: document.querySelector('#attachment-tray'),
     onError: (error) => page.run(() => Promise.reject(error)),
+    sealed: (roomId) => page.isSealedRoom(roomId),
+    keys: () => page.keys,
   });
   const input = document.querySelector('#attach-input');
   input.addEventListener('change', () => {

@@ -1317,7 +1317,7 @@ class ChatPage {
       return item;
     }
     item.append(sealed ? this.sealedBody(message) : renderHtml(message.html));
-    item.append(...attachmentNodes(message, this.config.canisterOrigin), ...this.polls.nodes(message));
+    item.append(...attachmentNodes(message, this.config.canisterOrigin, this.keys), ...this.polls.nodes(message));
     const reactions = element('div', { className: 'reactions' });
     for (const reaction of message.reactions) {
       const me = this.iReacted(reaction);

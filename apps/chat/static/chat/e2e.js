@@ -11,13 +11,24 @@
 // the canister stores the ciphertext and the nonce, never the text. The key depends on
 // the room, not on the browser, so the same user on a new device, or the other member,
 // derives the same key and reads the whole history.
+//
+// Sealed attachments use a second AES-GCM key derived from the same material (its own
+// domain, so a file chunk can never pass for a message): each chunk of `SEALED_CHUNK_BYTES`
+// stored bytes is a fresh 12-byte nonce, then the ciphertext and 16-byte tag of up to
+// `PLAIN_CHUNK_BYTES` of the file, with the attachment id, the chunk's index and the
+// number of chunks as associated data, so the canister cannot reorder, swap or drop
+// chunks unnoticed (docs/chat.md "Sealed attachments").
 
 import {
   DerivedKeyMaterial, DerivedPublicKey, EncryptedVetKey, TransportSecretKey,
 } from '../icframework/ic.js';
 
 const DOMAIN = 'icframework.chat.dm/v1 message';
+const FILE_DOMAIN = 'icframework.chat.dm/v1 file';
 const NONCE_BYTES = 12;
+const TAG_BYTES = 16;
+export const SEALED_CHUNK_BYTES = 1024 * 1024;   // the canister's ATTACHMENT_CHUNK_BYTES
+export const PLAIN_CHUNK_BYTES = SEALED_CHUNK_BYTES - NONCE_BYTES - TAG_BYTES;
 const DB_NAME = 'icframework.chat.e2e';
 const STORE = 'keys';
 
@@ -54,18 +65,31 @@ export class DirectKeys {
   constructor(chat, scope) {
     this.chat = chat;
     this.scope = scope;
-    this.keys = new Map();      // room id (string) -> Promise<CryptoKey> (AES-GCM)
+    this.materials = new Map(); // room id (string) -> Promise<CryptoKey> (HKDF material)
+    this.keys = new Map();      // `${domain}|${room id}` -> Promise<CryptoKey> (AES-GCM)
   }
 
-  // The room's AES-GCM key: from IndexedDB, else derived from a fresh vetKey.
-  key(roomId) {
-    const id = String(roomId);
+  // The room's AES-GCM key for `domain` (messages or files), from its key material.
+  key(roomId, domain = DOMAIN) {
+    const id = `${domain}|${roomId}`;
     if (!this.keys.has(id)) {
-      const made = this.derive(roomId);
+      const made = this.material(roomId).then(
+        (material) => DerivedKeyMaterial.fromCryptoKey(material).deriveAesGcmCryptoKey(domain));
       made.catch(() => this.keys.delete(id));
       this.keys.set(id, made);
     }
     return this.keys.get(id);
+  }
+
+  // The room's key material: from IndexedDB, else from a fresh vetKey.
+  material(roomId) {
+    const id = String(roomId);
+    if (!this.materials.has(id)) {
+      const made = this.derive(roomId);
+      made.catch(() => this.materials.delete(id));
+      this.materials.set(id, made);
+    }
+    return this.materials.get(id);
   }
 
   async derive(roomId) {
@@ -86,7 +110,7 @@ export class DirectKeys {
       const entry = { material, publicKey: hex(reply.public_key) };
       await stored(name, entry).catch(() => {});   // private browsing: no cache, still works
     }
-    return DerivedKeyMaterial.fromCryptoKey(material).deriveAesGcmCryptoKey(DOMAIN);
+    return material;
   }
 
   // `Sealed` for the canister: { ciphertext, nonce } of `text`.
@@ -105,4 +129,45 @@ export class DirectKeys {
       new Uint8Array(sealed.ciphertext));
     return new TextDecoder().decode(plain);
   }
+
+  // The stored bytes of a sealed file: `chunks` of `SEALED_CHUNK_BYTES` (the last shorter),
+  // each `nonce ‖ ciphertext ‖ tag` of `PLAIN_CHUNK_BYTES` of `bytes`.
+  async sealFile(roomId, attachmentId, bytes) {
+    const key = await this.key(roomId, FILE_DOMAIN);
+    const chunks = sealedChunkCount(bytes.length);
+    const out = [];
+    for (let index = 0; index < chunks; index += 1) {
+      const nonce = crypto.getRandomValues(new Uint8Array(NONCE_BYTES));
+      const sealed = await crypto.subtle.encrypt(
+        { name: 'AES-GCM', iv: nonce, additionalData: fileChunkData(attachmentId, index, chunks) },
+        key, bytes.subarray(index * PLAIN_CHUNK_BYTES, (index + 1) * PLAIN_CHUNK_BYTES));
+      const chunk = new Uint8Array(NONCE_BYTES + sealed.byteLength);
+      chunk.set(nonce);
+      chunk.set(new Uint8Array(sealed), NONCE_BYTES);
+      out.push(chunk);
+    }
+    return out;
+  }
+
+  // The file in a sealed attachment's stored bytes; throws if a chunk does not decrypt.
+  async openFile(roomId, attachmentId, body) {
+    const key = await this.key(roomId, FILE_DOMAIN);
+    const bytes = new Uint8Array(body);
+    const chunks = Math.ceil(bytes.length / SEALED_CHUNK_BYTES);
+    const parts = [];
+    for (let index = 0; index < chunks; index += 1) {
+      const chunk = bytes.subarray(index * SEALED_CHUNK_BYTES, (index + 1) * SEALED_CHUNK_BYTES);
+      parts.push(await crypto.subtle.decrypt(
+        { name: 'AES-GCM', iv: chunk.subarray(0, NONCE_BYTES), additionalData: fileChunkData(attachmentId, index, chunks) },
+        key, chunk.subarray(NONCE_BYTES)));
+    }
+    return parts;
+  }
 }
+
+// How many chunks a sealed file of `size` bytes takes, and the bytes it is stored as.
+export const sealedChunkCount = (size) => Math.max(1, Math.ceil(size / PLAIN_CHUNK_BYTES));
+export const sealedSize = (size) => size + sealedChunkCount(size) * (NONCE_BYTES + TAG_BYTES);
+
+const fileChunkData = (attachmentId, index, chunks) => new TextEncoder().encode(
+  `${FILE_DOMAIN} ${attachmentId} ${index}/${chunks}`);
