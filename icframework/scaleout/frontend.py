@@ -10,7 +10,10 @@ replica's part done here instead:
   registry's version moves, checked at most every `ROUTING_CHECK_S`); management
   canister calls (``aaaaa-aa``) go by the effective canister id in their URL, like every
   call; ``/api/v2/subnet/<id>/read_state`` by the subnet id; ``/api/v2/status`` to the
-  root subnet (its key is the root key).
+  root subnet (its key is the root key). A call the subnet's copy refuses, or a read
+  for a canister the copy does not hold, makes the front end read the registry again
+  at once: if the canister migrated meanwhile, the call or read goes to its new subnet
+  (`FrontendBackend._moved_from`), so a stale routing table never shows to a client.
 - **Reads.** Queries, read_state and status run on the front end's `ReadOnlyCopy` of
   that subnet (started on first use, refreshed on round notices): the copy certifies
   and signs as the subnet, so a client verifies the answer like the writer's.
@@ -216,7 +219,21 @@ class FrontendBackend:
     # -- ApiBackend -------------------------------------------------------------------------
 
     def reader(self, ecid: Principal) -> ReplicaReader:
-        return self.copy(self.subnet_of(ecid))
+        name = self.subnet_of(ecid)
+        copy = self.copy(name)
+        if ecid == MANAGEMENT or copy.replica.canister_record(ecid) is not None:
+            return copy
+        moved = self._moved_from(name, ecid)  # not there: did it move meanwhile?
+        return copy if moved is None else self.copy(moved)
+
+    def _moved_from(self, name: str, ecid: Principal) -> str | None:
+        """The subnet the registry routes ``ecid`` to now, read again at once, if it is
+        not ``name`` (a canister migrated since this front end last reloaded its routing
+        table); else None. Called when the copy of ``name`` refused or lacks ``ecid``."""
+        if ecid == MANAGEMENT:
+            return None
+        now = self._refresh_routing(force=True).subnet_of(ecid)
+        return now if now is not None and now != name else None
 
     def subnet_reader(self, subnet_id: Principal) -> ReplicaReader:
         self._refresh_routing()
@@ -235,7 +252,18 @@ class FrontendBackend:
     async def submit(self, body: bytes, envelope: Envelope, ecid: Principal, *,
                      v3: bool) -> ApiResponse:
         name = self.subnet_of(ecid)
+        response = await self._submit_to(name, body, envelope, ecid, v3=v3)
+        if _non_replicated_rejection(response):
+            # Refused for a stale route (the canister migrated since the routing table
+            # was loaded: "not found" or "stopped" on its old subnet)? Then the call goes
+            # where the registry routes it now; any other refusal is the answer.
+            moved = self._moved_from(name, ecid)
+            if moved is not None:
+                response = await self._submit_to(moved, body, envelope, ecid, v3=v3)
+        return response
 
+    async def _submit_to(self, name: str, body: bytes, envelope: Envelope, ecid: Principal,
+                         *, v3: bool) -> ApiResponse:
         async def forward() -> ApiResponse | None:
             return await self._forward(name, body, envelope.request_id, ecid, v3=v3)
 
@@ -271,9 +299,11 @@ class FrontendBackend:
         self.answered += 1
         if answer.outcome in ("replied", "rejected"):
             # Read-your-writes on this front end: the caller's next query sees the call,
-            # and what its inter-canister calls changed on other subnets.
-            self.mark_other_copies(name, time.monotonic())
-            await asyncio.to_thread(self.copy(name).catch_up_to, answer.height)
+            # and what its inter-canister calls changed on other subnets. The answering
+            # subnet is the one the call was sent to, or the one its canister migrated
+            # to (whose writer the old subnet's forwarded the call to).
+            self.mark_other_copies(answer.subnet, time.monotonic())
+            await asyncio.to_thread(self.copy(answer.subnet).catch_up_to, answer.height)
         content_type = CBOR if answer.body.startswith(SELF_DESCRIBE) else TEXT
         return ApiResponse(answer.status, answer.body, content_type)
 
@@ -304,7 +334,7 @@ class GatewayCanisters:
         self.update_timeout_s = update_timeout_s
 
     def query(self, canister_id: Principal, method: str, arg: bytes) -> bytes:
-        copy = self.frontend.copy(self.frontend.subnet_of(canister_id))
+        copy = self.frontend.reader(canister_id)
         return copy.run(lambda replica: replica.query(canister_id, method, arg))
 
     def update(self, canister_id: Principal, method: str, arg: bytes) -> bytes:
@@ -326,8 +356,8 @@ class GatewayCanisters:
         finally:
             frontend.answers.forget(request_id, future)
         if answer.outcome in ("replied", "rejected"):
-            frontend.mark_other_copies(name, time.monotonic())
-            frontend.copy(name).catch_up_to(answer.height)  # the next page shows the call
+            frontend.mark_other_copies(answer.subnet, time.monotonic())
+            frontend.copy(answer.subnet).catch_up_to(answer.height)  # the next page shows it
         body = _cbor_map(answer.body) if answer.body.startswith(SELF_DESCRIBE) else None
         if body is None:
             raise GatewayError(502, f"{method} on canister {canister_id} was refused: "
@@ -350,6 +380,15 @@ class GatewayCanisters:
 
     def now_ns(self) -> int:
         return time.time_ns()
+
+
+def _non_replicated_rejection(response: ApiResponse) -> bool:
+    """Whether ``response`` refuses a call before execution (a CBOR reject without a
+    certificate, from the copy's checks or from the writer's submission)."""
+    if response.status != 200 or not response.body.startswith(SELF_DESCRIBE):
+        return False
+    body = _cbor_map(response.body)
+    return body is not None and "reject_code" in body and "certificate" not in body
 
 
 def _cbor_map(body: bytes) -> Mapping[str, Any] | None:

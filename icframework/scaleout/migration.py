@@ -38,13 +38,16 @@ reads a frozen state without holding the source's lease.
 
 Messages in flight: ingress reaching the source while the canister stops or is stopped
 is refused with the IC's reject (IC0508/IC0509 "canister is stopping/stopped", a
-non-replicated rejection the front end passes on); once the registry moved, a call a
-front end still routes to the source (its routing table is reloaded within a second) is
-forwarded by the source's writer to the destination's queue, whose answer reaches the
-caller (front ends take answers from every subnet), so it is not refused for a stale
-route; front ends route by the new registry once they reloaded it. (A canister moved by
-the offline `bootstrap.migrate_canister` leaves no record: calls for it reaching the old
-subnet are refused with "canister not found", as on the IC.)
+non-replicated rejection the front end passes on). Once the registry moved, a call a
+front end still routes to the source (its routing table is reloaded within a second)
+is not refused for the stale route: a refusal by the source's copy makes the front end
+read the registry again and submit the call where it routes it now
+(`FrontendBackend.submit`), and a call reaching the source's writer (after the drop,
+or before it while the canister is still there stopped and marked) is forwarded by that
+writer to the destination's queue, whose answer reaches the caller (front ends take
+answers from every subnet). (A canister moved by the offline
+`bootstrap.migrate_canister` leaves no record: a call sent straight to the old subnet's
+queue is refused with "canister not found", as on the IC.)
 
 XNet requests reaching the source while the canister is stopped are rejected
 (CANISTER_STOPPED, cycles refunded); those still in a stream to the source after the
@@ -311,6 +314,12 @@ class MigrationStep:
 
     def _import(self, replica: Replica, epoch: int, registry: PostgresRegistry,
                 record: MigrationRecord, canister: Principal) -> None:
+        if registry.routing_table().subnet_of(canister.raw) == self.subnet and \
+                replica.canister_record(canister) is not None:
+            # Imported and routed here by a writer that died before the phase moved on:
+            # the canister may have run calls since, so it is not copied again.
+            self._finish_import(replica, epoch, registry, record, canister)
+            return
         source = PostgresStateStore(self.url, record.source)
         try:
             changes = _export(self.url, source, canister.raw)
@@ -325,6 +334,11 @@ class MigrationStep:
                                   if (namespace, key) not in changes.kv_puts)
         _commit(replica, changes)
         registry.move_range(canister, canister, self.subnet)
+        self._finish_import(replica, epoch, registry, record, canister)
+
+    def _finish_import(self, replica: Replica, epoch: int, registry: PostgresRegistry,
+                       record: MigrationRecord, canister: Principal) -> None:
+        """After the import and the registry's move: delegations, start, phase."""
         redelegate(self.url, registry, (record.source, self.subnet))
         adopt_delegation(replica, registry, self.subnet)
         state = replica.canister_record(canister)

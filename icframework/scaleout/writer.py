@@ -60,6 +60,7 @@ from icframework.core import Principal
 from icframework.protocol import ProtocolError, parse_envelope
 from icframework.replica import (
     CanisterError,
+    CanisterStatus,
     IngressState,
     LeaseLost,
     PostgresRegistry,
@@ -89,7 +90,12 @@ from icframework.scaleout.config import (
 )
 from icframework.scaleout.events_bridge import EventPublisher
 from icframework.scaleout.keys import load_keys
-from icframework.scaleout.migration import MigrationStep, adopt_delegation, migrated_away
+from icframework.scaleout.migration import (
+    MIGRATION_NAMESPACE,
+    MigrationStep,
+    adopt_delegation,
+    migrated_away,
+)
 from icframework.scaleout.xnet_transport import SlicePusher, decode_slice
 
 __all__ = ["EXIT_LEASE_LOST", "SubnetWriter"]
@@ -472,10 +478,15 @@ class SubnetWriter:
         self.call(work)
 
     def _moved_to(self, replica: Replica, ecid: Principal) -> str | None:
-        """The subnet a canister this subnet does not hold was migrated to online (the
-        registry, read again now if it moved, routes it there and a migration record
-        says it left from here), or None: the call is this subnet's to answer."""
-        if ecid.is_management_canister or replica.canister_record(ecid) is not None:
+        """The subnet a canister was migrated to online from here (the registry, read
+        again now if it moved, routes it there and a migration record says it left from
+        here), or None: the call is this subnet's to answer. The canister is either gone
+        from this subnet or still here, stopped and marked, until the drop."""
+        if ecid.is_management_canister:
+            return None
+        state = replica.canister_record(ecid)
+        if state is not None and (state.status is not CanisterStatus.STOPPED or
+                                  replica.store.kv_get(MIGRATION_NAMESPACE, ecid.raw) is None):
             return None
         self._refresh_routing(replica)
         routing = SubnetDriver(replica).routing

@@ -105,8 +105,10 @@ def test_a_counter_moves_between_running_subnets_and_keeps_every_call(
         assert len(outcomes) == len(callers) > 0
         replied = sorted(int(str(value)) for kind, value in outcomes if kind == "replied")
         refused = [value for kind, value in outcomes if kind != "replied"]
-        assert all("stop" in str(text) or "not found" in str(text) or "no canister" in str(text)
-                   for text in refused), refused
+        # Only the IC's retryable reject while the canister is stopped for the move: a
+        # call routed by a stale table is re-routed (front end) or forwarded (old
+        # subnet's writer), never refused as "not found".
+        assert all("is stopp" in str(text) for text in refused), refused
         # Every reply counted once: the counts are 4, 5, ... without a gap or repeat.
         assert replied == list(range(4, 4 + len(replied)))
 
