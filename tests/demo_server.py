@@ -23,7 +23,7 @@ from pathlib import Path
 
 from tests.agent.live_replica import ROOT, ServedProject, served_project
 
-__all__ = ["SHARED_CACHES", "served_demo", "share_build_caches"]
+__all__ = ["SHARED_CACHES", "STARTUP_SECONDS", "served_demo", "share_build_caches"]
 
 #: the checkout's caches of `.build` a scratch project links to: app modules, social
 #: pictures, video clips (each file keyed by a hash of what made it)

@@ -1,11 +1,11 @@
 """Every page on the shared shell in headless Chromium, at phone and desktop widths, light and dark.
 
-The session's ``manage.py runreplica --demo`` (every app seeded, `tests.demo_server`)
-serves the pages, and a module fixture launches Debian's Chromium. Each page the shell links to —
-the dashboard, chat and marketplace, and any app added later — plus the page that
-``startdapp`` scaffolds (its template rendered as a new app's view renders it, served at
-``/hello/`` on the same origin) is opened as a first-time visitor at 390×844 and
-1280×800, in the light and the dark colour scheme, and saved as
+A module fixture starts ``manage.py runreplica --demo`` (every app seeded) in a scratch
+project that reuses the checkout's build caches, and launches Debian's Chromium. Each
+page the shell links to — the dashboard, chat and marketplace, and any app added later —
+plus the page that ``startdapp`` scaffolds (its template rendered as a new app's view
+renders it, served at ``/hello/`` on the same origin) is opened as a first-time visitor
+at 390×844 and 1280×800, in the light and the dark colour scheme, and saved as
 ``.build/screenshots/<page>-<width>-<scheme>.png`` for people to look at. Checks on
 each: the shell's navigation is visible and marks the page, every link in it answers,
 nothing is wider than the screen, the primary button and the current link take the
@@ -29,8 +29,9 @@ from django.template import engines
 from django.test import RequestFactory
 
 from icframework.templatetags.icframework_shell import nav_items
-from tests.agent.live_replica import ServedProject
+from tests.agent.live_replica import served_project
 from tests.browser import chromium, console_errors, new_context, requires_chromium, wait_until
+from tests.demo_server import STARTUP_SECONDS, share_build_caches
 
 pytestmark = requires_chromium
 
@@ -64,10 +65,15 @@ PAGES += [Page(item.url.strip("/"), item.url, ".shell-nav") for item in nav_item
 
 
 @pytest.fixture(scope="module")
-def demo_url(demo_project: ServedProject) -> str:
-    """The URL of the session's replica serving the demo apps, seeded
-    (`tests.demo_server`)."""
-    return demo_project.url
+def demo_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The URL of a replica serving the demo apps, seeded, with the checkout's build
+    caches (`tests.demo_server`). Its own, without a worker: the session's demo runs the
+    transcoder, whose calls (``worker_original_chunk``) fill the dashboard's recent calls
+    at random moments."""
+    project = tmp_path_factory.mktemp("screenshots_project")
+    share_build_caches(project)
+    with served_project(project, demo=True, startup_seconds=STARTUP_SECONDS) as served:
+        yield served.url
 
 
 @pytest.fixture(scope="module")
