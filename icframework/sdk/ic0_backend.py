@@ -199,11 +199,12 @@ class Ic0Backend:
             self._ic0.reply(outcome.data)
 
     def commit(self) -> None:
+        """Append the message's writes to the log. The generation stays: what the message
+        saw is what is stored now (it moves on each write and on `discard`)."""
         pending = self.buffer.pending
         if pending:
             self.store.apply(self.buffer.changes())
             pending.clear()
-            self.generation += 1
 
     def discard(self) -> None:
         pending = self.buffer.pending
@@ -274,9 +275,11 @@ class Ic0Backend:
 
     def kv_put(self, key: bytes, value: bytes) -> None:
         self.buffer.pending[bytes(key)] = bytes(value)
+        self.generation += 1
 
     def kv_delete(self, key: bytes) -> None:
         self.buffer.pending[bytes(key)] = None
+        self.generation += 1
 
     def kv_scan(
         self, start: bytes, end: bytes | None, reverse: bool, limit: int
