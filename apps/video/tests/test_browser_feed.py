@@ -317,7 +317,8 @@ def test_every_range_request_of_a_video_is_answered_with_206(
 
     dan, _ = creator
     api = api_as(served, dan)
-    big = post_video(api, make_clip(24, 1280, 720, seed=41), "A longer one")
+    # 14 s: a 720p rendition of about 1.6 MB, two 1 MiB chunks
+    big = post_video(api, make_clip(14, 1280, 720, seed=41), "A longer one")
     wait_ready(api, [big])
     page, _, network = open_page(browser, served, DESKTOP, f"#v={big}")
     expect(reel_of(page, big)).to_have_class("reel active")
