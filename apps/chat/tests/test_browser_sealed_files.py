@@ -94,6 +94,9 @@ def test_an_image_sent_in_a_direct_room_is_sealed_end_to_end(
     ben.open_room("@ada")
     figure = ben.page.locator("#messages figure.attachment-image")
     expect(figure).to_have_attribute("data-sealed", "open")
+    # the file's own size, not the ciphertext's
+    expect(figure.locator("figcaption")).to_have_text(
+        f"harbour.png · {len(png) / (1024 * 1024):.1f} MB")
     image = figure.locator("img")
     expect(image).to_have_attribute("src", re.compile(r"^blob:"))
     ben.page.wait_for_function(

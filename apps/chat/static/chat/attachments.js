@@ -20,7 +20,7 @@
 // plays once it has all arrived), which is why sealed files are limited to 20 MiB. The
 // name, type and size of a sealed file stay visible to the canister.
 
-import { SEALED_CHUNK_BYTES, sealedChunkCount, sealedSize } from './e2e.js';
+import { PLAIN_CHUNK_BYTES, SEALED_CHUNK_BYTES, sealedChunkCount, sealedSize } from './e2e.js';
 
 const PARALLEL = 4;
 const IMAGE_TYPES = ['image/png', 'image/jpeg', 'image/gif', 'image/webp'];
@@ -165,7 +165,7 @@ export function attachmentNodes(message, origin, keys) {
     const kind = Object.keys(attachment.kind)[0];
     const figure = node('figure', `attachment attachment-${kind}`);
     figure.dataset.attachmentId = String(attachment.id);
-    const caption = node('figcaption', 'muted small', `${attachment.name} · ${formatSize(attachment.size)}`);
+    const caption = node('figcaption', 'muted small', `${attachment.name} · ${formatSize(shownSize(attachment))}`);
     if (attachment.sealed) {
       figure.dataset.sealed = 'pending';
       const status = node('span', 'attachment-sealed muted small', '🔒 decrypting…');
@@ -186,6 +186,14 @@ export function attachmentNodes(message, origin, keys) {
     box.append(figure);
   }
   return [box];
+}
+
+// The size of the file itself: a sealed one's `size` counts each chunk's nonce and tag.
+function shownSize(attachment) {
+  if (!attachment.sealed) return attachment.size;
+  const size = Number(attachment.size);
+  const chunks = Math.ceil(size / SEALED_CHUNK_BYTES);
+  return size - chunks * (SEALED_CHUNK_BYTES - PLAIN_CHUNK_BYTES);
 }
 
 const opened = new Map();   // attachment path -> Promise of its blob: URL
