@@ -26,7 +26,8 @@ Tests and benchmarks of the replica's internals are the exception.
   rounds, streams and request statuses itself), the registry (`Registry`,
   `MemoryRegistry`, `PostgresRegistry`, `RoutingTable`, `SubnetRecord`, `CanisterRange`,
   `subnet_range`), the stores and their changes (`PostgresStateStore`,
-  `MemoryStateStore`, `RoundChanges`, `KV_MODULES`, `kv_namespace`), the writer's lease
+  `MemoryStateStore`, `RoundChanges`, `KV_MODULES`, `kv_namespace`,
+  `canister_namespaces`), the writer's lease
   (`WriterLease`, `LeaseLost`), `SubnetIdentity` and `SubnetConfig`, XNet slices
   (`StreamSlice`, `StreamGapError`, `XNetError`), and the HTTP interface's steps a
   writer and a front end run apart (`decode_envelope`, `submit_call`,
@@ -48,7 +49,7 @@ from icframework.replica.admin import (
     write_private,
 )
 from icframework.replica.asgi_limits import RequestLimits
-from icframework.replica.canisters import KV_MODULES, kv_namespace
+from icframework.replica.canisters import KV_MODULES, canister_namespaces, kv_namespace
 from icframework.replica.certification import SubnetIdentity
 from icframework.replica.driver import SubnetDriver
 from icframework.replica.embedded import Replica
@@ -180,6 +181,7 @@ __all__ = [
     "admin_pem_path",
     "api_backend",
     "call_certificate",
+    "canister_namespaces",
     "canister_origin",
     "cbor_response",
     "decode_envelope",

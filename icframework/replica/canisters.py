@@ -24,7 +24,7 @@ import cbor2
 
 from icframework.core import ErrorCode, Principal
 from icframework.core.ic0 import Context
-from icframework.replica.chunk_store import CHUNK_SIZE, ChunkData
+from icframework.replica.chunk_store import CHUNK_SIZE, ChunkData, chunk_namespace
 from icframework.replica.errors import CanisterError, InvalidModuleError, ReplicaError
 from icframework.replica.execution.component import ComponentSandbox
 from icframework.replica.execution.engine import ExecutionEngine
@@ -55,6 +55,13 @@ KV_CANISTER_PREFIX = "kv:"
 def kv_namespace(canister_id: bytes) -> str:
     """The state store namespace of a Python canister's key-value data."""
     return KV_CANISTER_PREFIX + canister_id.hex()
+
+
+def canister_namespaces(canister_id: bytes) -> tuple[str, ...]:
+    """Every state store namespace holding data of ``canister_id`` alone: its key-value
+    data (Python canisters) and its Wasm chunk store (whose hashes its record lists).
+    With its record, memory pages and module, what a migration moves."""
+    return (kv_namespace(canister_id), chunk_namespace(canister_id))
 
 
 @functools.lru_cache(maxsize=4096)

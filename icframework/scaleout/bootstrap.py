@@ -30,7 +30,7 @@ from icframework.replica import (
     SubnetIdentity,
     SubnetRecord,
     WriterLease,
-    kv_namespace,
+    canister_namespaces,
     subnet_range,
 )
 from icframework.scaleout.config import ScaleoutError
@@ -189,14 +189,15 @@ def migrate_canister(url: str, canister: Principal, to_subnet: str) -> str:
     """Move ``canister`` to subnet ``to_subnet``; return the subnet it was on.
 
     Both subnets' writers must be stopped: the move takes both writer leases (refusing
-    while a writer holds one), copies the canister's record, memory pages and key/value
-    namespace to the destination and tombstones them at the source, in one PostgreSQL
-    transaction fenced by both lease epochs, then routes the canister's id to the
-    destination in the registry, and re-signs the delegations of the (non-root) subnets
-    involved for their new ranges. Writers started afterwards run it there. The
-    canister keeps its state as of the source's last committed round; messages still
-    queued for it in the source's streams or input queues are not moved. With the
-    writers running, ``cluster migrate`` moves it online instead (`migration`).
+    while a writer holds one), copies the canister's record, memory pages, key/value
+    data and Wasm chunk store (`canister_namespaces`) to the destination and tombstones
+    them at the source, in one PostgreSQL transaction fenced by both lease epochs, then
+    routes the canister's id to the destination in the registry, and re-signs the
+    delegations of the (non-root) subnets involved for their new ranges. Writers
+    started afterwards run it there. The canister keeps its state as of the source's
+    last committed round; messages still queued for it in the source's streams or input
+    queues are not moved. With the writers running, ``cluster migrate`` moves it online
+    instead (`migration`).
     """
     with PostgresRegistry(url) as registry:
         table = registry.routing_table()
@@ -264,7 +265,7 @@ def redelegate(url: str, registry: PostgresRegistry, names: Sequence[str]) -> No
 
 def _move_rows(url: str, canister_id: bytes, source: str, destination: str,
                epochs: list[int]) -> None:
-    namespace = kv_namespace(canister_id)
+    namespaces = list(canister_namespaces(canister_id))  # key/value data, Wasm chunks
     with psycopg.connect(url, connect_timeout=10) as conn, conn.transaction():
         for subnet, epoch in zip((source, destination), epochs, strict=True):
             row = conn.execute("SELECT epoch FROM ic_leases WHERE subnet = %s FOR UPDATE",
@@ -305,12 +306,12 @@ def _move_rows(url: str, canister_id: bytes, source: str, destination: str,
         conn.execute(
             "INSERT INTO ic_kv (subnet, namespace, key, value, written_at) "
             "SELECT %s, namespace, key, value, %s FROM ic_kv WHERE subnet = %s AND "
-            "namespace = %s AND value IS NOT NULL ON CONFLICT (subnet, namespace, key) "
+            "namespace = ANY(%s) AND value IS NOT NULL ON CONFLICT (subnet, namespace, key) "
             "DO UPDATE SET value = excluded.value, written_at = excluded.written_at",
-            (destination, dst_h, source, namespace))
+            (destination, dst_h, source, namespaces))
         conn.execute("UPDATE ic_canisters SET record = NULL, written_at = %s WHERE subnet = %s "
                      "AND canister_id = %s", (src_h, source, canister_id))
         conn.execute("UPDATE ic_pages SET data = NULL, written_at = %s WHERE subnet = %s "
                      "AND canister_id = %s", (src_h, source, canister_id))
         conn.execute("UPDATE ic_kv SET value = NULL, written_at = %s WHERE subnet = %s "
-                     "AND namespace = %s", (src_h, source, namespace))
+                     "AND namespace = ANY(%s)", (src_h, source, namespaces))

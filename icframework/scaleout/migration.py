@@ -12,16 +12,17 @@ rounds and each commit fenced by that writer's lease epoch:
               stopped the source marks it migrating (kv ``migration``/``<id>`` = the
               destination) in a round of its own and moves the record to ``stopped``.
 ``stopped``   The destination writer reads the canister's record, memory pages,
-              key/value namespace and module from the source's committed rows and
-              imports them in a round of its own (`PostgresStateStore.commit_round`,
-              fenced by its epoch), moves the canister's id to itself in the registry
+              key/value data, Wasm chunk store (`canister_namespaces`) and module from
+              the source's committed rows and imports them in a round of its own
+              (`PostgresStateStore.commit_round`, fenced by its epoch), moves the
+              canister's id to itself in the registry
               (`PostgresRegistry.move_range`: the version bumps, so writers and front
               ends reload the routing table within `ROUTING_CHECK_S`), signs new
               delegations for both subnets' new ranges with the root key, adopts its
               own, starts the canister and moves the record to ``moved``.
-``moved``     The source writer drops the canister (record, pages, key/value data and
-              the mark) in a round of its own, adopts its new delegation and moves the
-              record to ``done``; the command returns.
+``moved``     The source writer drops the canister (record, pages, key/value data,
+              chunks and the mark) in a round of its own, adopts its new delegation
+              and moves the record to ``done``; the command returns.
 
 Why a record the writers honour rather than the command copying rows itself (as
 `bootstrap.migrate_canister` does with both writers stopped): only a subnet's writer
@@ -81,7 +82,7 @@ from icframework.replica import (
     RegistryError,
     Replica,
     RoundChanges,
-    kv_namespace,
+    canister_namespaces,
 )
 from icframework.scaleout.bootstrap import BootstrapError, redelegate
 from icframework.scaleout.copies import IDENTITY_KEY
@@ -329,9 +330,10 @@ class MigrationStep:
         # apply before the writes of the same round.
         changes.space_deletes.update((canister.raw, space)
                                      for space in _spaces(self.url, self.subnet, canister.raw))
-        namespace = kv_namespace(canister.raw)
-        changes.kv_deletes.update((namespace, key) for key, _ in replica.store.kv_scan(namespace)
-                                  if (namespace, key) not in changes.kv_puts)
+        for namespace in canister_namespaces(canister.raw):
+            changes.kv_deletes.update((namespace, key)
+                                      for key, _ in replica.store.kv_scan(namespace)
+                                      if (namespace, key) not in changes.kv_puts)
         _commit(replica, changes)
         registry.move_range(canister, canister, self.subnet)
         self._finish_import(replica, epoch, registry, record, canister)
@@ -353,14 +355,14 @@ class MigrationStep:
               canister: Principal) -> None:
         store = replica.store
         assert isinstance(store, PostgresStateStore)
-        namespace = kv_namespace(canister.raw)
         changes = RoundChanges(height=0, time_ns=0,
                                kv_deletes={(MIGRATION_NAMESPACE, canister.raw)})
         if canister.raw in store.canister_records():
             changes.canister_deletes.add(canister.raw)
             changes.space_deletes.update((canister.raw, space)
                                          for space in _spaces(self.url, self.subnet, canister.raw))
-            changes.kv_deletes.update((namespace, key) for key, _ in store.kv_scan(namespace))
+            for namespace in canister_namespaces(canister.raw):
+                changes.kv_deletes.update((namespace, key) for key, _ in store.kv_scan(namespace))
         _commit(replica, changes)
         with PostgresRegistry(self.url) as registry:
             adopt_delegation(replica, registry, self.subnet)
@@ -402,9 +404,9 @@ def _export(url: str, source: PostgresStateStore, canister_id: bytes) -> RoundCh
     changes = RoundChanges(height=0, time_ns=0, canister_upserts={canister_id: record})
     for space in _spaces(url, source.subnet, canister_id):
         changes.page_writes[(canister_id, space)] = dict(source.load_pages(canister_id, space))
-    namespace = kv_namespace(canister_id)
-    for key, value in source.kv_scan(namespace):
-        changes.kv_puts[(namespace, key)] = value
+    for namespace in canister_namespaces(canister_id):  # key/value data, Wasm chunks
+        for key, value in source.kv_scan(namespace):
+            changes.kv_puts[(namespace, key)] = value
     module_hash = CanisterState.from_record(record).module_hash
     if module_hash is not None:  # modules are kept once per subnet, by hash
         module = source.kv_get(KV_MODULES, module_hash)
