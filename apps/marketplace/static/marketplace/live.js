@@ -249,6 +249,7 @@ export class MarketLive {
         .then(() => this.keys.open(message.room_id, message.sealed[0]))
         .catch((error) => {
           console.warn('cannot decrypt an order message:', error);
+          this.plain.delete(key);   // tried again when it is shown again
           return FAILED_TEXT;
         }));
     }
