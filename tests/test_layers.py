@@ -16,6 +16,7 @@ Rules checked:
 from __future__ import annotations
 
 import ast
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -251,6 +252,32 @@ def test_importing_the_replica_does_not_load_psycopg() -> None:
         "True icframework.replica.postgres_store icframework.replica.postgres_registry "
         "WriterLease LeaseLost",
     ], result.stdout + result.stderr
+
+
+def test_importing_the_dashboard_and_the_urlconf_does_not_load_psycopg() -> None:
+    """The dashboard (whose subnet list reads the writer leases of a scale-out front end)
+    and the site's URLconf, which mounts it, load psycopg only when a lease is read."""
+    probe = (
+        "import os, sys\n"
+        "os.environ['DJANGO_SETTINGS_MODULE'] = 'config.settings'\n"
+        "import django\n"
+        "django.setup()\n"
+        "import icframework.dashboard.subnets, icframework.dashboard.views\n"
+        "from django.urls import get_resolver, reverse\n"
+        "get_resolver().url_patterns\n"
+        "print('psycopg' in sys.modules, reverse('dashboard:index'))\n"
+        "from icframework.dashboard.subnets import _lease\n"
+        "_lease('postgresql://127.0.0.1:1/none?connect_timeout=1', 'app1')\n"
+        "print('psycopg' in sys.modules)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ICFRAMEWORK_")}
+    result = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True,
+        env=env,
+    )
+    lines = result.stdout.split("\n")
+    assert lines[0].startswith("False /"), result.stdout + result.stderr
+    assert lines[1] == "True", result.stdout + result.stderr
 
 
 def test_the_replica_facade_refuses_unknown_names() -> None:

@@ -16,6 +16,8 @@ embedded replica and for a scale-out front end.
 `subnet_summary` turns a source into the plain values the pages and the socket show
 (height, the copy's age, lag). The dashboard never imports the scale-out package (a
 higher layer): a front end's backend is recognised by what it offers (`ClusterBackend`).
+Importing the dashboard does not load psycopg: the lease reader (`WriterLease`) is
+imported when a front end's page first reads a lease.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
 from icframework.core import Principal
 from icframework.replica import (
@@ -34,10 +36,12 @@ from icframework.replica import (
     RegistryError,
     Replica,
     StateStoreError,
-    WriterLease,
     api_backend,
     get_service,
 )
+
+if TYPE_CHECKING:  # loads psycopg: imported where a front end reads a lease
+    from icframework.replica import WriterLease
 
 __all__ = [
     "ClusterBackend",
@@ -122,6 +126,8 @@ def _lease(url: str, subnet: str) -> Lease | None:
     """The lease row of ``subnet`` (None if it has none, or the database does not
     answer: the page then shows no lease). One reader (connection) per subnet and
     process, reconnecting by itself after a database restart."""
+    from icframework.replica import WriterLease  # on first use: it loads psycopg
+
     try:
         with _lease_readers_lock:
             reader = _lease_readers.get((url, subnet))
