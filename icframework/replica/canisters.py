@@ -38,11 +38,13 @@ from icframework.replica.execution.runtime import (
 from icframework.replica.execution.sandbox import CanisterSandbox, Sandbox
 from icframework.replica.execution.system_api import CanisterTrap, ExecutionInput
 from icframework.replica.execution.wasm_module import CanisterModule, load_canister_module
+from icframework.replica.registry import RoutingTable
 from icframework.replica.state import CanisterState
 from icframework.replica.store import RoundChanges, StateStore
 
 if TYPE_CHECKING:
     from icframework.replica.subnet import SubnetConfig
+    from icframework.replica.xnet import Routing
 
 _ZERO_PAGE = bytes(CHECKPOINT_PAGE)
 
@@ -294,8 +296,13 @@ class Canisters:
 
     # -- registry ----------------------------------------------------------------------------
 
-    def allocate_canister_id(self, specified: bytes | None = None) -> bytes:
-        """A fresh canister id from the subnet's range (or ``specified`` if it is free)."""
+    def allocate_canister_id(self, specified: bytes | None = None, *,
+                             routing: Routing | None = None) -> bytes:
+        """A fresh canister id from the subnet's range (or ``specified`` if it is free).
+
+        On a subnet of several, ``routing`` (the subnet's routing table) must also place
+        the id here: an id whose range, or whose canister, moved to another subnet is
+        skipped, since calls for it would go there."""
         if specified is not None:
             if specified in self.states or specified in self._deleted:
                 raise CanisterError(
@@ -304,16 +311,36 @@ class Canisters:
                 )
             return specified
         while True:
-            if self.next_canister_index > self.config.last_canister_index:
+            index = self._next_routed_here(routing)
+            if index is None:
                 raise CanisterError(
                     ErrorCode.MAX_NUMBER_OF_CANISTERS_REACHED,
-                    "Subnet has no free canister ids left in its range.",
+                    "Subnet has no free canister ids left in its range"
+                    f"{'' if routing is None else ' that the routing table routes to it'}.",
                 )
-            candidate = Principal.from_canister_index(self.next_canister_index).raw
-            self.next_canister_index += 1
+            candidate = Principal.from_canister_index(index).raw
+            self.next_canister_index = index + 1
             self._meta_dirty = True
             if candidate not in self.states:
                 return candidate
+
+    def _next_routed_here(self, routing: Routing | None) -> int | None:
+        """The first index from `next_canister_index` on, in the subnet's range, that
+        ``routing`` (if any) places on this subnet; None when there is none."""
+        index, last = self.next_canister_index, self.config.last_canister_index
+        name = self.config.subnet_name
+        if routing is None or index > last:
+            return index if index <= last else None
+        if isinstance(routing, RoutingTable):  # jump over ranges routed elsewhere
+            for route in routing.ranges_of(name):
+                if route.last >= index:
+                    start = max(index, route.first)
+                    return start if start <= last else None
+            return None
+        while index <= last and \
+                routing.subnet_of(Principal.from_canister_index(index).raw) != name:
+            index += 1
+        return index if index <= last else None
 
     def add_canister(self, state: CanisterState) -> None:
         now = self.now()

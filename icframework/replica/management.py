@@ -509,7 +509,8 @@ class ManagementCanister(ChunkStoreMethods):
         checked = self._checked_settings(settings)
         state = CanisterState(b"", CanisterSettings(controllers=[request.sender]), cycles=cycles)
         self._apply_settings(state, checked)
-        state.canister_id = self.canisters.allocate_canister_id(wanted)
+        state.canister_id = self.canisters.allocate_canister_id(wanted,
+                                                                routing=self.subnet.routing)
         self.canisters.add_canister(state)
         self._record(state, request, "creation",
                      {"controllers": list(state.settings.controllers)})

@@ -73,3 +73,32 @@ def test_an_id_migrated_away_is_not_created_again_where_it_was(cluster: Cluster)
     # as outside this subnet's range (nothing ever lands beyond its certified ranges).
     message = refusal(cluster, "app2", moved)
     assert re.search(r"outside this subnet's range \(index 0x[0-9a-f]+\)", message), message
+
+
+def test_creating_without_an_id_skips_ids_routed_elsewhere(cluster: Cluster) -> None:
+    """The allocator hands out only ids the routing table places on the creating subnet:
+    an id whose canister moved away, or a range moved to another subnet, is skipped (a
+    canister there would be unreachable: its calls go to the other subnet)."""
+    app1 = cluster.replica("app1")
+    first = subnet_range(1).first
+    assert app1.create_canister() == Principal.from_canister_index(first)
+    moved = Principal.from_canister_index(first + 1)
+    cluster.registry.move_range(moved, moved, "app2")  # say, a canister migrated there
+    cluster.registry.move_range(Principal.from_canister_index(first + 3),
+                                Principal.from_canister_index(first + 0x2000), "app2")
+    cluster.refresh_routing()
+    created = [app1.create_canister() for _ in range(3)]
+    assert [c.canister_index() for c in created] == [first + 2, first + 0x2001, first + 0x2002]
+    assert all(cluster.replica_of(c) is app1 and app1.canister_record(c) is not None
+               for c in created)
+    assert app1.canister_record(moved) is None
+    assert app1.canister_status(created[1])["status"] == {"running": None}
+
+    # Once the rest of its range is routed elsewhere, app1 says it has no id left.
+    cluster.registry.move_range(Principal.from_canister_index(first + 0x2003),
+                                Principal.from_canister_index(subnet_range(1).last), "app2")
+    cluster.refresh_routing()
+    with pytest.raises(CanisterError) as caught:
+        app1.create_canister()
+    assert caught.value.error_code is ErrorCode.MAX_NUMBER_OF_CANISTERS_REACHED
+    assert "that the routing table routes to it" in str(caught.value)
