@@ -20,6 +20,7 @@ Events (`icframework.sdk.events.publish`) have no equivalent on the Internet Com
 from __future__ import annotations
 
 import functools
+import random
 from collections.abc import Callable
 from typing import Any, NoReturn
 
@@ -52,6 +53,7 @@ EVENTS_UNSUPPORTED = (
 
 _READ_ONLY = frozenset({QUERY, COMPOSITE_QUERY, INSPECT_MESSAGE})
 _NO_ARGUMENT = frozenset({PRE_UPGRADE, HEARTBEAT, GLOBAL_TIMER})
+_RESEED = frozenset({INIT, POST_UPGRADE})
 _SYSTEM_EXPORTS = {
     "canister_init": INIT,
     "canister_pre_upgrade": PRE_UPGRADE,
@@ -155,6 +157,11 @@ class Ic0Backend:
         if not store.loaded:
             store.load()
         arg = _EMPTY if kind in _NO_ARGUMENT else self._ic0.msg_arg_data()
+        if kind in _RESEED:
+            # The snapshot's `random` state is the same in every canister: seed it with
+            # this canister's id and the install time (replicas agree; predictable, so
+            # not for secrets: those need the management canister's raw_rand).
+            random.seed(self._ic0.canister_self() + self._ic0.time().to_bytes(8, "little"))
         self.kind = kind
         try:
             outcome = canister.dispatch(kind, method, arg)

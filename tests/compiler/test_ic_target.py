@@ -39,6 +39,8 @@ USER = Principal.self_authenticating(b"ic target test user")
 
 APP = '''"""A counter and a notes map on stable memory, for the IC-target tests."""
 
+import random
+
 from icframework.sdk import (
     CallRejected, StableBTreeMap, StableCell, ic, nat, nat64, query, update,
 )
@@ -144,6 +146,11 @@ def instructions() -> nat64:
 @query
 def balance() -> nat:
     return ic.canister_balance()
+
+
+@query
+def dice() -> nat:
+    return random.randrange(10**12)
 '''
 
 
@@ -186,7 +193,8 @@ def test_module_imports_only_ic0_and_meets_the_ic_limits(built: IcBuild) -> None
     assert {item.module for item in module.imports} == {"ic0"}
     assert sorted(export.name for export in module.exports) == [
         "canister_global_timer", "canister_init", "canister_post_upgrade",
-        "canister_query balance", "canister_query get", "canister_query has_certificate",
+        "canister_query balance", "canister_query dice", "canister_query get",
+        "canister_query has_certificate",
         "canister_query instructions", "canister_query keys", "canister_query lookup",
         "canister_query whoami", "canister_update announce", "canister_update arm_timer",
         "canister_update call_missing", "canister_update call_self", "canister_update certify",
@@ -266,6 +274,17 @@ def test_timers_certified_data_and_counters(replica: Replica, canister: Principa
     assert call(replica, canister, "has_certificate", [], [], BOOL, query=True) is True
     assert call(replica, canister, "instructions", [], [], NAT64, query=True) > 0
     assert call(replica, canister, "balance", [], [], NAT, query=True) > 0
+
+
+def test_random_is_seeded_per_canister(
+    replica: Replica, canister: Principal, built: IcBuild
+) -> None:
+    other = replica.create_canister(sender=CONTROLLER)
+    replica.install_code(other, built.gzipped, b"DIDL\x00\x00", sender=CONTROLLER)
+    first = call(replica, canister, "dice", [], [], NAT, query=True)
+    # a query's changes are discarded: the same draw again; another canister: another seed
+    assert call(replica, canister, "dice", [], [], NAT, query=True) == first
+    assert call(replica, other, "dice", [], [], NAT, query=True) != first
 
 
 def test_builds_are_reproducible_and_cached(tmp_path: Path, built: IcBuild) -> None:
