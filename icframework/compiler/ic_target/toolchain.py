@@ -119,9 +119,15 @@ def cpython(cache: Path) -> CPython:
         stage = Path(tmp) / "cpython"
         _unpack(sdist, stage)
         (stage / ".complete").write_text(CPYTHON_SDIST + "\n", encoding="utf-8")
+        if (root / ".complete").is_file():
+            return CPython(root)  # another build unpacked it meanwhile: keep that one
         if root.exists():
-            shutil.rmtree(root)
-        stage.rename(root)
+            shutil.rmtree(root)  # left incomplete by an interrupted build
+        try:
+            stage.rename(root)
+        except OSError:
+            if not (root / ".complete").is_file():
+                raise
     return CPython(root)
 
 
