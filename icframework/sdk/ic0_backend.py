@@ -209,7 +209,9 @@ class Ic0Backend:
         """Append the message's writes to the log. The generation stays: what the message
         saw is what is stored now (it moves on each write and on `discard`)."""
         pending = self.buffer.pending
-        if pending:
+        if len(pending) == 1:  # the common update: one write, nothing to sort
+            self.store.apply([pending.popitem()])
+        elif pending:
             self.store.apply(self.buffer.changes())
             pending.clear()
 

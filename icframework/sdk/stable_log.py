@@ -41,12 +41,13 @@ class StableLogError(Exception):
 class StableLog:
     """The committed store (`icframework.sdk.backend.KVSource`) plus `apply` for commits."""
 
-    __slots__ = ("_keys", "_stable", "_where", "end", "loaded")
+    __slots__ = ("_keys", "_pages", "_stable", "_where", "end", "loaded")
 
     def __init__(self, stable: Any) -> None:
         self._stable = stable
         self._keys: list[bytes] = []
         self._where: dict[bytes, tuple[int, int]] = {}
+        self._pages = 0  # stable memory's size as `load` found it and `_ensure` grew it
         self.end = _HEADER
         self.loaded = False
 
@@ -60,7 +61,8 @@ class StableLog:
         self._where = {}
         self.end = _HEADER
         self.loaded = True
-        if stable.stable_size() == 0:
+        self._pages = stable.stable_size()
+        if self._pages == 0:
             return
         header = stable.stable_read(0, _HEADER)
         if header[:8] == bytes(8) and _END.unpack_from(header, 8)[0] == 0:
@@ -146,13 +148,15 @@ class StableLog:
         self.end = at
 
     def _ensure(self, size: int) -> None:
-        stable = self._stable
-        have = stable.stable_size()
+        have = self._pages
+        if size <= have * PAGE_BYTES:
+            return
         need = -(-size // PAGE_BYTES)
-        if need > have and stable.stable_grow(need - have) < 0:
+        if self._stable.stable_grow(need - have) < 0:
             raise StableLogError(
                 f"stable memory cannot grow to {need} pages ({size} bytes) for this commit"
             )
+        self._pages = need
 
 
 def _refill(stable: Any, at: int, end: int, least: int = 0) -> bytes:
