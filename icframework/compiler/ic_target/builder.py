@@ -49,7 +49,9 @@ __all__ = [
     "BOOT_TIME_NS",
     "GUEST_MODULE",
     "IcTargetError",
+    "app_key",
     "base_key",
+    "build",
     "build_app_module",
     "build_base",
     "deterministic_gzip",
@@ -233,6 +235,7 @@ def _payload(sources: AppSources) -> bytes:
 
 
 def app_key(base: str, sources: AppSources) -> str:
+    """SHA-256 (16 hex digits) of the base module's name (its key) and the app's files."""
     digest = hashlib.sha256(f"base {base}\0".encode())
     digest.update(_payload(sources))
     return digest.hexdigest()[:16]
