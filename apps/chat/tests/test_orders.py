@@ -10,7 +10,9 @@ import pytest
 from icframework.compiler.app_build import load_app
 from icframework.sdk import LocalCanister, Principal, Reject
 
-APP = load_app(Path(__file__).resolve().parents[1])
+# Its own module name: loading under the default one would drop the registrations of
+# test_canister's load, whose records the other chat tests compare against.
+APP = load_app(Path(__file__).resolve().parents[1], "chat_orders_test_canister")
 records = APP.records
 
 MARKET = Principal.from_text("bkyz2-fmaaa-aaaaa-qaaaq-cai")
