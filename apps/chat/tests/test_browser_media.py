@@ -109,10 +109,17 @@ def test_attachments_play_from_the_canister_origin_polls_and_disappearing(
     image = ben.message("a picture").locator(".attachment-image img")
     served_at = re.compile(rf"^{re.escape(origin)}/a/\d+/[0-9a-f]{{32}}$")
     expect(image).to_have_attribute("src", served_at)
-    ben.page.wait_for_function(
-        "img => img.complete && img.naturalWidth === 900", arg=image.element_handle())
-    shown = image.bounding_box()
-    assert shown is not None and shown["width"] < 900  # scaled by the page's CSS
+    expect(image).to_be_visible()
+    # Loaded and scaled by the page's CSS (read on the element the locator finds now: the
+    # message list may have drawn the message again since).
+    assert image.evaluate(
+        """img => img.complete ? [img.naturalWidth, img.getBoundingClientRect().width]
+                : new Promise(done => img.addEventListener('load',
+                    () => done([img.naturalWidth, img.getBoundingClientRect().width])))"""
+    )[0] == 900
+    expect(image).to_be_visible()
+    width = image.evaluate("img => img.getBoundingClientRect().width")
+    assert 0 < width < 900
 
     # A short MP4 with its index at the end: the player reads it with Range requests.
     clip = tmp_path / "clip.mp4"
