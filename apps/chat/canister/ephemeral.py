@@ -17,7 +17,6 @@ State is in `ephemeral_state`.
 from __future__ import annotations
 
 from icframework.sdk import (
-    Principal,
     Reject,
     ic,
     nat64,
@@ -25,11 +24,12 @@ from icframework.sdk import (
     update,
 )
 
-from . import attachments, polls, thread_index
+from . import thread_index
 from .access import membership, require_manager
 from .ephemeral_state import armed, due, room_ttls
+from .erasure import remove_content
 from .events import ChatEvent, DeletedEvent
-from .feed import next_seq, publish_room, record, save_room, touch_message
+from .feed import next_seq, publish_room, record, save_room
 from .limits import EXPIRE_BATCH, MAX_ROOM_TTL_NS, MIN_ROOM_TTL_NS, SECOND
 from .records import RoomKind
 from .store import (
@@ -37,18 +37,11 @@ from .store import (
     Message,
     Report,
     Room,
-    live,
-    mention_index,
     messages,
-    pins,
-    reactions,
     rooms,
-    search_index,
 )
-from .text import tokens
 from .views import room_view
 
-_LOWEST = Principal.management_canister()
 
 @update
 def set_room_ttl(room_id: nat64, ttl_ns: nat64 | None) -> None:
@@ -113,30 +106,11 @@ def erase(room: Room, msg: Message) -> None:
     """Remove everything ``msg`` said and carried (see the module docstring), leave an
     expired tombstone and publish ``deleted``; the caller saves ``room``."""
     room_id = room.id
-    attachments.drop_message(room_id, msg.id)
-    polls.drop_message(room_id, msg.id)
     for report in Report.objects.filter(room_id=room_id):
         if report.message_id == msg.id and report.excerpt:
             report.excerpt = ""
             report.save()
-    if not msg.deleted:
-        for token in tokens(msg.text):
-            search_index.remove((token, room_id, msg.id))
-        live.remove((room_id, msg.id))
-        for user in msg.mentions:
-            mention_index.remove((user, room_id, msg.id))
-        for key, _at in list(reactions.range((room_id, msg.id, "", _LOWEST),
-                                             (room_id, msg.id + 1, "", _LOWEST))):
-            reactions.remove(key)
-        if msg.pinned:
-            pins.remove((room_id, msg.id))
-            room.pin_count -= 1
-    msg.text = msg.html = ""
-    msg.mentions, msg.reactions = [], []
-    msg.deleted, msg.deleted_by, msg.pinned = True, ic.id(), False
-    msg.sealed = None
-    touch_message(room, msg)
-    in_thread = msg.thread_root is not None and thread_index.reply_deleted(room, msg)
+    in_thread = remove_content(room, msg, ic.id())
     publish_room(room_id, ChatEvent(deleted=DeletedEvent(
         room_id=room_id, message_id=msg.id, by=ic.id(), seq=msg.seq)))
     if in_thread:  # the root's new counts, after the reply's own event (seq order)

@@ -6,7 +6,7 @@ import hashlib
 
 from icframework.sdk import Principal, Reject, ic, nat32, nat64, query, update
 
-from . import attachments, ephemeral, polls, receipts, thread_index
+from . import ephemeral, receipts, thread_index
 from .access import (
     blocked_between,
     get_room,
@@ -18,6 +18,7 @@ from .access import (
     require_user,
     resolve_user,
 )
+from .erasure import remove_content
 from .events import (
     Changes,
     ChatEvent,
@@ -278,23 +279,7 @@ def delete_message(room_id: nat64, message_id: nat64) -> None:
         if not outranks(mine, theirs):
             raise Reject(f"an {mine.role.name} cannot delete a {theirs.role.name}'s message")
     check(me, MESSAGE_RATE)
-    _unindex(room_id, msg)
-    live.remove((room_id, msg.id))
-    for user in msg.mentions:
-        mention_index.remove((user, room_id, msg.id))
-    for key, _at in list(reactions.range((room_id, msg.id, "", _LOWEST),
-                                         (room_id, msg.id + 1, "", _LOWEST))):
-        reactions.remove(key)
-    if msg.pinned:
-        pins.remove((room_id, msg.id))
-        room.pin_count -= 1
-    msg.text = msg.html = ""
-    msg.mentions, msg.reactions, msg.sealed = [], [], None
-    msg.deleted, msg.deleted_by, msg.pinned = True, me, False
-    attachments.drop_message(room_id, msg.id)
-    polls.drop_message(room_id, msg.id)
-    touch_message(room, msg)
-    in_thread = msg.thread_root is not None and thread_index.reply_deleted(room, msg)
+    in_thread = remove_content(room, msg, me)
     save_room(room)
     publish_room(room_id, ChatEvent(deleted=DeletedEvent(
         room_id=room_id, message_id=msg.id, by=me, seq=msg.seq)))
