@@ -44,14 +44,12 @@ from django.test import override_settings  # noqa: E402
 from pyblst import BlstP1Element  # noqa: E402
 
 from apps.chat.canister.records import Sealed  # noqa: E402
-from bench.support import table  # noqa: E402
+from bench.support import SteppedReplica, table  # noqa: E402
 from icframework.candid import encode, parse_type  # noqa: E402
 from icframework.compiler.app_build import build_app  # noqa: E402
 from icframework.core import Principal  # noqa: E402
-from icframework.replica.embedded import Replica  # noqa: E402
 from icframework.replica.execution.python_module import pack_python_module  # noqa: E402
 from icframework.replica.vetkd import CURVE_ORDER, decrypt_vetkey, verify_vetkey  # noqa: E402
-from icframework.sdk.dispatch import decode_result, encode_args, method_table  # noqa: E402
 
 APP_DIR = ROOT / "apps" / "chat"
 CANISTER = "apps.chat.canister"
@@ -74,39 +72,13 @@ def build() -> Any:
                          progress=None)
 
 
-class Site:
-    """The chat canister on an in-process replica; typed calls that count instructions."""
+class Site(SteppedReplica):
+    """The chat canister on a `SteppedReplica`."""
 
     def __init__(self) -> None:
-        self.clock = time.time_ns()
-        self.replica = Replica.open(None, clock=lambda: self.clock)
+        super().__init__(CANISTER)
         self.canister = self.replica.create_canister()
         self.replica.install_code(self.canister, build().wasm, encode([INIT], [None]))
-        self.methods = method_table(CANISTER)
-
-    def update(self, sender: Principal, method: str, *args: Any) -> tuple[int, float, Any]:
-        """One update, rounds run until it is answered: instructions, seconds, reply."""
-        started = time.perf_counter()
-        request = self.replica.submit(self.canister, method,
-                                      encode_args(self.methods[method], args), sender=sender)
-        spent = 0
-        while True:
-            status = self.replica.subnet.ingress_status(request)
-            if status is not None and status.state.name in ("REPLIED", "REJECTED", "DONE"):
-                break
-            self.clock += SECOND
-            spent += self.replica.subnet.execute_round().instructions
-        seconds = time.perf_counter() - started
-        assert status.reply is not None, (method, status)
-        return spent, seconds, decode_result(self.methods[method], status.reply)
-
-    def query(self, sender: Principal, method: str, *args: Any) -> tuple[int, float, Any]:
-        started = time.perf_counter()
-        result = self.replica.run_query(self.canister, method,
-                                        encode_args(self.methods[method], args), sender=sender)
-        seconds = time.perf_counter() - started
-        assert result.reply is not None, (method, result.reject)
-        return result.instructions, seconds, decode_result(self.methods[method], result.reply)
 
 
 def vetkey(site: Site, who: Principal, room: int) -> tuple[tuple[int, float], float, bytes]:

@@ -43,21 +43,18 @@ import httpx  # noqa: E402
 from django.test import override_settings  # noqa: E402
 
 from apps.chat.canister.media_records import AttachmentTicket  # noqa: E402
-from bench.support import runreplica, table  # noqa: E402
+from bench.support import SteppedReplica, runreplica, table  # noqa: E402
 from icframework.agent import Actor, Agent, ManagementCanister  # noqa: E402
 from icframework.candid import encode, parse_type  # noqa: E402
 from icframework.compiler.app_build import build_app  # noqa: E402
 from icframework.core import Principal  # noqa: E402
 from icframework.identity import Ed25519Identity  # noqa: E402
-from icframework.replica.embedded import Replica  # noqa: E402
 from icframework.replica.execution.python_module import pack_python_module  # noqa: E402
-from icframework.sdk.dispatch import decode_result, encode_args, method_table  # noqa: E402
 from icframework.sdk.http import HttpRequest  # noqa: E402
 
 APP_DIR = ROOT / "apps" / "chat"
 CANISTER = "apps.chat.canister"
 MIB = 1024 * 1024
-SECOND = 1_000_000_000
 CHUNK_CALLS = 12
 HTTP_UPLOAD_MIB = 8
 READS = 10
@@ -92,43 +89,13 @@ def build() -> Any:
                          progress=None)
 
 
-class InProcess:
-    """An in-process replica with the chat canister and an echo canister; typed calls
-    that count instructions."""
+class InProcess(SteppedReplica):
+    """The chat canister and an echo canister on a `SteppedReplica`."""
 
     def __init__(self) -> None:
-        self.clock = time.time_ns()
-        self.replica = Replica.open(None, clock=lambda: self.clock)
+        super().__init__(CANISTER)
         self.canister = self.replica.create_canister()
         self.replica.install_code(self.canister, build().wasm, encode([INIT], [None]))
-        self.methods = method_table(CANISTER)
-
-    def update(self, method: str, *args: Any, canister: Principal | None = None,
-               raw: bytes | None = None) -> tuple[int, float, Any]:
-        """One update through the replica: instructions, seconds, the decoded reply."""
-        started = time.perf_counter()
-        arg = raw if raw is not None else encode_args(self.methods[method], args)
-        request = self.replica.submit(canister or self.canister, method, arg, sender=USER)
-        spent = 0
-        while True:
-            status = self.replica.subnet.ingress_status(request)
-            if status is not None and status.state.name in ("REPLIED", "REJECTED", "DONE"):
-                break
-            self.clock += SECOND
-            spent += self.replica.subnet.execute_round().instructions
-        seconds = time.perf_counter() - started
-        assert status.reply is not None, (method, status)
-        reply = status.reply if raw is not None else decode_result(self.methods[method],
-                                                                    status.reply)
-        return spent, seconds, reply
-
-    def query(self, method: str, *args: Any) -> tuple[int, float, Any]:
-        started = time.perf_counter()
-        result = self.replica.run_query(self.canister, method,
-                                        encode_args(self.methods[method], args), sender=USER)
-        seconds = time.perf_counter() - started
-        assert result.reply is not None, (method, result.reject)
-        return result.instructions, seconds, decode_result(self.methods[method], result.reply)
 
 
 def in_process_table() -> None:
@@ -136,19 +103,21 @@ def in_process_table() -> None:
     echo = site.replica.create_canister()
     site.replica.install_code(echo, pack_python_module({"app.py": ECHO_APP}, "app.py"))
     payload = random.Random(1).randbytes(MIB)
-    echo_runs = [site.update("echo", canister=echo, raw=payload) for _ in range(CHUNK_CALLS)]
-    site.update("register", "bench_user", "Bench user")
-    room = site.update("create_room", "bench", "", True)[2].room.id
+    echo_runs = [site.update(USER, "echo", canister=echo, raw=payload)
+                 for _ in range(CHUNK_CALLS)]
+    site.update(USER, "register", "bench_user", "Bench user")
+    room = site.update(USER, "create_room", "bench", "", True)[2].room.id
     data = mp4_like(CHUNK_CALLS * MIB, 2)
-    ticket: AttachmentTicket = site.update("begin_attachment", room, "bench.mp4", "video/mp4",
-                                           len(data))[2]
-    chunk_runs = [site.update("put_attachment_chunk", ticket.id, n, data[n * MIB:(n + 1) * MIB])
+    ticket: AttachmentTicket = site.update(USER, "begin_attachment", room, "bench.mp4",
+                                           "video/mp4", len(data))[2]
+    chunk_runs = [site.update(USER, "put_attachment_chunk", ticket.id, n,
+                              data[n * MIB:(n + 1) * MIB])
                   for n in range(CHUNK_CALLS)]
-    commit = site.update("commit_attachment", ticket.id)
-    site.update("send_attachments", room, "", None, [ticket.id])
+    commit = site.update(USER, "commit_attachment", ticket.id)
+    site.update(USER, "send_attachments", room, "", None, [ticket.id])
     path = commit[2].path
     middle = len(data) // 2
-    ranged = [site.query("http_request", HttpRequest(
+    ranged = [site.query(USER, "http_request", HttpRequest(
         "GET", path, [("range", f"bytes={middle}-{middle + MIB - 1}")], b""))
         for _ in range(READS)]
     assert ranged[0][2].status_code == 206 and len(ranged[0][2].body) == MIB

@@ -81,19 +81,18 @@ from apps.video.canister.records import (  # noqa: E402
 from apps.video.clips import make_clip  # noqa: E402
 from apps.video.seed import _init_arg  # noqa: E402
 from apps.video.transcode import transcode  # noqa: E402
-from bench.support import StoreView, percentile, runreplica, table  # noqa: E402
+from bench.support import SteppedReplica, StoreView, percentile, runreplica, table  # noqa: E402
 from icframework.agent import Actor, Agent, ManagementCanister  # noqa: E402
 from icframework.candid import encode, parse_type  # noqa: E402
 from icframework.compiler.app_build import build_app  # noqa: E402
 from icframework.compiler.runtime_build import load_runtime  # noqa: E402
 from icframework.core import Principal  # noqa: E402
 from icframework.identity import Ed25519Identity  # noqa: E402
-from icframework.replica.embedded import Replica  # noqa: E402
 from icframework.replica.execution.component import ComponentSandbox  # noqa: E402
 from icframework.replica.execution.python_module import pack_python_module  # noqa: E402
 from icframework.replica.execution.runtime import set_runtime_loader  # noqa: E402
 from icframework.sdk import LocalBackend, LocalCanister  # noqa: E402
-from icframework.sdk.dispatch import Reply, decode_result, encode_args, method_table  # noqa: E402
+from icframework.sdk.dispatch import Reply, decode_result, encode_args  # noqa: E402
 
 APP_DIR = ROOT / "apps" / "video"
 CANISTER = "apps.video.canister"
@@ -193,46 +192,15 @@ def build() -> Any:
 # -- 1. uploads in process -------------------------------------------------------------------
 
 
-class InProcess:
-    """An in-process replica (memory store, a clock the bench moves) with the video
-    canister and an echo canister; typed calls that count instructions."""
+class InProcess(SteppedReplica):
+    """The video canister and an echo canister on a `SteppedReplica`."""
 
     def __init__(self) -> None:
-        self.clock = time.time_ns()
-        self.replica = Replica.open(None, clock=lambda: self.clock)
+        super().__init__(CANISTER)
         built = build()
         self.canister = self.replica.create_canister()
         self.replica.install_code(self.canister, built.wasm,
                                   _init_arg(built.did, ADMIN, WORKER, None))
-        self.methods = method_table(CANISTER)
-
-    def update(self, sender: Principal, method: str, *args: Any,
-               canister: Principal | None = None, raw: bytes | None = None
-               ) -> tuple[int, float, Any]:
-        """One update through the replica: instructions, seconds, the decoded reply."""
-        started = time.perf_counter()
-        arg = raw if raw is not None else encode_args(self.methods[method], args)
-        request = self.replica.submit(canister or self.canister, method, arg, sender=sender)
-        spent = 0
-        while True:
-            status = self.replica.subnet.ingress_status(request)
-            if status is not None and status.state.name in ("REPLIED", "REJECTED", "DONE"):
-                break
-            self.clock += SECOND
-            spent += self.replica.subnet.execute_round().instructions
-        seconds = time.perf_counter() - started
-        assert status.reply is not None, (method, status)
-        reply = status.reply if raw is not None else decode_result(self.methods[method],
-                                                                    status.reply)
-        return spent, seconds, reply
-
-    def query(self, sender: Principal, method: str, *args: Any) -> tuple[int, float, Any]:
-        started = time.perf_counter()
-        result = self.replica.run_query(self.canister, method,
-                                        encode_args(self.methods[method], args), sender=sender)
-        seconds = time.perf_counter() - started
-        assert result.reply is not None, (method, result.reject)
-        return result.instructions, seconds, decode_result(self.methods[method], result.reply)
 
 
 def upload_table(site: InProcess) -> None:

@@ -1,5 +1,7 @@
 """What the benchmarks share: `runreplica` (a ``manage.py runreplica`` server to measure),
-`StoreView` (native fills on a replica canister's store), `percentile` and `table`."""
+`SteppedReplica` (an in-process replica whose clock the bench moves, with typed calls that
+count instructions), `StoreView` (native fills on a replica canister's store), `percentile`
+and `table`."""
 
 from __future__ import annotations
 
@@ -7,10 +9,15 @@ import contextlib
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
+from icframework.core import Principal
+from icframework.replica.embedded import Replica
 from icframework.replica.execution.kv_store import KeyValueStore
+from icframework.sdk.dispatch import decode_result, encode_args, method_table
 from tests.agent.live_replica import ROOT, free_port, wait_until_serving
 
 
@@ -24,6 +31,55 @@ def table(headers: list[str], rows: list[list[str]]) -> None:
     for row in [headers, ["-" * w for w in widths], *rows]:
         print("  " + "  ".join(str(c).rjust(w) if i else str(c).ljust(w)
                                for i, (c, w) in enumerate(zip(row, widths, strict=True))))
+
+
+_SECOND = 1_000_000_000
+_ANSWERED = ("REPLIED", "REJECTED", "DONE")
+
+
+class SteppedReplica:
+    """An in-process replica (memory store) whose clock the bench moves (``clock``, ns),
+    and typed calls on the canister built from the Python package ``canister_module``
+    (the subclass installs it as ``canister``) that count the instructions they cost."""
+
+    canister: Principal
+
+    def __init__(self, canister_module: str) -> None:
+        self.clock = time.time_ns()
+        self.replica = Replica.open(None, clock=lambda: self.clock)
+        self.methods = method_table(canister_module)
+
+    def update(self, sender: Principal, method: str, *args: Any,
+               canister: Principal | None = None, raw: bytes | None = None
+               ) -> tuple[int, float, Any]:
+        """One update through the replica, rounds run (the clock one second on before
+        each) until it is answered: instructions, seconds, the decoded reply (the raw
+        reply bytes when the argument is ``raw`` bytes, as for a canister without a
+        method table here)."""
+        started = time.perf_counter()
+        arg = raw if raw is not None else encode_args(self.methods[method], args)
+        request = self.replica.submit(canister or self.canister, method, arg, sender=sender)
+        spent = 0
+        while True:
+            status = self.replica.subnet.ingress_status(request)
+            if status is not None and status.state.name in _ANSWERED:
+                break
+            self.clock += _SECOND
+            spent += self.replica.subnet.execute_round().instructions
+        seconds = time.perf_counter() - started
+        assert status.reply is not None, (method, status)
+        reply = status.reply if raw is not None else decode_result(self.methods[method],
+                                                                    status.reply)
+        return spent, seconds, reply
+
+    def query(self, sender: Principal, method: str, *args: Any) -> tuple[int, float, Any]:
+        """One query on the canister: instructions, seconds, the decoded reply."""
+        started = time.perf_counter()
+        result = self.replica.run_query(self.canister, method,
+                                        encode_args(self.methods[method], args), sender=sender)
+        seconds = time.perf_counter() - started
+        assert result.reply is not None, (method, result.reject)
+        return result.instructions, seconds, decode_result(self.methods[method], result.reply)
 
 
 class StoreView:
