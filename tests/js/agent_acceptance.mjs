@@ -6,6 +6,12 @@ import { IDL } from '@dfinity/candid';
 import { Ed25519KeyIdentity } from '@dfinity/identity';
 import { Principal } from '@dfinity/principal';
 import { createHash } from 'node:crypto';
+import {
+  createAndInstallMethods,
+  createCanister,
+  installModule,
+  managementActor,
+} from './management_common.mjs';
 import { readInput, writeOutput, fromHex } from './protocol_common.mjs';
 
 const { host, wasm: wasmHex, ghost: ghostId } = await readInput();
@@ -13,64 +19,17 @@ const wasm = fromHex(wasmHex);
 const out = {};
 
 // The management canister's interface, the part this test needs (types as in ic.did).
-const managementIdl = ({ IDL }) => {
-  const settings = IDL.Record({
-    controllers: IDL.Opt(IDL.Vec(IDL.Principal)),
-    compute_allocation: IDL.Opt(IDL.Nat),
-    memory_allocation: IDL.Opt(IDL.Nat),
-    freezing_threshold: IDL.Opt(IDL.Nat),
-  });
-  const mode = IDL.Variant({
-    install: IDL.Null,
-    reinstall: IDL.Null,
-    upgrade: IDL.Opt(
+const managementIdl = ({ IDL }) =>
+  IDL.Service(
+    createAndInstallMethods(
       IDL.Record({
-        skip_pre_upgrade: IDL.Opt(IDL.Bool),
-        wasm_memory_persistence: IDL.Opt(IDL.Variant({ keep: IDL.Null, replace: IDL.Null })),
+        controllers: IDL.Opt(IDL.Vec(IDL.Principal)),
+        compute_allocation: IDL.Opt(IDL.Nat),
+        memory_allocation: IDL.Opt(IDL.Nat),
+        freezing_threshold: IDL.Opt(IDL.Nat),
       }),
     ),
-  });
-  return IDL.Service({
-    provisional_create_canister_with_cycles: IDL.Func(
-      [
-        IDL.Record({
-          amount: IDL.Opt(IDL.Nat),
-          settings: IDL.Opt(settings),
-          specified_id: IDL.Opt(IDL.Principal),
-          sender_canister_version: IDL.Opt(IDL.Nat64),
-        }),
-      ],
-      [IDL.Record({ canister_id: IDL.Principal })],
-      [],
-    ),
-    install_code: IDL.Func(
-      [
-        IDL.Record({
-          mode,
-          canister_id: IDL.Principal,
-          wasm_module: IDL.Vec(IDL.Nat8),
-          arg: IDL.Vec(IDL.Nat8),
-          sender_canister_version: IDL.Opt(IDL.Nat64),
-        }),
-      ],
-      [],
-      [],
-    ),
-  });
-};
-
-// As the IC requires (and agent-js's old getManagementCanister did): a management call's
-// effective canister id is the canister named in its argument.
-const managementActor = agent =>
-  Actor.createActor(managementIdl, {
-    agent,
-    canisterId: Principal.fromText('aaaaa-aa'),
-    callTransform: (_method, args) => {
-      const first = args[0];
-      if (first && first.canister_id) return { effectiveCanisterId: first.canister_id };
-      return {};
-    },
-  });
+  );
 
 const counterIdl = ({ IDL }) =>
   IDL.Service({
@@ -92,23 +51,12 @@ try {
   const owner = Ed25519KeyIdentity.generate();
   const agent = await HttpAgent.create({ host, identity: owner, shouldFetchRootKey: true });
   out.rootKeyBytes = agent.rootKey.length;
-  const management = managementActor(agent);
+  const management = managementActor(agent, managementIdl);
 
-  const { canister_id } = await management.provisional_create_canister_with_cycles({
-    amount: [],
-    settings: [],
-    specified_id: [],
-    sender_canister_version: [],
-  });
+  const canister_id = await createCanister(management);
   out.canisterId = canister_id.toText();
 
-  await management.install_code({
-    mode: { install: null },
-    canister_id,
-    wasm_module: wasm,
-    arg: new Uint8Array(IDL.encode([], [])),
-    sender_canister_version: [],
-  });
+  await installModule(management, canister_id, wasm);
 
   const counter = Actor.createActor(counterIdl, { agent, canisterId: canister_id });
   out.inc1 = String(await counter.inc());
@@ -153,7 +101,7 @@ try {
     shouldFetchRootKey: true,
   });
   try {
-    await managementActor(strangerAgent).install_code({
+    await managementActor(strangerAgent, managementIdl).install_code({
       mode: { reinstall: null },
       canister_id,
       wasm_module: wasm,

@@ -4,8 +4,14 @@
 import { Actor, HttpAgent } from '@dfinity/agent';
 import { IDL } from '@dfinity/candid';
 import { Ed25519KeyIdentity } from '@dfinity/identity';
-import { Principal } from '@dfinity/principal';
 import { createHash } from 'node:crypto';
+import {
+  createAndInstallMethods,
+  createCanister,
+  installMode,
+  installModule,
+  managementActor,
+} from './management_common.mjs';
 import { readInput, writeOutput, fromHex } from './protocol_common.mjs';
 
 const { host, wasm: wasmHex } = await readInput();
@@ -16,43 +22,9 @@ const out = { moduleBytes: wasm.length };
 // The part of the management canister's interface (ic.did) this script uses.
 const managementIdl = ({ IDL }) => {
   const chunkHash = IDL.Record({ hash: IDL.Vec(IDL.Nat8) });
-  const mode = IDL.Variant({
-    install: IDL.Null,
-    reinstall: IDL.Null,
-    upgrade: IDL.Opt(
-      IDL.Record({
-        skip_pre_upgrade: IDL.Opt(IDL.Bool),
-        wasm_memory_persistence: IDL.Opt(IDL.Variant({ keep: IDL.Null, replace: IDL.Null })),
-      }),
-    ),
-  });
   const canisterId = IDL.Record({ canister_id: IDL.Principal });
   return IDL.Service({
-    provisional_create_canister_with_cycles: IDL.Func(
-      [
-        IDL.Record({
-          amount: IDL.Opt(IDL.Nat),
-          settings: IDL.Opt(IDL.Record({ controllers: IDL.Opt(IDL.Vec(IDL.Principal)) })),
-          specified_id: IDL.Opt(IDL.Principal),
-          sender_canister_version: IDL.Opt(IDL.Nat64),
-        }),
-      ],
-      [IDL.Record({ canister_id: IDL.Principal })],
-      [],
-    ),
-    install_code: IDL.Func(
-      [
-        IDL.Record({
-          mode,
-          canister_id: IDL.Principal,
-          wasm_module: IDL.Vec(IDL.Nat8),
-          arg: IDL.Vec(IDL.Nat8),
-          sender_canister_version: IDL.Opt(IDL.Nat64),
-        }),
-      ],
-      [],
-      [],
-    ),
+    ...createAndInstallMethods(),
     upload_chunk: IDL.Func(
       [IDL.Record({ canister_id: IDL.Principal, chunk: IDL.Vec(IDL.Nat8) })],
       [chunkHash],
@@ -63,7 +35,7 @@ const managementIdl = ({ IDL }) => {
     install_chunked_code: IDL.Func(
       [
         IDL.Record({
-          mode,
+          mode: installMode,
           target_canister: IDL.Principal,
           store_canister: IDL.Opt(IDL.Principal),
           chunk_hashes_list: IDL.Vec(chunkHash),
@@ -77,18 +49,6 @@ const managementIdl = ({ IDL }) => {
     ),
   });
 };
-
-// A management call's effective canister id is the canister its argument names.
-const managementActor = agent =>
-  Actor.createActor(managementIdl, {
-    agent,
-    canisterId: Principal.fromText('aaaaa-aa'),
-    callTransform: (_method, args) => {
-      const first = args[0];
-      const target = first?.canister_id ?? first?.target_canister;
-      return target ? { effectiveCanisterId: target } : {};
-    },
-  });
 
 const counterIdl = ({ IDL }) =>
   IDL.Service({ inc: IDL.Func([], [IDL.Nat], []), get: IDL.Func([], [IDL.Nat], ['query']) });
@@ -107,23 +67,12 @@ try {
     identity: Ed25519KeyIdentity.generate(),
     shouldFetchRootKey: true,
   });
-  const management = managementActor(agent);
-  const { canister_id } = await management.provisional_create_canister_with_cycles({
-    amount: [],
-    settings: [],
-    specified_id: [],
-    sender_canister_version: [],
-  });
+  const management = managementActor(agent, managementIdl);
+  const canister_id = await createCanister(management);
 
   // One install_code message cannot carry the module.
   try {
-    await management.install_code({
-      mode: { install: null },
-      canister_id,
-      wasm_module: wasm,
-      arg: emptyArg,
-      sender_canister_version: [],
-    });
+    await installModule(management, canister_id, wasm);
     out.directInstall = { refused: false };
   } catch (error) {
     out.directInstall = { refused: true, ...describe(error) };

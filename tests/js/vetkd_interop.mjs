@@ -4,7 +4,6 @@
 import { Actor, HttpAgent } from '@dfinity/agent';
 import { IDL } from '@dfinity/candid';
 import { Ed25519KeyIdentity } from '@dfinity/identity';
-import { Principal } from '@dfinity/principal';
 import {
   DerivedKeyMaterial,
   DerivedPublicKey,
@@ -16,6 +15,12 @@ import {
   isValidTransportPublicKey,
   verifyBlsSignature,
 } from '@dfinity/vetkeys';
+import {
+  createAndInstallMethods,
+  createCanister,
+  installModule,
+  managementActor,
+} from './management_common.mjs';
 import { readInput, writeOutput, fromHex, toHex } from './protocol_common.mjs';
 
 const { host, wasm: wasmHex } = await readInput();
@@ -25,31 +30,7 @@ const text = s => new TextEncoder().encode(s);
 
 const managementIdl = ({ IDL }) =>
   IDL.Service({
-    provisional_create_canister_with_cycles: IDL.Func(
-      [
-        IDL.Record({
-          amount: IDL.Opt(IDL.Nat),
-          settings: IDL.Opt(IDL.Record({ controllers: IDL.Opt(IDL.Vec(IDL.Principal)) })),
-          specified_id: IDL.Opt(IDL.Principal),
-          sender_canister_version: IDL.Opt(IDL.Nat64),
-        }),
-      ],
-      [IDL.Record({ canister_id: IDL.Principal })],
-      [],
-    ),
-    install_code: IDL.Func(
-      [
-        IDL.Record({
-          mode: IDL.Variant({ install: IDL.Null }),
-          canister_id: IDL.Principal,
-          wasm_module: IDL.Vec(IDL.Nat8),
-          arg: IDL.Vec(IDL.Nat8),
-          sender_canister_version: IDL.Opt(IDL.Nat64),
-        }),
-      ],
-      [],
-      [],
-    ),
+    ...createAndInstallMethods(),
     vetkd_public_key: IDL.Func(
       [
         IDL.Record({
@@ -81,29 +62,10 @@ const vetkdIdl = ({ IDL }) =>
 try {
   const owner = Ed25519KeyIdentity.generate();
   const agent = await HttpAgent.create({ host, identity: owner, shouldFetchRootKey: true });
-  const management = Actor.createActor(managementIdl, {
-    agent,
-    canisterId: Principal.fromText('aaaaa-aa'),
-    callTransform: (_method, args) => {
-      const named = args[0]?.canister_id;
-      const id = Array.isArray(named) ? named[0] : named;
-      return id ? { effectiveCanisterId: id } : {};
-    },
-  });
-  const { canister_id } = await management.provisional_create_canister_with_cycles({
-    amount: [],
-    settings: [],
-    specified_id: [],
-    sender_canister_version: [],
-  });
+  const management = managementActor(agent, managementIdl);
+  const canister_id = await createCanister(management);
   out.canisterId = canister_id.toText();
-  await management.install_code({
-    mode: { install: null },
-    canister_id,
-    wasm_module: fromHex(wasmHex),
-    arg: new Uint8Array(IDL.encode([], [])),
-    sender_canister_version: [],
-  });
+  await installModule(management, canister_id, fromHex(wasmHex));
   const canister = Actor.createActor(vetkdIdl, { agent, canisterId: canister_id });
 
   // The user's key for the "notes" context: the input is the user's principal.
