@@ -29,9 +29,8 @@ from django.template import engines
 from django.test import RequestFactory
 
 from icframework.templatetags.icframework_shell import nav_items
-from tests.agent.live_replica import served_project
+from tests.agent.live_replica import ServedProject
 from tests.browser import chromium, console_errors, new_context, requires_chromium, wait_until
-from tests.demo_server import STARTUP_SECONDS, share_build_caches
 
 pytestmark = requires_chromium
 
@@ -65,15 +64,11 @@ PAGES += [Page(item.url.strip("/"), item.url, ".shell-nav") for item in nav_item
 
 
 @pytest.fixture(scope="module")
-def demo_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The URL of a replica serving the demo apps, seeded, with the checkout's build
-    caches (`tests.demo_server`). Its own, without a worker: the session's demo runs the
-    transcoder, whose calls (``worker_original_chunk``) fill the dashboard's recent calls
-    at random moments."""
-    project = tmp_path_factory.mktemp("screenshots_project")
-    share_build_caches(project)
-    with served_project(project, demo=True, startup_seconds=STARTUP_SECONDS) as served:
-        yield served.url
+def demo_url(demo_project: ServedProject) -> str:
+    """The URL of the session's served demo (`tests.demo_server`): the apps seeded and the
+    transcoding worker running, whose calls (``worker_original_chunk``) fill the
+    dashboard's recent calls, which must still fit a phone's screen."""
+    return demo_project.url
 
 
 @pytest.fixture(scope="module")

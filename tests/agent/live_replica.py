@@ -161,6 +161,10 @@ def served_project(root: Path, *, demo: bool,
     not answer within ``startup_seconds``.
     """
     options = project_options(root)
+    if demo:  # the apps' builds, pictures and clips made once per checkout, not per test
+        from tests.demo_server import share_build_caches
+
+        share_build_caches(root)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     log = root / f"runreplica-{port}.log"
