@@ -65,7 +65,7 @@ from .store import (
     search_index,
 )
 from .text import check_emoji, clean, excerpt, render, tokens
-from .views import Views
+from .views import Views, direct_peer
 
 _LOWEST = Principal.management_canister()
 
@@ -164,7 +164,7 @@ def post_message(me: Principal, handle: str, room: Room, member: Member, text: s
     in the thread of ``thread_root``."""
     check(me, MESSAGE_RATE)
     if room.kind is RoomKind.direct:
-        other = next((p for p in room.direct_members if p != me), me)
+        other = direct_peer(room, me)
         if blocked_between(me, other):
             raise Reject("you cannot message this user (one of you blocked the other)")
     if sealed is None:

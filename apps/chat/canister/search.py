@@ -13,7 +13,7 @@ from icframework.sdk import Reject, ic, nat32, nat64, query
 
 from .access import readable_room, require_user
 from .limits import MAX_QUERY_TOKENS, MAX_SEARCH_RESULTS, MAX_SEARCH_SCAN, MIN_TOKEN_CHARS
-from .records import RoomKind, SearchHit
+from .records import SearchHit
 from .store import MAX_ID, memberships, messages, rooms, search_index
 from .text import tokens
 from .views import Views
@@ -54,11 +54,7 @@ def search(room_id: nat64 | None, text: str, limit: nat32) -> list[SearchHit]:
     views = Views(None if me.is_anonymous else me)
     out = []
     for _at, rid, mid in found[:n]:
-        room = rooms[rid]
-        name = room.name
-        if room.kind is RoomKind.direct:
-            peers = [p for p in room.direct_members if p != me] or [me]
-            name = "@" + views.handle(peers[0])
+        name = views.room_name(rooms[rid], me)
         out.append(SearchHit(room_id=rid, room_name=name,
                              message=views.message(rid, messages[(rid, mid)])))
     return out

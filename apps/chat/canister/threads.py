@@ -14,7 +14,7 @@ from icframework.sdk import Principal, Reject, ic, nat32, nat64, query, update
 from .access import membership, readable_room, require_user
 from .limits import MAX_SEARCH_SCAN, MAX_THREAD_PAGE, MAX_THREADS_LISTED, UNREAD_CAP
 from .messages import check_sealed, post_message, thread_root_of
-from .records import MessageView, RoomKind, Sealed, ThreadPage, ThreadView
+from .records import MessageView, Sealed, ThreadPage, ThreadView
 from .store import (
     MAX_ID,
     messages,
@@ -115,11 +115,7 @@ def my_threads(room_id: nat64 | None) -> list[ThreadView]:
     views = Views(me)
     out = []
     for last_at, rid, root_id in found[:MAX_THREADS_LISTED]:
-        room = rooms[rid]
-        name = room.name
-        if room.kind is RoomKind.direct:
-            peers = [p for p in room.direct_members if p != me] or [me]
-            name = "@" + views.handle(peers[0])
+        name = views.room_name(rooms[rid], me)
         _read, unread = unread_in_thread(rid, root_id, me)
         out.append(ThreadView(room_id=rid, room_name=name,
                               root=views.message(rid, messages[(rid, root_id)]),

@@ -83,6 +83,12 @@ def thread_info(room_id: int, msg: Message) -> ThreadInfo | None:
                       last_reply_at=found.last_reply_at)
 
 
+def direct_peer(room: Room, me: Principal) -> Principal:
+    """The other member of direct room ``room`` as ``me`` sees it (``me`` in a room with
+    oneself)."""
+    return next((p for p in room.direct_members if p != me), me)
+
+
 class Views:
     """View builders for one call, seen by ``viewer`` (None: an event for everyone)."""
 
@@ -98,6 +104,12 @@ class Views:
     def handle(self, p: Principal) -> str:
         record = self.user(p)
         return "" if record is None else record.handle
+
+    def room_name(self, room: Room, me: Principal) -> str:
+        """``room``'s name as ``me`` sees it: a direct room is ``@`` its peer's handle."""
+        if room.kind is RoomKind.direct:
+            return "@" + self.handle(direct_peer(room, me))
+        return room.name
 
     def profile(self, p: Principal) -> Profile | None:
         record = self.user(p)
@@ -164,8 +176,7 @@ class Views:
         last = last_message(room.id)
         peer = None
         if room.kind is RoomKind.direct:
-            others = [p for p in room.direct_members if p != me]
-            peer = self.profile(others[0] if others else me)
+            peer = self.profile(direct_peer(room, me))
         return MyRoomView(
             room=room_view(room),
             role=member.role,
