@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 from django.core.management import call_command
+from django.core.management.base import CommandError
 from django.test import override_settings
 
 from icframework.management.commands import build as build_command
@@ -131,3 +132,19 @@ def session(project: Path, replica_url: str) -> Iterator[dict[str, Any]]:
             "call", "ledger", "icrc1_balance_of", f"({bob})", "--network", url
         )
         yield result
+
+
+def test_deploying_to_mainnet_without_a_canister_says_how_to_get_one(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--network ic`` is the mainnet (its root key built in); deploy cannot create a
+    canister there, so with none recorded it stops before any call, saying what to do."""
+    monkeypatch.setenv("ICFRAMEWORK_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("DFX_CONFIG_ROOT", str(tmp_path / "dfxroot"))
+    monkeypatch.setattr(build_command, "ic_cache_dir", lambda: CACHE)
+    with override_settings(BASE_DIR=tmp_path):
+        run("startdapp", "x", "--template", "counter")
+        with pytest.raises(CommandError) as failed:
+            run("deploy", "x", "--target", "ic", "--network", "ic")
+    message = str(failed.value)
+    assert "no canister is recorded for x on the IC mainnet" in message
+    assert 'as {"x": {"ic": "<canister id>"}}' in message

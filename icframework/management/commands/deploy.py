@@ -139,6 +139,15 @@ def deploy(
             yes=yes, warn=warn,
         )
     argument = arg()  # before creating: a bad --arg must not leave an empty canister
+    if canister is None and network_name(url) == "ic":
+        # mainnet has no provisional creation: canisters are paid for with cycles
+        raise CommandError(
+            f"no canister is recorded for {result.name} on the IC mainnet, and deploy "
+            "cannot create one there (provisional creation is for local replicas): create "
+            "it with cycles (the NNS app, or `dfx canister create --network ic`) with this "
+            "identity as a controller, then record its id in .icframework/canister_ids.json "
+            f'as {{"{result.name}": {{"ic": "<canister id>"}}}}'
+        )
     if canister is None:
         with agent_errors("aaaaa-aa.provisional_create_canister_with_cycles"):
             canister = management.provisional_create_canister_with_cycles()
