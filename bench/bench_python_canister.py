@@ -72,6 +72,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench.support import round_reports  # noqa: E402
 from icframework.candid import NAT32, NAT64, Opt, parse_type  # noqa: E402
 from icframework.candid.binary import decode, encode  # noqa: E402
 from icframework.compiler import runtime_build  # noqa: E402
@@ -83,7 +84,6 @@ from icframework.replica.execution.engine import ExecutionEngine  # noqa: E402
 from icframework.replica.execution.python_module import pack_python_module  # noqa: E402
 from icframework.replica.execution.runtime import set_runtime_loader  # noqa: E402
 from icframework.replica.execution.system_api import ExecutionInput  # noqa: E402
-from icframework.replica.subnet import RoundReport, Subnet  # noqa: E402
 from icframework.sdk import nat64, service_did  # noqa: E402
 from icframework.sdk.keys import key_codec  # noqa: E402
 from icframework.sdk.stable import ValueCodec, namespace  # noqa: E402
@@ -207,24 +207,6 @@ def _rss_bytes() -> int:
         return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
-def _round_reports(subnet: Subnet) -> tuple[list[RoundReport], Callable[[], None]]:
-    """Record the subnet's round reports (an instance-level wrapper); returns (list, undo)."""
-    reports: list[RoundReport] = []
-    original = subnet.execute_round
-
-    def recording() -> RoundReport:
-        report = original()
-        reports.append(report)
-        return report
-
-    subnet.execute_round = recording  # type: ignore[method-assign]
-
-    def undo() -> None:
-        del subnet.execute_round
-
-    return reports, undo
-
-
 def motoko_module() -> tuple[bytes, str]:
     """``canisters/motoko_app.mo`` compiled (cached under ``.build/motoko``); (wasm, how)."""
     source = (CANISTERS / "motoko_app.mo").read_text()
@@ -281,7 +263,7 @@ class Target:
         return result.instructions, result.reply
 
     def update(self, method: str, arg: bytes = EMPTY_ARGS) -> tuple[int, bytes]:
-        reports, undo = _round_reports(self.replica.subnet)
+        reports, undo = round_reports(self.replica.subnet)
         try:
             reply = self.replica.update(self.canister, method, arg, sender=CALLER)
         finally:

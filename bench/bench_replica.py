@@ -67,6 +67,7 @@ import wasmtime
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.support import round_reports  # noqa: E402
 from icframework.core import Principal  # noqa: E402
 from icframework.core.ic0 import Context  # noqa: E402
 from icframework.replica.embedded import EMPTY_ARGS, Replica  # noqa: E402
@@ -74,7 +75,6 @@ from icframework.replica.execution.dirty_pages import BITMAP_EXPORT, COUNTER_BYT
 from icframework.replica.execution.sandbox import Sandbox  # noqa: E402
 from icframework.replica.execution.wasm_module import MEMORY_EXPORT, CanisterModule  # noqa: E402
 from icframework.replica.state import IngressState  # noqa: E402
-from icframework.replica.subnet import RoundReport, Subnet  # noqa: E402
 
 CALLS = 1000
 PASSES = 10
@@ -164,24 +164,6 @@ def _us(seconds: float) -> str:
 
 def _ms(seconds: float) -> str:
     return f"{seconds * 1e3:,.3f}"
-
-
-def _round_reports(subnet: Subnet) -> tuple[list[RoundReport], Callable[[], None]]:
-    """Record the subnet's round reports (an instance-level wrapper); returns (list, undo)."""
-    reports: list[RoundReport] = []
-    original = subnet.execute_round
-
-    def recording() -> RoundReport:
-        report = original()
-        reports.append(report)
-        return report
-
-    subnet.execute_round = recording  # type: ignore[method-assign]
-
-    def undo() -> None:
-        del subnet.execute_round
-
-    return reports, undo
 
 
 @contextlib.contextmanager
@@ -399,7 +381,7 @@ def _replica_paths(replica: Replica, canister: Principal, store: str) -> list[Ti
         return replica.query(canister, "get")
 
     def inc_instructions() -> int:
-        reports, undo = _round_reports(replica.subnet)
+        reports, undo = round_reports(replica.subnet)
         try:
             for _ in range(20):
                 inc()

@@ -36,7 +36,7 @@ if str(ROOT) not in sys.path:
 
 from pyblst import BlstP1Element  # noqa: E402
 
-from bench.support import percentile, table  # noqa: E402
+from bench.support import percentile, round_reports, table  # noqa: E402
 from icframework.candid import BLOB, TEXT  # noqa: E402
 from icframework.candid.binary import encode  # noqa: E402
 from icframework.compiler import runtime_build  # noqa: E402
@@ -47,7 +47,6 @@ from icframework.replica.execution.python_module import pack_python_module  # no
 from icframework.replica.execution.runtime import set_runtime_loader  # noqa: E402
 from icframework.replica.management import ManagementCanister  # noqa: E402
 from icframework.replica.messages import CallOrigin, OriginKind, Request  # noqa: E402
-from icframework.replica.subnet import RoundReport  # noqa: E402
 from icframework.replica.vetkd import (  # noqa: E402
     decrypt_vetkey,
     master_key,
@@ -150,15 +149,7 @@ def canister_table() -> None:
         canister = replica.create_canister()
         replica.install_code(canister, module)
         subnet = replica.subnet
-        reports: list[RoundReport] = []
-        original = subnet.execute_round
-
-        def recording() -> RoundReport:
-            report = original()
-            reports.append(report)
-            return report
-
-        subnet.execute_round = recording  # type: ignore[method-assign]
+        reports, _undo = round_reports(subnet)
         cases = [
             ("noop (plain update)", "noop", EMPTY_ARGS),
             ("raw_rand (awaited, reference)", "raw_rand_call", EMPTY_ARGS),

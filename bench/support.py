@@ -1,7 +1,7 @@
 """What the benchmarks share: `runreplica` (a ``manage.py runreplica`` server to measure),
 `SteppedReplica` (an in-process replica whose clock the bench moves, with typed calls that
-count instructions), `StoreView` (native fills on a replica canister's store), `percentile`
-and `table`."""
+count instructions), `round_reports` (what each subnet round did), `StoreView` (native
+fills on a replica canister's store), `percentile` and `table`."""
 
 from __future__ import annotations
 
@@ -10,13 +10,14 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from icframework.core import Principal
 from icframework.replica.embedded import Replica
 from icframework.replica.execution.kv_store import KeyValueStore
+from icframework.replica.subnet import RoundReport, Subnet
 from icframework.sdk.dispatch import decode_result, encode_args, method_table
 from tests.agent.live_replica import ROOT, free_port, wait_until_serving
 
@@ -31,6 +32,25 @@ def table(headers: list[str], rows: list[list[str]]) -> None:
     for row in [headers, ["-" * w for w in widths], *rows]:
         print("  " + "  ".join(str(c).rjust(w) if i else str(c).ljust(w)
                                for i, (c, w) in enumerate(zip(row, widths, strict=True))))
+
+
+def round_reports(subnet: Subnet) -> tuple[list[RoundReport], Callable[[], None]]:
+    """Record the report of every round ``subnet`` executes from now on (an
+    instance-level wrapper of `Subnet.execute_round`): the list, and the undo."""
+    reports: list[RoundReport] = []
+    original = subnet.execute_round
+
+    def recording() -> RoundReport:
+        report = original()
+        reports.append(report)
+        return report
+
+    subnet.execute_round = recording  # type: ignore[method-assign]
+
+    def undo() -> None:
+        del subnet.execute_round
+
+    return reports, undo
 
 
 _SECOND = 1_000_000_000
