@@ -1,5 +1,7 @@
 """vetKD from a canister: typed ``await``-able calls of the management canister's
-``vetkd_public_key`` and ``vetkd_derive_key``, and the keys' fees.
+``vetkd_public_key`` and ``vetkd_derive_key``, the keys' fees, and those methods'
+Candid types (``KEY_ID``, ``PUBLIC_KEY_ARGS`` and the rest), which the replica's
+handlers decode too.
 
 Use them inside an ``async def`` entry point::
 
@@ -23,7 +25,18 @@ from icframework.core import Principal
 from icframework.sdk.calls import call_raw
 from icframework.sdk.errors import SdkError
 
-__all__ = ["DEFAULT_KEY", "KEY_FEES", "derive_key", "fee", "public_key"]
+__all__ = [
+    "DEFAULT_KEY",
+    "DERIVE_KEY_ARGS",
+    "DERIVE_KEY_RESULT",
+    "KEY_FEES",
+    "KEY_ID",
+    "PUBLIC_KEY_ARGS",
+    "PUBLIC_KEY_RESULT",
+    "derive_key",
+    "fee",
+    "public_key",
+]
 
 DEFAULT_KEY = "test_key_1"
 KEY_FEES: dict[str, int] = {
@@ -36,14 +49,16 @@ to the size of the subnet holding the key (``key_1``: 34 nodes; ``test_key_1``: 
 ``dfx_test_key`` costs what ``test_key_1`` does."""
 
 _MANAGEMENT = Principal.management_canister()
-_KEY_ID = Record([Field("curve", Variant([Field("bls12_381_g2", NULL)])), Field("name", TEXT)])
-_PUBLIC_KEY_ARGS = Record([
-    Field("canister_id", Opt(PRINCIPAL)), Field("context", BLOB), Field("key_id", _KEY_ID)])
-_PUBLIC_KEY_RESULT = Record([Field("public_key", BLOB)])
-_DERIVE_KEY_ARGS = Record([
+# The management canister's vetKD types (ic.did): what this module sends and what the
+# replica's handlers (icframework.replica.vetkd) decode.
+KEY_ID = Record([Field("curve", Variant([Field("bls12_381_g2", NULL)])), Field("name", TEXT)])
+PUBLIC_KEY_ARGS = Record([
+    Field("canister_id", Opt(PRINCIPAL)), Field("context", BLOB), Field("key_id", KEY_ID)])
+PUBLIC_KEY_RESULT = Record([Field("public_key", BLOB)])
+DERIVE_KEY_ARGS = Record([
     Field("input", BLOB), Field("context", BLOB), Field("transport_public_key", BLOB),
-    Field("key_id", _KEY_ID)])
-_DERIVE_KEY_RESULT = Record([Field("encrypted_key", BLOB)])
+    Field("key_id", KEY_ID)])
+DERIVE_KEY_RESULT = Record([Field("encrypted_key", BLOB)])
 
 
 def fee(key_name: str = DEFAULT_KEY) -> int:
@@ -65,10 +80,10 @@ async def public_key(context: bytes, *, key_name: str = DEFAULT_KEY,
                      canister_id: Principal | None = None) -> bytes:
     """The derived public key (96 bytes, compressed G2) of ``canister_id`` (default: this
     canister) for ``context``. Free. Raises `CallRejected` if the call is rejected."""
-    arg = encode([_PUBLIC_KEY_ARGS], [{
+    arg = encode([PUBLIC_KEY_ARGS], [{
         "canister_id": canister_id, "context": bytes(context), "key_id": _key_id(key_name)}])
     reply: bytes = await call_raw(_MANAGEMENT, "vetkd_public_key", arg)
-    (result,) = decode(reply, [_PUBLIC_KEY_RESULT])
+    (result,) = decode(reply, [PUBLIC_KEY_RESULT])
     return bytes(result["public_key"])
 
 
@@ -81,10 +96,10 @@ async def derive_key(input: bytes, context: bytes, transport_public_key: bytes, 
     `CallRejected` if the call is rejected (an unknown key name, a bad transport key,
     or the canister cannot pay).
     """
-    arg = encode([_DERIVE_KEY_ARGS], [{
+    arg = encode([DERIVE_KEY_ARGS], [{
         "input": bytes(input), "context": bytes(context),
         "transport_public_key": bytes(transport_public_key), "key_id": _key_id(key_name)}])
     cycles = KEY_FEES.get(key_name, 0)  # an unknown key: the replica's reject says which exist
     reply: bytes = await call_raw(_MANAGEMENT, "vetkd_derive_key", arg, cycles=cycles)
-    (result,) = decode(reply, [_DERIVE_KEY_RESULT])
+    (result,) = decode(reply, [DERIVE_KEY_RESULT])
     return bytes(result["encrypted_key"])

@@ -24,16 +24,8 @@ import functools
 from typing import Any
 
 from icframework.candid import (
-    BLOB,
-    NULL,
-    PRINCIPAL,
-    TEXT,
     CandidError,
     CandidType,
-    Field,
-    Opt,
-    Record,
-    Variant,
 )
 from icframework.candid.binary import decode, encode
 from icframework.core import ErrorCode, Principal, RejectCode
@@ -44,7 +36,14 @@ from icframework.replica.vetkd.crypto import (
     hash_to_scalar,
     is_valid_transport_public_key,
 )
-from icframework.sdk.vetkd import KEY_FEES
+from icframework.sdk.vetkd import (
+    DERIVE_KEY_ARGS,
+    DERIVE_KEY_RESULT,
+    KEY_FEES,
+    KEY_ID,
+    PUBLIC_KEY_ARGS,
+    PUBLIC_KEY_RESULT,
+)
 
 __all__ = [
     "DERIVE_KEY_ARGS",
@@ -57,15 +56,6 @@ __all__ = [
     "vetkd_derive_key",
     "vetkd_public_key",
 ]
-
-KEY_ID = Record([Field("curve", Variant([Field("bls12_381_g2", NULL)])), Field("name", TEXT)])
-PUBLIC_KEY_ARGS = Record([
-    Field("canister_id", Opt(PRINCIPAL)), Field("context", BLOB), Field("key_id", KEY_ID)])
-PUBLIC_KEY_RESULT = Record([Field("public_key", BLOB)])
-DERIVE_KEY_ARGS = Record([
-    Field("input", BLOB), Field("context", BLOB), Field("transport_public_key", BLOB),
-    Field("key_id", KEY_ID)])
-DERIVE_KEY_RESULT = Record([Field("encrypted_key", BLOB)])
 
 _MASTER_SECRET_DST = b"icframework-vetkd-master-secret-v1"
 
