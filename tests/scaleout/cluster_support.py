@@ -11,7 +11,8 @@ signed calls as Celery tasks and reads the answers from the Redis channels.
 - `Client`: signs calls as its own identity, sends them with ``send_submit`` and
   waits for their answers (certificates verified under the cluster's root key).
 
-Unique subnet names per test (`unique_names`) keep tests apart on the shared Redis
+`counter_value(reply)` reads the count a test counter canister (``wat_wasm("counter")``)
+replied. Unique subnet names per test (`unique_names`) keep tests apart on the shared Redis
 and broker. Timeouts here only bound a wait for a failure; nothing asserts on time.
 """
 
@@ -37,6 +38,7 @@ import redis
 
 from icframework.agent import RejectError
 from icframework.agent.client import request_status_from_certificate
+from icframework.candid import NAT64
 from icframework.candid.binary import decode, encode
 from icframework.core import Principal
 from icframework.identity import Ed25519Identity
@@ -59,6 +61,12 @@ from icframework.scaleout.bootstrap import root_key_der
 ROOT = Path(__file__).resolve().parents[2]
 WAIT_S = 60.0
 """The longest any helper waits for something that should happen (a failure guard)."""
+
+
+def counter_value(reply: bytes) -> int:
+    """The count in a test counter canister's ``inc`` or ``get`` reply (a Candid nat64)."""
+    (value,) = decode(reply, [NAT64])
+    return int(value)
 
 
 def unique_names(count: int) -> list[str]:

@@ -14,7 +14,7 @@ import cbor2
 import pytest
 
 from icframework.agent import Agent, AgentError, ManagementCanister, RejectError
-from icframework.candid import NAT, NAT64, PRINCIPAL
+from icframework.candid import NAT, PRINCIPAL
 from icframework.candid.binary import decode, encode
 from icframework.core import Principal
 from icframework.identity import Ed25519Identity
@@ -28,6 +28,7 @@ from tests.scaleout.cluster_support import (
     Answers,
     Client,
     ClusterProcesses,
+    counter_value,
     free_port,
     unique_names,
 )
@@ -36,11 +37,6 @@ pytest_plugins = ["tests.services"]
 pytestmark = pytest.mark.services
 
 EMPTY = b"DIDL\x00\x00"
-
-
-def count(reply: bytes) -> int:
-    (value,) = decode(reply, [NAT64])
-    return int(value)
 
 
 def test_a_counter_moves_between_running_subnets_and_keeps_every_call(
@@ -60,7 +56,7 @@ def test_a_counter_moves_between_running_subnets_and_keeps_every_call(
             effective_canister_id=Principal.from_canister_index(subnet_range(1).first))
         ManagementCanister(agent).install_code(canister, wat_wasm("counter"))
         for expected in (1, 2, 3):
-            assert count(agent.update(canister, "inc", EMPTY)) == expected
+            assert counter_value(agent.update(canister, "inc", EMPTY)) == expected
         with PostgresRegistry(config.database_url) as registry:
             app1_id, app2_id = (Principal(registry.subnet(n).subnet_id) for n in (app1, app2))
         before = agent.read_state(canister, [("time",)])
@@ -76,7 +72,7 @@ def test_a_counter_moves_between_running_subnets_and_keeps_every_call(
         def call() -> None:
             try:
                 result: tuple[str, object] = ("replied",
-                                              count(agent.update(canister, "inc", EMPTY)))
+                                              counter_value(agent.update(canister, "inc", EMPTY)))
             except RejectError as exc:
                 result = ("rejected", str(exc))
             except AgentError as exc:
@@ -113,9 +109,9 @@ def test_a_counter_moves_between_running_subnets_and_keeps_every_call(
         assert replied == list(range(4, 4 + len(replied)))
 
         # After the move: the state came along, the routing follows, app2 certifies it.
-        after = count(agent.update(canister, "inc", EMPTY))
+        after = counter_value(agent.update(canister, "inc", EMPTY))
         assert after == 4 + len(replied)
-        assert count(agent.query(canister, "get", EMPTY)) >= after
+        assert counter_value(agent.query(canister, "get", EMPTY)) >= after
         certificate = agent.read_state(canister, [("time",)])  # verified for the canister
         assert certificate.delegation is not None
         assert certificate.delegation.subnet_id == app2_id
@@ -131,7 +127,7 @@ def test_a_counter_moves_between_running_subnets_and_keeps_every_call(
         # And back again: app1 takes it in over the rows its first stay left there.
         back = procs.manage("cluster", "migrate", canister.to_text(), "--to", app1)
         assert f"moved {canister.to_text()} from {app2} to {app1}" in back
-        assert count(agent.update(canister, "inc", EMPTY)) == after + 1
+        assert counter_value(agent.update(canister, "inc", EMPTY)) == after + 1
         certificate = agent.read_state(canister, [("time",)])
         assert certificate.delegation is not None
         assert certificate.delegation.subnet_id == app1_id

@@ -11,8 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from icframework.candid import NAT64
-from icframework.candid.binary import decode
 from icframework.scaleout import ClusterConfig
 from tests.replica.corpus import wat_wasm
 from tests.scaleout.cluster_support import (
@@ -21,16 +19,12 @@ from tests.scaleout.cluster_support import (
     Answers,
     Client,
     ClusterProcesses,
+    counter_value,
     unique_names,
 )
 
 pytest_plugins = ["tests.services"]
 pytestmark = pytest.mark.services
-
-
-def _count(reply: bytes) -> int:
-    (value,) = decode(reply, [NAT64])
-    return int(value)
 
 
 def _migrate(procs: ClusterProcesses, *args: str) -> subprocess.CompletedProcess[str]:
@@ -52,8 +46,8 @@ def test_a_migration_waits_for_the_destination_writer_and_resumes(
             client = Client(config, answers)
             counter = client.create_canister(app1, 1)
             client.install(app1, counter, wat_wasm("counter"))
-            assert _count(client.update(app1, counter, "inc")) == 1
-            assert _count(client.update(app1, counter, "inc")) == 2
+            assert counter_value(client.update(app1, counter, "inc")) == 1
+            assert counter_value(client.update(app1, counter, "inc")) == 2
 
             waited = _migrate(procs, counter.to_text(), "--to", app2, "--timeout", "3")
             assert waited.returncode != 0
@@ -71,9 +65,9 @@ def test_a_migration_waits_for_the_destination_writer_and_resumes(
             assert f"moved {counter.to_text()} from {app1} to {app2}" in done.stdout
             # The state came along; the reply's certificate verifies for the canister
             # under app2's re-signed delegation.
-            assert _count(client.update(app2, counter, "inc")) == 3
+            assert counter_value(client.update(app2, counter, "inc")) == 3
             # A call still sent to app1 is forwarded to app2 and answered from there.
-            assert _count(client.update(app1, counter, "inc")) == 4
+            assert counter_value(client.update(app1, counter, "inc")) == 4
 
             # Asking for the finished move again says it is done; an unknown subnet is named.
             again = _migrate(procs, counter.to_text(), "--to", app2)

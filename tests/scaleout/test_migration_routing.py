@@ -17,8 +17,6 @@ import psycopg
 import pytest
 
 from icframework.agent import request_status_from_certificate
-from icframework.candid import NAT64
-from icframework.candid.binary import decode
 from icframework.core import Principal
 from icframework.protocol import parse_envelope, verify_certificate
 from icframework.replica import PostgresRegistry
@@ -30,6 +28,7 @@ from tests.scaleout.cluster_support import (
     Answers,
     Client,
     ClusterProcesses,
+    counter_value,
     unique_names,
 )
 
@@ -37,11 +36,6 @@ pytest_plugins = ["tests.services"]
 pytestmark = pytest.mark.services
 
 EMPTY = b"DIDL\x00\x00"
-
-
-def _count(reply: bytes) -> int:
-    (value,) = decode(reply, [NAT64])
-    return int(value)
 
 
 def _cbor(body: bytes) -> Any:
@@ -61,7 +55,7 @@ def _call(frontend: FrontendBackend, client: Client, canister: Principal) -> tup
     status = request_status_from_certificate(certificate, request_id)
     assert status.status == "replied" and status.reply is not None, status
     assert certificate.delegation is not None
-    return _count(bytes(status.reply)), certificate.delegation.subnet_id.raw
+    return counter_value(bytes(status.reply)), certificate.delegation.subnet_id.raw
 
 
 def _phase(url: str, canister: Principal) -> str | None:
@@ -106,7 +100,7 @@ def test_a_front_end_with_a_stale_routing_table_reaches_the_moved_canister(
                 assert _call(frontend, client, counter) == (2, app2_id)
                 reader = frontend.reader(counter)  # queries and read_state follow too
                 assert reader.replica.identity.subnet_id.raw == app2_id
-                assert _count(reader.run(lambda replica: replica.query(counter, "get"))) == 2
+                assert counter_value(reader.run(lambda replica: replica.query(counter, "get"))) == 2
             finally:
                 frontend.stop()
     finally:
@@ -130,7 +124,7 @@ def test_a_call_reaching_the_source_between_the_move_and_the_drop_is_forwarded(
             client = Client(config, answers)
             counter = client.create_canister(app1, 1)
             client.install(app1, counter, wat_wasm("counter"))
-            assert _count(client.update(app1, counter, "inc")) == 1
+            assert counter_value(client.update(app1, counter, "inc")) == 1
             # Without the destination's writer the move waits in phase "stopped".
             waiting = procs.spawn(["cluster", "migrate", counter.to_text(), "--to", app2],
                                   "migrate")
@@ -142,9 +136,9 @@ def test_a_call_reaching_the_source_between_the_move_and_the_drop_is_forwarded(
             procs.start_writer(app1, f"{app1}-w2")
             answer = answers.wait(request_id)
             assert answer["outcome"] == "replied", base64.b64decode(answer["body_b64"])
-            assert _count(client.reply(request_id, counter)) == 2
+            assert counter_value(client.reply(request_id, counter)) == 2
             assert waiting.popen.wait(WAIT_S) == 0, waiting.text()
-            assert _count(client.update(app2, counter, "inc")) == 3
+            assert counter_value(client.update(app2, counter, "inc")) == 3
     finally:
         answers.close()
 
