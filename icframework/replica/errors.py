@@ -2,10 +2,16 @@
 
 `ReplicaError` is the base. Errors that reach a canister's caller carry the IC reject
 code and error code (`CanisterError`); the HTTP layer turns them into reject responses.
+`decode_management_arg` decodes a management canister method's argument, failing with
+``INVALID_MANAGEMENT_PAYLOAD``.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
+from icframework.candid import CandidError, CandidType
+from icframework.candid.binary import decode
 from icframework.core import ErrorCode, RejectCode
 
 
@@ -40,3 +46,17 @@ class CanisterError(ReplicaError):
     @property
     def reject_code(self) -> RejectCode:
         return self.error_code.reject_code
+
+
+def decode_management_arg(method: str, arg: bytes, arg_type: CandidType) -> Any:
+    """The value of ``arg``, the argument of management canister method ``method``, as
+    ``arg_type``; raises `CanisterError` ``INVALID_MANAGEMENT_PAYLOAD`` with the IC's
+    message when it does not decode."""
+    try:
+        (value,) = decode(arg, [arg_type])
+    except CandidError as exc:
+        raise CanisterError(
+            ErrorCode.INVALID_MANAGEMENT_PAYLOAD,
+            f"Error decoding candid for ic00 method {method}: {exc}",
+        ) from None
+    return value

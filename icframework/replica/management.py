@@ -44,7 +44,7 @@ from icframework.core import ErrorCode, Principal, PrincipalError, RejectCode
 from icframework.core.ic0 import Context
 from icframework.replica.canisters import Canisters, canister_text
 from icframework.replica.chunk_store import CHUNK_SIZE, ChunkStoreMethods
-from icframework.replica.errors import CanisterError
+from icframework.replica.errors import CanisterError, decode_management_arg
 from icframework.replica.execution.page_map import PageMap
 from icframework.replica.execution.sandbox import CanisterSandbox
 from icframework.replica.messages import CallOrigin, OriginKind, RejectInfo, Request
@@ -345,14 +345,7 @@ class ManagementCanister(ChunkStoreMethods):
 
     @staticmethod
     def _decode(request: Request, arg_type: CandidType) -> Any:
-        try:
-            (value,) = decode(request.arg, [arg_type])
-        except CandidError as exc:
-            raise CanisterError(
-                ErrorCode.INVALID_MANAGEMENT_PAYLOAD,
-                f"Error decoding candid for ic00 method {request.method}: {exc}",
-            ) from None
-        return value
+        return decode_management_arg(request.method, request.arg, arg_type)
 
     def _controlled(self, request: Request, canister: Principal) -> CanisterState:
         state = self.canisters.canister(canister.raw)

@@ -14,9 +14,8 @@ from __future__ import annotations
 import functools
 from collections.abc import Sequence
 
-from icframework.candid import PRINCIPAL, CandidError, Field, Record
-from icframework.candid.binary import decode
-from icframework.core import ErrorCode, Principal, PrincipalError
+from icframework.candid import PRINCIPAL, Field, Record
+from icframework.core import Principal, PrincipalError
 from icframework.protocol import (
     CallContent,
     Envelope,
@@ -27,7 +26,7 @@ from icframework.protocol import (
     parse_envelope,
     verify_envelope,
 )
-from icframework.replica.errors import CanisterError
+from icframework.replica.errors import decode_management_arg
 from icframework.replica.http.errors import (
     BAD_REQUEST,
     FORBIDDEN,
@@ -161,13 +160,7 @@ def management_target(method: str, arg: bytes) -> Principal | None:
     ):
         return None
     field = _TARGET_FIELD.get(method, "canister_id")
-    try:
-        (value,) = decode(arg, [Record([Field(field, PRINCIPAL)])])
-    except CandidError as exc:
-        raise CanisterError(
-            ErrorCode.INVALID_MANAGEMENT_PAYLOAD,
-            f"Error decoding candid for ic00 method {method}: {exc}",
-        ) from None
+    value = decode_management_arg(method, arg, Record([Field(field, PRINCIPAL)]))
     target: Principal = value[field]
     return target
 

@@ -24,12 +24,11 @@ import functools
 from typing import Any
 
 from icframework.candid import (
-    CandidError,
     CandidType,
 )
-from icframework.candid.binary import decode, encode
+from icframework.candid.binary import encode
 from icframework.core import ErrorCode, Principal, RejectCode
-from icframework.replica.errors import CanisterError
+from icframework.replica.errors import CanisterError, decode_management_arg
 from icframework.replica.messages import Request
 from icframework.replica.vetkd.crypto import (
     MasterKey,
@@ -84,14 +83,7 @@ def master_key(subnet_seed: bytes, key_name: str) -> MasterKey:
 
 
 def _decode(request: Request, arg_type: CandidType) -> Any:
-    try:
-        (value,) = decode(request.arg, [arg_type])
-    except CandidError as exc:
-        raise CanisterError(
-            ErrorCode.INVALID_MANAGEMENT_PAYLOAD,
-            f"Error decoding candid for ic00 method {request.method}: {exc}",
-        ) from None
-    return value
+    return decode_management_arg(request.method, request.arg, arg_type)
 
 
 def _key_name(request: Request, key_id: dict[str, Any]) -> str:
