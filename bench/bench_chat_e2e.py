@@ -27,7 +27,6 @@ import statistics
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -40,15 +39,12 @@ django.setup()
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM  # noqa: E402
 from cryptography.hazmat.primitives.hashes import SHA256  # noqa: E402
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF  # noqa: E402
-from django.test import override_settings  # noqa: E402
 from pyblst import BlstP1Element  # noqa: E402
 
 from apps.chat.canister.records import Sealed  # noqa: E402
-from bench.support import SteppedReplica, table  # noqa: E402
+from bench.support import SteppedReplica, build_python_app, table  # noqa: E402
 from icframework.candid import encode, parse_type  # noqa: E402
-from icframework.compiler.app_build import build_app  # noqa: E402
 from icframework.core import Principal  # noqa: E402
-from icframework.replica.execution.python_module import pack_python_module  # noqa: E402
 from icframework.replica.vetkd import CURVE_ORDER, decrypt_vetkey, verify_vetkey  # noqa: E402
 
 APP_DIR = ROOT / "apps" / "chat"
@@ -66,19 +62,14 @@ G1 = BlstP1Element.uncompress(bytes.fromhex(
 ))
 
 
-def build() -> Any:
-    with override_settings(BASE_DIR=ROOT):
-        return build_app(APP_DIR, pack_python_module, cache_dir=ROOT / ".build" / "apps",
-                         progress=None)
-
-
 class Site(SteppedReplica):
     """The chat canister on a `SteppedReplica`."""
 
     def __init__(self) -> None:
         super().__init__(CANISTER)
         self.canister = self.replica.create_canister()
-        self.replica.install_code(self.canister, build().wasm, encode([INIT], [None]))
+        self.replica.install_code(self.canister, build_python_app(APP_DIR).wasm,
+                                  encode([INIT], [None]))
 
 
 def vetkey(site: Site, who: Principal, room: int) -> tuple[tuple[int, float], float, bytes]:

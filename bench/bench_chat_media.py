@@ -40,13 +40,11 @@ import django  # noqa: E402
 django.setup()
 
 import httpx  # noqa: E402
-from django.test import override_settings  # noqa: E402
 
 from apps.chat.canister.media_records import AttachmentTicket  # noqa: E402
-from bench.support import SteppedReplica, runreplica, table  # noqa: E402
+from bench.support import SteppedReplica, build_python_app, mp4_like, runreplica, table  # noqa: E402
 from icframework.agent import Actor, Agent, ManagementCanister  # noqa: E402
 from icframework.candid import encode, parse_type  # noqa: E402
-from icframework.compiler.app_build import build_app  # noqa: E402
 from icframework.core import Principal  # noqa: E402
 from icframework.identity import Ed25519Identity  # noqa: E402
 from icframework.replica.execution.python_module import pack_python_module  # noqa: E402
@@ -77,25 +75,14 @@ def _ms(seconds: float) -> str:
     return f"{seconds * 1e3:.1f}"
 
 
-def mp4_like(size: int, seed: int) -> bytes:
-    """``size`` bytes that sniff as MP4 (an ``ftyp`` box, then random bytes)."""
-    head = b"\x00\x00\x00\x10ftypisom\x00\x00\x02\x00"
-    return head + random.Random(seed).randbytes(size - len(head))
-
-
-def build() -> Any:
-    with override_settings(BASE_DIR=ROOT):
-        return build_app(APP_DIR, pack_python_module, cache_dir=ROOT / ".build" / "apps",
-                         progress=None)
-
-
 class InProcess(SteppedReplica):
     """The chat canister and an echo canister on a `SteppedReplica`."""
 
     def __init__(self) -> None:
         super().__init__(CANISTER)
         self.canister = self.replica.create_canister()
-        self.replica.install_code(self.canister, build().wasm, encode([INIT], [None]))
+        self.replica.install_code(self.canister, build_python_app(APP_DIR).wasm,
+                                  encode([INIT], [None]))
 
 
 def in_process_table() -> None:
@@ -170,7 +157,7 @@ def _upload(url: str, canister: Principal, identity: Any, room: int, streams: in
 
 
 def http_table(directory: Path) -> None:
-    built = build()
+    built = build_python_app(APP_DIR)
     identity = Ed25519Identity.generate()
     with runreplica(directory / "state", directory / "runreplica.log") as (url, _process):
         management = ManagementCanister(Agent(url, identity=identity, fetch_root_key=True))

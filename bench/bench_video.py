@@ -70,7 +70,6 @@ import django  # noqa: E402
 django.setup()
 
 import httpx  # noqa: E402
-from django.test import override_settings  # noqa: E402
 
 from apps.video.canister.records import (  # noqa: E402
     MediaInfo,
@@ -81,10 +80,17 @@ from apps.video.canister.records import (  # noqa: E402
 from apps.video.clips import make_clip  # noqa: E402
 from apps.video.seed import _init_arg  # noqa: E402
 from apps.video.transcode import transcode  # noqa: E402
-from bench.support import SteppedReplica, StoreView, percentile, runreplica, table  # noqa: E402
+from bench.support import (  # noqa: E402
+    SteppedReplica,
+    StoreView,
+    build_python_app,
+    mp4_like,
+    percentile,
+    runreplica,
+    table,
+)
 from icframework.agent import Actor, Agent, ManagementCanister  # noqa: E402
 from icframework.candid import encode, parse_type  # noqa: E402
-from icframework.compiler.app_build import build_app  # noqa: E402
 from icframework.compiler.runtime_build import load_runtime  # noqa: E402
 from icframework.core import Principal  # noqa: E402
 from icframework.identity import Ed25519Identity  # noqa: E402
@@ -177,18 +183,6 @@ WORKER = Principal.self_authenticating(b"video bench worker")
 ADMIN = Principal.self_authenticating(b"video bench admin")
 
 
-def mp4_like(size: int, seed: int) -> bytes:
-    """``size`` bytes that sniff as MP4 (an ``ftyp`` box, then random bytes)."""
-    head = b"\x00\x00\x00\x10ftypisom\x00\x00\x02\x00"
-    return head + random.Random(seed).randbytes(size - len(head))
-
-
-def build() -> Any:
-    with override_settings(BASE_DIR=ROOT):
-        return build_app(APP_DIR, pack_python_module, cache_dir=ROOT / ".build" / "apps",
-                         progress=None)
-
-
 # -- 1. uploads in process -------------------------------------------------------------------
 
 
@@ -197,7 +191,7 @@ class InProcess(SteppedReplica):
 
     def __init__(self) -> None:
         super().__init__(CANISTER)
-        built = build()
+        built = build_python_app(APP_DIR)
         self.canister = self.replica.create_canister()
         self.replica.install_code(self.canister, built.wasm,
                                   _init_arg(built.did, ADMIN, WORKER, None))
@@ -327,7 +321,7 @@ def _wrk(script: str, url: str, args: list[str], directory: Path) -> dict[str, f
 
 
 def http_tables(directory: Path) -> None:
-    built = build()
+    built = build_python_app(APP_DIR)
     did = (APP_DIR / "video.did").read_text(encoding="utf-8")
     worker = Ed25519Identity.generate()
     with runreplica(directory / "state", directory / "runreplica.log",

@@ -1,11 +1,13 @@
 """What the benchmarks share: `runreplica` (a ``manage.py runreplica`` server to measure),
 `SteppedReplica` (an in-process replica whose clock the bench moves, with typed calls that
-count instructions), `round_reports` (what each subnet round did), `StoreView` (native
-fills on a replica canister's store), `percentile` and `table`."""
+count instructions), `build_python_app` (an app's canister for the wasm Python runtime),
+`round_reports` (what each subnet round did), `mp4_like` (bytes that sniff as MP4),
+`StoreView` (native fills on a replica canister's store), `percentile` and `table`."""
 
 from __future__ import annotations
 
 import contextlib
+import random
 import signal
 import subprocess
 import sys
@@ -14,9 +16,13 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from django.test import override_settings
+
+from icframework.compiler.app_build import BuildResult, build_app
 from icframework.core import Principal
 from icframework.replica.embedded import Replica
 from icframework.replica.execution.kv_store import KeyValueStore
+from icframework.replica.execution.python_module import pack_python_module
 from icframework.replica.subnet import RoundReport, Subnet
 from icframework.sdk.dispatch import decode_result, encode_args, method_table
 from tests.agent.live_replica import ROOT, free_port, wait_until_serving
@@ -32,6 +38,20 @@ def table(headers: list[str], rows: list[list[str]]) -> None:
     for row in [headers, ["-" * w for w in widths], *rows]:
         print("  " + "  ".join(str(c).rjust(w) if i else str(c).ljust(w)
                                for i, (c, w) in enumerate(zip(row, widths, strict=True))))
+
+
+def build_python_app(app_dir: Path) -> BuildResult:
+    """The canister of the app at ``app_dir`` built for the wasm Python runtime (cached
+    under ``.build/apps``)."""
+    with override_settings(BASE_DIR=ROOT):
+        return build_app(app_dir, pack_python_module, cache_dir=ROOT / ".build" / "apps",
+                         progress=None)
+
+
+def mp4_like(size: int, seed: int) -> bytes:
+    """``size`` bytes that sniff as MP4 (an ``ftyp`` box, then random bytes)."""
+    head = b"\x00\x00\x00\x10ftypisom\x00\x00\x02\x00"
+    return head + random.Random(seed).randbytes(size - len(head))
 
 
 def round_reports(subnet: Subnet) -> tuple[list[RoundReport], Callable[[], None]]:
