@@ -43,7 +43,7 @@ from icframework.sdk.methods import (
 )
 from icframework.sdk.stable_log import StableLog
 
-__all__ = ["EVENTS_UNSUPPORTED", "Ic0Backend", "entry_table"]
+__all__ = ["EVENTS_UNSUPPORTED", "FastEntry", "Ic0Backend", "entry_table"]
 
 EVENTS_UNSUPPORTED = (
     "events.publish is not available on the Internet Computer: events are a feature of the "
@@ -68,6 +68,11 @@ _METHOD_PREFIXES = (
     ("canister_composite_query ", COMPOSITE_QUERY),
 )
 _EMPTY = b"DIDL\x00\x00"
+
+FastEntry = Callable[[], None] | tuple[
+    Callable[[], None], Callable[[bytes], object], Any, StableLog, Any, Callable[[object], None]
+]
+"""What `Ic0Backend.fast_entry` gives the C side for one export."""
 
 
 def entry_table(export_names: list[str]) -> list[tuple[str, str]]:
@@ -141,6 +146,33 @@ class Ic0Backend:
                 output.flush()
 
         return call_method
+
+    def fast_entry(self, canister: Canister, kind: str, method: str) -> FastEntry:
+        """What the C side runs for ``(kind, method)``: `entry`'s function, or for update
+        and query methods ``(call_method, run, pending, store, output, after)`` so that C
+        does the common case without a Python frame of ours: when ``store.loaded``, it
+        reads the argument, calls ``run(arg)`` and, for reply bytes with no ``pending``
+        write, replies itself; any other outcome goes to ``after(out)``; then it flushes a
+        partial ``output`` line. ``call_method`` (the same in Python) runs when the store
+        is not loaded yet.
+        """
+        call_method = self.entry(canister, kind, method)
+        run = canister.method_runner(kind, method) if kind in CALL_KINDS else None
+        if run is None:
+            return call_method
+        read_only = kind in _READ_ONLY
+        reply = self._ic0.reply
+        finish = self._finish
+        settle = self.discard if read_only else self.commit
+
+        def after(out: object) -> None:
+            if type(out) is bytes:
+                settle()  # there were writes (C replies itself when there are none)
+                reply(out)
+            else:
+                finish(out, read_only)
+
+        return (call_method, run, self.buffer.pending, self.store, self._output, after)
 
     def _finish(self, out: object, read_only: bool) -> None:
         if isinstance(out, Rejected):

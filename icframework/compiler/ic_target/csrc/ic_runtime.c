@@ -474,12 +474,71 @@ __attribute__((export_name("icf_load_app"))) int icf_load_app(uint32_t ptr, uint
 
 /* ---- run time --------------------------------------------------------------------------- */
 
+/* An update or query method's entry (see Ic0Backend.fast_entry): the tuple
+ * (call_method, run, pending, store, output, after). With the store loaded, the argument
+ * goes to run(arg); reply bytes with no pending write are replied here, any other outcome
+ * goes to after(out); a partial output line is flushed. Otherwise call_method() does it
+ * all in Python. */
+static void run_method_entry(PyObject *entry) {
+    static PyObject *loaded_name, *pending_name, *flush_name;
+    if (loaded_name == NULL) {
+        loaded_name = PyUnicode_InternFromString("loaded");
+        pending_name = PyUnicode_InternFromString("_pending");
+        flush_name = PyUnicode_InternFromString("flush");
+        if (loaded_name == NULL || pending_name == NULL || flush_name == NULL)
+            trap_with_python_error();
+    }
+    PyObject *loaded = PyObject_GetAttr(PyTuple_GET_ITEM(entry, 3), loaded_name);
+    if (loaded == NULL) trap_with_python_error();
+    Py_DECREF(loaded);
+    PyObject *out;
+    if (loaded != Py_True) {
+        out = PyObject_CallNoArgs(PyTuple_GET_ITEM(entry, 0));
+        if (out == NULL) trap_with_python_error();
+        Py_DECREF(out);
+        return;
+    }
+    PyObject *arg = copy_blob(ic0_msg_arg_data_size, ic0_msg_arg_data_copy);
+    if (arg == NULL) trap_with_python_error();
+    out = PyObject_CallOneArg(PyTuple_GET_ITEM(entry, 1), arg);
+    Py_DECREF(arg);
+    if (out == NULL) trap_with_python_error();
+    PyObject *pending = PyTuple_GET_ITEM(entry, 2);
+    if (PyBytes_CheckExact(out) && PyDict_CheckExact(pending) && PyDict_GET_SIZE(pending) == 0) {
+        ic0_msg_reply_data_append(PTR(PyBytes_AS_STRING(out)), (uint32_t)PyBytes_GET_SIZE(out));
+        ic0_msg_reply();
+    } else {
+        PyObject *done = PyObject_CallOneArg(PyTuple_GET_ITEM(entry, 5), out);
+        if (done == NULL) trap_with_python_error();
+        Py_DECREF(done);
+    }
+    Py_DECREF(out);
+    PyObject *output = PyTuple_GET_ITEM(entry, 4);
+    if (output != Py_None) {
+        PyObject *partial = PyObject_GetAttr(output, pending_name);
+        if (partial == NULL) trap_with_python_error();
+        int has = PyObject_IsTrue(partial);
+        Py_DECREF(partial);
+        if (has < 0) trap_with_python_error();
+        if (has) {
+            PyObject *flushed = PyObject_CallMethodNoArgs(output, flush_name);
+            if (flushed == NULL) trap_with_python_error();
+            Py_DECREF(flushed);
+        }
+    }
+}
+
 void icf_run_entry(uint32_t index) {
     if (index >= (uint32_t)PyList_GET_SIZE(entries)) {
         static const char missing[] = "this entry point has no Python function";
         trap_text(missing, sizeof missing - 1);
     }
-    PyObject *out = PyObject_CallNoArgs(PyList_GET_ITEM(entries, index));
+    PyObject *entry = PyList_GET_ITEM(entries, index);
+    if (PyTuple_CheckExact(entry) && PyTuple_GET_SIZE(entry) == 6) {
+        run_method_entry(entry);
+        return;
+    }
+    PyObject *out = PyObject_CallNoArgs(entry);
     if (out == NULL) trap_with_python_error();
     Py_DECREF(out);
 }

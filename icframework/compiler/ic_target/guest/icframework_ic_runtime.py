@@ -59,14 +59,13 @@ import traceback
 import types
 import typing
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 import _ic0
 
 from icframework.sdk.backend import set_backend
 from icframework.sdk.dispatch import Canister, load_canister
-from icframework.sdk.ic0_backend import Ic0Backend, entry_table
+from icframework.sdk.ic0_backend import FastEntry, Ic0Backend, entry_table
 from icframework.sdk.runtime_backend import export_names
 from icframework.sdk.stable import ValueCodec
 
@@ -114,7 +113,7 @@ _backend = Ic0Backend(_ic0, output=_stdout)
 _canister: Canister | None = None
 # The function each numbered export calls (the C side calls them straight from this
 # list, filled in place by `_load_app`).
-_entries: list[Callable[[], None]] = []
+_entries: list[FastEntry] = []
 
 
 class _AppFinder:
@@ -165,7 +164,8 @@ def _load_app(payload: bytes) -> str:
         if kind != "update":
             canister.method_runner("update", name)
     _canister = canister
-    _entries[:] = [_backend.entry(canister, kind, method) for kind, method in entry_table(names)]
+    _entries[:] = [_backend.fast_entry(canister, kind, method)
+                   for kind, method in entry_table(names)]
     _prepare_value_codecs()
     _stdout.flush()
     # Everything alive now is in the snapshot for good: the collector need not walk it
