@@ -123,12 +123,22 @@ def _write_canister_ids(ids: dict[str, Any]) -> None:
     path.write_text(json.dumps(ids, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
+def _per_network(entry: Any) -> dict[str, Any]:
+    """An entry as a ``{network: id}`` map: a plain id is the local network's (a record
+    written before any mainnet deploy), never mainnet's."""
+    if isinstance(entry, dict):
+        return entry
+    return {"local": entry} if isinstance(entry, str) else {}
+
+
 def save_canister_id(name: str, canister_id: Principal, url: str) -> None:
-    """Record ``name`` → ``canister_id`` (per network if the entry is dfx-style)."""
+    """Record ``name`` → ``canister_id``: a plain id for a local network, a dfx-style
+    ``{network: id}`` entry once the name has a mainnet id."""
     ids = load_canister_ids()
     entry = ids.get(name)
-    if isinstance(entry, dict):
-        entry[network_name(url)] = canister_id.to_text()
+    network = network_name(url)
+    if isinstance(entry, dict) or network == "ic":
+        ids[name] = {**_per_network(entry), network: canister_id.to_text()}
     else:
         ids[name] = canister_id.to_text()
     _write_canister_ids(ids)
@@ -146,7 +156,7 @@ def forget_canister(canister_id: Principal, url: str) -> list[str]:
             if not entry:
                 del ids[name]
             dropped.append(name)
-        elif entry == text:
+        elif entry == text and network == "local":
             del ids[name]
             dropped.append(name)
     if dropped:
@@ -157,9 +167,7 @@ def forget_canister(canister_id: Principal, url: str) -> list[str]:
 def recorded_id(name: str, url: str) -> Principal | None:
     """The id recorded for ``name`` on the network at ``url``, if any (None also when
     the entry is not a valid principal)."""
-    entry = load_canister_ids().get(name)
-    if isinstance(entry, dict):
-        entry = entry.get(network_name(url))
+    entry = _per_network(load_canister_ids().get(name)).get(network_name(url))
     if not isinstance(entry, str):
         return None
     try:

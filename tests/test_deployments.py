@@ -19,6 +19,7 @@ from icframework.deployments import (
     format_module_hash,
     module_hash,
     network_url,
+    recorded_id,
     save_canister_id,
 )
 
@@ -73,6 +74,24 @@ def test_forget_drops_every_name_of_the_canister_on_its_network(
     assert json.loads(record.read_text()) == {"both": {"ic": B.to_text()},
                                               "other": B.to_text()}
     assert forget_canister(A, DEFAULT_URL) == []
+
+
+def test_a_plain_recorded_id_is_the_local_networks_never_mainnets(
+    tmp_path: Path, settings: Settings
+) -> None:
+    """A mainnet deploy must not call a local canister's id on the IC: a plain entry is
+    local only, and the first mainnet id turns the entry into a per-network one."""
+    settings.BASE_DIR = tmp_path
+    save_canister_id("app", A, DEFAULT_URL)
+    assert recorded_id("app", DEFAULT_URL) == A
+    assert recorded_id("app", MAINNET_URL) is None
+    assert forget_canister(A, MAINNET_URL) == []
+    save_canister_id("app", B, MAINNET_URL)
+    record = tmp_path / ".icframework" / "canister_ids.json"
+    assert json.loads(record.read_text()) == {"app": {"local": A.to_text(), "ic": B.to_text()}}
+    assert (recorded_id("app", DEFAULT_URL), recorded_id("app", MAINNET_URL)) == (A, B)
+    save_canister_id("app", B, DEFAULT_URL)
+    assert json.loads(record.read_text()) == {"app": {"local": B.to_text(), "ic": B.to_text()}}
 
 
 def test_one_module_hash() -> None:
