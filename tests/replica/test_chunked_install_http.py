@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from icframework.agent import Agent, HttpError, ManagementCanister, RejectError
+from icframework.agent import Agent, AgentError, HttpError, ManagementCanister, RejectError
 from icframework.candid import NAT, decode, encode
 from icframework.identity import Ed25519Identity
 from tests.agent.live_replica import running_replica
@@ -42,8 +42,11 @@ def test_agent_js_uploads_chunks_and_installs(replica_url: str, large_wasm: byte
     assert result["ok"], result
     assert result["moduleBytes"] > INGRESS_LIMIT
     assert result["directInstall"]["refused"], result["directInstall"]
-    assert "413" in result["directInstall"]["message"] or \
-        "too large" in result["directInstall"]["message"].lower(), result["directInstall"]
+    # Refused: answered 413, or (the server answers before reading the whole body and
+    # closes) the connection dropped while the client was still sending it.
+    refusal = result["directInstall"]["message"].lower()
+    assert "413" in refusal or "too large" in refusal or "fetch failed" in refusal, \
+        result["directInstall"]
     assert len(result["uploadedHashes"]) == 4
     assert result["uploadedHashes"] == result["expectedHashes"]
     assert result["storedHashes"] == sorted(result["expectedHashes"])
@@ -58,8 +61,10 @@ def test_python_agent_installs_a_large_module(replica_url: str, large_wasm: byte
     with Agent(replica_url, identity=Ed25519Identity.generate(), fetch_root_key=True) as agent:
         management = ManagementCanister(agent)
         canister = management.provisional_create_canister_with_cycles()
-        with pytest.raises(HttpError):
+        # Refused with 413, or with the connection closed under a body still being sent.
+        with pytest.raises(AgentError) as refused:
             management.install_code(canister, large_wasm)
+        assert isinstance(refused.value, HttpError) or "cannot reach" in str(refused.value)
         lines: list[str] = []
         management.install_large_code(canister, large_wasm, progress=lines.append)
         assert lines == [f"chunk {n}/4: {size:,} bytes" for n, size in
