@@ -3,16 +3,15 @@ one per order, with exactly the buyer and the seller as members."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-from icframework.compiler.app_build import load_app
 from icframework.sdk import LocalCanister, Principal, Reject
 
-# Its own module name: loading under the default one would drop the registrations of
-# test_canister's load, whose records the other chat tests compare against.
-APP = load_app(Path(__file__).resolve().parents[1], "chat_orders_test_canister")
+from . import test_canister as base
+
+# The canister test module's load, as the other chat tests use: a second load under the
+# same name would drop its registrations, whose records those tests compare against.
+APP = base.APP
 records = APP.records
 
 MARKET = Principal.from_text("bkyz2-fmaaa-aaaaa-qaaaq-cai")
