@@ -64,28 +64,15 @@ def console_errors(page: Any) -> list[str]:
     return errors
 
 
-def wait_until_element(locator: Any, expression: str, *, poll_seconds: float = 0.05) -> None:
-    """Wait (up to `WAIT_MS`) until ``expression`` (a JavaScript function of the element)
-    is truthy on the element ``locator`` finds at each check.
-
-    `wait_until` for one element: the locator is resolved again each time (a list that
-    draws its items again replaces the element an element handle would hold), and
-    ``locator.evaluate`` is not governed by the page's Content-Security-Policy, unlike
-    Playwright's ``wait_for_function`` once its first check fails.
-    """
-    deadline = time.monotonic() + WAIT_MS / 1000
-    while not locator.evaluate(expression):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not true within {WAIT_MS} ms: {expression}")
-        time.sleep(poll_seconds)
-
-
 def wait_until(page: Any, expression: str, *, poll_seconds: float = 0.05) -> None:
-    """Wait (up to `WAIT_MS`) until the JavaScript ``expression`` is truthy on ``page``.
+    """Wait (up to `WAIT_MS`) until the JavaScript ``expression`` is truthy on ``page``,
+    or, given a locator, until it (a function of the element) is truthy on the element
+    the locator finds at each check (a list that draws its items again replaces the
+    element an element handle would hold).
 
-    Polls with ``page.evaluate``, which the page's Content-Security-Policy does not
-    govern: Playwright's own ``wait_for_function`` compiles its predicate in the page
-    when the first check fails, which a CSP without ``'unsafe-eval'`` refuses.
+    Polls with ``evaluate``, which the page's Content-Security-Policy does not govern:
+    Playwright's own ``wait_for_function`` compiles its predicate in the page when the
+    first check fails, which a CSP without ``'unsafe-eval'`` refuses.
     """
     deadline = time.monotonic() + WAIT_MS / 1000
     while not page.evaluate(expression):

@@ -25,7 +25,7 @@ import pytest
 
 from apps.video.clips import make_clip
 from tests.agent.live_replica import served_project
-from tests.browser import chromium, requires_chromium, wait_until_element
+from tests.browser import chromium, requires_chromium, wait_until
 
 from .test_browser import CHAT_APP, User, create_room, join_room, sign_up
 
@@ -128,7 +128,7 @@ def test_attachments_play_from_the_canister_origin_polls_and_disappearing(
     send_attachments(ada, "a clip")
     video = ben.message("a clip").locator(".attachment-video video")
     expect(video).to_be_visible()
-    wait_until_element(video, "v => { v.muted = true; if (v.paused) v.play().catch(() => {}); "
+    wait_until(video, "v => { v.muted = true; if (v.paused) v.play().catch(() => {}); "
                               "return v.currentTime > 0.3; }")
     video_src = video.get_attribute("src")
     assert video_src is not None and video_src.startswith(origin)

@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 
 from tests.agent.live_replica import ServedProject, served_project
-from tests.browser import chromium, requires_chromium, wait_until_element
+from tests.browser import chromium, requires_chromium, wait_until
 
 from .test_browser import CHAT_APP, sign_up
 from .test_browser_media import attach, canister_answers, send_attachments
@@ -99,7 +99,7 @@ def test_an_image_sent_in_a_direct_room_is_sealed_end_to_end(
         f"harbour.png · {len(png) / (1024 * 1024):.1f} MB")
     image = figure.locator("img")
     expect(image).to_have_attribute("src", re.compile(r"^blob:"))
-    wait_until_element(image, f"img => img.complete && img.naturalWidth === {WIDTH}")
+    wait_until(image, f"img => img.complete && img.naturalWidth === {WIDTH}")
     expect(ben.message(CAPTION).locator(".lock")).to_be_visible()
     # Ada's own page opens it the same way
     expect(ada.page.locator("#messages figure.attachment-image")).to_have_attribute(
