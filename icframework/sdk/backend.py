@@ -189,7 +189,13 @@ class Backend(Protocol):
         ...
 
     def publish(self, topic: str, value: bytes) -> None:
-        """Emit an event (``value`` is Candid bytes) to subscribers of ``topic`` at commit."""
+        """Emit an event (``value`` is Candid bytes) to subscribers of ``topic`` at commit.
+
+        Optional capability: a backend whose host delivers no events (the Internet
+        Computer's) has a class attribute ``publishes_events = False`` and raises
+        here; a backend without the attribute delivers them. Canister code asks
+        `icframework.sdk.events.supported` before publishing.
+        """
         ...
 
 

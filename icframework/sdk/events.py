@@ -6,6 +6,10 @@ one, from the value's own class (a dataclass, an Enum, ``str``, ``int``, ``bool`
 ``float``, `Principal`); `bytes` without a hint is taken to be Candid already and sent
 as is. Events leave the canister only if the message commits (never from queries,
 rejects or traps); the replica hands them to its event listeners in commit order.
+
+Events are a feature of the local replica: on the IC target `publish` fails
+(docs/ic-target.md). Canister code meant for both targets asks `supported` first and
+keeps what clients need in stable structures they can poll.
 """
 
 from __future__ import annotations
@@ -16,15 +20,23 @@ from typing import Any
 
 from icframework.candid import CandidError, CandidType, encode
 from icframework.core import Principal
+from icframework.sdk.backend import current_backend
 from icframework.sdk.errors import SdkError
 from icframework.sdk.types import Converter, TypeMapper
 
-__all__ = ["MAX_TOPIC_BYTES", "encode_event"]
+__all__ = ["MAX_TOPIC_BYTES", "encode_event", "supported"]
 
 MAX_TOPIC_BYTES = 256
 
 _CODECS: dict[Any, tuple[tuple[CandidType, ...], Converter | None]] = {}
 _INFERRED = (str, int, bool, float, Principal)
+
+
+def supported() -> bool:
+    """Whether ``ic.publish`` delivers events on the installed backend: True everywhere
+    but on the IC target, whose backend declares ``publishes_events = False`` (see
+    `icframework.sdk.backend.Backend.publish`)."""
+    return bool(getattr(current_backend(), "publishes_events", True))
 
 
 def _codec(hint: Any) -> tuple[tuple[CandidType, ...], Converter | None]:

@@ -95,6 +95,7 @@ class Ic0Backend:
     """`Backend` over ``_ic0`` (see the module docstring); ``output`` is the glue's
     ``print`` stream (a ``_pending`` partial line and ``flush``), flushed after each
     message and before a trap."""
+    publishes_events = False  # `publish` raises (see `icframework.sdk.events.supported`)
 
     def __init__(self, ic0: Any, *, output: Any = None) -> None:
         self._ic0 = ic0
