@@ -3,11 +3,15 @@
 Every change that viewers should see bumps the room's ``seq`` and publishes one
 `ChatEvent` to ``room:<id>``; the same change is written to the feed so
 `changes_since` can replay it. The caller saves the `Room` (its ``seq`` changed).
+
+Every publish goes through `publish_room` or `publish_user`, which skip it where the
+backend delivers no events (the IC target: ``events.supported()`` is False); clients
+there poll `changes_since`, which the feed serves on both targets.
 """
 
 from __future__ import annotations
 
-from icframework.sdk import Principal, ic
+from icframework.sdk import Principal, events, ic
 
 from .events import ChatEvent
 from .store import Change, Message, Room, changes, messages, rooms
@@ -22,11 +26,13 @@ def user_topic(user: Principal) -> str:
 
 
 def publish_room(room_id: int, event: ChatEvent) -> None:
-    ic.publish(room_topic(room_id), event, ChatEvent)
+    if events.supported():
+        ic.publish(room_topic(room_id), event, ChatEvent)
 
 
 def publish_user(user: Principal, event: ChatEvent) -> None:
-    ic.publish(user_topic(user), event, ChatEvent)
+    if events.supported():
+        ic.publish(user_topic(user), event, ChatEvent)
 
 
 def next_seq(room: Room) -> int:
