@@ -7,11 +7,23 @@ front of Django and Channels, so nothing behind it reads a byte it should not:
   IC HTTP interface under ``/api/`` 2 MiB (the IC's ingress limit), the HTTP gateway
   ``ICFRAMEWORK["GATEWAY_MAX_REQUEST_BYTES"]``, pages and everything else
   ``ICFRAMEWORK["PAGE_MAX_REQUEST_BYTES"]``. A declared ``Content-Length`` over it is
-  answered 413 before the application runs, so no body byte is read; a streamed
+  answered 413 before the application runs, so no body byte reaches it; a streamed
   (chunked) body is counted as the server hands it over and, once past the limit,
-  answered 413 at once while the application is told the client went away. Both 413s
-  close the connection, so the rest of the body is never read. A WebSocket upgrade
-  has no body: one that declares any is refused with 413.
+  answered 413 at once while the application is told the client went away. A WebSocket
+  upgrade has no body: one that declares any is refused with 413.
+* **Lingering close.** A 413 (and a 503 to a chunked body) closes the connection, but
+  not at once: a client still sending its body, as most do (the agents write the whole
+  request before reading the answer), would have its unread bytes make the kernel reset
+  the connection, and a reset discards the 413 the client has not read yet (undici's
+  "fetch failed"). So the answer is written whole, then the rest of the body is read
+  and discarded (`linger`), for at most `LINGER_MAX_BYTES` and at most
+  `LINGER_SECONDS`, and then the connection is closed: a client that finished sending
+  in that budget reads the 413 and its message from a cleanly closed connection, one
+  still sending past it is cut off (reset), one sending nothing waits no longer than
+  the time. Discarded bytes are counted, never kept (the server holds at most its own
+  read buffer, 64 KiB plus one socket read with uvicorn), no application runs, and the
+  request's place (below) is given back before lingering, so lingering clients never
+  keep others waiting.
 * **Back-pressure.** At most ``ICFRAMEWORK["MAX_CONCURRENT_REQUESTS"]`` HTTP requests
   run at once; a request past that waits (first come, first served, costing no CPU) up
   to ``ICFRAMEWORK["REQUEST_QUEUE_SECONDS"]`` for a place and is then answered 503 with
@@ -19,6 +31,17 @@ front of Django and Channels, so nothing behind it reads a byte it should not:
   clients that retry at once cannot keep the server busy answering refusals. At most
   ``ICFRAMEWORK["MAX_WEBSOCKETS"]`` WebSockets are open; past that an upgrade gets the
   503 at once.
+
+Why the lingering lives here, not in the HTTP server: ``manage.py runreplica`` serves
+with uvicorn, which closes a ``Connection: close`` response's socket the moment the
+application completes it, with no lingering of its own; changing that would mean
+subclassing its private protocol class. The ASGI contract already gives what lingering
+needs: the 413 is sent whole with ``more_body`` still open (its ``Content-Length`` is
+met, so the client has the complete answer), the application keeps calling ``receive``
+to read and drop the body (uvicorn goes on handing it over until the response is
+complete, under its flow control), and the final empty body message makes uvicorn close.
+It is the same on any server that hands the body over as it arrives and writes a body
+message when it is sent.
 
 The server must hand the body over as it arrives (uvicorn does, with flow control;
 daphne buffers the whole body before calling the application, which is why
@@ -41,7 +64,16 @@ from icframework.replica.http.validation import (
     shown_digits,
 )
 
-__all__ = ["API_MAX_REQUEST_BYTES", "RETRY_AFTER_SECONDS", "Message", "RequestLimits", "body_limit"]
+__all__ = [
+    "API_MAX_REQUEST_BYTES",
+    "LINGER_MAX_BYTES",
+    "LINGER_SECONDS",
+    "RETRY_AFTER_SECONDS",
+    "Message",
+    "RequestLimits",
+    "body_limit",
+    "linger",
+]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -51,9 +83,20 @@ Application = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 API_MAX_REQUEST_BYTES = MAX_REQUEST_BYTES
 RETRY_AFTER_SECONDS = 1
+LINGER_MAX_BYTES = 8 * 1024 * 1024
+"""The most body bytes read and discarded after a refusal that closes the connection,
+before it is closed: four times the ``/api/`` limit, so an agent installing a module of
+up to ~10 MiB directly (instead of in chunks) reads the 413 telling it to use chunks;
+past it the client is cut off. Reading is cheap (loopback: ~10 ms for the whole cap)
+and nothing is kept."""
+LINGER_SECONDS = 2.0
+"""The longest a refused request's connection stays open to discard its body: enough
+for the cap over a fast link (8 MiB at 40 Mbit/s), short enough that a client sending
+slowly or nothing holds only a connection, never a place, for no longer."""
 # CORS headers on the refusals under /api/, so browser agents can read the status.
 _API_CORS = ((b"access-control-allow-origin", b"*"),)
 _DISCONNECT: Message = {"type": "http.disconnect"}
+_END: Message = {"type": "http.response.body", "body": b"", "more_body": False}
 _API_LIMIT = "the IC's ingress limit for /api/"
 
 
@@ -110,26 +153,28 @@ class RequestLimits:
         cors = _API_CORS if scope.get("path", "").startswith("/api/") else ()
         declared = _content_length(scope)
         if declared is not None and digits_exceed(declared, limit):
-            await _answer(send, 413, _too_large(f"{shown_digits(declared)} bytes", limit, name),
-                          cors,
-                          close=True)
+            await _refuse(send, receive, 413,
+                          _too_large(f"{shown_digits(declared)} bytes", limit, name), cors)
             return
         places = self._semaphore()
         if not await _place(places, _queue_seconds()):
-            # A chunked body of unknown length is not worth reading past the answer.
-            chunked = declared is None and _header(scope, b"transfer-encoding") is not None
             maximum = _positive_setting("MAX_CONCURRENT_REQUESTS")
-            await _answer(send, 503, _busy(f"{maximum} requests are in progress",
-                                           "ICFRAMEWORK['MAX_CONCURRENT_REQUESTS']"),
-                          (*cors, (b"retry-after", str(RETRY_AFTER_SECONDS).encode())),
-                          close=chunked)
+            busy = _busy(f"{maximum} requests are in progress",
+                         "ICFRAMEWORK['MAX_CONCURRENT_REQUESTS']")
+            retry = (*cors, (b"retry-after", str(RETRY_AFTER_SECONDS).encode()))
+            if declared is None and _header(scope, b"transfer-encoding") is not None:
+                # A chunked body of unknown length is not worth reading past the answer.
+                await _refuse(send, receive, 503, busy, retry)
+            else:  # uvicorn reads a declared body (at most the limit) past the answer
+                await _answer(send, 503, busy, retry)
             return
         received = 0
-        refused = False
+        refused = False  # the body went past the limit
+        lingering = False  # ...and its 413 is sent, all but the closing of the response
         started = False
 
         async def counted_receive() -> Message:
-            nonlocal received, refused
+            nonlocal received, refused, lingering
             if refused:
                 return _DISCONNECT
             message = await receive()
@@ -142,7 +187,10 @@ class RequestLimits:
             if not started:
                 await _answer(send, 413, _too_large(f"over {limit} bytes (reading stopped at "
                                                     f"{received})", limit, name),
-                              cors, close=True)
+                              cors, close=True, more_body=True)
+                lingering = message.get("more_body", False)
+                if not lingering:  # the whole body is in: nothing to linger for
+                    await send(_END)
             return _DISCONNECT
 
         async def guarded_send(message: Message) -> None:
@@ -157,6 +205,9 @@ class RequestLimits:
             await self.app(scope, counted_receive, guarded_send)
         finally:
             places.release()
+        if lingering:
+            await linger(receive)
+            await send(_END)
 
     # -- WebSockets --------------------------------------------------------------------------
 
@@ -242,7 +293,10 @@ def _busy(what: str, name: str) -> str:
 
 
 async def _answer(send: Send, status: int, message: str,
-                  headers: tuple[tuple[bytes, bytes], ...], *, close: bool) -> None:
+                  headers: tuple[tuple[bytes, bytes], ...], *, close: bool = False,
+                  more_body: bool = False) -> None:
+    """Send a plain-text answer; with ``more_body`` its whole text is sent but the
+    response is left open, to be completed by `_END`."""
     body = (message + "\n").encode("utf-8")
     await send({
         "type": "http.response.start",
@@ -254,7 +308,36 @@ async def _answer(send: Send, status: int, message: str,
             *([(b"connection", b"close")] if close else []),
         ],
     })
-    await send({"type": "http.response.body", "body": body})
+    await send({"type": "http.response.body", "body": body, "more_body": more_body})
+
+
+async def _refuse(send: Send, receive: Receive, status: int, message: str,
+                  headers: tuple[tuple[bytes, bytes], ...]) -> None:
+    """Answer ``status`` before reading the body, then linger and close the connection."""
+    await _answer(send, status, message, headers, close=True, more_body=True)
+    await linger(receive)
+    await send(_END)
+
+
+async def linger(receive: Receive) -> int:
+    """Read and discard what is left of a refused request's body: until it ends or the
+    client goes away, but at most `LINGER_MAX_BYTES` (the server hands the body over
+    in pieces, so the count may pass the cap by one piece) and at most `LINGER_SECONDS`.
+    Returns the bytes discarded. Nothing is kept; the caller then closes the connection.
+    """
+    discarded = 0
+    try:
+        async with asyncio.timeout(LINGER_SECONDS):
+            while discarded < LINGER_MAX_BYTES:
+                message = await receive()
+                if message["type"] != "http.request":
+                    break
+                discarded += len(message.get("body", b""))
+                if not message.get("more_body", False):
+                    break
+    except TimeoutError:
+        pass
+    return discarded
 
 
 async def _deny_upgrade(scope: Scope, receive: Receive, send: Send, status: int, message: str,
