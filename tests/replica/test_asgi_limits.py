@@ -450,8 +450,8 @@ def test_lingering_on_a_client_that_sends_nothing_ends_after_its_time(
     {"type": "http.disconnect"},
 ], ids=["body-ends", "client-goes"])
 def test_lingering_stops_when_the_body_ends_or_the_client_goes(last: Message) -> None:
-    messages = [{"type": "http.request", "body": b"\0" * CHUNK, "more_body": True}] * 3
-    messages.append(last)
+    piece: Message = {"type": "http.request", "body": b"\0" * CHUNK, "more_body": True}
+    messages = [piece, piece, piece, last]
     sent: list[Message] = []
 
     async def body() -> Message:
