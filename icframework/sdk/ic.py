@@ -27,6 +27,7 @@ __all__ = [
     "cycles_burn",
     "data_certificate",
     "id",
+    "is_controller",
     "method_name",
     "msg_cycles_accept",
     "msg_cycles_available",
@@ -34,6 +35,7 @@ __all__ = [
     "performance_counter",
     "print",
     "publish",
+    "randomness_ready",
     "set_certified_data",
     "set_timer",
     "set_timer_interval",
@@ -106,6 +108,32 @@ def arg_data() -> bytes:
 def accept_message() -> None:
     """Accept the ingress message in ``@inspect_message`` (returning True does it too)."""
     _backend.current_backend().accept_message()
+
+
+def is_controller(principal: Principal | str) -> bool:
+    """Whether ``principal`` (a `Principal` or its text) is one of this canister's
+    controllers (``ic0.is_controller``). Raises `SdkError` on a backend that does not
+    know the controllers (a plain `LocalBackend`: use `LocalCanister(controllers=...)`).
+    """
+    raw = (Principal.from_text(principal) if isinstance(principal, str) else principal).raw
+    backend = _backend.current_backend()
+    check: Callable[[bytes], bool] | None = getattr(backend, "is_controller", None)
+    if check is None:
+        raise SdkError(
+            f"{type(backend).__name__} does not know this canister's controllers, so "
+            "ic.is_controller cannot answer; in tests run the canister with "
+            "LocalCanister(module, controllers=[...])"
+        )
+    return bool(check(raw))
+
+
+def randomness_ready() -> bool:
+    """Whether ``os.urandom``/``secrets`` are seeded (always on the local replica's
+    component target; on the IC target once ``raw_rand`` has arrived, a round or two
+    after install and after each upgrade: see `icframework.sdk.randomness`)."""
+    from icframework.sdk import randomness
+
+    return randomness.ready()
 
 
 # ---- cycles (amounts are cycles, non-negative ints below 2**128) -------------------------

@@ -15,17 +15,28 @@ once, as on the IC.
 
 Events (`icframework.sdk.events.publish`) have no equivalent on the Internet Computer:
 `Ic0Backend.publish` raises `SdkError` (a trap that names the limitation).
+
+Randomness (`icframework.sdk.randomness`): the backend installs the ``os.urandom`` guard,
+reseeds ``random`` from the canister id and the time at install and upgrade, arms the
+global timer for "now" there (init and post_upgrade cannot make calls), and sends
+``raw_rand`` from the next global-timer (or heartbeat) message; its reply seeds the
+canister's DRBG and ``random``. A failed ``raw_rand`` is retried after
+`icframework.sdk.randomness.RETRY_NS` through the global timer.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
 import random
 from collections.abc import Callable
 from typing import Any, NoReturn
 
+from icframework.sdk import calls as _calls
+from icframework.sdk import ic as _ic
+from icframework.sdk import randomness
 from icframework.sdk.backend import WriteBuffer
-from icframework.sdk.calls import REJECT_CALLBACK, REPLY_CALLBACK, Done, Pending
+from icframework.sdk.calls import CALLBACK_KINDS, REJECT_CALLBACK, REPLY_CALLBACK, Done, Pending
 from icframework.sdk.dispatch import Canister, Rejected, Reply
 from icframework.sdk.dispatch import active_canister as _active_canister
 from icframework.sdk.errors import SdkError
@@ -54,6 +65,8 @@ EVENTS_UNSUPPORTED = (
 _READ_ONLY = frozenset({QUERY, COMPOSITE_QUERY, INSPECT_MESSAGE})
 _NO_ARGUMENT = frozenset({PRE_UPGRADE, HEARTBEAT, GLOBAL_TIMER})
 _RESEED = frozenset({INIT, POST_UPGRADE})
+_SEEDING = frozenset({GLOBAL_TIMER, HEARTBEAT})  # kinds that may send raw_rand
+_HAS_CALLER = frozenset({UPDATE, QUERY, COMPOSITE_QUERY, INSPECT_MESSAGE})
 _SYSTEM_EXPORTS = {
     "canister_init": INIT,
     "canister_pre_upgrade": PRE_UPGRADE,
@@ -75,6 +88,10 @@ FastEntry = Callable[[], None] | tuple[
 """What `Ic0Backend.fast_entry` gives the C side for one export."""
 
 
+def _no_reply(_result: object) -> None:
+    return None
+
+
 def entry_table(export_names: list[str]) -> list[tuple[str, str]]:
     """The SDK ``(kind, method)`` of each IC export name, in the same order."""
     table = []
@@ -94,10 +111,11 @@ def entry_table(export_names: list[str]) -> list[tuple[str, str]]:
 class Ic0Backend:
     """`Backend` over ``_ic0`` (see the module docstring); ``output`` is the glue's
     ``print`` stream (a ``_pending`` partial line and ``flush``), flushed after each
-    message and before a trap."""
+    message and before a trap. ``guard_randomness`` installs `icframework.sdk.randomness`
+    (process-wide: the canister's runtime does; a test on the host need not)."""
     publishes_events = False  # `publish` raises (see `icframework.sdk.events.supported`)
 
-    def __init__(self, ic0: Any, *, output: Any = None) -> None:
+    def __init__(self, ic0: Any, *, output: Any = None, guard_randomness: bool = True) -> None:
         self._ic0 = ic0
         self._output = output
         self.store = StableLog(ic0)
@@ -106,6 +124,8 @@ class Ic0Backend:
         # The SDK's callback ids by the 32-bit env the IC hands back to the callbacks.
         self._callbacks: dict[int, int] = {}
         self.generation = 0  # see `Backend.generation`; `set_backend` renumbers it
+        if guard_randomness:
+            randomness.install(self.message_context)
 
     # ---- entry points ---------------------------------------------------------------------
     def entry(self, canister: Canister, kind: str, method: str) -> Callable[[], None]:
@@ -189,12 +209,21 @@ class Ic0Backend:
         store = self.store
         if not store.loaded:
             store.load()
-        arg = _EMPTY if kind in _NO_ARGUMENT else self._ic0.msg_arg_data()
-        if kind in _RESEED:
+        ic0 = self._ic0
+        arg = _EMPTY if kind in _NO_ARGUMENT else ic0.msg_arg_data()
+        if kind == INSPECT_MESSAGE:
+            method = self._method_name()
+        elif kind in _RESEED:
             # The snapshot's `random` state is the same in every canister: seed it with
             # this canister's id and the install time (replicas agree; predictable, so
-            # not for secrets: those need the management canister's raw_rand).
-            random.seed(self._ic0.canister_self() + self._ic0.time().to_bytes(8, "little"))
+            # not for secrets) until raw_rand arrives (`icframework.sdk.randomness`).
+            random.seed(ic0.canister_self() + ic0.time().to_bytes(8, "little"))
+            randomness.reset()
+            # Callback ids start from a random epoch (unique across upgrades), which
+            # `calls` draws from os.urandom: unseeded here, so it is drawn from `random`.
+            _calls._ids[:] = [random.getrandbits(40) << 24]
+        elif kind in _SEEDING and randomness.needs_seed():
+            _calls.start(randomness.request(), _no_reply, "raw_rand seeding")
         self.kind = kind
         try:
             outcome = canister.dispatch(kind, method, arg)
@@ -204,6 +233,12 @@ class Ic0Backend:
             self.discard()
         else:
             self.commit()
+        if kind in _RESEED:
+            self._arm_timer(int(ic0.time()))  # raw_rand goes out from the next timer message
+        elif kind == GLOBAL_TIMER:
+            retry = randomness.retry_deadline()
+            if retry:
+                self._arm_timer(retry)
         if isinstance(outcome, Pending | Done):
             return
         if kind in CALL_KINDS:
@@ -213,6 +248,31 @@ class Ic0Backend:
                 self._ic0.reject(outcome.message)
         elif isinstance(outcome, Rejected) and kind != INSPECT_MESSAGE:
             self.trap(f"{kind} rejected: {outcome.message}")
+
+    def _arm_timer(self, deadline: int) -> None:
+        """Arm the global timer for ``deadline`` (ns) unless it is armed earlier."""
+        previous = int(self._ic0.global_timer_set(deadline))
+        if previous and previous < deadline:
+            self._ic0.global_timer_set(previous)
+
+    def _method_name(self) -> str:
+        """The ingress message's method name in ``canister_inspect_message``."""
+        name_of = getattr(self._ic0, "msg_method_name", None)
+        return "" if name_of is None else str(name_of())
+
+    def message_context(self) -> bytes:
+        """What tells this message from others for the DRBG (`randomness.Drbg.enter`):
+        its kind, whether it is replicated, its time, its method, its argument's
+        SHA-256 and, where the IC gives one, its caller; each length-prefixed."""
+        ic0 = self._ic0
+        message = _ic.message
+        kind = message.kind or self.kind
+        method, arg = message.current
+        parts = [kind.encode(), b"%d" % ic0.in_replicated_execution(), b"%d" % ic0.time(),
+                 method.encode(), hashlib.sha256(arg).digest()]
+        if kind in _HAS_CALLER:
+            parts.append(bytes(ic0.msg_caller()))
+        return b"".join(len(part).to_bytes(4, "big") + part for part in parts)
 
     def run_callback(self, env: int, which: int) -> None:
         """Run the response to call ``env``: ``which`` 0 reply, 1 reject, 2 cleanup (the
@@ -275,6 +335,8 @@ class Ic0Backend:
         return int(self._ic0.msg_cycles_accept(max_amount))
 
     def cycles_refunded(self) -> int:
+        if self.kind not in CALLBACK_KINDS:
+            return 0  # only call callbacks have a refund (elsewhere ic0 would trap)
         return int(self._ic0.msg_cycles_refunded())
 
     def cycles_burn(self, amount: int) -> int:

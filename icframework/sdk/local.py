@@ -44,7 +44,7 @@ from icframework.sdk.methods import (
     UPDATE,
 )
 
-__all__ = ["InFlight", "LocalCanister", "Peer"]
+__all__ = ["ControlledBackend", "InFlight", "LocalCanister", "Peer"]
 
 DESTINATION_INVALID = 3
 CANISTER_REJECT = 4
@@ -67,13 +67,35 @@ def _encode_args(method: CompiledMethod | None, args: tuple[Any, ...]) -> bytes:
     return encode(method.arg_types, values)
 
 
+class ControlledBackend(LocalBackend):
+    """A `LocalBackend` that knows the canister's ``controllers`` (for
+    ``ic.is_controller``); the other arguments are `LocalBackend`'s."""
+
+    def __init__(self, *, controllers: tuple[Principal, ...] | list[Principal] = (),
+                 **options: Any) -> None:
+        super().__init__(**options)
+        self.controllers = set(controllers)
+
+    def is_controller(self, principal: bytes) -> bool:
+        return Principal(bytes(principal)) in self.controllers
+
+
 class LocalCanister:
-    """A canister module running on a `LocalBackend` (created if not given)."""
+    """A canister module running on a `LocalBackend` (a `ControlledBackend` with
+    ``controllers`` if not given)."""
 
     def __init__(
-        self, module: str | pytypes.ModuleType, *, backend: LocalBackend | None = None
+        self, module: str | pytypes.ModuleType, *, backend: LocalBackend | None = None,
+        controllers: tuple[Principal, ...] | list[Principal] = (),
     ) -> None:
-        self.backend = backend or LocalBackend()
+        if backend is not None and controllers:
+            if not isinstance(backend, ControlledBackend):
+                raise SdkError(
+                    f"controllers given with a {type(backend).__name__}, which cannot hold "
+                    "them; pass a ControlledBackend(controllers=...) or no backend"
+                )
+            backend.controllers.update(controllers)
+        self.backend = backend or ControlledBackend(controllers=controllers)
         self.canister = load_canister(module)
         self.peers: dict[Principal, Peer] = {}
         self._callers: dict[int, Principal] = {}

@@ -472,6 +472,10 @@ class RuntimeBackend:
     def performance_counter(self, counter_type: int) -> int:
         return int(self._ic0.performance_counter(counter_type))
 
+    def is_controller(self, principal: bytes) -> bool:
+        """Whether ``principal`` controls this canister (``ic0.is-controller``)."""
+        return bool(self._ic0.is_controller(bytes(principal)))
+
     def debug_print(self, message: str) -> None:
         self._ic0.debug_print(message.encode("utf-8"))
 

@@ -11,8 +11,10 @@ message's time:
 - ``clock_time_get`` answers ``ic0.time`` (every clock is the message time);
   ``clock_res_get`` answers 1 ns;
 - ``random_get`` fills the buffer from a deterministic generator (splitmix64) whose
-  state is part of the heap, so replicas agree; the glue reseeds Python's ``random``
-  from ``raw_rand`` when an app asks (`icframework.sdk` randomness);
+  state is part of the heap, so replicas agree. Python code never reaches it at run
+  time: `icframework.sdk.randomness` replaces ``os.urandom``, ``random``'s system source
+  and ``random.Random.seed()`` without a seed by its ``raw_rand``-keyed DRBG (or the
+  per-canister ``random`` state before that); only C code asking WASI directly gets it;
 - ``environ_*``/``args_*`` answer "empty"; ``proc_exit`` traps; ``sched_yield`` succeeds;
 - everything else answers ENOSYS (52), and ``fd_prestat_get`` EBADF (8), so the C
   library sees no preopened directory.
