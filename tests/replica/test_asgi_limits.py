@@ -577,3 +577,48 @@ def test_settings_must_be_positive_numbers(settings: Any) -> None:
             "ICFRAMEWORK['MAX_CONCURRENT_REQUESTS'] must be a positive whole number, not 0")):
         asyncio.run(RequestLimits(application)(scope, None, None))  # type: ignore[arg-type]
 
+
+
+def test_a_chunked_body_refused_for_want_of_a_place_is_lingered_over(settings: Any) -> None:
+    settings.ICFRAMEWORK = {**settings.ICFRAMEWORK, "MAX_CONCURRENT_REQUESTS": 1,
+                            "REQUEST_QUEUE_SECONDS": 0}
+    release = asyncio.Event()
+    pieces = [{"type": "http.request", "body": b"\0" * CHUNK, "more_body": True}] * 2
+    pieces.append({"type": "http.request", "body": b"", "more_body": False})
+
+    async def application(scope: Any, receive: Any, send: Any) -> None:
+        await release.wait()  # holds the only place
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    async def holder_body() -> Message:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def chunked_body() -> Message:
+        return pieces.pop(0)
+
+    async def scenario() -> list[Message]:
+        limits = RequestLimits(application)
+        sent: list[Message] = []
+
+        async def ignore(message: Message) -> None:
+            pass
+
+        async def record(message: Message) -> None:
+            sent.append(message)
+
+        holder = asyncio.create_task(limits(
+            {"type": "http", "path": "/slow", "query_string": b"", "headers": []},
+            holder_body, ignore))
+        await asyncio.sleep(0)
+        await limits({"type": "http", "path": "/upload", "query_string": b"",
+                      "headers": [(b"transfer-encoding", b"chunked")]}, chunked_body, record)
+        release.set()
+        await holder
+        return sent
+
+    sent = asyncio.run(scenario())
+    assert sent[0]["status"] == 503
+    assert (b"connection", b"close") in sent[0]["headers"]
+    assert pieces == []  # the body was read to its end before the connection closed
+    assert sent[-1] == {"type": "http.response.body", "body": b"", "more_body": False}
