@@ -32,6 +32,9 @@ from typing import Any
 from icframework.candid import (
     CandidError,
     CandidType,
+    Opt,
+    Prim,
+    PrimKind,
     decode,
     decoder,
     encode,
@@ -61,6 +64,7 @@ from icframework.sdk.types import Converter, TypeMapper, resolve_hints
 __all__ = [
     "Canister",
     "CompiledMethod",
+    "MethodParts",
     "Pending",
     "Rejected",
     "Reply",
@@ -97,6 +101,84 @@ class Rejected:
 
 Outcome = Reply | Rejected | Pending | Done
 _Coroutine = pytypes.CoroutineType
+
+
+RESULT_IN_PYTHON, RESULT_NOTHING, RESULT_PRIM, RESULT_OPT_PRIM = 0, 1, 2, 3
+"""`MethodParts.result_shape`: how a native runner may encode the method's result."""
+_NATIVE_PRIMS = frozenset(k for k in PrimKind if k.value >= -15 and k is not PrimKind.NULL
+                          and k not in (PrimKind.FLOAT32, PrimKind.FLOAT64))
+"""Primitives a native runner reads and writes itself: bool, text and the integers."""
+
+
+@dataclass(frozen=True, slots=True)
+class MethodParts:
+    """One method's run in parts, for a runtime that does the common case natively (the
+    IC target's C entry): the same steps, values and errors as `Canister.method_runner`.
+
+    ``decode(arg)`` and ``encode(result)`` raise `ArgumentError`/`ResultError`;
+    ``start(coroutine)`` drives an ``async`` method to its first ``await``; an exception
+    from any step goes to `outcome_of`. When every parameter is a primitive (bool, text,
+    an integer) and has no conversion, ``arg_prefix`` is the exact header such an argument
+    starts with and ``arg_ops`` the parameters' opcodes, so a native reader can take the
+    values itself (and leave anything else to ``decode``); ``result_shape`` and
+    ``result_op`` say the same of the result (`RESULT_NOTHING`, `RESULT_PRIM`,
+    `RESULT_OPT_PRIM`, or `RESULT_IN_PYTHON`).
+    """
+
+    fn: Callable[..., Any]
+    guards: tuple[Callable[[], Any], ...]
+    decode: Callable[[bytes], tuple[Any, ...]]
+    encode: Callable[[Any], bytes]
+    start: Callable[[Any], Any]
+    arg_prefix: bytes | None
+    arg_ops: bytes
+    result_shape: int
+    result_op: int
+
+
+def _opcode(candid: CandidType) -> int | None:
+    """The one-byte opcode of a primitive a native runner handles, else None."""
+    if isinstance(candid, Prim) and candid.kind in _NATIVE_PRIMS:
+        return int(candid.kind.value) & 0x7F
+    return None
+
+
+def _method_parts(target: CompiledMethod) -> MethodParts:
+    decode_args, encode_result = target.codecs()
+
+    def decode_checked(arg: bytes) -> tuple[Any, ...]:
+        try:
+            return tuple(decode_args(arg))
+        except CandidError as exc:
+            raise ArgumentError(target.argument_error(exc)) from None
+
+    def encode_checked(result: Any) -> bytes:
+        try:
+            return encode_result(result)
+        except CandidError as exc:
+            raise ResultError(target.result_error(exc)) from None
+
+    def start(coroutine: Any) -> Any:
+        return calls.start(coroutine, target.finish, target.where)
+
+    ops = [_opcode(t) for t in target.arg_types]
+    arg_prefix = None
+    if target.arg_convs is None and len(ops) <= 8 and all(op is not None for op in ops):
+        arg_prefix = b"DIDL\x00" + bytes([len(ops)]) + bytes(op for op in ops if op is not None)
+    shape, result_op = RESULT_IN_PYTHON, 0
+    if not target.result_types:
+        shape = RESULT_NOTHING
+    elif target.result_conv is None:
+        (result,) = target.result_types
+        if (op := _opcode(result)) is not None:
+            shape, result_op = RESULT_PRIM, op
+        elif isinstance(result, Opt) and (op := _opcode(result.inner)) is not None:
+            shape, result_op = RESULT_OPT_PRIM, op
+    return MethodParts(
+        fn=target.fn, guards=tuple(target.guards), decode=decode_checked,
+        encode=encode_checked, start=start, arg_prefix=arg_prefix, arg_ops=arg_prefix[6:]
+        if arg_prefix is not None else b"", result_shape=shape, result_op=result_op,
+    )
 
 
 class CompiledMethod:
@@ -367,6 +449,13 @@ class Canister:
 
         self._runners[key] = run_method
         return run_method
+
+    def method_parts(self, kind: str, method: str) -> MethodParts | None:
+        """`MethodParts` of ``method`` called as ``kind`` (None where `method_runner` is
+        None): for a runtime that runs the common case natively."""
+        if self.method_runner(kind, method) is None:
+            return None
+        return _method_parts(self.methods[method])
 
     def init_arg_types(self) -> tuple[CandidType, ...]:
         hook = self.hooks.get(INIT) or self.hooks.get(POST_UPGRADE)

@@ -16,6 +16,7 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <structmember.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -98,7 +99,10 @@ static int to_u128(PyObject *value, uint64_t *high, uint64_t *low) {
     return 0;
 }
 
+static void debug_flush_buffer(void);
+
 static void trap_text(const char *text, size_t size) {
+    debug_flush_buffer();
     ic0_trap(PTR(text), (uint32_t)size);
 }
 
@@ -332,6 +336,103 @@ static PyObject *py_trap(PyObject *self, PyObject *message) {
     Py_RETURN_NONE; /* not reached: ic0.trap does not return */
 }
 
+/* ---- print output: line-buffered here, one debug_print a line -------------------------- */
+
+static char *debug_buffer;
+static size_t debug_size, debug_capacity;
+
+static void debug_flush_buffer(void) {
+    if (debug_size > 0) {
+        ic0_debug_print(PTR(debug_buffer), (uint32_t)debug_size);
+        debug_size = 0;
+    }
+}
+
+/* debug_write(text): complete lines go to ic0.debug_print, a partial line waits. */
+static PyObject *py_debug_write(PyObject *self, PyObject *text) {
+    Py_ssize_t size;
+    const char *utf8 = PyUnicode_AsUTF8AndSize(text, &size);
+    if (utf8 == NULL) return NULL;
+    const char *end = utf8 + size;
+    while (utf8 < end) {
+        const char *newline = memchr(utf8, '\n', (size_t)(end - utf8));
+        size_t chunk = newline ? (size_t)(newline - utf8) : (size_t)(end - utf8);
+        if (debug_size + chunk > debug_capacity) {
+            size_t capacity = (debug_size + chunk) * 2 + 64;
+            char *grown = realloc(debug_buffer, capacity);
+            if (grown == NULL) return PyErr_NoMemory();
+            debug_buffer = grown;
+            debug_capacity = capacity;
+        }
+        memcpy(debug_buffer + debug_size, utf8, chunk);
+        debug_size += chunk;
+        if (newline == NULL) break;
+        ic0_debug_print(PTR(debug_buffer), (uint32_t)debug_size);
+        debug_size = 0;
+        utf8 = newline + 1;
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *py_debug_flush(PyObject *self, PyObject *unused) {
+    debug_flush_buffer();
+    Py_RETURN_NONE;
+}
+
+static PyObject *py_debug_pending(PyObject *self, PyObject *unused) {
+    return PyBool_FromLong(debug_size > 0);
+}
+
+/* ---- slots the method entry reads and writes directly ------------------------------------ */
+
+/* Byte offsets of `__slots__` members: the store's `loaded`, the message's `kind` and
+ * `current` (icframework.sdk.ic._Message). Bound once at build time (`bind_slots`), so a
+ * message reads and writes them without an attribute lookup. */
+static Py_ssize_t loaded_offset = -1, kind_offset = -1, current_offset = -1;
+static PyObject *message_object, *no_message, *empty_text;
+
+static Py_ssize_t slot_offset(PyObject *obj, const char *name) {
+    PyObject *descr = PyObject_GetAttrString((PyObject *)Py_TYPE(obj), name);
+    if (descr == NULL) return -1;
+    Py_ssize_t offset = -1;
+    if (Py_TYPE(descr) == &PyMemberDescr_Type) {
+        PyMemberDef *member = ((PyMemberDescrObject *)descr)->d_member;
+        if (member->type == T_OBJECT_EX || member->type == T_OBJECT) offset = member->offset;
+    }
+    Py_DECREF(descr);
+    if (offset < 0 && !PyErr_Occurred())
+        PyErr_Format(PyExc_TypeError, "%s is not a __slots__ member of %s", name,
+                     Py_TYPE(obj)->tp_name);
+    return offset;
+}
+
+/* bind_slots(store, message, no_message) */
+static PyObject *py_bind_slots(PyObject *self, PyObject *args) {
+    PyObject *store, *message, *none_message;
+    if (!PyArg_ParseTuple(args, "OOO", &store, &message, &none_message)) return NULL;
+    if ((loaded_offset = slot_offset(store, "loaded")) < 0) return NULL;
+    if ((kind_offset = slot_offset(message, "kind")) < 0) return NULL;
+    if ((current_offset = slot_offset(message, "current")) < 0) return NULL;
+    Py_INCREF(message);
+    Py_INCREF(none_message);
+    message_object = message;
+    no_message = none_message;
+    empty_text = PyUnicode_InternFromString("");
+    Py_RETURN_NONE;
+}
+
+static inline PyObject **slot(PyObject *obj, Py_ssize_t offset) {
+    return (PyObject **)((char *)obj + offset);
+}
+
+static inline void slot_set(PyObject *obj, Py_ssize_t offset, PyObject *value) {
+    PyObject **where = slot(obj, offset);
+    PyObject *old = *where;
+    Py_INCREF(value);
+    *where = value;
+    Py_XDECREF(old);
+}
+
 static PyMethodDef ic0_methods[] = {
     {"msg_arg_data", py_msg_arg_data, METH_NOARGS, "The message's argument bytes."},
     {"msg_caller", py_msg_caller, METH_NOARGS, "The caller's principal bytes."},
@@ -362,6 +463,11 @@ static PyMethodDef ic0_methods[] = {
     {"canister_version", py_canister_version, METH_NOARGS, "The canister version."},
     {"debug_print", py_debug_print, METH_O, "Print to the canister log."},
     {"trap", py_trap, METH_O, "Trap with this text."},
+    {"debug_write", py_debug_write, METH_O, "Print text; each complete line is one debug_print."},
+    {"debug_flush", py_debug_flush, METH_NOARGS, "Print the partial line, if any."},
+    {"debug_pending", py_debug_pending, METH_NOARGS, "Whether a partial line waits."},
+    {"bind_slots", py_bind_slots, METH_VARARGS,
+     "bind_slots(store, message, no_message): the slots the method entry uses."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -474,58 +580,352 @@ __attribute__((export_name("icf_load_app"))) int icf_load_app(uint32_t ptr, uint
 
 /* ---- run time --------------------------------------------------------------------------- */
 
-/* An update or query method's entry (see Ic0Backend.fast_entry): the tuple
- * (call_method, run, pending, store, output, after). With the store loaded, the argument
- * goes to run(arg); reply bytes with no pending write are replied here, any other outcome
- * goes to after(out); a partial output line is flushed. Otherwise call_method() does it
- * all in Python. */
-static void run_method_entry(PyObject *entry) {
-    static PyObject *loaded_name, *pending_name, *flush_name;
-    if (loaded_name == NULL) {
-        loaded_name = PyUnicode_InternFromString("loaded");
-        pending_name = PyUnicode_InternFromString("_pending");
-        flush_name = PyUnicode_InternFromString("flush");
-        if (loaded_name == NULL || pending_name == NULL || flush_name == NULL)
+/* ---- the method entry's native path ------------------------------------------------------ */
+
+/* The tuple the glue prepares per update/query method (`icframework_ic_runtime._MethodEntry`):
+ * the Python fallbacks first, then what the native path needs. */
+enum {
+    E_CALL_METHOD, E_RUN, E_PENDING, E_STORE, E_OUTPUT, E_AFTER, E_FN, E_DECODE, E_ENCODE,
+    E_START, E_OUTCOME_OF, E_KIND, E_NAME, E_ARG_PREFIX, E_ARG_OPS, E_RESULT_SHAPE,
+    E_RESULT_OP, E_GUARDS, E_FIELDS
+};
+enum { R_PYTHON = 0, R_NOTHING = 1, R_PRIM = 2, R_OPT_PRIM = 3 };
+#define MAX_FAST_ARGS 8
+
+/* Unsigned LEB128 of at most 9 bytes in canonical form; 0 if not (Python decides). */
+static int read_leb(const uint8_t **p, const uint8_t *end, uint64_t *out) {
+    uint64_t value = 0;
+    for (int i = 0; i < 9 && *p < end; i++) {
+        uint8_t byte = *(*p)++;
+        value |= (uint64_t)(byte & 0x7f) << (7 * i);
+        if (!(byte & 0x80)) {
+            if (i > 0 && byte == 0) return 0;
+            *out = value;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static int read_sleb(const uint8_t **p, const uint8_t *end, int64_t *out) {
+    uint64_t value = 0;
+    for (int i = 0; i < 9 && *p < end; i++) {
+        uint8_t byte = *(*p)++;
+        value |= (uint64_t)(byte & 0x7f) << (7 * i);
+        if (!(byte & 0x80)) {
+            int bits = 7 * (i + 1);
+            if (i > 0 && (byte == 0 || byte == 0x7f)) {
+                uint8_t prev = (*p)[-2];
+                if ((byte == 0 && !(prev & 0x40)) || (byte == 0x7f && (prev & 0x40))) return 0;
+            }
+            if (byte & 0x40) value |= ~(uint64_t)0 << bits;
+            *out = (int64_t)value;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static uint64_t read_le(const uint8_t *p, int size) {
+    uint64_t value = 0;
+    for (int i = size - 1; i >= 0; i--) value = (value << 8) | p[i];
+    return value;
+}
+
+static int prim_size(uint8_t op) {
+    switch (op) {
+    case 0x7b: case 0x77: return 1;
+    case 0x7a: case 0x76: return 2;
+    case 0x79: case 0x75: return 4;
+    case 0x78: case 0x74: return 8;
+    default: return 0;
+    }
+}
+
+/* One primitive value, or NULL with no error set when Python should decode instead. */
+static PyObject *decode_prim(uint8_t op, const uint8_t **p, const uint8_t *end) {
+    int size = prim_size(op);
+    if (size > 0) {
+        if (end - *p < size) return NULL;
+        uint64_t raw = read_le(*p, size);
+        *p += size;
+        if (op >= 0x78) return PyLong_FromUnsignedLongLong(raw);
+        int shift = 64 - 8 * size;
+        return PyLong_FromLongLong((int64_t)(raw << shift) >> shift);
+    }
+    switch (op) {
+    case 0x7e: {
+        if (*p >= end || **p > 1) return NULL;
+        return PyBool_FromLong(*(*p)++);
+    }
+    case 0x7d: {
+        uint64_t value;
+        return read_leb(p, end, &value) ? PyLong_FromUnsignedLongLong(value) : NULL;
+    }
+    case 0x7c: {
+        int64_t value;
+        return read_sleb(p, end, &value) ? PyLong_FromLongLong(value) : NULL;
+    }
+    case 0x71: {
+        uint64_t length;
+        if (!read_leb(p, end, &length) || (uint64_t)(end - *p) < length) return NULL;
+        PyObject *text = PyUnicode_DecodeUTF8((const char *)*p, (Py_ssize_t)length, NULL);
+        if (text == NULL) PyErr_Clear();
+        *p += length;
+        return text;
+    }
+    default:
+        return NULL;
+    }
+}
+
+/* The arguments of a method whose parameters are all primitive, read natively when the
+ * message has exactly the expected type table and values; else 0 (Python decodes). */
+static int decode_fast(PyObject *entry, PyObject *arg, PyObject **argv, Py_ssize_t *argc) {
+    PyObject *prefix = PyTuple_GET_ITEM(entry, E_ARG_PREFIX);
+    if (prefix == Py_None) return 0;
+    Py_ssize_t prefix_size = PyBytes_GET_SIZE(prefix), size = PyBytes_GET_SIZE(arg);
+    const uint8_t *data = (const uint8_t *)PyBytes_AS_STRING(arg);
+    if (size < prefix_size || memcmp(data, PyBytes_AS_STRING(prefix), prefix_size) != 0) return 0;
+    PyObject *ops = PyTuple_GET_ITEM(entry, E_ARG_OPS);
+    Py_ssize_t count = PyBytes_GET_SIZE(ops);
+    const uint8_t *p = data + prefix_size, *end = data + size;
+    for (Py_ssize_t i = 0; i < count; i++) {
+        argv[i] = decode_prim((uint8_t)PyBytes_AS_STRING(ops)[i], &p, end);
+        if (argv[i] == NULL) {
+            for (Py_ssize_t j = 0; j < i; j++) Py_DECREF(argv[j]);
+            return 0;
+        }
+    }
+    if (p != end) {
+        for (Py_ssize_t j = 0; j < count; j++) Py_DECREF(argv[j]);
+        return 0;
+    }
+    *argc = count;
+    return 1;
+}
+
+typedef struct {
+    uint8_t small[64];
+    uint8_t *data;
+    size_t size, capacity;
+} Out;
+
+static int out_put(Out *out, const void *bytes, size_t size) {
+    if (out->size + size > out->capacity) {
+        size_t capacity = (out->size + size) * 2;
+        uint8_t *grown = out->data == out->small ? malloc(capacity) : realloc(out->data, capacity);
+        if (grown == NULL) return 0;
+        if (out->data == out->small) memcpy(grown, out->small, out->size);
+        out->data = grown;
+        out->capacity = capacity;
+    }
+    memcpy(out->data + out->size, bytes, size);
+    out->size += size;
+    return 1;
+}
+
+static int out_leb(Out *out, uint64_t value) {
+    uint8_t bytes[10];
+    int n = 0;
+    do {
+        uint8_t byte = value & 0x7f;
+        value >>= 7;
+        bytes[n++] = byte | (value ? 0x80 : 0);
+    } while (value);
+    return out_put(out, bytes, n);
+}
+
+static int out_sleb(Out *out, int64_t value) {
+    uint8_t bytes[10];
+    int n = 0, more = 1;
+    while (more) {
+        uint8_t byte = value & 0x7f;
+        value >>= 7;
+        more = !((value == 0 && !(byte & 0x40)) || (value == -1 && (byte & 0x40)));
+        bytes[n++] = byte | (more ? 0x80 : 0);
+    }
+    return out_put(out, bytes, n);
+}
+
+/* One primitive value: 1 written, 0 when Python should encode it (no error set). */
+static int encode_prim(Out *out, uint8_t op, PyObject *value) {
+    if (op == 0x7e) {
+        if (value != Py_True && value != Py_False) return 0;
+        uint8_t byte = value == Py_True;
+        return out_put(out, &byte, 1);
+    }
+    if (op == 0x71) {
+        if (!PyUnicode_CheckExact(value)) return 0;
+        Py_ssize_t size;
+        const char *utf8 = PyUnicode_AsUTF8AndSize(value, &size);
+        if (utf8 == NULL) {
+            PyErr_Clear();
+            return 0;
+        }
+        return out_leb(out, (uint64_t)size) && out_put(out, utf8, (size_t)size);
+    }
+    if (!PyLong_CheckExact(value)) return 0;
+    int overflow = 0;
+    if (op == 0x7d || op == 0x7b || op == 0x7a || op == 0x79 || op == 0x78) {
+        unsigned long long n = PyLong_AsUnsignedLongLong(value);
+        if (n == (unsigned long long)-1 && PyErr_Occurred()) {
+            PyErr_Clear();
+            return 0;
+        }
+        if (op == 0x7d) return out_leb(out, n);
+        int size = prim_size(op);
+        if (size < 8 && n >> (8 * size)) return 0;
+        uint8_t bytes[8];
+        for (int i = 0; i < size; i++) bytes[i] = (uint8_t)(n >> (8 * i));
+        return out_put(out, bytes, size);
+    }
+    long long n = PyLong_AsLongLongAndOverflow(value, &overflow);
+    if (overflow || (n == -1 && PyErr_Occurred())) {
+        PyErr_Clear();
+        return 0;
+    }
+    if (op == 0x7c) return out_sleb(out, n);
+    int size = prim_size(op);
+    if (size == 0) return 0;
+    if (size < 8) {
+        long long low = -(1LL << (8 * size - 1)), high = (1LL << (8 * size - 1)) - 1;
+        if (n < low || n > high) return 0;
+    }
+    uint8_t bytes[8];
+    for (int i = 0; i < size; i++) bytes[i] = (uint8_t)((uint64_t)n >> (8 * i));
+    return out_put(out, bytes, size);
+}
+
+/* The reply for `result` in the method's shape, natively; 0 when Python should encode. */
+static int encode_fast(PyObject *entry, PyObject *result, Out *out) {
+    long shape = PyLong_AsLong(PyTuple_GET_ITEM(entry, E_RESULT_SHAPE));
+    uint8_t op = (uint8_t)PyLong_AsLong(PyTuple_GET_ITEM(entry, E_RESULT_OP));
+    static const uint8_t nothing[] = {'D', 'I', 'D', 'L', 0, 0};
+    switch (shape) {
+    case R_NOTHING:
+        return out_put(out, nothing, sizeof nothing);
+    case R_PRIM: {
+        uint8_t head[] = {'D', 'I', 'D', 'L', 0, 1, op};
+        return out_put(out, head, sizeof head) && encode_prim(out, op, result);
+    }
+    case R_OPT_PRIM: {
+        uint8_t head[] = {'D', 'I', 'D', 'L', 1, 0x6e, op, 1, 0};
+        if (!out_put(out, head, sizeof head)) return 0;
+        uint8_t tag = result != Py_None;
+        return out_put(out, &tag, 1) && (!tag || encode_prim(out, op, result));
+    }
+    default:
+        return 0;
+    }
+}
+
+static void end_message_context(void) {
+    slot_set(message_object, kind_offset, empty_text);
+    slot_set(message_object, current_offset, no_message);
+}
+
+/* An update or query method with no guards: the argument, the message context, the
+ * call and the reply in C; Python only for what is not common (see the glue). */
+static void run_native_entry(PyObject *entry) {
+    uint32_t size = ic0_msg_arg_data_size();
+    PyObject *arg = PyBytes_FromStringAndSize(NULL, size);
+    if (arg == NULL) trap_with_python_error();
+    if (size > 0) ic0_msg_arg_data_copy(PTR(PyBytes_AS_STRING(arg)), 0, size);
+    PyObject *current = PyTuple_Pack(2, PyTuple_GET_ITEM(entry, E_NAME), arg);
+    if (current == NULL) trap_with_python_error();
+    slot_set(message_object, kind_offset, PyTuple_GET_ITEM(entry, E_KIND));
+    slot_set(message_object, current_offset, current);
+    Py_DECREF(current);
+
+    PyObject *argv[MAX_FAST_ARGS + 1];
+    Py_ssize_t argc = 0;
+    PyObject *result = NULL, *out = NULL;
+    Out encoded = {.data = NULL, .size = 0, .capacity = sizeof encoded.small};
+    encoded.data = encoded.small;
+    if (decode_fast(entry, arg, argv + 1, &argc)) {
+        result = PyObject_Vectorcall(PyTuple_GET_ITEM(entry, E_FN), argv + 1,
+                                     (size_t)argc | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
+        for (Py_ssize_t i = 0; i < argc; i++) Py_DECREF(argv[i + 1]);
+    } else {
+        PyObject *args = PyObject_CallOneArg(PyTuple_GET_ITEM(entry, E_DECODE), arg);
+        if (args != NULL) {
+            result = PyObject_Call(PyTuple_GET_ITEM(entry, E_FN), args, NULL);
+            Py_DECREF(args);
+        }
+    }
+    Py_DECREF(arg);
+    int native_reply = 0;
+    if (result != NULL) {
+        if (PyCoro_CheckExact(result)) {
+            out = PyObject_CallOneArg(PyTuple_GET_ITEM(entry, E_START), result);
+        } else if (encode_fast(entry, result, &encoded)) {
+            native_reply = 1;
+        } else {
+            out = PyObject_CallOneArg(PyTuple_GET_ITEM(entry, E_ENCODE), result);
+        }
+        Py_DECREF(result);
+    }
+    if (result == NULL || (!native_reply && out == NULL)) {
+        /* The method raised (or its result does not encode): what it means, as the
+         * prepared runner decides (a reject, or a trap that does not return). */
+        PyObject *type, *value, *tb;
+        PyErr_Fetch(&type, &value, &tb);
+        PyErr_NormalizeException(&type, &value, &tb);
+        if (tb != NULL) PyException_SetTraceback(value, tb);
+        out = PyObject_CallOneArg(PyTuple_GET_ITEM(entry, E_OUTCOME_OF), value);
+        Py_XDECREF(type);
+        Py_XDECREF(value);
+        Py_XDECREF(tb);
+        if (out == NULL) {
+            end_message_context();
             trap_with_python_error();
+        }
     }
-    PyObject *loaded = PyObject_GetAttr(PyTuple_GET_ITEM(entry, 3), loaded_name);
-    if (loaded == NULL) trap_with_python_error();
-    Py_DECREF(loaded);
-    PyObject *out;
-    if (loaded != Py_True) {
-        out = PyObject_CallNoArgs(PyTuple_GET_ITEM(entry, 0));
-        if (out == NULL) trap_with_python_error();
+    end_message_context();
+    PyObject *pending = PyTuple_GET_ITEM(entry, E_PENDING);
+    if (native_reply && PyDict_GET_SIZE(pending) == 0) {
+        ic0_msg_reply_data_append(PTR(encoded.data), (uint32_t)encoded.size);
+        ic0_msg_reply();
+    } else {
+        if (native_reply) {
+            out = PyBytes_FromStringAndSize((const char *)encoded.data, (Py_ssize_t)encoded.size);
+            if (out == NULL) trap_with_python_error();
+        }
+        if (PyBytes_CheckExact(out) && PyDict_GET_SIZE(pending) == 0) {
+            ic0_msg_reply_data_append(PTR(PyBytes_AS_STRING(out)), (uint32_t)PyBytes_GET_SIZE(out));
+            ic0_msg_reply();
+        } else {
+            PyObject *done = PyObject_CallOneArg(PyTuple_GET_ITEM(entry, E_AFTER), out);
+            if (done == NULL) trap_with_python_error();
+            Py_DECREF(done);
+        }
         Py_DECREF(out);
-        return;
     }
+    if (encoded.data != encoded.small) free(encoded.data);
+    debug_flush_buffer();
+}
+
+/* A method with guards, the store loaded: the prepared runner `run(arg)` does guards,
+ * Candid and the call; reply bytes with no pending write are replied here, any other
+ * outcome goes to `after(out)`. */
+static void run_method_entry(PyObject *entry) {
     PyObject *arg = copy_blob(ic0_msg_arg_data_size, ic0_msg_arg_data_copy);
     if (arg == NULL) trap_with_python_error();
-    out = PyObject_CallOneArg(PyTuple_GET_ITEM(entry, 1), arg);
+    PyObject *out = PyObject_CallOneArg(PyTuple_GET_ITEM(entry, E_RUN), arg);
     Py_DECREF(arg);
     if (out == NULL) trap_with_python_error();
-    PyObject *pending = PyTuple_GET_ITEM(entry, 2);
-    if (PyBytes_CheckExact(out) && PyDict_CheckExact(pending) && PyDict_GET_SIZE(pending) == 0) {
+    PyObject *pending = PyTuple_GET_ITEM(entry, E_PENDING);
+    if (PyBytes_CheckExact(out) && PyDict_GET_SIZE(pending) == 0) {
         ic0_msg_reply_data_append(PTR(PyBytes_AS_STRING(out)), (uint32_t)PyBytes_GET_SIZE(out));
         ic0_msg_reply();
     } else {
-        PyObject *done = PyObject_CallOneArg(PyTuple_GET_ITEM(entry, 5), out);
+        PyObject *done = PyObject_CallOneArg(PyTuple_GET_ITEM(entry, E_AFTER), out);
         if (done == NULL) trap_with_python_error();
         Py_DECREF(done);
     }
     Py_DECREF(out);
-    PyObject *output = PyTuple_GET_ITEM(entry, 4);
-    if (output != Py_None) {
-        PyObject *partial = PyObject_GetAttr(output, pending_name);
-        if (partial == NULL) trap_with_python_error();
-        int has = PyObject_IsTrue(partial);
-        Py_DECREF(partial);
-        if (has < 0) trap_with_python_error();
-        if (has) {
-            PyObject *flushed = PyObject_CallMethodNoArgs(output, flush_name);
-            if (flushed == NULL) trap_with_python_error();
-            Py_DECREF(flushed);
-        }
-    }
+    debug_flush_buffer();
 }
 
 void icf_run_entry(uint32_t index) {
@@ -534,19 +934,29 @@ void icf_run_entry(uint32_t index) {
         trap_text(missing, sizeof missing - 1);
     }
     PyObject *entry = PyList_GET_ITEM(entries, index);
-    if (PyTuple_CheckExact(entry) && PyTuple_GET_SIZE(entry) == 6) {
-        run_method_entry(entry);
-        return;
+    if (PyTuple_Check(entry) && PyTuple_GET_SIZE(entry) == E_FIELDS) {
+        PyObject *loaded = *slot(PyTuple_GET_ITEM(entry, E_STORE), loaded_offset);
+        if (loaded == Py_True && PyTuple_GET_SIZE(PyTuple_GET_ITEM(entry, E_GUARDS)) == 0) {
+            run_native_entry(entry);
+            return;
+        }
+        if (loaded == Py_True) {
+            run_method_entry(entry);
+            return;
+        }
+        entry = PyTuple_GET_ITEM(entry, E_CALL_METHOD);
     }
     PyObject *out = PyObject_CallNoArgs(entry);
     if (out == NULL) trap_with_python_error();
     Py_DECREF(out);
+    debug_flush_buffer();
 }
 
 static void run_callback(uint32_t env, int which) {
     PyObject *out = PyObject_CallFunction(callback_func, "Ii", env, which);
     if (out == NULL) trap_with_python_error();
     Py_DECREF(out);
+    debug_flush_buffer();
 }
 
 void icf_on_reply(uint32_t env) { run_callback(env, 0); }

@@ -63,8 +63,9 @@ from typing import Any
 
 import _ic0
 
+from icframework.sdk import ic
 from icframework.sdk.backend import set_backend
-from icframework.sdk.dispatch import Canister, load_canister
+from icframework.sdk.dispatch import Canister, load_canister, outcome_of
 from icframework.sdk.ic0_backend import FastEntry, Ic0Backend, entry_table
 from icframework.sdk.runtime_backend import export_names
 from icframework.sdk.stable import ValueCodec
@@ -80,25 +81,24 @@ PRELOADED_MODULES = frozenset(
 
 
 class _DebugStream(io.TextIOBase):
-    """``sys.stdout``/``sys.stderr``: each complete line becomes one ``ic0.debug_print``."""
+    """``sys.stdout``/``sys.stderr``: each complete line becomes one ``ic0.debug_print``.
 
-    def __init__(self) -> None:
-        self._pending = ""
+    The partial line waits in C (``_ic0.debug_write``), which prints it at the end of
+    the message and before a trap."""
 
     def writable(self) -> bool:
         return True
 
     def write(self, text: str) -> int:
-        lines = (self._pending + text).split("\n")
-        self._pending = lines.pop()
-        for line in lines:
-            _ic0.debug_print(line)
+        _ic0.debug_write(text)
         return len(text)
 
     def flush(self) -> None:
-        if self._pending:
-            _ic0.debug_print(self._pending)
-            self._pending = ""
+        _ic0.debug_flush()
+
+    @property
+    def _pending(self) -> bool:
+        return bool(_ic0.debug_pending())
 
 
 # The finders' caches hold the build machine's directories and their modification
@@ -113,7 +113,25 @@ _backend = Ic0Backend(_ic0, output=_stdout)
 _canister: Canister | None = None
 # The function each numbered export calls (the C side calls them straight from this
 # list, filled in place by `_load_app`).
-_entries: list[FastEntry] = []
+_entries: list[FastEntry | tuple[Any, ...]] = []
+
+
+def _method_entry(canister: Canister, kind: str, method: str) -> FastEntry | tuple[Any, ...]:
+    """What export ``(kind, method)`` runs: for an update or query method the tuple the C
+    side's native path reads (its field order is ``csrc/ic_runtime.c``'s ``E_*``): the
+    backend's `Ic0Backend.fast_entry` (the Python fallbacks: the whole call when the
+    store is not loaded yet, the prepared runner when the method has guards, ``after``
+    for replies with writes, rejects and ``await``s), then the method's `MethodParts`
+    (the function, checked codecs, the native shapes), `outcome_of`, the kind and name."""
+    fast = _backend.fast_entry(canister, kind, method)
+    parts = canister.method_parts(kind, method)
+    if not isinstance(fast, tuple) or parts is None:
+        return fast
+    call_method, run, pending, store, output, after = fast
+    return (call_method, run, pending, store, output, after, parts.fn, parts.decode,
+            parts.encode, parts.start, outcome_of, sys.intern(kind), sys.intern(method),
+            parts.arg_prefix, parts.arg_ops, parts.result_shape, parts.result_op,
+            parts.guards)
 
 
 class _AppFinder:
@@ -164,8 +182,8 @@ def _load_app(payload: bytes) -> str:
         if kind != "update":
             canister.method_runner("update", name)
     _canister = canister
-    _entries[:] = [_backend.fast_entry(canister, kind, method)
-                   for kind, method in entry_table(names)]
+    _entries[:] = [_method_entry(canister, kind, method) for kind, method in entry_table(names)]
+    _ic0.bind_slots(_backend.store, ic.message, ic.NO_MESSAGE)
     _prepare_value_codecs()
     _stdout.flush()
     # Everything alive now is in the snapshot for good: the collector need not walk it
