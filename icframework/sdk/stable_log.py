@@ -5,8 +5,8 @@ little-endian u64) and, from byte 16, a log of records: ``u32 key length``, ``u3
 length`` (``0xFFFFFFFF`` for a delete), the key, the value. A commit appends the
 message's writes as one ``stable_write`` and then moves the end in the header, so a
 message that traps leaves both as they were (the IC rolls stable memory back with it).
-The heap keeps an index (the sorted keys and, per key, where its latest value lies) as
-a cache: after an upgrade the heap starts from the module's image again and the index
+The heap keeps an index (the sorted keys and, per key in log order, where its latest
+value lies) as a cache: after an upgrade the heap starts from the module's image again and the index
 is rebuilt by reading the log once (`load`), a cost linear in the log's size paid once
 per upgrade; every operation after that costs one bisect and at most one stable read or
 write, whatever the number of entries.
@@ -18,10 +18,13 @@ record moves to an offset no later than its old one, so copying in increasing of
 never overwrites a byte not yet read, and one message does it all: a trap part-way (the
 instruction limit) rolls stable memory back with the heap and leaves the old log. The
 index keeps ``live_bytes`` (the records a compaction keeps) up to date at each commit
-without reading stable memory, so ``dead_bytes`` tells an app when compaction is due;
+without reading stable memory, so ``dead_bytes`` tells an app when compaction is due.
 `load` compacts by itself when the dead bytes are at least the live bytes in a log of at
-least ``compact_min_bytes``, since it has just read the whole log anyway (after an
-upgrade: the upgrade's instruction limit, 300 billion on the IC, is the budget).
+least ``compact_min_bytes``, since it has just read the whole log anyway (it runs in
+``canister_post_upgrade``, whose limit is the IC's 300 billion instructions), unless
+`compaction_instructions` estimates more than ``compact_budget``; an app that compacts in
+an update (40 billion on the IC, 5 billion without deterministic time slicing) can
+compare the same estimate with its own budget.
 
 ``stable`` is any object with the ``_ic0`` stable-memory functions (``stable_size``,
 ``stable_grow``, ``stable_read``, ``stable_write``), so this module runs on the host in
@@ -32,10 +35,11 @@ from __future__ import annotations
 
 import bisect
 import struct
-from operator import itemgetter
 from typing import Any
 
-__all__ = ["COMPACT_MIN_BYTES", "MAGIC", "PAGE_BYTES", "StableLog", "StableLogError"]
+__all__ = [
+    "COMPACT_BUDGET", "COMPACT_MIN_BYTES", "MAGIC", "PAGE_BYTES", "StableLog", "StableLogError",
+]
 
 MAGIC = b"ICFKV001"
 PAGE_BYTES = 65536
@@ -44,10 +48,18 @@ _DELETE = 0xFFFF_FFFF
 _RECORD = struct.Struct("<II")
 _END = struct.Struct("<Q")
 _READ_CHUNK = 4 * 1024 * 1024
-_BY_OFFSET = itemgetter(1)
 
 COMPACT_MIN_BYTES = 1024 * 1024
 """The log size in bytes below which `load` does not compact (a smaller log wastes little)."""
+COMPACT_BUDGET = 100_000_000_000
+"""Instructions a compaction in `load` may be estimated to take: a third of the IC's
+limit for an upgrade, leaving the rest to reading the log and the app's hook."""
+# Instructions of `compact`: once, per live entry and per byte moved, measured on our
+# replica (docs/ic-target.md) and rounded up; the IC also charges stable reads and writes
+# per byte.
+_COMPACT_FIXED = 200_000
+_COMPACT_PER_ENTRY = 5_000
+_COMPACT_PER_BYTE = 3
 
 
 class StableLogError(Exception):
@@ -58,16 +70,18 @@ class StableLog:
     """The committed store (`icframework.sdk.backend.KVSource`) plus `apply` for commits."""
 
     __slots__ = (
-        "_keys", "_pages", "_stable", "_where", "compact_min_bytes", "end", "live_bytes",
-        "loaded",
+        "_keys", "_pages", "_stable", "_where", "compact_budget", "compact_min_bytes", "end",
+        "live_bytes", "loaded",
     )
 
-    def __init__(self, stable: Any, *, compact_min_bytes: int = COMPACT_MIN_BYTES) -> None:
+    def __init__(self, stable: Any, *, compact_min_bytes: int = COMPACT_MIN_BYTES,
+                 compact_budget: int = COMPACT_BUDGET) -> None:
         self._stable = stable
         self._keys: list[bytes] = []
         self._where: dict[bytes, tuple[int, int]] = {}
         self._pages = 0  # stable memory's size as `load` found it and `_ensure` grew it
         self.compact_min_bytes = compact_min_bytes
+        self.compact_budget = compact_budget
         self.end = _HEADER
         self.live_bytes = 0  # bytes of the records holding current values
         self.loaded = False
@@ -80,11 +94,18 @@ class StableLog:
         """Bytes of the log a compaction frees: overwritten values and delete records."""
         return self.end - _HEADER - self.live_bytes
 
+    def compaction_instructions(self) -> int:
+        """An upper estimate of the instructions `compact` takes now (from its measured
+        cost once, per live entry and per byte moved)."""
+        return (_COMPACT_FIXED + len(self._where) * _COMPACT_PER_ENTRY
+                + self.live_bytes * _COMPACT_PER_BYTE)
+
     def compaction_due(self) -> bool:
-        """Whether the log is at least ``compact_min_bytes`` long and at least half dead:
-        `load` then compacts."""
-        return (self.end - _HEADER >= self.compact_min_bytes
-                and self.end - _HEADER >= 2 * self.live_bytes)
+        """Whether `load` compacts: the log is at least ``compact_min_bytes`` long, at
+        least half dead, and `compaction_instructions` is within ``compact_budget``."""
+        size = self.end - _HEADER
+        return (size >= self.compact_min_bytes and size >= 2 * self.live_bytes
+                and self.compaction_instructions() <= self.compact_budget)
 
     def load(self) -> None:
         """Rebuild the index from the log in stable memory (empty memory: empty store),
@@ -120,9 +141,8 @@ class StableLog:
                 buffer, base = _refill(stable, at, end, size), at
             start = at - base + 8
             key = buffer[start:start + key_size]
-            if value_size == _DELETE:
-                where.pop(key, None)
-            else:
+            where.pop(key, None)  # re-inserted last: the index's order stays the log's
+            if value_size != _DELETE:
                 where[key] = (at + 8 + key_size, value_size)
             at += size
         self.end = end
@@ -179,7 +199,7 @@ class StableLog:
                 parts.append(value)
                 offset = at + 8 + len(key)
                 at = offset + len(value)
-                old = where.get(key)
+                old = where.pop(key, None)  # and re-inserted last: see `compact`
                 if old is None:
                     bisect.insort(keys, key)
                     live += 8 + len(key) + len(value)
@@ -196,43 +216,66 @@ class StableLog:
         """Rewrite the live records to the front of the log in log order and move the end
         back to their total; return the bytes freed (`dead_bytes` before, 0 after).
 
-        Live records are read in windows of 4 MiB (a gap of dead records wider than a
-        window is skipped unread) and written back in batches of 4 MiB; a prefix already
-        in place is neither read nor written. Cost: linear in the bytes moved plus the
-        live entries (a sort by offset); see docs/ic-target.md for instructions per MiB.
-        Stable memory keeps its size: later commits reuse the freed space.
+        The index lists its keys in log order (a commit and `load` re-insert a key they
+        write), so the live records are found without a sort: a first pass gives each
+        key its new offset and gathers the stretches of adjacent live records; a second
+        copies the stretches, reading the old log in windows of 4 MiB (dead gaps wider
+        than a window are skipped unread) and writing the new one in batches of 4 MiB.
+        A leading stretch already in place is neither read nor written. Cost: linear in
+        the live entries and the bytes moved (docs/ic-target.md gives instructions per
+        entry and per MiB). Stable memory keeps its size: later commits reuse the space.
         """
         freed = self.end - _HEADER - self.live_bytes
         if freed == 0:
             return 0
-        stable = self._stable
+        stretches: list[tuple[int, int]] = []  # (old start, old end) of adjacent live records
+        first = last = _HEADER  # the stretch being gathered
+        shift = 0  # its records' old offset minus their new one
+        dest = _HEADER  # the new offset of `first`
         where = self._where
+        for key, (offset, size) in where.items():
+            start = offset - 8 - len(key)
+            if start != last:
+                stretches.append((first, last))
+                dest += last - first
+                first = start
+                shift = start - dest
+            where[key] = (offset - shift, size)  # an existing key: the dict keeps its size
+            last = offset + size
+        stretches.append((first, last))
+        self._move(stretches)
+        end = dest + last - first
+        self._stable.stable_write(0, MAGIC + _END.pack(end))
+        self.end = end
+        return freed
+
+    def _move(self, stretches: list[tuple[int, int]]) -> None:
+        """Copy ``stretches`` of the old log one after the other from byte 16 on."""
+        stable = self._stable
         old_end = self.end
-        dest = _HEADER  # where the next live record goes
-        written = _HEADER  # stable memory holds the new log up to here
+        written = _HEADER  # the new log is in stable memory up to here
+        if stretches[0][0] == _HEADER:  # in place already
+            written = stretches[0][1]
+            del stretches[0]
         out: list[memoryview] = []
+        pending = 0
         view = memoryview(b"")
         base = 0
-        for key, (offset, size) in sorted(where.items(), key=_BY_OFFSET):
-            start = offset - 8 - len(key)
-            length = offset + size - start
-            if start == dest and not out:  # still in place: nothing to move
-                dest = written = start + length
-                continue
-            if start + length > base + len(view):
-                view, base = memoryview(_refill(stable, start, old_end, length)), start
-            out.append(view[start - base:start - base + length])
-            where[key] = (dest + 8 + len(key), size)
-            dest += length
-            if dest - written >= _READ_CHUNK:
-                stable.stable_write(written, b"".join(out))
-                out.clear()
-                written = dest
+        for at, stop in stretches:
+            while at < stop:
+                if at >= base + len(view):
+                    view, base = memoryview(_refill(stable, at, old_end)), at
+                take = min(stop, base + len(view)) - at
+                out.append(view[at - base:at - base + take])
+                pending += take
+                at += take
+                if pending >= _READ_CHUNK:
+                    stable.stable_write(written, b"".join(out))
+                    written += pending
+                    out.clear()
+                    pending = 0
         if out:
             stable.stable_write(written, b"".join(out))
-        stable.stable_write(0, MAGIC + _END.pack(dest))
-        self.end = dest
-        return freed
 
     def _ensure(self, size: int) -> None:
         have = self._pages

@@ -200,7 +200,7 @@ def test_compact_moves_live_records_to_the_front_and_later_commits_reuse_the_spa
     assert contents(loaded(memory)) == {**model, b"k9": b"new"}
 
 
-def test_reload_compacts_a_log_at_least_half_dead_and_long_enough() -> None:
+def test_reload_compacts_a_log_at_least_half_dead_long_enough_and_within_budget() -> None:
     memory = StableMemory()
     log = loaded(memory)
     log.apply([(b"keep", b"k" * 100)])
@@ -214,6 +214,9 @@ def test_reload_compacts_a_log_at_least_half_dead_and_long_enough() -> None:
     assert log.dead_bytes >= log.live_bytes
     assert loaded(memory, compact_min_bytes=end).end == end  # shorter than the minimum
     assert loaded(memory).end == end  # the default minimum: 1 MiB
+    over_budget = StableLog(memory, compact_min_bytes=end - 16, compact_budget=0)
+    over_budget.load()
+    assert over_budget.compaction_instructions() > 0 and over_budget.end == end
     again = loaded(memory, compact_min_bytes=end - 16)
     assert again.dead_bytes == 0 and again.end < end
     assert contents(again) == {b"keep": b"k" * 100, b"hot": b"%050d" % 3}
