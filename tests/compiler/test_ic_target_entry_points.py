@@ -154,8 +154,9 @@ def take_half() -> nat:
 
 @update
 async def pay(other: ic.Principal, amount: nat) -> list[nat]:
+    outside = ic.msg_cycles_refunded()  # no callback yet: 0 (ic0 would trap here)
     accepted = await ic.call(other, "take_half", result=nat, cycles=amount)
-    return [accepted, ic.msg_cycles_refunded()]
+    return [accepted, ic.msg_cycles_refunded(), outside]
 
 
 @query
@@ -336,10 +337,11 @@ def test_cycles_attached_accepted_and_refunded(
     first, second = pair
     amount = 3_000_000_001
     before = call(replica, second, "balance", [], [], NAT, query=True)
-    accepted, refunded = call(replica, first, "pay", [PRINCIPAL, NAT], [second, amount],
-                              Vec(NAT))
+    accepted, refunded, outside = call(replica, first, "pay", [PRINCIPAL, NAT],
+                                       [second, amount], Vec(NAT))
     assert accepted == amount // 2
     assert refunded == amount - accepted
+    assert outside == 0
     assert call(replica, second, "balance", [], [], NAT, query=True) > before
 
 
