@@ -25,7 +25,7 @@ import pytest
 
 from icframework.candid import decode
 from icframework.compiler.app_build import load_app
-from icframework.sdk import LocalCanister, Principal, Reject, service_did
+from icframework.sdk import LocalBackend, LocalCanister, Principal, Reject, service_did
 from icframework.sdk.dispatch import EMPTY_MESSAGE
 from icframework.sdk.types import TypeMapper
 from icframework.testing import ReplicaCanister, app_canister, test_target
@@ -1290,6 +1290,29 @@ def test_every_event_decodes_with_the_published_hint(
         assert [e.tag for _, e in drain(c)] == tags
         for _, data in raw:
             assert isinstance(decode_event(data), ChatEvent)
+
+
+class _NoEventsBackend(LocalBackend):
+    """A backend that delivers no events, as the IC target's (`events.supported` is False)."""
+
+    publishes_events = False
+
+    def publish(self, topic: str, value: bytes) -> None:
+        raise AssertionError(f"published to {topic} where events are unsupported")
+
+
+def test_where_events_are_unsupported_nothing_is_published_and_clients_poll() -> None:
+    quiet = LocalCanister(APP, backend=_NoEventsBackend())
+    quiet.install(InitArgs(moderators=[]))
+    alice, bob = As(quiet, ALICE), As(quiet, BOB)
+    alice.register("alice", "Alice")
+    bob.register("bob", "Bob")
+    room = group(quiet, alice, bob)
+    sent = alice.send_message(room, "hi @bob", None)
+    bob.add_reaction(room, sent.id, "👍")
+    bob.typing(room)
+    assert bob.changes_since(room, 0).events[-1].value.reactions[0].emoji == "👍"
+    assert quiet.backend.events == []
 
 
 def test_generated_did_is_up_to_date() -> None:
