@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from icframework.sdk.backend import SortedKV
 from icframework.sdk.stable_log import (
+    COMPACT_BUDGET,
     COMPACT_MIN_BYTES,
     MAGIC,
     PAGE_BYTES,
@@ -82,8 +83,9 @@ class TrappingMemory(StableMemory):
         return True
 
 
-def loaded(memory: StableMemory, compact_min_bytes: int = COMPACT_MIN_BYTES) -> StableLog:
-    log = StableLog(memory, compact_min_bytes=compact_min_bytes)
+def loaded(memory: StableMemory, compact_min_bytes: int = COMPACT_MIN_BYTES,
+           budget: int = COMPACT_BUDGET) -> StableLog:
+    log = StableLog(memory, compact_min_bytes=compact_min_bytes, compact_budget=budget)
     log.load()
     return log
 
@@ -214,13 +216,34 @@ def test_reload_compacts_a_log_at_least_half_dead_long_enough_and_within_budget(
     assert log.dead_bytes >= log.live_bytes
     assert loaded(memory, compact_min_bytes=end).end == end  # shorter than the minimum
     assert loaded(memory).end == end  # the default minimum: 1 MiB
-    over_budget = StableLog(memory, compact_min_bytes=end - 16, compact_budget=0)
-    over_budget.load()
+    over_budget = loaded(memory, compact_min_bytes=end - 16, budget=0)
     assert over_budget.compaction_instructions() > 0 and over_budget.end == end
     again = loaded(memory, compact_min_bytes=end - 16)
     assert again.dead_bytes == 0 and again.end < end
     assert contents(again) == {b"keep": b"k" * 100, b"hot": b"%050d" % 3}
     assert contents(loaded(memory)) == contents(again)
+
+
+class CountingMemory(StableMemory):
+    """Stable memory beside ``ic0.performance_counter``: the message's instructions."""
+
+    spent = 0
+
+    def performance_counter(self, counter_type: int) -> int:
+        assert counter_type == 0
+        return self.spent
+
+
+def test_reload_compacts_only_if_the_message_ends_it_within_the_budget() -> None:
+    memory = CountingMemory()
+    log = loaded(memory)
+    for round_ in range(10):
+        log.apply([(b"hot", b"%090d" % round_)])
+    end = log.end
+    estimate = log.compaction_instructions()
+    memory.spent = 1000  # what the message used before the compaction, reading included
+    assert loaded(memory, compact_min_bytes=0, budget=estimate + 999).end == end
+    assert loaded(memory, compact_min_bytes=0, budget=estimate + 1000).end < end
 
 
 def test_compact_moves_records_larger_than_a_read_window_across_wide_gaps() -> None:
