@@ -6,10 +6,10 @@ length`` (``0xFFFFFFFF`` for a delete), the key, the value. A commit appends the
 message's writes as one ``stable_write`` and then moves the end in the header, so a
 message that traps leaves both as they were (the IC rolls stable memory back with it).
 The heap keeps an index (the sorted keys and, per key in log order, where its latest
-value lies) as a cache: after an upgrade the heap starts from the module's image again and the index
-is rebuilt by reading the log once (`load`), a cost linear in the log's size paid once
-per upgrade; every operation after that costs one bisect and at most one stable read or
-write, whatever the number of entries.
+value lies) as a cache: after an upgrade the heap starts from the module's image again
+and the index is rebuilt by reading the log once (`load`), a cost linear in the log's
+size paid once per upgrade; every operation after that costs one bisect and at most one
+stable read or write, whatever the number of entries.
 
 Overwritten and deleted values stay in the log until `compact` rewrites the live records
 to the front of the log, in log order, and moves the end back; the space after the end is
@@ -56,11 +56,11 @@ COMPACT_BUDGET = 150_000_000_000
 estimated to end within: half the IC's limit for an upgrade, the rest left to the app's
 ``post_upgrade`` hook."""
 # Instructions of `compact`: once, per live entry and per byte moved, measured on our
-# replica (docs/ic-target.md) and rounded up; the IC also charges stable reads and writes
-# per byte.
+# replica (docs/ic-target.md: ~80,000, ~4,500 and ~2.5) and rounded up; per byte with
+# room for the IC's own charge per byte of a stable read and write, which ours does not make.
 _COMPACT_FIXED = 200_000
 _COMPACT_PER_ENTRY = 5_000
-_COMPACT_PER_BYTE = 3
+_COMPACT_PER_BYTE = 5
 
 
 class StableLogError(Exception):
