@@ -37,8 +37,7 @@ from __future__ import annotations
 import hashlib
 import os
 import random
-import secrets  # pre-imported: apps may use it (there is no file system at run time)
-import uuid
+import secrets  # noqa: F401 - imported for the snapshot: apps may use it (no files at run time)
 from collections.abc import Callable
 from typing import Any
 
@@ -65,8 +64,6 @@ __all__ = [
     "uninstall",
     "urandom",
 ]
-
-_ = (secrets, uuid)  # imported for the snapshot (see above), not used here
 
 NOT_SEEDED = (
     "os.urandom (and secrets, uuid.uuid4, random.SystemRandom) is not seeded yet on this "
@@ -155,7 +152,10 @@ def urandom(n: int) -> bytes:
     if drbg is None:
         raise SdkError(NOT_SEEDED)
     current = _ic.message.current
-    if state.message is not current and state.context is not None:
+    # Outside a dispatched message every draw enters the context again (there is no
+    # message identity to remember).
+    if (state.message is not current or current is _ic.NO_MESSAGE) and (
+            state.context is not None):
         drbg.enter(state.context())
         state.message = current
     return drbg.generate(n)
