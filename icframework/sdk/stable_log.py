@@ -80,7 +80,7 @@ class StableLog:
         self._stable = stable
         self._keys: list[bytes] = []
         self._where: dict[bytes, tuple[int, int]] = {}
-        self._pages = 0  # stable memory's size as `load` found it and `_ensure` grew it
+        self._pages = 0  # stable memory's size as `load` found it and `_grow` grew it
         self.compact_min_bytes = compact_min_bytes
         self.compact_budget = compact_budget
         self.end = _HEADER
@@ -190,28 +190,29 @@ class StableLog:
         where = self._where
         keys = self._keys
         for key, value in changes:
+            # Few Python operations per change (each costs instructions in the canister):
+            # lengths taken once, one extend, the growth check inline.
+            key_size = len(key)
+            at += 8 + key_size
             if value is None:
-                parts.append(_RECORD.pack(len(key), _DELETE))
-                parts.append(key)
-                at += 8 + len(key)
+                parts += (_RECORD.pack(key_size, _DELETE), key)
                 old = where.pop(key, None)
                 if old is not None:
                     del keys[bisect.bisect_left(keys, key)]
-                    live -= 8 + len(key) + old[1]
+                    live -= 8 + key_size + old[1]
             else:
-                parts.append(_RECORD.pack(len(key), len(value)))
-                parts.append(key)
-                parts.append(value)
-                offset = at + 8 + len(key)
-                at = offset + len(value)
+                size = len(value)
+                parts += (_RECORD.pack(key_size, size), key, value)
                 old = where.pop(key, None)  # and re-inserted last: see `compact`
                 if old is None:
                     bisect.insort(keys, key)
-                    live += 8 + len(key) + len(value)
+                    live += 8 + key_size + size
                 else:
-                    live += len(value) - old[1]
-                where[key] = (offset, len(value))
-        self._ensure(at)
+                    live += size - old[1]
+                where[key] = (at, size)
+                at += size
+        if at > self._pages * PAGE_BYTES:
+            self._grow(at)
         self._stable.stable_write(self.end, b"".join(parts))
         self._stable.stable_write(0, MAGIC + _END.pack(at))
         self.end = at
@@ -282,10 +283,9 @@ class StableLog:
         if out:
             stable.stable_write(written, b"".join(out))
 
-    def _ensure(self, size: int) -> None:
+    def _grow(self, size: int) -> None:
+        """Grow stable memory to hold ``size`` bytes (more than it holds now)."""
         have = self._pages
-        if size <= have * PAGE_BYTES:
-            return
         need = -(-size // PAGE_BYTES)
         if self._stable.stable_grow(need - have) < 0:
             raise StableLogError(
