@@ -4,16 +4,19 @@ How it works: a `Replica` on an in-memory state store whose clock is a number th
 driver moves (`advance_time`), not the wall clock, so time in tests moves only when a
 test says so, as with `LocalCanister` (each round still adds at least a nanosecond, as
 on the IC). Compiled modules are cached in memory per process (a 20 MB IC-target module
-compiles once, then every install of it takes milliseconds) and, when a directory is
-given, on disk under ``<dir>/wasm-cache``. Events canisters publish are handed to the
-list each `ReplicaCanister` registered. A canister no test holds any more is deleted
-before the next one is created, so a long test session does not keep every instance.
+compiles once, in 10-40 s; an install of it then takes a few tenths of a second) and,
+when a directory is given, on disk under ``<dir>/wasm-cache`` (the replica's own
+compiled-module cache), where only the newest `MAX_CACHED_MODULES` are kept. Events
+canisters publish are handed to the list each `ReplicaCanister` registered. A canister
+no test holds any more is deleted before the next one is created, so a long test
+session does not keep every instance.
 
 `shared_replica` is the one per process that `ReplicaCanister` uses by default.
 """
 
 from __future__ import annotations
 
+import contextlib
 import weakref
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -30,10 +33,13 @@ from icframework.replica import (
 )
 from icframework.sdk.backend import DEFAULT_TIME_NS
 
-__all__ = ["ControlledReplica", "shared_replica"]
+__all__ = ["MAX_CACHED_MODULES", "ControlledReplica", "prune_compiled_modules", "shared_replica"]
 
 MAX_TIMER_ROUNDS = 1000
-"""Rounds `ControlledReplica.run_due_timer` runs before deciding a timer re-arms forever."""
+"""Rounds `ControlledReplica.advance_time` runs before deciding a timer re-arms forever."""
+MAX_CACHED_MODULES = 12
+"""Compiled modules kept on disk: an IC-target module takes about 38 MB there, and each
+change of an app, or of the SDK its module embeds, adds one."""
 
 
 class _Clock:
@@ -64,6 +70,8 @@ class ControlledReplica:
         if runtime_loader is not None:
             set_runtime_loader(runtime_loader)
         self.clock = _Clock(start_ns)
+        if cache_dir is not None:
+            prune_compiled_modules(cache_dir / "wasm-cache")
         self.replica = Replica.open(cache_dir, store=MemoryStateStore(), clock=self.clock)
         self.controller = Principal.anonymous()
         self._events: dict[bytes, list[tuple[str, bytes]]] = {}
@@ -132,6 +140,21 @@ class ControlledReplica:
         record = self.replica.canister_record(canister_id)
         deadline = 0 if record is None else record.global_timer_ns
         return deadline != 0 and deadline <= max(self.replica.time_ns + 1, self.clock.now_ns)
+
+
+def prune_compiled_modules(directory: Path, keep: int = MAX_CACHED_MODULES) -> None:
+    """Delete all but the ``keep`` most recently written compiled modules (``*.cwasm``)
+    in ``directory``; another process may be pruning or reading them too."""
+
+    def written(path: Path) -> float:
+        try:
+            return path.stat().st_mtime
+        except FileNotFoundError:
+            return 0.0
+
+    for stale in sorted(directory.glob("*.cwasm"), key=written, reverse=True)[keep:]:
+        with contextlib.suppress(FileNotFoundError):
+            stale.unlink()
 
 
 _shared: ControlledReplica | None = None
