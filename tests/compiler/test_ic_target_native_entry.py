@@ -55,10 +55,38 @@ CONTROLLER = Principal.self_authenticating(b"native entry test controller")
 APP = '''"""Methods of every shape the IC target's native entry handles, and some it does not."""
 
 from icframework.sdk import (
-    Reject, ic, int8, int16, int32, int64, nat, nat8, nat16, nat32, nat64, query, update,
+    Reject, StableBTreeMap, StableCell, ic, int8, int16, int32, int64, nat, nat8, nat16, nat32,
+    nat64, query, update,
 )
 
 seen: list[str] = []
+notes = StableBTreeMap[str, str]("notes")
+total = StableCell[nat64]("total", default=0)
+
+
+@update
+def note(key: str, value: str) -> nat64:
+    notes[key] = value
+    total.set(total.get() + len(value))
+    return total.get()
+
+
+@query
+def note_in_a_query(key: str, value: str) -> nat64:
+    notes[key] = value  # a query's writes are dropped
+    total.set(total.get() + len(value))
+    return total.get()
+
+
+@query
+def read_note(key: str) -> str | None:
+    return notes.get(key)
+
+
+@update
+def forget(key: str) -> nat64:
+    del notes[key]
+    return len(notes)
 
 
 @query
@@ -264,7 +292,7 @@ def _trap_line(message: str) -> str:
 
 def _python_outcome(local: LocalCanister, kind: str, method: str, arg: bytes) -> tuple[str, str]:
     try:
-        outcome = local.run(kind, method, arg, caller=CONTROLLER)
+        outcome = local.run(kind, method, arg, caller=CONTROLLER, commit=kind != "query")
     except Trapped as exc:
         return "trap", _trap_line(exc.message)
     if isinstance(outcome, Reply):
@@ -293,6 +321,31 @@ def test_the_native_entry_answers_as_the_python_runner(
 ) -> None:
     expected = _python_outcome(local, kind, method, arg)
     assert _ic_outcome(replica, canister, kind, method, arg) == expected
+
+
+WRITES: list[tuple[str, str, bytes]] = [
+    ("update", "note", _raw([TEXT, TEXT], ["a", "apple"])),
+    ("query", "read_note", _raw([TEXT], ["a"])),
+    ("query", "note_in_a_query", _raw([TEXT, TEXT], ["b", "banana"])),
+    ("query", "read_note", _raw([TEXT], ["b"])),
+    ("update", "note", _raw([TEXT, TEXT], ["a", "apricot"])),
+    ("update", "note", _raw([TEXT, TEXT], ["c", "cherry"])),
+    ("update", "forget", _raw([TEXT], ["a"])),
+    ("query", "read_note", _raw([TEXT], ["a"])),
+    ("query", "read_note", _raw([TEXT], ["c"])),
+    ("update", "forget", _raw([TEXT], ["zzz"])),  # a KeyError: a trap, nothing written
+    ("query", "read_note", _raw([TEXT], ["c"])),
+    ("update", "note", _raw([TEXT, TEXT], ["d", "date"])),
+]
+
+
+def test_writes_commit_on_updates_and_are_dropped_on_queries(
+    replica: Replica, canister: Principal, local: LocalCanister,
+) -> None:
+    ours = [_ic_outcome(replica, canister, kind, method, arg) for kind, method, arg in WRITES]
+    theirs = [_python_outcome(local, kind, method, arg) for kind, method, arg in WRITES]
+    assert ours == theirs
+    assert ours[-1] == ("reply", _raw([NAT64], [5 + 7 + 6 + 4]).hex())  # banana dropped
 
 
 def test_print_output_reaches_the_log_line_by_line(replica: Replica,

@@ -258,21 +258,70 @@ static PyObject *py_stable_grow(PyObject *self, PyObject *pages) {
 }
 
 /* stable_write(offset, data): data is bytes-like. */
-static PyObject *py_stable_write(PyObject *self, PyObject *args) {
-    unsigned long long offset;
+static PyObject *py_stable_write(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "stable_write(offset, data)");
+        return NULL;
+    }
+    unsigned long long offset = PyLong_AsUnsignedLongLong(args[0]);
+    if (offset == (unsigned long long)-1 && PyErr_Occurred()) return NULL;
+    if (PyBytes_CheckExact(args[1])) {
+        Py_ssize_t size = PyBytes_GET_SIZE(args[1]);
+        if (size > 0) ic0_stable64_write(offset, PTR(PyBytes_AS_STRING(args[1])), (uint64_t)size);
+        Py_RETURN_NONE;
+    }
     Py_buffer data;
-    if (!PyArg_ParseTuple(args, "Ky*", &offset, &data)) return NULL;
+    if (PyObject_GetBuffer(args[1], &data, PyBUF_SIMPLE) < 0) return NULL;
     if (data.len > 0) ic0_stable64_write(offset, PTR(data.buf), (uint64_t)data.len);
     PyBuffer_Release(&data);
     Py_RETURN_NONE;
 }
 
-static PyObject *py_stable_read(PyObject *self, PyObject *args) {
-    unsigned long long offset, size;
-    if (!PyArg_ParseTuple(args, "KK", &offset, &size)) return NULL;
+/* stable_read(offset, size) -> bytes */
+static PyObject *py_stable_read(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "stable_read(offset, size)");
+        return NULL;
+    }
+    unsigned long long offset = PyLong_AsUnsignedLongLong(args[0]);
+    if (offset == (unsigned long long)-1 && PyErr_Occurred()) return NULL;
+    unsigned long long size = PyLong_AsUnsignedLongLong(args[1]);
+    if (size == (unsigned long long)-1 && PyErr_Occurred()) return NULL;
     PyObject *out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)size);
     if (out != NULL && size > 0) ic0_stable64_read(PTR(PyBytes_AS_STRING(out)), offset, size);
     return out;
+}
+
+/* log_append(at, key, value, magic) -> end: the stable-memory log's record
+ * (u32 key length, u32 value length, key, value; little-endian) written at `at`, then
+ * the header (the 8-byte `magic` and the new end as a u64) at 0: one commit of one put
+ * (icframework.sdk.stable_log), two stable writes. The caller has grown stable memory. */
+static PyObject *py_log_append(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 4 || !PyBytes_CheckExact(args[1]) || !PyBytes_CheckExact(args[2]) ||
+        !PyBytes_CheckExact(args[3]) || PyBytes_GET_SIZE(args[3]) != 8) {
+        PyErr_SetString(PyExc_TypeError, "log_append(at, key: bytes, value: bytes, magic: bytes[8])");
+        return NULL;
+    }
+    unsigned long long at = PyLong_AsUnsignedLongLong(args[0]);
+    if (at == (unsigned long long)-1 && PyErr_Occurred()) return NULL;
+    uint32_t key_size = (uint32_t)PyBytes_GET_SIZE(args[1]);
+    uint32_t value_size = (uint32_t)PyBytes_GET_SIZE(args[2]);
+    size_t record = 8 + (size_t)key_size + value_size;
+    uint8_t small[256];
+    uint8_t *buffer = record <= sizeof small ? small : malloc(record);
+    if (buffer == NULL) return PyErr_NoMemory();
+    memcpy(buffer, &key_size, 4);
+    memcpy(buffer + 4, &value_size, 4);
+    memcpy(buffer + 8, PyBytes_AS_STRING(args[1]), key_size);
+    memcpy(buffer + 8 + key_size, PyBytes_AS_STRING(args[2]), value_size);
+    ic0_stable64_write(at, PTR(buffer), record);
+    if (buffer != small) free(buffer);
+    uint64_t end = at + record;
+    uint8_t header[16];
+    memcpy(header, PyBytes_AS_STRING(args[3]), 8);
+    memcpy(header + 8, &end, 8);
+    ic0_stable64_write(0, PTR(header), sizeof header);
+    return PyLong_FromUnsignedLongLong(end);
 }
 
 static PyObject *py_certified_data_set(PyObject *self, PyObject *data) {
@@ -451,8 +500,12 @@ static PyMethodDef ic0_methods[] = {
      "call_perform(callee, method, arg, cycles, env, cleanup) -> 0 or a reject code."},
     {"stable_size", py_stable_size, METH_NOARGS, "Stable memory size in 64 KiB pages."},
     {"stable_grow", py_stable_grow, METH_O, "Grow stable memory; previous size or -1."},
-    {"stable_write", py_stable_write, METH_VARARGS, "stable_write(offset, data)."},
-    {"stable_read", py_stable_read, METH_VARARGS, "stable_read(offset, size) -> bytes."},
+    {"stable_write", (PyCFunction)(void (*)(void))py_stable_write, METH_FASTCALL,
+     "stable_write(offset, data)."},
+    {"stable_read", (PyCFunction)(void (*)(void))py_stable_read, METH_FASTCALL,
+     "stable_read(offset, size) -> bytes."},
+    {"log_append", (PyCFunction)(void (*)(void))py_log_append, METH_FASTCALL,
+     "log_append(at, key, value, magic) -> end: one put's record and the log's header."},
     {"certified_data_set", py_certified_data_set, METH_O, "Set the certified data."},
     {"data_certificate", py_data_certificate, METH_NOARGS, "The data certificate or None."},
     {"time", py_time, METH_NOARGS, "The message time in nanoseconds."},
@@ -587,7 +640,7 @@ __attribute__((export_name("icf_load_app"))) int icf_load_app(uint32_t ptr, uint
 enum {
     E_CALL_METHOD, E_RUN, E_PENDING, E_STORE, E_OUTPUT, E_AFTER, E_FN, E_DECODE, E_ENCODE,
     E_START, E_OUTCOME_OF, E_KIND, E_NAME, E_ARG_PREFIX, E_ARG_OPS, E_RESULT_SHAPE,
-    E_RESULT_OP, E_GUARDS, E_FIELDS
+    E_RESULT_OP, E_GUARDS, E_SETTLE, E_FIELDS
 };
 enum { R_PYTHON = 0, R_NOTHING = 1, R_PRIM = 2, R_OPT_PRIM = 3 };
 #define MAX_FAST_ARGS 8
@@ -884,14 +937,15 @@ static void run_native_entry(PyObject *entry) {
     }
     end_message_context();
     PyObject *pending = PyTuple_GET_ITEM(entry, E_PENDING);
-    if (native_reply && PyDict_GET_SIZE(pending) == 0) {
+    if (native_reply) {
+        if (PyDict_GET_SIZE(pending) > 0) {  /* commit (an update) or drop (a query) */
+            PyObject *settled = PyObject_CallNoArgs(PyTuple_GET_ITEM(entry, E_SETTLE));
+            if (settled == NULL) trap_with_python_error();
+            Py_DECREF(settled);
+        }
         ic0_msg_reply_data_append(PTR(encoded.data), (uint32_t)encoded.size);
         ic0_msg_reply();
     } else {
-        if (native_reply) {
-            out = PyBytes_FromStringAndSize((const char *)encoded.data, (Py_ssize_t)encoded.size);
-            if (out == NULL) trap_with_python_error();
-        }
         if (PyBytes_CheckExact(out) && PyDict_GET_SIZE(pending) == 0) {
             ic0_msg_reply_data_append(PTR(PyBytes_AS_STRING(out)), (uint32_t)PyBytes_GET_SIZE(out));
             ic0_msg_reply();

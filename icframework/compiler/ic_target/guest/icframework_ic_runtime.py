@@ -114,6 +114,7 @@ _canister: Canister | None = None
 # The function each numbered export calls (the C side calls them straight from this
 # list, filled in place by `_load_app`).
 _entries: list[FastEntry | tuple[Any, ...]] = []
+_READ_ONLY_KINDS = frozenset({"query", "composite_query"})
 
 
 def _method_entry(canister: Canister, kind: str, method: str) -> FastEntry | tuple[Any, ...]:
@@ -122,16 +123,18 @@ def _method_entry(canister: Canister, kind: str, method: str) -> FastEntry | tup
     backend's `Ic0Backend.fast_entry` (the Python fallbacks: the whole call when the
     store is not loaded yet, the prepared runner when the method has guards, ``after``
     for replies with writes, rejects and ``await``s), then the method's `MethodParts`
-    (the function, checked codecs, the native shapes), `outcome_of`, the kind and name."""
+    (the function, checked codecs, the native shapes), `outcome_of`, the kind and name,
+    and what settles a native reply's writes (commit for an update, drop for a query)."""
     fast = _backend.fast_entry(canister, kind, method)
     parts = canister.method_parts(kind, method)
     if not isinstance(fast, tuple) or parts is None:
         return fast
     call_method, run, pending, store, output, after = fast
+    settle = _backend.discard if kind in _READ_ONLY_KINDS else _backend.commit
     return (call_method, run, pending, store, output, after, parts.fn, parts.decode,
             parts.encode, parts.start, outcome_of, sys.intern(kind), sys.intern(method),
             parts.arg_prefix, parts.arg_ops, parts.result_shape, parts.result_op,
-            parts.guards)
+            parts.guards, settle)
 
 
 class _AppFinder:
