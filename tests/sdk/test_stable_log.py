@@ -6,6 +6,7 @@ losing a value, also when a trap cuts a compaction short."""
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Callable
 
 import pytest
@@ -340,3 +341,29 @@ def test_a_trap_part_way_through_a_compaction_leaves_the_old_log(
         assert loaded(memory).end == end  # the old heap's index still reads the old log
     memory.trap_at = None
     assert contents(log) == model and contents(loaded(memory)) == model
+
+
+class AppendingMemory(StableMemory):
+    """Stable memory with ``log_append`` as ``_ic0`` has it (record and header at once)."""
+
+    def log_append(self, at: int, key: bytes, value: bytes, magic: bytes) -> int:
+        end = at + 8 + len(key) + len(value)
+        self.stable_write(at, struct.pack("<II", len(key), len(value)) + key + value)
+        self.stable_write(0, magic + struct.pack("<Q", end))
+        return end
+
+
+def test_a_single_put_writes_the_same_log_with_or_without_log_append() -> None:
+    plain, appending = StableMemory(), AppendingMemory()
+    logs = [loaded(plain), loaded(appending)]
+    for log in logs:
+        log.apply([(b"a", b"1")])
+        log.apply([(b"b", b"22")])
+        log.apply([(b"a", b"333")])  # an overwrite: the old record is dead
+        log.apply([(b"b", None)])
+        log.put(b"c", b"")
+    assert plain.stable_read(0, logs[0].end) == appending.stable_read(0, logs[1].end)
+    for log in logs:
+        assert contents(log) == {b"a": b"333", b"c": b""}
+        assert log.live_bytes == (8 + 1 + 3) + (8 + 1)
+    assert contents(loaded(appending)) == {b"a": b"333", b"c": b""}
