@@ -85,8 +85,12 @@ class ReplicaCanister:
     What differs, as on the IC: every message runs in a round of its own, and each round
     moves the time by at least a nanosecond; ingress messages carry no cycles; a call the
     canister makes is answered in later rounds of the same `update`; the IC target has no
-    events (`events` stays empty). ``module``: the app's code already loaded in this
-    interpreter (default: `load_app` of ``app_dir``), whose types encode and decode.
+    events (`events` stays empty). Not offered: ``inspect`` (the embedded `Replica` has
+    no check-only path for an ingress message) and `LocalCanister`'s hand-driven
+    inter-canister calls (``connect``, ``start_update``).
+
+    ``module``: the app's code already loaded in this interpreter (default:
+    `app_module` of ``app_dir``), whose types encode and decode.
     """
 
     def __init__(
