@@ -48,6 +48,7 @@ LAYERS: dict[str, int] = {
     "dashboard": 5,  # pages over the replica and the deploy record (names)
     "channels": 6,  # sockets: the canister socket, and the dashboard's live figures
     "apps": 4,
+    "testing": 4,  # the test driver: an app on any target (compiler, replica, sdk)
     "__init__": 0,
 }
 PURE = {"core", "abi", "candid", "sdk", "__init__"}
