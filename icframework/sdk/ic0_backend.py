@@ -262,17 +262,20 @@ class Ic0Backend:
 
     def message_context(self) -> bytes:
         """What tells this message from others for the DRBG (`randomness.Drbg.enter`):
-        its kind, whether it is replicated, its time, its method, its argument's
-        SHA-256 and, where the IC gives one, its caller; each length-prefixed."""
+        its kind, whether it is replicated, its time, its argument's SHA-256, its method
+        and, where the IC gives one, its caller (fixed widths, then the method's length:
+        no two contexts read alike)."""
         ic0 = self._ic0
         message = _ic.message
         kind = message.kind or self.kind
         method, arg = message.current
-        parts = [kind.encode(), b"%d" % ic0.in_replicated_execution(), b"%d" % ic0.time(),
-                 method.encode(), hashlib.sha256(arg).digest()]
-        if kind in _HAS_CALLER:
-            parts.append(bytes(ic0.msg_caller()))
-        return b"".join(len(part).to_bytes(4, "big") + part for part in parts)
+        name = method.encode()
+        return b"".join((
+            kind.encode(), b"\x00", b"\x01" if ic0.in_replicated_execution() else b"\x00",
+            int(ic0.time()).to_bytes(8, "big"), hashlib.sha256(arg).digest(),
+            len(name).to_bytes(4, "big"), name,
+            bytes(ic0.msg_caller()) if kind in _HAS_CALLER else b"",
+        ))
 
     def run_callback(self, env: int, which: int) -> None:
         """Run the response to call ``env``: ``which`` 0 reply, 1 reject, 2 cleanup (the

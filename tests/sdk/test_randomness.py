@@ -28,8 +28,10 @@ def test_the_drbg_is_deterministic_moves_on_and_mixes_what_it_is_given() -> None
     drawn = first.generate(100)
     assert len(drawn) == 100 and drawn == again.generate(100)
     assert first.generate(100) != drawn  # the key moved on
-    assert [len(randomness.Drbg(SEED).generate(n)) for n in (0, 1, 32, 33)] == [0, 1, 32, 33]
+    sizes = (0, 1, 32, 33, 64, 65, 200)
+    assert [len(randomness.Drbg(SEED).generate(n)) for n in sizes] == list(sizes)
     assert randomness.Drbg(SEED).generate(33)[:32] == randomness.Drbg(SEED).generate(32)
+    assert randomness.Drbg(SEED).generate(200)[:64] == randomness.Drbg(SEED).generate(64)
     assert randomness.Drbg(b"other").generate(32) != randomness.Drbg(SEED).generate(32)
     reseeded, entered = randomness.Drbg(SEED), randomness.Drbg(SEED)
     reseeded.reseed(b"more")
