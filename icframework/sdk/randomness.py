@@ -276,11 +276,17 @@ async def request() -> None:
     try:
         material = await _raw_rand()
     except Exception as exc:  # logged, and tried again (a trap would lose the retry)
+        backend = _backend.current_backend()
         state.pending = False
-        state.retry_after = _backend.current_backend().time() + RETRY_NS
-        _backend.current_backend().debug_print(
+        state.retry_after = deadline = backend.time() + RETRY_NS
+        backend.debug_print(
             f"randomness: raw_rand failed ({exc}); os.urandom stays unseeded, next try in "
             f"{RETRY_NS // 1_000_000_000} s")
+        # The global timer brings the retry (unless it is armed earlier: then the runtime
+        # arms it again after that timer message, see `retry_deadline`).
+        previous = backend.global_timer_set(deadline)
+        if previous and previous < deadline:
+            backend.global_timer_set(previous)
         return
     state.pending = False
     reseed(material)

@@ -164,6 +164,16 @@ def test_a_failed_request_is_logged_and_retried_later(local: LocalBackend) -> No
     assert "randomness: raw_rand failed" in local.logs[-1] and "out of cycles" in local.logs[-1]
     deadline = randomness.retry_deadline()
     assert deadline == local.time() + randomness.RETRY_NS
+    assert local.global_timer == deadline  # the global timer brings the retry
     assert not randomness.needs_seed()
     local.set_time(deadline)
     _start_request(local)
+
+
+def test_a_retry_keeps_an_earlier_timer(local: LocalBackend) -> None:
+    callback = _start_request(local)
+    earlier = local.time() + 5
+    local.global_timer_set(earlier)
+    local.reject = (2, "out of cycles")
+    calls.resume(REJECT_CALLBACK, str(callback), b"")
+    assert local.global_timer == earlier < randomness.retry_deadline()
