@@ -13,9 +13,17 @@ timer for "now" there; the next global-timer message (a round later) sends
 Until then `urandom` raises `SdkError` (`NOT_SEEDED`) instead of returning predictable
 bytes, and ``random`` keeps the seed the runtime gave it at install (the canister id
 and the time: different per canister and per upgrade, but predictable, so not for
-secrets). A failed ``raw_rand`` (e.g. too few cycles) is logged and tried again after
-`RETRY_NS`. After an upgrade the heap starts from the module's image again, unseeded,
-and a new ``raw_rand`` is fetched, so every value changes.
+secrets); ``random.Random()`` made without a seed takes one from ``random`` until then,
+from the DRBG after. A failed ``raw_rand`` (e.g. too few cycles) is logged and tried
+again after `RETRY_NS` (the global timer is armed for it). After an upgrade the heap
+starts from the module's image again, unseeded, and a new ``raw_rand`` is fetched, so
+every value changes.
+
+Why the global timer and not the first update that can ``await``: it needs no app
+code, the canister is seeded a round after install whether anyone calls it or not, and
+it takes no SDK timer (the app's timer ids and durable queue stay its own; the SDK's
+``run_due_timers`` simply finds nothing due). A heartbeat sends the request too, if the
+app has one. An update that cannot wait calls `seed` itself.
 
 The DRBG: a 32-byte key; ``n`` bytes are SHA-512(key ‖ 0x00 ‖ block counter) blocks,
 after which the key moves on to SHA-256(key ‖ 0x01) (backtracking resistance: bytes
