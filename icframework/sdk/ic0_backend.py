@@ -306,7 +306,11 @@ class Ic0Backend:
         saw is what is stored now (it moves on each write and on `discard`)."""
         pending = self.buffer.pending
         if len(pending) == 1:  # the common update: one write, nothing to sort
-            self.store.apply([pending.popitem()])
+            key, value = pending.popitem()
+            if value is None:
+                self.store.apply([(key, None)])
+            else:
+                self.store.put(key, value)
         elif pending:
             self.store.apply(self.buffer.changes())
             pending.clear()
@@ -378,7 +382,11 @@ class Ic0Backend:
 
     # ---- Backend: key-value store ------------------------------------------------------------
     def kv_get(self, key: bytes) -> bytes | None:
-        return self.buffer.get(key)
+        # `WriteBuffer.get` inlined: one Python frame less on every read.
+        pending = self.buffer.pending
+        if key in pending:
+            return pending[key]
+        return self.store.get(key)
 
     def kv_put(self, key: bytes, value: bytes) -> None:
         self.buffer.pending[bytes(key)] = bytes(value)

@@ -165,7 +165,7 @@ class StableLog:
         if found is None:
             return None
         offset, size = found
-        return bytes(self._stable.stable_read(offset, size)) if size else b""
+        return self._stable.stable_read(offset, size) if size else b""  # bytes already
 
     def scan(
         self, start: bytes, end: bytes | None, reverse: bool, limit: int

@@ -265,8 +265,7 @@ def test_inspect_message_accepts_and_refuses_ingress(
 def test_inspect_message_sees_the_method_name(
     built: IcBuild, replica: Replica, pair: tuple[Principal, Principal]
 ) -> None:
-    if ("ic0", "msg_method_name_size") not in {i[:2] for i in module_facts(built.wasm).imports}:
-        pytest.skip("the IC runtime's _ic0 has no msg_method_name yet (csrc/ic_runtime.c)")
+    assert ("ic0", "msg_method_name_size") in {i[:2] for i in module_facts(built.wasm).imports}
     first, _ = pair
     with pytest.raises(CanisterError) as caught:
         replica.submit(first, "forbidden", encode([], []), sender=USER)

@@ -27,6 +27,8 @@ IC0(msg_arg_data_size) uint32_t ic0_msg_arg_data_size(void);
 IC0(msg_arg_data_copy) void ic0_msg_arg_data_copy(uint32_t dst, uint32_t off, uint32_t size);
 IC0(msg_caller_size) uint32_t ic0_msg_caller_size(void);
 IC0(msg_caller_copy) void ic0_msg_caller_copy(uint32_t dst, uint32_t off, uint32_t size);
+IC0(msg_method_name_size) uint32_t ic0_msg_method_name_size(void);
+IC0(msg_method_name_copy) void ic0_msg_method_name_copy(uint32_t dst, uint32_t off, uint32_t size);
 IC0(msg_reject_code) uint32_t ic0_msg_reject_code(void);
 IC0(msg_reject_msg_size) uint32_t ic0_msg_reject_msg_size(void);
 IC0(msg_reject_msg_copy) void ic0_msg_reject_msg_copy(uint32_t dst, uint32_t off, uint32_t size);
@@ -144,6 +146,15 @@ static PyObject *py_msg_caller(PyObject *self, PyObject *unused) {
 
 static PyObject *py_canister_self(PyObject *self, PyObject *unused) {
     return copy_blob(ic0_canister_self_size, ic0_canister_self_copy);
+}
+
+/* In canister_inspect_message: the name of the method the ingress message calls. */
+static PyObject *py_msg_method_name(PyObject *self, PyObject *unused) {
+    PyObject *raw = copy_blob(ic0_msg_method_name_size, ic0_msg_method_name_copy);
+    if (raw == NULL) return NULL;
+    PyObject *text = PyUnicode_DecodeUTF8(PyBytes_AS_STRING(raw), PyBytes_GET_SIZE(raw), "replace");
+    Py_DECREF(raw);
+    return text;
 }
 
 static PyObject *py_msg_reject_code(PyObject *self, PyObject *unused) {
@@ -486,6 +497,8 @@ static PyMethodDef ic0_methods[] = {
     {"msg_arg_data", py_msg_arg_data, METH_NOARGS, "The message's argument bytes."},
     {"msg_caller", py_msg_caller, METH_NOARGS, "The caller's principal bytes."},
     {"canister_self", py_canister_self, METH_NOARGS, "This canister's principal bytes."},
+    {"msg_method_name", py_msg_method_name, METH_NOARGS,
+     "In inspect_message: the method the ingress message calls."},
     {"msg_reject_code", py_msg_reject_code, METH_NOARGS, "In a reject callback: the code."},
     {"msg_reject_msg", py_msg_reject_msg, METH_NOARGS, "In a reject callback: the message."},
     {"reply", py_reply, METH_O, "Reply with these bytes."},
