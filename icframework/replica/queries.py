@@ -3,20 +3,25 @@
 How it works: `QueryRunner.run` executes a canister's query method with changes
 discarded. A composite query runs with the query calls it makes, depth first and
 synchronously (`QueryRunner.composite`): the call graph shares one instruction budget,
-is at most `MAX_QUERY_CALL_DEPTH` deep and may not re-enter a canister (IC0517).
+is at most `MAX_QUERY_CALL_DEPTH` deep and may not re-enter a canister (IC0517). As
+on the IC, a canister's executions in the graph (the composite query and its callbacks)
+see each other's changes, which are all discarded when its part of the graph ends: a
+wasm canister's run inside `Sandbox.query_graph`, a Python canister keeps its
+continuations in the instance and discards each execution's key-value changes.
 Queries to the management canister go to the subnet's management handler.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from icframework.core import ErrorCode, RejectCode
 from icframework.core.ic0 import Context
 from icframework.replica.canisters import Canisters, canister_text
-from icframework.replica.execution.sandbox import ExecutionResult, Sandbox
+from icframework.replica.execution.sandbox import CanisterSandbox, ExecutionResult, Sandbox
 from icframework.replica.execution.system_api import Reject, Reply
 from icframework.replica.messages import RejectInfo
 from icframework.replica.state import CanisterStatus
@@ -105,12 +110,13 @@ class QueryRunner:
                   arg: bytes, data_certificate: bytes | None) -> QueryResult:
         """Run a composite query and the query calls it makes, depth first, synchronously.
 
-        Every execution is non-replicated (changes discarded). The call graph shares
-        ``graph``'s instruction budget (the query limit, or a lower budget) and may be at most
-        `MAX_QUERY_CALL_DEPTH` deep; a canister may not be re-entered (IC0517). Wasm
-        canisters' composite queries may reply directly but not make calls (their
-        continuation lives in a heap that non-replicated execution rolls back); Python
-        canisters keep continuations in the instance, so their calls work.
+        Every execution is non-replicated: a canister's executions in the graph keep
+        each other's changes (a wasm canister's continuation lives in its heap) until its
+        part of the graph ends, which discards them (`_graph_part`). The call graph shares
+        ``graph``'s instruction budget (the query limit, or a lower budget) and may be at
+        most `MAX_QUERY_CALL_DEPTH` deep; a canister may not be re-entered (IC0517). A
+        trap in a callback ends the canister's part with the trap; no cleanup callback
+        runs (nothing it does could outlive the query).
         """
         result = self._query_node(graph, sender, canister_id, method, arg, data_certificate, 0)
         return dataclasses.replace(result, instructions=graph.instructions)
@@ -142,70 +148,81 @@ class QueryRunner:
             )
         graph.active.add(canister_id)
         try:
-            export = (f"canister_composite_query {method}" if composite
-                      else f"canister_query {method}")
-            inp = self.canisters.execution_input(
-                state, Context.COMPOSITE_QUERY if composite else Context.QUERY, sender,
-                arg=arg, data_certificate=data_certificate if depth == 0 else None,
-                max_response_bytes=self.config.max_query_reply_bytes,
-            )
-            result = sandbox.execute(export, inp, graph.remaining, persist=False)
+            with _graph_part(sandbox):
+                return self._run_node(graph, sender, canister_id, sandbox, method, arg,
+                                      data_certificate, depth, composite)
+        finally:
+            graph.active.discard(canister_id)
+
+    def _run_node(self, graph: _QueryGraph, sender: bytes, canister_id: bytes,
+                  sandbox: CanisterSandbox, method: str, arg: bytes,
+                  data_certificate: bytes | None, depth: int, composite: bool) -> QueryResult:
+        """The executions of one canister's part of the graph: the query, then the callback
+        of each call it (or a callback) made, until one replies, rejects or traps."""
+        name = canister_text(canister_id)
+        state = self.canisters.states[canister_id]
+        export = (f"canister_composite_query {method}" if composite
+                  else f"canister_query {method}")
+        inp = self.canisters.execution_input(
+            state, Context.COMPOSITE_QUERY if composite else Context.QUERY, sender,
+            arg=arg, data_certificate=data_certificate if depth == 0 else None,
+            max_response_bytes=self.config.max_query_reply_bytes,
+        )
+        result = sandbox.execute(export, inp, graph.remaining, persist=False)
+        graph.instructions += result.instructions
+        graph.exhausted |= _ran_out(result)
+        if result.trap is not None or result.output is None:
+            return query_outcome(name, result, graph.instructions)
+        output = result.output
+        pending = list(output.calls)
+        while output.response is None and pending:
+            call = pending.pop(0)
+            if depth + 1 >= MAX_QUERY_CALL_DEPTH:
+                answer = query_reject(
+                    ErrorCode.QUERY_CALL_GRAPH_TOO_DEEP,
+                    f"Error from Canister {name}: Composite query call graph reached the "
+                    f"maximum depth of {MAX_QUERY_CALL_DEPTH}",
+                )
+            elif graph.remaining <= 0:
+                graph.exhausted = True
+                return query_reject(
+                    ErrorCode.QUERY_CALL_GRAPH_TOTAL_INSTRUCTION_LIMIT_EXCEEDED,
+                    f"Error from Canister {name}: Query call graph total instruction "
+                    f"limit of {graph.limit} exceeded",
+                    graph.instructions,
+                )
+            else:
+                answer = self._query_node(graph, canister_id, call.callee, call.method,
+                                          bytes(call.payload), None, depth + 1)
+            if answer.reject is None:
+                target = (call.reply_fun, call.reply_env)
+                callback_input = self.canisters.execution_input(
+                    state, Context.COMPOSITE_REPLY_CALLBACK, sender, arg=answer.reply or b"",
+                    max_response_bytes=self.config.max_query_reply_bytes,
+                )
+            else:
+                target = (call.reject_fun, call.reject_env)
+                callback_input = self.canisters.execution_input(
+                    state, Context.COMPOSITE_REJECT_CALLBACK, sender,
+                    reject_code=int(answer.reject.code), reject_message=answer.reject.message,
+                    max_response_bytes=self.config.max_query_reply_bytes,
+                )
+            result = sandbox.execute(target, callback_input, max(graph.remaining, 0),
+                                     persist=False)
             graph.instructions += result.instructions
             graph.exhausted |= _ran_out(result)
             if result.trap is not None or result.output is None:
                 return query_outcome(name, result, graph.instructions)
             output = result.output
-            pending = list(output.calls)
-            while output.response is None and pending:
-                if isinstance(sandbox, Sandbox):
-                    return query_reject(
-                        ErrorCode.CANISTER_CONTRACT_VIOLATION,
-                        f"Error from Canister {name}: calls from composite queries of wasm "
-                        "canisters are not supported by this replica yet",
-                        graph.instructions,
-                    )
-                call = pending.pop(0)
-                if depth + 1 >= MAX_QUERY_CALL_DEPTH:
-                    answer = query_reject(
-                        ErrorCode.QUERY_CALL_GRAPH_TOO_DEEP,
-                        f"Error from Canister {name}: Composite query call graph reached the "
-                        f"maximum depth of {MAX_QUERY_CALL_DEPTH}",
-                    )
-                elif graph.remaining <= 0:
-                    graph.exhausted = True
-                    return query_reject(
-                        ErrorCode.QUERY_CALL_GRAPH_TOTAL_INSTRUCTION_LIMIT_EXCEEDED,
-                        f"Error from Canister {name}: Query call graph total instruction "
-                        f"limit of {graph.limit} exceeded",
-                        graph.instructions,
-                    )
-                else:
-                    answer = self._query_node(graph, canister_id, call.callee, call.method,
-                                              bytes(call.payload), None, depth + 1)
-                if answer.reject is None:
-                    target = (call.reply_fun, call.reply_env)
-                    callback_input = self.canisters.execution_input(
-                        state, Context.COMPOSITE_REPLY_CALLBACK, sender, arg=answer.reply or b"",
-                        max_response_bytes=self.config.max_query_reply_bytes,
-                    )
-                else:
-                    target = (call.reject_fun, call.reject_env)
-                    callback_input = self.canisters.execution_input(
-                        state, Context.COMPOSITE_REJECT_CALLBACK, sender,
-                        reject_code=int(answer.reject.code), reject_message=answer.reject.message,
-                        max_response_bytes=self.config.max_query_reply_bytes,
-                    )
-                result = sandbox.execute(target, callback_input, max(graph.remaining, 0),
-                                         persist=False)
-                graph.instructions += result.instructions
-                graph.exhausted |= _ran_out(result)
-                if result.trap is not None or result.output is None:
-                    return query_outcome(name, result, graph.instructions)
-                output = result.output
-                pending.extend(output.calls)
-            return query_outcome(name, result, graph.instructions)
-        finally:
-            graph.active.discard(canister_id)
+            pending.extend(output.calls)
+        return query_outcome(name, result, graph.instructions)
+
+
+def _graph_part(sandbox: CanisterSandbox) -> AbstractContextManager[None]:
+    """The scope of a canister's part of a query graph: a wasm canister's executions keep
+    each other's changes and lose them all at its end (`Sandbox.query_graph`); a Python
+    canister's need nothing (`ComponentSandbox` keeps continuations in the instance)."""
+    return sandbox.query_graph() if isinstance(sandbox, Sandbox) else nullcontext()
 
 
 def query_reject(code: ErrorCode, message: str, instructions: int = 0) -> QueryResult:

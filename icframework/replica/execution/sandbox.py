@@ -12,6 +12,13 @@ the memory grew in a rolled-back execution, the sandbox re-instantiates the modu
 restores the committed image. An instrumented module marks written pages in a bitmap
 whose marking instructions burn fuel but are not counted (`_instructions_used`).
 
+A composite query's executions of one canister (the query and its reply and reject
+callbacks) run inside `Sandbox.query_graph`: they see each other's heap, globals and
+stable memory (the continuation a call leaves in the heap must be there for its
+callback), and the committed state comes back once, when the canister's part of the
+graph ends, however it ends. The marks and the stable-memory undo log simply accumulate
+across those executions, so that restoring costs what one execution's would.
+
 Limits: table mutations at run time (``table.set``/``grow``) are not checkpointed; no
 toolchain we know emits them for canisters.
 """
@@ -19,7 +26,9 @@ toolchain we know emits them for canisters.
 from __future__ import annotations
 
 import ctypes
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
@@ -27,6 +36,7 @@ import wasmtime
 
 from icframework.core import ErrorCode
 from icframework.core.ic0 import IC0_FUNCTIONS
+from icframework.replica.errors import ReplicaError
 from icframework.replica.execution.engine import (
     ExecutionEngine,
     HostCallback,
@@ -236,6 +246,11 @@ class Sandbox:
         self._host_callbacks: list[HostCallback] = []
         self.checkpoint = HeapImage(module)
         """The committed heap and globals, and the pages written since (see `HeapImage`)."""
+        self._lock = threading.RLock()
+        """Held by `execute` and for a whole `query_graph`: an execution from another
+        thread waits until the graph's changes are gone."""
+        self._graphs = 0
+        """How many `query_graph` scopes are open (nested ones are part of the outermost)."""
         if image is not None:
             self.restore_image(image, global_values or {})
             return
@@ -408,6 +423,46 @@ class Sandbox:
         image, global_values = cast("tuple[bytes, dict[int, Any]]", snapshot)
         self.restore_image(image, global_values)
 
+    # -- composite query graphs ----------------------------------------------------------------
+
+    @contextmanager
+    def query_graph(self) -> Iterator[None]:
+        """Keep the changes of the non-replicated executions inside, and discard them all
+        at the end.
+
+        For a composite query's executions of this canister: the query and the reply and
+        reject callbacks of the calls it makes. Each sees the heap, globals and stable
+        memory the previous one left (a continuation left in the heap before a call is
+        there for its callback); on leaving the scope, however it is left (a reply, a
+        reject, a trap, a budget used up, an exception), heap, globals and stable memory
+        are restored to the committed state once. Executions inside must pass
+        ``persist=False``; an execution that traps inside is not rolled back on its own:
+        its changes go with the rest when the scope ends, so the caller ends the
+        canister's part of the graph at a trap. A nested scope is part of the outermost.
+
+        No one else sees the intermediate state: the scope holds the sandbox's lock
+        throughout, and `execute` takes it, so an execution from another thread waits for
+        the graph to end. In the replica it never waits: all work on a replica runs one
+        piece at a time (the replica service's thread, or a caller holding it inline; a
+        subnet copy's lock), and a composite query is one piece of work, so nothing
+        interleaves with its graph. Holding the live instance costs nothing more, where a
+        private copy of the instance would cost a heap copy per query.
+
+        Raises `ReplicaError` if a stable-memory transaction is already open.
+        """
+        with self._lock:
+            outermost = not self._graphs
+            if outermost:
+                self.stable.begin()
+            self._graphs += 1
+            try:
+                yield
+            finally:
+                self._graphs -= 1
+                if outermost:
+                    self.stable.rollback()
+                    self._rollback_heap()
+
     # -- execution ------------------------------------------------------------------------------
 
     def has_export(self, name: str) -> bool:
@@ -424,11 +479,42 @@ class Sandbox:
         """Run an export (by name) or a table callback ``(index, env)`` atomically.
 
         With ``persist`` and no trap, heap, globals and stable memory changes are
-        committed; otherwise they are all rolled back. Effects for the subnet are in the
-        result's ``output``.
+        committed; otherwise they are all rolled back, or, inside `query_graph`, kept for
+        the graph's next executions until it ends. Effects for the subnet are in the
+        result's ``output``. Raises `ReplicaError` for ``persist`` inside `query_graph`.
         """
+        with self._lock:
+            if not self._graphs:
+                return self._execute(target, inp, instruction_limit, persist=persist)
+            if persist:
+                raise ReplicaError(
+                    f"Sandbox.execute({target!r}, persist=True) inside a query graph: nothing "
+                    "of a query may persist; pass persist=False or leave `query_graph` first"
+                )
+            api = self._begin(inp, instruction_limit, target if isinstance(target, str) else "")
+            trap, instructions = self._run(api, target, instruction_limit)
+            return _result(api, trap, instructions)
+
+    def _execute(
+        self, target: str | tuple[int, int], inp: ExecutionInput, instruction_limit: int, *,
+        persist: bool,
+    ) -> ExecutionResult:
+        """`execute` outside a query graph: commit or roll back this execution alone."""
         api = self._begin(inp, instruction_limit, target if isinstance(target, str) else "")
         self.stable.begin()
+        trap, instructions = self._run(api, target, instruction_limit)
+        if trap is None and persist:
+            self.checkpoint.commit()
+            self.stable.commit()
+        else:
+            self.stable.rollback()
+            self._rollback_heap()
+        return _result(api, trap, instructions)
+
+    def _run(self, api: SystemApi, target: str | tuple[int, int],
+             instruction_limit: int) -> tuple[CanisterTrap | None, int]:
+        """Invoke ``target`` under ``api`` (begun by `_begin`): its trap, if any, and its
+        instructions (the count, at most the limit, less host-call complexity)."""
         trap: CanisterTrap | None = None
         try:
             self._invoke(target)
@@ -438,26 +524,12 @@ class Sandbox:
             trap = self._translate_trap(exc, instruction_limit)
         except wasmtime.WasmtimeError as exc:
             trap = CanisterTrap(ErrorCode.CANISTER_TRAPPED, f"Canister trapped: {exc}")
-        complexity = api.complexity
         used = self._instructions_used()
         self._reset_overhead()
         if trap is None and used > instruction_limit:
             trap = instruction_limit_trap(instruction_limit)
-        instructions = max(0, min(used, instruction_limit) - complexity)
         self._api = None
-        if trap is None and persist:
-            self.checkpoint.commit()
-            self.stable.commit()
-            output = api.finish()
-            output.instructions = instructions
-            return ExecutionResult(output, None, instructions, complexity)
-        self.stable.rollback()
-        self._rollback_heap()
-        if trap is not None:
-            return ExecutionResult(None, trap, instructions, complexity)
-        output = api.finish()
-        output.instructions = instructions
-        return ExecutionResult(output, None, instructions, complexity)
+        return trap, max(0, min(used, instruction_limit) - api.complexity)
 
     def _invoke(self, target: str | tuple[int, int]) -> None:
         if isinstance(target, str):
@@ -503,3 +575,11 @@ class Sandbox:
             reason = str(exc).strip().splitlines()[0]
         return CanisterTrap(ErrorCode.CANISTER_TRAPPED, f"Canister trapped: {reason}")
 
+
+def _result(api: SystemApi, trap: CanisterTrap | None, instructions: int) -> ExecutionResult:
+    """The `ExecutionResult` of an execution under ``api``: its trap, or its effects."""
+    if trap is not None:
+        return ExecutionResult(None, trap, instructions, api.complexity)
+    output = api.finish()
+    output.instructions = instructions
+    return ExecutionResult(output, None, instructions, api.complexity)
