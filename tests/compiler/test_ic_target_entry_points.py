@@ -272,10 +272,6 @@ def test_inspect_message_sees_the_method_name(
     assert caught.value.error_code == ErrorCode.CANISTER_REJECTED_MESSAGE
 
 
-@pytest.mark.xfail(raises=CanisterError, strict=True, reason=(
-    "the replica refuses calls from composite queries of wasm canisters: it rolls back the "
-    "heap after each non-replicated execution, where the continuation lives "
-    "(icframework/replica/queries.py)"))
 def test_a_composite_query_calls_a_query_of_another_canister(
     replica: Replica, pair: tuple[Principal, Principal]
 ) -> None:
