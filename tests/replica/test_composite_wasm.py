@@ -63,6 +63,9 @@ persistent actor Front {
 
   public query func state() : async (Nat, Nat, Nat64) { (base, marker, Prim.regionSize(region)) };
 
+  /// What `catch_refusal` calls when given this canister: a loop, so it never runs.
+  public query func refuse() : async Nat { Prim.trap("front: refused") };
+
   /// Our base plus the store's value.
   public composite query func combined(p : Principal) : async Nat {
     base + (await store(p).get());
@@ -221,6 +224,28 @@ def test_a_reject_of_the_callee_reaches_the_reject_callback(
     answer = query(replica, front, "catch_refusal", [PRINCIPAL], [store], [TEXT])
     assert answer.startswith("9 ") and "store: refused" in answer
     assert state(replica, front) == (100, 0, 0)
+
+
+def test_a_call_back_into_the_caller_is_a_loop_rejected_to_its_callback(
+    world: tuple[Replica, Principal, Principal]
+) -> None:
+    replica, _, front = world
+    answer = query(replica, front, "catch_refusal", [PRINCIPAL], [front], [TEXT])
+    assert answer.startswith("9 ") and "Loop detected" in answer
+    assert state(replica, front) == (100, 0, 0)
+
+
+def test_a_graph_out_of_budget_leaves_no_trace(
+    world: tuple[Replica, Principal, Principal]
+) -> None:
+    replica, store, front = world
+    arg = encode([PRINCIPAL, NAT], [store, 42])
+    full = replica.run_query(front, "marked", arg)
+    assert full.reply is not None and not full.out_of_budget
+    short = replica.run_query(front, "marked", arg, instruction_limit=full.instructions - 1)
+    assert short.out_of_budget and short.reply is None
+    assert state(replica, front) == (100, 0, 0)
+    assert replica.run_query(front, "marked", arg).reply == full.reply
 
 
 def test_heap_grown_before_the_call_is_there_after_it_and_then_gone(
