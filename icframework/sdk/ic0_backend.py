@@ -124,6 +124,10 @@ class Ic0Backend:
         # The SDK's callback ids by the 32-bit env the IC hands back to the callbacks.
         self._callbacks: dict[int, int] = {}
         self.generation = 0  # see `Backend.generation`; `set_backend` renumbers it
+        native_put = getattr(ic0, "kv_put", None)
+        if native_put is not None:  # `kv_put` in C: the same steps, no Python frame
+            self.kv_put = functools.partial(  # type: ignore[method-assign]
+                native_put, self, self.buffer.pending)
         if guard_randomness:
             randomness.install(self.message_context)
 

@@ -15,13 +15,12 @@ import hashlib
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 import wasmtime
 
-from icframework.candid import BLOB, BOOL, NAT, NAT64, PRINCIPAL, TEXT, CandidType, Opt
-from icframework.candid.binary import decode, encode
+from icframework.candid import BLOB, BOOL, NAT, NAT64, PRINCIPAL, TEXT, Opt
+from icframework.candid.binary import encode
 from icframework.compiler.app_build import BuildError
 from icframework.compiler.ic_limits import check_ic_limits
 from icframework.compiler.ic_target import IcBuild, build_ic_module
@@ -29,13 +28,20 @@ from icframework.core import ErrorCode, Principal
 from icframework.replica.embedded import Replica
 from icframework.replica.errors import CanisterError
 from icframework.sdk.ic0_backend import EVENTS_UNSUPPORTED
+from tests.compiler.ic_target_support import (
+    CACHE,
+    CONTROLLER,
+    USER,
+    build_app,
+    call,
+    install,
+    open_replica,
+    write_app,
+)
 from tests.node import requires_node
 
 pytestmark = requires_node  # wasm-merge (binaryen) runs on node
 
-CACHE = Path(__file__).resolve().parents[2] / ".build" / "ic"
-CONTROLLER = Principal.self_authenticating(b"ic target test controller")
-USER = Principal.self_authenticating(b"ic target test user")
 
 APP = '''"""A counter and a notes map on stable memory, for the IC-target tests."""
 
@@ -154,38 +160,19 @@ def dice() -> nat:
 '''
 
 
-def write_app(directory: Path, source: str = APP) -> Path:
-    app = directory / "icapp"
-    app.mkdir(parents=True, exist_ok=True)
-    (app / "canister.py").write_text(source, encoding="utf-8")
-    return app
-
-
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> IcBuild:
-    app = write_app(tmp_path_factory.mktemp("ic-app"))
-    return build_ic_module(app, cache_dir=CACHE, progress=None)
+    return build_app(tmp_path_factory, APP)
 
 
 @pytest.fixture(scope="module")
 def replica(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Replica]:
-    with Replica.open(tmp_path_factory.mktemp("ic-replica")) as opened:
-        yield opened
+    yield from open_replica(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
 def canister(replica: Replica, built: IcBuild) -> Principal:
-    created = replica.create_canister(sender=CONTROLLER)
-    replica.install_code(created, built.gzipped, b"DIDL\x00\x00", sender=CONTROLLER)
-    return created
-
-
-def call(replica: Replica, canister: Principal, method: str, types: list[CandidType],
-         values: list[Any], result: CandidType, *, query: bool = False,
-         sender: Principal = CONTROLLER) -> Any:
-    run = replica.query if query else replica.update
-    raw = run(canister, method, encode(types, values), sender=sender)
-    return decode(raw, [result])[0]
+    return install(replica, built)
 
 
 def test_module_imports_only_ic0_and_meets_the_ic_limits(built: IcBuild) -> None:
@@ -288,7 +275,7 @@ def test_random_is_seeded_per_canister(
 
 
 def test_builds_are_reproducible_and_cached(tmp_path: Path, built: IcBuild) -> None:
-    app = write_app(tmp_path / "source")
+    app = write_app(tmp_path / "source", APP)
     again = build_ic_module(app, cache_dir=CACHE, progress=None)
     assert again.cached and again.wasm == built.wasm
     # A fresh app cache (the shared base reused): the same bytes, and the same gzip.

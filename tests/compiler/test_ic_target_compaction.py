@@ -11,22 +11,24 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
 
 import pytest
 
-from icframework.candid import BLOB, NAT64, TEXT, CandidType, Opt, Vec
-from icframework.candid.binary import decode, encode
-from icframework.compiler.ic_target import IcBuild, build_ic_module
+from icframework.candid import BLOB, NAT64, TEXT, Opt, Vec
+from icframework.compiler.ic_target import IcBuild
 from icframework.core import Principal
 from icframework.replica.embedded import Replica
+from tests.compiler.ic_target_support import (
+    CONTROLLER,
+    build_app,
+    call,
+    install,
+    open_replica,
+)
 from tests.node import requires_node
 
 pytestmark = requires_node  # wasm-merge (binaryen) runs on node
 
-CACHE = Path(__file__).resolve().parents[2] / ".build" / "ic"
-CONTROLLER = Principal.self_authenticating(b"ic target compaction test controller")
 HEADER = 16  # the log's header: magic and end
 
 APP = '''"""Values overwritten many times, for the IC target's log-compaction tests."""
@@ -72,30 +74,17 @@ def compact() -> list[nat64]:
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> IcBuild:
-    app = tmp_path_factory.mktemp("ic-compaction-app") / "compactapp"
-    app.mkdir()
-    (app / "canister.py").write_text(APP, encoding="utf-8")
-    return build_ic_module(app, cache_dir=CACHE, progress=None)
+    return build_app(tmp_path_factory, APP, "compactapp")
 
 
 @pytest.fixture(scope="module")
 def replica(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Replica]:
-    with Replica.open(tmp_path_factory.mktemp("ic-compaction-replica")) as opened:
-        yield opened
+    yield from open_replica(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
 def canister(replica: Replica, built: IcBuild) -> Principal:
-    created = replica.create_canister(sender=CONTROLLER)
-    replica.install_code(created, built.gzipped, b"DIDL\x00\x00", sender=CONTROLLER)
-    return created
-
-
-def call(replica: Replica, canister: Principal, method: str, types: list[CandidType],
-         values: list[Any], result: CandidType | None, *, query: bool = False) -> Any:
-    run = replica.query if query else replica.update
-    raw = run(canister, method, encode(types, values), sender=CONTROLLER)
-    return decode(raw, [result])[0] if result is not None else None
+    return install(replica, built)
 
 
 def put(replica: Replica, canister: Principal, key: str, value: bytes) -> None:

@@ -45,12 +45,11 @@ from icframework.replica.errors import CanisterError
 from icframework.replica.message_execution import RoundReport
 from icframework.sdk import LocalCanister, Trapped
 from icframework.sdk.dispatch import Rejected, Reply
+from tests.compiler.ic_target_support import CACHE, CONTROLLER, install, open_replica, write_app
 from tests.node import requires_node
 
 pytestmark = requires_node  # wasm-merge (binaryen) runs on node
 
-CACHE = Path(__file__).resolve().parents[2] / ".build" / "ic"
-CONTROLLER = Principal.self_authenticating(b"native entry test controller")
 
 APP = '''"""Methods of every shape the IC target's native entry handles, and some it does not."""
 
@@ -242,10 +241,7 @@ CASES: list[tuple[str, str, bytes]] = [
 
 @pytest.fixture(scope="module")
 def app_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    app = tmp_path_factory.mktemp("native-entry") / "shapes"
-    app.mkdir()
-    (app / "canister.py").write_text(APP, encoding="utf-8")
-    return app
+    return write_app(tmp_path_factory.mktemp("native-entry"), APP, "shapes")
 
 
 @pytest.fixture(scope="module")
@@ -255,15 +251,12 @@ def built(app_dir: Path) -> IcBuild:
 
 @pytest.fixture(scope="module")
 def replica(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Replica]:
-    with Replica.open(tmp_path_factory.mktemp("native-entry-replica")) as opened:
-        yield opened
+    yield from open_replica(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
 def canister(replica: Replica, built: IcBuild) -> Principal:
-    created = replica.create_canister(sender=CONTROLLER)
-    replica.install_code(created, built.gzipped, b"DIDL\x00\x00", sender=CONTROLLER)
-    return created
+    return install(replica, built)
 
 
 @pytest.fixture(scope="module")

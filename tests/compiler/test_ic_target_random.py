@@ -16,12 +16,12 @@ import pytest
 
 from icframework.candid import BOOL, NAT, TEXT, CandidType
 from icframework.candid.binary import decode, encode
-from icframework.compiler.ic_target import IcBuild, build_ic_module
+from icframework.compiler.ic_target import IcBuild
 from icframework.core import Principal
 from icframework.replica.embedded import Replica
 from icframework.replica.errors import CanisterError
 from icframework.sdk.randomness import NOT_SEEDED
-from tests.compiler.test_ic_target import CACHE, CONTROLLER, write_app
+from tests.compiler.ic_target_support import CONTROLLER, build_app, install, open_replica
 from tests.node import requires_node
 
 pytestmark = requires_node  # wasm-merge (binaryen) runs on node
@@ -87,20 +87,12 @@ async def seed_now() -> bool:
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> IcBuild:
-    app = write_app(tmp_path_factory.mktemp("ic-random-app"), APP)
-    return build_ic_module(app, cache_dir=CACHE, progress=None)
+    return build_app(tmp_path_factory, APP, "randomapp")
 
 
 @pytest.fixture(scope="module")
 def replica(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Replica]:
-    with Replica.open(tmp_path_factory.mktemp("ic-random-replica")) as opened:
-        yield opened
-
-
-def install(replica: Replica, built: IcBuild) -> Principal:
-    created = replica.create_canister(sender=CONTROLLER)
-    replica.install_code(created, built.gzipped, b"DIDL\x00\x00", sender=CONTROLLER)
-    return created
+    yield from open_replica(tmp_path_factory)
 
 
 def call(replica: Replica, canister: Principal, method: str, result: CandidType, *,

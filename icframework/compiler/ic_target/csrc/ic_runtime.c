@@ -303,6 +303,41 @@ static PyObject *py_stable_read(PyObject *self, PyObject *const *args, Py_ssize_
     return out;
 }
 
+/* kv_put(backend, pending, key, value): `Ic0Backend.kv_put` natively (the write waits in
+ * `pending` for the commit; the backend's `generation` moves on). */
+static PyObject *py_kv_put(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    static PyObject *generation_name, *one;
+    if (nargs != 4) {
+        PyErr_SetString(PyExc_TypeError, "kv_put(backend, pending, key, value)");
+        return NULL;
+    }
+    if (generation_name == NULL) {
+        generation_name = PyUnicode_InternFromString("generation");
+        one = PyLong_FromLong(1);
+        if (generation_name == NULL || one == NULL) return NULL;
+    }
+    PyObject *key = PyBytes_CheckExact(args[2]) ? Py_NewRef(args[2]) : PyBytes_FromObject(args[2]);
+    if (key == NULL) return NULL;
+    PyObject *value = PyBytes_CheckExact(args[3]) ? Py_NewRef(args[3]) : PyBytes_FromObject(args[3]);
+    if (value == NULL) {
+        Py_DECREF(key);
+        return NULL;
+    }
+    int failed = PyDict_SetItem(args[1], key, value);
+    Py_DECREF(key);
+    Py_DECREF(value);
+    if (failed < 0) return NULL;
+    PyObject *generation = PyObject_GetAttr(args[0], generation_name);
+    if (generation == NULL) return NULL;
+    PyObject *next = PyNumber_Add(generation, one);
+    Py_DECREF(generation);
+    if (next == NULL) return NULL;
+    failed = PyObject_SetAttr(args[0], generation_name, next);
+    Py_DECREF(next);
+    if (failed < 0) return NULL;
+    Py_RETURN_NONE;
+}
+
 /* log_append(at, key, value, magic) -> end: the stable-memory log's record
  * (u32 key length, u32 value length, key, value; little-endian) written at `at`, then
  * the header (the 8-byte `magic` and the new end as a u64) at 0: one commit of one put
@@ -449,7 +484,9 @@ static PyObject *py_debug_pending(PyObject *self, PyObject *unused) {
  * `current` (icframework.sdk.ic._Message). Bound once at build time (`bind_slots`), so a
  * message reads and writes them without an attribute lookup. */
 static Py_ssize_t loaded_offset = -1, kind_offset = -1, current_offset = -1;
-static PyObject *message_object, *no_message, *empty_text;
+static Py_ssize_t end_offset = -1, pages_offset = -1, where_offset = -1, keys_offset = -1,
+                  live_offset = -1;
+static PyObject *message_object, *no_message, *empty_text, *update_kind;
 
 static Py_ssize_t slot_offset(PyObject *obj, const char *name) {
     PyObject *descr = PyObject_GetAttrString((PyObject *)Py_TYPE(obj), name);
@@ -471,6 +508,11 @@ static PyObject *py_bind_slots(PyObject *self, PyObject *args) {
     PyObject *store, *message, *none_message;
     if (!PyArg_ParseTuple(args, "OOO", &store, &message, &none_message)) return NULL;
     if ((loaded_offset = slot_offset(store, "loaded")) < 0) return NULL;
+    if ((end_offset = slot_offset(store, "end")) < 0) return NULL;
+    if ((pages_offset = slot_offset(store, "_pages")) < 0) return NULL;
+    if ((where_offset = slot_offset(store, "_where")) < 0) return NULL;
+    if ((keys_offset = slot_offset(store, "_keys")) < 0) return NULL;
+    if ((live_offset = slot_offset(store, "live_bytes")) < 0) return NULL;
     if ((kind_offset = slot_offset(message, "kind")) < 0) return NULL;
     if ((current_offset = slot_offset(message, "current")) < 0) return NULL;
     Py_INCREF(message);
@@ -478,6 +520,7 @@ static PyObject *py_bind_slots(PyObject *self, PyObject *args) {
     message_object = message;
     no_message = none_message;
     empty_text = PyUnicode_InternFromString("");
+    update_kind = PyUnicode_InternFromString("update");
     Py_RETURN_NONE;
 }
 
@@ -517,6 +560,8 @@ static PyMethodDef ic0_methods[] = {
      "stable_write(offset, data)."},
     {"stable_read", (PyCFunction)(void (*)(void))py_stable_read, METH_FASTCALL,
      "stable_read(offset, size) -> bytes."},
+    {"kv_put", (PyCFunction)(void (*)(void))py_kv_put, METH_FASTCALL,
+     "kv_put(backend, pending, key, value): a write waiting for the commit."},
     {"log_append", (PyCFunction)(void (*)(void))py_log_append, METH_FASTCALL,
      "log_append(at, key, value, magic) -> end: one put's record and the log's header."},
     {"certified_data_set", py_certified_data_set, METH_O, "Set the certified data."},
@@ -886,6 +931,87 @@ static int encode_fast(PyObject *entry, PyObject *result, Out *out) {
     }
 }
 
+/* The commit of an update that wrote one value: `StableLog.put` natively (the same index
+ * changes, record and header), when stable memory need not grow. 1 done, 0 not this case
+ * (Python commits: nothing was changed here), -1 a Python error. */
+static int bytes_less(PyObject *a, PyObject *b) {
+    Py_ssize_t na = PyBytes_GET_SIZE(a), nb = PyBytes_GET_SIZE(b);
+    int cmp = memcmp(PyBytes_AS_STRING(a), PyBytes_AS_STRING(b), (size_t)(na < nb ? na : nb));
+    return cmp < 0 || (cmp == 0 && na < nb);
+}
+
+static int commit_one(PyObject *store, PyObject *pending) {
+    if (PyDict_GET_SIZE(pending) != 1) return 0;
+    Py_ssize_t pos = 0;
+    PyObject *key, *value;
+    PyDict_Next(pending, &pos, &key, &value);
+    if (!PyBytes_CheckExact(key) || !PyBytes_CheckExact(value)) return 0;
+    PyObject *end_obj = *slot(store, end_offset), *pages_obj = *slot(store, pages_offset);
+    PyObject *where = *slot(store, where_offset), *keys = *slot(store, keys_offset);
+    PyObject *live_obj = *slot(store, live_offset);
+    if (end_obj == NULL || pages_obj == NULL || where == NULL || keys == NULL ||
+        live_obj == NULL || !PyLong_CheckExact(end_obj) || !PyLong_CheckExact(pages_obj) ||
+        !PyDict_CheckExact(where) || !PyList_CheckExact(keys) || !PyLong_CheckExact(live_obj))
+        return 0;
+    unsigned long long start = PyLong_AsUnsignedLongLong(end_obj);
+    unsigned long long pages = PyLong_AsUnsignedLongLong(pages_obj);
+    long long live = PyLong_AsLongLong(live_obj);
+    if (PyErr_Occurred()) return -1;
+    uint32_t key_size = (uint32_t)PyBytes_GET_SIZE(key), size = (uint32_t)PyBytes_GET_SIZE(value);
+    uint64_t at = start + 8 + key_size, end = at + size;
+    if (end > pages * 65536ULL) return 0;  /* Python grows stable memory */
+    PyObject *old = PyDict_GetItemWithError(where, key);
+    if (old == NULL && PyErr_Occurred()) return -1;
+    Py_ssize_t insert_at = -1;
+    if (old == NULL) {
+        Py_ssize_t lo = 0, hi = PyList_GET_SIZE(keys);
+        while (lo < hi) {  /* bisect_left */
+            Py_ssize_t mid = (lo + hi) / 2;
+            PyObject *item = PyList_GET_ITEM(keys, mid);
+            if (!PyBytes_CheckExact(item)) return 0;
+            if (bytes_less(item, key)) lo = mid + 1; else hi = mid;
+        }
+        insert_at = lo;
+    } else if (!PyTuple_CheckExact(old) || PyTuple_GET_SIZE(old) != 2) {
+        return 0;
+    }
+    /* From here on only memory errors can fail, and they trap (the IC rolls back). */
+    PyObject *place = Py_BuildValue("(KI)", (unsigned long long)at, size);
+    if (place == NULL) return -1;
+    if (old == NULL) {
+        if (PyList_Insert(keys, insert_at, key) < 0) { Py_DECREF(place); return -1; }
+        live += (long long)(end - start);
+    } else {
+        long long old_size = PyLong_AsLongLong(PyTuple_GET_ITEM(old, 1));
+        live += (long long)size - old_size;
+        if (PyDict_DelItem(where, key) < 0) { Py_DECREF(place); return -1; }  /* re-inserted last */
+    }
+    int failed = PyDict_SetItem(where, key, place);
+    Py_DECREF(place);
+    if (failed < 0) return -1;
+    size_t record = 8 + (size_t)key_size + size;
+    uint8_t small[256];
+    uint8_t *buffer = record <= sizeof small ? small : malloc(record);
+    if (buffer == NULL) { PyErr_NoMemory(); return -1; }
+    memcpy(buffer, &key_size, 4);
+    memcpy(buffer + 4, &size, 4);
+    memcpy(buffer + 8, PyBytes_AS_STRING(key), key_size);
+    memcpy(buffer + 8 + key_size, PyBytes_AS_STRING(value), size);
+    ic0_stable64_write(start, PTR(buffer), record);
+    if (buffer != small) free(buffer);
+    uint8_t header[16] = {'I', 'C', 'F', 'K', 'V', '0', '0', '1'};
+    memcpy(header + 8, &end, 8);
+    ic0_stable64_write(0, PTR(header), sizeof header);
+    PyObject *end_value = PyLong_FromUnsignedLongLong(end), *live_value = PyLong_FromLongLong(live);
+    if (end_value == NULL || live_value == NULL) return -1;
+    slot_set(store, end_offset, end_value);
+    slot_set(store, live_offset, live_value);
+    Py_DECREF(end_value);
+    Py_DECREF(live_value);
+    PyDict_Clear(pending);
+    return 1;
+}
+
 static void end_message_context(void) {
     slot_set(message_object, kind_offset, empty_text);
     slot_set(message_object, current_offset, no_message);
@@ -952,9 +1078,16 @@ static void run_native_entry(PyObject *entry) {
     PyObject *pending = PyTuple_GET_ITEM(entry, E_PENDING);
     if (native_reply) {
         if (PyDict_GET_SIZE(pending) > 0) {  /* commit (an update) or drop (a query) */
-            PyObject *settled = PyObject_CallNoArgs(PyTuple_GET_ITEM(entry, E_SETTLE));
-            if (settled == NULL) trap_with_python_error();
-            Py_DECREF(settled);
+            int done = 0;
+            if (PyTuple_GET_ITEM(entry, E_KIND) == update_kind) {
+                done = commit_one(PyTuple_GET_ITEM(entry, E_STORE), pending);
+                if (done < 0) trap_with_python_error();
+            }
+            if (!done) {
+                PyObject *settled = PyObject_CallNoArgs(PyTuple_GET_ITEM(entry, E_SETTLE));
+                if (settled == NULL) trap_with_python_error();
+                Py_DECREF(settled);
+            }
         }
         ic0_msg_reply_data_append(PTR(encoded.data), (uint32_t)encoded.size);
         ic0_msg_reply();
