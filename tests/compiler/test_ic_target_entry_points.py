@@ -11,21 +11,27 @@ of it (the composite query and the cycles call go from one to the other).
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
-from icframework.candid import BLOB, BOOL, NAT, NAT64, PRINCIPAL, TEXT, CandidType, Opt, Vec
+from icframework.candid import BLOB, BOOL, NAT, NAT64, PRINCIPAL, TEXT, Opt, Vec
 from icframework.candid.binary import decode, encode
 from icframework.compiler.ic_limits import module_facts
-from icframework.compiler.ic_target import IcBuild, build_ic_module
+from icframework.compiler.ic_target import IcBuild
 from icframework.core import ErrorCode, Principal
 from icframework.protocol.certificate import verify_certificate
 from icframework.protocol.hashtree import lookup_value
 from icframework.replica.embedded import Replica
 from icframework.replica.errors import CanisterError
 from icframework.replica.gateway import Gateway, HttpRequest
-from tests.compiler.test_ic_target import CACHE, CONTROLLER, USER, write_app
+from tests.compiler.ic_target_support import (
+    CONTROLLER,
+    USER,
+    build_app,
+    call,
+    install,
+    open_replica,
+)
 from tests.node import requires_node
 
 BANNED = Principal.self_authenticating(b"ic target test banned")
@@ -193,32 +199,18 @@ def certificate() -> bytes | None:
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> IcBuild:
-    app = write_app(tmp_path_factory.mktemp("ic-entry-app"), APP)
-    return build_ic_module(app, cache_dir=CACHE, progress=None)
+    return build_app(tmp_path_factory, APP, "entryapp")
 
 
 @pytest.fixture(scope="module")
 def replica(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Replica]:
-    with Replica.open(tmp_path_factory.mktemp("ic-entry-replica")) as opened:
-        yield opened
+    yield from open_replica(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
 def pair(replica: Replica, built: IcBuild) -> tuple[Principal, Principal]:
     """Two canisters of the app, installed with counts 5 and 37."""
-    canisters = []
-    for start in (5, 37):
-        created = replica.create_canister(sender=CONTROLLER)
-        replica.install_code(created, built.gzipped, encode([NAT], [start]), sender=CONTROLLER)
-        canisters.append(created)
-    return canisters[0], canisters[1]
-
-
-def call(replica: Replica, canister: Principal, method: str, types: list[CandidType],
-         values: list[Any], result: CandidType, *, query: bool = False,
-         sender: Principal = CONTROLLER) -> Any:
-    run = replica.query if query else replica.update
-    return decode(run(canister, method, encode(types, values), sender=sender), [result])[0]
+    return install(replica, built, encode([NAT], [5])), install(replica, built, encode([NAT], [37]))
 
 
 class _ReplicaBackend:
