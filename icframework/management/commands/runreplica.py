@@ -159,15 +159,17 @@ class Command(BaseCommand):
             serve(host, port, access_log=options["access_log"], sock=listener,
                   server=options["server"])
         except KeyboardInterrupt:
-            # uvicorn shuts down gracefully on Ctrl-C, then re-raises the interrupt: that
-            # is the normal way to stop, not an error worth a traceback.
-            self.stdout.write("icframework replica stopped")
+            # uvicorn shuts down gracefully on Ctrl-C, then re-raises the interrupt (or,
+            # depending on when the signal arrives, returns): the normal way to stop, not
+            # an error worth a traceback.
+            pass
         finally:
             for stop_hook in reversed(stop_hooks):
                 stop_hook()
             if worker is not None:
                 worker.stop()
             stop_service()
+        self.stdout.write("icframework replica stopped")
 
     def start_worker(self, wanted: bool | None) -> InProcessWorker | None:
         """The in-process Celery worker, started, unless ``--no-worker`` (or a broker named
