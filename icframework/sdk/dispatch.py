@@ -162,9 +162,10 @@ def _method_parts(target: CompiledMethod) -> MethodParts:
         return calls.start(coroutine, target.finish, target.where)
 
     ops = [_opcode(t) for t in target.arg_types]
-    arg_prefix = None
+    arg_prefix, arg_ops = None, b""
     if target.arg_convs is None and len(ops) <= 8 and all(op is not None for op in ops):
-        arg_prefix = b"DIDL\x00" + bytes([len(ops)]) + bytes(op for op in ops if op is not None)
+        arg_ops = bytes(op for op in ops if op is not None)
+        arg_prefix = b"DIDL\x00" + bytes([len(arg_ops)]) + arg_ops
     shape, result_op = RESULT_IN_PYTHON, 0
     if not target.result_types:
         shape = RESULT_NOTHING
@@ -176,8 +177,8 @@ def _method_parts(target: CompiledMethod) -> MethodParts:
             shape, result_op = RESULT_OPT_PRIM, op
     return MethodParts(
         fn=target.fn, guards=tuple(target.guards), decode=decode_checked,
-        encode=encode_checked, start=start, arg_prefix=arg_prefix, arg_ops=arg_prefix[6:]
-        if arg_prefix is not None else b"", result_shape=shape, result_op=result_op,
+        encode=encode_checked, start=start, arg_prefix=arg_prefix, arg_ops=arg_ops,
+        result_shape=shape, result_op=result_op,
     )
 
 

@@ -83,7 +83,8 @@ _METHOD_PREFIXES = (
 _EMPTY = b"DIDL\x00\x00"
 
 FastEntry = Callable[[], None] | tuple[
-    Callable[[], None], Callable[[bytes], object], Any, StableLog, Any, Callable[[object], None]
+    Callable[[], None], Callable[[bytes], object], Any, StableLog, Any, Callable[[object], None],
+    Callable[[], None],
 ]
 """What `Ic0Backend.fast_entry` gives the C side for one export."""
 
@@ -174,12 +175,13 @@ class Ic0Backend:
 
     def fast_entry(self, canister: Canister, kind: str, method: str) -> FastEntry:
         """What the C side runs for ``(kind, method)``: `entry`'s function, or for update
-        and query methods ``(call_method, run, pending, store, output, after)`` so that C
-        does the common case without a Python frame of ours: when ``store.loaded``, it
-        reads the argument, calls ``run(arg)`` and, for reply bytes with no ``pending``
-        write, replies itself; any other outcome goes to ``after(out)``; then it flushes a
-        partial ``output`` line. ``call_method`` (the same in Python) runs when the store
-        is not loaded yet.
+        and query methods ``(call_method, run, pending, store, output, after, settle)`` so
+        that C does the common case without a Python frame of ours: when ``store.loaded``,
+        it reads the argument, calls ``run(arg)`` and, for reply bytes with no ``pending``
+        write, replies itself; any other outcome goes to ``after(out)``, and a reply C
+        encoded itself with writes pending calls ``settle()`` (commit for an update, drop
+        for a query) first; then it flushes a partial ``output`` line. ``call_method`` (the
+        same in Python) runs when the store is not loaded yet.
         """
         call_method = self.entry(canister, kind, method)
         run = canister.method_runner(kind, method) if kind in CALL_KINDS else None
@@ -197,7 +199,7 @@ class Ic0Backend:
             else:
                 finish(out, read_only)
 
-        return (call_method, run, self.buffer.pending, self.store, self._output, after)
+        return (call_method, run, self.buffer.pending, self.store, self._output, after, settle)
 
     def _finish(self, out: object, read_only: bool) -> None:
         if isinstance(out, Rejected):

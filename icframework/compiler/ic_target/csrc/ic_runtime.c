@@ -338,10 +338,35 @@ static PyObject *py_kv_put(PyObject *self, PyObject *const *args, Py_ssize_t nar
     Py_RETURN_NONE;
 }
 
-/* log_append(at, key, value, magic) -> end: the stable-memory log's record
- * (u32 key length, u32 value length, key, value; little-endian) written at `at`, then
- * the header (the 8-byte `magic` and the new end as a u64) at 0: one commit of one put
- * (icframework.sdk.stable_log), two stable writes. The caller has grown stable memory. */
+/* The stable-memory log's record for one put (u32 key length, u32 value length, key,
+ * value; little-endian) written at `at`, then the header (the 8-byte `magic` and the new
+ * end as a u64) at 0: two stable writes (icframework.sdk.stable_log). The caller has
+ * grown stable memory. The new end, or 0 with MemoryError set. */
+static uint64_t append_record(uint64_t at, PyObject *key, PyObject *value, const char *magic) {
+    uint32_t key_size = (uint32_t)PyBytes_GET_SIZE(key);
+    uint32_t value_size = (uint32_t)PyBytes_GET_SIZE(value);
+    size_t record = 8 + (size_t)key_size + value_size;
+    uint8_t small[256];
+    uint8_t *buffer = record <= sizeof small ? small : malloc(record);
+    if (buffer == NULL) {
+        PyErr_NoMemory();
+        return 0;
+    }
+    memcpy(buffer, &key_size, 4);
+    memcpy(buffer + 4, &value_size, 4);
+    memcpy(buffer + 8, PyBytes_AS_STRING(key), key_size);
+    memcpy(buffer + 8 + key_size, PyBytes_AS_STRING(value), value_size);
+    ic0_stable64_write(at, PTR(buffer), record);
+    if (buffer != small) free(buffer);
+    uint64_t end = at + record;
+    uint8_t header[16];
+    memcpy(header, magic, 8);
+    memcpy(header + 8, &end, 8);
+    ic0_stable64_write(0, PTR(header), sizeof header);
+    return end;
+}
+
+/* log_append(at, key, value, magic) -> end: `append_record` for `StableLog.put`. */
 static PyObject *py_log_append(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
     if (nargs != 4 || !PyBytes_CheckExact(args[1]) || !PyBytes_CheckExact(args[2]) ||
         !PyBytes_CheckExact(args[3]) || PyBytes_GET_SIZE(args[3]) != 8) {
@@ -350,24 +375,8 @@ static PyObject *py_log_append(PyObject *self, PyObject *const *args, Py_ssize_t
     }
     unsigned long long at = PyLong_AsUnsignedLongLong(args[0]);
     if (at == (unsigned long long)-1 && PyErr_Occurred()) return NULL;
-    uint32_t key_size = (uint32_t)PyBytes_GET_SIZE(args[1]);
-    uint32_t value_size = (uint32_t)PyBytes_GET_SIZE(args[2]);
-    size_t record = 8 + (size_t)key_size + value_size;
-    uint8_t small[256];
-    uint8_t *buffer = record <= sizeof small ? small : malloc(record);
-    if (buffer == NULL) return PyErr_NoMemory();
-    memcpy(buffer, &key_size, 4);
-    memcpy(buffer + 4, &value_size, 4);
-    memcpy(buffer + 8, PyBytes_AS_STRING(args[1]), key_size);
-    memcpy(buffer + 8 + key_size, PyBytes_AS_STRING(args[2]), value_size);
-    ic0_stable64_write(at, PTR(buffer), record);
-    if (buffer != small) free(buffer);
-    uint64_t end = at + record;
-    uint8_t header[16];
-    memcpy(header, PyBytes_AS_STRING(args[3]), 8);
-    memcpy(header + 8, &end, 8);
-    ic0_stable64_write(0, PTR(header), sizeof header);
-    return PyLong_FromUnsignedLongLong(end);
+    uint64_t end = append_record(at, args[1], args[2], PyBytes_AS_STRING(args[3]));
+    return end == 0 ? NULL : PyLong_FromUnsignedLongLong(end);
 }
 
 static PyObject *py_certified_data_set(PyObject *self, PyObject *data) {
@@ -487,6 +496,7 @@ static Py_ssize_t loaded_offset = -1, kind_offset = -1, current_offset = -1;
 static Py_ssize_t end_offset = -1, pages_offset = -1, where_offset = -1, keys_offset = -1,
                   live_offset = -1;
 static PyObject *message_object, *no_message, *empty_text, *update_kind;
+static PyObject *log_magic; /* icframework.sdk.stable_log.MAGIC */
 
 static Py_ssize_t slot_offset(PyObject *obj, const char *name) {
     PyObject *descr = PyObject_GetAttrString((PyObject *)Py_TYPE(obj), name);
@@ -503,10 +513,16 @@ static Py_ssize_t slot_offset(PyObject *obj, const char *name) {
     return offset;
 }
 
-/* bind_slots(store, message, no_message) */
+/* bind_slots(store, message, no_message, magic) */
 static PyObject *py_bind_slots(PyObject *self, PyObject *args) {
-    PyObject *store, *message, *none_message;
-    if (!PyArg_ParseTuple(args, "OOO", &store, &message, &none_message)) return NULL;
+    PyObject *store, *message, *none_message, *magic;
+    if (!PyArg_ParseTuple(args, "OOOS", &store, &message, &none_message, &magic)) return NULL;
+    if (PyBytes_GET_SIZE(magic) != 8) {
+        PyErr_SetString(PyExc_ValueError, "the stable log's magic must be 8 bytes");
+        return NULL;
+    }
+    Py_INCREF(magic);
+    log_magic = magic;
     if ((loaded_offset = slot_offset(store, "loaded")) < 0) return NULL;
     if ((end_offset = slot_offset(store, "end")) < 0) return NULL;
     if ((pages_offset = slot_offset(store, "_pages")) < 0) return NULL;
@@ -578,7 +594,7 @@ static PyMethodDef ic0_methods[] = {
     {"debug_flush", py_debug_flush, METH_NOARGS, "Print the partial line, if any."},
     {"debug_pending", py_debug_pending, METH_NOARGS, "Whether a partial line waits."},
     {"bind_slots", py_bind_slots, METH_VARARGS,
-     "bind_slots(store, message, no_message): the slots the method entry uses."},
+     "bind_slots(store, message, no_message, magic): what the method entry uses."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -989,19 +1005,7 @@ static int commit_one(PyObject *store, PyObject *pending) {
     int failed = PyDict_SetItem(where, key, place);
     Py_DECREF(place);
     if (failed < 0) return -1;
-    size_t record = 8 + (size_t)key_size + size;
-    uint8_t small[256];
-    uint8_t *buffer = record <= sizeof small ? small : malloc(record);
-    if (buffer == NULL) { PyErr_NoMemory(); return -1; }
-    memcpy(buffer, &key_size, 4);
-    memcpy(buffer + 4, &size, 4);
-    memcpy(buffer + 8, PyBytes_AS_STRING(key), key_size);
-    memcpy(buffer + 8 + key_size, PyBytes_AS_STRING(value), size);
-    ic0_stable64_write(start, PTR(buffer), record);
-    if (buffer != small) free(buffer);
-    uint8_t header[16] = {'I', 'C', 'F', 'K', 'V', '0', '0', '1'};
-    memcpy(header + 8, &end, 8);
-    ic0_stable64_write(0, PTR(header), sizeof header);
+    if (append_record(start, key, value, PyBytes_AS_STRING(log_magic)) == 0) return -1;
     PyObject *end_value = PyLong_FromUnsignedLongLong(end), *live_value = PyLong_FromLongLong(live);
     if (end_value == NULL || live_value == NULL) return -1;
     slot_set(store, end_offset, end_value);
@@ -1010,6 +1014,19 @@ static int commit_one(PyObject *store, PyObject *pending) {
     Py_DECREF(live_value);
     PyDict_Clear(pending);
     return 1;
+}
+
+/* Reply with `out` when it is reply bytes and the message wrote nothing; any other
+ * outcome (writes to settle, a reject, an await) goes to the entry's `after(out)`. */
+static void reply_or_after(PyObject *entry, PyObject *out) {
+    if (PyBytes_CheckExact(out) && PyDict_GET_SIZE(PyTuple_GET_ITEM(entry, E_PENDING)) == 0) {
+        ic0_msg_reply_data_append(PTR(PyBytes_AS_STRING(out)), (uint32_t)PyBytes_GET_SIZE(out));
+        ic0_msg_reply();
+        return;
+    }
+    PyObject *done = PyObject_CallOneArg(PyTuple_GET_ITEM(entry, E_AFTER), out);
+    if (done == NULL) trap_with_python_error();
+    Py_DECREF(done);
 }
 
 static void end_message_context(void) {
@@ -1092,14 +1109,7 @@ static void run_native_entry(PyObject *entry) {
         ic0_msg_reply_data_append(PTR(encoded.data), (uint32_t)encoded.size);
         ic0_msg_reply();
     } else {
-        if (PyBytes_CheckExact(out) && PyDict_GET_SIZE(pending) == 0) {
-            ic0_msg_reply_data_append(PTR(PyBytes_AS_STRING(out)), (uint32_t)PyBytes_GET_SIZE(out));
-            ic0_msg_reply();
-        } else {
-            PyObject *done = PyObject_CallOneArg(PyTuple_GET_ITEM(entry, E_AFTER), out);
-            if (done == NULL) trap_with_python_error();
-            Py_DECREF(done);
-        }
+        reply_or_after(entry, out);
         Py_DECREF(out);
     }
     if (encoded.data != encoded.small) free(encoded.data);
@@ -1115,15 +1125,7 @@ static void run_method_entry(PyObject *entry) {
     PyObject *out = PyObject_CallOneArg(PyTuple_GET_ITEM(entry, E_RUN), arg);
     Py_DECREF(arg);
     if (out == NULL) trap_with_python_error();
-    PyObject *pending = PyTuple_GET_ITEM(entry, E_PENDING);
-    if (PyBytes_CheckExact(out) && PyDict_GET_SIZE(pending) == 0) {
-        ic0_msg_reply_data_append(PTR(PyBytes_AS_STRING(out)), (uint32_t)PyBytes_GET_SIZE(out));
-        ic0_msg_reply();
-    } else {
-        PyObject *done = PyObject_CallOneArg(PyTuple_GET_ITEM(entry, E_AFTER), out);
-        if (done == NULL) trap_with_python_error();
-        Py_DECREF(done);
-    }
+    reply_or_after(entry, out);
     Py_DECREF(out);
     debug_flush_buffer();
 }

@@ -69,6 +69,7 @@ from icframework.sdk.dispatch import Canister, load_canister, outcome_of
 from icframework.sdk.ic0_backend import FastEntry, Ic0Backend, entry_table
 from icframework.sdk.runtime_backend import export_names
 from icframework.sdk.stable import ValueCodec
+from icframework.sdk.stable_log import MAGIC
 
 PRELOADED_MODULES = frozenset(
     m.__name__ for m in (
@@ -114,7 +115,6 @@ _canister: Canister | None = None
 # The function each numbered export calls (the C side calls them straight from this
 # list, filled in place by `_load_app`).
 _entries: list[FastEntry | tuple[Any, ...]] = []
-_READ_ONLY_KINDS = frozenset({"query", "composite_query"})
 
 
 def _method_entry(canister: Canister, kind: str, method: str) -> FastEntry | tuple[Any, ...]:
@@ -129,8 +129,7 @@ def _method_entry(canister: Canister, kind: str, method: str) -> FastEntry | tup
     parts = canister.method_parts(kind, method)
     if not isinstance(fast, tuple) or parts is None:
         return fast
-    call_method, run, pending, store, output, after = fast
-    settle = _backend.discard if kind in _READ_ONLY_KINDS else _backend.commit
+    call_method, run, pending, store, output, after, settle = fast
     return (call_method, run, pending, store, output, after, parts.fn, parts.decode,
             parts.encode, parts.start, outcome_of, sys.intern(kind), sys.intern(method),
             parts.arg_prefix, parts.arg_ops, parts.result_shape, parts.result_op,
@@ -186,7 +185,7 @@ def _load_app(payload: bytes) -> str:
             canister.method_runner("update", name)
     _canister = canister
     _entries[:] = [_method_entry(canister, kind, method) for kind, method in entry_table(names)]
-    _ic0.bind_slots(_backend.store, ic.message, ic.NO_MESSAGE)
+    _ic0.bind_slots(_backend.store, ic.message, ic.NO_MESSAGE, MAGIC)
     _prepare_value_codecs()
     _stdout.flush()
     # Everything alive now is in the snapshot for good: the collector need not walk it
